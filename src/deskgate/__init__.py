@@ -1,0 +1,4 @@
+"""deskgate: LLM agents draft, deterministic guardrails decide what reaches a human,
+a human decides what executes."""
+
+__version__ = "0.1.0"

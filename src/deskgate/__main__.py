@@ -1,0 +1,3 @@
+from deskgate.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The agent side: drafting and submitting directives with the agent role's rights only."""

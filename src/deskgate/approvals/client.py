@@ -1,0 +1,192 @@
+"""The command center's side of the bus: what a principal reads and decides.
+
+Used by the CLI now and the web Command Center later. It connects with the
+command_center role only, so everything it can do is what that role may do:
+read the queues and statuses, publish decisions, write the breaker's reset key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+
+from nats.aio.client import Client
+
+from deskgate.bus import subjects as S
+from deskgate.bus.breaker import read_breaker_state
+from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.reader import last_message, read_stream
+from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
+from deskgate.domain.base import utcnow
+from deskgate.domain.breaker import BreakerReset, BreakerState
+from deskgate.domain.execution import Fill
+from deskgate.domain.funnel import Funnel
+from deskgate.domain.portfolio import PortfolioSnapshot
+from deskgate.paths import DataDir
+
+TERMINAL = {"ordered", "executed", "venue_rejected", "invalidated", "expired", "rejected"}
+
+
+class CommandCenterError(RuntimeError):
+    pass
+
+
+@dataclass
+class QueueItem:
+    staged: StagedDirective
+    state: str  # staged | awaiting_second_approval | one of TERMINAL
+    outcomes: list[ApprovalOutcome]
+
+    @property
+    def directive_id(self) -> str:
+        return self.staged.directive.directive_id
+
+    @property
+    def pending(self) -> bool:
+        return self.state in ("staged", "awaiting_second_approval")
+
+
+class CommandCenter:
+    def __init__(self, nc: Client, events: SecurityEvents):
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.events = events
+
+    @classmethod
+    async def connect(cls, data_dir: DataDir) -> CommandCenter:
+        nc, events = await connect_as(data_dir, S.Role.COMMAND_CENTER, name="deskgate-command-center", reconnect=False)
+        return cls(nc, events)
+
+    async def close(self) -> None:
+        await self.nc.drain()
+
+    async def __aenter__(self) -> CommandCenter:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # -- the queue ------------------------------------------------------------------
+
+    async def queue(self) -> dict[str, QueueItem]:
+        items: dict[str, QueueItem] = {}
+        async for m in read_stream(self.nc, "APPROVALS", "approvals.queue.directive.>"):
+            staged = StagedDirective.model_validate_json(m.data)
+            items[staged.directive.directive_id] = QueueItem(staged, "staged", [])
+        async for m in read_stream(self.nc, "STATUS", "factory.status.approval.>"):
+            outcome = ApprovalOutcome.model_validate_json(m.data)
+            item = items.get(outcome.directive_id)
+            if item is None:
+                continue
+            item.outcomes.append(outcome)
+            if outcome.outcome == "refused":
+                continue  # a refused decision changes nothing
+            if item.state in TERMINAL and outcome.outcome not in ("executed", "venue_rejected"):
+                continue
+            item.state = outcome.outcome
+        return items
+
+    async def pending(self) -> list[QueueItem]:
+        return sorted((i for i in (await self.queue()).values() if i.pending), key=lambda i: i.staged.staged_at)
+
+    async def item(self, directive_id: str) -> QueueItem:
+        items = await self.queue()
+        if directive_id not in items:
+            raise CommandCenterError(f"no staged directive {directive_id}")
+        return items[directive_id]
+
+    async def decide(
+        self,
+        directive_id: str,
+        decision: str,
+        principal: str,
+        reason: str = "",
+        *,
+        batch_id: str | None = None,
+        wait: float = 10.0,
+        until_fill: bool = True,
+    ) -> list[ApprovalOutcome]:
+        """Publish a decision and return the factory's answers to it (ordered, then executed)."""
+        response = ApprovalResponse(
+            approval_id=f"ap-{uuid.uuid4().hex}",
+            directive_id=directive_id,
+            decision=decision,  # type: ignore[arg-type]
+            principal=principal,
+            decided_at=utcnow(),
+            reason=reason,
+            batch_id=batch_id,
+        )
+        return await self.send(response, wait=wait, until_fill=until_fill)
+
+    async def send(self, response: ApprovalResponse, *, wait: float = 10.0, until_fill: bool = True) -> list[ApprovalOutcome]:
+        got: list[ApprovalOutcome] = []
+        done = asyncio.Event()
+        order_id: list[str] = []
+
+        async def on_outcome(msg) -> None:
+            outcome = ApprovalOutcome.model_validate_json(msg.data)
+            mine = outcome.approval_id == response.approval_id
+            fill_of_mine = order_id and outcome.order_id == order_id[0] and outcome.outcome in ("executed", "venue_rejected")
+            if not (mine or fill_of_mine):
+                return
+            got.append(outcome)
+            if outcome.outcome == "ordered" and until_fill:
+                order_id.append(outcome.order_id or "")
+                return
+            done.set()
+
+        sub = await self.nc.subscribe(S.approval_status_subject(response.directive_id), cb=on_outcome)
+        try:
+            await self.js.publish(
+                S.response_subject(response.directive_id), response.to_bytes(), headers={"Nats-Msg-Id": response.approval_id}
+            )
+            if wait > 0:
+                try:
+                    await asyncio.wait_for(done.wait(), timeout=wait)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            await sub.unsubscribe()
+        return got
+
+    # -- the breaker ------------------------------------------------------------------
+
+    async def breaker(self) -> BreakerState:
+        kv = await self.js.key_value(S.BREAKER_BUCKET)
+        return await read_breaker_state(kv)
+
+    async def reset_breaker(self, principal: str, reason: str) -> BreakerState:
+        if not reason.strip():
+            raise CommandCenterError("a breaker reset needs a reason")
+        state = await self.breaker()
+        if state.state != "tripped":
+            raise CommandCenterError("the circuit breaker is not tripped")
+        if state.trip_revision is None or state.trip is None:
+            raise CommandCenterError(f"the trip record cannot be read ({state.note}); repair the breaker bucket first")
+        reset = BreakerReset(
+            resets_revision=state.trip_revision,
+            resets_trip_id=state.trip.trip_id,
+            at=utcnow(),
+            principal=principal,
+            reason=reason,
+        )
+        kv = await self.js.key_value(S.BREAKER_BUCKET)
+        await kv.put(S.BREAKER_RESET_KEY, reset.to_bytes())
+        return await self.breaker()
+
+    # -- the book ------------------------------------------------------------------------
+
+    async def portfolio(self) -> PortfolioSnapshot | None:
+        m = await last_message(self.nc, "STATUS", S.PORTFOLIO_SUBJECT)
+        return PortfolioSnapshot.model_validate_json(m.data) if m else None
+
+    async def funnel(self) -> Funnel | None:
+        m = await last_message(self.nc, "STATUS", S.FUNNEL_SUBJECT)
+        return Funnel.model_validate_json(m.data) if m else None
+
+    async def fills(self, limit: int = 50) -> list[Fill]:
+        out = []
+        async for m in read_stream(self.nc, "FILLS", "factory.execution.fills.>"):
+            out.append(Fill.model_validate_json(m.data))
+        return out[-limit:]

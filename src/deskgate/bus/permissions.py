@@ -1,0 +1,98 @@
+"""Per-role publish and subscribe allow-lists for nats-server, derived from the subject map.
+
+The broker enforces them: a denied publish is dropped by the server and reported
+to the client asynchronously. Each role has its own inbox prefix, so no role can
+read another's request replies (JetStream API answers, pulled messages).
+
+What a role gets:
+  publish   the subject families it publishes; pull/ack on the durable consumers
+            it owns; read-only JetStream calls (stream info, direct get) on the
+            streams it may read. Nothing else: no stream or consumer admin.
+  subscribe the subject families it reads (live), and its own inbox.
+Everything not allowed is refused; the deny lists repeat the most important
+refusals so that a future, wider allow entry cannot silently open them.
+"""
+
+from __future__ import annotations
+
+from deskgate.bus.streams import DURABLES
+from deskgate.bus.subjects import SUBJECTS, Role
+
+# JetStream and system subjects no service role may ever publish to.
+ADMIN_SUBJECTS: tuple[str, ...] = (
+    "$JS.API.STREAM.CREATE.>",
+    "$JS.API.STREAM.UPDATE.>",
+    "$JS.API.STREAM.DELETE.>",
+    "$JS.API.STREAM.PURGE.>",
+    "$JS.API.STREAM.MSG.DELETE.>",
+    "$JS.API.STREAM.SNAPSHOT.>",
+    "$JS.API.STREAM.RESTORE.>",
+    "$JS.API.STREAM.LEADER.>",
+    "$JS.API.STREAM.PEER.>",
+    "$JS.API.CONSUMER.CREATE.>",
+    "$JS.API.CONSUMER.DURABLE.CREATE.>",
+    "$JS.API.CONSUMER.DELETE.>",
+    "$JS.API.CONSUMER.PAUSE.>",
+    "$JS.API.CONSUMER.UNPIN.>",
+    "$JS.API.CONSUMER.LEADER.>",
+    "$JS.API.ACCOUNT.>",
+    "$JS.API.META.>",
+    "$JS.API.SERVER.>",
+    "$SYS.>",
+)
+
+
+def inbox_prefix(role: Role | str) -> str:
+    return f"_INBOX_{Role(role).value}"
+
+
+def readable_streams(role: Role) -> list[str]:
+    streams = {f.stream for f in SUBJECTS if f.stream and role in f.readers}
+    return sorted(streams)
+
+
+def check_stream_readers_uniform() -> None:
+    """A stream is read whole (direct get), so all its families must share readers."""
+    by_stream: dict[str, frozenset[Role]] = {}
+    for f in SUBJECTS:
+        if f.stream is None:
+            continue
+        seen = by_stream.setdefault(f.stream, f.readers)
+        if seen != f.readers:
+            raise AssertionError(f"stream {f.stream} mixes families with different readers")
+
+
+def permissions_for(role: Role | str) -> dict:
+    role = Role(role)
+    if role is Role.PROVISIONER:
+        return {
+            "publish": {"allow": ["$JS.API.>"]},
+            "subscribe": {"allow": [f"{inbox_prefix(role)}.>"]},
+        }
+    check_stream_readers_uniform()
+
+    pub_allow: list[str] = [f.pattern for f in SUBJECTS if role in f.publishers]
+    pub_deny: list[str] = [f.pattern for f in SUBJECTS if role not in f.publishers]
+    for d in DURABLES:
+        if d.owner is role:
+            pub_allow += [
+                f"$JS.API.CONSUMER.INFO.{d.stream}.{d.name}",
+                f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}",
+                f"$JS.ACK.{d.stream}.{d.name}.>",
+            ]
+    for stream in readable_streams(role):
+        pub_allow += [
+            f"$JS.API.STREAM.INFO.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}",
+            f"$JS.API.DIRECT.GET.{stream}.>",
+        ]
+    pub_deny += list(ADMIN_SUBJECTS)
+
+    sub_allow = [f.pattern for f in SUBJECTS if role in f.readers] + [f"{inbox_prefix(role)}.>"]
+    sub_deny = [f.pattern for f in SUBJECTS if role not in f.readers] + ["_INBOX.>"]
+    sub_deny += [f"{inbox_prefix(other)}.>" for other in Role if other is not role]
+
+    return {
+        "publish": {"allow": pub_allow, "deny": pub_deny},
+        "subscribe": {"allow": sub_allow, "deny": sub_deny},
+    }

@@ -1,0 +1,109 @@
+"""Read-only views of a stream through JetStream direct get.
+
+Reading this way creates no consumer, so a role that may read a stream needs no
+right to create or change consumers, which would let it meddle with the durable
+consumers the factory and executor depend on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from nats.aio.client import Client
+
+
+class ReadError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    stream: str
+    subject: str
+    seq: int
+    time: str
+    data: bytes
+    headers: dict[str, str]
+
+    def json(self):
+        return json.loads(self.data)
+
+    @property
+    def timestamp(self) -> datetime | None:
+        try:
+            # Nanosecond RFC 3339; Python wants at most microseconds.
+            head, _, frac = self.time.rstrip("Z").partition(".")
+            return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+        except ValueError:
+            return None
+
+
+def _status(msg) -> str | None:
+    return (msg.headers or {}).get("Status")
+
+
+async def read_stream(
+    nc: Client,
+    stream: str,
+    subject: str = ">",
+    *,
+    start_seq: int = 1,
+    batch: int = 256,
+    timeout: float = 5.0,
+) -> AsyncIterator[StoredMessage]:
+    """Every message of `stream` on `subject`, from `start_seq` on, in order."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    try:
+        seq = start_seq
+        while True:
+            request = {"seq": seq, "next_by_subj": subject, "batch": batch}
+            await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
+            got = 0
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout)
+                except asyncio.TimeoutError:
+                    raise ReadError(f"no answer reading stream {stream} (is the desk's bus running?)") from None
+                status = _status(msg)
+                if status == "204":  # end of this batch
+                    break
+                if status == "404":  # nothing (more) to read
+                    return
+                if status:
+                    raise ReadError(f"reading {stream}: status {status} {msg.headers}")
+                h = msg.headers or {}
+                got += 1
+                seq = int(h["Nats-Sequence"]) + 1
+                yield StoredMessage(stream, h.get("Nats-Subject", ""), seq - 1, h.get("Nats-Time-Stamp", ""), msg.data, h)
+            if got == 0 or int((msg.headers or {}).get("Nats-Num-Pending", "0") or 0) == 0:
+                return
+    finally:
+        await sub.unsubscribe()
+
+
+async def last_per_subject(nc: Client, stream: str, subject: str, **kwargs) -> dict[str, StoredMessage]:
+    """The newest message on each subject matching `subject`."""
+    out: dict[str, StoredMessage] = {}
+    async for m in read_stream(nc, stream, subject, **kwargs):
+        out[m.subject] = m
+    return out
+
+
+async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5.0) -> StoredMessage | None:
+    """The newest message on one exact subject, or None."""
+    try:
+        msg = await nc.request(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", timeout=timeout)
+    except asyncio.TimeoutError:
+        raise ReadError(f"no answer reading {subject} from {stream}") from None
+    status = _status(msg)
+    if status == "404":
+        return None
+    if status:
+        raise ReadError(f"reading {subject} from {stream}: status {status}")
+    h = msg.headers or {}
+    return StoredMessage(stream, h.get("Nats-Subject", subject), int(h["Nats-Sequence"]), h.get("Nats-Time-Stamp", ""), msg.data, h)

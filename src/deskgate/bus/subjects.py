@@ -1,0 +1,132 @@
+"""The NATS subject map: every subject family, its stream, who may publish and who may read.
+
+This table is the single source of truth. Broker permissions (bus/permissions.py),
+streams (bus/streams.py) and the docs are all generated from it, so a subject
+cannot be added without deciding who may touch it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    FACTORY = "factory"
+    EXECUTOR = "executor"
+    COMMAND_CENTER = "command_center"
+    MARKETDATA = "marketdata"
+    OBSERVER = "observer"
+    # Creates streams, consumers and the KV bucket at start-up; never given to a service.
+    PROVISIONER = "provisioner"
+
+
+SERVICE_ROLES: tuple[Role, ...] = (
+    Role.AGENT,
+    Role.FACTORY,
+    Role.EXECUTOR,
+    Role.COMMAND_CENTER,
+    Role.MARKETDATA,
+    Role.OBSERVER,
+)
+
+A, F, X, C, M, O = Role.AGENT, Role.FACTORY, Role.EXECUTOR, Role.COMMAND_CENTER, Role.MARKETDATA, Role.OBSERVER
+EVERYONE = frozenset(SERVICE_ROLES)
+
+BREAKER_BUCKET = "deskgate_breaker"
+BREAKER_TRIP_KEY = "trip"
+BREAKER_RESET_KEY = "reset"
+
+
+@dataclass(frozen=True)
+class SubjectFamily:
+    pattern: str
+    stream: str | None
+    publishers: frozenset[Role]
+    readers: frozenset[Role]
+    about: str
+
+
+# fmt: off
+SUBJECTS: tuple[SubjectFamily, ...] = (
+    SubjectFamily("market.data.aggregated.>", "MARKET", frozenset({M}), EVERYONE,
+                  "price bars per asset: market.data.aggregated.<ASSET>"),
+    SubjectFamily("market.data.signals.>", "MARKET", frozenset({M}), EVERYONE,
+                  "signal model output per asset"),
+    SubjectFamily("market.data.news", "MARKET", frozenset({M}), EVERYONE,
+                  "sanitised news items"),
+    SubjectFamily("consciousness.directives.>", "DIRECTIVES", frozenset({A}), frozenset({A, F, C, O}),
+                  "directives drafted by agents: consciousness.directives.<ASSET>"),
+    SubjectFamily("consciousness.insights.>", "INSIGHTS", frozenset({A}), frozenset({A, C, O}),
+                  "agent insights: consciousness.insights.<kind>"),
+    SubjectFamily("approvals.queue.directive.>", "APPROVALS", frozenset({F}), frozenset({C, O}),
+                  "directives staged by the policy engine, awaiting a principal"),
+    SubjectFamily("approvals.queue.review.>", "APPROVALS", frozenset({A}), frozenset({C, O}),
+                  "agent requests for a human look; never lead to an order"),
+    SubjectFamily("approvals.response.>", "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
+                  "a principal's decision on a staged directive: approvals.response.<id>"),
+    SubjectFamily("factory.status.>", "STATUS", frozenset({F}), EVERYONE,
+                  "policy verdicts, approval outcomes, portfolio, funnel"),
+    SubjectFamily("factory.execution.orders.>", "ORDERS", frozenset({F}), frozenset({A, F, X, C, O}),
+                  "orders after approval: factory.execution.orders.<VENUE>"),
+    SubjectFamily("factory.execution.fills.>", "FILLS", frozenset({X}), frozenset({A, F, X, C, O}),
+                  "fills from the venue: factory.execution.fills.<VENUE>"),
+    SubjectFamily(f"$KV.{BREAKER_BUCKET}.{BREAKER_TRIP_KEY}", f"KV_{BREAKER_BUCKET}", frozenset({F}), EVERYONE,
+                  "circuit breaker trips, written only by the factory"),
+    SubjectFamily(f"$KV.{BREAKER_BUCKET}.{BREAKER_RESET_KEY}", f"KV_{BREAKER_BUCKET}", frozenset({C}), EVERYONE,
+                  "circuit breaker resets, written only by a principal through the command center"),
+)
+# fmt: on
+
+
+# Concrete subjects, built in one place.
+def directive_subject(asset: str) -> str:
+    return f"consciousness.directives.{_token(asset)}"
+
+
+def policy_status_subject(directive_id: str) -> str:
+    return f"factory.status.policy.{directive_id}"
+
+
+def approval_status_subject(directive_id: str) -> str:
+    return f"factory.status.approval.{directive_id}"
+
+
+def staged_subject(directive_id: str) -> str:
+    return f"approvals.queue.directive.{directive_id}"
+
+
+def review_subject(review_id: str) -> str:
+    return f"approvals.queue.review.{review_id}"
+
+
+def response_subject(directive_id: str) -> str:
+    return f"approvals.response.{directive_id}"
+
+
+def order_subject(venue: str) -> str:
+    return f"factory.execution.orders.{_token(venue)}"
+
+
+def fill_subject(venue: str) -> str:
+    return f"factory.execution.fills.{_token(venue)}"
+
+
+def bar_subject(asset: str) -> str:
+    return f"market.data.aggregated.{_token(asset)}"
+
+
+PORTFOLIO_SUBJECT = "factory.status.portfolio"
+FUNNEL_SUBJECT = "factory.status.funnel"
+BREAKER_STATUS_SUBJECT = "factory.status.breaker"
+
+
+def breaker_kv_subject(key: str) -> str:
+    return f"$KV.{BREAKER_BUCKET}.{key}"
+
+
+def _token(text: str) -> str:
+    """One safe subject token: anything that is not [A-Za-z0-9_-] becomes '_'."""
+    out = "".join(ch if (ch.isascii() and (ch.isalnum() or ch in "_-")) else "_" for ch in text)
+    return out or "_"

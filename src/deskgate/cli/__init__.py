@@ -1,0 +1,107 @@
+"""The `deskgate` command line. Human-readable by default, `--json` for scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from deskgate.config import Mission, MissionError, load_mission
+from deskgate.paths import DataDir
+
+app = typer.Typer(
+    name="deskgate",
+    help="LLM agents draft; deterministic guardrails decide what reaches a human; a human decides what executes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DEFAULT_MISSION = "mission.yaml"
+
+MissionOption = typer.Option(None, "--mission", "-m", help="mission.yaml to use (default: ./mission.yaml if present).")
+DataDirOption = typer.Option(
+    None, "--data-dir", "-d", envvar="DESKGATE_DATA_DIR", help="The desk's data directory (default: the mission's data_dir)."
+)
+JsonOption = typer.Option(False, "--json", help="Print JSON instead of tables.")
+PrincipalOption = typer.Option(
+    None, "--principal", envvar="DESKGATE_PRINCIPAL", help="Who is deciding (default: your login name)."
+)
+
+
+def resolve(mission_path: Path | None, data_dir: Path | None) -> tuple[Mission, DataDir]:
+    """The mission and data directory a command works on, from flags, files and defaults."""
+    if mission_path is not None:
+        mission = load_mission(mission_path)
+    elif Path(DEFAULT_MISSION).exists():
+        mission = load_mission(DEFAULT_MISSION)
+    elif data_dir is not None and DataDir.at(data_dir).mission_snapshot.exists():
+        mission = Mission.model_validate_json(DataDir.at(data_dir).mission_snapshot.read_text())
+    else:
+        mission = Mission()
+    root = DataDir.at(data_dir) if data_dir is not None else DataDir.at(mission.data_dir)
+    return mission, root
+
+
+def resolve_data_dir(mission_path: Path | None, data_dir: Path | None) -> DataDir:
+    if data_dir is not None:
+        return DataDir.at(data_dir)
+    return resolve(mission_path, None)[1]
+
+
+def principal_name(value: str | None) -> str:
+    return value or os.environ.get("USER") or getpass.getuser()
+
+
+def fail(message: str, code: int = 2) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def handle_errors(fn):
+    """Known failures become one clear line and exit code 2, not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from nats.errors import Error as NatsError
+
+        from deskgate.approvals.client import CommandCenterError
+        from deskgate.bus.reader import ReadError
+        from deskgate.bus.server import BusError
+        from deskgate.marketdata.csv_replay import CsvError
+        from deskgate.stack import StackError
+
+        try:
+            return fn(*args, **kwargs)
+        except (MissionError, CommandCenterError, StackError, BusError, CsvError, ReadError, FileNotFoundError, KeyError) as exc:
+            fail(str(exc).strip("'\""))
+        except (NatsError, OSError) as exc:
+            name = type(exc).__name__
+            fail(f"cannot reach the desk's bus ({name}: {exc}); is `deskgate up` running for this data directory?")
+
+    return wrapper
+
+
+def run_async(coro) -> Any:
+    return asyncio.run(coro)
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+from deskgate.cli import desk, ops, policy  # noqa: E402,F401  (registers the commands)
+
+
+def main() -> None:
+    app()

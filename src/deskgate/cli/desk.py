@@ -1,0 +1,144 @@
+"""Setting up and running the desk: init, up, creds, schema, service, demo."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from deskgate.cli import (
+    DataDirOption,
+    MissionOption,
+    app,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+    resolve,
+    resolve_data_dir,
+)
+from deskgate.config import load_mission, render_mission_template
+
+
+@app.command()
+@handle_errors
+def init(
+    directory: Path = typer.Argument(Path("."), help="Where to write mission.yaml."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing mission.yaml."),
+) -> None:
+    """Write a commented mission.yaml with the article's guardrails, and make the desk's credentials."""
+    from deskgate.bus.credentials import ensure_credentials
+    from deskgate.paths import DataDir
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "mission.yaml"
+    if path.exists() and not force:
+        fail(f"{path} already exists (use --force to overwrite it)")
+    path.write_text(render_mission_template())
+    mission = load_mission(path)  # proves the template valid
+    data_dir = DataDir.at(mission.data_dir)
+    ensure_credentials(data_dir)
+    console.print(f"wrote [bold]{path}[/]; data directory [bold]{data_dir.root}[/] (credentials for each role made)")
+    console.print("next: review the guardrails, then `deskgate up`")
+
+
+@app.command()
+@handle_errors
+def up(mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+    """Start the desk: nats-server, streams, factory, executor, market data. Ctrl-C stops it."""
+    from deskgate.stack import Stack
+
+    mission, root = resolve(mission_path, data_dir)
+    console.print(f"[bold]deskgate[/] starting [italic]{mission.desk_name}[/] in {root.root}")
+    stack = Stack(mission, root)
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack.start()
+    try:
+        console.print(where_table(stack))
+        console.print("[green]desk running[/]; Ctrl-C (or SIGTERM) stops every process")
+        stack.run_forever(stop, on_restart=lambda name: console.print(f"[yellow]restarted {name}[/]"))
+    finally:
+        console.print("stopping services, then the bus...")
+        stack.stop()
+        console.print("[green]stopped cleanly[/]")
+
+
+def where_table(stack) -> Table:
+    d = stack.data_dir
+    t = Table(title="where everything is", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("data directory", str(d.root))
+    t.add_row("NATS", stack.url + ("  (embedded, pid %d)" % stack.nats.pid if stack.nats else "  (external)"))
+    if stack.nats:
+        t.add_row("NATS monitoring", stack.nats.monitor_url)
+        t.add_row("NATS config", str(d.nats_conf))
+        t.add_row("JetStream store", str(d.jetstream))
+    else:
+        t.add_row("server config to apply", str(d.operator_conf))
+    for name, child in stack.children.items():
+        t.add_row(f"service {name}", f"pid {child.process.pid}, log {d.log_file(name)}")
+    t.add_row("state", str(d.state))
+    t.add_row("credentials", f"deskgate creds ROLE --data-dir {d.root}")
+    return t
+
+
+@app.command()
+@handle_errors
+def creds(
+    role: str = typer.Argument(..., help="agent, factory, executor, command_center, marketdata or observer"),
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Print the keyword arguments for nats.connect() that carry exactly ROLE's rights."""
+    from deskgate.bus.credentials import connect_kwargs
+    from deskgate.bus.subjects import SERVICE_ROLES
+
+    names = [r.value for r in SERVICE_ROLES]
+    if role not in names:
+        fail(f"unknown role {role!r}; one of {', '.join(names)}")
+    root = resolve_data_dir(mission_path, data_dir)
+    print(json.dumps(connect_kwargs(root, role)))
+
+
+@app.command()
+def schema(what: str = typer.Argument("directive", help="directive | beliefs | approval-response")) -> None:
+    """Print a wire format's JSON Schema."""
+    from deskgate.domain.approval import ApprovalResponse
+    from deskgate.domain.directive import Directive
+    from deskgate.policy.beliefs import BeliefsFile
+
+    models = {"directive": Directive, "beliefs": BeliefsFile, "approval-response": ApprovalResponse}
+    if what not in models:
+        fail(f"unknown schema {what!r}; one of {', '.join(models)}")
+    print_json(models[what].model_json_schema())
+
+
+@app.command(hidden=True)
+def service(name: str, data_dir: Path = typer.Option(..., "--data-dir")) -> None:
+    """Run one service in this process (used by `deskgate up`)."""
+    from deskgate.paths import DataDir
+    from deskgate.services import run_service
+
+    run_service(name, DataDir.at(data_dir))
+
+
+@app.command()
+@handle_errors
+def demo(
+    keep: bool = typer.Option(False, "--keep", help="Keep the temporary data directory afterwards."),
+) -> None:
+    """Bring up a desk in a temporary directory, run scripted directives through every check, shut down."""
+    from deskgate.demo import run_demo
+
+    run_demo(console, keep=keep)

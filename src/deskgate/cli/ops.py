@@ -1,0 +1,459 @@
+"""Working the desk: submit directives, decide approvals, the breaker, the book, the funnel."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from deskgate.cli import (
+    DataDirOption,
+    JsonOption,
+    MissionOption,
+    PrincipalOption,
+    app,
+    console,
+    fail,
+    handle_errors,
+    principal_name,
+    print_json,
+    resolve_data_dir,
+    run_async,
+)
+
+directive_app = typer.Typer(help="Submit directives as the agent role.", no_args_is_help=True)
+approvals_app = typer.Typer(help="The approval queue, as a principal.", no_args_is_help=True)
+breaker_app = typer.Typer(help="The circuit breaker.", no_args_is_help=True)
+app.add_typer(directive_app, name="directive")
+app.add_typer(approvals_app, name="approvals")
+app.add_typer(breaker_app, name="breaker")
+
+
+def _money(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+# -- directives --------------------------------------------------------------------
+
+
+@directive_app.command("submit")
+@handle_errors
+def submit(
+    source: str = typer.Argument(..., help="A file of directives (one JSON object per line, or one JSON document), or - for stdin."),
+    wait: float = typer.Option(10.0, help="Seconds to wait for the factory's verdicts."),
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Publish directives with the agent role's credentials and show the policy engine's verdicts."""
+    from deskgate.agents.submit import AgentClient
+
+    text = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    payloads = _split_payloads(text)
+    if not payloads:
+        fail("no directives to submit")
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await AgentClient.connect(root) as agent:
+            return await agent.submit(payloads, wait=wait)
+
+    verdicts = run_async(go())
+    if json_out:
+        print_json([v.model_dump(mode="json") if v else None for v in verdicts])
+        return
+    t = Table(title="policy engine verdicts")
+    for col in ("#", "directive", "decision", "explicit", "why"):
+        t.add_column(col)
+    for i, v in enumerate(verdicts, 1):
+        if v is None:
+            t.add_row(str(i), "?", "[yellow]no verdict yet[/]", "", "the factory did not answer in time; check `deskgate stats`")
+            continue
+        failed = [c for c in v.evaluation.checks if not c.passed]
+        why = "; ".join(f"{c.name}: {c.reason}" for c in failed[:3])
+        colour = {"staged": "green", "rejected": "red", "duplicate": "yellow"}[v.decision]
+        t.add_row(str(i), v.directive_id or "-", f"[{colour}]{v.decision}[/]", "yes" if v.evaluation.explicit_approval else "", why)
+    console.print(t)
+
+
+def _split_payloads(text: bytes) -> list[bytes]:
+    """One JSON document (object or array), or JSON lines. Lines are sent as-is, even if broken."""
+    import json
+
+    stripped = text.strip()
+    if not stripped:
+        return []
+    try:
+        doc = json.loads(stripped)
+    except ValueError:
+        doc = None
+    if isinstance(doc, list):
+        return [json.dumps(d).encode() for d in doc]
+    if isinstance(doc, dict):
+        return [stripped]
+    return [line for line in stripped.splitlines() if line.strip()]
+
+
+# -- approvals -----------------------------------------------------------------------
+
+
+async def _cc(root):
+    from deskgate.approvals.client import CommandCenter
+
+    return await CommandCenter.connect(root)
+
+
+def _left(expires_at: datetime) -> str:
+    seconds = (expires_at - datetime.now(timezone.utc)).total_seconds()
+    if seconds <= 0:
+        return "expired"
+    return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
+
+
+@approvals_app.command("list")
+@handle_errors
+def approvals_list(
+    all_items: bool = typer.Option(False, "--all", help="Include decided items."),
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Staged directives awaiting a principal."""
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await _cc(root) as cc:
+            items = await cc.queue()
+        return sorted((i for i in items.values() if all_items or i.pending), key=lambda i: i.staged.staged_at)
+
+    items = run_async(go())
+    if json_out:
+        print_json([{"state": i.state, **i.staged.model_dump(mode="json")} for i in items])
+        return
+    t = Table(title="approval queue" + (" (all)" if all_items else " (pending)"))
+    for col in ("directive", "state", "asset", "venue", "side", "notional USD", "conf", "post-trade %", "explicit", "expires in"):
+        t.add_column(col)
+    for i in items:
+        s = i.staged
+        d = s.directive
+        t.add_row(
+            d.directive_id,
+            i.state,
+            s.asset,
+            s.venue,
+            d.side,
+            _money(d.notional_usd),
+            f"{d.confidence:.2f}",
+            f"{s.context.post_trade_position_pct:.2f}",
+            ("[bold]yes (4 eyes)[/]" if s.four_eyes else "[bold]yes[/]") if s.explicit else "",
+            _left(s.expires_at) if i.pending else "",
+        )
+    console.print(t)
+    if not items:
+        console.print("nothing awaiting a decision")
+
+
+@approvals_app.command("show")
+@handle_errors
+def approvals_show(
+    directive_id: str,
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """One staged directive: memo, every check, the portfolio around it, its outcome."""
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await _cc(root) as cc:
+            return await cc.item(directive_id)
+
+    item = run_async(go())
+    if json_out:
+        print_json({"state": item.state, "staged": item.staged.model_dump(mode="json"), "outcomes": [o.model_dump(mode="json") for o in item.outcomes]})
+        return
+    s, d = item.staged, item.staged.directive
+    console.print(
+        Panel(
+            f"[bold]{d.side.upper()} {_money(d.notional_usd)} USD of {s.asset} on {s.venue}[/]  "
+            f"(leverage {d.leverage:g}x, confidence {d.confidence:.2f}, agent {d.agent})\n"
+            f"state: [bold]{item.state}[/]   staged {s.staged_at:%Y-%m-%d %H:%M:%S} UTC at {s.price_at_staging:,.4f}   "
+            f"expires {s.expires_at:%H:%M:%S} UTC ({_left(s.expires_at) if item.pending else '-'})"
+            + ("\n[bold yellow]explicit approval: approve this one on its own[/]" if s.explicit else "")
+            + ("\n[bold yellow]four eyes: needs two different principals[/]" if s.four_eyes else ""),
+            title=f"directive {d.directive_id}",
+        )
+    )
+    memo = Table(title="decision memo", show_header=False)
+    memo.add_column(style="bold")
+    memo.add_column()
+    memo.add_row("signal evidence", d.memo.signal_evidence)
+    memo.add_row("position context", d.memo.position_context)
+    memo.add_row("proposed action", d.memo.proposed_action)
+    memo.add_row("expected outcome", d.memo.expected_outcome)
+    console.print(memo)
+    checks = Table(title="policy checks at staging")
+    for col in ("check", "result", "observed", "limit", "reason"):
+        checks.add_column(col)
+    for c in s.evaluation.checks:
+        checks.add_row(c.name, "[green]pass[/]" if c.passed else "[red]fail[/]", str(c.observed), str(c.limit), c.reason)
+    console.print(checks)
+    ctx = s.context
+    console.print(
+        f"portfolio at staging: equity {_money(ctx.equity_usd)}, {s.asset} position {_money(ctx.current_position_usd)} "
+        f"(+{_money(ctx.pending_same_side_usd)} pending) -> {_money(ctx.post_trade_position_usd)} "
+        f"({ctx.post_trade_position_pct:.2f}% of equity), gross leverage after {ctx.gross_leverage_after:.3f}x, "
+        f"drawdown {ctx.drawdown_pct:.2f}%"
+    )
+    for o in item.outcomes:
+        console.print(f"  {o.at:%H:%M:%S} {o.outcome} {', '.join(o.principals)} {o.reason}")
+
+
+def _print_outcomes(outcomes, json_out: bool) -> None:
+    if json_out:
+        print_json([o.model_dump(mode="json") for o in outcomes])
+        return
+    if not outcomes:
+        console.print("[yellow]no answer from the factory yet[/]; `deskgate approvals show ID` will tell")
+    for o in outcomes:
+        colour = {"executed": "green", "ordered": "green", "awaiting_second_approval": "cyan"}.get(o.outcome, "red")
+        line = f"[{colour}]{o.outcome}[/] {o.reason}"
+        if o.fill is not None and o.fill.status == "filled":
+            f = o.fill
+            line += f"  filled {f.quantity:.6f} {f.asset} at {f.price:,.4f} ({_money(f.notional_usd)} USD, fee {_money(f.fee_usd)})"
+        console.print(line)
+
+
+@approvals_app.command("approve")
+@handle_errors
+def approvals_approve(
+    directive_id: str,
+    principal: str = PrincipalOption,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Skip the typed confirmation of explicit directives."),
+    wait: float = typer.Option(10.0, help="Seconds to wait for the order and fill."),
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Approve one staged directive. The factory re-checks it against current beliefs before ordering."""
+    root = resolve_data_dir(mission_path, data_dir)
+    who = principal_name(principal)
+
+    async def look():
+        async with await _cc(root) as cc:
+            return await cc.item(directive_id)
+
+    item = run_async(look())
+    if not item.pending:
+        fail(f"directive {directive_id} is {item.state}, not awaiting a decision")
+    s = item.staged
+    if s.explicit and not yes:
+        console.print(
+            f"[bold yellow]explicit directive[/]: {s.directive.side} {_money(s.directive.notional_usd)} USD of {s.asset} on {s.venue}"
+        )
+        typed = typer.prompt(f"type the directive id ({directive_id}) to approve it")
+        if typed.strip() != directive_id:
+            fail("confirmation did not match; nothing approved")
+
+    async def go():
+        async with await _cc(root) as cc:
+            return await cc.decide(directive_id, "approve", who, wait=wait)
+
+    _print_outcomes(run_async(go()), json_out)
+
+
+@approvals_app.command("reject")
+@handle_errors
+def approvals_reject(
+    directive_id: str,
+    reason: str = typer.Option(..., "--reason", "-r", help="Why (required, recorded)."),
+    principal: str = PrincipalOption,
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Reject one staged directive, with a reason."""
+    if not reason.strip():
+        fail("a rejection needs a reason")
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await _cc(root) as cc:
+            return await cc.decide(directive_id, "reject", principal_name(principal), reason, wait=10.0)
+
+    _print_outcomes(run_async(go()), json_out)
+
+
+# -- breaker -----------------------------------------------------------------------------
+
+
+@breaker_app.command("status")
+@handle_errors
+def breaker_status(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+    """Whether the circuit breaker is armed or tripped, and why."""
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await _cc(root) as cc:
+            return await cc.breaker()
+
+    state = run_async(go())
+    if json_out:
+        print_json(state.model_dump(mode="json"))
+        return
+    _print_breaker(state)
+
+
+def _print_breaker(state) -> None:
+    if state.state == "armed":
+        console.print("[green]circuit breaker armed[/]" + (f" (last reset by {state.reset.principal}: {state.reset.reason})" if state.reset else ""))
+        return
+    console.print("[bold red]circuit breaker TRIPPED[/]: every directive is refused until a principal resets it")
+    if state.trip:
+        console.print(f"  tripped {state.trip.at:%Y-%m-%d %H:%M:%S} UTC: {state.trip.reason}")
+    if state.note:
+        console.print(f"  {state.note}")
+
+
+@breaker_app.command("reset")
+@handle_errors
+def breaker_reset(
+    reason: str = typer.Option(..., "--reason", "-r", help="Why it is safe to trade again (required, recorded)."),
+    principal: str = PrincipalOption,
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Reset a tripped breaker, as a principal (command_center credentials)."""
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await _cc(root) as cc:
+            return await cc.reset_breaker(principal_name(principal), reason)
+
+    state = run_async(go())
+    if json_out:
+        print_json(state.model_dump(mode="json"))
+        return
+    _print_breaker(state)
+
+
+# -- the book and the funnel ------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def portfolio(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+    """Positions, cash, equity, drawdown and leverage, as the factory last published them."""
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await _cc(root) as cc:
+            return await cc.portfolio()
+
+    snap = run_async(go())
+    if snap is None:
+        fail("the factory has not published a portfolio yet")
+    if json_out:
+        print_json(snap.model_dump(mode="json"))
+        return
+    console.print(portfolio_table(snap))
+
+
+def portfolio_table(snap) -> Table:
+    t = Table(title=f"portfolio at {snap.at:%Y-%m-%d %H:%M:%S} UTC")
+    for col in ("asset", "venue", "quantity", "price", "notional USD"):
+        t.add_column(col, justify="right" if col not in ("asset", "venue") else "left")
+    for p in snap.positions:
+        t.add_row(p.asset, p.venue, f"{p.quantity:,.6f}", f"{p.price:,.4f}", _money(p.notional_usd))
+    t.caption = (
+        f"cash {_money(snap.cash_usd)} | equity {_money(snap.equity_usd)} | peak {_money(snap.peak_equity_usd)} | "
+        f"drawdown {snap.drawdown_pct:.2f}% | gross {_money(snap.gross_exposure_usd)} | leverage {snap.leverage:.3f}x | "
+        f"fees {_money(snap.fees_paid_usd)} | {snap.pending_intentions} pending reserving {_money(snap.reserved_usd)}"
+    )
+    return t
+
+
+@app.command()
+@handle_errors
+def fills(
+    limit: int = typer.Option(20, help="How many of the latest fills."),
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """The latest fills from the venue."""
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await _cc(root) as cc:
+            return await cc.fills(limit)
+
+    rows = run_async(go())
+    if json_out:
+        print_json([f.model_dump(mode="json") for f in rows])
+        return
+    console.print(fills_table(rows))
+
+
+def fills_table(rows) -> Table:
+    t = Table(title="fills")
+    for col in ("directive", "venue", "side", "asset", "status", "quantity", "price", "notional USD", "fee", "slippage bps"):
+        t.add_column(col)
+    for f in rows:
+        t.add_row(
+            f.directive_id, f.venue, f.side, f.asset, f.status, f"{f.quantity:,.6f}", f"{f.price:,.4f}",
+            _money(f.notional_usd), _money(f.fee_usd), f"{f.slippage_bps:.1f}" if f.status == "filled" else f.reason,
+        )
+    return t
+
+
+@app.command()
+@handle_errors
+def stats(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+    """The funnel: directives received, staged, approved, executed; rejections by reason."""
+    root = resolve_data_dir(mission_path, data_dir)
+
+    async def go():
+        async with await _cc(root) as cc:
+            return await cc.funnel()
+
+    funnel = run_async(go())
+    if funnel is None:
+        fail("the factory has not published a funnel yet (no directive received?)")
+    if json_out:
+        print_json(funnel.model_dump(mode="json"))
+        return
+    console.print(funnel_table(funnel))
+
+
+def funnel_table(f) -> Table:
+    t = Table(title=f"the funnel (as of {f.at:%Y-%m-%d %H:%M:%S} UTC)")
+    t.add_column("stage")
+    t.add_column("count", justify="right")
+    t.add_row("directives received", str(f.received))
+    t.add_row("  staged by the policy engine", f"[green]{f.staged}[/]")
+    t.add_row("    approved by humans", str(f.approved))
+    t.add_row("      executed", f"[bold green]{f.executed}[/]")
+    t.add_row("      invalidated at approval", str(f.invalidated))
+    t.add_row("      rejected by the venue", str(f.venue_rejected))
+    t.add_row("    rejected by humans", str(f.human_rejected))
+    t.add_row("    expired undecided", str(f.expired))
+    t.add_row("    pending", str(f.pending))
+    t.add_row("  rejected by the policy engine", f"[red]{f.policy_rejected}[/]")
+    for reason, n in sorted(f.policy_rejections_by_reason.items(), key=lambda kv: -kv[1]):
+        t.add_row(f"    {reason}", str(n))
+    t.add_row("  duplicates refused", str(f.duplicates))
+    if f.human_rejections_by_reason:
+        t.add_row("human rejections by reason", "")
+        for reason, n in sorted(f.human_rejections_by_reason.items(), key=lambda kv: -kv[1]):
+            t.add_row(f"    {reason}", str(n))
+    if f.invalidations_by_reason:
+        t.add_row("invalidations by reason", "")
+        for reason, n in sorted(f.invalidations_by_reason.items(), key=lambda kv: -kv[1]):
+            t.add_row(f"    {reason}", str(n))
+    return t

@@ -1,0 +1,66 @@
+"""`deskgate policy check`: the factory's own evaluation, offline, one JSON line per input line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from deskgate.cli import app, fail, handle_errors
+from deskgate.config import load_mission
+
+policy_app = typer.Typer(help="The policy engine, offline.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("check")
+@handle_errors
+def check(
+    mission: Path = typer.Option(..., "--mission", "-m", help="mission.yaml with the guardrails."),
+    beliefs: Path = typer.Option(..., "--beliefs", "-b", help="Beliefs JSON (see `deskgate schema beliefs`)."),
+) -> None:
+    """Read directives as JSON lines on stdin; write one verdict per line, in order.
+
+    A staged directive reserves exposure for the lines after it, exactly as in the
+    factory. A line that is not a valid directive yields a rejected line; the run
+    goes on.
+    """
+    from deskgate.policy.beliefs import BeliefsFile
+    from deskgate.policy.engine import duplicate_rejection, evaluate_payload, schema_rejection, stage
+
+    guardrails = load_mission(mission)
+    try:
+        text = beliefs.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"beliefs file {beliefs} does not exist")
+    try:
+        state = BeliefsFile.model_validate_json(text).to_beliefs()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'file'}: {'unknown key' if e['type'] == 'extra_forbidden' else e['msg']}"
+            for e in exc.errors(include_url=False)
+        )
+        fail(f"{beliefs} is not valid beliefs: {problems}")
+    except ValueError as exc:
+        fail(f"{beliefs} is not valid beliefs: {exc}")
+    out = sys.stdout
+    max_bytes = guardrails.max_directive_bytes
+    seen: set[str] = set()
+    for raw in sys.stdin.buffer:
+        line = raw.rstrip(b"\r\n")
+        if not line.strip():
+            evaluation = schema_rejection(None, "empty line", state)
+        else:
+            evaluation = evaluate_payload(line, state, guardrails.guardrails, max_bytes)
+            did = evaluation.directive_id
+            if did is not None and did in seen:
+                evaluation = duplicate_rejection(did)
+            else:
+                if did is not None:
+                    seen.add(did)
+                stage(evaluation, state)
+        out.write(json.dumps(evaluation.to_dict(), default=str) + "\n")
+        out.flush()

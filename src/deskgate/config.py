@@ -1,0 +1,289 @@
+"""mission.yaml: the desk's guardrails and settings, validated before anything starts.
+
+Every section refuses unknown keys and wrong types, so a typo in a guardrail is an
+error at start-up rather than a silently ignored limit.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from deskgate.policy.symbols import SymbolError, normalise_symbol, normalise_venue
+
+
+class MissionError(ValueError):
+    """A mission file that cannot be used; the message names every bad key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+class Guardrails(_Section):
+    """The article's limits. Limits are inclusive; the breaker trips when drawdown exceeds."""
+
+    max_drawdown_pct: float = Field(15.0, gt=0, le=100)
+    max_position_pct: float = Field(25.0, gt=0)
+    min_confidence: float = Field(0.65, ge=0, le=1)
+    forbidden_assets: tuple[str, ...] = Field(("LUNA", "UST"), strict=False)
+    allowed_venues: tuple[str, ...] = Field(("binance", "bybit", "okx"), min_length=1, strict=False)
+    max_leverage: float = Field(3.0, gt=0)
+    require_human_approval_above_usd: float = Field(50_000.0, ge=0)
+
+    @field_validator("forbidden_assets", mode="after")
+    @classmethod
+    def _normalise_assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for raw in value:
+            try:
+                out.append(normalise_symbol(raw).canonical)
+            except SymbolError as exc:
+                raise ValueError(f"forbidden asset {raw!r}: {exc}") from None
+        return tuple(dict.fromkeys(out))
+
+    @field_validator("allowed_venues", mode="after")
+    @classmethod
+    def _normalise_venues(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for raw in value:
+            try:
+                out.append(normalise_venue(raw))
+            except SymbolError as exc:
+                raise ValueError(f"venue {raw!r}: {exc}") from None
+        return tuple(dict.fromkeys(out))
+
+
+class ApprovalSettings(_Section):
+    expiry_seconds: float = Field(900.0, gt=0)
+    price_band_pct: float = Field(2.0, gt=0)
+    # Above this notional an explicit directive needs two different principals; null = never.
+    four_eyes_above_usd: NonNegativeFloat | None = None
+
+
+class PaperVenue(_Section):
+    starting_equity_usd: PositiveFloat = 1_000_000.0
+    slippage_bps: NonNegativeFloat = 5.0
+    fee_bps: NonNegativeFloat = 10.0
+
+
+class CsvReplay(_Section):
+    path: str | None = None
+    speed: PositiveFloat = 60.0
+    loop: bool = False
+
+
+class MarketData(_Section):
+    source: Literal["simulator", "csv", "none"] = "simulator"
+    assets: tuple[str, ...] = Field(("BTC", "ETH", "SOL"), min_length=1, strict=False)
+    interval_seconds: PositiveFloat = 1.0
+    seed: int = 7
+    start_prices: dict[str, PositiveFloat] = Field(
+        default_factory=lambda: {"BTC": 65_000.0, "ETH": 3_500.0, "SOL": 150.0}
+    )
+    annual_volatility_pct: PositiveFloat = 60.0
+    csv: CsvReplay = CsvReplay()
+
+    @field_validator("assets", mode="after")
+    @classmethod
+    def _normalise_assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for raw in value:
+            try:
+                out.append(normalise_symbol(raw).canonical)
+            except SymbolError as exc:
+                raise ValueError(f"asset {raw!r}: {exc}") from None
+        return tuple(dict.fromkeys(out))
+
+    @field_validator("start_prices", mode="after")
+    @classmethod
+    def _normalise_prices(cls, value: dict[str, float]) -> dict[str, float]:
+        out = {}
+        for raw, price in value.items():
+            try:
+                out[normalise_symbol(raw).canonical] = price
+            except SymbolError as exc:
+                raise ValueError(f"asset {raw!r}: {exc}") from None
+        return out
+
+
+class BusSettings(_Section):
+    # An external NATS (cluster) to use instead of starting one; see docs/EXTERNAL_BUS.md.
+    url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)  # 0 = a free port chosen at start
+    max_payload_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    # How often nats-server fsyncs JetStream files: a duration like "1s" or "always".
+    sync_interval: str = "1s"
+
+    @field_validator("sync_interval")
+    @classmethod
+    def _sync(cls, value: str) -> str:
+        import re
+
+        if value != "always" and not re.fullmatch(r"\d+(ms|s|m|h)", value):
+            raise ValueError('must be "always" or a duration such as "500ms", "1s", "2m"')
+        return value
+
+
+class StorageSettings(_Section):
+    # SQLAlchemy URL for the desk's state; null = SQLite files under the data directory.
+    url: str | None = None
+
+
+class Mission(_Section):
+    desk_name: str = "deskgate desk"
+    guardrails: Guardrails = Guardrails()
+    approvals: ApprovalSettings = ApprovalSettings()
+    paper: PaperVenue = PaperVenue()
+    marketdata: MarketData = MarketData()
+    bus: BusSettings = BusSettings()
+    storage: StorageSettings = StorageSettings()
+    data_dir: str = "./deskgate-data"
+    # Largest directive the factory will decode; larger ones are rejected unread.
+    max_directive_bytes: int = Field(65_536, ge=1024)
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> Mission:
+        if self.marketdata.source == "csv" and not self.marketdata.csv.path:
+            raise ValueError("marketdata.csv.path is required when marketdata.source is 'csv'")
+        return self
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = [f"{source} is not a valid mission:"]
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "too_short":
+            msg = "must not be empty"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        got = err.get("input")
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"  - {loc}: {msg}{shown}")
+    return "\n".join(lines)
+
+
+def parse_mission(data: Any, source: str = "mission") -> Mission:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MissionError(f"{source} must be a mapping of settings, not {type(data).__name__}")
+    try:
+        return Mission.model_validate(data)
+    except ValidationError as exc:
+        raise MissionError(_format_errors(source, exc)) from None
+
+
+def load_mission(path: str | Path) -> Mission:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MissionError(f"mission file {path} does not exist (create one with `deskgate init`)") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise MissionError(f"{path} is not valid YAML: {exc}") from None
+    _reject_non_finite(data, path)
+    mission = parse_mission(data, str(path))
+    # A relative data_dir is relative to the mission file, not to wherever the CLI runs.
+    if not Path(mission.data_dir).is_absolute():
+        mission = mission.model_copy(update={"data_dir": str((path.parent / mission.data_dir).resolve())})
+    return mission
+
+
+def _reject_non_finite(data: Any, path: Path, loc: str = "") -> None:
+    """YAML has .inf and .nan; a limit of infinity is not a limit."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            _reject_non_finite(value, path, f"{loc}.{key}" if loc else str(key))
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            _reject_non_finite(value, path, f"{loc}.{i}")
+    elif isinstance(data, float) and not math.isfinite(data):
+        raise MissionError(f"{path} is not a valid mission:\n  - {loc}: must be a finite number (got {data!r})")
+
+
+MISSION_TEMPLATE = """\
+# deskgate mission: the guardrails the policy engine enforces and the desk's settings.
+# Every key is checked when the desk starts; an unknown key or a bad value stops it.
+
+desk_name: "{desk_name}"
+
+guardrails:
+  # The circuit breaker trips when drawdown from peak equity EXCEEDS this (percent).
+  max_drawdown_pct: 15.0
+  # Largest position in one asset, after the trade and counting every pending
+  # (staged or ordered) directive, as a percent of equity. Inclusive.
+  max_position_pct: 25.0
+  # Lowest confidence (after Governor damping) a directive may carry. Inclusive.
+  min_confidence: 0.65
+  # Never traded, in any notation: LUNA, luna, LUNA/USDT, LUNAUSDT, look-alikes.
+  forbidden_assets: ["LUNA", "UST"]
+  # The only venues orders may go to.
+  allowed_venues: ["binance", "bybit", "okx"]
+  # Largest order leverage, and largest gross portfolio leverage after the trade.
+  max_leverage: 3.0
+  # Directives with a notional above this (USD) are explicit: approved one by one.
+  require_human_approval_above_usd: 50000
+
+approvals:
+  # A staged directive not decided within this many seconds expires.
+  expiry_seconds: 900
+  # An approval is invalidated if the price moved more than this (percent) since staging.
+  price_band_pct: 2.0
+  # Explicit directives above this notional need two different principals (null = never).
+  four_eyes_above_usd: null
+
+paper:
+  # The paper venue: starting cash, slippage against the latest price, and fees.
+  starting_equity_usd: 1000000
+  slippage_bps: 5
+  fee_bps: 10
+
+marketdata:
+  # simulator (seeded random walk), csv (replay of OHLCV bars) or none.
+  source: simulator
+  assets: [BTC, ETH, SOL]
+  interval_seconds: 1.0
+  seed: 7
+  start_prices: {{BTC: 65000, ETH: 3500, SOL: 150}}
+  annual_volatility_pct: 60
+  csv:
+    # columns: timestamp,asset,open,high,low,close,volume (see README)
+    path: null
+    speed: 60        # replay this many bar-seconds per wall second
+    loop: false
+
+bus:
+  # Set url to use an existing NATS cluster instead of starting one
+  # (apply the server config written to <data_dir>/bus/nats-server.conf).
+  url: null
+  host: 127.0.0.1
+  port: 0            # 0 = pick a free port at start
+  max_payload_bytes: 1048576
+  sync_interval: 1s  # JetStream fsync interval, or "always"
+
+storage:
+  # null = SQLite under data_dir; or e.g. postgresql+psycopg://user@host/db
+  url: null
+
+# Where the desk keeps its state (relative to this file).
+data_dir: "{data_dir}"
+"""
+
+
+def render_mission_template(data_dir: str = "./deskgate-data", desk_name: str = "deskgate desk") -> str:
+    return MISSION_TEMPLATE.format(data_dir=data_dir, desk_name=desk_name)

@@ -1,0 +1,85 @@
+"""The approval queue: what a principal sees, what they decide, and what came of it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from deskgate.domain.base import Message
+from deskgate.domain.directive import Directive, DirectiveId
+from deskgate.domain.evaluation import PolicyEvaluation
+from deskgate.domain.execution import Fill
+
+
+class PositionContext(Message):
+    """The portfolio around a staged directive, computed by the factory at staging."""
+
+    equity_usd: float
+    current_position_usd: float
+    pending_same_side_usd: float
+    post_trade_position_usd: float
+    post_trade_position_pct: float
+    gross_leverage_after: float
+    drawdown_pct: float
+
+
+class StagedDirective(Message):
+    """approvals.queue.directive.<id>: a directive that passed every guardrail."""
+
+    directive: Directive
+    evaluation: PolicyEvaluation
+    asset: str
+    venue: str
+    explicit: bool
+    four_eyes: bool
+    price_at_staging: float
+    staged_at: datetime
+    expires_at: datetime
+    context: PositionContext
+
+
+class ApprovalResponse(Message):
+    """approvals.response.<id>: a principal's decision."""
+
+    approval_id: str = Field(min_length=1, max_length=128)
+    directive_id: DirectiveId
+    decision: Literal["approve", "reject"]
+    principal: str = Field(min_length=1, max_length=128)
+    decided_at: datetime
+    reason: str = Field("", max_length=2000)
+    # Set when the approval was one of a batch; explicit directives refuse those.
+    batch_id: str | None = None
+
+    @model_validator(mode="after")
+    def _reject_needs_reason(self) -> ApprovalResponse:
+        if self.decision == "reject" and not self.reason.strip():
+            raise ValueError("a rejection needs a reason")
+        return self
+
+
+Outcome = Literal[
+    "awaiting_second_approval",
+    "ordered",
+    "executed",
+    "venue_rejected",
+    "invalidated",
+    "expired",
+    "rejected",
+    "refused",
+]
+
+
+class ApprovalOutcome(Message):
+    """factory.status.approval.<id>: what the factory did with a decision."""
+
+    directive_id: str
+    outcome: Outcome
+    at: datetime
+    reason: str = ""
+    principals: list[str] = Field(default_factory=list)
+    order_id: str | None = None
+    fill: Fill | None = None
+    evaluation: PolicyEvaluation | None = None
+    approval_id: str | None = None

@@ -1,0 +1,80 @@
+"""The directive: what an agent proposes, and the only thing it may send to the factory.
+
+This is the public wire format (`deskgate schema directive` prints its JSON Schema).
+It is strict on purpose: numbers must be JSON numbers, unknown fields are refused,
+and there is no field for the agent's own view of its position or risk; the
+factory computes those from its beliefs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# A directive id becomes one token of a NATS subject, so it may not hold '.', '*',
+# '>' or whitespace.
+DirectiveId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+Side = Literal["buy", "sell"]
+
+MemoText = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class DecisionMemo(BaseModel):
+    """What a principal reads before deciding: why, from what, and what is expected."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    signal_evidence: MemoText
+    position_context: MemoText
+    proposed_action: MemoText
+    expected_outcome: MemoText
+
+
+class Directive(BaseModel):
+    """A proposed trade, drafted by an agent, that the policy engine evaluates."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        title="deskgate directive",
+        json_schema_extra={"$id": "https://deskgate.dev/schema/directive.json"},
+    )
+
+    directive_id: DirectiveId = Field(description="Unique id; a second directive with the same id is never staged.")
+    asset: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Asset or USD-quoted pair: BTC, btc, BTC/USDT, BTCUSDT. Normalised by the policy engine.",
+    )
+    venue: str = Field(min_length=1, max_length=64, description="Venue name, e.g. binance (case-insensitive).")
+    side: Side
+    notional_usd: float = Field(gt=0, le=1e12, description="Order size in USD; the factory derives quantity at fill.")
+    leverage: float = Field(1.0, gt=0, le=1000, description="Order leverage asked of the venue.")
+    confidence: float = Field(ge=0, le=1, description="The agent's confidence in [0, 1], before Governor damping.")
+    memo: DecisionMemo
+    agent: str = Field("unknown", min_length=1, max_length=64, description="Name of the drafting agent.")
+    created_at: datetime | None = Field(None, description="When the agent drafted it (ISO 8601).")
+
+
+DIRECTIVE_EXAMPLE: dict = {
+    "directive_id": "d-2026-11-23-0001",
+    "asset": "BTC",
+    "venue": "binance",
+    "side": "buy",
+    "notional_usd": 25000,
+    "leverage": 1.0,
+    "confidence": 0.78,
+    "memo": {
+        "signal_evidence": "Kalman trend +1.8 sigma on 4h bars; funding neutral.",
+        "position_context": "Flat BTC; portfolio gross 0.4x.",
+        "proposed_action": "Buy 25k USD of BTC on binance.",
+        "expected_outcome": "+2% over 3 days; exit if trend flips.",
+    },
+    "agent": "dispatcher",
+    "created_at": "2026-11-23T05:31:00Z",
+}

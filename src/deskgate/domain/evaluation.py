@@ -1,0 +1,69 @@
+"""The policy engine's verdict on a directive, as it travels on the bus and is stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Decision = Literal["staged", "rejected"]
+
+# Check names, in the order the engine runs them. Stable: stats and tests key on them.
+CHECK_NAMES: tuple[str, ...] = (
+    "schema",
+    "breaker",
+    "drawdown",
+    "asset",
+    "venue",
+    "confidence",
+    "position",
+    "order_leverage",
+    "portfolio_leverage",
+    "market_price",
+    "explicit_approval",
+)
+
+
+class CheckResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    passed: bool
+    observed: Any = None
+    limit: Any = None
+    reason: str = ""
+
+
+class PolicyEvaluation(BaseModel):
+    """What `deskgate policy check` prints per line and the factory publishes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    directive_id: str | None
+    decision: Decision
+    explicit_approval: bool
+    checks: list[CheckResult]
+
+    @property
+    def failed(self) -> list[CheckResult]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def primary_reason(self) -> str | None:
+        """The first failed check, in engine order: the one a rejection is counted under."""
+        failed = self.failed
+        return failed[0].name if failed else None
+
+
+class PolicyVerdict(BaseModel):
+    """factory.status.policy.<id>: the factory's verdict on one received directive."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    directive_id: str | None
+    seq: int
+    decision: Literal["staged", "rejected", "duplicate"]
+    primary_reason: str | None
+    evaluation: PolicyEvaluation
+    at: datetime

@@ -1,0 +1,50 @@
+"""Orders the factory sends to a venue, and the fills that come back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from deskgate.domain.base import Message
+from deskgate.domain.directive import Side
+
+
+class ApprovalRef(Message):
+    """Who approved, when, and which decision message it was."""
+
+    approval_id: str
+    principal: str
+    decided_at: datetime
+
+
+class Order(Message):
+    order_id: str
+    directive_id: str
+    venue: str
+    asset: str
+    side: Side
+    notional_usd: float = Field(gt=0)
+    leverage: float = Field(gt=0)
+    reference_price: float = Field(gt=0)
+    created_at: datetime
+    approvals: list[ApprovalRef] = Field(min_length=1)
+
+
+class Fill(Message):
+    fill_id: str
+    order_id: str
+    directive_id: str
+    venue: str
+    asset: str
+    side: Side
+    status: Literal["filled", "rejected"]
+    quantity: float = 0.0
+    price: float = 0.0
+    notional_usd: float = 0.0
+    fee_usd: float = 0.0
+    reference_price: float = 0.0
+    slippage_bps: float = 0.0
+    filled_at: datetime
+    reason: str = ""

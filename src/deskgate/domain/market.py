@@ -1,0 +1,23 @@
+"""Market data as the desk sees it: structured fields only, never free text."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from deskgate.domain.base import Message
+
+
+class Bar(Message):
+    """One OHLCV bar on market.data.aggregated.<ASSET>."""
+
+    asset: str
+    ts: datetime
+    open: float = Field(gt=0)
+    high: float = Field(gt=0)
+    low: float = Field(gt=0)
+    close: float = Field(gt=0)
+    volume: float = Field(ge=0)
+    interval_seconds: float = Field(gt=0)
+    source: str

@@ -1,0 +1,156 @@
+"""The executor: the paper venue. Fills each approved order once, at the latest price.
+
+It keeps its own record of every order it has filled (SQLite), so a redelivered
+order is answered with the same fill, never a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import nats.errors
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text, insert, select, update
+
+from deskgate.bus import subjects as S
+from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.pull import PullConsumer
+from deskgate.bus.reader import ReadError, last_message
+from deskgate.clock import Clock, SystemClock
+from deskgate.config import Mission
+from deskgate.domain.execution import Fill, Order
+from deskgate.domain.market import Bar
+from deskgate.execution.paper import fill_order
+from deskgate.storage import make_engine
+from deskgate.paths import DataDir
+
+log = logging.getLogger("deskgate.executor")
+
+metadata = MetaData()
+filled_orders = Table(
+    "filled_orders",
+    metadata,
+    Column("order_id", String(80), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("fill", JSON, nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+refused_orders = Table(
+    "refused_orders",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+class Executor:
+    def __init__(self, mission: Mission, data_dir: DataDir, *, clock: Clock | None = None, store_url: str | None = None):
+        self.mission = mission
+        self.data_dir = data_dir
+        self.clock = clock or SystemClock()
+        self.engine = make_engine(store_url or data_dir.sqlite_url("executor"))
+        metadata.create_all(self.engine)
+        self.prices: dict[str, float] = {}
+        self.events = SecurityEvents()
+        self._stop = asyncio.Event()
+        self.nc = None
+        self.js = None
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        self.nc, _ = await connect_as(self.data_dir, S.Role.EXECUTOR, events=self.events, name="deskgate-executor")
+        self.js = self.nc.jetstream()
+        bars = await self.nc.subscribe("market.data.aggregated.>", cb=self._on_bar)
+        await self._republish_unpublished()
+        orders = await PullConsumer(self.nc, "ORDERS", "executor_orders", batch=64).start()
+        if ready is not None:
+            ready.set()
+        log.info("executor running (paper venue)")
+        while not self._stop.is_set():
+            msgs = await orders.next_batch(wait=0.5)
+            for m in msgs:
+                await self.handle_order(m)
+        await bars.unsubscribe()
+        try:
+            await self.nc.drain()
+        except Exception:
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _on_bar(self, msg: Msg) -> None:
+        try:
+            bar = Bar.model_validate_json(msg.data)
+        except ValidationError:
+            return
+        self.prices[bar.asset] = bar.close
+
+    async def _price(self, asset: str) -> float | None:
+        if asset not in self.prices:
+            try:
+                stored = await last_message(self.nc, "MARKET", S.bar_subject(asset))
+            except (ReadError, nats.errors.Error):
+                stored = None
+            if stored is not None:
+                try:
+                    self.prices[asset] = Bar.model_validate_json(stored.data).close
+                except ValidationError:
+                    pass
+        return self.prices.get(asset)
+
+    async def handle_order(self, msg: Msg) -> None:
+        seq = msg.metadata.sequence.stream
+        now = self.clock.now()
+        try:
+            order = Order.model_validate_json(msg.data)
+        except ValidationError as exc:
+            reason = f"invalid order: {exc.errors(include_url=False)[:3]}"
+            with self.engine.begin() as conn:
+                if not conn.execute(select(refused_orders.c.seq).where(refused_orders.c.seq == seq)).first():
+                    conn.execute(insert(refused_orders).values(seq=seq, reason=reason, payload=msg.data[:65536], at=now))
+            log.warning("refused order at seq %d: %s", seq, reason)
+            await msg.ack()
+            return
+        with self.engine.begin() as conn:
+            row = conn.execute(select(filled_orders.c.fill).where(filled_orders.c.order_id == order.order_id)).first()
+        if row is None:
+            fill = fill_order(order, await self._price(order.asset), self.mission.paper.slippage_bps, self.mission.paper.fee_bps, now)
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(filled_orders).values(order_id=order.order_id, seq=seq, fill=fill.model_dump(mode="json"), published=False, at=now)
+                )
+        else:
+            fill = Fill.model_validate(row[0])
+        await self._publish(fill)
+        await msg.ack()
+
+    async def _publish(self, fill: Fill) -> None:
+        while True:
+            try:
+                await self.js.publish(S.fill_subject(fill.venue), fill.to_bytes(), headers={"Nats-Msg-Id": fill.fill_id})
+                break
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                log.warning("could not publish fill %s yet: %s", fill.fill_id, exc)
+                await asyncio.sleep(0.5)
+        with self.engine.begin() as conn:
+            conn.execute(update(filled_orders).where(filled_orders.c.order_id == fill.order_id).values(published=True))
+
+    async def _republish_unpublished(self) -> None:
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(filled_orders.c.fill).where(filled_orders.c.published.is_(False))).all()
+        for (data,) in rows:
+            await self._publish(Fill.model_validate(data))
+
+
+async def run_executor(mission: Mission, data_dir: DataDir) -> None:
+    executor = Executor(mission, data_dir)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, executor.stop)
+    await executor.run()

@@ -1,0 +1,741 @@
+"""The factory: evaluates directives, stages them for a human, turns approvals into orders,
+keeps the book from fills, and trips the circuit breaker.
+
+A thin service around pure parts (policy.engine, portfolio.ledger, policy.breaker).
+Each handler does its deciding and its database write synchronously, with no
+await in between, so the beliefs every check sees are never half-updated; it then
+publishes what the write put in the outbox and acknowledges the bus messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime, timedelta
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from pydantic import ValidationError
+
+from deskgate.bus import subjects as S
+from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.pull import PullConsumer
+from deskgate.bus.reader import ReadError, last_message
+from deskgate.clock import Clock, SystemClock
+from deskgate.config import Mission
+from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, PositionContext, StagedDirective
+from deskgate.domain.breaker import BreakerState, BreakerTrip
+from deskgate.domain.evaluation import PolicyVerdict
+from deskgate.domain.execution import ApprovalRef, Fill, Order
+from deskgate.domain.funnel import Funnel
+from deskgate.domain.market import Bar
+from deskgate.factory.store import FactoryStore
+from deskgate.paths import DataDir
+from deskgate.policy.beliefs import Beliefs, Reservation
+from deskgate.bus.breaker import read_breaker_state
+from deskgate.policy.breaker import should_trip
+from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload, reevaluate, stage
+from deskgate.portfolio.ledger import Ledger
+
+log = logging.getLogger("deskgate.factory")
+
+PORTFOLIO_EVERY_S = 0.5
+EQUITY_POINT_EVERY_S = 10.0
+LEDGER_SAVE_EVERY_S = 2.0
+FUNNEL_EVERY_S = 2.0
+BREAKER_REFRESH_EVERY_S = 5.0
+
+
+class Factory:
+    def __init__(self, mission: Mission, data_dir: DataDir, *, clock: Clock | None = None, store_url: str | None = None):
+        self.mission = mission
+        self.g = mission.guardrails
+        self.data_dir = data_dir
+        self.clock = clock or SystemClock()
+        self.store = FactoryStore(store_url or mission.storage.url or data_dir.sqlite_url("factory"))
+        self.events = SecurityEvents()
+        self.nc = None
+        self.js = None
+        self.kv = None
+        self._stop = asyncio.Event()
+        self._publish_lock = asyncio.Lock()
+        self._dirty_portfolio = True
+        self._dirty_funnel = True
+        self._last_ledger_save = 0.0
+        self._last_equity_point = 0.0
+        self._breaker = BreakerState(state="armed")
+        self._breaker_revision: int | None = None
+        self._reset_applied_for: int | None = None
+        self._trip_pending = False
+        self.ledger: Ledger
+        self.beliefs: Beliefs
+        self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0}
+
+    # -- start-up ---------------------------------------------------------------
+
+    def load_state(self) -> None:
+        """Rebuild beliefs from the database: the book, prices, and every reserving intention."""
+        with self.store.begin() as conn:
+            state = self.store.load_ledger(conn)
+            self.ledger = Ledger.from_state(state) if state else Ledger.opening(self.mission.paper.starting_equity_usd)
+            if state is None:
+                self.store.save_ledger(conn, self.ledger.to_state(), self.clock.now())
+            reserving = self.store.reserving_intentions(conn)
+            mirror = self.store.load_breaker(conn)
+        self.beliefs = Beliefs(
+            equity_usd=self.ledger.equity_usd,
+            peak_equity_usd=self.ledger.breaker_peak_equity_usd,
+            positions=self.ledger.positions_by_asset(),
+            pending=[Reservation(r["directive_id"], r["asset"], r["side"], r["notional_usd"]) for r in reserving],
+            breaker_tripped=bool(mirror and mirror["tripped"]),
+            prices=dict(self.ledger.marks),
+        )
+        if mirror:
+            self._breaker_revision = mirror["trip_revision"]
+            self._reset_applied_for = mirror["reset_applied_for"]
+            if mirror["tripped"]:
+                self._breaker = BreakerState(state="tripped", trip=BreakerTrip.model_validate(mirror["trip"]) if mirror["trip"] else None, trip_revision=mirror["trip_revision"])
+        log.info(
+            "state loaded",
+            extra={"fields": {"equity": self.ledger.equity_usd, "reserving": len(reserving), "breaker": self._breaker.state}},
+        )
+
+    async def connect(self) -> None:
+        self.nc, _ = await connect_as(self.data_dir, S.Role.FACTORY, events=self.events, name="deskgate-factory")
+        self.js = self.nc.jetstream()
+        self.kv = await self.js.key_value(S.BREAKER_BUCKET)
+
+    async def load_prices(self) -> None:
+        assets = set(self.mission.marketdata.assets) | {a for a, _ in self.ledger.holdings} | {
+            r.asset for r in self.beliefs.pending.values()
+        }
+        for asset in sorted(assets):
+            try:
+                stored = await last_message(self.nc, "MARKET", S.bar_subject(asset))
+            except (ReadError, nats.errors.Error) as exc:
+                log.warning("could not read last price for %s: %s", asset, exc)
+                continue
+            if stored is not None:
+                self._apply_bar_bytes(stored.data)
+
+    # -- running ------------------------------------------------------------------
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        self.load_state()
+        await self.connect()
+        await self.sync_breaker(startup=True)
+        await self.load_prices()
+        await self.flush_outbox()
+        bars = await self.nc.subscribe("market.data.aggregated.>", cb=self._on_bar)
+        breaker_subs = [
+            await self.nc.subscribe(S.breaker_kv_subject(key), cb=self._on_breaker_change)
+            for key in (S.BREAKER_TRIP_KEY, S.BREAKER_RESET_KEY)
+        ]
+        directives = await PullConsumer(self.nc, "DIRECTIVES", "factory_directives").start()
+        responses = await PullConsumer(self.nc, "RESPONSES", "factory_responses", batch=64).start()
+        fills = await PullConsumer(self.nc, "FILLS", "factory_fills", batch=64).start()
+        await self.publish_portfolio(force=True)
+        if ready is not None:
+            ready.set()
+        log.info("factory running")
+        tasks = [
+            asyncio.create_task(self._loop(directives, self.handle_directives), name="directives"),
+            asyncio.create_task(self._loop(responses, self.handle_responses), name="responses"),
+            asyncio.create_task(self._loop(fills, self.handle_fills), name="fills"),
+            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+        ]
+        stop = asyncio.create_task(self._stop.wait())
+        done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for t in done:
+            if t is not stop and t.exception():
+                raise t.exception()
+        await bars.unsubscribe()
+        for sub in breaker_subs:
+            await sub.unsubscribe()
+        self.save_ledger(force=True)
+        try:
+            await self.nc.drain()
+        except Exception:
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def _loop(self, consumer: PullConsumer, handler) -> None:
+        while not self._stop.is_set():
+            msgs = await consumer.next_batch(wait=1.0)
+            if msgs:
+                await handler(msgs)
+
+    async def _housekeeping(self) -> None:
+        last_funnel = last_breaker = 0.0
+        while not self._stop.is_set():
+            await asyncio.sleep(0.25)
+            now_m = time.monotonic()
+            await self.expire_due()
+            if self._trip_pending:
+                await self._write_trip()
+            if now_m - last_breaker > BREAKER_REFRESH_EVERY_S:
+                last_breaker = now_m
+                await self.sync_breaker()
+            await self.publish_portfolio()
+            self.save_ledger()
+            if self._dirty_funnel and now_m - last_funnel > FUNNEL_EVERY_S:
+                last_funnel = now_m
+                await self.publish_funnel()
+            await self.flush_outbox()
+
+    # -- publishing -----------------------------------------------------------------
+
+    async def flush_outbox(self) -> int:
+        """Publish everything committed but not yet published, in order; JetStream drops repeats by msg id."""
+        async with self._publish_lock:
+            total = 0
+            while True:
+                with self.store.connect() as conn:
+                    batch = self.store.unpublished(conn, limit=1000)
+                if not batch:
+                    return total
+                acks = await asyncio.gather(
+                    *(self.js.publish(o.subject, o.payload, headers={"Nats-Msg-Id": o.msg_id}) for o in batch),
+                    return_exceptions=True,
+                )
+                done = [o.id for o, a in zip(batch, acks) if not isinstance(a, BaseException)]
+                failed = [a for a in acks if isinstance(a, BaseException)]
+                with self.store.begin() as conn:
+                    self.store.mark_published(conn, done)
+                total += len(done)
+                if failed:
+                    log.warning("outbox publish failed for %d messages: %s", len(failed), failed[0])
+                    await asyncio.sleep(0.5)
+                    return total
+
+    # -- directives -------------------------------------------------------------------
+
+    async def handle_directives(self, msgs: list[Msg]) -> None:
+        self.evaluate_directives([(m.metadata.sequence.stream, m.data) for m in msgs])
+        await self.flush_outbox()
+        for m in msgs:
+            await m.ack()
+
+    def evaluate_directives(self, items: list[tuple[int, bytes]]) -> list[Evaluation | None]:
+        """Evaluate, stage and record a batch in one transaction. Redelivered items are skipped."""
+        now = self.clock.now()
+        results: list[Evaluation | None] = []
+        with self.store.begin() as conn:
+            for seq, data in items:
+                if self.store.seq_evaluated(conn, seq):
+                    results.append(None)
+                    continue
+                ev = evaluate_payload(data, self.beliefs, self.g, self.mission.max_directive_bytes)
+                did = ev.directive_id
+                out: list[tuple[str, str, bytes]] = []
+                if did is not None and self.store.directive_known(conn, did):
+                    decision, primary = "duplicate", "duplicate"
+                    record = duplicate_rejection(did).to_dict()
+                elif ev.staged:
+                    decision, primary = "staged", None
+                    record = ev.to_dict()
+                    staged = self._stage(ev, now)
+                    self.store.add_intention(
+                        conn,
+                        directive_id=did,
+                        state="staged",
+                        asset=ev.asset,
+                        venue=ev.venue,
+                        side=ev.directive.side,
+                        notional_usd=ev.directive.notional_usd,
+                        explicit=staged.explicit,
+                        four_eyes=staged.four_eyes,
+                        price_at_staging=staged.price_at_staging,
+                        staged_at=now,
+                        expires_at=staged.expires_at,
+                        staged=staged.model_dump(mode="json"),
+                        outcome_reason=None,
+                        updated_at=now,
+                    )
+                    out.append((S.staged_subject(did), f"staged-{did}", staged.to_bytes()))
+                else:
+                    decision, primary = "rejected", ev.primary_reason
+                    record = ev.to_dict()
+                self.store.record_evaluation(conn, seq, did, decision, primary, record, now)
+                verdict = PolicyVerdict(
+                    directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=record, at=now
+                )
+                subject = S.policy_status_subject(did) if did else "factory.status.policy.unidentified"
+                out.insert(0, (subject, f"policy-{seq}", verdict.model_dump_json().encode()))
+                self.store.enqueue(conn, out, now)
+                results.append(ev)
+                self.stats["directives"] += 1
+        self._dirty_funnel = True
+        self._dirty_portfolio = True
+        return results
+
+    def _stage(self, ev: Evaluation, now: datetime) -> StagedDirective:
+        d = ev.directive
+        assert d is not None and ev.asset is not None and ev.venue is not None
+        b = self.beliefs
+        p = b.position(ev.asset)
+        same_side = b.pending_buy(ev.asset) if d.side == "buy" else -b.pending_sell(ev.asset)
+        post = p + same_side + (d.notional_usd if d.side == "buy" else -d.notional_usd)
+        stage_check = {c.name: c for c in ev.checks}
+        context = PositionContext(
+            equity_usd=b.equity_usd,
+            current_position_usd=p,
+            pending_same_side_usd=same_side,
+            post_trade_position_usd=post,
+            post_trade_position_pct=float(stage_check["position"].observed),
+            gross_leverage_after=float(stage_check["portfolio_leverage"].observed),
+            drawdown_pct=b.drawdown_pct,
+        )
+        stage(ev, b)
+        four_eyes_above = self.mission.approvals.four_eyes_above_usd
+        return StagedDirective(
+            directive=d,
+            evaluation=ev.to_model(),
+            asset=ev.asset,
+            venue=ev.venue,
+            explicit=ev.explicit_approval,
+            four_eyes=bool(ev.explicit_approval and four_eyes_above is not None and d.notional_usd > four_eyes_above),
+            price_at_staging=b.prices[ev.asset],
+            staged_at=now,
+            expires_at=now + timedelta(seconds=self.mission.approvals.expiry_seconds),
+            context=context,
+        )
+
+    # -- approvals -------------------------------------------------------------------
+
+    async def handle_responses(self, msgs: list[Msg]) -> None:
+        for m in msgs:
+            self.decide(m.metadata.sequence.stream, m.subject, m.data)
+        await self.flush_outbox()
+        for m in msgs:
+            await m.ack()
+
+    def decide(self, seq: int, subject: str, data: bytes) -> ApprovalOutcome | None:
+        """Apply one principal's decision. Returns the outcome published, if any."""
+        now = self.clock.now()
+        self.stats["responses"] += 1
+        with self.store.begin() as conn:
+            try:
+                resp = ApprovalResponse.model_validate_json(data)
+            except ValidationError as exc:
+                reason = "invalid approval response: " + "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
+                )
+                if self.store.refuse(conn, "RESPONSES", seq, reason, data, now):
+                    token = subject.rsplit(".", 1)[-1]
+                    outcome = ApprovalOutcome(directive_id=token, outcome="refused", at=now, reason=reason)
+                    self.store.enqueue(conn, [(S.approval_status_subject(token), f"refused-{seq}", outcome.to_bytes())], now)
+                    return outcome
+                return None
+            if self.store.response_seen(conn, seq, resp.approval_id):
+                if self.store.refuse(conn, "RESPONSES", seq, f"approval id {resp.approval_id} already used", data, now):
+                    outcome = self._outcome(resp, "refused", now, f"approval {resp.approval_id} was already used; decisions cannot be replayed")
+                    self._emit(conn, outcome, f"refused-{seq}", now)
+                    return outcome
+                return None
+
+            def record(result: str, reason: str) -> None:
+                self.store.add_decision(
+                    conn,
+                    approval_id=resp.approval_id,
+                    seq=seq,
+                    directive_id=resp.directive_id,
+                    decision=resp.decision,
+                    principal=resp.principal,
+                    decided_at=resp.decided_at,
+                    reason=resp.reason,
+                    batch_id=resp.batch_id,
+                    result=result,
+                    result_reason=reason,
+                    at=now,
+                )
+
+            def refuse(reason: str) -> ApprovalOutcome:
+                record("refused", reason)
+                outcome = self._outcome(resp, "refused", now, reason)
+                self._emit(conn, outcome, f"refused-{seq}", now)
+                return outcome
+
+            if subject != S.response_subject(resp.directive_id):
+                return refuse(f"decision for {resp.directive_id} arrived on {subject}; a decision applies only to its own directive")
+            intention = self.store.intention(conn, resp.directive_id)
+            if intention is None:
+                return refuse(f"no staged directive {resp.directive_id}")
+            if intention["state"] not in ("staged", "awaiting_second_approval"):
+                return refuse(f"directive {resp.directive_id} is already {intention['state']}")
+            did = resp.directive_id
+            if now > intention["expires_at"]:
+                record("expired", "decision after expiry")
+                return self._finish(conn, did, "expired", now, resp, f"expired at {intention['expires_at'].isoformat()} before the decision")
+            if resp.decision == "reject":
+                record("counted", resp.reason)
+                return self._finish(conn, did, "rejected", now, resp, resp.reason)
+
+            # Approve.
+            if intention["explicit"] and resp.batch_id is not None:
+                return refuse("explicit directives are approved one by one, never in a batch")
+            earlier = self.store.approvals_for(conn, did)
+            principals = [a["principal"] for a in earlier]
+            if resp.principal in principals:
+                return refuse(f"{resp.principal} already approved {did}; a second approval must come from another principal")
+            if intention["four_eyes"] and not earlier:
+                record("counted", "first of two approvals")
+                self.store.set_intention_state(conn, did, "awaiting_second_approval", None, now)
+                outcome = self._outcome(resp, "awaiting_second_approval", now, "needs a second principal", [resp.principal])
+                self._emit(conn, outcome, f"await-{did}", now)
+                return outcome
+
+            staged = StagedDirective.model_validate(intention["staged"])
+            own = self.beliefs.release(did)
+            ev = reevaluate(
+                staged.directive,
+                self.beliefs,
+                self.g,
+                price_at_staging=intention["price_at_staging"],
+                expires_at=intention["expires_at"],
+                now=now,
+                band_pct=self.mission.approvals.price_band_pct,
+            )
+            record("counted", "approved")
+            approvers = [*earlier, {"approval_id": resp.approval_id, "principal": resp.principal, "decided_at": resp.decided_at}]
+            if not ev.staged:
+                failed = [c for c in ev.checks if not c.passed]
+                reason = f"{failed[0].name}: {failed[0].reason}"
+                self.store.set_intention_state(conn, did, "invalidated", reason, now)
+                outcome = self._outcome(resp, "invalidated", now, reason, [a["principal"] for a in approvers], evaluation=ev)
+                self._emit(conn, outcome, f"invalidated-{did}", now)
+                self._dirty_funnel = self._dirty_portfolio = True
+                return outcome
+            if own is not None:
+                self.beliefs.reserve(own)  # an order reserves exposure until it fills
+            order = Order(
+                order_id=f"{did}-o",
+                directive_id=did,
+                venue=staged.venue,
+                asset=staged.asset,
+                side=staged.directive.side,
+                notional_usd=staged.directive.notional_usd,
+                leverage=staged.directive.leverage,
+                reference_price=self.beliefs.prices[staged.asset],
+                created_at=now,
+                approvals=[ApprovalRef(approval_id=a["approval_id"], principal=a["principal"], decided_at=a["decided_at"]) for a in approvers],
+            )
+            self.store.add_order(conn, order.model_dump(mode="json"), now)
+            self.store.set_intention_state(conn, did, "ordered", None, now)
+            self.store.enqueue(conn, [(S.order_subject(order.venue), f"order-{order.order_id}", order.to_bytes())], now)
+            outcome = self._outcome(resp, "ordered", now, "", [a["principal"] for a in approvers], order_id=order.order_id, evaluation=ev)
+            self._emit(conn, outcome, f"ordered-{did}", now)
+            self._dirty_funnel = True
+            return outcome
+
+    def _outcome(self, resp: ApprovalResponse, outcome: str, now: datetime, reason: str, principals=None, **kw) -> ApprovalOutcome:
+        ev = kw.pop("evaluation", None)
+        return ApprovalOutcome(
+            directive_id=resp.directive_id,
+            outcome=outcome,
+            at=now,
+            reason=reason,
+            principals=principals if principals is not None else [resp.principal],
+            approval_id=resp.approval_id,
+            evaluation=ev.to_model() if ev is not None else None,
+            **kw,
+        )
+
+    def _emit(self, conn, outcome: ApprovalOutcome, msg_id: str, now: datetime) -> None:
+        self.store.enqueue(conn, [(S.approval_status_subject(outcome.directive_id), msg_id, outcome.to_bytes())], now)
+
+    def _finish(self, conn, did: str, state: str, now: datetime, resp: ApprovalResponse | None, reason: str) -> ApprovalOutcome:
+        """End an intention without an order, releasing what it reserved."""
+        self.beliefs.release(did)
+        self.store.set_intention_state(conn, did, state, reason, now)
+        if resp is not None:
+            outcome = self._outcome(resp, state, now, reason)
+        else:
+            outcome = ApprovalOutcome(directive_id=did, outcome=state, at=now, reason=reason)
+        self._emit(conn, outcome, f"{state}-{did}", now)
+        self._dirty_funnel = self._dirty_portfolio = True
+        return outcome
+
+    async def expire_due(self) -> None:
+        now = self.clock.now()
+        with self.store.begin() as conn:
+            due = self.store.expired_intentions(conn, now)
+            for did in due:
+                self._finish(conn, did, "expired", now, None, "no decision before expiry")
+        if due:
+            log.info("expired %d staged directives", len(due))
+
+    # -- fills and the book ----------------------------------------------------------------
+
+    async def handle_fills(self, msgs: list[Msg]) -> None:
+        for m in msgs:
+            self.apply_fill(m.metadata.sequence.stream, m.data)
+        await self.flush_outbox()
+        for m in msgs:
+            await m.ack()
+        await self.check_breaker()
+
+    def apply_fill(self, seq: int, data: bytes) -> ApprovalOutcome | None:
+        now = self.clock.now()
+        self.stats["fills"] += 1
+        with self.store.begin() as conn:
+            try:
+                fill = Fill.model_validate_json(data)
+            except ValidationError as exc:
+                self.store.refuse(conn, "FILLS", seq, f"invalid fill: {exc.errors(include_url=False)[:3]}", data, now)
+                log.warning("refused invalid fill at seq %d", seq)
+                return None
+            if self.store.fill_seen(conn, fill.fill_id):
+                return None
+            order = self.store.order(conn, fill.order_id)
+            mismatch = _fill_mismatch(fill, order)
+            if mismatch:
+                self.store.refuse(conn, "FILLS", seq, mismatch, data, now)
+                log.warning("refused fill %s: %s", fill.fill_id, mismatch)
+                return None
+            intention = self.store.intention(conn, fill.directive_id)
+            if intention is None or intention["state"] != "ordered":
+                self.store.refuse(conn, "FILLS", seq, f"fill for directive not awaiting a fill ({intention and intention['state']})", data, now)
+                return None
+            self.store.add_fill(conn, fill.model_dump(mode="json"), now)
+            self.beliefs.release(fill.directive_id)
+            if fill.status == "filled":
+                self.ledger.apply_fill(fill)
+                self._sync_beliefs_from_ledger(fill.asset)
+                state, reason = "executed", ""
+            else:
+                state, reason = "venue_rejected", fill.reason
+            self.store.set_intention_state(conn, fill.directive_id, state, reason or None, now)
+            self.store.save_ledger(conn, self.ledger.to_state(), now)
+            self._record_equity(conn, now)
+            outcome = ApprovalOutcome(
+                directive_id=fill.directive_id, outcome=state, at=now, reason=reason, order_id=fill.order_id, fill=fill
+            )
+            self._emit(conn, outcome, f"{state}-{fill.directive_id}", now)
+        self._dirty_funnel = self._dirty_portfolio = True
+        return outcome
+
+    def _sync_beliefs_from_ledger(self, asset: str | None = None) -> None:
+        b, led = self.beliefs, self.ledger
+        b.equity_usd = led.equity_usd
+        b.peak_equity_usd = led.breaker_peak_equity_usd
+        if asset is None:
+            b.replace_positions(led.positions_by_asset())
+        else:
+            b.set_position(asset, led.positions_by_asset().get(asset, 0.0))
+
+    def _record_equity(self, conn, now: datetime) -> None:
+        led = self.ledger
+        self.store.add_equity_point(conn, now, led.equity_usd, led.cash_usd, led.gross_exposure_usd, led.drawdown_pct)
+        self._last_equity_point = time.monotonic()
+
+    def save_ledger(self, force: bool = False) -> None:
+        now_m = time.monotonic()
+        if not force and now_m - self._last_ledger_save < LEDGER_SAVE_EVERY_S:
+            return
+        self._last_ledger_save = now_m
+        now = self.clock.now()
+        with self.store.begin() as conn:
+            self.store.save_ledger(conn, self.ledger.to_state(), now)
+            if force or now_m - self._last_equity_point > EQUITY_POINT_EVERY_S:
+                self._record_equity(conn, now)
+
+    # -- market data -----------------------------------------------------------------
+
+    async def _on_bar(self, msg: Msg) -> None:
+        self._apply_bar_bytes(msg.data)
+        await self.check_breaker()
+
+    def _apply_bar_bytes(self, data: bytes) -> None:
+        try:
+            bar = Bar.model_validate_json(data)
+        except ValidationError:
+            self.stats["bad_bars"] += 1
+            return
+        self.stats["bars"] += 1
+        self.beliefs.prices[bar.asset] = bar.close
+        self.ledger.mark(bar.asset, bar.close)
+        self._sync_beliefs_from_ledger(bar.asset)
+        self._dirty_portfolio = True
+
+    async def publish_portfolio(self, force: bool = False) -> None:
+        if not (self._dirty_portfolio or force):
+            return
+        now_m = time.monotonic()
+        if not force and now_m - getattr(self, "_last_portfolio", 0.0) < PORTFOLIO_EVERY_S:
+            return
+        self._last_portfolio = now_m
+        self._dirty_portfolio = False
+        reserved = sum(r.notional_usd for r in self.beliefs.pending.values())
+        snap = self.ledger.snapshot(self.clock.now(), len(self.beliefs.pending), reserved)
+        try:
+            await self.js.publish(S.PORTFOLIO_SUBJECT, snap.to_bytes())
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            self._dirty_portfolio = True
+            log.warning("could not publish portfolio: %s", exc)
+
+    def funnel(self, since: datetime | None = None) -> Funnel:
+        with self.store.connect() as conn:
+            counts = self.store.funnel_counts(conn, since)
+        return Funnel(at=self.clock.now(), **{k: (dict(v) if hasattr(v, "items") else v) for k, v in counts.items()})
+
+    async def publish_funnel(self) -> None:
+        self._dirty_funnel = False
+        funnel = await asyncio.to_thread(self.funnel)
+        try:
+            await self.js.publish(S.FUNNEL_SUBJECT, funnel.to_bytes())
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            self._dirty_funnel = True
+            log.warning("could not publish funnel: %s", exc)
+
+    # -- the circuit breaker ------------------------------------------------------------
+
+    async def check_breaker(self) -> None:
+        if self.beliefs.breaker_tripped:
+            return
+        dd = self.ledger.breaker_drawdown_pct
+        if not should_trip(dd, self.g.max_drawdown_pct):
+            return
+        now = self.clock.now()
+        trip = BreakerTrip(
+            trip_id=f"trip-{now.strftime('%Y%m%dT%H%M%S%fZ')}",
+            at=now,
+            reason=f"drawdown {dd:.2f}% exceeds {self.g.max_drawdown_pct}%",
+            drawdown_pct=dd,
+            limit_pct=self.g.max_drawdown_pct,
+            equity_usd=self.ledger.equity_usd,
+            peak_equity_usd=self.ledger.breaker_peak_equity_usd,
+        )
+        # Refuse from this instant, persist, then tell the bus.
+        self.beliefs.breaker_tripped = True
+        self._breaker = BreakerState(state="tripped", trip=trip)
+        self._breaker_revision = None
+        with self.store.begin() as conn:
+            self.store.save_breaker(conn, True, trip.model_dump(mode="json"), None, self._reset_applied_for, now)
+            self.store.save_ledger(conn, self.ledger.to_state(), now)
+            self._record_equity(conn, now)
+        log.warning("circuit breaker tripped: %s", trip.reason)
+        self._trip_pending = True
+        await self._write_trip()
+
+    async def _write_trip(self) -> None:
+        trip = self._breaker.trip
+        if trip is None:
+            self._trip_pending = False
+            return
+        try:
+            revision = await self.kv.put(S.BREAKER_TRIP_KEY, trip.to_bytes())
+        except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError) as exc:
+            log.warning("could not write breaker trip to the bus yet: %s", exc)
+            return
+        self._trip_pending = False
+        self._breaker_revision = revision
+        self._breaker = BreakerState(state="tripped", trip=trip, trip_revision=revision)
+        with self.store.begin() as conn:
+            self.store.save_breaker(conn, True, trip.model_dump(mode="json"), revision, self._reset_applied_for, self.clock.now())
+        try:
+            await self.js.publish(S.BREAKER_STATUS_SUBJECT, self._breaker.to_bytes())
+        except (nats.errors.Error, asyncio.TimeoutError):
+            pass
+
+    async def _on_breaker_change(self, _msg: Msg) -> None:
+        await self.sync_breaker()
+
+    async def read_breaker(self) -> BreakerState:
+        return await read_breaker_state(self.kv)
+
+    async def sync_breaker(self, startup: bool = False) -> None:
+        """Follow the bucket; fail closed if it lost a trip we know about."""
+        if self._trip_pending:
+            return
+        try:
+            state = await self.read_breaker()
+        except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError) as exc:
+            log.warning("could not read breaker state: %s", exc)
+            return
+        known_tripped = self.beliefs.breaker_tripped
+        if known_tripped and state.trip_revision is None:
+            # The bucket has no trip (bus data lost?) but we tripped: write it again.
+            log.warning("breaker bucket lost the trip; writing it again")
+            if self._breaker.trip is None:
+                self._breaker = BreakerState(
+                    state="tripped",
+                    trip=BreakerTrip(
+                        trip_id="trip-restored",
+                        at=self.clock.now(),
+                        reason="trip restored after the bus lost it",
+                        drawdown_pct=self.ledger.breaker_drawdown_pct,
+                        limit_pct=self.g.max_drawdown_pct,
+                        equity_usd=self.ledger.equity_usd,
+                        peak_equity_usd=self.ledger.breaker_peak_equity_usd,
+                    ),
+                )
+            self._trip_pending = True
+            await self._write_trip()
+            return
+        if (
+            known_tripped
+            and self._breaker_revision is not None
+            and state.trip_revision is not None
+            and state.trip_revision < self._breaker_revision
+        ):
+            return  # the bucket is behind us; keep refusing
+        now = self.clock.now()
+        if state.state == "tripped":
+            self.beliefs.breaker_tripped = True
+            self._breaker = state
+            self._breaker_revision = state.trip_revision
+        else:
+            if state.reset is not None and state.trip_revision is not None and self._reset_applied_for != state.trip_revision:
+                # A principal reset this trip: drawdown is measured afresh from here.
+                self.ledger.rebase_breaker_peak()
+                self._reset_applied_for = state.trip_revision
+                self._sync_beliefs_from_ledger()
+                log.warning("circuit breaker reset by %s: %s", state.reset.principal, state.reset.reason)
+            self.beliefs.breaker_tripped = False
+            self._breaker = state
+            self._breaker_revision = state.trip_revision
+        with self.store.begin() as conn:
+            self.store.save_breaker(
+                conn,
+                self.beliefs.breaker_tripped,
+                self._breaker.trip.model_dump(mode="json") if self._breaker.trip else None,
+                self._breaker_revision,
+                self._reset_applied_for,
+                now,
+            )
+            self.store.save_ledger(conn, self.ledger.to_state(), now)
+        if known_tripped != self.beliefs.breaker_tripped or startup:
+            self._dirty_portfolio = True
+            try:
+                await self.js.publish(S.BREAKER_STATUS_SUBJECT, self._breaker.to_bytes())
+            except (nats.errors.Error, asyncio.TimeoutError):
+                pass
+
+
+def _fill_mismatch(fill: Fill, order: dict | None) -> str | None:
+    if order is None:
+        return f"fill {fill.fill_id} is for unknown order {fill.order_id}"
+    for key in ("directive_id", "venue", "asset", "side"):
+        if getattr(fill, key) != order[key]:
+            return f"fill {fill.fill_id} {key} {getattr(fill, key)!r} does not match order {order[key]!r}"
+    if fill.status == "filled" and abs(fill.notional_usd - order["notional_usd"]) > 1e-6 * order["notional_usd"]:
+        return f"fill {fill.fill_id} notional {fill.notional_usd} does not match order {order['notional_usd']}"
+    return None
+
+
+async def run_factory(mission: Mission, data_dir: DataDir) -> None:
+    import signal
+
+    factory = Factory(mission, data_dir)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, factory.stop)
+    await factory.run()

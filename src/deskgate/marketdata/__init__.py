@@ -1,0 +1,1 @@
+"""Price sources: a seeded simulator and a CSV replay of OHLCV bars."""

@@ -1,0 +1,123 @@
+"""The market-data service: publishes bars on market.data.aggregated.<ASSET>.
+
+The simulator resumes from the last price on the bus, so a restart is not a jump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from datetime import datetime, timezone
+
+import nats.errors
+from pydantic import ValidationError
+
+from deskgate.bus import subjects as S
+from deskgate.bus.connect import connect_as
+from deskgate.bus.reader import ReadError, last_message
+from deskgate.config import Mission
+from deskgate.domain.market import Bar
+from deskgate.marketdata.csv_replay import load_bars
+from deskgate.marketdata.simulator import Simulator
+from deskgate.paths import DataDir
+
+log = logging.getLogger("deskgate.marketdata")
+
+
+class MarketDataService:
+    def __init__(self, mission: Mission, data_dir: DataDir):
+        self.mission = mission
+        self.data_dir = data_dir
+        self._stop = asyncio.Event()
+        self.published = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        md = self.mission.marketdata
+        nc, _ = await connect_as(self.data_dir, S.Role.MARKETDATA, name="deskgate-marketdata")
+        try:
+            if md.source == "simulator":
+                await self._simulate(nc)
+            elif md.source == "csv":
+                await self._replay(nc)
+            else:
+                await self._stop.wait()
+        finally:
+            try:
+                await nc.drain()
+            except Exception:
+                pass
+
+    async def _last_prices(self, nc) -> dict[str, float]:
+        md = self.mission.marketdata
+        prices = dict(md.start_prices)
+        for asset in md.assets:
+            try:
+                stored = await last_message(nc, "MARKET", S.bar_subject(asset))
+            except (ReadError, nats.errors.Error):
+                stored = None
+            if stored is not None:
+                try:
+                    prices[asset] = Bar.model_validate_json(stored.data).close
+                except ValidationError:
+                    pass
+        return prices
+
+    async def _publish(self, nc, bar: Bar) -> None:
+        await nc.publish(S.bar_subject(bar.asset), bar.to_bytes())
+        self.published += 1
+
+    async def _simulate(self, nc) -> None:
+        md = self.mission.marketdata
+        sim = Simulator(
+            md.assets,
+            await self._last_prices(nc),
+            seed=md.seed,
+            interval_seconds=md.interval_seconds,
+            annual_volatility_pct=md.annual_volatility_pct,
+        )
+        log.info("simulating %s every %ss", ",".join(md.assets), md.interval_seconds)
+        while not self._stop.is_set():
+            for bar in sim.step(datetime.now(timezone.utc)):
+                await self._publish(nc, bar)
+            await nc.flush()
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=md.interval_seconds)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _replay(self, nc) -> None:
+        md = self.mission.marketdata
+        bars = load_bars(md.csv.path)
+        log.info("replaying %d bars from %s at %gx", len(bars), md.csv.path, md.csv.speed)
+        while not self._stop.is_set():
+            previous = None
+            for bar in bars:
+                if self._stop.is_set():
+                    return
+                if previous is not None:
+                    wait = (bar.ts - previous).total_seconds() / md.csv.speed
+                    if wait > 0:
+                        try:
+                            await asyncio.wait_for(self._stop.wait(), timeout=wait)
+                            return
+                        except asyncio.TimeoutError:
+                            pass
+                previous = bar.ts
+                await self._publish(nc, bar)
+            await nc.flush()
+            if not md.csv.loop:
+                log.info("replay finished")
+                await self._stop.wait()
+                return
+
+
+async def run_marketdata(mission: Mission, data_dir: DataDir) -> None:
+    service = MarketDataService(mission, data_dir)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, service.stop)
+    await service.run()

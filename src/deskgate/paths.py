@@ -1,0 +1,93 @@
+"""Where things live under the data directory. One place, so nothing guesses a path."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class DataDir:
+    root: Path
+
+    @classmethod
+    def at(cls, path: str | os.PathLike) -> DataDir:
+        return cls(Path(path).expanduser().resolve())
+
+    @property
+    def bus(self) -> Path:
+        return self.root / "bus"
+
+    @property
+    def nats_conf(self) -> Path:
+        return self.bus / "nats.conf"
+
+    @property
+    def operator_conf(self) -> Path:
+        """Server config for an operator-run NATS (bus.url set)."""
+        return self.bus / "nats-server.conf"
+
+    @property
+    def credentials(self) -> Path:
+        return self.bus / "credentials.json"
+
+    @property
+    def jetstream(self) -> Path:
+        return self.bus / "jetstream"
+
+    @property
+    def endpoint(self) -> Path:
+        return self.bus / "endpoint.json"
+
+    @property
+    def nats_log(self) -> Path:
+        return self.logs / "nats-server.log"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def mission_snapshot(self) -> Path:
+        """The validated mission the running services read."""
+        return self.root / "mission.json"
+
+    @property
+    def run_file(self) -> Path:
+        return self.root / "run.json"
+
+    def sqlite_url(self, name: str) -> str:
+        return f"sqlite:///{self.state / (name + '.db')}"
+
+    def log_file(self, service: str) -> Path:
+        return self.logs / f"{service}.log"
+
+    def ensure(self) -> DataDir:
+        for d in (self.root, self.bus, self.state, self.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.bus, 0o700)
+        return self
+
+    def read_endpoint(self) -> dict:
+        try:
+            return json.loads(self.endpoint.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"no desk has run in {self.root} (missing {self.endpoint}); start one with `deskgate up`"
+            ) from None
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, without a moment of wider permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)

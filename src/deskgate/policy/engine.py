@@ -1,0 +1,378 @@
+"""The BDI policy engine: every guardrail check, in one file, as pure functions.
+
+No LLM, no network, no clock. Given a directive, the beliefs and the guardrails,
+`evaluate` runs every check and reports each one with what it observed, the limit
+and why it passed or failed. A directive is staged only if all pass. Limits are
+inclusive; "above" thresholds are strict.
+
+The factory and `deskgate policy check` both call `evaluate_payload` and then
+`stage`, so the offline tool and the running desk cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from deskgate.config import Guardrails
+from deskgate.domain.directive import Directive
+from deskgate.domain.evaluation import CheckResult, PolicyEvaluation
+from deskgate.policy.beliefs import Beliefs, Reservation
+from deskgate.policy.symbols import USD_QUOTES, SymbolError, forbidden_leg, normalise_symbol, normalise_venue
+
+# Relative slack on inclusive limits, so 25.000000000000004% (float noise on an
+# exact 25%) is not refused. It is far below any amount a desk would notice.
+LIMIT_TOLERANCE = 1e-9
+
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def within(observed: float, limit: float) -> bool:
+    return observed <= limit + LIMIT_TOLERANCE * max(1.0, abs(limit))
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    passed: bool
+    observed: object
+    limit: object
+    reason: str
+
+
+@dataclass(slots=True)
+class Evaluation:
+    directive_id: str | None
+    checks: list[Check]
+    directive: Directive | None = None
+    asset: str | None = None  # normalised base asset
+    venue: str | None = None  # normalised venue
+    explicit_approval: bool = False
+
+    @property
+    def staged(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def decision(self) -> str:
+        return "staged" if self.staged else "rejected"
+
+    @property
+    def primary_reason(self) -> str | None:
+        for c in self.checks:
+            if not c.passed:
+                return c.name
+        return None
+
+    def reservation(self) -> Reservation:
+        assert self.directive is not None and self.asset is not None
+        return Reservation(self.directive.directive_id, self.asset, self.directive.side, self.directive.notional_usd)
+
+    def to_dict(self) -> dict:
+        return {
+            "directive_id": self.directive_id,
+            "decision": self.decision,
+            "explicit_approval": self.explicit_approval,
+            "checks": [
+                {"name": c.name, "passed": c.passed, "observed": c.observed, "limit": c.limit, "reason": c.reason}
+                for c in self.checks
+            ],
+        }
+
+    def to_model(self) -> PolicyEvaluation:
+        return PolicyEvaluation(
+            directive_id=self.directive_id,
+            decision=self.decision,  # type: ignore[arg-type]
+            explicit_approval=self.explicit_approval,
+            checks=[CheckResult(name=c.name, passed=c.passed, observed=c.observed, limit=c.limit, reason=c.reason) for c in self.checks],
+        )
+
+
+# -- decoding -------------------------------------------------------------------
+
+
+def _describe_errors(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:8]:
+        loc = ".".join(str(p) for p in err["loc"]) or "(message)"
+        if err["type"] == "extra_forbidden":
+            parts.append(f"{loc}: unknown field (position and risk are computed by the factory, not taken from the agent)")
+            continue
+        if err["type"] == "json_invalid":
+            parts.append(f"not valid JSON: {err['msg']}")
+            continue
+        shown = ""
+        if err["type"] not in ("missing",) and not isinstance(err.get("input"), (dict, list)):
+            shown = f" (got {_short(err.get('input'))})"
+        parts.append(f"{loc}: {err['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _id_from(raw: bytes | str) -> str | None:
+    """Best effort: the directive id of an invalid directive, so the sender can match it."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if isinstance(data, dict):
+        value = data.get("directive_id")
+        if isinstance(value, str) and _ID_PATTERN.match(value):
+            return value
+    return None
+
+
+def schema_rejection(directive_id: str | None, reason: str, beliefs: Beliefs) -> Evaluation:
+    return Evaluation(
+        directive_id,
+        [
+            Check("schema", False, None, "directive schema", reason),
+            _breaker(beliefs),
+        ],
+    )
+
+
+def duplicate_rejection(directive_id: str) -> Evaluation:
+    """A directive id is evaluated once; every later directive with it is refused."""
+    return Evaluation(
+        directive_id,
+        [
+            Check(
+                "duplicate",
+                False,
+                directive_id,
+                "unique directive id",
+                f"directive {directive_id} was already evaluated; a directive id is evaluated once",
+            )
+        ],
+    )
+
+
+def evaluate_payload(raw: bytes | str, beliefs: Beliefs, guardrails: Guardrails, max_bytes: int = 65_536) -> Evaluation:
+    """Decode, validate and evaluate one directive as it arrived on the wire."""
+    size = len(raw)
+    if size > max_bytes:
+        return schema_rejection(None, f"message is {size} bytes; directives are limited to {max_bytes}", beliefs)
+    try:
+        directive = Directive.model_validate_json(raw)
+    except ValidationError as exc:
+        return schema_rejection(_id_from(raw), _describe_errors(exc), beliefs)
+    return evaluate(directive, beliefs, guardrails)
+
+
+# -- the checks -----------------------------------------------------------------
+
+
+def _breaker(beliefs: Beliefs) -> Check:
+    if beliefs.breaker_tripped:
+        return Check("breaker", False, "tripped", "armed", "circuit breaker is tripped; only a principal can reset it")
+    return Check("breaker", True, "armed", "armed", "")
+
+
+def evaluate(directive: Directive, beliefs: Beliefs, guardrails: Guardrails) -> Evaluation:
+    g = guardrails
+    checks: list[Check] = [Check("schema", True, "valid", "directive schema", ""), _breaker(beliefs)]
+    equity = beliefs.equity_usd
+
+    # Drawdown: the breaker trips when it exceeds the limit; until the portfolio
+    # service has tripped it, refuse here too.
+    dd = round(beliefs.drawdown_pct, 6)
+    if within(dd, g.max_drawdown_pct):
+        checks.append(Check("drawdown", True, dd, g.max_drawdown_pct, ""))
+    else:
+        checks.append(Check("drawdown", False, dd, g.max_drawdown_pct, f"drawdown {dd:.2f}% exceeds {g.max_drawdown_pct}%"))
+
+    # Asset: normalised, plain ASCII, not forbidden in any leg, USD-quoted.
+    asset: str | None = None
+    forbidden = frozenset(g.forbidden_assets)
+    limit_text = "not " + ", ".join(g.forbidden_assets) if g.forbidden_assets else "any"
+    try:
+        symbol = normalise_symbol(directive.asset)
+    except SymbolError as exc:
+        hit = exc.lookalike and _lookalike_hit(exc.lookalike, forbidden)
+        reason = str(exc) + (f" (look-alike of forbidden {hit})" if hit else "")
+        checks.append(Check("asset", False, directive.asset, limit_text, reason))
+    else:
+        leg = forbidden_leg(symbol, forbidden)
+        if leg is not None:
+            checks.append(Check("asset", False, symbol.canonical, limit_text, f"{symbol.canonical} trades forbidden asset {leg}"))
+        elif symbol.quote is not None and symbol.quote not in USD_QUOTES:
+            checks.append(
+                Check("asset", False, symbol.canonical, "USD-quoted", f"{symbol.canonical} is quoted in {symbol.quote}, not USD")
+            )
+        else:
+            asset = symbol.base
+            checks.append(Check("asset", True, asset, limit_text, ""))
+
+    # Venue.
+    venue: str | None = None
+    allowed = g.allowed_venues
+    try:
+        normalised_venue = normalise_venue(directive.venue)
+    except SymbolError as exc:
+        checks.append(Check("venue", False, directive.venue, list(allowed), str(exc)))
+    else:
+        if normalised_venue in allowed:
+            venue = normalised_venue
+            checks.append(Check("venue", True, normalised_venue, list(allowed), ""))
+        else:
+            checks.append(Check("venue", False, normalised_venue, list(allowed), f"venue {normalised_venue} is not allowed"))
+
+    # Confidence, after Governor damping.
+    damping = beliefs.confidence_damping
+    confidence = round(directive.confidence * damping, 6)
+    if confidence + LIMIT_TOLERANCE >= g.min_confidence:
+        checks.append(Check("confidence", True, confidence, g.min_confidence, ""))
+    else:
+        note = f" (damped x{damping:g} by the Governor from {directive.confidence:g})" if damping != 1.0 else ""
+        checks.append(
+            Check("confidence", False, confidence, g.min_confidence, f"confidence {confidence:g}{note} is below {g.min_confidence:g}")
+        )
+
+    # Position after the trade, worst case over pending intentions, from beliefs only.
+    notional = directive.notional_usd
+    buy = directive.side == "buy"
+    if asset is None:
+        checks.append(Check("position", False, None, g.max_position_pct, "not computable: the asset is not valid"))
+    elif equity <= 0:
+        checks.append(Check("position", False, None, g.max_position_pct, f"equity is {equity:.2f}; no position fits"))
+    else:
+        p = beliefs.position(asset)
+        post = p + beliefs.pending_buy(asset) + notional if buy else p - beliefs.pending_sell(asset) - notional
+        pct = abs(post) / equity * 100.0
+        shown = round(pct, 6)
+        if within(pct, g.max_position_pct):
+            checks.append(Check("position", True, shown, g.max_position_pct, ""))
+        else:
+            checks.append(
+                Check(
+                    "position",
+                    False,
+                    shown,
+                    g.max_position_pct,
+                    f"{asset} would reach {pct:.2f}% of equity (position {p:,.0f}, pending "
+                    f"{beliefs.pending_buy(asset) if buy else -beliefs.pending_sell(asset):,.0f}, this "
+                    f"{notional if buy else -notional:,.0f} USD)",
+                )
+            )
+
+    # Leverage: the order's own, and the portfolio's gross after the trade.
+    lev = directive.leverage
+    if within(lev, g.max_leverage):
+        checks.append(Check("order_leverage", True, lev, g.max_leverage, ""))
+    else:
+        checks.append(Check("order_leverage", False, lev, g.max_leverage, f"order leverage {lev:g}x exceeds {g.max_leverage:g}x"))
+
+    if asset is None:
+        checks.append(Check("portfolio_leverage", False, None, g.max_leverage, "not computable: the asset is not valid"))
+    elif equity <= 0:
+        checks.append(Check("portfolio_leverage", False, None, g.max_leverage, f"equity is {equity:.2f}"))
+    else:
+        p = beliefs.position(asset)
+        b, s = beliefs.pending_buy(asset), beliefs.pending_sell(asset)
+        if buy:
+            b += notional
+        else:
+            s += notional
+        gross = beliefs.gross_exposure - beliefs.worst_exposure(asset) + max(abs(p + b), abs(p - s))
+        leverage = gross / equity
+        shown = round(leverage, 6)
+        if within(leverage, g.max_leverage):
+            checks.append(Check("portfolio_leverage", True, shown, g.max_leverage, ""))
+        else:
+            checks.append(
+                Check("portfolio_leverage", False, shown, g.max_leverage, f"gross leverage would reach {leverage:.3f}x")
+            )
+
+    # Market price: the factory needs one to stage (it is the reference for the
+    # stale-approval band). Offline beliefs without prices skip this check.
+    if beliefs.prices is not None:
+        price = beliefs.prices.get(asset) if asset is not None else None
+        if price is not None and price > 0:
+            checks.append(Check("market_price", True, price, "known", ""))
+        else:
+            checks.append(Check("market_price", False, None, "known", f"no market price known for {asset or directive.asset}"))
+
+    # Explicit approval above the threshold: not a refusal, a flag.
+    threshold = g.require_human_approval_above_usd
+    explicit = notional > threshold
+    checks.append(
+        Check(
+            "explicit_approval",
+            True,
+            notional,
+            threshold,
+            "explicit: above the threshold, approved one by one" if explicit else "",
+        )
+    )
+
+    return Evaluation(directive.directive_id, checks, directive, asset, venue, explicit)
+
+
+def _lookalike_hit(lookalike: str, forbidden: frozenset[str]) -> str | None:
+    try:
+        return forbidden_leg(normalise_symbol(lookalike), forbidden)
+    except SymbolError:
+        return None
+
+
+def stage(evaluation: Evaluation, beliefs: Beliefs) -> bool:
+    """Reserve exposure for a staged directive; the next evaluation sees it."""
+    if not evaluation.staged:
+        return False
+    beliefs.reserve(evaluation.reservation())
+    return True
+
+
+# -- at approval time ----------------------------------------------------------
+
+
+def expiry_check(expires_at, now) -> Check:
+    """`now` is passed in: the engine never reads a clock."""
+    if now <= expires_at:
+        return Check("expiry", True, now.isoformat(), expires_at.isoformat(), "")
+    return Check("expiry", False, now.isoformat(), expires_at.isoformat(), f"approval came after the directive expired at {expires_at.isoformat()}")
+
+
+def price_band_check(price_at_staging: float, price_now: float | None, band_pct: float) -> Check:
+    if price_now is None or not price_now > 0:
+        return Check("price_band", False, None, band_pct, "no current market price to compare with the price at staging")
+    moved = abs(price_now - price_at_staging) / price_at_staging * 100.0
+    shown = round(moved, 6)
+    if within(moved, band_pct):
+        return Check("price_band", True, shown, band_pct, "")
+    return Check(
+        "price_band",
+        False,
+        shown,
+        band_pct,
+        f"price moved {moved:.2f}% since staging ({price_at_staging:g} -> {price_now:g}), beyond the {band_pct:g}% band",
+    )
+
+
+def reevaluate(
+    directive: Directive,
+    beliefs_without_it: Beliefs,
+    guardrails: Guardrails,
+    *,
+    price_at_staging: float,
+    expires_at,
+    now,
+    band_pct: float,
+) -> Evaluation:
+    """Time-of-use check: every guardrail against current beliefs, plus expiry and price band.
+
+    `beliefs_without_it` must not hold this directive's own reservation.
+    """
+    evaluation = evaluate(directive, beliefs_without_it, guardrails)
+    price_now = beliefs_without_it.prices.get(evaluation.asset) if (beliefs_without_it.prices and evaluation.asset) else None
+    evaluation.checks.append(expiry_check(expires_at, now))
+    evaluation.checks.append(price_band_check(price_at_staging, price_now, band_pct))
+    return evaluation

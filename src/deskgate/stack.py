@@ -1,0 +1,278 @@
+"""`deskgate up`: the bus, the streams, then every service as its own process, supervised.
+
+A service that dies is restarted (with back-off); so is the embedded nats-server,
+on the same port and store. SIGINT/SIGTERM stops everything in order: services
+first, so they can finish their batch and close cleanly, then the bus.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deskgate.bus.connect import connect_as
+from deskgate.bus.credentials import ensure_credentials
+from deskgate.bus.server import BusError, NatsServer, start_nats, write_endpoint, write_operator_config
+from deskgate.bus.streams import ProvisionReport, provision
+from deskgate.bus.subjects import Role
+from deskgate.config import Mission
+from deskgate.marketdata.csv_replay import load_bars
+from deskgate.paths import DataDir, write_private
+from deskgate.services import SERVICES, ready_file
+
+
+class StackError(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    started: float
+    restarts: int = 0
+
+
+@dataclass
+class Stack:
+    mission: Mission
+    data_dir: DataDir
+    services: tuple[str, ...] = SERVICES
+    restart: bool = True
+    nats: NatsServer | None = None
+    url: str = ""
+    children: dict[str, Child] = field(default_factory=dict)
+    provisioned: ProvisionReport | None = None
+    _lock_fh: object = None
+    _stopping: bool = False
+
+    # -- start ----------------------------------------------------------------------
+
+    def start(self, ready_timeout: float = 30.0) -> Stack:
+        self.data_dir.ensure()
+        self._lock()
+        try:
+            self._preflight()
+            creds = ensure_credentials(self.data_dir)
+            write_private(self.data_dir.mission_snapshot, self.mission.model_dump_json(indent=2))
+            bus = self.mission.bus
+            if bus.url:
+                write_operator_config(self.data_dir, creds, bus.max_payload_bytes, bus.sync_interval)
+                self.url = bus.url
+                write_endpoint(self.data_dir, [bus.url], embedded=False, monitor_url=None, pid=None)
+            else:
+                port = bus.port or self._previous_port() or 0
+                self.nats = start_nats(
+                    self.data_dir,
+                    creds,
+                    host=bus.host,
+                    port=port,
+                    max_payload=bus.max_payload_bytes,
+                    sync_interval=bus.sync_interval,
+                )
+                self.url = self.nats.url
+                write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
+            self.provisioned = asyncio.run(self._provision())
+            for name in self.services:
+                if name == "marketdata" and self.mission.marketdata.source == "none":
+                    continue
+                self._spawn(name)
+            self.wait_ready(ready_timeout)
+            self._write_run_file()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _preflight(self) -> None:
+        """Refuse what would only fail later, before anything starts."""
+        md = self.mission.marketdata
+        if md.source == "csv":
+            load_bars(md.csv.path)
+
+    def _lock(self) -> None:
+        path = self.data_dir.root / "up.lock"
+        fh = open(path, "w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise StackError(f"another `deskgate up` is already running on {self.data_dir.root}") from None
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock_fh = fh
+
+    def _previous_port(self) -> int | None:
+        """Reuse the last embedded port so clients configured with it keep working."""
+        try:
+            servers = json.loads(self.data_dir.endpoint.read_text())["servers"]
+            port = int(servers[0].rsplit(":", 1)[1])
+        except (FileNotFoundError, KeyError, ValueError, IndexError):
+            return None
+        import socket
+
+        with socket.socket() as s:
+            try:
+                s.bind((self.mission.bus.host, port))
+            except OSError:
+                return None
+        return port
+
+    async def _provision(self) -> ProvisionReport:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                nc, _ = await connect_as(self.data_dir, Role.PROVISIONER, reconnect=False)
+                break
+            except Exception as exc:  # noqa: BLE001 - the external bus may still be starting
+                if time.monotonic() > deadline:
+                    raise StackError(f"cannot reach the bus at {self.url} as the provisioner: {exc}") from None
+                await asyncio.sleep(0.5)
+        try:
+            return await provision(nc.jetstream())
+        finally:
+            await nc.close()
+
+    def _spawn(self, name: str) -> None:
+        ready_file(self.data_dir, name).unlink(missing_ok=True)
+        log = open(self.data_dir.logs / f"{name}.out", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deskgate", "service", name, "--data-dir", str(self.data_dir.root)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        previous = self.children.get(name)
+        self.children[name] = Child(name, proc, time.monotonic(), previous.restarts + 1 if previous else 0)
+
+    def wait_ready(self, timeout: float = 30.0, names: list[str] | None = None) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = list(names or self.children)
+        while waiting:
+            for name in list(waiting):
+                child = self.children[name]
+                if child.process.poll() is not None:
+                    raise StackError(
+                        f"service {name} exited with code {child.process.returncode} while starting; "
+                        f"see {self.data_dir.logs / (name + '.out')} and {self.data_dir.log_file(name)}\n"
+                        + _tail(self.data_dir.logs / f"{name}.out")
+                    )
+                if ready_file(self.data_dir, name).exists():
+                    waiting.remove(name)
+            if waiting and time.monotonic() > deadline:
+                raise StackError(f"services not ready after {timeout:.0f}s: {', '.join(waiting)}")
+            time.sleep(0.05)
+
+    def _write_run_file(self) -> None:
+        write_private(
+            self.data_dir.run_file,
+            json.dumps(
+                {
+                    "supervisor_pid": os.getpid(),
+                    "nats": {"url": self.url, "pid": self.nats.pid if self.nats else None},
+                    "services": {n: c.process.pid for n, c in self.children.items()},
+                },
+                indent=2,
+            ),
+        )
+
+    # -- supervise ---------------------------------------------------------------------
+
+    def supervise_once(self) -> list[str]:
+        """Restart whatever died. Returns what was restarted."""
+        restarted = []
+        if self._stopping:
+            return restarted
+        if self.nats is not None and not self.nats.alive():
+            port = int(self.url.rsplit(":", 1)[1])
+            creds = ensure_credentials(self.data_dir)
+            try:
+                bus = self.mission.bus
+                self.nats = start_nats(
+                    self.data_dir, creds, host=bus.host, port=port, max_payload=bus.max_payload_bytes, sync_interval=bus.sync_interval
+                )
+                write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
+                restarted.append("nats-server")
+            except BusError:
+                pass
+        for name, child in list(self.children.items()):
+            if child.process.poll() is None or not self.restart:
+                continue
+            backoff = min(30.0, 0.5 * (2 ** min(child.restarts, 6)))
+            if time.monotonic() - child.started < backoff:
+                continue
+            self._spawn(name)
+            restarted.append(name)
+        if restarted:
+            self._write_run_file()
+        return restarted
+
+    def run_forever(self, stop: threading.Event, on_restart=None) -> None:
+        while not stop.is_set():
+            for name in self.supervise_once():
+                if on_restart:
+                    on_restart(name)
+            stop.wait(0.5)
+
+    # -- stop --------------------------------------------------------------------------
+
+    def stop_service(self, name: str, timeout: float = 10.0) -> None:
+        child = self.children.pop(name, None)
+        if child is None:
+            return
+        _terminate(child.process, timeout)
+        ready_file(self.data_dir, name).unlink(missing_ok=True)
+
+    def kill_service(self, name: str) -> None:
+        """kill -9 one service (crash tests); the supervisor restarts it."""
+        child = self.children[name]
+        child.process.kill()
+        child.process.wait(5)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
+        for child in self.children.values():
+            if child.process.poll() is None:
+                child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in self.children.values():
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+                child.process.wait(5)
+        for name in self.children:
+            ready_file(self.data_dir, name).unlink(missing_ok=True)
+        if self.nats is not None:
+            self.nats.stop()
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+
+def _terminate(proc: subprocess.Popen, timeout: float) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

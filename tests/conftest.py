@@ -1,0 +1,139 @@
+"""Fixtures: a real nats-server from the wheel on free ports, provisioned exactly as `deskgate up` does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import pytest
+
+from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.credentials import ensure_credentials
+from deskgate.bus.server import NatsServer, start_nats, write_endpoint
+from deskgate.bus.streams import provision
+from deskgate.bus.subjects import Role
+from deskgate.config import Mission
+from deskgate.paths import DataDir
+
+MEMO = {
+    "signal_evidence": "trend +1.5 sigma on 4h bars",
+    "position_context": "flat",
+    "proposed_action": "buy",
+    "expected_outcome": "+2% in 3 days",
+}
+
+
+def directive(directive_id: str = "d1", **overrides) -> dict:
+    d = {
+        "directive_id": directive_id,
+        "asset": "BTC",
+        "venue": "binance",
+        "side": "buy",
+        "notional_usd": 10_000.0,
+        "leverage": 1.0,
+        "confidence": 0.8,
+        "memo": dict(MEMO),
+    }
+    d.update(overrides)
+    return d
+
+
+def raw(d: dict) -> bytes:
+    return json.dumps(d).encode()
+
+
+@dataclass
+class Bus:
+    data_dir: DataDir
+    server: NatsServer
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    async def connect(self, role: Role | str, **kw):
+        return await connect_as(self.data_dir, role, reconnect=kw.pop("reconnect", False), **kw)
+
+    def restart(self) -> None:
+        """Start nats-server again on the same port and store (after a kill)."""
+        port = int(self.url.rsplit(":", 1)[1])
+        self.server = start_nats(self.data_dir, ensure_credentials(self.data_dir), port=port)
+        write_endpoint(self.data_dir, [self.server.url], embedded=True, monitor_url=self.server.monitor_url, pid=self.server.pid)
+
+
+def start_bus(root) -> Bus:
+    data_dir = DataDir.at(root).ensure()
+    creds = ensure_credentials(data_dir)
+    server = start_nats(data_dir, creds)
+    write_endpoint(data_dir, [server.url], embedded=True, monitor_url=server.monitor_url, pid=server.pid)
+    return Bus(data_dir, server)
+
+
+async def provision_bus(bus: Bus) -> None:
+    nc, _ = await bus.connect(Role.PROVISIONER)
+    try:
+        await provision(nc.jetstream())
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
+def bus_dir(tmp_path):
+    return tmp_path / "desk"
+
+
+@pytest.fixture
+async def bus(bus_dir):
+    b = start_bus(bus_dir)
+    try:
+        await provision_bus(b)
+        yield b
+    finally:
+        b.server.stop()
+
+
+@pytest.fixture
+def mission() -> Mission:
+    return Mission.model_validate(
+        {
+            "paper": {"starting_equity_usd": 100_000.0, "slippage_bps": 0.0, "fee_bps": 0.0},
+            "marketdata": {"assets": ["BTC", "ETH", "SOL"]},
+        }
+    )
+
+
+async def publish_bar(nc, asset: str, price: float) -> None:
+    from deskgate.bus.subjects import bar_subject
+    from deskgate.domain.market import Bar
+
+    bar = Bar(
+        asset=asset,
+        ts=datetime.now(timezone.utc),
+        open=price,
+        high=price,
+        low=price,
+        close=price,
+        volume=1.0,
+        interval_seconds=1.0,
+        source="test",
+    )
+    await nc.jetstream().publish(bar_subject(asset), bar.to_bytes())
+
+
+async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)
+
+
+__all__ = ["Bus", "SecurityEvents", "directive", "raw", "publish_bar", "wait_for", "MEMO"]
