@@ -81,7 +81,7 @@ class Stack:
                 )
                 self.url = self.nats.url
                 write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
-            self.provisioned = asyncio.run(self._provision())
+            self.provisioned = _run_sync(self._provision)
             for name in self.services:
                 if name == "marketdata" and self.mission.marketdata.source == "none":
                     continue
@@ -259,6 +259,14 @@ class Stack:
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
+
+
+def _run_sync(make_coro):
+    """Run a coroutine to completion from sync code, even if this thread has a loop running."""
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(make_coro())).result()
 
 
 def _terminate(proc: subprocess.Popen, timeout: float) -> None:

@@ -8,7 +8,8 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, background_checkpoint: bool = False) -> Engine:
+    """`background_checkpoint`: commits never checkpoint; run a Checkpointer alongside."""
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False})
 
@@ -20,6 +21,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=5000")
+            if background_checkpoint:
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         return engine
@@ -31,3 +34,38 @@ def utc(dt: datetime | None) -> datetime | None:
     if dt is not None and dt.tzinfo is None:
         return dt.replace(tzinfo=timezone.utc)
     return dt
+
+
+class Checkpointer:
+    """Copies SQLite's write-ahead log into the database from a background thread.
+
+    SQLite would otherwise do it inside whichever commit crosses the threshold,
+    stalling the service loop for that commit. A passive checkpoint never blocks
+    the writer; the thread runs without the GIL while SQLite works.
+    """
+
+    def __init__(self, engine: Engine, every_s: float = 1.0):
+        import threading
+
+        self.engine = engine
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+
+    def start(self) -> Checkpointer:
+        if self.engine.dialect.name == "sqlite":
+            self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        raw = self.engine.raw_connection()
+        try:
+            while not self._stop.wait(self.every_s):
+                raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            raw.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)

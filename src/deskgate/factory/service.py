@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import nats.errors
@@ -31,6 +32,7 @@ from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.execution import ApprovalRef, Fill, Order
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.market import Bar
+from deskgate.factory.funnel import FunnelCounter
 from deskgate.factory.store import FactoryStore
 from deskgate.paths import DataDir
 from deskgate.policy.beliefs import Beliefs, Reservation
@@ -46,6 +48,17 @@ EQUITY_POINT_EVERY_S = 10.0
 LEDGER_SAVE_EVERY_S = 2.0
 FUNNEL_EVERY_S = 2.0
 BREAKER_REFRESH_EVERY_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A committed message awaiting publication; `kind` says which table records it."""
+
+    kind: str  # verdict (key = stream seq) | staged (key = directive id) | outbox (key = row id)
+    key: object
+    subject: str
+    msg_id: str
+    payload: bytes
 
 
 class Factory:
@@ -69,6 +82,12 @@ class Factory:
         self._breaker_revision: int | None = None
         self._reset_applied_for: int | None = None
         self._trip_pending = False
+        self._outgoing: list[Pending] = []  # committed, not yet published
+        self._published: list[Pending] = []  # published, not yet marked so
+        self._known_ids: set[str] = set()  # every directive id ever evaluated
+        self.counter = FunnelCounter()
+        self._max_seq = 0  # highest DIRECTIVES sequence evaluated; anything above is new
+        self._next_expiry: datetime | None = None
         self.ledger: Ledger
         self.beliefs: Beliefs
         self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0}
@@ -84,6 +103,10 @@ class Factory:
                 self.store.save_ledger(conn, self.ledger.to_state(), self.clock.now())
             reserving = self.store.reserving_intentions(conn)
             mirror = self.store.load_breaker(conn)
+            self.store.load_funnel(conn, self.counter)
+            self._max_seq = self.store.max_evaluated_seq(conn)
+            self._known_ids = self.store.known_directive_ids(conn)
+            self._next_expiry = self.store.next_expiry(conn)
         self.beliefs = Beliefs(
             equity_usd=self.ledger.equity_usd,
             peak_equity_usd=self.ledger.breaker_peak_equity_usd,
@@ -127,6 +150,7 @@ class Factory:
         await self.connect()
         await self.sync_breaker(startup=True)
         await self.load_prices()
+        self.load_unpublished()
         await self.flush_outbox()
         bars = await self.nc.subscribe("market.data.aggregated.>", cb=self._on_bar)
         breaker_subs = [
@@ -158,10 +182,12 @@ class Factory:
         for sub in breaker_subs:
             await sub.unsubscribe()
         self.save_ledger(force=True)
+        self.mark_published()
         try:
             await self.nc.drain()
         except Exception:
             pass
+        self.store.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -189,31 +215,63 @@ class Factory:
                 last_funnel = now_m
                 await self.publish_funnel()
             await self.flush_outbox()
+            self.mark_published()
 
     # -- publishing -----------------------------------------------------------------
 
     async def flush_outbox(self) -> int:
-        """Publish everything committed but not yet published, in order; JetStream drops repeats by msg id."""
+        """Publish what was committed but not yet published, in order.
+
+        A crash between commit and publish leaves rows marked unpublished; they are
+        loaded and sent again at start-up, and JetStream drops repeats by message id.
+        """
         async with self._publish_lock:
             total = 0
-            while True:
-                with self.store.connect() as conn:
-                    batch = self.store.unpublished(conn, limit=1000)
-                if not batch:
-                    return total
+            while self._outgoing:
+                batch, self._outgoing = self._outgoing[:1000], self._outgoing[1000:]
                 acks = await asyncio.gather(
                     *(self.js.publish(o.subject, o.payload, headers={"Nats-Msg-Id": o.msg_id}) for o in batch),
                     return_exceptions=True,
                 )
-                done = [o.id for o, a in zip(batch, acks) if not isinstance(a, BaseException)]
-                failed = [a for a in acks if isinstance(a, BaseException)]
-                with self.store.begin() as conn:
-                    self.store.mark_published(conn, done)
-                total += len(done)
+                failed = [o for o, a in zip(batch, acks) if isinstance(a, BaseException)]
+                self._published.extend(o for o, a in zip(batch, acks) if not isinstance(a, BaseException))
+                total += len(batch) - len(failed)
                 if failed:
-                    log.warning("outbox publish failed for %d messages: %s", len(failed), failed[0])
+                    # Keep order: what failed goes back in front, to be retried.
+                    self._outgoing = failed + self._outgoing
+                    error = next(a for a in acks if isinstance(a, BaseException))
+                    log.warning("publish failed for %d messages (%s); will retry", len(failed), error)
                     await asyncio.sleep(0.5)
                     return total
+            return total
+
+    def mark_published(self) -> None:
+        """Record what was published; batched, since a repeat after a crash is harmless."""
+        if not self._published:
+            return
+        done, self._published = self._published, []
+        with self.store.begin() as conn:
+            self.store.mark_directives_published(
+                conn, [o.key for o in done if o.kind == "verdict"], [o.key for o in done if o.kind == "staged"]
+            )
+            self.store.mark_published(conn, [o.key for o in done if o.kind == "outbox"])
+
+    def load_unpublished(self) -> None:
+        with self.store.connect() as conn:
+            pending = [
+                Pending(
+                    "verdict", seq, S.policy_status_subject(did) if did else "factory.status.policy.unidentified", f"policy-{seq}", data
+                )
+                for seq, did, data in self.store.unpublished_verdicts(conn)
+            ]
+            pending += [
+                Pending("staged", did, S.staged_subject(did), f"staged-{did}", data) for did, data in self.store.unpublished_staged(conn)
+            ]
+            pending += [Pending("outbox", o.id, o.subject, o.msg_id, o.payload) for o in self.store.unpublished(conn, limit=10_000_000)]
+        self._outgoing = pending + self._outgoing
+
+    def _queue(self, queued) -> None:
+        self._outgoing.extend(Pending("outbox", o.id, o.subject, o.msg_id, o.payload) for o in queued)
 
     # -- directives -------------------------------------------------------------------
 
@@ -227,51 +285,70 @@ class Factory:
         """Evaluate, stage and record a batch in one transaction. Redelivered items are skipped."""
         now = self.clock.now()
         results: list[Evaluation | None] = []
+        evaluated_rows: list[dict] = []
+        intention_rows: list[dict] = []
         with self.store.begin() as conn:
+            # The consumer delivers in order; only a redelivery can be at or below _max_seq.
+            already = self.store.evaluated_seqs(conn, [seq for seq, _ in items if seq <= self._max_seq])
             for seq, data in items:
-                if self.store.seq_evaluated(conn, seq):
+                if seq in already:
                     results.append(None)
                     continue
                 ev = evaluate_payload(data, self.beliefs, self.g, self.mission.max_directive_bytes)
                 did = ev.directive_id
-                out: list[tuple[str, str, bytes]] = []
-                if did is not None and self.store.directive_known(conn, did):
+                staged = None
+                if did is not None and did in self._known_ids:
                     decision, primary = "duplicate", "duplicate"
                     record = duplicate_rejection(did).to_dict()
                 elif ev.staged:
                     decision, primary = "staged", None
                     record = ev.to_dict()
                     staged = self._stage(ev, now)
-                    self.store.add_intention(
-                        conn,
-                        directive_id=did,
-                        state="staged",
-                        asset=ev.asset,
-                        venue=ev.venue,
-                        side=ev.directive.side,
-                        notional_usd=ev.directive.notional_usd,
-                        explicit=staged.explicit,
-                        four_eyes=staged.four_eyes,
-                        price_at_staging=staged.price_at_staging,
-                        staged_at=now,
-                        expires_at=staged.expires_at,
-                        staged=staged.model_dump(mode="json"),
-                        outcome_reason=None,
-                        updated_at=now,
+                    intention_rows.append(
+                        dict(
+                            directive_id=did,
+                            state="staged",
+                            asset=ev.asset,
+                            venue=ev.venue,
+                            side=ev.directive.side,
+                            notional_usd=ev.directive.notional_usd,
+                            explicit=staged.explicit,
+                            four_eyes=staged.four_eyes,
+                            price_at_staging=staged.price_at_staging,
+                            staged_at=now,
+                            expires_at=staged.expires_at,
+                            staged=staged.to_bytes(),
+                            staged_published=False,
+                            outcome_reason=None,
+                            updated_at=now,
+                        )
                     )
-                    out.append((S.staged_subject(did), f"staged-{did}", staged.to_bytes()))
                 else:
                     decision, primary = "rejected", ev.primary_reason
                     record = ev.to_dict()
-                self.store.record_evaluation(conn, seq, did, decision, primary, record, now)
+                if did is not None:
+                    self._known_ids.add(did)
                 verdict = PolicyVerdict(
                     directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=record, at=now
+                ).model_dump_json().encode()
+                evaluated_rows.append(
+                    dict(seq=seq, directive_id=did, decision=decision, primary_reason=primary, verdict=verdict, published=False, at=now)
                 )
-                subject = S.policy_status_subject(did) if did else "factory.status.policy.unidentified"
-                out.insert(0, (subject, f"policy-{seq}", verdict.model_dump_json().encode()))
-                self.store.enqueue(conn, out, now)
                 results.append(ev)
                 self.stats["directives"] += 1
+                if staged is not None and (self._next_expiry is None or staged.expires_at < self._next_expiry):
+                    self._next_expiry = staged.expires_at
+            self.store.record_evaluations(conn, evaluated_rows)
+            self.store.add_intentions(conn, intention_rows)
+        for row in evaluated_rows:
+            did = row["directive_id"]
+            subject = S.policy_status_subject(did) if did else "factory.status.policy.unidentified"
+            self._outgoing.append(Pending("verdict", row["seq"], subject, f"policy-{row['seq']}", row["verdict"]))
+            self.counter.evaluated(row["decision"], row["primary_reason"])
+            self._max_seq = max(self._max_seq, row["seq"])
+        for row in intention_rows:
+            did = row["directive_id"]
+            self._outgoing.append(Pending("staged", did, S.staged_subject(did), f"staged-{did}", row["staged"]))
         self._dirty_funnel = True
         self._dirty_portfolio = True
         return results
@@ -331,7 +408,9 @@ class Factory:
                 if self.store.refuse(conn, "RESPONSES", seq, reason, data, now):
                     token = subject.rsplit(".", 1)[-1]
                     outcome = ApprovalOutcome(directive_id=token, outcome="refused", at=now, reason=reason)
-                    self.store.enqueue(conn, [(S.approval_status_subject(token), f"refused-{seq}", outcome.to_bytes())], now)
+                    self._queue(
+                        self.store.enqueue(conn, [(S.approval_status_subject(token), f"refused-{seq}", outcome.to_bytes())], now)
+                    )
                     return outcome
                 return None
             if self.store.response_seen(conn, seq, resp.approval_id):
@@ -373,10 +452,12 @@ class Factory:
             did = resp.directive_id
             if now > intention["expires_at"]:
                 record("expired", "decision after expiry")
-                return self._finish(conn, did, "expired", now, resp, f"expired at {intention['expires_at'].isoformat()} before the decision")
+                return self._finish(
+                    conn, did, intention["state"], "expired", now, resp, f"expired at {intention['expires_at'].isoformat()} before the decision"
+                )
             if resp.decision == "reject":
                 record("counted", resp.reason)
-                return self._finish(conn, did, "rejected", now, resp, resp.reason)
+                return self._finish(conn, did, intention["state"], "rejected", now, resp, resp.reason)
 
             # Approve.
             if intention["explicit"] and resp.batch_id is not None:
@@ -387,12 +468,12 @@ class Factory:
                 return refuse(f"{resp.principal} already approved {did}; a second approval must come from another principal")
             if intention["four_eyes"] and not earlier:
                 record("counted", "first of two approvals")
-                self.store.set_intention_state(conn, did, "awaiting_second_approval", None, now)
+                self._move(conn, did, intention["state"], "awaiting_second_approval", None, now)
                 outcome = self._outcome(resp, "awaiting_second_approval", now, "needs a second principal", [resp.principal])
                 self._emit(conn, outcome, f"await-{did}", now)
                 return outcome
 
-            staged = StagedDirective.model_validate(intention["staged"])
+            staged = StagedDirective.model_validate_json(intention["staged"])
             own = self.beliefs.release(did)
             ev = reevaluate(
                 staged.directive,
@@ -408,7 +489,7 @@ class Factory:
             if not ev.staged:
                 failed = [c for c in ev.checks if not c.passed]
                 reason = f"{failed[0].name}: {failed[0].reason}"
-                self.store.set_intention_state(conn, did, "invalidated", reason, now)
+                self._move(conn, did, intention["state"], "invalidated", reason, now)
                 outcome = self._outcome(resp, "invalidated", now, reason, [a["principal"] for a in approvers], evaluation=ev)
                 self._emit(conn, outcome, f"invalidated-{did}", now)
                 self._dirty_funnel = self._dirty_portfolio = True
@@ -428,8 +509,10 @@ class Factory:
                 approvals=[ApprovalRef(approval_id=a["approval_id"], principal=a["principal"], decided_at=a["decided_at"]) for a in approvers],
             )
             self.store.add_order(conn, order.model_dump(mode="json"), now)
-            self.store.set_intention_state(conn, did, "ordered", None, now)
-            self.store.enqueue(conn, [(S.order_subject(order.venue), f"order-{order.order_id}", order.to_bytes())], now)
+            self._move(conn, did, intention["state"], "ordered", None, now)
+            self._queue(
+                self.store.enqueue(conn, [(S.order_subject(order.venue), f"order-{order.order_id}", order.to_bytes())], now)
+            )
             outcome = self._outcome(resp, "ordered", now, "", [a["principal"] for a in approvers], order_id=order.order_id, evaluation=ev)
             self._emit(conn, outcome, f"ordered-{did}", now)
             self._dirty_funnel = True
@@ -449,12 +532,18 @@ class Factory:
         )
 
     def _emit(self, conn, outcome: ApprovalOutcome, msg_id: str, now: datetime) -> None:
-        self.store.enqueue(conn, [(S.approval_status_subject(outcome.directive_id), msg_id, outcome.to_bytes())], now)
+        self._queue(self.store.enqueue(conn, [(S.approval_status_subject(outcome.directive_id), msg_id, outcome.to_bytes())], now))
 
-    def _finish(self, conn, did: str, state: str, now: datetime, resp: ApprovalResponse | None, reason: str) -> ApprovalOutcome:
+    def _move(self, conn, did: str, old: str, new: str, reason: str | None, now: datetime) -> None:
+        self.store.set_intention_state(conn, did, new, reason, now)
+        self.counter.moved(old, new, reason)
+
+    def _finish(
+        self, conn, did: str, old: str, state: str, now: datetime, resp: ApprovalResponse | None, reason: str
+    ) -> ApprovalOutcome:
         """End an intention without an order, releasing what it reserved."""
         self.beliefs.release(did)
-        self.store.set_intention_state(conn, did, state, reason, now)
+        self._move(conn, did, old, state, reason, now)
         if resp is not None:
             outcome = self._outcome(resp, state, now, reason)
         else:
@@ -465,10 +554,14 @@ class Factory:
 
     async def expire_due(self) -> None:
         now = self.clock.now()
+        if self._next_expiry is None or now <= self._next_expiry:
+            return
         with self.store.begin() as conn:
             due = self.store.expired_intentions(conn, now)
             for did in due:
-                self._finish(conn, did, "expired", now, None, "no decision before expiry")
+                state = self.store.intention(conn, did)["state"]
+                self._finish(conn, did, state, "expired", now, None, "no decision before expiry")
+            self._next_expiry = self.store.next_expiry(conn)
         if due:
             log.info("expired %d staged directives", len(due))
 
@@ -512,7 +605,7 @@ class Factory:
                 state, reason = "executed", ""
             else:
                 state, reason = "venue_rejected", fill.reason
-            self.store.set_intention_state(conn, fill.directive_id, state, reason or None, now)
+            self._move(conn, fill.directive_id, intention["state"], state, reason or None, now)
             self.store.save_ledger(conn, self.ledger.to_state(), now)
             self._record_equity(conn, now)
             outcome = ApprovalOutcome(
@@ -581,14 +674,12 @@ class Factory:
             self._dirty_portfolio = True
             log.warning("could not publish portfolio: %s", exc)
 
-    def funnel(self, since: datetime | None = None) -> Funnel:
-        with self.store.connect() as conn:
-            counts = self.store.funnel_counts(conn, since)
-        return Funnel(at=self.clock.now(), **{k: (dict(v) if hasattr(v, "items") else v) for k, v in counts.items()})
+    def funnel(self) -> Funnel:
+        return self.counter.snapshot(self.clock.now())
 
     async def publish_funnel(self) -> None:
         self._dirty_funnel = False
-        funnel = await asyncio.to_thread(self.funnel)
+        funnel = self.funnel()
         try:
             await self.js.publish(S.FUNNEL_SUBJECT, funnel.to_bytes())
         except (nats.errors.Error, asyncio.TimeoutError) as exc:

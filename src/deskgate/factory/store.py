@@ -11,13 +11,15 @@ between the two publishes it after restart instead of losing it.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from contextlib import contextmanager
+
 from sqlalchemy import (
     JSON,
+    bindparam,
     Boolean,
     Column,
     DateTime,
@@ -36,7 +38,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from deskgate.storage import make_engine, utc
+from deskgate.factory.funnel import human_key, invalidation_key
+from deskgate.storage import Checkpointer, make_engine, utc
 
 metadata = MetaData()
 
@@ -47,9 +50,12 @@ evaluations = Table(
     Column("directive_id", String(64), nullable=True),
     Column("decision", String(16), nullable=False),  # staged | rejected | duplicate
     Column("primary_reason", String(32), nullable=True),
-    Column("evaluation", JSON, nullable=False),
+    # The PolicyVerdict exactly as published on factory.status.policy.<id>.
+    Column("verdict", LargeBinary, nullable=False),
+    Column("published", Boolean, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+Index("evaluations_unpublished", evaluations.c.seq, sqlite_where=evaluations.c.published.is_(False), postgresql_where=evaluations.c.published.is_(False))
 Index(
     "evaluations_one_per_directive",
     evaluations.c.directive_id,
@@ -77,11 +83,19 @@ intentions = Table(
     Column("price_at_staging", Float, nullable=False),
     Column("staged_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
-    Column("staged", JSON, nullable=False),  # the StagedDirective as published
+    # The StagedDirective exactly as published on approvals.queue.directive.<id>.
+    Column("staged", LargeBinary, nullable=False),
+    Column("staged_published", Boolean, nullable=False),
     Column("outcome_reason", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
-Index("intentions_state", intentions.c.state)
+Index("intentions_state_expiry", intentions.c.state, intentions.c.expires_at)
+Index(
+    "intentions_unpublished",
+    intentions.c.directive_id,
+    sqlite_where=intentions.c.staged_published.is_(False),
+    postgresql_where=intentions.c.staged_published.is_(False),
+)
 
 decisions = Table(
     "decisions",
@@ -186,40 +200,93 @@ class Outgoing:
 
 class FactoryStore:
     def __init__(self, url: str):
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, background_checkpoint=True)
         metadata.create_all(self.engine)
+        self._checkpointer = Checkpointer(self.engine).start()
+        # Statements built once: the directive path runs them thousands of times a second.
+        self._insert_evaluation = evaluations.insert()
+        self._insert_intention = intentions.insert()
+        self._insert_outbox = outbox.insert()
+        self._select_seqs = select(evaluations.c.seq).where(evaluations.c.seq.in_(bindparam("seqs", expanding=True)))
+        self._mark = update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(published=True)
+        self._mark_verdicts = (
+            update(evaluations).where(evaluations.c.seq.in_(bindparam("seqs", expanding=True))).values(published=True)
+        )
+        self._mark_staged = (
+            update(intentions)
+            .where(intentions.c.directive_id.in_(bindparam("ids", expanding=True)))
+            .values(staged_published=True)
+        )
+        # One connection for the service's life: the factory is single-threaded and
+        # checking a connection out of the pool per batch costs more than the batch.
+        self._conn: Connection | None = None
+        with self.engine.connect() as conn:
+            self._next_outbox_id = (conn.execute(select(func.max(outbox.c.id))).scalar() or 0) + 1
 
+    @contextmanager
     def begin(self):
-        return self.engine.begin()
+        """A transaction on the store's own connection."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self.engine.connect()
+        with self._conn.begin():
+            yield self._conn
 
     def connect(self):
+        """A separate connection, for readers outside the service loop."""
         return self.engine.connect()
+
+    def close(self) -> None:
+        self._checkpointer.stop()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self.engine.dispose()
 
     # -- evaluations ----------------------------------------------------------
 
-    def seq_evaluated(self, conn: Connection, seq: int) -> bool:
-        return conn.execute(select(evaluations.c.seq).where(evaluations.c.seq == seq)).first() is not None
+    def evaluated_seqs(self, conn: Connection, seqs: list[int]) -> set[int]:
+        if not seqs:
+            return set()
+        return {r[0] for r in conn.execute(self._select_seqs, {"seqs": seqs})}
 
-    def directive_known(self, conn: Connection, directive_id: str) -> bool:
-        row = conn.execute(
-            select(evaluations.c.seq).where(evaluations.c.directive_id == directive_id, evaluations.c.decision != "duplicate")
-        ).first()
-        return row is not None
+    def known_directive_ids(self, conn: Connection) -> set[str]:
+        """Every directive id ever evaluated (the factory keeps them in memory to refuse repeats)."""
+        rows = conn.execute(select(evaluations.c.directive_id).where(evaluations.c.directive_id.is_not(None), evaluations.c.decision != "duplicate"))
+        return {r[0] for r in rows}
 
-    def record_evaluation(
-        self, conn: Connection, seq: int, directive_id: str | None, decision: str, primary: str | None, evaluation: dict, at: datetime
-    ) -> None:
-        conn.execute(
-            insert(evaluations).values(
-                seq=seq, directive_id=directive_id, decision=decision, primary_reason=primary, evaluation=evaluation, at=at
-            )
+    def unpublished_verdicts(self, conn: Connection) -> list[tuple[int, str | None, bytes]]:
+        rows = conn.execute(
+            select(evaluations.c.seq, evaluations.c.directive_id, evaluations.c.verdict)
+            .where(evaluations.c.published.is_(False))
+            .order_by(evaluations.c.seq)
         )
+        return [(r[0], r[1], bytes(r[2])) for r in rows]
 
-    def evaluation_of(self, conn: Connection, directive_id: str) -> dict | None:
+    def unpublished_staged(self, conn: Connection) -> list[tuple[str, bytes]]:
+        rows = conn.execute(
+            select(intentions.c.directive_id, intentions.c.staged).where(intentions.c.staged_published.is_(False))
+        )
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def mark_directives_published(self, conn: Connection, seqs: list[int], ids: list[str]) -> None:
+        if seqs:
+            conn.execute(self._mark_verdicts, {"seqs": seqs})
+        if ids:
+            conn.execute(self._mark_staged, {"ids": ids})
+
+    def record_evaluations(self, conn: Connection, rows: list[dict]) -> None:
+        if rows:
+            conn.execute(self._insert_evaluation, rows)
+
+    def add_intentions(self, conn: Connection, rows: list[dict]) -> None:
+        if rows:
+            conn.execute(self._insert_intention, rows)
+
+    def verdict_of(self, conn: Connection, directive_id: str) -> bytes | None:
         row = conn.execute(
-            select(evaluations.c.evaluation).where(evaluations.c.directive_id == directive_id, evaluations.c.decision != "duplicate")
+            select(evaluations.c.verdict).where(evaluations.c.directive_id == directive_id, evaluations.c.decision != "duplicate")
         ).first()
-        return row[0] if row else None
+        return bytes(row[0]) if row else None
 
     # -- intentions -----------------------------------------------------------
 
@@ -338,12 +405,19 @@ class FactoryStore:
 
     # -- outbox ---------------------------------------------------------------
 
-    def enqueue(self, conn: Connection, items: list[tuple[str, str, bytes]], at: datetime) -> None:
-        if items:
-            conn.execute(
-                insert(outbox),
-                [{"subject": s, "msg_id": m, "payload": p, "published": False, "at": at} for s, m, p in items],
-            )
+    def enqueue(self, conn: Connection, items: list[tuple[str, str, bytes]], at: datetime) -> list[Outgoing]:
+        """Add messages to the outbox; ids are handed out here (the factory is the only writer)."""
+        if not items:
+            return []
+        out = []
+        for subject, msg_id, payload in items:
+            out.append(Outgoing(self._next_outbox_id, subject, msg_id, payload))
+            self._next_outbox_id += 1
+        conn.execute(
+            self._insert_outbox,
+            [{"id": o.id, "subject": o.subject, "msg_id": o.msg_id, "payload": o.payload, "published": False, "at": at} for o in out],
+        )
+        return out
 
     def unpublished(self, conn: Connection, limit: int = 5000) -> list[Outgoing]:
         rows = conn.execute(
@@ -356,66 +430,38 @@ class FactoryStore:
 
     def mark_published(self, conn: Connection, ids: list[int]) -> None:
         if ids:
-            conn.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published=True))
+            conn.execute(self._mark, {"ids": ids})
 
-    # -- the funnel -----------------------------------------------------------
+    # -- the funnel -----------------------------------------------------------------
 
-    def funnel_counts(self, conn: Connection, since: datetime | None = None) -> dict:
+    def load_funnel(self, conn: Connection, counter) -> None:
+        """Seed the funnel counters from what is stored."""
         q = select(evaluations.c.decision, evaluations.c.primary_reason, func.count()).group_by(
             evaluations.c.decision, evaluations.c.primary_reason
         )
-        if since is not None:
-            q = q.where(evaluations.c.at >= since)
-        out: dict = {
-            "received": 0,
-            "duplicates": 0,
-            "staged": 0,
-            "policy_rejected": 0,
-            "policy_rejections_by_reason": Counter(),
-        }
         for decision, reason, n in conn.execute(q):
-            out["received"] += n
-            if decision == "duplicate":
-                out["duplicates"] += n
-            elif decision == "staged":
-                out["staged"] += n
-            else:
-                out["policy_rejected"] += n
-                out["policy_rejections_by_reason"][reason or "unknown"] += n
-        iq = select(intentions.c.state, intentions.c.outcome_reason, func.count()).group_by(
+            counter.decisions[decision] += n
+            if decision == "rejected":
+                counter.policy_reasons[reason or "unknown"] += n
+        q = select(intentions.c.state, intentions.c.outcome_reason, func.count()).group_by(
             intentions.c.state, intentions.c.outcome_reason
         )
-        if since is not None:
-            iq = iq.where(intentions.c.staged_at >= since)
-        states: Counter = Counter()
-        invalid: Counter = Counter()
-        human: Counter = Counter()
-        for state, reason, n in conn.execute(iq):
-            states[state] += n
+        for state, reason, n in conn.execute(q):
+            counter.states[state] += n
             if state == "invalidated":
-                invalid[_reason_key(reason)] += n
+                counter.invalid[invalidation_key(reason)] += n
             if state == "rejected":
-                human[(reason or "no reason given").strip()[:80]] += n
-        out.update(
-            approved=states["ordered"] + states["executed"] + states["venue_rejected"] + states["invalidated"],
-            human_rejected=states["rejected"],
-            human_rejections_by_reason=human,
-            ordered=states["ordered"] + states["executed"] + states["venue_rejected"],
-            executed=states["executed"],
-            venue_rejected=states["venue_rejected"],
-            invalidated=states["invalidated"],
-            invalidations_by_reason=invalid,
-            expired=states["expired"],
-            pending=states["staged"] + states["awaiting_second_approval"],
+                counter.human[human_key(reason)] += n
+
+    def max_evaluated_seq(self, conn: Connection) -> int:
+        return conn.execute(select(func.max(evaluations.c.seq))).scalar() or 0
+
+    def next_expiry(self, conn: Connection) -> datetime | None:
+        return utc(
+            conn.execute(
+                select(func.min(intentions.c.expires_at)).where(intentions.c.state.in_(("staged", "awaiting_second_approval")))
+            ).scalar()
         )
-        return out
-
-
-def _reason_key(reason: str | None) -> str:
-    """Invalidation reasons start with a check name or a short code before ':'."""
-    if not reason:
-        return "unknown"
-    return reason.split(":", 1)[0].strip()[:40]
 
 
 def _utc_row(row) -> dict:

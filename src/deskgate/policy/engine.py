@@ -116,7 +116,7 @@ def _short(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _id_from(raw: bytes | str) -> str | None:
+def id_claimed(raw: bytes | str) -> str | None:
     """Best effort: the directive id of an invalid directive, so the sender can match it."""
     try:
         data = json.loads(raw)
@@ -155,80 +155,134 @@ def duplicate_rejection(directive_id: str) -> Evaluation:
     )
 
 
+_validate_json = Directive.__pydantic_validator__.validate_json
+
+
 def evaluate_payload(raw: bytes | str, beliefs: Beliefs, guardrails: Guardrails, max_bytes: int = 65_536) -> Evaluation:
     """Decode, validate and evaluate one directive as it arrived on the wire."""
     size = len(raw)
     if size > max_bytes:
         return schema_rejection(None, f"message is {size} bytes; directives are limited to {max_bytes}", beliefs)
     try:
-        directive = Directive.model_validate_json(raw)
+        directive = _validate_json(raw)
     except ValidationError as exc:
-        return schema_rejection(_id_from(raw), _describe_errors(exc), beliefs)
+        return schema_rejection(id_claimed(raw), _describe_errors(exc), beliefs)
     return evaluate(directive, beliefs, guardrails)
 
 
 # -- the checks -----------------------------------------------------------------
 
+# Checks that read nothing but a flag are shared; a Check is never changed after it is made.
+SCHEMA_OK = Check("schema", True, "valid", "directive schema", "")
+BREAKER_ARMED = Check("breaker", True, "armed", "armed", "")
+BREAKER_TRIPPED = Check("breaker", False, "tripped", "armed", "circuit breaker is tripped; only a principal can reset it")
+
 
 def _breaker(beliefs: Beliefs) -> Check:
-    if beliefs.breaker_tripped:
-        return Check("breaker", False, "tripped", "armed", "circuit breaker is tripped; only a principal can reset it")
-    return Check("breaker", True, "armed", "armed", "")
+    return BREAKER_TRIPPED if beliefs.breaker_tripped else BREAKER_ARMED
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the checks need from the guardrails, worked out once per mission, not per directive."""
+
+    max_drawdown: float
+    max_position: float
+    min_confidence: float
+    max_leverage: float
+    explicit_above: float
+    forbidden: frozenset[str]
+    forbidden_text: str
+    allowed_venues: frozenset[str]
+    allowed_list: tuple[str, ...]
+
+    @staticmethod
+    def slack(limit: float) -> float:
+        return limit + LIMIT_TOLERANCE * max(1.0, abs(limit))
+
+
+_limits_cache: dict[int, tuple[Guardrails, Limits]] = {}
+
+
+def limits_of(g: Guardrails) -> Limits:
+    """Guardrails are frozen, so their limits can be kept by identity (cheaper than hashing)."""
+    hit = _limits_cache.get(id(g))
+    if hit is not None and hit[0] is g:
+        return hit[1]
+    if len(_limits_cache) > 64:
+        _limits_cache.clear()
+    limits = _make_limits(g)
+    _limits_cache[id(g)] = (g, limits)
+    return limits
+
+
+def _make_limits(g: Guardrails) -> Limits:
+    return Limits(
+        max_drawdown=Limits.slack(g.max_drawdown_pct),
+        max_position=Limits.slack(g.max_position_pct),
+        min_confidence=g.min_confidence - LIMIT_TOLERANCE,
+        max_leverage=Limits.slack(g.max_leverage),
+        explicit_above=g.require_human_approval_above_usd,
+        forbidden=frozenset(g.forbidden_assets),
+        forbidden_text="not " + ", ".join(g.forbidden_assets) if g.forbidden_assets else "any",
+        allowed_venues=frozenset(g.allowed_venues),
+        allowed_list=tuple(g.allowed_venues),
+    )
 
 
 def evaluate(directive: Directive, beliefs: Beliefs, guardrails: Guardrails) -> Evaluation:
     g = guardrails
-    checks: list[Check] = [Check("schema", True, "valid", "directive schema", ""), _breaker(beliefs)]
+    lim = limits_of(g)
+    checks: list[Check] = [SCHEMA_OK, _breaker(beliefs)]
     equity = beliefs.equity_usd
 
-    # Drawdown: the breaker trips when it exceeds the limit; until the portfolio
-    # service has tripped it, refuse here too.
-    dd = round(beliefs.drawdown_pct, 6)
-    if within(dd, g.max_drawdown_pct):
+    # Drawdown: the breaker trips when it exceeds the limit; until the factory has
+    # tripped it, refuse here too.
+    dd = beliefs.drawdown_pct
+    if dd <= lim.max_drawdown:
         checks.append(Check("drawdown", True, dd, g.max_drawdown_pct, ""))
     else:
         checks.append(Check("drawdown", False, dd, g.max_drawdown_pct, f"drawdown {dd:.2f}% exceeds {g.max_drawdown_pct}%"))
 
     # Asset: normalised, plain ASCII, not forbidden in any leg, USD-quoted.
     asset: str | None = None
-    forbidden = frozenset(g.forbidden_assets)
-    limit_text = "not " + ", ".join(g.forbidden_assets) if g.forbidden_assets else "any"
     try:
         symbol = normalise_symbol(directive.asset)
     except SymbolError as exc:
-        hit = exc.lookalike and _lookalike_hit(exc.lookalike, forbidden)
+        hit = exc.lookalike and _lookalike_hit(exc.lookalike, lim.forbidden)
         reason = str(exc) + (f" (look-alike of forbidden {hit})" if hit else "")
-        checks.append(Check("asset", False, directive.asset, limit_text, reason))
+        checks.append(Check("asset", False, directive.asset, lim.forbidden_text, reason))
     else:
-        leg = forbidden_leg(symbol, forbidden)
+        leg = forbidden_leg(symbol, lim.forbidden)
         if leg is not None:
-            checks.append(Check("asset", False, symbol.canonical, limit_text, f"{symbol.canonical} trades forbidden asset {leg}"))
+            checks.append(
+                Check("asset", False, symbol.canonical, lim.forbidden_text, f"{symbol.canonical} trades forbidden asset {leg}")
+            )
         elif symbol.quote is not None and symbol.quote not in USD_QUOTES:
             checks.append(
                 Check("asset", False, symbol.canonical, "USD-quoted", f"{symbol.canonical} is quoted in {symbol.quote}, not USD")
             )
         else:
             asset = symbol.base
-            checks.append(Check("asset", True, asset, limit_text, ""))
+            checks.append(Check("asset", True, asset, lim.forbidden_text, ""))
 
     # Venue.
     venue: str | None = None
-    allowed = g.allowed_venues
     try:
         normalised_venue = normalise_venue(directive.venue)
     except SymbolError as exc:
-        checks.append(Check("venue", False, directive.venue, list(allowed), str(exc)))
+        checks.append(Check("venue", False, directive.venue, lim.allowed_list, str(exc)))
     else:
-        if normalised_venue in allowed:
+        if normalised_venue in lim.allowed_venues:
             venue = normalised_venue
-            checks.append(Check("venue", True, normalised_venue, list(allowed), ""))
+            checks.append(Check("venue", True, normalised_venue, lim.allowed_list, ""))
         else:
-            checks.append(Check("venue", False, normalised_venue, list(allowed), f"venue {normalised_venue} is not allowed"))
+            checks.append(Check("venue", False, normalised_venue, lim.allowed_list, f"venue {normalised_venue} is not allowed"))
 
     # Confidence, after Governor damping.
     damping = beliefs.confidence_damping
-    confidence = round(directive.confidence * damping, 6)
-    if confidence + LIMIT_TOLERANCE >= g.min_confidence:
+    confidence = directive.confidence * damping
+    if confidence >= lim.min_confidence:
         checks.append(Check("confidence", True, confidence, g.min_confidence, ""))
     else:
         note = f" (damped x{damping:g} by the Governor from {directive.confidence:g})" if damping != 1.0 else ""
@@ -236,60 +290,50 @@ def evaluate(directive: Directive, beliefs: Beliefs, guardrails: Guardrails) -> 
             Check("confidence", False, confidence, g.min_confidence, f"confidence {confidence:g}{note} is below {g.min_confidence:g}")
         )
 
-    # Position after the trade, worst case over pending intentions, from beliefs only.
+    # Position after the trade, worst case over pending intentions, from beliefs
+    # only; and the portfolio's gross leverage after it, counted the same way.
     notional = directive.notional_usd
     buy = directive.side == "buy"
-    if asset is None:
-        checks.append(Check("position", False, None, g.max_position_pct, "not computable: the asset is not valid"))
-    elif equity <= 0:
-        checks.append(Check("position", False, None, g.max_position_pct, f"equity is {equity:.2f}; no position fits"))
+    if asset is None or equity <= 0:
+        why = "not computable: the asset is not valid" if asset is None else f"equity is {equity:.2f}; nothing fits"
+        checks.append(Check("position", False, None, g.max_position_pct, why))
     else:
         p = beliefs.position(asset)
-        post = p + beliefs.pending_buy(asset) + notional if buy else p - beliefs.pending_sell(asset) - notional
+        pending_buy, pending_sell = beliefs.pending_buy(asset), beliefs.pending_sell(asset)
+        post = p + pending_buy + notional if buy else p - pending_sell - notional
         pct = abs(post) / equity * 100.0
-        shown = round(pct, 6)
-        if within(pct, g.max_position_pct):
-            checks.append(Check("position", True, shown, g.max_position_pct, ""))
+        if pct <= lim.max_position:
+            checks.append(Check("position", True, pct, g.max_position_pct, ""))
         else:
             checks.append(
                 Check(
                     "position",
                     False,
-                    shown,
+                    pct,
                     g.max_position_pct,
                     f"{asset} would reach {pct:.2f}% of equity (position {p:,.0f}, pending "
-                    f"{beliefs.pending_buy(asset) if buy else -beliefs.pending_sell(asset):,.0f}, this "
-                    f"{notional if buy else -notional:,.0f} USD)",
+                    f"{pending_buy if buy else -pending_sell:,.0f}, this {notional if buy else -notional:,.0f} USD)",
                 )
             )
 
-    # Leverage: the order's own, and the portfolio's gross after the trade.
     lev = directive.leverage
-    if within(lev, g.max_leverage):
+    if lev <= lim.max_leverage:
         checks.append(Check("order_leverage", True, lev, g.max_leverage, ""))
     else:
         checks.append(Check("order_leverage", False, lev, g.max_leverage, f"order leverage {lev:g}x exceeds {g.max_leverage:g}x"))
 
-    if asset is None:
-        checks.append(Check("portfolio_leverage", False, None, g.max_leverage, "not computable: the asset is not valid"))
-    elif equity <= 0:
-        checks.append(Check("portfolio_leverage", False, None, g.max_leverage, f"equity is {equity:.2f}"))
+    if asset is None or equity <= 0:
+        why = "not computable: the asset is not valid" if asset is None else f"equity is {equity:.2f}"
+        checks.append(Check("portfolio_leverage", False, None, g.max_leverage, why))
     else:
-        p = beliefs.position(asset)
-        b, s = beliefs.pending_buy(asset), beliefs.pending_sell(asset)
-        if buy:
-            b += notional
+        worst_after = max(abs(p + pending_buy + notional), abs(p - pending_sell)) if buy else max(
+            abs(p + pending_buy), abs(p - pending_sell - notional)
+        )
+        leverage = (beliefs.gross_exposure - beliefs.worst_exposure(asset) + worst_after) / equity
+        if leverage <= lim.max_leverage:
+            checks.append(Check("portfolio_leverage", True, leverage, g.max_leverage, ""))
         else:
-            s += notional
-        gross = beliefs.gross_exposure - beliefs.worst_exposure(asset) + max(abs(p + b), abs(p - s))
-        leverage = gross / equity
-        shown = round(leverage, 6)
-        if within(leverage, g.max_leverage):
-            checks.append(Check("portfolio_leverage", True, shown, g.max_leverage, ""))
-        else:
-            checks.append(
-                Check("portfolio_leverage", False, shown, g.max_leverage, f"gross leverage would reach {leverage:.3f}x")
-            )
+            checks.append(Check("portfolio_leverage", False, leverage, g.max_leverage, f"gross leverage would reach {leverage:.3f}x"))
 
     # Market price: the factory needs one to stage (it is the reference for the
     # stale-approval band). Offline beliefs without prices skip this check.
@@ -301,19 +345,14 @@ def evaluate(directive: Directive, beliefs: Beliefs, guardrails: Guardrails) -> 
             checks.append(Check("market_price", False, None, "known", f"no market price known for {asset or directive.asset}"))
 
     # Explicit approval above the threshold: not a refusal, a flag.
-    threshold = g.require_human_approval_above_usd
-    explicit = notional > threshold
+    explicit = notional > lim.explicit_above
     checks.append(
-        Check(
-            "explicit_approval",
-            True,
-            notional,
-            threshold,
-            "explicit: above the threshold, approved one by one" if explicit else "",
-        )
+        Check("explicit_approval", True, notional, g.require_human_approval_above_usd, EXPLICIT_REASON if explicit else "")
     )
-
     return Evaluation(directive.directive_id, checks, directive, asset, venue, explicit)
+
+
+EXPLICIT_REASON = "explicit: above the threshold, approved one by one"
 
 
 def _lookalike_hit(lookalike: str, forbidden: frozenset[str]) -> str | None:

@@ -126,6 +126,7 @@ def normalise_symbol(raw: str) -> Symbol:
     return Symbol(single, base, quote, frozenset(candidates))
 
 
+@functools.lru_cache(maxsize=8192)
 def forbidden_leg(symbol: Symbol, forbidden: frozenset[str]) -> str | None:
     """The forbidden asset this symbol trades, under any reading of it, or None.
 

@@ -1,0 +1,178 @@
+"""The circuit breaker: trips on drawdown beyond the limit, survives restarts, reset only by a principal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import directive, provision_bus, publish_bar, start_bus, wait_for
+from deskgate.bus.breaker import read_breaker_state
+from deskgate.bus.subjects import BREAKER_BUCKET, SERVICE_ROLES, Role
+from deskgate.domain.base import utcnow
+from deskgate.domain.breaker import BreakerReset, BreakerTrip
+from deskgate.policy.breaker import KvRecord, breaker_state, should_trip
+from test_factory import make_mission, running, submit
+
+TRIP = BreakerTrip(
+    trip_id="t1", at=utcnow(), reason="dd", drawdown_pct=16.0, limit_pct=15.0, equity_usd=84.0, peak_equity_usd=100.0
+).to_bytes()
+
+
+def reset_for(revision: int) -> bytes:
+    return BreakerReset(resets_revision=revision, resets_trip_id="t1", at=utcnow(), principal="p", reason="ok").to_bytes()
+
+
+def test_state_from_the_two_keys():
+    assert breaker_state(None, None).state == "armed"
+    assert breaker_state(KvRecord(3, None, TRIP), None).state == "tripped"
+    assert breaker_state(KvRecord(3, None, TRIP), KvRecord(4, None, reset_for(3))).state == "armed"
+    # A reset names one trip: an older or a pre-emptive one disarms nothing.
+    assert breaker_state(KvRecord(5, None, TRIP), KvRecord(4, None, reset_for(3))).state == "tripped"
+    assert breaker_state(KvRecord(5, None, TRIP), KvRecord(4, None, reset_for(999))).state == "tripped"
+    # Fail closed on anything unreadable or deleted.
+    assert breaker_state(KvRecord(3, None, b"garbage"), None).state == "tripped"
+    assert breaker_state(KvRecord(3, "DEL", b""), None).state == "tripped"
+    assert breaker_state(KvRecord(3, "PURGE", b""), KvRecord(4, None, reset_for(3))).state == "tripped"
+    assert breaker_state(KvRecord(3, None, TRIP), KvRecord(4, None, b"garbage")).state == "tripped"
+
+
+def test_trips_only_when_drawdown_exceeds_the_limit():
+    assert not should_trip(15.0, 15.0)
+    assert should_trip(15.0001, 15.0)
+
+
+async def test_drawdown_trips_the_breaker_and_only_a_principal_resets_it(bus):
+    mission = make_mission()
+    async with running(bus, mission) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        # Exactly 15% drawdown: 25% of equity falling 60% = 15.0% -> not tripped.
+        await publish_bar(md, "ETH", 3_500 * 0.4)
+        await wait_for(lambda: factory.ledger.marks["ETH"] == 3_500 * 0.4)
+        await asyncio.sleep(0.2)
+        assert not factory.beliefs.breaker_tripped
+        await publish_bar(md, "ETH", 3_500 * 0.39)
+        await wait_for(lambda: factory.beliefs.breaker_tripped)
+        state = await wait_for(lambda: _tripped_state(cc))
+        assert state.trip.drawdown_pct == pytest.approx(15.25, rel=1e-3)
+        (v,) = await submit(agent, directive("blocked", notional_usd=100))
+        assert v.primary_reason == "breaker"
+        # No other role can write the reset key: the broker refuses it.
+        for role in SERVICE_ROLES:
+            if role is Role.COMMAND_CENTER:
+                continue
+            nc, events = await bus.connect(role)
+            await nc.publish(f"$KV.{BREAKER_BUCKET}.reset", reset_for(state.trip_revision))
+            await nc.flush()
+            await wait_for(lambda: events.refused(f"$KV.{BREAKER_BUCKET}.reset"))
+            await nc.close()
+        assert (await cc.breaker()).state == "tripped"
+        after = await cc.reset_breaker("alice", "loss understood; positions reviewed")
+        assert after.state == "armed" and after.reset.principal == "alice"
+        await wait_for(lambda: not factory.beliefs.breaker_tripped)
+        # Drawdown is measured afresh from the reset: trading resumes.
+        assert factory.ledger.breaker_drawdown_pct == pytest.approx(0.0, abs=1e-9)
+        (v2,) = await submit(agent, directive("resumed", notional_usd=100))
+        assert v2.decision == "staged"
+
+
+async def _tripped_state(cc):
+    s = await cc.breaker()
+    return s if s.state == "tripped" and s.trip_revision else None
+
+
+async def test_a_tripped_breaker_survives_factory_restart(bus):
+    mission = make_mission()
+    async with running(bus, mission) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        await publish_bar(md, "ETH", 3_500 * 0.2)
+        await wait_for(lambda: _tripped_state(cc))
+    async with running(bus, mission, prices={"ETH": 3_500.0}) as (factory, agent, cc, md):
+        # Even with the price back where it was, nothing but a principal re-arms it.
+        assert factory.beliefs.breaker_tripped
+        await asyncio.sleep(0.5)
+        assert factory.beliefs.breaker_tripped
+        (v,) = await submit(agent, directive("still-blocked", notional_usd=100))
+        assert v.primary_reason == "breaker"
+
+
+async def test_factory_restores_a_trip_the_bus_lost(bus):
+    mission = make_mission()
+    async with running(bus, mission) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        await publish_bar(md, "ETH", 3_500 * 0.2)
+        await wait_for(lambda: _tripped_state(cc))
+    # Lose the bucket (as if the bus's store were wiped), then restart the factory.
+    nc, _ = await bus.connect(Role.PROVISIONER)
+    await nc.jetstream().purge_stream(f"KV_{BREAKER_BUCKET}")
+    kv = await nc.jetstream().key_value(BREAKER_BUCKET)
+    assert (await read_breaker_state(kv)).state == "armed"
+    async with running(bus, mission) as (factory, agent, cc, md):
+        assert factory.beliefs.breaker_tripped
+        restored = await wait_for(lambda: _tripped_state(cc))
+        assert restored.state == "tripped"
+    await nc.close()
+
+
+# -- property: only a principal resets the breaker ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tripped_bus(tmp_path_factory):
+    b = start_bus(tmp_path_factory.mktemp("breaker-prop"))
+
+    async def trip():
+        await provision_bus(b)
+        nc, _ = await b.connect(Role.FACTORY)
+        kv = await nc.jetstream().key_value(BREAKER_BUCKET)
+        revision = await kv.put("trip", TRIP)
+        await nc.close()
+        return revision
+
+    revision = asyncio.run(trip())
+    yield b, revision
+    b.server.stop()
+
+
+non_principal = st.sampled_from([r for r in SERVICE_ROLES if r is not Role.COMMAND_CENTER])
+attack = st.sampled_from(["reset", "trip-delete", "trip-overwrite", "purge", "msg-delete"])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(role=non_principal, how=attack, revision_offset=st.integers(-2, 2))
+def test_no_role_but_a_principal_can_disarm_the_breaker(tripped_bus, role, how, revision_offset):
+    bus, revision = tripped_bus
+
+    async def attempt():
+        nc, events = await bus.connect(role)
+        target = revision + revision_offset
+        if how == "reset":
+            await nc.publish(f"$KV.{BREAKER_BUCKET}.reset", reset_for(max(1, target)))
+        elif how == "trip-delete":
+            await nc.publish(f"$KV.{BREAKER_BUCKET}.trip", b"", headers={"KV-Operation": "DEL"})
+        elif how == "trip-overwrite":
+            await nc.publish(f"$KV.{BREAKER_BUCKET}.trip", b'{"state": "armed"}')
+        elif how == "purge":
+            await nc.publish(f"$JS.API.STREAM.PURGE.KV_{BREAKER_BUCKET}", b"{}")
+        else:
+            await nc.publish(f"$JS.API.STREAM.MSG.DELETE.KV_{BREAKER_BUCKET}", json.dumps({"seq": revision}).encode())
+        await nc.flush()
+        await asyncio.sleep(0.1)
+        await nc.close()
+        cc, _ = await bus.connect(Role.OBSERVER)
+        state = await read_breaker_state(await cc.jetstream().key_value(BREAKER_BUCKET))
+        await cc.close()
+        return state, events
+
+    state, events = asyncio.run(attempt())
+    assert state.state == "tripped"
+    if role is Role.FACTORY and how in ("trip-delete", "trip-overwrite"):
+        # The factory may write the trip key, but whatever it writes there fails closed.
+        return
+    assert events.counts["permission_violation"] == 1

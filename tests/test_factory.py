@@ -1,0 +1,351 @@
+"""The factory and the paper executor on a real bus: staging, approvals, orders, fills, the book."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from contextlib import asynccontextmanager
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import directive, provision_bus, publish_bar, raw, start_bus, wait_for
+from deskgate.agents.submit import AgentClient
+from deskgate.approvals.client import CommandCenter
+from deskgate.bus.reader import read_stream
+from deskgate.bus.subjects import Role
+from deskgate.config import Mission
+from deskgate.domain.approval import ApprovalResponse, StagedDirective
+from deskgate.domain.base import utcnow
+from deskgate.execution.service import Executor
+from deskgate.factory.service import Factory
+
+
+def make_mission(**over) -> Mission:
+    base = {
+        "paper": {"starting_equity_usd": 100_000.0, "slippage_bps": 0.0, "fee_bps": 0.0},
+        "marketdata": {"assets": ["BTC", "ETH", "SOL"]},
+    }
+    for k, v in over.items():
+        base.setdefault(k, {}).update(v) if isinstance(v, dict) else base.__setitem__(k, v)
+    return Mission.model_validate(base)
+
+
+@asynccontextmanager
+async def running(bus, mission: Mission, *, executor: bool = True, prices=None):
+    """The real factory and executor, in this process, on the real bus."""
+    md, _ = await bus.connect(Role.MARKETDATA)
+    for asset, price in (prices or {"BTC": 65_000.0, "ETH": 3_500.0, "SOL": 150.0}).items():
+        await publish_bar(md, asset, price)
+    factory = Factory(mission, bus.data_dir)
+    ready = asyncio.Event()
+    tasks = [asyncio.create_task(factory.run(ready=ready))]
+    ex = None
+    if executor:
+        ex = Executor(mission, bus.data_dir)
+        xready = asyncio.Event()
+        tasks.append(asyncio.create_task(ex.run(ready=xready)))
+        await asyncio.wait_for(xready.wait(), 10)
+    await asyncio.wait_for(ready.wait(), 10)
+    agent = await AgentClient.connect(bus.data_dir)
+    cc = await CommandCenter.connect(bus.data_dir)
+    try:
+        yield factory, agent, cc, md
+    finally:
+        factory.stop()
+        if ex:
+            ex.stop()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for t in tasks:
+            if t.done() and t.exception():
+                raise t.exception()
+        await agent.close()
+        await cc.close()
+        await md.close()
+
+
+async def submit(agent, *ds):
+    return await agent.submit([raw(d) if isinstance(d, dict) else d for d in ds])
+
+
+async def staged_messages(nc) -> list[StagedDirective]:
+    return [StagedDirective.model_validate_json(m.data) async for m in read_stream(nc, "APPROVALS", "approvals.queue.directive.>")]
+
+
+async def test_staged_approved_ordered_filled_and_booked(bus):
+    async with running(bus, make_mission()) as (factory, agent, cc, _):
+        (v,) = await submit(agent, directive("a1", notional_usd=20_000))
+        assert v.decision == "staged"
+        item = await cc.item("a1")
+        assert item.pending and item.staged.price_at_staging == 65_000.0
+        assert item.staged.context.post_trade_position_pct == pytest.approx(20.0)
+        outcomes = await cc.decide("a1", "approve", "alice")
+        assert [o.outcome for o in outcomes] == ["ordered", "executed"]
+        assert outcomes[0].principals == ["alice"]
+        fill = outcomes[1].fill
+        assert fill.price == 65_000.0 and fill.quantity == pytest.approx(20_000 / 65_000)
+        snap = await wait_for(lambda: _portfolio_with_positions(cc))
+        assert snap.positions[0].asset == "BTC" and snap.cash_usd == pytest.approx(80_000.0)
+        assert factory.beliefs.pending == {}
+        assert factory.beliefs.position("BTC") == pytest.approx(20_000.0)
+        funnel = factory.funnel()
+        assert (funnel.received, funnel.staged, funnel.approved, funnel.executed) == (1, 1, 1, 1)
+
+
+async def _portfolio_with_positions(cc):
+    snap = await cc.portfolio()
+    return snap if snap and snap.positions else None
+
+
+async def test_the_same_id_never_stages_twice(bus):
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        verdicts = await submit(agent, *[directive("dup", notional_usd=1_000)] * 5)
+        assert [v.decision for v in verdicts] == ["staged", "duplicate", "duplicate", "duplicate", "duplicate"]
+        staged = await staged_messages(cc.nc)
+        assert [s.directive.directive_id for s in staged] == ["dup"]
+        assert factory.funnel().duplicates == 4
+
+
+async def test_reservations_block_then_release_on_human_rejection(bus):
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        v1, v2 = await submit(agent, directive("r1", notional_usd=20_000), directive("r2", notional_usd=10_000))
+        assert v1.decision == "staged" and v2.decision == "rejected" and v2.primary_reason == "position"
+        out = await cc.decide("r1", "reject", "bob", "thesis stale")
+        assert [o.outcome for o in out] == ["rejected"] and out[0].reason == "thesis stale"
+        (v3,) = await submit(agent, directive("r3", notional_usd=10_000))
+        assert v3.decision == "staged"
+        f = factory.funnel()
+        assert f.human_rejected == 1 and f.human_rejections_by_reason == {"thesis stale": 1}
+
+
+async def test_explicit_needs_single_approval_and_four_eyes_two_principals(bus):
+    mission = make_mission(
+        guardrails={"require_human_approval_above_usd": 5_000.0}, approvals={"four_eyes_above_usd": 15_000.0}
+    )
+    async with running(bus, mission) as (factory, agent, cc, _):
+        v1, v2 = await submit(agent, directive("e1", notional_usd=10_000), directive("e2", asset="ETH", notional_usd=20_000))
+        assert v1.evaluation.explicit_approval and v2.evaluation.explicit_approval
+        refused = await cc.decide("e1", "approve", "alice", batch_id="batch-1")
+        assert refused[0].outcome == "refused" and "one by one" in refused[0].reason
+        assert [o.outcome for o in await cc.decide("e1", "approve", "alice")] == ["ordered", "executed"]
+        first = await cc.decide("e2", "approve", "alice")
+        assert [o.outcome for o in first] == ["awaiting_second_approval"]
+        again = await cc.decide("e2", "approve", "alice")
+        assert again[0].outcome == "refused" and "another principal" in again[0].reason
+        second = await cc.decide("e2", "approve", "carol")
+        assert [o.outcome for o in second] == ["ordered", "executed"]
+        assert second[0].principals == ["alice", "carol"]
+
+
+async def test_expired_items_are_expired_and_cannot_be_approved(bus):
+    async with running(bus, make_mission(approvals={"expiry_seconds": 0.5}), executor=False) as (factory, agent, cc, _):
+        (v,) = await submit(agent, directive("x1"))
+        assert v.decision == "staged"
+        item = await wait_for(lambda: _state(cc, "x1", "expired"))
+        assert item.outcomes[-1].reason == "no decision before expiry"
+        late = await cc.decide("x1", "approve", "alice")
+        assert late[0].outcome == "refused" and "already expired" in late[0].reason
+        assert factory.beliefs.pending == {}
+
+
+async def _state(cc, did, state):
+    item = await cc.item(did)
+    return item if item.state == state else None
+
+
+async def test_price_moved_beyond_the_band_invalidates_the_approval(bus):
+    async with running(bus, make_mission()) as (factory, agent, cc, md):
+        (v,) = await submit(agent, directive("p1", notional_usd=10_000))
+        assert v.decision == "staged"
+        await publish_bar(md, "BTC", 65_000 * 1.03)
+        await wait_for(lambda: factory.beliefs.prices["BTC"] > 66_000)
+        out = await cc.decide("p1", "approve", "alice")
+        assert [o.outcome for o in out] == ["invalidated"]
+        assert out[0].reason.startswith("price_band:")
+        assert factory.beliefs.pending == {}
+        assert factory.funnel().invalidations_by_reason == {"price_band": 1}
+
+
+async def test_approval_is_rechecked_against_current_beliefs(bus):
+    # ETH long, then a crash trips the breaker: a BTC directive staged before must not execute.
+    async with running(bus, make_mission()) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        (v,) = await submit(agent, directive("btc", notional_usd=10_000))
+        assert v.decision == "staged"
+        await publish_bar(md, "ETH", 3_500 * 0.3)  # -70% on 25% of equity: 17.5% drawdown
+        await wait_for(lambda: factory.beliefs.breaker_tripped)
+        out = await cc.decide("btc", "approve", "alice")
+        assert out[0].outcome == "invalidated" and out[0].reason.startswith("breaker:")
+        (v2,) = await submit(agent, directive("after", notional_usd=1_000))
+        assert v2.decision == "rejected" and v2.primary_reason == "breaker"
+
+
+def _collect(into: list):
+    async def cb(msg):
+        into.append(msg)
+
+    return cb
+
+
+async def test_decisions_cannot_be_replayed_or_moved_to_another_directive(bus):
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        await submit(agent, directive("m1", notional_usd=1_000), directive("m2", notional_usd=1_000))
+        resp = ApprovalResponse(
+            approval_id="ap-fixed", directive_id="m1", decision="reject", principal="alice", decided_at=utcnow(), reason="no"
+        )
+        assert (await cc.send(resp))[0].outcome == "rejected"
+        # The same approval again: JetStream drops it as a duplicate message id...
+        assert await cc.send(resp.model_copy(update={"directive_id": "m2"}), wait=1.0) == []
+        # ...and without the message id the factory refuses the used approval id.
+        replayed = resp.model_copy(update={"directive_id": "m2"})
+        got = []
+        sub = await cc.nc.subscribe("factory.status.approval.m2", cb=_collect(got))
+        await cc.js.publish("approvals.response.m2", replayed.to_bytes())
+        await wait_for(lambda: got)
+        await sub.unsubscribe()
+        outcome = json.loads(got[0].data)
+        assert outcome["outcome"] == "refused" and "already used" in outcome["reason"]
+        # A decision for m1 published on m2's subject.
+        moved = ApprovalResponse(
+            approval_id="ap-moved", directive_id="m1", decision="approve", principal="alice", decided_at=utcnow()
+        )
+        got = []
+        sub = await cc.nc.subscribe("factory.status.approval.m1", cb=_collect(got))
+        await cc.js.publish("approvals.response.m2", moved.to_bytes())
+        await wait_for(lambda: got)
+        await sub.unsubscribe()
+        assert json.loads(got[0].data)["outcome"] == "refused"
+        assert (await cc.item("m2")).pending
+
+
+async def test_malformed_messages_get_reasons_and_the_factory_keeps_running(bus):
+    mission = make_mission(max_directive_bytes=2048)
+    async with running(bus, mission) as (factory, agent, cc, md):
+        bad = [
+            b"{not json",
+            b"",
+            raw(directive("n1", notional_usd=-1)),
+            json.dumps(directive("n2")).replace("10000.0", "NaN").encode(),
+            raw(directive("n3", confidence="high")),
+            raw(directive("n4", secret_override=True)),
+            raw(directive("n5", asset="LUΝA")),
+            b'{"directive_id": "big", "pad": "' + b"x" * 4000 + b'"}',
+        ]
+        verdicts = await submit(agent, *bad)
+        assert all(v is not None and v.decision == "rejected" for v in verdicts)
+        for v in verdicts:
+            failed = [c for c in v.evaluation.checks if not c.passed]
+            assert failed and failed[0].reason
+        assert verdicts[-1].evaluation.checks[0].reason.startswith("message is")
+        # Bad approval responses and bad fills are refused and kept, not fatal.
+        await cc.js.publish("approvals.response.zzz", b"garbage")
+        ex, _ = await bus.connect(Role.EXECUTOR)
+        await ex.jetstream().publish("factory.execution.fills.binance", b'{"fill_id": 1}')
+        await ex.jetstream().publish(
+            "factory.execution.fills.binance",
+            json.dumps({"fill_id": "f", "order_id": "nope", "directive_id": "nope", "venue": "binance", "asset": "BTC",
+                        "side": "buy", "status": "filled", "quantity": 1, "price": 1, "notional_usd": 1,
+                        "filled_at": utcnow().isoformat()}).encode(),
+        )
+        await md.publish("market.data.aggregated.BTC", b"not a bar")
+        await md.flush()
+        await ex.close()
+        (ok,) = await submit(agent, directive("fine", notional_usd=1_000))
+        assert ok.decision == "staged"
+        assert factory.stats["bad_bars"] >= 1
+        from sqlalchemy import func, select
+
+        from deskgate.factory.store import refused_messages
+
+        with factory.store.connect() as conn:
+            kept = conn.execute(select(func.count()).select_from(refused_messages)).scalar_one()
+        assert kept == 3
+        assert factory.funnel().policy_rejections_by_reason == {"schema": 7, "asset": 1}
+
+
+async def test_messages_over_the_server_limit_are_refused_at_the_broker(bus):
+    import nats.errors
+
+    agent, _ = await bus.connect(Role.AGENT)
+    with pytest.raises(nats.errors.MaxPayloadError):
+        await agent.publish("consciousness.directives.BTC", b"x" * (2 * 1024 * 1024))
+    await agent.close()
+
+
+async def test_state_survives_a_factory_restart(bus):
+    mission = make_mission()
+    async with running(bus, mission) as (factory, agent, cc, _):
+        await submit(agent, directive("s1", notional_usd=20_000))
+        await cc.decide("s1", "approve", "alice")
+        await submit(agent, directive("s2", asset="ETH", notional_usd=15_000))
+        equity_before = factory.ledger.equity_usd
+    async with running(bus, mission) as (factory, agent, cc, _):
+        assert factory.beliefs.position("BTC") == pytest.approx(20_000.0)
+        assert list(factory.beliefs.pending) == ["s2"]
+        assert factory.ledger.equity_usd == pytest.approx(equity_before)
+        assert (await cc.item("s2")).pending
+        (v,) = await submit(agent, directive("s3", asset="ETH", notional_usd=15_000))
+        assert v.decision == "rejected"  # s2 still reserves ETH exposure
+        with factory.store.connect() as conn:
+            assert factory.store.equity_points(conn) >= 2
+
+
+# -- property, against the real broker: nothing staged violates a guardrail -----------------------
+
+
+@pytest.fixture(scope="module")
+def prop_bus(tmp_path_factory):
+    b = start_bus(tmp_path_factory.mktemp("prop-bus"))
+    asyncio.run(provision_bus(b))
+    yield b
+    b.server.stop()
+
+
+directive_st = st.fixed_dictionaries(
+    {
+        "asset": st.sampled_from(["BTC", "ETH", "SOL", "btc/usdt", "LUNA", "LUNAUSDT", "ＬＵＮＡ", "DOGE"]),
+        "venue": st.sampled_from(["binance", "okx", "ftx"]),
+        "side": st.sampled_from(["buy", "sell"]),
+        "notional_usd": st.floats(100, 40_000),
+        "leverage": st.floats(0.5, 4),
+        "confidence": st.floats(0.5, 1),
+    }
+)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(directive_st, min_size=5, max_size=40), tripped=st.booleans())
+def test_through_the_real_factory_nothing_staged_breaks_a_guardrail(prop_bus, batch, tripped):
+    mission = make_mission()
+
+    async def go():
+        async with running(prop_bus, mission, executor=False) as (factory, agent, cc, _):
+            start = len(await staged_messages(cc.nc))
+            if tripped:
+                factory.beliefs.breaker_tripped = True
+            ids = [f"h{id(batch)}-{i}" for i in range(len(batch))]
+            verdicts = await submit(agent, *[directive(i, **d) for i, d in zip(ids, batch)])
+            assert all(v is not None for v in verdicts)
+            staged = (await staged_messages(cc.nc))[start:]
+            beliefs = factory.beliefs
+            if tripped:
+                factory.beliefs.breaker_tripped = False
+            return staged, beliefs, [v.decision for v in verdicts]
+
+    staged, beliefs, decisions = asyncio.run(go())
+    if tripped:
+        assert staged == [] and set(decisions) <= {"rejected"}
+        return
+    g = mission.guardrails
+    equity = beliefs.equity_usd
+    for s in staged:
+        assert s.asset in ("BTC", "ETH", "SOL") and s.venue in g.allowed_venues
+        assert s.directive.confidence >= g.min_confidence and s.directive.leverage <= g.max_leverage
+    # Everything still reserved (from every example so far) fits the limits together.
+    for asset in ("BTC", "ETH", "SOL"):
+        buys = sum(r.notional_usd for r in beliefs.pending.values() if r.asset == asset and r.side == "buy")
+        sells = sum(r.notional_usd for r in beliefs.pending.values() if r.asset == asset and r.side == "sell")
+        assert buys <= g.max_position_pct / 100 * equity * (1 + 1e-9)
+        assert sells <= g.max_position_pct / 100 * equity * (1 + 1e-9)

@@ -1,0 +1,291 @@
+"""Broker-enforced permissions, against a real nats-server started from the wheel.
+
+For every role: every subject family it must not publish or subscribe to is
+refused by the server (including $KV keys and JetStream admin subjects), and
+what it is allowed works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import provision_bus, start_bus
+from deskgate.bus.permissions import inbox_prefix, permissions_for
+from deskgate.bus.streams import DURABLES, STREAMS
+from deskgate.bus.subjects import BREAKER_BUCKET, SERVICE_ROLES, SUBJECTS, Role
+
+SAMPLE = {
+    "market.data.aggregated.>": "market.data.aggregated.BTC",
+    "market.data.signals.>": "market.data.signals.BTC",
+    "market.data.news": "market.data.news",
+    "consciousness.directives.>": "consciousness.directives.BTC",
+    "consciousness.insights.>": "consciousness.insights.morning_brief",
+    "approvals.queue.directive.>": "approvals.queue.directive.d1",
+    "approvals.queue.review.>": "approvals.queue.review.r1",
+    "approvals.response.>": "approvals.response.d1",
+    "factory.status.>": "factory.status.policy.d1",
+    "factory.execution.orders.>": "factory.execution.orders.binance",
+    "factory.execution.fills.>": "factory.execution.fills.binance",
+    f"$KV.{BREAKER_BUCKET}.trip": f"$KV.{BREAKER_BUCKET}.trip",
+    f"$KV.{BREAKER_BUCKET}.reset": f"$KV.{BREAKER_BUCKET}.reset",
+}
+
+# JetStream administration no service role may touch.
+ADMIN = [
+    "$JS.API.STREAM.CREATE.EVIL",
+    "$JS.API.STREAM.UPDATE.APPROVALS",
+    "$JS.API.STREAM.DELETE.DIRECTIVES",
+    "$JS.API.STREAM.PURGE.APPROVALS",
+    f"$JS.API.STREAM.PURGE.KV_{BREAKER_BUCKET}",
+    f"$JS.API.STREAM.MSG.DELETE.KV_{BREAKER_BUCKET}",
+    "$JS.API.STREAM.SNAPSHOT.APPROVALS",
+    "$JS.API.CONSUMER.CREATE.DIRECTIVES.evil.consciousness.directives.>",
+    "$JS.API.CONSUMER.CREATE.RESPONSES",
+    "$JS.API.CONSUMER.DURABLE.CREATE.ORDERS.evil",
+    "$JS.API.CONSUMER.DELETE.DIRECTIVES.factory_directives",
+    "$JS.API.CONSUMER.DELETE.ORDERS.executor_orders",
+    "$JS.API.ACCOUNT.PURGE",
+    "$JS.API.SERVER.REMOVE",
+    "$SYS.REQ.SERVER.PING",
+]
+
+
+def own_consumer_subjects(role: Role) -> set[str]:
+    out = set()
+    for d in DURABLES:
+        if d.owner is role:
+            out |= {f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}", f"$JS.API.CONSUMER.INFO.{d.stream}.{d.name}"}
+    return out
+
+
+def others_consumer_subjects(role: Role) -> list[str]:
+    out = []
+    for d in DURABLES:
+        if d.owner is not role:
+            out += [f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}", f"$JS.ACK.{d.stream}.{d.name}.1.1.1.1.0"]
+    return out
+
+
+def forbidden_publish(role: Role) -> list[str]:
+    fam = [SAMPLE[f.pattern] for f in SUBJECTS if role not in f.publishers]
+    return fam + ADMIN + others_consumer_subjects(role)
+
+
+def forbidden_subscribe(role: Role) -> list[str]:
+    fam = [f.pattern for f in SUBJECTS if role not in f.readers]
+    inboxes = ["_INBOX.>", *(f"{inbox_prefix(o)}.>" for o in Role if o is not role)]
+    return fam + inboxes + [">", "$JS.>"]
+
+
+@pytest.fixture
+async def observer(bus):
+    """Something that would see a leaked message on any family."""
+    nc, _ = await bus.connect(Role.OBSERVER)
+    seen: list[str] = []
+
+    async def cb(msg):
+        seen.append(msg.subject)
+
+    for f in SUBJECTS:
+        await nc.subscribe(f.pattern, cb=cb)
+    await nc.flush()
+    yield seen
+    await nc.close()
+
+
+async def stream_last_seqs(bus) -> dict[str, int]:
+    nc, _ = await bus.connect(Role.PROVISIONER)
+    js = nc.jetstream()
+    out = {}
+    for s in [*(s.name for s in STREAMS), f"KV_{BREAKER_BUCKET}"]:
+        out[s] = (await js.stream_info(s)).state.last_seq
+    await nc.close()
+    return out
+
+
+@pytest.mark.parametrize("role", SERVICE_ROLES, ids=lambda r: r.value)
+async def test_every_forbidden_publish_is_refused_by_the_server(bus, observer, role):
+    before = await stream_last_seqs(bus)
+    nc, events = await bus.connect(role)
+    subjects = forbidden_publish(role)
+    for subject in subjects:
+        await nc.publish(subject, b'{"evil": true}')
+    await nc.flush()
+    await asyncio.sleep(0.3)
+    await nc.close()
+    missing = [s for s in subjects if not events.refused(s)]
+    assert not missing, f"{role.value} was not refused: {missing}"
+    assert events.counts["permission_violation"] >= len(subjects)
+    leaked = [s for s in observer if s in subjects]
+    assert not leaked, f"{role.value} leaked {leaked}"
+    assert await stream_last_seqs(bus) == before
+
+
+@pytest.mark.parametrize("role", SERVICE_ROLES, ids=lambda r: r.value)
+async def test_every_forbidden_subscription_is_refused_and_sees_nothing(bus, role):
+    nc, events = await bus.connect(role)
+    got: list[str] = []
+
+    async def cb(msg):
+        got.append(msg.subject)
+
+    subjects = forbidden_subscribe(role)
+    for subject in subjects:
+        await nc.subscribe(subject, cb=cb)
+    await nc.flush()
+    # Someone allowed publishes on each of those families.
+    pubs = {}
+    for f in SUBJECTS:
+        if role not in f.readers:
+            pub_role = sorted(f.publishers)[0]
+            pubs.setdefault(pub_role, []).append(SAMPLE[f.pattern])
+    for pub_role, subs in pubs.items():
+        pnc, _ = await bus.connect(pub_role)
+        for s in subs:
+            await pnc.publish(s, b"{}")
+        await pnc.flush()
+        await pnc.close()
+    await asyncio.sleep(0.3)
+    await nc.close()
+    missing = [s for s in subjects if not any(f'"{s.lower()}"' in v.lower() and "subscription" in v.lower() for v in events.violations)]
+    assert not missing, f"{role.value} subscriptions not refused: {missing}"
+    assert got == []
+
+
+@pytest.mark.parametrize("role", SERVICE_ROLES, ids=lambda r: r.value)
+async def test_allowed_publishes_are_stored_and_allowed_subscriptions_deliver(bus, role):
+    nc, events = await bus.connect(role)
+    js = nc.jetstream()
+    allowed = [f for f in SUBJECTS if role in f.publishers]
+    for f in allowed:
+        subject = SAMPLE[f.pattern]
+        if subject.startswith("$KV."):
+            kv = await js.key_value(BREAKER_BUCKET)
+            key = subject.rsplit(".", 1)[1]
+            assert await kv.put(key, b'{"probe": 1}') > 0
+        else:
+            ack = await js.publish(subject, b'{"probe": 1}')
+            assert ack.stream == f.stream
+    # Live delivery on every family the role reads.
+    readable = [f for f in SUBJECTS if role in f.readers]
+    got: list[str] = []
+
+    async def cb(msg):
+        got.append(msg.subject)
+
+    for f in readable:
+        await nc.subscribe(f.pattern, cb=cb)
+    await nc.flush()
+    for f in readable:
+        pnc, _ = await bus.connect(sorted(f.publishers)[0])
+        await pnc.publish(SAMPLE[f.pattern], b"{}")
+        await pnc.flush()
+        await pnc.close()
+    await asyncio.sleep(0.3)
+    assert sorted(set(got)) == sorted({SAMPLE[f.pattern] for f in readable})
+    # Read-only JetStream: stream info and direct get on what it may read.
+    from deskgate.bus.permissions import readable_streams
+    from deskgate.bus.reader import read_stream
+
+    for stream in readable_streams(role):
+        await js.stream_info(stream)
+        async for _ in read_stream(nc, stream):
+            break
+    await nc.close()
+    assert events.violations == []
+
+
+async def test_durable_consumers_work_only_for_their_owner(bus):
+    agent, _ = await bus.connect(Role.AGENT)
+    await agent.jetstream().publish("consciousness.directives.BTC", b"{}")
+    await agent.close()
+    factory, events = await bus.connect(Role.FACTORY)
+    sub = await factory.jetstream().pull_subscribe_bind("factory_directives", stream="DIRECTIVES")
+    msgs = await sub.fetch(1, timeout=2)
+    await msgs[0].ack()
+    await factory.close()
+    assert events.violations == []
+    executor, xevents = await bus.connect(Role.EXECUTOR)
+    xsub = await executor.jetstream().pull_subscribe_bind("factory_directives", stream="DIRECTIVES")
+    with pytest.raises(Exception):
+        await xsub.fetch(1, timeout=1)
+    await asyncio.sleep(0.2)
+    await executor.close()
+    assert xevents.refused("$JS.API.CONSUMER.MSG.NEXT.DIRECTIVES.factory_directives")
+
+
+def test_generated_permissions_match_the_design():
+    agent = permissions_for(Role.AGENT)
+    families = [p for p in agent["publish"]["allow"] if not p.startswith("$JS.")]
+    assert sorted(families) == sorted(["consciousness.directives.>", "consciousness.insights.>", "approvals.queue.review.>"])
+    for p in agent["publish"]["allow"]:
+        assert not p.startswith(("factory.", "approvals.response", "approvals.queue.directive", "$KV", "$JS.API.STREAM.CREATE"))
+    assert f"$KV.{BREAKER_BUCKET}.trip" in permissions_for(Role.FACTORY)["publish"]["allow"]
+    assert f"$KV.{BREAKER_BUCKET}.reset" not in permissions_for(Role.FACTORY)["publish"]["allow"]
+    assert f"$KV.{BREAKER_BUCKET}.reset" in permissions_for(Role.COMMAND_CENTER)["publish"]["allow"]
+
+
+# -- property: whatever the agent publishes, nothing reaches execution ------------------------
+
+PREFIXES = [
+    "factory.execution.orders.",
+    "factory.execution.fills.",
+    "factory.status.",
+    "approvals.response.",
+    "approvals.queue.directive.",
+    f"$KV.{BREAKER_BUCKET}.",
+    "$KV.",
+    "$JS.API.STREAM.",
+    "$JS.API.CONSUMER.",
+    "$JS.ACK.ORDERS.executor_orders.",
+    "factory.",
+    "approvals.",
+]
+token = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-", min_size=1, max_size=12)
+hostile_subject = st.builds(
+    lambda prefix, tokens: prefix + ".".join(tokens),
+    st.sampled_from(PREFIXES),
+    st.lists(token, min_size=1, max_size=4),
+)
+
+
+@pytest.fixture(scope="module")
+def shared_bus(tmp_path_factory):
+    b = start_bus(tmp_path_factory.mktemp("perm-prop"))
+    asyncio.run(provision_bus(b))
+    yield b
+    b.server.stop()
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(subjects=st.lists(hostile_subject, min_size=1, max_size=40))
+def test_agent_credentials_never_reach_execution(shared_bus, subjects):
+    async def attempt():
+        before = await stream_last_seqs(shared_bus)
+        executor, _ = await shared_bus.connect(Role.EXECUTOR)
+        seen: list[str] = []
+
+        async def cb(msg):
+            seen.append(msg.subject)
+
+        await executor.subscribe("factory.execution.orders.>", cb=cb)
+        await executor.flush()
+        agent, events = await shared_bus.connect(Role.AGENT)
+        for s in subjects:
+            await agent.publish(s, json.dumps({"order_id": "evil", "venue": "binance"}).encode())
+        await agent.flush()
+        await asyncio.sleep(0.2)
+        await agent.close()
+        await executor.close()
+        after = await stream_last_seqs(shared_bus)
+        return before, after, seen, events
+
+    before, after, seen, events = asyncio.run(attempt())
+    assert seen == []
+    assert after == before
+    assert events.counts["permission_violation"] == len(subjects)
