@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import directive, provision_bus, publish_bar, start_bus, wait_for
-from deskgate.bus.breaker import read_breaker_state
+from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.subjects import BREAKER_BUCKET, SERVICE_ROLES, Role
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerTrip
@@ -111,13 +111,14 @@ async def test_factory_restores_a_trip_the_bus_lost(bus):
     # Lose the bucket (as if the bus's store were wiped), then restart the factory.
     nc, _ = await bus.connect(Role.PROVISIONER)
     await nc.jetstream().purge_stream(f"KV_{BREAKER_BUCKET}")
-    kv = await nc.jetstream().key_value(BREAKER_BUCKET)
-    assert (await read_breaker_state(kv)).state == "armed"
+    await nc.close()
+    observer, _ = await bus.connect(Role.OBSERVER)
+    assert (await read_breaker_state(observer)).state == "armed"
     async with running(bus, mission) as (factory, agent, cc, md):
         assert factory.beliefs.breaker_tripped
         restored = await wait_for(lambda: _tripped_state(cc))
         assert restored.state == "tripped"
-    await nc.close()
+    await observer.close()
 
 
 # -- property: only a principal resets the breaker ------------------------------------------------
@@ -130,8 +131,7 @@ def tripped_bus(tmp_path_factory):
     async def trip():
         await provision_bus(b)
         nc, _ = await b.connect(Role.FACTORY)
-        kv = await nc.jetstream().key_value(BREAKER_BUCKET)
-        revision = await kv.put("trip", TRIP)
+        revision = await write_key(nc.jetstream(), "trip", TRIP)
         await nc.close()
         return revision
 
@@ -166,7 +166,7 @@ def test_no_role_but_a_principal_can_disarm_the_breaker(tripped_bus, role, how, 
         await asyncio.sleep(0.1)
         await nc.close()
         cc, _ = await bus.connect(Role.OBSERVER)
-        state = await read_breaker_state(await cc.jetstream().key_value(BREAKER_BUCKET))
+        state = await read_breaker_state(cc)
         await cc.close()
         return state, events
 
@@ -176,3 +176,38 @@ def test_no_role_but_a_principal_can_disarm_the_breaker(tripped_bus, role, how, 
         # The factory may write the trip key, but whatever it writes there fails closed.
         return
     assert events.counts["permission_violation"] == 1
+
+
+async def test_a_trip_the_bus_never_took_survives_a_restart(bus, monkeypatch):
+    """The review's scenario: trip, reset, trip again while the bucket write fails, restart."""
+    import nats.errors
+
+    import deskgate.factory.service as service
+
+    mission = make_mission()
+    async with running(bus, mission) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        await publish_bar(md, "ETH", 3_500 * 0.2)
+        await wait_for(lambda: _tripped_state(cc))
+        await cc.reset_breaker("alice", "reviewed")
+        await wait_for(lambda: not factory.beliefs.breaker_tripped)
+
+        async def failing(*_a, **_k):
+            raise nats.errors.TimeoutError
+
+        (v,) = await submit(agent, directive("btc", notional_usd=19_000))
+        assert v.decision == "staged"
+        await cc.decide("btc", "approve", "alice")
+        monkeypatch.setattr(service, "write_key", failing)
+        await publish_bar(md, "BTC", 65_000 * 0.1)
+        await wait_for(lambda: factory.beliefs.breaker_tripped)
+        assert factory._trip_pending
+    monkeypatch.undo()
+    # The price recovers a little while the factory is down: drawdown under the limit again.
+    async with running(bus, mission, prices={"BTC": 65_000 * 0.5, "ETH": 700.0}) as (factory, agent, cc, md):
+        assert factory.beliefs.breaker_tripped
+        state = await wait_for(lambda: _tripped_state(cc))
+        assert state.reset is None or state.reset.resets_revision != state.trip_revision
+        (v,) = await submit(agent, directive("after", notional_usd=100))
+        assert v.primary_reason == "breaker"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from contextlib import asynccontextmanager
 
 import pytest
@@ -17,7 +18,9 @@ from deskgate.bus.reader import read_stream
 from deskgate.bus.subjects import Role
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalResponse, StagedDirective
+from deskgate.bus.breaker import write_key
 from deskgate.domain.base import utcnow
+from deskgate.domain.breaker import BreakerTrip
 from deskgate.execution.service import Executor
 from deskgate.factory.service import Factory
 
@@ -33,12 +36,12 @@ def make_mission(**over) -> Mission:
 
 
 @asynccontextmanager
-async def running(bus, mission: Mission, *, executor: bool = True, prices=None):
+async def running(bus, mission: Mission, *, executor: bool = True, prices=None, store_url: str | None = None):
     """The real factory and executor, in this process, on the real bus."""
     md, _ = await bus.connect(Role.MARKETDATA)
     for asset, price in (prices or {"BTC": 65_000.0, "ETH": 3_500.0, "SOL": 150.0}).items():
         await publish_bar(md, asset, price)
-    factory = Factory(mission, bus.data_dir)
+    factory = Factory(mission, bus.data_dir, store_url=store_url)
     ready = asyncio.Event()
     tasks = [asyncio.create_task(factory.run(ready=ready))]
     ex = None
@@ -65,8 +68,8 @@ async def running(bus, mission: Mission, *, executor: bool = True, prices=None):
         await md.close()
 
 
-async def submit(agent, *ds):
-    return await agent.submit([raw(d) if isinstance(d, dict) else d for d in ds])
+async def submit(agent, *ds, wait: float = 10.0):
+    return await agent.submit([raw(d) if isinstance(d, dict) else d for d in ds], wait=wait)
 
 
 async def staged_messages(nc) -> list[StagedDirective]:
@@ -234,7 +237,7 @@ async def test_malformed_messages_get_reasons_and_the_factory_keeps_running(bus)
             b'{"directive_id": "big", "pad": "' + b"x" * 4000 + b'"}',
         ]
         verdicts = await submit(agent, *bad)
-        assert all(v is not None and v.decision == "rejected" for v in verdicts)
+        assert all(v is not None and v.decision == "rejected" for v in verdicts), verdicts
         for v in verdicts:
             failed = [c for c in v.evaluation.checks if not c.passed]
             assert failed and failed[0].reason
@@ -319,24 +322,32 @@ directive_st = st.fixed_dictionaries(
 @given(batch=st.lists(directive_st, min_size=5, max_size=40), tripped=st.booleans())
 def test_through_the_real_factory_nothing_staged_breaks_a_guardrail(prop_bus, batch, tripped):
     mission = make_mission()
+    tag = uuid.uuid4().hex[:8]
 
     async def go():
         async with running(prop_bus, mission, executor=False) as (factory, agent, cc, _):
             start = len(await staged_messages(cc.nc))
             if tripped:
-                factory.beliefs.breaker_tripped = True
-            ids = [f"h{id(batch)}-{i}" for i in range(len(batch))]
+                # Trip it for real: a trip record in the bucket, written with the factory's rights.
+                nc, _ = await prop_bus.connect(Role.FACTORY)
+                trip = BreakerTrip(trip_id=f"t-{tag}", at=utcnow(), reason="test", drawdown_pct=20, limit_pct=15,
+                                   equity_usd=80, peak_equity_usd=100)
+                await write_key(nc.jetstream(), "trip", trip.to_bytes())
+                await nc.close()
+                await wait_for(lambda: factory.beliefs.breaker_tripped)
+            ids = [f"h{tag}-{i}" for i in range(len(batch))]
             verdicts = await submit(agent, *[directive(i, **d) for i, d in zip(ids, batch)])
             assert all(v is not None for v in verdicts)
             staged = (await staged_messages(cc.nc))[start:]
-            beliefs = factory.beliefs
+            beliefs = factory.beliefs.copy()
             if tripped:
-                factory.beliefs.breaker_tripped = False
+                await cc.reset_breaker("test-principal", "end of the example")
+                await wait_for(lambda: not factory.beliefs.breaker_tripped)
             return staged, beliefs, [v.decision for v in verdicts]
 
     staged, beliefs, decisions = asyncio.run(go())
     if tripped:
-        assert staged == [] and set(decisions) <= {"rejected"}
+        assert staged == [] and set(decisions) == {"rejected"}
         return
     g = mission.guardrails
     equity = beliefs.equity_usd
@@ -349,3 +360,117 @@ def test_through_the_real_factory_nothing_staged_breaks_a_guardrail(prop_bus, ba
         sells = sum(r.notional_usd for r in beliefs.pending.values() if r.asset == asset and r.side == "sell")
         assert buys <= g.max_position_pct / 100 * equity * (1 + 1e-9)
         assert sells <= g.max_position_pct / 100 * equity * (1 + 1e-9)
+
+
+async def test_an_agent_cannot_forge_approvals_or_a_breaker_reset_by_reflection(bus):
+    """The review's exploit: JetStream answers aimed at approvals.response.<id> and the reset key."""
+    from deskgate.bus.breaker import read_breaker_state
+    from deskgate.domain.breaker import BreakerReset
+
+    mission = make_mission(approvals={"four_eyes_above_usd": 1_000.0}, guardrails={"require_human_approval_above_usd": 1_000.0})
+    async with running(bus, mission) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        await cc.decide("eth", "approve", "bob")
+        (v,) = await submit(agent, directive("x1", notional_usd=20_000))
+        assert v.decision == "staged"
+        await publish_bar(md, "ETH", 10.0)
+        await wait_for(lambda: factory.beliefs.breaker_tripped and factory._breaker_revision)
+        evil, events = await bus.connect(Role.AGENT)
+        js = evil.jetstream()
+        payloads = [
+            ApprovalResponse(approval_id=f"evil-{who}", directive_id="x1", decision="approve", principal=who, decided_at=utcnow()).to_bytes()
+            for who in ("alice", "bob")
+        ]
+        payloads.append(
+            BreakerReset(resets_revision=factory._breaker_revision, resets_trip_id="x", at=utcnow(), principal="alice", reason="forged").to_bytes()
+        )
+        for payload in payloads:
+            ack = await js.publish("consciousness.insights.x", payload)
+            for target in ("approvals.response.x1", "$KV.deskgate_breaker.reset"):
+                await evil.publish("$JS.API.DIRECT.GET.INSIGHTS", json.dumps({"seq": ack.seq}).encode(), reply=target)
+                await evil.publish("consciousness.insights.x", payload, reply=target)
+        await evil.flush()
+        await asyncio.sleep(1.0)
+        await evil.close()
+        assert (await cc.item("x1")).state == "staged"
+        assert factory.stats["responses"] == 2  # only the two genuine decisions above
+        assert factory.beliefs.breaker_tripped
+        assert (await read_breaker_state(cc.nc)).state == "tripped"
+        assert [f.directive_id for f in await cc.fills()] == ["eth"]
+
+
+async def test_fills_that_do_not_add_up_are_refused_and_kept(bus):
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        await submit(agent, directive("f1", notional_usd=10_000))
+        outcomes = await cc.decide("f1", "approve", "alice", until_fill=False)
+        assert outcomes[0].outcome == "ordered"
+        ex, _ = await bus.connect(Role.EXECUTOR)
+        base = {"fill_id": "x", "order_id": "f1-o", "directive_id": "f1", "venue": "binance", "asset": "BTC", "side": "buy",
+                "status": "filled", "filled_at": utcnow().isoformat()}
+        bad = [
+            {**base, "fill_id": "neg", "quantity": -1.0, "price": 65_000.0, "notional_usd": 10_000.0},
+            {**base, "fill_id": "fee", "quantity": 10_000 / 65_000, "price": 65_000.0, "notional_usd": 10_000.0, "fee_usd": -50.0},
+            {**base, "fill_id": "far", "quantity": 10_000 / 95_000, "price": 95_000.0, "notional_usd": 10_000.0},
+        ]
+        for f in bad:
+            await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(f).encode())
+        await wait_for(lambda: factory.stats["fills"] >= 3)
+        good = {**base, "fill_id": "good", "quantity": 10_000 / 65_100, "price": 65_100.0, "notional_usd": 10_000.0}
+        await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(good).encode())
+        await wait_for(lambda: factory.beliefs.position("BTC") != 0)
+        await ex.close()
+        assert factory.ledger.holdings == {("BTC", "binance"): pytest.approx(10_000 / 65_100)}
+        from sqlalchemy import select
+
+        from deskgate.factory.store import refused_messages
+
+        with factory.store.connect() as conn:
+            reasons = [r[0] for r in conn.execute(select(refused_messages.c.reason))]
+        assert len(reasons) == 3 and any("from the order's reference" in r for r in reasons)
+
+
+async def test_four_eyes_means_two_people_not_two_spellings(bus):
+    mission = make_mission(guardrails={"require_human_approval_above_usd": 1_000.0}, approvals={"four_eyes_above_usd": 1_000.0})
+    async with running(bus, mission, executor=False) as (factory, agent, cc, _):
+        await submit(agent, directive("fe", notional_usd=5_000))
+        assert (await cc.decide("fe", "approve", "Bob"))[0].outcome == "awaiting_second_approval"
+        again = await cc.decide("fe", "approve", "  bob ")
+        assert again[0].outcome == "refused"
+
+
+async def test_a_redelivered_decision_is_not_reported_as_a_replay(bus):
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        await submit(agent, directive("rd", notional_usd=1_000))
+        resp = ApprovalResponse(approval_id="ap-rd", directive_id="rd", decision="reject", principal="a", decided_at=utcnow(), reason="no")
+        first = factory.decide(10_000, "approvals.response.rd", resp.to_bytes())
+        assert first.outcome == "rejected"
+        assert factory.decide(10_000, "approvals.response.rd", resp.to_bytes()) is None  # same message again
+        replay = factory.decide(10_001, "approvals.response.rd", resp.to_bytes())  # same id, new message
+        assert replay.outcome == "refused"
+
+
+async def test_a_message_that_breaks_its_handler_is_kept_and_the_rest_go_on(bus, monkeypatch):
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        real_stage = factory._stage
+
+        def stage(ev, now):
+            if ev.directive_id == "boom":
+                raise RuntimeError("injected fault while staging")
+            return real_stage(ev, now)
+
+        monkeypatch.setattr(factory, "_stage", stage)
+        verdicts = await submit(agent, directive("ok1", notional_usd=1_000), directive("boom", notional_usd=1_000),
+                                directive("ok2", notional_usd=1_000), wait=5)
+        assert verdicts[0].decision == "staged" and verdicts[2].decision == "staged"
+        assert verdicts[1] is None  # no verdict: kept as refused for a human instead
+        assert sorted(factory.beliefs.pending) == ["ok1", "ok2"]
+        from sqlalchemy import select
+
+        from deskgate.factory.store import refused_messages
+
+        with factory.store.connect() as conn:
+            rows = conn.execute(select(refused_messages.c.stream, refused_messages.c.reason)).all()
+        assert rows and rows[0][0] == "DIRECTIVES" and "injected fault" in rows[0][1]
+        (later,) = await submit(agent, directive("ok3", notional_usd=1_000))
+        assert later.decision == "staged"

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import provision_bus, start_bus
 from deskgate.bus.permissions import inbox_prefix, permissions_for
+from deskgate.bus.pull import PullConsumer
 from deskgate.bus.streams import DURABLES, STREAMS
 from deskgate.bus.subjects import BREAKER_BUCKET, SERVICE_ROLES, SUBJECTS, Role
 
@@ -163,14 +164,8 @@ async def test_allowed_publishes_are_stored_and_allowed_subscriptions_deliver(bu
     js = nc.jetstream()
     allowed = [f for f in SUBJECTS if role in f.publishers]
     for f in allowed:
-        subject = SAMPLE[f.pattern]
-        if subject.startswith("$KV."):
-            kv = await js.key_value(BREAKER_BUCKET)
-            key = subject.rsplit(".", 1)[1]
-            assert await kv.put(key, b'{"probe": 1}') > 0
-        else:
-            ack = await js.publish(subject, b'{"probe": 1}')
-            assert ack.stream == f.stream
+        ack = await js.publish(SAMPLE[f.pattern], b'{"probe": 1}')
+        assert ack.stream == f.stream
     # Live delivery on every family the role reads.
     readable = [f for f in SUBJECTS if role in f.readers]
     got: list[str] = []
@@ -188,12 +183,11 @@ async def test_allowed_publishes_are_stored_and_allowed_subscriptions_deliver(bu
         await pnc.close()
     await asyncio.sleep(0.3)
     assert sorted(set(got)) == sorted({SAMPLE[f.pattern] for f in readable})
-    # Read-only JetStream: stream info and direct get on what it may read.
+    # Read-only JetStream: direct get on every stream it may read.
     from deskgate.bus.permissions import readable_streams
     from deskgate.bus.reader import read_stream
 
     for stream in readable_streams(role):
-        await js.stream_info(stream)
         async for _ in read_stream(nc, stream):
             break
     await nc.close()
@@ -205,15 +199,13 @@ async def test_durable_consumers_work_only_for_their_owner(bus):
     await agent.jetstream().publish("consciousness.directives.BTC", b"{}")
     await agent.close()
     factory, events = await bus.connect(Role.FACTORY)
-    sub = await factory.jetstream().pull_subscribe_bind("factory_directives", stream="DIRECTIVES")
-    msgs = await sub.fetch(1, timeout=2)
+    msgs = await (await PullConsumer(factory, "DIRECTIVES", "factory_directives").start()).next_batch(wait=3)
+    assert [m.data for m in msgs] == [b"{}"]
     await msgs[0].ack()
     await factory.close()
     assert events.violations == []
     executor, xevents = await bus.connect(Role.EXECUTOR)
-    xsub = await executor.jetstream().pull_subscribe_bind("factory_directives", stream="DIRECTIVES")
-    with pytest.raises(Exception):
-        await xsub.fetch(1, timeout=1)
+    assert await (await PullConsumer(executor, "DIRECTIVES", "factory_directives").start()).next_batch(wait=1) == []
     await asyncio.sleep(0.2)
     await executor.close()
     assert xevents.refused("$JS.API.CONSUMER.MSG.NEXT.DIRECTIVES.factory_directives")
@@ -289,3 +281,57 @@ def test_agent_credentials_never_reach_execution(shared_bus, subjects):
     assert seen == []
     assert after == before
     assert events.counts["permission_violation"] == len(subjects)
+
+
+# -- reply-subject reflection: JetStream answers cannot be aimed at privileged subjects -------------
+
+PRIVILEGED = [
+    "approvals.response.d1",
+    "approvals.queue.directive.d1",
+    "factory.execution.orders.binance",
+    "factory.execution.fills.binance",
+    "factory.status.policy.d1",
+    f"$KV.{BREAKER_BUCKET}.reset",
+    f"$KV.{BREAKER_BUCKET}.trip",
+]
+
+
+@pytest.mark.parametrize("role", SERVICE_ROLES, ids=lambda r: r.value)
+async def test_jetstream_replies_cannot_be_aimed_at_privileged_subjects(bus, role):
+    """A role names a privileged subject as the reply of its own JetStream calls.
+
+    Inside one account the server would deliver JetStream's answer there (a publish
+    acknowledgement, or a stored message returned by a direct get) and a stream would
+    store it. Each role is its own account, so the answer can only come back to it.
+    """
+    before = await stream_last_seqs(bus)
+    nc, _ = await bus.connect(role)
+    forged = json.dumps(
+        {"approval_id": "evil", "directive_id": "d1", "decision": "approve", "principal": "alice", "decided_at": "2026-01-01T00:00:00Z"}
+    ).encode()
+    own = [f for f in SUBJECTS if role in f.publishers and not f.pattern.startswith("$KV")]
+    seq = None
+    if own:
+        ack = await nc.jetstream().publish(SAMPLE[own[0].pattern], forged)
+        seq, stream = ack.seq, ack.stream
+    for target in PRIVILEGED:
+        if own:
+            await nc.publish(SAMPLE[own[0].pattern], forged, reply=target)  # the publish ack, reflected
+            await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps({"seq": seq}).encode(), reply=target)
+        for readable in ("MARKET", "STATUS", f"KV_{BREAKER_BUCKET}"):
+            await nc.publish(f"$JS.API.DIRECT.GET.{readable}", json.dumps({"seq": 1}).encode(), reply=target)
+    await nc.flush()
+    await asyncio.sleep(0.5)
+    await nc.close()
+    after = await stream_last_seqs(bus)
+    changed = {s: (before[s], after[s]) for s in before if before[s] != after[s]}
+    # An answer can only land where the role may publish anyway (a reply subject is
+    # resolved in the role's own account); never anywhere else.
+    allowed = {f.stream for f in SUBJECTS if role in f.publishers}
+    assert set(changed) <= allowed, f"{role.value} reflected into {changed}"
+    if role is not Role.COMMAND_CENTER:
+        observer, _ = await bus.connect(Role.OBSERVER)
+        from deskgate.bus.breaker import read_key
+
+        assert await read_key(observer, "reset") is None
+        await observer.close()

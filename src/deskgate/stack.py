@@ -66,7 +66,7 @@ class Stack:
             write_private(self.data_dir.mission_snapshot, self.mission.model_dump_json(indent=2))
             bus = self.mission.bus
             if bus.url:
-                write_operator_config(self.data_dir, creds, bus.max_payload_bytes, bus.sync_interval)
+                write_operator_config(self.data_dir, creds, bus.max_payload_bytes)
                 self.url = bus.url
                 write_endpoint(self.data_dir, [bus.url], embedded=False, monitor_url=None, pid=None)
             else:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 
 from deskgate.bus import subjects as S
-from deskgate.bus.breaker import read_breaker_state
+from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.reader import last_message, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
@@ -153,8 +153,7 @@ class CommandCenter:
     # -- the breaker ------------------------------------------------------------------
 
     async def breaker(self) -> BreakerState:
-        kv = await self.js.key_value(S.BREAKER_BUCKET)
-        return await read_breaker_state(kv)
+        return await read_breaker_state(self.nc)
 
     async def reset_breaker(self, principal: str, reason: str) -> BreakerState:
         if not reason.strip():
@@ -162,17 +161,17 @@ class CommandCenter:
         state = await self.breaker()
         if state.state != "tripped":
             raise CommandCenterError("the circuit breaker is not tripped")
-        if state.trip_revision is None or state.trip is None:
-            raise CommandCenterError(f"the trip record cannot be read ({state.note}); repair the breaker bucket first")
+        if state.trip_revision is None:
+            raise CommandCenterError(f"the breaker is tripped but its trip record has no revision ({state.note})")
+        # An unreadable trip record still has a revision; a principal may reset it.
         reset = BreakerReset(
             resets_revision=state.trip_revision,
-            resets_trip_id=state.trip.trip_id,
+            resets_trip_id=state.trip.trip_id if state.trip else "unreadable",
             at=utcnow(),
             principal=principal,
             reason=reason,
         )
-        kv = await self.js.key_value(S.BREAKER_BUCKET)
-        await kv.put(S.BREAKER_RESET_KEY, reset.to_bytes())
+        await write_key(self.js, S.BREAKER_RESET_KEY, reset.to_bytes())
         return await self.breaker()
 
     # -- the book ------------------------------------------------------------------------

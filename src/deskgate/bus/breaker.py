@@ -1,28 +1,37 @@
-"""Reading the circuit breaker's KV bucket (both keys) into a BreakerState."""
+"""Reading and writing the circuit breaker's KV bucket.
+
+Reads use direct get and writes plain JetStream publishes on `$KV.<bucket>.<key>`,
+which is all a KV put is; nats-py's KeyValue helper would also need the stream-info
+API, which does not cross account boundaries.
+"""
 
 from __future__ import annotations
 
-import nats.js.errors
-
 from deskgate.bus import subjects as S
+from deskgate.bus.reader import last_message
 from deskgate.domain.breaker import BreakerState
 from deskgate.policy.breaker import KvRecord, breaker_state
 
+BREAKER_STREAM = f"KV_{S.BREAKER_BUCKET}"
 
-async def read_breaker_state(kv) -> BreakerState:
-    trip = await _kv_record(kv, S.BREAKER_TRIP_KEY)
-    reset = await _kv_record(kv, S.BREAKER_RESET_KEY)
+
+async def read_breaker_state(nc) -> BreakerState:
+    trip = await read_key(nc, S.BREAKER_TRIP_KEY)
+    reset = await read_key(nc, S.BREAKER_RESET_KEY)
     return breaker_state(trip, reset)
 
 
-async def _kv_record(kv, key: str) -> KvRecord | None:
-    try:
-        entry = await kv.get(key)
-    except nats.js.errors.KeyNotFoundError as exc:
-        # A deleted or purged key is not "never written": report the marker so the
-        # breaker fails closed.
-        marker = getattr(exc, "entry", None)
-        if marker is not None:
-            return KvRecord(marker.revision or 0, getattr(exc, "op", None) or "DEL", b"")
+async def read_key(nc, key: str) -> KvRecord | None:
+    stored = await last_message(nc, BREAKER_STREAM, S.breaker_kv_subject(key))
+    if stored is None:
         return None
-    return KvRecord(entry.revision, entry.operation, entry.value or b"")
+    # A deleted or purged key is not "never written": keep the marker so the
+    # breaker fails closed.
+    op = stored.headers.get("KV-Operation")
+    return KvRecord(stored.seq, op, b"" if op in ("DEL", "PURGE") else stored.data)
+
+
+async def write_key(js, key: str, payload: bytes) -> int:
+    """Put a value; returns its revision (the stream sequence)."""
+    ack = await js.publish(S.breaker_kv_subject(key), payload)
+    return ack.seq

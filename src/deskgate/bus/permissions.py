@@ -6,11 +6,13 @@ read another's request replies (JetStream API answers, pulled messages).
 
 What a role gets:
   publish   the subject families it publishes; pull/ack on the durable consumers
-            it owns; read-only JetStream calls (stream info, direct get) on the
-            streams it may read. Nothing else: no stream or consumer admin.
+            it owns; direct get (read-only) on the streams it may read. Nothing
+            else: no stream or consumer admin.
   subscribe the subject families it reads (live), and its own inbox.
 Everything not allowed is refused; the deny lists repeat the most important
-refusals so that a future, wider allow entry cannot silently open them.
+refusals so that a future, wider allow entry cannot silently open them. Each role
+is also an account of its own (bus/accounts.py), which is what keeps JetStream's
+answers from being aimed at subjects the role may not publish.
 """
 
 from __future__ import annotations
@@ -75,17 +77,9 @@ def permissions_for(role: Role | str) -> dict:
     pub_deny: list[str] = [f.pattern for f in SUBJECTS if role not in f.publishers]
     for d in DURABLES:
         if d.owner is role:
-            pub_allow += [
-                f"$JS.API.CONSUMER.INFO.{d.stream}.{d.name}",
-                f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}",
-                f"$JS.ACK.{d.stream}.{d.name}.>",
-            ]
+            pub_allow += [f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}", f"$JS.ACK.{d.stream}.{d.name}.>"]
     for stream in readable_streams(role):
-        pub_allow += [
-            f"$JS.API.STREAM.INFO.{stream}",
-            f"$JS.API.DIRECT.GET.{stream}",
-            f"$JS.API.DIRECT.GET.{stream}.>",
-        ]
+        pub_allow += [f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"]
     pub_deny += list(ADMIN_SUBJECTS)
 
     sub_allow = [f.pattern for f in SUBJECTS if role in f.readers] + [f"{inbox_prefix(role)}.>"]

@@ -1,10 +1,15 @@
-"""Continuous pull from a durable JetStream consumer, one message batch at a time.
+"""Continuous pull from a durable JetStream consumer in the DESK account.
 
-nats-py's `fetch(n)` waits for the whole batch once the first message has come,
-which turns light load into latency. Here one pull request for up to `batch`
-messages stays open; messages are handed over as soon as they arrive, together
-with whatever else is already waiting, and a new request goes out when the old
-one is used up or expires.
+The consumer lives in another account, so every pull request crosses a service
+import and its messages come back through the import's response mapping. nats-
+server ends such a mapping when a response has neither payload nor headers, and
+an agent can publish exactly that. So each request asks for one message only: an
+empty message then ends nothing but its own request. A window of requests stays
+open, topped up as messages arrive; messages are handed over as soon as they come,
+together with whatever else is already waiting.
+
+(nats-py's `fetch(n)` is not used: it also waits for the whole batch once the
+first message has come, which turns light load into latency.)
 """
 
 from __future__ import annotations
@@ -18,38 +23,39 @@ from nats.aio.msg import Msg
 
 
 class PullConsumer:
-    def __init__(self, nc: Client, stream: str, durable: str, *, batch: int = 256, expires: float = 5.0):
+    def __init__(self, nc: Client, stream: str, durable: str, *, window: int = 64, expires: float = 5.0):
         self._nc = nc
         self._subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"
-        self._batch = batch
+        self._window = window
         self._expires = expires
+        self._request = json.dumps({"batch": 1, "expires": int(expires * 1e9)}).encode()
         self._inbox = nc.new_inbox()
         self._queue: asyncio.Queue[Msg] = asyncio.Queue()
         self._sub = None
-        self._credit = 0  # messages the open request may still deliver
-        self._requested_at = 0.0
+        self._open = 0  # requests that have not yet answered with a message or a status
+        self._last_heard = time.monotonic()
 
     async def start(self) -> PullConsumer:
-        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
+        self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg, pending_msgs_limit=1_000_000)
         return self
 
     async def _on_msg(self, msg: Msg) -> None:
         await self._queue.put(msg)
 
-    async def _request(self) -> None:
-        body = {"batch": self._batch, "expires": int(self._expires * 1e9)}
-        await self._nc.publish(self._subject, json.dumps(body).encode(), reply=self._inbox)
-        self._credit = self._batch
-        self._requested_at = time.monotonic()
-
-    def _request_stale(self) -> bool:
-        # The server drops open requests on restart without telling us.
-        return time.monotonic() - self._requested_at > self._expires + 1.0
+    async def _top_up(self) -> None:
+        # The server forgets open requests when it restarts, without telling us.
+        if self._open and time.monotonic() - self._last_heard > self._expires + 1.0:
+            self._open = 0
+        missing = self._window - self._open
+        if missing > self._window // 2 or self._open == 0:
+            for _ in range(missing):
+                await self._nc.publish(self._subject, self._request, reply=self._inbox)
+            self._open = self._window
+            self._last_heard = time.monotonic()
 
     async def next_batch(self, wait: float = 1.0) -> list[Msg]:
         """Messages available now, waiting up to `wait` seconds for the first."""
-        if self._credit <= 0 or self._request_stale():
-            await self._request()
+        await self._top_up()
         out: list[Msg] = []
         deadline = time.monotonic() + wait
         while not out:
@@ -59,24 +65,20 @@ class PullConsumer:
             try:
                 msg = await asyncio.wait_for(self._queue.get(), timeout=min(remaining, self._expires))
             except asyncio.TimeoutError:
-                if self._request_stale():
-                    await self._request()
+                await self._top_up()
                 continue
             self._take(msg, out)
             while not self._queue.empty():
                 self._take(self._queue.get_nowait(), out)
-            if self._credit <= 0:
-                await self._request()
+            await self._top_up()
         return out
 
     def _take(self, msg: Msg, out: list[Msg]) -> None:
-        status = (msg.headers or {}).get("Status") if msg.headers else None
-        if status:
-            # 408 request expired, 409 leadership/limits, 404 nothing: the request is over.
-            if status in ("408", "409", "404"):
-                self._credit = 0
-            return
-        self._credit -= 1
+        self._last_heard = time.monotonic()
+        self._open = max(0, self._open - 1)
+        headers = msg.headers or {}
+        if headers.get("Status"):
+            return  # 408 expired, 404 nothing, 409 limits: the request is over
         out.append(msg)
 
     async def stop(self) -> None:

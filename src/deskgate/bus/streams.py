@@ -17,6 +17,7 @@ from nats.js.api import (
     DeliverPolicy,
     DiscardPolicy,
     KeyValueConfig,
+    RePublish,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -78,6 +79,11 @@ def durable(name: str) -> DurableSpec:
     raise KeyError(name)
 
 
+# Every stream republishes what it stores here; readers in other accounts import it
+# (see bus/accounts.py for why).
+LIVE_REPUBLISH = RePublish(src=">", dest="deskgate.live.>")
+
+
 def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
@@ -91,6 +97,7 @@ def stream_config(spec: StreamSpec, replicas: int = 1) -> StreamConfig:
         duplicate_window=spec.duplicate_window_s,
         allow_direct=True,
         num_replicas=replicas,
+        republish=LIVE_REPUBLISH,
     )
 
 
@@ -125,8 +132,10 @@ async def provision(js: JetStreamContext, replicas: int = 1) -> ProvisionReport:
             await js.add_stream(config)
             report.created.append(f"stream {spec.name}")
             continue
-        if sorted(info.config.subjects or []) != sorted(config.subjects or []) or (
-            info.config.max_msgs_per_subject != config.max_msgs_per_subject
+        if (
+            sorted(info.config.subjects or []) != sorted(config.subjects or [])
+            or info.config.max_msgs_per_subject != config.max_msgs_per_subject
+            or _republish_dest(info.config) != LIVE_REPUBLISH.dest
         ):
             await js.update_stream(config)
             report.updated.append(f"stream {spec.name}")
@@ -140,9 +149,8 @@ async def provision(js: JetStreamContext, replicas: int = 1) -> ProvisionReport:
             await js.add_consumer(spec.stream, consumer_config(spec))
             report.created.append(f"consumer {spec.stream}/{spec.name}")
     try:
-        await js.key_value(BREAKER_BUCKET)
-        report.unchanged.append(f"bucket {BREAKER_BUCKET}")
-    except (nats.js.errors.BucketNotFoundError, nats.js.errors.NotFoundError):
+        info = await js.stream_info(f"KV_{BREAKER_BUCKET}")
+    except nats.js.errors.NotFoundError:
         await js.create_key_value(
             KeyValueConfig(
                 bucket=BREAKER_BUCKET,
@@ -150,8 +158,21 @@ async def provision(js: JetStreamContext, replicas: int = 1) -> ProvisionReport:
                 storage=StorageType.FILE,
                 direct=True,
                 replicas=replicas,
+                republish=LIVE_REPUBLISH,
                 description="deskgate circuit breaker: trip (factory) and reset (principal)",
             )
         )
         report.created.append(f"bucket {BREAKER_BUCKET}")
+    else:
+        if _republish_dest(info.config) != LIVE_REPUBLISH.dest:
+            config = info.config
+            config.republish = LIVE_REPUBLISH
+            await js.update_stream(config)
+            report.updated.append(f"bucket {BREAKER_BUCKET}")
+        else:
+            report.unchanged.append(f"bucket {BREAKER_BUCKET}")
     return report
+
+
+def _republish_dest(config: StreamConfig) -> str | None:
+    return config.republish.dest if config.republish else None

@@ -104,4 +104,10 @@ from deskgate.cli import desk, ops, policy  # noqa: E402,F401  (registers the co
 
 
 def main() -> None:
+    import logging
+
+    # Commands report through the console; keep library warnings (e.g. a refused
+    # publish, which the command reports itself) off the terminal.
+    logging.getLogger("deskgate").addHandler(logging.NullHandler())
+    logging.getLogger("deskgate").propagate = False
     app()

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from deskgate.cli import (
     DataDirOption,
+    err_console,
     MissionOption,
     app,
     console,
@@ -68,7 +69,7 @@ def up(mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> No
         console.print("[green]desk running[/]; Ctrl-C (or SIGTERM) stops every process")
         stack.run_forever(stop, on_restart=lambda name: console.print(f"[yellow]restarted {name}[/]"))
     finally:
-        console.print("stopping services, then the bus...")
+        console.print("stopping services, then the bus..." if stack.nats else "stopping services (the external bus keeps running)...")
         stack.stop()
         console.print("[green]stopped cleanly[/]")
 
@@ -109,6 +110,20 @@ def creds(
         fail(f"unknown role {role!r}; one of {', '.join(names)}")
     root = resolve_data_dir(mission_path, data_dir)
     print(json.dumps(connect_kwargs(root, role)))
+
+
+@app.command("bus-config")
+@handle_errors
+def bus_config(mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+    """Print (and write to <data_dir>/bus/nats-server.conf) the authorization an external NATS needs."""
+    from deskgate.bus.credentials import ensure_credentials
+    from deskgate.bus.server import render_operator_config, write_operator_config
+
+    mission, root = resolve(mission_path, data_dir)
+    creds = ensure_credentials(root)
+    path = write_operator_config(root, creds, mission.bus.max_payload_bytes)
+    print(render_operator_config(creds, mission.bus.max_payload_bytes), end="")
+    err_console.print(f"written to {path}")
 
 
 @app.command()

@@ -372,7 +372,7 @@ def portfolio_table(snap) -> Table:
         t.add_row(p.asset, p.venue, f"{p.quantity:,.6f}", f"{p.price:,.4f}", _money(p.notional_usd))
     t.caption = (
         f"cash {_money(snap.cash_usd)} | equity {_money(snap.equity_usd)} | peak {_money(snap.peak_equity_usd)} | "
-        f"drawdown {snap.drawdown_pct:.2f}% | gross {_money(snap.gross_exposure_usd)} | leverage {snap.leverage:.3f}x | "
+        f"drawdown {snap.drawdown_pct:.2f}% (breaker: {snap.breaker_drawdown_pct:.2f}% since its last reset) | gross {_money(snap.gross_exposure_usd)} | leverage {snap.leverage:.3f}x | "
         f"fees {_money(snap.fees_paid_usd)} | {snap.pending_intentions} pending reserving {_money(snap.reserved_usd)}"
     )
     return t

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -29,9 +30,8 @@ def check(
     goes on.
     """
     from deskgate.policy.beliefs import BeliefsFile
-    from deskgate.policy.engine import duplicate_rejection, evaluate_payload, schema_rejection, stage
 
-    guardrails = load_mission(mission)
+    loaded = load_mission(mission)
     try:
         text = beliefs.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -47,14 +47,22 @@ def check(
     except ValueError as exc:
         fail(f"{beliefs} is not valid beliefs: {exc}")
     out = sys.stdout
-    max_bytes = guardrails.max_directive_bytes
+    for verdict in check_lines(sys.stdin.buffer, state, loaded):
+        out.write(json.dumps(verdict, default=str) + "\n")
+        out.flush()
+
+
+def check_lines(lines, state, mission) -> Iterator[dict]:
+    """The factory's path, offline: evaluate each line, refuse repeated ids, stage (reserve)."""
+    from deskgate.policy.engine import duplicate_rejection, evaluate_payload, schema_rejection, stage
+
     seen: set[str] = set()
-    for raw in sys.stdin.buffer:
-        line = raw.rstrip(b"\r\n")
+    for raw in lines:
+        line = raw.rstrip(b"\r\n") if isinstance(raw, bytes) else raw.rstrip("\r\n").encode()
         if not line.strip():
             evaluation = schema_rejection(None, "empty line", state)
         else:
-            evaluation = evaluate_payload(line, state, guardrails.guardrails, max_bytes)
+            evaluation = evaluate_payload(line, state, mission.guardrails, mission.max_directive_bytes)
             did = evaluation.directive_id
             if did is not None and did in seen:
                 evaluation = duplicate_rejection(did)
@@ -62,5 +70,4 @@ def check(
                 if did is not None:
                     seen.add(did)
                 stage(evaluation, state)
-        out.write(json.dumps(evaluation.to_dict(), default=str) + "\n")
-        out.flush()
+        yield evaluation.to_dict()

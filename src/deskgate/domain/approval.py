@@ -50,7 +50,7 @@ class ApprovalResponse(Message):
     decided_at: datetime
     reason: str = Field("", max_length=2000)
     # Set when the approval was one of a batch; explicit directives refuse those.
-    batch_id: str | None = None
+    batch_id: str | None = Field(None, min_length=1, max_length=128)
 
     @model_validator(mode="after")
     def _reject_needs_reason(self) -> ApprovalResponse:

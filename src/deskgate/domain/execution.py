@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from deskgate.domain.base import Message
 from deskgate.domain.directive import Side
@@ -47,4 +47,15 @@ class Fill(Message):
     reference_price: float = 0.0
     slippage_bps: float = 0.0
     filled_at: datetime
-    reason: str = ""
+    reason: str = Field("", max_length=2000)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Fill:
+        if self.status == "filled":
+            if not (self.quantity > 0 and self.price > 0 and self.notional_usd > 0):
+                raise ValueError("a fill needs a positive quantity, price and notional")
+            if self.fee_usd < 0:
+                raise ValueError("a fee cannot be negative")
+            if abs(self.quantity * self.price - self.notional_usd) > 1e-6 * self.notional_usd:
+                raise ValueError("quantity x price does not equal the notional")
+        return self

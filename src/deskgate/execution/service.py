@@ -67,7 +67,7 @@ class Executor:
         self.js = self.nc.jetstream()
         bars = await self.nc.subscribe("market.data.aggregated.>", cb=self._on_bar)
         await self._republish_unpublished()
-        orders = await PullConsumer(self.nc, "ORDERS", "executor_orders", batch=64).start()
+        orders = await PullConsumer(self.nc, "ORDERS", "executor_orders", window=16).start()
         if ready is not None:
             ready.set()
         log.info("executor running (paper venue)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ from deskgate.factory.funnel import FunnelCounter
 from deskgate.factory.store import FactoryStore
 from deskgate.paths import DataDir
 from deskgate.policy.beliefs import Beliefs, Reservation
-from deskgate.bus.breaker import read_breaker_state
+from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.policy.breaker import should_trip
 from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload, reevaluate, stage
 from deskgate.portfolio.ledger import Ledger
@@ -48,6 +49,9 @@ EQUITY_POINT_EVERY_S = 10.0
 LEDGER_SAVE_EVERY_S = 2.0
 FUNNEL_EVERY_S = 2.0
 BREAKER_REFRESH_EVERY_S = 5.0
+# A fill further from the order's reference price than this many approval price
+# bands is refused as implausible (a broken venue adapter), and kept for a human.
+FILL_DEVIATION_BANDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,6 @@ class Factory:
         self.events = SecurityEvents()
         self.nc = None
         self.js = None
-        self.kv = None
         self._stop = asyncio.Event()
         self._publish_lock = asyncio.Lock()
         self._dirty_portfolio = True
@@ -82,6 +85,7 @@ class Factory:
         self._breaker_revision: int | None = None
         self._reset_applied_for: int | None = None
         self._trip_pending = False
+        self._peak_dirty = False
         self._outgoing: list[Pending] = []  # committed, not yet published
         self._published: list[Pending] = []  # published, not yet marked so
         self._known_ids: set[str] = set()  # every directive id ever evaluated
@@ -96,6 +100,7 @@ class Factory:
 
     def load_state(self) -> None:
         """Rebuild beliefs from the database: the book, prices, and every reserving intention."""
+        self.counter = FunnelCounter()
         with self.store.begin() as conn:
             state = self.store.load_ledger(conn)
             self.ledger = Ledger.from_state(state) if state else Ledger.opening(self.mission.paper.starting_equity_usd)
@@ -107,6 +112,10 @@ class Factory:
             self._max_seq = self.store.max_evaluated_seq(conn)
             self._known_ids = self.store.known_directive_ids(conn)
             self._next_expiry = self.store.next_expiry(conn)
+        # Prices are the market's, not our state: keep the latest ones we have seen.
+        seen = getattr(self, "beliefs", None)
+        for asset, price in (seen.prices.items() if seen and seen.prices else ()):
+            self.ledger.mark(asset, price)
         self.beliefs = Beliefs(
             equity_usd=self.ledger.equity_usd,
             peak_equity_usd=self.ledger.breaker_peak_equity_usd,
@@ -118,6 +127,8 @@ class Factory:
         if mirror:
             self._breaker_revision = mirror["trip_revision"]
             self._reset_applied_for = mirror["reset_applied_for"]
+            # Tripped here but never written to the bus: write it before anything else.
+            self._trip_pending = bool(mirror["tripped"] and mirror["trip_revision"] is None)
             if mirror["tripped"]:
                 self._breaker = BreakerState(state="tripped", trip=BreakerTrip.model_validate(mirror["trip"]) if mirror["trip"] else None, trip_revision=mirror["trip_revision"])
         log.info(
@@ -128,7 +139,6 @@ class Factory:
     async def connect(self) -> None:
         self.nc, _ = await connect_as(self.data_dir, S.Role.FACTORY, events=self.events, name="deskgate-factory")
         self.js = self.nc.jetstream()
-        self.kv = await self.js.key_value(S.BREAKER_BUCKET)
 
     async def load_prices(self) -> None:
         assets = set(self.mission.marketdata.assets) | {a for a, _ in self.ledger.holdings} | {
@@ -150,6 +160,7 @@ class Factory:
         await self.connect()
         await self.sync_breaker(startup=True)
         await self.load_prices()
+        await self.check_breaker()
         self.load_unpublished()
         await self.flush_outbox()
         bars = await self.nc.subscribe("market.data.aggregated.>", cb=self._on_bar)
@@ -158,16 +169,16 @@ class Factory:
             for key in (S.BREAKER_TRIP_KEY, S.BREAKER_RESET_KEY)
         ]
         directives = await PullConsumer(self.nc, "DIRECTIVES", "factory_directives").start()
-        responses = await PullConsumer(self.nc, "RESPONSES", "factory_responses", batch=64).start()
-        fills = await PullConsumer(self.nc, "FILLS", "factory_fills", batch=64).start()
+        responses = await PullConsumer(self.nc, "RESPONSES", "factory_responses", window=16).start()
+        fills = await PullConsumer(self.nc, "FILLS", "factory_fills", window=16).start()
         await self.publish_portfolio(force=True)
         if ready is not None:
             ready.set()
         log.info("factory running")
         tasks = [
-            asyncio.create_task(self._loop(directives, self.handle_directives), name="directives"),
-            asyncio.create_task(self._loop(responses, self.handle_responses), name="responses"),
-            asyncio.create_task(self._loop(fills, self.handle_fills), name="fills"),
+            asyncio.create_task(self._loop(directives, self.handle_directives, "DIRECTIVES"), name="directives"),
+            asyncio.create_task(self._loop(responses, self.handle_responses, "RESPONSES"), name="responses"),
+            asyncio.create_task(self._loop(fills, self.handle_fills, "FILLS"), name="fills"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
         ]
         stop = asyncio.create_task(self._stop.wait())
@@ -192,11 +203,31 @@ class Factory:
     def stop(self) -> None:
         self._stop.set()
 
-    async def _loop(self, consumer: PullConsumer, handler) -> None:
+    async def _loop(self, consumer: PullConsumer, handler, stream: str) -> None:
         while not self._stop.is_set():
             msgs = await consumer.next_batch(wait=1.0)
-            if msgs:
+            if not msgs:
+                continue
+            try:
                 await handler(msgs)
+            except Exception:
+                log.exception("handling %d %s messages failed; isolating the cause", len(msgs), stream)
+                await self._isolate(msgs, handler, stream)
+
+    async def _isolate(self, msgs: list[Msg], handler, stream: str) -> None:
+        """Something in this batch broke its handler. Rebuild state from what was committed,
+        then take the messages one at a time; one that fails on its own is kept as refused
+        and acknowledged, so it cannot stop the service again on every redelivery."""
+        self.load_state()
+        for m in msgs:
+            try:
+                await handler([m])
+            except Exception as exc:
+                log.exception("%s message at seq %s cannot be handled; kept as refused", stream, m.metadata.sequence.stream)
+                self.load_state()
+                with self.store.begin() as conn:
+                    self.store.refuse(conn, stream, m.metadata.sequence.stream, f"internal error: {exc!r}"[:2000], m.data, self.clock.now())
+                await m.ack()
 
     async def _housekeeping(self) -> None:
         last_funnel = last_breaker = 0.0
@@ -281,10 +312,14 @@ class Factory:
         for m in msgs:
             await m.ack()
 
-    def evaluate_directives(self, items: list[tuple[int, bytes]]) -> list[Evaluation | None]:
-        """Evaluate, stage and record a batch in one transaction. Redelivered items are skipped."""
+    def evaluate_directives(self, items: list[tuple[int, bytes]]) -> list[str | None]:
+        """Evaluate, stage and record a batch in one transaction.
+
+        Returns each item's decision (staged, rejected, duplicate), or None for a
+        redelivery of something already evaluated.
+        """
         now = self.clock.now()
-        results: list[Evaluation | None] = []
+        results: list[str | None] = []
         evaluated_rows: list[dict] = []
         intention_rows: list[dict] = []
         with self.store.begin() as conn:
@@ -334,7 +369,7 @@ class Factory:
                 evaluated_rows.append(
                     dict(seq=seq, directive_id=did, decision=decision, primary_reason=primary, verdict=verdict, published=False, at=now)
                 )
-                results.append(ev)
+                results.append(decision)
                 self.stats["directives"] += 1
                 if staged is not None and (self._next_expiry is None or staged.expires_at < self._next_expiry):
                     self._next_expiry = staged.expires_at
@@ -406,14 +441,17 @@ class Factory:
                     f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
                 )
                 if self.store.refuse(conn, "RESPONSES", seq, reason, data, now):
-                    token = subject.rsplit(".", 1)[-1]
+                    token = _safe_token(subject.rsplit(".", 1)[-1])
                     outcome = ApprovalOutcome(directive_id=token, outcome="refused", at=now, reason=reason)
                     self._queue(
                         self.store.enqueue(conn, [(S.approval_status_subject(token), f"refused-{seq}", outcome.to_bytes())], now)
                     )
                     return outcome
                 return None
-            if self.store.response_seen(conn, seq, resp.approval_id):
+            seen = self.store.response_seen(conn, seq, resp.approval_id)
+            if seen == "redelivered":
+                return None  # this very message was handled before a crash or a lost ack
+            if seen == "replayed":
                 if self.store.refuse(conn, "RESPONSES", seq, f"approval id {resp.approval_id} already used", data, now):
                     outcome = self._outcome(resp, "refused", now, f"approval {resp.approval_id} was already used; decisions cannot be replayed")
                     self._emit(conn, outcome, f"refused-{seq}", now)
@@ -463,8 +501,8 @@ class Factory:
             if intention["explicit"] and resp.batch_id is not None:
                 return refuse("explicit directives are approved one by one, never in a batch")
             earlier = self.store.approvals_for(conn, did)
-            principals = [a["principal"] for a in earlier]
-            if resp.principal in principals:
+            principals = {_principal_key(a["principal"]) for a in earlier}
+            if _principal_key(resp.principal) in principals:
                 return refuse(f"{resp.principal} already approved {did}; a second approval must come from another principal")
             if intention["four_eyes"] and not earlier:
                 record("counted", "first of two approvals")
@@ -588,7 +626,7 @@ class Factory:
             if self.store.fill_seen(conn, fill.fill_id):
                 return None
             order = self.store.order(conn, fill.order_id)
-            mismatch = _fill_mismatch(fill, order)
+            mismatch = _fill_mismatch(fill, order, FILL_DEVIATION_BANDS * self.mission.approvals.price_band_pct)
             if mismatch:
                 self.store.refuse(conn, "FILLS", seq, mismatch, data, now)
                 log.warning("refused fill %s: %s", fill.fill_id, mismatch)
@@ -631,9 +669,10 @@ class Factory:
 
     def save_ledger(self, force: bool = False) -> None:
         now_m = time.monotonic()
-        if not force and now_m - self._last_ledger_save < LEDGER_SAVE_EVERY_S:
+        if not force and not self._peak_dirty and now_m - self._last_ledger_save < LEDGER_SAVE_EVERY_S:
             return
         self._last_ledger_save = now_m
+        self._peak_dirty = False
         now = self.clock.now()
         with self.store.begin() as conn:
             self.store.save_ledger(conn, self.ledger.to_state(), now)
@@ -645,6 +684,7 @@ class Factory:
     async def _on_bar(self, msg: Msg) -> None:
         self._apply_bar_bytes(msg.data)
         await self.check_breaker()
+        self.save_ledger()
 
     def _apply_bar_bytes(self, data: bytes) -> None:
         try:
@@ -653,10 +693,14 @@ class Factory:
             self.stats["bad_bars"] += 1
             return
         self.stats["bars"] += 1
+        peak = self.ledger.breaker_peak_equity_usd
         self.beliefs.prices[bar.asset] = bar.close
         self.ledger.mark(bar.asset, bar.close)
         self._sync_beliefs_from_ledger(bar.asset)
         self._dirty_portfolio = True
+        if self.ledger.breaker_peak_equity_usd > peak:
+            # A new peak moves the breaker's reference: keep it, so a crash cannot understate drawdown.
+            self._peak_dirty = True
 
     async def publish_portfolio(self, force: bool = False) -> None:
         if not (self._dirty_portfolio or force):
@@ -708,21 +752,33 @@ class Factory:
         self.beliefs.breaker_tripped = True
         self._breaker = BreakerState(state="tripped", trip=trip)
         self._breaker_revision = None
+        self._trip_pending = True
         with self.store.begin() as conn:
             self.store.save_breaker(conn, True, trip.model_dump(mode="json"), None, self._reset_applied_for, now)
             self.store.save_ledger(conn, self.ledger.to_state(), now)
             self._record_equity(conn, now)
         log.warning("circuit breaker tripped: %s", trip.reason)
-        self._trip_pending = True
         await self._write_trip()
 
+    def _restored_trip(self) -> BreakerTrip:
+        return BreakerTrip(
+            trip_id=f"trip-restored-{self.clock.now().strftime('%Y%m%dT%H%M%S%fZ')}",
+            at=self.clock.now(),
+            reason="trip written again: the breaker bucket did not hold the factory's trip",
+            drawdown_pct=self.ledger.breaker_drawdown_pct,
+            limit_pct=self.g.max_drawdown_pct,
+            equity_usd=self.ledger.equity_usd,
+            peak_equity_usd=self.ledger.breaker_peak_equity_usd,
+        )
+
     async def _write_trip(self) -> None:
+        """Write (or write again) our trip to the bucket; until it lands, nothing else changes the breaker."""
         trip = self._breaker.trip
         if trip is None:
-            self._trip_pending = False
-            return
+            trip = self._restored_trip()
+            self._breaker = BreakerState(state="tripped", trip=trip)
         try:
-            revision = await self.kv.put(S.BREAKER_TRIP_KEY, trip.to_bytes())
+            revision = await write_key(self.js, S.BREAKER_TRIP_KEY, trip.to_bytes())
         except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError) as exc:
             log.warning("could not write breaker trip to the bus yet: %s", exc)
             return
@@ -739,60 +795,53 @@ class Factory:
     async def _on_breaker_change(self, _msg: Msg) -> None:
         await self.sync_breaker()
 
-    async def read_breaker(self) -> BreakerState:
-        return await read_breaker_state(self.kv)
-
     async def sync_breaker(self, startup: bool = False) -> None:
-        """Follow the bucket; fail closed if it lost a trip we know about."""
+        """Follow the bucket, failing closed.
+
+        Tripped becomes armed only when a principal's reset names exactly the trip
+        this factory knows is the latest. A bucket that lost our trip, or holds an
+        older one, gets ours written again.
+        """
         if self._trip_pending:
-            return
-        try:
-            state = await self.read_breaker()
-        except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError) as exc:
-            log.warning("could not read breaker state: %s", exc)
-            return
-        known_tripped = self.beliefs.breaker_tripped
-        if known_tripped and state.trip_revision is None:
-            # The bucket has no trip (bus data lost?) but we tripped: write it again.
-            log.warning("breaker bucket lost the trip; writing it again")
-            if self._breaker.trip is None:
-                self._breaker = BreakerState(
-                    state="tripped",
-                    trip=BreakerTrip(
-                        trip_id="trip-restored",
-                        at=self.clock.now(),
-                        reason="trip restored after the bus lost it",
-                        drawdown_pct=self.ledger.breaker_drawdown_pct,
-                        limit_pct=self.g.max_drawdown_pct,
-                        equity_usd=self.ledger.equity_usd,
-                        peak_equity_usd=self.ledger.breaker_peak_equity_usd,
-                    ),
-                )
-            self._trip_pending = True
             await self._write_trip()
             return
-        if (
-            known_tripped
-            and self._breaker_revision is not None
-            and state.trip_revision is not None
-            and state.trip_revision < self._breaker_revision
-        ):
-            return  # the bucket is behind us; keep refusing
-        now = self.clock.now()
+        try:
+            state = await read_breaker_state(self.nc)
+        except (nats.errors.Error, ReadError, asyncio.TimeoutError) as exc:
+            log.warning("could not read breaker state: %s", exc)
+            return
+        if self._trip_pending:
+            return  # a trip began while we were reading; it wins
+        known_tripped, known_rev = self.beliefs.breaker_tripped, self._breaker_revision
+        bucket_rev = state.trip_revision
         if state.state == "tripped":
             self.beliefs.breaker_tripped = True
-            self._breaker = state
-            self._breaker_revision = state.trip_revision
-        else:
-            if state.reset is not None and state.trip_revision is not None and self._reset_applied_for != state.trip_revision:
+            if known_rev is None or (bucket_rev is not None and bucket_rev >= known_rev):
+                self._breaker, self._breaker_revision = state, bucket_rev
+        elif known_tripped:
+            genuine_reset = (
+                state.reset is not None
+                and bucket_rev is not None
+                and known_rev is not None
+                and state.reset.resets_revision == bucket_rev
+                and bucket_rev >= known_rev
+            )
+            if not genuine_reset:
+                log.warning("breaker bucket does not hold the factory's trip (bucket %s, ours %s); writing it again", bucket_rev, known_rev)
+                self._trip_pending = True
+                await self._write_trip()
+                return
+            if self._reset_applied_for != bucket_rev:
                 # A principal reset this trip: drawdown is measured afresh from here.
                 self.ledger.rebase_breaker_peak()
-                self._reset_applied_for = state.trip_revision
+                self._reset_applied_for = bucket_rev
                 self._sync_beliefs_from_ledger()
                 log.warning("circuit breaker reset by %s: %s", state.reset.principal, state.reset.reason)
             self.beliefs.breaker_tripped = False
-            self._breaker = state
-            self._breaker_revision = state.trip_revision
+            self._breaker, self._breaker_revision = state, bucket_rev
+        else:
+            self._breaker, self._breaker_revision = state, bucket_rev
+        now = self.clock.now()
         with self.store.begin() as conn:
             self.store.save_breaker(
                 conn,
@@ -811,14 +860,31 @@ class Factory:
                 pass
 
 
-def _fill_mismatch(fill: Fill, order: dict | None) -> str | None:
+def _safe_token(text: str) -> str:
+    return text if _TOKEN.fullmatch(text) else "unidentified"
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def _principal_key(name: str) -> str:
+    """Four eyes means two people: "Bob" and " bob" are one."""
+    return " ".join(name.split()).casefold()
+
+
+def _fill_mismatch(fill: Fill, order: dict | None, max_deviation_pct: float) -> str | None:
     if order is None:
         return f"fill {fill.fill_id} is for unknown order {fill.order_id}"
     for key in ("directive_id", "venue", "asset", "side"):
         if getattr(fill, key) != order[key]:
             return f"fill {fill.fill_id} {key} {getattr(fill, key)!r} does not match order {order[key]!r}"
-    if fill.status == "filled" and abs(fill.notional_usd - order["notional_usd"]) > 1e-6 * order["notional_usd"]:
-        return f"fill {fill.fill_id} notional {fill.notional_usd} does not match order {order['notional_usd']}"
+    if fill.status == "filled":
+        if abs(fill.notional_usd - order["notional_usd"]) > 1e-6 * order["notional_usd"]:
+            return f"fill {fill.fill_id} notional {fill.notional_usd} does not match order {order['notional_usd']}"
+        ref = order["reference_price"]
+        deviation = abs(fill.price - ref) / ref * 100.0
+        if deviation > max_deviation_pct:
+            return f"fill {fill.fill_id} price {fill.price} is {deviation:.1f}% from the order's reference {ref}"
     return None
 
 

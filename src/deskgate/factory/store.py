@@ -318,11 +318,14 @@ class FactoryStore:
 
     # -- decisions ------------------------------------------------------------
 
-    def response_seen(self, conn: Connection, seq: int, approval_id: str) -> bool:
-        row = conn.execute(
-            select(decisions.c.approval_id).where((decisions.c.seq == seq) | (decisions.c.approval_id == approval_id))
-        ).first()
-        return row is not None
+    def response_seen(self, conn: Connection, seq: int, approval_id: str) -> str | None:
+        """None if new; "redelivered" if this stream message was handled; "replayed" if its id was used."""
+        rows = conn.execute(
+            select(decisions.c.seq, decisions.c.approval_id).where((decisions.c.seq == seq) | (decisions.c.approval_id == approval_id))
+        ).all()
+        if not rows:
+            return None
+        return "redelivered" if any(r[0] == seq and r[1] == approval_id for r in rows) else "replayed"
 
     def add_decision(self, conn: Connection, **values: Any) -> None:
         conn.execute(insert(decisions).values(**values))
