@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.publish import BatchPublisher
 from deskgate.bus.pull import PullConsumer
 from deskgate.bus.reader import ReadError, last_message
 from deskgate.clock import Clock, SystemClock
@@ -139,6 +140,7 @@ class Factory:
     async def connect(self) -> None:
         self.nc, _ = await connect_as(self.data_dir, S.Role.FACTORY, events=self.events, name="deskgate-factory")
         self.js = self.nc.jetstream()
+        self.publisher = await BatchPublisher(self.nc).start()
 
     async def load_prices(self) -> None:
         assets = set(self.mission.marketdata.assets) | {a for a, _ in self.ledger.holdings} | {
@@ -260,17 +262,14 @@ class Factory:
             total = 0
             while self._outgoing:
                 batch, self._outgoing = self._outgoing[:1000], self._outgoing[1000:]
-                acks = await asyncio.gather(
-                    *(self.js.publish(o.subject, o.payload, headers={"Nats-Msg-Id": o.msg_id}) for o in batch),
-                    return_exceptions=True,
-                )
-                failed = [o for o, a in zip(batch, acks) if isinstance(a, BaseException)]
-                self._published.extend(o for o, a in zip(batch, acks) if not isinstance(a, BaseException))
+                acks = await self.publisher.publish_all([(o.subject, o.payload, o.msg_id) for o in batch])
+                failed = [o for o, a in zip(batch, acks) if a is not None]
+                self._published.extend(o for o, a in zip(batch, acks) if a is None)
                 total += len(batch) - len(failed)
                 if failed:
                     # Keep order: what failed goes back in front, to be retried.
                     self._outgoing = failed + self._outgoing
-                    error = next(a for a in acks if isinstance(a, BaseException))
+                    error = next(a for a in acks if a is not None)
                     log.warning("publish failed for %d messages (%s); will retry", len(failed), error)
                     await asyncio.sleep(0.5)
                     return total

@@ -1,0 +1,75 @@
+"""Publishing many messages to JetStream and waiting for every acknowledgement.
+
+`js.publish` makes one request per message (a future, a reply token, a parsed
+acknowledgement object); for the factory's batches that bookkeeping costs more
+than the messages. Here one reply subscription collects the acknowledgements of a
+whole batch, each matched by its own reply subject.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+
+from nats.aio.client import Client
+
+
+class PublishError(RuntimeError):
+    pass
+
+
+class BatchPublisher:
+    def __init__(self, nc: Client, timeout: float = 5.0):
+        self._nc = nc
+        self._timeout = timeout
+        self._prefix = nc.new_inbox()
+        self._waiting: dict[str, asyncio.Future] = {}
+        self._sub = None
+        self._n = 0
+
+    async def start(self) -> BatchPublisher:
+        self._sub = await self._nc.subscribe(self._prefix + ".*", cb=self._on_ack, pending_msgs_limit=1_000_000)
+        return self
+
+    async def _on_ack(self, msg) -> None:
+        fut = self._waiting.pop(msg.subject, None)
+        if fut is None or fut.done():
+            return
+        headers = msg.headers or {}
+        if headers.get("Status") == "503":
+            fut.set_exception(PublishError("no stream answered (503)"))
+            return
+        try:
+            body = json.loads(msg.data)
+        except ValueError:
+            fut.set_exception(PublishError(f"unreadable acknowledgement {msg.data[:80]!r}"))
+            return
+        if "error" in body:
+            fut.set_exception(PublishError(str(body["error"])))
+        else:
+            fut.set_result(body)
+
+    async def publish_all(self, items: Sequence[tuple[str, bytes, str | None]]) -> list[BaseException | None]:
+        """Publish (subject, payload, msg_id) items in order; one result per item: None or the error."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for subject, payload, msg_id in items:
+            self._n += 1
+            reply = f"{self._prefix}.{self._n}"
+            fut = loop.create_future()
+            self._waiting[reply] = fut
+            futures.append((reply, fut))
+            await self._nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id} if msg_id else None)
+        results: list[BaseException | None] = []
+        done, _ = await asyncio.wait([f for _, f in futures], timeout=self._timeout) if futures else (set(), set())
+        for reply, fut in futures:
+            if fut in done and fut.exception() is None:
+                results.append(None)
+            elif fut in done:
+                results.append(fut.exception())
+            else:
+                self._waiting.pop(reply, None)
+                fut.cancel()
+                results.append(PublishError("no acknowledgement in time"))
+        return results
