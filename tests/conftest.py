@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 import pytest
 
@@ -108,18 +107,7 @@ async def publish_bar(nc, asset: str, price: float) -> None:
     from deskgate.bus.subjects import bar_subject
     from deskgate.domain.market import Bar
 
-    bar = Bar(
-        asset=asset,
-        ts=datetime.now(timezone.utc),
-        open=price,
-        high=price,
-        low=price,
-        close=price,
-        volume=1.0,
-        interval_seconds=1.0,
-        source="test",
-    )
-    await nc.jetstream().publish(bar_subject(asset), bar.to_bytes())
+    await nc.jetstream().publish(bar_subject(asset), Bar.at_price(asset, price, "test").to_bytes())
 
 
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):

@@ -216,3 +216,30 @@ def test_an_external_bus_configured_from_bus_config(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+@pytest.mark.slow
+def test_a_supervisor_killed_hard_takes_its_processes_with_it(tmp_path):
+    run("init", str(tmp_path))
+    mission = tmp_path / "mission.yaml"
+    proc = _start_up(mission)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) == 4  # nats-server, factory, executor, marketdata
+    proc.kill()  # kill -9 the supervisor
+    proc.wait(10)
+    gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, f"orphans left running: {alive}"
+    again = _start_up(mission)  # nothing left holding the data directory
+    _stop(again)
+
+
+def test_up_refuses_while_an_earlier_desks_processes_run(tmp_path):
+    run("init", str(tmp_path))
+    data = tmp_path / "deskgate-data"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "deskgate-leftover"])
+    try:
+        (data / "run.json").write_text(json.dumps({"nats": {"pid": sleeper.pid}, "services": {}}))
+        proc = run("up", "--mission", str(tmp_path / "mission.yaml"), check=False)
+        assert proc.returncode == 2 and str(sleeper.pid).encode() in proc.stderr
+    finally:
+        sleeper.kill()

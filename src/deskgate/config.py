@@ -25,6 +25,17 @@ class _Section(BaseModel):
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+def _normalised(values, normalise, what: str) -> tuple[str, ...]:
+    """Normalise each symbol or venue, naming the bad one; duplicates collapse."""
+    out = []
+    for raw in values:
+        try:
+            out.append(normalise(raw))
+        except SymbolError as exc:
+            raise ValueError(f"{what} {raw!r}: {exc}") from None
+    return tuple(dict.fromkeys(out))
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 
 
@@ -42,24 +53,12 @@ class Guardrails(_Section):
     @field_validator("forbidden_assets", mode="after")
     @classmethod
     def _normalise_assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        out = []
-        for raw in value:
-            try:
-                out.append(normalise_symbol(raw).canonical)
-            except SymbolError as exc:
-                raise ValueError(f"forbidden asset {raw!r}: {exc}") from None
-        return tuple(dict.fromkeys(out))
+        return _normalised(value, lambda raw: normalise_symbol(raw).canonical, "forbidden asset")
 
     @field_validator("allowed_venues", mode="after")
     @classmethod
     def _normalise_venues(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        out = []
-        for raw in value:
-            try:
-                out.append(normalise_venue(raw))
-            except SymbolError as exc:
-                raise ValueError(f"venue {raw!r}: {exc}") from None
-        return tuple(dict.fromkeys(out))
+        return _normalised(value, normalise_venue, "venue")
 
 
 class ApprovalSettings(_Section):
@@ -95,13 +94,7 @@ class MarketData(_Section):
     @field_validator("assets", mode="after")
     @classmethod
     def _normalise_assets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        out = []
-        for raw in value:
-            try:
-                out.append(normalise_symbol(raw).canonical)
-            except SymbolError as exc:
-                raise ValueError(f"asset {raw!r}: {exc}") from None
-        return tuple(dict.fromkeys(out))
+        return _normalised(value, lambda raw: normalise_symbol(raw).canonical, "asset")
 
     @field_validator("start_prices", mode="after")
     @classmethod

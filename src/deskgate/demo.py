@@ -13,7 +13,6 @@ import json
 import shutil
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 from rich.console import Console
@@ -259,18 +258,7 @@ async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) ->
 
 
 async def _bar(md, asset: str, price: float) -> None:
-    bar = Bar(
-        asset=asset,
-        ts=datetime.now(timezone.utc),
-        open=price,
-        high=price,
-        low=price,
-        close=price,
-        volume=1.0,
-        interval_seconds=0.5,
-        source="demo-script",
-    )
-    await md.publish(bar_subject(asset), bar.to_bytes())
+    await md.publish(bar_subject(asset), Bar.at_price(asset, price, "demo-script", 0.5).to_bytes())
     await md.flush()
 
 

@@ -27,6 +27,7 @@ from deskgate.bus.subjects import Role
 from deskgate.config import Mission
 from deskgate.marketdata.csv_replay import load_bars
 from deskgate.paths import DataDir, write_private
+from deskgate.procs import die_with_parent, is_desk_process
 from deskgate.services import SERVICES, ready_file
 
 
@@ -61,6 +62,7 @@ class Stack:
         self.data_dir.ensure()
         self._lock()
         try:
+            self._refuse_leftovers()
             self._preflight()
             creds = ensure_credentials(self.data_dir)
             write_private(self.data_dir.mission_snapshot, self.mission.model_dump_json(indent=2))
@@ -92,6 +94,20 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _refuse_leftovers(self) -> None:
+        """A previous run's processes still alive would share the store: refuse, naming them."""
+        try:
+            run = json.loads(self.data_dir.run_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        pids = [run.get("nats", {}).get("pid"), *run.get("services", {}).values()]
+        left = [p for p in pids if is_desk_process(p) and p != os.getpid()]
+        if left:
+            raise StackError(
+                f"processes of an earlier desk on {self.data_dir.root} are still running (pids {', '.join(map(str, left))}); "
+                "stop them before starting it again"
+            )
 
     def _preflight(self) -> None:
         """Refuse what would only fail later, before anything starts."""
@@ -150,7 +166,7 @@ class Stack:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         log.close()
         previous = self.children.get(name)
@@ -256,6 +272,7 @@ class Stack:
             ready_file(self.data_dir, name).unlink(missing_ok=True)
         if self.nats is not None:
             self.nats.stop()
+        self.data_dir.run_file.unlink(missing_ok=True)
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None

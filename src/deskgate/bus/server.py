@@ -8,7 +8,6 @@ this machine) is what an operator applies to an external cluster.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import socket
@@ -25,6 +24,7 @@ from deskgate.bus.credentials import RoleCredentials
 from deskgate.bus.accounts import accounts_block
 from deskgate.bus.subjects import Role
 from deskgate.paths import DataDir, write_private
+from deskgate.procs import die_with_parent
 
 
 class BusError(RuntimeError):
@@ -155,7 +155,7 @@ def start_nats(
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        start_new_session=True,
+        preexec_fn=die_with_parent,
     )
     log.close()
     server = NatsServer(proc, f"nats://{host}:{port}", f"http://{host}:{monitor_port}", data_dir.nats_conf)
@@ -200,13 +200,3 @@ def write_endpoint(data_dir: DataDir, servers: list[str], *, embedded: bool, mon
     )
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -101,10 +101,15 @@ def _split_payloads(text: bytes) -> list[bytes]:
 # -- approvals -----------------------------------------------------------------------
 
 
-async def _cc(root):
+def as_principal(root, call):
+    """Run `call(command_center)` over one connection with the command_center role's rights."""
     from deskgate.approvals.client import CommandCenter
 
-    return await CommandCenter.connect(root)
+    async def go():
+        async with await CommandCenter.connect(root) as cc:
+            return await call(cc)
+
+    return run_async(go())
 
 
 def _left(expires_at: datetime) -> str:
@@ -125,12 +130,8 @@ def approvals_list(
     """Staged directives awaiting a principal."""
     root = resolve_data_dir(mission_path, data_dir)
 
-    async def go():
-        async with await _cc(root) as cc:
-            items = await cc.queue()
-        return sorted((i for i in items.values() if all_items or i.pending), key=lambda i: i.staged.staged_at)
-
-    items = run_async(go())
+    queue = as_principal(root, lambda cc: cc.queue())
+    items = sorted((i for i in queue.values() if all_items or i.pending), key=lambda i: i.staged.staged_at)
     if json_out:
         print_json([{"state": i.state, **i.staged.model_dump(mode="json")} for i in items])
         return
@@ -168,11 +169,7 @@ def approvals_show(
     """One staged directive: memo, every check, the portfolio around it, its outcome."""
     root = resolve_data_dir(mission_path, data_dir)
 
-    async def go():
-        async with await _cc(root) as cc:
-            return await cc.item(directive_id)
-
-    item = run_async(go())
+    item = as_principal(root, lambda cc: cc.item(directive_id))
     if json_out:
         print_json({"state": item.state, "staged": item.staged.model_dump(mode="json"), "outcomes": [o.model_dump(mode="json") for o in item.outcomes]})
         return
@@ -243,11 +240,7 @@ def approvals_approve(
     root = resolve_data_dir(mission_path, data_dir)
     who = principal_name(principal)
 
-    async def look():
-        async with await _cc(root) as cc:
-            return await cc.item(directive_id)
-
-    item = run_async(look())
+    item = as_principal(root, lambda cc: cc.item(directive_id))
     if not item.pending:
         fail(f"directive {directive_id} is {item.state}, not awaiting a decision")
     s = item.staged
@@ -259,11 +252,7 @@ def approvals_approve(
         if typed.strip() != directive_id:
             fail("confirmation did not match; nothing approved")
 
-    async def go():
-        async with await _cc(root) as cc:
-            return await cc.decide(directive_id, "approve", who, wait=wait)
-
-    _print_outcomes(run_async(go()), json_out)
+    _print_outcomes(as_principal(root, lambda cc: cc.decide(directive_id, "approve", who, wait=wait)), json_out)
 
 
 @approvals_app.command("reject")
@@ -281,11 +270,8 @@ def approvals_reject(
         fail("a rejection needs a reason")
     root = resolve_data_dir(mission_path, data_dir)
 
-    async def go():
-        async with await _cc(root) as cc:
-            return await cc.decide(directive_id, "reject", principal_name(principal), reason, wait=10.0)
-
-    _print_outcomes(run_async(go()), json_out)
+    who = principal_name(principal)
+    _print_outcomes(as_principal(root, lambda cc: cc.decide(directive_id, "reject", who, reason, wait=10.0)), json_out)
 
 
 # -- breaker -----------------------------------------------------------------------------
@@ -297,11 +283,7 @@ def breaker_status(json_out: bool = JsonOption, mission_path: Path = MissionOpti
     """Whether the circuit breaker is armed or tripped, and why."""
     root = resolve_data_dir(mission_path, data_dir)
 
-    async def go():
-        async with await _cc(root) as cc:
-            return await cc.breaker()
-
-    state = run_async(go())
+    state = as_principal(root, lambda cc: cc.breaker())
     if json_out:
         print_json(state.model_dump(mode="json"))
         return
@@ -331,11 +313,7 @@ def breaker_reset(
     """Reset a tripped breaker, as a principal (command_center credentials)."""
     root = resolve_data_dir(mission_path, data_dir)
 
-    async def go():
-        async with await _cc(root) as cc:
-            return await cc.reset_breaker(principal_name(principal), reason)
-
-    state = run_async(go())
+    state = as_principal(root, lambda cc: cc.reset_breaker(principal_name(principal), reason))
     if json_out:
         print_json(state.model_dump(mode="json"))
         return
@@ -351,11 +329,7 @@ def portfolio(json_out: bool = JsonOption, mission_path: Path = MissionOption, d
     """Positions, cash, equity, drawdown and leverage, as the factory last published them."""
     root = resolve_data_dir(mission_path, data_dir)
 
-    async def go():
-        async with await _cc(root) as cc:
-            return await cc.portfolio()
-
-    snap = run_async(go())
+    snap = as_principal(root, lambda cc: cc.portfolio())
     if snap is None:
         fail("the factory has not published a portfolio yet")
     if json_out:
@@ -389,11 +363,7 @@ def fills(
     """The latest fills from the venue."""
     root = resolve_data_dir(mission_path, data_dir)
 
-    async def go():
-        async with await _cc(root) as cc:
-            return await cc.fills(limit)
-
-    rows = run_async(go())
+    rows = as_principal(root, lambda cc: cc.fills(limit))
     if json_out:
         print_json([f.model_dump(mode="json") for f in rows])
         return
@@ -418,11 +388,7 @@ def stats(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_
     """The funnel: directives received, staged, approved, executed; rejections by reason."""
     root = resolve_data_dir(mission_path, data_dir)
 
-    async def go():
-        async with await _cc(root) as cc:
-            return await cc.funnel()
-
-    funnel = run_async(go())
+    funnel = as_principal(root, lambda cc: cc.funnel())
     if funnel is None:
         fail("the factory has not published a funnel yet (no directive received?)")
     if json_out:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 
 from pydantic import Field
 
@@ -21,3 +21,18 @@ class Bar(Message):
     volume: float = Field(ge=0)
     interval_seconds: float = Field(gt=0)
     source: str
+
+    @classmethod
+    def at_price(cls, asset: str, price: float, source: str, interval_seconds: float = 1.0) -> Bar:
+        """A flat bar: a scripted or test price, labelled by its source."""
+        return cls(
+            asset=asset,
+            ts=datetime.now(timezone.utc),
+            open=price,
+            high=price,
+            low=price,
+            close=price,
+            volume=0.0,
+            interval_seconds=interval_seconds,
+            source=source,
+        )

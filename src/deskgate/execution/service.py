@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -146,11 +145,3 @@ class Executor:
             rows = conn.execute(select(filled_orders.c.fill).where(filled_orders.c.published.is_(False))).all()
         for (data,) in rows:
             await self._publish(Fill.model_validate(data))
-
-
-async def run_executor(mission: Mission, data_dir: DataDir) -> None:
-    executor = Executor(mission, data_dir)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, executor.stop)
-    await executor.run()

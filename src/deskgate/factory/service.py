@@ -885,13 +885,3 @@ def _fill_mismatch(fill: Fill, order: dict | None, max_deviation_pct: float) -> 
         if deviation > max_deviation_pct:
             return f"fill {fill.fill_id} price {fill.price} is {deviation:.1f}% from the order's reference {ref}"
     return None
-
-
-async def run_factory(mission: Mission, data_dir: DataDir) -> None:
-    import signal
-
-    factory = Factory(mission, data_dir)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, factory.stop)
-    await factory.run()

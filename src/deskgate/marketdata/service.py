@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from datetime import datetime, timezone
 
 import nats.errors
@@ -113,11 +112,3 @@ class MarketDataService:
                 log.info("replay finished")
                 await self._stop.wait()
                 return
-
-
-async def run_marketdata(mission: Mission, data_dir: DataDir) -> None:
-    service = MarketDataService(mission, data_dir)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, service.stop)
-    await service.run()
