@@ -38,6 +38,11 @@ def test_state_from_the_two_keys():
     assert breaker_state(KvRecord(3, "DEL", b""), None).state == "tripped"
     assert breaker_state(KvRecord(3, "PURGE", b""), KvRecord(4, None, reset_for(3))).state == "tripped"
     assert breaker_state(KvRecord(3, None, TRIP), KvRecord(4, None, b"garbage")).state == "tripped"
+    # A reset written before the trip it names (a guessed revision) disarms nothing.
+    assert breaker_state(KvRecord(5, None, TRIP), KvRecord(4, None, reset_for(5))).state == "tripped"
+    # Nor does one that names the right revision but another trip.
+    other = BreakerReset(resets_revision=3, resets_trip_id="not-t1", at=utcnow(), principal="p", reason="r").to_bytes()
+    assert breaker_state(KvRecord(3, None, TRIP), KvRecord(4, None, other)).state == "tripped"
 
 
 def test_trips_only_when_drawdown_exceeds_the_limit():
@@ -211,3 +216,63 @@ async def test_a_trip_the_bus_never_took_survives_a_restart(bus, monkeypatch):
         assert state.reset is None or state.reset.resets_revision != state.trip_revision
         (v,) = await submit(agent, directive("after", notional_usd=100))
         assert v.primary_reason == "breaker"
+
+
+async def test_a_reset_written_in_advance_does_not_disarm_the_next_trip(bus):
+    """The second review's scenario: a principal pre-writes resets for the next revisions."""
+    from deskgate.bus.breaker import BREAKER_STREAM
+    from deskgate.bus.reader import last_message
+
+    async with running(bus, make_mission()) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        latest = await last_message(cc.nc, BREAKER_STREAM, "$KV.deskgate_breaker.trip")
+        base = latest.seq if latest else 0
+        from deskgate.bus.breaker import write_key
+
+        for ahead in range(1, 6):
+            guess = BreakerReset(resets_revision=base + ahead, resets_trip_id="guess", at=utcnow(), principal="mallory", reason="early")
+            await write_key(cc.js, "reset", guess.to_bytes())
+        await publish_bar(md, "ETH", 3_500 * 0.2)
+        await wait_for(lambda: _tripped_state(cc))
+        await asyncio.sleep(1.0)
+        assert factory.beliefs.breaker_tripped
+        assert (await cc.breaker()).state == "tripped"
+        (v,) = await submit(agent, directive("blocked", notional_usd=100))
+        assert v.primary_reason == "breaker"
+        # One trip, written once.
+        from deskgate.bus.reader import read_stream
+
+        trips = [m async for m in read_stream(cc.nc, BREAKER_STREAM, "$KV.deskgate_breaker.trip")]
+        assert len(trips) == 1
+
+
+async def test_an_unreadable_trip_record_is_rewritten_so_a_principal_can_reset_it(bus):
+    async with running(bus, make_mission()) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        await publish_bar(md, "ETH", 3_500 * 0.2)
+        first = await wait_for(lambda: _tripped_state(cc))
+        # Garble the trip record (the factory may write the key; this is what a bad write looks like).
+        nc, _ = await bus.connect(Role.FACTORY)
+        await write_key(nc.jetstream(), "trip", b'{"not": "a trip"}')
+        await nc.close()
+
+        async def readable_again():
+            s = await cc.breaker()
+            return s if s.trip is not None and s.trip_revision != first.trip_revision else None
+
+        await wait_for(readable_again, timeout=15)
+        state = await cc.reset_breaker("alice", "record repaired; reviewed")
+        assert state.state == "armed"
+
+
+async def test_rollups_cannot_wipe_the_breakers_history(bus):
+    async with running(bus, make_mission()) as (factory, agent, cc, md):
+        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await cc.decide("eth", "approve", "alice")
+        await publish_bar(md, "ETH", 3_500 * 0.2)
+        await wait_for(lambda: _tripped_state(cc))
+        with pytest.raises(Exception):
+            await cc.js.publish("$KV.deskgate_breaker.reset", b"", headers={"KV-Operation": "PURGE", "Nats-Rollup": "all"})
+        assert (await cc.breaker()).state == "tripped"

@@ -412,10 +412,11 @@ async def test_fills_that_do_not_add_up_are_refused_and_kept(bus):
             {**base, "fill_id": "neg", "quantity": -1.0, "price": 65_000.0, "notional_usd": 10_000.0},
             {**base, "fill_id": "fee", "quantity": 10_000 / 65_000, "price": 65_000.0, "notional_usd": 10_000.0, "fee_usd": -50.0},
             {**base, "fill_id": "far", "quantity": 10_000 / 95_000, "price": 95_000.0, "notional_usd": 10_000.0},
+            {**base, "fill_id": "greedy", "quantity": 10_000 / 65_000, "price": 65_000.0, "notional_usd": 10_000.0, "fee_usd": 500.0},
         ]
         for f in bad:
             await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(f).encode())
-        await wait_for(lambda: factory.stats["fills"] >= 3)
+        await wait_for(lambda: factory.stats["fills"] >= 4)
         good = {**base, "fill_id": "good", "quantity": 10_000 / 65_100, "price": 65_100.0, "notional_usd": 10_000.0}
         await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(good).encode())
         await wait_for(lambda: factory.beliefs.position("BTC") != 0)
@@ -427,7 +428,8 @@ async def test_fills_that_do_not_add_up_are_refused_and_kept(bus):
 
         with factory.store.connect() as conn:
             reasons = [r[0] for r in conn.execute(select(refused_messages.c.reason))]
-        assert len(reasons) == 3 and any("from the order's reference" in r for r in reasons)
+        assert len(reasons) == 4 and any("from the order's reference" in r for r in reasons)
+        assert any("more than 1% of its notional" in r for r in reasons)
 
 
 async def test_four_eyes_means_two_people_not_two_spellings(bus):
@@ -435,8 +437,9 @@ async def test_four_eyes_means_two_people_not_two_spellings(bus):
     async with running(bus, mission, executor=False) as (factory, agent, cc, _):
         await submit(agent, directive("fe", notional_usd=5_000))
         assert (await cc.decide("fe", "approve", "Bob"))[0].outcome == "awaiting_second_approval"
-        again = await cc.decide("fe", "approve", "  bob ")
-        assert again[0].outcome == "refused"
+        for alias in ("  bob ", "b\u200bob", "ＢＯＢ"):
+            again = await cc.decide("fe", "approve", alias)
+            assert again[0].outcome == "refused", alias
 
 
 async def test_a_redelivered_decision_is_not_reported_as_a_replay(bus):
@@ -474,3 +477,29 @@ async def test_a_message_that_breaks_its_handler_is_kept_and_the_rest_go_on(bus,
         assert rows and rows[0][0] == "DIRECTIVES" and "injected fault" in rows[0][1]
         (later,) = await submit(agent, directive("ok3", notional_usd=1_000))
         assert later.decision == "staged"
+
+
+async def test_a_batch_that_could_not_be_sent_is_sent_later_not_lost(bus):
+    import nats.errors
+
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        real = factory.publisher._nc
+
+        class FlakyOnce:
+            failed = False
+
+            def __getattr__(self, name):
+                return getattr(real, name)
+
+            async def publish(self, *a, **k):
+                if not FlakyOnce.failed:
+                    FlakyOnce.failed = True
+                    raise nats.errors.OutboundBufferLimitError
+                return await real.publish(*a, **k)
+
+        factory.publisher._nc = FlakyOnce()
+        (v,) = await submit(agent, directive("late", notional_usd=1_000))
+        assert FlakyOnce.failed
+        assert v is not None and v.decision == "staged"
+        assert (await cc.item("late")).pending
+        assert factory.publisher._waiting == {}

@@ -335,3 +335,32 @@ async def test_jetstream_replies_cannot_be_aimed_at_privileged_subjects(bus, rol
 
         assert await read_key(observer, "reset") is None
         await observer.close()
+
+
+async def test_live_readers_can_tell_a_persisted_message_from_a_reflected_one(bus):
+    """Two agents share an account: one can still aim JetStream answers at the other's
+    subscriptions. What the streams republish names its stream and subject; that doesn't."""
+    from deskgate.bus.live import persisted
+
+    reader, _ = await bus.connect(Role.AGENT)
+    got = []
+
+    async def cb(msg):
+        got.append(msg)
+
+    await reader.subscribe("factory.status.policy.>", cb=cb)
+    await reader.flush()
+    mallory, _ = await bus.connect(Role.AGENT)
+    ack = await mallory.jetstream().publish("consciousness.insights.x", b'{"decision": "staged"}')
+    await mallory.publish("$JS.API.DIRECT.GET.INSIGHTS", json.dumps({"seq": ack.seq}).encode(), reply="factory.status.policy.d1")
+    await mallory.publish("consciousness.insights.x", b"{}", reply="factory.status.policy.d1")
+    await mallory.flush()
+    factory, _ = await bus.connect(Role.FACTORY)
+    await factory.jetstream().publish("factory.status.policy.d1", b'{"genuine": true}')
+    await asyncio.sleep(0.5)
+    for nc in (reader, mallory, factory):
+        await nc.close()
+    genuine = [m for m in got if persisted(m, "STATUS")]
+    reflected = [m for m in got if not persisted(m, "STATUS")]
+    assert [m.data for m in genuine] == [b'{"genuine": true}']
+    assert len(reflected) == 2

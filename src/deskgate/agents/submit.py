@@ -13,6 +13,7 @@ from nats.aio.client import Client
 
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.live import persisted
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.paths import DataDir
 
@@ -52,6 +53,8 @@ class AgentClient:
         arrived = asyncio.Event()
 
         async def on_verdict(msg) -> None:
+            if not persisted(msg, "STATUS"):
+                return
             try:
                 v = PolicyVerdict.model_validate_json(msg.data)
             except ValueError:

@@ -8,6 +8,7 @@ read the queues and statuses, publish decisions, write the breaker's reset key.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from nats.aio.client import Client
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.live import persisted
 from deskgate.bus.reader import last_message, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
@@ -24,6 +26,8 @@ from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
+
+log = logging.getLogger("deskgate.command_center")
 
 TERMINAL = {"ordered", "executed", "venue_rejected", "invalidated", "expired", "rejected"}
 
@@ -72,10 +76,18 @@ class CommandCenter:
     async def queue(self) -> dict[str, QueueItem]:
         items: dict[str, QueueItem] = {}
         async for m in read_stream(self.nc, "APPROVALS", "approvals.queue.directive.>"):
-            staged = StagedDirective.model_validate_json(m.data)
+            try:
+                staged = StagedDirective.model_validate_json(m.data)
+            except ValueError:
+                log.warning("unreadable staged item at APPROVALS seq %d skipped", m.seq)
+                continue
             items[staged.directive.directive_id] = QueueItem(staged, "staged", [])
         async for m in read_stream(self.nc, "STATUS", "factory.status.approval.>"):
-            outcome = ApprovalOutcome.model_validate_json(m.data)
+            try:
+                outcome = ApprovalOutcome.model_validate_json(m.data)
+            except ValueError:
+                log.warning("unreadable approval outcome at STATUS seq %d skipped", m.seq)
+                continue
             item = items.get(outcome.directive_id)
             if item is None:
                 continue
@@ -125,7 +137,12 @@ class CommandCenter:
         order_id: list[str] = []
 
         async def on_outcome(msg) -> None:
-            outcome = ApprovalOutcome.model_validate_json(msg.data)
+            if not persisted(msg, "STATUS"):
+                return
+            try:
+                outcome = ApprovalOutcome.model_validate_json(msg.data)
+            except ValueError:
+                return
             mine = outcome.approval_id == response.approval_id
             fill_of_mine = order_id and outcome.order_id == order_id[0] and outcome.outcome in ("executed", "venue_rejected")
             if not (mine or fill_of_mine):
@@ -161,12 +178,13 @@ class CommandCenter:
         state = await self.breaker()
         if state.state != "tripped":
             raise CommandCenterError("the circuit breaker is not tripped")
-        if state.trip_revision is None:
-            raise CommandCenterError(f"the breaker is tripped but its trip record has no revision ({state.note})")
-        # An unreadable trip record still has a revision; a principal may reset it.
+        if state.trip_revision is None or state.trip is None:
+            raise CommandCenterError(
+                f"the trip record cannot be read ({state.note}); the factory writes a readable one within seconds, try again"
+            )
         reset = BreakerReset(
             resets_revision=state.trip_revision,
-            resets_trip_id=state.trip.trip_id if state.trip else "unreadable",
+            resets_trip_id=state.trip.trip_id,
             at=utcnow(),
             principal=principal,
             reason=reason,

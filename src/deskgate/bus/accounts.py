@@ -48,10 +48,19 @@ def desk_exports() -> list[dict]:
         exports.append({"stream": LIVE_PREFIX + f.pattern, "accounts": _accounts(f.readers)})
     for stream, readers in _stream_readers().items():
         for subject in (f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"):
-            exports.append({"service": subject, "response_type": "stream", "accounts": _accounts(readers)})
+            exports.append(
+                {"service": subject, "response_type": "stream", "response_threshold": "10s", "accounts": _accounts(readers)}
+            )
     for d in DURABLES:
         exports.append(
-            {"service": f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}", "response_type": "stream", "accounts": [account_of(d.owner)]}
+            {
+                "service": f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}",
+                "response_type": "stream",
+                # Longer than a pull request's expiry; without it the server keeps each
+                # request's reply route until the connection closes.
+                "response_threshold": "10s",
+                "accounts": [account_of(d.owner)],
+            }
         )
         exports.append({"service": f"$JS.ACK.{d.stream}.{d.name}.>", "accounts": [account_of(d.owner)]})
     return exports

@@ -54,13 +54,24 @@ class BatchPublisher:
         """Publish (subject, payload, msg_id) items in order; one result per item: None or the error."""
         loop = asyncio.get_running_loop()
         futures = []
-        for subject, payload, msg_id in items:
-            self._n += 1
-            reply = f"{self._prefix}.{self._n}"
-            fut = loop.create_future()
-            self._waiting[reply] = fut
-            futures.append((reply, fut))
-            await self._nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id} if msg_id else None)
+        try:
+            for subject, payload, msg_id in items:
+                self._n += 1
+                reply = f"{self._prefix}.{self._n}"
+                fut = loop.create_future()
+                self._waiting[reply] = fut
+                futures.append((reply, fut))
+                await self._nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id} if msg_id else None)
+        except BaseException as exc:
+            # Could not even send (closed, reconnect buffer full): nothing of this batch
+            # counts as published, the caller keeps all of it.
+            for reply, fut in futures:
+                self._waiting.pop(reply, None)
+                fut.cancel()
+            error = exc if isinstance(exc, Exception) else PublishError(repr(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return [error] * len(items)
         results: list[BaseException | None] = []
         done, _ = await asyncio.wait([f for _, f in futures], timeout=self._timeout) if futures else (set(), set())
         for reply, fut in futures:

@@ -40,11 +40,13 @@ class PullConsumer:
         return self
 
     async def _on_msg(self, msg: Msg) -> None:
+        self._last_heard = time.monotonic()
         await self._queue.put(msg)
 
     async def _top_up(self) -> None:
-        # The server forgets open requests when it restarts, without telling us.
-        if self._open and time.monotonic() - self._last_heard > self._expires + 1.0:
+        # The server forgets open requests when it restarts, without telling us: if
+        # nothing at all came back for longer than a request lives, they are gone.
+        if self._open and self._queue.empty() and time.monotonic() - self._last_heard > self._expires + 1.0:
             self._open = 0
         missing = self._window - self._open
         if missing > self._window // 2 or self._open == 0:
@@ -74,7 +76,6 @@ class PullConsumer:
         return out
 
     def _take(self, msg: Msg, out: list[Msg]) -> None:
-        self._last_heard = time.monotonic()
         self._open = max(0, self._open - 1)
         headers = msg.headers or {}
         if headers.get("Status"):

@@ -8,6 +8,7 @@ this machine) is what an operator applies to an external cluster.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -25,6 +26,9 @@ from deskgate.bus.accounts import accounts_block
 from deskgate.bus.subjects import Role
 from deskgate.paths import DataDir, write_private
 from deskgate.procs import die_with_parent
+
+
+NATS_MEMORY_LIMIT = "128MiB"
 
 
 class BusError(RuntimeError):
@@ -150,12 +154,17 @@ def start_nats(
     )
     write_private(data_dir.nats_conf, text)
     log = open(data_dir.nats_log, "ab")
+    # A soft memory limit for the Go runtime: past it the server collects harder and
+    # hands memory back, instead of keeping what a burst made it take.
+    env = {**os.environ}
+    env.setdefault("GOMEMLIMIT", NATS_MEMORY_LIMIT)
     proc = subprocess.Popen(
         [str(nats_server_binary()), "-c", str(data_dir.nats_conf)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         preexec_fn=die_with_parent,
+        env=env,
     )
     log.close()
     server = NatsServer(proc, f"nats://{host}:{port}", f"http://{host}:{monitor_port}", data_dir.nats_conf)

@@ -163,14 +163,16 @@ async def provision(js: JetStreamContext, replicas: int = 1) -> ProvisionReport:
             )
         )
         report.created.append(f"bucket {BREAKER_BUCKET}")
+        info = await js.stream_info(f"KV_{BREAKER_BUCKET}")
+    if _republish_dest(info.config) != LIVE_REPUBLISH.dest or info.config.allow_rollup_hdrs:
+        # No rollups: a `Nats-Rollup` header on the reset key would wipe the trip's history.
+        config = info.config
+        config.republish = LIVE_REPUBLISH
+        config.allow_rollup_hdrs = False
+        await js.update_stream(config)
+        report.updated.append(f"bucket {BREAKER_BUCKET}")
     else:
-        if _republish_dest(info.config) != LIVE_REPUBLISH.dest:
-            config = info.config
-            config.republish = LIVE_REPUBLISH
-            await js.update_stream(config)
-            report.updated.append(f"bucket {BREAKER_BUCKET}")
-        else:
-            report.unchanged.append(f"bucket {BREAKER_BUCKET}")
+        report.unchanged.append(f"bucket {BREAKER_BUCKET}")
     return report
 
 

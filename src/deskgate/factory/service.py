@@ -13,11 +13,14 @@ import asyncio
 import logging
 import re
 import time
+import unicodedata
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import nats.errors
 import nats.js.errors
+import sqlalchemy.exc
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
@@ -38,7 +41,8 @@ from deskgate.factory.funnel import FunnelCounter
 from deskgate.factory.store import FactoryStore
 from deskgate.paths import DataDir
 from deskgate.policy.beliefs import Beliefs, Reservation
-from deskgate.bus.breaker import read_breaker_state, write_key
+from deskgate.bus.breaker import BREAKER_STREAM, read_breaker_state, write_key
+from deskgate.bus.live import persisted
 from deskgate.policy.breaker import should_trip
 from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload, reevaluate, stage
 from deskgate.portfolio.ledger import Ledger
@@ -50,9 +54,14 @@ EQUITY_POINT_EVERY_S = 10.0
 LEDGER_SAVE_EVERY_S = 2.0
 FUNNEL_EVERY_S = 2.0
 BREAKER_REFRESH_EVERY_S = 5.0
+# Failures of the bus or the database: not the message's fault, so not a refusal.
+INFRASTRUCTURE_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+
 # A fill further from the order's reference price than this many approval price
 # bands is refused as implausible (a broken venue adapter), and kept for a human.
 FILL_DEVIATION_BANDS = 5.0
+# A fee above this share of the notional is refused as implausible too.
+MAX_FEE_SHARE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +95,8 @@ class Factory:
         self._breaker_revision: int | None = None
         self._reset_applied_for: int | None = None
         self._trip_pending = False
+        self._trip_writing = False
+        self._fatal: BaseException | None = None
         self._peak_dirty = False
         self._outgoing: list[Pending] = []  # committed, not yet published
         self._published: list[Pending] = []  # published, not yet marked so
@@ -212,6 +223,8 @@ class Factory:
                 continue
             try:
                 await handler(msgs)
+            except INFRASTRUCTURE_ERRORS:
+                raise  # the bus or the database, not the message: stop, restart, recover from the store
             except Exception:
                 log.exception("handling %d %s messages failed; isolating the cause", len(msgs), stream)
                 await self._isolate(msgs, handler, stream)
@@ -220,13 +233,15 @@ class Factory:
         """Something in this batch broke its handler. Rebuild state from what was committed,
         then take the messages one at a time; one that fails on its own is kept as refused
         and acknowledged, so it cannot stop the service again on every redelivery."""
-        self.load_state()
+        self._reload()
         for m in msgs:
             try:
                 await handler([m])
+            except INFRASTRUCTURE_ERRORS:
+                raise
             except Exception as exc:
                 log.exception("%s message at seq %s cannot be handled; kept as refused", stream, m.metadata.sequence.stream)
-                self.load_state()
+                self._reload()
                 with self.store.begin() as conn:
                     self.store.refuse(conn, stream, m.metadata.sequence.stream, f"internal error: {exc!r}"[:2000], m.data, self.clock.now())
                 await m.ack()
@@ -235,6 +250,8 @@ class Factory:
         last_funnel = last_breaker = 0.0
         while not self._stop.is_set():
             await asyncio.sleep(0.25)
+            if self._fatal is not None:
+                raise self._fatal
             now_m = time.monotonic()
             await self.expire_due()
             if self._trip_pending:
@@ -299,6 +316,13 @@ class Factory:
             ]
             pending += [Pending("outbox", o.id, o.subject, o.msg_id, o.payload) for o in self.store.unpublished(conn, limit=10_000_000)]
         self._outgoing = pending + self._outgoing
+
+    def _reload(self) -> None:
+        """Forget everything in memory and take it again from what was committed."""
+        self.load_state()
+        self._outgoing.clear()
+        self._published.clear()  # their rows still say unpublished: they go out again (deduplicated)
+        self.load_unpublished()
 
     def _queue(self, queued) -> None:
         self._outgoing.extend(Pending("outbox", o.id, o.subject, o.msg_id, o.payload) for o in queued)
@@ -681,9 +705,14 @@ class Factory:
     # -- market data -----------------------------------------------------------------
 
     async def _on_bar(self, msg: Msg) -> None:
-        self._apply_bar_bytes(msg.data)
-        await self.check_breaker()
-        self.save_ledger()
+        if not persisted(msg, "MARKET"):
+            return
+        try:
+            self._apply_bar_bytes(msg.data)
+            await self.check_breaker()
+            self.save_ledger()
+        except Exception as exc:  # a callback's error would vanish in nats-py: stop the service instead
+            self._fatal = exc
 
     def _apply_bar_bytes(self, data: bytes) -> None:
         try:
@@ -739,7 +768,7 @@ class Factory:
             return
         now = self.clock.now()
         trip = BreakerTrip(
-            trip_id=f"trip-{now.strftime('%Y%m%dT%H%M%S%fZ')}",
+            trip_id=f"trip-{uuid.uuid4().hex}",
             at=now,
             reason=f"drawdown {dd:.2f}% exceeds {self.g.max_drawdown_pct}%",
             drawdown_pct=dd,
@@ -761,7 +790,7 @@ class Factory:
 
     def _restored_trip(self) -> BreakerTrip:
         return BreakerTrip(
-            trip_id=f"trip-restored-{self.clock.now().strftime('%Y%m%dT%H%M%S%fZ')}",
+            trip_id=f"trip-restored-{uuid.uuid4().hex}",
             at=self.clock.now(),
             reason="trip written again: the breaker bucket did not hold the factory's trip",
             drawdown_pct=self.ledger.breaker_drawdown_pct,
@@ -772,15 +801,20 @@ class Factory:
 
     async def _write_trip(self) -> None:
         """Write (or write again) our trip to the bucket; until it lands, nothing else changes the breaker."""
+        if self._trip_writing:
+            return
         trip = self._breaker.trip
         if trip is None:
             trip = self._restored_trip()
             self._breaker = BreakerState(state="tripped", trip=trip)
+        self._trip_writing = True
         try:
             revision = await write_key(self.js, S.BREAKER_TRIP_KEY, trip.to_bytes())
         except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError) as exc:
             log.warning("could not write breaker trip to the bus yet: %s", exc)
             return
+        finally:
+            self._trip_writing = False
         self._trip_pending = False
         self._breaker_revision = revision
         self._breaker = BreakerState(state="tripped", trip=trip, trip_revision=revision)
@@ -791,8 +825,13 @@ class Factory:
         except (nats.errors.Error, asyncio.TimeoutError):
             pass
 
-    async def _on_breaker_change(self, _msg: Msg) -> None:
-        await self.sync_breaker()
+    async def _on_breaker_change(self, msg: Msg) -> None:
+        if not persisted(msg, BREAKER_STREAM):
+            return
+        try:
+            await self.sync_breaker()
+        except Exception as exc:
+            self._fatal = exc
 
     async def sync_breaker(self, startup: bool = False) -> None:
         """Follow the bucket, failing closed.
@@ -813,18 +852,24 @@ class Factory:
             return  # a trip began while we were reading; it wins
         known_tripped, known_rev = self.beliefs.breaker_tripped, self._breaker_revision
         bucket_rev = state.trip_revision
+        if state.state == "tripped" and state.trip is None:
+            # The trip record is unreadable or deleted: tripped, but no principal could
+            # name it to reset it. Write a readable one.
+            log.warning("breaker trip record in the bucket is unreadable (%s); writing a readable one", state.note)
+            self.beliefs.breaker_tripped = True
+            if self._breaker.trip is None:
+                self._breaker = BreakerState(state="tripped", trip=self._restored_trip())
+            self._trip_pending = True
+            await self._write_trip()
+            return
         if state.state == "tripped":
             self.beliefs.breaker_tripped = True
             if known_rev is None or (bucket_rev is not None and bucket_rev >= known_rev):
                 self._breaker, self._breaker_revision = state, bucket_rev
         elif known_tripped:
-            genuine_reset = (
-                state.reset is not None
-                and bucket_rev is not None
-                and known_rev is not None
-                and state.reset.resets_revision == bucket_rev
-                and bucket_rev >= known_rev
-            )
+            # breaker_state() armed it: a reset written after this trip names its revision
+            # and id. It must also be the trip we know is the latest.
+            genuine_reset = state.reset is not None and bucket_rev is not None and known_rev is not None and bucket_rev >= known_rev
             if not genuine_reset:
                 log.warning("breaker bucket does not hold the factory's trip (bucket %s, ours %s); writing it again", bucket_rev, known_rev)
                 self._trip_pending = True
@@ -867,8 +912,10 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _principal_key(name: str) -> str:
-    """Four eyes means two people: "Bob" and " bob" are one."""
-    return " ".join(name.split()).casefold()
+    """Four eyes means two people: "Bob", " bob" and "b\u200bob" are one."""
+    text = unicodedata.normalize("NFKC", name)
+    text = "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc", "Mn", "Me"))
+    return " ".join(text.split()).casefold()
 
 
 def _fill_mismatch(fill: Fill, order: dict | None, max_deviation_pct: float) -> str | None:
@@ -880,6 +927,8 @@ def _fill_mismatch(fill: Fill, order: dict | None, max_deviation_pct: float) -> 
     if fill.status == "filled":
         if abs(fill.notional_usd - order["notional_usd"]) > 1e-6 * order["notional_usd"]:
             return f"fill {fill.fill_id} notional {fill.notional_usd} does not match order {order['notional_usd']}"
+        if fill.fee_usd > MAX_FEE_SHARE * fill.notional_usd:
+            return f"fill {fill.fill_id} fee {fill.fee_usd} is more than {MAX_FEE_SHARE:.0%} of its notional"
         ref = order["reference_price"]
         deviation = abs(fill.price - ref) / ref * 100.0
         if deviation > max_deviation_pct:

@@ -1,8 +1,9 @@
 """Circuit breaker state, decided from the two KV keys; and when to trip.
 
 The factory may only write `trip`, a principal only `reset` (enforced by the
-broker). A reset clears exactly one trip, named by its KV revision, so a reset
-written in advance cannot disarm a later trip. Anything unreadable counts as
+broker). A reset clears exactly one trip: it must name the trip's revision and its
+trip id (random, so it cannot be guessed), and it must have been written after the
+trip, so a reset written in advance disarms nothing. Anything unreadable counts as
 tripped: the breaker fails closed.
 """
 
@@ -38,7 +39,12 @@ def breaker_state(trip: KvRecord | None, reset: KvRecord | None) -> BreakerState
             reset_record = BreakerReset.model_validate_json(reset.value)
         except ValidationError:
             reset_record = None
-    if reset_record is not None and reset_record.resets_revision == trip.revision:
+    if (
+        reset_record is not None
+        and reset.revision > trip.revision
+        and reset_record.resets_revision == trip.revision
+        and reset_record.resets_trip_id == trip_record.trip_id
+    ):
         return BreakerState(state="armed", trip=trip_record, trip_revision=trip.revision, reset=reset_record)
     return BreakerState(state="tripped", trip=trip_record, trip_revision=trip.revision, reset=reset_record)
 
