@@ -6,16 +6,16 @@ import asyncio
 import json
 
 import pytest
+from conftest import directive, provision_bus, publish_bar, start_bus, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_factory import make_mission, running, submit
 
-from conftest import directive, provision_bus, publish_bar, start_bus, wait_for
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.subjects import BREAKER_BUCKET, SERVICE_ROLES, Role
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerTrip
 from deskgate.policy.breaker import KvRecord, breaker_state, should_trip
-from test_factory import make_mission, running, submit
 
 TRIP = BreakerTrip(
     trip_id="t1", at=utcnow(), reason="dd", drawdown_pct=16.0, limit_pct=15.0, equity_usd=84.0, peak_equity_usd=100.0
@@ -73,7 +73,7 @@ async def test_drawdown_trips_the_breaker_and_only_a_principal_resets_it(bus):
             nc, events = await bus.connect(role)
             await nc.publish(f"$KV.{BREAKER_BUCKET}.reset", reset_for(state.trip_revision))
             await nc.flush()
-            await wait_for(lambda: events.refused(f"$KV.{BREAKER_BUCKET}.reset"))
+            await wait_for(lambda ev=events: ev.refused(f"$KV.{BREAKER_BUCKET}.reset"))
             await nc.close()
         assert (await cc.breaker()).state == "tripped"
         after = await cc.reset_breaker("alice", "loss understood; positions reviewed")

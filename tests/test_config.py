@@ -23,9 +23,10 @@ def test_template_is_valid_and_carries_the_article_guardrails(tmp_path):
     assert mission == Mission.model_validate({**mission.model_dump(), "data_dir": mission.data_dir})
 
 
-def test_relative_data_dir_is_relative_to_the_mission_file(tmp_path):
-    mission = load_mission(write(tmp_path, "data_dir: ./state-here\n"))
+def test_relative_paths_are_relative_to_the_mission_file(tmp_path):
+    mission = load_mission(write(tmp_path, "data_dir: ./state-here\nmarketdata: {source: csv, csv: {path: bars.csv}}\n"))
     assert mission.data_dir == str(tmp_path / "state-here")
+    assert mission.marketdata.csv.path == str(tmp_path / "bars.csv")
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import json
 from collections import Counter
 
 import pytest
+from conftest import directive, publish_bar, raw, wait_for
 from sqlalchemy import func, select
 
-from conftest import directive, publish_bar, raw, wait_for
 from deskgate.approvals.client import CommandCenter
 from deskgate.bus.connect import connect_as
 from deskgate.bus.reader import read_stream

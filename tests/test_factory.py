@@ -8,17 +8,17 @@ import uuid
 from contextlib import asynccontextmanager
 
 import pytest
+from conftest import directive, provision_bus, publish_bar, raw, start_bus, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import directive, provision_bus, publish_bar, raw, start_bus, wait_for
 from deskgate.agents.submit import AgentClient
 from deskgate.approvals.client import CommandCenter
+from deskgate.bus.breaker import write_key
 from deskgate.bus.reader import read_stream
 from deskgate.bus.subjects import Role
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalResponse, StagedDirective
-from deskgate.bus.breaker import write_key
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerTrip
 from deskgate.execution.service import Executor

@@ -11,10 +11,10 @@ import asyncio
 import json
 
 import pytest
+from conftest import provision_bus, start_bus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import provision_bus, start_bus
 from deskgate.bus.permissions import inbox_prefix, permissions_for
 from deskgate.bus.pull import PullConsumer
 from deskgate.bus.streams import DURABLES, STREAMS

@@ -6,8 +6,8 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-
 from conftest import directive, raw
+
 from deskgate.config import Guardrails
 from deskgate.domain.directive import Directive
 from deskgate.policy.beliefs import Beliefs, BeliefsFile, Reservation

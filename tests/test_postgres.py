@@ -9,9 +9,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-
 from conftest import directive
+from sqlalchemy import create_engine, text
 from test_factory import make_mission, running, submit
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

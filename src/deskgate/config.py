@@ -191,9 +191,13 @@ def load_mission(path: str | Path) -> Mission:
         raise MissionError(f"{path} is not valid YAML: {exc}") from None
     _reject_non_finite(data, path)
     mission = parse_mission(data, str(path))
-    # A relative data_dir is relative to the mission file, not to wherever the CLI runs.
+    # Relative paths are relative to the mission file, not to wherever the CLI runs.
     if not Path(mission.data_dir).is_absolute():
         mission = mission.model_copy(update={"data_dir": str((path.parent / mission.data_dir).resolve())})
+    csv = mission.marketdata.csv
+    if csv.path and not Path(csv.path).is_absolute():
+        csv = csv.model_copy(update={"path": str((path.parent / csv.path).resolve())})
+        mission = mission.model_copy(update={"marketdata": mission.marketdata.model_copy(update={"csv": csv})})
     return mission
 
 

@@ -21,12 +21,11 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from deskgate.bus.credentials import RoleCredentials
 from deskgate.bus.accounts import accounts_block
+from deskgate.bus.credentials import RoleCredentials
 from deskgate.bus.subjects import Role
 from deskgate.paths import DataDir, write_private
 from deskgate.procs import die_with_parent
-
 
 NATS_MEMORY_LIMIT = "128MiB"
 

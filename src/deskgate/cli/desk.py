@@ -12,10 +12,10 @@ from rich.table import Table
 
 from deskgate.cli import (
     DataDirOption,
-    err_console,
     MissionOption,
     app,
     console,
+    err_console,
     fail,
     handle_errors,
     print_json,

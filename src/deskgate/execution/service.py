@@ -24,8 +24,8 @@ from deskgate.config import Mission
 from deskgate.domain.execution import Fill, Order
 from deskgate.domain.market import Bar
 from deskgate.execution.paper import fill_order
-from deskgate.storage import make_engine
 from deskgate.paths import DataDir
+from deskgate.storage import make_engine
 
 log = logging.getLogger("deskgate.executor")
 

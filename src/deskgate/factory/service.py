@@ -25,7 +25,9 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from deskgate.bus import subjects as S
+from deskgate.bus.breaker import BREAKER_STREAM, read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.live import persisted
 from deskgate.bus.publish import BatchPublisher
 from deskgate.bus.pull import PullConsumer
 from deskgate.bus.reader import ReadError, last_message
@@ -41,8 +43,6 @@ from deskgate.factory.funnel import FunnelCounter
 from deskgate.factory.store import FactoryStore
 from deskgate.paths import DataDir
 from deskgate.policy.beliefs import Beliefs, Reservation
-from deskgate.bus.breaker import BREAKER_STREAM, read_breaker_state, write_key
-from deskgate.bus.live import persisted
 from deskgate.policy.breaker import should_trip
 from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload, reevaluate, stage
 from deskgate.portfolio.ledger import Ledger

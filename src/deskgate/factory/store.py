@@ -11,15 +11,13 @@ between the two publishes it after restart instead of losing it.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
-
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
-    bindparam,
     Boolean,
     Column,
     DateTime,
@@ -31,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     insert,
     select,
