@@ -94,7 +94,7 @@ def run_demo(console: Console, keep: bool = False) -> None:
     data_dir = DataDir.at(mission.data_dir)
     console.rule("[bold]deskgate demo[/]: the gated decision spine")
     console.print(
-        "A real nats-server (JetStream on disk, one set of credentials per role), the factory, the paper\n"
+        "A real nats-server (JetStream on disk, one account and one set of credentials per role), the factory, the paper\n"
         "executor and a seeded market simulator, each its own process, in a temporary directory.\n"
         "Guardrails are the article's defaults; the paper account starts with "
         f"{EQUITY:,.0f} USD.\n"
