@@ -90,13 +90,18 @@ async def _tripped_state(cc):
     return s if s.state == "tripped" and s.trip_revision else None
 
 
+async def crash_into_a_trip(agent, cc, md):
+    """A 25% ETH long falls 80%: a 20% drawdown trips the breaker. Returns the tripped state."""
+    await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
+    await cc.decide("eth", "approve", "alice")
+    await publish_bar(md, "ETH", 3_500 * 0.2)
+    return await wait_for(lambda: _tripped_state(cc))
+
+
 async def test_a_tripped_breaker_survives_factory_restart(bus):
     mission = make_mission()
     async with running(bus, mission) as (factory, agent, cc, md):
-        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
-        await publish_bar(md, "ETH", 3_500 * 0.2)
-        await wait_for(lambda: _tripped_state(cc))
+        await crash_into_a_trip(agent, cc, md)
     async with running(bus, mission, prices={"ETH": 3_500.0}) as (factory, agent, cc, md):
         # Even with the price back where it was, nothing but a principal re-arms it.
         assert factory.beliefs.breaker_tripped
@@ -109,10 +114,7 @@ async def test_a_tripped_breaker_survives_factory_restart(bus):
 async def test_factory_restores_a_trip_the_bus_lost(bus):
     mission = make_mission()
     async with running(bus, mission) as (factory, agent, cc, md):
-        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
-        await publish_bar(md, "ETH", 3_500 * 0.2)
-        await wait_for(lambda: _tripped_state(cc))
+        await crash_into_a_trip(agent, cc, md)
     # Lose the bucket (as if the bus's store were wiped), then restart the factory.
     nc, _ = await bus.connect(Role.PROVISIONER)
     await nc.jetstream().purge_stream(f"KV_{BREAKER_BUCKET}")
@@ -191,10 +193,7 @@ async def test_a_trip_the_bus_never_took_survives_a_restart(bus, monkeypatch):
 
     mission = make_mission()
     async with running(bus, mission) as (factory, agent, cc, md):
-        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
-        await publish_bar(md, "ETH", 3_500 * 0.2)
-        await wait_for(lambda: _tripped_state(cc))
+        await crash_into_a_trip(agent, cc, md)
         await cc.reset_breaker("alice", "reviewed")
         await wait_for(lambda: not factory.beliefs.breaker_tripped)
 
@@ -249,10 +248,7 @@ async def test_a_reset_written_in_advance_does_not_disarm_the_next_trip(bus):
 
 async def test_an_unreadable_trip_record_is_rewritten_so_a_principal_can_reset_it(bus):
     async with running(bus, make_mission()) as (factory, agent, cc, md):
-        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
-        await publish_bar(md, "ETH", 3_500 * 0.2)
-        first = await wait_for(lambda: _tripped_state(cc))
+        first = await crash_into_a_trip(agent, cc, md)
         # Garble the trip record (the factory may write the key; this is what a bad write looks like).
         nc, _ = await bus.connect(Role.FACTORY)
         await write_key(nc.jetstream(), "trip", b'{"not": "a trip"}')
@@ -269,10 +265,7 @@ async def test_an_unreadable_trip_record_is_rewritten_so_a_principal_can_reset_i
 
 async def test_rollups_cannot_wipe_the_breakers_history(bus):
     async with running(bus, make_mission()) as (factory, agent, cc, md):
-        await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
-        await publish_bar(md, "ETH", 3_500 * 0.2)
-        await wait_for(lambda: _tripped_state(cc))
+        await crash_into_a_trip(agent, cc, md)
         with pytest.raises(Exception):
             await cc.js.publish("$KV.deskgate_breaker.reset", b"", headers={"KV-Operation": "PURGE", "Nats-Rollup": "all"})
         assert (await cc.breaker()).state == "tripped"

@@ -13,7 +13,7 @@ from nats.aio.client import Client
 
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
-from deskgate.bus.live import persisted
+from deskgate.bus.live import read_live
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.paths import DataDir
 
@@ -53,14 +53,10 @@ class AgentClient:
         arrived = asyncio.Event()
 
         async def on_verdict(msg) -> None:
-            if not persisted(msg, "STATUS"):
-                return
-            try:
-                v = PolicyVerdict.model_validate_json(msg.data)
-            except ValueError:
-                return
-            verdicts[v.seq] = v
-            arrived.set()
+            v = read_live(msg, "STATUS", PolicyVerdict)
+            if v is not None:
+                verdicts[v.seq] = v
+                arrived.set()
 
         sub = await self.nc.subscribe("factory.status.policy.>", cb=on_verdict)
         seqs: list[int] = []

@@ -17,7 +17,7 @@ from nats.aio.client import Client
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
-from deskgate.bus.live import persisted
+from deskgate.bus.live import read_live
 from deskgate.bus.reader import last_message, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
@@ -137,11 +137,8 @@ class CommandCenter:
         order_id: list[str] = []
 
         async def on_outcome(msg) -> None:
-            if not persisted(msg, "STATUS"):
-                return
-            try:
-                outcome = ApprovalOutcome.model_validate_json(msg.data)
-            except ValueError:
+            outcome = read_live(msg, "STATUS", ApprovalOutcome)
+            if outcome is None:
                 return
             mine = outcome.approval_id == response.approval_id
             fill_of_mine = order_id and outcome.order_id == order_id[0] and outcome.outcome in ("executed", "venue_rejected")

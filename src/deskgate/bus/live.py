@@ -10,7 +10,22 @@ own subject. Live readers accept only what does.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from nats.aio.msg import Msg
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_live(msg: Msg, stream: str, model: type[M]) -> M | None:
+    """The message as `model`, if the stream persisted it and it is readable; else None."""
+    if not persisted(msg, stream):
+        return None
+    try:
+        return model.model_validate_json(msg.data)
+    except ValidationError:
+        return None
 
 
 def persisted(msg: Msg, stream: str) -> bool:

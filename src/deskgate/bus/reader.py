@@ -11,7 +11,6 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 
 from nats.aio.client import Client
 
@@ -31,15 +30,6 @@ class StoredMessage:
 
     def json(self):
         return json.loads(self.data)
-
-    @property
-    def timestamp(self) -> datetime | None:
-        try:
-            # Nanosecond RFC 3339; Python wants at most microseconds.
-            head, _, frac = self.time.rstrip("Z").partition(".")
-            return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
-        except ValueError:
-            return None
 
 
 def _status(msg) -> str | None:
@@ -84,14 +74,6 @@ async def read_stream(
                 return
     finally:
         await sub.unsubscribe()
-
-
-async def last_per_subject(nc: Client, stream: str, subject: str, **kwargs) -> dict[str, StoredMessage]:
-    """The newest message on each subject matching `subject`."""
-    out: dict[str, StoredMessage] = {}
-    async for m in read_stream(nc, stream, subject, **kwargs):
-        out[m.subject] = m
-    return out
 
 
 async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5.0) -> StoredMessage | None:

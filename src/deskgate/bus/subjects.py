@@ -97,10 +97,6 @@ def staged_subject(directive_id: str) -> str:
     return f"approvals.queue.directive.{directive_id}"
 
 
-def review_subject(review_id: str) -> str:
-    return f"approvals.queue.review.{review_id}"
-
-
 def response_subject(directive_id: str) -> str:
     return f"approvals.response.{directive_id}"
 

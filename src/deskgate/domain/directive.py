@@ -59,22 +59,3 @@ class Directive(BaseModel):
     memo: DecisionMemo
     agent: str = Field("unknown", min_length=1, max_length=64, description="Name of the drafting agent.")
     created_at: datetime | None = Field(None, description="When the agent drafted it (ISO 8601).")
-
-
-DIRECTIVE_EXAMPLE: dict = {
-    "directive_id": "d-2026-11-23-0001",
-    "asset": "BTC",
-    "venue": "binance",
-    "side": "buy",
-    "notional_usd": 25000,
-    "leverage": 1.0,
-    "confidence": 0.78,
-    "memo": {
-        "signal_evidence": "Kalman trend +1.8 sigma on 4h bars; funding neutral.",
-        "position_context": "Flat BTC; portfolio gross 0.4x.",
-        "proposed_action": "Buy 25k USD of BTC on binance.",
-        "expected_outcome": "+2% over 3 days; exit if trend flips.",
-    },
-    "agent": "dispatcher",
-    "created_at": "2026-11-23T05:31:00Z",
-}

@@ -45,16 +45,6 @@ class PolicyEvaluation(BaseModel):
     explicit_approval: bool
     checks: list[CheckResult]
 
-    @property
-    def failed(self) -> list[CheckResult]:
-        return [c for c in self.checks if not c.passed]
-
-    @property
-    def primary_reason(self) -> str | None:
-        """The first failed check, in engine order: the one a rejection is counted under."""
-        failed = self.failed
-        return failed[0].name if failed else None
-
 
 class PolicyVerdict(BaseModel):
     """factory.status.policy.<id>: the factory's verdict on one received directive."""

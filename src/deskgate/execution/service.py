@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, LargeBinary, Me
 
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
-from deskgate.bus.live import persisted
+from deskgate.bus.live import read_live
 from deskgate.bus.pull import PullConsumer
 from deskgate.bus.reader import ReadError, last_message
 from deskgate.clock import Clock, SystemClock
@@ -85,13 +85,9 @@ class Executor:
         self._stop.set()
 
     async def _on_bar(self, msg: Msg) -> None:
-        if not persisted(msg, "MARKET"):
-            return
-        try:
-            bar = Bar.model_validate_json(msg.data)
-        except ValidationError:
-            return
-        self.prices[bar.asset] = bar.close
+        bar = read_live(msg, "MARKET", Bar)
+        if bar is not None:
+            self.prices[bar.asset] = bar.close
 
     async def _price(self, asset: str) -> float | None:
         if asset not in self.prices:

@@ -10,7 +10,6 @@ between the two publishes it after restart instead of losing it.
 
 from __future__ import annotations
 
-import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -281,16 +280,7 @@ class FactoryStore:
         if rows:
             conn.execute(self._insert_intention, rows)
 
-    def verdict_of(self, conn: Connection, directive_id: str) -> bytes | None:
-        row = conn.execute(
-            select(evaluations.c.verdict).where(evaluations.c.directive_id == directive_id, evaluations.c.decision != "duplicate")
-        ).first()
-        return bytes(row[0]) if row else None
-
     # -- intentions -----------------------------------------------------------
-
-    def add_intention(self, conn: Connection, **values: Any) -> None:
-        conn.execute(insert(intentions).values(**values))
 
     def intention(self, conn: Connection, directive_id: str) -> dict | None:
         row = conn.execute(select(intentions).where(intentions.c.directive_id == directive_id)).mappings().first()
@@ -354,10 +344,6 @@ class FactoryStore:
             insert(fills).values(fill_id=fill["fill_id"], order_id=fill["order_id"], directive_id=fill["directive_id"], fill=fill, at=at)
         )
 
-    def recent_fills(self, conn: Connection, limit: int = 50) -> list[dict]:
-        rows = conn.execute(select(fills.c.fill).order_by(fills.c.at.desc()).limit(limit)).all()
-        return [r[0] for r in rows]
-
     # -- ledger, equity, breaker -----------------------------------------------
 
     def load_ledger(self, conn: Connection) -> dict | None:
@@ -399,11 +385,6 @@ class FactoryStore:
             return False
         conn.execute(insert(refused_messages).values(stream=stream, seq=seq, reason=reason, payload=payload[:65536], at=at))
         return True
-
-    def prune_outbox(self, conn: Connection, before: datetime) -> None:
-        from sqlalchemy import delete
-
-        conn.execute(delete(outbox).where(outbox.c.published.is_(True), outbox.c.at < before))
 
     # -- outbox ---------------------------------------------------------------
 
@@ -472,7 +453,3 @@ def _utc_row(row) -> dict:
         if isinstance(v, datetime):
             out[k] = utc(v)
     return out
-
-
-def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), default=str).encode()
