@@ -457,10 +457,10 @@ async def test_a_message_that_breaks_its_handler_is_kept_and_the_rest_go_on(bus,
     async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
         real_stage = factory._stage
 
-        def stage(ev, now):
+        def stage(ev, evaluation, now):
             if ev.directive_id == "boom":
                 raise RuntimeError("injected fault while staging")
-            return real_stage(ev, now)
+            return real_stage(ev, evaluation, now)
 
         monkeypatch.setattr(factory, "_stage", stage)
         verdicts = await submit(agent, directive("ok1", notional_usd=1_000), directive("boom", notional_usd=1_000),

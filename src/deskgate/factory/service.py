@@ -30,12 +30,12 @@ from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import persisted
 from deskgate.bus.publish import BatchPublisher
 from deskgate.bus.pull import PullConsumer
-from deskgate.bus.reader import ReadError, last_message
+from deskgate.bus.reader import ReadError, last_message, read_stream
 from deskgate.clock import Clock, SystemClock
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, PositionContext, StagedDirective
 from deskgate.domain.breaker import BreakerState, BreakerTrip
-from deskgate.domain.evaluation import PolicyVerdict
+from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
 from deskgate.domain.execution import ApprovalRef, Fill, Order
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.market import Bar
@@ -96,6 +96,7 @@ class Factory:
         self._reset_applied_for: int | None = None
         self._trip_pending = False
         self._trip_writing = False
+        self._trip_generation = 0  # bumped by every trip and trip write; a bucket read across one is stale
         self._fatal: BaseException | None = None
         self._peak_dirty = False
         self._outgoing: list[Pending] = []  # committed, not yet published
@@ -176,6 +177,7 @@ class Factory:
         await self.check_breaker()
         self.load_unpublished()
         await self.flush_outbox()
+        await self.catch_up()
         bars = await self.nc.subscribe("market.data.aggregated.>", cb=self._on_bar)
         breaker_subs = [
             await self.nc.subscribe(S.breaker_kv_subject(key), cb=self._on_breaker_change)
@@ -357,11 +359,11 @@ class Factory:
                 staged = None
                 if did is not None and did in self._known_ids:
                     decision, primary = "duplicate", "duplicate"
-                    record = duplicate_rejection(did).to_dict()
+                    evaluation = duplicate_rejection(did).to_model()
                 elif ev.staged:
                     decision, primary = "staged", None
-                    record = ev.to_dict()
-                    staged = self._stage(ev, now)
+                    evaluation = ev.to_model()  # built once: the verdict and the staged item share it
+                    staged = self._stage(ev, evaluation, now)
                     intention_rows.append(
                         dict(
                             directive_id=did,
@@ -383,11 +385,11 @@ class Factory:
                     )
                 else:
                     decision, primary = "rejected", ev.primary_reason
-                    record = ev.to_dict()
+                    evaluation = ev.to_model()
                 if did is not None:
                     self._known_ids.add(did)
                 verdict = PolicyVerdict(
-                    directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=record, at=now
+                    directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=evaluation, at=now
                 ).model_dump_json().encode()
                 evaluated_rows.append(
                     dict(seq=seq, directive_id=did, decision=decision, primary_reason=primary, verdict=verdict, published=False, at=now)
@@ -411,7 +413,33 @@ class Factory:
         self._dirty_portfolio = True
         return results
 
-    def _stage(self, ev: Evaluation, now: datetime) -> StagedDirective:
+    async def catch_up(self) -> int:
+        """Evaluate, in stream order, every directive after the last one evaluated.
+
+        Directives in flight when the factory died come back from the consumer only
+        after its ack wait, behind newer ones; taken in that order, a repeated id could
+        be staged in place of the earlier directive that owns it. Reading the tail of
+        the stream first keeps "the first directive with an id wins" true across
+        crashes; the consumer's later deliveries of these are skipped and acknowledged.
+        """
+        done = 0
+        batch: list[tuple[int, bytes]] = []
+        async for m in read_stream(self.nc, "DIRECTIVES", "consciousness.directives.>", start_seq=self._max_seq + 1):
+            batch.append((m.seq, m.data))
+            if len(batch) >= 256:
+                done += len(batch)
+                self.evaluate_directives(batch)
+                await self.flush_outbox()
+                batch = []
+        if batch:
+            done += len(batch)
+            self.evaluate_directives(batch)
+            await self.flush_outbox()
+        if done:
+            log.info("caught up on %d directives in stream order", done)
+        return done
+
+    def _stage(self, ev: Evaluation, evaluation: PolicyEvaluation, now: datetime) -> StagedDirective:
         d = ev.directive
         assert d is not None and ev.asset is not None and ev.venue is not None
         b = self.beliefs
@@ -432,7 +460,7 @@ class Factory:
         four_eyes_above = self.mission.approvals.four_eyes_above_usd
         return StagedDirective(
             directive=d,
-            evaluation=ev.to_model(),
+            evaluation=evaluation,
             asset=ev.asset,
             venue=ev.venue,
             explicit=ev.explicit_approval,
@@ -781,6 +809,7 @@ class Factory:
         self._breaker = BreakerState(state="tripped", trip=trip)
         self._breaker_revision = None
         self._trip_pending = True
+        self._trip_generation += 1
         with self.store.begin() as conn:
             self.store.save_breaker(conn, True, trip.model_dump(mode="json"), None, self._reset_applied_for, now)
             self.store.save_ledger(conn, self.ledger.to_state(), now)
@@ -816,6 +845,7 @@ class Factory:
         finally:
             self._trip_writing = False
         self._trip_pending = False
+        self._trip_generation += 1
         self._breaker_revision = revision
         self._breaker = BreakerState(state="tripped", trip=trip, trip_revision=revision)
         with self.store.begin() as conn:
@@ -843,13 +873,14 @@ class Factory:
         if self._trip_pending:
             await self._write_trip()
             return
+        seen = self._trip_generation
         try:
             state = await read_breaker_state(self.nc)
         except (nats.errors.Error, ReadError, asyncio.TimeoutError) as exc:
             log.warning("could not read breaker state: %s", exc)
             return
-        if self._trip_pending:
-            return  # a trip began while we were reading; it wins
+        if self._trip_pending or self._trip_generation != seen:
+            return  # a trip began (or landed) while we were reading: this read is stale
         known_tripped, known_rev = self.beliefs.breaker_tripped, self._breaker_revision
         bucket_rev = state.trip_revision
         if state.state == "tripped" and state.trip is None:
