@@ -89,7 +89,7 @@ def test_a_bad_mission_starts_nothing(tmp_path):
 
 
 def _start_up(mission: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([*DESKGATE, "up", "--mission", str(mission)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([*DESKGATE, "up", "--mission", str(mission), "--web-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 60
     seen = b""
@@ -223,7 +223,7 @@ def test_a_supervisor_killed_hard_takes_its_processes_with_it(tmp_path):
     mission = tmp_path / "mission.yaml"
     proc = _start_up(mission)
     children = psutil.Process(proc.pid).children(recursive=True)
-    assert len(children) == 4  # nats-server, factory, executor, marketdata
+    assert len(children) == 5  # nats-server, factory, executor, marketdata, web
     proc.kill()  # kill -9 the supervisor
     proc.wait(10)
     gone, alive = psutil.wait_procs(children, timeout=15)

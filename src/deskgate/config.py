@@ -132,6 +132,22 @@ class StorageSettings(_Section):
     url: str | None = None
 
 
+class WebSettings(_Section):
+    """The Command Center web application, served by `deskgate up`."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8700, ge=0, le=65535)  # 0 = a free port chosen at start
+    # A session ends after this long without a request, and after max_hours in any case.
+    session_idle_minutes: float = Field(30.0, gt=0)
+    session_max_hours: float = Field(12.0, gt=0)
+    # Failed logins allowed (per account and per client address) before each further
+    # attempt must wait, doubling from 1 s up to lockout_max_seconds.
+    login_failures_allowed: int = Field(5, ge=1)
+    lockout_max_seconds: float = Field(900.0, gt=0)
+    # Set when a TLS-terminating proxy serves the Command Center over https.
+    secure_cookies: bool = False
+
+
 class Mission(_Section):
     desk_name: str = "deskgate desk"
     guardrails: Guardrails = Guardrails()
@@ -140,6 +156,7 @@ class Mission(_Section):
     marketdata: MarketData = MarketData()
     bus: BusSettings = BusSettings()
     storage: StorageSettings = StorageSettings()
+    web: WebSettings = WebSettings()
     data_dir: str = "./deskgate-data"
     # Largest directive the factory will decode; larger ones are rejected unread.
     max_directive_bytes: int = Field(65_536, ge=1024)
@@ -276,6 +293,17 @@ bus:
 storage:
   # null = SQLite under data_dir; or e.g. postgresql+psycopg://user@host/db
   url: null
+
+web:
+  # The Command Center (`deskgate up --web-port` overrides the port; 0 = a free one).
+  # Accounts: `deskgate user add NAME --role viewer|principal|admin`.
+  host: 127.0.0.1
+  port: 8700
+  session_idle_minutes: 30
+  session_max_hours: 12
+  login_failures_allowed: 5   # then each attempt waits, doubling up to lockout_max_seconds
+  lockout_max_seconds: 900
+  secure_cookies: false       # true behind an https proxy
 
 # Where the desk keeps its state (relative to this file).
 data_dir: "{data_dir}"

@@ -82,6 +82,7 @@ def _demo_mission(root: Path) -> Path:
     text = render_mission_template(data_dir="./data", desk_name="deskgate demo desk")
     text = text.replace("starting_equity_usd: 1000000", f"starting_equity_usd: {int(EQUITY)}")
     text = text.replace("interval_seconds: 1.0", "interval_seconds: 0.5")
+    text = text.replace("  port: 8700\n", "  port: 0\n")  # the Command Center on any free port
     path = root / "mission.yaml"
     path.write_text(text)
     return path
@@ -95,7 +96,7 @@ def run_demo(console: Console, keep: bool = False) -> None:
     console.rule("[bold]deskgate demo[/]: the gated decision spine")
     console.print(
         "A real nats-server (JetStream on disk, one account and one set of credentials per role), the factory, the paper\n"
-        "executor and a seeded market simulator, each its own process, in a temporary directory.\n"
+        "executor, a seeded market simulator and the Command Center, each its own process, in a temporary directory.\n"
         "Guardrails are the article's defaults; the paper account starts with "
         f"{EQUITY:,.0f} USD.\n"
     )

@@ -62,6 +62,11 @@ class DataDir:
     def run_file(self) -> Path:
         return self.root / "run.json"
 
+    @property
+    def accounts_db(self) -> Path:
+        """Command Center accounts, sessions and the record of what each person did."""
+        return self.state / "accounts.db"
+
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.state / (name + '.db')}"
 

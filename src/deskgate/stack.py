@@ -114,6 +114,23 @@ class Stack:
         md = self.mission.marketdata
         if md.source == "csv":
             load_bars(md.csv.path)
+        if "web" in self.services and self.mission.web.port:
+            from deskgate.web.service import WebError, bind
+
+            try:
+                bind(self.mission.web.host, self.mission.web.port).close()
+            except WebError as exc:
+                raise StackError(str(exc)) from None
+
+    @property
+    def web_url(self) -> str | None:
+        """Where the Command Center serves, once it is ready."""
+        from deskgate.web.service import web_url_file
+
+        try:
+            return web_url_file(self.data_dir).read_text().strip() or None
+        except FileNotFoundError:
+            return None
 
     def _lock(self) -> None:
         path = self.data_dir.root / "up.lock"

@@ -15,6 +15,7 @@ from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
 from deskgate.domain.evaluation import PolicyVerdict
+from deskgate.domain.review import ReviewRequest
 from deskgate.paths import DataDir
 
 
@@ -78,3 +79,10 @@ class AgentClient:
         finally:
             await sub.unsubscribe()
         return [verdicts.get(s) for s in seqs]
+
+    async def request_review(self, review: ReviewRequest) -> int:
+        """Ask a human to look at something; returns the stream sequence. It can never become an order."""
+        ack = await self.js.publish(
+            S.review_subject(review.review_id), review.to_bytes(), headers={"Nats-Msg-Id": f"review-{review.review_id}"}
+        )
+        return ack.seq

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from nats.aio.client import Client
 
@@ -23,8 +24,11 @@ from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDi
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerState
 from deskgate.domain.execution import Fill
+from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.funnel import Funnel
+from deskgate.domain.market import Bar
 from deskgate.domain.portfolio import PortfolioSnapshot
+from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.paths import DataDir
 
 log = logging.getLogger("deskgate.command_center")
@@ -49,6 +53,16 @@ class QueueItem:
     @property
     def pending(self) -> bool:
         return self.state in ("staged", "awaiting_second_approval")
+
+
+@dataclass
+class ReviewItem:
+    request: ReviewRequest
+    acks: list[ReviewAck] = field(default_factory=list)
+
+    @property
+    def acknowledged(self) -> bool:
+        return bool(self.acks)
 
 
 class CommandCenter:
@@ -164,6 +178,35 @@ class CommandCenter:
             await sub.unsubscribe()
         return got
 
+    # -- review requests (never orders) ----------------------------------------------
+
+    async def reviews(self) -> list[ReviewItem]:
+        items: dict[str, ReviewItem] = {}
+        async for m in read_stream(self.nc, "APPROVALS", "approvals.queue.review.>"):
+            try:
+                req = ReviewRequest.model_validate_json(m.data)
+            except ValueError:
+                log.warning("unreadable review request at APPROVALS seq %d skipped", m.seq)
+                continue
+            if m.subject == S.review_subject(req.review_id):
+                items.setdefault(req.review_id, ReviewItem(req))
+        async for m in read_stream(self.nc, "RESPONSES", "approvals.acknowledged.>"):
+            try:
+                ack = ReviewAck.model_validate_json(m.data)
+            except ValueError:
+                continue
+            if ack.review_id in items:
+                items[ack.review_id].acks.append(ack)
+        return sorted(items.values(), key=lambda i: i.request.created_at)
+
+    async def acknowledge(self, review_id: str, principal: str, note: str = "") -> ReviewAck:
+        known = {i.request.review_id: i for i in await self.reviews()}
+        if review_id not in known:
+            raise CommandCenterError(f"no review request {review_id}")
+        ack = ReviewAck(review_id=review_id, principal=principal, at=utcnow(), note=note)
+        await self.js.publish(S.review_ack_subject(review_id), ack.to_bytes())
+        return ack
+
     # -- the breaker ------------------------------------------------------------------
 
     async def breaker(self) -> BreakerState:
@@ -194,6 +237,44 @@ class CommandCenter:
     async def portfolio(self) -> PortfolioSnapshot | None:
         m = await last_message(self.nc, "STATUS", S.PORTFOLIO_SUBJECT)
         return PortfolioSnapshot.model_validate_json(m.data) if m else None
+
+    async def portfolio_history(self, since: datetime | None = None) -> list[PortfolioSnapshot]:
+        """Every portfolio snapshot the factory published since `since` (all kept, if None)."""
+        out = []
+        async for m in read_stream(self.nc, "STATUS", S.PORTFOLIO_SUBJECT, start_time=since):
+            try:
+                out.append(PortfolioSnapshot.model_validate_json(m.data))
+            except ValueError:
+                continue
+        return out
+
+    async def price(self, asset: str) -> Bar | None:
+        """The latest bar for an asset, or None if none was published."""
+        m = await last_message(self.nc, "MARKET", S.bar_subject(asset))
+        if m is None:
+            return None
+        try:
+            return Bar.model_validate_json(m.data)
+        except ValueError:
+            return None
+
+    async def verdicts(self, since: datetime | None = None) -> list[PolicyVerdict]:
+        out = []
+        async for m in read_stream(self.nc, "STATUS", "factory.status.policy.>", start_time=since):
+            try:
+                out.append(PolicyVerdict.model_validate_json(m.data))
+            except ValueError:
+                continue
+        return out
+
+    async def outcomes(self, since: datetime | None = None) -> list[ApprovalOutcome]:
+        out = []
+        async for m in read_stream(self.nc, "STATUS", "factory.status.approval.>", start_time=since):
+            try:
+                out.append(ApprovalOutcome.model_validate_json(m.data))
+            except ValueError:
+                continue
+        return out
 
     async def funnel(self) -> Funnel | None:
         m = await last_message(self.nc, "STATUS", S.FUNNEL_SUBJECT)

@@ -11,6 +11,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from nats.aio.client import Client
 
@@ -42,16 +43,23 @@ async def read_stream(
     subject: str = ">",
     *,
     start_seq: int = 1,
+    start_time: datetime | None = None,
     batch: int = 256,
     timeout: float = 5.0,
 ) -> AsyncIterator[StoredMessage]:
-    """Every message of `stream` on `subject`, from `start_seq` on, in order."""
+    """Every message of `stream` on `subject`, from `start_seq` (or the first stored at or
+    after `start_time`) on, in order."""
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     try:
         seq = start_seq
+        first = True
         while True:
-            request = {"seq": seq, "next_by_subj": subject, "batch": batch}
+            request: dict = {"seq": seq, "next_by_subj": subject, "batch": batch}
+            if first and start_time is not None:
+                request = {"start_time": start_time.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+                           "next_by_subj": subject, "batch": batch}
+            first = False
             await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
             got = 0
             while True:

@@ -64,6 +64,8 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
                   "directives staged by the policy engine, awaiting a principal"),
     SubjectFamily("approvals.queue.review.>", "APPROVALS", frozenset({A}), frozenset({C, O}),
                   "agent requests for a human look; never lead to an order"),
+    SubjectFamily("approvals.acknowledged.>", "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
+                  "a person has seen a review request: approvals.acknowledged.<id>; outside the factory's consumer"),
     SubjectFamily("approvals.response.>", "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
                   "a principal's decision on a staged directive: approvals.response.<id>"),
     SubjectFamily("factory.status.>", "STATUS", frozenset({F}), EVERYONE,
@@ -95,6 +97,14 @@ def approval_status_subject(directive_id: str) -> str:
 
 def staged_subject(directive_id: str) -> str:
     return f"approvals.queue.directive.{directive_id}"
+
+
+def review_subject(review_id: str) -> str:
+    return f"approvals.queue.review.{review_id}"
+
+
+def review_ack_subject(review_id: str) -> str:
+    return f"approvals.acknowledged.{review_id}"
 
 
 def response_subject(directive_id: str) -> str:

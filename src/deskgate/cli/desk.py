@@ -49,11 +49,19 @@ def init(
 
 @app.command()
 @handle_errors
-def up(mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
-    """Start the desk: nats-server, streams, factory, executor, market data. Ctrl-C stops it."""
+def up(
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+    web_port: int = typer.Option(None, "--web-port", help="Port for the Command Center (default: the mission's web.port; 0 = any free port)."),
+) -> None:
+    """Start the desk: nats-server, streams, factory, executor, market data, Command Center. Ctrl-C stops it."""
     from deskgate.stack import Stack
 
     mission, root = resolve(mission_path, data_dir)
+    if web_port is not None:
+        if not 0 <= web_port <= 65535:
+            fail(f"--web-port {web_port} is not a port number (0-65535)")
+        mission = mission.model_copy(update={"web": mission.web.model_copy(update={"port": web_port})})
     console.print(f"[bold]deskgate[/] starting [italic]{mission.desk_name}[/] in {root.root}")
     stack = Stack(mission, root)
     stop = threading.Event()
@@ -87,6 +95,8 @@ def where_table(stack) -> Table:
         t.add_row("JetStream store", str(d.jetstream))
     else:
         t.add_row("server config to apply", str(d.operator_conf))
+    if stack.web_url:
+        t.add_row("Command Center", f"{stack.web_url}  (accounts: deskgate user add NAME --role principal)")
     for name, child in stack.children.items():
         t.add_row(f"service {name}", f"pid {child.process.pid}, log {d.log_file(name)}")
     t.add_row("state", str(d.state))

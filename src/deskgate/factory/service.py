@@ -10,6 +10,7 @@ publishes what the write put in the outbox and acknowledges the bus messages.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import re
 import time
@@ -37,7 +38,7 @@ from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, Position
 from deskgate.domain.breaker import BreakerState, BreakerTrip
 from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
 from deskgate.domain.execution import ApprovalRef, Fill, Order
-from deskgate.domain.funnel import Funnel
+from deskgate.domain.funnel import LATENCY_BUCKETS_MS, Funnel, LatencyHistogram
 from deskgate.domain.market import Bar
 from deskgate.factory.funnel import FunnelCounter
 from deskgate.factory.store import FactoryStore
@@ -83,6 +84,9 @@ class Factory:
         self.clock = clock or SystemClock()
         self.store = FactoryStore(store_url or mission.storage.url or data_dir.sqlite_url("factory"))
         self.events = SecurityEvents()
+        # Policy evaluation time per directive, by bucket (the last: above every bound).
+        self._latency = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+        self._latency_sum_ms = 0.0
         self.nc = None
         self.js = None
         self._stop = asyncio.Event()
@@ -354,7 +358,11 @@ class Factory:
                 if seq in already:
                     results.append(None)
                     continue
+                t0 = time.perf_counter()
                 ev = evaluate_payload(data, self.beliefs, self.g, self.mission.max_directive_bytes)
+                ms = (time.perf_counter() - t0) * 1000.0
+                self._latency[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
+                self._latency_sum_ms += ms
                 did = ev.directive_id
                 staged = None
                 if did is not None and did in self._known_ids:
@@ -775,7 +783,12 @@ class Factory:
             log.warning("could not publish portfolio: %s", exc)
 
     def funnel(self) -> Funnel:
-        return self.counter.snapshot(self.clock.now())
+        return self.counter.snapshot(self.clock.now()).model_copy(
+            update={
+                "evaluation_latency": LatencyHistogram.from_buckets(self._latency, self._latency_sum_ms),
+                "permission_violations": self.events.counts["permission_violation"],
+            }
+        )
 
     async def publish_funnel(self) -> None:
         self._dirty_funnel = False

@@ -1,0 +1,74 @@
+"""Command Center accounts: `deskgate user add | list | disable`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from deskgate.cli import DataDirOption, JsonOption, MissionOption, app, console, fail, handle_errors, print_json, resolve_data_dir
+
+user_app = typer.Typer(help="Command Center accounts (viewer, principal, admin).", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _accounts(mission_path, data_dir):
+    from deskgate.web.accounts import Accounts
+
+    root = resolve_data_dir(mission_path, data_dir)
+    root.ensure()
+    return Accounts.open(root)
+
+
+@user_app.command("add")
+@handle_errors
+def add(
+    name: str = typer.Argument(..., help="Account name: lower-case letters, digits, '.', '_' or '-'."),
+    role: str = typer.Option(..., "--role", "-r", help="viewer (sees everything, changes nothing), principal, or admin."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from stdin instead of prompting."),
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Add an account; the password is prompted for and stored as an argon2 hash."""
+    from deskgate.web.accounts import AccountError, check_password_strength, normalise_name
+
+    try:
+        normalise_name(name)
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        check_password_strength(password)
+        account = _accounts(mission_path, data_dir).add(name, role, password)
+    except AccountError as exc:
+        fail(str(exc))
+    console.print(f"added [bold]{account.name}[/] as {account.role.value}")
+
+
+@user_app.command("list")
+@handle_errors
+def list_(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+    """List accounts with their roles and whether they are disabled."""
+    accounts = _accounts(mission_path, data_dir).list()
+    if json_out:
+        print_json([{"name": a.name, "role": a.role.value, "disabled": a.disabled, "created_at": a.created_at} for a in accounts])
+        return
+    t = Table("name", "role", "state", "created")
+    for a in accounts:
+        t.add_row(a.name, a.role.value, "[red]disabled[/]" if a.disabled else "active", a.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+    console.print(t if accounts else "no accounts yet; add one with `deskgate user add NAME --role principal`")
+
+
+@user_app.command("disable")
+@handle_errors
+def disable(name: str, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+    """Disable an account; its open sessions end at once."""
+    from deskgate.web.accounts import AccountError
+
+    try:
+        account = _accounts(mission_path, data_dir).disable(name)
+    except AccountError as exc:
+        fail(str(exc))
+    console.print(f"disabled [bold]{account.name}[/]; its sessions are ended")

@@ -1,0 +1,297 @@
+"""Command Center accounts: people, their roles, their sessions, and what they did.
+
+Kept in SQLite under the data directory (`state/accounts.db`), separate from the
+factory's state: the Command Center never touches the factory's database, it only
+talks to the factory over the bus with the command_center role. Passwords are
+stored as argon2id hashes; session tokens are stored only as their SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy.engine import Engine
+
+from deskgate.paths import DataDir
+from deskgate.storage import make_engine, utc
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"  # sees everything, changes nothing
+    PRINCIPAL = "principal"  # decides approvals, acknowledges reviews, resets the breaker
+    ADMIN = "admin"  # a principal who may also see and disable accounts
+
+
+CAN_DECIDE = frozenset({Role.PRINCIPAL, Role.ADMIN})
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+MIN_PASSWORD = 10
+
+
+class AccountError(ValueError):
+    """A request about accounts that cannot be done; the message says why."""
+
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(256), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True), nullable=False),
+)
+
+# Failed logins per account ("user:NAME") and per client address ("addr:IP").
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure", DateTime(timezone=True), nullable=False),
+)
+
+# What each person did through the Command Center, in order.
+actions = Table(
+    "actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(128), nullable=False, default=""),
+    Column("detail", JSON, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    role: Role
+    disabled: bool
+    created_at: datetime
+
+    @property
+    def can_decide(self) -> bool:
+        return self.role in CAN_DECIDE
+
+
+@dataclass(frozen=True)
+class Session:
+    account: Account
+    csrf: str
+    created_at: datetime
+    last_seen: datetime
+
+
+def normalise_name(name: str) -> str:
+    """Account names are plain lower-case ASCII, so no two look alike on the approvals page."""
+    clean = name.strip().lower()
+    if not NAME_PATTERN.fullmatch(clean):
+        raise AccountError(
+            f"account name {name!r} is not allowed: use 1-64 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return clean
+
+
+def check_password_strength(password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"the password is too short: use at least {MIN_PASSWORD} characters")
+    if password.strip() != password:
+        raise AccountError("the password may not start or end with whitespace")
+
+
+def login_wait_seconds(failures: int, last_failure: datetime | None, now: datetime, allowed: int, max_wait: float) -> float:
+    """How long a login must wait after `failures` failures: nothing until `allowed`,
+    then 1 s doubling per further failure, capped at `max_wait`."""
+    if last_failure is None or failures < allowed:
+        return 0.0
+    wait = min(max_wait, 2.0 ** (failures - allowed))
+    remaining = (last_failure + timedelta(seconds=wait) - now).total_seconds()
+    return max(0.0, remaining)
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Accounts:
+    """The account store. Every call is one short transaction, so the CLI and the
+    running Command Center can share the file."""
+
+    def __init__(self, engine: Engine, *, hasher: PasswordHasher | None = None, clock=_now):
+        self.engine = engine
+        self.hasher = hasher or PasswordHasher()
+        self.clock = clock
+        metadata.create_all(engine)
+        # Verified against when the account does not exist, so an unknown name costs
+        # the same time as a wrong password and does not reveal which names exist.
+        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+
+    @classmethod
+    def open(cls, data_dir: DataDir, **kw) -> Accounts:
+        data_dir.state.mkdir(parents=True, exist_ok=True)
+        accounts = cls(make_engine(f"sqlite:///{data_dir.accounts_db}"), **kw)
+        data_dir.accounts_db.chmod(0o600)
+        return accounts
+
+    # -- accounts ---------------------------------------------------------------------
+
+    def add(self, name: str, role: str, password: str) -> Account:
+        name = normalise_name(name)
+        try:
+            role_ = Role(role)
+        except ValueError:
+            raise AccountError(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}") from None
+        check_password_strength(password)
+        with self.engine.begin() as conn:
+            if conn.execute(select(users.c.name).where(users.c.name == name)).first():
+                raise AccountError(f"account {name!r} already exists")
+            now = self.clock()
+            conn.execute(
+                insert(users).values(
+                    name=name, role=role_.value, password_hash=self.hasher.hash(password), disabled=False, created_at=now
+                )
+            )
+        return Account(name, role_, False, now)
+
+    def list(self) -> list[Account]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(users).order_by(users.c.name)).mappings().all()
+        return [Account(r["name"], Role(r["role"]), r["disabled"], utc(r["created_at"])) for r in rows]
+
+    def get(self, name: str) -> Account | None:
+        with self.engine.connect() as conn:
+            r = conn.execute(select(users).where(users.c.name == name)).mappings().first()
+        return Account(r["name"], Role(r["role"]), r["disabled"], utc(r["created_at"])) if r else None
+
+    def disable(self, name: str) -> Account:
+        """Disable an account and end its sessions at once."""
+        name = normalise_name(name)
+        with self.engine.begin() as conn:
+            if conn.execute(update(users).where(users.c.name == name).values(disabled=True)).rowcount == 0:
+                raise AccountError(f"no account {name!r}")
+            conn.execute(delete(sessions).where(sessions.c.name == name))
+        account = self.get(name)
+        assert account is not None
+        return account
+
+    def verify_password(self, name: str, password: str) -> Account | None:
+        """The enabled account whose password this is, or None."""
+        try:
+            name = normalise_name(name)
+        except AccountError:
+            name = ""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(users).where(users.c.name == name)).mappings().first() if name else None
+        try:
+            self.hasher.verify(r["password_hash"] if r else self._dummy_hash, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return None
+        if r is None or r["disabled"]:
+            return None
+        return Account(r["name"], Role(r["role"]), False, utc(r["created_at"]))
+
+    # -- login throttling ---------------------------------------------------------------
+
+    def login_wait(self, keys: list[str], allowed: int, max_wait: float) -> float:
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(login_failures).where(login_failures.c.key.in_(keys))).mappings().all()
+        return max(
+            (login_wait_seconds(r["failures"], utc(r["last_failure"]), now, allowed, max_wait) for r in rows), default=0.0
+        )
+
+    def record_login_failure(self, keys: list[str]) -> None:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            for key in keys:
+                r = conn.execute(select(login_failures).where(login_failures.c.key == key)).mappings().first()
+                if r is None:
+                    conn.execute(insert(login_failures).values(key=key, failures=1, last_failure=now))
+                else:
+                    conn.execute(
+                        update(login_failures).where(login_failures.c.key == key).values(failures=r["failures"] + 1, last_failure=now)
+                    )
+
+    def clear_login_failures(self, keys: list[str]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(login_failures).where(login_failures.c.key.in_(keys)))
+
+    # -- sessions -----------------------------------------------------------------------
+
+    def start_session(self, account: Account) -> tuple[str, str]:
+        """A new session for `account`: (token for the cookie, CSRF token)."""
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(sessions).values(token_sha256=_sha256(token), name=account.name, csrf=csrf, created_at=now, last_seen=now)
+            )
+        return token, csrf
+
+    def session(self, token: str | None, *, idle: timedelta, max_age: timedelta) -> Session | None:
+        """The live session this token opens, touching it; None if unknown, expired or disabled."""
+        if not token:
+            return None
+        key = _sha256(token)
+        now = self.clock()
+        with self.engine.begin() as conn:
+            r = conn.execute(select(sessions).where(sessions.c.token_sha256 == key)).mappings().first()
+            if r is None:
+                return None
+            if now - utc(r["last_seen"]) > idle or now - utc(r["created_at"]) > max_age:
+                conn.execute(delete(sessions).where(sessions.c.token_sha256 == key))
+                return None
+            u = conn.execute(select(users).where(users.c.name == r["name"])).mappings().first()
+            if u is None or u["disabled"]:
+                conn.execute(delete(sessions).where(sessions.c.token_sha256 == key))
+                return None
+            conn.execute(update(sessions).where(sessions.c.token_sha256 == key).values(last_seen=now))
+        account = Account(u["name"], Role(u["role"]), False, utc(u["created_at"]))
+        return Session(account, r["csrf"], utc(r["created_at"]), now)
+
+    def end_session(self, token: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.token_sha256 == _sha256(token)))
+
+    # -- the record ---------------------------------------------------------------------
+
+    def record(self, name: str, action: str, target: str = "", **detail: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(actions).values(at=self.clock(), name=name, action=action, target=target, detail=detail))
+
+    def actions(self, limit: int = 200) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(actions).order_by(actions.c.id.desc()).limit(limit)).mappings().all()
+        return [{**r, "at": utc(r["at"])} for r in rows]
+
+
+def csrf_matches(expected: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(expected.encode(), given.encode())

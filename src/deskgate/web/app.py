@@ -1,0 +1,602 @@
+"""The Command Center: server-rendered pages and a JSON API over the same actions.
+
+Authentication is a server-side session in an HttpOnly, SameSite=Strict cookie;
+every state-changing request carries the session's CSRF token (a form field, or
+the X-CSRF-Token header for the API). Only /login, /static, /healthz and the API's
+login are open. The application talks to the desk only through a CommandCenter,
+i.e. over NATS with the command_center role.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
+
+from deskgate.approvals.client import CommandCenter
+from deskgate.config import Mission
+from deskgate.domain.base import utcnow
+from deskgate.domain.breaker import BreakerState
+from deskgate.domain.funnel import Funnel
+from deskgate.domain.portfolio import PortfolioSnapshot
+from deskgate.paths import DataDir
+from deskgate.web import metrics
+from deskgate.web.accounts import Accounts, Role, Session, csrf_matches
+from deskgate.web.charts import line_chart
+from deskgate.web.desk import (
+    AckRequest,
+    ActionError,
+    ApproveRequest,
+    BatchApproveRequest,
+    BatchResult,
+    DecisionResult,
+    Desk,
+    LoginRequest,
+    QueueEntry,
+    RejectRequest,
+    ResetRequest,
+    ReviewEntry,
+    session_lifetimes,
+)
+from deskgate.web.periods import PERIODS, PeriodError, period_funnel, period_start
+
+log = logging.getLogger("deskgate.web")
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "deskgate_session"
+LOGIN_COOKIE = "deskgate_login"  # double-submit token for the login form itself
+CSRF_HEADER = "x-csrf-token"
+
+
+class Problem(Exception):
+    """An HTTP error with a message for a person (HTML) or a script (JSON)."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+class LoginRequired(Exception):
+    pass
+
+
+@dataclass
+class WebContext:
+    mission: Mission
+    data_dir: DataDir
+    accounts: Accounts
+    desk: Desk | None = None
+
+    @property
+    def cc(self) -> CommandCenter:
+        assert self.desk is not None
+        return self.desk.cc
+
+
+def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None = None, cc: CommandCenter | None = None) -> FastAPI:
+    ctx = WebContext(mission, data_dir, accounts or Accounts.open(data_dir))
+    owns_cc = cc is None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        command_center = cc or await CommandCenter.connect(data_dir)
+        ctx.desk = Desk(mission, command_center, ctx.accounts)
+        try:
+            yield
+        finally:
+            if owns_cc:
+                await command_center.close()
+
+    app = FastAPI(
+        title="deskgate Command Center",
+        description="The human approval gate of a deskgate desk. Log in with POST /api/login, then send the "
+        "returned csrf_token as X-CSRF-Token on every state-changing request.",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind a session
+    )
+    if not owns_cc:
+        ctx.desk = Desk(mission, cc, ctx.accounts)  # type: ignore[arg-type]
+    app.state.ctx = ctx
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters.update(money=_money, pct=_pct, when=_when, num=_num)
+    idle, max_age = session_lifetimes(mission)
+    w = mission.web
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next):
+        t0 = time.perf_counter()
+        response = await call_next(request)
+        session = getattr(request.state, "session", None)
+        log.info(
+            "%s %s %d",
+            request.method,
+            request.url.path,
+            response.status_code,
+            extra={
+                "fields": {
+                    "method": request.method,
+                    "path": request.url.path,
+                    "status": response.status_code,
+                    "user": session.account.name if session else None,
+                    "client": _client(request),
+                    "ms": round((time.perf_counter() - t0) * 1000, 2),
+                }
+            },
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault(
+            "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'"
+        )
+        return response
+
+    @app.exception_handler(Problem)
+    async def on_problem(request: Request, exc: Problem):
+        return error_response(request, exc.status, exc.message, exc.headers)
+
+    @app.exception_handler(ActionError)
+    async def on_action_error(request: Request, exc: ActionError):
+        return error_response(request, exc.status, exc.message)
+
+    @app.exception_handler(LoginRequired)
+    async def on_login_required(request: Request, exc: LoginRequired):
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+
+    def error_response(request: Request, status: int, message: str, headers: dict | None = None) -> Response:
+        if is_api(request) or request.url.path in ("/events", "/metrics"):
+            return JSONResponse({"detail": message}, status_code=status, headers=headers)
+        session = getattr(request.state, "session", None)
+        return page(request, "error.html", session, status, message=message, status=status, headers=headers)
+
+    def current(request: Request) -> Session | None:
+        session = ctx.accounts.session(request.cookies.get(SESSION_COOKIE), idle=idle, max_age=max_age)
+        request.state.session = session
+        return session
+
+    async def page_session(request: Request) -> Session:
+        """A page: without a session, go and log in."""
+        session = current(request)
+        if session is None:
+            raise LoginRequired()
+        return session
+
+    async def read_session(request: Request) -> Session:
+        """An API read or the event stream: without a session, 401."""
+        session = current(request)
+        if session is None:
+            raise Problem(401, "not logged in (or the session expired): log in first")
+        return session
+
+    async def write_session(request: Request) -> Session:
+        """Anything that changes state: a session, then its CSRF token."""
+        session = current(request)
+        if session is None:
+            raise Problem(401, "not logged in (or the session expired): log in first")
+        given = request.headers.get(CSRF_HEADER)
+        if given is None and request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")
+        ):
+            given = (await request.form()).get("csrf_token")  # type: ignore[assignment]
+        if not csrf_matches(session.csrf, given if isinstance(given, str) else None):
+            raise Problem(403, "missing or wrong CSRF token; reload the page and try again")
+        return session
+
+    def need_principal(session: Session) -> None:
+        if not session.account.can_decide:
+            raise Problem(403, f"{session.account.name} is a {session.account.role.value}: viewers see everything and change nothing")
+
+    def page(
+        request: Request, name: str, session: Session | None, status_code: int = 200, headers: dict | None = None, **values: Any
+    ) -> HTMLResponse:
+        return templates.TemplateResponse(
+            request,
+            name,
+            {"session": session, "desk_name": mission.desk_name, "now": utcnow(), "mission": mission, **values},
+            status_code=status_code,
+            headers=headers,
+        )
+
+    async def form(request: Request) -> dict[str, Any]:
+        f = await request.form()
+        return {k: f.getlist(k) if k.endswith("[]") or k == "directive_id" else f.get(k) for k in f.keys()}
+
+    # -- open routes --------------------------------------------------------------------------
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict:
+        connected = ctx.desk is not None and ctx.cc.nc.is_connected
+        return {"status": "ok" if connected else "degraded", "bus": "connected" if connected else "disconnected"}
+
+    @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
+    async def login_page(request: Request, next: str = "/approvals"):
+        import secrets
+
+        token = secrets.token_urlsafe(24)
+        response = page(request, "login.html", None, login_token=token, next=_safe_next(next), error=None)
+        _set_cookie(response, LOGIN_COOKIE, token, w.secure_cookies, max_age=3600)
+        return response
+
+    async def attempt_login(request: Request, name: str, password: str) -> Session | str:
+        """The session, or why not (a message); slows down repeated failures."""
+        keys = [f"user:{name.strip().lower()[:64]}", f"addr:{_client(request)}"]
+        wait = ctx.accounts.login_wait(keys[:1], w.login_failures_allowed, w.lockout_max_seconds)
+        wait = max(wait, ctx.accounts.login_wait(keys[1:], w.login_failures_allowed * 4, w.lockout_max_seconds))
+        if wait > 0:
+            raise Problem(429, f"too many failed logins; try again in {wait:.0f} s", {"Retry-After": str(int(wait) + 1)})
+        account = await run_in_threadpool(ctx.accounts.verify_password, name, password)
+        if account is None:
+            ctx.accounts.record_login_failure(keys)
+            log.warning("failed login", extra={"fields": {"user": name[:64], "client": _client(request)}})
+            return "wrong name or password (or the account is disabled)"
+        ctx.accounts.clear_login_failures(keys[:1])
+        token, csrf = ctx.accounts.start_session(account)
+        ctx.accounts.record(account.name, "login", _client(request))
+        session = Session(account, csrf, utcnow(), utcnow())
+        request.state.session = session
+        request.state.new_token = token
+        return session
+
+    @app.post("/login", include_in_schema=False)
+    async def login_submit(request: Request):
+        f = await form(request)
+        expected = request.cookies.get(LOGIN_COOKIE)
+        if not expected or not csrf_matches(expected, f.get("login_token")):
+            raise Problem(403, "the login form expired or was not sent from this site; reload the login page")
+        result = await attempt_login(request, str(f.get("name") or ""), str(f.get("password") or ""))
+        if isinstance(result, str):
+            import secrets
+
+            token = secrets.token_urlsafe(24)
+            response = page(request, "login.html", None, 401, login_token=token, next=_safe_next(f.get("next")), error=result)
+            _set_cookie(response, LOGIN_COOKIE, token, w.secure_cookies, max_age=3600)
+            return response
+        response = RedirectResponse(_safe_next(f.get("next")), status_code=303)
+        _set_cookie(response, SESSION_COOKIE, request.state.new_token, w.secure_cookies, max_age=int(max_age.total_seconds()))
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    @app.post("/api/login", tags=["session"])
+    async def api_login(request: Request, body: LoginRequest) -> dict:
+        """Start a session: sets the session cookie and returns the CSRF token to send as X-CSRF-Token."""
+        result = await attempt_login(request, body.name, body.password)
+        if isinstance(result, str):
+            raise Problem(401, result)
+        response = JSONResponse({"name": result.account.name, "role": result.account.role.value, "csrf_token": result.csrf})
+        _set_cookie(response, SESSION_COOKIE, request.state.new_token, w.secure_cookies, max_age=int(max_age.total_seconds()))
+        return response  # type: ignore[return-value]
+
+    @app.post("/logout", include_in_schema=False)
+    @app.post("/api/logout", tags=["session"])
+    async def logout(request: Request, session: Session = Depends(write_session)):
+        ctx.accounts.end_session(request.cookies.get(SESSION_COOKIE, ""))
+        ctx.accounts.record(session.account.name, "logout")
+        response: Response = JSONResponse({"ok": True}) if is_api(request) else RedirectResponse("/login", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
+    # -- pages ------------------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def home(session: Session = Depends(page_session)):
+        return RedirectResponse("/approvals", status_code=303)
+
+    @app.get("/approvals", response_class=HTMLResponse, include_in_schema=False)
+    async def approvals_page(request: Request, session: Session = Depends(page_session)):
+        return page(request, "approvals.html", session, **(await queue_values()))
+
+    @app.get("/fragments/queue", response_class=HTMLResponse, include_in_schema=False)
+    async def queue_fragment(request: Request, session: Session = Depends(page_session)):
+        return page(request, "_queue.html", session, **(await queue_values()))
+
+    async def queue_values() -> dict:
+        pending, decided = await ctx.desk.entries()  # type: ignore[union-attr]
+        reviews = await ctx.desk.reviews()  # type: ignore[union-attr]
+        breaker = await ctx.desk.breaker()  # type: ignore[union-attr]
+        return {
+            "pending": pending,
+            "standard": [e for e in pending if not e.explicit],
+            "decided": decided,
+            "reviews": [r for r in reviews if not r.acknowledged],
+            "acknowledged": [r for r in reviews if r.acknowledged][-20:],
+            "breaker": breaker,
+        }
+
+    @app.get("/approvals/{directive_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def item_page(request: Request, directive_id: str, session: Session = Depends(page_session)):
+        entry = await ctx.desk.entry(directive_id)  # type: ignore[union-attr]
+        return page(request, "item.html", session, e=entry)
+
+    @app.post("/approvals/batch", include_in_schema=False)
+    async def batch_form(request: Request, session: Session = Depends(write_session)):
+        need_principal(session)
+        f = await form(request)
+        ids = [str(i) for i in (f.get("directive_id") or [])]
+        count = _int_or_none(f.get("confirm_count"))
+        result = await ctx.desk.approve_batch(session, ids, count)  # type: ignore[union-attr]
+        return page(request, "batch.html", session, result=result)
+
+    @app.post("/approvals/{directive_id}/approve", include_in_schema=False)
+    async def approve_form(request: Request, directive_id: str, session: Session = Depends(write_session)):
+        need_principal(session)
+        f = await form(request)
+        await ctx.desk.approve(session, directive_id, f.get("confirm"))  # type: ignore[union-attr]
+        return RedirectResponse(f"/approvals/{quote(directive_id)}", status_code=303)
+
+    @app.post("/approvals/{directive_id}/reject", include_in_schema=False)
+    async def reject_form(request: Request, directive_id: str, session: Session = Depends(write_session)):
+        need_principal(session)
+        f = await form(request)
+        await ctx.desk.reject(session, directive_id, str(f.get("reason") or ""))  # type: ignore[union-attr]
+        return RedirectResponse(f"/approvals/{quote(directive_id)}", status_code=303)
+
+    @app.post("/reviews/{review_id}/ack", include_in_schema=False)
+    async def ack_form(request: Request, review_id: str, session: Session = Depends(write_session)):
+        need_principal(session)
+        f = await form(request)
+        await ctx.desk.acknowledge(session, review_id, str(f.get("note") or ""))  # type: ignore[union-attr]
+        return RedirectResponse("/approvals#reviews", status_code=303)
+
+    @app.get("/breaker", response_class=HTMLResponse, include_in_schema=False)
+    async def breaker_page(request: Request, session: Session = Depends(page_session)):
+        resets = [a for a in ctx.accounts.actions(500) if a["action"] == "reset_breaker"][:20]
+        return page(request, "breaker.html", session, breaker=await ctx.desk.breaker(), resets=resets, done=None)  # type: ignore[union-attr]
+
+    @app.post("/breaker/reset", include_in_schema=False)
+    async def breaker_reset_form(request: Request, session: Session = Depends(write_session)):
+        need_principal(session)
+        f = await form(request)
+        state = await ctx.desk.reset_breaker(  # type: ignore[union-attr]
+            session, str(f.get("password") or ""), str(f.get("reason") or ""), _client(request)
+        )
+        resets = [a for a in ctx.accounts.actions(500) if a["action"] == "reset_breaker"][:20]
+        return page(request, "breaker.html", session, breaker=state, resets=resets, done="the circuit breaker is reset")
+
+    @app.get("/portfolio", response_class=HTMLResponse, include_in_schema=False)
+    async def portfolio_page(request: Request, period: str = "24h", session: Session = Depends(page_session)):
+        snap, history = await portfolio_data(period)
+        charts = {
+            "equity": Markup(line_chart([(s.at, s.equity_usd) for s in history], title="equity (USD)", fmt=_money)),
+            "drawdown": Markup(
+                line_chart([(s.at, s.drawdown_pct) for s in history], title="drawdown (%)", fmt=_pct, invert_fill=True)
+            ),
+            "leverage": Markup(line_chart([(s.at, s.leverage) for s in history], title="gross leverage", fmt=lambda v: f"{v:.3f}x")),
+        }
+        return page(request, "portfolio.html", session, snap=snap, charts=charts, period=period, periods=list(PERIODS))
+
+    async def portfolio_data(period: str) -> tuple[PortfolioSnapshot | None, list[PortfolioSnapshot]]:
+        try:
+            since = period_start(period, utcnow())
+        except PeriodError as exc:
+            raise Problem(400, str(exc)) from None
+        return await ctx.cc.portfolio(), await ctx.cc.portfolio_history(since)
+
+    @app.get("/funnel", response_class=HTMLResponse, include_in_schema=False)
+    async def funnel_page(request: Request, period: str = "24h", session: Session = Depends(page_session)):
+        funnel = await funnel_data(period)
+        return page(request, "funnel.html", session, f=funnel, period=period, periods=list(PERIODS))
+
+    async def funnel_data(period: str) -> Funnel:
+        now = utcnow()
+        try:
+            since = period_start(period, now)
+        except PeriodError as exc:
+            raise Problem(400, str(exc)) from None
+        verdicts, outcomes = await asyncio.gather(ctx.cc.verdicts(since), ctx.cc.outcomes(since))
+        return period_funnel(verdicts, outcomes, since, now)
+
+    @app.get("/users", response_class=HTMLResponse, include_in_schema=False)
+    async def users_page(request: Request, session: Session = Depends(page_session)):
+        if session.account.role != Role.ADMIN:
+            raise Problem(403, "only an admin may see the accounts")
+        return page(request, "users.html", session, users=ctx.accounts.list(), actions=ctx.accounts.actions(100))
+
+    @app.post("/users/{name}/disable", include_in_schema=False)
+    async def disable_user(request: Request, name: str, session: Session = Depends(write_session)):
+        if session.account.role != Role.ADMIN:
+            raise Problem(403, "only an admin may disable an account")
+        if name == session.account.name:
+            raise Problem(400, "you cannot disable your own account here; use `deskgate user disable`")
+        try:
+            ctx.accounts.disable(name)
+        except ValueError as exc:
+            raise Problem(404, str(exc)) from None
+        ctx.accounts.record(session.account.name, "disable_user", name)
+        return RedirectResponse("/users", status_code=303)
+
+    # -- live updates and metrics ------------------------------------------------------------------
+
+    @app.get("/events", include_in_schema=False)
+    async def events(request: Request, session: Session = Depends(read_session)):
+        return StreamingResponse(_event_stream(ctx.cc, request), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_route(request: Request):
+        if current(request) is None and not metrics.bearer_ok(data_dir, request.headers.get("authorization")):
+            raise Problem(401, "log in, or send the token in <data_dir>/state/metrics.token as a Bearer token")
+        body = await metrics.render(ctx.cc)
+        return PlainTextResponse(body, media_type=metrics.CONTENT_TYPE)
+
+    # -- JSON API ----------------------------------------------------------------------------------
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    async def openapi(session: Session = Depends(read_session)):
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/me", tags=["session"])
+    async def api_me(session: Session = Depends(read_session)) -> dict:
+        return {"name": session.account.name, "role": session.account.role.value, "can_decide": session.account.can_decide}
+
+    @app.get("/api/approvals", tags=["approvals"])
+    async def api_approvals(session: Session = Depends(read_session)) -> list[QueueEntry]:
+        """Pending staged directives, oldest first."""
+        return (await ctx.desk.entries())[0]  # type: ignore[union-attr]
+
+    @app.get("/api/approvals/{directive_id}", tags=["approvals"])
+    async def api_approval(directive_id: str, session: Session = Depends(read_session)) -> QueueEntry:
+        return await ctx.desk.entry(directive_id)  # type: ignore[union-attr]
+
+    @app.post("/api/approvals/batch", tags=["approvals"])
+    async def api_batch(body: BatchApproveRequest, session: Session = Depends(write_session)) -> BatchResult:
+        """Approve standard directives together, all or nothing; confirm_count must equal the number of ids."""
+        need_principal(session)
+        return await ctx.desk.approve_batch(session, body.directive_ids, body.confirm_count)  # type: ignore[union-attr]
+
+    @app.post("/api/approvals/{directive_id}/approve", tags=["approvals"])
+    async def api_approve(directive_id: str, body: ApproveRequest, session: Session = Depends(write_session)) -> DecisionResult:
+        """Approve; an explicit directive needs `confirm` set to its id."""
+        need_principal(session)
+        return await ctx.desk.approve(session, directive_id, body.confirm)  # type: ignore[union-attr]
+
+    @app.post("/api/approvals/{directive_id}/reject", tags=["approvals"])
+    async def api_reject(directive_id: str, body: RejectRequest, session: Session = Depends(write_session)) -> DecisionResult:
+        need_principal(session)
+        return await ctx.desk.reject(session, directive_id, body.reason)  # type: ignore[union-attr]
+
+    @app.get("/api/reviews", tags=["reviews"])
+    async def api_reviews(session: Session = Depends(read_session)) -> list[ReviewEntry]:
+        return await ctx.desk.reviews()  # type: ignore[union-attr]
+
+    @app.post("/api/reviews/{review_id}/ack", tags=["reviews"])
+    async def api_ack(review_id: str, body: AckRequest, session: Session = Depends(write_session)) -> dict:
+        need_principal(session)
+        ack = await ctx.desk.acknowledge(session, review_id, body.note)  # type: ignore[union-attr]
+        return ack.model_dump(mode="json")
+
+    @app.get("/api/breaker", tags=["breaker"])
+    async def api_breaker(session: Session = Depends(read_session)) -> BreakerState:
+        return await ctx.desk.breaker()  # type: ignore[union-attr]
+
+    @app.post("/api/breaker/reset", tags=["breaker"])
+    async def api_reset(request: Request, body: ResetRequest, session: Session = Depends(write_session)) -> BreakerState:
+        """Reset a tripped breaker: your password again, and a reason."""
+        need_principal(session)
+        return await ctx.desk.reset_breaker(session, body.password, body.reason, _client(request))  # type: ignore[union-attr]
+
+    @app.get("/api/portfolio", tags=["risk"])
+    async def api_portfolio(period: str = "24h", session: Session = Depends(read_session)) -> dict:
+        snap, history = await portfolio_data(period)
+        return {
+            "now": snap.model_dump(mode="json") if snap else None,
+            "history": [
+                {"at": s.at.isoformat(), "equity_usd": s.equity_usd, "drawdown_pct": s.drawdown_pct, "leverage": s.leverage}
+                for s in history
+            ],
+        }
+
+    @app.get("/api/funnel", tags=["risk"])
+    async def api_funnel(period: str = "24h", session: Session = Depends(read_session)) -> Funnel:
+        """Directives received in the period and where each stands now."""
+        return await funnel_data(period)
+
+    return app
+
+
+async def _event_stream(cc: CommandCenter, request: Request):
+    """Server-sent events naming what changed; the page then fetches the new view."""
+    changed: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
+
+    def on(kind: str):
+        async def cb(_msg) -> None:
+            if not changed.full():
+                changed.put_nowait(kind)
+
+        return cb
+
+    subs = [
+        await cc.nc.subscribe("approvals.queue.directive.>", cb=on("queue")),
+        await cc.nc.subscribe("factory.status.approval.>", cb=on("queue")),
+        await cc.nc.subscribe("approvals.queue.review.>", cb=on("reviews")),
+        await cc.nc.subscribe("approvals.acknowledged.>", cb=on("reviews")),
+        await cc.nc.subscribe("factory.status.breaker", cb=on("breaker")),
+    ]
+    try:
+        yield b"retry: 2000\n\n"
+        while True:
+            try:
+                kind = await asyncio.wait_for(changed.get(), timeout=15.0)
+            except asyncio.TimeoutError:
+                if await request.is_disconnected():
+                    return
+                yield b": keep-alive\n\n"
+                continue
+            await asyncio.sleep(0.2)  # gather a burst into one refresh
+            kinds = {kind}
+            while not changed.empty():
+                kinds.add(changed.get_nowait())
+            for k in sorted(kinds):
+                yield f"event: {k}\ndata: {datetime.now(timezone.utc).isoformat()}\n\n".encode()
+    finally:
+        for sub in subs:
+            try:
+                await sub.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may already be closing
+                pass
+
+
+def _set_cookie(response: Response, name: str, value: str, secure: bool, max_age: int) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="strict", secure=secure, path="/")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _safe_next(value: Any) -> str:
+    """Only a local path: a login form must not redirect anywhere else."""
+    text = str(value or "")
+    if not text.startswith("/") or text.startswith("//") or "\\" in text:
+        return "/approvals"
+    return text
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _money(v: float | None) -> str:
+    return "—" if v is None else f"{v:,.2f}"
+
+
+def _num(v: float | None, digits: int = 4) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)):
+        return f"{v:,.{digits}g}" if abs(v) < 1e6 else f"{v:,.0f}"
+    return str(v)
+
+
+def _pct(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}%"
+
+
+def _when(v: datetime | None) -> str:
+    return "—" if v is None else v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")

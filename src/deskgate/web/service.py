@@ -1,0 +1,86 @@
+"""The Command Center as a desk service: uvicorn serving the app, on the service's own loop.
+
+`deskgate up` starts it like every other service (`deskgate service web`); it binds
+its port before announcing itself ready, and writes the address it serves on to
+<data_dir>/run/web.url so `up` can print it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+
+import uvicorn
+
+from deskgate.config import Mission
+from deskgate.paths import DataDir, write_private
+from deskgate.web.app import create_app
+
+log = logging.getLogger("deskgate.web")
+
+
+class WebError(RuntimeError):
+    pass
+
+
+class _Server(uvicorn.Server):
+    """The service installs its own SIGTERM handling; uvicorn must not take it over."""
+
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise WebError(f"the Command Center cannot listen on {host}:{port} ({exc.strerror}); choose another with --web-port") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+class WebService:
+    def __init__(self, mission: Mission, data_dir: DataDir):
+        self.mission = mission
+        self.data_dir = data_dir
+        self.server: _Server | None = None
+        self.url = ""
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        w = self.mission.web
+        sock = bind(w.host, w.port)
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://{host if ':' not in host else '[' + host + ']'}:{port}"
+        app = create_app(self.mission, self.data_dir)
+        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2, proxy_headers=False)
+        self.server = _Server(config)
+        serving = asyncio.create_task(self.server.serve(sockets=[sock]))
+        while not self.server.started:
+            if serving.done():
+                serving.result()
+                raise WebError("the Command Center stopped while starting")
+            await asyncio.sleep(0.02)
+        write_private(web_url_file(self.data_dir), self.url + "\n")
+        log.info("command center serving on %s", self.url)
+        if ready is not None:
+            ready.set()
+        try:
+            await serving
+        finally:
+            web_url_file(self.data_dir).unlink(missing_ok=True)
+            sock.close()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.should_exit = True
+
+
+def web_url_file(data_dir: DataDir):
+    return data_dir.root / "run" / "web.url"

@@ -1,0 +1,424 @@
+"""The Command Center over HTTP, against the real factory and executor on a real bus.
+
+The app talks to the bus with the command_center role exactly as `deskgate up`
+runs it; only the HTTP transport is in-process (httpx's ASGI transport).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+from conftest import directive, wait_for
+from test_breaker import crash_into_a_trip
+from test_factory import make_mission, running, submit
+
+from deskgate.bus.reader import read_stream
+from deskgate.bus.subjects import Role
+from deskgate.domain.review import ReviewRequest
+from deskgate.web.accounts import Accounts
+from deskgate.web.app import SESSION_COOKIE, create_app
+from deskgate.web.metrics import metrics_token
+
+PASSWORD = "a long enough password"
+
+
+class Clock:
+    def __init__(self):
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self):
+        return self.now
+
+
+@asynccontextmanager
+async def web_desk(bus, mission=None, **mission_over):
+    mission = mission or make_mission(**mission_over)
+    async with running(bus, mission) as (factory, agent, cc, md):
+        clock = Clock()
+        accounts = Accounts.open(bus.data_dir, clock=clock)
+        for name, role in (("alice", "principal"), ("bob", "principal"), ("vera", "viewer"), ("adam", "admin")):
+            accounts.add(name, role, PASSWORD)
+        app = create_app(mission, bus.data_dir, accounts=accounts, cc=cc)
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
+        clients = []
+
+        def client() -> httpx.AsyncClient:
+            c = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1", follow_redirects=False)
+            clients.append(c)
+            return c
+
+        try:
+            yield Web(factory, agent, cc, md, accounts, clock, client)
+        finally:
+            for c in clients:
+                await c.aclose()
+
+
+class Web:
+    def __init__(self, factory, agent, cc, md, accounts, clock, client):
+        self.factory, self.agent, self.cc, self.md = factory, agent, cc, md
+        self.accounts, self.clock, self.client = accounts, clock, client
+
+    async def login(self, name: str, password: str = PASSWORD) -> tuple[httpx.AsyncClient, str]:
+        c = self.client()
+        r = await c.post("/api/login", json={"name": name, "password": password})
+        assert r.status_code == 200, r.text
+        return c, r.json()["csrf_token"]
+
+
+async def orders(nc) -> list:
+    return [m async for m in read_stream(nc, "ORDERS", "factory.execution.orders.>")]
+
+
+def is_pending(web: Web, did: str):
+    async def check():
+        return (await web.cc.item(did)).pending
+
+    return check
+
+
+# -- sessions, CSRF and roles ------------------------------------------------------------
+
+
+async def test_login_gives_an_httponly_samesite_strict_session_and_pages_need_it(bus):
+    async with web_desk(bus) as web:
+        anon = web.client()
+        r = await anon.get("/approvals")
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        for path in ("/api/approvals", "/api/breaker", "/api/funnel", "/api/portfolio", "/api/reviews", "/api/openapi.json", "/events"):
+            assert (await anon.get(path)).status_code == 401, path
+        assert (await anon.get("/healthz")).json() == {"status": "ok", "bus": "connected"}
+        assert (await anon.get("/static/app.js")).status_code == 200
+        assert (await anon.get("/login")).status_code == 200
+
+        r = await anon.post("/api/login", json={"name": "alice", "password": PASSWORD})
+        cookie = r.headers["set-cookie"]
+        assert f"{SESSION_COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+        assert (await anon.get("/api/me")).json() == {"name": "alice", "role": "principal", "can_decide": True}
+        spec = (await anon.get("/api/openapi.json")).json()
+        assert "/api/approvals/{directive_id}/approve" in spec["paths"]
+
+        # The login form itself carries a double-submit token.
+        form_client = web.client()
+        page = (await form_client.get("/login")).text
+        token = re.search(r'name="login_token" value="([^"]+)"', page).group(1)
+        bad = await form_client.post("/login", data={"name": "bob", "password": PASSWORD, "login_token": "forged", "next": "/"})
+        assert bad.status_code == 403
+        ok = await form_client.post("/login", data={"name": "bob", "password": PASSWORD, "login_token": token, "next": "//evil.example"})
+        assert ok.status_code == 303 and ok.headers["location"] == "/approvals"  # never redirected off the site
+
+
+async def test_repeated_failed_logins_are_slowed_down(bus):
+    async with web_desk(bus) as web:
+        c = web.client()
+        for _ in range(5):
+            assert (await c.post("/api/login", json={"name": "alice", "password": "wrong password!"})).status_code == 401
+        # Now even the right password waits.
+        r = await c.post("/api/login", json={"name": "alice", "password": PASSWORD})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        web.clock.now += timedelta(seconds=2)
+        assert (await c.post("/api/login", json={"name": "alice", "password": "still wrong!!"})).status_code == 401
+        web.clock.now += timedelta(seconds=1.5)  # the wait doubled to 2 s
+        assert (await c.post("/api/login", json={"name": "alice", "password": PASSWORD})).status_code == 429
+        web.clock.now += timedelta(seconds=1)
+        assert (await c.post("/api/login", json={"name": "alice", "password": PASSWORD})).status_code == 200
+        # Success clears the account's count; other accounts were never slowed.
+        assert (await web.client().post("/api/login", json={"name": "bob", "password": PASSWORD})).status_code == 200
+
+
+async def test_sessions_expire_when_idle_and_end_when_the_account_is_disabled(bus):
+    async with web_desk(bus) as web:
+        c, _ = await web.login("alice")
+        assert (await c.get("/api/me")).status_code == 200
+        web.clock.now += timedelta(minutes=31)
+        assert (await c.get("/api/me")).status_code == 401
+        c2, _ = await web.login("bob")
+        web.accounts.disable("bob")
+        assert (await c2.get("/api/me")).status_code == 401
+        assert (await web.client().post("/api/login", json={"name": "bob", "password": PASSWORD})).status_code == 401
+
+
+STATE_CHANGING = [
+    ("/api/approvals/d1/approve", {"json": {}}),
+    ("/api/approvals/d1/reject", {"json": {"reason": "no"}}),
+    ("/api/approvals/batch", {"json": {"directive_ids": ["d1"], "confirm_count": 1}}),
+    ("/api/reviews/r1/ack", {"json": {"note": ""}}),
+    ("/api/breaker/reset", {"json": {"password": PASSWORD, "reason": "x"}}),
+    ("/approvals/d1/approve", {"data": {}}),
+    ("/approvals/d1/reject", {"data": {"reason": "no"}}),
+    ("/approvals/batch", {"data": {"directive_id": "d1", "confirm_count": "1"}}),
+    ("/reviews/r1/ack", {"data": {}}),
+    ("/breaker/reset", {"data": {"password": PASSWORD, "reason": "x"}}),
+]
+
+
+async def test_every_state_changing_route_needs_a_session_its_csrf_token_and_a_principal(bus):
+    async with web_desk(bus) as web:
+        await submit(web.agent, directive("d1", notional_usd=1_000))
+        review = ReviewRequest(review_id="r1", kind="drift", summary="look", created_at=datetime.now(timezone.utc))
+        await web.agent.request_review(review)
+        anon = web.client()
+        alice, alice_csrf = await web.login("alice")
+        vera, vera_csrf = await web.login("vera")
+
+        def with_csrf(kw: dict, token: str | None) -> dict:
+            if "json" in kw:
+                return {**kw, "headers": {"X-CSRF-Token": token}} if token else kw
+            return {**kw, "data": {**kw["data"], "csrf_token": token}} if token else kw
+
+        for path, kw in STATE_CHANGING:
+            assert (await anon.post(path, **with_csrf(kw, alice_csrf))).status_code == 401, path
+            missing = await alice.post(path, **kw)
+            assert missing.status_code == 403 and "CSRF" in missing.text, path
+            wrong = await alice.post(path, **with_csrf(kw, "not-the-token"))
+            assert wrong.status_code == 403 and "CSRF" in wrong.text, path
+            # Another session's token is wrong too.
+            assert (await alice.post(path, **with_csrf(kw, vera_csrf))).status_code == 403, path
+            viewer = await vera.post(path, **with_csrf(kw, vera_csrf))
+            assert viewer.status_code == 403 and "viewer" in viewer.text, path
+        for path in ("/logout", "/api/logout"):
+            assert (await alice.post(path)).status_code == 403
+        # Nothing any of that did reached the factory.
+        assert (await web.cc.item("d1")).pending and await orders(web.cc.nc) == []
+        assert not (await web.cc.reviews())[0].acknowledged
+        # The viewer sees everything.
+        assert [e["directive_id"] for e in (await vera.get("/api/approvals")).json()] == ["d1"]
+        page = (await vera.get("/approvals")).text
+        assert "d1" in page and "Read-only" in page and "/approvals/d1/approve" not in page
+
+
+# -- decisions ---------------------------------------------------------------------------
+
+
+async def test_a_principal_sees_everything_about_a_staged_directive_then_approves_it_to_a_fill(bus):
+    async with web_desk(bus) as web:
+        await submit(web.agent, directive("d1", notional_usd=10_000))
+        c, csrf = await web.login("alice")
+        (e,) = (await c.get("/api/approvals")).json()
+        assert (e["asset"], e["venue"], e["side"], e["notional_usd"]) == ("BTC", "binance", "buy", 10_000)
+        assert e["memo"]["signal_evidence"] and e["memo"]["expected_outcome"]
+        assert {ch["name"] for ch in e["checks"]} >= {"position", "confidence", "order_leverage", "asset", "venue"}
+        pos = next(ch for ch in e["checks"] if ch["name"] == "position")
+        assert pos["passed"] and pos["limit"] == 25.0 and pos["observed"] == pytest.approx(10.0)
+        assert e["context"]["post_trade_position_usd"] == 10_000 and e["price_at_staging"] == 65_000 and e["price_now"] == 65_000
+        assert 0 < e["seconds_left"] <= 900
+        page = (await c.get("/approvals")).text
+        for text in ("trend +1.5 sigma on 4h bars", "Portfolio around it", "expires in", "65,000.00", "Approve"):
+            assert text in page
+        r = await c.post("/api/approvals/d1/approve", json={}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["state"] == "executed"
+        fill = body["outcomes"][-1]["fill"]
+        assert fill["status"] == "filled" and fill["notional_usd"] > 0
+        assert body["outcomes"][0]["principals"] == ["alice"]
+        item = (await c.get("/approvals/d1")).text
+        assert "executed" in item and "BTC at" in item
+        assert [a["action"] for a in web.accounts.actions()][:1] == ["approve"]
+
+
+async def test_an_approval_cannot_be_replayed_or_applied_to_another_directive(bus):
+    async with web_desk(bus) as web:
+        await submit(web.agent, directive("d1", notional_usd=1_000), directive("d2", notional_usd=1_000))
+        c, csrf = await web.login("alice")
+        h = {"X-CSRF-Token": csrf}
+        assert (await c.post("/api/approvals/d1/approve", json={}, headers=h)).json()["state"] == "executed"
+        again = await c.post("/api/approvals/d1/approve", json={}, headers=h)
+        assert again.status_code == 409 and "already executed" in again.text
+        # The body cannot name another directive or carry an approval id of its own.
+        smuggled = await c.post("/api/approvals/d2/approve", json={"directive_id": "d1", "approval_id": "ap-1"}, headers=h)
+        assert smuggled.status_code == 422
+        form = await c.post("/approvals/d1/approve", data={"csrf_token": csrf, "directive_id": "d2"})
+        assert form.status_code == 409
+        assert len(await orders(web.cc.nc)) == 1
+        assert (await web.cc.item("d2")).pending
+
+
+async def test_an_expired_item_cannot_be_approved(bus):
+    async with web_desk(bus, approvals={"expiry_seconds": 1.0}) as web:
+        await submit(web.agent, directive("d1", notional_usd=1_000))
+        c, csrf = await web.login("alice")
+        await asyncio.sleep(1.2)
+        r = await c.post("/api/approvals/d1/approve", json={}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 409 and "expired" in r.text
+        await wait_for(lambda: _state(web, "d1", "expired"))
+        assert await orders(web.cc.nc) == []
+
+
+async def _state(web, did, state):
+    return (await web.cc.item(did)).state == state
+
+
+async def test_a_rejection_needs_a_reason_and_is_recorded_with_it(bus):
+    async with web_desk(bus) as web:
+        await submit(web.agent, directive("d1", notional_usd=1_000))
+        c, csrf = await web.login("bob")
+        assert (await c.post("/api/approvals/d1/reject", json={"reason": ""}, headers={"X-CSRF-Token": csrf})).status_code == 422
+        blank = await c.post("/approvals/d1/reject", data={"csrf_token": csrf, "reason": "   "})
+        assert blank.status_code == 400 and "needs a reason" in blank.text
+        r = await c.post("/api/approvals/d1/reject", json={"reason": "too close to the close"}, headers={"X-CSRF-Token": csrf})
+        assert r.json()["state"] == "rejected"
+        outcome = r.json()["outcomes"][-1]
+        assert outcome["reason"] == "too close to the close" and outcome["principals"] == ["bob"]
+
+
+async def test_explicit_needs_the_typed_id_and_four_eyes_two_principals(bus):
+    mission = make_mission(guardrails={"require_human_approval_above_usd": 10_000}, approvals={"four_eyes_above_usd": 15_000})
+    async with web_desk(bus, mission) as web:
+        await submit(web.agent, directive("big2", notional_usd=20_000))
+        assert (await web.cc.item("big2")).staged.four_eyes
+        alice, a_csrf = await web.login("alice")
+        bob, b_csrf = await web.login("bob")
+        no_confirm = await alice.post("/api/approvals/big2/approve", json={}, headers={"X-CSRF-Token": a_csrf})
+        assert no_confirm.status_code == 400 and "type its id" in no_confirm.text
+        wrong = await alice.post("/api/approvals/big2/approve", json={"confirm": "big"}, headers={"X-CSRF-Token": a_csrf})
+        assert wrong.status_code == 400
+        first = await alice.post("/api/approvals/big2/approve", json={"confirm": "big2"}, headers={"X-CSRF-Token": a_csrf})
+        assert first.json()["state"] == "awaiting_second_approval"
+        twice = await alice.post("/api/approvals/big2/approve", json={"confirm": "big2"}, headers={"X-CSRF-Token": a_csrf})
+        assert twice.status_code == 409 and "another principal" in twice.text
+        assert await orders(web.cc.nc) == []
+        second = await bob.post("/api/approvals/big2/approve", json={"confirm": "big2"}, headers={"X-CSRF-Token": b_csrf})
+        body = second.json()
+        assert body["state"] == "executed"
+        assert sorted(body["outcomes"][0]["principals"]) == ["alice", "bob"]
+
+
+async def test_batch_approval_is_all_or_nothing_after_confirming_the_count(bus):
+    mission = make_mission(guardrails={"require_human_approval_above_usd": 5_000})
+    async with web_desk(bus, mission) as web:
+        await submit(web.agent, *(directive(f"s{i}", notional_usd=1_000) for i in range(3)), directive("x1", notional_usd=6_000))
+        c, csrf = await web.login("alice")
+        h = {"X-CSRF-Token": csrf}
+        wrong_count = await c.post("/api/approvals/batch", json={"directive_ids": ["s0", "s1", "s2"], "confirm_count": 2}, headers=h)
+        assert wrong_count.status_code == 400
+        with_explicit = await c.post("/api/approvals/batch", json={"directive_ids": ["s0", "s1", "x1"], "confirm_count": 3}, headers=h)
+        assert with_explicit.status_code == 409 and "nothing approved" in with_explicit.text and "x1: explicit" in with_explicit.text
+        with_unknown = await c.post("/api/approvals/batch", json={"directive_ids": ["s0", "nope"], "confirm_count": 2}, headers=h)
+        assert with_unknown.status_code == 409
+        for did in ("s0", "s1", "s2", "x1"):
+            assert (await web.cc.item(did)).pending, did
+        ok = await c.post("/api/approvals/batch", json={"directive_ids": ["s0", "s1", "s2"], "confirm_count": 3}, headers=h)
+        assert ok.status_code == 200
+        assert [r["state"] for r in ok.json()["results"]] == ["executed"] * 3
+        assert (await web.cc.item("x1")).pending
+        # The form path: the page's checkboxes and the typed count.
+        await submit(web.agent, directive("s3", notional_usd=1_000), directive("s4", notional_usd=1_000))
+        r = await c.post("/approvals/batch", data={"csrf_token": csrf, "directive_id": ["s3", "s4"], "confirm_count": "2"})
+        assert r.status_code == 200 and r.text.count(">executed<") == 2
+
+
+# -- reviews, breaker, risk, metrics ---------------------------------------------------------
+
+
+async def test_review_requests_are_listed_apart_and_only_acknowledged(bus):
+    async with web_desk(bus) as web:
+        await web.agent.request_review(
+            ReviewRequest(
+                review_id="rv1", kind="drift", summary="confidence creeping up", detail="<script>alert(1)</script> buy all",
+                created_at=datetime.now(timezone.utc),
+            )
+        )
+        c, csrf = await web.login("alice")
+        (r,) = (await c.get("/api/reviews")).json()
+        assert r["request"]["review_id"] == "rv1" and not r["acknowledged"]
+        page = (await c.get("/approvals")).text
+        assert "confidence creeping up" in page and "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
+        assert "/approvals/rv1/approve" not in page
+        # It is not a directive: it cannot be approved.
+        assert (await c.post("/api/approvals/rv1/approve", json={}, headers={"X-CSRF-Token": csrf})).status_code == 404
+        ack = await c.post("/api/reviews/rv1/ack", json={"note": "seen"}, headers={"X-CSRF-Token": csrf})
+        assert ack.status_code == 200 and ack.json()["principal"] == "alice"
+        await wait_for(lambda: _acked(web, "rv1"))
+        assert await orders(web.cc.nc) == []
+        assert (await c.post("/api/reviews/nope/ack", json={}, headers={"X-CSRF-Token": csrf})).status_code == 404
+
+
+async def _acked(web, rid):
+    return any(i.request.review_id == rid and i.acknowledged for i in await web.cc.reviews())
+
+
+async def test_breaker_reset_needs_the_principals_password_again_and_a_reason(bus):
+    async with web_desk(bus) as web:
+        await crash_into_a_trip(web.agent, web.cc, web.md)
+        c, csrf = await web.login("alice")
+        h = {"X-CSRF-Token": csrf}
+        state = (await c.get("/api/breaker")).json()
+        assert state["state"] == "tripped" and "drawdown" in state["trip"]["reason"]
+        wrong = await c.post("/api/breaker/reset", json={"password": "not my password", "reason": "checked"}, headers=h)
+        assert wrong.status_code == 403 and "password" in wrong.text
+        bob, _ = await web.login("bob")  # someone else's password is not yours
+        assert (await c.post("/api/breaker/reset", json={"password": PASSWORD + "x", "reason": "checked"}, headers=h)).status_code == 403
+        assert (await web.cc.breaker()).state == "tripped"
+        r = await c.post("/api/breaker/reset", json={"password": PASSWORD, "reason": "ETH marks checked"}, headers=h)
+        assert r.status_code == 200 and r.json()["state"] == "armed"
+        assert r.json()["reset"]["principal"] == "alice" and r.json()["reset"]["reason"] == "ETH marks checked"
+        assert web.accounts.actions()[0]["action"] == "reset_breaker"
+        again = await c.post("/api/breaker/reset", json={"password": PASSWORD, "reason": "again"}, headers=h)
+        assert again.status_code == 409 and "not tripped" in again.text
+
+
+async def test_portfolio_funnel_and_metrics(bus):
+    async with web_desk(bus) as web:
+        await submit(
+            web.agent,
+            directive("a", notional_usd=5_000),
+            directive("b", notional_usd=5_000),
+            directive("luna", asset="LUNA"),
+            directive("lev", leverage=9.0),
+        )
+        c, csrf = await web.login("alice")
+        h = {"X-CSRF-Token": csrf}
+        await c.post("/api/approvals/a/approve", json={}, headers=h)
+        await c.post("/api/approvals/b/reject", json={"reason": "enough BTC"}, headers=h)
+        f = (await c.get("/api/funnel?period=1h")).json()
+        assert (f["received"], f["staged"], f["approved"], f["executed"], f["human_rejected"]) == (4, 2, 1, 1, 1)
+        assert f["policy_rejections_by_reason"] == {"asset": 1, "order_leverage": 1}
+        assert f["human_rejections_by_reason"] == {"enough BTC": 1}
+        assert (await c.get("/api/funnel?period=fortnight")).status_code == 400
+        page = (await c.get("/funnel?period=all")).text
+        assert 'id="f-received">4<' in page and "enough BTC" in page
+
+        await wait_for(lambda: _has_position(web))
+        p = (await c.get("/api/portfolio?period=1h")).json()
+        assert p["now"]["positions"][0]["asset"] == "BTC" and p["history"]
+        page = (await c.get("/portfolio")).text
+        assert page.count("<svg") == 3 and "equity (USD)" in page and "<polyline" in page
+
+        assert (await web.client().get("/metrics")).status_code == 401
+        await wait_for(lambda: _funnel_counts(web, 2))
+        m = (await web.client().get("/metrics", headers={"Authorization": f"Bearer {metrics_token(web.factory.data_dir)}"})).text
+        assert 'deskgate_directives_total{verdict="staged"} 2.0' in m
+        assert 'deskgate_policy_rejections_total{check="asset"} 1.0' in m
+        assert "deskgate_pending_approvals 0.0" in m and "deskgate_breaker_tripped 0.0" in m
+        assert 'deskgate_policy_evaluation_seconds_count 4.0' in m and 'le="+Inf"' in m
+        assert 'deskgate_permission_violations_total{service="factory"} 0.0' in m
+        assert (await c.get("/metrics")).status_code == 200  # a session works too
+
+
+async def _has_position(web):
+    snap = await web.cc.portfolio()
+    return snap is not None and snap.positions
+
+
+async def _funnel_counts(web, staged):
+    f = await web.cc.funnel()
+    return f is not None and f.staged == staged and f.pending == 0
+
+
+async def test_the_command_center_holds_only_the_command_center_role(bus):
+    """The web app's connection is refused anything beyond its role (a directive, an order)."""
+    async with web_desk(bus) as web:
+        nc = web.cc.nc
+        await nc.publish("consciousness.directives.BTC", b"{}")
+        await nc.publish("factory.execution.orders.binance", b"{}")
+        await nc.flush()
+        await wait_for(lambda: web.cc.events.counts["permission_violation"] >= 2)
+        nc2, _ = await bus.connect(Role.OBSERVER)
+        assert [m async for m in read_stream(nc2, "ORDERS", ">")] == []
+        await nc2.close()
