@@ -28,6 +28,7 @@ SAMPLE = {
     "consciousness.insights.>": "consciousness.insights.morning_brief",
     "approvals.queue.directive.>": "approvals.queue.directive.d1",
     "approvals.queue.review.>": "approvals.queue.review.r1",
+    "approvals.acknowledged.>": "approvals.acknowledged.r1",
     "approvals.response.>": "approvals.response.d1",
     "factory.status.>": "factory.status.policy.d1",
     "factory.execution.orders.>": "factory.execution.orders.binance",
@@ -287,6 +288,7 @@ def test_agent_credentials_never_reach_execution(shared_bus, subjects):
 
 PRIVILEGED = [
     "approvals.response.d1",
+    "approvals.acknowledged.r1",
     "approvals.queue.directive.d1",
     "factory.execution.orders.binance",
     "factory.execution.fills.binance",

@@ -95,6 +95,7 @@ async def test_login_gives_an_httponly_samesite_strict_session_and_pages_need_it
         assert (await anon.get("/healthz")).json() == {"status": "ok", "bus": "connected"}
         assert (await anon.get("/static/app.js")).status_code == 200
         assert (await anon.get("/login")).status_code == 200
+        assert (await anon.get("/fragments/queue")).status_code == 401  # the live page then goes to log in
 
         r = await anon.post("/api/login", json={"name": "alice", "password": PASSWORD})
         cookie = r.headers["set-cookie"]
@@ -129,6 +130,14 @@ async def test_repeated_failed_logins_are_slowed_down(bus):
         assert (await c.post("/api/login", json={"name": "alice", "password": PASSWORD})).status_code == 200
         # Success clears the account's count; other accounts were never slowed.
         assert (await web.client().post("/api/login", json={"name": "bob", "password": PASSWORD})).status_code == 200
+
+
+async def test_login_attempts_sent_all_at_once_cannot_slip_past_the_limit(bus):
+    async with web_desk(bus) as web:
+        c = web.client()
+        answers = await asyncio.gather(*(c.post("/api/login", json={"name": " Alice ", "password": f"wrong {i} wrong"}) for i in range(12)))
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [401] * 5 + [429] * 7, codes
 
 
 async def test_sessions_expire_when_idle_and_end_when_the_account_is_disabled(bus):
@@ -188,6 +197,10 @@ async def test_every_state_changing_route_needs_a_session_its_csrf_token_and_a_p
         assert not (await web.cc.reviews())[0].acknowledged
         # The viewer sees everything.
         assert [e["directive_id"] for e in (await vera.get("/api/approvals")).json()] == ["d1"]
+        # An admin cannot disable themself by spelling their name differently.
+        adam, adam_csrf = await web.login("adam")
+        assert (await adam.post("/users/ADAM/disable", data={"csrf_token": adam_csrf})).status_code == 400
+        assert (await adam.get("/api/me")).status_code == 200
         page = (await vera.get("/approvals")).text
         assert "d1" in page and "Read-only" in page and "/approvals/d1/approve" not in page
 
@@ -324,6 +337,9 @@ async def test_review_requests_are_listed_apart_and_only_acknowledged(bus):
                 created_at=datetime.now(timezone.utc),
             )
         )
+        # A review the model refuses (a time without a zone) is skipped, never breaks the page.
+        await web.agent.js.publish("approvals.queue.review.bad", b'{"review_id": "bad", "kind": "drift", "summary": "s", '
+                                   b'"created_at": "2026-01-01T00:00:00"}')
         c, csrf = await web.login("alice")
         (r,) = (await c.get("/api/reviews")).json()
         assert r["request"]["review_id"] == "rv1" and not r["acknowledged"]
@@ -350,6 +366,9 @@ async def test_breaker_reset_needs_the_principals_password_again_and_a_reason(bu
         h = {"X-CSRF-Token": csrf}
         state = (await c.get("/api/breaker")).json()
         assert state["state"] == "tripped" and "drawdown" in state["trip"]["reason"]
+        # Anyone's failed logins as alice do not block her reset (it has its own count).
+        for _ in range(6):
+            await web.client().post("/api/login", json={"name": "alice", "password": "guessing, guessing"})
         wrong = await c.post("/api/breaker/reset", json={"password": "not my password", "reason": "checked"}, headers=h)
         assert wrong.status_code == 403 and "password" in wrong.text
         bob, _ = await web.login("bob")  # someone else's password is not yours
@@ -422,3 +441,57 @@ async def test_the_command_center_holds_only_the_command_center_role(bus):
         nc2, _ = await bus.connect(Role.OBSERVER)
         assert [m async for m in read_stream(nc2, "ORDERS", ">")] == []
         await nc2.close()
+
+
+# -- property: only a principal, in their own session, with its CSRF token, their password and a reason, resets ----
+
+
+async def test_only_a_principal_with_session_csrf_password_and_reason_resets_the_breaker(bus):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    async with web_desk(bus) as web:
+        await crash_into_a_trip(web.agent, web.cc, web.md)
+        sessions = {name: await web.login(name) for name in ("alice", "vera", "adam")}
+        anon = web.client()
+        loop = asyncio.get_running_loop()
+        tried = []
+
+        @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(
+            who=st.sampled_from(["anon", "alice", "vera", "adam"]),
+            token=st.sampled_from(["own", "other", "missing", "garbage"]),
+            password=st.sampled_from(["right", "wrong", "empty", "someone else's"]),
+            reason=st.sampled_from(["", "   ", "checked the marks"]),
+            via=st.sampled_from(["api", "form"]),
+        )
+        def attempt(who, token, password, reason, via):
+            all_good = who in ("alice", "adam") and token == "own" and password == "right" and reason.strip()
+            if all_good:
+                return  # the one combination that works is shown in the test above; here the breaker must stay tripped
+            client = anon if who == "anon" else sessions[who][0]
+            own = sessions.get(who, (None, sessions["alice"][1]))[1]
+            csrf = {"own": own, "other": sessions["vera"][1] if who != "vera" else sessions["alice"][1], "missing": None,
+                    "garbage": "x" * 43}[token]
+            pw = {"right": PASSWORD, "wrong": "not the password", "empty": "", "someone else's": PASSWORD + "!"}[password]
+
+            async def go():
+                if via == "api":
+                    headers = {"X-CSRF-Token": csrf} if csrf else {}
+                    r = await client.post("/api/breaker/reset", json={"password": pw, "reason": reason}, headers=headers)
+                else:
+                    data = {"password": pw, "reason": reason, **({"csrf_token": csrf} if csrf else {})}
+                    r = await client.post("/breaker/reset", data=data)
+                tried.append(r.status_code)
+                assert r.status_code in (400, 401, 403, 422, 429), (who, token, password, reason, via, r.status_code, r.text)
+                assert (await web.cc.breaker()).state == "tripped"
+
+            asyncio.run_coroutine_threadsafe(go(), loop).result(30)
+
+        await loop.run_in_executor(None, attempt)
+        assert len(tried) >= 30
+        # The breaker is still tripped, and the principal can still reset it properly.
+        web.clock.now += timedelta(hours=1)  # past any slow-down the wrong passwords caused (and the sessions' idle limit)
+        c, csrf = await web.login("alice")
+        r = await c.post("/api/breaker/reset", json={"password": PASSWORD, "reason": "checked"}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200 and r.json()["state"] == "armed"

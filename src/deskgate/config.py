@@ -146,6 +146,9 @@ class WebSettings(_Section):
     lockout_max_seconds: float = Field(900.0, gt=0)
     # Set when a TLS-terminating proxy serves the Command Center over https.
     secure_cookies: bool = False
+    # Addresses of reverse proxies whose X-Forwarded-For is believed; without them,
+    # every client behind a proxy shares the proxy's address for login throttling.
+    trusted_proxies: tuple[str, ...] = Field((), strict=False)
 
 
 class Mission(_Section):
@@ -304,6 +307,7 @@ web:
   login_failures_allowed: 5   # then each attempt waits, doubling up to lockout_max_seconds
   lockout_max_seconds: 900
   secure_cookies: false       # true behind an https proxy
+  trusted_proxies: []         # proxy addresses whose X-Forwarded-For is believed
 
 # Where the desk keeps its state (relative to this file).
 data_dir: "{data_dir}"

@@ -197,7 +197,7 @@ class CommandCenter:
                 continue
             if ack.review_id in items:
                 items[ack.review_id].acks.append(ack)
-        return sorted(items.values(), key=lambda i: i.request.created_at)
+        return list(items.values())  # in the order they arrived on the stream
 
     async def acknowledge(self, review_id: str, principal: str, note: str = "") -> ReviewAck:
         known = {i.request.review_id: i for i in await self.reviews()}

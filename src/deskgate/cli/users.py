@@ -32,10 +32,12 @@ def add(
     data_dir: Path = DataDirOption,
 ) -> None:
     """Add an account; the password is prompted for and stored as an argon2 hash."""
-    from deskgate.web.accounts import AccountError, check_password_strength, normalise_name
+    from deskgate.web.accounts import AccountError, Role, check_password_strength, normalise_name
 
     try:
         normalise_name(name)
+        if role not in {r.value for r in Role}:
+            raise AccountError(f"unknown role {role!r}; one of {', '.join(r.value for r in Role)}")
         if password_stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints
 
 from deskgate.domain.base import Message
 from deskgate.domain.directive import DirectiveId
@@ -32,7 +32,7 @@ class ReviewRequest(Message):
     detail: Text | None = None
     asset: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     agent: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "unknown"
-    created_at: datetime
+    created_at: AwareDatetime  # the agent's claim; the queue is ordered by arrival, not by this
 
 
 class ReviewAck(Message):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -157,9 +158,14 @@ class Accounts:
     @classmethod
     def open(cls, data_dir: DataDir, **kw) -> Accounts:
         data_dir.state.mkdir(parents=True, exist_ok=True)
-        accounts = cls(make_engine(f"sqlite:///{data_dir.accounts_db}"), **kw)
-        data_dir.accounts_db.chmod(0o600)
-        return accounts
+        path = data_dir.accounts_db
+        # Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+        # database file's mode, and they hold hashes and CSRF tokens too.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if p.exists():
+                p.chmod(0o600)
+        return cls(make_engine(f"sqlite:///{path}"), **kw)
 
     # -- accounts ---------------------------------------------------------------------
 
@@ -239,6 +245,14 @@ class Accounts:
                     conn.execute(
                         update(login_failures).where(login_failures.c.key == key).values(failures=r["failures"] + 1, last_failure=now)
                     )
+
+    def forgive_login_failure(self, keys: list[str]) -> None:
+        """Take back one counted failure (an attempt charged in advance turned out right)."""
+        with self.engine.begin() as conn:
+            for key in keys:
+                r = conn.execute(select(login_failures).where(login_failures.c.key == key)).mappings().first()
+                if r is not None and r["failures"] > 0:
+                    conn.execute(update(login_failures).where(login_failures.c.key == key).values(failures=r["failures"] - 1))
 
     def clear_login_failures(self, keys: list[str]) -> None:
         with self.engine.begin() as conn:

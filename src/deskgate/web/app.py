@@ -34,7 +34,7 @@ from deskgate.domain.funnel import Funnel
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
 from deskgate.web import metrics
-from deskgate.web.accounts import Accounts, Role, Session, csrf_matches
+from deskgate.web.accounts import Accounts, Role, Session, csrf_matches, normalise_name
 from deskgate.web.charts import line_chart
 from deskgate.web.desk import (
     AckRequest,
@@ -247,12 +247,15 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         wait = max(wait, ctx.accounts.login_wait(keys[1:], w.login_failures_allowed * 4, w.lockout_max_seconds))
         if wait > 0:
             raise Problem(429, f"too many failed logins; try again in {wait:.0f} s", {"Retry-After": str(int(wait) + 1)})
+        # Charged as a failure before the (slow) password check and forgiven if it was
+        # right, so attempts sent all at once cannot slip past the limit together.
+        ctx.accounts.record_login_failure(keys)
         account = await run_in_threadpool(ctx.accounts.verify_password, name, password)
         if account is None:
-            ctx.accounts.record_login_failure(keys)
             log.warning("failed login", extra={"fields": {"user": name[:64], "client": _client(request)}})
             return "wrong name or password (or the account is disabled)"
         ctx.accounts.clear_login_failures(keys[:1])
+        ctx.accounts.forgive_login_failure(keys[1:])
         token, csrf = ctx.accounts.start_session(account)
         ctx.accounts.record(account.name, "login", _client(request))
         session = Session(account, csrf, utcnow(), utcnow())
@@ -309,7 +312,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         return page(request, "approvals.html", session, **(await queue_values()))
 
     @app.get("/fragments/queue", response_class=HTMLResponse, include_in_schema=False)
-    async def queue_fragment(request: Request, session: Session = Depends(page_session)):
+    async def queue_fragment(request: Request, session: Session = Depends(read_session)):
         return page(request, "_queue.html", session, **(await queue_values()))
 
     async def queue_values() -> dict:
@@ -418,6 +421,10 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def disable_user(request: Request, name: str, session: Session = Depends(write_session)):
         if session.account.role != Role.ADMIN:
             raise Problem(403, "only an admin may disable an account")
+        try:
+            name = normalise_name(name)
+        except ValueError as exc:
+            raise Problem(404, str(exc)) from None
         if name == session.account.name:
             raise Problem(400, "you cannot disable your own account here; use `deskgate user disable`")
         try:
@@ -431,7 +438,12 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @app.get("/events", include_in_schema=False)
     async def events(request: Request, session: Session = Depends(read_session)):
-        return StreamingResponse(_event_stream(ctx.cc, request), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"})
+        def still_valid() -> bool:
+            return ctx.accounts.session(request.cookies.get(SESSION_COOKIE), idle=idle, max_age=max_age) is not None
+
+        return StreamingResponse(
+            _event_stream(ctx.cc, request, still_valid), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+        )
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_route(request: Request):
@@ -515,8 +527,11 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     return app
 
 
-async def _event_stream(cc: CommandCenter, request: Request):
-    """Server-sent events naming what changed; the page then fetches the new view."""
+async def _event_stream(cc: CommandCenter, request: Request, still_valid):
+    """Server-sent events naming what changed; the page then fetches the new view.
+
+    The session is checked again at every keep-alive, so a logout, an expiry or a
+    disabled account ends the stream within 15 s."""
     changed: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
 
     def on(kind: str):
@@ -539,7 +554,7 @@ async def _event_stream(cc: CommandCenter, request: Request):
             try:
                 kind = await asyncio.wait_for(changed.get(), timeout=15.0)
             except asyncio.TimeoutError:
-                if await request.is_disconnected():
+                if await request.is_disconnected() or not still_valid():
                     return
                 yield b": keep-alive\n\n"
                 continue
@@ -599,4 +614,9 @@ def _pct(v: float | None) -> str:
 
 
 def _when(v: datetime | None) -> str:
-    return "—" if v is None else v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if v is None:
+        return "—"
+    try:
+        return v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError):
+        return str(v)  # a time no clock shows (e.g. year 1 in another zone), written by someone else

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from deskgate.approvals.client import CommandCenter, CommandCenterError, QueueItem, ReviewItem
 from deskgate.config import Mission
@@ -191,7 +192,7 @@ class Desk:
             raise ActionError(409, f"{name} already approved {directive_id}; the second approval must come from another principal")
         outcomes = await self.cc.decide(directive_id, "approve", name, wait=self.decision_wait_s)
         self.accounts.record(name, "approve", directive_id, outcomes=[o.outcome for o in outcomes])
-        return await self._result(directive_id, outcomes)
+        return self._result(directive_id, outcomes)
 
     async def reject(self, session: Session, directive_id: str, reason: str) -> DecisionResult:
         self._require_principal(session)
@@ -203,7 +204,7 @@ class Desk:
         name = session.account.name
         outcomes = await self.cc.decide(directive_id, "reject", name, reason.strip(), wait=self.decision_wait_s)
         self.accounts.record(name, "reject", directive_id, reason=reason.strip())
-        return await self._result(directive_id, outcomes)
+        return self._result(directive_id, outcomes)
 
     async def approve_batch(self, session: Session, directive_ids: list[str], confirm_count: int | None) -> BatchResult:
         """All or nothing: every item is checked first; if any cannot be approved, none is sent."""
@@ -237,7 +238,9 @@ class Desk:
             *(self.cc.decide(did, "approve", name, batch_id=batch_id, wait=self.decision_wait_s) for did in ids)
         )
         self.accounts.record(name, "approve_batch", batch_id, directive_ids=ids)
-        return BatchResult(batch_id=batch_id, results=[await self._result(did, o) for did, o in zip(ids, answers)])
+        # Each item's own answer, even "refused": never an error once anything was sent.
+        results = [self._result(did, o, raise_if_refused=False) for did, o in zip(ids, answers)]
+        return BatchResult(batch_id=batch_id, results=results)
 
     @staticmethod
     def _approvers(item: QueueItem) -> set[str]:
@@ -247,9 +250,9 @@ class Desk:
                 names.update(p.lower() for p in o.principals)
         return names
 
-    async def _result(self, directive_id: str, outcomes: list[ApprovalOutcome]) -> DecisionResult:
+    def _result(self, directive_id: str, outcomes: list[ApprovalOutcome], raise_if_refused: bool = True) -> DecisionResult:
         refused = [o for o in outcomes if o.outcome == "refused"]
-        if refused and len(refused) == len(outcomes):
+        if raise_if_refused and refused and len(refused) == len(outcomes):
             raise ActionError(409, f"the factory refused the decision: {refused[-1].reason}")
         state = outcomes[-1].outcome if outcomes else "sent"
         return DecisionResult(directive_id=directive_id, state=state, outcomes=outcomes)
@@ -267,16 +270,21 @@ class Desk:
 
     async def reset_breaker(self, session: Session, password: str, reason: str, client: str) -> BreakerState:
         self._require_principal(session)
-        w = self.mission.web
-        keys = [f"user:{session.account.name}", f"addr:{client}"]
-        wait = self.accounts.login_wait(keys, w.login_failures_allowed, w.lockout_max_seconds)
-        if wait > 0:
-            raise ActionError(429, f"too many failed password attempts; try again in {wait:.0f} s")
-        if self.accounts.verify_password(session.account.name, password) is None:
-            self.accounts.record_login_failure(keys)
-            raise ActionError(403, "wrong password: a breaker reset needs your password again")
         if not reason.strip():
             raise ActionError(400, "a breaker reset needs a reason")
+        if len(reason) > 2000:
+            raise ActionError(400, "the reason is longer than 2000 characters")
+        # Its own count, per account: failed logins by anyone cannot block a reset, and
+        # only someone holding this account's session can add to it.
+        w = self.mission.web
+        keys = [f"reset:{session.account.name}"]
+        wait = self.accounts.login_wait(keys, w.login_failures_allowed, w.lockout_max_seconds)
+        if wait > 0:
+            raise ActionError(429, f"too many wrong passwords for a reset; try again in {wait:.0f} s")
+        self.accounts.record_login_failure(keys)  # charged first, forgiven if right
+        if await run_in_threadpool(self.accounts.verify_password, session.account.name, password) is None:
+            raise ActionError(403, "wrong password: a breaker reset needs your password again")
+        self.accounts.clear_login_failures(keys)
         try:
             state = await self.cc.reset_breaker(session.account.name, reason.strip())
         except CommandCenterError as exc:

@@ -59,7 +59,15 @@ class WebService:
         host, port = sock.getsockname()[:2]
         self.url = f"http://{host if ':' not in host else '[' + host + ']'}:{port}"
         app = create_app(self.mission, self.data_dir)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2, proxy_headers=False)
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+            proxy_headers=bool(w.trusted_proxies),
+            forwarded_allow_ips=list(w.trusted_proxies) or None,
+        )
         self.server = _Server(config)
         serving = asyncio.create_task(self.server.serve(sockets=[sock]))
         while not self.server.started:

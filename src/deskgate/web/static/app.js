@@ -6,8 +6,8 @@
 
   function countdowns() {
     const now = Date.now();
-    document.querySelectorAll(".countdown[data-expires]").forEach(function (el) {
-      const left = Math.max(0, Math.floor((Date.parse(el.dataset.expires) - now) / 1000));
+    document.querySelectorAll(".countdown[data-expires-ms]").forEach(function (el) {
+      const left = Math.max(0, Math.floor((Number(el.dataset.expiresMs) - now) / 1000));
       el.textContent = left > 0 ? Math.floor(left / 60) + "m " + (left % 60) + "s" : "expired";
       el.classList.toggle("bad", left < 60);
     });
@@ -34,7 +34,14 @@
       return;
     }
     fetch(live.dataset.fragment, { credentials: "same-origin", headers: { Accept: "text/html" } })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); })
+      .then(function (r) {
+        if (r.status === 401) {  // the session ended: go and log in again
+          window.location.assign("/login?next=" + encodeURIComponent(window.location.pathname));
+          throw new Error("logged out");
+        }
+        if (!r.ok || r.redirected) throw new Error(String(r.status));
+        return r.text();
+      })
       .then(function (html) {
         queue.innerHTML = html;
         document.getElementById("updates").hidden = true;
