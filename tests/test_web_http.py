@@ -400,6 +400,13 @@ async def test_portfolio_funnel_and_metrics(bus):
         assert f["policy_rejections_by_reason"] == {"asset": 1, "order_leverage": 1}
         assert f["human_rejections_by_reason"] == {"enough BTC": 1}
         assert (await c.get("/api/funnel?period=fortnight")).status_code == 400
+        today = datetime.now(timezone.utc).date()
+        tomorrow = today + timedelta(days=1)
+        assert (await c.get(f"/api/funnel?from={today}&to={tomorrow}")).json()["received"] == 4
+        assert (await c.get(f"/api/funnel?from={tomorrow}&to={tomorrow + timedelta(days=1)}")).json()["received"] == 0
+        assert (await c.get(f"/api/funnel?to={today}")).json()["received"] == 0
+        assert (await c.get("/api/funnel?from=yesterday")).status_code == 400
+        assert (await c.get(f"/api/funnel?from={tomorrow}&to={today}")).status_code == 400
         page = (await c.get("/funnel?period=all")).text
         assert 'id="f-received">4<' in page and "enough BTC" in page
 

@@ -115,7 +115,7 @@ class Stack:
         if md.source == "csv":
             load_bars(md.csv.path)
         if "web" in self.services and self.mission.web.port:
-            from deskgate.web.service import WebError, bind
+            from deskgate.web.listen import WebError, bind
 
             try:
                 bind(self.mission.web.host, self.mission.web.port).close()
@@ -125,7 +125,7 @@ class Stack:
     @property
     def web_url(self) -> str | None:
         """Where the Command Center serves, once it is ready."""
-        from deskgate.web.service import web_url_file
+        from deskgate.web.listen import web_url_file
 
         try:
             return web_url_file(self.data_dir).read_text().strip() or None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -51,7 +51,7 @@ from deskgate.web.desk import (
     ReviewEntry,
     session_lifetimes,
 )
-from deskgate.web.periods import PERIODS, PeriodError, period_funnel, period_start
+from deskgate.web.periods import PERIODS, PeriodError, period_funnel, period_start, resolve_period
 
 log = logging.getLogger("deskgate.web")
 
@@ -398,18 +398,24 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         return await ctx.cc.portfolio(), await ctx.cc.portfolio_history(since)
 
     @app.get("/funnel", response_class=HTMLResponse, include_in_schema=False)
-    async def funnel_page(request: Request, period: str = "24h", session: Session = Depends(page_session)):
-        funnel = await funnel_data(period)
-        return page(request, "funnel.html", session, f=funnel, period=period, periods=list(PERIODS))
+    async def funnel_page(
+        request: Request, period: str = "24h", start: str | None = Query(None, alias="from"), end: str | None = Query(None, alias="to"),
+        session: Session = Depends(page_session),
+    ):
+        funnel, since, until = await funnel_data(period, start, end)
+        return page(
+            request, "funnel.html", session, f=funnel, period=None if (start or end) else period, periods=list(PERIODS),
+            since=since, until=until, start=start or "", end=end or "",
+        )
 
-    async def funnel_data(period: str) -> Funnel:
+    async def funnel_data(period: str, start: str | None = None, end: str | None = None) -> tuple[Funnel, datetime | None, datetime]:
         now = utcnow()
         try:
-            since = period_start(period, now)
+            since, until = resolve_period(period, start, end, now)
         except PeriodError as exc:
             raise Problem(400, str(exc)) from None
         verdicts, outcomes = await asyncio.gather(ctx.cc.verdicts(since), ctx.cc.outcomes(since))
-        return period_funnel(verdicts, outcomes, since, now)
+        return period_funnel(verdicts, outcomes, since, now, until), since, until
 
     @app.get("/users", response_class=HTMLResponse, include_in_schema=False)
     async def users_page(request: Request, session: Session = Depends(page_session)):
@@ -520,9 +526,14 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         }
 
     @app.get("/api/funnel", tags=["risk"])
-    async def api_funnel(period: str = "24h", session: Session = Depends(read_session)) -> Funnel:
-        """Directives received in the period and where each stands now."""
-        return await funnel_data(period)
+    async def api_funnel(
+        period: str = "24h",
+        start: str | None = Query(None, alias="from", description="a date (2026-11-20, UTC) or ISO 8601 time; overrides period"),
+        end: str | None = Query(None, alias="to", description="exclusive end, same format; default now"),
+        session: Session = Depends(read_session),
+    ) -> Funnel:
+        """Directives received in the period (or from/to) and where each stands now."""
+        return (await funnel_data(period, start, end))[0]
 
     return app
 

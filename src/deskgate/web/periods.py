@@ -9,7 +9,7 @@ rejected by a human, executed, invalidated at time of use, or expired.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from deskgate.domain.approval import ApprovalOutcome
 from deskgate.domain.evaluation import PolicyVerdict
@@ -33,18 +33,43 @@ class PeriodError(ValueError):
 
 def period_start(period: str, now: datetime) -> datetime | None:
     if period not in PERIODS:
-        raise PeriodError(f"unknown period {period!r}; one of {', '.join(PERIODS)}")
+        raise PeriodError(f"unknown period {period!r}; one of {', '.join(PERIODS)}, or from/to dates")
     span = PERIODS[period]
     return None if span is None else now - span
 
 
+def parse_day_or_time(value: str, what: str) -> datetime:
+    """`2026-11-20` (midnight UTC) or an ISO 8601 time; a time without a zone is UTC."""
+    try:
+        t = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise PeriodError(f"{what} {value!r} is not a date (2026-11-20) or an ISO 8601 time") from None
+    return t if t.tzinfo is not None else t.replace(tzinfo=timezone.utc)
+
+
+def resolve_period(period: str, start: str | None, end: str | None, now: datetime) -> tuple[datetime | None, datetime]:
+    """(since, until) for a named period, or for from/to dates (to is exclusive)."""
+    if start or end:
+        since = parse_day_or_time(start, "from") if start else None
+        until = parse_day_or_time(end, "to") if end else now
+        if since is not None and since >= until:
+            raise PeriodError("from must be before to")
+        return since, until
+    return period_start(period, now), now
+
+
 def period_funnel(
-    verdicts: Iterable[PolicyVerdict], outcomes: Iterable[ApprovalOutcome], since: datetime | None, now: datetime
+    verdicts: Iterable[PolicyVerdict],
+    outcomes: Iterable[ApprovalOutcome],
+    since: datetime | None,
+    now: datetime,
+    until: datetime | None = None,
 ) -> Funnel:
+    """Directives received in [since, until) and where each stands now."""
     counter = FunnelCounter()
     state: dict[str, str] = {}
     for v in verdicts:
-        if since is not None and v.at < since:
+        if (since is not None and v.at < since) or (until is not None and v.at >= until):
             continue
         counter.evaluated(v.decision, v.primary_reason)
         if v.decision == "staged" and v.directive_id:

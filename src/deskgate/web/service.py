@@ -10,19 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 
 import uvicorn
 
 from deskgate.config import Mission
 from deskgate.paths import DataDir, write_private
 from deskgate.web.app import create_app
+from deskgate.web.listen import WebError, bind, web_url_file
 
 log = logging.getLogger("deskgate.web")
-
-
-class WebError(RuntimeError):
-    pass
 
 
 class _Server(uvicorn.Server):
@@ -31,19 +27,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self):
         yield
-
-
-def bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise WebError(f"the Command Center cannot listen on {host}:{port} ({exc.strerror}); choose another with --web-port") from None
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
 
 
 class WebService:
@@ -88,7 +71,3 @@ class WebService:
     def stop(self) -> None:
         if self.server is not None:
             self.server.should_exit = True
-
-
-def web_url_file(data_dir: DataDir):
-    return data_dir.root / "run" / "web.url"
