@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import datetime
 
 from nats.aio.client import Client
@@ -55,6 +56,13 @@ class QueueItem:
         return self.state in ("staged", "awaiting_second_approval")
 
 
+class VerdictSummary(NamedTuple):
+    directive_id: str | None
+    decision: str
+    primary_reason: str | None
+    at: datetime
+
+
 @dataclass
 class ReviewItem:
     request: ReviewRequest
@@ -70,6 +78,11 @@ class CommandCenter:
         self.nc = nc
         self.js = nc.jetstream()
         self.events = events
+        # What has been read of the streams so far (see queue()).
+        self._reading = asyncio.Lock()
+        self._seen = {"staged": 0, "outcomes": 0, "verdicts": 0}
+        self._items: dict[str, QueueItem] = {}
+        self._verdicts: list[VerdictSummary] = []
 
     @classmethod
     async def connect(cls, data_dir: DataDir) -> CommandCenter:
@@ -88,39 +101,64 @@ class CommandCenter:
     # -- the queue ------------------------------------------------------------------
 
     async def queue(self) -> dict[str, QueueItem]:
-        items: dict[str, QueueItem] = {}
-        async for m in read_stream(self.nc, "APPROVALS", "approvals.queue.directive.>"):
-            try:
-                staged = StagedDirective.model_validate_json(m.data)
-            except ValueError:
-                log.warning("unreadable staged item at APPROVALS seq %d skipped", m.seq)
-                continue
-            items[staged.directive.directive_id] = QueueItem(staged, "staged", [])
-        async for m in read_stream(self.nc, "STATUS", "factory.status.approval.>"):
-            try:
-                outcome = ApprovalOutcome.model_validate_json(m.data)
-            except ValueError:
-                log.warning("unreadable approval outcome at STATUS seq %d skipped", m.seq)
-                continue
-            item = items.get(outcome.directive_id)
-            if item is None:
-                continue
-            item.outcomes.append(outcome)
-            if outcome.outcome == "refused":
-                continue  # a refused decision changes nothing
-            if item.state in TERMINAL and outcome.outcome not in ("executed", "venue_rejected"):
-                continue
-            item.state = outcome.outcome
-        return items
+        """Every staged directive with its outcomes, by id.
+
+        Read incrementally: the first call reads the streams from the start, later
+        calls only what was stored since (streams only grow), so a long history
+        costs once per connection rather than on every page. The items returned are
+        this client's own view; callers read them and never change them.
+        """
+        async with self._reading:
+            async for m in read_stream(self.nc, "APPROVALS", "approvals.queue.directive.>", start_seq=self._seen["staged"] + 1):
+                self._seen["staged"] = m.seq
+                try:
+                    staged = StagedDirective.model_validate_json(m.data)
+                except ValueError:
+                    log.warning("unreadable staged item at APPROVALS seq %d skipped", m.seq)
+                    continue
+                self._items.setdefault(staged.directive.directive_id, QueueItem(staged, "staged", []))
+            async for m in read_stream(self.nc, "STATUS", "factory.status.approval.>", start_seq=self._seen["outcomes"] + 1):
+                self._seen["outcomes"] = m.seq
+                try:
+                    outcome = ApprovalOutcome.model_validate_json(m.data)
+                except ValueError:
+                    log.warning("unreadable approval outcome at STATUS seq %d skipped", m.seq)
+                    continue
+                item = self._items.get(outcome.directive_id)
+                if item is not None:
+                    self._apply(item, outcome)
+        return self._items
+
+    @staticmethod
+    def _apply(item: QueueItem, outcome: ApprovalOutcome) -> None:
+        item.outcomes.append(outcome)
+        if outcome.outcome == "refused":
+            return  # a refused decision changes nothing
+        if item.state in TERMINAL and outcome.outcome not in ("executed", "venue_rejected"):
+            return
+        item.state = outcome.outcome
 
     async def pending(self) -> list[QueueItem]:
         return sorted((i for i in (await self.queue()).values() if i.pending), key=lambda i: i.staged.staged_at)
 
     async def item(self, directive_id: str) -> QueueItem:
-        items = await self.queue()
-        if directive_id not in items:
+        """One staged directive and its outcomes, reading only its own subjects."""
+        m = await last_message(self.nc, "APPROVALS", S.staged_subject(directive_id))
+        if m is None:
             raise CommandCenterError(f"no staged directive {directive_id}")
-        return items[directive_id]
+        try:
+            staged = StagedDirective.model_validate_json(m.data)
+        except ValueError:
+            raise CommandCenterError(f"the staged record of {directive_id} cannot be read") from None
+        if staged.directive.directive_id != directive_id:
+            raise CommandCenterError(f"the staged record on {m.subject} names another directive")
+        item = QueueItem(staged, "staged", [])
+        async for o in read_stream(self.nc, "STATUS", S.approval_status_subject(directive_id)):
+            try:
+                self._apply(item, ApprovalOutcome.model_validate_json(o.data))
+            except ValueError:
+                continue
+        return item
 
     async def decide(
         self,
@@ -258,23 +296,22 @@ class CommandCenter:
         except ValueError:
             return None
 
-    async def verdicts(self, since: datetime | None = None) -> list[PolicyVerdict]:
-        out = []
-        async for m in read_stream(self.nc, "STATUS", "factory.status.policy.>", start_time=since):
-            try:
-                out.append(PolicyVerdict.model_validate_json(m.data))
-            except ValueError:
-                continue
-        return out
+    async def verdicts(self, since: datetime | None = None) -> list[VerdictSummary]:
+        """The policy engine's verdicts (what the funnel needs of them), read incrementally."""
+        async with self._reading:
+            async for m in read_stream(self.nc, "STATUS", "factory.status.policy.>", start_seq=self._seen["verdicts"] + 1):
+                self._seen["verdicts"] = m.seq
+                try:
+                    v = PolicyVerdict.model_validate_json(m.data)
+                except ValueError:
+                    continue
+                self._verdicts.append(VerdictSummary(v.directive_id, v.decision, v.primary_reason, v.at))
+        return [v for v in self._verdicts if since is None or v.at >= since]
 
     async def outcomes(self, since: datetime | None = None) -> list[ApprovalOutcome]:
-        out = []
-        async for m in read_stream(self.nc, "STATUS", "factory.status.approval.>", start_time=since):
-            try:
-                out.append(ApprovalOutcome.model_validate_json(m.data))
-            except ValueError:
-                continue
-        return out
+        """Every outcome of a staged directive, from the queue's view."""
+        items = await self.queue()
+        return [o for item in items.values() for o in item.outcomes if since is None or o.at >= since]
 
     async def funnel(self) -> Funnel | None:
         m = await last_message(self.nc, "STATUS", S.FUNNEL_SUBJECT)

@@ -15,7 +15,10 @@ class WebError(RuntimeError):
 
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port, or a clear error naming the port."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # proto given explicitly: asyncio sets TCP_NODELAY on accepted connections only
+    # when the socket says it is TCP, and without it each keep-alive response waits
+    # ~40 ms for the client's delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

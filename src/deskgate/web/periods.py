@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
+from deskgate.approvals.client import VerdictSummary
 from deskgate.domain.approval import ApprovalOutcome
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.funnel import Funnel
@@ -59,7 +60,7 @@ def resolve_period(period: str, start: str | None, end: str | None, now: datetim
 
 
 def period_funnel(
-    verdicts: Iterable[PolicyVerdict],
+    verdicts: Iterable[PolicyVerdict | VerdictSummary],
     outcomes: Iterable[ApprovalOutcome],
     since: datetime | None,
     now: datetime,
