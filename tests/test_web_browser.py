@@ -9,7 +9,6 @@ and the market feed would send them.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys

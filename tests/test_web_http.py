@@ -144,7 +144,12 @@ async def test_sessions_expire_when_idle_and_end_when_the_account_is_disabled(bu
     async with web_desk(bus) as web:
         c, _ = await web.login("alice")
         assert (await c.get("/api/me")).status_code == 200
-        web.clock.now += timedelta(minutes=31)
+        assert (await c.get("/api/approvals/a%20b")).status_code == 404  # not an id: a clear 404, not a crash
+        # A background check (the event stream's) does not keep an idle session alive.
+        token = c.cookies[SESSION_COOKIE]
+        web.clock.now += timedelta(minutes=20)
+        assert web.accounts.session(token, idle=timedelta(minutes=30), max_age=timedelta(hours=12), touch=False) is not None
+        web.clock.now += timedelta(minutes=11)
         assert (await c.get("/api/me")).status_code == 401
         c2, _ = await web.login("bob")
         web.accounts.disable("bob")
@@ -502,3 +507,37 @@ async def test_only_a_principal_with_session_csrf_password_and_reason_resets_the
         c, csrf = await web.login("alice")
         r = await c.post("/api/breaker/reset", json={"password": PASSWORD, "reason": "checked"}, headers={"X-CSRF-Token": csrf})
         assert r.status_code == 200 and r.json()["state"] == "armed"
+
+
+async def test_an_outcome_stored_before_its_staged_record_is_not_lost(bus):
+    """The factory publishes to two streams side by side; the view must not depend on which lands first."""
+    from deskgate.approvals.client import CommandCenter, CommandCenterError
+    from deskgate.bus.subjects import approval_status_subject, staged_subject
+    from deskgate.domain.approval import ApprovalOutcome, PositionContext, StagedDirective
+    from deskgate.domain.directive import Directive
+    from deskgate.domain.evaluation import PolicyEvaluation
+
+    now = datetime.now(timezone.utc)
+    staged = StagedDirective(
+        directive=Directive.model_validate(directive("late")),
+        evaluation=PolicyEvaluation(directive_id="late", decision="staged", explicit_approval=False, checks=[]),
+        asset="BTC", venue="binance", explicit=False, four_eyes=False, price_at_staging=65_000.0, staged_at=now,
+        expires_at=now + timedelta(minutes=15),
+        context=PositionContext(equity_usd=1e5, current_position_usd=0, pending_same_side_usd=0, post_trade_position_usd=1e4,
+                                post_trade_position_pct=10, gross_leverage_after=0.1, drawdown_pct=0),
+    )
+    factory, _ = await bus.connect(Role.FACTORY)
+    cc = await CommandCenter.connect(bus.data_dir)
+    try:
+        js = factory.jetstream()
+        await js.publish(approval_status_subject("late"), ApprovalOutcome(directive_id="late", outcome="expired", at=now).to_bytes())
+        assert "late" not in await cc.queue()
+        await js.publish(staged_subject("late"), staged.to_bytes())
+        item = (await cc.queue())["late"]
+        assert item.state == "expired" and not item.pending
+        assert (await cc.item("late")).state == "expired"
+        with pytest.raises(CommandCenterError, match="not a directive id"):
+            await cc.item("a b")
+    finally:
+        await cc.close()
+        await factory.close()

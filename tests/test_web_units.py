@@ -91,3 +91,22 @@ def test_metrics_histogram_is_cumulative_and_ends_at_inf():
     assert [s.value for s in buckets] == sorted(s.value for s in buckets)
     tripped = next(f for f in fams if f.name == "deskgate_breaker_tripped")
     assert tripped.samples[0].value == 1
+
+
+def test_failures_are_forgotten_after_a_quiet_hour_and_in_flight_attempts_count(tmp_path):
+    from deskgate.paths import DataDir
+    from deskgate.web.accounts import Accounts
+
+    clock = [T0]
+    accounts = Accounts.open(DataDir.at(tmp_path).ensure(), clock=lambda: clock[0])
+    key = ["addr:10.0.0.1"]
+    for _ in range(25):
+        accounts.record_login_failure(key)
+    assert accounts.login_wait(key, 20, 900) == 32  # 2 ** (25 - 20)
+    clock[0] += timedelta(minutes=61)
+    assert accounts.login_wait(key, 20, 900) == 0
+    accounts.record_login_failure(key)
+    assert accounts.login_wait(key, 1, 900) == 1  # counting again from one
+    # Five attempts still being checked count as five failures made just now.
+    assert accounts.login_wait(["user:x"], 5, 900, in_flight={"user:x": 4}) == 0
+    assert accounts.login_wait(["user:x"], 5, 900, in_flight={"user:x": 5}) == 1

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from datetime import datetime
+from typing import NamedTuple
 
 from nats.aio.client import Client
 
@@ -24,8 +25,8 @@ from deskgate.bus.reader import last_message, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerState
-from deskgate.domain.execution import Fill
 from deskgate.domain.evaluation import PolicyVerdict
+from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.market import Bar
 from deskgate.domain.portfolio import PortfolioSnapshot
@@ -33,6 +34,9 @@ from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.paths import DataDir
 
 log = logging.getLogger("deskgate.command_center")
+
+DIRECTIVE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_EARLY = 10_000  # outcomes kept while their staged record is not read yet (oldest dropped)
 
 TERMINAL = {"ordered", "executed", "venue_rejected", "invalidated", "expired", "rejected"}
 
@@ -82,6 +86,7 @@ class CommandCenter:
         self._reading = asyncio.Lock()
         self._seen = {"staged": 0, "outcomes": 0, "verdicts": 0}
         self._items: dict[str, QueueItem] = {}
+        self._early: dict[str, list[ApprovalOutcome]] = {}  # outcomes read before their staged record
         self._verdicts: list[VerdictSummary] = []
 
     @classmethod
@@ -116,7 +121,11 @@ class CommandCenter:
                 except ValueError:
                     log.warning("unreadable staged item at APPROVALS seq %d skipped", m.seq)
                     continue
-                self._items.setdefault(staged.directive.directive_id, QueueItem(staged, "staged", []))
+                did = staged.directive.directive_id
+                if did not in self._items:
+                    self._items[did] = QueueItem(staged, "staged", [])
+                    for early in self._early.pop(did, []):
+                        self._apply(self._items[did], early)
             async for m in read_stream(self.nc, "STATUS", "factory.status.approval.>", start_seq=self._seen["outcomes"] + 1):
                 self._seen["outcomes"] = m.seq
                 try:
@@ -127,6 +136,12 @@ class CommandCenter:
                 item = self._items.get(outcome.directive_id)
                 if item is not None:
                     self._apply(item, outcome)
+                else:
+                    # Two streams, published side by side: an outcome can be stored before
+                    # its staged record. Keep it until the record arrives.
+                    self._early.setdefault(outcome.directive_id, []).append(outcome)
+                    while len(self._early) > MAX_EARLY:
+                        self._early.pop(next(iter(self._early)))
         return self._items
 
     @staticmethod
@@ -143,6 +158,8 @@ class CommandCenter:
 
     async def item(self, directive_id: str) -> QueueItem:
         """One staged directive and its outcomes, reading only its own subjects."""
+        if not DIRECTIVE_ID.fullmatch(directive_id):
+            raise CommandCenterError(f"no staged directive {directive_id!r} (not a directive id)")
         m = await last_message(self.nc, "APPROVALS", S.staged_subject(directive_id))
         if m is None:
             raise CommandCenterError(f"no staged directive {directive_id}")

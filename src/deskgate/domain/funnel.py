@@ -8,7 +8,6 @@ from pydantic import Field
 
 from deskgate.domain.base import Message
 
-
 # Upper bounds (ms) of the policy evaluation latency buckets; the last is +Inf.
 LATENCY_BUCKETS_MS: tuple[float, ...] = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 100.0)
 

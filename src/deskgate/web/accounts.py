@@ -37,6 +37,7 @@ CAN_DECIDE = frozenset({Role.PRINCIPAL, Role.ADMIN})
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 MIN_PASSWORD = 10
+FAILURES_FORGOTTEN_AFTER = timedelta(hours=1)
 
 
 class AccountError(ValueError):
@@ -226,13 +227,21 @@ class Accounts:
 
     # -- login throttling ---------------------------------------------------------------
 
-    def login_wait(self, keys: list[str], allowed: int, max_wait: float) -> float:
+    def login_wait(self, keys: list[str], allowed: int, max_wait: float, in_flight: dict[str, int] | None = None) -> float:
+        """How long the next attempt on these keys must wait. Attempts still being
+        checked (`in_flight`) count as failures made just now, so attempts sent all at
+        once cannot slip past the limit together."""
         now = self.clock()
+        in_flight = in_flight or {}
         with self.engine.connect() as conn:
-            rows = conn.execute(select(login_failures).where(login_failures.c.key.in_(keys))).mappings().all()
-        return max(
-            (login_wait_seconds(r["failures"], utc(r["last_failure"]), now, allowed, max_wait) for r in rows), default=0.0
-        )
+            rows = {r["key"]: r for r in conn.execute(select(login_failures).where(login_failures.c.key.in_(keys))).mappings()}
+        waits = []
+        for key in keys:
+            r, busy = rows.get(key), in_flight.get(key, 0)
+            failures = r["failures"] if r is not None and not self._stale(r, now) else 0
+            last = now if busy else (utc(r["last_failure"]) if r is not None else None)
+            waits.append(login_wait_seconds(failures + busy, last, now, allowed, max_wait))
+        return max(waits, default=0.0)
 
     def record_login_failure(self, keys: list[str]) -> None:
         now = self.clock()
@@ -242,17 +251,13 @@ class Accounts:
                 if r is None:
                     conn.execute(insert(login_failures).values(key=key, failures=1, last_failure=now))
                 else:
-                    conn.execute(
-                        update(login_failures).where(login_failures.c.key == key).values(failures=r["failures"] + 1, last_failure=now)
-                    )
+                    failures = 1 if self._stale(r, now) else r["failures"] + 1
+                    conn.execute(update(login_failures).where(login_failures.c.key == key).values(failures=failures, last_failure=now))
 
-    def forgive_login_failure(self, keys: list[str]) -> None:
-        """Take back one counted failure (an attempt charged in advance turned out right)."""
-        with self.engine.begin() as conn:
-            for key in keys:
-                r = conn.execute(select(login_failures).where(login_failures.c.key == key)).mappings().first()
-                if r is not None and r["failures"] > 0:
-                    conn.execute(update(login_failures).where(login_failures.c.key == key).values(failures=r["failures"] - 1))
+    @staticmethod
+    def _stale(row, now: datetime) -> bool:
+        """Failures are forgotten after a quiet hour, so no count grows for ever."""
+        return now - utc(row["last_failure"]) > FAILURES_FORGOTTEN_AFTER
 
     def clear_login_failures(self, keys: list[str]) -> None:
         with self.engine.begin() as conn:
@@ -270,8 +275,10 @@ class Accounts:
             )
         return token, csrf
 
-    def session(self, token: str | None, *, idle: timedelta, max_age: timedelta) -> Session | None:
-        """The live session this token opens, touching it; None if unknown, expired or disabled."""
+    def session(self, token: str | None, *, idle: timedelta, max_age: timedelta, touch: bool = True) -> Session | None:
+        """The live session this token opens, touching it (unless `touch` is false: a
+        background check must not keep an unattended session alive); None if unknown,
+        expired or disabled."""
         if not token:
             return None
         key = _sha256(token)
@@ -287,7 +294,8 @@ class Accounts:
             if u is None or u["disabled"]:
                 conn.execute(delete(sessions).where(sessions.c.token_sha256 == key))
                 return None
-            conn.execute(update(sessions).where(sessions.c.token_sha256 == key).values(last_seen=now))
+            if touch:
+                conn.execute(update(sessions).where(sessions.c.token_sha256 == key).values(last_seen=now))
         account = Account(u["name"], Role(u["role"]), False, utc(u["created_at"]))
         return Session(account, r["csrf"], utc(r["created_at"]), now)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -118,6 +119,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     templates.env.filters.update(money=_money, pct=_pct, when=_when, num=_num)
     idle, max_age = session_lifetimes(mission)
     w = mission.web
+    checking: Counter[str] = Counter()  # login attempts whose password is being checked, by throttle key
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -243,19 +245,24 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def attempt_login(request: Request, name: str, password: str) -> Session | str:
         """The session, or why not (a message); slows down repeated failures."""
         keys = [f"user:{name.strip().lower()[:64]}", f"addr:{_client(request)}"]
-        wait = ctx.accounts.login_wait(keys[:1], w.login_failures_allowed, w.lockout_max_seconds)
-        wait = max(wait, ctx.accounts.login_wait(keys[1:], w.login_failures_allowed * 4, w.lockout_max_seconds))
+        wait = ctx.accounts.login_wait(keys[:1], w.login_failures_allowed, w.lockout_max_seconds, checking)
+        wait = max(wait, ctx.accounts.login_wait(keys[1:], w.login_failures_allowed * 4, w.lockout_max_seconds, checking))
         if wait > 0:
             raise Problem(429, f"too many failed logins; try again in {wait:.0f} s", {"Retry-After": str(int(wait) + 1)})
-        # Charged as a failure before the (slow) password check and forgiven if it was
-        # right, so attempts sent all at once cannot slip past the limit together.
-        ctx.accounts.record_login_failure(keys)
-        account = await run_in_threadpool(ctx.accounts.verify_password, name, password)
+        for key in keys:
+            checking[key] += 1
+        try:
+            account = await run_in_threadpool(ctx.accounts.verify_password, name, password)
+        finally:
+            for key in keys:
+                checking[key] -= 1
+                if checking[key] <= 0:
+                    del checking[key]
         if account is None:
+            ctx.accounts.record_login_failure(keys)
             log.warning("failed login", extra={"fields": {"user": name[:64], "client": _client(request)}})
             return "wrong name or password (or the account is disabled)"
         ctx.accounts.clear_login_failures(keys[:1])
-        ctx.accounts.forgive_login_failure(keys[1:])
         token, csrf = ctx.accounts.start_session(account)
         ctx.accounts.record(account.name, "login", _client(request))
         session = Session(account, csrf, utcnow(), utcnow())
@@ -445,7 +452,8 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     @app.get("/events", include_in_schema=False)
     async def events(request: Request, session: Session = Depends(read_session)):
         def still_valid() -> bool:
-            return ctx.accounts.session(request.cookies.get(SESSION_COOKIE), idle=idle, max_age=max_age) is not None
+            token = request.cookies.get(SESSION_COOKIE)
+            return ctx.accounts.session(token, idle=idle, max_age=max_age, touch=False) is not None
 
         return StreamingResponse(
             _event_stream(ctx.cc, request, still_valid), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}

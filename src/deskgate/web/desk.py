@@ -10,6 +10,7 @@ the page shows.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from deskgate.approvals.client import CommandCenter, CommandCenterError, QueueItem, ReviewItem
+from deskgate.approvals.client import CommandCenter, CommandCenterError, QueueItem
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome, PositionContext
 from deskgate.domain.base import utcnow
@@ -28,6 +29,8 @@ from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.web.accounts import Accounts, Session
 
 MAX_BATCH = 200
+
+log = logging.getLogger("deskgate.web")
 
 
 class ActionError(Exception):
@@ -234,12 +237,20 @@ class Desk:
         if problems:
             raise ActionError(409, "nothing approved; the batch is all or nothing: " + "; ".join(problems))
         batch_id = f"batch-{uuid.uuid4().hex[:16]}"
-        answers = await asyncio.gather(
-            *(self.cc.decide(did, "approve", name, batch_id=batch_id, wait=self.decision_wait_s) for did in ids)
-        )
         self.accounts.record(name, "approve_batch", batch_id, directive_ids=ids)
-        # Each item's own answer, even "refused": never an error once anything was sent.
-        results = [self._result(did, o, raise_if_refused=False) for did, o in zip(ids, answers)]
+        answers = await asyncio.gather(
+            *(self.cc.decide(did, "approve", name, batch_id=batch_id, wait=self.decision_wait_s) for did in ids),
+            return_exceptions=True,
+        )
+        # Each item's own answer, even "refused" or a failed send: never an error once
+        # anything may have been sent.
+        results = []
+        for did, answer in zip(ids, answers):
+            if isinstance(answer, BaseException):
+                log.warning("batch %s: sending the approval of %s failed: %s", batch_id, did, answer)
+                results.append(DecisionResult(directive_id=did, state=f"not sent ({type(answer).__name__}: {answer})", outcomes=[]))
+            else:
+                results.append(self._result(did, answer, raise_if_refused=False))
         return BatchResult(batch_id=batch_id, results=results)
 
     @staticmethod
