@@ -144,8 +144,10 @@ async def test_a_principal_sees_a_staged_directive_arrive_approves_it_and_sees_i
     await card.locator("summary").click()
     await expect(card.locator("tr.pass", has_text="position")).to_be_visible()
     if os.environ.get("DESKGATE_SCREENSHOT"):
-        await stage(desk, directive("web-shot-eth", asset="ETH", notional_usd=3_000, confidence=0.74))
-        await expect(page.locator("#d-web-shot-eth")).to_be_visible(timeout=10_000)
+        # Only when asked: an explicit item beside it, for the README's picture.
+        await prices(desk, SOL=150.0)
+        await stage(desk, directive("web-shot-sol", asset="SOL", notional_usd=21_000, confidence=0.74, venue="okx"))
+        await expect(page.locator("#d-web-shot-sol")).to_be_visible(timeout=10_000)
         await page.screenshot(path=os.environ["DESKGATE_SCREENSHOT"], full_page=False)
     await card.get_by_role("button", name="Approve").click()
     await expect(page.locator("#state")).to_have_text("executed", timeout=10_000)

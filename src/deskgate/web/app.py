@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections import Counter
 from contextlib import asynccontextmanager
@@ -224,7 +225,8 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     async def form(request: Request) -> dict[str, Any]:
         f = await request.form()
-        return {k: f.getlist(k) if k.endswith("[]") or k == "directive_id" else f.get(k) for k in f.keys()}
+        # directive_id repeats in the batch form (one per ticked box); every other field is single.
+        return {k: f.getlist(k) if k == "directive_id" else f.get(k) for k in f.keys()}
 
     # -- open routes --------------------------------------------------------------------------
 
@@ -235,8 +237,6 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_page(request: Request, next: str = "/approvals"):
-        import secrets
-
         token = secrets.token_urlsafe(24)
         response = page(request, "login.html", None, login_token=token, next=_safe_next(next), error=None)
         _set_cookie(response, LOGIN_COOKIE, token, w.secure_cookies, max_age=3600)
@@ -278,8 +278,6 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
             raise Problem(403, "the login form expired or was not sent from this site; reload the login page")
         result = await attempt_login(request, str(f.get("name") or ""), str(f.get("password") or ""))
         if isinstance(result, str):
-            import secrets
-
             token = secrets.token_urlsafe(24)
             response = page(request, "login.html", None, 401, login_token=token, next=_safe_next(f.get("next")), error=result)
             _set_cookie(response, LOGIN_COOKIE, token, w.secure_cookies, max_age=3600)
@@ -379,9 +377,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def breaker_reset_form(request: Request, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        state = await ctx.desk.reset_breaker(  # type: ignore[union-attr]
-            session, str(f.get("password") or ""), str(f.get("reason") or ""), _client(request)
-        )
+        state = await ctx.desk.reset_breaker(session, str(f.get("password") or ""), str(f.get("reason") or ""))  # type: ignore[union-attr]
         resets = [a for a in ctx.accounts.actions(500) if a["action"] == "reset_breaker"][:20]
         return page(request, "breaker.html", session, breaker=state, resets=resets, done="the circuit breaker is reset")
 
@@ -520,7 +516,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def api_reset(request: Request, body: ResetRequest, session: Session = Depends(write_session)) -> BreakerState:
         """Reset a tripped breaker: your password again, and a reason."""
         need_principal(session)
-        return await ctx.desk.reset_breaker(session, body.password, body.reason, _client(request))  # type: ignore[union-attr]
+        return await ctx.desk.reset_breaker(session, body.password, body.reason)  # type: ignore[union-attr]
 
     @app.get("/api/portfolio", tags=["risk"])
     async def api_portfolio(period: str = "24h", session: Session = Depends(read_session)) -> dict:

@@ -279,7 +279,7 @@ class Desk:
         self.accounts.record(session.account.name, "acknowledge_review", review_id, note=note.strip()[:2000])
         return ack
 
-    async def reset_breaker(self, session: Session, password: str, reason: str, client: str) -> BreakerState:
+    async def reset_breaker(self, session: Session, password: str, reason: str) -> BreakerState:
         self._require_principal(session)
         if not reason.strip():
             raise ActionError(400, "a breaker reset needs a reason")
