@@ -67,6 +67,11 @@ class DataDir:
         """Command Center accounts, sessions and the record of what each person did."""
         return self.state / "accounts.db"
 
+    @property
+    def memory_db(self) -> Path:
+        """The agents' memory: core blocks, recall, archival."""
+        return self.state / "memory.db"
+
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.state / (name + '.db')}"
 

@@ -1,0 +1,1 @@
+"""The agents' memory after Letta: core blocks, recall, archival, and context within a budget."""

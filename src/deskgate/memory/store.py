@@ -1,0 +1,402 @@
+"""The agents' memory, after Letta: core blocks, recall and archival, in SQLite.
+
+- **Core** blocks are small, always in the agent's context, and edited by the agent
+  itself through three tools (append, replace, rethink) that refuse to exceed a
+  block's limit. Every edit is kept in `core_history`, so nothing is lost.
+- **Recall** holds every observation, insight, directive and outcome, searchable by
+  text (SQLite FTS5) with date and kind filters.
+- **Archival** holds long documents (end-of-day reviews, post-trade analyses,
+  regime notes) with tags, searchable the same way.
+
+One file under the data directory (`state/memory.db`) that survives restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+from deskgate.storage import make_engine, utc
+
+# The article's core blocks and their size limits (characters).
+DEFAULT_CORE_LIMITS: dict[str, int] = {
+    "desk_state": 2000,
+    "regime": 1000,
+    "hypotheses": 2000,
+    "instructions": 2000,
+}
+
+RecallKind = Literal["observation", "insight", "principle", "directive", "outcome", "review", "summary", "note"]
+
+
+class MemoryError_(ValueError):
+    """A memory edit or query that cannot be done; the message says why (the agent reads it)."""
+
+
+metadata = MetaData()
+
+core_blocks = Table(
+    "core_blocks",
+    metadata,
+    Column("label", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("limit_chars", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+core_history = Table(
+    "core_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("label", String(64), nullable=False),
+    Column("op", String(16), nullable=False),
+    Column("old_value", Text, nullable=False),
+    Column("new_value", Text, nullable=False),
+    Column("by", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+recall = Table(
+    "recall",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("ref", String(128), nullable=True),  # the data point, directive or document it is about
+    Column("meta", JSON, nullable=False),
+)
+Index("recall_at", recall.c.at)
+
+archival = Table(
+    "archival",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("tags", String(1000), nullable=False),  # space-separated, lower case
+)
+
+# Full-text indexes over recall and archival, kept in step by triggers.
+FTS_DDL = [
+    "CREATE VIRTUAL TABLE IF NOT EXISTS recall_fts USING fts5(text, content='recall', content_rowid='id')",
+    "CREATE TRIGGER IF NOT EXISTS recall_ai AFTER INSERT ON recall BEGIN "
+    "INSERT INTO recall_fts(rowid, text) VALUES (new.id, new.text); END",
+    # The lowest and highest recall id of each day, so a date window becomes a rowid
+    # range the full-text index can jump to (ids need not follow time for this).
+    "CREATE TABLE IF NOT EXISTS recall_days (day TEXT PRIMARY KEY, lo INTEGER NOT NULL, hi INTEGER NOT NULL)",
+    "CREATE TRIGGER IF NOT EXISTS recall_day AFTER INSERT ON recall BEGIN "
+    "INSERT INTO recall_days(day, lo, hi) VALUES (substr(new.at, 1, 10), new.id, new.id) "
+    "ON CONFLICT(day) DO UPDATE SET lo = min(lo, excluded.lo), hi = max(hi, excluded.hi); END",
+    "INSERT INTO recall_days(day, lo, hi) SELECT substr(at, 1, 10), min(id), max(id) FROM recall "
+    "WHERE NOT EXISTS (SELECT 1 FROM recall_days) GROUP BY substr(at, 1, 10)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS archival_fts USING fts5(title, text, tags, content='archival', content_rowid='id')",
+    "CREATE TRIGGER IF NOT EXISTS archival_ai AFTER INSERT ON archival BEGIN "
+    "INSERT INTO archival_fts(rowid, title, text, tags) VALUES (new.id, new.title, new.text, new.tags); END",
+]
+
+
+@dataclass(frozen=True)
+class CoreBlock:
+    label: str
+    value: str
+    limit: int
+    version: int
+    updated_at: datetime
+
+    @property
+    def used(self) -> int:
+        return len(self.value)
+
+
+@dataclass(frozen=True)
+class RecallEntry:
+    id: int
+    at: datetime
+    kind: str
+    text: str
+    ref: str | None
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Document:
+    id: int
+    at: datetime
+    title: str
+    text: str
+    tags: tuple[str, ...]
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts_query(query: str) -> str:
+    """A person's or an agent's words as a safe FTS5 query: every word must appear.
+
+    Each word is quoted, so FTS5 operators and stray quotes in the input are just
+    text and can never make the query fail or mean something else.
+    """
+    words = _WORD.findall(query)
+    if not words:
+        raise MemoryError_(f"nothing to search for in {query!r}: give at least one word")
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words[:32])
+
+
+class Memory:
+    def __init__(self, engine: Engine, *, core_limits: dict[str, int] | None = None, clock=None):
+        self.engine = engine
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        metadata.create_all(engine)
+        with engine.begin() as conn:
+            for ddl in FTS_DDL:
+                conn.execute(text(ddl))
+            now = self.clock()
+            for label, limit in (core_limits or DEFAULT_CORE_LIMITS).items():
+                exists = conn.execute(select(core_blocks.c.label).where(core_blocks.c.label == label)).first()
+                if exists is None:
+                    conn.execute(insert(core_blocks).values(label=label, value="", limit_chars=limit, version=0, updated_at=now))
+                else:
+                    conn.execute(update(core_blocks).where(core_blocks.c.label == label).values(limit_chars=limit))
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, **kw) -> Memory:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(f"sqlite:///{path}")
+
+        @event.listens_for(engine, "connect")
+        def _fast(dbapi_conn, _record):
+            dbapi_conn.execute("PRAGMA cache_size=-65536")  # 64 MB page cache for search
+
+        return cls(engine, **kw)
+
+    # -- core ---------------------------------------------------------------------------
+
+    def core(self) -> list[CoreBlock]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(core_blocks).order_by(core_blocks.c.label)).mappings().all()
+        return [CoreBlock(r["label"], r["value"], r["limit_chars"], r["version"], utc(r["updated_at"])) for r in rows]
+
+    def block(self, label: str) -> CoreBlock:
+        for b in self.core():
+            if b.label == label:
+                return b
+        raise MemoryError_(f"no core memory block {label!r}; blocks: {', '.join(b.label for b in self.core())}")
+
+    def core_append(self, label: str, content: str, by: str = "agent") -> CoreBlock:
+        """Letta's core_memory_append: add a line to a block."""
+        current = self.block(label)
+        new = f"{current.value}\n{content}" if current.value else content
+        return self._write(current, new, "append", by)
+
+    def core_replace(self, label: str, old: str, new: str, by: str = "agent") -> CoreBlock:
+        """Letta's core_memory_replace: replace one exact passage of a block."""
+        current = self.block(label)
+        if not old:
+            raise MemoryError_("core_replace needs the exact text to replace; use rethink to rewrite a whole block")
+        count = current.value.count(old)
+        if count == 0:
+            raise MemoryError_(f"{old!r} does not occur in block {label!r}; nothing replaced")
+        if count > 1:
+            raise MemoryError_(f"{old!r} occurs {count} times in block {label!r}; give a longer, unique passage")
+        return self._write(current, current.value.replace(old, new, 1), "replace", by)
+
+    def core_rethink(self, label: str, new_value: str, by: str = "agent") -> CoreBlock:
+        """Rewrite a whole block (Letta's rethink_memory)."""
+        return self._write(self.block(label), new_value, "rethink", by)
+
+    def _write(self, current: CoreBlock, new: str, op: str, by: str) -> CoreBlock:
+        if len(new) > current.limit:
+            raise MemoryError_(
+                f"block {current.label!r} would hold {len(new)} characters, over its limit of {current.limit}; "
+                f"nothing changed: shorten it (rethink) or move detail to archival memory"
+            )
+        now = self.clock()
+        with self.engine.begin() as conn:
+            done = conn.execute(
+                update(core_blocks)
+                .where(core_blocks.c.label == current.label, core_blocks.c.version == current.version)
+                .values(value=new, version=current.version + 1, updated_at=now)
+            ).rowcount
+            if done != 1:
+                raise MemoryError_(f"block {current.label!r} changed while this edit was made; read it again")
+            conn.execute(
+                insert(core_history).values(label=current.label, op=op, old_value=current.value, new_value=new, by=by, at=now)
+            )
+        return CoreBlock(current.label, new, current.limit, current.version + 1, now)
+
+    def core_history(self, label: str | None = None, limit: int = 50) -> list[dict]:
+        q = select(core_history).order_by(core_history.c.id.desc()).limit(limit)
+        if label:
+            q = q.where(core_history.c.label == label)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+    # -- recall -------------------------------------------------------------------------
+
+    def remember(
+        self, kind: str, text_: str, *, ref: str | None = None, at: datetime | None = None, meta: dict | None = None
+    ) -> int:
+        if not text_.strip():
+            raise MemoryError_("nothing to remember: empty text")
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(recall).values(at=_utc(at or self.clock()), kind=kind, text=text_, ref=ref, meta=meta or {})
+            )
+        return int(result.inserted_primary_key[0])
+
+    def remember_many(self, rows: list[dict]) -> None:
+        """Bulk insert: dicts with at, kind, text and optionally ref, meta."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(recall), [{"ref": None, "meta": {}, **r, "at": _utc(r["at"])} for r in rows])
+
+    def search(
+        self,
+        query: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: list[str] | None = None,
+        limit: int = 20,
+        order: Literal["recent", "relevance"] = "recent",
+    ) -> list[RecallEntry]:
+        """Recall entries containing every word of `query`, newest first (or best first)."""
+        where = ["recall_fts MATCH :q"]
+        params: dict[str, Any] = {"q": fts_query(query), "limit": max(1, min(limit, 500))}
+        if since is not None:
+            where.append("r.at >= :since")
+            params["since"] = _db_time(since)
+        if until is not None:
+            where.append("r.at < :until")
+            params["until"] = _db_time(until)
+        if since is not None or until is not None:
+            span = self._id_span(since, until)
+            if span is None:
+                return []
+            where.append("recall_fts.rowid BETWEEN :lo AND :hi")
+            params["lo"], params["hi"] = span
+        if kinds:
+            names = [f":k{i}" for i in range(len(kinds))]
+            where.append(f"r.kind IN ({', '.join(names)})")
+            params.update({f"k{i}": k for i, k in enumerate(kinds)})
+        # Newest first walks the full-text index backwards and stops at the limit.
+        order_by = "recall_fts.rank" if order == "relevance" else "recall_fts.rowid DESC"
+        sql = (
+            "SELECT r.id, r.at, r.kind, r.text, r.ref, r.meta FROM recall_fts JOIN recall r ON r.id = recall_fts.rowid "
+            f"WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT :limit"
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).all()
+        return [_entry(r) for r in rows]
+
+    def _id_span(self, since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
+        """The smallest and largest id stored on the days the window touches."""
+        sql = "SELECT min(lo), max(hi) FROM recall_days WHERE day >= :a AND day <= :b"
+        a = _db_time(since)[:10] if since is not None else "0000-00-00"
+        b = _db_time(until)[:10] if until is not None else "9999-99-99"
+        with self.engine.connect() as conn:
+            lo, hi = conn.execute(text(sql), {"a": a, "b": b}).one()
+        return None if lo is None else (int(lo), int(hi))
+
+    def recent(self, limit: int = 50, *, kinds: list[str] | None = None, before_id: int | None = None) -> list[RecallEntry]:
+        q = select(recall).order_by(recall.c.id.desc()).limit(limit)
+        if kinds:
+            q = q.where(recall.c.kind.in_(kinds))
+        if before_id is not None:
+            q = q.where(recall.c.id < before_id)
+        with self.engine.connect() as conn:
+            return [_entry(tuple(r)) for r in conn.execute(q)]
+
+    def recall_count(self, *, kinds: list[str] | None = None, before_id: int | None = None) -> int:
+        q = select(func.count()).select_from(recall)
+        if kinds:
+            q = q.where(recall.c.kind.in_(kinds))
+        if before_id is not None:
+            q = q.where(recall.c.id < before_id)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    # -- archival -----------------------------------------------------------------------
+
+    def archive(self, title: str, text_: str, tags: list[str] | tuple[str, ...] = (), at: datetime | None = None) -> int:
+        if not title.strip() or not text_.strip():
+            raise MemoryError_("an archival document needs a title and a text")
+        clean = sorted({t.strip().lower() for t in tags if t.strip()})
+        bad = [t for t in clean if not re.fullmatch(r"[a-z0-9_-]{1,40}", t)]
+        if bad:
+            raise MemoryError_(f"tags must be 1-40 of a-z, 0-9, '_' or '-': {bad}")
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(archival).values(at=_utc(at or self.clock()), title=title[:300], text=text_, tags=" ".join(clean))
+            )
+        return int(result.inserted_primary_key[0])
+
+    def archival_search(self, query: str | None = None, *, tags: list[str] | None = None, limit: int = 20) -> list[Document]:
+        params: dict[str, Any] = {"limit": max(1, min(limit, 200))}
+        where = []
+        if query:
+            where.append("archival_fts MATCH :q")
+            params["q"] = fts_query(query)
+        for i, tag in enumerate(tags or []):
+            where.append(f"(' ' || a.tags || ' ') LIKE :t{i}")
+            params[f"t{i}"] = f"% {tag.strip().lower()} %"
+        if query:
+            sql = "SELECT a.id, a.at, a.title, a.text, a.tags FROM archival_fts JOIN archival a ON a.id = archival_fts.rowid"
+        else:
+            sql = "SELECT a.id, a.at, a.title, a.text, a.tags FROM archival a"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY a.id DESC LIMIT :limit"
+        with self.engine.connect() as conn:
+            rows = conn.execute(text(sql), params).all()
+        return [Document(r[0], _time(r[1]), r[2], r[3], tuple(r[4].split())) for r in rows]
+
+
+def _utc(dt: datetime) -> datetime:
+    """Stored as UTC: SQLite keeps no zone, so a time in another zone would shift."""
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def _db_time(dt: datetime) -> str:
+    """How SQLAlchemy stores a DateTime in SQLite, for comparisons in raw SQL."""
+    return dt.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _time(value) -> datetime:
+    if isinstance(value, datetime):
+        return utc(value)  # type: ignore[return-value]
+    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
+
+
+def _entry(r) -> RecallEntry:
+    meta = r[5]
+    if isinstance(meta, str):
+        meta = json.loads(meta)
+    return RecallEntry(int(r[0]), _time(r[1]), r[2], r[3], r[4], meta or {})
