@@ -141,3 +141,32 @@ def test_a_person_can_look_inside_with_the_cli(tmp_path):
     assert docs[0]["title"] == "EOD review 2026-11-20"
     bad = run("search", "btc", "--since", "yesterday")
     assert bad.returncode == 2 and b"not a date" in bad.stderr
+
+
+def test_odd_input_gets_a_clear_error_and_the_cli_never_changes_memory(tmp_path, monkeypatch):
+    m = Memory.open(tmp_path / "memory.db", core_limits={"regime": 40})
+    with pytest.raises(MemoryError_, match="unknown recall kind"):
+        m.remember("gossip", "x")
+    with pytest.raises(MemoryError_, match="not a tag"):
+        m.archival_search(tags=["%"])
+    with pytest.raises(MemoryError_, match="out of range"):
+        m.search("x", until=datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))))
+    m.remember("note", "[/x] [red]markup[/red] stays text", at=T0)
+    # A naive time is UTC, whatever the machine's zone.
+    monkeypatch.setenv("TZ", "America/New_York")
+    __import__("time").tzset()
+    assert [e.text for e in m.search("markup", since=datetime(2026, 11, 20, 5, 0))] == ["[/x] [red]markup[/red] stays text"]
+    monkeypatch.delenv("TZ")
+    __import__("time").tzset()
+    ro = Memory.open(tmp_path / "memory.db", read_only=True)
+    assert {b.label: b.limit for b in ro.core()} == {"regime": 40}  # no defaults added, limits kept
+    assert Memory.open(tmp_path / "memory.db").block("regime").limit == 40  # a writer without limits keeps them too
+
+
+def test_summaries_do_not_pile_up_across_contexts(memory):
+    for i in range(40):
+        memory.remember("observation", f"obs {i} " + "x" * 80, at=T0 + timedelta(minutes=i))
+    first = assemble(memory, budget=400)
+    second = assemble(memory, budget=400)
+    assert first.included == second.included  # the first summary did not push real entries out
+    assert second.summary_id != first.summary_id and first.summary_id not in second.included

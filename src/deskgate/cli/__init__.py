@@ -64,7 +64,9 @@ def principal_name(value: str | None) -> str:
 
 
 def fail(message: str, code: int = 2) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)  # messages quote user input
     raise typer.Exit(code)
 
 

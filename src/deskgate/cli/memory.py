@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from deskgate.cli import DataDirOption, JsonOption, MissionOption, app, console, fail, handle_errors, print_json, resolve_data_dir
@@ -20,7 +21,7 @@ def _open(mission_path, data_dir):
     root = resolve_data_dir(mission_path, data_dir)
     if not root.memory_db.exists():
         fail(f"no memory yet at {root.memory_db}; the agents write it when they run")
-    return Memory.open(root.memory_db)
+    return Memory.open(root.memory_db, read_only=True)  # looking in changes nothing
 
 
 def _when(value: str | None, what: str) -> datetime | None:
@@ -44,7 +45,7 @@ def core(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_d
         return
     t = Table("block", "content", "size", "edits", "updated")
     for b in blocks:
-        t.add_row(b.label, b.value or "[dim](empty)[/]", f"{b.used}/{b.limit}", str(b.version), f"{b.updated_at:%Y-%m-%d %H:%M}")
+        t.add_row(b.label, escape(b.value) or "[dim](empty)[/]", f"{b.used}/{b.limit}", str(b.version), f"{b.updated_at:%Y-%m-%d %H:%M}")
     console.print(t)
 
 
@@ -73,8 +74,8 @@ def search(
         return
     t = Table("#", "when (UTC)", "kind", "text", "ref")
     for e in found:
-        t.add_row(str(e.id), f"{e.at:%Y-%m-%d %H:%M}", e.kind, e.text, e.ref or "")
-    console.print(t if found else f"nothing in recall matches {query!r}")
+        t.add_row(str(e.id), f"{e.at:%Y-%m-%d %H:%M}", e.kind, escape(e.text), escape(e.ref or ""))
+    console.print(t if found else escape(f"nothing in recall matches {query!r}"))
 
 
 @memory_app.command("archival")
@@ -102,5 +103,5 @@ def archival(
     if not docs:
         console.print("no archival documents match")
     for d in docs:
-        console.rule(f"#{d.id} {d.title}  [dim]{d.at:%Y-%m-%d %H:%M} UTC  tags: {' '.join(d.tags) or '-'}[/]")
+        console.rule(f"#{d.id} {escape(d.title)}  [dim]{d.at:%Y-%m-%d %H:%M} UTC  tags: {' '.join(d.tags) or '-'}[/]")
         console.print(d.text if full or len(d.text) <= 600 else d.text[:600] + " …", highlight=False)

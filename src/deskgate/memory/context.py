@@ -12,7 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-from deskgate.memory.store import CoreBlock, Memory, RecallEntry
+from deskgate.memory.store import RECALL_KINDS, CoreBlock, Memory, RecallEntry
 
 # A token is about four characters of English; the budget is an estimate, and a
 # conservative one for the structured text the desk writes.
@@ -63,7 +63,7 @@ def summarise(entries: list[RecallEntry], max_chars: int = 600) -> str:
         if len(head) + sum(len(x) + 3 for x in lines) + len(line) > max_chars:
             break
         lines.append(line)
-    return head + " | ".join(lines)
+    return (head + " | ".join(lines))[:max_chars]
 
 
 def plan(core_text: str, entries: list[RecallEntry], budget: int, reserve_for_summary: int = 200) -> tuple[list[RecallEntry], list[RecallEntry]]:
@@ -81,7 +81,13 @@ def plan(core_text: str, entries: list[RecallEntry], budget: int, reserve_for_su
 
 
 def assemble(memory: Memory, budget: int, *, window: int = 200, kinds: list[str] | None = None) -> Context:
-    """The core blocks and the newest `window` recall entries, within `budget` tokens."""
+    """The core blocks and the newest `window` recall entries, within `budget` tokens.
+
+    Earlier summaries are not part of the window (they would pile up and push real
+    entries out); they stay in recall, where a search finds them."""
+    if window < 1:
+        raise ValueError("window must be at least 1")
+    kinds = kinds or sorted(RECALL_KINDS - {"summary"})
     core_text = render_core(memory.core())
     if tokens(core_text) + SUMMARY_ROOM > budget:
         raise ValueError(

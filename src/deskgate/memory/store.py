@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
+    create_engine,
     Column,
     DateTime,
     Index,
@@ -38,7 +40,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from deskgate.storage import make_engine, utc
 
@@ -51,6 +55,8 @@ DEFAULT_CORE_LIMITS: dict[str, int] = {
 }
 
 RecallKind = Literal["observation", "insight", "principle", "directive", "outcome", "review", "summary", "note"]
+RECALL_KINDS: frozenset[str] = frozenset(RecallKind.__args__)  # type: ignore[attr-defined]
+TAG = re.compile(r"[a-z0-9_-]{1,40}")
 
 
 class MemoryError_(ValueError):
@@ -170,32 +176,52 @@ def fts_query(query: str) -> str:
 
 
 class Memory:
-    def __init__(self, engine: Engine, *, core_limits: dict[str, int] | None = None, clock=None):
+    def __init__(self, engine: Engine, *, core_limits: dict[str, int] | None = None, clock=None, read_only: bool = False):
         self.engine = engine
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        metadata.create_all(engine)
-        with engine.begin() as conn:
-            for ddl in FTS_DDL:
-                conn.execute(text(ddl))
-            now = self.clock()
-            for label, limit in (core_limits or DEFAULT_CORE_LIMITS).items():
-                exists = conn.execute(select(core_blocks.c.label).where(core_blocks.c.label == label)).first()
-                if exists is None:
-                    conn.execute(insert(core_blocks).values(label=label, value="", limit_chars=limit, version=0, updated_at=now))
-                else:
-                    conn.execute(update(core_blocks).where(core_blocks.c.label == label).values(limit_chars=limit))
+        if not read_only:
+            self._setup(core_limits)
+
+    def _setup(self, core_limits: dict[str, int] | None) -> None:
+        """Tables, indexes and blocks. Idempotent; retried, since two processes may open a new file at once.
+        Limits given here are applied; without them, only missing default blocks are added."""
+        for attempt in range(10):
+            try:
+                metadata.create_all(self.engine)
+                with self.engine.begin() as conn:
+                    for ddl in FTS_DDL:
+                        conn.execute(text(ddl))
+                    now = _utc(self.clock())
+                    for label, limit in (core_limits or DEFAULT_CORE_LIMITS).items():
+                        conn.execute(
+                            sqlite_insert(core_blocks)
+                            .values(label=label, value="", limit_chars=limit, version=0, updated_at=now)
+                            .on_conflict_do_nothing()
+                        )
+                        if core_limits:
+                            conn.execute(update(core_blocks).where(core_blocks.c.label == label).values(limit_chars=limit))
+                return
+            except (OperationalError, IntegrityError):
+                if attempt == 9:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     @classmethod
-    def open(cls, path: str | os.PathLike, **kw) -> Memory:
+    def open(cls, path: str | os.PathLike, *, read_only: bool = False, **kw) -> Memory:
+        """The memory at `path`; `read_only` opens an existing file without changing it (for people looking in)."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine = make_engine(f"sqlite:///{path}")
+        if read_only:
+            engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"check_same_thread": False})
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = make_engine(f"sqlite:///{path}")
 
         @event.listens_for(engine, "connect")
         def _fast(dbapi_conn, _record):
             dbapi_conn.execute("PRAGMA cache_size=-65536")  # 64 MB page cache for search
+            dbapi_conn.execute("PRAGMA busy_timeout=5000")
 
-        return cls(engine, **kw)
+        return cls(engine, read_only=read_only, **kw)
 
     # -- core ---------------------------------------------------------------------------
 
@@ -238,7 +264,7 @@ class Memory:
                 f"block {current.label!r} would hold {len(new)} characters, over its limit of {current.limit}; "
                 f"nothing changed: shorten it (rethink) or move detail to archival memory"
             )
-        now = self.clock()
+        now = _utc(self.clock())
         with self.engine.begin() as conn:
             done = conn.execute(
                 update(core_blocks)
@@ -266,6 +292,8 @@ class Memory:
     ) -> int:
         if not text_.strip():
             raise MemoryError_("nothing to remember: empty text")
+        if kind not in RECALL_KINDS:
+            raise MemoryError_(f"unknown recall kind {kind!r}; one of {', '.join(sorted(RECALL_KINDS))}")
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(recall).values(at=_utc(at or self.clock()), kind=kind, text=text_, ref=ref, meta=meta or {})
@@ -274,6 +302,9 @@ class Memory:
 
     def remember_many(self, rows: list[dict]) -> None:
         """Bulk insert: dicts with at, kind, text and optionally ref, meta."""
+        bad = {r["kind"] for r in rows} - RECALL_KINDS
+        if bad:
+            raise MemoryError_(f"unknown recall kinds {sorted(bad)}; one of {', '.join(sorted(RECALL_KINDS))}")
         with self.engine.begin() as conn:
             conn.execute(insert(recall), [{"ref": None, "meta": {}, **r, "at": _utc(r["at"])} for r in rows])
 
@@ -349,7 +380,7 @@ class Memory:
         if not title.strip() or not text_.strip():
             raise MemoryError_("an archival document needs a title and a text")
         clean = sorted({t.strip().lower() for t in tags if t.strip()})
-        bad = [t for t in clean if not re.fullmatch(r"[a-z0-9_-]{1,40}", t)]
+        bad = [t for t in clean if not TAG.fullmatch(t)]
         if bad:
             raise MemoryError_(f"tags must be 1-40 of a-z, 0-9, '_' or '-': {bad}")
         with self.engine.begin() as conn:
@@ -365,6 +396,8 @@ class Memory:
             where.append("archival_fts MATCH :q")
             params["q"] = fts_query(query)
         for i, tag in enumerate(tags or []):
+            if not TAG.fullmatch(tag.strip().lower()):
+                raise MemoryError_(f"tag {tag!r} is not a tag: 1-40 of a-z, 0-9, '_' or '-'")
             where.append(f"(' ' || a.tags || ' ') LIKE :t{i}")
             params[f"t{i}"] = f"% {tag.strip().lower()} %"
         if query:
@@ -385,8 +418,12 @@ def _utc(dt: datetime) -> datetime:
 
 
 def _db_time(dt: datetime) -> str:
-    """How SQLAlchemy stores a DateTime in SQLite, for comparisons in raw SQL."""
-    return dt.astimezone(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+    """How SQLAlchemy stores a DateTime in SQLite, for comparisons in raw SQL (a naive time is UTC)."""
+    try:
+        u = _utc(dt)
+    except OverflowError:
+        raise MemoryError_(f"{dt.isoformat()} is out of range") from None
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d} {u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}"
 
 
 def _time(value) -> datetime:
