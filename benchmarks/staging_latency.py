@@ -125,7 +125,7 @@ async def main(args) -> None:
         md, _ = await connect_as(root, Role.MARKETDATA, reconnect=False)
         bar = Bar(asset="BTC", ts=utcnow(), open=1, high=1, low=1, close=65_000, volume=1, interval_seconds=1, source="bench")
         bar = bar.model_copy(update={"open": 65_000.0, "high": 65_000.0, "low": 65_000.0})
-        await md.jetstream().publish("market.data.aggregated.BTC", bar.to_bytes())
+        await md.jetstream().publish("market.data.bars.BTC", bar.to_bytes())
         await md.close()
         await asyncio.sleep(0.5)
         agent, _ = await connect_as(root, Role.AGENT, reconnect=False)

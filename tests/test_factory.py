@@ -252,7 +252,7 @@ async def test_malformed_messages_get_reasons_and_the_factory_keeps_running(bus)
                         "side": "buy", "status": "filled", "quantity": 1, "price": 1, "notional_usd": 1,
                         "filled_at": utcnow().isoformat()}).encode(),
         )
-        await md.publish("market.data.aggregated.BTC", b"not a bar")
+        await md.publish("market.data.bars.BTC", b"not a bar")
         await md.flush()
         await ex.close()
         (ok,) = await submit(agent, directive("fine", notional_usd=1_000))

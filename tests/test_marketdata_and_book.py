@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -68,7 +68,7 @@ async def test_csv_replay_publishes_bars_on_the_bus(bus):
     async def cb(msg):
         got.append(Bar.model_validate_json(msg.data))
 
-    await observer.subscribe("market.data.aggregated.>", cb=cb)
+    await observer.subscribe("market.data.bars.>", cb=cb)
     service = MarketDataService(mission, bus.data_dir)
     task = asyncio.create_task(service.run())
     for _ in range(100):
@@ -87,7 +87,7 @@ async def test_simulator_service_resumes_from_the_last_price(bus):
     mission = Mission.model_validate({"marketdata": {"assets": ["BTC"], "interval_seconds": 0.05, "start_prices": {"BTC": 100.0}}})
     md, _ = await bus.connect(Role.MARKETDATA)
     bar = Bar(asset="BTC", ts=NOW, open=500, high=500, low=500, close=500, volume=1, interval_seconds=1, source="t")
-    await md.jetstream().publish("market.data.aggregated.BTC", bar.to_bytes())
+    await md.jetstream().publish("market.data.bars.BTC", bar.to_bytes())
     await md.close()
     observer, _ = await bus.connect(Role.OBSERVER)
     got: list[Bar] = []
@@ -95,7 +95,7 @@ async def test_simulator_service_resumes_from_the_last_price(bus):
     async def cb(msg):
         got.append(Bar.model_validate_json(msg.data))
 
-    await observer.subscribe("market.data.aggregated.BTC", cb=cb)
+    await observer.subscribe("market.data.bars.BTC", cb=cb)
     service = MarketDataService(mission, bus.data_dir)
     task = asyncio.create_task(service.run())
     while len(got) < 2:
@@ -156,3 +156,30 @@ def test_short_positions_count_against_equity():
     led.mark("ETH", 150.0)
     assert led.positions_by_asset() == {"ETH": pytest.approx(-1_500.0)}
     assert led.equity_usd == pytest.approx(9_500.0)
+
+
+async def test_the_service_publishes_window_summaries_and_trend_signals_for_the_agents(bus):
+    from deskgate.bus.reader import read_stream
+    from deskgate.domain.market import MarketSummary, Signal
+
+    mission = Mission.model_validate(
+        {"marketdata": {"source": "csv", "assets": ["BTC", "ETH"], "summary_window_seconds": 60, "signal_every_bars": 2,
+                        "csv": {"path": str(EXAMPLES / "bars.csv"), "speed": 100_000}}}
+    )
+    service = MarketDataService(mission, bus.data_dir)
+    task = asyncio.create_task(service.run())
+    for _ in range(200):
+        if service.published >= len(load_bars(EXAMPLES / "bars.csv")):
+            break
+        await asyncio.sleep(0.05)
+    service.stop()
+    await task
+    observer, _ = await bus.connect(Role.OBSERVER)
+    summaries = [MarketSummary.model_validate_json(m.data) async for m in read_stream(observer, "MARKET", "market.data.aggregated.>")]
+    signals = [Signal.model_validate_json(m.data) async for m in read_stream(observer, "MARKET", "market.data.signals.>")]
+    await observer.close()
+    assert summaries and len(summaries) == service.summaries
+    assert {s.asset for s in summaries} == {"BTC", "ETH"}
+    first = summaries[0]
+    assert first.summary_id.startswith(f"sum:{first.asset}:") and first.window_end - first.window_start == timedelta(seconds=60)
+    assert signals and all(0 <= s.probability_up <= 1 for s in signals) and len(signals) == service.signals

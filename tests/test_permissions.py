@@ -21,6 +21,7 @@ from deskgate.bus.streams import DURABLES, STREAMS
 from deskgate.bus.subjects import BREAKER_BUCKET, SERVICE_ROLES, SUBJECTS, Role
 
 SAMPLE = {
+    "market.data.bars.>": "market.data.bars.BTC",
     "market.data.aggregated.>": "market.data.aggregated.BTC",
     "market.data.signals.>": "market.data.signals.BTC",
     "market.data.news": "market.data.news",

@@ -90,6 +90,10 @@ class MarketData(_Section):
     )
     annual_volatility_pct: PositiveFloat = 60.0
     csv: CsvReplay = CsvReplay()
+    # Summaries for the agents on market.data.aggregated.<ASSET>, one per window (clock-aligned),
+    # and the trend signal on market.data.signals.<ASSET> every signal_every_bars bars.
+    summary_window_seconds: PositiveFloat = 1800.0
+    signal_every_bars: int = Field(60, ge=1)
 
     @field_validator("assets", mode="after")
     @classmethod
@@ -278,6 +282,8 @@ marketdata:
   seed: 7
   start_prices: {{BTC: 65000, ETH: 3500, SOL: 150}}
   annual_volatility_pct: 60
+  summary_window_seconds: 1800   # the agents' summaries: market.data.aggregated.<ASSET>
+  signal_every_bars: 60          # the trend signal: market.data.signals.<ASSET>
   csv:
     # columns: timestamp,asset,open,high,low,close,volume (see README)
     path: null

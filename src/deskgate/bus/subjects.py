@@ -50,10 +50,12 @@ class SubjectFamily:
 
 # fmt: off
 SUBJECTS: tuple[SubjectFamily, ...] = (
+    SubjectFamily("market.data.bars.>", "MARKET", frozenset({M}), EVERYONE,
+                  "price bars per asset: market.data.bars.<ASSET>"),
     SubjectFamily("market.data.aggregated.>", "MARKET", frozenset({M}), EVERYONE,
-                  "price bars per asset: market.data.aggregated.<ASSET>"),
+                  "window summaries for the agents (30 minutes): market.data.aggregated.<ASSET>"),
     SubjectFamily("market.data.signals.>", "MARKET", frozenset({M}), EVERYONE,
-                  "signal model output per asset"),
+                  "signal model output per asset: market.data.signals.<ASSET>"),
     SubjectFamily("market.data.news", "MARKET", frozenset({M}), EVERYONE,
                   "sanitised news items"),
     SubjectFamily("consciousness.directives.>", "DIRECTIVES", frozenset({A}), frozenset({A, F, C, O}),
@@ -119,8 +121,19 @@ def fill_subject(venue: str) -> str:
     return f"factory.execution.fills.{_token(venue)}"
 
 
+BARS = "market.data.bars.>"
+
+
 def bar_subject(asset: str) -> str:
+    return f"market.data.bars.{_token(asset)}"
+
+
+def summary_subject(asset: str) -> str:
     return f"market.data.aggregated.{_token(asset)}"
+
+
+def signal_subject(asset: str) -> str:
+    return f"market.data.signals.{_token(asset)}"
 
 
 PORTFOLIO_SUBJECT = "factory.status.portfolio"

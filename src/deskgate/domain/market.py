@@ -11,7 +11,7 @@ from deskgate.domain.base import Message
 
 
 class Bar(Message):
-    """One OHLCV bar on market.data.aggregated.<ASSET>."""
+    """One OHLCV bar on market.data.bars.<ASSET>."""
 
     asset: str
     ts: datetime

@@ -65,7 +65,7 @@ class Executor:
     async def run(self, ready: asyncio.Event | None = None) -> None:
         self.nc, _ = await connect_as(self.data_dir, S.Role.EXECUTOR, events=self.events, name="deskgate-executor")
         self.js = self.nc.jetstream()
-        bars = await self.nc.subscribe("market.data.aggregated.>", cb=self._on_bar)
+        bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         await self._republish_unpublished()
         orders = await PullConsumer(self.nc, "ORDERS", "executor_orders", window=16).start()
         if ready is not None:

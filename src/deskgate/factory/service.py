@@ -182,7 +182,7 @@ class Factory:
         self.load_unpublished()
         await self.flush_outbox()
         await self.catch_up()
-        bars = await self.nc.subscribe("market.data.aggregated.>", cb=self._on_bar)
+        bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         breaker_subs = [
             await self.nc.subscribe(S.breaker_kv_subject(key), cb=self._on_breaker_change)
             for key in (S.BREAKER_TRIP_KEY, S.BREAKER_RESET_KEY)

@@ -1,6 +1,9 @@
-"""The market-data service: publishes bars on market.data.aggregated.<ASSET>.
+"""The market-data service: bars on market.data.bars.<ASSET>, and for the agents a
+summary per window on market.data.aggregated.<ASSET> and the trend signal on
+market.data.signals.<ASSET> (see docs/MARKET_INTELLIGENCE.md).
 
 The simulator resumes from the last price on the bus, so a restart is not a jump.
+Summaries and signals start afresh after a restart (their windows refill).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from deskgate.bus.reader import ReadError, last_message
 from deskgate.config import Mission
 from deskgate.domain.market import Bar
 from deskgate.marketdata.csv_replay import load_bars
+from deskgate.marketdata.intelligence import KalmanTrend, WindowAggregator
 from deskgate.marketdata.simulator import Simulator
 from deskgate.paths import DataDir
 
@@ -30,6 +34,10 @@ class MarketDataService:
         self.data_dir = data_dir
         self._stop = asyncio.Event()
         self.published = 0
+        self.summaries = 0
+        self.signals = 0
+        self._aggregators: dict[str, WindowAggregator] = {}
+        self._signals: dict[str, KalmanTrend] = {}
 
     def stop(self) -> None:
         self._stop.set()
@@ -68,6 +76,18 @@ class MarketDataService:
     async def _publish(self, nc, bar: Bar) -> None:
         await nc.publish(S.bar_subject(bar.asset), bar.to_bytes())
         self.published += 1
+        md = self.mission.marketdata
+        if bar.asset not in self._aggregators:
+            self._aggregators[bar.asset] = WindowAggregator(bar.asset, window_s=md.summary_window_seconds)
+            self._signals[bar.asset] = KalmanTrend(bar.asset, every=md.signal_every_bars)
+        summary = self._aggregators[bar.asset].add(bar)
+        if summary is not None:
+            await nc.publish(S.summary_subject(bar.asset), summary.to_bytes(), headers={"Nats-Msg-Id": summary.summary_id})
+            self.summaries += 1
+        signal = self._signals[bar.asset].update(bar)
+        if signal is not None:
+            await nc.publish(S.signal_subject(bar.asset), signal.to_bytes())
+            self.signals += 1
 
     async def _simulate(self, nc) -> None:
         md = self.mission.marketdata
