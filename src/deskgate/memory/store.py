@@ -24,7 +24,6 @@ from typing import Any, Literal
 
 from sqlalchemy import (
     JSON,
-    create_engine,
     Column,
     DateTime,
     Index,
@@ -33,6 +32,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    create_engine,
     event,
     func,
     insert,
