@@ -114,25 +114,13 @@ class CommandCenter:
         this client's own view; callers read them and never change them.
         """
         async with self._reading:
-            async for m in read_stream(self.nc, "APPROVALS", "approvals.queue.directive.>", start_seq=self._seen["staged"] + 1):
-                self._seen["staged"] = m.seq
-                try:
-                    staged = StagedDirective.model_validate_json(m.data)
-                except ValueError:
-                    log.warning("unreadable staged item at APPROVALS seq %d skipped", m.seq)
-                    continue
+            async for staged in self._stored_since("staged", "APPROVALS", "approvals.queue.directive.>", StagedDirective):
                 did = staged.directive.directive_id
                 if did not in self._items:
                     self._items[did] = QueueItem(staged, "staged", [])
                     for early in self._early.pop(did, []):
                         self._apply(self._items[did], early)
-            async for m in read_stream(self.nc, "STATUS", "factory.status.approval.>", start_seq=self._seen["outcomes"] + 1):
-                self._seen["outcomes"] = m.seq
-                try:
-                    outcome = ApprovalOutcome.model_validate_json(m.data)
-                except ValueError:
-                    log.warning("unreadable approval outcome at STATUS seq %d skipped", m.seq)
-                    continue
+            async for outcome in self._stored_since("outcomes", "STATUS", "factory.status.approval.>", ApprovalOutcome):
                 item = self._items.get(outcome.directive_id)
                 if item is not None:
                     self._apply(item, outcome)
@@ -143,6 +131,17 @@ class CommandCenter:
                     while len(self._early) > MAX_EARLY:
                         self._early.pop(next(iter(self._early)))
         return self._items
+
+    async def _stored_since(self, key: str, stream: str, subject: str, model):
+        """What `stream` stored on `subject` since this client last read it, parsed; unreadable ones skipped."""
+        async for m in read_stream(self.nc, stream, subject, start_seq=self._seen[key] + 1):
+            self._seen[key] = m.seq
+            try:
+                parsed = model.model_validate_json(m.data)
+            except ValueError:
+                log.warning("unreadable %s at %s seq %d skipped", model.__name__, stream, m.seq)
+                continue
+            yield parsed
 
     @staticmethod
     def _apply(item: QueueItem, outcome: ApprovalOutcome) -> None:
@@ -316,12 +315,7 @@ class CommandCenter:
     async def verdicts(self, since: datetime | None = None) -> list[VerdictSummary]:
         """The policy engine's verdicts (what the funnel needs of them), read incrementally."""
         async with self._reading:
-            async for m in read_stream(self.nc, "STATUS", "factory.status.policy.>", start_seq=self._seen["verdicts"] + 1):
-                self._seen["verdicts"] = m.seq
-                try:
-                    v = PolicyVerdict.model_validate_json(m.data)
-                except ValueError:
-                    continue
+            async for v in self._stored_since("verdicts", "STATUS", "factory.status.policy.>", PolicyVerdict):
                 self._verdicts.append(VerdictSummary(v.directive_id, v.decision, v.primary_reason, v.at))
         return [v for v in self._verdicts if since is None or v.at >= since]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -25,13 +25,14 @@ def _open(mission_path, data_dir):
 
 
 def _when(value: str | None, what: str) -> datetime | None:
+    from deskgate.web.periods import PeriodError, parse_day_or_time
+
     if value is None:
         return None
     try:
-        t = datetime.fromisoformat(value)
-    except ValueError:
-        fail(f"--{what} {value!r} is not a date (2026-11-20) or an ISO 8601 time")
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+        return parse_day_or_time(value, f"--{what}")
+    except PeriodError as exc:
+        fail(str(exc))
 
 
 @memory_app.command("core")

@@ -135,6 +135,10 @@ def login_wait_seconds(failures: int, last_failure: datetime | None, now: dateti
     return max(0.0, remaining)
 
 
+def _account(row) -> Account:
+    return Account(row["name"], Role(row["role"]), row["disabled"], utc(row["created_at"]))
+
+
 def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -191,12 +195,12 @@ class Accounts:
     def list(self) -> list[Account]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(users).order_by(users.c.name)).mappings().all()
-        return [Account(r["name"], Role(r["role"]), r["disabled"], utc(r["created_at"])) for r in rows]
+        return [_account(r) for r in rows]
 
     def get(self, name: str) -> Account | None:
         with self.engine.connect() as conn:
             r = conn.execute(select(users).where(users.c.name == name)).mappings().first()
-        return Account(r["name"], Role(r["role"]), r["disabled"], utc(r["created_at"])) if r else None
+        return _account(r) if r else None
 
     def disable(self, name: str) -> Account:
         """Disable an account and end its sessions at once."""
@@ -223,7 +227,7 @@ class Accounts:
             return None
         if r is None or r["disabled"]:
             return None
-        return Account(r["name"], Role(r["role"]), False, utc(r["created_at"]))
+        return _account(r)
 
     # -- login throttling ---------------------------------------------------------------
 
@@ -296,7 +300,7 @@ class Accounts:
                 return None
             if touch:
                 conn.execute(update(sessions).where(sessions.c.token_sha256 == key).values(last_seen=now))
-        account = Account(u["name"], Role(u["role"]), False, utc(u["created_at"]))
+        account = _account(u)
         return Session(account, r["csrf"], utc(r["created_at"]), now)
 
     def end_session(self, token: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -22,6 +23,7 @@ from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir, write_private
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)  # the funnel's time before the factory published one
 
 
 def metrics_token(data_dir: DataDir) -> str:
@@ -56,7 +58,7 @@ class _Snapshot:
 
 def families(funnel: Funnel | None, breaker: BreakerState, portfolio: PortfolioSnapshot | None, own_violations: int) -> list:
     out = []
-    f = funnel or Funnel(at=_epoch())
+    f = funnel or Funnel(at=EPOCH)
     directives = CounterMetricFamily("deskgate_directives", "Directives received by the factory, by verdict", labels=["verdict"])
     directives.add_metric(["staged"], f.staged)
     directives.add_metric(["policy_rejected"], f.policy_rejected)
@@ -111,9 +113,3 @@ async def render(cc: CommandCenter) -> bytes:
 
 def _le(seconds: float) -> str:
     return f"{seconds:.6g}"
-
-
-def _epoch():
-    from datetime import datetime, timezone
-
-    return datetime(1970, 1, 1, tzinfo=timezone.utc)
