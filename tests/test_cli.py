@@ -89,7 +89,7 @@ def test_a_bad_mission_starts_nothing(tmp_path):
 
 
 def _start_up(mission: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([*DESKGATE, "up", "--mission", str(mission), "--web-port", "0"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen([*DESKGATE, "up", "--mission", str(mission), "--web-port", "0", "--no-agents"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**os.environ, "COLUMNS": "200"})
     deadline = time.monotonic() + 60
     seen = b""
@@ -242,3 +242,33 @@ def test_up_refuses_while_an_earlier_desks_processes_run(tmp_path):
         assert proc.returncode == 2 and str(sleeper.pid).encode() in proc.stderr
     finally:
         sleeper.kill()
+
+
+@pytest.mark.slow
+def test_demo_replays_the_desk_and_ends_with_the_funnel_the_governor_a_brief_and_a_review(tmp_path):
+    proc = run("demo", "--days", "2", "--keep", timeout=300)
+    out = proc.stdout.decode()
+    for text in ("replayed 2 days", "desk days per minute", "the funnel", "directives received", "simulated principal",
+                 "the Governor", "P&L", "max drawdown", "morning brief 2026-01-06 05:30 UTC, by the offline analyst",
+                 "end-of-day review 2026-01-06 by the offline analyst", "deskgate up --no-agents --mission", "desk stopped cleanly"):
+        assert text in out, text
+    import re
+
+    kept = Path(re.search(r"This run's data is in (/\S*deskgate-demo-\w+)", out).group(1))
+    try:
+        # The kept run can be looked into afterwards, with no desk running.
+        core = run("memory", "core", "--data-dir", str(kept / "data"))
+        assert b"hypotheses" in core.stdout and b"confirmed" in core.stdout
+        docs = run("memory", "archival", "end-of-day", "--data-dir", str(kept / "data"))
+        assert b"End-of-day review 2026-01-05" in docs.stdout and b"End-of-day review 2026-01-06" in docs.stdout
+    finally:
+        import shutil
+
+        shutil.rmtree(kept, ignore_errors=True)
+
+
+def test_governor_commands_need_a_running_desk_and_a_reason(tmp_path):
+    missing = run("governor", "clear", "--data-dir", str(tmp_path / "nothing"), check=False)
+    assert missing.returncode == 2 and b"--reason" in missing.stderr
+    no_desk = run("governor", "status", "--data-dir", str(tmp_path / "nothing"), check=False)
+    assert no_desk.returncode == 2 and b"no credentials" in no_desk.stderr

@@ -30,6 +30,7 @@ SAMPLE = {
     "approvals.queue.directive.>": "approvals.queue.directive.d1",
     "approvals.queue.review.>": "approvals.queue.review.r1",
     "approvals.acknowledged.>": "approvals.acknowledged.r1",
+    "approvals.governor.clear": "approvals.governor.clear",
     "approvals.response.>": "approvals.response.d1",
     "factory.status.>": "factory.status.policy.d1",
     "factory.execution.orders.>": "factory.execution.orders.binance",

@@ -69,7 +69,7 @@ def desk(tmp_path_factory):
             input=f"{PASSWORD}\n".encode(), check=True, capture_output=True, timeout=60,
         )
     log = open(root / "up.out", "wb")
-    proc = subprocess.Popen([*DESKGATE, "up", "--mission", str(mission), "--web-port", "0"], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([*DESKGATE, "up", "--mission", str(mission), "--web-port", "0", "--no-agents"], stdout=log, stderr=subprocess.STDOUT)
     data_dir = DataDir.at(root / "data")
     url_file = data_dir.root / "run" / "web.url"
     deadline = time.monotonic() + 60

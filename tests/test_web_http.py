@@ -18,7 +18,8 @@ from test_breaker import crash_into_a_trip
 from test_factory import make_mission, running, submit
 
 from deskgate.bus.reader import read_stream
-from deskgate.bus.subjects import Role
+from deskgate.bus.subjects import GOVERNOR_CLEAR_SUBJECT, GOVERNOR_STATE_SUBJECT, Role
+from deskgate.domain.governor import GovernorClear, GovernorState
 from deskgate.domain.review import ReviewRequest
 from deskgate.web.accounts import Accounts
 from deskgate.web.app import SESSION_COOKIE, create_app
@@ -168,6 +169,8 @@ STATE_CHANGING = [
     ("/approvals/batch", {"data": {"directive_id": "d1", "confirm_count": "1"}}),
     ("/reviews/r1/ack", {"data": {}}),
     ("/breaker/reset", {"data": {"password": PASSWORD, "reason": "x"}}),
+    ("/api/governor/clear", {"json": {"reason": "x"}}),
+    ("/governor/clear", {"data": {"reason": "x"}}),
 ]
 
 
@@ -385,6 +388,34 @@ async def test_breaker_reset_needs_the_principals_password_again_and_a_reason(bu
         assert web.accounts.actions()[0]["action"] == "reset_breaker"
         again = await c.post("/api/breaker/reset", json={"password": PASSWORD, "reason": "again"}, headers=h)
         assert again.status_code == 409 and "not tripped" in again.text
+
+
+async def test_the_governor_is_visible_and_only_a_principal_with_a_reason_clears_it(bus):
+    async with web_desk(bus) as web:
+        c, csrf = await web.login("alice")
+        h = {"X-CSRF-Token": csrf}
+        assert (await c.get("/api/governor")).json() is None
+        assert "published no Governor state" in (await c.get("/governor")).text
+        drifting = GovernorState(
+            state="drifting", damping=0.8, statistic=6.2, threshold=5.0, cusum_proximity=6.2, mean_proximity=0.4, sd_proximity=0.05,
+            mean_confidence=0.7, sd_confidence=0.03, interventions=1, review_id="rv-drift-1", drifting_since=datetime.now(timezone.utc),
+        )
+        await web.agent.js.publish(GOVERNOR_STATE_SUBJECT, drifting.to_bytes())
+        page = (await c.get("/governor")).text
+        assert "DRIFTING" in page and "x0.8" in page and "/governor/clear" in page
+        vera, _ = await web.login("vera")
+        assert "Read-only: only a principal may clear the Governor" in (await vera.get("/governor")).text
+        empty = await c.post("/api/governor/clear", json={"reason": "   "}, headers=h)
+        assert empty.status_code == 400 and "reason" in empty.text
+        r = await c.post("/api/governor/clear", json={"reason": "sizes checked against the book"}, headers=h)
+        assert r.status_code == 200 and r.json()["principal"] == "alice"
+        clears = [m async for m in read_stream(web.cc.nc, "RESPONSES", GOVERNOR_CLEAR_SUBJECT)]
+        assert len(clears) == 1 and GovernorClear.model_validate_json(clears[0].data).reason == "sizes checked against the book"
+        assert web.accounts.actions()[0]["action"] == "clear_governor"
+        # The agents publish the cleared state at their next cycle; until then a second clear is refused only once they have.
+        await web.agent.js.publish(GOVERNOR_STATE_SUBJECT, GovernorState(state="baseline", cleared_by="alice").to_bytes())
+        again = await c.post("/api/governor/clear", json={"reason": "again"}, headers=h)
+        assert again.status_code == 409 and "nothing to clear" in again.text
 
 
 async def test_portfolio_funnel_and_metrics(bus):

@@ -7,6 +7,7 @@ error at start-up rather than a silently ignored limit.
 from __future__ import annotations
 
 import math
+from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -155,6 +156,82 @@ class WebSettings(_Section):
     trusted_proxies: tuple[str, ...] = Field((), strict=False)
 
 
+class ModelSettings(_Section):
+    """Which analyst drafts. `offline` needs no key and no network; the others go through pydantic-ai."""
+
+    provider: Literal["offline", "openai", "anthropic", "ollama", "openai-compatible"] = "offline"
+    name: str | None = None  # e.g. gpt-4o-mini, claude-sonnet-4-5, llama3.1
+    base_url: str | None = None  # ollama, or any OpenAI-compatible server (vLLM, llama.cpp)
+    api_key_env: str | None = None  # the environment variable holding the key
+    output_retries: int = Field(2, ge=0, le=10)  # re-asks when an answer does not validate
+    timeout_seconds: float = Field(60.0, gt=0)
+    input_usd_per_million: float | None = Field(None, ge=0)  # token prices for cost accounting
+    output_usd_per_million: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ModelSettings:
+        if self.provider != "offline" and not self.name:
+            raise ValueError(f"agents.model.name is required for provider {self.provider!r}")
+        if self.provider == "openai-compatible" and not self.base_url:
+            raise ValueError("agents.model.base_url is required for an openai-compatible server")
+        return self
+
+
+class CycleTimes(_Section):
+    morning_utc: str = "05:30"
+    intraday_minutes: int = Field(30, ge=1, le=1440)
+    eod_utc: str = "23:00"
+
+    @field_validator("morning_utc", "eod_utc")
+    @classmethod
+    def _hhmm(cls, v: str) -> str:
+        try:
+            t = dtime.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f"must be a time of day as HH:MM (UTC), got {v!r}") from None
+        if t.tzinfo is not None:
+            raise ValueError(f"times are UTC: give HH:MM without an offset, got {v!r}")
+        return v
+
+
+class GovernorSettings(_Section):
+    """The Governor's drift statistic (see agents/governor.py and docs/AGENTS.md)."""
+
+    baseline: int = Field(8, ge=2)  # directives that set the baseline
+    k: float = Field(0.5, ge=0)  # CUSUM allowance, in standard deviations
+    h: float = Field(5.0, gt=0)  # CUSUM threshold
+    damping: float = Field(0.8, gt=0, lt=1)  # confidence multiplier while drifting
+    min_sd_proximity: float = Field(0.05, gt=0)
+    min_sd_confidence: float = Field(0.03, gt=0)
+
+
+class AgentSettings(_Section):
+    model: ModelSettings = ModelSettings()
+    venue: str = "binance"  # where the Dispatcher sends its directives
+    max_revisions: int = Field(2, ge=0, le=5)  # after a policy rejection
+    schedule: CycleTimes = CycleTimes()
+    governor: GovernorSettings = GovernorSettings()
+
+
+class MemorySettings(_Section):
+    context_tokens: int = Field(3000, ge=500)  # budget for core + recall in each agent step
+    recall_window: int = Field(120, ge=1)  # newest recall entries considered before summarising
+    core_limits: dict[str, int] = Field(
+        default_factory=lambda: {"desk_state": 2000, "regime": 1000, "hypotheses": 2000, "instructions": 2000}
+    )
+
+    @field_validator("core_limits")
+    @classmethod
+    def _limits(cls, v: dict[str, int]) -> dict[str, int]:
+        for label, limit in v.items():
+            if not label.isidentifier() or limit < 50:
+                raise ValueError(f"core block {label!r}: a name of letters and _ and a limit of at least 50 characters")
+        missing = {"desk_state", "regime", "hypotheses"} - set(v)
+        if missing:
+            raise ValueError(f"the agents write core blocks {', '.join(sorted(missing))}: give them a limit")
+        return v
+
+
 class Mission(_Section):
     desk_name: str = "deskgate desk"
     guardrails: Guardrails = Guardrails()
@@ -164,6 +241,8 @@ class Mission(_Section):
     bus: BusSettings = BusSettings()
     storage: StorageSettings = StorageSettings()
     web: WebSettings = WebSettings()
+    agents: AgentSettings = AgentSettings()
+    memory: MemorySettings = MemorySettings()
     data_dir: str = "./deskgate-data"
     # Largest directive the factory will decode; larger ones are rejected unread.
     max_directive_bytes: int = Field(65_536, ge=1024)
@@ -314,6 +393,40 @@ web:
   lockout_max_seconds: 900
   secure_cookies: false       # true behind an https proxy
   trusted_proxies: []         # proxy addresses whose X-Forwarded-For is believed
+
+agents:
+  model:
+    # offline: the deterministic offline analyst (no key, no network; the default).
+    # openai | anthropic | ollama | openai-compatible: an LLM through pydantic-ai.
+    provider: offline
+    name: null            # e.g. gpt-4o-mini, claude-sonnet-4-5, llama3.1
+    base_url: null        # ollama or an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1
+    api_key_env: null     # variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)
+    output_retries: 2     # re-asks when an answer does not validate
+    timeout_seconds: 60
+    input_usd_per_million: null    # token prices for cost accounting (null = unknown)
+    output_usd_per_million: null
+  venue: binance          # where the Dispatcher sends its directives
+  max_revisions: 2        # revisions after a policy rejection, then it records "outside the guardrails"
+  schedule:
+    morning_utc: "05:30"  # morning brief on consciousness.insights.morning_brief
+    intraday_minutes: 30  # intraday evaluation
+    eod_utc: "23:00"      # end-of-day review: to archival, regime to core memory
+  governor:
+    # Drift: two one-sided CUSUMs (proximity to the position limit, confidence) against
+    # a baseline of the first `baseline` directives; above h, confidence is damped until
+    # a principal clears it (`deskgate governor clear`).
+    baseline: 8
+    k: 0.5
+    h: 5.0
+    damping: 0.8
+    min_sd_proximity: 0.05
+    min_sd_confidence: 0.03
+
+memory:
+  context_tokens: 3000    # core blocks + recall per agent step; the rest is summarised into recall
+  recall_window: 120
+  core_limits: {{desk_state: 2000, regime: 1000, hypotheses: 2000, instructions: 2000}}
 
 # Where the desk keeps its state (relative to this file).
 data_dir: "{data_dir}"

@@ -1,316 +1,188 @@
-"""`make demo` / `deskgate demo`: the spine end to end, on a real bus, in a temporary directory.
+"""`make demo` / `deskgate demo`: the desk, replayed over several days in about a minute.
 
-Scripted directives stand in for the agents (a later issue replaces them). Two
-scripted principals, alice and bob, decide the approvals; the demo says so
-wherever they act. Towards the end the demo takes over the price feed to script
-a market move and a crash, and says so too.
+A real nats-server, factory, paper executor and Command Center, each its own
+process, in a temporary directory; the replay plays a seeded market and the clock;
+the agents (offline analyst) draft; the simulated principal decides by the rule in
+replay.py. At the end: the funnel, P&L and drawdown, guardrail rejections, the
+Governor's interventions, a morning brief and an end-of-day review.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.panel import Panel
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from deskgate.agents.submit import AgentClient
-from deskgate.approvals.client import CommandCenter
-from deskgate.bus.connect import connect_as
-from deskgate.bus.reader import last_message
-from deskgate.bus.subjects import Role, bar_subject
-from deskgate.cli.ops import fills_table, funnel_table, portfolio_table
+from deskgate.agents.offline import OfflineAnalyst
 from deskgate.config import load_mission, render_mission_template
-from deskgate.domain.market import Bar
 from deskgate.paths import DataDir
-from deskgate.policy.beliefs import BeliefsFile
+from deskgate.replay import PRINCIPAL, Replay, ReplayResult
 from deskgate.stack import Stack
 
-EQUITY = 250_000.0
-MEMO = {
-    "signal_evidence": "scripted for the demo: trend model +1.6 sigma on 4h bars",
-    "position_context": "scripted for the demo",
-    "proposed_action": "scripted for the demo",
-    "expected_outcome": "scripted for the demo: +2% over three days",
-}
+EQUITY = 1_000_000.0
+DEMO_SERVICES = ("factory", "executor", "web")  # the replay plays the market and runs the agents itself
 
 
-def d(directive_id: str, asset: str, side: str, notional: float, *, venue="binance", confidence=0.78, leverage=1.0, **extra) -> bytes:
-    body = {
-        "directive_id": directive_id,
-        "asset": asset,
-        "venue": venue,
-        "side": side,
-        "notional_usd": notional,
-        "leverage": leverage,
-        "confidence": confidence,
-        "memo": MEMO,
-        "agent": "demo-script",
-    }
-    body.update(extra)
-    return json.dumps(body).encode()
-
-
-# (payload, what it shows)
-SCRIPT: list[tuple[bytes, str]] = [
-    (d("d-btc-long", "BTC", "buy", 40_000), "staged: 16% of equity"),
-    (d("d-eth-long", "eth", "buy", 30_000, venue="OKX", confidence=0.72), "staged: symbol and venue normalised"),
-    (d("d-sol-big", "SOL/USDT", "buy", 55_000, venue="bybit", confidence=0.81), "staged, explicit: above 50,000 USD"),
-    (d("d-sol-trim", "SOL", "sell", 5_000), "staged (a principal will reject it)"),
-    (d("d-btc-more", "BTC", "buy", 30_000, confidence=0.9), "position: 40k pending + 30k = 28% > 25%"),
-    (d("d-luna", "LUNA/USDT", "buy", 10_000), "forbidden asset, pair notation"),
-    (d("d-luna-glued", "lunausdt", "buy", 10_000), "forbidden asset, concatenated pair"),
-    (d("d-luna-greek", "LU\u039dA", "buy", 10_000), "look-alike: Greek capital Nu"),
-    (d("d-luna-wide", "\uff2c\uff35\uff2e\uff21", "buy", 10_000), "full-width letters"),
-    (d("d-ftx", "ETH", "buy", 5_000, venue="ftx"), "venue not allowed"),
-    (d("d-doge", "DOGE", "buy", 5_000), "no market price for DOGE"),
-    (d("d-unsure", "ETH", "buy", 5_000, confidence=0.41), "confidence below 0.65"),
-    (d("d-levered", "BTC", "sell", 5_000, leverage=5.0), "order leverage 5x > 3x"),
-    (d("d-negative", "BTC", "buy", -1_000), "schema: negative notional"),
-    (d("d-self-sized", "BTC", "buy", 1_000, position_pct=0.1), "schema: the agent's own risk figure is refused"),
-    (b'{"directive_id": "d-broken", "asset": ', "schema: not JSON"),
-    (d("d-btc-long", "BTC", "buy", 1_000), "duplicate id: never staged twice"),
-]
-
-
-def _demo_mission(root: Path) -> Path:
+def demo_mission(root: Path) -> Path:
     text = render_mission_template(data_dir="./data", desk_name="deskgate demo desk")
-    text = text.replace("starting_equity_usd: 1000000", f"starting_equity_usd: {int(EQUITY)}")
-    text = text.replace("interval_seconds: 1.0", "interval_seconds: 0.5")
     text = text.replace("  port: 8700\n", "  port: 0\n")  # the Command Center on any free port
+    text = text.replace("  expiry_seconds: 900\n", "  expiry_seconds: 86400\n")  # wall-clock seconds; a replayed day is two
     path = root / "mission.yaml"
     path.write_text(text)
     return path
 
 
-def run_demo(console: Console, keep: bool = False) -> None:
+def run_demo(console: Console, *, days: int = 5, keep: bool = False) -> ReplayResult:
     root = Path(tempfile.mkdtemp(prefix="deskgate-demo-"))
     started = time.monotonic()
-    mission = load_mission(_demo_mission(root))
+    mission = load_mission(demo_mission(root))
     data_dir = DataDir.at(mission.data_dir)
-    console.rule("[bold]deskgate demo[/]: the gated decision spine")
+    console.rule(f"[bold]deskgate demo[/]: {days} desk days, replayed")
     console.print(
-        "A real nats-server (JetStream on disk, one account and one set of credentials per role), the factory, the paper\n"
-        "executor, a seeded market simulator and the Command Center, each its own process, in a temporary directory.\n"
-        "Guardrails are the article's defaults; the paper account starts with "
-        f"{EQUITY:,.0f} USD.\n"
+        "A real nats-server (JetStream on disk, one account per role), the factory, the paper executor and the\n"
+        "Command Center run as their own processes in a temporary directory. The replay plays a seeded market and\n"
+        "the clock; the agents draft with the [bold]offline analyst[/] (deterministic rules, no LLM, no network);\n"
+        f"a [bold yellow]simulated principal[/] ({PRINCIPAL}) decides the approvals by a documented rule\n"
+        "(approve when confidence after the Governor's damping is at least 0.70; clear the Governor at the next\n"
+        "morning brief; see src/deskgate/replay.py).\n"
     )
     with console.status("starting the desk..."):
-        stack = Stack(mission, data_dir).start()
+        stack = Stack(mission, data_dir, services=DEMO_SERVICES).start()
     try:
-        from deskgate.cli.desk import where_table
+        progress = Progress(
+            TextColumn("[bold]replaying[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
+            TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+        )
+        with progress:
+            task = progress.add_task("", total=days)
 
-        console.print(where_table(stack))
-        asyncio.run(_script(console, stack, data_dir, mission))
+            def on_progress(t, done):
+                progress.update(task, completed=done, description=f"desk time {t:%a %Y-%m-%d %H:%M} UTC")
+
+            result = asyncio.run(Replay(mission, data_dir, OfflineAnalyst(), days=days, on_progress=on_progress).run())
+        show(console, result)
+        console.print(
+            Panel(
+                f"This run's data is in {root}.\n"
+                f"Browse it in the Command Center: `deskgate user add you --role viewer --data-dir {data_dir.root}`, then\n"
+                f"`deskgate up --no-agents --mission {root / 'mission.yaml'}` and open the address it prints (funnel,\n"
+                "portfolio, reviews, the Governor); `--no-agents` keeps the agents from trading on against the live clock\n"
+                "(the market simulator still moves prices). Look inside the agents' memory:\n"
+                f"`deskgate memory core|search QUERY|archival QUERY --data-dir {data_dir.root}`."
+                if keep
+                else "Run `deskgate demo --keep` to keep the data and browse the run in the Command Center afterwards\n"
+                "(`deskgate up --no-agents --mission <dir>/mission.yaml`), or look inside the agents' memory with `deskgate memory`.",
+                title="browse it",
+            )
+        )
+        return result
     finally:
         with console.status("shutting down: services first, then the bus..."):
             stack.stop()
         console.print(f"[green]desk stopped cleanly[/] after {time.monotonic() - started:.1f}s")
-        if keep:
-            console.print(f"data kept in {root}; browse it again with `deskgate up --mission {root / 'mission.yaml'}`")
-        else:
+        if not keep:
             shutil.rmtree(root, ignore_errors=True)
 
 
-async def _wait(predicate, timeout: float = 15.0, what: str = "the desk"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}")
+def show(console: Console, r: ReplayResult) -> None:
+    per_min = r.days / r.wall_seconds * 60 if r.wall_seconds > 0 else 0.0
+    console.print(
+        f"replayed {r.days} days ({r.start:%Y-%m-%d} to {r.end:%Y-%m-%d}) in {r.wall_seconds:.1f}s "
+        f"= [bold]{per_min:.0f} desk days per minute[/]; {r.bars:,} bars, {r.summaries} summaries, {r.signals} signals; "
+        f"cycles: {r.cycles['morning_brief']} morning briefs, {r.cycles['intraday']} intraday, {r.cycles['eod_review']} end-of-day reviews"
+    )
+    from deskgate.cli.ops import funnel_table
 
-
-async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) -> None:
-    agent = await AgentClient.connect(data_dir)
-    cc = await CommandCenter.connect(data_dir)
-    observer, _ = await connect_as(data_dir, Role.OBSERVER, reconnect=False)
-    try:
-        async def prices_known():
-            return all([await last_message(observer, "MARKET", bar_subject(a)) for a in mission.marketdata.assets])
-
-        with console.status("waiting for the first prices..."):
-            await _wait(prices_known, what="prices")
-            await asyncio.sleep(1.0)
-
-        # 1. Directives through every check.
-        console.rule("1. an agent's directives meet the policy engine")
-        console.print("Submitted with the [bold]agent[/] role's credentials (scripted, standing in for the agents).")
-        verdicts = await agent.submit([p for p, _ in SCRIPT], wait=15)
-        t = Table(show_lines=False)
-        for col in ("directive", "decision", "failed check", "why", "the demo shows"):
-            t.add_column(col, overflow="fold")
-        for (_, shows), v in zip(SCRIPT, verdicts):
-            if v is None:
-                t.add_row("?", "[yellow]no verdict[/]", "", "", shows)
-                continue
-            failed = [c for c in v.evaluation.checks if not c.passed]
-            colour = {"staged": "green", "rejected": "red", "duplicate": "yellow"}[v.decision]
-            t.add_row(
-                v.directive_id or "(none)",
-                f"[{colour}]{v.decision}[/]" + (" [bold](explicit)[/]" if v.evaluation.explicit_approval else ""),
-                failed[0].name if failed else "",
-                failed[0].reason if failed else "",
-                shows,
-            )
-        console.print(t)
-
-        # 2. The same engine offline: checks a three-asset book cannot reach.
-        console.rule("2. the same engine offline (`deskgate policy check`)")
-        await _offline(console, mission)
-
-        # 3. A human decides.
-        console.rule("3. principals decide (scripted principals alice and bob)")
-        pending = await cc.pending()
-        console.print(f"{len(pending)} directives await a principal: " + ", ".join(i.directive_id for i in pending))
-        for did, who in (("d-btc-long", "alice"), ("d-eth-long", "alice")):
-            outcomes = await cc.decide(did, "approve", who)
-            _say(console, did, who, "approves", outcomes)
-        console.print("[bold]d-sol-big[/] is explicit: a batch approval is refused, it must be approved on its own.")
-        outcomes = await cc.decide("d-sol-big", "approve", "bob", batch_id="demo-batch")
-        _say(console, "d-sol-big", "bob", "approves in a batch", outcomes)
-        outcomes = await cc.decide("d-sol-big", "approve", "bob")
-        _say(console, "d-sol-big", "bob", "approves on its own (typed confirmation in the CLI)", outcomes)
-        outcomes = await cc.decide("d-sol-trim", "reject", "alice", "trimming SOL contradicts the new long")
-        _say(console, "d-sol-trim", "alice", "rejects", outcomes)
-
-        # 4. Time of check vs time of use.
-        console.rule("4. the price moves between staging and approval")
-        console.print("The demo takes over the price feed now (the simulator stops) to script the market.")
-        stack.stop_service("marketdata")
-        md, _ = await connect_as(data_dir, Role.MARKETDATA, reconnect=False)
-        prices = {}
-        for asset in mission.marketdata.assets:
-            last = await last_message(observer, "MARKET", bar_subject(asset))
-            prices[asset] = Bar.model_validate_json(last.data).close
-        (v,) = await agent.submit([d("d-eth-add", "ETH", "buy", 5_000)])
-        console.print(f"d-eth-add {v.decision} at ETH {prices['ETH']:,.2f}; then ETH jumps 4% before anyone approves.")
-        await _bar(md, "ETH", prices["ETH"] * 1.04)
-        await asyncio.sleep(0.5)
-        outcomes = await cc.decide("d-eth-add", "approve", "alice")
-        _say(console, "d-eth-add", "alice", "approves", outcomes)
-
-        # 5. The circuit breaker.
-        console.rule("5. a crash trips the circuit breaker")
-        console.print("Scripted crash: BTC and SOL fall 45%. Drawdown passes 15%; the factory trips the breaker.")
-        await _bar(md, "BTC", prices["BTC"] * 0.55)
-        await _bar(md, "SOL", prices["SOL"] * 0.55)
-
-        async def tripped():
-            state = await cc.breaker()
-            return state if state.state == "tripped" and state.trip_revision else None
-
-        state = await _wait(tripped, what="the breaker to trip")
-        console.print(f"[bold red]breaker tripped[/]: {state.trip.reason}")
-        (v,) = await agent.submit([d("d-after-crash", "ETH", "sell", 2_000)])
-        console.print(f"d-after-crash: [red]{v.decision}[/] ({v.primary_reason}): everything is refused while tripped")
-        console.print(
-            "Only a principal can reset it: the factory, the agent and every other role are refused by nats-server."
-        )
-        nc, events = await connect_as(data_dir, Role.AGENT, reconnect=False)
-        await nc.publish("$KV.deskgate_breaker.reset", b'{"sneaky": true}')
-        await nc.flush()
-        await asyncio.sleep(0.3)
-        await nc.close()
-        console.print(f"  agent tries to write the reset key -> broker: [red]{events.violations[0] if events.violations else 'no answer'}[/]")
-        state = await cc.reset_breaker("bob", "crash reviewed; positions and limits unchanged; resume")
-        console.print(f"  bob (principal) resets it with a reason -> [green]{state.state}[/]")
-
-        async def armed_in_factory():
-            (probe,) = await agent.submit([d(f"d-after-reset-{time.monotonic_ns()}", "ETH", "sell", 2_000)])
-            return probe if probe and probe.decision == "staged" else None
-
-        probe = await _wait(armed_in_factory, what="the factory to see the reset")
-        console.print(f"  {probe.directive_id}: [green]{probe.decision}[/]: trading resumes, drawdown now measured from here")
-
-        # 6. Where it all ended.
-        console.rule("6. fills, book and funnel")
-        async def funnel_caught_up():
-            f = await cc.funnel()
-            return f if f and f.at > probe.at else None
-
-        with console.status("waiting for the factory's next funnel and book..."):
-            funnel = await _wait(funnel_caught_up, what="the funnel")
-            await asyncio.sleep(0.6)
-        console.print(fills_table(await cc.fills()))
-        snap = await cc.portfolio()
-        if snap:
-            console.print(portfolio_table(snap))
-        console.print(funnel_table(funnel))
+    if r.funnel is not None:
+        console.print(funnel_table(r.funnel))
+    c = r.counts
+    agents = Table(title="the agents (offline analyst)")
+    agents.add_column("step")
+    agents.add_column("count", justify="right")
+    for label, key in (
+        ("insights kept (every citation checked)", "insights"),
+        ("invented citations dropped", "invented_citations"),
+        ("insights dropped (no real citation)", "dropped_insights"),
+        ("principles", "principles"),
+        ("directives drafted", "drafts"),
+        ("sent to the factory (revisions included)", "submitted"),
+        ("revised after a policy rejection", "revisions"),
+        ("withdrawn as outside the guardrails", "withdrawn"),
+        ("review requests posted", "reviews"),
+    ):
+        agents.add_row(label, str(c.get(key, 0)))
+    book = Table(title="P&L and risk")
+    book.add_column("")
+    book.add_column("", justify="right")
+    start_eq = r.first.equity_usd if r.first else EQUITY
+    if r.last is not None:
+        pnl = r.last.equity_usd - EQUITY
+        book.add_row("equity", f"{r.last.equity_usd:,.0f} USD")
+        book.add_row("P&L", f"[{'green' if pnl >= 0 else 'red'}]{pnl:+,.0f} USD ({pnl / EQUITY * 100:+.2f}%)[/]")
+        book.add_row("fees paid", f"{r.last.fees_paid_usd:,.0f} USD")
+        book.add_row("gross leverage now", f"{r.last.leverage:.2f}x")
+        for p in r.last.positions:
+            book.add_row(f"  {p.asset} on {p.venue}", f"{p.notional_usd:,.0f} USD")
+    del start_eq
+    book.add_row("max drawdown (the factory's, seen at each cycle)", f"{r.max_drawdown_pct:.2f}%")
+    governor = Table(title="the Governor")
+    governor.add_column("")
+    governor.add_column("", justify="right")
+    governor.add_row("times it started damping", str(r.governor_interventions))
+    governor.add_row("directives drafted while damped", str(r.governor_damped))
+    governor.add_row("cleared by the simulated principal", str(r.governor_clears))
+    governor.add_row("review requests acknowledged", str(r.reviews_acknowledged))
+    principal = Table(title=f"the simulated principal ({PRINCIPAL})")
+    principal.add_column("decision")
+    principal.add_column("count", justify="right")
+    tally: dict[str, int] = {}
+    for d in r.decisions:
+        key = f"{d.decision} -> {d.outcome}"
+        tally[key] = tally.get(key, 0) + 1
+    for k, n in sorted(tally.items()):
+        principal.add_row(k, str(n))
+    console.print(Group(agents, book, governor, principal))
+    if r.briefs:
+        b = r.briefs[-1]
         console.print(
             Panel(
-                "Next: `deskgate init` writes a mission.yaml; `deskgate up` runs this desk until Ctrl-C;\n"
-                "`deskgate directive submit`, `deskgate approvals list|show|approve|reject`, `deskgate breaker`,\n"
-                "`deskgate portfolio`, `deskgate stats` work the desk. (`deskgate demo --keep` keeps this run's data.)",
-                title="try it",
+                "\n".join(
+                    [
+                        f"[bold]position risk[/]: {b.brief.position_risk}",
+                        "[bold]overnight[/]:",
+                        *(f"  - {x}" for x in b.brief.overnight),
+                        "[bold]suggested parameter changes[/]:",
+                        *(f"  - {x}" for x in b.brief.parameter_suggestions),
+                        "[bold]flagged for review[/]:",
+                        *(f"  - {x}" for x in b.brief.flagged or ["nothing"]),
+                    ]
+                ),
+                title=f"morning brief {b.at:%Y-%m-%d %H:%M} UTC, by the {b.analyst}",
             )
         )
-        await md.close()
-    finally:
-        await agent.close()
-        await cc.close()
-        await observer.close()
-
-
-async def _bar(md, asset: str, price: float) -> None:
-    await md.publish(bar_subject(asset), Bar.at_price(asset, price, "demo-script", 0.5).to_bytes())
-    await md.flush()
-
-
-def _say(console: Console, did: str, who: str, verb: str, outcomes) -> None:
-    if not outcomes:
-        console.print(f"  {who} {verb} {did} -> [yellow]no answer yet[/]")
-        return
-    parts = []
-    for o in outcomes:
-        colour = {"executed": "green", "ordered": "green", "awaiting_second_approval": "cyan"}.get(o.outcome, "red")
-        text = f"[{colour}]{o.outcome}[/]"
-        if o.fill is not None and o.fill.status == "filled":
-            text += f" ({o.fill.quantity:,.6f} {o.fill.asset} at {o.fill.price:,.2f})"
-        elif o.reason:
-            text += f" ({o.reason})"
-        parts.append(text)
-    console.print(f"  {who} {verb} {did} -> " + " -> ".join(parts))
-
-
-async def _offline(console: Console, mission) -> None:
-    from deskgate.cli.policy import check_lines
-
-    beliefs = BeliefsFile.model_validate(
-        {
-            "equity_usd": 100_000,
-            "peak_equity_usd": 100_000,
-            "positions": {a: 25_000 for a in ["A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8", "A9", "A10", "A11", "A12"]},
-            "breaker": "armed",
-        }
-    ).to_beliefs()
-    drawdown = BeliefsFile.model_validate({"equity_usd": 84_000, "peak_equity_usd": 100_000}).to_beliefs()
-    lines = [d("x-thirteenth", "A13", "buy", 5_000)]
-    t = Table()
-    for col in ("beliefs", "directive", "decision", "failed check", "observed", "limit"):
-        t.add_column(col)
-    for label, state, line in (
-        ("12 assets at 25% each (3.0x gross)", beliefs, lines[0]),
-        ("equity 84k, peak 100k (16% drawdown)", drawdown, d("x-any", "BTC", "buy", 1_000)),
-    ):
-        (verdict,) = list(check_lines([line], state, mission))
-        failed = [c for c in verdict["checks"] if not c["passed"]]
-        t.add_row(
-            label,
-            verdict["directive_id"],
-            f"[red]{verdict['decision']}[/]" if failed else f"[green]{verdict['decision']}[/]",
-            failed[0]["name"] if failed else "",
-            f"{failed[0]['observed']:.3f}" if failed and isinstance(failed[0]["observed"], float) else "",
-            str(failed[0]["limit"]) if failed else "",
+    if r.reviews:
+        v = r.reviews[-1]
+        console.print(
+            Panel(
+                "\n".join(
+                    [
+                        f"[bold]results against expectations[/]: {v.review.results_vs_expectations}",
+                        f"[bold]execution quality[/]: {v.review.execution_quality}",
+                        "[bold]observations[/]:",
+                        *(f"  - {x}" for x in v.review.observations),
+                        f"[bold]regime[/] (written to core memory): {v.review.regime_assessment}",
+                        "[bold]hypotheses for tomorrow[/] (core memory):",
+                        *(f"  - {x}" for x in v.review.hypotheses),
+                        f"(archived as document #{v.archival_id})",
+                    ]
+                ),
+                title=f"end-of-day review {v.at:%Y-%m-%d} by the {v.analyst}",
+            )
         )
-    console.print(
-        "Portfolio leverage cannot bind before the 25% position limit with three assets, and the breaker trips\n"
-        "the moment drawdown passes 15%; the same engine, offline, shows both checks refusing:"
-    )
-    console.print(t)

@@ -72,6 +72,11 @@ class DataDir:
         """The agents' memory: core blocks, recall, archival."""
         return self.state / "memory.db"
 
+    @property
+    def agents_state(self) -> Path:
+        """The agents' cursors, Governor and counters (JSON, rewritten atomically)."""
+        return self.state / "agents.json"
+
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.state / (name + '.db')}"
 

@@ -114,6 +114,14 @@ class Stack:
         md = self.mission.marketdata
         if md.source == "csv":
             load_bars(md.csv.path)
+        if "agents" in self.services and self.mission.agents.model.provider != "offline":
+            from deskgate.agents.analyst import ModelError
+            from deskgate.agents.llm import build_model
+
+            try:
+                build_model(self.mission.agents.model)
+            except ModelError as exc:
+                raise StackError(str(exc)) from None
         if "web" in self.services and self.mission.web.port:
             from deskgate.web.listen import WebError, bind
 

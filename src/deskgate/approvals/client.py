@@ -28,6 +28,7 @@ from deskgate.domain.breaker import BreakerReset, BreakerState
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
+from deskgate.domain.governor import GovernorClear, GovernorState
 from deskgate.domain.market import Bar
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.domain.review import ReviewAck, ReviewRequest
@@ -260,6 +261,29 @@ class CommandCenter:
         ack = ReviewAck(review_id=review_id, principal=principal, at=utcnow(), note=note)
         await self.js.publish(S.review_ack_subject(review_id), ack.to_bytes())
         return ack
+
+    # -- the Governor -----------------------------------------------------------------
+
+    async def governor(self) -> GovernorState | None:
+        """The Governor's state as the agents last published it (None before their first directive)."""
+        m = await last_message(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT)
+        if m is None:
+            return None
+        try:
+            return GovernorState.model_validate_json(m.data)
+        except ValueError:
+            raise CommandCenterError(f"the Governor's state at INSIGHTS seq {m.seq} is unreadable") from None
+
+    async def clear_governor(self, principal: str, reason: str, *, at: datetime | None = None) -> GovernorClear:
+        """A principal clears the drift alarm; the agents apply it at their next cycle."""
+        if not reason.strip():
+            raise CommandCenterError("clearing the Governor needs a reason")
+        state = await self.governor()
+        if state is None or state.state != "drifting":
+            raise CommandCenterError("the Governor is not damping anything: there is nothing to clear")
+        clear = GovernorClear(clear_id=f"gc-{uuid.uuid4().hex}", principal=principal, reason=reason.strip(), at=at or utcnow())
+        await self.js.publish(S.GOVERNOR_CLEAR_SUBJECT, clear.to_bytes(), headers={"Nats-Msg-Id": clear.clear_id})
+        return clear
 
     # -- the breaker ------------------------------------------------------------------
 

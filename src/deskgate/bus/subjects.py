@@ -37,6 +37,7 @@ EVERYONE = frozenset(SERVICE_ROLES)
 BREAKER_BUCKET = "deskgate_breaker"
 BREAKER_TRIP_KEY = "trip"
 BREAKER_RESET_KEY = "reset"
+GOVERNOR_CLEAR_SUBJECT = "approvals.governor.clear"
 
 
 @dataclass(frozen=True)
@@ -60,14 +61,17 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
                   "sanitised news items"),
     SubjectFamily("consciousness.directives.>", "DIRECTIVES", frozenset({A}), frozenset({A, F, C, O}),
                   "directives drafted by agents: consciousness.directives.<ASSET>"),
-    SubjectFamily("consciousness.insights.>", "INSIGHTS", frozenset({A}), frozenset({A, C, O}),
-                  "agent insights: consciousness.insights.<kind>"),
+    SubjectFamily("consciousness.insights.>", "INSIGHTS", frozenset({A}), frozenset({A, F, C, O}),
+                  "agent output: consciousness.insights.<kind> (morning_brief, intraday, eod_review, governor);"
+                  " the factory reads only the Governor's damping, which can only lower confidence"),
     SubjectFamily("approvals.queue.directive.>", "APPROVALS", frozenset({F}), frozenset({C, O}),
                   "directives staged by the policy engine, awaiting a principal"),
     SubjectFamily("approvals.queue.review.>", "APPROVALS", frozenset({A}), frozenset({C, O}),
                   "agent requests for a human look; never lead to an order"),
     SubjectFamily("approvals.acknowledged.>", "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
                   "a person has seen a review request: approvals.acknowledged.<id>; outside the factory's consumer"),
+    SubjectFamily(GOVERNOR_CLEAR_SUBJECT, "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
+                  "a principal clears the Governor's drift alarm; outside the factory's consumer"),
     SubjectFamily("approvals.response.>", "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
                   "a principal's decision on a staged directive: approvals.response.<id>"),
     SubjectFamily("factory.status.>", "STATUS", frozenset({F}), EVERYONE,
@@ -136,6 +140,11 @@ def signal_subject(asset: str) -> str:
     return f"market.data.signals.{_token(asset)}"
 
 
+def insight_subject(kind: str) -> str:
+    return f"consciousness.insights.{_token(kind)}"
+
+
+GOVERNOR_STATE_SUBJECT = "consciousness.insights.governor"
 PORTFOLIO_SUBJECT = "factory.status.portfolio"
 FUNNEL_SUBJECT = "factory.status.funnel"
 BREAKER_STATUS_SUBJECT = "factory.status.breaker"

@@ -53,8 +53,10 @@ def up(
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
     web_port: int = typer.Option(None, "--web-port", help="Port for the Command Center (default: the mission's web.port; 0 = any free port)."),
+    agents: bool = typer.Option(True, "--agents/--no-agents", help="Run the agents (off: the gated spine only, directives from the CLI)."),
 ) -> None:
-    """Start the desk: nats-server, streams, factory, executor, market data, Command Center. Ctrl-C stops it."""
+    """Start the desk: nats-server, streams, factory, executor, market data, agents, Command Center. Ctrl-C stops it."""
+    from deskgate.services import SERVICES
     from deskgate.stack import Stack
 
     mission, root = resolve(mission_path, data_dir)
@@ -63,7 +65,7 @@ def up(
             fail(f"--web-port {web_port} is not a port number (0-65535)")
         mission = mission.model_copy(update={"web": mission.web.model_copy(update={"port": web_port})})
     console.print(f"[bold]deskgate[/] starting [italic]{mission.desk_name}[/] in {root.root}")
-    stack = Stack(mission, root)
+    stack = Stack(mission, root, services=tuple(n for n in SERVICES if agents or n != "agents"))
     stop = threading.Event()
 
     def on_signal(signum, _frame):
@@ -80,6 +82,17 @@ def up(
         console.print("stopping services, then the bus..." if stack.nats else "stopping services (the external bus keeps running)...")
         stack.stop()
         console.print("[green]stopped cleanly[/]")
+
+
+@app.command("run")
+@handle_errors
+def run_live(
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+    web_port: int = typer.Option(None, "--web-port", help="Port for the Command Center (0 = any free port)."),
+) -> None:
+    """The desk against the live clock: the same as `deskgate up` (agents included). `deskgate demo` replays instead."""
+    up(mission_path=mission_path, data_dir=data_dir, web_port=web_port, agents=True)
 
 
 def where_table(stack) -> Table:
@@ -161,9 +174,21 @@ def service(name: str, data_dir: Path = typer.Option(..., "--data-dir")) -> None
 @app.command()
 @handle_errors
 def demo(
-    keep: bool = typer.Option(False, "--keep", help="Keep the temporary data directory afterwards."),
+    days: int = typer.Option(5, min=1, max=365, help="Desk days to replay."),
+    keep: bool = typer.Option(False, "--keep", help="Keep the temporary data directory afterwards, to browse the run."),
 ) -> None:
-    """Bring up a desk in a temporary directory, run scripted directives through every check, shut down."""
+    """The desk, replayed: agents (offline analyst), the real bus, factory and executor, a simulated principal."""
     from deskgate.demo import run_demo
 
-    run_demo(console, keep=keep)
+    run_demo(console, days=days, keep=keep)
+
+
+@app.command()
+@handle_errors
+def tour(
+    keep: bool = typer.Option(False, "--keep", help="Keep the temporary data directory afterwards."),
+) -> None:
+    """Scripted directives through every guardrail, principals deciding, a crash tripping the breaker."""
+    from deskgate.tour import run_tour
+
+    run_tour(console, keep=keep)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import json
 import logging
 import re
 import time
@@ -39,10 +40,11 @@ from deskgate.domain.breaker import BreakerState, BreakerTrip
 from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
 from deskgate.domain.execution import ApprovalRef, Fill, Order
 from deskgate.domain.funnel import LATENCY_BUCKETS_MS, Funnel, LatencyHistogram
+from deskgate.domain.governor import GovernorClear, GovernorState
 from deskgate.domain.market import Bar
 from deskgate.factory.funnel import FunnelCounter
 from deskgate.factory.store import FactoryStore
-from deskgate.paths import DataDir
+from deskgate.paths import DataDir, write_private
 from deskgate.policy.beliefs import Beliefs, Reservation
 from deskgate.policy.breaker import should_trip
 from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload, reevaluate, stage
@@ -111,7 +113,9 @@ class Factory:
         self._next_expiry: datetime | None = None
         self.ledger: Ledger
         self.beliefs: Beliefs
-        self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0}
+        self._governor_path = data_dir.state / "governor.json"
+        self._governor: dict = self._load_governor()
+        self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0, "bad_governor_states": 0}
 
     # -- start-up ---------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class Factory:
             pending=[Reservation(r["directive_id"], r["asset"], r["side"], r["notional_usd"]) for r in reserving],
             breaker_tripped=bool(mirror and mirror["tripped"]),
             prices=dict(self.ledger.marks),
+            confidence_damping=self._governor["hold"] or 1.0,
         )
         if mirror:
             self._breaker_revision = mirror["trip_revision"]
@@ -181,6 +186,7 @@ class Factory:
         await self.check_breaker()
         self.load_unpublished()
         await self.flush_outbox()
+        await self.refresh_governor()  # before the backlog: directives sent while we were down meet today's damping
         await self.catch_up()
         bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         breaker_subs = [
@@ -336,10 +342,71 @@ class Factory:
     # -- directives -------------------------------------------------------------------
 
     async def handle_directives(self, msgs: list[Msg]) -> None:
+        await self.refresh_governor()
         self.evaluate_directives([(m.metadata.sequence.stream, m.data) for m in msgs])
         await self.flush_outbox()
         for m in msgs:
             await m.ack()
+
+    async def refresh_governor(self) -> None:
+        """The Governor's damping, brought up to date before each batch, so a directive meets the damping
+        published before it.
+
+        The agents publish the Governor's state, but they cannot lift a damping on their
+        own: the factory reads every state published since it last looked, and holds the
+        lowest damping it sees (on disk, across restarts) until a principal's clear
+        appears on approvals.governor.clear, which only the command center may publish.
+        After a clear, only a drift that started after it damps again. The factor is
+        always in (0, 1]: it can only lower confidence. If the bus cannot be read, the
+        held factor stays."""
+        g = self._governor
+        try:
+            clears = [
+                (m.seq, GovernorClear.model_validate_json(m.data))
+                async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=g["clear_seq"] + 1)
+            ]
+            states = [m async for m in read_stream(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, start_seq=g["state_seq"] + 1)]
+        except (ReadError, nats.errors.Error, asyncio.TimeoutError, ValidationError) as exc:
+            log.warning("could not read the Governor (%s); keeping damping %g", exc, self.beliefs.confidence_damping)
+            return
+        before = dict(g)
+        if clears:
+            g["clear_seq"] = clears[-1][0]
+            g["last_clear_at"] = max(c.at for _, c in clears).isoformat()
+            g["hold"] = None
+        last_clear = datetime.fromisoformat(g["last_clear_at"]) if g["last_clear_at"] else None
+        for m in states:
+            g["state_seq"] = m.seq
+            try:
+                st = GovernorState.model_validate_json(m.data)
+            except ValidationError:
+                self.stats["bad_governor_states"] += 1
+                continue
+            if st.damping >= 1.0:
+                continue
+            if last_clear is not None and st.drifting_since is not None and st.drifting_since <= last_clear:
+                continue  # a drift the principal has already cleared, still published until the agents apply the clear
+            if g["hold"] is None or st.damping < g["hold"]:
+                g["hold"] = st.damping
+        if g != before:
+            write_private(self._governor_path, json.dumps(g))
+            if g["hold"] != before["hold"]:
+                log.info("Governor damping %s", f"held at {g['hold']:g}" if g["hold"] else "lifted by a principal's clear")
+        self.beliefs.confidence_damping = g["hold"] or 1.0
+
+    def _load_governor(self) -> dict:
+        fresh = {"state_seq": 0, "clear_seq": 0, "last_clear_at": None, "hold": None}
+        try:
+            g = json.loads(self._governor_path.read_text())
+            if set(g) != set(fresh) or not (g["hold"] is None or 0 < float(g["hold"]) < 1):
+                raise ValueError("unexpected contents")
+            return g
+        except FileNotFoundError:
+            return fresh
+        except (ValueError, TypeError):
+            # Unreadable: fail closed at the configured damping until a principal's clear is read.
+            log.warning("%s is unreadable; holding the Governor's damping until a principal's clear", self._governor_path)
+            return {**fresh, "hold": self.mission.agents.governor.damping}
 
     def evaluate_directives(self, items: list[tuple[int, bytes]]) -> list[str | None]:
         """Evaluate, stage and record a batch in one transaction.
@@ -482,6 +549,7 @@ class Factory:
     # -- approvals -------------------------------------------------------------------
 
     async def handle_responses(self, msgs: list[Msg]) -> None:
+        await self.refresh_governor()
         for m in msgs:
             self.decide(m.metadata.sequence.stream, m.subject, m.data)
         await self.flush_outbox()
@@ -671,6 +739,7 @@ class Factory:
         for m in msgs:
             await m.ack()
         await self.check_breaker()
+        await self.publish_portfolio(force=True)  # the book after a fill, at once: agents size from it
 
     def apply_fill(self, seq: int, data: bytes) -> ApprovalOutcome | None:
         now = self.clock.now()

@@ -242,3 +242,19 @@ class KalmanTrend:
             probability_up=p_up,
             observations=self._n,
         )
+
+
+class Intelligence:
+    """Summaries and signals for every asset, fed bar by bar: what the market-data service and a replay publish."""
+
+    def __init__(self, *, window_s: float, signal_every: int):
+        self.window_s = window_s
+        self.signal_every = signal_every
+        self._aggregators: dict[str, WindowAggregator] = {}
+        self._signals: dict[str, KalmanTrend] = {}
+
+    def add(self, bar: Bar) -> tuple[MarketSummary | None, Signal | None]:
+        if bar.asset not in self._aggregators:
+            self._aggregators[bar.asset] = WindowAggregator(bar.asset, window_s=self.window_s)
+            self._signals[bar.asset] = KalmanTrend(bar.asset, every=self.signal_every)
+        return self._aggregators[bar.asset].add(bar), self._signals[bar.asset].update(bar)

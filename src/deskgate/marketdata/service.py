@@ -21,7 +21,7 @@ from deskgate.bus.reader import ReadError, last_message
 from deskgate.config import Mission
 from deskgate.domain.market import Bar
 from deskgate.marketdata.csv_replay import load_bars
-from deskgate.marketdata.intelligence import KalmanTrend, WindowAggregator
+from deskgate.marketdata.intelligence import Intelligence
 from deskgate.marketdata.simulator import Simulator
 from deskgate.paths import DataDir
 
@@ -36,8 +36,7 @@ class MarketDataService:
         self.published = 0
         self.summaries = 0
         self.signals = 0
-        self._aggregators: dict[str, WindowAggregator] = {}
-        self._signals: dict[str, KalmanTrend] = {}
+        self.intelligence = Intelligence(window_s=mission.marketdata.summary_window_seconds, signal_every=mission.marketdata.signal_every_bars)
 
     def stop(self) -> None:
         self._stop.set()
@@ -76,15 +75,10 @@ class MarketDataService:
     async def _publish(self, nc, bar: Bar) -> None:
         await nc.publish(S.bar_subject(bar.asset), bar.to_bytes())
         self.published += 1
-        md = self.mission.marketdata
-        if bar.asset not in self._aggregators:
-            self._aggregators[bar.asset] = WindowAggregator(bar.asset, window_s=md.summary_window_seconds)
-            self._signals[bar.asset] = KalmanTrend(bar.asset, every=md.signal_every_bars)
-        summary = self._aggregators[bar.asset].add(bar)
+        summary, signal = self.intelligence.add(bar)
         if summary is not None:
             await nc.publish(S.summary_subject(bar.asset), summary.to_bytes(), headers={"Nats-Msg-Id": summary.summary_id})
             self.summaries += 1
-        signal = self._signals[bar.asset].update(bar)
         if signal is not None:
             await nc.publish(S.signal_subject(bar.asset), signal.to_bytes())
             self.signals += 1

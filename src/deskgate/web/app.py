@@ -33,6 +33,7 @@ from deskgate.config import Mission
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerState
 from deskgate.domain.funnel import Funnel
+from deskgate.domain.governor import GovernorClear, GovernorState
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
 from deskgate.web import metrics
@@ -44,6 +45,7 @@ from deskgate.web.desk import (
     ApproveRequest,
     BatchApproveRequest,
     BatchResult,
+    ClearRequest,
     DecisionResult,
     Desk,
     LoginRequest,
@@ -381,6 +383,21 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         resets = [a for a in ctx.accounts.actions(500) if a["action"] == "reset_breaker"][:20]
         return page(request, "breaker.html", session, breaker=state, resets=resets, done="the circuit breaker is reset")
 
+    @app.get("/governor", response_class=HTMLResponse, include_in_schema=False)
+    async def governor_page(request: Request, session: Session = Depends(page_session)):
+        return page(request, "governor.html", session, governor=await ctx.desk.governor(), clears=_clears(), done=None)  # type: ignore[union-attr]
+
+    @app.post("/governor/clear", include_in_schema=False)
+    async def governor_clear_form(request: Request, session: Session = Depends(write_session)):
+        need_principal(session)
+        f = await form(request)
+        await ctx.desk.clear_governor(session, str(f.get("reason") or ""))  # type: ignore[union-attr]
+        done = "cleared: the agents apply it at their next cycle and take a new baseline"
+        return page(request, "governor.html", session, governor=await ctx.desk.governor(), clears=_clears(), done=done)  # type: ignore[union-attr]
+
+    def _clears() -> list[dict]:
+        return [a for a in ctx.accounts.actions(500) if a["action"] == "clear_governor"][:20]
+
     @app.get("/portfolio", response_class=HTMLResponse, include_in_schema=False)
     async def portfolio_page(request: Request, period: str = "24h", session: Session = Depends(page_session)):
         snap, history = await portfolio_data(period)
@@ -517,6 +534,16 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         """Reset a tripped breaker: your password again, and a reason."""
         need_principal(session)
         return await ctx.desk.reset_breaker(session, body.password, body.reason)  # type: ignore[union-attr]
+
+    @app.get("/api/governor", tags=["governor"])
+    async def api_governor(session: Session = Depends(read_session)) -> GovernorState | None:
+        return await ctx.desk.governor()  # type: ignore[union-attr]
+
+    @app.post("/api/governor/clear", tags=["governor"])
+    async def api_governor_clear(body: ClearRequest, session: Session = Depends(write_session)) -> GovernorClear:
+        """End the Governor's damping: a reason is required and recorded."""
+        need_principal(session)
+        return await ctx.desk.clear_governor(session, body.reason)  # type: ignore[union-attr]
 
     @app.get("/api/portfolio", tags=["risk"])
     async def api_portfolio(period: str = "24h", session: Session = Depends(read_session)) -> dict:

@@ -25,6 +25,7 @@ from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerState
 from deskgate.domain.directive import DecisionMemo
 from deskgate.domain.evaluation import CheckResult
+from deskgate.domain.governor import GovernorClear, GovernorState
 from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.web.accounts import Accounts, Session
 
@@ -304,6 +305,28 @@ class Desk:
         return state
 
 
+    # -- the Governor -----------------------------------------------------------------------------
+
+    async def governor(self) -> GovernorState | None:
+        try:
+            return await self.cc.governor()
+        except CommandCenterError as exc:
+            raise ActionError(502, str(exc)) from None
+
+    async def clear_governor(self, session: Session, reason: str) -> GovernorClear:
+        self._require_principal(session)
+        if not reason.strip():
+            raise ActionError(400, "clearing the Governor needs a reason")
+        if len(reason) > 2000:
+            raise ActionError(400, "the reason is longer than 2000 characters")
+        try:
+            clear = await self.cc.clear_governor(session.account.name, reason.strip())
+        except CommandCenterError as exc:
+            raise ActionError(409, str(exc)) from None
+        self.accounts.record(session.account.name, "clear_governor", clear.clear_id, reason=reason.strip())
+        return clear
+
+
 def session_lifetimes(mission: Mission) -> tuple[timedelta, timedelta]:
     return timedelta(minutes=mission.web.session_idle_minutes), timedelta(hours=mission.web.session_max_hours)
 
@@ -339,3 +362,8 @@ class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=1024)
+
+
+class ClearRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000)

@@ -1,0 +1,581 @@
+"""The agents' desk: one cycle at a time, Socratic → Synthesis → Dispatcher, watched by the Governor.
+
+A cycle reads what is new on the bus (summaries, signals, fills, Governor clears),
+writes it to recall, assembles the context within the token budget, calls the
+analyst's typed functions, checks citations, sizes and submits directives with the
+agent role's credentials, revises a rejected one a bounded number of times, and
+publishes the cycle's output on consciousness.insights.<kind>. The morning brief
+and the end-of-day review are cycles too; the review is archived and rewrites the
+regime and hypotheses in core memory, which the next morning's brief reads.
+
+The clock is the caller's: `deskgate run` passes the system clock, a replay its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pydantic import BaseModel, Field, ValidationError
+
+from deskgate.agents import governor as gov
+from deskgate.agents.analyst import Analyst, ModelError, Usage
+from deskgate.agents.citations import check_citations
+from deskgate.agents.outputs import Draft
+from deskgate.agents.published import DirectiveResult, EndOfDayReport, IntradayReport, MorningBriefReport, UsageLine
+from deskgate.agents.schedule import due
+from deskgate.agents.submit import AgentClient
+from deskgate.agents.view import CycleKind, DeskView, GovernorView, Limits, PositionView
+from deskgate.bus import subjects as S
+from deskgate.bus.reader import last_message, read_stream
+from deskgate.config import Mission
+from deskgate.domain.directive import DecisionMemo, Directive
+from deskgate.domain.execution import Fill
+from deskgate.domain.market import MarketSummary, Signal
+from deskgate.domain.portfolio import PortfolioSnapshot
+from deskgate.domain.review import ReviewRequest
+from deskgate.memory.context import assemble
+from deskgate.memory.store import Memory, MemoryError_
+from deskgate.paths import DataDir, write_private
+from deskgate.policy.symbols import SymbolError, normalise_symbol
+
+log = logging.getLogger("deskgate.agents")
+
+BUFFER = 5000  # summaries kept per cycle kind between its runs
+MAX_DRAFTS = 10  # per cycle, whatever the analyst returns
+SKIPPABLE = (ModelError, ValidationError, MemoryError_, ValueError)  # a cycle that fails on these is recorded and skipped
+
+
+class AgentState(BaseModel):
+    """What the agents must not lose across a restart: where they read up to, the Governor, the tallies."""
+
+    last_cycle_at: datetime | None = None
+    summaries_seq: int = 0
+    signals_seq: int = 0
+    fills_seq: int = 0
+    clears_seq: int = 0
+    # Where each cycle kind last ran up to (stream sequences), so a restart rebuilds what it has not seen yet.
+    since: dict[str, dict[str, int]] = Field(default_factory=dict)
+    day_start_equity_usd: float | None = None
+    governor: gov.GovernorState = Field(default_factory=gov.GovernorState)
+    counts: dict[str, int] = Field(default_factory=dict)
+    usage: UsageLine = Field(default_factory=UsageLine)
+
+    @classmethod
+    def load(cls, data_dir: DataDir) -> AgentState:
+        try:
+            return cls.model_validate_json(data_dir.agents_state.read_text())
+        except FileNotFoundError:
+            return cls()
+        except ValidationError as exc:
+            raise RuntimeError(
+                f"{data_dir.agents_state} is unreadable ({exc.error_count()} errors, first: {exc.errors()[0]['msg']}); "
+                "move it aside to start the agents afresh (they then read the streams from the start)"
+            ) from None
+
+    def save(self, data_dir: DataDir) -> None:
+        write_private(data_dir.agents_state, self.model_dump_json(indent=1))
+
+
+@dataclass
+class CycleResult:
+    kind: CycleKind
+    at: datetime
+    report: IntradayReport | MorningBriefReport | EndOfDayReport
+    reviews: list[str] = field(default_factory=list)
+
+
+class AgentDesk:
+    def __init__(self, mission: Mission, data_dir: DataDir, client: AgentClient, analyst: Analyst, memory: Memory):
+        self.mission = mission
+        self.data_dir = data_dir
+        self.client = client
+        self.nc = client.nc
+        self.analyst = analyst
+        self.memory = memory
+        if hasattr(analyst, "memory"):
+            analyst.memory = memory  # an LLM edits core memory through its tools
+        self.state = AgentState.load(data_dir)
+        self.state.governor = self.state.governor.model_copy(update={"threshold": mission.agents.governor.h})
+        self.last_snapshot: PortfolioSnapshot | None = None
+        self.latest_summary: dict[str, MarketSummary] = {}
+        self.latest_signal: dict[str, Signal] = {}
+        self._since: dict[str, list[MarketSummary]] = {k: [] for k in ("morning_brief", "intraday", "eod_review")}
+        self._fills: dict[str, list[Fill]] = {k: [] for k in ("morning_brief", "intraday", "eod_review")}
+        self._restored = False
+
+    # -- the schedule -----------------------------------------------------------------------
+
+    async def run_due(self, upto: datetime) -> list[CycleResult]:
+        """Run every cycle due since the last one, up to `upto` (the first call starts from `upto`)."""
+        if self.state.last_cycle_at is None:
+            self.state.last_cycle_at = upto
+            self.state.save(self.data_dir)
+            return []
+        results = []
+        for kind, at in due(self.mission.agents.schedule, self.state.last_cycle_at, upto):
+            try:
+                results.append(await self.cycle(kind, at))
+            except SKIPPABLE as exc:
+                # The model failed this cycle (after its retries), or drafted something unusable: say so,
+                # keep the desk running. Bus errors are not caught: the cycle is retried after a restart.
+                log.error("%s cycle at %s failed: %s", kind, at, exc)
+                self._count("model_errors" if isinstance(exc, ModelError) else "cycle_errors")
+                self._remember(at, "note", f"cycle:{kind}", f"{kind} cycle failed, nothing more drafted: {exc}"[:4000])
+            self.state.last_cycle_at = at
+            self.state.save(self.data_dir)
+        return results
+
+    async def cycle(self, kind: CycleKind, at: datetime) -> CycleResult:
+        await self.ingest(at)
+        view = await self.view(kind, at)
+        if kind == "morning_brief":
+            result = await self._morning(view)
+        elif kind == "eod_review":
+            result = await self._end_of_day(view)
+        else:
+            result = await self._intraday(view)
+        self._since[kind].clear()
+        self._fills[kind].clear()
+        self.state.since[kind] = {"summaries": self.state.summaries_seq, "fills": self.state.fills_seq}
+        self.state.counts[kind] = self.state.counts.get(kind, 0) + 1
+        return result
+
+    # -- reading the bus ----------------------------------------------------------------------
+
+    async def restore(self) -> None:
+        """After a restart: what each cycle kind had not seen yet, the latest summary and signal per asset,
+        and the Governor as last published (the bus's copy wins when it is newer than ours)."""
+        self._restored = True
+        for kind, since in self.state.since.items():
+            for stream, subject, start, upto, model, buf in (
+                ("MARKET", "market.data.aggregated.>", since.get("summaries", 0), self.state.summaries_seq, MarketSummary, self._since[kind]),
+                ("FILLS", "factory.execution.fills.>", since.get("fills", 0), self.state.fills_seq, Fill, self._fills[kind]),
+            ):
+                async with aclosing(read_stream(self.nc, stream, subject, start_seq=start + 1)) as stored:
+                    async for m in stored:
+                        if m.seq > upto:
+                            break  # not read yet: the next ingest reads it
+                        parsed = _parse(model, m.data)
+                        if parsed is not None:
+                            buf.append(parsed)
+                del buf[:-BUFFER]
+        for asset in self.mission.marketdata.assets:
+            for subject, model, latest, upto in (
+                (S.summary_subject(asset), MarketSummary, self.latest_summary, self.state.summaries_seq),
+                (S.signal_subject(asset), Signal, self.latest_signal, self.state.signals_seq),
+            ):
+                m = await last_message(self.nc, "MARKET", subject)
+                parsed = _parse(model, m.data) if m is not None and m.seq <= upto else None
+                if parsed is not None:
+                    latest[parsed.asset] = parsed
+        m = await last_message(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT)
+        published = _parse(gov.GovernorState, m.data) if m is not None else None
+        mine = self.state.governor
+        if published is not None and (mine.updated_at is None or (published.updated_at and published.updated_at > mine.updated_at)):
+            self.state.governor = published
+
+    async def ingest(self, at: datetime) -> None:
+        """Everything new since the last cycle: into recall, the latest views, and the per-kind buffers."""
+        if not self._restored:
+            await self.restore()
+        rows = []
+        async for m in read_stream(self.nc, "MARKET", "market.data.aggregated.>", start_seq=self.state.summaries_seq + 1):
+            self.state.summaries_seq = m.seq
+            try:
+                s = MarketSummary.model_validate_json(m.data)
+            except ValidationError:
+                self._count("unreadable_market_data")
+                continue
+            self.latest_summary[s.asset] = s
+            for buf in self._since.values():
+                buf.append(s)
+                del buf[:-BUFFER]
+            rows.append(
+                {
+                    "at": s.window_end,
+                    "kind": "observation",
+                    "ref": s.summary_id,
+                    "text": (
+                        f"{s.asset} {s.window_start:%H:%M}-{s.window_end:%H:%M}: return {s.return_pct:+.2f}%, vol {s.realised_vol_pct:.0f}%"
+                        + (f" ({s.vol_change_pct:+.0f}%)" if s.vol_change_pct is not None else "")
+                        + (f", volume {s.volume_vs_norm:.2f}x norm" if s.volume_vs_norm is not None else "")
+                        + f", range {s.range_pct:.2f}%, regime {s.regime}{' (changed)' if s.regime_changed else ''}"
+                    ),
+                }
+            )
+        async for m in read_stream(self.nc, "MARKET", "market.data.signals.>", start_seq=self.state.signals_seq + 1):
+            self.state.signals_seq = m.seq
+            try:
+                sig = Signal.model_validate_json(m.data)
+            except ValidationError:
+                self._count("unreadable_market_data")
+                continue
+            self.latest_signal[sig.asset] = sig
+            rows.append(
+                {
+                    "at": sig.at,
+                    "kind": "observation",
+                    "ref": sig.signal_id,
+                    "text": f"{sig.asset} {sig.model}: {sig.direction}, drift {sig.drift_pct_per_day:+.2f}%/day ± {sig.drift_std_pct_per_day:.2f}, P(up) {sig.probability_up:.2f}",
+                }
+            )
+        async for m in read_stream(self.nc, "FILLS", "factory.execution.fills.>", start_seq=self.state.fills_seq + 1):
+            self.state.fills_seq = m.seq
+            try:
+                fill = Fill.model_validate_json(m.data)
+            except ValidationError:
+                continue
+            for buf in self._fills.values():
+                buf.append(fill)
+                del buf[:-BUFFER]
+            text = (
+                f"{fill.directive_id} {fill.side} {fill.quantity:.6f} {fill.asset} at {fill.price:,.2f} ({fill.notional_usd:,.0f} USD, "
+                f"slippage {fill.slippage_bps:.1f} bps)"
+                if fill.status == "filled"
+                else f"{fill.directive_id} rejected by {fill.venue}: {fill.reason}"
+            )
+            rows.append({"at": at, "kind": "outcome", "ref": fill.fill_id, "text": text})
+        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=self.state.clears_seq + 1):
+            self.state.clears_seq = m.seq
+            try:
+                c = gov.GovernorClear.model_validate_json(m.data)
+            except ValidationError:
+                continue
+            self.state.governor = gov.clear(self.state.governor, c.principal, c.reason, at)
+            rows.append({"at": at, "kind": "note", "ref": c.clear_id, "text": f"Governor cleared by {c.principal}: {c.reason}"})
+            await self._publish_governor()
+        if rows:
+            self.memory.remember_many(rows)
+        self.state.save(self.data_dir)
+
+    async def portfolio(self) -> PortfolioSnapshot | None:
+        m = await last_message(self.nc, "STATUS", S.PORTFOLIO_SUBJECT)
+        if m is None:
+            return None
+        try:
+            return PortfolioSnapshot.model_validate_json(m.data)
+        except ValidationError:
+            return None
+
+    async def view(self, kind: CycleKind, at: datetime) -> DeskView:
+        g = self.mission.guardrails
+        snap = self.last_snapshot = await self.portfolio()
+        equity = snap.equity_usd if snap else self.mission.paper.starting_equity_usd
+        by_asset: dict[str, float] = defaultdict(float)
+        for line in snap.positions if snap else []:
+            by_asset[line.asset] += line.quantity * line.price
+        ctx = assemble(self.memory, self.mission.memory.context_tokens, window=self.mission.memory.recall_window)
+        st = self.state.governor
+        return DeskView(
+            at=at,
+            cycle=kind,
+            equity_usd=equity,
+            peak_equity_usd=snap.peak_equity_usd if snap else equity,
+            drawdown_pct=snap.breaker_drawdown_pct if snap else 0.0,
+            leverage=snap.leverage if snap else 0.0,
+            positions=[
+                PositionView(asset=a, notional_usd=round(v, 2), pct_of_equity=round(v / equity * 100, 3) if equity > 0 else 0.0)
+                for a, v in sorted(by_asset.items())
+                if abs(v) > 0.01
+            ],
+            limits=Limits(
+                max_position_pct=g.max_position_pct,
+                min_confidence=g.min_confidence,
+                max_leverage=g.max_leverage,
+                max_drawdown_pct=g.max_drawdown_pct,
+                explicit_above_usd=g.require_human_approval_above_usd,
+            ),
+            venue=self.mission.agents.venue,
+            summaries=sorted(self.latest_summary.values(), key=lambda s: s.asset),
+            signals=sorted(self.latest_signal.values(), key=lambda s: s.asset),
+            since_last_cycle=list(self._since[kind]),
+            fills=list(self._fills[kind]),
+            memory=ctx.text,
+            memory_ids=ctx.included,
+            core={b.label: b.value for b in self.memory.core()},
+            governor=GovernorView(state=st.state, statistic=round(st.statistic, 4), threshold=st.threshold),
+            model_slippage_bps=self.mission.paper.slippage_bps,
+            day_start_equity_usd=self.state.day_start_equity_usd,
+        )
+
+    # -- intraday: Socratic → Synthesis → Dispatcher --------------------------------------------
+
+    async def _intraday(self, view: DeskView) -> CycleResult:
+        raw = await self.analyst.socratic(view)
+        checked = check_citations(raw, view.citable())
+        self._count("insights", len(checked.kept))
+        self._count("invented_citations", len(checked.invented))
+        self._count("dropped_insights", checked.dropped)
+        if checked.invented:
+            log.warning("dropped %d invented citations: %s", len(checked.invented), checked.invented[:5])
+        principles = await self.analyst.synthesise(view, checked.kept) if checked.kept else []
+        valid = [p for p in principles if all(0 <= i < len(checked.kept) for i in p.from_insights)]
+        self._count("principles", len(valid))
+        self._count("dropped_principles", len(principles) - len(valid))
+        drafts = await self.analyst.dispatch(view, valid) if valid else []
+        rows = [
+            {"at": view.at, "kind": "insight", "ref": i.evidence[0], "text": f"[{i.stance} {i.confidence:.2f}] {i.claim}"}
+            for i in checked.kept
+        ]
+        rows += [{"at": view.at, "kind": "principle", "text": f"[{p.action} {p.conviction:.2f}] {p.statement}"} for p in valid]
+        if rows:
+            self.memory.remember_many(rows)
+        results = []
+        added: dict[str, float] = defaultdict(float)
+        taken: dict[str, int] = defaultdict(int)
+        if len(drafts) > MAX_DRAFTS:
+            self._count("drafts_over_limit", len(drafts) - MAX_DRAFTS)
+        for draft in drafts[:MAX_DRAFTS]:
+            # One id per asset and side per cycle: a cycle re-run after a crash sends the same ids, and the
+            # factory refuses them as duplicates instead of staging the same intent twice.
+            key = f"{_id_token(draft.asset)}-{draft.side}"
+            taken[key] += 1
+            stem = f"ag-{view.at:%Y%m%d%H%M}-{key}" + (f"-{taken[key]}" if taken[key] > 1 else "")
+            try:
+                results.append(await self._dispatch(view, draft, stem, added))
+            except ValidationError as exc:
+                self._count("drafts_refused")
+                self._remember(view.at, "note", stem, f"draft refused before sending, not a valid directive: {exc.errors(include_url=False)[:2]}"[:4000])
+        report = IntradayReport(
+            at=view.at,
+            analyst=self.analyst.label,
+            insights=checked.kept,
+            principles=valid,
+            directives=results,
+            invented_citations=checked.invented[:50],
+            dropped_insights=checked.dropped,
+            usage=self._usage(),
+        )
+        await self._publish("intraday", report)
+        return CycleResult("intraday", view.at, report)
+
+    async def _dispatch(self, view: DeskView, draft: Draft, stem: str, added: dict[str, float]) -> DirectiveResult:
+        """Watch, submit, and revise after a rejection, at most `max_revisions` times."""
+        signed = draft.notional_usd if draft.side == "buy" else -draft.notional_usd
+        asset = _base(draft.asset)
+        after = view.position(asset) + added[asset] + signed
+        prox = gov.proximity(after, view.equity_usd, view.limits.max_position_pct)
+        before = self.state.governor
+        self.state.governor, started = gov.observe(before, prox, draft.confidence, view.at, self.mission.agents.governor)
+        if self.state.governor != before:
+            await self._publish_governor()
+        reviews = []
+        if started:
+            reviews.append(await self._drift_review(view, prox, draft))
+        self._count("drafts")
+        attempt, revisions, ids = draft, 0, []
+        while True:
+            did = stem + (f"-r{revisions}" if revisions else "")
+            ids.append(did)
+            directive = Directive(
+                directive_id=did,
+                asset=attempt.asset,
+                venue=self.mission.agents.venue,
+                side=attempt.side,
+                notional_usd=attempt.notional_usd,
+                confidence=attempt.confidence,
+                memo=DecisionMemo(**attempt.memo.model_dump()),
+                agent=self.analyst.name[:64],
+                created_at=view.at,
+            )
+            (verdict,) = await self.client.submit([directive.model_dump_json().encode()], wait=15.0)
+            self._count("submitted")
+            if verdict is None:
+                self._remember(view.at, "directive", did, f"{did} sent; no verdict within 15 s")
+                return self._result(attempt, ids, "no_verdict", "no verdict within 15 s", revisions)
+            failed = [c for c in verdict.evaluation.checks if not c.passed]
+            reason = verdict.primary_reason or ""
+            self._remember(
+                view.at, "directive", did,
+                f"{did} {attempt.side} {attempt.notional_usd:,.0f} USD {attempt.asset} conf {attempt.confidence:.2f}: {verdict.decision}"
+                + (f" ({reason})" if reason else ""),
+            )
+            if verdict.decision != "rejected":
+                self._count(verdict.decision)
+                if verdict.decision == "staged":
+                    added[asset] += attempt.notional_usd if attempt.side == "buy" else -attempt.notional_usd
+                return self._result(attempt, ids, verdict.decision, reason or None, revisions)
+            self._count("rejected")
+            for c in failed:
+                self._count(f"rejected:{c.name}")
+            if revisions >= self.mission.agents.max_revisions:
+                note = f"outside the guardrails after {revisions} revision(s): {reason}"
+                self._remember(view.at, "note", did, note)
+                return self._result(attempt, ids, "withdrawn", note, revisions)
+            revision = await self.analyst.revise(view, attempt, failed)
+            if revision.action == "withdraw" or revision.notional_usd is None:
+                self._count("withdrawn")
+                self._remember(view.at, "note", did, f"withdrawn: {revision.note}")
+                return self._result(attempt, ids, "withdrawn", revision.note, revisions)
+            if revision.notional_usd >= attempt.notional_usd:
+                # A revision may only make the order smaller; anything else is not a revision.
+                self._count("revisions_refused")
+                note = f"revision to {revision.notional_usd:,.0f} USD refused: a revision may only shrink the order"
+                self._remember(view.at, "note", did, note)
+                return self._result(attempt, ids, "withdrawn", note, revisions)
+            revisions += 1
+            self._count("revisions")
+            memo = attempt.memo.model_copy(
+                update={"proposed_action": f"{attempt.memo.proposed_action} | revision {revisions}: {revision.note}"[:600]}
+            )
+            attempt = attempt.model_copy(update={"notional_usd": revision.notional_usd, "memo": memo})
+
+    def _result(self, draft: Draft, ids: list[str], decision: str, reason: str | None, revisions: int) -> DirectiveResult:
+        return DirectiveResult(
+            asset=draft.asset,
+            side=draft.side,
+            directive_ids=ids,
+            notional_usd=draft.notional_usd,
+            confidence=draft.confidence,
+            damping=self.state.governor.damping,
+            decision=decision,
+            reason=reason,
+            revisions=revisions,
+        )
+
+    async def _drift_review(self, view: DeskView, prox: float, draft: Draft) -> str:
+        st = self.state.governor
+        review_id = f"rv-drift-{view.at:%Y%m%d%H%M}"
+        review = ReviewRequest(
+            review_id=review_id,
+            kind="drift",
+            summary=(
+                f"Governor: the Dispatcher is drifting (CUSUM {st.statistic:.2f} > {st.threshold:g}); "
+                f"confidence damped x{st.damping:g} until a principal clears it"
+            )[:300],
+            detail=(
+                f"proximity to the position limit: {prox:.2f} against a baseline of {st.mean_proximity:.2f} ± {st.sd_proximity:.2f} "
+                f"(CUSUM {st.cusum_proximity:.2f}); confidence {draft.confidence:.2f} against {st.mean_confidence:.2f} ± "
+                f"{st.sd_confidence:.2f} (CUSUM {st.cusum_confidence:.2f}). Latest draft: {draft.side} {draft.notional_usd:,.0f} USD "
+                f"{draft.asset}. Clear with `deskgate governor clear` or in the Command Center."
+            ),
+            asset=draft.asset,
+            agent="governor",
+            created_at=view.at,
+        )
+        await self.client.request_review(review)
+        self.state.governor = st.model_copy(update={"review_id": review_id})
+        await self._publish_governor()
+        self._count("reviews")
+        self._remember(view.at, "note", review_id, f"Governor started damping: {review.summary}")
+        return review_id
+
+    # -- the daily cycle --------------------------------------------------------------------------
+
+    async def _morning(self, view: DeskView) -> CycleResult:
+        self.state.day_start_equity_usd = view.equity_usd
+        brief = await self.analyst.morning_brief(view)
+        review_ids = []
+        for i, item in enumerate(brief.flagged, 1):
+            rid = f"rv-brief-{view.at:%Y%m%d}-{i}"
+            await self.client.request_review(
+                ReviewRequest(review_id=rid, kind="flagged_position", summary=item[:300], agent="morning_brief", created_at=view.at)
+            )
+            review_ids.append(rid)
+        self._count("reviews", len(review_ids))
+        text = "; ".join([brief.position_risk, *brief.overnight, *brief.parameter_suggestions])
+        self._remember(view.at, "note", f"brief:{view.at:%Y-%m-%d}", f"morning brief: {text}"[:4000])
+        report = MorningBriefReport(at=view.at, analyst=self.analyst.label, brief=brief, review_ids=review_ids, usage=self._usage())
+        await self._publish("morning_brief", report)
+        return CycleResult("morning_brief", view.at, report, review_ids)
+
+    async def _end_of_day(self, view: DeskView) -> CycleResult:
+        review = await self.analyst.end_of_day(view)
+        body = "\n".join(
+            [
+                f"# End-of-day review {view.at:%Y-%m-%d} ({self.analyst.label})",
+                "## Results against expectations",
+                review.results_vs_expectations,
+                "## Execution quality",
+                review.execution_quality,
+                "## Observations",
+                *(f"- {o}" for o in review.observations),
+                "## Regime",
+                review.regime_assessment,
+                "## Hypotheses for tomorrow",
+                *(f"- {h}" for h in review.hypotheses),
+            ]
+        )
+        doc = self.memory.archive(f"End-of-day review {view.at:%Y-%m-%d}", body, tags=["eod-review", "regime"], at=view.at)
+        self._edit_core("regime", f"{view.at:%Y-%m-%d}: {review.regime_assessment}")
+        if review.hypotheses:  # an LLM may instead have edited the block itself, through its tools
+            self._edit_core("hypotheses", "\n".join(review.hypotheses))
+        line = f"{view.at:%Y-%m-%d}: equity {view.equity_usd:,.0f}, drawdown {view.drawdown_pct:.2f}%, " + (
+            ", ".join(f"{p.asset} {p.pct_of_equity:.1f}%" for p in view.positions) or "flat"
+        )
+        self._append_core("desk_state", line)
+        self._remember(view.at, "review", f"archival:{doc}", f"end-of-day review: {review.results_vs_expectations}"[:4000])
+        report = EndOfDayReport(at=view.at, analyst=self.analyst.label, review=review, archival_id=doc, usage=self._usage())
+        await self._publish("eod_review", report)
+        return CycleResult("eod_review", view.at, report)
+
+    def _edit_core(self, label: str, value: str) -> None:
+        """Rewrite a block (the agent's `rethink` tool); a value over the limit keeps its newest part."""
+        limit = self.memory.block(label).limit
+        self.memory.core_rethink(label, value[-limit:] if len(value) > limit else value, by=self.analyst.name)
+
+    def _append_core(self, label: str, line: str) -> None:
+        """Append a line (the `append` tool); when the block is full, drop its oldest lines first (a `rethink`)."""
+        block = self.memory.block(label)
+        line = line[: block.limit]
+        try:
+            self.memory.core_append(label, line, by=self.analyst.name)
+        except MemoryError_:
+            lines = [x for x in block.value.splitlines() if x] + [line]
+            while lines and len("\n".join(lines)) > block.limit:
+                lines.pop(0)
+            self.memory.core_rethink(label, "\n".join(lines), by=self.analyst.name)
+
+    # -- publishing and tallies -------------------------------------------------------------------
+
+    async def _publish(self, kind: str, report) -> None:
+        await self.client.js.publish(S.insight_subject(kind), report.to_bytes())
+
+    async def _publish_governor(self) -> None:
+        await self.client.js.publish(S.GOVERNOR_STATE_SUBJECT, self.state.governor.to_bytes())
+
+    def _remember(self, at: datetime, kind: str, ref: str | None, text: str) -> None:
+        self.memory.remember(kind, text, ref=ref, at=at)
+
+    def _count(self, key: str, n: int = 1) -> None:
+        self.state.counts[key] = self.state.counts.get(key, 0) + n
+
+    def _usage(self) -> UsageLine:
+        u: Usage = self.analyst.usage.take()
+        total = self.state.usage
+        self.state.usage = UsageLine(
+            calls=total.calls + u.calls,
+            requests=total.requests + u.requests,
+            retries=total.retries + u.retries,
+            input_tokens=total.input_tokens + u.input_tokens,
+            output_tokens=total.output_tokens + u.output_tokens,
+            cost_usd=None if total.cost_usd is None or u.cost_usd is None else total.cost_usd + u.cost_usd,
+        )
+        return UsageLine(
+            calls=u.calls, requests=u.requests, retries=u.retries, input_tokens=u.input_tokens, output_tokens=u.output_tokens, cost_usd=u.cost_usd
+        )
+
+
+def _parse(model, data: bytes):
+    try:
+        return model.model_validate_json(data)
+    except ValidationError:
+        return None
+
+
+def _base(asset: str) -> str:
+    """The asset as the book names it (BTC for btc, BTC/USDT, BTCUSDT); the raw text if it is not a symbol."""
+    try:
+        return normalise_symbol(asset).base
+    except SymbolError:
+        return asset
+
+
+def _id_token(asset: str) -> str:
+    """An asset as one directive-id token: [A-Za-z0-9_-] only, at most 24 characters."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", _base(asset))[:24] or "_"

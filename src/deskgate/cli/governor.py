@@ -1,0 +1,74 @@
+"""`deskgate governor`: the Governor's state, and a principal's clear."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from deskgate.cli import (
+    DataDirOption,
+    JsonOption,
+    MissionOption,
+    PrincipalOption,
+    app,
+    console,
+    handle_errors,
+    principal_name,
+    print_json,
+    resolve_data_dir,
+)
+from deskgate.cli.ops import as_principal
+
+governor_app = typer.Typer(help="The Governor: drift in the Dispatcher, confidence damping, a principal's clear.", no_args_is_help=True)
+app.add_typer(governor_app, name="governor")
+
+
+def print_governor(state) -> None:
+    if state is None:
+        console.print("the Governor has published nothing yet (the agents have drafted no directive)")
+        return
+    colour = {"drifting": "bold red", "watching": "green", "baseline": "cyan"}[state.state]
+    console.print(f"Governor: [{colour}]{state.state}[/]; confidence damping x{state.damping:g}")
+    if state.state == "baseline":
+        console.print(f"  taking a baseline: {len(state.baseline_proximity)} directives so far")
+    else:
+        console.print(
+            f"  CUSUM proximity {state.cusum_proximity:.2f}, confidence {state.cusum_confidence:.2f} (threshold {state.threshold:g}); "
+            f"baseline proximity {state.mean_proximity:.2f} ± {state.sd_proximity:.2f}, confidence {state.mean_confidence:.2f} ± {state.sd_confidence:.2f}"
+        )
+    if state.state == "drifting":
+        since = f"{state.drifting_since:%Y-%m-%d %H:%M} UTC" if state.drifting_since else "?"
+        console.print(f"  drifting since {since} (review {escape(state.review_id or '-')}); clear it with `deskgate governor clear --reason ...`")
+    console.print(f"  {state.interventions} intervention(s), {state.damped} directive(s) damped, {state.observed} observed")
+    if state.cleared_by:
+        console.print(f"  last cleared by {escape(state.cleared_by)} at {state.cleared_at:%Y-%m-%d %H:%M} UTC: {escape(state.clear_reason or '')}")
+
+
+@governor_app.command("status")
+@handle_errors
+def governor_status(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+    """The Governor's state as the agents last published it."""
+    state = as_principal(resolve_data_dir(mission_path, data_dir), lambda cc: cc.governor())
+    if json_out:
+        print_json(state.model_dump(mode="json") if state else None)
+        return
+    print_governor(state)
+
+
+@governor_app.command("clear")
+@handle_errors
+def governor_clear(
+    reason: str = typer.Option(..., "--reason", "-r", help="What you looked at and why the damping can end (required, recorded)."),
+    principal: str = PrincipalOption,
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """End the damping, as a principal; the agents apply it at their next cycle and take a new baseline."""
+    clear = as_principal(resolve_data_dir(mission_path, data_dir), lambda cc: cc.clear_governor(principal_name(principal), reason))
+    if json_out:
+        print_json(clear.model_dump(mode="json"))
+        return
+    console.print(f"[green]Governor cleared[/] by {escape(clear.principal)} ({clear.clear_id}); the agents apply it at their next cycle")

@@ -1,0 +1,55 @@
+"""The Governor on the wire: its state (published by the agents) and a principal's clear (by the command center)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from deskgate.domain.base import Message
+
+
+class GovernorState(Message):
+    """Published on consciousness.insights.governor whenever it changes; the factory reads the damping."""
+
+    state: Literal["baseline", "watching", "drifting"] = "baseline"
+    damping: float = Field(1.0, gt=0, le=1)
+    statistic: float = 0.0  # the larger of the two CUSUMs
+    threshold: float = 5.0
+    cusum_proximity: float = 0.0
+    cusum_confidence: float = 0.0
+    baseline_proximity: list[float] = Field(default_factory=list, max_length=1000)
+    baseline_confidence: list[float] = Field(default_factory=list, max_length=1000)
+    mean_proximity: float | None = None
+    sd_proximity: float | None = None
+    mean_confidence: float | None = None
+    sd_confidence: float | None = None
+    observed: int = 0
+    interventions: int = 0  # times it started drifting
+    damped: int = 0  # directives drafted while drifting
+    drifting_since: datetime | None = None
+    review_id: str | None = Field(None, max_length=128)
+    cleared_by: str | None = Field(None, max_length=128)
+    cleared_at: datetime | None = None
+    clear_reason: str | None = Field(None, max_length=2000)
+    updated_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GovernorState:
+        if self.state != "baseline" and None in (self.mean_proximity, self.sd_proximity, self.mean_confidence, self.sd_confidence):
+            raise ValueError(f"a {self.state} Governor needs its baseline means and standard deviations")
+        if (self.state == "drifting") != (self.damping < 1.0):
+            raise ValueError("the Governor damps (damping < 1) exactly when it is drifting")
+        if self.state == "drifting" and self.drifting_since is None:
+            raise ValueError("a drifting Governor says since when")
+        return self
+
+
+class GovernorClear(Message):
+    """approvals.governor.clear: a principal has looked at the drift and clears the damping."""
+
+    clear_id: str = Field(min_length=1, max_length=128)
+    principal: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=2000)
+    at: datetime

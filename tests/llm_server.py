@@ -1,0 +1,164 @@
+"""A local OpenAI-compatible chat-completions server for tests: the real wire protocol, scripted answers.
+
+It stands in for a hosted LLM (which cannot be reached from here). pydantic-ai
+asks for structured output through a tool (`final_result`); the server answers
+with a tool call whose arguments are the scripted answer for the step it
+recognises from the instructions. It records every request, and can be told to
+answer the first call of a step with something invalid, to exercise retries, or
+to cite an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, Request
+
+STEPS = {
+    "Task: question the current state": "socratic",
+    "Task: distil the insights": "synthesise",
+    "Task: turn the principles": "dispatch",
+    "Task: the policy engine rejected": "revise",
+    "Task: write the morning brief": "morning_brief",
+    "Task: write the end-of-day review": "end_of_day",
+}
+
+
+@dataclass
+class Script:
+    invalid_first: set[str] = field(default_factory=lambda: {"socratic"})  # steps whose first answer fails validation
+    invent: str = "sum:NOPE:0"  # an id the model makes up
+    draft_usd: float = 400_000.0  # too large for a 25% limit on 1M: the policy engine rejects it
+    revise_usd: float = 100_000.0
+    requests: list[dict] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)
+
+
+def _step(body: dict) -> str:
+    text = " ".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") in ("system", "developer"))
+    for needle, step in STEPS.items():
+        if needle in text:
+            return step
+    raise ValueError("unknown step")
+
+
+def _last_user(body: dict) -> str:
+    users = [m for m in body["messages"] if m.get("role") == "user"]
+    content = users[0]["content"] if users else ""
+    return content if isinstance(content, str) else " ".join(p.get("text", "") for p in content)
+
+
+def _answer(step: str, body: dict, script: Script) -> dict:
+    user = _last_user(body)
+    n = script.seen.get(step, 0)
+    script.seen[step] = n + 1
+    if step in script.invalid_first and n == 0:
+        return {"response": [{"asset": "BTC", "claim": "x", "stance": "bullish", "confidence": 2.5, "evidence": []}]}
+    if step == "socratic":
+        ids = re.search(r"Citable ids: (.*)", user).group(1).split(", ")
+        signals = [i for i in ids if i.startswith("sig:")]
+        out = [
+            {"asset": s.split(":")[1], "claim": f"trend model {s}", "stance": "bullish", "confidence": 0.8, "evidence": [s, script.invent]}
+            for s in signals[:1]
+        ]
+        out.append({"asset": None, "claim": "made up", "stance": "risk", "confidence": 0.5, "evidence": [script.invent]})
+        return {"response": out}
+    if step == "synthesise":
+        data = json.loads(user.split("<data>", 1)[1].split("</data>", 1)[0])
+        if not data["insights"]:
+            return {"response": []}
+        asset = data["insights"][0]["asset"]
+        return {"response": [{"statement": f"{asset} trend up", "asset": asset, "action": "add", "conviction": 0.8, "from_insights": [0]}]}
+    if step == "dispatch":
+        data = json.loads(user.split("<data>", 1)[1].split("</data>", 1)[0])
+        if not data["principles"] or any(p["notional_usd"] > 0 for p in data["view"]["positions"]):
+            return {"response": []}
+        asset = data["principles"][0]["asset"]
+        memo = {
+            "signal_evidence": "trend model (scripted LLM)",
+            "position_context": "flat",
+            "proposed_action": f"buy {asset}",
+            "expected_outcome": "a scripted answer",
+        }
+        return {"response": [{"asset": asset, "side": "buy", "notional_usd": script.draft_usd, "confidence": 0.8, "memo": memo}]}
+    if step == "revise":
+        return {"action": "revise", "notional_usd": script.revise_usd, "note": "cut to fit the position limit"}
+    if step == "morning_brief":
+        return {"position_risk": "scripted brief", "overnight": ["quiet night"], "parameter_suggestions": [], "flagged": []}
+    return {
+        "results_vs_expectations": "scripted review",
+        "execution_quality": "fine",
+        "observations": ["one"],
+        "regime_assessment": "calm everywhere (scripted)",
+        "hypotheses": ["BTC up: confirmed 1 day(s)"],
+    }
+
+
+def make_app(script: Script) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request):
+        body = await request.json()
+        script.requests.append({"headers": dict(request.headers), "body": body})
+        step = _step(body)
+        tool = next(t["function"]["name"] for t in body["tools"] if t["function"]["name"].startswith("final_result"))
+        args = _answer(step, body, script)
+        return {
+            "id": f"chatcmpl-{len(script.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "tool_calls",
+                    "message": {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"id": f"call_{len(script.requests)}", "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}
+                        ],
+                    },
+                }
+            ],
+            "usage": {"prompt_tokens": 100 + len(json.dumps(body)) // 4, "completion_tokens": 20 + len(json.dumps(args)) // 4, "total_tokens": 0},
+        }
+
+    return app
+
+
+class LocalLLM:
+    """Runs the app with uvicorn on a free loopback port in a thread."""
+
+    def __init__(self, script: Script | None = None):
+        self.script = script or Script()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.server = uvicorn.Server(uvicorn.Config(make_app(self.script), host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def __enter__(self) -> LocalLLM:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local LLM server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(5)
