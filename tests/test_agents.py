@@ -366,7 +366,11 @@ async def test_revisions_are_bounded_and_may_only_shrink_the_order(bus):
             await client.close()
 
 
-async def test_the_factory_applies_the_governors_damping_to_confidence(bus):
+async def test_the_factory_applies_the_governors_damping_to_confidence(bus, monkeypatch):
+    import deskgate.factory.service as factory_service
+
+    # Only the live signal may make the factory look again: a state published just before a directive is seen.
+    monkeypatch.setattr(factory_service, "GOVERNOR_REFRESH_EVERY_S", 3600.0)
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
     async with running(bus, mission) as (factory, agent, cc, md):
         desk, client, memory = await _desk(bus, mission, OfflineAnalyst())

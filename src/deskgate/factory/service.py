@@ -57,6 +57,7 @@ EQUITY_POINT_EVERY_S = 10.0
 LEDGER_SAVE_EVERY_S = 2.0
 FUNNEL_EVERY_S = 2.0
 BREAKER_REFRESH_EVERY_S = 5.0
+GOVERNOR_REFRESH_EVERY_S = 1.0  # at the latest; at once when a Governor state or clear arrives
 # Failures of the bus or the database: not the message's fault, so not a refusal.
 INFRASTRUCTURE_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 
@@ -115,6 +116,9 @@ class Factory:
         self.beliefs: Beliefs
         self._governor_path = data_dir.state / "governor.json"
         self._governor: dict = self._load_governor()
+        self._governor_watch: list = []  # live subscriptions that only say "the Governor changed"
+        self._governor_reconnects = 0
+        self._governor_read_at = 0.0
         self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0, "bad_governor_states": 0}
 
     # -- start-up ---------------------------------------------------------------
@@ -186,7 +190,9 @@ class Factory:
         await self.check_breaker()
         self.load_unpublished()
         await self.flush_outbox()
+        self._governor_watch = [await self.nc.subscribe(S.GOVERNOR_STATE_SUBJECT), await self.nc.subscribe(S.GOVERNOR_CLEAR_SUBJECT)]
         await self.refresh_governor()  # before the backlog: directives sent while we were down meet today's damping
+        self._governor_read_at = time.monotonic()
         await self.catch_up()
         bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         breaker_subs = [
@@ -215,7 +221,7 @@ class Factory:
             if t is not stop and t.exception():
                 raise t.exception()
         await bars.unsubscribe()
-        for sub in breaker_subs:
+        for sub in [*breaker_subs, *self._governor_watch]:
             await sub.unsubscribe()
         self.save_ledger(force=True)
         self.mark_published()
@@ -342,11 +348,30 @@ class Factory:
     # -- directives -------------------------------------------------------------------
 
     async def handle_directives(self, msgs: list[Msg]) -> None:
-        await self.refresh_governor()
+        await self.governor_up_to_date()
         self.evaluate_directives([(m.metadata.sequence.stream, m.data) for m in msgs])
         await self.flush_outbox()
         for m in msgs:
             await m.ack()
+
+    async def governor_up_to_date(self) -> None:
+        """Refresh the Governor's damping when something may have changed: a state or a clear arrived
+        live (the broker delivers it to this connection before any directive published after it), a
+        reconnect may have missed one, or a second has passed. Otherwise the last reading stands."""
+        watching = [s for s in self._governor_watch if s.pending_msgs]
+        reconnects = self.nc.stats["reconnects"] if self.nc else 0
+        if (
+            not watching
+            and reconnects == self._governor_reconnects
+            and time.monotonic() - self._governor_read_at < GOVERNOR_REFRESH_EVERY_S
+        ):
+            return
+        for sub in watching:  # a signal only: the stream is the record, read in refresh_governor
+            while sub.pending_msgs:
+                await sub.next_msg(timeout=0.1)
+        self._governor_reconnects = reconnects
+        self._governor_read_at = time.monotonic()
+        await self.refresh_governor()
 
     async def refresh_governor(self) -> None:
         """The Governor's damping, brought up to date before each batch, so a directive meets the damping
@@ -360,19 +385,27 @@ class Factory:
         always in (0, 1]: it can only lower confidence. If the bus cannot be read, the
         held factor stays."""
         g = self._governor
+
+        async def stored(stream: str, subject: str, after: int) -> list:
+            return [m async for m in read_stream(self.nc, stream, subject, start_seq=after + 1)]
+
         try:
-            clears = [
-                (m.seq, GovernorClear.model_validate_json(m.data))
-                async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=g["clear_seq"] + 1)
-            ]
-            states = [m async for m in read_stream(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, start_seq=g["state_seq"] + 1)]
-        except (ReadError, nats.errors.Error, asyncio.TimeoutError, ValidationError) as exc:
+            clear_msgs, states = await asyncio.gather(  # two reads, one round trip's wait
+                stored("RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, g["clear_seq"]), stored("INSIGHTS", S.GOVERNOR_STATE_SUBJECT, g["state_seq"])
+            )
+        except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
             log.warning("could not read the Governor (%s); keeping damping %g", exc, self.beliefs.confidence_damping)
             return
         before = dict(g)
+        clears = []
+        for m in clear_msgs:
+            g["clear_seq"] = m.seq
+            try:
+                clears.append(GovernorClear.model_validate_json(m.data))
+            except ValidationError:
+                self.stats["bad_governor_states"] += 1  # only the command center can publish here; counted, not applied
         if clears:
-            g["clear_seq"] = clears[-1][0]
-            g["last_clear_at"] = max(c.at for _, c in clears).isoformat()
+            g["last_clear_at"] = max(c.at for c in clears).isoformat()
             g["hold"] = None
         last_clear = datetime.fromisoformat(g["last_clear_at"]) if g["last_clear_at"] else None
         for m in states:
@@ -549,7 +582,7 @@ class Factory:
     # -- approvals -------------------------------------------------------------------
 
     async def handle_responses(self, msgs: list[Msg]) -> None:
-        await self.refresh_governor()
+        await self.governor_up_to_date()
         for m in msgs:
             self.decide(m.metadata.sequence.stream, m.subject, m.data)
         await self.flush_outbox()
