@@ -3,6 +3,7 @@ statistic on constructed sequences, the schedule, citations, and the revision lo
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -366,6 +367,25 @@ async def test_revisions_are_bounded_and_may_only_shrink_the_order(bus):
             await client.close()
 
 
+async def _verdict(cc, did):
+    from deskgate.bus.reader import last_message
+    from deskgate.domain.evaluation import PolicyVerdict
+
+    m = await last_message(cc.nc, "STATUS", S.policy_status_subject(did))
+    return PolicyVerdict.model_validate_json(m.data) if m else None
+
+
+def _failed(v):
+    return [c for c in v.evaluation.checks if not c.passed]
+
+
+def drifting(damping=0.8, applied_clear_seq=0):
+    return GovernorState(
+        state="drifting", damping=damping, mean_proximity=0.1, sd_proximity=0.05, mean_confidence=0.7, sd_confidence=0.03,
+        drifting_since=T0, applied_clear_seq=applied_clear_seq,
+    )
+
+
 async def test_the_factory_applies_the_governors_damping_to_confidence(bus, monkeypatch):
     import deskgate.factory.service as factory_service
 
@@ -376,28 +396,54 @@ async def test_the_factory_applies_the_governors_damping_to_confidence(bus, monk
         desk, client, memory = await _desk(bus, mission, OfflineAnalyst())
         try:
             draft = Draft(asset="BTC", side="buy", notional_usd=10_000.0, confidence=0.75, memo=MEMO)
-            desk.state.governor = GovernorState(
-                state="drifting", damping=0.8, mean_proximity=0.1, sd_proximity=0.05, mean_confidence=0.7, sd_confidence=0.03, drifting_since=T0
-            )
+            desk.state.governor = drifting()
             r = await desk._dispatch(view(), draft, "d-one", {"BTC": 0.0})
             assert r.decision == "withdrawn" and r.damping == 0.8
-            assert "damped x0.8 by the Governor from 0.75" in r.reason
+            (check,) = _failed(await _verdict(cc, "d-one"))
+            assert check.name == "confidence" and "damped x0.8 by the Governor from 0.75" in check.reason
+            # The analyst is told it was damped, never by how much.
+            assert "0.8" not in r.reason and "Governor" in r.reason
             assert desk.state.counts["rejected:confidence"] == 1
-            assert (await cc.governor()).state == "drifting"
+            assert (await cc.governor()).state == "drifting" and (await cc.governor_hold()).damping == 0.8
             # The agents cannot lift it themselves: the factory holds the damping until a principal clears it.
             desk.state.governor = gov.clear(desk.state.governor, "the agent itself", "no", T0)
             r = await desk._dispatch(view(), draft, "d-two", {"BTC": 0.0})
-            assert r.decision == "withdrawn" and "damped x0.8" in r.reason
-            desk.state.governor = GovernorState(
-                state="drifting", damping=0.8, mean_proximity=0.1, sd_proximity=0.05, mean_confidence=0.7, sd_confidence=0.03, drifting_since=T0
-            )
+            assert r.decision == "withdrawn" and "damped x0.8" in _failed(await _verdict(cc, "d-two"))[0].reason
+            # A principal's clear lifts it, although the agents still publish the drift they have not yet applied.
+            desk.state.governor = drifting()
             await desk._publish_governor()
-            await cc.clear_governor("alice", "sizes checked")
-            desk.state.governor = gov.clear(desk.state.governor, "alice", "sizes checked", T0)
+            clear = await cc.clear_governor("alice", "sizes checked")
+            await desk._publish_governor()
             r = await desk._dispatch(view(), draft, "d-three", {"BTC": 0.0})
-            assert r.decision == "staged" and r.damping == 1.0
+            assert r.decision == "staged"
+            assert (await cc.governor_hold()).damping == 1.0
+            # A drift that starts after the clear damps again.
+            from deskgate.bus.reader import last_message
+
+            seq = (await last_message(cc.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT)).seq
+            assert clear.clear_id
+            desk.state.governor = drifting(0.7, applied_clear_seq=seq)
+            r = await desk._dispatch(view(), draft, "d-four", {"BTC": 0.0})
+            assert r.decision == "withdrawn" and "damped x0.7" in _failed(await _verdict(cc, "d-four"))[0].reason
         finally:
             await client.close()
+
+
+async def test_an_unreadable_governor_file_fails_closed_until_a_principal_clears(bus):
+    from conftest import directive, raw
+
+    mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
+    (bus.data_dir.state / "governor.json").write_text("{not json")
+    async with running(bus, mission) as (factory, agent, cc, md):
+        (v,) = await agent.submit([raw(directive("g1", notional_usd=10_000, confidence=0.75))])
+        assert v.decision == "rejected" and "damped x0.8" in _failed(v)[0].reason
+        assert await cc.governor() is None  # the agents have said nothing; the factory's hold is what a principal clears
+        assert (await cc.governor_hold()).damping == 0.8
+        await cc.clear_governor("alice", "the hold file was restored from a bad backup; checked")
+        (v,) = await agent.submit([raw(directive("g2", notional_usd=10_000, confidence=0.75))])
+        assert v.decision == "staged"
+    saved = json.loads((bus.data_dir.state / "governor.json").read_text())
+    assert saved["hold"] is None and saved["clear_seq"] == 1
 
 
 async def test_the_llm_edits_core_memory_through_its_tools_within_the_limits(tmp_path):
@@ -515,11 +561,9 @@ async def test_a_directive_sent_while_the_factory_was_down_meets_the_damping_whe
     from conftest import directive, raw
 
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
-    drifting = GovernorState(
-        state="drifting", damping=0.5, mean_proximity=0.1, sd_proximity=0.05, mean_confidence=0.7, sd_confidence=0.03, drifting_since=T0
-    )
+    held = drifting(0.5)
     async with running(bus, mission) as (factory, agent, cc, md):
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, drifting.to_bytes())
+        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, held.to_bytes())
     from deskgate.agents.submit import AgentClient
 
     async with await AgentClient.connect(bus.data_dir) as agent:
@@ -544,8 +588,8 @@ async def test_a_directive_sent_while_the_factory_was_down_meets_the_damping_whe
     async with running(bus, mission) as (factory, agent, cc, md):
         (v,) = await agent.submit([raw(directive("after-restart", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "rejected"
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, drifting.to_bytes())
+        # The agents say they are not drifting; the factory's hold is what the principal sees and clears.
+        assert (await cc.governor()).state == "baseline" and (await cc.governor_hold()).damping == 0.5
         await cc.clear_governor("alice", "looked at the sizes")
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, GovernorState().to_bytes())
         (v,) = await agent.submit([raw(directive("after-clear", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "staged"

@@ -13,6 +13,8 @@ from deskgate.agents.llm import LLMAnalyst
 from deskgate.agents.offline import OfflineAnalyst
 from deskgate.bus.reader import read_stream
 from deskgate.config import ModelSettings
+from deskgate.domain.evaluation import PolicyVerdict
+from deskgate.domain.governor import GovernorHold
 from deskgate.memory.store import Memory
 from deskgate.replay import REPLAY_START, Replay
 
@@ -58,8 +60,14 @@ async def test_a_three_day_replay_through_the_real_desk_adds_up(bus):
     nc, _ = await bus.connect("observer")
     try:
         kinds = [m.subject async for m in read_stream(nc, "INSIGHTS", "consciousness.insights.>")]
+        verdicts = [PolicyVerdict.model_validate_json(m.data) async for m in read_stream(nc, "STATUS", "factory.status.policy.>")]
+        holds = [GovernorHold.model_validate_json(m.data) async for m in read_stream(nc, "STATUS", "factory.status.governor")]
     finally:
         await nc.close()
+    # The factory itself damped what the agents sent while drifting, and lifted it only after the clear.
+    damped = [c.reason for v in verdicts for c in v.evaluation.checks if c.name == "confidence" and "by the Governor" in c.reason]
+    assert damped and all("damped x0.8" in reason for reason in damped)
+    assert any(h.damping == 0.8 for h in holds) and any(h.damping == 1.0 and h.clears_read >= 1 for h in holds)
     assert kinds.count("consciousness.insights.morning_brief") == 3 and kinds.count("consciousness.insights.eod_review") == 3
     assert kinds.count("consciousness.insights.intraday") == 144
     assert kinds.count("consciousness.insights.governor") >= 1

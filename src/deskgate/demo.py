@@ -121,7 +121,6 @@ def show(console: Console, r: ReplayResult) -> None:
     book = Table(title="P&L and risk")
     book.add_column("")
     book.add_column("", justify="right")
-    start_eq = r.first.equity_usd if r.first else EQUITY
     if r.last is not None:
         pnl = r.last.equity_usd - EQUITY
         book.add_row("equity", f"{r.last.equity_usd:,.0f} USD")
@@ -130,7 +129,6 @@ def show(console: Console, r: ReplayResult) -> None:
         book.add_row("gross leverage now", f"{r.last.leverage:.2f}x")
         for p in r.last.positions:
             book.add_row(f"  {p.asset} on {p.venue}", f"{p.notional_usd:,.0f} USD")
-    del start_eq
     book.add_row("max drawdown (the factory's, seen at each cycle)", f"{r.max_drawdown_pct:.2f}%")
     governor = Table(title="the Governor")
     governor.add_column("")

@@ -113,11 +113,11 @@ class SimulatedPrincipal:
 
     async def clear_governor(self, at: datetime) -> bool:
         state = await self.cc.governor()
-        if state is None or state.state != "drifting":
+        hold = await self.cc.governor_hold()
+        if not ((state is not None and state.state == "drifting") or (hold is not None and hold.damping < 1.0)):
             return False
-        await self.cc.clear_governor(
-            self.name, f"simulated principal: read the drift review {state.review_id or ''} at the morning brief; new baseline", at=at
-        )
+        review = state.review_id if state is not None and state.review_id else "-"
+        await self.cc.clear_governor(self.name, f"simulated principal: read the drift review {review} at the morning brief; new baseline", at=at)
         self.governor_clears += 1
         return True
 

@@ -34,6 +34,7 @@ from deskgate.bus import subjects as S
 from deskgate.bus.reader import last_message, read_stream
 from deskgate.config import Mission
 from deskgate.domain.directive import DecisionMemo, Directive
+from deskgate.domain.evaluation import CheckResult
 from deskgate.domain.execution import Fill
 from deskgate.domain.market import MarketSummary, Signal
 from deskgate.domain.portfolio import PortfolioSnapshot
@@ -150,8 +151,8 @@ class AgentDesk:
     async def restore(self) -> None:
         """After a restart: what each cycle kind had not seen yet, the latest summary and signal per asset,
         and the Governor as last published (the bus's copy wins when it is newer than ours)."""
-        self._restored = True
-        for kind, since in self.state.since.items():
+        for kind in self._since:
+            since = self.state.since.get(kind, {})  # a kind that has not run yet has seen nothing
             for stream, subject, start, upto, model, buf in (
                 ("MARKET", "market.data.aggregated.>", since.get("summaries", 0), self.state.summaries_seq, MarketSummary, self._since[kind]),
                 ("FILLS", "factory.execution.fills.>", since.get("fills", 0), self.state.fills_seq, Fill, self._fills[kind]),
@@ -175,9 +176,17 @@ class AgentDesk:
                     latest[parsed.asset] = parsed
         m = await last_message(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT)
         published = _parse(gov.GovernorState, m.data) if m is not None else None
-        mine = self.state.governor
-        if published is not None and (mine.updated_at is None or (published.updated_at and published.updated_at > mine.updated_at)):
+        mine, done = self.state.governor, self.state.last_cycle_at
+        # The bus's copy wins when ours is older (a lost or restored agents.json), but not when it was
+        # published by a cycle that did not finish: that cycle runs again and would count its drafts twice.
+        if (
+            published is not None
+            and published.updated_at is not None
+            and (mine.updated_at is None or published.updated_at > mine.updated_at)
+            and (done is None or published.updated_at <= done)
+        ):
             self.state.governor = published
+        self._restored = True
 
     async def ingest(self, at: datetime) -> None:
         """Everything new since the last cycle: into recall, the latest views, and the per-kind buffers."""
@@ -246,7 +255,7 @@ class AgentDesk:
                 c = gov.GovernorClear.model_validate_json(m.data)
             except ValidationError:
                 continue
-            self.state.governor = gov.clear(self.state.governor, c.principal, c.reason, at)
+            self.state.governor = gov.clear(self.state.governor, c.principal, c.reason, at, m.seq)
             rows.append({"at": at, "kind": "note", "ref": c.clear_id, "text": f"Governor cleared by {c.principal}: {c.reason}"})
             await self._publish_governor()
         if rows:
@@ -407,7 +416,7 @@ class AgentDesk:
                 note = f"outside the guardrails after {revisions} revision(s): {reason}"
                 self._remember(view.at, "note", did, note)
                 return self._result(attempt, ids, "withdrawn", note, revisions)
-            revision = await self.analyst.revise(view, attempt, failed)
+            revision = await self.analyst.revise(view, attempt, [_for_analyst(c) for c in failed])
             if revision.action == "withdraw" or revision.notional_usd is None:
                 self._count("withdrawn")
                 self._remember(view.at, "note", did, f"withdrawn: {revision.note}")
@@ -579,3 +588,11 @@ def _base(asset: str) -> str:
 def _id_token(asset: str) -> str:
     """An asset as one directive-id token: [A-Za-z0-9_-] only, at most 24 characters."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", _base(asset))[:24] or "_"
+
+
+def _for_analyst(check: CheckResult) -> CheckResult:
+    """A failed check as the analyst may see it: a damped confidence says so, but not by how much
+    (a model told the factor could outbid it)."""
+    if check.name != "confidence":
+        return check
+    return CheckResult(name="confidence", passed=False, observed=None, limit=check.limit, reason="confidence, after the Governor's damping if any, is below the minimum")

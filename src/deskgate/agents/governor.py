@@ -70,9 +70,10 @@ def observe(
     return state.model_copy(update=u), started
 
 
-def clear(state: GovernorState, principal: str, reason: str, at: datetime) -> GovernorState:
-    """A principal's clear: damping off, and a new baseline from the next directives."""
+def clear(state: GovernorState, principal: str, reason: str, at: datetime, clear_seq: int = 0) -> GovernorState:
+    """A principal's clear (the clear's stream sequence): damping off, and a new baseline from the next directives."""
     return GovernorState(
+        applied_clear_seq=max(clear_seq, state.applied_clear_seq),
         threshold=state.threshold,
         observed=state.observed,
         interventions=state.interventions,

@@ -28,7 +28,7 @@ from deskgate.domain.breaker import BreakerReset, BreakerState
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
-from deskgate.domain.governor import GovernorClear, GovernorState
+from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.market import Bar
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.domain.review import ReviewAck, ReviewRequest
@@ -274,12 +274,26 @@ class CommandCenter:
         except ValueError:
             raise CommandCenterError(f"the Governor's state at INSIGHTS seq {m.seq} is unreadable") from None
 
+    async def governor_hold(self) -> GovernorHold | None:
+        """The damping the factory applies and holds until a principal's clear (None before it first published)."""
+        m = await last_message(self.nc, "STATUS", S.GOVERNOR_HOLD_SUBJECT)
+        if m is None:
+            return None
+        try:
+            return GovernorHold.model_validate_json(m.data)
+        except ValueError:
+            raise CommandCenterError(f"the factory's Governor hold at STATUS seq {m.seq} is unreadable") from None
+
     async def clear_governor(self, principal: str, reason: str, *, at: datetime | None = None) -> GovernorClear:
-        """A principal clears the drift alarm; the agents apply it at their next cycle."""
+        """A principal clears the drift alarm: the factory lifts its hold, the agents take a new baseline."""
         if not reason.strip():
             raise CommandCenterError("clearing the Governor needs a reason")
-        state = await self.governor()
-        if state is None or state.state != "drifting":
+        try:
+            state = await self.governor()
+        except CommandCenterError:
+            state = None  # what the agents say is unreadable: the factory's hold decides
+        hold = await self.governor_hold()
+        if not ((state is not None and state.state == "drifting") or (hold is not None and hold.damping < 1.0)):
             raise CommandCenterError("the Governor is not damping anything: there is nothing to clear")
         clear = GovernorClear(clear_id=f"gc-{uuid.uuid4().hex}", principal=principal, reason=reason.strip(), at=at or utcnow())
         await self.js.publish(S.GOVERNOR_CLEAR_SUBJECT, clear.to_bytes(), headers={"Nats-Msg-Id": clear.clear_id})

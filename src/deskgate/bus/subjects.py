@@ -145,6 +145,7 @@ def insight_subject(kind: str) -> str:
 
 
 GOVERNOR_STATE_SUBJECT = "consciousness.insights.governor"
+GOVERNOR_HOLD_SUBJECT = "factory.status.governor"
 PORTFOLIO_SUBJECT = "factory.status.portfolio"
 FUNNEL_SUBJECT = "factory.status.funnel"
 BREAKER_STATUS_SUBJECT = "factory.status.breaker"

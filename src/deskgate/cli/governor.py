@@ -50,11 +50,19 @@ def print_governor(state) -> None:
 @handle_errors
 def governor_status(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
     """The Governor's state as the agents last published it."""
-    state = as_principal(resolve_data_dir(mission_path, data_dir), lambda cc: cc.governor())
+    state, hold = as_principal(resolve_data_dir(mission_path, data_dir), _both)
     if json_out:
-        print_json(state.model_dump(mode="json") if state else None)
+        print_json({"agents": state.model_dump(mode="json") if state else None, "factory_hold": hold.model_dump(mode="json") if hold else None})
         return
     print_governor(state)
+    if hold is not None and hold.damping < 1.0:
+        console.print(f"[bold red]the factory is damping confidence x{hold.damping:g}[/] and holds it until a principal clears it")
+    elif hold is not None:
+        console.print("the factory applies no damping")
+
+
+async def _both(cc):
+    return await cc.governor(), await cc.governor_hold()
 
 
 @governor_app.command("clear")

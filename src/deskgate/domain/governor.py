@@ -1,11 +1,11 @@
-"""The Governor on the wire: its state (published by the agents) and a principal's clear (by the command center)."""
+"""The Governor on the wire: its state (published by the agents), a principal's clear (by the command
+center), and the damping the factory holds until a clear (by the factory)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from deskgate.domain.base import Message
 
@@ -28,12 +28,15 @@ class GovernorState(Message):
     observed: int = 0
     interventions: int = 0  # times it started drifting
     damped: int = 0  # directives drafted while drifting
-    drifting_since: datetime | None = None
+    drifting_since: AwareDatetime | None = None
     review_id: str | None = Field(None, max_length=128)
     cleared_by: str | None = Field(None, max_length=128)
-    cleared_at: datetime | None = None
+    cleared_at: AwareDatetime | None = None
     clear_reason: str | None = Field(None, max_length=2000)
-    updated_at: datetime | None = None
+    updated_at: AwareDatetime | None = None
+    # The approvals.governor.clear stream sequence of the last clear the agents applied: the factory
+    # tells a drift it has seen cleared (published before the agents applied the clear) from a new one.
+    applied_clear_seq: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _consistent(self) -> GovernorState:
@@ -52,4 +55,13 @@ class GovernorClear(Message):
     clear_id: str = Field(min_length=1, max_length=128)
     principal: str = Field(min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=2000)
-    at: datetime
+    at: AwareDatetime
+
+
+class GovernorHold(Message):
+    """factory.status.governor: the damping the factory applies, and holds until a principal's clear."""
+
+    damping: float = Field(gt=0, le=1)  # 1.0: nothing held
+    held_since_seq: int = Field(0, ge=0)  # the INSIGHTS sequence of the state that set it
+    clears_read: int = Field(0, ge=0)  # the last approvals.governor.clear sequence the factory read
+    at: AwareDatetime

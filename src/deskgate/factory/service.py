@@ -40,7 +40,7 @@ from deskgate.domain.breaker import BreakerState, BreakerTrip
 from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
 from deskgate.domain.execution import ApprovalRef, Fill, Order
 from deskgate.domain.funnel import LATENCY_BUCKETS_MS, Funnel, LatencyHistogram
-from deskgate.domain.governor import GovernorClear, GovernorState
+from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.market import Bar
 from deskgate.factory.funnel import FunnelCounter
 from deskgate.factory.store import FactoryStore
@@ -117,6 +117,8 @@ class Factory:
         self._governor_path = data_dir.state / "governor.json"
         self._governor: dict = self._load_governor()
         self._governor_watch: list = []  # live subscriptions that only say "the Governor changed"
+        self._governor_lock = asyncio.Lock()
+        self._governor_stale = True
         self._governor_reconnects = 0
         self._governor_read_at = 0.0
         self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0, "bad_governor_states": 0}
@@ -191,8 +193,8 @@ class Factory:
         self.load_unpublished()
         await self.flush_outbox()
         self._governor_watch = [await self.nc.subscribe(S.GOVERNOR_STATE_SUBJECT), await self.nc.subscribe(S.GOVERNOR_CLEAR_SUBJECT)]
-        await self.refresh_governor()  # before the backlog: directives sent while we were down meet today's damping
-        self._governor_read_at = time.monotonic()
+        await self.governor_up_to_date()  # before the backlog: directives sent while we were down meet today's damping
+        await self._publish_governor_hold()
         await self.catch_up()
         bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         breaker_subs = [
@@ -357,33 +359,37 @@ class Factory:
     async def governor_up_to_date(self) -> None:
         """Refresh the Governor's damping when something may have changed: a state or a clear arrived
         live (the broker delivers it to this connection before any directive published after it), a
-        reconnect may have missed one, or a second has passed. Otherwise the last reading stands."""
-        watching = [s for s in self._governor_watch if s.pending_msgs]
-        reconnects = self.nc.stats["reconnects"] if self.nc else 0
-        if (
-            not watching
-            and reconnects == self._governor_reconnects
-            and time.monotonic() - self._governor_read_at < GOVERNOR_REFRESH_EVERY_S
-        ):
-            return
-        for sub in watching:  # a signal only: the stream is the record, read in refresh_governor
-            while sub.pending_msgs:
-                await sub.next_msg(timeout=0.1)
-        self._governor_reconnects = reconnects
-        self._governor_read_at = time.monotonic()
-        await self.refresh_governor()
+        reconnect may have missed one, the last read failed, or a second has passed. One refresh at a
+        time: the directive and response loops both ask."""
+        async with self._governor_lock:
+            watching = [s for s in self._governor_watch if s.pending_msgs]
+            reconnects = self.nc.stats["reconnects"] if self.nc else 0
+            if (
+                not watching
+                and not self._governor_stale
+                and reconnects == self._governor_reconnects
+                and time.monotonic() - self._governor_read_at < GOVERNOR_REFRESH_EVERY_S
+            ):
+                return
+            for sub in watching:  # a signal only: the streams are the record, read below
+                while sub.pending_msgs:
+                    await sub.next_msg(timeout=0.1)
+            self._governor_stale = not await self.refresh_governor()
+            if not self._governor_stale:
+                self._governor_reconnects = reconnects
+                self._governor_read_at = time.monotonic()
 
-    async def refresh_governor(self) -> None:
-        """The Governor's damping, brought up to date before each batch, so a directive meets the damping
-        published before it.
+    async def refresh_governor(self) -> bool:
+        """Read every Governor state and clear published since the last read; False if the bus could not be read.
 
         The agents publish the Governor's state, but they cannot lift a damping on their
-        own: the factory reads every state published since it last looked, and holds the
-        lowest damping it sees (on disk, across restarts) until a principal's clear
-        appears on approvals.governor.clear, which only the command center may publish.
-        After a clear, only a drift that started after it damps again. The factor is
-        always in (0, 1]: it can only lower confidence. If the bus cannot be read, the
-        held factor stays."""
+        own: the factory holds the lowest damping it sees (on disk, across restarts) until
+        a principal's clear appears on approvals.governor.clear, which only the command
+        center may publish. A drifting state that says it has applied every clear read so
+        far (`applied_clear_seq`, stream order, no clocks) is a new drift and damps again;
+        one published before the agents applied the latest clear does not. The factor is
+        always in (0, 1]: it can only lower confidence. The hold is published on
+        factory.status.governor, so the Command Center can offer the clear."""
         g = self._governor
 
         async def stored(stream: str, subject: str, after: int) -> list:
@@ -395,19 +401,16 @@ class Factory:
             )
         except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
             log.warning("could not read the Governor (%s); keeping damping %g", exc, self.beliefs.confidence_damping)
-            return
+            return False
         before = dict(g)
-        clears = []
         for m in clear_msgs:
             g["clear_seq"] = m.seq
             try:
-                clears.append(GovernorClear.model_validate_json(m.data))
+                GovernorClear.model_validate_json(m.data)
             except ValidationError:
                 self.stats["bad_governor_states"] += 1  # only the command center can publish here; counted, not applied
-        if clears:
-            g["last_clear_at"] = max(c.at for c in clears).isoformat()
-            g["hold"] = None
-        last_clear = datetime.fromisoformat(g["last_clear_at"]) if g["last_clear_at"] else None
+                continue
+            g["hold"], g["held_since_seq"] = None, 0
         for m in states:
             g["state_seq"] = m.seq
             try:
@@ -415,23 +418,37 @@ class Factory:
             except ValidationError:
                 self.stats["bad_governor_states"] += 1
                 continue
-            if st.damping >= 1.0:
-                continue
-            if last_clear is not None and st.drifting_since is not None and st.drifting_since <= last_clear:
-                continue  # a drift the principal has already cleared, still published until the agents apply the clear
+            if st.damping >= 1.0 or st.applied_clear_seq < g["clear_seq"]:
+                continue  # not damping, or a drift a principal cleared that the agents had not yet applied
             if g["hold"] is None or st.damping < g["hold"]:
-                g["hold"] = st.damping
+                g["hold"], g["held_since_seq"] = st.damping, m.seq
         if g != before:
             write_private(self._governor_path, json.dumps(g))
             if g["hold"] != before["hold"]:
                 log.info("Governor damping %s", f"held at {g['hold']:g}" if g["hold"] else "lifted by a principal's clear")
+                await self._publish_governor_hold()
         self.beliefs.confidence_damping = g["hold"] or 1.0
+        return True
+
+    async def _publish_governor_hold(self) -> None:
+        g = self._governor
+        hold = GovernorHold(damping=g["hold"] or 1.0, held_since_seq=g["held_since_seq"], clears_read=g["clear_seq"], at=self.clock.now())
+        try:
+            await self.js.publish(S.GOVERNOR_HOLD_SUBJECT, hold.to_bytes())
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            log.warning("could not publish the Governor hold: %s", exc)
 
     def _load_governor(self) -> dict:
-        fresh = {"state_seq": 0, "clear_seq": 0, "last_clear_at": None, "hold": None}
+        fresh = {"state_seq": 0, "clear_seq": 0, "hold": None, "held_since_seq": 0}
         try:
             g = json.loads(self._governor_path.read_text())
-            if set(g) != set(fresh) or not (g["hold"] is None or 0 < float(g["hold"]) < 1):
+            ok = (
+                isinstance(g, dict)
+                and set(g) == set(fresh)
+                and all(isinstance(g[k], int) and g[k] >= 0 for k in ("state_seq", "clear_seq", "held_since_seq"))
+                and (g["hold"] is None or (isinstance(g["hold"], (int, float)) and 0 < g["hold"] < 1))
+            )
+            if not ok:
                 raise ValueError("unexpected contents")
             return g
         except FileNotFoundError:
@@ -536,11 +553,13 @@ class Factory:
             batch.append((m.seq, m.data))
             if len(batch) >= 256:
                 done += len(batch)
+                await self.governor_up_to_date()
                 self.evaluate_directives(batch)
                 await self.flush_outbox()
                 batch = []
         if batch:
             done += len(batch)
+            await self.governor_up_to_date()
             self.evaluate_directives(batch)
             await self.flush_outbox()
         if done:

@@ -33,7 +33,7 @@ from deskgate.config import Mission
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerState
 from deskgate.domain.funnel import Funnel
-from deskgate.domain.governor import GovernorClear, GovernorState
+from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
 from deskgate.web import metrics
@@ -385,7 +385,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @app.get("/governor", response_class=HTMLResponse, include_in_schema=False)
     async def governor_page(request: Request, session: Session = Depends(page_session)):
-        return page(request, "governor.html", session, governor=await ctx.desk.governor(), clears=_clears(), done=None)  # type: ignore[union-attr]
+        return page(request, "governor.html", session, governor=await ctx.desk.governor(), hold=await ctx.desk.governor_hold(), clears=_clears(), done=None)  # type: ignore[union-attr]
 
     @app.post("/governor/clear", include_in_schema=False)
     async def governor_clear_form(request: Request, session: Session = Depends(write_session)):
@@ -393,7 +393,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         f = await form(request)
         await ctx.desk.clear_governor(session, str(f.get("reason") or ""))  # type: ignore[union-attr]
         done = "cleared: the agents apply it at their next cycle and take a new baseline"
-        return page(request, "governor.html", session, governor=await ctx.desk.governor(), clears=_clears(), done=done)  # type: ignore[union-attr]
+        return page(request, "governor.html", session, governor=await ctx.desk.governor(), hold=await ctx.desk.governor_hold(), clears=_clears(), done=done)  # type: ignore[union-attr]
 
     def _clears() -> list[dict]:
         return [a for a in ctx.accounts.actions(500) if a["action"] == "clear_governor"][:20]
@@ -538,6 +538,11 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     @app.get("/api/governor", tags=["governor"])
     async def api_governor(session: Session = Depends(read_session)) -> GovernorState | None:
         return await ctx.desk.governor()  # type: ignore[union-attr]
+
+    @app.get("/api/governor/hold", tags=["governor"])
+    async def api_governor_hold(session: Session = Depends(read_session)) -> GovernorHold | None:
+        """The damping the factory applies, and holds until a principal clears it."""
+        return await ctx.desk.governor_hold()  # type: ignore[union-attr]
 
     @app.post("/api/governor/clear", tags=["governor"])
     async def api_governor_clear(body: ClearRequest, session: Session = Depends(write_session)) -> GovernorClear:

@@ -25,7 +25,7 @@ from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerState
 from deskgate.domain.directive import DecisionMemo
 from deskgate.domain.evaluation import CheckResult
-from deskgate.domain.governor import GovernorClear, GovernorState
+from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.web.accounts import Accounts, Session
 
@@ -310,6 +310,12 @@ class Desk:
     async def governor(self) -> GovernorState | None:
         try:
             return await self.cc.governor()
+        except CommandCenterError as exc:
+            raise ActionError(502, str(exc)) from None
+
+    async def governor_hold(self) -> GovernorHold | None:
+        try:
+            return await self.cc.governor_hold()
         except CommandCenterError as exc:
             raise ActionError(502, str(exc)) from None
 
