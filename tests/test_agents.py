@@ -593,3 +593,20 @@ async def test_a_directive_sent_while_the_factory_was_down_meets_the_damping_whe
         await cc.clear_governor("alice", "looked at the sizes")
         (v,) = await agent.submit([raw(directive("after-clear", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "staged"
+
+
+@pytest.mark.parametrize("damping", [1.5, 0.0, -0.5, "NaN", "Infinity"])
+async def test_a_governor_state_from_the_agent_can_never_raise_confidence(bus, damping):
+    """The agent role writes the Governor's state: a factor outside (0, 1] is refused and changes nothing."""
+    from conftest import directive, raw
+
+    mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
+    async with running(bus, mission) as (factory, agent, cc, md):
+        body = drifting(0.5).model_dump(mode="json")
+        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, json.dumps(body).encode())
+        bogus = json.dumps({**body, "damping": 0.123456}).replace("0.123456", str(damping)).encode()
+        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, bogus)
+        (v,) = await agent.submit([raw(directive("low", notional_usd=10_000, confidence=0.6))])
+        (check,) = _failed(v)
+        assert check.name == "confidence" and check.observed == pytest.approx(0.3)  # the valid 0.5 still holds
+        assert factory.stats["bad_governor_states"] == 1

@@ -31,7 +31,7 @@ from deskgate.agents.schedule import due
 from deskgate.agents.submit import AgentClient
 from deskgate.agents.view import CycleKind, DeskView, GovernorView, Limits, PositionView
 from deskgate.bus import subjects as S
-from deskgate.bus.reader import last_message, read_stream
+from deskgate.bus.reader import last_message, read_parsed
 from deskgate.config import Mission
 from deskgate.domain.directive import DecisionMemo, Directive
 from deskgate.domain.evaluation import CheckResult
@@ -157,11 +157,10 @@ class AgentDesk:
                 ("MARKET", "market.data.aggregated.>", since.get("summaries", 0), self.state.summaries_seq, MarketSummary, self._since[kind]),
                 ("FILLS", "factory.execution.fills.>", since.get("fills", 0), self.state.fills_seq, Fill, self._fills[kind]),
             ):
-                async with aclosing(read_stream(self.nc, stream, subject, start_seq=start + 1)) as stored:
-                    async for m in stored:
-                        if m.seq > upto:
+                async with aclosing(read_parsed(self.nc, stream, subject, model, after=start)) as stored:
+                    async for seq, parsed in stored:
+                        if seq > upto:
                             break  # not read yet: the next ingest reads it
-                        parsed = _parse(model, m.data)
                         if parsed is not None:
                             buf.append(parsed)
                 del buf[:-BUFFER]
@@ -193,11 +192,9 @@ class AgentDesk:
         if not self._restored:
             await self.restore()
         rows = []
-        async for m in read_stream(self.nc, "MARKET", "market.data.aggregated.>", start_seq=self.state.summaries_seq + 1):
-            self.state.summaries_seq = m.seq
-            try:
-                s = MarketSummary.model_validate_json(m.data)
-            except ValidationError:
+        async for seq, s in read_parsed(self.nc, "MARKET", "market.data.aggregated.>", MarketSummary, after=self.state.summaries_seq):
+            self.state.summaries_seq = seq
+            if s is None:
                 self._count("unreadable_market_data")
                 continue
             self.latest_summary[s.asset] = s
@@ -217,11 +214,9 @@ class AgentDesk:
                     ),
                 }
             )
-        async for m in read_stream(self.nc, "MARKET", "market.data.signals.>", start_seq=self.state.signals_seq + 1):
-            self.state.signals_seq = m.seq
-            try:
-                sig = Signal.model_validate_json(m.data)
-            except ValidationError:
+        async for seq, sig in read_parsed(self.nc, "MARKET", "market.data.signals.>", Signal, after=self.state.signals_seq):
+            self.state.signals_seq = seq
+            if sig is None:
                 self._count("unreadable_market_data")
                 continue
             self.latest_signal[sig.asset] = sig
@@ -233,11 +228,9 @@ class AgentDesk:
                     "text": f"{sig.asset} {sig.model}: {sig.direction}, drift {sig.drift_pct_per_day:+.2f}%/day ± {sig.drift_std_pct_per_day:.2f}, P(up) {sig.probability_up:.2f}",
                 }
             )
-        async for m in read_stream(self.nc, "FILLS", "factory.execution.fills.>", start_seq=self.state.fills_seq + 1):
-            self.state.fills_seq = m.seq
-            try:
-                fill = Fill.model_validate_json(m.data)
-            except ValidationError:
+        async for seq, fill in read_parsed(self.nc, "FILLS", "factory.execution.fills.>", Fill, after=self.state.fills_seq):
+            self.state.fills_seq = seq
+            if fill is None:
                 continue
             for buf in self._fills.values():
                 buf.append(fill)
@@ -249,13 +242,11 @@ class AgentDesk:
                 else f"{fill.directive_id} rejected by {fill.venue}: {fill.reason}"
             )
             rows.append({"at": at, "kind": "outcome", "ref": fill.fill_id, "text": text})
-        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=self.state.clears_seq + 1):
-            self.state.clears_seq = m.seq
-            try:
-                c = gov.GovernorClear.model_validate_json(m.data)
-            except ValidationError:
+        async for seq, c in read_parsed(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, gov.GovernorClear, after=self.state.clears_seq):
+            self.state.clears_seq = seq
+            if c is None:
                 continue
-            self.state.governor = gov.clear(self.state.governor, c.principal, c.reason, at, m.seq)
+            self.state.governor = gov.clear(self.state.governor, c.principal, c.reason, at, seq)
             rows.append({"at": at, "kind": "note", "ref": c.clear_id, "text": f"Governor cleared by {c.principal}: {c.reason}"})
             await self._publish_governor()
         if rows:
@@ -264,12 +255,7 @@ class AgentDesk:
 
     async def portfolio(self) -> PortfolioSnapshot | None:
         m = await last_message(self.nc, "STATUS", S.PORTFOLIO_SUBJECT)
-        if m is None:
-            return None
-        try:
-            return PortfolioSnapshot.model_validate_json(m.data)
-        except ValidationError:
-            return None
+        return _parse(PortfolioSnapshot, m.data) if m is not None else None
 
     async def view(self, kind: CycleKind, at: datetime) -> DeskView:
         g = self.mission.guardrails

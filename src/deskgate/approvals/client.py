@@ -21,7 +21,7 @@ from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
-from deskgate.bus.reader import last_message, read_stream
+from deskgate.bus.reader import last_message, read_parsed, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerState
@@ -135,12 +135,10 @@ class CommandCenter:
 
     async def _stored_since(self, key: str, stream: str, subject: str, model):
         """What `stream` stored on `subject` since this client last read it, parsed; unreadable ones skipped."""
-        async for m in read_stream(self.nc, stream, subject, start_seq=self._seen[key] + 1):
-            self._seen[key] = m.seq
-            try:
-                parsed = model.model_validate_json(m.data)
-            except ValueError:
-                log.warning("unreadable %s at %s seq %d skipped", model.__name__, stream, m.seq)
+        async for seq, parsed in read_parsed(self.nc, stream, subject, model, after=self._seen[key]):
+            self._seen[key] = seq
+            if parsed is None:
+                log.warning("unreadable %s at %s seq %d skipped", model.__name__, stream, seq)
                 continue
             yield parsed
 
@@ -266,23 +264,20 @@ class CommandCenter:
 
     async def governor(self) -> GovernorState | None:
         """The Governor's state as the agents last published it (None before their first directive)."""
-        m = await last_message(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT)
-        if m is None:
-            return None
-        try:
-            return GovernorState.model_validate_json(m.data)
-        except ValueError:
-            raise CommandCenterError(f"the Governor's state at INSIGHTS seq {m.seq} is unreadable") from None
+        return await self._last_readable("INSIGHTS", S.GOVERNOR_STATE_SUBJECT, GovernorState, "the Governor's state")
 
     async def governor_hold(self) -> GovernorHold | None:
         """The damping the factory applies and holds until a principal's clear (None before it first published)."""
-        m = await last_message(self.nc, "STATUS", S.GOVERNOR_HOLD_SUBJECT)
+        return await self._last_readable("STATUS", S.GOVERNOR_HOLD_SUBJECT, GovernorHold, "the factory's Governor hold")
+
+    async def _last_readable(self, stream: str, subject: str, model, what: str):
+        m = await last_message(self.nc, stream, subject)
         if m is None:
             return None
         try:
-            return GovernorHold.model_validate_json(m.data)
+            return model.model_validate_json(m.data)
         except ValueError:
-            raise CommandCenterError(f"the factory's Governor hold at STATUS seq {m.seq} is unreadable") from None
+            raise CommandCenterError(f"{what} at {stream} seq {m.seq} is unreadable") from None
 
     async def clear_governor(self, principal: str, reason: str, *, at: datetime | None = None) -> GovernorClear:
         """A principal clears the drift alarm: the factory lifts its hold, the agents take a new baseline."""

@@ -97,3 +97,13 @@ async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5
         raise ReadError(f"reading {subject} from {stream}: status {status}")
     h = msg.headers or {}
     return StoredMessage(stream, h.get("Nats-Subject", subject), int(h["Nats-Sequence"]), h.get("Nats-Time-Stamp", ""), msg.data, h)
+
+
+async def read_parsed(nc: Client, stream: str, subject: str, model, *, after: int = 0) -> AsyncIterator[tuple[int, object]]:
+    """Each message `stream` stored on `subject` after sequence `after`, as (seq, parsed); parsed is None
+    for one `model` cannot read, so the caller can count it and still move its position past it."""
+    async for m in read_stream(nc, stream, subject, start_seq=after + 1):
+        try:
+            yield m.seq, model.model_validate_json(m.data)
+        except ValueError:
+            yield m.seq, None

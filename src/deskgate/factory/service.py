@@ -32,7 +32,7 @@ from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import persisted
 from deskgate.bus.publish import BatchPublisher
 from deskgate.bus.pull import PullConsumer
-from deskgate.bus.reader import ReadError, last_message, read_stream
+from deskgate.bus.reader import ReadError, last_message, read_parsed, read_stream
 from deskgate.clock import Clock, SystemClock
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, PositionContext, StagedDirective
@@ -392,36 +392,33 @@ class Factory:
         factory.status.governor, so the Command Center can offer the clear."""
         g = self._governor
 
-        async def stored(stream: str, subject: str, after: int) -> list:
-            return [m async for m in read_stream(self.nc, stream, subject, start_seq=after + 1)]
+        async def stored(stream: str, subject: str, model, after: int) -> list:
+            return [x async for x in read_parsed(self.nc, stream, subject, model, after=after)]
 
         try:
-            clear_msgs, states = await asyncio.gather(  # two reads, one round trip's wait
-                stored("RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, g["clear_seq"]), stored("INSIGHTS", S.GOVERNOR_STATE_SUBJECT, g["state_seq"])
+            clears, states = await asyncio.gather(  # two reads, one round trip's wait
+                stored("RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, GovernorClear, g["clear_seq"]),
+                stored("INSIGHTS", S.GOVERNOR_STATE_SUBJECT, GovernorState, g["state_seq"]),
             )
         except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
             log.warning("could not read the Governor (%s); keeping damping %g", exc, self.beliefs.confidence_damping)
             return False
         before = dict(g)
-        for m in clear_msgs:
-            g["clear_seq"] = m.seq
-            try:
-                GovernorClear.model_validate_json(m.data)
-            except ValidationError:
+        for seq, clear in clears:
+            g["clear_seq"] = seq
+            if clear is None:
                 self.stats["bad_governor_states"] += 1  # only the command center can publish here; counted, not applied
                 continue
             g["hold"], g["held_since_seq"] = None, 0
-        for m in states:
-            g["state_seq"] = m.seq
-            try:
-                st = GovernorState.model_validate_json(m.data)
-            except ValidationError:
+        for seq, st in states:
+            g["state_seq"] = seq
+            if st is None:
                 self.stats["bad_governor_states"] += 1
                 continue
             if st.damping >= 1.0 or st.applied_clear_seq < g["clear_seq"]:
                 continue  # not damping, or a drift a principal cleared that the agents had not yet applied
             if g["hold"] is None or st.damping < g["hold"]:
-                g["hold"], g["held_since_seq"] = st.damping, m.seq
+                g["hold"], g["held_since_seq"] = st.damping, seq
         if g != before:
             write_private(self._governor_path, json.dumps(g))
             if g["hold"] != before["hold"]:
