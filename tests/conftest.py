@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
+from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.signing import Signer
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.credentials import ensure_credentials
 from deskgate.bus.server import NatsServer, start_nats, write_endpoint
@@ -62,9 +64,25 @@ class Bus:
         write_endpoint(self.data_dir, [self.server.url], embedded=True, monitor_url=self.server.monitor_url, pid=self.server.pid)
 
 
+# Principals the tests decide as; each has a signing key of their own, as `user add` makes.
+TEST_PRINCIPALS = ("alice", "bob", "carol", "test-principal")
+
+
+def principal_keys(data_dir: DataDir, names=TEST_PRINCIPALS) -> None:
+    keys = KeyStore(data_dir.keys)
+    for name in names:
+        keys.create(principal_signer(name))
+
+
+def signed_headers(data_dir: DataDir, signer: str, kind, payload: bytes) -> dict[str, str]:
+    """What a role or principal would attach to `payload`, made with its key on disk."""
+    return Signer(KeyStore(data_dir.keys), signer).headers(kind, payload)
+
+
 def start_bus(root) -> Bus:
     data_dir = DataDir.at(root).ensure()
     creds = ensure_credentials(data_dir)
+    principal_keys(data_dir)
     server = start_nats(data_dir, creds)
     write_endpoint(data_dir, [server.url], embedded=True, monitor_url=server.monitor_url, pid=server.pid)
     return Bus(data_dir, server)
@@ -124,4 +142,4 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
         await asyncio.sleep(interval)
 
 
-__all__ = ["Bus", "SecurityEvents", "directive", "raw", "publish_bar", "wait_for", "MEMO"]
+__all__ = ["signed_headers", "principal_keys", "Bus", "SecurityEvents", "directive", "raw", "publish_bar", "wait_for", "MEMO"]

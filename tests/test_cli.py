@@ -141,6 +141,11 @@ def test_up_serves_the_cli_stops_on_sigterm_and_resumes(tmp_path):
         assert [i["directive"]["directive_id"] for i in listed] == ["k1", "k2", "k3"]
         shown = run("approvals", "show", "k1", *d).stdout.decode()
         assert "decision memo" in shown and "position" in shown
+        no_key = run("approvals", "approve", "k1", "--principal", "alice", "--json", *d, check=False)
+        assert no_key.returncode == 2 and b"no signing key for principal:alice" in no_key.stderr
+        assert "made a signing key for principal:alice" in run("keys", "principal", "alice", *d).stdout.decode()
+        run("keys", "principal", "bob", *d)
+        assert run("keys", "principal", "bob", *d, check=False).returncode == 2  # never replaced silently
         approved = json.loads(run("approvals", "approve", "k1", "--principal", "alice", "--json", *d).stdout)
         assert [o["outcome"] for o in approved] == ["ordered", "executed"]
         rejected = json.loads(run("approvals", "reject", "k2", "--reason", "too late in the day", "--principal", "bob", "--json", *d).stdout)
@@ -156,6 +161,20 @@ def test_up_serves_the_cli_stops_on_sigterm_and_resumes(tmp_path):
         assert (stats["received"], stats["staged"], stats["approved"], stats["executed"], stats["human_rejected"]) == (4, 3, 1, 1, 1)
         assert stats["policy_rejections_by_reason"] == {"asset": 1}
         assert "the funnel" in run("stats", *d).stdout.decode()
+
+        # The audit service recorded the whole chain of k1, each link signed by its own key.
+        trace = json.loads(run("audit", "trace", "k1", "--json", *d).stdout)
+        by_kind = {e["kind"]: e for e in trace}
+        assert {"directive", "evaluation", "staged", "approval", "order", "fill"} <= set(by_kind)
+        assert all(e["signature_now"] == "valid" for e in trace)
+        assert by_kind["directive"]["signer"] == "agent" and by_kind["approval"]["signer"] == "principal:alice"
+        assert by_kind["order"]["signer"] == "factory" and by_kind["fill"]["signer"] == "executor"
+        verified = run("audit", "verify", *d).stdout.decode()
+        assert "verified" in verified
+        export = tmp_path / "audit.jsonl"
+        run("audit", "export", str(export), *d)
+        report = json.loads(run("audit", "verify", "--file", str(export), "--keys", str(data / "keys"), "--json").stdout)
+        assert report["ok"] and report["entries"] >= 6 and report["checkpoints"] >= 1
     finally:
         out = _stop(proc)
     assert "stopped cleanly" in out
@@ -223,7 +242,7 @@ def test_a_supervisor_killed_hard_takes_its_processes_with_it(tmp_path):
     mission = tmp_path / "mission.yaml"
     proc = _start_up(mission)
     children = psutil.Process(proc.pid).children(recursive=True)
-    assert len(children) == 5  # nats-server, factory, executor, marketdata, web
+    assert len(children) == 6  # nats-server, factory, executor, marketdata, audit, web
     proc.kill()  # kill -9 the supervisor
     proc.wait(10)
     gone, alive = psutil.wait_procs(children, timeout=15)

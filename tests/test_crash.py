@@ -7,10 +7,11 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import directive, publish_bar, raw, wait_for
+from conftest import directive, principal_keys, publish_bar, raw, signed_headers, wait_for
 from sqlalchemy import func, select
 
 from deskgate.approvals.client import CommandCenter
+from deskgate.audit.signing import Kind
 from deskgate.bus.connect import connect_as
 from deskgate.bus.reader import read_stream
 from deskgate.bus.subjects import Role
@@ -72,7 +73,7 @@ async def test_kill_the_factory_mid_stream_every_directive_evaluated_once(tmp_pa
 
         async def publish_all():
             for p in payloads:
-                await js.publish("consciousness.directives.BTC", p)
+                await js.publish("consciousness.directives.BTC", p, headers=signed_headers(data_dir, "agent", Kind.DIRECTIVE, p))
 
         publisher = asyncio.create_task(publish_all())
         await wait_for(lambda: len(verdicts) >= 600, timeout=60, interval=0.002)
@@ -116,6 +117,7 @@ async def test_kill_nats_server_pending_approvals_and_tripped_breaker_survive(tm
         }
     )
     stack = Stack(mission, data_dir, services=("factory", "executor"), restart=True).start()
+    principal_keys(data_dir)
     try:
         md, _ = await connect_as(data_dir, Role.MARKETDATA, reconnect=False)
         await publish_bar(md, "BTC", 65_000.0)

@@ -8,12 +8,13 @@ import uuid
 from contextlib import asynccontextmanager
 
 import pytest
-from conftest import directive, provision_bus, publish_bar, raw, start_bus, wait_for
+from conftest import directive, provision_bus, publish_bar, raw, signed_headers, start_bus, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskgate.agents.submit import AgentClient
-from deskgate.approvals.client import CommandCenter
+from deskgate.approvals.client import CommandCenter, CommandCenterError
+from deskgate.audit.signing import Kind
 from deskgate.bus.breaker import write_key
 from deskgate.bus.reader import read_stream
 from deskgate.bus.subjects import Role
@@ -414,11 +415,25 @@ async def test_fills_that_do_not_add_up_are_refused_and_kept(bus):
             {**base, "fill_id": "far", "quantity": 10_000 / 95_000, "price": 95_000.0, "notional_usd": 10_000.0},
             {**base, "fill_id": "greedy", "quantity": 10_000 / 65_000, "price": 65_000.0, "notional_usd": 10_000.0, "fee_usd": 500.0},
         ]
+        def fill_headers(payload: bytes):
+            return signed_headers(bus.data_dir, "executor", Kind.FILL, payload)
+
         for f in bad:
-            await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(f).encode())
+            await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(f).encode(), headers=fill_headers(json.dumps(f).encode()))
         await wait_for(lambda: factory.stats["fills"] >= 4)
         good = {**base, "fill_id": "good", "quantity": 10_000 / 65_100, "price": 65_100.0, "notional_usd": 10_000.0}
-        await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(good).encode())
+        # The same fill unsigned, or signed by the agent's key, is refused: only the executor's key counts.
+        unsigned = {**good, "fill_id": "unsigned"}
+        await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(unsigned).encode())
+        by_agent = {**good, "fill_id": "by-agent"}
+        await ex.jetstream().publish(
+            "factory.execution.fills.binance",
+            json.dumps(by_agent).encode(),
+            headers=signed_headers(bus.data_dir, "agent", Kind.FILL, json.dumps(by_agent).encode()),
+        )
+        await wait_for(lambda: factory.stats["fills"] >= 6)
+        assert factory.beliefs.position("BTC") == 0
+        await ex.jetstream().publish("factory.execution.fills.binance", json.dumps(good).encode(), headers=fill_headers(json.dumps(good).encode()))
         await wait_for(lambda: factory.beliefs.position("BTC") != 0)
         await ex.close()
         assert factory.ledger.holdings == {("BTC", "binance"): pytest.approx(10_000 / 65_100)}
@@ -428,7 +443,8 @@ async def test_fills_that_do_not_add_up_are_refused_and_kept(bus):
 
         with factory.store.connect() as conn:
             reasons = [r[0] for r in conn.execute(select(refused_messages.c.reason))]
-        assert len(reasons) == 4 and any("from the order's reference" in r for r in reasons)
+        assert len(reasons) == 6 and any("from the order's reference" in r for r in reasons)
+        assert sum("fills must be signed by the executor" in r for r in reasons) == 2
         assert any("more than 1% of its notional" in r for r in reasons)
 
 
@@ -437,19 +453,28 @@ async def test_four_eyes_means_two_people_not_two_spellings(bus):
     async with running(bus, mission, executor=False) as (factory, agent, cc, _):
         await submit(agent, directive("fe", notional_usd=5_000))
         assert (await cc.decide("fe", "approve", "Bob"))[0].outcome == "awaiting_second_approval"
-        for alias in ("  bob ", "b\u200bob", "ＢＯＢ"):
-            again = await cc.decide("fe", "approve", alias)
-            assert again[0].outcome == "refused", alias
+        again = await cc.decide("fe", "approve", "  bob ")
+        assert again[0].outcome == "refused"
+        for alias in ("b\u200bob", "ＢＯＢ"):
+            # No key can exist for such a name, so no such decision can be signed at all.
+            with pytest.raises(CommandCenterError, match="not a signer name"):
+                await cc.decide("fe", "approve", alias)
+            # And bob's own signature on a decision naming the alias is not the alias's.
+            resp = ApprovalResponse(approval_id=f"alias-{uuid.uuid4().hex}", directive_id="fe", decision="approve", principal=alias, decided_at=utcnow())
+            await cc.js.publish("approvals.response.fe", resp.to_bytes(), headers=signed_headers(bus.data_dir, "principal:bob", Kind.APPROVAL, resp.to_bytes()))
+        await wait_for(lambda: factory.stats["unsigned_decisions"] >= 2)
+        assert (await cc.item("fe")).state == "awaiting_second_approval"
 
 
 async def test_a_redelivered_decision_is_not_reported_as_a_replay(bus):
     async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
         await submit(agent, directive("rd", notional_usd=1_000))
-        resp = ApprovalResponse(approval_id="ap-rd", directive_id="rd", decision="reject", principal="a", decided_at=utcnow(), reason="no")
-        first = factory.decide(10_000, "approvals.response.rd", resp.to_bytes())
+        resp = ApprovalResponse(approval_id="ap-rd", directive_id="rd", decision="reject", principal="alice", decided_at=utcnow(), reason="no")
+        headers = signed_headers(bus.data_dir, "principal:alice", Kind.APPROVAL, resp.to_bytes())
+        first = factory.decide(10_000, "approvals.response.rd", resp.to_bytes(), headers)
         assert first.outcome == "rejected"
-        assert factory.decide(10_000, "approvals.response.rd", resp.to_bytes()) is None  # same message again
-        replay = factory.decide(10_001, "approvals.response.rd", resp.to_bytes())  # same id, new message
+        assert factory.decide(10_000, "approvals.response.rd", resp.to_bytes(), headers) is None  # same message again
+        replay = factory.decide(10_001, "approvals.response.rd", resp.to_bytes(), headers)  # same id, new message
         assert replay.outcome == "refused"
 
 
@@ -457,10 +482,10 @@ async def test_a_message_that_breaks_its_handler_is_kept_and_the_rest_go_on(bus,
     async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
         real_stage = factory._stage
 
-        def stage(ev, evaluation, now):
+        def stage(ev, evaluation, now, signed):
             if ev.directive_id == "boom":
                 raise RuntimeError("injected fault while staging")
-            return real_stage(ev, evaluation, now)
+            return real_stage(ev, evaluation, now, signed)
 
         monkeypatch.setattr(factory, "_stage", stage)
         verdicts = await submit(agent, directive("ok1", notional_usd=1_000), directive("boom", notional_usd=1_000),

@@ -27,7 +27,7 @@ from deskgate.replay import PRINCIPAL, Replay, ReplayResult
 from deskgate.stack import Stack
 
 EQUITY = 1_000_000.0
-DEMO_SERVICES = ("factory", "executor", "web")  # the replay plays the market and runs the agents itself
+DEMO_SERVICES = ("factory", "executor", "audit", "web")  # the replay plays the market and runs the agents itself
 
 
 def demo_mission(root: Path) -> Path:
@@ -68,6 +68,7 @@ def run_demo(console: Console, *, days: int = 5, keep: bool = False) -> ReplayRe
 
             result = asyncio.run(Replay(mission, data_dir, OfflineAnalyst(), days=days, on_progress=on_progress).run())
         show(console, result)
+        show_audit(console, data_dir)
         console.print(
             Panel(
                 f"This run's data is in {root}.\n"
@@ -89,6 +90,50 @@ def run_demo(console: Console, *, days: int = 5, keep: bool = False) -> ReplayRe
         console.print(f"[green]desk stopped cleanly[/] after {time.monotonic() - started:.1f}s")
         if not keep:
             shutil.rmtree(root, ignore_errors=True)
+
+
+def show_audit(console: Console, data_dir: DataDir, settle_seconds: float = 1.0, timeout: float = 20.0) -> None:
+    """The audit service's log of the run: verified, and one executed directive's chain."""
+    import json
+
+    from deskgate.audit.chain import signature_status, verify_log
+    from deskgate.audit.log import AuditLog
+
+    deadline = time.monotonic() + timeout
+    with console.status("waiting for the audit log to take in the last messages..."):
+        last, stable_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            log = AuditLog.open(data_dir)
+            size = log.size
+            log.close()
+            if size != last:
+                last, stable_since = size, time.monotonic()
+            elif time.monotonic() - stable_since >= settle_seconds:
+                break
+            time.sleep(0.2)
+    log = AuditLog.open(data_dir)
+    try:
+        with console.status(f"verifying {log.size:,} audit entries (every signature, the chain, the checkpoints)..."):
+            report = verify_log(log.entries(), log.checkpoints(), log.keys)
+        verdict = "[bold green]verified[/]" if report.ok else f"[bold red]FAILED[/] at entry {report.first.seq}: {report.first.what}"
+        console.print(
+            f"audit log: {report.entries:,} signed entries, {report.checkpoints} signed Merkle checkpoints: {verdict}"
+            + (f"; {report.unverified_count} unsigned messages recorded as such" if report.unverified_count else "")
+        )
+        executed = next(
+            (e.ref for e in log.entries() if e.kind == "fill" and json.loads(e.payload).get("status") == "filled" and e.ref),
+            None,
+        )
+        if executed:
+            t = Table(title=f"one decision chain, as `deskgate audit trace {executed}` shows it")
+            for col in ("#", "what", "signed by", "signature"):
+                t.add_column(col)
+            for e in log.trace(executed):
+                st = signature_status(log.keys, e).value
+                t.add_row(str(e.seq), e.kind, e.signer or "-", f"[green]{st}[/]" if st == "valid" else f"[red]{st}[/]")
+            console.print(t)
+    finally:
+        log.close()
 
 
 def show(console: Console, r: ReplayResult) -> None:

@@ -77,6 +77,16 @@ class DataDir:
         """The agents' cursors, Governor and counters (JSON, rewritten atomically)."""
         return self.state / "agents.json"
 
+    @property
+    def keys(self) -> Path:
+        """Ed25519 keys: private/ (one file per role or principal, 0600) and public/."""
+        return self.root / "keys"
+
+    @property
+    def audit_db(self) -> Path:
+        """The hash-chained audit log and its signed checkpoints."""
+        return self.state / "audit.db"
+
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.state / (name + '.db')}"
 

@@ -36,6 +36,7 @@ from deskgate.agents.published import EndOfDayReport, MorningBriefReport
 from deskgate.agents.schedule import due
 from deskgate.agents.submit import AgentClient
 from deskgate.approvals.client import CommandCenter
+from deskgate.audit.keys import KeyStore, principal_signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import connect_as
 from deskgate.config import Mission
@@ -181,6 +182,8 @@ class Replay:
         md_nc, _ = await connect_as(self.data_dir, S.Role.MARKETDATA, name="deskgate-replay-market", reconnect=False)
         md_js = md_nc.jetstream()
         agent = await AgentClient.connect(self.data_dir)
+        # The simulated principal signs its decisions with its own key, like any principal.
+        KeyStore(self.data_dir.keys).create(principal_signer(PRINCIPAL))
         cc = await CommandCenter.connect(self.data_dir)
         memory = Memory.open(self.data_dir.memory_db, core_limits=m.memory.core_limits, clock=self.clock.now)
         desk = AgentDesk(m, self.data_dir, agent, self.analyst, memory)

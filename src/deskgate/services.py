@@ -16,7 +16,7 @@ from deskgate.config import Mission
 from deskgate.logs import setup_service_logging
 from deskgate.paths import DataDir
 
-SERVICES = ("factory", "executor", "marketdata", "agents", "web")
+SERVICES = ("factory", "executor", "marketdata", "agents", "audit", "web")
 
 
 def ready_file(data_dir: DataDir, name: str):
@@ -53,6 +53,10 @@ async def _run(name: str, data_dir: DataDir) -> None:
 
         service = MarketDataService(mission, data_dir)
         ready.set()
+    elif name == "audit":
+        from deskgate.audit.service import AuditService
+
+        service = AuditService(mission, data_dir)
     elif name == "agents":
         from deskgate.agents.service import AgentsService
 

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from deskgate.agents.submit import AgentClient
 from deskgate.approvals.client import CommandCenter
+from deskgate.audit.keys import KeyStore, principal_signer
 from deskgate.bus.connect import connect_as
 from deskgate.bus.reader import last_message
 from deskgate.bus.subjects import Role, bar_subject
@@ -129,6 +130,8 @@ async def _wait(predicate, timeout: float = 15.0, what: str = "the desk"):
 
 async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) -> None:
     agent = await AgentClient.connect(data_dir)
+    for who in ("alice", "bob"):  # the scripted principals sign with keys of their own
+        KeyStore(data_dir.keys).create(principal_signer(who))
     cc = await CommandCenter.connect(data_dir)
     observer, _ = await connect_as(data_dir, Role.OBSERVER, reconnect=False)
     try:

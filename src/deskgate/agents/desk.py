@@ -529,10 +529,10 @@ class AgentDesk:
     # -- publishing and tallies -------------------------------------------------------------------
 
     async def _publish(self, kind: str, report) -> None:
-        await self.client.js.publish(S.insight_subject(kind), report.to_bytes())
+        await self.client.publish_insight(S.insight_subject(kind), report.to_bytes())
 
     async def _publish_governor(self) -> None:
-        await self.client.js.publish(S.GOVERNOR_STATE_SUBJECT, self.state.governor.to_bytes())
+        await self.client.publish_insight(S.GOVERNOR_STATE_SUBJECT, self.state.governor.to_bytes())
 
     def _remember(self, at: datetime, kind: str, ref: str | None, text: str) -> None:
         self.memory.remember(kind, text, ref=ref, at=at)

@@ -15,6 +15,8 @@ from deskgate.agents.analyst import build_analyst
 from deskgate.agents.desk import AgentDesk
 from deskgate.agents.schedule import due
 from deskgate.agents.submit import AgentClient
+from deskgate.audit.keys import KeyStore
+from deskgate.audit.signing import Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import connect_as
 from deskgate.clock import Clock, SystemClock
@@ -43,7 +45,7 @@ class AgentsService:
         analyst = build_analyst(self.mission.agents.model)
         nc, events = await connect_as(self.data_dir, S.Role.AGENT, name="deskgate-agents")
         memory = Memory.open(self.data_dir.memory_db, core_limits=self.mission.memory.core_limits, clock=self.clock.now)
-        desk = AgentDesk(self.mission, self.data_dir, AgentClient(nc, events), analyst, memory)
+        desk = AgentDesk(self.mission, self.data_dir, AgentClient(nc, events, Signer(KeyStore(self.data_dir.keys), "agent")), analyst, memory)
         log.info("agents running with the %s", analyst.label)
         try:
             now = self.clock.now()

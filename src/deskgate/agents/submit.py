@@ -11,6 +11,8 @@ import json
 
 from nats.aio.client import Client
 
+from deskgate.audit.keys import KeyStore
+from deskgate.audit.signing import Kind, Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
@@ -29,15 +31,23 @@ def _asset_token(payload: bytes) -> str:
 
 
 class AgentClient:
-    def __init__(self, nc: Client, events: SecurityEvents):
+    """The agent role on the bus. Everything it publishes is signed with the agent's key,
+    which the factory checks before evaluating and the executor before filling."""
+
+    def __init__(self, nc: Client, events: SecurityEvents, signer: Signer):
         self.nc = nc
         self.js = nc.jetstream()
         self.events = events
+        self.signer = signer
 
     @classmethod
     async def connect(cls, data_dir: DataDir) -> AgentClient:
+        signer = Signer(KeyStore(data_dir.keys), "agent")
         nc, events = await connect_as(data_dir, S.Role.AGENT, name="deskgate-agent-cli", reconnect=False)
-        return cls(nc, events)
+        return cls(nc, events, signer)
+
+    async def publish_insight(self, subject: str, payload: bytes) -> None:
+        await self.js.publish(subject, payload, headers=self.signer.headers(Kind.INSIGHT, payload))
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -48,8 +58,9 @@ class AgentClient:
     async def __aexit__(self, *exc) -> None:
         await self.close()
 
-    async def submit(self, payloads: list[bytes], *, wait: float = 10.0) -> list[PolicyVerdict | None]:
-        """Publish each payload as-is and return the factory's verdict for each, in order."""
+    async def submit(self, payloads: list[bytes], *, wait: float = 10.0, sign: bool = True) -> list[PolicyVerdict | None]:
+        """Publish each payload as-is, signed (unless `sign` is off, to show what the factory
+        does with an unsigned one), and return the factory's verdict for each, in order."""
         verdicts: dict[int, PolicyVerdict] = {}
         arrived = asyncio.Event()
 
@@ -63,7 +74,8 @@ class AgentClient:
         seqs: list[int] = []
         try:
             for payload in payloads:
-                ack = await self.js.publish(S.directive_subject(_asset_token(payload)), payload)
+                headers = self.signer.headers(Kind.DIRECTIVE, payload) if sign else None
+                ack = await self.js.publish(S.directive_subject(_asset_token(payload)), payload, headers=headers)
                 seqs.append(ack.seq)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 from nats.aio.client import Client
 
+from deskgate.audit.keys import KeyStore, SigningKeyError, principal_signer
+from deskgate.audit.signing import Kind, Signer, digest, kind_of
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
@@ -79,8 +81,9 @@ class ReviewItem:
 
 
 class CommandCenter:
-    def __init__(self, nc: Client, events: SecurityEvents):
+    def __init__(self, nc: Client, events: SecurityEvents, keys: KeyStore):
         self.nc = nc
+        self.keys = keys  # each principal signs their own decisions with their own key
         self.js = nc.jetstream()
         self.events = events
         # What has been read of the streams so far (see queue()).
@@ -93,7 +96,17 @@ class CommandCenter:
     @classmethod
     async def connect(cls, data_dir: DataDir) -> CommandCenter:
         nc, events = await connect_as(data_dir, S.Role.COMMAND_CENTER, name="deskgate-command-center", reconnect=False)
-        return cls(nc, events)
+        return cls(nc, events, KeyStore(data_dir.keys))
+
+    def signer_for(self, principal: str) -> Signer:
+        """The principal's own signing key; a person with no key cannot decide anything."""
+        try:
+            return Signer(self.keys, principal_signer(principal))
+        except (SigningKeyError, ValueError) as exc:
+            raise CommandCenterError(str(exc)) from None
+
+    def _signed_headers(self, principal: str, subject: str, payload: bytes, msg_id: str | None = None) -> dict[str, str]:
+        return self.signer_for(principal).headers(kind_of(subject), payload, {"Nats-Msg-Id": msg_id} if msg_id else None)
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -186,7 +199,10 @@ class CommandCenter:
         wait: float = 10.0,
         until_fill: bool = True,
     ) -> list[ApprovalOutcome]:
-        """Publish a decision and return the factory's answers to it (ordered, then executed)."""
+        """Publish a decision, signed by the principal over the digest of the exact directive
+        they were shown, and return the factory's answers to it (ordered, then executed)."""
+        self.signer_for(principal)  # no key, no decision: say so before reading anything
+        shown = await self._directive_digest(directive_id)
         response = ApprovalResponse(
             approval_id=f"ap-{uuid.uuid4().hex}",
             directive_id=directive_id,
@@ -195,8 +211,23 @@ class CommandCenter:
             decided_at=utcnow(),
             reason=reason,
             batch_id=batch_id,
+            directive_digest=shown,
         )
         return await self.send(response, wait=wait, until_fill=until_fill)
+
+    async def _directive_digest(self, directive_id: str) -> str | None:
+        """SHA-256 of the directive exactly as the agent signed it, from its staged record
+        (None when there is none: the factory then refuses the decision and says why)."""
+        if not DIRECTIVE_ID.fullmatch(directive_id):
+            return None
+        m = await last_message(self.nc, "APPROVALS", S.staged_subject(directive_id))
+        if m is None:
+            return None
+        try:
+            signed = StagedDirective.model_validate_json(m.data).signed_directive
+        except ValueError:
+            return None
+        return digest(signed.data) if signed is not None else None
 
     async def send(self, response: ApprovalResponse, *, wait: float = 10.0, until_fill: bool = True) -> list[ApprovalOutcome]:
         got: list[ApprovalOutcome] = []
@@ -219,9 +250,9 @@ class CommandCenter:
 
         sub = await self.nc.subscribe(S.approval_status_subject(response.directive_id), cb=on_outcome)
         try:
-            await self.js.publish(
-                S.response_subject(response.directive_id), response.to_bytes(), headers={"Nats-Msg-Id": response.approval_id}
-            )
+            subject = S.response_subject(response.directive_id)
+            payload = response.to_bytes()
+            await self.js.publish(subject, payload, headers=self._signed_headers(response.principal, subject, payload, response.approval_id))
             if wait > 0:
                 try:
                     await asyncio.wait_for(done.wait(), timeout=wait)
@@ -257,7 +288,9 @@ class CommandCenter:
         if review_id not in known:
             raise CommandCenterError(f"no review request {review_id}")
         ack = ReviewAck(review_id=review_id, principal=principal, at=utcnow(), note=note)
-        await self.js.publish(S.review_ack_subject(review_id), ack.to_bytes())
+        payload = ack.to_bytes()
+        subject = S.review_ack_subject(review_id)
+        await self.js.publish(subject, payload, headers=self._signed_headers(principal, subject, payload))
         return ack
 
     # -- the Governor -----------------------------------------------------------------
@@ -291,7 +324,10 @@ class CommandCenter:
         if not ((state is not None and state.state == "drifting") or (hold is not None and hold.damping < 1.0)):
             raise CommandCenterError("the Governor is not damping anything: there is nothing to clear")
         clear = GovernorClear(clear_id=f"gc-{uuid.uuid4().hex}", principal=principal, reason=reason.strip(), at=at or utcnow())
-        await self.js.publish(S.GOVERNOR_CLEAR_SUBJECT, clear.to_bytes(), headers={"Nats-Msg-Id": clear.clear_id})
+        payload = clear.to_bytes()
+        await self.js.publish(
+            S.GOVERNOR_CLEAR_SUBJECT, payload, headers=self._signed_headers(principal, S.GOVERNOR_CLEAR_SUBJECT, payload, clear.clear_id)
+        )
         return clear
 
     # -- the breaker ------------------------------------------------------------------
@@ -316,7 +352,8 @@ class CommandCenter:
             principal=principal,
             reason=reason,
         )
-        await write_key(self.js, S.BREAKER_RESET_KEY, reset.to_bytes())
+        payload = reset.to_bytes()
+        await write_key(self.js, S.BREAKER_RESET_KEY, payload, self.signer_for(principal).headers(Kind.BREAKER, payload))
         return await self.breaker()
 
     # -- the book ------------------------------------------------------------------------

@@ -31,7 +31,7 @@ async def read_key(nc, key: str) -> KvRecord | None:
     return KvRecord(stored.seq, op, b"" if op in ("DEL", "PURGE") else stored.data)
 
 
-async def write_key(js, key: str, payload: bytes) -> int:
-    """Put a value; returns its revision (the stream sequence)."""
-    ack = await js.publish(S.breaker_kv_subject(key), payload)
+async def write_key(js, key: str, payload: bytes, headers: dict[str, str] | None = None) -> int:
+    """Put a value (with its writer's signature headers); returns its revision (the stream sequence)."""
+    ack = await js.publish(S.breaker_kv_subject(key), payload, headers=headers)
     return ack.seq

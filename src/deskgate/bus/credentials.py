@@ -28,8 +28,12 @@ class RoleCredentials:
 
 
 def ensure_credentials(data_dir: DataDir) -> dict[Role, RoleCredentials]:
-    """Load the data directory's credentials, creating any that are missing."""
+    """Load the data directory's credentials, creating any that are missing, and make
+    each role's Ed25519 signing key if it has none yet."""
+    from deskgate.audit.keys import KeyStore
+
     data_dir.ensure()
+    KeyStore(data_dir.keys).ensure_roles()
     stored: dict = {}
     if data_dir.credentials.exists():
         stored = json.loads(data_dir.credentials.read_text())

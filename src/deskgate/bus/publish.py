@@ -50,18 +50,21 @@ class BatchPublisher:
         else:
             fut.set_result(body)
 
-    async def publish_all(self, items: Sequence[tuple[str, bytes, str | None]]) -> list[BaseException | None]:
-        """Publish (subject, payload, msg_id) items in order; one result per item: None or the error."""
+    async def publish_all(self, items: Sequence[tuple]) -> list[BaseException | None]:
+        """Publish (subject, payload, msg_id[, headers]) items in order; one result per item: None or the error."""
         loop = asyncio.get_running_loop()
         futures = []
         try:
-            for subject, payload, msg_id in items:
+            for subject, payload, msg_id, *extra in items:
+                headers = dict(extra[0]) if extra and extra[0] else {}
+                if msg_id:
+                    headers["Nats-Msg-Id"] = msg_id
                 self._n += 1
                 reply = f"{self._prefix}.{self._n}"
                 fut = loop.create_future()
                 self._waiting[reply] = fut
                 futures.append((reply, fut))
-                await self._nc.publish(subject, payload, reply=reply, headers={"Nats-Msg-Id": msg_id} if msg_id else None)
+                await self._nc.publish(subject, payload, reply=reply, headers=headers or None)
         except BaseException as exc:
             # Could not even send (closed, reconnect buffer full): nothing of this batch
             # counts as published, the caller keeps all of it.

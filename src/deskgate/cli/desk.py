@@ -43,7 +43,7 @@ def init(
     mission = load_mission(path)  # proves the template valid
     data_dir = DataDir.at(mission.data_dir)
     ensure_credentials(data_dir)
-    console.print(f"wrote [bold]{path}[/]; data directory [bold]{data_dir.root}[/] (credentials for each role made)")
+    console.print(f"wrote [bold]{path}[/]; data directory [bold]{data_dir.root}[/] (credentials and a signing key for each role made)")
     console.print("next: review the guardrails, then `deskgate up`")
 
 

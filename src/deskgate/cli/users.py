@@ -47,6 +47,11 @@ def add(
     except AccountError as exc:
         fail(str(exc))
     console.print(f"added [bold]{account.name}[/] as {account.role.value}")
+    if account.can_decide:
+        from deskgate.audit.keys import KeyStore, fingerprint, principal_signer
+
+        public = KeyStore(resolve_data_dir(mission_path, data_dir).keys).create(principal_signer(account.name))
+        console.print(f"their decisions are signed with their own key ({fingerprint(public)})")
 
 
 @user_app.command("list")

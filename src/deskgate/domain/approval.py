@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from deskgate.audit.signing import SignedPayload
 from deskgate.domain.base import Message
 from deskgate.domain.directive import Directive, DirectiveId
 from deskgate.domain.evaluation import PolicyEvaluation
@@ -38,6 +39,9 @@ class StagedDirective(Message):
     staged_at: datetime
     expires_at: datetime
     context: PositionContext
+    # The directive exactly as the agent published and signed it; an approval names
+    # the SHA-256 of these bytes, so it can only ever apply to this exact directive.
+    signed_directive: SignedPayload | None = None
 
 
 class ApprovalResponse(Message):
@@ -51,6 +55,8 @@ class ApprovalResponse(Message):
     reason: str = Field("", max_length=2000)
     # Set when the approval was one of a batch; explicit directives refuse those.
     batch_id: str | None = Field(None, min_length=1, max_length=128)
+    # SHA-256 (hex) of the signed directive's bytes that the principal was shown.
+    directive_digest: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
 
     @model_validator(mode="after")
     def _reject_needs_reason(self) -> ApprovalResponse:

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from deskgate.audit.signing import SignedPayload
 from deskgate.domain.base import Message
 from deskgate.domain.directive import Side
 
@@ -30,6 +31,10 @@ class Order(Message):
     reference_price: float = Field(gt=0)
     created_at: datetime
     approvals: list[ApprovalRef] = Field(min_length=1)
+    # The evidence the executor checks before filling: the directive exactly as the
+    # agent signed it, and each approving principal's signed decision naming its digest.
+    directive: SignedPayload | None = None
+    signed_approvals: list[SignedPayload] = Field(default_factory=list)
 
 
 class Fill(Message):

@@ -1,6 +1,11 @@
 """The executor: the paper venue. Fills each approved order once, at the latest price.
 
-It keeps its own record of every order it has filled (SQLite), so a redelivered
+Before filling it checks the order's whole chain (audit/order_chain.py): the
+factory's signature, the agent's signed directive, and a principal's signed
+approval of exactly that directive. An order that does not verify is never
+filled; the refusal is recorded, and when the factory really sent the order it
+gets a signed "rejected" fill saying why, so the exposure it reserved is released.
+It keeps its own record of every order it has answered (SQLite), so a redelivered
 order is answered with the same fill, never a second one.
 """
 
@@ -14,6 +19,9 @@ from nats.aio.msg import Msg
 from pydantic import ValidationError
 from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text, insert, select, update
 
+from deskgate.audit.keys import KeyStore
+from deskgate.audit.order_chain import order_problem
+from deskgate.audit.signing import Kind, SignatureStatus, Signer, verify_headers
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
@@ -58,6 +66,9 @@ class Executor:
         metadata.create_all(self.engine)
         self.prices: dict[str, float] = {}
         self.events = SecurityEvents()
+        self.keys = KeyStore(data_dir.keys)
+        self.signer = Signer(self.keys, "executor")
+        self.refused = 0
         self._stop = asyncio.Event()
         self.nc = None
         self.js = None
@@ -117,7 +128,33 @@ class Executor:
             return
         with self.engine.begin() as conn:
             row = conn.execute(select(filled_orders.c.fill).where(filled_orders.c.order_id == order.order_id)).first()
-        if row is None:
+        problem = order_problem(self.keys, order, msg.data, msg.headers) if row is None else None
+        if problem is not None:
+            self.refused += 1
+            log.warning("SECURITY: refused order %s at seq %d: %s", order.order_id, seq, problem)
+            with self.engine.begin() as conn:
+                if not conn.execute(select(refused_orders.c.seq).where(refused_orders.c.seq == seq)).first():
+                    conn.execute(insert(refused_orders).values(seq=seq, reason=problem, payload=msg.data[:65536], at=now))
+            if verify_headers(self.keys, Kind.ORDER, msg.data, msg.headers, expect="factory") is not SignatureStatus.VALID:
+                await msg.ack()  # not the factory's order: nothing of the factory's to release
+                return
+            fill = Fill(
+                fill_id=f"{order.order_id}-f",
+                order_id=order.order_id,
+                directive_id=order.directive_id,
+                venue=order.venue,
+                asset=order.asset,
+                side=order.side,
+                status="rejected",
+                reference_price=order.reference_price,
+                filled_at=now,
+                reason=f"refused by the executor: {problem}"[:2000],
+            )
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(filled_orders).values(order_id=order.order_id, seq=seq, fill=fill.model_dump(mode="json"), published=False, at=now)
+                )
+        elif row is None:
             fill = fill_order(order, await self._price(order.asset), self.mission.paper.slippage_bps, self.mission.paper.fee_bps, now)
             with self.engine.begin() as conn:
                 conn.execute(
@@ -131,7 +168,8 @@ class Executor:
     async def _publish(self, fill: Fill) -> None:
         while True:
             try:
-                await self.js.publish(S.fill_subject(fill.venue), fill.to_bytes(), headers={"Nats-Msg-Id": fill.fill_id})
+                payload = fill.to_bytes()
+                await self.js.publish(S.fill_subject(fill.venue), payload, headers=self.signer.headers(Kind.FILL, payload, {"Nats-Msg-Id": fill.fill_id}))
                 break
             except (nats.errors.Error, asyncio.TimeoutError) as exc:
                 log.warning("could not publish fill %s yet: %s", fill.fill_id, exc)

@@ -26,6 +26,8 @@ import sqlalchemy.exc
 from nats.aio.msg import Msg
 from pydantic import ValidationError
 
+from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.signing import Kind, SignatureStatus, SignedPayload, Signer, digest, kind_of, verify_headers
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import BREAKER_STREAM, read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
@@ -47,7 +49,7 @@ from deskgate.factory.store import FactoryStore
 from deskgate.paths import DataDir, write_private
 from deskgate.policy.beliefs import Beliefs, Reservation
 from deskgate.policy.breaker import should_trip
-from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload, reevaluate, stage
+from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload, reevaluate, signature_rejection, stage
 from deskgate.portfolio.ledger import Ledger
 
 log = logging.getLogger("deskgate.factory")
@@ -87,6 +89,9 @@ class Factory:
         self.clock = clock or SystemClock()
         self.store = FactoryStore(store_url or mission.storage.url or data_dir.sqlite_url("factory"))
         self.events = SecurityEvents()
+        # The factory signs all it publishes and checks the agent's and principals' signatures.
+        self.keys = KeyStore(data_dir.keys)
+        self.signer = Signer(self.keys, "factory")
         # Policy evaluation time per directive, by bucket (the last: above every bound).
         self._latency = [0] * (len(LATENCY_BUCKETS_MS) + 1)
         self._latency_sum_ms = 0.0
@@ -121,7 +126,8 @@ class Factory:
         self._governor_stale = True
         self._governor_reconnects = 0
         self._governor_read_at = 0.0
-        self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0, "bad_governor_states": 0}
+        self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0, "bad_governor_states": 0,
+                      "unsigned_directives": 0, "unsigned_decisions": 0}
 
     # -- start-up ---------------------------------------------------------------
 
@@ -299,7 +305,9 @@ class Factory:
             total = 0
             while self._outgoing:
                 batch, self._outgoing = self._outgoing[:1000], self._outgoing[1000:]
-                acks = await self.publisher.publish_all([(o.subject, o.payload, o.msg_id) for o in batch])
+                acks = await self.publisher.publish_all(
+                    [(o.subject, o.payload, o.msg_id, self.signer.headers(kind_of(o.subject), o.payload)) for o in batch]
+                )
                 failed = [o for o, a in zip(batch, acks) if a is not None]
                 self._published.extend(o for o, a in zip(batch, acks) if a is None)
                 total += len(batch) - len(failed)
@@ -311,6 +319,9 @@ class Factory:
                     await asyncio.sleep(0.5)
                     return total
             return total
+
+    async def _publish_signed(self, subject: str, payload: bytes):
+        return await self.js.publish(subject, payload, headers=self.signer.headers(kind_of(subject), payload))
 
     def mark_published(self) -> None:
         """Record what was published; batched, since a repeat after a crash is harmless."""
@@ -351,7 +362,7 @@ class Factory:
 
     async def handle_directives(self, msgs: list[Msg]) -> None:
         await self.governor_up_to_date()
-        self.evaluate_directives([(m.metadata.sequence.stream, m.data) for m in msgs])
+        self.evaluate_directives([(m.metadata.sequence.stream, m.data, m.headers) for m in msgs])
         await self.flush_outbox()
         for m in msgs:
             await m.ack()
@@ -431,7 +442,7 @@ class Factory:
         g = self._governor
         hold = GovernorHold(damping=g["hold"] or 1.0, held_since_seq=g["held_since_seq"], clears_read=g["clear_seq"], at=self.clock.now())
         try:
-            await self.js.publish(S.GOVERNOR_HOLD_SUBJECT, hold.to_bytes())
+            await self._publish_signed(S.GOVERNOR_HOLD_SUBJECT, hold.to_bytes())
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
             log.warning("could not publish the Governor hold: %s", exc)
 
@@ -455,7 +466,7 @@ class Factory:
             log.warning("%s is unreadable; holding the Governor's damping until a principal's clear", self._governor_path)
             return {**fresh, "hold": self.mission.agents.governor.damping}
 
-    def evaluate_directives(self, items: list[tuple[int, bytes]]) -> list[str | None]:
+    def evaluate_directives(self, items: list[tuple[int, bytes, dict | None]]) -> list[str | None]:
         """Evaluate, stage and record a batch in one transaction.
 
         Returns each item's decision (staged, rejected, duplicate), or None for a
@@ -467,13 +478,19 @@ class Factory:
         intention_rows: list[dict] = []
         with self.store.begin() as conn:
             # The consumer delivers in order; only a redelivery can be at or below _max_seq.
-            already = self.store.evaluated_seqs(conn, [seq for seq, _ in items if seq <= self._max_seq])
-            for seq, data in items:
+            already = self.store.evaluated_seqs(conn, [seq for seq, _, _ in items if seq <= self._max_seq])
+            for seq, data, headers in items:
                 if seq in already:
                     results.append(None)
                     continue
                 t0 = time.perf_counter()
-                ev = evaluate_payload(data, self.beliefs, self.g, self.mission.max_directive_bytes)
+                signature = verify_headers(self.keys, Kind.DIRECTIVE, data, headers, expect="agent")
+                if signature is SignatureStatus.VALID:
+                    ev = evaluate_payload(data, self.beliefs, self.g, self.mission.max_directive_bytes)
+                else:
+                    # Not the agent's: evaluated no further, and its id is not taken from the agent.
+                    ev = signature_rejection(signature.value, (headers or {}).get("Deskgate-Signer"))
+                    self.stats["unsigned_directives"] += 1
                 ms = (time.perf_counter() - t0) * 1000.0
                 self._latency[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
                 self._latency_sum_ms += ms
@@ -485,7 +502,9 @@ class Factory:
                 elif ev.staged:
                     decision, primary = "staged", None
                     evaluation = ev.to_model()  # built once: the verdict and the staged item share it
-                    staged = self._stage(ev, evaluation, now)
+                    staged = self._stage(ev, evaluation, now, SignedPayload(
+                        signer=headers["Deskgate-Signer"], signature=headers["Deskgate-Signature"], payload=data.decode()
+                    ))
                     intention_rows.append(
                         dict(
                             directive_id=did,
@@ -547,7 +566,7 @@ class Factory:
         done = 0
         batch: list[tuple[int, bytes]] = []
         async for m in read_stream(self.nc, "DIRECTIVES", "consciousness.directives.>", start_seq=self._max_seq + 1):
-            batch.append((m.seq, m.data))
+            batch.append((m.seq, m.data, m.headers))
             if len(batch) >= 256:
                 done += len(batch)
                 await self.governor_up_to_date()
@@ -563,7 +582,7 @@ class Factory:
             log.info("caught up on %d directives in stream order", done)
         return done
 
-    def _stage(self, ev: Evaluation, evaluation: PolicyEvaluation, now: datetime) -> StagedDirective:
+    def _stage(self, ev: Evaluation, evaluation: PolicyEvaluation, now: datetime, signed: SignedPayload) -> StagedDirective:
         d = ev.directive
         assert d is not None and ev.asset is not None and ev.venue is not None
         b = self.beliefs
@@ -593,6 +612,7 @@ class Factory:
             staged_at=now,
             expires_at=now + timedelta(seconds=self.mission.approvals.expiry_seconds),
             context=context,
+            signed_directive=signed,
         )
 
     # -- approvals -------------------------------------------------------------------
@@ -600,12 +620,12 @@ class Factory:
     async def handle_responses(self, msgs: list[Msg]) -> None:
         await self.governor_up_to_date()
         for m in msgs:
-            self.decide(m.metadata.sequence.stream, m.subject, m.data)
+            self.decide(m.metadata.sequence.stream, m.subject, m.data, m.headers)
         await self.flush_outbox()
         for m in msgs:
             await m.ack()
 
-    def decide(self, seq: int, subject: str, data: bytes) -> ApprovalOutcome | None:
+    def decide(self, seq: int, subject: str, data: bytes, headers: dict | None = None) -> ApprovalOutcome | None:
         """Apply one principal's decision. Returns the outcome published, if any."""
         now = self.clock.now()
         self.stats["responses"] += 1
@@ -658,6 +678,14 @@ class Factory:
 
             if subject != S.response_subject(resp.directive_id):
                 return refuse(f"decision for {resp.directive_id} arrived on {subject}; a decision applies only to its own directive")
+            try:
+                expected_signer = principal_signer(resp.principal)
+                signature = verify_headers(self.keys, Kind.APPROVAL, data, headers, expect=expected_signer)
+            except ValueError:
+                signature = SignatureStatus.WRONG_SIGNER
+            if signature is not SignatureStatus.VALID:
+                self.stats["unsigned_decisions"] += 1
+                return refuse(f"the decision's signature is {signature.value}; a decision must be signed with {resp.principal}'s own key")
             intention = self.store.intention(conn, resp.directive_id)
             if intention is None:
                 return refuse(f"no staged directive {resp.directive_id}")
@@ -680,6 +708,12 @@ class Factory:
             principals = {_principal_key(a["principal"]) for a in earlier}
             if _principal_key(resp.principal) in principals:
                 return refuse(f"{resp.principal} already approved {did}; a second approval must come from another principal")
+            staged = StagedDirective.model_validate_json(intention["staged"])
+            if staged.signed_directive is None or resp.directive_digest != digest(staged.signed_directive.data):
+                return refuse(f"{resp.principal}'s approval does not name this directive's digest; it may have been shown another one")
+            self.store.add_signed_decision(conn, resp.approval_id, did, SignedPayload(
+                signer=headers["Deskgate-Signer"], signature=headers["Deskgate-Signature"], payload=data.decode()
+            ))
             if intention["four_eyes"] and not earlier:
                 record("counted", "first of two approvals")
                 self._move(conn, did, intention["state"], "awaiting_second_approval", None, now)
@@ -687,7 +721,6 @@ class Factory:
                 self._emit(conn, outcome, f"await-{did}", now)
                 return outcome
 
-            staged = StagedDirective.model_validate_json(intention["staged"])
             own = self.beliefs.release(did)
             ev = reevaluate(
                 staged.directive,
@@ -721,6 +754,8 @@ class Factory:
                 reference_price=self.beliefs.prices[staged.asset],
                 created_at=now,
                 approvals=[ApprovalRef(approval_id=a["approval_id"], principal=a["principal"], decided_at=a["decided_at"]) for a in approvers],
+                directive=staged.signed_directive,
+                signed_approvals=self.store.signed_decisions_for(conn, did),
             )
             self.store.add_order(conn, order.model_dump(mode="json"), now)
             self._move(conn, did, intention["state"], "ordered", None, now)
@@ -783,17 +818,22 @@ class Factory:
 
     async def handle_fills(self, msgs: list[Msg]) -> None:
         for m in msgs:
-            self.apply_fill(m.metadata.sequence.stream, m.data)
+            self.apply_fill(m.metadata.sequence.stream, m.data, m.headers)
         await self.flush_outbox()
         for m in msgs:
             await m.ack()
         await self.check_breaker()
         await self.publish_portfolio(force=True)  # the book after a fill, at once: agents size from it
 
-    def apply_fill(self, seq: int, data: bytes) -> ApprovalOutcome | None:
+    def apply_fill(self, seq: int, data: bytes, headers: dict | None = None) -> ApprovalOutcome | None:
         now = self.clock.now()
         self.stats["fills"] += 1
         with self.store.begin() as conn:
+            signature = verify_headers(self.keys, Kind.FILL, data, headers, expect="executor")
+            if signature is not SignatureStatus.VALID:
+                self.store.refuse(conn, "FILLS", seq, f"the fill's signature is {signature.value}; fills must be signed by the executor", data, now)
+                log.warning("SECURITY: refused a fill at seq %d whose signature is %s", seq, signature.value)
+                return None
             try:
                 fill = Fill.model_validate_json(data)
             except ValidationError as exc:
@@ -895,7 +935,7 @@ class Factory:
         reserved = sum(r.notional_usd for r in self.beliefs.pending.values())
         snap = self.ledger.snapshot(self.clock.now(), len(self.beliefs.pending), reserved)
         try:
-            await self.js.publish(S.PORTFOLIO_SUBJECT, snap.to_bytes())
+            await self._publish_signed(S.PORTFOLIO_SUBJECT, snap.to_bytes())
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
             self._dirty_portfolio = True
             log.warning("could not publish portfolio: %s", exc)
@@ -912,7 +952,7 @@ class Factory:
         self._dirty_funnel = False
         funnel = self.funnel()
         try:
-            await self.js.publish(S.FUNNEL_SUBJECT, funnel.to_bytes())
+            await self._publish_signed(S.FUNNEL_SUBJECT, funnel.to_bytes())
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
             self._dirty_funnel = True
             log.warning("could not publish funnel: %s", exc)
@@ -969,7 +1009,8 @@ class Factory:
             self._breaker = BreakerState(state="tripped", trip=trip)
         self._trip_writing = True
         try:
-            revision = await write_key(self.js, S.BREAKER_TRIP_KEY, trip.to_bytes())
+            payload = trip.to_bytes()
+            revision = await write_key(self.js, S.BREAKER_TRIP_KEY, payload, self.signer.headers(Kind.BREAKER, payload))
         except (nats.errors.Error, nats.js.errors.Error, asyncio.TimeoutError) as exc:
             log.warning("could not write breaker trip to the bus yet: %s", exc)
             return
@@ -982,7 +1023,7 @@ class Factory:
         with self.store.begin() as conn:
             self.store.save_breaker(conn, True, trip.model_dump(mode="json"), revision, self._reset_applied_for, self.clock.now())
         try:
-            await self.js.publish(S.BREAKER_STATUS_SUBJECT, self._breaker.to_bytes())
+            await self._publish_signed(S.BREAKER_STATUS_SUBJECT, self._breaker.to_bytes())
         except (nats.errors.Error, asyncio.TimeoutError):
             pass
 
@@ -1061,7 +1102,7 @@ class Factory:
         if known_tripped != self.beliefs.breaker_tripped or startup:
             self._dirty_portfolio = True
             try:
-                await self.js.publish(S.BREAKER_STATUS_SUBJECT, self._breaker.to_bytes())
+                await self._publish_signed(S.BREAKER_STATUS_SUBJECT, self._breaker.to_bytes())
             except (nats.errors.Error, asyncio.TimeoutError):
                 pass
 

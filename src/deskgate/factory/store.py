@@ -113,6 +113,16 @@ decisions = Table(
 Index("decisions_by_directive", decisions.c.directive_id)
 Index("decisions_seq", decisions.c.seq, unique=True)
 
+# Each counted approval exactly as its principal signed it: the order carries these
+# to the executor, which fills only what verifies back to them.
+signed_decisions = Table(
+    "signed_decisions",
+    metadata,
+    Column("approval_id", String(128), primary_key=True),
+    Column("directive_id", String(64), nullable=False, index=True),
+    Column("signed", JSON, nullable=False),
+)
+
 orders = Table(
     "orders",
     metadata,
@@ -328,6 +338,15 @@ class FactoryStore:
         return [_utc_row(r) for r in rows]
 
     # -- orders and fills -----------------------------------------------------
+
+    def add_signed_decision(self, conn: Connection, approval_id: str, directive_id: str, signed) -> None:
+        conn.execute(insert(signed_decisions).values(approval_id=approval_id, directive_id=directive_id, signed=signed.model_dump(mode="json")))
+
+    def signed_decisions_for(self, conn: Connection, directive_id: str) -> list:
+        from deskgate.audit.signing import SignedPayload
+
+        rows = conn.execute(select(signed_decisions.c.signed).where(signed_decisions.c.directive_id == directive_id)).all()
+        return [SignedPayload.model_validate(r[0]) for r in rows]
 
     def add_order(self, conn: Connection, order: dict, at: datetime) -> None:
         conn.execute(insert(orders).values(order_id=order["order_id"], directive_id=order["directive_id"], order=order, at=at))

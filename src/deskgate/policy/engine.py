@@ -155,6 +155,14 @@ def duplicate_rejection(directive_id: str) -> Evaluation:
     )
 
 
+def signature_rejection(status: str, signer: str | None) -> Evaluation:
+    """A directive not signed by the agent's key is not the agent's: refused before any check."""
+    return Evaluation(
+        None,
+        [Check("signature", False, f"{status} ({signer or 'no signer'})", "signed by the agent's key", f"the directive's signature is {status}; only directives signed with the agent's key are evaluated")],
+    )
+
+
 _validate_json = Directive.__pydantic_validator__.validate_json
 
 

@@ -1,0 +1,1 @@
+"""The provable decision chain: keys, signatures, the hash-chained log, Merkle checkpoints."""

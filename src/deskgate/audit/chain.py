@@ -1,0 +1,200 @@
+"""The audit log's entries, their hash chain, signed Merkle checkpoints, and verification.
+
+An entry holds one signed message exactly as it was published (its payload text,
+its signer, its signature), what it is (kind, subject, the directive it belongs
+to) and when it was recorded. Its hash covers all of that and the previous
+entry's hash, so no entry can change, move or vanish without every later hash
+changing; the timestamps are inside what is hashed. Every so many entries the
+audit service signs a checkpoint: the RFC 6962 Merkle root of all entry hashes so
+far. Verification needs only the entries, the checkpoints and the public keys,
+no database, and names the first entry that fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from deskgate.audit import merkle
+from deskgate.audit.keys import KeyStore, PublicKeys
+from deskgate.audit.signing import Kind, SignatureStatus, verify
+
+GENESIS = "0" * 64
+
+# Who must have signed each kind of entry. A principal's decisions and resets are
+# signed with their own key; everything else by its role.
+EXPECTED_SIGNER: dict[str, tuple[str, ...]] = {
+    Kind.DIRECTIVE: ("agent",),
+    Kind.INSIGHT: ("agent",),
+    Kind.EVALUATION: ("factory",),
+    Kind.STAGED: ("factory",),
+    Kind.OUTCOME: ("factory",),
+    Kind.ORDER: ("factory",),
+    Kind.FILL: ("executor",),
+    Kind.APPROVAL: ("principal:",),
+    Kind.BREAKER: ("factory", "principal:"),
+    Kind.QUARANTINE: ("marketdata",),
+    Kind.NEWS: ("marketdata",),
+}
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(ge=1)
+    kind: str
+    subject: str
+    ref: str | None = None  # the directive (or item) this belongs to, for `audit trace`
+    source: str  # where it was read: "<STREAM>:<stream sequence>"
+    recorded_at: AwareDatetime
+    signer: str | None = None
+    signature: str | None = None
+    # The signature's status when recorded. A forged or unsigned message is still
+    # recorded, faithfully, as such; an entry recorded "valid" that no longer verifies
+    # was changed after the fact.
+    status: str = SignatureStatus.VALID.value
+    payload: str
+    prev_hash: str
+    hash: str = ""
+
+    def body(self) -> bytes:
+        """The canonical bytes that are hashed: every field but the hash itself."""
+        d = self.model_dump(mode="json", exclude={"hash"})
+        return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def computed_hash(self) -> str:
+        return hashlib.sha256(self.body()).hexdigest()
+
+    def sealed(self) -> Entry:
+        return self.model_copy(update={"hash": self.computed_hash()})
+
+
+class Checkpoint(BaseModel):
+    """A signed tree head: the Merkle root over the hashes of entries 1..size."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size: int = Field(ge=1)
+    root: str
+    head_hash: str  # the hash of entry `size`, tying the tree to the chain
+    at: AwareDatetime
+    signer: str = "audit"
+    signature: str = ""
+
+    def body(self) -> bytes:
+        d = self.model_dump(mode="json", exclude={"signature", "signer"})
+        return json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+
+
+def new_entry(seq: int, prev_hash: str, *, kind: str, subject: str, ref: str | None, source: str, recorded_at: datetime,
+              signer: str | None, signature: str | None, status: str, payload: str) -> Entry:
+    return Entry(
+        seq=seq, kind=kind, subject=subject, ref=ref, source=source, recorded_at=recorded_at,
+        signer=signer, signature=signature, status=status, payload=payload, prev_hash=prev_hash,
+    ).sealed()
+
+
+def leaf(entry_hash: str) -> bytes:
+    return merkle.leaf_hash(bytes.fromhex(entry_hash))
+
+
+class Problem(BaseModel):
+    seq: int | None  # the entry, or None for the log as a whole
+    what: str
+
+
+class Report(BaseModel):
+    entries: int = 0
+    checkpoints: int = 0
+    signatures: dict[str, int] = Field(default_factory=dict)  # status -> count
+    problems: list[Problem] = Field(default_factory=list)
+    # Messages recorded faithfully whose signatures did not verify when they arrived
+    # (an unsigned or forged directive the factory refused, say): history, not damage.
+    unverified: list[Problem] = Field(default_factory=list)
+    unverified_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first(self) -> Problem | None:
+        return self.problems[0] if self.problems else None
+
+
+def signature_status(keys: KeyStore | PublicKeys, e: Entry) -> SignatureStatus:
+    return verify(keys, e.kind, e.payload.encode(), e.signer, e.signature, expect=EXPECTED_SIGNER.get(e.kind))
+
+
+def verify_log(
+    entries: Iterable[Entry],
+    checkpoints: Iterable[Checkpoint],
+    keys: KeyStore | PublicKeys,
+    *,
+    max_problems: int = 20,
+    progress=None,
+    signatures: bool = True,
+) -> Report:
+    """Check every entry's signature, the chain, and every checkpoint; stop collecting
+    after `max_problems`. Entries must come in order; a gap, repeat or reordering is
+    itself reported at the first entry out of place."""
+    report = Report()
+    by_size: dict[int, Checkpoint] = {}
+    for cp in checkpoints:
+        if cp.size in by_size:
+            report.problems.append(Problem(seq=None, what=f"two checkpoints at size {cp.size}"))
+        by_size[cp.size] = cp
+    report.checkpoints = len(by_size)
+    tree = merkle.Tree()
+    prev = GENESIS
+    expected = 1
+
+    def problem(seq: int | None, what: str) -> bool:
+        report.problems.append(Problem(seq=seq, what=what))
+        return len(report.problems) >= max_problems
+
+    for e in entries:
+        report.entries += 1
+        if e.seq != expected:
+            problem(expected, f"entry {expected} should come next but entry {e.seq} does (entries missing, repeated or reordered)")
+            return report
+        if e.prev_hash != prev:
+            if problem(e.seq, "its previous-hash does not match the entry before it (an entry before it was changed or removed)"):
+                return report
+        if e.computed_hash() != e.hash:
+            if problem(e.seq, "its contents do not match its hash (the entry was changed)"):
+                return report
+        if not signatures:  # integrity only: the chain and the signed checkpoints
+            status = SignatureStatus(e.status)
+        else:
+            status = signature_status(keys, e)
+            report.signatures[status.value] = report.signatures.get(status.value, 0) + 1
+        if status.value != e.status:
+            if problem(e.seq, f"the {e.kind}'s signature is {status.value} but was {e.status} when recorded (signer {e.signer or 'none'})"):
+                return report
+        elif status is not SignatureStatus.VALID:
+            report.unverified_count += 1
+            if len(report.unverified) < max_problems:
+                report.unverified.append(Problem(seq=e.seq, what=f"{e.kind} on {e.subject}: signature {status.value} (signer {e.signer or 'none'})"))
+        tree.append(leaf(e.hash))
+        cp = by_size.get(e.seq)
+        if cp is not None:
+            if cp.head_hash != e.hash or cp.root != tree.head().hex():
+                if problem(e.seq, f"the checkpoint at size {cp.size} does not match the entries up to it"):
+                    return report
+            cp_status = verify(keys, Kind.CHECKPOINT, cp.body(), cp.signer, cp.signature, expect="audit")
+            if cp_status is not SignatureStatus.VALID:
+                if problem(e.seq, f"the checkpoint at size {cp.size} has a signature that is {cp_status.value}"):
+                    return report
+        prev = e.hash
+        expected += 1
+        if progress is not None:
+            progress(1)
+    beyond = sorted(s for s in by_size if s >= expected)
+    if beyond:
+        problem(expected, f"the log ends at entry {expected - 1} but a checkpoint covers {beyond[-1]} entries (entries were truncated)")
+    return report

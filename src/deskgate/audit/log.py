@@ -1,0 +1,244 @@
+"""The audit log on disk: entries, checkpoints, and where each stream was read up to.
+
+SQLite under the data directory (`state/audit.db`) by default, PostgreSQL by the
+mission's storage URL. Appends are idempotent per source (stream and sequence), and
+the read position of each stream is committed with the entries it produced, so a
+crash at any point neither loses nor repeats an entry.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, insert, or_, select, update
+
+from deskgate.audit import merkle
+from deskgate.audit.chain import GENESIS, Checkpoint, Entry, leaf, new_entry
+from deskgate.audit.keys import KeyStore, public_to_text
+from deskgate.audit.signing import Kind, Signer
+from deskgate.storage import make_engine
+
+EXPORT_FORMAT = "deskgate-audit/1"
+
+metadata = MetaData()
+entries = Table(
+    "audit_entries",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("subject", String(256), nullable=False),
+    Column("ref", String(128), nullable=True, index=True),
+    Column("source", String(128), nullable=False, unique=True),
+    Column("recorded_at", String(40), nullable=False),  # ISO 8601 exactly as hashed
+    Column("signer", String(80), nullable=True),
+    Column("signature", String(200), nullable=True),
+    Column("status", String(24), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("size", Integer, primary_key=True, autoincrement=False),
+    Column("root", String(64), nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("at", String(40), nullable=False),
+    Column("signer", String(80), nullable=False),
+    Column("signature", String(200), nullable=False),
+)
+cursors = Table(
+    "audit_cursors",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("seq", Integer, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One message to append, as read from its stream."""
+
+    kind: str
+    subject: str
+    ref: str | None
+    source: str
+    signer: str | None
+    signature: str | None
+    status: str
+    payload: str
+
+
+def _entry(row) -> Entry:
+    return Entry.model_validate(dict(row._mapping))
+
+
+def _checkpoint(row) -> Checkpoint:
+    return Checkpoint.model_validate(dict(row._mapping))
+
+
+class AuditLog:
+    def __init__(self, url: str, keys: KeyStore, *, checkpoint_every: int = 1000):
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+        self.keys = keys
+        self.checkpoint_every = checkpoint_every
+        self._signer: Signer | None = None
+        self.tree = merkle.Tree()
+        self.size = 0
+        self.head = GENESIS
+        self.last_checkpoint = 0
+        with self.engine.connect() as conn:
+            for (h,) in conn.execute(select(entries.c.hash).order_by(entries.c.seq)):
+                self.tree.append(leaf(h))
+                self.head = h
+                self.size += 1
+            self.last_checkpoint = conn.execute(select(func.max(checkpoints.c.size))).scalar() or 0
+
+    @classmethod
+    def open(cls, data_dir, url: str | None = None, **kw) -> AuditLog:
+        return cls(url or data_dir.sqlite_url("audit"), KeyStore(data_dir.keys), **kw)
+
+    @property
+    def signer(self) -> Signer:
+        if self._signer is None:
+            self._signer = Signer(self.keys, "audit")
+        return self._signer
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing -------------------------------------------------------------------
+
+    def cursor(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(cursors.c.seq).where(cursors.c.name == name)).scalar() or 0
+
+    def append(self, records: list[Record], at: datetime, *, cursor: tuple[str, int] | None = None) -> int:
+        """Append records (skipping any source already logged) and move a stream's cursor,
+        in one transaction; sign a checkpoint every `checkpoint_every` entries."""
+        added = 0
+        tree_before, size_before, head_before = self.tree, self.size, self.head
+        try:
+            with self.engine.begin() as conn:
+                if records:
+                    sources = [r.source for r in records]
+                    seen = set(conn.execute(select(entries.c.source).where(entries.c.source.in_(sources))).scalars())
+                    rows = []
+                    for r in records:
+                        if r.source in seen:
+                            continue
+                        seen.add(r.source)
+                        e = new_entry(
+                            self.size + 1, self.head, kind=r.kind, subject=r.subject, ref=r.ref, source=r.source,
+                            recorded_at=at, signer=r.signer, signature=r.signature, status=r.status, payload=r.payload,
+                        )
+                        rows.append(e.model_dump(mode="json"))
+                        self.tree.append(leaf(e.hash))
+                        self.size, self.head = e.seq, e.hash
+                        added += 1
+                        if self.size - self.last_checkpoint >= self.checkpoint_every:
+                            self._write_checkpoint(conn, at)
+                    if rows:
+                        conn.execute(insert(entries), rows)
+                if cursor is not None:
+                    name, seq = cursor
+                    if conn.execute(update(cursors).where(cursors.c.name == name).values(seq=seq)).rowcount == 0:
+                        conn.execute(insert(cursors).values(name=name, seq=seq))
+        except BaseException:
+            # Nothing was committed: forget what this call added in memory.
+            self.tree, self.size, self.head = tree_before, size_before, head_before
+            self._rebuild_tree()
+            raise
+        return added
+
+    def _rebuild_tree(self) -> None:
+        self.tree = merkle.Tree()
+        with self.engine.connect() as conn:
+            hashes = [h for (h,) in conn.execute(select(entries.c.hash).order_by(entries.c.seq))]
+            self.last_checkpoint = conn.execute(select(func.max(checkpoints.c.size))).scalar() or 0
+        for h in hashes:
+            self.tree.append(leaf(h))
+        self.size = len(hashes)
+        self.head = hashes[-1] if hashes else GENESIS
+
+    def _write_checkpoint(self, conn, at: datetime) -> Checkpoint:
+        cp = Checkpoint(size=self.size, root=self.tree.head().hex(), head_hash=self.head, at=at)
+        cp = cp.model_copy(update={"signature": self.signer.sign(Kind.CHECKPOINT, cp.body())})
+        conn.execute(insert(checkpoints).values(**cp.model_dump(mode="json")))
+        self.last_checkpoint = self.size
+        return cp
+
+    def checkpoint(self, at: datetime) -> Checkpoint | None:
+        """Sign a checkpoint at the current size, if anything was appended since the last."""
+        if self.size == 0 or self.size == self.last_checkpoint:
+            return None
+        with self.engine.begin() as conn:
+            return self._write_checkpoint(conn, at)
+
+    # -- reading -------------------------------------------------------------------
+
+    def entries(self, batch: int = 5000) -> Iterator[Entry]:
+        after = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(entries).where(entries.c.seq > after).order_by(entries.c.seq).limit(batch)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield _entry(row)
+            after = rows[-1].seq
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self.engine.connect() as conn:
+            return [_checkpoint(r) for r in conn.execute(select(checkpoints).order_by(checkpoints.c.size))]
+
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(checkpoints).order_by(checkpoints.c.size.desc()).limit(1)).first()
+        return _checkpoint(row) if row else None
+
+    def trace(self, ref: str) -> list[Entry]:
+        """Everything recorded about one directive, plus the insights that name it."""
+        like = f'%"{ref}"%'
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(entries)
+                .where(or_(entries.c.ref == ref, (entries.c.kind == Kind.INSIGHT.value) & entries.c.payload.like(like)))
+                .order_by(entries.c.seq)
+            ).all()
+        return [_entry(r) for r in rows]
+
+    def count(self) -> int:
+        return self.size
+
+    # -- export --------------------------------------------------------------------
+
+    def export(self, path: Path, at: datetime, progress=None) -> int:
+        """Write the log as JSON lines: a header with the public keys, then each entry and,
+        after the entry it covers, each checkpoint; always ending on a checkpoint."""
+        self.checkpoint(at)
+        cps = {cp.size: cp for cp in self.checkpoints()}
+        header = {
+            "format": EXPORT_FORMAT,
+            "exported_at": at.isoformat(),
+            "entries": self.size,
+            "keys": {signer: public_to_text(k) for signer, k in self.keys.all_public().items()},
+        }
+        n = 0
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(json.dumps(header, sort_keys=True) + "\n")
+            for e in self.entries():
+                fh.write(json.dumps({"entry": e.model_dump(mode="json")}, ensure_ascii=False) + "\n")
+                if e.seq in cps:
+                    fh.write(json.dumps({"checkpoint": cps[e.seq].model_dump(mode="json")}) + "\n")
+                n += 1
+                if progress is not None:
+                    progress(1)
+        tmp.replace(path)
+        return n

@@ -1,0 +1,144 @@
+"""The audit service: reads every stream of the decision chain, appends to the log.
+
+It connects with the read-only observer role and publishes nothing, so it can
+neither lose nor invent a message of the chain; what it writes is the log on its
+own disk. Each stream is read from where the log says it stopped, in order, and
+each message is recorded with the signature it arrived with and that signature's
+status, so a forged or unsigned message is kept, as such, not dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import nats.errors
+
+from deskgate.audit.chain import EXPECTED_SIGNER
+from deskgate.audit.keys import KeyStore
+from deskgate.audit.log import AuditLog, Record
+from deskgate.audit.signing import SIGNATURE_HEADER, SIGNER_HEADER, Kind, verify
+from deskgate.bus import subjects as S
+from deskgate.bus.breaker import BREAKER_STREAM
+from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.reader import ReadError, StoredMessage, read_stream
+from deskgate.clock import Clock, SystemClock
+from deskgate.config import Mission
+from deskgate.paths import DataDir
+
+log = logging.getLogger("deskgate.audit")
+
+# (stream, subject filter, kind): what the log records, in the order it is read.
+SOURCES: tuple[tuple[str, str, Kind], ...] = (
+    ("INSIGHTS", "consciousness.insights.>", Kind.INSIGHT),
+    ("DIRECTIVES", "consciousness.directives.>", Kind.DIRECTIVE),
+    ("STATUS", "factory.status.policy.>", Kind.EVALUATION),
+    ("APPROVALS", "approvals.queue.directive.>", Kind.STAGED),
+    ("RESPONSES", "approvals.response.>", Kind.APPROVAL),
+    ("STATUS", "factory.status.approval.>", Kind.OUTCOME),
+    ("ORDERS", "factory.execution.orders.>", Kind.ORDER),
+    ("FILLS", "factory.execution.fills.>", Kind.FILL),
+    (BREAKER_STREAM, f"$KV.{S.BREAKER_BUCKET}.>", Kind.BREAKER),
+)
+
+IDLE_CHECKPOINT_SECONDS = 2.0
+
+
+def ref_of(kind: Kind, payload: bytes) -> str | None:
+    """The directive (or breaker trip) a message belongs to, for `audit trace`."""
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    if kind is Kind.STAGED:
+        data = data.get("directive") if isinstance(data.get("directive"), dict) else {}
+    if kind is Kind.BREAKER:
+        ref = data.get("trip_id") or data.get("resets_trip_id")
+    else:
+        ref = data.get("directive_id")
+    return ref[:128] if isinstance(ref, str) and ref else None
+
+
+def record_of(keys: KeyStore, kind: Kind, m: StoredMessage, stream: str) -> Record:
+    h = m.headers or {}
+    signer, signature = h.get(SIGNER_HEADER), h.get(SIGNATURE_HEADER)
+    status = verify(keys, kind, m.data, signer, signature, expect=EXPECTED_SIGNER.get(kind))
+    try:
+        payload = m.data.decode("utf-8")
+    except UnicodeDecodeError:
+        payload = m.data.decode("utf-8", errors="replace")
+        status_text = "invalid" if status.value == "valid" else status.value
+        return Record(kind.value, m.subject, None, f"{stream}:{m.seq}", signer, signature, status_text, payload)
+    return Record(kind.value, m.subject, ref_of(kind, m.data), f"{stream}:{m.seq}", signer, signature, status.value, payload)
+
+
+class AuditService:
+    def __init__(self, mission: Mission, data_dir: DataDir, *, clock: Clock | None = None, poll_seconds: float = 0.25):
+        self.mission = mission
+        self.data_dir = data_dir
+        self.clock = clock or SystemClock()
+        self.poll_seconds = poll_seconds
+        self.keys = KeyStore(data_dir.keys)
+        # One database with the factory's in a shared deployment: the audit tables have their own names.
+        self.log = AuditLog.open(data_dir, mission.storage.url)
+        self.events = SecurityEvents()
+        self._stop = asyncio.Event()
+        self.nc = None
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        self.nc, _ = await connect_as(self.data_dir, S.Role.OBSERVER, events=self.events, name="deskgate-audit")
+        if ready is not None:
+            ready.set()
+        log.info("audit log at %d entries", self.log.size)
+        idle_since: float | None = None
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stop.is_set():
+                added = await self.read_once()
+                if added:
+                    idle_since = None
+                elif idle_since is None:
+                    idle_since = loop.time()
+                elif loop.time() - idle_since >= IDLE_CHECKPOINT_SECONDS:
+                    self.log.checkpoint(self.clock.now())  # a quiet desk still gets its tail signed
+                    idle_since = loop.time()
+                if not added:
+                    try:
+                        await asyncio.wait_for(self._stop.wait(), timeout=self.poll_seconds)
+                    except asyncio.TimeoutError:
+                        pass
+        finally:
+            self.log.checkpoint(self.clock.now())
+            self.log.close()
+            try:
+                await self.nc.drain()
+            except Exception:
+                pass
+
+    async def read_once(self) -> int:
+        """Read every source from its cursor to its end; returns entries appended."""
+        added = 0
+        for stream, subject, kind in SOURCES:
+            name = f"{stream}:{subject}"
+            after = self.log.cursor(name)
+            batch = []
+            last = after
+            try:
+                async for m in read_stream(self.nc, stream, subject, start_seq=after + 1):
+                    batch.append(record_of(self.keys, kind, m, stream))
+                    last = m.seq
+                    if len(batch) >= 500:
+                        added += self.log.append(batch, self.clock.now(), cursor=(name, last))
+                        batch = []
+            except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
+                log.warning("could not read %s %s yet: %s", stream, subject, exc)
+            if batch or last != after:
+                added += self.log.append(batch, self.clock.now(), cursor=(name, last))
+        return added
+

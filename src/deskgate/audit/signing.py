@@ -1,0 +1,155 @@
+"""Signatures on what the desk publishes.
+
+A signature covers the exact bytes published, never a re-serialisation, so a
+verifier needs no schema to check it. It travels in two NATS headers beside the
+payload (`Deskgate-Signer`, `Deskgate-Signature`) and is made over
+`deskgate/1 <kind>\\n<payload>`: the kind keeps a signed directive from being
+passed off as a signed approval. When one signed message is carried inside
+another (an order carries the directive and the approvals it rests on), it goes
+as a `SignedPayload`: the payload text with its signer and signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from deskgate.audit.keys import KeyStore, PublicKeys, verify_raw
+
+SIGNER_HEADER = "Deskgate-Signer"
+SIGNATURE_HEADER = "Deskgate-Signature"
+
+
+class Kind(StrEnum):
+    """What a signed message is; part of what is signed."""
+
+    DIRECTIVE = "directive"
+    INSIGHT = "insight"
+    EVALUATION = "evaluation"
+    STAGED = "staged"
+    APPROVAL = "approval"
+    OUTCOME = "outcome"
+    ORDER = "order"
+    FILL = "fill"
+    BREAKER = "breaker"
+    NEWS = "news"
+    QUARANTINE = "quarantine"
+    CHECKPOINT = "checkpoint"
+    STATUS = "status"
+
+
+# What a message on a subject is, by the subject's prefix; first match wins.
+_KIND_BY_PREFIX: tuple[tuple[str, Kind], ...] = (
+    ("consciousness.directives.", Kind.DIRECTIVE),
+    ("consciousness.insights.", Kind.INSIGHT),
+    ("factory.status.policy.", Kind.EVALUATION),
+    ("factory.status.approval.", Kind.OUTCOME),
+    ("approvals.queue.directive.", Kind.STAGED),
+    ("approvals.response.", Kind.APPROVAL),
+    ("factory.execution.orders.", Kind.ORDER),
+    ("factory.execution.fills.", Kind.FILL),
+    ("$KV.", Kind.BREAKER),
+    ("market.data.news", Kind.NEWS),
+)
+
+
+def kind_of(subject: str) -> Kind:
+    for prefix, kind in _KIND_BY_PREFIX:
+        if subject.startswith(prefix):
+            return kind
+    return Kind.STATUS
+
+
+def signed_message(kind: Kind | str, payload: bytes) -> bytes:
+    return b"deskgate/1 " + str(kind).encode() + b"\n" + payload
+
+
+def digest(payload: bytes) -> str:
+    """SHA-256 of the exact bytes, hex: what an approval names as 'this directive'."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+class Signer:
+    """One role's or principal's private key, ready to sign."""
+
+    def __init__(self, keys: KeyStore, name: str):
+        self.name = name
+        self._key = keys.private(name)
+
+    def sign(self, kind: Kind | str, payload: bytes) -> str:
+        return base64.b64encode(self._key.sign(signed_message(kind, payload))).decode()
+
+    def headers(self, kind: Kind | str, payload: bytes, extra: dict[str, str] | None = None) -> dict[str, str]:
+        h = {SIGNER_HEADER: self.name, SIGNATURE_HEADER: self.sign(kind, payload)}
+        if extra:
+            h.update(extra)
+        return h
+
+    def signed(self, kind: Kind | str, payload: bytes) -> SignedPayload:
+        return SignedPayload(signer=self.name, signature=self.sign(kind, payload), payload=payload.decode())
+
+
+class SignedPayload(BaseModel):
+    """A signed message carried inside another one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signer: str = Field(min_length=1, max_length=80)
+    signature: str = Field(min_length=1, max_length=200)
+    payload: str = Field(max_length=1_000_000)
+
+    @property
+    def data(self) -> bytes:
+        return self.payload.encode()
+
+
+class SignatureStatus(StrEnum):
+    VALID = "valid"
+    UNSIGNED = "unsigned"
+    UNKNOWN_SIGNER = "unknown signer"
+    WRONG_SIGNER = "wrong signer"
+    INVALID = "invalid"
+
+
+def verify(
+    keys: KeyStore | PublicKeys,
+    kind: Kind | str,
+    payload: bytes,
+    signer: str | None,
+    signature: str | None,
+    *,
+    expect: str | tuple[str, ...] | None = None,
+) -> SignatureStatus:
+    """Check one signature; `expect` names the signer (or signer prefix ending in ':')
+    that this kind of message must come from."""
+    if not signer or not signature:
+        return SignatureStatus.UNSIGNED
+    if expect is not None:
+        allowed = (expect,) if isinstance(expect, str) else expect
+        if not any(signer == e or (e.endswith(":") and signer.startswith(e)) for e in allowed):
+            return SignatureStatus.WRONG_SIGNER
+    public = keys.public(signer)
+    if public is None:
+        return SignatureStatus.UNKNOWN_SIGNER
+    try:
+        raw = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        return SignatureStatus.INVALID
+    if len(raw) != 64:
+        return SignatureStatus.INVALID
+    return SignatureStatus.VALID if verify_raw(public, raw, signed_message(kind, payload)) else SignatureStatus.INVALID
+
+
+def verify_headers(
+    keys: KeyStore | PublicKeys, kind: Kind | str, payload: bytes, headers: dict[str, str] | None, *, expect=None
+) -> SignatureStatus:
+    h = headers or {}
+    return verify(keys, kind, payload, h.get(SIGNER_HEADER), h.get(SIGNATURE_HEADER), expect=expect)
+
+
+def verify_signed(keys: KeyStore | PublicKeys, kind: Kind | str, signed: SignedPayload, *, expect=None) -> SignatureStatus:
+    return verify(keys, kind, signed.data, signed.signer, signed.signature, expect=expect)

@@ -1,0 +1,458 @@
+"""The provable decision chain: RFC 6962 Merkle trees, the hash-chained signed log,
+exports verified with no database, and orders that must verify back to a principal."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from conftest import directive, raw, wait_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from deskgate.audit import merkle
+from deskgate.audit.chain import verify_log
+from deskgate.audit.export import verify_export
+from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.log import AuditLog, Record
+from deskgate.audit.order_chain import order_problem
+from deskgate.audit.signing import Kind, SignatureStatus, SignedPayload, Signer, digest, verify_headers
+from deskgate.domain.approval import ApprovalResponse
+from deskgate.domain.execution import ApprovalRef, Order
+
+# --- RFC 6962 -------------------------------------------------------------------------
+
+# The Certificate Transparency reference leaves and tree heads (RFC 6962 test vectors,
+# as published with the reference implementations).
+CT_LEAVES = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"]]
+CT_ROOTS = [
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+    "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+    "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+    "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+    "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+    "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+    "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+]
+CT_INCLUSION = {
+    (0, 8): ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+             "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+             "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"],
+    (5, 8): ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+             "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"],
+}
+LEAF_HASHES = [merkle.leaf_hash(x) for x in CT_LEAVES]
+
+
+def test_tree_heads_match_the_rfc_6962_vectors():
+    tree = merkle.Tree()
+    assert tree.head().hex() == CT_ROOTS[0] == merkle.root([]).hex()
+    for n in range(1, 9):
+        tree.append(LEAF_HASHES[n - 1])
+        assert merkle.root(LEAF_HASHES[:n]).hex() == CT_ROOTS[n]
+        assert tree.head().hex() == CT_ROOTS[n]
+
+
+def test_inclusion_proofs_match_the_vectors_and_verify():
+    for (index, size), want in CT_INCLUSION.items():
+        proof = merkle.inclusion_proof(LEAF_HASHES, index, size)
+        assert [p.hex() for p in proof] == want
+        assert merkle.verify_inclusion(LEAF_HASHES[index], index, size, proof, bytes.fromhex(CT_ROOTS[size]))
+
+
+BIG = [merkle.leaf_hash(f"leaf {i}".encode()) for i in range(40)]
+BIG_ROOTS = [merkle.root(BIG[:n]) for n in range(41)]
+
+
+def test_every_inclusion_and_consistency_proof_verifies_and_mangled_ones_do_not():
+    for n in range(1, 41):
+        for i in range(n):
+            proof = merkle.inclusion_proof(BIG, i, n)
+            assert merkle.verify_inclusion(BIG[i], i, n, proof, BIG_ROOTS[n])
+            assert not merkle.verify_inclusion(BIG[(i + 1) % n], i, n, proof, BIG_ROOTS[n]) or n == 1
+            if proof:
+                flipped = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
+                assert not merkle.verify_inclusion(BIG[i], i, n, flipped, BIG_ROOTS[n])
+                assert not merkle.verify_inclusion(BIG[i], i, n, proof[:-1], BIG_ROOTS[n])
+                assert not merkle.verify_inclusion(BIG[i], i, n, [*proof, b"\xab" * 32], BIG_ROOTS[n])
+    for second in range(41):
+        for first in range(second + 1):
+            proof = merkle.consistency_proof(BIG, first, second)
+            assert merkle.verify_consistency(first, second, BIG_ROOTS[first], BIG_ROOTS[second], proof)
+            if proof:
+                flipped = [bytes([proof[0][0] ^ 0x80]) + proof[0][1:], *proof[1:]]
+                assert not merkle.verify_consistency(first, second, BIG_ROOTS[first], BIG_ROOTS[second], flipped)
+                assert not merkle.verify_consistency(first, second, BIG_ROOTS[first], BIG_ROOTS[second], proof[:-1])
+            if 0 < first < second:
+                # A different history of the same length is not consistent with this one.
+                other = merkle.root([b"\x00" * 32, *BIG[1:first]])
+                assert not merkle.verify_consistency(first, second, other, BIG_ROOTS[second], proof)
+
+
+# --- keys and signatures ----------------------------------------------------------------
+
+
+@pytest.fixture
+def keys(tmp_path):
+    ks = KeyStore(tmp_path / "keys")
+    ks.ensure_roles()
+    for name in ("alice", "bob"):
+        ks.create(principal_signer(name))
+    return ks
+
+
+def test_private_keys_are_readable_only_by_their_owner_and_never_replaced(keys):
+    for path in keys.private_dir.iterdir():
+        assert path.stat().st_mode & 0o077 == 0, path
+    assert keys.private_dir.stat().st_mode & 0o077 == 0
+    before = keys.public("agent")
+    assert keys.create("agent") is before or keys.public("agent") == before
+    assert keys.ensure_roles() == []
+
+
+def test_a_signature_binds_signer_kind_and_bytes(keys):
+    payload = raw(directive("s1"))
+    h = Signer(keys, "agent").headers(Kind.DIRECTIVE, payload)
+    assert verify_headers(keys, Kind.DIRECTIVE, payload, h, expect="agent") is SignatureStatus.VALID
+    assert verify_headers(keys, Kind.DIRECTIVE, payload + b" ", h, expect="agent") is SignatureStatus.INVALID
+    assert verify_headers(keys, Kind.APPROVAL, payload, h) is SignatureStatus.INVALID  # a directive is not an approval
+    assert verify_headers(keys, Kind.DIRECTIVE, payload, h, expect="factory") is SignatureStatus.WRONG_SIGNER
+    assert verify_headers(keys, Kind.DIRECTIVE, payload, None) is SignatureStatus.UNSIGNED
+    claimed = {**h, "Deskgate-Signer": "factory"}  # the agent's signature, claimed as the factory's
+    assert verify_headers(keys, Kind.DIRECTIVE, payload, claimed, expect="factory") is SignatureStatus.INVALID
+    assert verify_headers(keys, Kind.DIRECTIVE, payload, {**h, "Deskgate-Signer": "principal:nobody"}) is SignatureStatus.UNKNOWN_SIGNER
+
+
+# --- orders verify back to a principal's approval of that exact directive ---------------
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
+
+
+def make_order(keys: KeyStore, *, approvers=("alice",), d: dict | None = None, approve_digest_of: bytes | None = None):
+    """A genuine chain: the agent's directive, principals' approvals, the factory's order."""
+    d = d or directive("oc1", notional_usd=10_000)
+    payload = raw(d)
+    signed_directive = Signer(keys, "agent").signed(Kind.DIRECTIVE, payload)
+    approvals, refs = [], []
+    for who in approvers:
+        resp = ApprovalResponse(
+            approval_id=f"ap-{who}", directive_id=d["directive_id"], decision="approve", principal=who, decided_at=NOW,
+            directive_digest=digest(approve_digest_of or payload),
+        )
+        approvals.append(Signer(keys, principal_signer(who)).signed(Kind.APPROVAL, resp.to_bytes()))
+        refs.append(ApprovalRef(approval_id=resp.approval_id, principal=who, decided_at=NOW))
+    order = Order(
+        order_id=f"{d['directive_id']}-o", directive_id=d["directive_id"], venue="binance", asset="BTC", side=d["side"],
+        notional_usd=d["notional_usd"], leverage=d.get("leverage", 1.0), reference_price=65_000.0, created_at=NOW,
+        approvals=refs, directive=signed_directive, signed_approvals=approvals,
+    )
+    body = order.to_bytes()
+    return order, body, Signer(keys, "factory").headers(Kind.ORDER, body)
+
+
+def test_a_genuine_chain_verifies(keys):
+    order, body, headers = make_order(keys, approvers=("alice", "bob"))
+    assert order_problem(keys, order, body, headers) is None
+
+
+def _resign(keys, order: Order, signer="factory"):
+    body = order.to_bytes()
+    return order, body, Signer(keys, signer).headers(Kind.ORDER, body)
+
+
+TAMPERINGS = [
+    "unsigned order", "order signed by the agent", "no approvals", "approval signed by the agent",
+    "approval signed by another principal", "approval of another directive", "approval digest of other bytes",
+    "rejection instead of approval", "bigger order than the directive", "other side", "directive not signed",
+    "directive re-signed by the factory", "directive bytes edited", "approval bytes edited", "approval forged for an unknown principal",
+    "refs name an approval not carried",
+]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(which=st.sampled_from(TAMPERINGS), notional=st.floats(min_value=1, max_value=1e6, allow_nan=False), side=st.sampled_from(["buy", "sell"]))
+def test_no_tampered_order_ever_verifies(keys, which, notional, side):
+    d = directive("oc2", notional_usd=notional, side=side)
+    order, body, headers = make_order(keys, d=d)
+    sp = order.signed_approvals[0]
+    resp = ApprovalResponse.model_validate_json(sp.payload)
+    agent, factory = Signer(keys, "agent"), Signer(keys, "factory")
+    if which == "unsigned order":
+        headers = None
+    elif which == "order signed by the agent":
+        headers = agent.headers(Kind.ORDER, body)
+    elif which == "no approvals":
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": []}))
+    elif which == "approval signed by the agent":
+        forged = SignedPayload(signer="principal:alice", signature=agent.sign(Kind.APPROVAL, sp.data), payload=sp.payload)
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
+    elif which == "approval signed by another principal":
+        forged = Signer(keys, "principal:bob").signed(Kind.APPROVAL, sp.data)  # bob's key on a decision naming alice
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
+    elif which == "approval of another directive":
+        other = resp.model_copy(update={"directive_id": "other"})
+        forged = Signer(keys, "principal:alice").signed(Kind.APPROVAL, other.to_bytes())
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
+    elif which == "approval digest of other bytes":
+        order, body, headers = make_order(keys, d=d, approve_digest_of=raw({**d, "notional_usd": notional * 2}))
+    elif which == "rejection instead of approval":
+        rej = resp.model_copy(update={"decision": "reject", "reason": "no"})
+        forged = Signer(keys, "principal:alice").signed(Kind.APPROVAL, rej.to_bytes())
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
+    elif which == "bigger order than the directive":
+        order, body, headers = _resign(keys, order.model_copy(update={"notional_usd": notional * 10}))
+    elif which == "other side":
+        order, body, headers = _resign(keys, order.model_copy(update={"side": "sell" if side == "buy" else "buy"}))
+    elif which == "directive not signed":
+        bare = order.directive.model_copy(update={"signature": "AAAA"})
+        order, body, headers = _resign(keys, order.model_copy(update={"directive": bare}))
+    elif which == "directive re-signed by the factory":
+        resigned = SignedPayload(signer="agent", signature=factory.sign(Kind.DIRECTIVE, order.directive.data), payload=order.directive.payload)
+        order, body, headers = _resign(keys, order.model_copy(update={"directive": resigned}))
+    elif which == "directive bytes edited":
+        edited = order.directive.model_copy(update={"payload": order.directive.payload.replace('"oc2"', '"oc2" ')})
+        order, body, headers = _resign(keys, order.model_copy(update={"directive": edited}))
+    elif which == "approval bytes edited":
+        edited = sp.model_copy(update={"payload": sp.payload.replace("alice", "alice ")})
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [edited]}))
+    elif which == "approval forged for an unknown principal":
+        nobody = resp.model_copy(update={"principal": "mallory"})
+        forged = SignedPayload(signer="principal:mallory", signature=agent.sign(Kind.APPROVAL, nobody.to_bytes()), payload=nobody.to_bytes().decode())
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
+    elif which == "refs name an approval not carried":
+        refs = [ApprovalRef(approval_id="ap-ghost", principal="alice", decided_at=NOW)]
+        order, body, headers = _resign(keys, order.model_copy(update={"approvals": refs}))
+    assert order_problem(keys, order, body, headers) is not None, which
+
+
+# --- the log ------------------------------------------------------------------------------
+
+
+def _records(keys: KeyStore, n: int, start: int = 0) -> list[Record]:
+    agent = Signer(keys, "agent")
+    out = []
+    for i in range(start, start + n):
+        payload = raw(directive(f"log{i}"))
+        h = agent.headers(Kind.DIRECTIVE, payload)
+        out.append(Record("directive", "consciousness.directives.BTC", f"log{i}", f"DIRECTIVES:{i + 1}",
+                          h["Deskgate-Signer"], h["Deskgate-Signature"], "valid", payload.decode()))
+    return out
+
+
+@pytest.fixture
+def filled_log(tmp_path, keys):
+    log = AuditLog(f"sqlite:///{tmp_path / 'audit.db'}", keys, checkpoint_every=7)
+    at = NOW
+    for k in range(4):
+        log.append(_records(keys, 10, start=10 * k), at + timedelta(seconds=k), cursor=("DIRECTIVES:x", 10 * (k + 1)))
+    return log
+
+
+def test_the_log_verifies_and_appending_is_idempotent_per_source(filled_log, keys):
+    report = verify_log(filled_log.entries(), filled_log.checkpoints(), keys)
+    assert report.ok and report.entries == 40 and report.checkpoints == 5  # sizes 7, 14, 21, 28, 35
+    assert filled_log.append(_records(keys, 10, start=30), NOW) == 0  # same sources again: nothing added
+    assert filled_log.cursor("DIRECTIVES:x") == 40
+    reopened = AuditLog(str(filled_log.engine.url), keys, checkpoint_every=7)
+    assert reopened.tree.head() == filled_log.tree.head() and reopened.size == 40
+
+
+def test_an_unsigned_message_is_kept_as_history_not_reported_as_damage(tmp_path, keys):
+    log = AuditLog(f"sqlite:///{tmp_path / 'a.db'}", keys)
+    forged = Record("directive", "consciousness.directives.BTC", "evil", "DIRECTIVES:1", None, None, "unsigned", raw(directive("evil")).decode())
+    log.append([forged, *_records(keys, 2, start=1)], NOW)
+    log.checkpoint(NOW)
+    report = verify_log(log.entries(), log.checkpoints(), keys)
+    assert report.ok and report.unverified_count == 1 and report.unverified[0].seq == 1
+
+
+def _export(log, tmp_path) -> list[str]:
+    path = tmp_path / "export.jsonl"
+    log.export(path, NOW + timedelta(minutes=5))
+    return path.read_text().splitlines()
+
+
+def _verify_lines(tmp_path, lines: list[str], keys=None):
+    path = tmp_path / "tampered.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    report, _ = verify_export(path, keys)
+    return report
+
+
+def test_an_export_verifies_with_no_database(filled_log, keys, tmp_path):
+    lines = _export(filled_log, tmp_path)
+    assert json.loads(lines[-1]).get("checkpoint", {}).get("size") == 40  # ends on a checkpoint
+    report = _verify_lines(tmp_path, lines)
+    assert report.ok and report.entries == 40
+    assert _verify_lines(tmp_path, lines, keys).ok  # and against the desk's own keys
+
+
+def _entry_lines(lines):
+    return [i for i, line in enumerate(lines) if '"entry"' in line[:10]]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_flipping_any_byte_of_an_entry_is_detected_and_located(filled_log, keys, tmp_path, data):
+    lines = _export(filled_log, tmp_path)
+    idx = data.draw(st.sampled_from(_entry_lines(lines)))
+    entry = json.loads(lines[idx])["entry"]
+    field = data.draw(st.sampled_from(["payload", "signature", "recorded_at", "prev_hash", "hash", "subject", "ref", "status", "signer"]))
+    value = entry[field]
+    if field == "recorded_at":
+        entry[field] = value.replace(value[18], "7" if value[18] != "7" else "8", 1)
+    elif isinstance(value, str) and value:
+        pos = data.draw(st.integers(0, len(value) - 1))
+        ch = value[pos]
+        entry[field] = value[:pos] + ("0" if ch != "0" else "1") + value[pos + 1 :]
+    else:
+        entry[field] = "x"
+    lines[idx] = json.dumps({"entry": entry})
+    report = _verify_lines(tmp_path, lines, keys)
+    assert not report.ok
+    assert report.first.seq == entry["seq"], (field, report.first)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_deleting_reordering_or_truncating_entries_is_detected_and_located(filled_log, keys, tmp_path, data):
+    lines = _export(filled_log, tmp_path)
+    entries = _entry_lines(lines)
+    how = data.draw(st.sampled_from(["delete", "swap", "truncate", "duplicate"]))
+    i = data.draw(st.integers(0, len(entries) - 2))
+    seq = json.loads(lines[entries[i]])["entry"]["seq"]
+    if how == "delete":
+        del lines[entries[i]]
+    elif how == "swap":
+        a, b = entries[i], entries[i + 1]
+        lines[a], lines[b] = lines[b], lines[a]
+    elif how == "duplicate":
+        lines.insert(entries[i] + 1, lines[entries[i]])
+        seq += 1
+    else:
+        lines = lines[: entries[i]]  # cut here, and the checkpoints after go with it
+    report = _verify_lines(tmp_path, lines, keys)
+    assert not report.ok, how
+    if how != "truncate":
+        assert report.first.seq == seq, (how, report.first)
+    else:
+        assert "truncated" in report.first.what or "header says" in report.first.what
+
+
+def test_a_rewritten_log_without_the_audit_key_fails_at_its_checkpoint(filled_log, keys, tmp_path):
+    """Recomputing every hash after an edit keeps the chain whole, but not the signed checkpoints."""
+    from deskgate.audit.chain import Entry
+
+    lines = _export(filled_log, tmp_path)
+    prev = "0" * 64
+    out = [lines[0]]
+    for line in lines[1:]:
+        obj = json.loads(line)
+        if "entry" in obj:
+            e = Entry.model_validate(obj["entry"])
+            if e.seq == 3:
+                e = e.model_copy(update={"payload": e.payload.replace("10000", "99999")})
+            e = e.model_copy(update={"prev_hash": prev}).sealed()
+            prev = e.hash
+            out.append(json.dumps({"entry": e.model_dump(mode="json")}))
+        else:
+            out.append(line)
+    report = _verify_lines(tmp_path, out, keys)
+    assert not report.ok and report.first.seq == 3  # the agent's signature no longer matches what it was
+
+
+# --- against the real broker, factory and executor ----------------------------------------
+
+
+async def test_unsigned_directives_and_decisions_are_refused_by_the_factory(bus):
+    from test_factory import make_mission, running, submit
+
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        (v,) = await agent.submit([raw(directive("nosig", notional_usd=1_000))], sign=False)
+        assert v.decision == "rejected" and v.primary_reason == "signature" and v.directive_id is None
+        (v,) = await submit(agent, directive("nosig", notional_usd=1_000))  # the agent's own, signed, is not blocked by it
+        assert v.decision == "staged"
+        # A decision naming the wrong digest (the principal was shown something else) is refused.
+        resp = ApprovalResponse(approval_id="ap-x", directive_id="nosig", decision="approve", principal="alice", decided_at=NOW, directive_digest="0" * 64)
+        outcomes = await cc.send(resp.model_copy(update={"decided_at": datetime.now(timezone.utc)}), wait=5.0)
+        assert outcomes[0].outcome == "refused" and "digest" in outcomes[0].reason
+        # An unsigned decision (command center credentials, no principal's key) is refused.
+        resp = ApprovalResponse(approval_id="ap-y", directive_id="nosig", decision="approve", principal="alice", decided_at=datetime.now(timezone.utc))
+        await cc.js.publish("approvals.response.nosig", resp.to_bytes())
+        await wait_for(lambda: factory.stats["unsigned_decisions"] >= 1)
+        assert (await cc.item("nosig")).state == "staged"
+        outcomes = await cc.decide("nosig", "approve", "alice")
+        assert [o.outcome for o in outcomes] == ["ordered"]  # no executor here; the genuine decision goes through
+
+
+async def test_the_executor_never_fills_an_order_that_does_not_verify(bus):
+    """Even with the factory's bus credentials and its signing key, an order needs a
+    principal's signature over that exact directive; the refusal is recorded."""
+    from sqlalchemy import select
+    from test_factory import make_mission, running, submit
+
+    from deskgate.bus.reader import read_stream
+    from deskgate.bus.subjects import Role
+    from deskgate.execution.service import Executor, refused_orders
+
+    mission = make_mission()
+    async with running(bus, mission, executor=False) as (factory, agent, cc, _):
+        ex = Executor(mission, bus.data_dir)
+        import asyncio
+
+        xready = asyncio.Event()
+        task = asyncio.create_task(ex.run(ready=xready))
+        await asyncio.wait_for(xready.wait(), 10)
+        try:
+            await submit(agent, directive("real", notional_usd=2_000), directive("target", notional_usd=20_000))
+            good = await cc.decide("real", "approve", "alice")
+            assert [o.outcome for o in good] == ["ordered", "executed"]  # a genuine chain fills
+            keys = KeyStore(bus.data_dir.keys)
+            staged = (await cc.item("target")).staged
+            signed_directive = staged.signed_directive
+            agent_signer = Signer(keys, "agent")
+
+            def approval(**over):
+                resp = ApprovalResponse(approval_id=over.pop("approval_id", "ap-forged"), directive_id="target", decision="approve",
+                                        principal="alice", decided_at=datetime.now(timezone.utc), directive_digest=digest(signed_directive.data))
+                return resp.model_copy(update=over)
+
+            real_directive = (await cc.item("real")).staged.signed_directive
+            forged = {
+                "missing": [],
+                "forged": [SignedPayload(signer="principal:alice", signature=agent_signer.sign(Kind.APPROVAL, approval().to_bytes()), payload=approval().to_bytes().decode())],
+                "mismatched": [Signer(keys, "principal:alice").signed(Kind.APPROVAL, approval(directive_digest=digest(real_directive.data)).to_bytes())],
+            }
+            fx, _ = await bus.connect(Role.FACTORY)
+            factory_signer = Signer(keys, "factory")
+            for n, (name, approvals) in enumerate(forged.items()):
+                refs = [ApprovalRef(approval_id="ap-forged", principal="alice", decided_at=NOW)]
+                order = Order(order_id=f"target-forged-{name}", directive_id="target", venue="binance", asset="BTC", side="buy",
+                              notional_usd=20_000, leverage=1.0, reference_price=65_000.0, created_at=NOW, approvals=refs,
+                              directive=signed_directive, signed_approvals=approvals)
+                body = order.to_bytes()
+                await fx.jetstream().publish("factory.execution.orders.binance", body, headers=factory_signer.headers(Kind.ORDER, body))
+            unsigned = Order(order_id="target-unsigned", directive_id="target", venue="binance", asset="BTC", side="buy", notional_usd=20_000,
+                             leverage=1.0, reference_price=65_000.0, created_at=NOW, approvals=[ApprovalRef(approval_id="a", principal="alice", decided_at=NOW)])
+            await fx.jetstream().publish("factory.execution.orders.binance", unsigned.to_bytes())
+            await fx.close()
+            await wait_for(lambda: ex.refused >= 4, timeout=15)
+            with ex.engine.connect() as conn:
+                reasons = [r[0] for r in conn.execute(select(refused_orders.c.reason).order_by(refused_orders.c.seq))]
+            assert len(reasons) == 4
+            assert "no principal's signed approval" in reasons[0]
+            assert "approvals must be signed by a principal" in reasons[1] and "invalid" in reasons[1]
+            assert "digest mismatch" in reasons[2]
+            assert "unsigned" in reasons[3]
+            fills = [json.loads(m.data) async for m in read_stream(cc.nc, "FILLS")]
+            assert [f["status"] for f in fills if f["directive_id"] == "target"] == ["rejected"] * 3  # none for the unsigned order
+            assert all(f["reason"].startswith("refused by the executor") for f in fills if f["directive_id"] == "target")
+            assert (await cc.item("target")).state == "staged"  # still awaiting a real principal
+            assert factory.beliefs.position("BTC") == pytest.approx(2_000)  # only the genuine order moved the book
+        finally:
+            ex.stop()
+            await task
