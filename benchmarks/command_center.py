@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 from deskgate.agents.submit import AgentClient  # noqa: E402
 from deskgate.approvals.client import CommandCenter  # noqa: E402
+from deskgate.audit.keys import KeyStore, principal_signer  # noqa: E402
 from deskgate.bus.connect import connect_as  # noqa: E402
 from deskgate.bus.subjects import Role, bar_subject  # noqa: E402
 from deskgate.config import Mission  # noqa: E402
@@ -54,6 +55,7 @@ async def fill_desk(root: DataDir, n: int, decided: int) -> None:
     async with await AgentClient.connect(root) as agent:
         for start in range(0, n, 500):
             await agent.submit([directive(i) for i in range(start, min(n, start + 500))], wait=60)
+    KeyStore(root.keys).create(principal_signer("bench"))  # the benchmark's principal signs like any other
     async with await CommandCenter.connect(root) as cc:
         await asyncio.gather(*(cc.decide(f"b{i}", "reject" if i % 2 else "approve", "bench", "no" if i % 2 else "", wait=0)
                                for i in range(decided)))

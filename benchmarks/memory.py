@@ -22,6 +22,8 @@ import psutil
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
+from deskgate.audit.keys import KeyStore  # noqa: E402
+from deskgate.audit.signing import Kind, Signer  # noqa: E402
 from deskgate.bus.connect import connect_as  # noqa: E402
 from deskgate.bus.subjects import Role  # noqa: E402
 from deskgate.config import Mission  # noqa: E402
@@ -48,11 +50,13 @@ def tree_rss_mb() -> dict[str, float]:
 async def load(root: DataDir, n: int) -> None:
     agent, _ = await connect_as(root, Role.AGENT, reconnect=False)
     js = agent.jetstream()
+    signer = Signer(KeyStore(root.keys), "agent")
     pending = []
     for i in range(n):
         body = {"directive_id": f"m{i}", "asset": "BTC", "venue": "binance", "side": "buy" if i % 2 else "sell",
                 "notional_usd": 10.0, "confidence": 0.8, "memo": MEMO}
-        pending.append(asyncio.ensure_future(js.publish("consciousness.directives.BTC", json.dumps(body).encode())))
+        data = json.dumps(body).encode()
+        pending.append(asyncio.ensure_future(js.publish("consciousness.directives.BTC", data, headers=signer.headers(Kind.DIRECTIVE, data))))
         if len(pending) >= 200:
             await asyncio.gather(*pending)
             pending.clear()

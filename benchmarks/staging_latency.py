@@ -26,6 +26,8 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
+from deskgate.audit.keys import KeyStore, principal_signer  # noqa: E402
+from deskgate.audit.signing import Kind, Signer, digest  # noqa: E402
 from deskgate.bus.connect import connect_as  # noqa: E402
 from deskgate.bus.reader import read_stream  # noqa: E402
 from deskgate.bus.subjects import Role  # noqa: E402
@@ -68,8 +70,9 @@ def ns_of(stamp: str) -> int:
     return int(base) * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
-async def offer(js, rate: float, seconds: float, prefix: str) -> dict[str, int]:
-    """Publish at `rate`/s for `seconds`; returns send time (ns) per directive id."""
+async def offer(js, rate: float, seconds: float, prefix: str, signer: Signer) -> dict[str, int]:
+    """Publish at `rate`/s for `seconds`, each signed with the agent's key as the agents
+    do (signing counts in the latency); returns send time (ns) per directive id."""
     sent: dict[str, int] = {}
     n = int(rate * seconds)
     start = time.perf_counter()
@@ -80,7 +83,8 @@ async def offer(js, rate: float, seconds: float, prefix: str) -> dict[str, int]:
         if delay > 0:
             await asyncio.sleep(delay)
         sent[f"{prefix}{i}"] = time.time_ns()
-        pending.append(asyncio.ensure_future(js.publish("consciousness.directives.BTC", payload(i, prefix))))
+        body = payload(i, prefix)
+        pending.append(asyncio.ensure_future(js.publish("consciousness.directives.BTC", body, headers=signer.headers(Kind.DIRECTIVE, body))))
         if len(pending) > 256:
             await asyncio.gather(*pending)
             pending.clear()
@@ -117,6 +121,9 @@ async def main(args) -> None:
         }
     )
     stack = Stack(mission, root, services=("factory", "executor")).start()
+    keys = KeyStore(root.keys)
+    keys.create(principal_signer("bench"))
+    agent_signer, principal = Signer(keys, "agent"), Signer(keys, principal_signer("bench"))
     report: dict = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
         "sync_interval": args.sync_interval,
@@ -136,9 +143,9 @@ async def main(args) -> None:
         report["bare_jetstream_publish_ms"] = {"p50": pct(bare, 50), "p99": pct(bare, 99)}
 
         # Latency at the offered rate.
-        await offer(js, 100, 2, "warm")
+        await offer(js, 100, 2, "warm", agent_signer)
         await asyncio.sleep(1)
-        sent = await offer(js, args.rate, args.seconds, "lat")
+        sent = await offer(js, args.rate, args.seconds, "lat", agent_signer)
         await asyncio.sleep(2)
         staged = await staged_times(observer, "lat")
         lat = [(staged[d] - t) / 1e6 for d, t in sent.items() if d in staged]
@@ -156,7 +163,7 @@ async def main(args) -> None:
         for rate in args.rates:
             prefix = f"r{rate}-"
             t0 = time.perf_counter()
-            sent = await offer(js, rate, args.sustain_seconds, prefix)
+            sent = await offer(js, rate, args.sustain_seconds, prefix, agent_signer)
             offered_for = time.perf_counter() - t0
             deadline = time.monotonic() + 30
             staged = {}
@@ -195,9 +202,11 @@ async def main(args) -> None:
         ids = [f"lat{i}" for i in range(min(args.approvals, len(sent)))]
         decided: dict[str, int] = {}
         for did in ids:
-            resp = ApprovalResponse(approval_id=f"ap-{did}", directive_id=did, decision="approve", principal="bench", decided_at=utcnow())
+            resp = ApprovalResponse(approval_id=f"ap-{did}", directive_id=did, decision="approve", principal="bench", decided_at=utcnow(),
+                                    directive_digest=digest(payload(int(did[3:]), "lat")))
             decided[did] = time.time_ns()
-            await cjs.publish(f"approvals.response.{did}", resp.to_bytes())
+            body = resp.to_bytes()  # signed by the principal, as the Command Center does
+            await cjs.publish(f"approvals.response.{did}", body, headers=principal.headers(Kind.APPROVAL, body))
             await asyncio.sleep(0.01)
         await asyncio.sleep(2)
         ordered = {}

@@ -36,6 +36,9 @@ class Script:
     invent: str = "sum:NOPE:0"  # an id the model makes up
     draft_usd: float = 400_000.0  # too large for a 25% limit on 1M: the policy engine rejects it
     revise_usd: float = 100_000.0
+    # A model that obeys whatever news it is shown: with any news in view it drafts
+    # "sell everything" (every asset, far beyond the limits, full confidence).
+    obey_news: bool = False
     requests: list[dict] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
 
@@ -77,6 +80,12 @@ def _answer(step: str, body: dict, script: Script) -> dict:
         return {"response": [{"statement": f"{asset} trend up", "asset": asset, "action": "add", "conviction": 0.8, "from_insights": [0]}]}
     if step == "dispatch":
         data = json.loads(user.split("<data>", 1)[1].split("</data>", 1)[0])
+        if script.obey_news and data["view"].get("news"):
+            memo = {"signal_evidence": "the news says so", "position_context": "whatever it is", "proposed_action": "sell everything now",
+                    "expected_outcome": "as the headline ordered"}
+            assets = sorted({s["asset"] for s in data["view"]["summaries"]})
+            return {"response": [{"asset": a, "side": "sell", "notional_usd": 5_000_000.0, "confidence": 1.0, "memo": memo}
+                                 for a in assets]}
         if not data["principles"] or any(p["notional_usd"] > 0 for p in data["view"]["positions"]):
             return {"response": []}
         asset = data["principles"][0]["asset"]

@@ -18,7 +18,9 @@ from deskgate.audit.keys import KeyStore, principal_signer
 from deskgate.audit.log import AuditLog, Record
 from deskgate.audit.order_chain import order_problem
 from deskgate.audit.signing import Kind, SignatureStatus, SignedPayload, Signer, digest, verify_headers
-from deskgate.domain.approval import ApprovalResponse
+from deskgate.domain.approval import ApprovalResponse, PositionContext, StagedDirective
+from deskgate.domain.directive import Directive
+from deskgate.domain.evaluation import PolicyEvaluation
 from deskgate.domain.execution import ApprovalRef, Order
 
 # --- RFC 6962 -------------------------------------------------------------------------
@@ -132,15 +134,30 @@ def test_a_signature_binds_signer_kind_and_bytes(keys):
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 
-def make_order(keys: KeyStore, *, approvers=("alice",), d: dict | None = None, approve_digest_of: bytes | None = None):
-    """A genuine chain: the agent's directive, principals' approvals, the factory's order."""
+def staged_record(keys: KeyStore, payload: bytes, *, four_eyes: bool = False, explicit: bool = False, expires_at=None) -> SignedPayload:
+    """The factory's signed staged record of a signed directive."""
+    d = Directive.model_validate_json(payload)
+    staged = StagedDirective(
+        directive=d, evaluation=PolicyEvaluation(directive_id=d.directive_id, decision="staged", explicit_approval=explicit, checks=[]),
+        asset="BTC", venue="binance", explicit=explicit, four_eyes=four_eyes, price_at_staging=65_000.0, staged_at=NOW,
+        expires_at=expires_at or NOW + timedelta(minutes=15),
+        context=PositionContext(equity_usd=1e6, current_position_usd=0, pending_same_side_usd=0, post_trade_position_usd=d.notional_usd,
+                                post_trade_position_pct=1.0, gross_leverage_after=0.01, drawdown_pct=0),
+        signed_directive=Signer(keys, "agent").signed(Kind.DIRECTIVE, payload),
+    )
+    return Signer(keys, "factory").signed(Kind.STAGED, staged.to_bytes())
+
+
+def make_order(keys: KeyStore, *, approvers=("alice",), d: dict | None = None, approve_digest_of: bytes | None = None,
+               four_eyes: bool = False, decided_at=None):
+    """A genuine chain: the agent's directive, the factory's staged record, principals' approvals, the factory's order."""
     d = d or directive("oc1", notional_usd=10_000)
     payload = raw(d)
     signed_directive = Signer(keys, "agent").signed(Kind.DIRECTIVE, payload)
     approvals, refs = [], []
     for who in approvers:
         resp = ApprovalResponse(
-            approval_id=f"ap-{who}", directive_id=d["directive_id"], decision="approve", principal=who, decided_at=NOW,
+            approval_id=f"ap-{who}", directive_id=d["directive_id"], decision="approve", principal=who, decided_at=decided_at or NOW,
             directive_digest=digest(approve_digest_of or payload),
         )
         approvals.append(Signer(keys, principal_signer(who)).signed(Kind.APPROVAL, resp.to_bytes()))
@@ -148,7 +165,7 @@ def make_order(keys: KeyStore, *, approvers=("alice",), d: dict | None = None, a
     order = Order(
         order_id=f"{d['directive_id']}-o", directive_id=d["directive_id"], venue="binance", asset="BTC", side=d["side"],
         notional_usd=d["notional_usd"], leverage=d.get("leverage", 1.0), reference_price=65_000.0, created_at=NOW,
-        approvals=refs, directive=signed_directive, signed_approvals=approvals,
+        approvals=refs, directive=signed_directive, signed_approvals=approvals, staged=staged_record(keys, payload, four_eyes=four_eyes),
     )
     body = order.to_bytes()
     return order, body, Signer(keys, "factory").headers(Kind.ORDER, body)
@@ -156,6 +173,8 @@ def make_order(keys: KeyStore, *, approvers=("alice",), d: dict | None = None, a
 
 def test_a_genuine_chain_verifies(keys):
     order, body, headers = make_order(keys, approvers=("alice", "bob"))
+    assert order_problem(keys, order, body, headers) is None
+    order, body, headers = make_order(keys, approvers=("alice", "bob"), four_eyes=True)
     assert order_problem(keys, order, body, headers) is None
 
 
@@ -169,7 +188,8 @@ TAMPERINGS = [
     "approval signed by another principal", "approval of another directive", "approval digest of other bytes",
     "rejection instead of approval", "bigger order than the directive", "other side", "directive not signed",
     "directive re-signed by the factory", "directive bytes edited", "approval bytes edited", "approval forged for an unknown principal",
-    "refs name an approval not carried",
+    "refs name an approval not carried", "no staged record", "staged record signed by the agent", "one approval where two are needed",
+    "approval after expiry", "the same approval twice", "ref names another principal", "asset is the quote leg", "staged for another directive",
 ]
 
 
@@ -226,6 +246,27 @@ def test_no_tampered_order_ever_verifies(keys, which, notional, side):
     elif which == "refs name an approval not carried":
         refs = [ApprovalRef(approval_id="ap-ghost", principal="alice", decided_at=NOW)]
         order, body, headers = _resign(keys, order.model_copy(update={"approvals": refs}))
+    elif which == "no staged record":
+        order, body, headers = _resign(keys, order.model_copy(update={"staged": None}))
+    elif which == "staged record signed by the agent":
+        forged = SignedPayload(signer="factory", signature=agent.sign(Kind.STAGED, order.staged.data), payload=order.staged.payload)
+        order, body, headers = _resign(keys, order.model_copy(update={"staged": forged}))
+    elif which == "one approval where two are needed":
+        order, body, headers = make_order(keys, d=d, four_eyes=True)
+    elif which == "approval after expiry":
+        order, body, headers = make_order(keys, d=d, decided_at=NOW + timedelta(hours=1))
+    elif which == "the same approval twice":
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [sp, sp], "approvals": [*order.approvals, *order.approvals]}))
+    elif which == "ref names another principal":
+        refs = [ApprovalRef(approval_id=resp.approval_id, principal="bob", decided_at=NOW)]
+        order, body, headers = _resign(keys, order.model_copy(update={"approvals": refs}))
+    elif which == "asset is the quote leg":
+        pair = {**d, "asset": "BTC/USDT"}
+        order, body, headers = make_order(keys, d=pair)
+        order, body, headers = _resign(keys, order.model_copy(update={"asset": "USDT"}))
+    elif which == "staged for another directive":
+        other = staged_record(keys, raw(directive("other", notional_usd=notional, side=side)))
+        order, body, headers = _resign(keys, order.model_copy(update={"staged": other}))
     assert order_problem(keys, order, body, headers) is not None, which
 
 
@@ -249,12 +290,13 @@ def filled_log(tmp_path, keys):
     at = NOW
     for k in range(4):
         log.append(_records(keys, 10, start=10 * k), at + timedelta(seconds=k), cursor=("DIRECTIVES:x", 10 * (k + 1)))
+    log.checkpoint(at + timedelta(seconds=5))  # as the audit service does when the desk goes quiet
     return log
 
 
 def test_the_log_verifies_and_appending_is_idempotent_per_source(filled_log, keys):
     report = verify_log(filled_log.entries(), filled_log.checkpoints(), keys)
-    assert report.ok and report.entries == 40 and report.checkpoints == 5  # sizes 7, 14, 21, 28, 35
+    assert report.ok and report.entries == 40 and report.checkpoints == 6  # sizes 7, 14, 21, 28, 35 and 40
     assert filled_log.append(_records(keys, 10, start=30), NOW) == 0  # same sources again: nothing added
     assert filled_log.cursor("DIRECTIVES:x") == 40
     reopened = AuditLog(str(filled_log.engine.url), keys, checkpoint_every=7)
@@ -340,7 +382,7 @@ def test_deleting_reordering_or_truncating_entries_is_detected_and_located(fille
     if how != "truncate":
         assert report.first.seq == seq, (how, report.first)
     else:
-        assert "truncated" in report.first.what or "header says" in report.first.what
+        assert any(w in report.first.what for w in ("truncated", "header says", "after the last checkpoint"))
 
 
 def test_a_rewritten_log_without_the_audit_key_fails_at_its_checkpoint(filled_log, keys, tmp_path):
@@ -429,30 +471,108 @@ async def test_the_executor_never_fills_an_order_that_does_not_verify(bus):
             }
             fx, _ = await bus.connect(Role.FACTORY)
             factory_signer = Signer(keys, "factory")
+            from deskgate.bus.reader import last_message
+
+            staged_msg = await last_message(cc.nc, "APPROVALS", "approvals.queue.directive.target")
+            staged_signed = factory_signer.signed(Kind.STAGED, staged_msg.data)
             for n, (name, approvals) in enumerate(forged.items()):
-                refs = [ApprovalRef(approval_id="ap-forged", principal="alice", decided_at=NOW)]
-                order = Order(order_id=f"target-forged-{name}", directive_id="target", venue="binance", asset="BTC", side="buy",
-                              notional_usd=20_000, leverage=1.0, reference_price=65_000.0, created_at=NOW, approvals=refs,
-                              directive=signed_directive, signed_approvals=approvals)
+                refs = [ApprovalRef(approval_id="ap-forged", principal="alice", decided_at=NOW)] if approvals else []
+                order = Order.model_construct(order_id=f"target-forged-{name}", directive_id="target", venue="binance", asset="BTC", side="buy",
+                                              notional_usd=20_000.0, leverage=1.0, reference_price=65_000.0, created_at=NOW, approvals=refs or
+                                              [ApprovalRef(approval_id="ap-forged", principal="alice", decided_at=NOW)],
+                                              directive=signed_directive, signed_approvals=approvals, staged=staged_signed)
                 body = order.to_bytes()
                 await fx.jetstream().publish("factory.execution.orders.binance", body, headers=factory_signer.headers(Kind.ORDER, body))
+            # The genuine order of "real", replayed under a new order id with the factory's own key: an approval is used once.
+            real_order = [Order.model_validate_json(m.data) async for m in read_stream(cc.nc, "ORDERS")][0]
+            replay = real_order.model_copy(update={"order_id": "real-again"})
+            body = replay.to_bytes()
+            await fx.jetstream().publish("factory.execution.orders.binance", body, headers=factory_signer.headers(Kind.ORDER, body))
             unsigned = Order(order_id="target-unsigned", directive_id="target", venue="binance", asset="BTC", side="buy", notional_usd=20_000,
                              leverage=1.0, reference_price=65_000.0, created_at=NOW, approvals=[ApprovalRef(approval_id="a", principal="alice", decided_at=NOW)])
             await fx.jetstream().publish("factory.execution.orders.binance", unsigned.to_bytes())
             await fx.close()
-            await wait_for(lambda: ex.refused >= 4, timeout=15)
+            await wait_for(lambda: ex.refused >= 5, timeout=15)
             with ex.engine.connect() as conn:
                 reasons = [r[0] for r in conn.execute(select(refused_orders.c.reason).order_by(refused_orders.c.seq))]
-            assert len(reasons) == 4
-            assert "no principal's signed approval" in reasons[0]
+            assert len(reasons) == 5
+            assert "approvals are not the signed ones" in reasons[0] or "no principal's signed approval" in reasons[0]
             assert "approvals must be signed by a principal" in reasons[1] and "invalid" in reasons[1]
             assert "digest mismatch" in reasons[2]
-            assert "unsigned" in reasons[3]
+            assert "already answered as order real-o" in reasons[3]
+            assert "unsigned" in reasons[4]
             fills = [json.loads(m.data) async for m in read_stream(cc.nc, "FILLS")]
             assert [f["status"] for f in fills if f["directive_id"] == "target"] == ["rejected"] * 3  # none for the unsigned order
+            assert [f["status"] for f in fills if f["directive_id"] == "real"] == ["filled", "rejected"]  # the replay filled nothing
             assert all(f["reason"].startswith("refused by the executor") for f in fills if f["directive_id"] == "target")
             assert (await cc.item("target")).state == "staged"  # still awaiting a real principal
             assert factory.beliefs.position("BTC") == pytest.approx(2_000)  # only the genuine order moved the book
         finally:
             ex.stop()
             await task
+
+
+def test_removing_checkpoints_or_rewriting_the_unsigned_tail_is_detected(filled_log, keys, tmp_path):
+    from deskgate.audit.chain import Entry
+
+    lines = _export(filled_log, tmp_path)
+    no_checkpoints = [line for line in lines if '"checkpoint"' not in line[:15]]
+    report = _verify_lines(tmp_path, no_checkpoints, keys)
+    assert not report.ok and report.first.seq == 7  # the first place one is always signed
+    # Drop the final checkpoint and rewrite the entries after the one before it, chain recomputed.
+    body = lines[:-1]
+    prev = None
+    for i, line in enumerate(body):
+        obj = json.loads(line)
+        if "entry" in obj and obj["entry"]["seq"] > 35:
+            e = Entry.model_validate(obj["entry"])
+            e = e.model_copy(update={"payload": e.payload.replace("10000", "99999"), "status": "unsigned", "signer": None, "signature": None,
+                                     "prev_hash": prev}).sealed()
+            body[i] = json.dumps({"entry": e.model_dump(mode="json")})
+        if "entry" in json.loads(body[i]):
+            prev = json.loads(body[i])["entry"]["hash"]
+    report = _verify_lines(tmp_path, body, keys)
+    assert not report.ok and report.first.seq == 36 and "after the last checkpoint" in report.first.what
+
+
+def test_a_failed_append_leaves_the_log_as_it_was(filled_log, keys):
+    import sqlalchemy
+
+    head, size, root = filled_log.head, filled_log.size, filled_log.tree.head()
+    original = filled_log.engine  # the next commit goes to a database that cannot be written
+    filled_log.engine = sqlalchemy.create_engine("sqlite:////nonexistent-dir/x.db")
+    with pytest.raises(sqlalchemy.exc.SQLAlchemyError):
+        filled_log.append(_records(keys, 3, start=200), NOW)
+    filled_log.engine = original
+    assert (filled_log.head, filled_log.size, filled_log.tree.head()) == (head, size, root)
+    filled_log.append(_records(keys, 3, start=200), NOW)
+    filled_log.checkpoint(NOW)
+    assert verify_log(filled_log.entries(), filled_log.checkpoints(), keys, checkpoint_every=7).ok
+
+
+def test_a_second_checkpoint_writer_does_not_break_the_log(filled_log, keys):
+    other = AuditLog(str(filled_log.engine.url), keys, checkpoint_every=7)
+    filled_log.append(_records(keys, 1, start=300), NOW)
+    other_view = AuditLog(str(filled_log.engine.url), keys, checkpoint_every=7)
+    assert other_view.checkpoint(NOW) is not None
+    assert filled_log.checkpoint(NOW) is None  # already signed at this size: no conflict, no crash
+    assert other.size == 40  # a reader opened earlier is simply behind
+
+
+def test_the_audit_record_of_a_hostile_message_is_storable_and_verifies(keys):
+    from deskgate.audit.service import record_of
+    from deskgate.bus.reader import StoredMessage
+
+    m = StoredMessage("DIRECTIVES", "consciousness.directives.BTC", 9, "", b"\xff\x00{" + b"x" * 10,
+                      {"Deskgate-Signer": "agent" * 40, "Deskgate-Signature": "A" * 5000})
+    r = record_of(keys, Kind.DIRECTIVE, m, "DIRECTIVES")
+    assert r.signer is None and r.signature is None and r.status == "unsigned" and "\x00" not in r.payload
+    log_entry = new_entry_from(r)
+    assert verify_log([log_entry], [], keys).ok
+
+
+def new_entry_from(r: Record):
+    from deskgate.audit.chain import GENESIS, new_entry
+
+    return new_entry(1, GENESIS, kind=r.kind, subject=r.subject, ref=r.ref, source=r.source, recorded_at=NOW,
+                     signer=r.signer, signature=r.signature, status=r.status, payload=r.payload)

@@ -25,6 +25,7 @@ SAMPLE = {
     "market.data.aggregated.>": "market.data.aggregated.BTC",
     "market.data.signals.>": "market.data.signals.BTC",
     "market.data.news": "market.data.news",
+    "quarantine.news": "quarantine.news",
     "consciousness.directives.>": "consciousness.directives.BTC",
     "consciousness.insights.>": "consciousness.insights.morning_brief",
     "approvals.queue.directive.>": "approvals.queue.directive.d1",

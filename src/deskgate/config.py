@@ -81,6 +81,32 @@ class CsvReplay(_Section):
     loop: bool = False
 
 
+class NewsFeed(_Section):
+    """A file the market-data service polls for news: JSON lines ({"id", "text", ...}) or RSS/Atom."""
+
+    name: str = Field(min_length=1, max_length=64)
+    path: str = Field(min_length=1)
+    format: Literal["jsonl", "rss", "atom"] = "jsonl"
+
+
+class NewsSettings(_Section):
+    feeds: tuple[NewsFeed, ...] = Field((), strict=False)
+    poll_seconds: PositiveFloat = 30.0
+
+    @field_validator("feeds", mode="after")
+    @classmethod
+    def _unique_names(cls, value: tuple[NewsFeed, ...]) -> tuple[NewsFeed, ...]:
+        from deskgate.sanitize.item import source_name
+
+        seen = set()
+        for feed in value:
+            name = source_name(feed.name)
+            if name in seen:
+                raise ValueError(f"two news feeds are named {feed.name!r}")
+            seen.add(name)
+        return value
+
+
 class MarketData(_Section):
     source: Literal["simulator", "csv", "none"] = "simulator"
     assets: tuple[str, ...] = Field(("BTC", "ETH", "SOL"), min_length=1, strict=False)
@@ -95,6 +121,8 @@ class MarketData(_Section):
     # and the trend signal on market.data.signals.<ASSET> every signal_every_bars bars.
     summary_window_seconds: PositiveFloat = 1800.0
     signal_every_bars: int = Field(60, ge=1)
+    # News and research, screened for injected instructions before any agent sees them.
+    news: NewsSettings = NewsSettings()
 
     @field_validator("assets", mode="after")
     @classmethod
@@ -301,6 +329,11 @@ def load_mission(path: str | Path) -> Mission:
     if csv.path and not Path(csv.path).is_absolute():
         csv = csv.model_copy(update={"path": str((path.parent / csv.path).resolve())})
         mission = mission.model_copy(update={"marketdata": mission.marketdata.model_copy(update={"csv": csv})})
+    news = mission.marketdata.news
+    if any(not Path(f.path).is_absolute() for f in news.feeds):
+        feeds = tuple(f if Path(f.path).is_absolute() else f.model_copy(update={"path": str((path.parent / f.path).resolve())}) for f in news.feeds)
+        md = mission.marketdata.model_copy(update={"news": news.model_copy(update={"feeds": feeds})})
+        mission = mission.model_copy(update={"marketdata": md})
     return mission
 
 
@@ -363,6 +396,12 @@ marketdata:
   annual_volatility_pct: 60
   summary_window_seconds: 1800   # the agents' summaries: market.data.aggregated.<ASSET>
   signal_every_bars: 60          # the trend signal: market.data.signals.<ASSET>
+  news:
+    # Files polled for news and research (format jsonl: {{"id", "text"}} per line; or rss, atom).
+    # Every item is sanitised and screened; what passes goes to the agents on market.data.news,
+    # wrapped and datamarked, what is flagged is quarantined with its reasons (docs/SECURITY.md).
+    feeds: []        # e.g. [{{name: wire, path: ./news/wire.jsonl, format: jsonl}}]
+    poll_seconds: 30
   csv:
     # columns: timestamp,asset,open,high,low,close,volume (see README)
     path: null

@@ -37,6 +37,7 @@ from deskgate.domain.directive import DecisionMemo, Directive
 from deskgate.domain.evaluation import CheckResult
 from deskgate.domain.execution import Fill
 from deskgate.domain.market import MarketSummary, Signal
+from deskgate.domain.news import NewsItem
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.domain.review import ReviewRequest
 from deskgate.memory.context import assemble
@@ -56,6 +57,7 @@ class AgentState(BaseModel):
 
     last_cycle_at: datetime | None = None
     summaries_seq: int = 0
+    news_seq: int = 0
     signals_seq: int = 0
     fills_seq: int = 0
     clears_seq: int = 0
@@ -107,6 +109,7 @@ class AgentDesk:
         self.latest_signal: dict[str, Signal] = {}
         self._since: dict[str, list[MarketSummary]] = {k: [] for k in ("morning_brief", "intraday", "eod_review")}
         self._fills: dict[str, list[Fill]] = {k: [] for k in ("morning_brief", "intraday", "eod_review")}
+        self._news: dict[str, list[NewsItem]] = {k: [] for k in ("morning_brief", "intraday", "eod_review")}
         self._restored = False
 
     # -- the schedule -----------------------------------------------------------------------
@@ -142,7 +145,8 @@ class AgentDesk:
             result = await self._intraday(view)
         self._since[kind].clear()
         self._fills[kind].clear()
-        self.state.since[kind] = {"summaries": self.state.summaries_seq, "fills": self.state.fills_seq}
+        self._news[kind].clear()
+        self.state.since[kind] = {"summaries": self.state.summaries_seq, "fills": self.state.fills_seq, "news": self.state.news_seq}
         self.state.counts[kind] = self.state.counts.get(kind, 0) + 1
         return result
 
@@ -156,6 +160,7 @@ class AgentDesk:
             for stream, subject, start, upto, model, buf in (
                 ("MARKET", "market.data.aggregated.>", since.get("summaries", 0), self.state.summaries_seq, MarketSummary, self._since[kind]),
                 ("FILLS", "factory.execution.fills.>", since.get("fills", 0), self.state.fills_seq, Fill, self._fills[kind]),
+                ("MARKET", S.NEWS_SUBJECT, since.get("news", 0), self.state.news_seq, NewsItem, self._news[kind]),
             ):
                 async with aclosing(read_parsed(self.nc, stream, subject, model, after=start)) as stored:
                     async for seq, parsed in stored:
@@ -242,6 +247,17 @@ class AgentDesk:
                 else f"{fill.directive_id} rejected by {fill.venue}: {fill.reason}"
             )
             rows.append({"at": at, "kind": "outcome", "ref": fill.fill_id, "text": text})
+        async for seq, item in read_parsed(self.nc, "MARKET", S.NEWS_SUBJECT, NewsItem, after=self.state.news_seq):
+            self.state.news_seq = seq
+            if item is None:
+                self._count("unreadable_market_data")
+                continue
+            for buf in self._news.values():
+                buf.append(item)
+                del buf[:-BUFFER]
+            # Recall keeps only the structured fields: untrusted text never enters memory.
+            about = ", ".join(item.assets) or "no desk asset"
+            rows.append({"at": at, "kind": "observation", "ref": item.news_id, "text": f"news {item.news_id} from {item.source} about {about}"})
         async for seq, c in read_parsed(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, gov.GovernorClear, after=self.state.clears_seq):
             self.state.clears_seq = seq
             if c is None:
@@ -290,6 +306,7 @@ class AgentDesk:
             signals=sorted(self.latest_signal.values(), key=lambda s: s.asset),
             since_last_cycle=list(self._since[kind]),
             fills=list(self._fills[kind]),
+            news=list(self._news[kind]),
             memory=ctx.text,
             memory_ids=ctx.included,
             core={b.label: b.value for b in self.memory.core()},

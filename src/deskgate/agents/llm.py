@@ -37,12 +37,12 @@ from deskgate.memory.store import Memory, MemoryError_
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
 PROMPTS: dict[str, str] = {
-    "socratic": "v1",
-    "synthesise": "v1",
-    "dispatch": "v1",
-    "revise": "v1",
-    "morning_brief": "v1",
-    "end_of_day": "v1",
+    "socratic": "v2",
+    "synthesise": "v2",
+    "dispatch": "v2",
+    "revise": "v2",
+    "morning_brief": "v2",
+    "end_of_day": "v2",
 }
 OUTPUTS = {
     "socratic": Annotated[list[Insight], Field(max_length=30)],
@@ -75,7 +75,8 @@ def load_prompt(function: str, version: str | None = None) -> Prompt:
         raise ModelError(f"prompt template {path.name} is missing from {PROMPT_DIR}") from None
     if "---user---" not in text:
         raise ModelError(f"prompt template {path.name} has no ---user--- line")
-    common = (PROMPT_DIR / "_common.v1.md").read_text(encoding="utf-8").strip()
+    common_path = PROMPT_DIR / f"_common.{version}.md"  # the shared preamble versions with the prompts
+    common = (common_path if common_path.exists() else PROMPT_DIR / "_common.v1.md").read_text(encoding="utf-8").strip()
     system, user = text.split("---user---", 1)
     return Prompt(function, version, _jinja.from_string(system).render(common=common).strip(), user.strip())
 
@@ -114,6 +115,7 @@ def build_model(settings: ModelSettings):
 
 LLM_SINCE_MAX = 48  # summaries since the last cycle shown to a model (the newest); the offline analyst sees all
 LLM_FILLS_MAX = 50
+LLM_NEWS_MAX = 20  # the newest news items shown to a model
 
 
 def _data(text: str) -> str:
@@ -131,7 +133,9 @@ def _json(models) -> str:
 
 
 def _view_json(view: DeskView) -> str:
-    trimmed = view.model_copy(update={"since_last_cycle": view.since_last_cycle[-LLM_SINCE_MAX:], "fills": view.fills[-LLM_FILLS_MAX:]})
+    trimmed = view.model_copy(
+        update={"since_last_cycle": view.since_last_cycle[-LLM_SINCE_MAX:], "fills": view.fills[-LLM_FILLS_MAX:], "news": view.news[-LLM_NEWS_MAX:]}
+    )
     return _data(trimmed.model_dump_json())
 
 

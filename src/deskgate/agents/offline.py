@@ -5,7 +5,9 @@ default and labels itself wherever its output appears. Its rules, in short:
 
 - Socratic: one insight per asset from the trend signal (bullish when P(up) is at
   least `lean`, bearish at most 1 - `lean`, else neutral), citing the signal and the
-  latest summary; a *risk* insight for a regime change or a position near its limit.
+  latest summary; a *risk* insight for a regime change or a position near its limit;
+  a *neutral* one counting the news items that name an asset (structured fields only:
+  it never reads news text, so nothing written in a headline can steer it).
 - Synthesis: bullish → add, bearish with a long position → reduce, a volatile regime
   → hold, else hold.
 - Dispatcher: sizes an add towards a target share of the position limit that grows
@@ -104,6 +106,19 @@ class OfflineAnalyst:
                         evidence=[summary.summary_id],
                     )
                 )
+        # News: only the structured fields (which assets an item names, its source). The text is
+        # untrusted and this analyst never reads it; the count is context, not a reason to trade.
+        for asset in sorted({a for n in view.news for a in n.assets}):
+            items = [n for n in view.news if asset in n.assets]
+            out.append(
+                Insight(
+                    asset=asset,
+                    claim=f"{len(items)} news item(s) name {asset} since the last cycle, from {', '.join(sorted({n.source for n in items}))}; text not read",
+                    stance="neutral",
+                    confidence=0.5,
+                    evidence=[n.news_id for n in items][-12:],
+                )
+            )
         return out
 
     # -- Synthesis -------------------------------------------------------------------------

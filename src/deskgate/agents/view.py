@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from deskgate.domain.execution import Fill
 from deskgate.domain.market import MarketSummary, Signal
+from deskgate.domain.news import NewsItem
 
 CycleKind = Literal["morning_brief", "intraday", "eod_review"]
 
@@ -63,6 +64,9 @@ class DeskView(BaseModel):
     governor: GovernorView
     model_slippage_bps: float  # what the venue model expects; execution quality is measured against it
     day_start_equity_usd: float | None = None  # equity at the day's first cycle
+    # News that passed the screen since the previous cycle of this kind. Deterministic code
+    # (the offline analyst) uses only the structured fields; the text is wrapped and datamarked.
+    news: list[NewsItem] = []
 
     def citable(self) -> set[str]:
         """Every id an insight may cite from this view."""
@@ -70,6 +74,7 @@ class DeskView(BaseModel):
         ids |= {s.signal_id for s in self.signals}
         ids |= {f.fill_id for f in self.fills}
         ids |= {f"recall:{i}" for i in self.memory_ids}
+        ids |= {n.news_id for n in self.news}
         return ids
 
     def position(self, asset: str) -> float:

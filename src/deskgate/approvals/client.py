@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 from nats.aio.client import Client
 
-from deskgate.audit.keys import KeyStore, SigningKeyError, principal_signer
-from deskgate.audit.signing import Kind, Signer, digest, kind_of
+from deskgate.audit.keys import KeyStore, SigningKeyError, check_signer, principal_signer
+from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, kind_of, verify_headers, verify_signed
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
@@ -27,11 +27,13 @@ from deskgate.bus.reader import last_message, read_parsed, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerState
+from deskgate.domain.directive import Directive
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.market import Bar
+from deskgate.domain.news import QuarantinedItem
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.paths import DataDir
@@ -101,7 +103,10 @@ class CommandCenter:
     def signer_for(self, principal: str) -> Signer:
         """The principal's own signing key; a person with no key cannot decide anything."""
         try:
-            return Signer(self.keys, principal_signer(principal))
+            signer = check_signer(principal_signer(principal))
+            if self.keys.is_revoked(signer):
+                raise CommandCenterError(f"{principal}'s signing key is revoked (their account was disabled)")
+            return Signer(self.keys, signer)
         except (SigningKeyError, ValueError) as exc:
             raise CommandCenterError(str(exc)) from None
 
@@ -217,17 +222,42 @@ class CommandCenter:
 
     async def _directive_digest(self, directive_id: str) -> str | None:
         """SHA-256 of the directive exactly as the agent signed it, from its staged record
-        (None when there is none: the factory then refuses the decision and says why)."""
+        (None when there is none: the factory then refuses the decision and says why).
+
+        The staged record must carry the factory's signature, the directive in it the
+        agent's, and what a person is shown (the staged directive) must be exactly the
+        signed directive: otherwise nobody is asked to sign for something they did not see.
+        """
         if not DIRECTIVE_ID.fullmatch(directive_id):
             return None
         m = await last_message(self.nc, "APPROVALS", S.staged_subject(directive_id))
         if m is None:
             return None
         try:
-            signed = StagedDirective.model_validate_json(m.data).signed_directive
+            staged = StagedDirective.model_validate_json(m.data)
         except ValueError:
             return None
-        return digest(signed.data) if signed is not None else None
+        signed = staged.signed_directive
+        problem = None
+        status = verify_headers(self.keys, Kind.STAGED, m.data, m.headers, expect="factory")
+        if status is not SignatureStatus.VALID:
+            problem = f"the staged record's signature is {status.value}"
+        elif signed is None:
+            problem = "the staged record carries no signed directive"
+        elif (status := verify_signed(self.keys, Kind.DIRECTIVE, signed, expect="agent")) is not SignatureStatus.VALID:
+            problem = f"the directive's signature is {status.value}"
+        else:
+            try:
+                shown_is_signed = Directive.model_validate_json(signed.payload) == staged.directive
+            except ValueError:
+                shown_is_signed = False
+            if not shown_is_signed:
+                problem = "the directive shown is not the one the agent signed"
+        if problem:
+            self.events.counts["unverifiable_staged"] += 1
+            log.warning("SECURITY: %s cannot be decided: %s", directive_id, problem)
+            raise CommandCenterError(f"{directive_id} cannot be decided: {problem}")
+        return digest(signed.data)
 
     async def send(self, response: ApprovalResponse, *, wait: float = 10.0, until_fill: bool = True) -> list[ApprovalOutcome]:
         got: list[ApprovalOutcome] = []
@@ -282,6 +312,11 @@ class CommandCenter:
             if ack.review_id in items:
                 items[ack.review_id].acks.append(ack)
         return list(items.values())  # in the order they arrived on the stream
+
+    async def quarantine(self, limit: int = 200) -> list[QuarantinedItem]:
+        """News the screen held back, newest first, with the reasons (never shown to an agent)."""
+        items = [q async for _, q in read_parsed(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT, QuarantinedItem) if q is not None]
+        return items[::-1][:limit]
 
     async def acknowledge(self, review_id: str, principal: str, note: str = "") -> ReviewAck:
         known = {i.request.review_id: i for i in await self.reviews()}

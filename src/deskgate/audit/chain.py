@@ -116,6 +116,8 @@ class Report(BaseModel):
     # (an unsigned or forged directive the factory refused, say): history, not damage.
     unverified: list[Problem] = Field(default_factory=list)
     unverified_count: int = 0
+    # Entries after the last checkpoint: protected by the chain alone until the next one.
+    unchecked_tail: int = 0
 
     @property
     def ok(self) -> bool:
@@ -138,10 +140,15 @@ def verify_log(
     max_problems: int = 20,
     progress=None,
     signatures: bool = True,
+    checkpoint_every: int | None = None,
+    final_checkpoint: bool = False,
 ) -> Report:
     """Check every entry's signature, the chain, and every checkpoint; stop collecting
     after `max_problems`. Entries must come in order; a gap, repeat or reordering is
-    itself reported at the first entry out of place."""
+    itself reported at the first entry out of place. With `checkpoint_every`, a
+    checkpoint must exist at every multiple of it (the audit service writes those in
+    the same transaction as the entries); with `final_checkpoint` (an export), the
+    last entry must be covered by one, so nothing after it can be changed unseen."""
     report = Report()
     by_size: dict[int, Checkpoint] = {}
     for cp in checkpoints:
@@ -194,7 +201,17 @@ def verify_log(
         expected += 1
         if progress is not None:
             progress(1)
-    beyond = sorted(s for s in by_size if s >= expected)
+    last = expected - 1
+    beyond = sorted(s for s in by_size if s > last)
     if beyond:
-        problem(expected, f"the log ends at entry {expected - 1} but a checkpoint covers {beyond[-1]} entries (entries were truncated)")
+        problem(expected, f"the log ends at entry {last} but a checkpoint covers {beyond[-1]} entries (entries were truncated)")
+    if checkpoint_every:
+        for size in range(checkpoint_every, last + 1, checkpoint_every):
+            if size not in by_size:
+                problem(size, f"no checkpoint at entry {size}, where one is always signed (checkpoints were removed)")
+                break
+    covered = max((s for s in by_size if s <= last), default=0)
+    report.unchecked_tail = last - covered
+    if final_checkpoint and report.unchecked_tail:
+        problem(covered + 1, f"entries {covered + 1}-{last} are after the last checkpoint; an export always ends on one (entries or checkpoints were altered)")
     return report

@@ -77,7 +77,11 @@ def verify_export(
                 state["last"] = item.seq
                 yield item
 
-    report = verify_log(entries(), cps, keys, progress=progress, signatures=signatures)
+    every = header.get("checkpoint_every")
+    report = verify_log(
+        entries(), cps, keys, progress=progress, signatures=signatures,
+        checkpoint_every=every if isinstance(every, int) and every > 0 else None, final_checkpoint=True,
+    )
     if bad_lines:
         report.problems = bad_lines + report.problems
     if header.get("entries") is not None and report.entries != header["entries"] and not report.problems:

@@ -34,7 +34,7 @@ def principal_signer(name: str) -> str:
 
 
 def check_signer(signer: str) -> str:
-    if not isinstance(signer, str) or not _SIGNER.match(signer):
+    if not isinstance(signer, str) or not _SIGNER.fullmatch(signer):
         raise ValueError(f"not a signer name: {signer!r} (a role, or principal:<name>)")
     return signer
 
@@ -153,6 +153,19 @@ class KeyStore:
             return None
         self._public[signer] = key
         return key
+
+    def revoke(self, signer: str) -> None:
+        """Mark a key as no longer allowed to sign new decisions (its public key stays, so
+        what it signed before still verifies)."""
+        path = self.root / "revoked" / _file_stem(signer)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("revoked\n")
+
+    def is_revoked(self, signer: str) -> bool:
+        try:
+            return (self.root / "revoked" / _file_stem(signer)).exists()
+        except ValueError:
+            return True
 
     def all_public(self) -> dict[str, Ed25519PublicKey]:
         out: dict[str, Ed25519PublicKey] = {}

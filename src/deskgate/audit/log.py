@@ -30,7 +30,7 @@ entries = Table(
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("kind", String(16), nullable=False),
-    Column("subject", String(256), nullable=False),
+    Column("subject", Text, nullable=False),
     Column("ref", String(128), nullable=True, index=True),
     Column("source", String(128), nullable=False, unique=True),
     Column("recorded_at", String(40), nullable=False),  # ISO 8601 exactly as hashed
@@ -122,7 +122,7 @@ class AuditLog:
         """Append records (skipping any source already logged) and move a stream's cursor,
         in one transaction; sign a checkpoint every `checkpoint_every` entries."""
         added = 0
-        tree_before, size_before, head_before = self.tree, self.size, self.head
+        before = (self.tree.copy(), self.size, self.head, self.last_checkpoint)
         try:
             with self.engine.begin() as conn:
                 if records:
@@ -141,7 +141,7 @@ class AuditLog:
                         self.tree.append(leaf(e.hash))
                         self.size, self.head = e.seq, e.hash
                         added += 1
-                        if self.size - self.last_checkpoint >= self.checkpoint_every:
+                        if self.size % self.checkpoint_every == 0:  # every boundary, whatever idle checkpoints came between
                             self._write_checkpoint(conn, at)
                     if rows:
                         conn.execute(insert(entries), rows)
@@ -151,22 +151,14 @@ class AuditLog:
                         conn.execute(insert(cursors).values(name=name, seq=seq))
         except BaseException:
             # Nothing was committed: forget what this call added in memory.
-            self.tree, self.size, self.head = tree_before, size_before, head_before
-            self._rebuild_tree()
+            self.tree, self.size, self.head, self.last_checkpoint = before
             raise
         return added
 
-    def _rebuild_tree(self) -> None:
-        self.tree = merkle.Tree()
-        with self.engine.connect() as conn:
-            hashes = [h for (h,) in conn.execute(select(entries.c.hash).order_by(entries.c.seq))]
-            self.last_checkpoint = conn.execute(select(func.max(checkpoints.c.size))).scalar() or 0
-        for h in hashes:
-            self.tree.append(leaf(h))
-        self.size = len(hashes)
-        self.head = hashes[-1] if hashes else GENESIS
-
-    def _write_checkpoint(self, conn, at: datetime) -> Checkpoint:
+    def _write_checkpoint(self, conn, at: datetime) -> Checkpoint | None:
+        if conn.execute(select(checkpoints.c.size).where(checkpoints.c.size == self.size)).first():
+            self.last_checkpoint = self.size  # already signed at this size
+            return None
         cp = Checkpoint(size=self.size, root=self.tree.head().hex(), head_hash=self.head, at=at)
         cp = cp.model_copy(update={"signature": self.signer.sign(Kind.CHECKPOINT, cp.body())})
         conn.execute(insert(checkpoints).values(**cp.model_dump(mode="json")))
@@ -177,16 +169,24 @@ class AuditLog:
         """Sign a checkpoint at the current size, if anything was appended since the last."""
         if self.size == 0 or self.size == self.last_checkpoint:
             return None
-        with self.engine.begin() as conn:
-            return self._write_checkpoint(conn, at)
+        last = self.last_checkpoint
+        try:
+            with self.engine.begin() as conn:
+                return self._write_checkpoint(conn, at)
+        except BaseException:
+            self.last_checkpoint = last
+            raise
 
     # -- reading -------------------------------------------------------------------
 
-    def entries(self, batch: int = 5000) -> Iterator[Entry]:
+    def entries(self, batch: int = 5000, upto: int | None = None) -> Iterator[Entry]:
         after = 0
         while True:
+            q = select(entries).where(entries.c.seq > after)
+            if upto is not None:
+                q = q.where(entries.c.seq <= upto)
             with self.engine.connect() as conn:
-                rows = conn.execute(select(entries).where(entries.c.seq > after).order_by(entries.c.seq).limit(batch)).all()
+                rows = conn.execute(q.order_by(entries.c.seq).limit(batch)).all()
             if not rows:
                 return
             for row in rows:
@@ -219,21 +219,24 @@ class AuditLog:
     # -- export --------------------------------------------------------------------
 
     def export(self, path: Path, at: datetime, progress=None) -> int:
-        """Write the log as JSON lines: a header with the public keys, then each entry and,
-        after the entry it covers, each checkpoint; always ending on a checkpoint."""
-        self.checkpoint(at)
+        """Write the log up to its latest signed checkpoint as JSON lines: a header with the
+        public keys, then each entry and, after the entry it covers, each checkpoint; so it
+        always ends on a checkpoint. It writes nothing to the log (the audit service is its
+        only writer); entries after the latest checkpoint go in the next export."""
         cps = {cp.size: cp for cp in self.checkpoints()}
+        upto = max(cps, default=0)
         header = {
             "format": EXPORT_FORMAT,
             "exported_at": at.isoformat(),
-            "entries": self.size,
+            "entries": upto,
+            "checkpoint_every": self.checkpoint_every,
             "keys": {signer: public_to_text(k) for signer, k in self.keys.all_public().items()},
         }
         n = 0
         tmp = path.with_name(path.name + ".tmp")
         with tmp.open("w", encoding="utf-8") as fh:
             fh.write(json.dumps(header, sort_keys=True) + "\n")
-            for e in self.entries():
+            for e in self.entries(upto=upto):
                 fh.write(json.dumps({"entry": e.model_dump(mode="json")}, ensure_ascii=False) + "\n")
                 if e.seq in cps:
                     fh.write(json.dumps({"checkpoint": cps[e.seq].model_dump(mode="json")}) + "\n")

@@ -62,6 +62,11 @@ class Tree:
         self._stack.append((size, node))
         self.size += 1
 
+    def copy(self) -> Tree:
+        other = Tree()
+        other._stack, other.size = list(self._stack), self.size
+        return other
+
     def head(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT

@@ -1,10 +1,15 @@
 """Does an order verify back to a principal's approval of that exact directive?
 
 The executor runs this before it fills anything. Every link is checked, and the
-first that fails is named: the factory's signature on the order, the agent's
-signature on the directive it carries, that the order is that directive (id,
-asset, venue, side, size, leverage), and that each approval is a principal's own
-signed "approve" naming the SHA-256 of those directive bytes.
+first that fails is named: the factory's signature on the order; the staged
+record it carries, signed by the factory, which says whether the directive needs
+two principals and until when it may be approved; the agent's signature on the
+directive, which must be the one that was staged; that the order is that
+directive (id, asset, venue, side, size, leverage); and that the approvals are
+distinct principals' own signed "approve" of the SHA-256 of those directive
+bytes, decided before the staged record expired, as many as it requires. That
+a directive is filled at most once is the executor's own record
+(execution/service.py), not this function's.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pydantic import ValidationError
 
 from deskgate.audit.keys import KeyStore, PublicKeys, principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, digest, verify_headers, verify_signed
-from deskgate.domain.approval import ApprovalResponse
+from deskgate.domain.approval import ApprovalResponse, StagedDirective
 from deskgate.domain.directive import Directive
 from deskgate.domain.execution import Order
 from deskgate.policy.symbols import SymbolError, normalise_symbol, normalise_venue
@@ -26,8 +31,19 @@ def order_problem(keys: KeyStore | PublicKeys, order: Order, payload: bytes, hea
     status = verify_headers(keys, Kind.ORDER, payload, headers, expect="factory")
     if status is not OK:
         return f"the order's signature is {status.value}; orders must be signed by the factory"
+    if order.staged is None:
+        return "the order carries no staged record"
+    status = verify_signed(keys, Kind.STAGED, order.staged, expect="factory")
+    if status is not OK:
+        return f"the staged record's signature is {status.value}; it must be the factory's"
+    try:
+        staged = StagedDirective.model_validate_json(order.staged.payload)
+    except ValidationError:
+        return "the staged record is not a valid staged directive"
     if order.directive is None:
         return "the order carries no signed directive"
+    if staged.signed_directive is None or staged.signed_directive != order.directive:
+        return "the order's directive is not the one that was staged"
     status = verify_signed(keys, Kind.DIRECTIVE, order.directive, expect="agent")
     if status is not OK:
         return f"the directive's signature is {status.value}; directives must be signed by the agent"
@@ -35,13 +51,18 @@ def order_problem(keys: KeyStore | PublicKeys, order: Order, payload: bytes, hea
         directive = Directive.model_validate_json(order.directive.payload)
     except ValidationError:
         return "the signed directive is not a valid directive"
-    mismatch = _mismatch(order, directive)
+    if directive != staged.directive:
+        return "the staged record shows a different directive from the signed one"
+    mismatch = _mismatch(order, directive, staged)
     if mismatch:
         return f"the order is not the signed directive: {mismatch}"
     if not order.signed_approvals:
         return "the order carries no principal's signed approval"
+    if len(order.signed_approvals) != len(order.approvals):
+        return "the order's approvals are not the signed ones it carries"
     directive_digest = digest(order.directive.data)
-    approval_ids = set()
+    refs = {a.approval_id: a for a in order.approvals}
+    signers: set[str] = set()
     for signed in order.signed_approvals:
         status = verify_signed(keys, Kind.APPROVAL, signed, expect="principal:")
         if status is not OK:
@@ -50,7 +71,11 @@ def order_problem(keys: KeyStore | PublicKeys, order: Order, payload: bytes, hea
             resp = ApprovalResponse.model_validate_json(signed.payload)
         except ValidationError:
             return f"the approval signed by {signed.signer} is not a valid decision"
-        if signed.signer != principal_signer(resp.principal):
+        try:
+            named = principal_signer(resp.principal)
+        except ValueError:
+            named = ""
+        if signed.signer != named:
             return f"the approval names {resp.principal} but is signed by {signed.signer}"
         if resp.decision != "approve":
             return f"{resp.principal}'s signed decision is {resp.decision}, not approve"
@@ -58,13 +83,22 @@ def order_problem(keys: KeyStore | PublicKeys, order: Order, payload: bytes, hea
             return f"{resp.principal}'s approval is for {resp.directive_id}, not {order.directive_id}"
         if resp.directive_digest != directive_digest:
             return f"{resp.principal}'s approval names a different directive (digest mismatch)"
-        approval_ids.add(resp.approval_id)
-    if approval_ids != {a.approval_id for a in order.approvals}:
-        return "the order's approvals are not the signed ones it carries"
+        if resp.decided_at > staged.expires_at:
+            return f"{resp.principal}'s approval came after the directive expired at {staged.expires_at.isoformat()}"
+        ref = refs.get(resp.approval_id)
+        if ref is None or principal_signer(ref.principal) != signed.signer:
+            return "the order's approvals are not the signed ones it carries"
+        if signed.signer in signers:
+            return f"{resp.principal} approved twice; a second approval must come from another principal"
+        signers.add(signed.signer)
+    if staged.explicit and any(ApprovalResponse.model_validate_json(s.payload).batch_id for s in order.signed_approvals):
+        return "an explicit directive was approved in a batch"
+    if staged.four_eyes and len(signers) < 2:
+        return "this directive needs two different principals' approvals"
     return None
 
 
-def _mismatch(order: Order, d: Directive) -> str | None:
+def _mismatch(order: Order, d: Directive, staged: StagedDirective) -> str | None:
     if d.directive_id != order.directive_id:
         return f"directive id {d.directive_id} != {order.directive_id}"
     if d.side != order.side:
@@ -78,8 +112,8 @@ def _mismatch(order: Order, d: Directive) -> str | None:
         sym = normalise_symbol(d.asset)
     except (SymbolError, ValueError) as exc:
         return str(exc)
-    if venue != order.venue:
+    if venue != order.venue or order.venue != staged.venue:
         return f"venue {venue} != {order.venue}"
-    if order.asset not in {sym.canonical, sym.base, *sym.candidates}:
+    if order.asset != sym.base or order.asset != staged.asset:
         return f"asset {d.asset} is not {order.asset}"
     return None

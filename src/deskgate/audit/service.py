@@ -14,9 +14,10 @@ import json
 import logging
 
 import nats.errors
+import sqlalchemy.exc
 
 from deskgate.audit.chain import EXPECTED_SIGNER
-from deskgate.audit.keys import KeyStore
+from deskgate.audit.keys import KeyStore, check_signer
 from deskgate.audit.log import AuditLog, Record
 from deskgate.audit.signing import SIGNATURE_HEADER, SIGNER_HEADER, Kind, verify
 from deskgate.bus import subjects as S
@@ -40,6 +41,7 @@ SOURCES: tuple[tuple[str, str, Kind], ...] = (
     ("ORDERS", "factory.execution.orders.>", Kind.ORDER),
     ("FILLS", "factory.execution.fills.>", Kind.FILL),
     (BREAKER_STREAM, f"$KV.{S.BREAKER_BUCKET}.>", Kind.BREAKER),
+    ("QUARANTINE", S.QUARANTINE_SUBJECT, Kind.QUARANTINE),
 )
 
 IDLE_CHECKPOINT_SECONDS = 2.0
@@ -57,22 +59,30 @@ def ref_of(kind: Kind, payload: bytes) -> str | None:
         data = data.get("directive") if isinstance(data.get("directive"), dict) else {}
     if kind is Kind.BREAKER:
         ref = data.get("trip_id") or data.get("resets_trip_id")
+    elif kind is Kind.QUARANTINE:
+        ref = data.get("news_id")
     else:
         ref = data.get("directive_id")
     return ref[:128] if isinstance(ref, str) and ref else None
 
 
 def record_of(keys: KeyStore, kind: Kind, m: StoredMessage, stream: str) -> Record:
+    """One message as an entry. Whoever published it chose its headers and bytes: a signer
+    or signature that cannot be one is recorded as absent, and bytes a database cannot
+    hold as text (invalid UTF-8, NUL) are replaced; the status is computed on exactly
+    what is stored, so verifying the entry later gives the same answer."""
     h = m.headers or {}
     signer, signature = h.get(SIGNER_HEADER), h.get(SIGNATURE_HEADER)
-    status = verify(keys, kind, m.data, signer, signature, expect=EXPECTED_SIGNER.get(kind))
     try:
-        payload = m.data.decode("utf-8")
-    except UnicodeDecodeError:
-        payload = m.data.decode("utf-8", errors="replace")
-        status_text = "invalid" if status.value == "valid" else status.value
-        return Record(kind.value, m.subject, None, f"{stream}:{m.seq}", signer, signature, status_text, payload)
-    return Record(kind.value, m.subject, ref_of(kind, m.data), f"{stream}:{m.seq}", signer, signature, status.value, payload)
+        check_signer(signer or "")
+        ok_headers = signature is not None and len(signature) <= 200
+    except ValueError:
+        ok_headers = False
+    if not ok_headers:
+        signer = signature = None
+    payload = m.data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+    status = verify(keys, kind, payload.encode(), signer, signature, expect=EXPECTED_SIGNER.get(kind))
+    return Record(kind.value, m.subject, ref_of(kind, payload.encode()), f"{stream}:{m.seq}", signer, signature, status.value, payload)
 
 
 class AuditService:
@@ -100,13 +110,23 @@ class AuditService:
         loop = asyncio.get_running_loop()
         try:
             while not self._stop.is_set():
-                added = await self.read_once()
+                try:
+                    added = await self.read_once()
+                except sqlalchemy.exc.SQLAlchemyError as exc:
+                    # The log's database refused a write: nothing of it was committed and the
+                    # cursors did not move, so the same messages are read again after a pause.
+                    log.error("audit log write failed (%s); retrying", exc)
+                    await asyncio.sleep(1.0)
+                    continue
                 if added:
                     idle_since = None
                 elif idle_since is None:
                     idle_since = loop.time()
                 elif loop.time() - idle_since >= IDLE_CHECKPOINT_SECONDS:
-                    self.log.checkpoint(self.clock.now())  # a quiet desk still gets its tail signed
+                    try:
+                        self.log.checkpoint(self.clock.now())  # a quiet desk still gets its tail signed
+                    except sqlalchemy.exc.SQLAlchemyError as exc:
+                        log.error("could not sign a checkpoint yet: %s", exc)
                     idle_since = loop.time()
                 if not added:
                     try:
@@ -114,7 +134,10 @@ class AuditService:
                     except asyncio.TimeoutError:
                         pass
         finally:
-            self.log.checkpoint(self.clock.now())
+            try:
+                self.log.checkpoint(self.clock.now())
+            except sqlalchemy.exc.SQLAlchemyError as exc:
+                log.error("could not sign the last checkpoint: %s", exc)
             self.log.close()
             try:
                 await self.nc.drain()

@@ -39,6 +39,8 @@ class Kind(StrEnum):
     NEWS = "news"
     QUARANTINE = "quarantine"
     CHECKPOINT = "checkpoint"
+    GOVERNOR_CLEAR = "governor_clear"
+    REVIEW_ACK = "review_ack"
     STATUS = "status"
 
 
@@ -50,10 +52,13 @@ _KIND_BY_PREFIX: tuple[tuple[str, Kind], ...] = (
     ("factory.status.approval.", Kind.OUTCOME),
     ("approvals.queue.directive.", Kind.STAGED),
     ("approvals.response.", Kind.APPROVAL),
+    ("approvals.governor.clear", Kind.GOVERNOR_CLEAR),
+    ("approvals.acknowledged.", Kind.REVIEW_ACK),
     ("factory.execution.orders.", Kind.ORDER),
     ("factory.execution.fills.", Kind.FILL),
     ("$KV.", Kind.BREAKER),
     ("market.data.news", Kind.NEWS),
+    ("quarantine.", Kind.QUARANTINE),
 )
 
 

@@ -58,7 +58,9 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
     SubjectFamily("market.data.signals.>", "MARKET", frozenset({M}), EVERYONE,
                   "signal model output per asset: market.data.signals.<ASSET>"),
     SubjectFamily("market.data.news", "MARKET", frozenset({M}), EVERYONE,
-                  "sanitised news items"),
+                  "news items that passed the injection screen, wrapped and datamarked (NewsItem)"),
+    SubjectFamily("quarantine.news", "QUARANTINE", frozenset({M}), frozenset({C, O}),
+                  "news items the screen flagged, kept with their reasons for a person; never readable by the agent"),
     SubjectFamily("consciousness.directives.>", "DIRECTIVES", frozenset({A}), frozenset({A, F, C, O}),
                   "directives drafted by agents: consciousness.directives.<ASSET>"),
     SubjectFamily("consciousness.insights.>", "INSIGHTS", frozenset({A}), frozenset({A, F, C, O}),
@@ -144,6 +146,8 @@ def insight_subject(kind: str) -> str:
     return f"consciousness.insights.{_token(kind)}"
 
 
+NEWS_SUBJECT = "market.data.news"
+QUARANTINE_SUBJECT = "quarantine.news"
 GOVERNOR_STATE_SUBJECT = "consciousness.insights.governor"
 GOVERNOR_HOLD_SUBJECT = "factory.status.governor"
 PORTFOLIO_SUBJECT = "factory.status.portfolio"

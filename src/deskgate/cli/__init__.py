@@ -102,7 +102,7 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-from deskgate.cli import audit, desk, governor, memory, ops, policy, users  # noqa: E402,F401  (registers the commands)
+from deskgate.cli import audit, desk, governor, memory, ops, policy, sanitize, users  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

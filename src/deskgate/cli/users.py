@@ -78,4 +78,10 @@ def disable(name: str, mission_path: Path = MissionOption, data_dir: Path = Data
         account = _accounts(mission_path, data_dir).disable(name)
     except AccountError as exc:
         fail(str(exc))
-    console.print(f"disabled [bold]{account.name}[/]; its sessions are ended")
+    from deskgate.audit.keys import KeyStore, principal_signer
+
+    keys = KeyStore(resolve_data_dir(mission_path, data_dir).keys)
+    signer = principal_signer(account.name)
+    if keys.has_private(signer):
+        keys.revoke(signer)  # the factory counts no new decision signed with it
+    console.print(f"disabled [bold]{account.name}[/]; its sessions are ended and its signing key is revoked")

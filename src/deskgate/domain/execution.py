@@ -35,6 +35,9 @@ class Order(Message):
     # agent signed it, and each approving principal's signed decision naming its digest.
     directive: SignedPayload | None = None
     signed_approvals: list[SignedPayload] = Field(default_factory=list)
+    # The staged record as the factory signed it: whether two principals are needed, and
+    # until when the directive could be approved.
+    staged: SignedPayload | None = None
 
 
 class Fill(Message):

@@ -47,6 +47,13 @@ filled_orders = Table(
     Column("published", Boolean, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+# Each directive is answered once: a second order for it, under any order id, is refused.
+answered_directives = Table(
+    "answered_directives",
+    metadata,
+    Column("directive_id", String(64), primary_key=True),
+    Column("order_id", String(80), nullable=False),
+)
 refused_orders = Table(
     "refused_orders",
     metadata,
@@ -129,6 +136,13 @@ class Executor:
         with self.engine.begin() as conn:
             row = conn.execute(select(filled_orders.c.fill).where(filled_orders.c.order_id == order.order_id)).first()
         problem = order_problem(self.keys, order, msg.data, msg.headers) if row is None else None
+        if row is None and problem is None:
+            with self.engine.begin() as conn:
+                earlier = conn.execute(
+                    select(answered_directives.c.order_id).where(answered_directives.c.directive_id == order.directive_id)
+                ).scalar()
+            if earlier is not None:
+                problem = f"directive {order.directive_id} was already answered as order {earlier}; an approval is used once"
         if problem is not None:
             self.refused += 1
             log.warning("SECURITY: refused order %s at seq %d: %s", order.order_id, seq, problem)
@@ -160,6 +174,7 @@ class Executor:
                 conn.execute(
                     insert(filled_orders).values(order_id=order.order_id, seq=seq, fill=fill.model_dump(mode="json"), published=False, at=now)
                 )
+                conn.execute(insert(answered_directives).values(directive_id=order.directive_id, order_id=order.order_id))
         else:
             fill = Fill.model_validate(row[0])
         await self._publish(fill)

@@ -38,7 +38,7 @@ from deskgate.bus.reader import ReadError, last_message, read_parsed, read_strea
 from deskgate.clock import Clock, SystemClock
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, PositionContext, StagedDirective
-from deskgate.domain.breaker import BreakerState, BreakerTrip
+from deskgate.domain.breaker import BreakerReset, BreakerState, BreakerTrip
 from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
 from deskgate.domain.execution import ApprovalRef, Fill, Order
 from deskgate.domain.funnel import LATENCY_BUCKETS_MS, Funnel, LatencyHistogram
@@ -127,7 +127,7 @@ class Factory:
         self._governor_reconnects = 0
         self._governor_read_at = 0.0
         self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0, "bad_governor_states": 0,
-                      "unsigned_directives": 0, "unsigned_decisions": 0}
+                      "unsigned_directives": 0, "unsigned_decisions": 0, "unsigned_resets": 0}
 
     # -- start-up ---------------------------------------------------------------
 
@@ -406,9 +406,26 @@ class Factory:
         async def stored(stream: str, subject: str, model, after: int) -> list:
             return [x async for x in read_parsed(self.nc, stream, subject, model, after=after)]
 
+        async def signed_clears(after: int) -> list:
+            """Clears, each only if signed with the key of the principal it names."""
+            out = []
+            async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=after + 1):
+                try:
+                    clear = GovernorClear.model_validate_json(m.data)
+                    signer = principal_signer(clear.principal)
+                except ValueError:
+                    out.append((m.seq, None))
+                    continue
+                if verify_headers(self.keys, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
+                    log.warning("SECURITY: a Governor clear at seq %d is not signed by %s; ignored", m.seq, clear.principal)
+                    out.append((m.seq, None))
+                    continue
+                out.append((m.seq, clear))
+            return out
+
         try:
             clears, states = await asyncio.gather(  # two reads, one round trip's wait
-                stored("RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, GovernorClear, g["clear_seq"]),
+                signed_clears(g["clear_seq"]),
                 stored("INSIGHTS", S.GOVERNOR_STATE_SUBJECT, GovernorState, g["state_seq"]),
             )
         except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
@@ -686,6 +703,8 @@ class Factory:
             if signature is not SignatureStatus.VALID:
                 self.stats["unsigned_decisions"] += 1
                 return refuse(f"the decision's signature is {signature.value}; a decision must be signed with {resp.principal}'s own key")
+            if self.keys.is_revoked(expected_signer):
+                return refuse(f"{resp.principal}'s signing key is revoked (their account was disabled)")
             intention = self.store.intention(conn, resp.directive_id)
             if intention is None:
                 return refuse(f"no staged directive {resp.directive_id}")
@@ -756,6 +775,7 @@ class Factory:
                 approvals=[ApprovalRef(approval_id=a["approval_id"], principal=a["principal"], decided_at=a["decided_at"]) for a in approvers],
                 directive=staged.signed_directive,
                 signed_approvals=self.store.signed_decisions_for(conn, did),
+                staged=self.signer.signed(Kind.STAGED, intention["staged"]),
             )
             self.store.add_order(conn, order.model_dump(mode="json"), now)
             self._move(conn, did, intention["state"], "ordered", None, now)
@@ -1035,6 +1055,17 @@ class Factory:
         except Exception as exc:
             self._fatal = exc
 
+    async def _reset_is_signed(self, reset: BreakerReset) -> bool:
+        """Only a principal resets the breaker: the reset must carry their own signature."""
+        try:
+            stored = await last_message(self.nc, BREAKER_STREAM, S.breaker_kv_subject(S.BREAKER_RESET_KEY))
+            signer = principal_signer(reset.principal)
+            if stored is None or BreakerReset.model_validate_json(stored.data) != reset:
+                return False  # not the reset just read (a newer one landed): the next sync looks again
+        except (ValueError, ReadError, nats.errors.Error, asyncio.TimeoutError):
+            return False
+        return verify_headers(self.keys, Kind.BREAKER, stored.data, stored.headers, expect=signer) is SignatureStatus.VALID
+
     async def sync_breaker(self, startup: bool = False) -> None:
         """Follow the bucket, failing closed.
 
@@ -1073,6 +1104,10 @@ class Factory:
             # breaker_state() armed it: a reset written after this trip names its revision
             # and id. It must also be the trip we know is the latest.
             genuine_reset = state.reset is not None and bucket_rev is not None and known_rev is not None and bucket_rev >= known_rev
+            if genuine_reset and not await self._reset_is_signed(state.reset):
+                log.warning("SECURITY: a breaker reset naming %s is not signed with their key; the trip stands", state.reset.principal)
+                self.stats["unsigned_resets"] += 1
+                genuine_reset = False
             if not genuine_reset:
                 log.warning("breaker bucket does not hold the factory's trip (bucket %s, ours %s); writing it again", bucket_rev, known_rev)
                 self._trip_pending = True

@@ -1,6 +1,7 @@
 """The market-data service: bars on market.data.bars.<ASSET>, and for the agents a
 summary per window on market.data.aggregated.<ASSET> and the trend signal on
-market.data.signals.<ASSET> (see docs/MARKET_INTELLIGENCE.md).
+market.data.signals.<ASSET> (see docs/MARKET_INTELLIGENCE.md); and news from the
+configured feeds, sanitised and screened (marketdata/news.py).
 
 The simulator resumes from the last price on the bus, so a restart is not a jump.
 Summaries and signals start afresh after a restart (their windows refill).
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timezone
+from pathlib import Path
 
 import nats.errors
 from pydantic import ValidationError
@@ -22,6 +24,7 @@ from deskgate.config import Mission
 from deskgate.domain.market import Bar
 from deskgate.marketdata.csv_replay import load_bars
 from deskgate.marketdata.intelligence import Intelligence
+from deskgate.marketdata.news import NewsPoller
 from deskgate.marketdata.simulator import Simulator
 from deskgate.paths import DataDir
 
@@ -36,6 +39,7 @@ class MarketDataService:
         self.published = 0
         self.summaries = 0
         self.signals = 0
+        self.news: NewsPoller | None = None
         self.intelligence = Intelligence(window_s=mission.marketdata.summary_window_seconds, signal_every=mission.marketdata.signal_every_bars)
 
     def stop(self) -> None:
@@ -44,6 +48,10 @@ class MarketDataService:
     async def run(self) -> None:
         md = self.mission.marketdata
         nc, _ = await connect_as(self.data_dir, S.Role.MARKETDATA, name="deskgate-marketdata")
+        news = None
+        if md.news.feeds:
+            self.news = NewsPoller(md.news.feeds, md.assets, self.data_dir, Path(self.data_dir.root))
+            news = asyncio.create_task(self.news.run(nc, self._stop, md.news.poll_seconds))
         try:
             if md.source == "simulator":
                 await self._simulate(nc)
@@ -52,6 +60,9 @@ class MarketDataService:
             else:
                 await self._stop.wait()
         finally:
+            if news is not None:
+                self._stop.set()
+                await asyncio.gather(news, return_exceptions=True)
             try:
                 await nc.drain()
             except Exception:

@@ -29,11 +29,13 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from deskgate.approvals.client import CommandCenter
+from deskgate.audit.keys import KeyStore, principal_signer
 from deskgate.config import Mission
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerState
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
+from deskgate.domain.news import QuarantinedItem
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
 from deskgate.web import metrics
@@ -387,6 +389,10 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def governor_page(request: Request, session: Session = Depends(page_session)):
         return page(request, "governor.html", session, governor=await ctx.desk.governor(), hold=await ctx.desk.governor_hold(), clears=_clears(), done=None)  # type: ignore[union-attr]
 
+    @app.get("/quarantine", response_class=HTMLResponse, include_in_schema=False)
+    async def quarantine_page(request: Request, session: Session = Depends(page_session)):
+        return page(request, "quarantine.html", session, items=await ctx.desk.quarantine())  # type: ignore[union-attr]
+
     @app.post("/governor/clear", include_in_schema=False)
     async def governor_clear_form(request: Request, session: Session = Depends(write_session)):
         need_principal(session)
@@ -457,6 +463,9 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
             ctx.accounts.disable(name)
         except ValueError as exc:
             raise Problem(404, str(exc)) from None
+        keys = KeyStore(ctx.data_dir.keys)
+        if keys.has_private(principal_signer(name)):
+            keys.revoke(principal_signer(name))  # the factory counts no new decision signed with it
         ctx.accounts.record(session.account.name, "disable_user", name)
         return RedirectResponse("/users", status_code=303)
 
@@ -534,6 +543,11 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         """Reset a tripped breaker: your password again, and a reason."""
         need_principal(session)
         return await ctx.desk.reset_breaker(session, body.password, body.reason)  # type: ignore[union-attr]
+
+    @app.get("/api/quarantine", tags=["news"])
+    async def api_quarantine(session: Session = Depends(read_session)) -> list[QuarantinedItem]:
+        """News the injection screen held back, newest first, with its reasons."""
+        return await ctx.desk.quarantine()  # type: ignore[union-attr]
 
     @app.get("/api/governor", tags=["governor"])
     async def api_governor(session: Session = Depends(read_session)) -> GovernorState | None:

@@ -26,6 +26,7 @@ from deskgate.domain.breaker import BreakerState
 from deskgate.domain.directive import DecisionMemo
 from deskgate.domain.evaluation import CheckResult
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
+from deskgate.domain.news import QuarantinedItem
 from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.web.accounts import Accounts, Session
 
@@ -304,6 +305,14 @@ class Desk:
         self.accounts.record(session.account.name, "reset_breaker", str(state.trip_revision or ""), reason=reason.strip())
         return state
 
+
+    # -- quarantined news -------------------------------------------------------------------------
+
+    async def quarantine(self) -> list[QuarantinedItem]:
+        try:
+            return await self.cc.quarantine()
+        except CommandCenterError as exc:
+            raise ActionError(502, str(exc)) from None
 
     # -- the Governor -----------------------------------------------------------------------------
 

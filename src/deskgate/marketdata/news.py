@@ -1,0 +1,206 @@
+"""News and research feeds: read, sanitise, screen, publish or quarantine.
+
+Feeds are files the market-data service polls (JSON lines, RSS or Atom), so a
+desk can point it at whatever its vendors drop. Every new item goes through
+`sanitize` (DESIGN §6): what passes is published on `market.data.news` as a
+`NewsItem` (structured fields, plus the text wrapped and datamarked), what the
+screen flags is published on `quarantine.news` as a `QuarantinedItem` with its
+reasons, where only people (the Command Center) can read it. Nothing is silently
+dropped: an item that cannot be read is logged with its file and line. Which
+items were handled is kept in `state/news.db`, written only after the bus
+acknowledged the item, so a restart neither loses nor repeats one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import feedparser
+import nats.errors
+from pydantic import ValidationError
+from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
+
+from deskgate.audit.keys import KeyStore
+from deskgate.audit.signing import Kind, Signer
+from deskgate.bus import subjects as S
+from deskgate.config import NewsFeed
+from deskgate.domain.news import NewsItem, QuarantinedItem
+from deskgate.paths import DataDir
+from deskgate.sanitize.item import RawItem, sanitize_with_text, source_name
+from deskgate.storage import make_engine
+
+log = logging.getLogger("deskgate.news")
+
+# Names that mean an asset in news text, beside its ticker.
+ASSET_NAMES = {"BTC": ("bitcoin",), "ETH": ("ether", "ethereum"), "SOL": ("solana",), "DOGE": ("dogecoin",), "XRP": ("ripple",),
+               "ADA": ("cardano",), "AVAX": ("avalanche",), "LINK": ("chainlink",), "DOT": ("polkadot",), "LTC": ("litecoin",)}
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    id: str
+    text: str
+    published_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedProblem:
+    where: str
+    what: str
+
+
+def read_jsonl(path: Path) -> tuple[list[FeedItem], list[FeedProblem]]:
+    items, problems = [], []
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                raw = RawItem.model_validate(data)
+            except (ValueError, ValidationError) as exc:
+                problems.append(FeedProblem(f"{path}:{n}", str(exc).splitlines()[0][:200]))
+                continue
+            published = None
+            if isinstance(data.get("published_at"), str):
+                try:
+                    published = datetime.fromisoformat(data["published_at"].replace("Z", "+00:00"))
+                    if published.tzinfo is None:
+                        published = published.replace(tzinfo=timezone.utc)
+                except ValueError:
+                    problems.append(FeedProblem(f"{path}:{n}", f"published_at {data['published_at']!r} is not ISO 8601; kept without it"))
+            items.append(FeedItem(raw.id, raw.text, published))
+    return items, problems
+
+
+def read_feed(path: Path) -> tuple[list[FeedItem], list[FeedProblem]]:
+    """RSS or Atom, through feedparser (which never fetches anything for a local file)."""
+    parsed = feedparser.parse(path.read_bytes())
+    problems = []
+    if parsed.get("bozo") and not parsed.entries:
+        problems.append(FeedProblem(str(path), f"not a readable feed: {parsed.get('bozo_exception')}"))
+    items = []
+    for e in parsed.entries:
+        title, summary = e.get("title", "") or "", e.get("summary", "") or ""
+        ident = e.get("id") or e.get("link") or hashlib.sha256((title + summary).encode()).hexdigest()[:24]
+        published = None
+        stamp = e.get("published_parsed") or e.get("updated_parsed")
+        if stamp:
+            published = datetime(*stamp[:6], tzinfo=timezone.utc)
+        text = f"{title}. {summary}" if summary and summary != title else title
+        if text.strip():
+            items.append(FeedItem(str(ident)[:200], text, published))
+    return items, problems
+
+
+def read_items(feed: NewsFeed, base: Path) -> tuple[list[FeedItem], list[FeedProblem]]:
+    path = Path(feed.path)
+    if not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        return [], [FeedProblem(str(path), "no such file (yet)")]
+    try:
+        return read_jsonl(path) if feed.format == "jsonl" else read_feed(path)
+    except OSError as exc:
+        return [], [FeedProblem(str(path), exc.strerror or str(exc))]
+
+
+def assets_mentioned(text: str, assets: tuple[str, ...]) -> list[str]:
+    """The mission's assets a text names, by ticker (as a word) or common name."""
+    found = []
+    lower = text.lower()
+    for asset in assets:
+        base = asset.split("/")[0]
+        if re.search(rf"(?<![A-Za-z0-9]){re.escape(base)}(?![A-Za-z0-9])", text) or any(
+            re.search(rf"\b{name}\b", lower) for name in ASSET_NAMES.get(base, ())
+        ):
+            found.append(base)
+    return found
+
+
+metadata = MetaData()
+handled = Table(
+    "news_handled",
+    metadata,
+    Column("news_id", String(300), primary_key=True),
+    Column("outcome", String(16), nullable=False),  # published | quarantined
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+class NewsPoller:
+    def __init__(self, feeds: tuple[NewsFeed, ...], assets: tuple[str, ...], data_dir: DataDir, base: Path, *, clock=None):
+        self.feeds = feeds
+        self.assets = assets
+        self.base = base
+        self.engine = make_engine(data_dir.sqlite_url("news"))
+        metadata.create_all(self.engine)
+        self.signer = Signer(KeyStore(data_dir.keys), "marketdata")
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.published = 0
+        self.quarantined = 0
+        self._reported: set[tuple[str, str]] = set()
+
+    def _seen(self, ids: list[str]) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(handled.c.news_id).where(handled.c.news_id.in_(ids))).scalars()) if ids else set()
+
+    async def poll_once(self, js) -> int:
+        """Handle every new item of every feed; returns how many."""
+        done = 0
+        for feed in self.feeds:
+            source = source_name(feed.name)
+            items, problems = read_items(feed, self.base)
+            for p in problems:
+                if (p.where, p.what) not in self._reported:  # say it once, not every poll
+                    self._reported.add((p.where, p.what))
+                    log.warning("news feed %s: %s: %s", source, p.where, p.what)
+            by_id = {f"{source}:{i.id}": i for i in items}
+            seen = self._seen(list(by_id))
+            for news_id, item in by_id.items():
+                if news_id in seen:
+                    continue
+                await self._handle(js, source, news_id, item)
+                done += 1
+        return done
+
+    async def _handle(self, js, source: str, news_id: str, item: FeedItem) -> None:
+        now = self.clock()
+        result, cleaned = sanitize_with_text(RawItem(id=item.id, text=item.text), source)
+        if result.flagged:
+            msg = QuarantinedItem(news_id=news_id, source=source, published_at=item.published_at, received_at=now,
+                                  score=result.score, reasons=result.reasons, text=cleaned[:20_000])
+            subject, kind, outcome = S.QUARANTINE_SUBJECT, Kind.QUARANTINE, "quarantined"
+            log.warning("quarantined %s (score %.2f): %s", news_id, result.score, "; ".join(result.reasons))
+        else:
+            msg = NewsItem(news_id=news_id, source=source, published_at=item.published_at, received_at=now,
+                           assets=assets_mentioned(cleaned, self.assets), screen_score=result.score, text=result.text[:20_000])
+            subject, kind, outcome = S.NEWS_SUBJECT, Kind.NEWS, "published"
+        payload = msg.to_bytes()
+        await js.publish(subject, payload, headers=self.signer.headers(kind, payload, {"Nats-Msg-Id": f"news-{hashlib.sha256(news_id.encode()).hexdigest()[:32]}"}))
+        with self.engine.begin() as conn:
+            conn.execute(insert(handled).values(news_id=news_id, outcome=outcome, at=now))
+        if outcome == "published":
+            self.published += 1
+        else:
+            self.quarantined += 1
+
+    async def run(self, nc, stop: asyncio.Event, poll_seconds: float) -> None:
+        js = nc.jetstream()
+        log.info("polling %d news feed(s) every %gs", len(self.feeds), poll_seconds)
+        while not stop.is_set():
+            try:
+                await self.poll_once(js)
+            except (nats.errors.Error, asyncio.TimeoutError) as exc:
+                log.warning("news: could not publish yet (%s); will retry", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,194 @@
+"""The screen for instruction-like content in untrusted text.
+
+Deterministic rules, each with a weight and a name that becomes the reason. A
+news item is meant to *report*; the screen looks for text that instead *talks
+to the model* (addresses an AI, assistant or automated reader, claims authority
+over it, sets up a role play), *tries to replace its instructions* (ignore
+previous instructions, a new system prompt, chat-template tokens, in a few
+languages), *orders trades* in the imperative (sell everything now, liquidate
+your positions), dictates the output, asks for secrecy or secrets, and for the
+tricks that carry such text (hidden characters and hidden markup, spaced-out or
+leetspeak letters, base64, structured directives in prose). Headlines that merely
+use the words ("investors ignore Fed", "court overrides ruling", "strategist says
+sell everything") score low because the rules key on who is addressed and on
+imperative form, not on the words alone.
+
+The rules run on the cleaned text, on the text before markup was stripped (so an
+HTML comment cannot hide anything), and on a de-obfuscated copy. The score
+combines the matched weights as independent evidence, 1 − Π(1 − w); an item is
+flagged at `THRESHOLD` or above.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+THRESHOLD = 0.5
+
+_MODEL = (
+    r"(?:(?:ai|a\.i\.|llm|trading|desk|automated|autonomous|machine|language)\s+)?"
+    r"(?:assistants?|agents?|bots?|models?|systems?|readers?)"
+    r"|ai|a\.i\.|llm|chatgpt|gpt(?:-?\d)?|claude|gemini|copilot|chat ?bot|language model"
+)
+_TRADE = r"(?:sell|buy|liquidate|short|dump|close|unwind|exit|dispose of|offload|transfer|withdraw|send|wire|move|approve|execute|place|submit)"
+_EVERYTHING = (
+    r"(?:everything|it all|all (?:of )?(?:your |the |our )?(?:\w+ )?(?:positions?|holdings|assets|coins|tokens|crypto|btc|eth|sol|bitcoin|ether|exposure|funds|book)"
+    r"|all(?= now| immediately| at once|\.|!|$)|(?:your|the|our) (?:entire |whole )?(?:portfolio|positions?|holdings|book|bags|stack|treasury|wallet|funds)"
+    r"|every (?:position|holding|coin|asset)|as much (?:\w+ ){0,2}as (?:you|possible|the account))"
+)
+_NOT = r"(?<!never )(?<!not )(?<!n't )"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    weight: float
+    pattern: re.Pattern[str]
+
+
+def _r(name: str, weight: float, pattern: str) -> Rule:
+    return Rule(name, weight, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
+
+
+RULES: tuple[Rule, ...] = (
+    _r("overrides instructions", 0.75,
+       r"\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
+       r"(?:previous\s+|prior\s+|above\s+|earlier\s+|preceding\s+|original\s+|initial\s+|current\s+|existing\s+|system\s+|safety\s+|risk\s+|trading\s+|old\s+|usual\s+)*"
+       r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|constraints|context|programming|policies|limits|restrictions|guidance|orders|checks)\b"),
+    _r("overrides instructions (other language)", 0.75,
+       r"\bignor(?:ez|er|e)\s+(?:toutes\s+)?(?:les\s+)?(?:instructions|consignes|règles)"
+       r"|\bignor(?:a|ar|e)\s+(?:todas\s+)?(?:las\s+)?(?:instrucciones|reglas)"
+       r"|\bignorier(?:e|en)\s+(?:alle\s+)?(?:vorherigen\s+|bisherigen\s+)?(?:anweisungen|regeln|instruktionen)"
+       r"|\bignor(?:a|are)\s+(?:tutte\s+)?(?:le\s+)?(?:istruzioni|regole)"
+       r"|игнорир\w*\s+(?:\w+\s+)?(?:инструкци|правил)|忽略.{0,8}(?:指令|指示|规则)|無視.{0,8}(?:指示|命令)"),
+    _r("replaces instructions", 0.6,
+       r"\b(?:new|updated|revised|real|actual|true|secret|hidden|override)\s+(?:system\s+)?(?:instructions?|prompt|directives?|orders|task|objective|mission)\s*(?:[:\-]|are\b|is\b|follow)"),
+    _r("names the system prompt", 0.55, r"\b(?:system prompt|system message|developer message|developer mode|dan mode|jailbreak|do anything now)\b"),
+    _r("mentions prompt injection", 0.3, r"\bprompt injection\b"),
+    _r("addresses the model", 0.55,
+       rf"(?:^|[.!?:;>]\s*|\b(?:dear|attention|hey|hello|note to|message (?:to|for)|instructions? for|to)\s+(?:the\s+|all\s+|any\s+)?)(?:{_MODEL})\s*[,:!]"
+       rf"|\b(?:you are|you're|as) (?:now )?(?:an? |the )?(?:helpful )?(?:{_MODEL})\b"
+       r"|\b(?:if you are|if you're) (?:an? |the )?(?:ai|llm|language model|assistant|agent|bot|model)\b"),
+    _r("speaks to automated readers", 0.55,
+       r"\b(?:any|every|all|an?|the)\s+(?:automated\s+|ai\s+|autonomous\s+|machine\s+)?(?:language models?|llms?|ai|agents?|bots?|systems?|readers?|models?)\s+"
+       r"(?:that\s+|which\s+|who\s+)?(?:is\s+|are\s+)?(?:reading|reads|parsing|parses|processing|processes|ingesting|ingests|ingest|summari[sz]ing|summari[sz]es|scraping|sees)\b"
+       r"|\bfor (?:machine|automated|ai|llm) (?:readers|systems|agents)\b|\baddressed to (?:any |the |all )?(?:ai|language model|llm|agent|bot|model)"),
+    _r("claims authority", 0.5,
+       r"\b(?:i am|i'm|this is|message from|on behalf of|authori[sz]ed by|signed,?)\s+(?:your|the)\s+(?:developer|administrator|admin|operator|owner|creator|principal|risk manager|head trader|cio|supervisor|compliance officer)\b"
+       r"|\b(?:admin|administrator|developer|root)\s+(?:override|command|mode|access|authori[sz]ation)\b"
+       r"|\b(?:admin|administrator|system|developer|root|principal|operator)\s+(?:override|command|notice|note|instruction|message|update|alert)\s*:"
+       r"|\b(?:update|message|note|notice) from (?:your|the) (?:supervisor|admin|administrator|developer|operator|principal|risk manager)\b"
+       r"|\b(?:the )?(?:desk|principal|risk (?:team|manager)|human) (?:has|have) (?:already )?(?:approved|authori[sz]ed|signed off)\b"),
+    _r("sets up a role play", 0.5,
+       r"\blet'?s play a game\b|\bpretend (?:you are|you're|to be)\b|\bimagine (?:you are|you're|the (?:limits|rules|guardrails)|there (?:are|were) no)\b"
+       r"|\bact as (?:an? |the )?(?:\w+ )?(?:model|agent|trader|ai|assistant|bot)\b|\bwith(?:out)? no (?:rules|limits|restrictions)\b|\bwithout (?:any )?restrictions\b|\bunrestricted\b"),
+    _r("orders a trade", 0.55,
+       rf"(?:^|[.!?:;>]\s*|\b(?:you must|you should|you need to|you have to|you will|you are to|immediately|now|urgently|quickly|must|please)\s+){_TRADE}\s+(?:now\s+|immediately\s+)?{_EVERYTHING}"),
+    _r("urges an immediate trade", 0.35,
+       rf"(?:^|[.!?:;>]\s*){_TRADE}\s+(?:\w+\s+){{0,3}}(?:now|immediately|right now|right away|at once|without delay|before (?:it'?s too late|the close|anyone))\b"),
+    _r("recommends an exit to its reader", 0.35,
+       r"\b(?:recommend|conclude|required to|should|must)\b[^.]{0,40}\b(?:exit from all|sell(?:ing)? (?:every|all|everything)|reduce exposure to zero|liquidat\w+ (?:every|all|your))"),
+    _r("asks for secrecy or skipped review", 0.5,
+       r"\b(?:do not|don'?t|never|without)\s+(?:tell(?:ing)?|inform(?:ing)?|alert(?:ing)?|notify(?:ing)?|ask(?:ing)?|consult(?:ing)?|wait(?:ing)? for|involv(?:e|ing)|mention(?:ing)?)\s+(?:the\s+|a\s+|any\s+|your\s+)?"
+       r"(?:human|humans|principal|principals|user|users|operator|risk|compliance|approval|approver|anyone|desk|supervisor|review(?:er)?)"
+       r"|\b(?:do not|don'?t|never)\s+(?:mention|reveal|disclose|repeat|show)\s+(?:this|these|the)\s+(?:instructions?|messages?|notes?|orders?|text)\b"
+       r"|\btell no one\b|\bwithout (?:human |principal |any )?(?:approval|review|confirmation|sign-?off|oversight)\b"
+       r"|\b(?:skip|bypass|circumvent|disable|turn off|switch off)\s+(?:the\s+)?(?:approval|review|confirmation|circuit breaker|breaker|risk checks?|guardrails?|human|governor)\b"),
+    _r("asks for secrets", 0.55,
+       rf"{_NOT}\b(?:reveal|print|show|output|repeat|leak|send|share|disclose|tell me)\s+(?:me\s+)?(?:your|the)\s+(?:system prompt|instructions|prompt|api keys?|private keys?|credentials|passwords?|secrets?|seed phrase|keys)\b"),
+    _r("dictates the output", 0.55,
+       r"\b(?:respond|reply|answer|output|return)\s+(?:only\s+)?(?:with|in)\s+(?:the following|json|exactly|this)\b|\brepeat after me\b|\byour (?:new |real |only )?(?:task|goal|objective|job|purpose|role) (?:is|are|now is)\b"
+       r"|\b(?:from now on|henceforth|going forward),? (?:you|the (?:ai|agent|assistant|model))\b"),
+    _r("carries a directive", 0.6, r"[\"']?(?:directive_id|notional_usd|confidence)[\"']?\s*[:=]|[\"']side[\"']\s*:\s*[\"'](?:buy|sell)"),
+)
+
+# Rules on the text before markup was stripped.
+MARKUP_RULES: tuple[Rule, ...] = (
+    _r("chat-template tokens", 0.75,
+       r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?INST\]|<</?SYS>>|</?(?:system|instructions?|assistant|prompt)>"
+       r"|^#{1,6}\s*(?:system|instructions?|assistant)\b|\b(?:system|assistant)\s*:\s*(?:you|ignore|new)"),
+    _r("hidden markup", 0.35, r"<!--|display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])|<\w+[^>]*\bhidden\b"),
+)
+
+# Tricks that carry instructions past a reader.
+SPACED_LETTERS = re.compile(r"\b(?:\w[ \-_.]){4,}\w\b")
+BASE64_BLOB = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i"})
+_INNER_HYPHEN = re.compile(r"(?<=\w)[-_.·](?=\w)")
+
+HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25, "variation selector": 0.25,
+                 "format character": 0.2, "private or unassigned": 0.2, "control character": 0.2}
+
+
+@dataclass(frozen=True)
+class Screening:
+    flagged: bool
+    score: float
+    reasons: list[str]
+
+
+def _snippet(m: re.Match[str]) -> str:
+    s = m.group(0).strip()
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def deobfuscate(text: str) -> str:
+    """Spaced-out letters joined, hyphens inside words dropped, leetspeak read as letters."""
+    joined = SPACED_LETTERS.sub(lambda m: re.sub(r"[ \-_.]", "", m.group(0)), text)
+    joined = _INNER_HYPHEN.sub("", joined)
+    return joined.translate(_LEET)
+
+
+def _decoded_blobs(text: str) -> list[str]:
+    out = []
+    for m in BASE64_BLOB.finditer(text):
+        blob = m.group(0)
+        try:
+            raw = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
+            decoded = raw.decode("utf-8")
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            continue
+        if decoded and sum(ch.isprintable() for ch in decoded) / len(decoded) > 0.9:
+            out.append(decoded)
+    return out
+
+
+def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None) -> Screening:
+    """Screen cleaned `text`; `markup` is the text before markup was stripped, `hidden`
+    the hidden characters that cleaning removed (both from `sanitize.text.clean`)."""
+    reasons: list[str] = []
+    keep = 1.0
+    variants = [("", text)]
+    if markup and markup != text:
+        variants.append((" (in markup)", markup))
+    plain = deobfuscate(text)
+    if plain != text:
+        variants.append((" (obfuscated)", plain))
+    blobs = _decoded_blobs(text)
+    variants += [(" (base64)", b) for b in blobs]
+    for rule in RULES:
+        for where, variant in variants:
+            m = rule.pattern.search(variant)
+            if m:
+                keep *= 1.0 - rule.weight
+                reasons.append(f"{rule.name}{where}: {_snippet(m)!r}")
+                break
+    for rule in MARKUP_RULES:
+        m = rule.pattern.search(markup or text)
+        if m:
+            keep *= 1.0 - rule.weight
+            reasons.append(f"{rule.name}: {_snippet(m)!r}")
+    if blobs:
+        keep *= 1.0 - 0.3
+        reasons.append(f"encoded text: {len(blobs)} base64 blob(s)")
+    if plain != text and SPACED_LETTERS.search(text):
+        keep *= 1.0 - 0.2
+        reasons.append("spaced-out letters")
+    for kind, n in sorted((hidden or {}).items()):
+        keep *= 1.0 - HIDDEN_WEIGHT.get(kind, 0.2)
+        reasons.append(f"hidden characters: {n} {kind}")
+    score = round(1.0 - keep, 4)
+    return Screening(score >= THRESHOLD, score, reasons)

@@ -1,0 +1,152 @@
+"""Turning untrusted text into plain, visible text.
+
+Unicode NFKC normalisation (full-width and compatibility forms become plain ones),
+then every invisible, bidirectional-control, tag and private-use character goes,
+then markdown and HTML are reduced to their text (links keep their words, not
+their targets; scripts, styles and comments vanish), then whitespace is collapsed.
+What was removed is counted, because hiding characters is itself a sign of an
+attack (the screen weighs it).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from markdown_it import MarkdownIt
+
+# Explicit bidirectional controls and isolates (Trojan Source), and the
+# zero-width family; Cf covers most of them, listed here so the reason is named.
+BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e")
+MAX_INPUT_CHARS = 100_000
+
+
+@dataclass
+class Cleaned:
+    text: str
+    removed: dict[str, int] = field(default_factory=dict)  # what kind of hidden character -> how many
+    had_markup: bool = False
+    visible: str = ""  # normalised and stripped of hidden characters, markup still in (for the screen)
+
+
+def _kind(ch: str) -> str | None:
+    """Why `ch` must go, or None to keep it."""
+    if ch in BIDI:
+        return "bidi control"
+    if ch in ZERO_WIDTH:
+        return "zero-width"
+    cp = ord(ch)
+    if 0xE0000 <= cp <= 0xE007F:
+        return "tag character"  # invisible ASCII smuggling
+    if 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF:
+        return "variation selector"
+    cat = unicodedata.category(ch)
+    if cat == "Cf":
+        return "format character"
+    if cat in ("Co", "Cs", "Cn"):
+        return "private or unassigned"
+    if cat == "Cc" and ch not in "\n\t":
+        return "control character"
+    return None
+
+
+def strip_hidden(text: str) -> tuple[str, dict[str, int]]:
+    removed: dict[str, int] = {}
+    out = []
+    for ch in text:
+        kind = _kind(ch)
+        if kind is None:
+            out.append(ch)
+        else:
+            removed[kind] = removed.get(kind, 0) + 1
+    return "".join(out), removed
+
+
+class _HTMLText(HTMLParser):
+    """The text of an HTML fragment: tags dropped, script/style/comments with their contents."""
+
+    SKIP = frozenset({"script", "style", "template", "noscript", "head", "title"})
+    BREAK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "section", "article"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.BREAK:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP and self._skip:
+            self._skip -= 1
+        elif tag in self.BREAK:
+            self.parts.append(" ")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(fragment: str) -> str:
+    p = _HTMLText()
+    p.feed(fragment)
+    p.close()
+    return "".join(p.parts)
+
+
+_md = MarkdownIt("commonmark")
+
+
+def markdown_to_text(text: str) -> str:
+    """The words of a markdown document, HTML inside it included, markup gone."""
+    out: list[str] = []
+    for tok in _md.parse(text):
+        if tok.type == "inline":
+            # Text escaped, inline HTML as is, then read as one HTML fragment: a <script>
+            # or a comment spans several tokens and must vanish whole.
+            buf: list[str] = []
+            for child in tok.children or []:
+                if child.type in ("text", "code_inline"):
+                    buf.append(html.escape(child.content, quote=False))
+                elif child.type in ("softbreak", "hardbreak"):
+                    buf.append(" ")
+                elif child.type == "html_inline":
+                    buf.append(child.content)
+                elif child.type == "image":
+                    buf.append(" " + html.escape("".join(c.content for c in child.children or []), quote=False) + " ")
+            out.append(html_to_text("".join(buf)) + " ")
+        elif tok.type in ("code_block", "fence"):
+            out.append(tok.content + " ")
+        elif tok.type == "html_block":
+            out.append(html_to_text(tok.content) + " ")
+    return "".join(out)
+
+
+_SPACE = re.compile(r"\s+")
+_MARKUP_HINT = re.compile(r"[<>*_`#\[\]]|&[a-z#0-9]+;", re.IGNORECASE)
+
+
+def clean(raw: str) -> Cleaned:
+    """Plain visible text from untrusted input (idempotent: cleaning twice changes nothing)."""
+    text = raw[:MAX_INPUT_CHARS]
+    text = unicodedata.normalize("NFKC", text)
+    text, removed = strip_hidden(text)
+    visible = text
+    had_markup = bool(_MARKUP_HINT.search(text))
+    if had_markup:
+        text = markdown_to_text(text)
+        text = html.unescape(text)  # entities a second layer of encoding left behind
+        text = html_to_text(text) if "<" in text else text
+        text = unicodedata.normalize("NFKC", text)
+        text, more = strip_hidden(text)
+        for k, v in more.items():
+            removed[k] = removed.get(k, 0) + v
+    text = _SPACE.sub(" ", text).strip()
+    return Cleaned(text, removed, had_markup, visible)
