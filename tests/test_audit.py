@@ -189,7 +189,7 @@ TAMPERINGS = [
     "rejection instead of approval", "bigger order than the directive", "other side", "directive not signed",
     "directive re-signed by the factory", "directive bytes edited", "approval bytes edited", "approval forged for an unknown principal",
     "refs name an approval not carried", "no staged record", "staged record signed by the agent", "one approval where two are needed",
-    "approval after expiry", "the same approval twice", "ref names another principal", "asset is the quote leg", "staged for another directive",
+    "ordered after expiry", "the same approval twice", "ref names another principal", "asset is the quote leg", "staged for another directive",
 ]
 
 
@@ -253,8 +253,8 @@ def test_no_tampered_order_ever_verifies(keys, which, notional, side):
         order, body, headers = _resign(keys, order.model_copy(update={"staged": forged}))
     elif which == "one approval where two are needed":
         order, body, headers = make_order(keys, d=d, four_eyes=True)
-    elif which == "approval after expiry":
-        order, body, headers = make_order(keys, d=d, decided_at=NOW + timedelta(hours=1))
+    elif which == "ordered after expiry":
+        order, body, headers = _resign(keys, order.model_copy(update={"created_at": NOW + timedelta(hours=1)}))
     elif which == "the same approval twice":
         order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [sp, sp], "approvals": [*order.approvals, *order.approvals]}))
     elif which == "ref names another principal":

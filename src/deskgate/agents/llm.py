@@ -115,7 +115,7 @@ def build_model(settings: ModelSettings):
 
 LLM_SINCE_MAX = 48  # summaries since the last cycle shown to a model (the newest); the offline analyst sees all
 LLM_FILLS_MAX = 50
-LLM_NEWS_MAX = 20  # the newest news items shown to a model
+LLM_NEWS_MAX = 10  # the newest news items shown to a model (each at most ~4,000 characters)
 
 
 def _data(text: str) -> str:

@@ -207,7 +207,8 @@ class CommandCenter:
         """Publish a decision, signed by the principal over the digest of the exact directive
         they were shown, and return the factory's answers to it (ordered, then executed)."""
         self.signer_for(principal)  # no key, no decision: say so before reading anything
-        shown = await self._directive_digest(directive_id)
+        # A rejection needs no proof of what was shown: it can only stop a directive.
+        shown = await self._directive_digest(directive_id, strict=decision == "approve")
         response = ApprovalResponse(
             approval_id=f"ap-{uuid.uuid4().hex}",
             directive_id=directive_id,
@@ -220,7 +221,7 @@ class CommandCenter:
         )
         return await self.send(response, wait=wait, until_fill=until_fill)
 
-    async def _directive_digest(self, directive_id: str) -> str | None:
+    async def _directive_digest(self, directive_id: str, *, strict: bool = True) -> str | None:
         """SHA-256 of the directive exactly as the agent signed it, from its staged record
         (None when there is none: the factory then refuses the decision and says why).
 
@@ -253,6 +254,8 @@ class CommandCenter:
                 shown_is_signed = False
             if not shown_is_signed:
                 problem = "the directive shown is not the one the agent signed"
+        if problem and not strict:
+            return None
         if problem:
             self.events.counts["unverifiable_staged"] += 1
             log.warning("SECURITY: %s cannot be decided: %s", directive_id, problem)
@@ -314,8 +317,13 @@ class CommandCenter:
         return list(items.values())  # in the order they arrived on the stream
 
     async def quarantine(self, limit: int = 200) -> list[QuarantinedItem]:
-        """News the screen held back, newest first, with the reasons (never shown to an agent)."""
-        items = [q async for _, q in read_parsed(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT, QuarantinedItem) if q is not None]
+        """The newest news the screen held back, newest first, with the reasons (never shown
+        to an agent). Reads only the last `limit` messages, however long the stream is."""
+        last = await last_message(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT)
+        if last is None:
+            return []
+        after = max(0, last.seq - limit)
+        items = [q async for _, q in read_parsed(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT, QuarantinedItem, after=after) if q is not None]
         return items[::-1][:limit]
 
     async def acknowledge(self, review_id: str, principal: str, note: str = "") -> ReviewAck:

@@ -7,7 +7,8 @@ two principals and until when it may be approved; the agent's signature on the
 directive, which must be the one that was staged; that the order is that
 directive (id, asset, venue, side, size, leverage); and that the approvals are
 distinct principals' own signed "approve" of the SHA-256 of those directive
-bytes, decided before the staged record expired, as many as it requires. That
+bytes, as many as it requires, and that the factory ordered it before the staged
+record expired. That
 a directive is filled at most once is the executor's own record
 (execution/service.py), not this function's.
 """
@@ -83,14 +84,18 @@ def order_problem(keys: KeyStore | PublicKeys, order: Order, payload: bytes, hea
             return f"{resp.principal}'s approval is for {resp.directive_id}, not {order.directive_id}"
         if resp.directive_digest != directive_digest:
             return f"{resp.principal}'s approval names a different directive (digest mismatch)"
-        if resp.decided_at > staged.expires_at:
-            return f"{resp.principal}'s approval came after the directive expired at {staged.expires_at.isoformat()}"
         ref = refs.get(resp.approval_id)
         if ref is None or principal_signer(ref.principal) != signed.signer:
             return "the order's approvals are not the signed ones it carries"
         if signed.signer in signers:
             return f"{resp.principal} approved twice; a second approval must come from another principal"
         signers.add(signed.signer)
+    try:
+        late = order.created_at > staged.expires_at  # both the factory's clock: when it ordered, and until when it could
+    except TypeError:
+        return "the order's or the staged record's time has no time zone"
+    if late:
+        return f"the order was made after the directive expired at {staged.expires_at.isoformat()}"
     if staged.explicit and any(ApprovalResponse.model_validate_json(s.payload).batch_id for s in order.signed_approvals):
         return "an explicit directive was approved in a batch"
     if staged.four_eyes and len(signers) < 2:

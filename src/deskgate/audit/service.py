@@ -51,7 +51,7 @@ def ref_of(kind: Kind, payload: bytes) -> str | None:
     """The directive (or breaker trip) a message belongs to, for `audit trace`."""
     try:
         data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):
         return None

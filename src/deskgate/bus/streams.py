@@ -60,7 +60,7 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("STATUS", max_age_s=90 * DAY, max_msgs_per_subject=50_000),
     StreamSpec("ORDERS", max_age_s=90 * DAY),
     StreamSpec("FILLS", max_age_s=90 * DAY),
-    StreamSpec("QUARANTINE", max_age_s=365 * DAY),
+    StreamSpec("QUARANTINE", max_age_s=365 * DAY, max_msgs_per_subject=100_000),
 )
 
 DURABLES: tuple[DurableSpec, ...] = (

@@ -100,13 +100,14 @@ def audit_verify(
             fail(f"no audit log in {root.root} yet; `deskgate up` runs the audit service that writes it")
         log = AuditLog.open(root, mission.storage.url)
         ks = KeyStore(keys_dir) if keys_dir is not None else log.keys
-        with _progress(log.size, "verifying") as bar:
-            task = bar.add_task("verify", total=log.size)
+        size = log.size  # the log as it was when opened: the audit service may be appending meanwhile
+        with _progress(size, "verifying") as bar:
+            task = bar.add_task("verify", total=size)
             report = verify_log(
-                log.entries(), log.checkpoints(), ks, progress=lambda n: bar.advance(task, n), signatures=signatures,
-                checkpoint_every=log.checkpoint_every,
+                log.entries(upto=size), [cp for cp in log.checkpoints() if cp.size <= size], ks,
+                progress=lambda n: bar.advance(task, n), signatures=signatures, checkpoint_every=log.checkpoint_every,
             )
-        last = log.size
+        last = size
         trusted_note = f"keys from {keys_dir or root.keys}"
     failed = bool(report.problems) or (strict and report.unverified_count > 0)
     if json_out:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from deskgate.audit.signing import SignedPayload
 from deskgate.domain.base import Message
@@ -51,7 +51,7 @@ class ApprovalResponse(Message):
     directive_id: DirectiveId
     decision: Literal["approve", "reject"]
     principal: str = Field(min_length=1, max_length=128)
-    decided_at: datetime
+    decided_at: AwareDatetime
     reason: str = Field("", max_length=2000)
     # Set when the approval was one of a batch; explicit directives refuse those.
     batch_id: str | None = Field(None, min_length=1, max_length=128)

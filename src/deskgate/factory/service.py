@@ -416,7 +416,7 @@ class Factory:
                 except ValueError:
                     out.append((m.seq, None))
                     continue
-                if verify_headers(self.keys, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
+                if self.keys.is_revoked(signer) or verify_headers(self.keys, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
                     log.warning("SECURITY: a Governor clear at seq %d is not signed by %s; ignored", m.seq, clear.principal)
                     out.append((m.seq, None))
                     continue
@@ -1055,14 +1055,21 @@ class Factory:
         except Exception as exc:
             self._fatal = exc
 
-    async def _reset_is_signed(self, reset: BreakerReset) -> bool:
-        """Only a principal resets the breaker: the reset must carry their own signature."""
+    async def _reset_is_signed(self, reset: BreakerReset) -> bool | None:
+        """Only a principal resets the breaker: the reset must carry their own signature,
+        from a key that is not revoked. None when it cannot be told now (the read failed,
+        or a newer reset landed between the two reads): the next sync looks again."""
         try:
             stored = await last_message(self.nc, BREAKER_STREAM, S.breaker_kv_subject(S.BREAKER_RESET_KEY))
-            signer = principal_signer(reset.principal)
+        except (ReadError, nats.errors.Error, asyncio.TimeoutError):
+            return None
+        try:
             if stored is None or BreakerReset.model_validate_json(stored.data) != reset:
-                return False  # not the reset just read (a newer one landed): the next sync looks again
-        except (ValueError, ReadError, nats.errors.Error, asyncio.TimeoutError):
+                return None
+            signer = principal_signer(reset.principal)
+            if self.keys.is_revoked(signer):
+                return False
+        except ValueError:
             return False
         return verify_headers(self.keys, Kind.BREAKER, stored.data, stored.headers, expect=signer) is SignatureStatus.VALID
 
@@ -1104,10 +1111,14 @@ class Factory:
             # breaker_state() armed it: a reset written after this trip names its revision
             # and id. It must also be the trip we know is the latest.
             genuine_reset = state.reset is not None and bucket_rev is not None and known_rev is not None and bucket_rev >= known_rev
-            if genuine_reset and not await self._reset_is_signed(state.reset):
-                log.warning("SECURITY: a breaker reset naming %s is not signed with their key; the trip stands", state.reset.principal)
-                self.stats["unsigned_resets"] += 1
-                genuine_reset = False
+            if genuine_reset:
+                signed = await self._reset_is_signed(state.reset)
+                if signed is None:
+                    return  # cannot tell yet: stay tripped, write nothing, look again at the next sync
+                if not signed:
+                    log.warning("SECURITY: a breaker reset naming %s is not signed with their key; the trip stands", state.reset.principal)
+                    self.stats["unsigned_resets"] += 1
+                    genuine_reset = False
             if not genuine_reset:
                 log.warning("breaker bucket does not hold the factory's trip (bucket %s, ours %s); writing it again", bucket_rev, known_rev)
                 self._trip_pending = True

@@ -65,8 +65,8 @@ def read_jsonl(path: Path) -> tuple[list[FeedItem], list[FeedProblem]]:
             try:
                 data = json.loads(line)
                 raw = RawItem.model_validate(data)
-            except (ValueError, ValidationError) as exc:
-                problems.append(FeedProblem(f"{path}:{n}", str(exc).splitlines()[0][:200]))
+            except (ValueError, ValidationError, RecursionError) as exc:
+                problems.append(FeedProblem(f"{path}:{n}", str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__))
                 continue
             published = None
             if isinstance(data.get("published_at"), str):
@@ -93,7 +93,10 @@ def read_feed(path: Path) -> tuple[list[FeedItem], list[FeedProblem]]:
         published = None
         stamp = e.get("published_parsed") or e.get("updated_parsed")
         if stamp:
-            published = datetime(*stamp[:6], tzinfo=timezone.utc)
+            try:
+                published = datetime(*stamp[:6], tzinfo=timezone.utc)
+            except (ValueError, TypeError, OverflowError):
+                problems.append(FeedProblem(f"{path}: entry {str(ident)[:60]!r}", "its date cannot be read; kept without it"))
         text = f"{title}. {summary}" if summary and summary != title else title
         if text.strip():
             items.append(FeedItem(str(ident)[:200], text, published))
@@ -110,6 +113,20 @@ def read_items(feed: NewsFeed, base: Path) -> tuple[list[FeedItem], list[FeedPro
         return read_jsonl(path) if feed.format == "jsonl" else read_feed(path)
     except OSError as exc:
         return [], [FeedProblem(str(path), exc.strerror or str(exc))]
+
+
+def news_id(source: str, raw_id: str) -> str:
+    """`<source>:<id>`, safe to show anywhere (a model's prompt, a log line, a citation):
+    the feed's id in [a-z0-9_.-] only, at most 120 characters in all; an id that had to
+    change keeps a hash of the original, so two different ids never collide."""
+    room = 120 - len(source) - 1
+    ident = _SAFE_ID.sub("-", raw_id.lower()).strip("-")
+    if ident != raw_id or len(ident) > room or not ident:
+        ident = f"{ident[: max(room - 13, 0)]}-{hashlib.sha256(raw_id.encode()).hexdigest()[:12]}".lstrip("-")
+    return f"{source}:{ident}"
+
+
+_SAFE_ID = re.compile(r"[^a-z0-9_.-]+")
 
 
 def assets_mentioned(text: str, assets: tuple[str, ...]) -> list[str]:
@@ -159,30 +176,50 @@ class NewsPoller:
             source = source_name(feed.name)
             items, problems = read_items(feed, self.base)
             for p in problems:
-                if (p.where, p.what) not in self._reported:  # say it once, not every poll
-                    self._reported.add((p.where, p.what))
-                    log.warning("news feed %s: %s: %s", source, p.where, p.what)
-            by_id = {f"{source}:{i.id}": i for i in items}
-            seen = self._seen(list(by_id))
-            for news_id, item in by_id.items():
-                if news_id in seen:
+                self._report(source, p.where, p.what)
+            by_id: dict[str, FeedItem] = {}
+            for item in items:
+                nid = news_id(source, item.id)
+                if nid in by_id:
+                    self._report(source, nid, "the same id appears again in this feed; the first is kept")
                     continue
-                await self._handle(js, source, news_id, item)
+                by_id[nid] = item
+            seen = self._seen(list(by_id))
+            for nid, item in by_id.items():
+                if nid in seen:
+                    continue
+                await self._handle(js, source, nid, item)
                 done += 1
         return done
 
+    def _report(self, source: str, where: str, what: str) -> None:
+        if (where, what) not in self._reported:  # say it once, not every poll
+            self._reported.add((where, what))
+            log.warning("news feed %s: %s: %s", source, where, what)
+
+    def _message(self, source: str, nid: str, item: FeedItem, now: datetime):
+        """The item sanitised and screened (CPU work, run off the event loop)."""
+        result, cleaned = sanitize_with_text(RawItem.model_construct(id=item.id, text=item.text), source)
+        if result.flagged:
+            msg = QuarantinedItem(news_id=nid, source=source, published_at=item.published_at, received_at=now,
+                                  score=result.score, reasons=result.reasons, text=cleaned[:20_000])
+            return msg, S.QUARANTINE_SUBJECT, Kind.QUARANTINE, "quarantined", result
+        msg = NewsItem(news_id=nid, source=source, published_at=item.published_at, received_at=now,
+                       assets=assets_mentioned(cleaned, self.assets), screen_score=result.score, text=result.text)
+        return msg, S.NEWS_SUBJECT, Kind.NEWS, "published", result
+
     async def _handle(self, js, source: str, news_id: str, item: FeedItem) -> None:
         now = self.clock()
-        result, cleaned = sanitize_with_text(RawItem(id=item.id, text=item.text), source)
-        if result.flagged:
-            msg = QuarantinedItem(news_id=news_id, source=source, published_at=item.published_at, received_at=now,
-                                  score=result.score, reasons=result.reasons, text=cleaned[:20_000])
-            subject, kind, outcome = S.QUARANTINE_SUBJECT, Kind.QUARANTINE, "quarantined"
+        try:
+            msg, subject, kind, outcome, result = await asyncio.to_thread(self._message, source, news_id, item, now)
+        except (ValueError, ValidationError, RecursionError) as exc:
+            # Kept out, said once, and marked handled: the next poll must not stall on it again.
+            self._report(source, news_id, f"cannot be sanitised ({type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}); skipped")
+            with self.engine.begin() as conn:
+                conn.execute(insert(handled).values(news_id=news_id, outcome="unreadable", at=now))
+            return
+        if outcome == "quarantined":
             log.warning("quarantined %s (score %.2f): %s", news_id, result.score, "; ".join(result.reasons))
-        else:
-            msg = NewsItem(news_id=news_id, source=source, published_at=item.published_at, received_at=now,
-                           assets=assets_mentioned(cleaned, self.assets), screen_score=result.score, text=result.text[:20_000])
-            subject, kind, outcome = S.NEWS_SUBJECT, Kind.NEWS, "published"
         payload = msg.to_bytes()
         await js.publish(subject, payload, headers=self.signer.headers(kind, payload, {"Nats-Msg-Id": f"news-{hashlib.sha256(news_id.encode()).hexdigest()[:32]}"}))
         with self.engine.begin() as conn:
@@ -200,6 +237,8 @@ class NewsPoller:
                 await self.poll_once(js)
             except (nats.errors.Error, asyncio.TimeoutError) as exc:
                 log.warning("news: could not publish yet (%s); will retry", exc)
+            except Exception:  # a feed must never stop the market-data service
+                log.exception("news: this poll failed; trying again at the next")
             try:
                 await asyncio.wait_for(stop.wait(), timeout=poll_seconds)
             except asyncio.TimeoutError:

@@ -18,6 +18,7 @@ from deskgate.sanitize.screen import screen
 from deskgate.sanitize.text import clean
 
 MARK = "\u02c6"  # ˆ
+MAX_WRAPPED_CHARS = 4_000  # a headline and its summary; what a model is shown of one item
 _SOURCE = re.compile(r"[^a-z0-9_.-]+")
 _WS = re.compile(r"\s+")
 
@@ -68,5 +69,5 @@ def sanitize_with_text(item: RawItem, source: str) -> tuple[SanitizedItem, str]:
         return SanitizedItem(id=item.id, flagged=True, score=result.score, reasons=result.reasons, text=None), cleaned.text
     if not cleaned.text:
         return SanitizedItem(id=item.id, flagged=True, score=1.0, reasons=["empty after cleaning"], text=None), cleaned.text
-    wrapped = wrap(cleaned.text, source, item.id)
+    wrapped = wrap(cleaned.text[:MAX_WRAPPED_CHARS], source, item.id)  # cut before wrapping: the delimiters always close
     return SanitizedItem(id=item.id, flagged=False, score=result.score, reasons=result.reasons, text=wrapped), cleaned.text

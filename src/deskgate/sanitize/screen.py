@@ -110,7 +110,7 @@ MARKUP_RULES: tuple[Rule, ...] = (
     _r("chat-template tokens", 0.75,
        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?INST\]|<</?SYS>>|</?(?:system|instructions?|assistant|prompt)>"
        r"|^#{1,6}\s*(?:system|instructions?|assistant)\b|\b(?:system|assistant)\s*:\s*(?:you|ignore|new)"),
-    _r("hidden markup", 0.35, r"<!--|display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])|<\w+[^>]*\bhidden\b"),
+    _r("hidden markup", 0.35, r"<!--|display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])|<\w+[^<>]{0,300}\bhidden\b"),
 )
 
 # Tricks that carry instructions past a reader.
