@@ -22,6 +22,15 @@ def _progress(total: int | None, what: str) -> Progress:
     return Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
 
 
+def _open_log(mission_path: Path | None, data_dir: Path | None):
+    from deskgate.audit.log import AuditLog
+
+    mission, root = resolve(mission_path, data_dir)
+    if not root.audit_db.exists() and not mission.storage.url:
+        fail(f"no audit log in {root.root} yet; `deskgate up` runs the audit service that writes it")
+    return AuditLog.open(root, mission.storage.url)
+
+
 @keys_app.command("list")
 @handle_errors
 def keys_list(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
@@ -93,12 +102,8 @@ def audit_verify(
         last = header.get("entries")
     else:
         from deskgate.audit.chain import verify_log
-        from deskgate.audit.log import AuditLog
 
-        mission, root = resolve(mission_path, data_dir)
-        if not root.audit_db.exists() and not mission.storage.url:
-            fail(f"no audit log in {root.root} yet; `deskgate up` runs the audit service that writes it")
-        log = AuditLog.open(root, mission.storage.url)
+        log = _open_log(mission_path, data_dir)
         ks = KeyStore(keys_dir) if keys_dir is not None else log.keys
         size = log.size  # the log as it was when opened: the audit service may be appending meanwhile
         with _progress(size, "verifying") as bar:
@@ -108,7 +113,7 @@ def audit_verify(
                 progress=lambda n: bar.advance(task, n), signatures=signatures, checkpoint_every=log.checkpoint_every,
             )
         last = size
-        trusted_note = f"keys from {keys_dir or root.keys}"
+        trusted_note = f"keys from {keys_dir or log.keys.root}"
     failed = bool(report.problems) or (strict and report.unverified_count > 0)
     if json_out:
         print_json({"ok": not failed, **report.model_dump()})
@@ -146,12 +151,8 @@ def audit_trace(
 ) -> None:
     """A directive's whole chain: insights, directive, evaluation, approval, order, fill; each signature's status."""
     from deskgate.audit.chain import signature_status
-    from deskgate.audit.log import AuditLog
 
-    mission, root = resolve(mission_path, data_dir)
-    if not root.audit_db.exists() and not mission.storage.url:
-        fail(f"no audit log in {root.root} yet; `deskgate up` runs the audit service that writes it")
-    log = AuditLog.open(root, mission.storage.url)
+    log = _open_log(mission_path, data_dir)
     chain = log.trace(directive_id)
     if not chain:
         fail(f"nothing in the audit log about {directive_id}")
@@ -177,13 +178,8 @@ def audit_export(
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Write the log as JSON lines, ending on a freshly signed checkpoint; `audit verify --file` checks it."""
-    from deskgate.audit.log import AuditLog
-
-    mission, root = resolve(mission_path, data_dir)
-    if not root.audit_db.exists() and not mission.storage.url:
-        fail(f"no audit log in {root.root} yet; `deskgate up` runs the audit service that writes it")
-    log = AuditLog.open(root, mission.storage.url)
+    """Write the log up to its latest signed checkpoint as JSON lines; `audit verify --file` checks it anywhere."""
+    log = _open_log(mission_path, data_dir)
     with _progress(log.size, "exporting") as bar:
         task = bar.add_task("export", total=log.size)
         n = log.export(file, datetime.now(timezone.utc), progress=lambda k: bar.advance(task, k))

@@ -7,8 +7,9 @@ from datetime import datetime
 from deskgate.domain.execution import Fill, Order
 
 
-def fill_order(order: Order, market_price: float | None, slippage_bps: float, fee_bps: float, now: datetime) -> Fill:
-    common = dict(
+def _answer(order: Order, now: datetime) -> dict:
+    """What every answer to an order names: the order, its directive, and when."""
+    return dict(
         fill_id=f"{order.order_id}-f",
         order_id=order.order_id,
         directive_id=order.directive_id,
@@ -18,6 +19,15 @@ def fill_order(order: Order, market_price: float | None, slippage_bps: float, fe
         filled_at=now,
         reference_price=order.reference_price,
     )
+
+
+def refused(order: Order, reason: str, now: datetime) -> Fill:
+    """The executor's answer to an order whose chain does not verify: nothing filled."""
+    return Fill(status="rejected", reason=f"refused by the executor: {reason}"[:2000], **_answer(order, now))
+
+
+def fill_order(order: Order, market_price: float | None, slippage_bps: float, fee_bps: float, now: datetime) -> Fill:
+    common = _answer(order, now)
     if market_price is None or not market_price > 0:
         return Fill(status="rejected", reason=f"paper venue has no price for {order.asset}", **common)
     sign = 1.0 if order.side == "buy" else -1.0

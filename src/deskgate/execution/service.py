@@ -31,7 +31,7 @@ from deskgate.clock import Clock, SystemClock
 from deskgate.config import Mission
 from deskgate.domain.execution import Fill, Order
 from deskgate.domain.market import Bar
-from deskgate.execution.paper import fill_order
+from deskgate.execution.paper import fill_order, refused
 from deskgate.paths import DataDir
 from deskgate.storage import make_engine
 
@@ -152,18 +152,7 @@ class Executor:
             if verify_headers(self.keys, Kind.ORDER, msg.data, msg.headers, expect="factory") is not SignatureStatus.VALID:
                 await msg.ack()  # not the factory's order: nothing of the factory's to release
                 return
-            fill = Fill(
-                fill_id=f"{order.order_id}-f",
-                order_id=order.order_id,
-                directive_id=order.directive_id,
-                venue=order.venue,
-                asset=order.asset,
-                side=order.side,
-                status="rejected",
-                reference_price=order.reference_price,
-                filled_at=now,
-                reason=f"refused by the executor: {problem}"[:2000],
-            )
+            fill = refused(order, problem, now)
             with self.engine.begin() as conn:
                 conn.execute(
                     insert(filled_orders).values(order_id=order.order_id, seq=seq, fill=fill.model_dump(mode="json"), published=False, at=now)
