@@ -85,8 +85,8 @@ class Stack:
                 write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
             self.provisioned = _run_sync(self._provision)
             for name in self.services:
-                if name == "marketdata" and self.mission.marketdata.source == "none":
-                    continue
+                if name == "marketdata" and self.mission.marketdata.source == "none" and not self.mission.marketdata.news.feeds:
+                    continue  # no prices and no news to publish
                 self._spawn(name)
             self.wait_ready(ready_timeout)
             self._write_run_file()

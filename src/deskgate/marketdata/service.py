@@ -24,7 +24,6 @@ from deskgate.config import Mission
 from deskgate.domain.market import Bar
 from deskgate.marketdata.csv_replay import load_bars
 from deskgate.marketdata.intelligence import Intelligence
-from deskgate.marketdata.news import NewsPoller
 from deskgate.marketdata.simulator import Simulator
 from deskgate.paths import DataDir
 
@@ -39,7 +38,7 @@ class MarketDataService:
         self.published = 0
         self.summaries = 0
         self.signals = 0
-        self.news: NewsPoller | None = None
+        self.news = None  # a NewsPoller when the mission names feeds
         self.intelligence = Intelligence(window_s=mission.marketdata.summary_window_seconds, signal_every=mission.marketdata.signal_every_bars)
 
     def stop(self) -> None:
@@ -50,6 +49,8 @@ class MarketDataService:
         nc, _ = await connect_as(self.data_dir, S.Role.MARKETDATA, name="deskgate-marketdata")
         news = None
         if md.news.feeds:
+            from deskgate.marketdata.news import NewsPoller  # feedparser and the sanitiser only when there is news
+
             self.news = NewsPoller(md.news.feeds, md.assets, self.data_dir, Path(self.data_dir.root))
             news = asyncio.create_task(self.news.run(nc, self._stop, md.news.poll_seconds))
         try:
