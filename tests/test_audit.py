@@ -526,7 +526,7 @@ def test_removing_checkpoints_or_rewriting_the_unsigned_tail_is_detected(filled_
         obj = json.loads(line)
         if "entry" in obj and obj["entry"]["seq"] > 35:
             e = Entry.model_validate(obj["entry"])
-            e = e.model_copy(update={"payload": e.payload.replace("10000", "99999"), "status": "unsigned", "signer": None, "signature": None,
+            e = e.model_copy(update={"payload": e.payload.replace("10000", "99999"), "status": SignatureStatus.UNSIGNED, "signer": None, "signature": None,
                                      "prev_hash": prev}).sealed()
             body[i] = json.dumps({"entry": e.model_dump(mode="json")})
         if "entry" in json.loads(body[i]):

@@ -56,7 +56,7 @@ class Entry(BaseModel):
     # The signature's status when recorded. A forged or unsigned message is still
     # recorded, faithfully, as such; an entry recorded "valid" that no longer verifies
     # was changed after the fact.
-    status: str = SignatureStatus.VALID.value
+    status: SignatureStatus = SignatureStatus.VALID
     payload: str
     prev_hash: str
     hash: str = ""
@@ -91,7 +91,7 @@ class Checkpoint(BaseModel):
 
 
 def new_entry(seq: int, prev_hash: str, *, kind: str, subject: str, ref: str | None, source: str, recorded_at: datetime,
-              signer: str | None, signature: str | None, status: str, payload: str) -> Entry:
+              signer: str | None, signature: str | None, status: SignatureStatus | str, payload: str) -> Entry:
     return Entry(
         seq=seq, kind=kind, subject=subject, ref=ref, source=source, recorded_at=recorded_at,
         signer=signer, signature=signature, status=status, payload=payload, prev_hash=prev_hash,
@@ -176,12 +176,12 @@ def verify_log(
             if problem(e.seq, "its contents do not match its hash (the entry was changed)"):
                 return report
         if not signatures:  # integrity only: the chain and the signed checkpoints
-            status = SignatureStatus(e.status)
+            status = e.status
         else:
             status = signature_status(keys, e)
             report.signatures[status.value] = report.signatures.get(status.value, 0) + 1
-        if status.value != e.status:
-            if problem(e.seq, f"the {e.kind}'s signature is {status.value} but was {e.status} when recorded (signer {e.signer or 'none'})"):
+        if status is not e.status:
+            if problem(e.seq, f"the {e.kind}'s signature is {status.value} but was {e.status.value} when recorded (signer {e.signer or 'none'})"):
                 return report
         elif status is not SignatureStatus.VALID:
             report.unverified_count += 1
