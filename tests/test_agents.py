@@ -446,6 +446,28 @@ async def test_an_unreadable_governor_file_fails_closed_until_a_principal_clears
     assert saved["hold"] is None and saved["clear_seq"] == 1
 
 
+async def test_only_a_clear_signed_by_its_principal_lifts_the_factorys_hold(bus):
+    from conftest import directive, raw, signed_headers
+
+    from deskgate.audit.signing import Kind
+    from deskgate.domain.governor import GovernorClear
+
+    mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
+    (bus.data_dir.state / "governor.json").write_text("{not json")  # held at x0.8 until a principal's clear
+    async with running(bus, mission) as (factory, agent, cc, md):
+        for i, signer in enumerate((None, "agent", "principal:bob")):  # command center credentials, no (or the wrong) key
+            clear = GovernorClear(clear_id=f"gc-forged-{i}", principal="alice", reason="forged", at=datetime.now(timezone.utc))
+            headers = signed_headers(bus.data_dir, signer, Kind.GOVERNOR_CLEAR, clear.to_bytes()) if signer else None
+            await cc.js.publish(S.GOVERNOR_CLEAR_SUBJECT, clear.to_bytes(), headers=headers)
+            (v,) = await agent.submit([raw(directive(f"forged-{i}", notional_usd=10_000, confidence=0.75))])
+            assert v.decision == "rejected" and "damped x0.8" in _failed(v)[0].reason
+            assert factory._governor["clear_seq"] == i + 1  # the factory read it, and did not lift the hold
+        assert (await cc.governor_hold()).damping == 0.8
+        await cc.clear_governor("alice", "checked")
+        (v,) = await agent.submit([raw(directive("genuine", notional_usd=10_000, confidence=0.75))])
+        assert v.decision == "staged"
+
+
 async def test_the_llm_edits_core_memory_through_its_tools_within_the_limits(tmp_path):
     memory = Memory.open(tmp_path / "memory.db")
     calls = []

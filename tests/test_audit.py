@@ -7,10 +7,11 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import directive, raw, wait_for
+from conftest import directive, raw, signed_headers, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from deskgate.approvals.client import CommandCenterError
 from deskgate.audit import merkle
 from deskgate.audit.chain import verify_log
 from deskgate.audit.export import verify_export
@@ -427,7 +428,20 @@ async def test_unsigned_directives_and_decisions_are_refused_by_the_factory(bus)
         await cc.js.publish("approvals.response.nosig", resp.to_bytes())
         await wait_for(lambda: factory.stats["unsigned_decisions"] >= 1)
         assert (await cc.item("nosig")).state == "staged"
-        outcomes = await cc.decide("nosig", "approve", "alice")
+        # A disabled principal's key is revoked: the command center will not sign with it, nor the factory count it.
+        KeyStore(bus.data_dir.keys).revoke("principal:bob")
+        with pytest.raises(CommandCenterError, match="revoked"):
+            await cc.decide("nosig", "approve", "bob")
+        late = ApprovalResponse(approval_id="ap-bob", directive_id="nosig", decision="approve", principal="bob",
+                                decided_at=datetime.now(timezone.utc), directive_digest=digest((await cc.item("nosig")).staged.signed_directive.data))
+        await cc.js.publish("approvals.response.nosig", late.to_bytes(), headers=signed_headers(bus.data_dir, "principal:bob", Kind.APPROVAL, late.to_bytes()))
+
+        async def refused_as_revoked():
+            item = await cc.item("nosig")
+            return item if any(o.outcome == "refused" and "revoked" in o.reason for o in item.outcomes) else None
+
+        assert (await wait_for(refused_as_revoked)).state == "staged"
+        outcomes = await cc.decide("nosig", "approve", "alice", until_fill=False)
         assert [o.outcome for o in outcomes] == ["ordered"]  # no executor here; the genuine decision goes through
 
 

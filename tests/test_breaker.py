@@ -6,11 +6,12 @@ import asyncio
 import json
 
 import pytest
-from conftest import directive, provision_bus, publish_bar, start_bus, wait_for
+from conftest import directive, provision_bus, publish_bar, signed_headers, start_bus, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_factory import make_mission, running, submit
 
+from deskgate.audit.signing import Kind
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.subjects import BREAKER_BUCKET, SERVICE_ROLES, Role
 from deskgate.domain.base import utcnow
@@ -76,6 +77,21 @@ async def test_drawdown_trips_the_breaker_and_only_a_principal_resets_it(bus):
             await wait_for(lambda ev=events: ev.refused(f"$KV.{BREAKER_BUCKET}.reset"))
             await nc.close()
         assert (await cc.breaker()).state == "tripped"
+        # The command center's credentials alone cannot re-arm it: a reset naming the trip
+        # but unsigned, signed with the agent's key, or with another principal's key, is not
+        # a principal's. The factory keeps it tripped (and writes its trip again).
+        for signer in (None, "agent", "principal:bob"):
+            state = await wait_for(lambda: _tripped_state(cc))
+            forged = BreakerReset(resets_revision=state.trip_revision, resets_trip_id=state.trip.trip_id, at=utcnow(),
+                                  principal="alice", reason="forged").to_bytes()
+            headers = signed_headers(bus.data_dir, signer, Kind.BREAKER, forged) if signer else None
+            before = factory.stats["unsigned_resets"]
+            await write_key(cc.js, "reset", forged, headers)
+            await wait_for(lambda b=before: factory.stats["unsigned_resets"] > b)
+            assert factory.beliefs.breaker_tripped
+        (v,) = await submit(agent, directive("still-blocked-after-forgery", notional_usd=100))
+        assert v.primary_reason == "breaker"
+        await wait_for(lambda: _tripped_state(cc))
         after = await cc.reset_breaker("alice", "loss understood; positions reviewed")
         assert after.state == "armed" and after.reset.principal == "alice"
         await wait_for(lambda: not factory.beliefs.breaker_tripped)

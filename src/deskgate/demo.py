@@ -96,7 +96,7 @@ def show_audit(console: Console, data_dir: DataDir, settle_seconds: float = 1.0,
     """The audit service's log of the run: verified, and one executed directive's chain."""
     import json
 
-    from deskgate.audit.chain import signature_status, verify_log
+    from deskgate.audit.chain import signature_status
     from deskgate.audit.log import AuditLog
 
     deadline = time.monotonic() + timeout
@@ -114,9 +114,7 @@ def show_audit(console: Console, data_dir: DataDir, settle_seconds: float = 1.0,
     log = AuditLog.open(data_dir)
     try:
         with console.status(f"verifying {log.size:,} audit entries (every signature, the chain, the checkpoints)..."):
-            size = log.size
-            report = verify_log(log.entries(upto=size), [cp for cp in log.checkpoints() if cp.size <= size], log.keys,
-                                checkpoint_every=log.checkpoint_every)
+            report = log.verify()
         verdict = "[bold green]verified[/]" if report.ok else f"[bold red]FAILED[/] at entry {report.first.seq}: {report.first.what}"
         console.print(
             f"audit log: {report.entries:,} signed entries, {report.checkpoints} signed Merkle checkpoints: {verdict}"

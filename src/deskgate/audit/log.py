@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, insert, or_, select, update
 
 from deskgate.audit import merkle
-from deskgate.audit.chain import GENESIS, Checkpoint, Entry, leaf, new_entry
+from deskgate.audit.chain import GENESIS, Checkpoint, Entry, Report, leaf, new_entry, verify_log
 from deskgate.audit.keys import KeyStore, public_to_text
 from deskgate.audit.signing import Kind, Signer
 from deskgate.storage import make_engine
@@ -201,6 +201,15 @@ class AuditLog:
         with self.engine.connect() as conn:
             row = conn.execute(select(checkpoints).order_by(checkpoints.c.size.desc()).limit(1)).first()
         return _checkpoint(row) if row else None
+
+    def verify(self, keys: KeyStore | None = None, *, progress=None, signatures: bool = True) -> Report:
+        """Verify the log as it stands now: the audit service may append while this reads,
+        so only the entries and checkpoints up to the size at the start are checked."""
+        size = self.size
+        return verify_log(
+            self.entries(upto=size), [cp for cp in self.checkpoints() if cp.size <= size], keys or self.keys,
+            progress=progress, signatures=signatures, checkpoint_every=self.checkpoint_every,
+        )
 
     def trace(self, ref: str) -> list[Entry]:
         """Everything recorded about one directive, plus the insights that name it."""

@@ -64,6 +64,7 @@ def order_problem(keys: KeyStore | PublicKeys, order: Order, payload: bytes, hea
     directive_digest = digest(order.directive.data)
     refs = {a.approval_id: a for a in order.approvals}
     signers: set[str] = set()
+    batched = False
     for signed in order.signed_approvals:
         status = verify_signed(keys, Kind.APPROVAL, signed, expect="principal:")
         if status is not OK:
@@ -90,13 +91,14 @@ def order_problem(keys: KeyStore | PublicKeys, order: Order, payload: bytes, hea
         if signed.signer in signers:
             return f"{resp.principal} approved twice; a second approval must come from another principal"
         signers.add(signed.signer)
+        batched = batched or resp.batch_id is not None
     try:
         late = order.created_at > staged.expires_at  # both the factory's clock: when it ordered, and until when it could
     except TypeError:
         return "the order's or the staged record's time has no time zone"
     if late:
         return f"the order was made after the directive expired at {staged.expires_at.isoformat()}"
-    if staged.explicit and any(ApprovalResponse.model_validate_json(s.payload).batch_id for s in order.signed_approvals):
+    if staged.explicit and batched:
         return "an explicit directive was approved in a batch"
     if staged.four_eyes and len(signers) < 2:
         return "this directive needs two different principals' approvals"

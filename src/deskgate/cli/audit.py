@@ -18,7 +18,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 
 
-def _progress(total: int | None, what: str) -> Progress:
+def _progress(what: str) -> Progress:
     return Progress(TextColumn(what), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True)
 
 
@@ -93,7 +93,7 @@ def audit_verify(
         try:
             total = read_header(file).get("entries")
             trusted = KeyStore(keys_dir) if keys_dir is not None else None
-            with _progress(total, "verifying") as bar:
+            with _progress("verifying") as bar:
                 task = bar.add_task("verify", total=total)
                 report, header = verify_export(file, trusted, progress=lambda n: bar.advance(task, n), signatures=signatures)
         except ExportError as exc:
@@ -101,18 +101,12 @@ def audit_verify(
         trusted_note = f"keys from {keys_dir}" if keys_dir else "keys carried by the export (proves integrity; pass --keys to prove authorship)"
         last = header.get("entries")
     else:
-        from deskgate.audit.chain import verify_log
-
         log = _open_log(mission_path, data_dir)
-        ks = KeyStore(keys_dir) if keys_dir is not None else log.keys
-        size = log.size  # the log as it was when opened: the audit service may be appending meanwhile
-        with _progress(size, "verifying") as bar:
-            task = bar.add_task("verify", total=size)
-            report = verify_log(
-                log.entries(upto=size), [cp for cp in log.checkpoints() if cp.size <= size], ks,
-                progress=lambda n: bar.advance(task, n), signatures=signatures, checkpoint_every=log.checkpoint_every,
-            )
-        last = size
+        last = log.size  # the log as it was when opened: the audit service may be appending meanwhile
+        with _progress("verifying") as bar:
+            task = bar.add_task("verify", total=last)
+            keys = KeyStore(keys_dir) if keys_dir is not None else None
+            report = log.verify(keys, progress=lambda n: bar.advance(task, n), signatures=signatures)
         trusted_note = f"keys from {keys_dir or log.keys.root}"
     failed = bool(report.problems) or (strict and report.unverified_count > 0)
     if json_out:
@@ -180,7 +174,7 @@ def audit_export(
 ) -> None:
     """Write the log up to its latest signed checkpoint as JSON lines; `audit verify --file` checks it anywhere."""
     log = _open_log(mission_path, data_dir)
-    with _progress(log.size, "exporting") as bar:
+    with _progress("exporting") as bar:
         task = bar.add_task("export", total=log.size)
         n = log.export(file, datetime.now(timezone.utc), progress=lambda k: bar.advance(task, k))
     console.print(f"exported {n} entries to [bold]{escape(str(file))}[/]; check it anywhere with `deskgate audit verify --file {escape(str(file))}`")
