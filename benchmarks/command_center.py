@@ -35,7 +35,7 @@ from deskgate.config import Mission  # noqa: E402
 from deskgate.domain.market import Bar  # noqa: E402
 from deskgate.paths import DataDir  # noqa: E402
 from deskgate.stack import Stack  # noqa: E402
-from deskgate.web.accounts import Accounts  # noqa: E402
+from deskgate.people.accounts import Accounts  # noqa: E402
 
 MEMO = {"signal_evidence": "trend", "position_context": "flat", "proposed_action": "buy", "expected_outcome": "+1%"}
 PASSWORD = "benchmark password"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import sqlite3
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.keys import PRINCIPAL_PREFIX, KeyStore
 from deskgate.audit.signing import Signer
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.credentials import ensure_credentials
@@ -64,25 +68,73 @@ class Bus:
         write_endpoint(self.data_dir, [self.server.url], embedded=True, monitor_url=self.server.monitor_url, pid=self.server.pid)
 
 
-# Principals the tests decide as; each has a signing key of their own, as `user add` makes.
+# Principals the tests decide as: real principal accounts with real argon2id password
+# hashes and sealed keys, made once (by `deskgate user add`'s own code) and copied into
+# every test desk's accounts.db, so each test does not pay for the KDF again. A viewer
+# and a disabled principal come with them.
 TEST_PRINCIPALS = ("alice", "bob", "carol", "test-principal")
+TEST_VIEWER = "vera"
+TEST_DISABLED = "dora"
+TEST_PASSWORD = "correct horse battery staple"
+_TEMPLATE: dict[str, object] = {}
 
 
-def principal_keys(data_dir: DataDir, names=TEST_PRINCIPALS) -> None:
-    keys = KeyStore(data_dir.keys)
-    for name in names:
-        keys.create(principal_signer(name))
+def _people_template() -> Path:
+    """accounts.db with the test people, built once per test session."""
+    if "db" not in _TEMPLATE:
+        from deskgate.people.accounts import Accounts
+        from deskgate.people.principals import Principals
+
+        root = DataDir.at(tempfile.mkdtemp(prefix="deskgate-people-")).ensure()
+        accounts = Accounts.open(root)
+        principals = Principals(accounts)
+        for name in (*TEST_PRINCIPALS, TEST_DISABLED):
+            accounts.add(name, "principal", TEST_PASSWORD)
+            principals.make_key(name, TEST_PASSWORD)
+        accounts.add(TEST_VIEWER, "viewer", TEST_PASSWORD)
+        accounts.disable(TEST_DISABLED)
+        _TEMPLATE["signers"] = {name: principals.signer(name, TEST_PASSWORD) for name in TEST_PRINCIPALS}
+        accounts.engine.dispose()
+        with sqlite3.connect(root.accounts_db) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _TEMPLATE["db"] = root.accounts_db
+    return _TEMPLATE["db"]  # type: ignore[return-value]
+
+
+def add_test_people(data_dir: DataDir) -> None:
+    """The test principals, viewer and disabled principal, in this desk's accounts.db."""
+    data_dir.state.mkdir(parents=True, exist_ok=True)
+    if not data_dir.accounts_db.exists():
+        shutil.copyfile(_people_template(), data_dir.accounts_db)
+        data_dir.accounts_db.chmod(0o600)
+
+
+# Kept for tests written before keys were sealed: the people, as `user add` makes them.
+principal_keys = add_test_people
+
+
+class _Principals:
+    """P["alice"]: that test principal's Signer (their sealed key, opened with their password)."""
+
+    def __getitem__(self, name: str) -> Signer:
+        _people_template()
+        return _TEMPLATE["signers"][name]  # type: ignore[index]
+
+
+P = _Principals()
 
 
 def signed_headers(data_dir: DataDir, signer: str, kind, payload: bytes) -> dict[str, str]:
-    """What a role or principal would attach to `payload`, made with its key on disk."""
+    """What a role or principal would attach to `payload`, made with its own key."""
+    if signer.startswith(PRINCIPAL_PREFIX):
+        return P[signer.removeprefix(PRINCIPAL_PREFIX)].headers(kind, payload)
     return Signer(KeyStore(data_dir.keys), signer).headers(kind, payload)
 
 
 def start_bus(root) -> Bus:
     data_dir = DataDir.at(root).ensure()
     creds = ensure_credentials(data_dir)
-    principal_keys(data_dir)
+    add_test_people(data_dir)
     server = start_nats(data_dir, creds)
     write_endpoint(data_dir, [server.url], embedded=True, monitor_url=server.monitor_url, pid=server.pid)
     return Bus(data_dir, server)
@@ -142,4 +194,7 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
         await asyncio.sleep(interval)
 
 
-__all__ = ["signed_headers", "principal_keys", "Bus", "SecurityEvents", "directive", "raw", "publish_bar", "wait_for", "MEMO"]
+__all__ = [
+    "signed_headers", "principal_keys", "add_test_people", "P", "TEST_PASSWORD", "TEST_VIEWER", "TEST_DISABLED", "Bus",
+    "SecurityEvents", "directive", "raw", "publish_bar", "wait_for", "MEMO",
+]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from pydantic_ai import ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.models.test import TestModel
+from conftest import P
 from test_factory import make_mission, running
 
 from deskgate.agents import governor as gov
@@ -412,7 +413,7 @@ async def test_the_factory_applies_the_governors_damping_to_confidence(bus, monk
             # A principal's clear lifts it, although the agents still publish the drift they have not yet applied.
             desk.state.governor = drifting()
             await desk._publish_governor()
-            clear = await cc.clear_governor("alice", "sizes checked")
+            clear = await cc.clear_governor(P["alice"], "sizes checked")
             await desk._publish_governor()
             r = await desk._dispatch(view(), draft, "d-three", {"BTC": 0.0})
             assert r.decision == "staged"
@@ -439,7 +440,7 @@ async def test_an_unreadable_governor_file_fails_closed_until_a_principal_clears
         assert v.decision == "rejected" and "damped x0.8" in _failed(v)[0].reason
         assert await cc.governor() is None  # the agents have said nothing; the factory's hold is what a principal clears
         assert (await cc.governor_hold()).damping == 0.8
-        await cc.clear_governor("alice", "the hold file was restored from a bad backup; checked")
+        await cc.clear_governor(P["alice"], "the hold file was restored from a bad backup; checked")
         (v,) = await agent.submit([raw(directive("g2", notional_usd=10_000, confidence=0.75))])
         assert v.decision == "staged"
     saved = json.loads((bus.data_dir.state / "governor.json").read_text())
@@ -463,7 +464,7 @@ async def test_only_a_clear_signed_by_its_principal_lifts_the_factorys_hold(bus)
             assert v.decision == "rejected" and "damped x0.8" in _failed(v)[0].reason
             assert factory._governor["clear_seq"] == i + 1  # the factory read it, and did not lift the hold
         assert (await cc.governor_hold()).damping == 0.8
-        await cc.clear_governor("alice", "checked")
+        await cc.clear_governor(P["alice"], "checked")
         (v,) = await agent.submit([raw(directive("genuine", notional_usd=10_000, confidence=0.75))])
         assert v.decision == "staged"
 
@@ -612,7 +613,7 @@ async def test_a_directive_sent_while_the_factory_was_down_meets_the_damping_whe
         assert v.decision == "rejected"
         # The agents say they are not drifting; the factory's hold is what the principal sees and clears.
         assert (await cc.governor()).state == "baseline" and (await cc.governor_hold()).damping == 0.5
-        await cc.clear_governor("alice", "looked at the sizes")
+        await cc.clear_governor(P["alice"], "looked at the sizes")
         (v,) = await agent.submit([raw(directive("after-clear", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "staged"
 

@@ -7,15 +7,14 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import directive, raw, signed_headers, wait_for
+from conftest import P, add_test_people, directive, raw, signed_headers, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deskgate.approvals.client import CommandCenterError
 from deskgate.audit import merkle
 from deskgate.audit.chain import verify_log
 from deskgate.audit.export import verify_export
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.keys import KeyStore
 from deskgate.audit.log import AuditLog, Record
 from deskgate.audit.order_chain import order_problem
 from deskgate.audit.signing import Kind, SignatureStatus, SignedPayload, Signer, digest, verify_headers
@@ -23,6 +22,8 @@ from deskgate.domain.approval import ApprovalResponse, PositionContext, StagedDi
 from deskgate.domain.directive import Directive
 from deskgate.domain.evaluation import PolicyEvaluation
 from deskgate.domain.execution import ApprovalRef, Order
+from deskgate.paths import DataDir
+from deskgate.people.accounts import Accounts
 
 # --- RFC 6962 -------------------------------------------------------------------------
 
@@ -101,10 +102,11 @@ def test_every_inclusion_and_consistency_proof_verifies_and_mangled_ones_do_not(
 
 @pytest.fixture
 def keys(tmp_path):
-    ks = KeyStore(tmp_path / "keys")
+    """The roles' keys in a desk's keys/, the principals' sealed in its accounts.db."""
+    data_dir = DataDir.at(tmp_path / "desk").ensure()
+    add_test_people(data_dir)
+    ks = KeyStore.for_desk(data_dir)
     ks.ensure_roles()
-    for name in ("alice", "bob"):
-        ks.create(principal_signer(name))
     return ks
 
 
@@ -161,7 +163,7 @@ def make_order(keys: KeyStore, *, approvers=("alice",), d: dict | None = None, a
             approval_id=f"ap-{who}", directive_id=d["directive_id"], decision="approve", principal=who, decided_at=decided_at or NOW,
             directive_digest=digest(approve_digest_of or payload),
         )
-        approvals.append(Signer(keys, principal_signer(who)).signed(Kind.APPROVAL, resp.to_bytes()))
+        approvals.append(P[who].signed(Kind.APPROVAL, resp.to_bytes()))
         refs.append(ApprovalRef(approval_id=resp.approval_id, principal=who, decided_at=NOW))
     order = Order(
         order_id=f"{d['directive_id']}-o", directive_id=d["directive_id"], venue="binance", asset="BTC", side=d["side"],
@@ -212,17 +214,17 @@ def test_no_tampered_order_ever_verifies(keys, which, notional, side):
         forged = SignedPayload(signer="principal:alice", signature=agent.sign(Kind.APPROVAL, sp.data), payload=sp.payload)
         order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
     elif which == "approval signed by another principal":
-        forged = Signer(keys, "principal:bob").signed(Kind.APPROVAL, sp.data)  # bob's key on a decision naming alice
+        forged = P["bob"].signed(Kind.APPROVAL, sp.data)  # bob's key on a decision naming alice
         order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
     elif which == "approval of another directive":
         other = resp.model_copy(update={"directive_id": "other"})
-        forged = Signer(keys, "principal:alice").signed(Kind.APPROVAL, other.to_bytes())
+        forged = P["alice"].signed(Kind.APPROVAL, other.to_bytes())
         order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
     elif which == "approval digest of other bytes":
         order, body, headers = make_order(keys, d=d, approve_digest_of=raw({**d, "notional_usd": notional * 2}))
     elif which == "rejection instead of approval":
         rej = resp.model_copy(update={"decision": "reject", "reason": "no"})
-        forged = Signer(keys, "principal:alice").signed(Kind.APPROVAL, rej.to_bytes())
+        forged = P["alice"].signed(Kind.APPROVAL, rej.to_bytes())
         order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [forged]}))
     elif which == "bigger order than the directive":
         order, body, headers = _resign(keys, order.model_copy(update={"notional_usd": notional * 10}))
@@ -421,27 +423,27 @@ async def test_unsigned_directives_and_decisions_are_refused_by_the_factory(bus)
         assert v.decision == "staged"
         # A decision naming the wrong digest (the principal was shown something else) is refused.
         resp = ApprovalResponse(approval_id="ap-x", directive_id="nosig", decision="approve", principal="alice", decided_at=NOW, directive_digest="0" * 64)
-        outcomes = await cc.send(resp.model_copy(update={"decided_at": datetime.now(timezone.utc)}), wait=5.0)
+        outcomes = await cc.send(resp.model_copy(update={"decided_at": datetime.now(timezone.utc)}), P["alice"], wait=5.0)
         assert outcomes[0].outcome == "refused" and "digest" in outcomes[0].reason
         # An unsigned decision (command center credentials, no principal's key) is refused.
         resp = ApprovalResponse(approval_id="ap-y", directive_id="nosig", decision="approve", principal="alice", decided_at=datetime.now(timezone.utc))
         await cc.js.publish("approvals.response.nosig", resp.to_bytes())
         await wait_for(lambda: factory.stats["unsigned_decisions"] >= 1)
         assert (await cc.item("nosig")).state == "staged"
-        # A disabled principal's key is revoked: the command center will not sign with it, nor the factory count it.
-        KeyStore(bus.data_dir.keys).revoke("principal:bob")
-        with pytest.raises(CommandCenterError, match="revoked"):
-            await cc.decide("nosig", "approve", "bob")
+        # A disabled principal's key signs nothing the factory counts, even opened and sent.
+        Accounts.open(bus.data_dir).disable("bob")
+        refused = await cc.decide("nosig", "approve", P["bob"], wait=5.0)
+        assert [o.outcome for o in refused] == ["refused"] and "disabled" in refused[0].reason
         late = ApprovalResponse(approval_id="ap-bob", directive_id="nosig", decision="approve", principal="bob",
                                 decided_at=datetime.now(timezone.utc), directive_digest=digest((await cc.item("nosig")).staged.signed_directive.data))
         await cc.js.publish("approvals.response.nosig", late.to_bytes(), headers=signed_headers(bus.data_dir, "principal:bob", Kind.APPROVAL, late.to_bytes()))
 
         async def refused_as_revoked():
             item = await cc.item("nosig")
-            return item if any(o.outcome == "refused" and "revoked" in o.reason for o in item.outcomes) else None
+            return item if sum(o.outcome == "refused" and "disabled" in o.reason for o in item.outcomes) >= 2 else None
 
         assert (await wait_for(refused_as_revoked)).state == "staged"
-        outcomes = await cc.decide("nosig", "approve", "alice", until_fill=False)
+        outcomes = await cc.decide("nosig", "approve", P["alice"], until_fill=False)
         assert [o.outcome for o in outcomes] == ["ordered"]  # no executor here; the genuine decision goes through
 
 
@@ -465,7 +467,7 @@ async def test_the_executor_never_fills_an_order_that_does_not_verify(bus):
         await asyncio.wait_for(xready.wait(), 10)
         try:
             await submit(agent, directive("real", notional_usd=2_000), directive("target", notional_usd=20_000))
-            good = await cc.decide("real", "approve", "alice")
+            good = await cc.decide("real", "approve", P["alice"])
             assert [o.outcome for o in good] == ["ordered", "executed"]  # a genuine chain fills
             keys = KeyStore(bus.data_dir.keys)
             staged = (await cc.item("target")).staged
@@ -481,7 +483,7 @@ async def test_the_executor_never_fills_an_order_that_does_not_verify(bus):
             forged = {
                 "missing": [],
                 "forged": [SignedPayload(signer="principal:alice", signature=agent_signer.sign(Kind.APPROVAL, approval().to_bytes()), payload=approval().to_bytes().decode())],
-                "mismatched": [Signer(keys, "principal:alice").signed(Kind.APPROVAL, approval(directive_digest=digest(real_directive.data)).to_bytes())],
+                "mismatched": [P["alice"].signed(Kind.APPROVAL, approval(directive_digest=digest(real_directive.data)).to_bytes())],
             }
             fx, _ = await bus.connect(Role.FACTORY)
             factory_signer = Signer(keys, "factory")

@@ -6,7 +6,7 @@ import asyncio
 import json
 
 import pytest
-from conftest import directive, provision_bus, publish_bar, signed_headers, start_bus, wait_for
+from conftest import P, directive, provision_bus, publish_bar, signed_headers, start_bus, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_factory import make_mission, running, submit
@@ -55,7 +55,7 @@ async def test_drawdown_trips_the_breaker_and_only_a_principal_resets_it(bus):
     mission = make_mission()
     async with running(bus, mission) as (factory, agent, cc, md):
         await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
+        await cc.decide("eth", "approve", P["alice"])
         # Exactly 15% drawdown: 25% of equity falling 60% = 15.0% -> not tripped.
         await publish_bar(md, "ETH", 3_500 * 0.4)
         await wait_for(lambda: factory.ledger.marks["ETH"] == 3_500 * 0.4)
@@ -92,7 +92,7 @@ async def test_drawdown_trips_the_breaker_and_only_a_principal_resets_it(bus):
         (v,) = await submit(agent, directive("still-blocked-after-forgery", notional_usd=100))
         assert v.primary_reason == "breaker"
         await wait_for(lambda: _tripped_state(cc))
-        after = await cc.reset_breaker("alice", "loss understood; positions reviewed")
+        after = await cc.reset_breaker(P["alice"], "loss understood; positions reviewed")
         assert after.state == "armed" and after.reset.principal == "alice"
         await wait_for(lambda: not factory.beliefs.breaker_tripped)
         # Drawdown is measured afresh from the reset: trading resumes.
@@ -109,7 +109,7 @@ async def _tripped_state(cc):
 async def crash_into_a_trip(agent, cc, md):
     """A 25% ETH long falls 80%: a 20% drawdown trips the breaker. Returns the tripped state."""
     await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-    await cc.decide("eth", "approve", "alice")
+    await cc.decide("eth", "approve", P["alice"])
     await publish_bar(md, "ETH", 3_500 * 0.2)
     return await wait_for(lambda: _tripped_state(cc))
 
@@ -210,7 +210,7 @@ async def test_a_trip_the_bus_never_took_survives_a_restart(bus, monkeypatch):
     mission = make_mission()
     async with running(bus, mission) as (factory, agent, cc, md):
         await crash_into_a_trip(agent, cc, md)
-        await cc.reset_breaker("alice", "reviewed")
+        await cc.reset_breaker(P["alice"], "reviewed")
         await wait_for(lambda: not factory.beliefs.breaker_tripped)
 
         async def failing(*_a, **_k):
@@ -218,7 +218,7 @@ async def test_a_trip_the_bus_never_took_survives_a_restart(bus, monkeypatch):
 
         (v,) = await submit(agent, directive("btc", notional_usd=19_000))
         assert v.decision == "staged"
-        await cc.decide("btc", "approve", "alice")
+        await cc.decide("btc", "approve", P["alice"])
         monkeypatch.setattr(service, "write_key", failing)
         await publish_bar(md, "BTC", 65_000 * 0.1)
         await wait_for(lambda: factory.beliefs.breaker_tripped)
@@ -240,7 +240,7 @@ async def test_a_reset_written_in_advance_does_not_disarm_the_next_trip(bus):
 
     async with running(bus, make_mission()) as (factory, agent, cc, md):
         await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
+        await cc.decide("eth", "approve", P["alice"])
         latest = await last_message(cc.nc, BREAKER_STREAM, "$KV.deskgate_breaker.trip")
         base = latest.seq if latest else 0
         from deskgate.bus.breaker import write_key
@@ -275,7 +275,7 @@ async def test_an_unreadable_trip_record_is_rewritten_so_a_principal_can_reset_i
             return s if s.trip is not None and s.trip_revision != first.trip_revision else None
 
         await wait_for(readable_again, timeout=15)
-        state = await cc.reset_breaker("alice", "record repaired; reviewed")
+        state = await cc.reset_breaker(P["alice"], "record repaired; reviewed")
         assert state.state == "armed"
 
 

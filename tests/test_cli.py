@@ -15,6 +15,7 @@ import pytest
 from conftest import directive
 
 DESKGATE = [sys.executable, "-m", "deskgate"]
+PASSWORD = "correct horse battery staple"
 
 
 def run(*args, input: bytes | None = None, cwd=None, timeout=60, check=True) -> subprocess.CompletedProcess:
@@ -141,19 +142,35 @@ def test_up_serves_the_cli_stops_on_sigterm_and_resumes(tmp_path):
         assert [i["directive"]["directive_id"] for i in listed] == ["k1", "k2", "k3"]
         shown = run("approvals", "show", "k1", *d).stdout.decode()
         assert "decision memo" in shown and "position" in shown
-        no_key = run("approvals", "approve", "k1", "--principal", "alice", "--json", *d, check=False)
-        assert no_key.returncode == 2 and b"no signing key for principal:alice" in no_key.stderr
-        assert "made a signing key for principal:alice" in run("keys", "principal", "alice", *d).stdout.decode()
-        run("keys", "principal", "bob", *d)
-        assert run("keys", "principal", "bob", *d, check=False).returncode == 2  # never replaced silently
-        approved = json.loads(run("approvals", "approve", "k1", "--principal", "alice", "--json", *d).stdout)
+        password = tmp_path / "alice.password"
+        password.write_text(PASSWORD + "\n")
+        no_account = run("approvals", "approve", "k1", "--principal", "alice", "--password-file", str(password), "--json", *d, check=False)
+        assert no_account.returncode == 2 and b"alice has no account" in no_account.stderr
+        no_key = run("keys", "principal", "alice", "--password-file", str(password), *d, check=False)
+        assert no_key.returncode == 2 and b"alice has no account" in no_key.stderr  # keys need accounts
+        for who in ("alice", "bob"):
+            added = run("user", "add", who, "--role", "principal", "--password-stdin", *d, input=(PASSWORD + "\n").encode()).stdout.decode()
+            assert "sealed with their password" in added
+        assert run("keys", "principal", "bob", "--password-stdin", *d, input=(PASSWORD + "\n").encode(), check=False).returncode == 2  # never replaced silently
+        wrong = run("approvals", "approve", "k1", "--principal", "alice", "--password-stdin", "--json", *d, input=b"not her password\n", check=False)
+        assert wrong.returncode == 2 and b"wrong password for alice" in wrong.stderr
+        approved = json.loads(run("approvals", "approve", "k1", "--principal", "alice", "--password-file", str(password), "--json", *d).stdout)
         assert [o["outcome"] for o in approved] == ["ordered", "executed"]
-        rejected = json.loads(run("approvals", "reject", "k2", "--reason", "too late in the day", "--principal", "bob", "--json", *d).stdout)
+        rejected = json.loads(run(
+            "approvals", "reject", "k2", "--reason", "too late in the day", "--principal", "bob", "--password-stdin", "--json", *d,
+            input=(PASSWORD + "\n").encode(),
+        ).stdout)
         assert rejected[0]["outcome"] == "rejected" and rejected[0]["principals"] == ["bob"]
         assert run("approvals", "reject", "k3", "--reason", " ", *d, check=False).returncode == 2
+        # The CLI's decisions are in the account's activity, as the Command Center's are.
+        from deskgate.paths import DataDir
+        from deskgate.people.accounts import Accounts
+
+        done = [(a["name"], a["action"], a["target"], a["detail"].get("via")) for a in Accounts.open(DataDir.at(data)).actions()]
+        assert ("alice", "approve", "k1", "cli") in done and ("bob", "reject", "k2", "cli") in done
         breaker = json.loads(run("breaker", "status", "--json", *d).stdout)
         assert breaker["state"] == "armed"
-        assert run("breaker", "reset", "--reason", "nothing to reset", *d, check=False).returncode == 2
+        assert run("breaker", "reset", "--reason", "nothing to reset", "--principal", "alice", "--password-file", str(password), *d, check=False).returncode == 2
         time.sleep(2.5)
         portfolio = json.loads(run("portfolio", "--json", *d).stdout)
         assert [p["asset"] for p in portfolio["positions"]] == ["BTC"]

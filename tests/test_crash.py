@@ -7,7 +7,7 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import directive, principal_keys, publish_bar, raw, signed_headers, wait_for
+from conftest import P, directive, principal_keys, publish_bar, raw, signed_headers, wait_for
 from sqlalchemy import func, select
 
 from deskgate.approvals.client import CommandCenter
@@ -116,8 +116,8 @@ async def test_kill_nats_server_pending_approvals_and_tripped_breaker_survive(tm
             "marketdata": {"source": "none", "assets": ["BTC", "ETH"]},
         }
     )
+    principal_keys(data_dir)  # before the services open accounts.db
     stack = Stack(mission, data_dir, services=("factory", "executor"), restart=True).start()
-    principal_keys(data_dir)
     try:
         md, _ = await connect_as(data_dir, Role.MARKETDATA, reconnect=False)
         await publish_bar(md, "BTC", 65_000.0)
@@ -129,7 +129,7 @@ async def test_kill_nats_server_pending_approvals_and_tripped_breaker_survive(tm
         cc = await CommandCenter.connect(data_dir)
         v = await agent.submit([raw(directive("eth", asset="ETH", notional_usd=25_000)), raw(directive("keep", notional_usd=5_000))])
         assert [x.decision for x in v] == ["staged", "staged"]
-        assert [o.outcome for o in await cc.decide("eth", "approve", "alice")] == ["ordered", "executed"]
+        assert [o.outcome for o in await cc.decide("eth", "approve", P["alice"])] == ["ordered", "executed"]
         await publish_bar(md, "ETH", 3_500 * 0.2)
         await wait_for(lambda: _tripped(cc))
         for c in (agent, cc):

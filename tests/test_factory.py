@@ -8,18 +8,18 @@ import uuid
 from contextlib import asynccontextmanager
 
 import pytest
-from conftest import directive, provision_bus, publish_bar, raw, signed_headers, start_bus, wait_for
+from conftest import P, directive, provision_bus, publish_bar, raw, signed_headers, start_bus, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskgate.agents.submit import AgentClient
 from deskgate.approvals.client import CommandCenter, CommandCenterError
-from deskgate.audit.signing import Kind
+from deskgate.audit.signing import Kind, digest
 from deskgate.bus.breaker import write_key
 from deskgate.bus.reader import read_stream
 from deskgate.bus.subjects import Role
 from deskgate.config import Mission
-from deskgate.domain.approval import ApprovalResponse, StagedDirective
+from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerTrip
 from deskgate.execution.service import Executor
@@ -84,7 +84,7 @@ async def test_staged_approved_ordered_filled_and_booked(bus):
         item = await cc.item("a1")
         assert item.pending and item.staged.price_at_staging == 65_000.0
         assert item.staged.context.post_trade_position_pct == pytest.approx(20.0)
-        outcomes = await cc.decide("a1", "approve", "alice")
+        outcomes = await cc.decide("a1", "approve", P["alice"])
         assert [o.outcome for o in outcomes] == ["ordered", "executed"]
         assert outcomes[0].principals == ["alice"]
         fill = outcomes[1].fill
@@ -115,7 +115,7 @@ async def test_reservations_block_then_release_on_human_rejection(bus):
     async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
         v1, v2 = await submit(agent, directive("r1", notional_usd=20_000), directive("r2", notional_usd=10_000))
         assert v1.decision == "staged" and v2.decision == "rejected" and v2.primary_reason == "position"
-        out = await cc.decide("r1", "reject", "bob", "thesis stale")
+        out = await cc.decide("r1", "reject", P["bob"], "thesis stale")
         assert [o.outcome for o in out] == ["rejected"] and out[0].reason == "thesis stale"
         (v3,) = await submit(agent, directive("r3", notional_usd=10_000))
         assert v3.decision == "staged"
@@ -130,14 +130,14 @@ async def test_explicit_needs_single_approval_and_four_eyes_two_principals(bus):
     async with running(bus, mission) as (factory, agent, cc, _):
         v1, v2 = await submit(agent, directive("e1", notional_usd=10_000), directive("e2", asset="ETH", notional_usd=20_000))
         assert v1.evaluation.explicit_approval and v2.evaluation.explicit_approval
-        refused = await cc.decide("e1", "approve", "alice", batch_id="batch-1")
+        refused = await cc.decide("e1", "approve", P["alice"], batch_id="batch-1")
         assert refused[0].outcome == "refused" and "one by one" in refused[0].reason
-        assert [o.outcome for o in await cc.decide("e1", "approve", "alice")] == ["ordered", "executed"]
-        first = await cc.decide("e2", "approve", "alice")
+        assert [o.outcome for o in await cc.decide("e1", "approve", P["alice"])] == ["ordered", "executed"]
+        first = await cc.decide("e2", "approve", P["alice"])
         assert [o.outcome for o in first] == ["awaiting_second_approval"]
-        again = await cc.decide("e2", "approve", "alice")
+        again = await cc.decide("e2", "approve", P["alice"])
         assert again[0].outcome == "refused" and "another principal" in again[0].reason
-        second = await cc.decide("e2", "approve", "carol")
+        second = await cc.decide("e2", "approve", P["carol"])
         assert [o.outcome for o in second] == ["ordered", "executed"]
         assert second[0].principals == ["alice", "carol"]
 
@@ -148,7 +148,7 @@ async def test_expired_items_are_expired_and_cannot_be_approved(bus):
         assert v.decision == "staged"
         item = await wait_for(lambda: _state(cc, "x1", "expired"))
         assert item.outcomes[-1].reason == "no decision before expiry"
-        late = await cc.decide("x1", "approve", "alice")
+        late = await cc.decide("x1", "approve", P["alice"])
         assert late[0].outcome == "refused" and "already expired" in late[0].reason
         assert factory.beliefs.pending == {}
 
@@ -164,7 +164,7 @@ async def test_price_moved_beyond_the_band_invalidates_the_approval(bus):
         assert v.decision == "staged"
         await publish_bar(md, "BTC", 65_000 * 1.03)
         await wait_for(lambda: factory.beliefs.prices["BTC"] > 66_000)
-        out = await cc.decide("p1", "approve", "alice")
+        out = await cc.decide("p1", "approve", P["alice"])
         assert [o.outcome for o in out] == ["invalidated"]
         assert out[0].reason.startswith("price_band:")
         assert factory.beliefs.pending == {}
@@ -175,15 +175,33 @@ async def test_approval_is_rechecked_against_current_beliefs(bus):
     # ETH long, then a crash trips the breaker: a BTC directive staged before must not execute.
     async with running(bus, make_mission()) as (factory, agent, cc, md):
         await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
+        await cc.decide("eth", "approve", P["alice"])
         (v,) = await submit(agent, directive("btc", notional_usd=10_000))
         assert v.decision == "staged"
         await publish_bar(md, "ETH", 3_500 * 0.3)  # -70% on 25% of equity: 17.5% drawdown
         await wait_for(lambda: factory.beliefs.breaker_tripped)
-        out = await cc.decide("btc", "approve", "alice")
-        assert out[0].outcome == "invalidated" and out[0].reason.startswith("breaker:")
+        await wait_for(lambda: _tripped_on_bus(cc))
+        # The command center refuses to approve while tripped, and says why...
+        with pytest.raises(CommandCenterError, match="circuit breaker is tripped"):
+            await cc.decide("btc", "approve", P["alice"])
+        # ...and an approval sent anyway is refused by the factory without consuming the item.
+        staged = (await cc.item("btc")).staged
+        resp = ApprovalResponse(approval_id=f"ap-{uuid.uuid4().hex}", directive_id="btc", decision="approve", principal="alice",
+                                decided_at=utcnow(), directive_digest=digest(staged.signed_directive.data))
+        out = await cc.send(resp, P["alice"], wait=5.0)
+        assert [o.outcome for o in out] == ["refused"] and "circuit breaker is tripped" in out[0].reason
+        assert (await cc.item("btc")).state == "staged" and "btc" in factory.beliefs.pending
         (v2,) = await submit(agent, directive("after", notional_usd=1_000))
         assert v2.decision == "rejected" and v2.primary_reason == "breaker"
+        # Once a principal resets the breaker, the same directive can be approved (re-checked as ever).
+        await cc.reset_breaker(P["bob"], "crash reviewed")
+        await wait_for(lambda: not factory.beliefs.breaker_tripped)
+        out = await cc.decide("btc", "approve", P["alice"])
+        assert [o.outcome for o in out] == ["ordered", "executed"]
+
+
+async def _tripped_on_bus(cc) -> bool:
+    return (await cc.breaker()).state == "tripped"
 
 
 def _collect(into: list):
@@ -199,9 +217,9 @@ async def test_decisions_cannot_be_replayed_or_moved_to_another_directive(bus):
         resp = ApprovalResponse(
             approval_id="ap-fixed", directive_id="m1", decision="reject", principal="alice", decided_at=utcnow(), reason="no"
         )
-        assert (await cc.send(resp))[0].outcome == "rejected"
+        assert (await cc.send(resp, P["alice"]))[0].outcome == "rejected"
         # The same approval again: JetStream drops it as a duplicate message id...
-        assert await cc.send(resp.model_copy(update={"directive_id": "m2"}), wait=1.0) == []
+        assert await cc.send(resp.model_copy(update={"directive_id": "m2"}), P["alice"], wait=1.0) == []
         # ...and without the message id the factory refuses the used approval id.
         replayed = resp.model_copy(update={"directive_id": "m2"})
         got = []
@@ -282,7 +300,7 @@ async def test_state_survives_a_factory_restart(bus):
     mission = make_mission()
     async with running(bus, mission) as (factory, agent, cc, _):
         await submit(agent, directive("s1", notional_usd=20_000))
-        await cc.decide("s1", "approve", "alice")
+        await cc.decide("s1", "approve", P["alice"])
         await submit(agent, directive("s2", asset="ETH", notional_usd=15_000))
         equity_before = factory.ledger.equity_usd
     async with running(bus, mission) as (factory, agent, cc, _):
@@ -342,7 +360,7 @@ def test_through_the_real_factory_nothing_staged_breaks_a_guardrail(prop_bus, ba
             staged = (await staged_messages(cc.nc))[start:]
             beliefs = factory.beliefs.copy()
             if tripped:
-                await cc.reset_breaker("test-principal", "end of the example")
+                await cc.reset_breaker(P["test-principal"], "end of the example")
                 await wait_for(lambda: not factory.beliefs.breaker_tripped)
             return staged, beliefs, [v.decision for v in verdicts]
 
@@ -371,8 +389,8 @@ async def test_an_agent_cannot_forge_approvals_or_a_breaker_reset_by_reflection(
     mission = make_mission(approvals={"four_eyes_above_usd": 1_000.0}, guardrails={"require_human_approval_above_usd": 1_000.0})
     async with running(bus, mission) as (factory, agent, cc, md):
         await submit(agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await cc.decide("eth", "approve", "alice")
-        await cc.decide("eth", "approve", "bob")
+        await cc.decide("eth", "approve", P["alice"])
+        await cc.decide("eth", "approve", P["bob"])
         (v,) = await submit(agent, directive("x1", notional_usd=20_000))
         assert v.decision == "staged"
         await publish_bar(md, "ETH", 10.0)
@@ -404,7 +422,7 @@ async def test_an_agent_cannot_forge_approvals_or_a_breaker_reset_by_reflection(
 async def test_fills_that_do_not_add_up_are_refused_and_kept(bus):
     async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
         await submit(agent, directive("f1", notional_usd=10_000))
-        outcomes = await cc.decide("f1", "approve", "alice", until_fill=False)
+        outcomes = await cc.decide("f1", "approve", P["alice"], until_fill=False)
         assert outcomes[0].outcome == "ordered"
         ex, _ = await bus.connect(Role.EXECUTOR)
         base = {"fill_id": "x", "order_id": "f1-o", "directive_id": "f1", "venue": "binance", "asset": "BTC", "side": "buy",
@@ -452,17 +470,24 @@ async def test_four_eyes_means_two_people_not_two_spellings(bus):
     mission = make_mission(guardrails={"require_human_approval_above_usd": 1_000.0}, approvals={"four_eyes_above_usd": 1_000.0})
     async with running(bus, mission, executor=False) as (factory, agent, cc, _):
         await submit(agent, directive("fe", notional_usd=5_000))
-        assert (await cc.decide("fe", "approve", "Bob"))[0].outcome == "awaiting_second_approval"
-        again = await cc.decide("fe", "approve", "  bob ")
-        assert again[0].outcome == "refused"
+        assert (await cc.decide("fe", "approve", P["bob"]))[0].outcome == "awaiting_second_approval"
+        shown = digest((await cc.item("fe")).staged.signed_directive.data)
+        got = []
+        sub = await cc.nc.subscribe("factory.status.approval.fe", cb=_collect(got))
+        for spelling in ("Bob", "  bob "):
+            # bob again, under another spelling of his own name and with his own key: one person.
+            resp = ApprovalResponse(approval_id=f"sp-{uuid.uuid4().hex}", directive_id="fe", decision="approve", principal=spelling,
+                                    decided_at=utcnow(), directive_digest=shown)
+            await cc.js.publish("approvals.response.fe", resp.to_bytes(), headers=signed_headers(bus.data_dir, "principal:bob", Kind.APPROVAL, resp.to_bytes()))
+        await wait_for(lambda: len(got) >= 2)
+        assert all(ApprovalOutcome.model_validate_json(m.data).outcome == "refused" for m in got)
         for alias in ("b\u200bob", "ＢＯＢ"):
-            # No key can exist for such a name, so no such decision can be signed at all.
-            with pytest.raises(CommandCenterError, match="not a signer name"):
-                await cc.decide("fe", "approve", alias)
-            # And bob's own signature on a decision naming the alias is not the alias's.
-            resp = ApprovalResponse(approval_id=f"alias-{uuid.uuid4().hex}", directive_id="fe", decision="approve", principal=alias, decided_at=utcnow())
+            # No account can have such a name; bob's signature on a decision naming the alias is not the alias's.
+            resp = ApprovalResponse(approval_id=f"alias-{uuid.uuid4().hex}", directive_id="fe", decision="approve", principal=alias,
+                                    decided_at=utcnow(), directive_digest=shown)
             await cc.js.publish("approvals.response.fe", resp.to_bytes(), headers=signed_headers(bus.data_dir, "principal:bob", Kind.APPROVAL, resp.to_bytes()))
         await wait_for(lambda: factory.stats["unsigned_decisions"] >= 2)
+        await sub.unsubscribe()
         assert (await cc.item("fe")).state == "awaiting_second_approval"
 
 

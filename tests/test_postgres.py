@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import directive
+from conftest import P, directive
 from sqlalchemy import create_engine, text
 from test_factory import make_mission, running, submit
 
@@ -33,7 +33,7 @@ async def test_the_factory_runs_and_resumes_on_postgresql(bus, pg_url):
     async with running(bus, mission, store_url=pg_url) as (factory, agent, cc, _):
         verdicts = await submit(agent, directive("pg1", notional_usd=20_000), directive("pg1"), directive("pg2", notional_usd=10_000))
         assert [v.decision for v in verdicts] == ["staged", "duplicate", "rejected"]
-        outcomes = await cc.decide("pg1", "approve", "alice")
+        outcomes = await cc.decide("pg1", "approve", P["alice"])
         assert [o.outcome for o in outcomes] == ["ordered", "executed"]
         await submit(agent, directive("pg3", asset="ETH", notional_usd=5_000))
     async with running(bus, mission, store_url=pg_url) as (factory, agent, cc, _):

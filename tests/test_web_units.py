@@ -11,7 +11,7 @@ from deskgate.domain.approval import ApprovalOutcome
 from deskgate.domain.breaker import BreakerState
 from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
 from deskgate.domain.funnel import LATENCY_BUCKETS_MS, Funnel, LatencyHistogram
-from deskgate.web.accounts import login_wait_seconds
+from deskgate.people.accounts import login_wait_seconds
 from deskgate.web.charts import downsample, line_chart
 from deskgate.web.metrics import families
 from deskgate.web.periods import period_funnel
@@ -95,7 +95,7 @@ def test_metrics_histogram_is_cumulative_and_ends_at_inf():
 
 def test_failures_are_forgotten_after_a_quiet_hour_and_in_flight_attempts_count(tmp_path):
     from deskgate.paths import DataDir
-    from deskgate.web.accounts import Accounts
+    from deskgate.people.accounts import Accounts
 
     clock = [T0]
     accounts = Accounts.open(DataDir.at(tmp_path).ensure(), clock=lambda: clock[0])

@@ -36,7 +36,7 @@ from deskgate.agents.published import EndOfDayReport, MorningBriefReport
 from deskgate.agents.schedule import due
 from deskgate.agents.submit import AgentClient
 from deskgate.approvals.client import CommandCenter
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.signing import Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import connect_as
 from deskgate.config import Mission
@@ -47,6 +47,7 @@ from deskgate.marketdata.intelligence import Intelligence
 from deskgate.marketdata.simulator import Simulator
 from deskgate.memory.store import Memory
 from deskgate.paths import DataDir
+from deskgate.people.principals import scripted_principal
 
 PRINCIPAL = "simulated-principal"
 REPLAY_START = datetime(2026, 1, 5, tzinfo=timezone.utc)  # a Monday
@@ -82,6 +83,7 @@ class SimulatedPrincipal:
     """Decides by the documented rule above; never used outside a replay."""
 
     cc: CommandCenter
+    signer: Signer
     approve_at: float = 0.70
     name: str = PRINCIPAL
     decisions: list[PrincipalDecision] = field(default_factory=list)
@@ -97,7 +99,7 @@ class SimulatedPrincipal:
                 decision, reason = "approve", ""
             else:
                 decision, reason = "reject", f"simulated principal: confidence after damping below {self.approve_at:.2f}"
-            outcomes = await self.cc.decide(d.directive_id, decision, self.name, reason, wait=10.0)
+            outcomes = await self.cc.decide(d.directive_id, decision, self.signer, reason, wait=10.0)
             last = outcomes[-1].outcome if outcomes else "no answer"
             out.append(PrincipalDecision(d.directive_id, decision, reason, last, at))
         self.decisions.extend(out)
@@ -107,7 +109,7 @@ class SimulatedPrincipal:
         n = 0
         for r in await self.cc.reviews():
             if not r.acknowledged:
-                await self.cc.acknowledge(r.request.review_id, self.name, "simulated principal: read")
+                await self.cc.acknowledge(r.request.review_id, self.signer, "simulated principal: read")
                 n += 1
         self.acknowledged += n
         return n
@@ -118,7 +120,7 @@ class SimulatedPrincipal:
         if not ((state is not None and state.state == "drifting") or (hold is not None and hold.damping < 1.0)):
             return False
         review = state.review_id if state is not None and state.review_id else "-"
-        await self.cc.clear_governor(self.name, f"simulated principal: read the drift review {review} at the morning brief; new baseline", at=at)
+        await self.cc.clear_governor(self.signer, f"simulated principal: read the drift review {review} at the morning brief; new baseline", at=at)
         self.governor_clears += 1
         return True
 
@@ -182,12 +184,12 @@ class Replay:
         md_nc, _ = await connect_as(self.data_dir, S.Role.MARKETDATA, name="deskgate-replay-market", reconnect=False)
         md_js = md_nc.jetstream()
         agent = await AgentClient.connect(self.data_dir)
-        # The simulated principal signs its decisions with its own key, like any principal.
-        KeyStore(self.data_dir.keys).create(principal_signer(PRINCIPAL))
+        # The simulated principal is an account with a sealed key, like any principal.
+        signer = scripted_principal(self.data_dir, PRINCIPAL)
         cc = await CommandCenter.connect(self.data_dir)
         memory = Memory.open(self.data_dir.memory_db, core_limits=m.memory.core_limits, clock=self.clock.now)
         desk = AgentDesk(m, self.data_dir, agent, self.analyst, memory)
-        principal = SimulatedPrincipal(cc)
+        principal = SimulatedPrincipal(cc, signer)
         sim = Simulator(
             m.marketdata.assets,
             dict(m.marketdata.start_prices),

@@ -21,7 +21,6 @@ from rich.table import Table
 
 from deskgate.agents.submit import AgentClient
 from deskgate.approvals.client import CommandCenter
-from deskgate.audit.keys import KeyStore, principal_signer
 from deskgate.bus.connect import connect_as
 from deskgate.bus.reader import last_message
 from deskgate.bus.subjects import Role, bar_subject
@@ -29,6 +28,7 @@ from deskgate.cli.ops import fills_table, funnel_table, portfolio_table
 from deskgate.config import load_mission, render_mission_template
 from deskgate.domain.market import Bar
 from deskgate.paths import DataDir
+from deskgate.people.principals import scripted_principal
 from deskgate.policy.beliefs import BeliefsFile
 from deskgate.stack import Stack
 
@@ -130,8 +130,8 @@ async def _wait(predicate, timeout: float = 15.0, what: str = "the desk"):
 
 async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) -> None:
     agent = await AgentClient.connect(data_dir)
-    for who in ("alice", "bob"):  # the scripted principals sign with keys of their own
-        KeyStore(data_dir.keys).create(principal_signer(who))
+    # The scripted principals are accounts with sealed keys of their own, like any principal.
+    signers = {who: scripted_principal(data_dir, who) for who in ("alice", "bob")}
     cc = await CommandCenter.connect(data_dir)
     observer, _ = await connect_as(data_dir, Role.OBSERVER, reconnect=False)
     try:
@@ -173,14 +173,14 @@ async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) ->
         pending = await cc.pending()
         console.print(f"{len(pending)} directives await a principal: " + ", ".join(i.directive_id for i in pending))
         for did, who in (("d-btc-long", "alice"), ("d-eth-long", "alice")):
-            outcomes = await cc.decide(did, "approve", who)
+            outcomes = await cc.decide(did, "approve", signers[who])
             _say(console, did, who, "approves", outcomes)
         console.print("[bold]d-sol-big[/] is explicit: a batch approval is refused, it must be approved on its own.")
-        outcomes = await cc.decide("d-sol-big", "approve", "bob", batch_id="demo-batch")
+        outcomes = await cc.decide("d-sol-big", "approve", signers["bob"], batch_id="demo-batch")
         _say(console, "d-sol-big", "bob", "approves in a batch", outcomes)
-        outcomes = await cc.decide("d-sol-big", "approve", "bob")
+        outcomes = await cc.decide("d-sol-big", "approve", signers["bob"])
         _say(console, "d-sol-big", "bob", "approves on its own (typed confirmation in the CLI)", outcomes)
-        outcomes = await cc.decide("d-sol-trim", "reject", "alice", "trimming SOL contradicts the new long")
+        outcomes = await cc.decide("d-sol-trim", "reject", signers["alice"], "trimming SOL contradicts the new long")
         _say(console, "d-sol-trim", "alice", "rejects", outcomes)
 
         # 4. Time of check vs time of use.
@@ -196,7 +196,7 @@ async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) ->
         console.print(f"d-eth-add {v.decision} at ETH {prices['ETH']:,.2f}; then ETH jumps 4% before anyone approves.")
         await _bar(md, "ETH", prices["ETH"] * 1.04)
         await asyncio.sleep(0.5)
-        outcomes = await cc.decide("d-eth-add", "approve", "alice")
+        outcomes = await cc.decide("d-eth-add", "approve", signers["alice"])
         _say(console, "d-eth-add", "alice", "approves", outcomes)
 
         # 5. The circuit breaker.
@@ -222,7 +222,7 @@ async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) ->
         await asyncio.sleep(0.3)
         await nc.close()
         console.print(f"  agent tries to write the reset key -> broker: [red]{events.violations[0] if events.violations else 'no answer'}[/]")
-        state = await cc.reset_breaker("bob", "crash reviewed; positions and limits unchanged; resume")
+        state = await cc.reset_breaker(signers["bob"], "crash reviewed; positions and limits unchanged; resume")
         console.print(f"  bob (principal) resets it with a reason -> [green]{state.state}[/]")
 
         async def armed_in_factory():

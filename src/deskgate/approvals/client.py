@@ -1,8 +1,11 @@
 """The command center's side of the bus: what a principal reads and decides.
 
-Used by the CLI now and the web Command Center later. It connects with the
-command_center role only, so everything it can do is what that role may do:
-read the queues and statuses, publish decisions, write the breaker's reset key.
+Used by the CLI and the web Command Center. It connects with the command_center
+role only, so everything it can do is what that role may do: read the queues and
+statuses, publish decisions, write the breaker's reset key. It holds no person's
+key: every decision method takes the deciding principal's `Signer`, which only
+that person's own secret (their password, or their session's cookie) can open
+(people/principals.py).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import NamedTuple
 
 from nats.aio.client import Client
 
-from deskgate.audit.keys import KeyStore, SigningKeyError, check_signer, principal_signer
+from deskgate.audit.keys import KeyStore
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, kind_of, verify_headers, verify_signed
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
@@ -85,7 +88,7 @@ class ReviewItem:
 class CommandCenter:
     def __init__(self, nc: Client, events: SecurityEvents, keys: KeyStore):
         self.nc = nc
-        self.keys = keys  # each principal signs their own decisions with their own key
+        self.keys = keys  # the roles' public keys: what a principal is shown must verify
         self.js = nc.jetstream()
         self.events = events
         # What has been read of the streams so far (see queue()).
@@ -100,18 +103,18 @@ class CommandCenter:
         nc, events = await connect_as(data_dir, S.Role.COMMAND_CENTER, name="deskgate-command-center", reconnect=False)
         return cls(nc, events, KeyStore(data_dir.keys))
 
-    def signer_for(self, principal: str) -> Signer:
-        """The principal's own signing key; a person with no key cannot decide anything."""
-        try:
-            signer = check_signer(principal_signer(principal))
-            if self.keys.is_revoked(signer):
-                raise CommandCenterError(f"{principal}'s signing key is revoked (their account was disabled)")
-            return Signer(self.keys, signer)
-        except (SigningKeyError, ValueError) as exc:
-            raise CommandCenterError(str(exc)) from None
+    @staticmethod
+    def principal_of(signer: Signer) -> str:
+        """The person a signer is; only a principal's own key decides anything."""
+        if signer.principal is None:
+            raise CommandCenterError(f"decisions are signed with a principal's own key, not {signer.name}'s")
+        return signer.principal
 
-    def _signed_headers(self, principal: str, subject: str, payload: bytes, msg_id: str | None = None) -> dict[str, str]:
-        return self.signer_for(principal).headers(kind_of(subject), payload, {"Nats-Msg-Id": msg_id} if msg_id else None)
+    @staticmethod
+    def _signed_headers(signer: Signer, subject: str, payload: bytes, msg_id: str | None = None, extra: dict[str, str] | None = None) -> dict[str, str]:
+        more = {"Nats-Msg-Id": msg_id} if msg_id else {}
+        more.update(extra or {})
+        return signer.headers(kind_of(subject), payload, more or None)
 
     async def close(self) -> None:
         await self.nc.drain()
@@ -197,7 +200,7 @@ class CommandCenter:
         self,
         directive_id: str,
         decision: str,
-        principal: str,
+        signer: Signer,
         reason: str = "",
         *,
         batch_id: str | None = None,
@@ -206,10 +209,26 @@ class CommandCenter:
     ) -> list[ApprovalOutcome]:
         """Publish a decision, signed by the principal over the digest of the exact directive
         they were shown, and return the factory's answers to it (ordered, then executed)."""
-        self.signer_for(principal)  # no key, no decision: say so before reading anything
+        response = await self.prepare_decision(directive_id, decision, self.principal_of(signer), reason, batch_id=batch_id)
+        return await self.send(response, signer, wait=wait, until_fill=until_fill)
+
+    async def prepare_decision(
+        self, directive_id: str, decision: str, principal: str, reason: str = "", *, batch_id: str | None = None
+    ) -> ApprovalResponse:
+        """The decision a principal is about to sign, after what can be checked first: an
+        approval names the digest of the directive shown, and is refused while the breaker
+        is tripped (the directive then stays pending)."""
+        if decision == "approve":
+            breaker = await self.breaker()
+            if breaker.state == "tripped":
+                why = breaker.trip.reason if breaker.trip else (breaker.note or "no trip record yet")
+                raise CommandCenterError(
+                    f"the circuit breaker is tripped ({why}): nothing can be approved until a principal resets it; "
+                    f"{directive_id} stays pending until then or until it expires"
+                )
         # A rejection needs no proof of what was shown: it can only stop a directive.
         shown = await self._directive_digest(directive_id, strict=decision == "approve")
-        response = ApprovalResponse(
+        return ApprovalResponse(
             approval_id=f"ap-{uuid.uuid4().hex}",
             directive_id=directive_id,
             decision=decision,  # type: ignore[arg-type]
@@ -219,7 +238,6 @@ class CommandCenter:
             batch_id=batch_id,
             directive_digest=shown,
         )
-        return await self.send(response, wait=wait, until_fill=until_fill)
 
     async def _directive_digest(self, directive_id: str, *, strict: bool = True) -> str | None:
         """SHA-256 of the directive exactly as the agent signed it, from its staged record
@@ -262,7 +280,12 @@ class CommandCenter:
             raise CommandCenterError(f"{directive_id} cannot be decided: {problem}")
         return digest(signed.data)
 
-    async def send(self, response: ApprovalResponse, *, wait: float = 10.0, until_fill: bool = True) -> list[ApprovalOutcome]:
+    async def send(
+        self, response: ApprovalResponse, signer: Signer, *, wait: float = 10.0, until_fill: bool = True, headers: dict[str, str] | None = None
+    ) -> list[ApprovalOutcome]:
+        """Sign and publish a prepared decision; `headers` carries e.g. a passkey assertion."""
+        if self.principal_of(signer) != response.principal:
+            raise CommandCenterError(f"{signer.name} cannot sign a decision that names {response.principal}")
         got: list[ApprovalOutcome] = []
         done = asyncio.Event()
         order_id: list[str] = []
@@ -285,7 +308,7 @@ class CommandCenter:
         try:
             subject = S.response_subject(response.directive_id)
             payload = response.to_bytes()
-            await self.js.publish(subject, payload, headers=self._signed_headers(response.principal, subject, payload, response.approval_id))
+            await self.js.publish(subject, payload, headers=self._signed_headers(signer, subject, payload, response.approval_id, headers))
             if wait > 0:
                 try:
                     await asyncio.wait_for(done.wait(), timeout=wait)
@@ -326,14 +349,15 @@ class CommandCenter:
         items = [q async for _, q in read_parsed(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT, QuarantinedItem, after=after) if q is not None]
         return items[::-1][:limit]
 
-    async def acknowledge(self, review_id: str, principal: str, note: str = "") -> ReviewAck:
+    async def acknowledge(self, review_id: str, signer: Signer, note: str = "") -> ReviewAck:
+        principal = self.principal_of(signer)
         known = {i.request.review_id: i for i in await self.reviews()}
         if review_id not in known:
             raise CommandCenterError(f"no review request {review_id}")
         ack = ReviewAck(review_id=review_id, principal=principal, at=utcnow(), note=note)
         payload = ack.to_bytes()
         subject = S.review_ack_subject(review_id)
-        await self.js.publish(subject, payload, headers=self._signed_headers(principal, subject, payload))
+        await self.js.publish(subject, payload, headers=self._signed_headers(signer, subject, payload))
         return ack
 
     # -- the Governor -----------------------------------------------------------------
@@ -355,8 +379,12 @@ class CommandCenter:
         except ValueError:
             raise CommandCenterError(f"{what} at {stream} seq {m.seq} is unreadable") from None
 
-    async def clear_governor(self, principal: str, reason: str, *, at: datetime | None = None) -> GovernorClear:
+    async def clear_governor(self, signer: Signer, reason: str, *, at: datetime | None = None, headers: dict[str, str] | None = None) -> GovernorClear:
         """A principal clears the drift alarm: the factory lifts its hold, the agents take a new baseline."""
+        clear = await self.prepare_governor_clear(self.principal_of(signer), reason, at=at)
+        return await self.send_governor_clear(clear, signer, headers=headers)
+
+    async def prepare_governor_clear(self, principal: str, reason: str, *, at: datetime | None = None) -> GovernorClear:
         if not reason.strip():
             raise CommandCenterError("clearing the Governor needs a reason")
         try:
@@ -366,10 +394,14 @@ class CommandCenter:
         hold = await self.governor_hold()
         if not ((state is not None and state.state == "drifting") or (hold is not None and hold.damping < 1.0)):
             raise CommandCenterError("the Governor is not damping anything: there is nothing to clear")
-        clear = GovernorClear(clear_id=f"gc-{uuid.uuid4().hex}", principal=principal, reason=reason.strip(), at=at or utcnow())
+        return GovernorClear(clear_id=f"gc-{uuid.uuid4().hex}", principal=principal, reason=reason.strip(), at=at or utcnow())
+
+    async def send_governor_clear(self, clear: GovernorClear, signer: Signer, *, headers: dict[str, str] | None = None) -> GovernorClear:
+        if self.principal_of(signer) != clear.principal:
+            raise CommandCenterError(f"{signer.name} cannot sign a clear that names {clear.principal}")
         payload = clear.to_bytes()
         await self.js.publish(
-            S.GOVERNOR_CLEAR_SUBJECT, payload, headers=self._signed_headers(principal, S.GOVERNOR_CLEAR_SUBJECT, payload, clear.clear_id)
+            S.GOVERNOR_CLEAR_SUBJECT, payload, headers=self._signed_headers(signer, S.GOVERNOR_CLEAR_SUBJECT, payload, clear.clear_id, headers)
         )
         return clear
 
@@ -378,7 +410,12 @@ class CommandCenter:
     async def breaker(self) -> BreakerState:
         return await read_breaker_state(self.nc)
 
-    async def reset_breaker(self, principal: str, reason: str) -> BreakerState:
+    async def reset_breaker(self, signer: Signer, reason: str, *, headers: dict[str, str] | None = None) -> BreakerState:
+        reset = await self.prepare_reset(self.principal_of(signer), reason)
+        return await self.send_reset(reset, signer, headers=headers)
+
+    async def prepare_reset(self, principal: str, reason: str) -> BreakerReset:
+        """The reset a principal is about to sign: it names the trip it resets."""
         if not reason.strip():
             raise CommandCenterError("a breaker reset needs a reason")
         state = await self.breaker()
@@ -388,15 +425,19 @@ class CommandCenter:
             raise CommandCenterError(
                 f"the trip record cannot be read ({state.note}); the factory writes a readable one within seconds, try again"
             )
-        reset = BreakerReset(
+        return BreakerReset(
             resets_revision=state.trip_revision,
             resets_trip_id=state.trip.trip_id,
             at=utcnow(),
             principal=principal,
             reason=reason,
         )
+
+    async def send_reset(self, reset: BreakerReset, signer: Signer, *, headers: dict[str, str] | None = None) -> BreakerState:
+        if self.principal_of(signer) != reset.principal:
+            raise CommandCenterError(f"{signer.name} cannot sign a reset that names {reset.principal}")
         payload = reset.to_bytes()
-        await write_key(self.js, S.BREAKER_RESET_KEY, payload, self.signer_for(principal).headers(Kind.BREAKER, payload))
+        await write_key(self.js, S.BREAKER_RESET_KEY, payload, signer.headers(Kind.BREAKER, payload, headers))
         return await self.breaker()
 
     # -- the book ------------------------------------------------------------------------

@@ -1,9 +1,16 @@
-"""Ed25519 keys: one pair per role, one per principal, kept under the data directory.
+"""Ed25519 keys: one pair per role under the data directory, one per principal sealed.
 
-`keys/private/<signer>.pem` is readable only by its owner (0600, in a 0700
-directory); `keys/public/<signer>.pub` holds the raw public key in base64 and is
-what every verifier reads. A signer is a role name (`agent`, `factory`,
-`executor`, `marketdata`, `audit`) or `principal:<name>` for a person.
+A signer is a role name (`agent`, `factory`, `executor`, `marketdata`, `audit`)
+or `principal:<name>` for a person. A role's key is `keys/private/<role>.pem`,
+readable only by its owner (0600, in a 0700 directory), and `keys/public/<role>.pub`
+(the raw public key in base64), which every verifier reads.
+
+A person's key never lies on disk in the clear: it is sealed with their password
+in the accounts database (people/principals.py), and this store only reads their
+public keys from there. Two lookups, for two questions: `public_keys` is every key
+a signer ever had, to verify what was signed before; `deciding` is the keys that
+may sign a decision *now* (a principal's current sealed key, only while their
+account is enabled), for the factory and the executor.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -63,14 +71,37 @@ def public_to_text(public: Ed25519PublicKey) -> str:
     return base64.b64encode(raw_public(public)).decode()
 
 
-class KeyStore:
-    """The desk's keys on disk. Public keys are cached; a miss re-reads the directory,
-    so a principal added while a service runs is found without a restart."""
+class PrincipalKeys(Protocol):
+    """Where principals' public keys come from (people.principals.Principals)."""
 
-    def __init__(self, root: Path):
+    def public_keys(self, name: str) -> list[Ed25519PublicKey]: ...
+
+    def decision_key(self, name: str) -> Ed25519PublicKey | None: ...
+
+
+class KeyStore:
+    """The desk's keys. Role keys are cached; a principal's are read from the accounts
+    database (cached for verifying the past, re-read when a signature does not verify;
+    never cached for deciding, so a disabled account stops signing at once)."""
+
+    def __init__(self, root: Path, principals: PrincipalKeys | None = None):
         self.root = Path(root)
+        self.principals = principals
         self._public: dict[str, Ed25519PublicKey] = {}
         self._private: dict[str, Ed25519PrivateKey] = {}
+        self._principal_cache: dict[str, tuple[Ed25519PublicKey, ...]] = {}
+
+    @classmethod
+    def for_desk(cls, data_dir) -> KeyStore:
+        """Role keys from `data_dir/keys`, principals' from `data_dir/state/accounts.db`."""
+        from deskgate.people.accounts import Accounts
+        from deskgate.people.principals import Principals
+
+        return cls(data_dir.keys, Principals(Accounts.open(data_dir), legacy_dir=data_dir.keys))
+
+    @property
+    def deciding(self) -> DecidingKeys:
+        return DecidingKeys(self)
 
     @property
     def private_dir(self) -> Path:
@@ -87,11 +118,18 @@ class KeyStore:
         os.chmod(self.private_dir, 0o700)
 
     def has_private(self, signer: str) -> bool:
+        if signer.startswith(PRINCIPAL_PREFIX):
+            return False  # sealed in the accounts database, never a file
         return (self.private_dir / f"{_file_stem(signer)}.pem").exists()
 
     def create(self, signer: str, *, replace: bool = False) -> Ed25519PublicKey:
-        """Make a key pair for `signer`. Never overwrites one unless asked: a new key
+        """Make a key pair for a role. Never overwrites one unless asked: a new key
         would make everything it signed before unverifiable against the current one."""
+        if check_signer(signer).startswith(PRINCIPAL_PREFIX):
+            raise SigningKeyError(
+                f"{signer}'s key is sealed with their password, never written to a file: "
+                "`deskgate user add NAME --role principal` makes it"
+            )
         self._ensure_dirs()
         stem = _file_stem(signer)
         private_path = self.private_dir / f"{stem}.pem"
@@ -120,18 +158,17 @@ class KeyStore:
         return made
 
     def private(self, signer: str) -> Ed25519PrivateKey:
+        """A role's private key. A principal's is never read from here: only their own
+        secret opens it (people/principals.py), whatever lies in this directory."""
         if signer in self._private:
             return self._private[signer]
+        if check_signer(signer).startswith(PRINCIPAL_PREFIX):
+            raise SigningKeyError(f"{signer} signs only with their sealed key, opened with their own password")
         path = self.private_dir / f"{_file_stem(signer)}.pem"
         try:
             key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         except FileNotFoundError:
-            how = (
-                f"`deskgate keys principal {signer.removeprefix(PRINCIPAL_PREFIX)}` or `deskgate user add`"
-                if signer.startswith(PRINCIPAL_PREFIX)
-                else "`deskgate init`"
-            )
-            raise SigningKeyError(f"no signing key for {signer} in {self.private_dir}; make one with {how}") from None
+            raise SigningKeyError(f"no signing key for {signer} in {self.private_dir}; make one with `deskgate init`") from None
         except (ValueError, TypeError, OSError) as exc:
             raise SigningKeyError(f"cannot read the signing key for {signer} ({path}): {exc}") from None
         if not isinstance(key, Ed25519PrivateKey):
@@ -140,7 +177,11 @@ class KeyStore:
         return key
 
     def public(self, signer: str) -> Ed25519PublicKey | None:
-        """The public key of `signer`, or None when the desk has none."""
+        """The (current) public key of `signer`, or None when the desk has none."""
+        keys = self.public_keys(signer)
+        return keys[0] if keys else None
+
+    def _file_public(self, signer: str) -> Ed25519PublicKey | None:
         if signer in self._public:
             return self._public[signer]
         try:
@@ -154,41 +195,85 @@ class KeyStore:
         self._public[signer] = key
         return key
 
-    def revoke(self, signer: str) -> None:
-        """Mark a key as no longer allowed to sign new decisions (its public key stays, so
-        what it signed before still verifies)."""
-        path = self.root / "revoked" / _file_stem(signer)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("revoked\n")
-
-    def is_revoked(self, signer: str) -> bool:
-        try:
-            return (self.root / "revoked" / _file_stem(signer)).exists()
-        except ValueError:
-            return True
+    def public_keys(self, signer: str, *, fresh: bool = False) -> tuple[Ed25519PublicKey, ...]:
+        """Every key `signer` ever signed with, current first: for verifying the past.
+        For a principal, their keys in the accounts database; a principal with none
+        there (never logged in since keys were sealed) falls back to the unsealed
+        key's public file, which then verifies what it signed back then."""
+        if not signer.startswith(PRINCIPAL_PREFIX):
+            key = self._file_public(signer)
+            return (key,) if key is not None else ()
+        if not fresh and signer in self._principal_cache:
+            return self._principal_cache[signer]
+        name = signer.removeprefix(PRINCIPAL_PREFIX)
+        found = tuple(self.principals.public_keys(name)) if self.principals is not None else ()
+        if not found:
+            legacy = self._file_public(signer)
+            found = (legacy,) if legacy is not None else ()
+        if found:
+            self._principal_cache[signer] = found
+        return found
 
     def all_public(self) -> dict[str, Ed25519PublicKey]:
-        out: dict[str, Ed25519PublicKey] = {}
+        """Each signer's current key."""
+        return {signer: keys[0] for signer, keys in self.all_keys().items()}
+
+    def all_keys(self) -> dict[str, tuple[Ed25519PublicKey, ...]]:
+        """Every signer's keys, current first (roles, then principals)."""
+        signers: set[str] = set()
         if self.public_dir.is_dir():
-            for path in sorted(self.public_dir.glob("*.pub")):
+            for path in self.public_dir.glob("*.pub"):
                 stem = path.stem
-                signer = PRINCIPAL_PREFIX + stem.removeprefix("principal-") if stem.startswith("principal-") else stem
-                key = self.public(signer)
-                if key is not None:
-                    out[signer] = key
+                signers.add(PRINCIPAL_PREFIX + stem.removeprefix("principal-") if stem.startswith("principal-") else stem)
+        if self.principals is not None and hasattr(self.principals, "keys"):
+            signers.update(PRINCIPAL_PREFIX + r.name for r in self.principals.keys())
+        out: dict[str, tuple[Ed25519PublicKey, ...]] = {}
+        for signer in sorted(signers):
+            keys = self.public_keys(signer, fresh=True)
+            if keys:
+                out[signer] = keys
         return out
 
 
-class PublicKeys:
-    """A fixed set of public keys (from an export), with the KeyStore's lookup."""
+class DecidingKeys:
+    """The keys that may sign something the desk acts on *now*: the roles' keys, and
+    for a principal only the current sealed key of an enabled principal or admin
+    account. Read afresh every time: disabling an account takes effect at once."""
 
-    def __init__(self, keys: dict[str, Ed25519PublicKey]):
-        self._keys = dict(keys)
+    def __init__(self, store: KeyStore):
+        self.store = store
+
+    def public_keys(self, signer: str, *, fresh: bool = True) -> tuple[Ed25519PublicKey, ...]:
+        if not signer.startswith(PRINCIPAL_PREFIX):
+            return self.store.public_keys(signer)
+        if self.store.principals is None:
+            return ()
+        key = self.store.principals.decision_key(signer.removeprefix(PRINCIPAL_PREFIX))
+        return (key,) if key is not None else ()
 
     def public(self, signer: str) -> Ed25519PublicKey | None:
-        return self._keys.get(signer)
+        keys = self.public_keys(signer)
+        return keys[0] if keys else None
+
+
+class PublicKeys:
+    """A fixed set of public keys (from an export), with the KeyStore's lookup. Each
+    signer maps to one key, or to several (current first) when it had more."""
+
+    def __init__(self, keys: dict[str, Ed25519PublicKey | tuple[Ed25519PublicKey, ...] | list[Ed25519PublicKey]]):
+        self._keys = {s: tuple(k) if isinstance(k, (tuple, list)) else (k,) for s, k in keys.items()}
+
+    def public(self, signer: str) -> Ed25519PublicKey | None:
+        keys = self._keys.get(signer)
+        return keys[0] if keys else None
+
+    def public_keys(self, signer: str, *, fresh: bool = False) -> tuple[Ed25519PublicKey, ...]:
+        return self._keys.get(signer, ())
 
     def all_public(self) -> dict[str, Ed25519PublicKey]:
+        return {s: k[0] for s, k in self._keys.items() if k}
+
+    def all_keys(self) -> dict[str, tuple[Ed25519PublicKey, ...]]:
         return dict(self._keys)
 
 

@@ -101,7 +101,7 @@ class AuditLog:
 
     @classmethod
     def open(cls, data_dir, url: str | None = None, **kw) -> AuditLog:
-        return cls(url or data_dir.sqlite_url("audit"), KeyStore(data_dir.keys), **kw)
+        return cls(url or data_dir.sqlite_url("audit"), KeyStore.for_desk(data_dir), **kw)
 
     @property
     def signer(self) -> Signer:

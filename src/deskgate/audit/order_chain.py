@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from deskgate.audit.keys import KeyStore, PublicKeys, principal_signer
+from deskgate.audit.keys import DecidingKeys, KeyStore, PublicKeys, principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, digest, verify_headers, verify_signed
 from deskgate.domain.approval import ApprovalResponse, StagedDirective
 from deskgate.domain.directive import Directive
@@ -27,8 +27,10 @@ from deskgate.policy.symbols import SymbolError, normalise_symbol, normalise_ven
 OK = SignatureStatus.VALID
 
 
-def order_problem(keys: KeyStore | PublicKeys, order: Order, payload: bytes, headers: dict[str, str] | None) -> str | None:
-    """None when the chain verifies; otherwise why the order must not be executed."""
+def order_problem(keys: DecidingKeys | KeyStore | PublicKeys, order: Order, payload: bytes, headers: dict[str, str] | None) -> str | None:
+    """None when the chain verifies; otherwise why the order must not be executed.
+    The executor passes `KeyStore.deciding`: approvals count only when signed with an
+    enabled principal's current sealed key."""
     status = verify_headers(keys, Kind.ORDER, payload, headers, expect="factory")
     if status is not OK:
         return f"the order's signature is {status.value}; orders must be signed by the factory"

@@ -91,7 +91,7 @@ class AuditService:
         self.data_dir = data_dir
         self.clock = clock or SystemClock()
         self.poll_seconds = poll_seconds
-        self.keys = KeyStore(data_dir.keys)
+        self.keys = KeyStore.for_desk(data_dir)
         # One database with the factory's in a shared deployment: the audit tables have their own names.
         self.log = AuditLog.open(data_dir, mission.storage.url)
         self.events = SecurityEvents()

@@ -18,7 +18,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deskgate.audit.keys import KeyStore, PublicKeys, verify_raw
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from deskgate.audit.keys import PRINCIPAL_PREFIX, DecidingKeys, KeyStore, PublicKeys, verify_raw
 
 SIGNER_HEADER = "Deskgate-Signer"
 SIGNATURE_HEADER = "Deskgate-Signature"
@@ -85,6 +87,18 @@ class Signer:
         self.name = name
         self._key = keys.private(name)
 
+    @classmethod
+    def of(cls, name: str, key: Ed25519PrivateKey) -> Signer:
+        """A signer for a key opened elsewhere (a principal's, unsealed for one action)."""
+        signer = cls.__new__(cls)
+        signer.name, signer._key = name, key
+        return signer
+
+    @property
+    def principal(self) -> str | None:
+        """The person's name when this is a principal's key."""
+        return self.name.removeprefix(PRINCIPAL_PREFIX) if self.name.startswith(PRINCIPAL_PREFIX) else None
+
     def sign(self, kind: Kind | str, payload: bytes) -> str:
         return base64.b64encode(self._key.sign(signed_message(kind, payload))).decode()
 
@@ -121,7 +135,7 @@ class SignatureStatus(StrEnum):
 
 
 def verify(
-    keys: KeyStore | PublicKeys,
+    keys: KeyStore | DecidingKeys | PublicKeys,
     kind: Kind | str,
     payload: bytes,
     signer: str | None,
@@ -137,8 +151,8 @@ def verify(
         allowed = (expect,) if isinstance(expect, str) else expect
         if not any(signer == e or (e.endswith(":") and signer.startswith(e)) for e in allowed):
             return SignatureStatus.WRONG_SIGNER
-    public = keys.public(signer)
-    if public is None:
+    candidates = keys.public_keys(signer)
+    if not candidates:
         return SignatureStatus.UNKNOWN_SIGNER
     try:
         raw = base64.b64decode(signature, validate=True)
@@ -146,15 +160,23 @@ def verify(
         return SignatureStatus.INVALID
     if len(raw) != 64:
         return SignatureStatus.INVALID
-    return SignatureStatus.VALID if verify_raw(public, raw, signed_message(kind, payload)) else SignatureStatus.INVALID
+    message = signed_message(kind, payload)
+    if any(verify_raw(public, raw, message) for public in candidates):
+        return SignatureStatus.VALID
+    if signer.startswith(PRINCIPAL_PREFIX):
+        # A principal's keys are cached for the past: one made since is read now.
+        fresh = keys.public_keys(signer, fresh=True)
+        if fresh != candidates and any(verify_raw(public, raw, message) for public in fresh):
+            return SignatureStatus.VALID
+    return SignatureStatus.INVALID
 
 
 def verify_headers(
-    keys: KeyStore | PublicKeys, kind: Kind | str, payload: bytes, headers: dict[str, str] | None, *, expect=None
+    keys: KeyStore | DecidingKeys | PublicKeys, kind: Kind | str, payload: bytes, headers: dict[str, str] | None, *, expect=None
 ) -> SignatureStatus:
     h = headers or {}
     return verify(keys, kind, payload, h.get(SIGNER_HEADER), h.get(SIGNATURE_HEADER), expect=expect)
 
 
-def verify_signed(keys: KeyStore | PublicKeys, kind: Kind | str, signed: SignedPayload, *, expect=None) -> SignatureStatus:
+def verify_signed(keys: KeyStore | DecidingKeys | PublicKeys, kind: Kind | str, signed: SignedPayload, *, expect=None) -> SignatureStatus:
     return verify(keys, kind, signed.data, signed.signer, signed.signature, expect=expect)

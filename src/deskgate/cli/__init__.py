@@ -35,8 +35,12 @@ DataDirOption = typer.Option(
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of tables.")
 PrincipalOption = typer.Option(
-    None, "--principal", envvar="DESKGATE_PRINCIPAL", help="Who is deciding (default: your login name)."
+    None, "--principal", envvar="DESKGATE_PRINCIPAL", help="Who is deciding: their account (default: your login name)."
 )
+PasswordFileOption = typer.Option(
+    None, "--password-file", help="Read the principal's password from the first line of this file (for scripts; keep it 0600)."
+)
+PasswordStdinOption = typer.Option(False, "--password-stdin", help="Read the principal's password from the first line of stdin.")
 
 
 def resolve(mission_path: Path | None, data_dir: Path | None) -> tuple[Mission, DataDir]:
@@ -63,6 +67,22 @@ def principal_name(value: str | None) -> str:
     return value or os.environ.get("USER") or getpass.getuser()
 
 
+def read_password(prompt_for: str, password_file: Path | None, password_stdin: bool) -> str:
+    """A password from a file, stdin or a hidden prompt; never from an argument, where
+    other users could read it in the process list."""
+    if password_file is not None and password_stdin:
+        fail("give either --password-file or --password-stdin, not both")
+    if password_file is not None:
+        try:
+            lines = Path(password_file).read_text().splitlines()
+        except OSError as exc:
+            fail(f"cannot read the password file {password_file}: {exc.strerror or exc}")
+        return lines[0] if lines else ""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt(f"{prompt_for}'s password", hide_input=True)
+
+
 def fail(message: str, code: int = 2) -> None:
     from rich.markup import escape
 
@@ -79,13 +99,17 @@ def handle_errors(fn):
 
         from deskgate.approvals.client import CommandCenterError
         from deskgate.bus.reader import ReadError
+        from deskgate.people.accounts import AccountError
+        from deskgate.people.principals import PrincipalError
         from deskgate.bus.server import BusError
         from deskgate.marketdata.csv_replay import CsvError
         from deskgate.stack import StackError
 
         try:
             return fn(*args, **kwargs)
-        except (MissionError, CommandCenterError, StackError, BusError, CsvError, ReadError, FileNotFoundError, KeyError) as exc:
+        except (
+            MissionError, CommandCenterError, StackError, BusError, CsvError, ReadError, FileNotFoundError, KeyError, PrincipalError, AccountError
+        ) as exc:
             fail(str(exc).strip("'\""))
         except (NatsError, OSError) as exc:
             name = type(exc).__name__

@@ -10,9 +10,21 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from deskgate.cli import DataDirOption, JsonOption, MissionOption, app, console, fail, handle_errors, print_json, resolve
+from deskgate.cli import (
+    DataDirOption,
+    JsonOption,
+    MissionOption,
+    PasswordFileOption,
+    PasswordStdinOption,
+    app,
+    console,
+    fail,
+    handle_errors,
+    print_json,
+    resolve,
+)
 
-keys_app = typer.Typer(help="Ed25519 signing keys: one per role, one per principal.", no_args_is_help=True)
+keys_app = typer.Typer(help="Ed25519 signing keys: one per role, and one per principal sealed with their password.", no_args_is_help=True)
 audit_app = typer.Typer(help="The signed, hash-chained audit log of the decision chain.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
@@ -34,49 +46,115 @@ def _open_log(mission_path: Path | None, data_dir: Path | None):
 @keys_app.command("list")
 @handle_errors
 def keys_list(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
-    """Every signer's public key fingerprint, and whether its private key is here."""
-    from deskgate.audit.keys import KeyStore, fingerprint
+    """Every signer's keys: the roles' (private key here or not), the principals' (sealed, current or retired)."""
+    from deskgate.audit.keys import SIGNING_ROLES, KeyStore, fingerprint
 
     _, root = resolve(mission_path, data_dir)
-    ks = KeyStore(root.keys)
-    rows = [(s, fingerprint(k), ks.has_private(s)) for s, k in ks.all_public().items()]
+    ks = KeyStore.for_desk(root)
+    rows = [
+        {"signer": r, "fingerprint": fingerprint(k), "state": "current", "private_key": "here (0600)" if ks.has_private(r) else "not on this machine"}
+        for r in SIGNING_ROLES if (k := ks.public(r)) is not None
+    ]
+    rows += [
+        {
+            "signer": f"principal:{k.name}", "fingerprint": k.key_id, "state": k.state,
+            "private_key": "sealed with their password" if k.state == "current" else f"retired {k.retired_at:%Y-%m-%d %H:%M} UTC"
+            + (" (was an unsealed file)" if k.origin == "unsealed" else ""),
+        }
+        for k in ks.principals.keys()
+    ]
+    unsealed = ks.principals.legacy_names()
     if json_out:
-        print_json([{"signer": s, "fingerprint": f, "private_key_here": p} for s, f, p in rows])
+        print_json({"keys": rows, "unsealed_principal_key_files": unsealed})
         return
-    t = Table("signer", "fingerprint", "private key")
-    for s, f, p in rows:
-        t.add_row(s, f, "here (0600)" if p else "[yellow]not on this machine[/]")
+    t = Table("signer", "fingerprint", "state", "private key")
+    for r in rows:
+        t.add_row(escape(r["signer"]), r["fingerprint"], r["state"], r["private_key"])
     console.print(t if rows else f"no keys in {ks.root}; `deskgate init` makes the roles' keys")
+    for name in unsealed:
+        console.print(
+            f"[yellow]an unsealed key file for {escape(name)} is on disk[/]: it signs nothing the desk counts; "
+            f"`deskgate keys seal {escape(name)}` (or their next login) replaces it with a sealed key and deletes it"
+        )
+
+
+def _principals(mission_path: Path | None, data_dir: Path | None):
+    from deskgate.people.accounts import Accounts
+    from deskgate.people.principals import Principals
+
+    _, root = resolve(mission_path, data_dir)
+    return Principals(Accounts.open(root.ensure()), legacy_dir=root.keys)
+
+
+def _password(name: str, password_file: Path | None, password_stdin: bool) -> str:
+    from deskgate.cli import read_password
+
+    return read_password(name, password_file, password_stdin)
 
 
 @keys_app.command("principal")
+@keys_app.command("seal")
 @handle_errors
-def keys_principal(
+def keys_seal(
     name: str = typer.Argument(..., help="The principal's account name."),
+    password_file: Path = PasswordFileOption,
+    password_stdin: bool = PasswordStdinOption,
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Make a principal's own signing key (done by `deskgate user add` for principals and admins)."""
-    from deskgate.audit.keys import KeyStore, fingerprint, principal_signer
-    from deskgate.web.accounts import AccountError, normalise_name
+    """Make a principal's sealed signing key, with their password (`user add` does it for new
+    principals; this also upgrades an unsealed key file, which is retired and deleted)."""
+    from deskgate.audit.keys import fingerprint
 
-    try:
-        name = normalise_name(name)
-    except AccountError as exc:
-        fail(str(exc))
-    _, root = resolve(mission_path, data_dir)
-    ks = KeyStore(root.keys)
-    signer = principal_signer(name)
-    if ks.has_private(signer):
-        fail(f"{name} already has a signing key ({fingerprint(ks.public(signer))}); keys are never replaced silently")
-    console.print(f"made a signing key for [bold]{signer}[/] ({fingerprint(ks.create(signer))})")
+    principals = _principals(mission_path, data_dir)
+    refusal = principals.refusal(name)
+    if refusal and "no sealed signing key" not in refusal:
+        fail(refusal)
+    if refusal is None:
+        current = [k for k in principals.keys(name.strip().lower()) if k.state == "current"]
+        fail(f"{name} already has a sealed signing key ({current[0].key_id if current else '?'}); `deskgate keys rotate {name}` makes a new one")
+    key = principals.unlock(name, _password(name, password_file, password_stdin))
+    console.print(f"sealed signing key for [bold]principal:{escape(name.strip().lower())}[/] ({fingerprint(key.public_key())}), opened only with their password")
+
+
+@keys_app.command("rotate")
+@handle_errors
+def keys_rotate(
+    name: str = typer.Argument(..., help="The principal's account name."),
+    password_file: Path = PasswordFileOption,
+    password_stdin: bool = PasswordStdinOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """A new sealed key for a principal; the old one is retired (it still verifies what it signed).
+    Their open Command Center sessions must log in again to sign."""
+    from deskgate.audit.keys import fingerprint
+
+    principals = _principals(mission_path, data_dir)
+    public = principals.rotate(name, _password(name, password_file, password_stdin))
+    console.print(f"new sealed signing key for [bold]principal:{escape(name.strip().lower())}[/] ({fingerprint(public)})")
+
+
+def _trusted_keys(path: Path):
+    """A desk's keys, from its data directory or its keys/ directory: the roles' public key
+    files, and the principals' keys from the accounts database beside them."""
+    from deskgate.audit.keys import KeyStore
+    from deskgate.paths import DataDir
+
+    path = Path(path)
+    root = DataDir.at(path.parent if path.name == "keys" else path)
+    if not root.keys.is_dir():
+        fail(f"{path} is not a desk's data directory or keys/ directory (no {root.keys})")
+    if not root.accounts_db.exists():
+        return KeyStore(root.keys)  # no principals there: their signatures will not verify
+    return KeyStore.for_desk(root)
 
 
 @audit_app.command("verify")
 @handle_errors
 def audit_verify(
     file: Path = typer.Option(None, "--file", "-f", help="Verify an export (JSON lines) instead of the desk's log; no database needed."),
-    keys_dir: Path = typer.Option(None, "--keys", help="Check signatures against this key directory (the desk's keys/) instead of the keys the export carries."),
+    keys_dir: Path = typer.Option(None, "--keys", help="Check signatures against this desk's keys (its data directory, or its keys/ directory; principals' keys come from its state/accounts.db) instead of the keys the export carries."),
     strict: bool = typer.Option(False, "--strict", help="Also fail when the log holds messages whose signatures did not verify when they arrived."),
     signatures: bool = typer.Option(True, "--signatures/--no-signatures", help="Re-verify every message's Ed25519 signature (slow); off: the chain and the audit key's signed checkpoints only."),
     json_out: bool = JsonOption,
@@ -84,7 +162,6 @@ def audit_verify(
     data_dir: Path = DataDirOption,
 ) -> None:
     """Check every signature, the hash chain and every signed Merkle checkpoint; name the first bad entry."""
-    from deskgate.audit.keys import KeyStore
 
     trusted_note = ""
     if file is not None:
@@ -92,7 +169,7 @@ def audit_verify(
 
         try:
             total = read_header(file).get("entries")
-            trusted = KeyStore(keys_dir) if keys_dir is not None else None
+            trusted = _trusted_keys(keys_dir) if keys_dir is not None else None
             with _progress("verifying") as bar:
                 task = bar.add_task("verify", total=total)
                 report, header = verify_export(file, trusted, progress=lambda n: bar.advance(task, n), signatures=signatures)
@@ -105,7 +182,7 @@ def audit_verify(
         last = log.size  # the log as it was when opened: the audit service may be appending meanwhile
         with _progress("verifying") as bar:
             task = bar.add_task("verify", total=last)
-            keys = KeyStore(keys_dir) if keys_dir is not None else None
+            keys = _trusted_keys(keys_dir) if keys_dir is not None else None
             report = log.verify(keys, progress=lambda n: bar.advance(task, n), signatures=signatures)
         trusted_note = f"keys from {keys_dir or log.keys.root}"
     failed = bool(report.problems) or (strict and report.unverified_count > 0)

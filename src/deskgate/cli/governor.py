@@ -11,15 +11,16 @@ from deskgate.cli import (
     DataDirOption,
     JsonOption,
     MissionOption,
+    PasswordFileOption,
+    PasswordStdinOption,
     PrincipalOption,
     app,
     console,
     handle_errors,
-    principal_name,
     print_json,
     resolve_data_dir,
 )
-from deskgate.cli.ops import as_principal
+from deskgate.cli.ops import Decider, as_principal
 
 governor_app = typer.Typer(help="The Governor: drift in the Dispatcher, confidence damping, a principal's clear.", no_args_is_help=True)
 app.add_typer(governor_app, name="governor")
@@ -70,12 +71,16 @@ async def _both(cc):
 def governor_clear(
     reason: str = typer.Option(..., "--reason", "-r", help="What you looked at and why the damping can end (required, recorded)."),
     principal: str = PrincipalOption,
+    password_file: Path = PasswordFileOption,
+    password_stdin: bool = PasswordStdinOption,
     json_out: bool = JsonOption,
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """End the damping, as a principal; the agents apply it at their next cycle and take a new baseline."""
-    clear = as_principal(resolve_data_dir(mission_path, data_dir), lambda cc: cc.clear_governor(principal_name(principal), reason))
+    """End the damping, as a principal (their password); the agents apply it at their next cycle and take a new baseline."""
+    decider = Decider(mission_path, data_dir, principal, password_file, password_stdin)
+    clear = as_principal(decider.root, lambda cc: cc.clear_governor(decider.signer, reason))
+    decider.record("clear_governor", clear.clear_id, reason=reason.strip())
     if json_out:
         print_json(clear.model_dump(mode="json"))
         return

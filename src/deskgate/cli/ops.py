@@ -14,6 +14,8 @@ from deskgate.cli import (
     DataDirOption,
     JsonOption,
     MissionOption,
+    PasswordFileOption,
+    PasswordStdinOption,
     PrincipalOption,
     app,
     console,
@@ -21,6 +23,8 @@ from deskgate.cli import (
     handle_errors,
     principal_name,
     print_json,
+    read_password,
+    resolve,
     resolve_data_dir,
     run_async,
 )
@@ -110,6 +114,35 @@ def as_principal(root, call):
             return await call(cc)
 
     return run_async(go())
+
+
+class Decider:
+    """A principal about to decide from the CLI: their account checked, their sealed key
+    opened with their own password, and their decisions recorded in their account's
+    activity exactly as the Command Center records them."""
+
+    def __init__(self, mission_path, data_dir, principal, password_file, password_stdin):
+        from deskgate.people.accounts import Accounts
+        from deskgate.people.principals import Principals
+
+        mission, self.root = resolve(mission_path, data_dir)
+        self.name = principal_name(principal).strip().lower()
+        self.accounts = Accounts.open(self.root)
+        principals = Principals(self.accounts, legacy_dir=self.root.keys)
+        refusal = principals.refusal(self.name)
+        if refusal and "no sealed signing key" not in refusal:
+            fail(refusal)  # no account, disabled or a viewer: no password asked at all
+        if self._has_passkey(principals):
+            fail(f"{self.name} decides with a passkey: the factory counts their decisions only with its assertion, so decide in the Command Center")
+        password = read_password(self.name, password_file, password_stdin)
+        w = mission.web
+        self.signer = principals.signer(self.name, password, failures_allowed=w.login_failures_allowed, max_wait_s=w.lockout_max_seconds)
+
+    def _has_passkey(self, principals) -> bool:
+        return bool(getattr(principals, "passkeys", lambda _n: [])(self.name))
+
+    def record(self, action: str, target: str = "", **detail) -> None:
+        self.accounts.record(self.name, action, target, via="cli", **detail)
 
 
 def _left(expires_at: datetime) -> str:
@@ -230,19 +263,24 @@ def _print_outcomes(outcomes, json_out: bool) -> None:
 def approvals_approve(
     directive_id: str,
     principal: str = PrincipalOption,
+    password_file: Path = PasswordFileOption,
+    password_stdin: bool = PasswordStdinOption,
     yes: bool = typer.Option(False, "--yes", "-y", help="Skip the typed confirmation of explicit directives."),
     wait: float = typer.Option(10.0, help="Seconds to wait for the order and fill."),
     json_out: bool = JsonOption,
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Approve one staged directive. The factory re-checks it against current beliefs before ordering."""
-    root = resolve_data_dir(mission_path, data_dir)
-    who = principal_name(principal)
+    """Approve one staged directive, as a principal (their password). The factory re-checks it
+    against current beliefs before ordering; nothing is approved while the breaker is tripped."""
+    decider = Decider(mission_path, data_dir, principal, password_file, password_stdin)
+    root = decider.root
 
     item = as_principal(root, lambda cc: cc.item(directive_id))
     if not item.pending:
         fail(f"directive {directive_id} is {item.state}, not awaiting a decision")
+    if any(o.outcome == "awaiting_second_approval" and decider.name in (p.lower() for p in o.principals) for o in item.outcomes):
+        fail(f"{decider.name} already approved {directive_id}; the second approval must come from another principal")
     s = item.staged
     if s.explicit and not yes:
         console.print(
@@ -252,7 +290,10 @@ def approvals_approve(
         if typed.strip() != directive_id:
             fail("confirmation did not match; nothing approved")
 
-    _print_outcomes(as_principal(root, lambda cc: cc.decide(directive_id, "approve", who, wait=wait)), json_out)
+    outcomes = as_principal(root, lambda cc: cc.decide(directive_id, "approve", decider.signer, wait=wait))
+    decider.record("approve", directive_id, outcomes=[o.outcome for o in outcomes])
+    _print_outcomes(outcomes, json_out)
+    raise typer.Exit(_decision_exit_code(outcomes))
 
 
 @approvals_app.command("reject")
@@ -261,17 +302,29 @@ def approvals_reject(
     directive_id: str,
     reason: str = typer.Option(..., "--reason", "-r", help="Why (required, recorded)."),
     principal: str = PrincipalOption,
+    password_file: Path = PasswordFileOption,
+    password_stdin: bool = PasswordStdinOption,
     json_out: bool = JsonOption,
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Reject one staged directive, with a reason."""
+    """Reject one staged directive, with a reason, as a principal (their password)."""
     if not reason.strip():
         fail("a rejection needs a reason")
-    root = resolve_data_dir(mission_path, data_dir)
+    decider = Decider(mission_path, data_dir, principal, password_file, password_stdin)
 
-    who = principal_name(principal)
-    _print_outcomes(as_principal(root, lambda cc: cc.decide(directive_id, "reject", who, reason, wait=10.0)), json_out)
+    outcomes = as_principal(decider.root, lambda cc: cc.decide(directive_id, "reject", decider.signer, reason, wait=10.0))
+    decider.record("reject", directive_id, reason=reason.strip())
+    _print_outcomes(outcomes, json_out)
+    raise typer.Exit(_decision_exit_code(outcomes))
+
+
+def _decision_exit_code(outcomes) -> int:
+    """0: the factory counted the decision; 1: it refused it; 3: no answer in time (the
+    decision was sent: `deskgate approvals show ID` tells what became of it)."""
+    if not outcomes:
+        return 3
+    return 1 if all(o.outcome == "refused" for o in outcomes) else 0
 
 
 # -- breaker -----------------------------------------------------------------------------
@@ -306,14 +359,19 @@ def _print_breaker(state) -> None:
 def breaker_reset(
     reason: str = typer.Option(..., "--reason", "-r", help="Why it is safe to trade again (required, recorded)."),
     principal: str = PrincipalOption,
+    password_file: Path = PasswordFileOption,
+    password_stdin: bool = PasswordStdinOption,
     json_out: bool = JsonOption,
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Reset a tripped breaker, as a principal (command_center credentials)."""
-    root = resolve_data_dir(mission_path, data_dir)
+    """Reset a tripped breaker, as a principal (their password)."""
+    if not reason.strip():
+        fail("a breaker reset needs a reason")
+    decider = Decider(mission_path, data_dir, principal, password_file, password_stdin)
 
-    state = as_principal(root, lambda cc: cc.reset_breaker(principal_name(principal), reason))
+    state = as_principal(decider.root, lambda cc: cc.reset_breaker(decider.signer, reason.strip()))
+    decider.record("reset_breaker", str(state.trip_revision or ""), reason=reason.strip())
     if json_out:
         print_json(state.model_dump(mode="json"))
         return

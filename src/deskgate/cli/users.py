@@ -15,7 +15,7 @@ app.add_typer(user_app, name="user")
 
 
 def _accounts(mission_path, data_dir):
-    from deskgate.web.accounts import Accounts
+    from deskgate.people.accounts import Accounts
 
     root = resolve_data_dir(mission_path, data_dir)
     root.ensure()
@@ -32,7 +32,7 @@ def add(
     data_dir: Path = DataDirOption,
 ) -> None:
     """Add an account; the password is prompted for and stored as an argon2 hash."""
-    from deskgate.web.accounts import AccountError, Role, check_password_strength, normalise_name
+    from deskgate.people.accounts import AccountError, Role, check_password_strength, normalise_name
 
     try:
         normalise_name(name)
@@ -48,10 +48,12 @@ def add(
         fail(str(exc))
     console.print(f"added [bold]{account.name}[/] as {account.role.value}")
     if account.can_decide:
-        from deskgate.audit.keys import KeyStore, fingerprint, principal_signer
+        from deskgate.audit.keys import fingerprint
+        from deskgate.people.principals import Principals
 
-        public = KeyStore(resolve_data_dir(mission_path, data_dir).keys).create(principal_signer(account.name))
-        console.print(f"their decisions are signed with their own key ({fingerprint(public)})")
+        root = resolve_data_dir(mission_path, data_dir)
+        public = Principals(_accounts(mission_path, data_dir), legacy_dir=root.keys).make_key(account.name, password)
+        console.print(f"their decisions are signed with their own key ({fingerprint(public)}), sealed with their password")
 
 
 @user_app.command("list")
@@ -72,16 +74,48 @@ def list_(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_
 @handle_errors
 def disable(name: str, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
     """Disable an account; its open sessions end at once."""
-    from deskgate.web.accounts import AccountError
+    from deskgate.people.accounts import AccountError
 
     try:
         account = _accounts(mission_path, data_dir).disable(name)
     except AccountError as exc:
         fail(str(exc))
-    from deskgate.audit.keys import KeyStore, principal_signer
+    # The factory and the executor count decisions only from enabled accounts' keys.
+    console.print(f"disabled [bold]{account.name}[/]; its sessions are ended and its signing key signs nothing the desk counts")
 
-    keys = KeyStore(resolve_data_dir(mission_path, data_dir).keys)
-    signer = principal_signer(account.name)
-    if keys.has_private(signer):
-        keys.revoke(signer)  # the factory counts no new decision signed with it
-    console.print(f"disabled [bold]{account.name}[/]; its sessions are ended and its signing key is revoked")
+
+@user_app.command("password")
+@handle_errors
+def password(
+    name: str = typer.Argument(..., help="The account whose password changes."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the old and the new password from two lines of stdin."),
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """Change an account's password (the old one is needed: it opens their sealed signing key,
+    which is sealed again under the new one). Their open sessions keep working."""
+    from deskgate.people.accounts import AccountError, check_password_strength, normalise_name
+    from deskgate.people.principals import PrincipalError, Principals
+
+    try:
+        name = normalise_name(name)
+        if password_stdin:
+            old, new = sys.stdin.readline().rstrip("\r\n"), sys.stdin.readline().rstrip("\r\n")
+        else:
+            old = typer.prompt(f"{name}'s current password", hide_input=True)
+            new = typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+        check_password_strength(new)
+        accounts = _accounts(mission_path, data_dir)
+        account = accounts.get(name)
+        if account is None:
+            raise AccountError(f"no account {name!r}")
+        if account.can_decide:
+            Principals(accounts, legacy_dir=resolve_data_dir(mission_path, data_dir).keys).reseal(name, old, new)
+        else:
+            if accounts.verify_password(name, old) is None:
+                raise AccountError(f"wrong password for {name}")
+            accounts.set_password(name, new)
+    except (AccountError, PrincipalError) as exc:
+        fail(str(exc))
+    accounts.record(name, "change_password", name, via="cli")
+    console.print(f"password changed for [bold]{name}[/]")

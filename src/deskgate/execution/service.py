@@ -73,7 +73,7 @@ class Executor:
         metadata.create_all(self.engine)
         self.prices: dict[str, float] = {}
         self.events = SecurityEvents()
-        self.keys = KeyStore(data_dir.keys)
+        self.keys = KeyStore.for_desk(data_dir)
         self.signer = Signer(self.keys, "executor")
         self.refused = 0
         self._stop = asyncio.Event()
@@ -135,7 +135,7 @@ class Executor:
             return
         with self.engine.begin() as conn:
             row = conn.execute(select(filled_orders.c.fill).where(filled_orders.c.order_id == order.order_id)).first()
-        problem = order_problem(self.keys, order, msg.data, msg.headers) if row is None else None
+        problem = order_problem(self.keys.deciding, order, msg.data, msg.headers) if row is None else None
         if row is None and problem is None:
             with self.engine.begin() as conn:
                 earlier = conn.execute(

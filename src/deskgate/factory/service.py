@@ -90,7 +90,7 @@ class Factory:
         self.store = FactoryStore(store_url or mission.storage.url or data_dir.sqlite_url("factory"))
         self.events = SecurityEvents()
         # The factory signs all it publishes and checks the agent's and principals' signatures.
-        self.keys = KeyStore(data_dir.keys)
+        self.keys = KeyStore.for_desk(data_dir)
         self.signer = Signer(self.keys, "factory")
         # Policy evaluation time per directive, by bucket (the last: above every bound).
         self._latency = [0] * (len(LATENCY_BUCKETS_MS) + 1)
@@ -416,7 +416,7 @@ class Factory:
                 except ValueError:
                     out.append((m.seq, None))
                     continue
-                if self.keys.is_revoked(signer) or verify_headers(self.keys, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
+                if verify_headers(self.keys.deciding, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
                     log.warning("SECURITY: a Governor clear at seq %d is not signed by %s; ignored", m.seq, clear.principal)
                     out.append((m.seq, None))
                     continue
@@ -697,14 +697,16 @@ class Factory:
                 return refuse(f"decision for {resp.directive_id} arrived on {subject}; a decision applies only to its own directive")
             try:
                 expected_signer = principal_signer(resp.principal)
-                signature = verify_headers(self.keys, Kind.APPROVAL, data, headers, expect=expected_signer)
+                signature = verify_headers(self.keys.deciding, Kind.APPROVAL, data, headers, expect=expected_signer)
             except ValueError:
                 signature = SignatureStatus.WRONG_SIGNER
             if signature is not SignatureStatus.VALID:
                 self.stats["unsigned_decisions"] += 1
-                return refuse(f"the decision's signature is {signature.value}; a decision must be signed with {resp.principal}'s own key")
-            if self.keys.is_revoked(expected_signer):
-                return refuse(f"{resp.principal}'s signing key is revoked (their account was disabled)")
+                why = self.keys.principals.refusal(resp.principal) if self.keys.principals is not None else None
+                return refuse(
+                    f"the decision's signature is {signature.value}; a decision must be signed with {resp.principal}'s own current key"
+                    + (f" ({why})" if why else "")
+                )
             intention = self.store.intention(conn, resp.directive_id)
             if intention is None:
                 return refuse(f"no staged directive {resp.directive_id}")
@@ -721,6 +723,15 @@ class Factory:
                 return self._finish(conn, did, intention["state"], "rejected", now, resp, resp.reason)
 
             # Approve.
+            if self.beliefs.breaker_tripped:
+                # Not counted, and the directive stays pending: after a principal's reset it
+                # can be approved again (before it expires).
+                trip = self._breaker.trip
+                return refuse(
+                    "the circuit breaker is tripped"
+                    + (f" ({trip.reason})" if trip else "")
+                    + f"; approvals are refused until a principal resets it, and {did} stays pending until then or until it expires"
+                )
             if intention["explicit"] and resp.batch_id is not None:
                 return refuse("explicit directives are approved one by one, never in a batch")
             earlier = self.store.approvals_for(conn, did)
@@ -1067,11 +1078,9 @@ class Factory:
             if stored is None or BreakerReset.model_validate_json(stored.data) != reset:
                 return None
             signer = principal_signer(reset.principal)
-            if self.keys.is_revoked(signer):
-                return False
         except ValueError:
             return False
-        return verify_headers(self.keys, Kind.BREAKER, stored.data, stored.headers, expect=signer) is SignatureStatus.VALID
+        return verify_headers(self.keys.deciding, Kind.BREAKER, stored.data, stored.headers, expect=signer) is SignatureStatus.VALID
 
     async def sync_breaker(self, startup: bool = False) -> None:
         """Follow the bucket, failing closed.

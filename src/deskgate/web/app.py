@@ -29,7 +29,7 @@ from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from deskgate.approvals.client import CommandCenter
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.signing import Signer
 from deskgate.config import Mission
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerState
@@ -39,7 +39,8 @@ from deskgate.domain.news import QuarantinedItem
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
 from deskgate.web import metrics
-from deskgate.web.accounts import Accounts, Role, Session, csrf_matches, normalise_name
+from deskgate.people.accounts import Accounts, Role, Session, csrf_matches, normalise_name
+from deskgate.people.principals import PrincipalError, Principals
 from deskgate.web.charts import line_chart
 from deskgate.web.desk import (
     AckRequest,
@@ -84,6 +85,7 @@ class WebContext:
     mission: Mission
     data_dir: DataDir
     accounts: Accounts
+    principals: Principals
     desk: Desk | None = None
 
     @property
@@ -93,7 +95,8 @@ class WebContext:
 
 
 def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None = None, cc: CommandCenter | None = None) -> FastAPI:
-    ctx = WebContext(mission, data_dir, accounts or Accounts.open(data_dir))
+    accounts = accounts or Accounts.open(data_dir)
+    ctx = WebContext(mission, data_dir, accounts, Principals(accounts, legacy_dir=data_dir.keys))
     owns_cc = cc is None
 
     @asynccontextmanager
@@ -216,6 +219,18 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         if not session.account.can_decide:
             raise Problem(403, f"{session.account.name} is a {session.account.role.value}: viewers see everything and change nothing")
 
+    def session_signer(request: Request, session: Session) -> Signer:
+        """The deciding principal's key, opened with their own session cookie, for this
+        request only: without the cookie the Command Center cannot sign for anyone."""
+        need_principal(session)
+        try:
+            signer = ctx.principals.session_signer(request.cookies.get(SESSION_COOKIE))
+        except PrincipalError as exc:
+            raise Problem(403, str(exc)) from None
+        if signer.principal != session.account.name:
+            raise Problem(403, "this session cannot sign for another person")
+        return signer
+
     def page(
         request: Request, name: str, session: Session | None, status_code: int = 200, headers: dict | None = None, **values: Any
     ) -> HTMLResponse:
@@ -267,7 +282,14 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
             log.warning("failed login", extra={"fields": {"user": name[:64], "client": _client(request)}})
             return "wrong name or password (or the account is disabled)"
         ctx.accounts.clear_login_failures(keys[:1])
-        token, csrf = ctx.accounts.start_session(account)
+        try:
+            # A principal's key, opened with the password just given, re-wrapped under the
+            # new session's token: from now on only this person's cookie can open it.
+            wrap = await run_in_threadpool(ctx.principals.session_wrap, account, password)
+        except PrincipalError as exc:
+            log.warning("login without a signing key", extra={"fields": {"user": account.name, "why": str(exc)}})
+            return f"{account.name}'s signing key cannot be opened: {exc}"
+        token, csrf = ctx.accounts.start_session(account, wrap)
         ctx.accounts.record(account.name, "login", _client(request))
         session = Session(account, csrf, utcnow(), utcnow())
         request.state.session = session
@@ -348,28 +370,28 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         f = await form(request)
         ids = [str(i) for i in (f.get("directive_id") or [])]
         count = _int_or_none(f.get("confirm_count"))
-        result = await ctx.desk.approve_batch(session, ids, count)  # type: ignore[union-attr]
+        result = await ctx.desk.approve_batch(session, session_signer(request, session), ids, count)  # type: ignore[union-attr]
         return page(request, "batch.html", session, result=result)
 
     @app.post("/approvals/{directive_id}/approve", include_in_schema=False)
     async def approve_form(request: Request, directive_id: str, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        await ctx.desk.approve(session, directive_id, f.get("confirm"))  # type: ignore[union-attr]
+        await ctx.desk.approve(session, session_signer(request, session), directive_id, f.get("confirm"))  # type: ignore[union-attr]
         return RedirectResponse(f"/approvals/{quote(directive_id)}", status_code=303)
 
     @app.post("/approvals/{directive_id}/reject", include_in_schema=False)
     async def reject_form(request: Request, directive_id: str, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        await ctx.desk.reject(session, directive_id, str(f.get("reason") or ""))  # type: ignore[union-attr]
+        await ctx.desk.reject(session, session_signer(request, session), directive_id, str(f.get("reason") or ""))  # type: ignore[union-attr]
         return RedirectResponse(f"/approvals/{quote(directive_id)}", status_code=303)
 
     @app.post("/reviews/{review_id}/ack", include_in_schema=False)
     async def ack_form(request: Request, review_id: str, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        await ctx.desk.acknowledge(session, review_id, str(f.get("note") or ""))  # type: ignore[union-attr]
+        await ctx.desk.acknowledge(session, session_signer(request, session), review_id, str(f.get("note") or ""))  # type: ignore[union-attr]
         return RedirectResponse("/approvals#reviews", status_code=303)
 
     @app.get("/breaker", response_class=HTMLResponse, include_in_schema=False)
@@ -381,7 +403,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def breaker_reset_form(request: Request, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        state = await ctx.desk.reset_breaker(session, str(f.get("password") or ""), str(f.get("reason") or ""))  # type: ignore[union-attr]
+        state = await ctx.desk.reset_breaker(session, session_signer(request, session), str(f.get("password") or ""), str(f.get("reason") or ""))  # type: ignore[union-attr]
         resets = [a for a in ctx.accounts.actions(500) if a["action"] == "reset_breaker"][:20]
         return page(request, "breaker.html", session, breaker=state, resets=resets, done="the circuit breaker is reset")
 
@@ -397,7 +419,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def governor_clear_form(request: Request, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        await ctx.desk.clear_governor(session, str(f.get("reason") or ""))  # type: ignore[union-attr]
+        await ctx.desk.clear_governor(session, session_signer(request, session), str(f.get("reason") or ""))  # type: ignore[union-attr]
         done = "cleared: the agents apply it at their next cycle and take a new baseline"
         return page(request, "governor.html", session, governor=await ctx.desk.governor(), hold=await ctx.desk.governor_hold(), clears=_clears(), done=done)  # type: ignore[union-attr]
 
@@ -463,9 +485,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
             ctx.accounts.disable(name)
         except ValueError as exc:
             raise Problem(404, str(exc)) from None
-        keys = KeyStore(ctx.data_dir.keys)
-        if keys.has_private(principal_signer(name)):
-            keys.revoke(principal_signer(name))  # the factory counts no new decision signed with it
+        # A disabled account's key signs nothing the factory counts (KeyStore.deciding).
         ctx.accounts.record(session.account.name, "disable_user", name)
         return RedirectResponse("/users", status_code=303)
 
@@ -508,30 +528,26 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         return await ctx.desk.entry(directive_id)  # type: ignore[union-attr]
 
     @app.post("/api/approvals/batch", tags=["approvals"])
-    async def api_batch(body: BatchApproveRequest, session: Session = Depends(write_session)) -> BatchResult:
+    async def api_batch(request: Request, body: BatchApproveRequest, session: Session = Depends(write_session)) -> BatchResult:
         """Approve standard directives together, all or nothing; confirm_count must equal the number of ids."""
-        need_principal(session)
-        return await ctx.desk.approve_batch(session, body.directive_ids, body.confirm_count)  # type: ignore[union-attr]
+        return await ctx.desk.approve_batch(session, session_signer(request, session), body.directive_ids, body.confirm_count)  # type: ignore[union-attr]
 
     @app.post("/api/approvals/{directive_id}/approve", tags=["approvals"])
-    async def api_approve(directive_id: str, body: ApproveRequest, session: Session = Depends(write_session)) -> DecisionResult:
+    async def api_approve(request: Request, directive_id: str, body: ApproveRequest, session: Session = Depends(write_session)) -> DecisionResult:
         """Approve; an explicit directive needs `confirm` set to its id."""
-        need_principal(session)
-        return await ctx.desk.approve(session, directive_id, body.confirm)  # type: ignore[union-attr]
+        return await ctx.desk.approve(session, session_signer(request, session), directive_id, body.confirm)  # type: ignore[union-attr]
 
     @app.post("/api/approvals/{directive_id}/reject", tags=["approvals"])
-    async def api_reject(directive_id: str, body: RejectRequest, session: Session = Depends(write_session)) -> DecisionResult:
-        need_principal(session)
-        return await ctx.desk.reject(session, directive_id, body.reason)  # type: ignore[union-attr]
+    async def api_reject(request: Request, directive_id: str, body: RejectRequest, session: Session = Depends(write_session)) -> DecisionResult:
+        return await ctx.desk.reject(session, session_signer(request, session), directive_id, body.reason)  # type: ignore[union-attr]
 
     @app.get("/api/reviews", tags=["reviews"])
     async def api_reviews(session: Session = Depends(read_session)) -> list[ReviewEntry]:
         return await ctx.desk.reviews()  # type: ignore[union-attr]
 
     @app.post("/api/reviews/{review_id}/ack", tags=["reviews"])
-    async def api_ack(review_id: str, body: AckRequest, session: Session = Depends(write_session)) -> dict:
-        need_principal(session)
-        ack = await ctx.desk.acknowledge(session, review_id, body.note)  # type: ignore[union-attr]
+    async def api_ack(request: Request, review_id: str, body: AckRequest, session: Session = Depends(write_session)) -> dict:
+        ack = await ctx.desk.acknowledge(session, session_signer(request, session), review_id, body.note)  # type: ignore[union-attr]
         return ack.model_dump(mode="json")
 
     @app.get("/api/breaker", tags=["breaker"])
@@ -541,8 +557,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     @app.post("/api/breaker/reset", tags=["breaker"])
     async def api_reset(request: Request, body: ResetRequest, session: Session = Depends(write_session)) -> BreakerState:
         """Reset a tripped breaker: your password again, and a reason."""
-        need_principal(session)
-        return await ctx.desk.reset_breaker(session, body.password, body.reason)  # type: ignore[union-attr]
+        return await ctx.desk.reset_breaker(session, session_signer(request, session), body.password, body.reason)  # type: ignore[union-attr]
 
     @app.get("/api/quarantine", tags=["news"])
     async def api_quarantine(session: Session = Depends(read_session)) -> list[QuarantinedItem]:
@@ -559,10 +574,9 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         return await ctx.desk.governor_hold()  # type: ignore[union-attr]
 
     @app.post("/api/governor/clear", tags=["governor"])
-    async def api_governor_clear(body: ClearRequest, session: Session = Depends(write_session)) -> GovernorClear:
+    async def api_governor_clear(request: Request, body: ClearRequest, session: Session = Depends(write_session)) -> GovernorClear:
         """End the Governor's damping: a reason is required and recorded."""
-        need_principal(session)
-        return await ctx.desk.clear_governor(session, body.reason)  # type: ignore[union-attr]
+        return await ctx.desk.clear_governor(session, session_signer(request, session), body.reason)  # type: ignore[union-attr]
 
     @app.get("/api/portfolio", tags=["risk"])
     async def api_portfolio(period: str = "24h", session: Session = Depends(read_session)) -> dict:

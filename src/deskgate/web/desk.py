@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from deskgate.approvals.client import CommandCenter, CommandCenterError, QueueItem
+from deskgate.audit.signing import Signer
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome, PositionContext
 from deskgate.domain.base import utcnow
@@ -28,7 +29,7 @@ from deskgate.domain.evaluation import CheckResult
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.news import QuarantinedItem
 from deskgate.domain.review import ReviewAck, ReviewRequest
-from deskgate.web.accounts import Accounts, Session
+from deskgate.people.accounts import Accounts, Session
 
 MAX_BATCH = 200
 
@@ -183,8 +184,23 @@ class Desk:
             raise ActionError(409, f"directive {directive_id} expired at {item.staged.expires_at:%Y-%m-%d %H:%M:%S} UTC; it cannot be approved")
         return item
 
-    async def approve(self, session: Session, directive_id: str, confirm: str | None = None) -> DecisionResult:
+    def _check_signer(self, session: Session, signer: Signer) -> None:
+        if signer.principal != session.account.name:
+            raise ActionError(403, f"{session.account.name}'s session cannot sign as {signer.name}")
+
+    async def _breaker_allows_approval(self, directive_id: str) -> None:
+        breaker = await self.cc.breaker()
+        if breaker.state == "tripped":
+            why = breaker.trip.reason if breaker.trip else (breaker.note or "no trip record yet")
+            raise ActionError(
+                409,
+                f"the circuit breaker is tripped ({why}): nothing can be approved until a principal resets it; "
+                f"{directive_id} stays pending until then or until it expires",
+            )
+
+    async def approve(self, session: Session, signer: Signer, directive_id: str, confirm: str | None = None) -> DecisionResult:
         self._require_principal(session)
+        self._check_signer(session, signer)
         item = await self._pending_item(directive_id)
         name = session.account.name
         if item.staged.explicit and (confirm or "").strip() != directive_id:
@@ -195,25 +211,34 @@ class Desk:
             )
         if name in self._approvers(item):
             raise ActionError(409, f"{name} already approved {directive_id}; the second approval must come from another principal")
-        outcomes = await self.cc.decide(directive_id, "approve", name, wait=self.decision_wait_s)
+        await self._breaker_allows_approval(directive_id)
+        try:
+            outcomes = await self.cc.decide(directive_id, "approve", signer, wait=self.decision_wait_s)
+        except CommandCenterError as exc:
+            raise ActionError(409, str(exc)) from None
         self.accounts.record(name, "approve", directive_id, outcomes=[o.outcome for o in outcomes])
         return self._result(directive_id, outcomes)
 
-    async def reject(self, session: Session, directive_id: str, reason: str) -> DecisionResult:
+    async def reject(self, session: Session, signer: Signer, directive_id: str, reason: str) -> DecisionResult:
         self._require_principal(session)
+        self._check_signer(session, signer)
         if not reason.strip():
             raise ActionError(400, "a rejection needs a reason")
         if len(reason) > 2000:
             raise ActionError(400, "the reason is longer than 2000 characters")
         await self._pending_item(directive_id)
         name = session.account.name
-        outcomes = await self.cc.decide(directive_id, "reject", name, reason.strip(), wait=self.decision_wait_s)
+        try:
+            outcomes = await self.cc.decide(directive_id, "reject", signer, reason.strip(), wait=self.decision_wait_s)
+        except CommandCenterError as exc:
+            raise ActionError(409, str(exc)) from None
         self.accounts.record(name, "reject", directive_id, reason=reason.strip())
         return self._result(directive_id, outcomes)
 
-    async def approve_batch(self, session: Session, directive_ids: list[str], confirm_count: int | None) -> BatchResult:
+    async def approve_batch(self, session: Session, signer: Signer, directive_ids: list[str], confirm_count: int | None) -> BatchResult:
         """All or nothing: every item is checked first; if any cannot be approved, none is sent."""
         self._require_principal(session)
+        self._check_signer(session, signer)
         ids = list(dict.fromkeys(directive_ids))
         if not ids:
             raise ActionError(400, "select at least one directive to approve")
@@ -238,10 +263,11 @@ class Desk:
                 problems.append(f"{did}: already approved by {name}")
         if problems:
             raise ActionError(409, "nothing approved; the batch is all or nothing: " + "; ".join(problems))
+        await self._breaker_allows_approval(", ".join(ids) if len(ids) <= 3 else f"each of the {len(ids)} directives")
         batch_id = f"batch-{uuid.uuid4().hex[:16]}"
         self.accounts.record(name, "approve_batch", batch_id, directive_ids=ids)
         answers = await asyncio.gather(
-            *(self.cc.decide(did, "approve", name, batch_id=batch_id, wait=self.decision_wait_s) for did in ids),
+            *(self.cc.decide(did, "approve", signer, batch_id=batch_id, wait=self.decision_wait_s) for did in ids),
             return_exceptions=True,
         )
         # Each item's own answer, even "refused" or a failed send: never an error once
@@ -272,17 +298,19 @@ class Desk:
 
     # -- reviews and the breaker --------------------------------------------------------------
 
-    async def acknowledge(self, session: Session, review_id: str, note: str = "") -> ReviewAck:
+    async def acknowledge(self, session: Session, signer: Signer, review_id: str, note: str = "") -> ReviewAck:
         self._require_principal(session)
+        self._check_signer(session, signer)
         try:
-            ack = await self.cc.acknowledge(review_id, session.account.name, note.strip()[:2000])
+            ack = await self.cc.acknowledge(review_id, signer, note.strip()[:2000])
         except CommandCenterError as exc:
             raise ActionError(404, str(exc)) from None
         self.accounts.record(session.account.name, "acknowledge_review", review_id, note=note.strip()[:2000])
         return ack
 
-    async def reset_breaker(self, session: Session, password: str, reason: str) -> BreakerState:
+    async def reset_breaker(self, session: Session, signer: Signer, password: str, reason: str) -> BreakerState:
         self._require_principal(session)
+        self._check_signer(session, signer)
         if not reason.strip():
             raise ActionError(400, "a breaker reset needs a reason")
         if len(reason) > 2000:
@@ -299,7 +327,7 @@ class Desk:
             raise ActionError(403, "wrong password: a breaker reset needs your password again")
         self.accounts.clear_login_failures(keys)
         try:
-            state = await self.cc.reset_breaker(session.account.name, reason.strip())
+            state = await self.cc.reset_breaker(signer, reason.strip())
         except CommandCenterError as exc:
             raise ActionError(409, str(exc)) from None
         self.accounts.record(session.account.name, "reset_breaker", str(state.trip_revision or ""), reason=reason.strip())
@@ -328,14 +356,15 @@ class Desk:
         except CommandCenterError as exc:
             raise ActionError(502, str(exc)) from None
 
-    async def clear_governor(self, session: Session, reason: str) -> GovernorClear:
+    async def clear_governor(self, session: Session, signer: Signer, reason: str) -> GovernorClear:
         self._require_principal(session)
+        self._check_signer(session, signer)
         if not reason.strip():
             raise ActionError(400, "clearing the Governor needs a reason")
         if len(reason) > 2000:
             raise ActionError(400, "the reason is longer than 2000 characters")
         try:
-            clear = await self.cc.clear_governor(session.account.name, reason.strip())
+            clear = await self.cc.clear_governor(signer, reason.strip())
         except CommandCenterError as exc:
             raise ActionError(409, str(exc)) from None
         self.accounts.record(session.account.name, "clear_governor", clear.clear_id, reason=reason.strip())

@@ -1,9 +1,11 @@
-"""Command Center accounts: people, their roles, their sessions, and what they did.
+"""People: accounts, their roles, their sessions, their signing keys, and what they did.
 
-Kept in SQLite under the data directory (`state/accounts.db`), separate from the
-factory's state: the Command Center never touches the factory's database, it only
-talks to the factory over the bus with the command_center role. Passwords are
-stored as argon2id hashes; session tokens are stored only as their SHA-256.
+Kept in SQLite under the data directory (`state/accounts.db`, 0600), separate from
+the factory's state: the Command Center never touches the factory's database, it
+only talks to the factory over the bus with the command_center role. Passwords are
+stored as argon2id hashes; session tokens only as their SHA-256. A principal's
+signing key is kept here sealed with their password (people/sealing.py), so a key
+exists only for an account, and disabling the account retires it at once.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, delete, insert, select, update
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, inspect, select, text, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from deskgate.paths import DataDir
 from deskgate.storage import make_engine, utc
@@ -64,6 +67,36 @@ sessions = Table(
     Column("csrf", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen", DateTime(timezone=True), nullable=False),
+    # The principal's signing key wrapped under the session token (sealing.wrap_for_session):
+    # useless without the cookie, which only the person's browser holds.
+    Column("wrapped_key", Text, nullable=True),
+)
+
+# Principals' Ed25519 signing keys. One `current` key per account, sealed with the
+# account's password; `retired` keys (rotated, or an unsealed key from before keys
+# were sealed) only verify what they signed before.
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("key_id", String(16), primary_key=True),  # audit.keys.fingerprint
+    Column("public_key", String(100), nullable=False),
+    Column("sealed", Text, nullable=True),  # a sealing.SealedKey as JSON; None for a retired key
+    Column("state", String(16), nullable=False),  # current | retired
+    Column("origin", String(16), nullable=False),  # sealed (made sealed) | unsealed (adopted from a plain key file)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("retired_at", DateTime(timezone=True), nullable=True),
+)
+
+# Passkeys (WebAuthn credentials) a principal registered; once one is, the factory
+# counts that principal's decisions only with an assertion from one of them.
+passkeys = Table(
+    "passkeys",
+    metadata,
+    Column("credential_id", String(1400), primary_key=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("record", Text, nullable=False),  # a passkeys.StoredPasskey as JSON
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 # Failed logins per account ("user:NAME") and per client address ("addr:IP").
@@ -155,10 +188,17 @@ class Accounts:
         self.engine = engine
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
-        metadata.create_all(engine)
-        # Verified against when the account does not exist, so an unknown name costs
-        # the same time as a wrong password and does not reveal which names exist.
-        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+        _create_tables(engine)
+        self._dummy: str | None = None
+
+    @property
+    def _dummy_hash(self) -> str:
+        """Verified against when the account does not exist, so an unknown name costs
+        the same time as a wrong password and does not reveal which names exist. Made
+        on first use: services that only read keys never pay for it."""
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_hex(16))
+        return self._dummy
 
     @classmethod
     def open(cls, data_dir: DataDir, **kw) -> Accounts:
@@ -212,6 +252,14 @@ class Accounts:
         account = self.get(name)
         assert account is not None
         return account
+
+    def set_password(self, name: str, password: str) -> None:
+        """Store a new password hash (the caller re-seals the signing key with it)."""
+        check_password_strength(password)
+        name = normalise_name(name)
+        with self.engine.begin() as conn:
+            if conn.execute(update(users).where(users.c.name == name).values(password_hash=self.hasher.hash(password))).rowcount == 0:
+                raise AccountError(f"no account {name!r}")
 
     def verify_password(self, name: str, password: str) -> Account | None:
         """The enabled account whose password this is, or None."""
@@ -269,15 +317,25 @@ class Accounts:
 
     # -- sessions -----------------------------------------------------------------------
 
-    def start_session(self, account: Account) -> tuple[str, str]:
-        """A new session for `account`: (token for the cookie, CSRF token)."""
+    def start_session(self, account: Account, wrap=None) -> tuple[str, str]:
+        """A new session for `account`: (token for the cookie, CSRF token). `wrap(token)`,
+        when given, returns the signing key wrapped under the new token."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = self.clock()
+        wrapped = wrap(token) if wrap is not None else None
         with self.engine.begin() as conn:
             conn.execute(
-                insert(sessions).values(token_sha256=_sha256(token), name=account.name, csrf=csrf, created_at=now, last_seen=now)
+                insert(sessions).values(
+                    token_sha256=_sha256(token), name=account.name, csrf=csrf, created_at=now, last_seen=now, wrapped_key=wrapped
+                )
             )
         return token, csrf
+
+    def session_wrapped_key(self, token: str) -> tuple[str, str | None] | None:
+        """(account name, the key wrapped under this token) for a stored session, or None."""
+        with self.engine.connect() as conn:
+            r = conn.execute(select(sessions.c.name, sessions.c.wrapped_key).where(sessions.c.token_sha256 == _sha256(token))).first()
+        return (r[0], r[1]) if r else None
 
     def session(self, token: str | None, *, idle: timedelta, max_age: timedelta, touch: bool = True) -> Session | None:
         """The live session this token opens, touching it (unless `touch` is false: a
@@ -303,6 +361,11 @@ class Accounts:
         account = _account(u)
         return Session(account, r["csrf"], utc(r["created_at"]), now)
 
+    def end_sessions(self, name: str) -> None:
+        """End every session of an account (its keys wrapped under them go with them)."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(sessions).where(sessions.c.name == name))
+
     def end_session(self, token: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(delete(sessions).where(sessions.c.token_sha256 == _sha256(token)))
@@ -317,6 +380,23 @@ class Accounts:
         with self.engine.connect() as conn:
             rows = conn.execute(select(actions).order_by(actions.c.id.desc()).limit(limit)).mappings().all()
         return [{**r, "at": utc(r["at"])} for r in rows]
+
+
+def _create_tables(engine: Engine, attempts: int = 5) -> None:
+    """Make the tables, and add columns that files made by earlier versions lack.
+    Every service opens this file at start: one that loses the race to create a table
+    or a column finds it made by another, and looks again."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            have = {c["name"] for c in inspect(engine).get_columns("sessions")}
+            if "wrapped_key" not in have:
+                with engine.begin() as conn:
+                    conn.execute(text("ALTER TABLE sessions ADD COLUMN wrapped_key TEXT"))
+            return
+        except OperationalError as exc:
+            if attempt == attempts - 1 or not any(w in str(exc) for w in ("already exists", "duplicate column", "locked")):
+                raise
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
