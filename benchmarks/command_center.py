@@ -28,7 +28,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 from deskgate.agents.submit import AgentClient  # noqa: E402
 from deskgate.approvals.client import CommandCenter  # noqa: E402
-from deskgate.audit.keys import KeyStore, principal_signer  # noqa: E402
 from deskgate.bus.connect import connect_as  # noqa: E402
 from deskgate.bus.subjects import Role, bar_subject  # noqa: E402
 from deskgate.config import Mission  # noqa: E402
@@ -36,6 +35,7 @@ from deskgate.domain.market import Bar  # noqa: E402
 from deskgate.paths import DataDir  # noqa: E402
 from deskgate.stack import Stack  # noqa: E402
 from deskgate.people.accounts import Accounts  # noqa: E402
+from deskgate.people.principals import Principals  # noqa: E402
 
 MEMO = {"signal_evidence": "trend", "position_context": "flat", "proposed_action": "buy", "expected_outcome": "+1%"}
 PASSWORD = "benchmark password"
@@ -55,9 +55,9 @@ async def fill_desk(root: DataDir, n: int, decided: int) -> None:
     async with await AgentClient.connect(root) as agent:
         for start in range(0, n, 500):
             await agent.submit([directive(i) for i in range(start, min(n, start + 500))], wait=60)
-    KeyStore(root.keys).create(principal_signer("bench"))  # the benchmark's principal signs like any other
+    signer = Principals(Accounts.open(root), legacy_dir=root.keys).signer("bench", PASSWORD)  # bench's sealed key, opened
     async with await CommandCenter.connect(root) as cc:
-        await asyncio.gather(*(cc.decide(f"b{i}", "reject" if i % 2 else "approve", "bench", "no" if i % 2 else "", wait=0)
+        await asyncio.gather(*(cc.decide(f"b{i}", "reject" if i % 2 else "approve", signer, "no" if i % 2 else "", wait=0)
                                for i in range(decided)))
         while True:  # until the factory has answered every decision
             funnel = await cc.funnel()
@@ -89,7 +89,9 @@ def main() -> None:
         {"paper": {"starting_equity_usd": 1e12}, "approvals": {"expiry_seconds": 86_400},
          "marketdata": {"source": "none"}, "web": {"port": 0}}
     )
-    Accounts.open(root.ensure()).add("bench", "principal", PASSWORD)
+    accounts = Accounts.open(root.ensure())
+    accounts.add("bench", "principal", PASSWORD)
+    Principals(accounts, legacy_dir=root.keys).make_key("bench", PASSWORD)
     stack = Stack(mission, root, services=("factory", "executor", "web")).start()
     try:
         pending = args.pending if args.pending is not None else args.directives * 4 // 5

@@ -26,7 +26,8 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from deskgate.audit.keys import KeyStore, principal_signer  # noqa: E402
+from deskgate.audit.keys import KeyStore  # noqa: E402
+from deskgate.people.principals import scripted_principal  # noqa: E402
 from deskgate.audit.signing import Kind, Signer, digest  # noqa: E402
 from deskgate.bus.connect import connect_as  # noqa: E402
 from deskgate.bus.reader import read_stream  # noqa: E402
@@ -122,8 +123,7 @@ async def main(args) -> None:
     )
     stack = Stack(mission, root, services=("factory", "executor")).start()
     keys = KeyStore(root.keys)
-    keys.create(principal_signer("bench"))
-    agent_signer, principal = Signer(keys, "agent"), Signer(keys, principal_signer("bench"))
+    agent_signer, principal = Signer(keys, "agent"), scripted_principal(root, "bench")  # an account with a sealed key
     report: dict = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
         "sync_interval": args.sync_interval,
