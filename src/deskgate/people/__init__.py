@@ -1,0 +1,1 @@
+"""People: principals' accounts, sealed signing keys and passkeys."""
