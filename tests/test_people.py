@@ -31,6 +31,7 @@ from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse
 from deskgate.domain.base import utcnow
 from deskgate.paths import DataDir
 from deskgate.people.accounts import Accounts
+from deskgate.people.passkeys import decision_digest
 from deskgate.people.principals import PrincipalError, Principals
 from deskgate.people.sealing import KdfParams, SealedKey, WrongSecret, seal, unseal, unwrap_for_session, wrap_for_session
 
@@ -388,3 +389,23 @@ async def test_the_command_center_signs_for_no_one_without_their_own_session(bus
         r = await alice.post("/api/approvals/cc1/approve", json={}, headers={"X-CSRF-Token": csrf})
         assert r.status_code == 200 and r.json()["state"] in ("ordered", "executed")
         assert [a["action"] for a in web.accounts.actions() if a["name"] == "alice"][0] == "approve"
+
+
+def test_a_kept_decision_is_used_once_by_its_own_session_for_its_own_decision():
+    from deskgate.web.proofs import ProofError, Proofs
+
+    now = [0.0]
+    proofs = Proofs(clock=lambda: now[0])
+    resp = ApprovalResponse(approval_id="ap-1", directive_id="d1", decision="approve", principal="alice", decided_at=utcnow())
+    pid, digests = proofs.keep("session-a", "approve", "d1", Kind.APPROVAL, [resp])
+    assert digests == [decision_digest(Kind.APPROVAL, resp.to_bytes())]
+    for owner, action, target in (("session-b", "approve", "d1"), ("session-a", "reject", "d1"), ("session-a", "approve", "d2")):
+        with pytest.raises(ProofError, match="another decision"):
+            proofs.take(owner, pid, action, target)
+    assert proofs.take("session-a", pid, "approve", "d1").payloads == (resp,)
+    with pytest.raises(ProofError, match="already used"):
+        proofs.take("session-a", pid, "approve", "d1")
+    pid, _ = proofs.keep("session-a", "approve", "d1", Kind.APPROVAL, [resp])
+    now[0] += 1_000
+    with pytest.raises(ProofError, match="expired"):
+        proofs.take("session-a", pid, "approve", "d1")

@@ -182,6 +182,10 @@ class WebSettings(_Section):
     # Addresses of reverse proxies whose X-Forwarded-For is believed; without them,
     # every client behind a proxy shares the proxy's address for login throttling.
     trusted_proxies: tuple[str, ...] = Field((), strict=False)
+    # The host name principals open the Command Center at: a passkey (WebAuthn) is bound
+    # to it, and the factory checks every passkey assertion against it. A name, never an
+    # IP address (browsers refuse those); served over https unless it is localhost.
+    passkey_rp_id: str = Field("localhost", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 class ModelSettings(_Section):
@@ -432,6 +436,7 @@ web:
   lockout_max_seconds: 900
   secure_cookies: false       # true behind an https proxy
   trusted_proxies: []         # proxy addresses whose X-Forwarded-For is believed
+  passkey_rp_id: localhost    # the host name principals open it at (passkeys are bound to it; https unless localhost)
 
 agents:
   model:

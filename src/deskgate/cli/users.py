@@ -119,3 +119,41 @@ def password(
         fail(str(exc))
     accounts.record(name, "change_password", name, via="cli")
     console.print(f"password changed for [bold]{name}[/]")
+
+
+@user_app.command("passkeys")
+@handle_errors
+def passkeys_(
+    name: str = typer.Argument(..., help="The principal whose passkeys to list."),
+    remove: str = typer.Option(None, "--remove", help="Remove the passkey with this credential id (a lost device); its prefix is enough."),
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """A principal's passkeys (registered in the Command Center), or remove a lost one. Removing
+    the last one means their decisions need only their password or session again."""
+    from deskgate.people.accounts import AccountError, normalise_name
+    from deskgate.people.principals import Principals
+
+    try:
+        name = normalise_name(name)
+    except AccountError as exc:
+        fail(str(exc))
+    accounts = _accounts(mission_path, data_dir)
+    principals = Principals(accounts, legacy_dir=resolve_data_dir(mission_path, data_dir).keys)
+    keys = principals.passkeys(name)
+    if remove is not None:
+        matches = [k for k in keys if k.credential_id.startswith(remove)] if remove else []
+        if len(matches) != 1:
+            fail(f"{len(matches)} of {name}'s passkeys start with {remove!r}; give enough of the id to name one")
+        principals.remove_passkey(name, matches[0].credential_id)
+        accounts.record(name, "remove_passkey", matches[0].credential_id[:64], via="cli")
+        console.print(f"removed {name}'s passkey {matches[0].label or matches[0].credential_id[:16]}")
+        return
+    if json_out:
+        print_json([k.model_dump(mode="json") for k in keys])
+        return
+    t = Table("credential id", "name", "registered")
+    for k in keys:
+        t.add_row(k.credential_id, k.label or "—", k.created_at.strftime("%Y-%m-%d %H:%M UTC"))
+    console.print(t if keys else f"{name} has no passkey")

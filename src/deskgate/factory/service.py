@@ -416,7 +416,10 @@ class Factory:
                 except ValueError:
                     out.append((m.seq, None))
                     continue
-                if verify_headers(self.keys.deciding, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
+                if (
+                    verify_headers(self.keys.deciding, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID
+                    or self._passkey_problem(clear.principal, Kind.GOVERNOR_CLEAR, m.data, m.headers)
+                ):
                     log.warning("SECURITY: a Governor clear at seq %d is not signed by %s; ignored", m.seq, clear.principal)
                     out.append((m.seq, None))
                     continue
@@ -707,6 +710,10 @@ class Factory:
                     f"the decision's signature is {signature.value}; a decision must be signed with {resp.principal}'s own current key"
                     + (f" ({why})" if why else "")
                 )
+            passkey = self._passkey_problem(resp.principal, Kind.APPROVAL, data, headers)
+            if passkey:
+                self.stats["unsigned_decisions"] += 1
+                return refuse(passkey)
             intention = self.store.intention(conn, resp.directive_id)
             if intention is None:
                 return refuse(f"no staged directive {resp.directive_id}")
@@ -1080,7 +1087,15 @@ class Factory:
             signer = principal_signer(reset.principal)
         except ValueError:
             return False
-        return verify_headers(self.keys.deciding, Kind.BREAKER, stored.data, stored.headers, expect=signer) is SignatureStatus.VALID
+        if verify_headers(self.keys.deciding, Kind.BREAKER, stored.data, stored.headers, expect=signer) is not SignatureStatus.VALID:
+            return False
+        return self._passkey_problem(reset.principal, Kind.BREAKER, stored.data, stored.headers) is None
+
+    def _passkey_problem(self, principal: str, kind: Kind, data: bytes, headers: dict | None) -> str | None:
+        """A principal with a passkey decides only with its assertion over these exact bytes."""
+        if self.keys.principals is None:
+            return None
+        return self.keys.principals.passkey_problem(principal, kind, data, headers, self.mission.web.passkey_rp_id)
 
     async def sync_breaker(self, startup: bool = False) -> None:
         """Follow the bucket, failing closed.

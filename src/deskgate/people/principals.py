@@ -25,7 +25,8 @@ from sqlalchemy import insert, select, update
 
 from deskgate.audit.keys import PRINCIPAL_PREFIX, fingerprint, public_from_text, public_to_text
 from deskgate.audit.signing import Signer
-from deskgate.people.accounts import Account, AccountError, Accounts, normalise_name, signing_keys, users
+from deskgate.people.accounts import Account, AccountError, Accounts, normalise_name, passkeys, signing_keys, users
+from deskgate.people.passkeys import PASSKEY_HEADER, PasskeyError, StoredPasskey, decision_digest, decode_assertion, verify_assertion
 from deskgate.people.sealing import KdfParams, SealedKey, WrongSecret, seal, unseal, unwrap_for_session, wrap_for_session
 
 log = logging.getLogger("deskgate.people")
@@ -243,6 +244,50 @@ class Principals:
                 .where(signing_keys.c.name == clean, signing_keys.c.state == "current")
                 .values(sealed=sealed.model_dump_json())
             )
+
+    # -- passkeys ----------------------------------------------------------------------
+
+    def passkeys(self, name: str) -> list[StoredPasskey]:
+        """The passkeys `name` registered; once there is one, their decisions need its assertion."""
+        try:
+            clean = normalise_name(name)
+        except AccountError:
+            return []
+        with self.accounts.engine.connect() as conn:
+            rows = conn.execute(select(passkeys.c.record).where(passkeys.c.name == clean).order_by(passkeys.c.created_at)).all()
+        return [StoredPasskey.model_validate_json(r[0]) for r in rows]
+
+    def add_passkey(self, passkey: StoredPasskey) -> None:
+        """Keep a verified registration. A credential registered to anyone already is refused:
+        with attestation "none" nothing else tells two people's authenticators apart."""
+        account = self._deciding_account(passkey.principal)
+        with self.accounts.engine.begin() as conn:
+            if conn.execute(select(passkeys.c.name).where(passkeys.c.credential_id == passkey.credential_id)).first():
+                raise PrincipalError("this passkey is already registered")
+            conn.execute(insert(passkeys).values(
+                credential_id=passkey.credential_id, name=account.name, record=passkey.model_dump_json(), created_at=passkey.created_at,
+            ))
+
+    def remove_passkey(self, name: str, credential_id: str) -> bool:
+        from sqlalchemy import delete
+
+        with self.accounts.engine.begin() as conn:
+            return conn.execute(
+                delete(passkeys).where(passkeys.c.name == normalise_name(name), passkeys.c.credential_id == credential_id)
+            ).rowcount > 0
+
+    def passkey_problem(self, name: str, kind: str, payload: bytes, headers: dict | None, rp_id: str) -> str | None:
+        """Why a decision by `name` lacks the passkey assertion it needs (None when `name` has no
+        passkey, or the assertion covers exactly these signed bytes)."""
+        registered = self.passkeys(name)
+        if not registered:
+            return None
+        try:
+            assertion = decode_assertion((headers or {}).get(PASSKEY_HEADER))
+            verify_assertion(assertion, registered, digest=decision_digest(kind, payload), rp_id=rp_id)
+        except PasskeyError as exc:
+            return f"{normalise_name(name)} decides with a passkey: {exc}"
+        return None
 
     # -- sessions ---------------------------------------------------------------------
 

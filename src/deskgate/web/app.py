@@ -10,6 +10,7 @@ i.e. over NATS with the command_center role.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import secrets
 import time
@@ -22,7 +23,14 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -38,9 +46,15 @@ from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.news import QuarantinedItem
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
-from deskgate.web import metrics
-from deskgate.people.accounts import Accounts, Role, Session, csrf_matches, normalise_name
+from deskgate.people.accounts import (
+    Accounts,
+    Role,
+    Session,
+    csrf_matches,
+    normalise_name,
+)
 from deskgate.people.principals import PrincipalError, Principals
+from deskgate.web import metrics
 from deskgate.web.charts import line_chart
 from deskgate.web.desk import (
     AckRequest,
@@ -52,13 +66,28 @@ from deskgate.web.desk import (
     DecisionResult,
     Desk,
     LoginRequest,
+    PasskeyProof,
+    PrepareAnswer,
+    PrepareRequest,
     QueueEntry,
     RejectRequest,
     ResetRequest,
     ReviewEntry,
     session_lifetimes,
 )
-from deskgate.web.periods import PERIODS, PeriodError, period_funnel, period_start, resolve_period
+from deskgate.web.passkey_registration import (
+    PasskeyBeginRequest,
+    PasskeyFinishRequest,
+    PasskeyRegistration,
+)
+from deskgate.web.periods import (
+    PERIODS,
+    PeriodError,
+    period_funnel,
+    period_start,
+    resolve_period,
+)
+from deskgate.web.proofs import Proofs
 
 log = logging.getLogger("deskgate.web")
 
@@ -86,7 +115,12 @@ class WebContext:
     data_dir: DataDir
     accounts: Accounts
     principals: Principals
+    proofs: Proofs
     desk: Desk | None = None
+
+    @property
+    def passkey_registration(self) -> PasskeyRegistration:
+        return PasskeyRegistration(self.mission, self.accounts, self.principals, self.proofs)
 
     @property
     def cc(self) -> CommandCenter:
@@ -96,13 +130,13 @@ class WebContext:
 
 def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None = None, cc: CommandCenter | None = None) -> FastAPI:
     accounts = accounts or Accounts.open(data_dir)
-    ctx = WebContext(mission, data_dir, accounts, Principals(accounts, legacy_dir=data_dir.keys))
+    ctx = WebContext(mission, data_dir, accounts, Principals(accounts, legacy_dir=data_dir.keys), Proofs())
     owns_cc = cc is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         command_center = cc or await CommandCenter.connect(data_dir)
-        ctx.desk = Desk(mission, command_center, ctx.accounts)
+        ctx.desk = Desk(mission, command_center, ctx.accounts, ctx.principals, proofs=ctx.proofs)
         try:
             yield
         finally:
@@ -120,7 +154,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         openapi_url=None,  # served below, behind a session
     )
     if not owns_cc:
-        ctx.desk = Desk(mission, cc, ctx.accounts)  # type: ignore[arg-type]
+        ctx.desk = Desk(mission, cc, ctx.accounts, ctx.principals, proofs=ctx.proofs)  # type: ignore[arg-type]
     app.state.ctx = ctx
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
@@ -234,10 +268,11 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     def page(
         request: Request, name: str, session: Session | None, status_code: int = 200, headers: dict | None = None, **values: Any
     ) -> HTMLResponse:
+        has_passkey = bool(session and session.account.can_decide and ctx.principals.passkeys(session.account.name))
         return templates.TemplateResponse(
             request,
             name,
-            {"session": session, "desk_name": mission.desk_name, "now": utcnow(), "mission": mission, **values},
+            {"session": session, "desk_name": mission.desk_name, "now": utcnow(), "mission": mission, "has_passkey": has_passkey, **values},
             status_code=status_code,
             headers=headers,
         )
@@ -246,6 +281,15 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         f = await request.form()
         # directive_id repeats in the batch form (one per ticked box); every other field is single.
         return {k: f.getlist(k) if k == "directive_id" else f.get(k) for k in f.keys()}
+
+    def form_proof(f: dict[str, Any]) -> PasskeyProof | None:
+        """The passkey's answer the page's script added to a form (static/passkey.js), if any."""
+        if not f.get("prepared_id"):
+            return None
+        try:
+            return PasskeyProof(prepared_id=str(f.get("prepared_id")), credential=json.loads(str(f.get("passkey") or "")))
+        except (ValueError, TypeError):
+            raise Problem(400, "the passkey's answer sent with the form cannot be read; decide again") from None
 
     # -- open routes --------------------------------------------------------------------------
 
@@ -370,21 +414,21 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         f = await form(request)
         ids = [str(i) for i in (f.get("directive_id") or [])]
         count = _int_or_none(f.get("confirm_count"))
-        result = await ctx.desk.approve_batch(session, session_signer(request, session), ids, count)  # type: ignore[union-attr]
+        result = await ctx.desk.approve_batch(session, session_signer(request, session), ids, count, form_proof(f))  # type: ignore[union-attr]
         return page(request, "batch.html", session, result=result)
 
     @app.post("/approvals/{directive_id}/approve", include_in_schema=False)
     async def approve_form(request: Request, directive_id: str, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        await ctx.desk.approve(session, session_signer(request, session), directive_id, f.get("confirm"))  # type: ignore[union-attr]
+        await ctx.desk.approve(session, session_signer(request, session), directive_id, f.get("confirm"), form_proof(f))  # type: ignore[union-attr]
         return RedirectResponse(f"/approvals/{quote(directive_id)}", status_code=303)
 
     @app.post("/approvals/{directive_id}/reject", include_in_schema=False)
     async def reject_form(request: Request, directive_id: str, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        await ctx.desk.reject(session, session_signer(request, session), directive_id, str(f.get("reason") or ""))  # type: ignore[union-attr]
+        await ctx.desk.reject(session, session_signer(request, session), directive_id, str(f.get("reason") or ""), form_proof(f))  # type: ignore[union-attr]
         return RedirectResponse(f"/approvals/{quote(directive_id)}", status_code=303)
 
     @app.post("/reviews/{review_id}/ack", include_in_schema=False)
@@ -403,7 +447,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def breaker_reset_form(request: Request, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        state = await ctx.desk.reset_breaker(session, session_signer(request, session), str(f.get("password") or ""), str(f.get("reason") or ""))  # type: ignore[union-attr]
+        state = await ctx.desk.reset_breaker(session, session_signer(request, session), str(f.get("password") or ""), str(f.get("reason") or ""), form_proof(f))  # type: ignore[union-attr]
         resets = [a for a in ctx.accounts.actions(500) if a["action"] == "reset_breaker"][:20]
         return page(request, "breaker.html", session, breaker=state, resets=resets, done="the circuit breaker is reset")
 
@@ -419,7 +463,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def governor_clear_form(request: Request, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        await ctx.desk.clear_governor(session, session_signer(request, session), str(f.get("reason") or ""))  # type: ignore[union-attr]
+        await ctx.desk.clear_governor(session, session_signer(request, session), str(f.get("reason") or ""), form_proof(f))  # type: ignore[union-attr]
         done = "cleared: the agents apply it at their next cycle and take a new baseline"
         return page(request, "governor.html", session, governor=await ctx.desk.governor(), hold=await ctx.desk.governor_hold(), clears=_clears(), done=done)  # type: ignore[union-attr]
 
@@ -530,16 +574,40 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     @app.post("/api/approvals/batch", tags=["approvals"])
     async def api_batch(request: Request, body: BatchApproveRequest, session: Session = Depends(write_session)) -> BatchResult:
         """Approve standard directives together, all or nothing; confirm_count must equal the number of ids."""
-        return await ctx.desk.approve_batch(session, session_signer(request, session), body.directive_ids, body.confirm_count)  # type: ignore[union-attr]
+        return await ctx.desk.approve_batch(session, session_signer(request, session), body.directive_ids, body.confirm_count, body.passkey)  # type: ignore[union-attr]
 
     @app.post("/api/approvals/{directive_id}/approve", tags=["approvals"])
     async def api_approve(request: Request, directive_id: str, body: ApproveRequest, session: Session = Depends(write_session)) -> DecisionResult:
         """Approve; an explicit directive needs `confirm` set to its id."""
-        return await ctx.desk.approve(session, session_signer(request, session), directive_id, body.confirm)  # type: ignore[union-attr]
+        return await ctx.desk.approve(session, session_signer(request, session), directive_id, body.confirm, body.passkey)  # type: ignore[union-attr]
 
     @app.post("/api/approvals/{directive_id}/reject", tags=["approvals"])
     async def api_reject(request: Request, directive_id: str, body: RejectRequest, session: Session = Depends(write_session)) -> DecisionResult:
-        return await ctx.desk.reject(session, session_signer(request, session), directive_id, body.reason)  # type: ignore[union-attr]
+        return await ctx.desk.reject(session, session_signer(request, session), directive_id, body.reason, body.passkey)  # type: ignore[union-attr]
+
+    @app.post("/api/decisions/prepare", tags=["passkeys"])
+    async def api_prepare(body: PrepareRequest, session: Session = Depends(write_session)) -> PrepareAnswer:
+        """For a principal with a passkey: build the decision (every check of the action runs
+        now), keep it for this session, and answer the options for navigator.credentials.get.
+        Then send the action with `passkey: {prepared_id, credential}`."""
+        need_principal(session)
+        return await ctx.desk.prepare(session, body)  # type: ignore[union-attr]
+
+    @app.get("/passkeys", response_class=HTMLResponse, include_in_schema=False)
+    async def passkeys_page(request: Request, session: Session = Depends(page_session)):
+        need_principal(session)
+        return page(request, "passkeys.html", session, passkeys=ctx.principals.passkeys(session.account.name))
+
+    @app.post("/api/passkeys/register/begin", tags=["passkeys"])
+    async def api_passkey_begin(body: PasskeyBeginRequest, session: Session = Depends(write_session)) -> dict:
+        """Start registering a passkey: your password again; with a passkey already registered,
+        one of them must confirm the new one too (`confirm_options`)."""
+        return await ctx.passkey_registration.begin(session, body)
+
+    @app.post("/api/passkeys/register/finish", tags=["passkeys"])
+    async def api_passkey_finish(body: PasskeyFinishRequest, session: Session = Depends(write_session)) -> dict:
+        """Finish registering: navigator.credentials.create()'s answer (and get()'s, when asked)."""
+        return await ctx.passkey_registration.finish(session, body)
 
     @app.get("/api/reviews", tags=["reviews"])
     async def api_reviews(session: Session = Depends(read_session)) -> list[ReviewEntry]:
@@ -557,7 +625,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     @app.post("/api/breaker/reset", tags=["breaker"])
     async def api_reset(request: Request, body: ResetRequest, session: Session = Depends(write_session)) -> BreakerState:
         """Reset a tripped breaker: your password again, and a reason."""
-        return await ctx.desk.reset_breaker(session, session_signer(request, session), body.password, body.reason)  # type: ignore[union-attr]
+        return await ctx.desk.reset_breaker(session, session_signer(request, session), body.password, body.reason, body.passkey)  # type: ignore[union-attr]
 
     @app.get("/api/quarantine", tags=["news"])
     async def api_quarantine(session: Session = Depends(read_session)) -> list[QuarantinedItem]:
@@ -576,7 +644,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     @app.post("/api/governor/clear", tags=["governor"])
     async def api_governor_clear(request: Request, body: ClearRequest, session: Session = Depends(write_session)) -> GovernorClear:
         """End the Governor's damping: a reason is required and recorded."""
-        return await ctx.desk.clear_governor(session, session_signer(request, session), body.reason)  # type: ignore[union-attr]
+        return await ctx.desk.clear_governor(session, session_signer(request, session), body.reason, body.passkey)  # type: ignore[union-attr]
 
     @app.get("/api/portfolio", tags=["risk"])
     async def api_portfolio(period: str = "24h", session: Session = Depends(read_session)) -> dict:

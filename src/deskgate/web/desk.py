@@ -12,14 +12,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from deskgate.approvals.client import CommandCenter, CommandCenterError, QueueItem
-from deskgate.audit.signing import Signer
+from deskgate.audit.signing import Kind, Signer
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome, PositionContext
 from deskgate.domain.base import utcnow
@@ -30,6 +31,16 @@ from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.news import QuarantinedItem
 from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.people.accounts import Accounts, Session
+from deskgate.people.passkeys import (
+    PASSKEY_HEADER,
+    PasskeyError,
+    assertion_from_browser,
+    encode_assertion,
+    request_options,
+    verify_assertion,
+)
+from deskgate.people.principals import Principals
+from deskgate.web.proofs import ProofError, Proofs, session_owner
 
 MAX_BATCH = 200
 
@@ -98,7 +109,9 @@ class Desk:
     mission: Mission
     cc: CommandCenter
     accounts: Accounts
+    principals: Principals | None = None
     decision_wait_s: float = 5.0
+    proofs: Proofs = field(default_factory=Proofs)
 
     # -- reading ------------------------------------------------------------------------
 
@@ -168,6 +181,12 @@ class Desk:
         return await self.cc.breaker()
 
     # -- deciding -----------------------------------------------------------------------
+    #
+    # Each decision is checked first (a clear answer at once), then built exactly as it
+    # will be signed, then signed with the principal's own key (opened by their session)
+    # and sent. A principal with a passkey first `prepare`s: the built decisions are kept
+    # and their digests become the passkey's challenge; the action then sends exactly
+    # those, with the assertion beside the signature.
 
     def _require_principal(self, session: Session) -> None:
         if not session.account.can_decide:
@@ -198,9 +217,31 @@ class Desk:
                 f"{directive_id} stays pending until then or until it expires",
             )
 
-    async def approve(self, session: Session, signer: Signer, directive_id: str, confirm: str | None = None) -> DecisionResult:
-        self._require_principal(session)
-        self._check_signer(session, signer)
+    def has_passkey(self, name: str) -> bool:
+        return bool(self.principals and self.principals.passkeys(name))
+
+    def _headers(self, session: Session, action: str, target: str, proof: PasskeyProof | None) -> tuple[list | None, dict | None]:
+        """(the kept decisions, the passkey header) for a decision made with a passkey, or
+        (None, None) for a principal without one. A principal with a passkey cannot skip it."""
+        name = session.account.name
+        registered = self.principals.passkeys(name) if self.principals else []
+        if proof is None:
+            if registered:
+                raise ActionError(
+                    428, f"{name} decides with a passkey: prepare the decision first (POST /api/decisions/prepare), then send it with the passkey's answer"
+                )
+            return None, None
+        if not registered:
+            raise ActionError(400, f"{name} has no passkey registered; decide without one")
+        try:
+            prepared = self.proofs.take(session_owner(session.csrf), proof.prepared_id, action, target)
+            assertion = assertion_from_browser(proof.credential, list(prepared.digests))
+            verify_assertion(assertion, registered, digest=prepared.digests[0], rp_id=self.mission.web.passkey_rp_id)
+        except (ProofError, PasskeyError) as exc:
+            raise ActionError(403, f"the passkey did not confirm this decision: {exc}") from None
+        return list(prepared.payloads), {PASSKEY_HEADER: encode_assertion(assertion)}
+
+    async def _approve_checks(self, session: Session, directive_id: str, confirm: str | None) -> None:
         item = await self._pending_item(directive_id)
         name = session.account.name
         if item.staged.explicit and (confirm or "").strip() != directive_id:
@@ -212,33 +253,52 @@ class Desk:
         if name in self._approvers(item):
             raise ActionError(409, f"{name} already approved {directive_id}; the second approval must come from another principal")
         await self._breaker_allows_approval(directive_id)
+
+    async def _build_decision(self, session: Session, directive_id: str, decision: str, reason: str = "", batch_id: str | None = None):
         try:
-            outcomes = await self.cc.decide(directive_id, "approve", signer, wait=self.decision_wait_s)
+            return await self.cc.prepare_decision(directive_id, decision, session.account.name, reason, batch_id=batch_id)
         except CommandCenterError as exc:
             raise ActionError(409, str(exc)) from None
-        self.accounts.record(name, "approve", directive_id, outcomes=[o.outcome for o in outcomes])
-        return self._result(directive_id, outcomes)
 
-    async def reject(self, session: Session, signer: Signer, directive_id: str, reason: str) -> DecisionResult:
+    async def _send(self, signer: Signer, response, headers: dict | None) -> list[ApprovalOutcome]:
+        try:
+            return await self.cc.send(response, signer, headers=headers, wait=self.decision_wait_s)
+        except CommandCenterError as exc:
+            raise ActionError(409, str(exc)) from None
+
+    async def approve(
+        self, session: Session, signer: Signer, directive_id: str, confirm: str | None = None, proof: PasskeyProof | None = None
+    ) -> DecisionResult:
         self._require_principal(session)
         self._check_signer(session, signer)
+        await self._approve_checks(session, directive_id, confirm)
+        kept, headers = self._headers(session, "approve", directive_id, proof)
+        response = kept[0] if kept else await self._build_decision(session, directive_id, "approve")
+        outcomes = await self._send(signer, response, headers)
+        self.accounts.record(session.account.name, "approve", directive_id, outcomes=[o.outcome for o in outcomes], passkey=bool(headers))
+        return self._result(directive_id, outcomes)
+
+    async def _reject_checks(self, directive_id: str, reason: str) -> str:
         if not reason.strip():
             raise ActionError(400, "a rejection needs a reason")
         if len(reason) > 2000:
             raise ActionError(400, "the reason is longer than 2000 characters")
         await self._pending_item(directive_id)
-        name = session.account.name
-        try:
-            outcomes = await self.cc.decide(directive_id, "reject", signer, reason.strip(), wait=self.decision_wait_s)
-        except CommandCenterError as exc:
-            raise ActionError(409, str(exc)) from None
-        self.accounts.record(name, "reject", directive_id, reason=reason.strip())
-        return self._result(directive_id, outcomes)
+        return reason.strip()
 
-    async def approve_batch(self, session: Session, signer: Signer, directive_ids: list[str], confirm_count: int | None) -> BatchResult:
-        """All or nothing: every item is checked first; if any cannot be approved, none is sent."""
+    async def reject(
+        self, session: Session, signer: Signer, directive_id: str, reason: str, proof: PasskeyProof | None = None
+    ) -> DecisionResult:
         self._require_principal(session)
         self._check_signer(session, signer)
+        reason = await self._reject_checks(directive_id, reason)
+        kept, headers = self._headers(session, "reject", directive_id, proof)
+        response = kept[0] if kept else await self._build_decision(session, directive_id, "reject", reason)
+        outcomes = await self._send(signer, response, headers)
+        self.accounts.record(session.account.name, "reject", directive_id, reason=response.reason, passkey=bool(headers))
+        return self._result(directive_id, outcomes)
+
+    async def _batch_checks(self, session: Session, directive_ids: list[str], confirm_count: int | None) -> list[str]:
         ids = list(dict.fromkeys(directive_ids))
         if not ids:
             raise ActionError(400, "select at least one directive to approve")
@@ -264,10 +324,25 @@ class Desk:
         if problems:
             raise ActionError(409, "nothing approved; the batch is all or nothing: " + "; ".join(problems))
         await self._breaker_allows_approval(", ".join(ids) if len(ids) <= 3 else f"each of the {len(ids)} directives")
+        return ids
+
+    async def _build_batch(self, session: Session, ids: list[str]) -> list:
         batch_id = f"batch-{uuid.uuid4().hex[:16]}"
-        self.accounts.record(name, "approve_batch", batch_id, directive_ids=ids)
+        return [await self._build_decision(session, did, "approve", batch_id=batch_id) for did in ids]
+
+    async def approve_batch(
+        self, session: Session, signer: Signer, directive_ids: list[str], confirm_count: int | None, proof: PasskeyProof | None = None
+    ) -> BatchResult:
+        """All or nothing: every item is checked first; if any cannot be approved, none is sent."""
+        self._require_principal(session)
+        self._check_signer(session, signer)
+        ids = await self._batch_checks(session, directive_ids, confirm_count)
+        kept, headers = self._headers(session, "batch", ",".join(ids), proof)
+        responses = kept or await self._build_batch(session, ids)
+        batch_id = responses[0].batch_id
+        self.accounts.record(session.account.name, "approve_batch", batch_id, directive_ids=ids, passkey=bool(headers))
         answers = await asyncio.gather(
-            *(self.cc.decide(did, "approve", signer, batch_id=batch_id, wait=self.decision_wait_s) for did in ids),
+            *(self.cc.send(r, signer, headers=headers, wait=self.decision_wait_s) for r in responses),
             return_exceptions=True,
         )
         # Each item's own answer, even "refused" or a failed send: never an error once
@@ -296,9 +371,50 @@ class Desk:
         state = outcomes[-1].outcome if outcomes else "sent"
         return DecisionResult(directive_id=directive_id, state=state, outcomes=outcomes)
 
+    # -- a passkey's two steps ----------------------------------------------------------------
+
+    async def prepare(self, session: Session, req: PrepareRequest) -> PrepareAnswer:
+        """Build the decisions a passkey is about to confirm, after every check an action
+        makes, and keep them for this session: the answer carries the passkey's options."""
+        self._require_principal(session)
+        name = session.account.name
+        registered = self.principals.passkeys(name) if self.principals else []
+        if not registered:
+            raise ActionError(400, f"{name} has no passkey registered; decide without one")
+        if req.action == "approve":
+            did = _required(req.directive_id, "directive_id")
+            await self._approve_checks(session, did, req.confirm)
+            target, kind, payloads = did, Kind.APPROVAL, [await self._build_decision(session, did, "approve")]
+        elif req.action == "reject":
+            did = _required(req.directive_id, "directive_id")
+            reason = await self._reject_checks(did, req.reason or "")
+            target, kind, payloads = did, Kind.APPROVAL, [await self._build_decision(session, did, "reject", reason)]
+        elif req.action == "batch":
+            ids = await self._batch_checks(session, req.directive_ids or [], req.confirm_count)
+            target, kind, payloads = ",".join(ids), Kind.APPROVAL, await self._build_batch(session, ids)
+        elif req.action == "reset":
+            reason = await self._reset_checks(session, req.password or "", req.reason or "")
+            try:
+                payloads = [await self.cc.prepare_reset(name, reason)]
+            except CommandCenterError as exc:
+                raise ActionError(409, str(exc)) from None
+            target, kind = "breaker", Kind.BREAKER
+        else:  # clear
+            reason = _clear_reason(req.reason or "")
+            try:
+                payloads = [await self.cc.prepare_governor_clear(name, reason)]
+            except CommandCenterError as exc:
+                raise ActionError(409, str(exc)) from None
+            target, kind = "governor", Kind.GOVERNOR_CLEAR
+        prepared_id, digests = self.proofs.keep(session_owner(session.csrf), req.action, target, kind, payloads)
+        options = request_options(rp_id=self.mission.web.passkey_rp_id, digests=digests, credentials=registered)
+        return PrepareAnswer(prepared_id=prepared_id, options=options, decisions=len(payloads))
+
     # -- reviews and the breaker --------------------------------------------------------------
 
     async def acknowledge(self, session: Session, signer: Signer, review_id: str, note: str = "") -> ReviewAck:
+        """Signed with the principal's key; a review request can never lead to an order, so
+        no passkey is asked for it."""
         self._require_principal(session)
         self._check_signer(session, signer)
         try:
@@ -308,9 +424,7 @@ class Desk:
         self.accounts.record(session.account.name, "acknowledge_review", review_id, note=note.strip()[:2000])
         return ack
 
-    async def reset_breaker(self, session: Session, signer: Signer, password: str, reason: str) -> BreakerState:
-        self._require_principal(session)
-        self._check_signer(session, signer)
+    async def _reset_checks(self, session: Session, password: str, reason: str) -> str:
         if not reason.strip():
             raise ActionError(400, "a breaker reset needs a reason")
         if len(reason) > 2000:
@@ -326,13 +440,26 @@ class Desk:
         if await run_in_threadpool(self.accounts.verify_password, session.account.name, password) is None:
             raise ActionError(403, "wrong password: a breaker reset needs your password again")
         self.accounts.clear_login_failures(keys)
+        return reason.strip()
+
+    async def reset_breaker(
+        self, session: Session, signer: Signer, password: str, reason: str, proof: PasskeyProof | None = None
+    ) -> BreakerState:
+        self._require_principal(session)
+        self._check_signer(session, signer)
+        if proof is None:
+            reason = await self._reset_checks(session, password, reason)
+        kept, headers = self._headers(session, "reset", "breaker", proof)  # with a passkey, the password was checked when prepared
         try:
-            state = await self.cc.reset_breaker(signer, reason.strip())
+            if kept:
+                state = await self.cc.send_reset(kept[0], signer, headers=headers)
+                reason = kept[0].reason
+            else:
+                state = await self.cc.reset_breaker(signer, reason)
         except CommandCenterError as exc:
             raise ActionError(409, str(exc)) from None
-        self.accounts.record(session.account.name, "reset_breaker", str(state.trip_revision or ""), reason=reason.strip())
+        self.accounts.record(session.account.name, "reset_breaker", str(state.trip_revision or ""), reason=reason, passkey=bool(headers))
         return state
-
 
     # -- quarantined news -------------------------------------------------------------------------
 
@@ -356,39 +483,83 @@ class Desk:
         except CommandCenterError as exc:
             raise ActionError(502, str(exc)) from None
 
-    async def clear_governor(self, session: Session, signer: Signer, reason: str) -> GovernorClear:
+    async def clear_governor(self, session: Session, signer: Signer, reason: str, proof: PasskeyProof | None = None) -> GovernorClear:
         self._require_principal(session)
         self._check_signer(session, signer)
-        if not reason.strip():
-            raise ActionError(400, "clearing the Governor needs a reason")
-        if len(reason) > 2000:
-            raise ActionError(400, "the reason is longer than 2000 characters")
+        reason = _clear_reason(reason)
+        kept, headers = self._headers(session, "clear", "governor", proof)
         try:
-            clear = await self.cc.clear_governor(signer, reason.strip())
+            if kept:
+                clear = await self.cc.send_governor_clear(kept[0], signer, headers=headers)
+            else:
+                clear = await self.cc.clear_governor(signer, reason)
         except CommandCenterError as exc:
             raise ActionError(409, str(exc)) from None
-        self.accounts.record(session.account.name, "clear_governor", clear.clear_id, reason=reason.strip())
+        self.accounts.record(session.account.name, "clear_governor", clear.clear_id, reason=clear.reason, passkey=bool(headers))
         return clear
+
+
+def _clear_reason(reason: str) -> str:
+    if not reason.strip():
+        raise ActionError(400, "clearing the Governor needs a reason")
+    if len(reason) > 2000:
+        raise ActionError(400, "the reason is longer than 2000 characters")
+    return reason.strip()
+
+
+def _required(value: str | None, what: str) -> str:
+    if not value:
+        raise ActionError(400, f"{what} is required for this decision")
+    return value
 
 
 def session_lifetimes(mission: Mission) -> tuple[timedelta, timedelta]:
     return timedelta(minutes=mission.web.session_idle_minutes), timedelta(hours=mission.web.session_max_hours)
 
 
-class ApproveRequest(BaseModel):
+class PasskeyProof(BaseModel):
+    """A passkey's answer to a prepared decision (POST /api/decisions/prepare)."""
+
     model_config = ConfigDict(extra="forbid")
+    prepared_id: str = Field(min_length=1, max_length=64)
+    credential: dict = Field(description="navigator.credentials.get()'s answer, base64url fields (static/passkey.js)")
+
+
+class _WithPasskey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    passkey: PasskeyProof | None = Field(None, description="Required when the principal has registered a passkey.")
+
+
+class ApproveRequest(_WithPasskey):
     confirm: str | None = Field(None, description="For an explicit directive: its id, typed to confirm.")
 
 
-class RejectRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RejectRequest(_WithPasskey):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class BatchApproveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class BatchApproveRequest(_WithPasskey):
     directive_ids: list[str] = Field(min_length=1, max_length=MAX_BATCH)
     confirm_count: int = Field(description="The number of directives, given again to confirm the batch.")
+
+
+class PrepareRequest(BaseModel):
+    """A decision to be confirmed with a passkey: the same fields as the action itself."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["approve", "reject", "batch", "reset", "clear"]
+    directive_id: str | None = Field(None, max_length=64)
+    directive_ids: list[str] | None = Field(None, max_length=MAX_BATCH)
+    confirm: str | None = Field(None, max_length=64)
+    confirm_count: int | None = None
+    reason: str | None = Field(None, max_length=2000)
+    password: str | None = Field(None, max_length=1024)
+
+
+class PrepareAnswer(BaseModel):
+    prepared_id: str
+    options: dict = Field(description="Options for navigator.credentials.get (base64url fields)")
+    decisions: int
 
 
 class AckRequest(BaseModel):
@@ -396,9 +567,8 @@ class AckRequest(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-class ResetRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    password: str
+class ResetRequest(_WithPasskey):
+    password: str = Field("", description="Your password again (checked when the reset was prepared, with a passkey).")
     reason: str = Field(min_length=1, max_length=2000)
 
 
@@ -408,6 +578,5 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-class ClearRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ClearRequest(_WithPasskey):
     reason: str = Field(min_length=1, max_length=2000)
