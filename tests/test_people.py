@@ -409,3 +409,23 @@ def test_a_kept_decision_is_used_once_by_its_own_session_for_its_own_decision():
     now[0] += 1_000
     with pytest.raises(ProofError, match="expired"):
         proofs.take("session-a", pid, "approve", "d1")
+
+
+def test_password_change_and_reset_from_the_cli(tmp_path):
+    data_dir = DataDir.at(tmp_path / "desk").ensure()
+    add_test_people(data_dir)
+
+    def run(*args, input=None):
+        return subprocess.run([*DESKGATE, "user", *args, "--data-dir", str(data_dir.root)], input=input, capture_output=True, text=True, timeout=60)
+
+    wrong = run("password", "carol", "--password-stdin", input="not carol's password\nanother long passphrase\n")
+    assert wrong.returncode == 2 and "wrong password for carol" in wrong.stderr
+    assert run("password", "carol", "--password-stdin", input=f"{TEST_PASSWORD}\nanother long passphrase\n").returncode == 0
+    principals = Principals(Accounts.open(data_dir), legacy_dir=data_dir.keys)
+    same_key = principals.unlock("carol", "another long passphrase").public_key()
+    assert same_key == P["carol"]._key.public_key()  # resealed, not replaced
+    # A forgotten password: a new key, the old one retired.
+    assert run("reset-password", "bob", "--password-stdin", input="a fresh passphrase for bob\n").returncode == 0
+    assert principals.unlock("bob", "a fresh passphrase for bob").public_key() != P["bob"]._key.public_key()
+    assert {r.state for r in principals.keys("bob")} == {"current", "retired"}
+    assert principals.decision_key("bob") != P["bob"]._key.public_key()

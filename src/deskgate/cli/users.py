@@ -157,3 +157,35 @@ def passkeys_(
     for k in keys:
         t.add_row(k.credential_id, k.label or "—", k.created_at.strftime("%Y-%m-%d %H:%M UTC"))
     console.print(t if keys else f"{name} has no passkey")
+
+
+@user_app.command("reset-password")
+@handle_errors
+def reset_password(
+    name: str = typer.Argument(..., help="The account whose password was forgotten."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the new password from stdin."),
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """An operator's reset of a forgotten password. A principal gets a new sealed key: the old
+    one is retired (what it signed still verifies; it signs nothing new), their sessions end."""
+    from deskgate.people.accounts import AccountError, check_password_strength, normalise_name
+    from deskgate.people.principals import PrincipalError, Principals
+
+    try:
+        name = normalise_name(name)
+        new = sys.stdin.readline().rstrip("\r\n") if password_stdin else typer.prompt("new password", hide_input=True, confirmation_prompt=True)
+        check_password_strength(new)
+        accounts = _accounts(mission_path, data_dir)
+        account = accounts.get(name)
+        if account is None:
+            raise AccountError(f"no account {name!r}")
+        if account.can_decide and not account.disabled:
+            Principals(accounts, legacy_dir=resolve_data_dir(mission_path, data_dir).keys).reset(name, new)
+        else:
+            accounts.set_password(name, new)
+            accounts.end_sessions(name)
+    except (AccountError, PrincipalError) as exc:
+        fail(str(exc))
+    accounts.record(name, "reset_password", name, via="cli")
+    console.print(f"password reset for [bold]{name}[/]" + ("; their old signing key is retired" if account.can_decide else ""))
