@@ -78,6 +78,7 @@ def handle_errors(fn):
         from nats.errors import Error as NatsError
 
         from deskgate.approvals.client import CommandCenterError
+        from deskgate.audit.keys import SigningKeyError
         from deskgate.bus.reader import ReadError
         from deskgate.bus.server import BusError
         from deskgate.marketdata.csv_replay import CsvError
@@ -85,7 +86,7 @@ def handle_errors(fn):
 
         try:
             return fn(*args, **kwargs)
-        except (MissionError, CommandCenterError, StackError, BusError, CsvError, ReadError, FileNotFoundError, KeyError) as exc:
+        except (MissionError, CommandCenterError, StackError, BusError, CsvError, ReadError, SigningKeyError, FileNotFoundError, KeyError) as exc:
             fail(str(exc).strip("'\""))
         except (NatsError, OSError) as exc:
             name = type(exc).__name__
