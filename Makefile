@@ -4,10 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean lock
+.PHONY: demo test install chromium bench clean lock
 
 $(STAMP): pyproject.toml requirements.lock
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { \
+		$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+		|| { echo "error: deskgate needs Python 3.11 or newer; found '$(PYTHON)'. Install python3.11, or run: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)" >&2; exit 1; }; \
+		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
 	@touch $(STAMP)
 
@@ -16,8 +19,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/deskgate demo
 
-test: $(STAMP)
+# The browser tests need Debian's Chromium: installed here when missing (scripts/ensure-chromium).
+test: chromium $(STAMP)
 	$(BIN)/python -m pytest -q
+
+chromium:
+	@sh scripts/ensure-chromium
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/policy_throughput.py

@@ -33,6 +33,8 @@ def test_init_writes_the_article_guardrails_and_private_credentials(tmp_path):
         assert line in text
     creds = tmp_path / "desk" / "deskgate-data" / "bus" / "credentials.json"
     assert oct(creds.stat().st_mode & 0o777) == "0o600"
+    token = tmp_path / "desk" / "deskgate-data" / "state" / "metrics.token"  # as the README's data directory lists it
+    assert len(token.read_text().strip()) >= 32 and oct(token.stat().st_mode & 0o777) == "0o600"
     again = run("init", str(tmp_path / "desk"), check=False)
     assert again.returncode == 2 and b"already exists" in again.stderr
 
@@ -136,7 +138,9 @@ def test_up_serves_the_cli_stops_on_sigterm_and_resumes(tmp_path):
             json.dumps(directive("k3", asset="SOL", notional_usd=10_000)),
             json.dumps(directive("k4", asset="luna", notional_usd=10_000)),
         ]))
-        verdicts = json.loads(run("directive", "submit", str(batch), "--json", *d).stdout)
+        submitted = run("directive", "submit", str(batch), "--json", *d, check=False)
+        assert submitted.returncode == 1  # one line rejected
+        verdicts = json.loads(submitted.stdout)
         assert [v["decision"] for v in verdicts] == ["staged", "staged", "staged", "rejected"]
         listed = json.loads(run("approvals", "list", "--json", *d).stdout)
         assert [i["directive"]["directive_id"] for i in listed] == ["k1", "k2", "k3"]

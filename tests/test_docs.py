@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import re
+import sys
 from pathlib import Path
+
+import pytest
+
+from conftest import publish_bar
 
 from deskgate.bus.streams import STREAMS
 from deskgate.bus.subjects import SUBJECTS
@@ -39,3 +48,142 @@ def test_the_example_mission_is_the_template():
     from deskgate.config import render_mission_template
 
     assert (ROOT / "examples" / "mission.yaml").read_text() == render_mission_template()
+
+
+def test_the_architecture_names_every_process_and_role_and_links_stay_inside_the_repository():
+    from deskgate.bus.subjects import SERVICE_ROLES
+    from deskgate.services import SERVICES
+
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    for name in SERVICES:
+        assert f"**{name}**" in text, name
+    for role in SERVICE_ROLES:
+        assert f"`{role.value}`" in text, role.value
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", doc.read_text()):
+            if "://" in target:
+                continue
+            resolved = (doc.parent / target).resolve()
+            assert resolved.is_relative_to(ROOT) and resolved.exists(), f"{doc.name} links to {target}"
+    assert "shared/DESIGN" not in (ROOT / "README.md").read_text()
+
+
+# -- the examples mean what they say ----------------------------------------------------
+
+EXAMPLES = ROOT / "examples"
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z0-9]+", text))
+
+
+def _usd_k(text: str) -> float:
+    return float(text) * 1000
+
+
+def test_each_example_memo_is_about_its_own_directive():
+    """Asset, side, size, venue and leverage in the memo are the directive's own, and no
+    memo names another asset of the examples as its subject."""
+    from deskgate.domain.directive import Directive
+    from deskgate.policy.symbols import normalise_symbol, normalise_venue
+
+    examples = [Directive.model_validate_json(line) for line in (EXAMPLES / "directives.jsonl").read_text().splitlines()]
+    beliefs = json.loads((EXAMPLES / "beliefs.json").read_text())
+    assets = {normalise_symbol(d.asset).base for d in examples} | {normalise_symbol(a).base for a in beliefs["positions"]}
+    assert len(examples) >= 3
+    for d in examples:
+        base = normalise_symbol(d.asset).base
+        memo = " ".join(d.memo.model_dump().values())
+        assert base in _words(memo), d.directive_id
+        assert not (assets - {base}) & _words(memo), f"{d.directive_id}'s memo names {(assets - {base}) & _words(memo)}"
+        action = d.memo.proposed_action
+        assert action.split()[0].lower() == d.side, d.directive_id
+        assert not ({"buy", "sell"} - {d.side}) & {w.lower() for w in _words(action)}, d.directive_id
+        size = re.search(r"(\d+(?:\.\d+)?)k USD of (\w+)", action)
+        assert size and _usd_k(size.group(1)) == d.notional_usd and size.group(2) == base, d.directive_id
+        assert f" on {normalise_venue(d.venue)}" in action, d.directive_id
+        if d.leverage != 1.0:
+            assert f"at {d.leverage:g}x" in action, d.directive_id
+
+
+def test_the_examples_numbers_are_those_of_the_example_beliefs():
+    """Each memo's stated position, pending and equity are examples/beliefs.json's, and every
+    "N% of equity" it claims is what the policy engine computes there (`deskgate policy check`)."""
+    from deskgate.cli.policy import check_lines
+    from deskgate.config import load_mission
+    from deskgate.domain.directive import Directive
+    from deskgate.policy.beliefs import BeliefsFile
+    from deskgate.policy.symbols import normalise_symbol
+
+    lines = (EXAMPLES / "directives.jsonl").read_bytes().splitlines()
+    beliefs_file = BeliefsFile.model_validate_json((EXAMPLES / "beliefs.json").read_text())
+    verdicts = list(check_lines(lines, beliefs_file.to_beliefs(), load_mission(EXAMPLES / "mission.yaml")))
+    positions = {normalise_symbol(a).base: v for a, v in beliefs_file.positions.items()}
+    for line, verdict in zip(lines, verdicts):
+        d = Directive.model_validate_json(line)
+        base = normalise_symbol(d.asset).base
+        context, action = d.memo.position_context, d.memo.proposed_action
+
+        held = re.search(rf"\b(Long|Short) (\d+(?:\.\d+)?)k USD of {base}\b", context)
+        stated = 0.0 if re.search(rf"\bNo {base} held\b", context) else (1 if held.group(1) == "Long" else -1) * _usd_k(held.group(2))
+        assert stated == positions.get(base, 0.0), d.directive_id
+        equity = re.search(r"\bon (\d+(?:\.\d+)?)k equity\b", context)
+        assert equity and _usd_k(equity.group(1)) == beliefs_file.equity_usd, d.directive_id
+        pending = [p for p in beliefs_file.pending if normalise_symbol(p.asset).base == base]
+        for p in pending:
+            assert f"{p.notional_usd / 1000:g}k {p.side} pending ({p.directive_id})" in context, d.directive_id
+        if not pending:
+            assert "pending" not in context or f"nothing pending in {base}" in context, d.directive_id
+
+        position = next(c for c in verdict["checks"] if c["name"] == "position")["observed"]
+        claims = [float(x) for x in re.findall(r"(\d+(?:\.\d+)?)% of equity", action)]
+        if position is None:
+            assert not claims, f"{d.directive_id} claims {claims}% but the engine computes no position"
+        else:
+            assert claims and all(abs(c - position) < 0.005 for c in claims), (d.directive_id, claims, position)
+
+
+# -- the README's agent snippet works as written --------------------------------------------
+
+
+def readme_agent_snippet() -> str:
+    section = (ROOT / "README.md").read_text().split("## Connecting your own agent", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.fixture
+def bus_dir(tmp_path):
+    """The desk's data directory where the snippet expects it: ./deskgate-data."""
+    return tmp_path / "deskgate-data"
+
+
+async def test_the_readme_agent_snippet_gets_its_directive_staged(bus, mission, tmp_path):
+    from deskgate.approvals.client import CommandCenter
+    from deskgate.bus.subjects import Role
+    from deskgate.factory.service import Factory
+
+    md, _ = await bus.connect(Role.MARKETDATA)
+    await publish_bar(md, "BTC", 65_000.0)
+    factory = Factory(mission, bus.data_dir)
+    ready = asyncio.Event()
+    task = asyncio.create_task(factory.run(ready=ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        script = tmp_path / "my_agent.py"
+        script.write_text(readme_agent_snippet())
+        # As a user with deskgate installed runs it: the `deskgate` command on PATH, from the desk's directory.
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(script), cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        assert out.decode().split() == ["staged", "None"]
+        assert factory.stats["unsigned_directives"] == 0
+        async with await CommandCenter.connect(bus.data_dir) as cc:
+            item = await cc.item("my-agent-0001")
+        assert item.pending and item.staged.asset == "BTC" and item.staged.signed_directive.signer == "agent"
+    finally:
+        factory.stop()
+        await asyncio.gather(task, return_exceptions=True)
+        await md.close()

@@ -1,6 +1,6 @@
 """The Command Center end to end: `deskgate up` as a user runs it, driven in headless Chromium.
 
-Chromium is Debian's (/usr/bin/chromium, installed by .ci/run when missing);
+Chromium is Debian's (/usr/bin/chromium, installed by `make test` when missing);
 Playwright drives it and never downloads a browser. Directives come from the
 agent role and prices from the marketdata role over the real bus, as the agents
 and the market feed would send them.
@@ -55,7 +55,7 @@ class Desk:
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory):
     if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does) to run the browser tests")
+        raise RuntimeError(f"{CHROMIUM} is missing: install Debian's chromium package (`make test` does: scripts/ensure-chromium) to run the browser tests")
     root = tmp_path_factory.mktemp("web-desk")
     text = render_mission_template(data_dir="./data", desk_name="browser test desk")
     text = text.replace("source: simulator", "source: none").replace("starting_equity_usd: 1000000", "starting_equity_usd: 100000")

@@ -85,7 +85,9 @@ async def connect_with(
         reconnected_cb=reconnected,
         connect_timeout=connect_timeout,
         allow_reconnect=reconnect,
-        max_reconnect_attempts=-1 if reconnect else 0,
+        # nats-py reads 0 as "no limit" when picking a server, so a client that must not
+        # reconnect would retry a dead bus forever; 1 gives up after a second try.
+        max_reconnect_attempts=-1 if reconnect else 1,
         reconnect_time_wait=0.25,
     )
     return nc, events

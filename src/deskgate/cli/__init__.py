@@ -98,6 +98,7 @@ def handle_errors(fn):
         from nats.errors import Error as NatsError
 
         from deskgate.approvals.client import CommandCenterError
+        from deskgate.audit.keys import SigningKeyError
         from deskgate.bus.reader import ReadError
         from deskgate.people.accounts import AccountError
         from deskgate.people.principals import PrincipalError
@@ -108,7 +109,8 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except (
-            MissionError, CommandCenterError, StackError, BusError, CsvError, ReadError, FileNotFoundError, KeyError, PrincipalError, AccountError
+            MissionError, CommandCenterError, StackError, BusError, CsvError, ReadError, SigningKeyError, FileNotFoundError, KeyError,
+            PrincipalError, AccountError,
         ) as exc:
             fail(str(exc).strip("'\""))
         except (NatsError, OSError) as exc:

@@ -23,6 +23,7 @@ from deskgate.cli import (
     print_json,
     resolve,
 )
+from deskgate.cli.tables import compact_table, text_column, value_column
 
 keys_app = typer.Typer(help="Ed25519 signing keys: one per role, and one per principal sealed with their password.", no_args_is_help=True)
 audit_app = typer.Typer(help="The signed, hash-chained audit log of the decision chain.", no_args_is_help=True)
@@ -231,15 +232,27 @@ def audit_trace(
     if json_out:
         print_json([{**e.model_dump(mode="json"), "signature_now": st.value} for e, st in rows])
         return
-    t = Table("#", "recorded", "what", "subject", "signed by", "signature", title=f"decision chain of {escape(directive_id)}")
-    for e, st in rows:
-        colour = "green" if st.value == "valid" else "red"
-        t.add_row(str(e.seq), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, escape(e.subject), escape(e.signer or "-"), f"[{colour}]{st.value}[/]")
-    console.print(t)
+    console.print(trace_table(directive_id, rows))
     kinds = {e.kind for e, _ in rows}
     missing = [k for k in ("directive", "evaluation", "staged", "approval", "order", "fill") if k not in kinds]
     if missing:
         console.print(f"not (yet) in the chain: {', '.join(missing)}")
+
+
+def trace_table(directive_id: str, rows) -> Table:
+    """The directive's own id stands as <id> in the subjects, so they fit beside the rest; the title has it whole."""
+    t = compact_table(f"decision chain of {escape(directive_id)}")
+    value_column(t, "#", justify="right")
+    text_column(t, "recorded (UTC)")
+    value_column(t, "what")
+    value_column(t, "subject")
+    text_column(t, "signed by")
+    text_column(t, "signature")
+    for e, st in rows:
+        colour = "green" if st.value == "valid" else "red"
+        subject = ".".join("<id>" if token == directive_id else token for token in e.subject.split("."))
+        t.add_row(str(e.seq), e.recorded_at.strftime("%Y-%m-%d %H:%M:%S"), e.kind, escape(subject), escape(e.signer or "-"), f"[{colour}]{st.value}[/]")
+    return t
 
 
 @audit_app.command("export")

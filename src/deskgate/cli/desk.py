@@ -34,6 +34,7 @@ def init(
     """Write a commented mission.yaml with the article's guardrails, and make the desk's credentials."""
     from deskgate.bus.credentials import ensure_credentials
     from deskgate.paths import DataDir
+    from deskgate.web.metrics import metrics_token
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "mission.yaml"
@@ -43,7 +44,11 @@ def init(
     mission = load_mission(path)  # proves the template valid
     data_dir = DataDir.at(mission.data_dir)
     ensure_credentials(data_dir)
-    console.print(f"wrote [bold]{path}[/]; data directory [bold]{data_dir.root}[/] (credentials and a signing key for each role made)")
+    metrics_token(data_dir)  # so a Prometheus scrape can be configured before the first `deskgate up`
+    console.print(
+        f"wrote [bold]{path}[/]; data directory [bold]{data_dir.root}[/] "
+        "(credentials, a signing key for each role, and the metrics scrape token made)"
+    )
     console.print("next: review the guardrails, then `deskgate up`")
 
 

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from deskgate.cli import DataDirOption, JsonOption, MissionOption, app, console, fail, handle_errors, print_json, resolve_data_dir
+from deskgate.cli.tables import compact_table, id_column, text_column, value_column
 
 memory_app = typer.Typer(help="The agents' memory (core blocks, recall, archival).", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
@@ -73,10 +74,19 @@ def search(
     if json_out:
         print_json([e.__dict__ for e in found])
         return
-    t = Table("#", "when (UTC)", "kind", "text", "ref")
-    for e in found:
+    console.print(recall_table(found) if found else escape(f"nothing in recall matches {query!r}"))
+
+
+def recall_table(entries) -> Table:
+    t = compact_table()
+    value_column(t, "#", justify="right")
+    text_column(t, "when (UTC)")
+    value_column(t, "kind")
+    text_column(t, "text")
+    id_column(t, "ref")
+    for e in entries:
         t.add_row(str(e.id), f"{e.at:%Y-%m-%d %H:%M}", e.kind, escape(e.text), escape(e.ref or ""))
-    console.print(t if found else escape(f"nothing in recall matches {query!r}"))
+    return t
 
 
 @memory_app.command("archival")

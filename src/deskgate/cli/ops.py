@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -28,6 +29,7 @@ from deskgate.cli import (
     resolve_data_dir,
     run_async,
 )
+from deskgate.cli.tables import compact_table, id_column, text_column, value_column
 
 directive_app = typer.Typer(help="Submit directives as the agent role.", no_args_is_help=True)
 approvals_app = typer.Typer(help="The approval queue, as a principal.", no_args_is_help=True)
@@ -44,6 +46,22 @@ def _money(x: float) -> str:
 # -- directives --------------------------------------------------------------------
 
 
+# What `deskgate directive submit` exits with (the README's "Exit codes"); 2 stays usage,
+# input and connection errors, as for every command.
+EXIT_ALL_STAGED = 0
+EXIT_NOT_STAGED = 1  # every line got a verdict, and at least one was rejected or a duplicate
+EXIT_NO_VERDICT = 3  # at least one line got no verdict within --wait: its fate is unknown
+
+
+def submit_exit_code(verdicts) -> int:
+    """Unknown outranks refused: a script must not take a missing verdict for a known one."""
+    if any(v is None for v in verdicts):
+        return EXIT_NO_VERDICT
+    if any(v.decision != "staged" for v in verdicts):
+        return EXIT_NOT_STAGED
+    return EXIT_ALL_STAGED
+
+
 @directive_app.command("submit")
 @handle_errors
 def submit(
@@ -53,7 +71,10 @@ def submit(
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Publish directives with the agent role's credentials and show the policy engine's verdicts."""
+    """Publish directives with the agent role's credentials and show the policy engine's verdicts.
+
+    Exit codes: 0 all staged; 1 any rejected or duplicate; 3 any without a verdict within --wait; 2 usage, input or bus errors.
+    """
     from deskgate.agents.submit import AgentClient
 
     text = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
@@ -69,19 +90,32 @@ def submit(
     verdicts = run_async(go())
     if json_out:
         print_json([v.model_dump(mode="json") if v else None for v in verdicts])
-        return
-    t = Table(title="policy engine verdicts")
-    for col in ("#", "directive", "decision", "explicit", "why"):
-        t.add_column(col)
-    for i, v in enumerate(verdicts, 1):
+    else:
+        console.print(verdicts_table(payloads, verdicts))
+    code = submit_exit_code(verdicts)
+    if code != EXIT_ALL_STAGED:
+        raise typer.Exit(code)
+
+
+def verdicts_table(payloads: list[bytes], verdicts) -> Table:
+    from deskgate.policy.engine import id_claimed
+
+    t = compact_table("policy engine verdicts")
+    value_column(t, "#", justify="right")
+    id_column(t, "directive")
+    value_column(t, "decision")
+    value_column(t, "explicit")
+    text_column(t, "why")
+    for i, (payload, v) in enumerate(zip(payloads, verdicts), 1):
         if v is None:
-            t.add_row(str(i), "?", "[yellow]no verdict yet[/]", "", "the factory did not answer in time; check `deskgate stats`")
+            t.add_row(str(i), escape(id_claimed(payload) or "?"), "[yellow]no verdict[/]", "",
+                      "the factory did not answer in time; check `deskgate stats`")
             continue
         failed = [c for c in v.evaluation.checks if not c.passed]
         why = "; ".join(f"{c.name}: {c.reason}" for c in failed[:3])
         colour = {"staged": "green", "rejected": "red", "duplicate": "yellow"}[v.decision]
-        t.add_row(str(i), v.directive_id or "-", f"[{colour}]{v.decision}[/]", "yes" if v.evaluation.explicit_approval else "", why)
-    console.print(t)
+        t.add_row(str(i), v.directive_id or "-", f"[{colour}]{v.decision}[/]", "yes" if v.evaluation.explicit_approval else "", escape(why))
+    return t
 
 
 def _split_payloads(text: bytes) -> list[bytes]:
@@ -168,27 +202,28 @@ def approvals_list(
     if json_out:
         print_json([{"state": i.state, **i.staged.model_dump(mode="json")} for i in items])
         return
-    t = Table(title="approval queue" + (" (all)" if all_items else " (pending)"))
-    for col in ("directive", "state", "asset", "venue", "side", "notional USD", "conf", "post-trade %", "explicit", "expires in"):
-        t.add_column(col)
+    console.print(queue_table(items, all_items) if items else "nothing awaiting a decision")
+
+
+def queue_table(items, all_items: bool = False) -> Table:
+    t = compact_table("approval queue" + (" (all)" if all_items else " (pending)"))
+    id_column(t, "directive")
+    text_column(t, "state")
+    text_column(t, "order")
+    value_column(t, "explicit")
+    value_column(t, "expires", justify="right")
     for i in items:
         s = i.staged
         d = s.directive
         t.add_row(
             d.directive_id,
-            i.state,
-            s.asset,
-            s.venue,
-            d.side,
-            _money(d.notional_usd),
-            f"{d.confidence:.2f}",
-            f"{s.context.post_trade_position_pct:.2f}",
-            ("[bold]yes (4 eyes)[/]" if s.four_eyes else "[bold]yes[/]") if s.explicit else "",
+            i.state.replace("_", " "),
+            f"{d.side} {_money(d.notional_usd)} USD of {s.asset} on {s.venue}: "
+            f"{s.context.post_trade_position_pct:.2f}% of equity after, confidence {d.confidence:.2f}",
+            ("[bold]4 eyes[/]" if s.four_eyes else "[bold]yes[/]") if s.explicit else "",
             _left(s.expires_at) if i.pending else "",
         )
-    console.print(t)
-    if not items:
-        console.print("nothing awaiting a decision")
+    return t
 
 
 @approvals_app.command("show")
@@ -429,14 +464,17 @@ def fills(
 
 
 def fills_table(rows) -> Table:
-    t = Table(title="fills")
-    for col in ("directive", "venue", "side", "asset", "status", "quantity", "price", "notional USD", "fee", "slippage bps"):
-        t.add_column(col)
+    t = compact_table("fills")
+    id_column(t, "directive")
+    text_column(t, "fill")
+    value_column(t, "notional USD", justify="right")
+    value_column(t, "fee", justify="right")
     for f in rows:
-        t.add_row(
-            f.directive_id, f.venue, f.side, f.asset, f.status, f"{f.quantity:,.6f}", f"{f.price:,.4f}",
-            _money(f.notional_usd), _money(f.fee_usd), f"{f.slippage_bps:.1f}" if f.status == "filled" else f.reason,
-        )
+        if f.status == "filled":
+            what = f"filled: {f.side} {f.quantity:,.6f} {f.asset} at {f.price:,.4f} on {f.venue}, slippage {f.slippage_bps:.1f} bps"
+        else:
+            what = f"{f.status}: {f.side} {f.asset} on {f.venue}: {escape(f.reason)}"
+        t.add_row(f.directive_id, what, _money(f.notional_usd), _money(f.fee_usd))
     return t
 
 
