@@ -37,12 +37,12 @@ def make_mission(**over) -> Mission:
 
 
 @asynccontextmanager
-async def running(bus, mission: Mission, *, executor: bool = True, prices=None, store_url: str | None = None):
-    """The real factory and executor, in this process, on the real bus."""
+async def running(bus, mission: Mission, *, executor: bool = True, prices=None, store_url: str | None = None, clock=None):
+    """The real factory and executor, in this process, on the real bus (the factory on `clock`, if given)."""
     md, _ = await bus.connect(Role.MARKETDATA)
     for asset, price in (prices or {"BTC": 65_000.0, "ETH": 3_500.0, "SOL": 150.0}).items():
         await publish_bar(md, asset, price)
-    factory = Factory(mission, bus.data_dir, store_url=store_url)
+    factory = Factory(mission, bus.data_dir, store_url=store_url, clock=clock)
     ready = asyncio.Event()
     tasks = [asyncio.create_task(factory.run(ready=ready))]
     ex = None

@@ -37,9 +37,9 @@ class Clock:
 
 
 @asynccontextmanager
-async def web_desk(bus, mission=None, **mission_over):
+async def web_desk(bus, mission=None, factory_clock=None, **mission_over):
     mission = mission or make_mission(**mission_over)
-    async with running(bus, mission) as (factory, agent, cc, md):
+    async with running(bus, mission, clock=factory_clock) as (factory, agent, cc, md):
         clock = Clock()
         accounts = Accounts.open(bus.data_dir, clock=clock)
         accounts.add("adam", "admin", PASSWORD)  # no key yet: made, sealed, at his first login
@@ -227,9 +227,13 @@ async def test_a_principal_sees_everything_about_a_staged_directive_then_approve
         assert pos["passed"] and pos["limit"] == 25.0 and pos["observed"] == pytest.approx(10.0)
         assert e["context"]["post_trade_position_usd"] == 10_000 and e["price_at_staging"] == 65_000 and e["price_now"] == 65_000
         assert 0 < e["seconds_left"] <= 900
+        # The queue is a table row; the directive's page is the whole card.
         page = (await c.get("/approvals")).text
+        for text in ('id="d-d1"', "10,000.00", "BUY", "10.00%", 'action="/approvals/d1/approve"', "Approve"):
+            assert text in page, text
+        card = (await c.get("/approvals/d1")).text
         for text in ("trend +1.5 sigma on 4h bars", "Portfolio around it", "expires in", "65,000.00", "Approve"):
-            assert text in page
+            assert text in card, text
         r = await c.post("/api/approvals/d1/approve", json={}, headers={"X-CSRF-Token": csrf})
         assert r.status_code == 200, r.text
         body = r.json()
@@ -601,3 +605,222 @@ async def test_quarantined_news_is_visible_to_people_with_its_reasons_and_escape
             assert events.counts["permission_violation"] >= 1
         finally:
             await agent_nc.close()
+
+
+# -- the pages a desk looks at all day ------------------------------------------------------
+
+
+def _row_ids(page: str) -> list[str]:
+    return re.findall(r'<tr id="d-([^"]+)"', page)
+
+
+def _approve_button(page: str, did: str) -> str:
+    """The Approve button in a directive's row or card (the markup up to the end of its form)."""
+    start = page.index(f'action="/approvals/{did}/approve"')
+    return page[start:page.index("</form>", start)]
+
+
+async def test_the_queue_table_sorts_and_filters_on_the_server_too(bus):
+    """Without JavaScript the table's header links and filter form do what the script does in place."""
+    mission = make_mission(guardrails={"require_human_approval_above_usd": 5_000})
+    async with web_desk(bus, mission) as web:
+        await submit(
+            web.agent,
+            directive("q-btc-small", notional_usd=1_000),
+            directive("q-eth-sell", asset="ETH", side="sell", notional_usd=3_000, confidence=0.9),
+            directive("q-sol-big", asset="SOL", notional_usd=6_000, venue="okx"),
+            directive("q-btc-mid", notional_usd=2_000, confidence=0.7),
+        )
+        c, _ = await web.login("alice")
+        assert _row_ids((await c.get("/approvals")).text) == ["q-btc-small", "q-eth-sell", "q-sol-big", "q-btc-mid"]  # oldest first
+        by_size = (await c.get("/approvals?sort=notional&dir=desc")).text
+        assert _row_ids(by_size) == ["q-sol-big", "q-eth-sell", "q-btc-mid", "q-btc-small"]
+        assert 'data-sort="notional" aria-sort="descending"' in by_size and "sort=notional&amp;dir=asc" in by_size  # click again: reverse
+        assert _row_ids((await c.get("/approvals?sort=confidence&dir=asc")).text)[0] == "q-btc-mid"
+        assert _row_ids((await c.get("/approvals?q=btc")).text) == ["q-btc-small", "q-btc-mid"]
+        assert _row_ids((await c.get("/approvals?q=OKX")).text) == ["q-sol-big"]  # the venue, in any case
+        assert _row_ids((await c.get("/approvals?side=sell")).text) == ["q-eth-sell"]
+        explicit = (await c.get("/approvals?kind=explicit")).text
+        assert _row_ids(explicit) == ["q-sol-big"] and "showing 1" in explicit
+        assert "No directive matches" in (await c.get("/approvals?q=doge")).text
+        # The live fragment takes the same view; a bad one is a clear 400, not a crash.
+        assert _row_ids((await c.get("/fragments/queue?sort=asset&dir=desc")).text)[0] == "q-sol-big"
+        bad = await c.get("/approvals?sort=price&dir=sideways")
+        assert bad.status_code == 400 and "sort:" in bad.text and "dir:" in bad.text and "notional" in bad.text
+        assert (await c.get("/fragments/queue?side=short")).status_code == 400
+        # Standard rows can be picked for a batch and approved in place; an explicit one is approved on its page.
+        page = (await c.get("/approvals")).text
+        assert 'value="q-btc-small" form="batch-form" class="pick"' in page and 'value="q-sol-big" form="batch-form"' not in page
+        assert 'action="/approvals/q-sol-big/approve"' not in page and "review and approve" in page
+
+
+async def test_numbers_have_separators_and_units_and_no_exponent(bus):
+    async with web_desk(bus) as web:
+        await submit(web.agent, directive("n1", notional_usd=65_050.0 / 4))
+        c, _ = await web.login("alice")
+        card = (await c.get("/approvals/n1")).text
+        checks = card[card.index("Policy checks"):card.index("</details>")]
+        assert "e+0" not in card and "e-0" not in card
+        assert "16,262.50 USD" in checks and "50,000.00 USD" in checks  # explicit_approval: notional and threshold
+        assert "16.26%" in checks and "25.0%" in checks  # position, against its limit as configured
+        assert "0.163x" in checks and "3.0x" in checks  # portfolio leverage
+        assert "65,000.00 USD" in checks and "0.80" in checks and "0.65" in checks  # market price; confidence
+        assert "0.00%" in checks and "15.0%" in checks  # drawdown
+
+
+async def test_the_favicon_is_served_and_linked(bus):
+    async with web_desk(bus) as web:
+        anon = web.client()
+        icon = await anon.get("/favicon.ico")  # browsers ask for it even on a JSON page
+        assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml") and b"<svg" in icon.content
+        assert (await anon.get("/static/favicon.svg")).status_code == 200
+        assert '<link rel="icon" href="/static/favicon.svg"' in (await anon.get("/login")).text
+
+
+async def test_while_the_breaker_is_tripped_the_approve_buttons_are_disabled_with_the_reason(bus):
+    async with web_desk(bus) as web:
+        await submit(web.agent, directive("wait", notional_usd=1_000), directive("wait2", notional_usd=1_000))
+        c, csrf = await web.login("alice")
+        page = (await c.get("/approvals")).text
+        assert "disabled" not in _approve_button(page, "wait") and "Circuit breaker TRIPPED" not in page
+        await crash_into_a_trip(web.agent, web.cc, web.md)
+        page = (await c.get("/approvals")).text
+        assert "Circuit breaker TRIPPED: drawdown 20.00% exceeds 15.0%" in page and 'href="/breaker"' in page
+        assert " disabled" in _approve_button(page, "wait") and " disabled" in _approve_button(page, "wait2")
+        assert 'id="batch-approve" disabled' in page
+        card = (await c.get("/approvals/wait")).text
+        assert " disabled" in _approve_button(card, "wait")
+        blocked = card[card.index('id="approve-blocked"'):]
+        assert "the circuit breaker is tripped (drawdown 20.00% exceeds 15.0%)" in blocked and "must" in blocked and 'href="/breaker"' in blocked
+        assert "Reject" in card  # rejecting stays possible
+        # A viewer sees the banner, and no button at all.
+        vera, _ = await web.login("vera")
+        assert "Circuit breaker TRIPPED" in (await vera.get("/approvals")).text
+        # Reset: the buttons are back.
+        r = await c.post("/api/breaker/reset", json={"password": PASSWORD, "reason": "ETH marks checked"}, headers={"X-CSRF-Token": csrf})
+        assert r.status_code == 200
+        page = (await c.get("/approvals")).text
+        assert "disabled" not in _approve_button(page, "wait") and "Circuit breaker TRIPPED" not in page
+
+
+async def test_the_breaker_page_shows_what_it_measures_with_the_limit_as_configured(bus):
+    async with web_desk(bus) as web:
+        c, csrf = await web.login("alice")
+        page = (await c.get("/breaker")).text
+        assert page.lower().count("never tripped") == 1
+        await wait_for(lambda: _has_snapshot(web))
+        page = (await c.get("/breaker")).text
+        assert 'id="breaker-drawdown" class="">0.00%<' in page and 'id="breaker-limit">15.0%<' in page
+        assert "100,000.00 / 100,000.00 USD" in page
+        # A 25% ETH long falls 60.016%: a 15.004% drawdown, just past the 15.0% limit, must not read "15.00%".
+        await submit(web.agent, directive("eth", asset="ETH", notional_usd=25_000))
+        await web.cc.decide("eth", "approve", "alice")
+        await wait_for(lambda: _has_position(web))
+        from conftest import publish_bar
+
+        await publish_bar(web.md, "ETH", 3_500 * (1 - 0.60016))
+        await wait_for(lambda: _tripped(web))
+        await wait_for(lambda: _breaker_drawdown_above(web, 15.0))
+        page = (await c.get("/breaker")).text
+        assert 'id="breaker-drawdown" class="bad">15.004%<' in page and 'id="breaker-limit">15.0%<' in page
+        assert "15.004% (limit then 15.0%)" in page  # the trip record, as precise
+        assert "84,996.00 / 100,000.00 USD" in page
+        assert "never tripped" not in page.lower()
+
+
+async def _has_snapshot(web):
+    return await web.cc.portfolio() is not None
+
+
+async def _tripped(web):
+    return (await web.cc.breaker()).state == "tripped"
+
+
+async def _breaker_drawdown_above(web, limit):
+    snap = await web.cc.portfolio()
+    return snap is not None and snap.breaker_drawdown_pct > limit
+
+
+async def test_the_first_approver_is_not_offered_a_second_approval(bus):
+    mission = make_mission(guardrails={"require_human_approval_above_usd": 10_000}, approvals={"four_eyes_above_usd": 15_000})
+    async with web_desk(bus, mission) as web:
+        await submit(web.agent, directive("two", notional_usd=20_000))
+        alice, a_csrf = await web.login("alice")
+        bob, _ = await web.login("bob")
+        assert "Approve (first of two)" in (await alice.get("/approvals/two")).text
+        r = await alice.post("/approvals/two/approve", data={"csrf_token": a_csrf, "confirm": "two"})
+        assert r.status_code == 303
+        card = (await alice.get("/approvals/two")).text
+        assert 'action="/approvals/two/approve"' not in card and "Approve (" not in card
+        assert "You approved this directive. It needs a second approval by another principal" in card
+        assert 'action="/approvals/two/reject"' in card
+        row = (await alice.get("/approvals")).text
+        assert "you approved; awaits another principal" in row and "1 of 2: alice" in row
+        # The second principal is offered exactly that.
+        card = (await bob.get("/approvals/two")).text
+        assert "Approve (second of two)" in card and "You approved this" not in card
+        assert "review and approve" in (await bob.get("/approvals")).text
+
+
+async def test_positions_show_entry_unrealised_pnl_and_share_of_equity_and_charts_have_ticks(bus):
+    from conftest import publish_bar
+
+    async with web_desk(bus) as web:
+        await submit(web.agent, directive("p1", notional_usd=5_000))
+        c, csrf = await web.login("alice")
+        assert (await c.post("/api/approvals/p1/approve", json={}, headers={"X-CSRF-Token": csrf})).json()["state"] == "executed"
+        await publish_bar(web.md, "BTC", 66_300.0)  # +2%
+        await wait_for(lambda: _unrealised(web, 100.0))
+        page = (await c.get("/portfolio")).text
+        positions = page[page.index('id="positions"'):page.index("</table>", page.index('id="positions"'))]
+        assert "65,000.00" in positions and "66,300.00" in positions  # average entry, mark
+        assert "5,100.00" in positions and "5.09%" in positions  # notional, share of equity (5,100 of 100,100)
+        assert "+100.00" in positions
+        assert 'id="unrealised" class="">+100.00<' in page and 'id="realised" class="">+0.00<' in page
+        api = (await c.get("/api/portfolio")).json()["now"]
+        assert api["positions"][0]["avg_entry_price"] == 65_000.0 and api["unrealised_pnl_usd"] == pytest.approx(100.0)
+        # The charts: gridlines, round ticks on both axes, a value on hover; no exponent anywhere.
+        charts = page[page.index('class="charts"'):]
+        assert charts.count('class="grid"') >= 6 and charts.count("y-tick") >= 6 and charts.count("x-tick") >= 3
+        assert "<title>" in charts and " USD</title>" in charts and "e+0" not in charts
+        assert re.search(r'class="tick y-tick">100,[0-9]{3}<', charts)
+
+
+async def _unrealised(web, value):
+    snap = await web.cc.portfolio()
+    return snap is not None and snap.unrealised_pnl_usd is not None and abs(snap.unrealised_pnl_usd - value) < 1e-6
+
+
+class SteppedClock:
+    """A replay's clock: months from this machine's, moved by the test."""
+
+    def __init__(self, t: datetime):
+        self.t = t
+
+    def now(self) -> datetime:
+        return self.t
+
+
+async def test_a_replays_charts_are_drawn_in_replay_time(bus):
+    """The factory stamps snapshots with its clock; in a replay that is simulated time, far from now."""
+    from conftest import publish_bar
+
+    clock = SteppedClock(datetime(2026, 1, 5, 9, tzinfo=timezone.utc))
+    async with web_desk(bus, factory_clock=clock) as web:
+        for i, price in enumerate((65_000.0, 65_500.0, 64_800.0, 66_000.0)):
+            clock.t += timedelta(hours=1)
+            await publish_bar(web.md, "BTC", price)
+            await wait_for(lambda: _snapshot_at(web, clock.t), timeout=15)
+        c, _ = await web.login("vera")
+        page = (await c.get("/portfolio?period=24h")).text
+        assert "no data in this period" not in page and page.count("<polyline") == 3
+        assert 'id="desk-time"' in page and "2026-01-05 13:00:00 UTC" in page
+        assert "2026-01-05 10:00:00 UTC" in page  # a point's hover title, in replay time
+        # The last hour is the replay's last hour (all four were stored in the last few seconds of this machine's time).
+        last_hour = {h["at"] for h in (await c.get("/api/portfolio?period=1h")).json()["history"]}
+        assert "2026-01-05T13:00:00+00:00" in last_hour and last_hour <= {"2026-01-05T12:00:00+00:00", "2026-01-05T13:00:00+00:00"}, last_hour
+
+
+async def _snapshot_at(web, t):
+    snap = await web.cc.portfolio()
+    return snap is not None and snap.at == t

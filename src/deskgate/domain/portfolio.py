@@ -13,6 +13,9 @@ class PositionLine(Message):
     quantity: float
     price: float
     notional_usd: float
+    # Cost basis; None when unknown (a position opened before it was kept) or from an older factory.
+    avg_entry_price: float | None = None
+    unrealised_pnl_usd: float | None = None
 
 
 class PortfolioSnapshot(Message):
@@ -27,6 +30,9 @@ class PortfolioSnapshot(Message):
     gross_exposure_usd: float
     leverage: float
     fees_paid_usd: float
+    # None when unknown: realised P&L (fees not included) of a book kept before cost basis, or any open position's entry.
+    realised_pnl_usd: float | None = None
+    unrealised_pnl_usd: float | None = None
     positions: list[PositionLine]
     pending_intentions: int
     reserved_usd: float

@@ -23,14 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import (
-    HTMLResponse,
-    JSONResponse,
-    PlainTextResponse,
-    RedirectResponse,
-    Response,
-    StreamingResponse,
-)
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
@@ -55,7 +48,7 @@ from deskgate.people.accounts import (
 )
 from deskgate.people.principals import PrincipalError, Principals
 from deskgate.web import metrics
-from deskgate.web.charts import line_chart
+from deskgate.web.charts import DRAWDOWN, EQUITY, LEVERAGE, line_chart
 from deskgate.web.desk import (
     AckRequest,
     ActionError,
@@ -75,19 +68,11 @@ from deskgate.web.desk import (
     ReviewEntry,
     session_lifetimes,
 )
-from deskgate.web.passkey_registration import (
-    PasskeyBeginRequest,
-    PasskeyFinishRequest,
-    PasskeyRegistration,
-)
-from deskgate.web.periods import (
-    PERIODS,
-    PeriodError,
-    period_funnel,
-    period_start,
-    resolve_period,
-)
+from deskgate.web.filters import FILTERS
+from deskgate.web.passkey_registration import PasskeyBeginRequest, PasskeyFinishRequest, PasskeyRegistration
+from deskgate.web.periods import PERIODS, PeriodError, chart_window, period_funnel, resolve_period
 from deskgate.web.proofs import Proofs
+from deskgate.web.queue_table import QueueQueryError, parse_query, queue_rows, sort_links
 
 log = logging.getLogger("deskgate.web")
 
@@ -158,7 +143,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     app.state.ctx = ctx
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
-    templates.env.filters.update(money=_money, pct=_pct, when=_when, num=_num)
+    templates.env.filters.update(FILTERS)
     idle, max_age = session_lifetimes(mission)
     w = mission.web
     checking: Counter[str] = Counter()  # login attempts whose password is being checked, by throttle key
@@ -298,6 +283,11 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         connected = ctx.desk is not None and ctx.cc.nc.is_connected
         return {"status": "ok" if connected else "degraded", "bus": "connected" if connected else "disconnected"}
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        """Browsers ask for it on any page (a JSON one too); the pages link the same icon."""
+        return FileResponse(HERE / "static" / "favicon.svg", media_type="image/svg+xml")
+
     @app.get("/login", response_class=HTMLResponse, include_in_schema=False)
     async def login_page(request: Request, next: str = "/approvals"):
         token = secrets.token_urlsafe(24)
@@ -384,18 +374,25 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @app.get("/approvals", response_class=HTMLResponse, include_in_schema=False)
     async def approvals_page(request: Request, session: Session = Depends(page_session)):
-        return page(request, "approvals.html", session, **(await queue_values()))
+        return page(request, "approvals.html", session, **(await queue_values(request)))
 
     @app.get("/fragments/queue", response_class=HTMLResponse, include_in_schema=False)
     async def queue_fragment(request: Request, session: Session = Depends(read_session)):
-        return page(request, "_queue.html", session, **(await queue_values()))
+        return page(request, "_queue.html", session, **(await queue_values(request)))
 
-    async def queue_values() -> dict:
+    async def queue_values(request: Request) -> dict:
+        try:
+            query = parse_query(request.query_params)
+        except QueueQueryError as exc:
+            raise Problem(400, str(exc)) from None
         pending, decided = await ctx.desk.entries()  # type: ignore[union-attr]
         reviews = await ctx.desk.reviews()  # type: ignore[union-attr]
         breaker = await ctx.desk.breaker()  # type: ignore[union-attr]
         return {
             "pending": pending,
+            "rows": queue_rows(pending, query),
+            "query": query,
+            "sorts": sort_links(query),
             "standard": [e for e in pending if not e.explicit],
             "decided": decided,
             "reviews": [r for r in reviews if not r.acknowledged],
@@ -406,7 +403,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     @app.get("/approvals/{directive_id}", response_class=HTMLResponse, include_in_schema=False)
     async def item_page(request: Request, directive_id: str, session: Session = Depends(page_session)):
         entry = await ctx.desk.entry(directive_id)  # type: ignore[union-attr]
-        return page(request, "item.html", session, e=entry)
+        return page(request, "item.html", session, e=entry, breaker=await ctx.desk.breaker())  # type: ignore[union-attr]
 
     @app.post("/approvals/batch", include_in_schema=False)
     async def batch_form(request: Request, session: Session = Depends(write_session)):
@@ -440,16 +437,18 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @app.get("/breaker", response_class=HTMLResponse, include_in_schema=False)
     async def breaker_page(request: Request, session: Session = Depends(page_session)):
+        return page(request, "breaker.html", session, **(await breaker_values(await ctx.desk.breaker())), done=None)  # type: ignore[union-attr]
+
+    async def breaker_values(state: BreakerState) -> dict:
         resets = [a for a in ctx.accounts.actions(500) if a["action"] == "reset_breaker"][:20]
-        return page(request, "breaker.html", session, breaker=await ctx.desk.breaker(), resets=resets, done=None)  # type: ignore[union-attr]
+        return {"breaker": state, "resets": resets, "snap": await ctx.cc.portfolio(), "limit": mission.guardrails.max_drawdown_pct}
 
     @app.post("/breaker/reset", include_in_schema=False)
     async def breaker_reset_form(request: Request, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
         state = await ctx.desk.reset_breaker(session, session_signer(request, session), str(f.get("password") or ""), str(f.get("reason") or ""), form_proof(f))  # type: ignore[union-attr]
-        resets = [a for a in ctx.accounts.actions(500) if a["action"] == "reset_breaker"][:20]
-        return page(request, "breaker.html", session, breaker=state, resets=resets, done="the circuit breaker is reset")
+        return page(request, "breaker.html", session, **(await breaker_values(state)), done="the circuit breaker is reset")
 
     @app.get("/governor", response_class=HTMLResponse, include_in_schema=False)
     async def governor_page(request: Request, session: Session = Depends(page_session)):
@@ -472,22 +471,29 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @app.get("/portfolio", response_class=HTMLResponse, include_in_schema=False)
     async def portfolio_page(request: Request, period: str = "24h", session: Session = Depends(page_session)):
-        snap, history = await portfolio_data(period)
+        snap, history, until = await portfolio_data(period)
         charts = {
-            "equity": Markup(line_chart([(s.at, s.equity_usd) for s in history], title="equity (USD)", fmt=_money)),
-            "drawdown": Markup(
-                line_chart([(s.at, s.drawdown_pct) for s in history], title="drawdown (%)", fmt=_pct, invert_fill=True)
-            ),
-            "leverage": Markup(line_chart([(s.at, s.leverage) for s in history], title="gross leverage", fmt=lambda v: f"{v:.3f}x")),
+            "equity": Markup(line_chart([(s.at, s.equity_usd) for s in history], title="equity (USD)", style=EQUITY)),
+            "drawdown": Markup(line_chart([(s.at, s.drawdown_pct) for s in history], title="drawdown from peak", style=DRAWDOWN)),
+            "leverage": Markup(line_chart([(s.at, s.leverage) for s in history], title="gross leverage", style=LEVERAGE)),
         }
-        return page(request, "portfolio.html", session, snap=snap, charts=charts, period=period, periods=list(PERIODS))
+        return page(
+            request, "portfolio.html", session, snap=snap, charts=charts, period=period, periods=list(PERIODS), until=until,
+            desk_time=snap is not None and until == snap.at,
+        )
 
-    async def portfolio_data(period: str) -> tuple[PortfolioSnapshot | None, list[PortfolioSnapshot]]:
+    async def portfolio_data(period: str) -> tuple[PortfolioSnapshot | None, list[PortfolioSnapshot], datetime]:
+        """The newest snapshot, the period's history and its end, in the snapshots' own time (see chart_window)."""
+        now = utcnow()
+        snap = await ctx.cc.portfolio()
         try:
-            since = period_start(period, utcnow())
+            since, until = chart_window(period, snap.at if snap else None, now)
         except PeriodError as exc:
             raise Problem(400, str(exc)) from None
-        return await ctx.cc.portfolio(), await ctx.cc.portfolio_history(since)
+        # The stream seeks by the time it stored a message, which is the snapshots' time only on a live desk.
+        live = until == now
+        stored = await ctx.cc.portfolio_history(since if live else None)
+        return snap, [s for s in stored if (since is None or s.at >= since) and (live or s.at <= until)], until
 
     @app.get("/funnel", response_class=HTMLResponse, include_in_schema=False)
     async def funnel_page(
@@ -648,7 +654,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @app.get("/api/portfolio", tags=["risk"])
     async def api_portfolio(period: str = "24h", session: Session = Depends(read_session)) -> dict:
-        snap, history = await portfolio_data(period)
+        snap, history, _ = await portfolio_data(period)
         return {
             "now": snap.model_dump(mode="json") if snap else None,
             "history": [
@@ -736,30 +742,3 @@ def _int_or_none(value: Any) -> int | None:
         return int(str(value).strip())
     except (TypeError, ValueError):
         return None
-
-
-def _money(v: float | None) -> str:
-    return "—" if v is None else f"{v:,.2f}"
-
-
-def _num(v: float | None, digits: int = 4) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, (int, float)):
-        return f"{v:,.{digits}g}" if abs(v) < 1e6 else f"{v:,.0f}"
-    return str(v)
-
-
-def _pct(v: float | None) -> str:
-    return "—" if v is None else f"{v:.2f}%"
-
-
-def _when(v: datetime | None) -> str:
-    if v is None:
-        return "—"
-    try:
-        return v.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (OverflowError, ValueError):
-        return str(v)  # a time no clock shows (e.g. year 1 in another zone), written by someone else

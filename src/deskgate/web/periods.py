@@ -39,6 +39,28 @@ def period_start(period: str, now: datetime) -> datetime | None:
     return None if span is None else now - span
 
 
+# How far the newest snapshot may be ahead of this machine's clock and still count as "now".
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def chart_window(period: str, newest: datetime | None, now: datetime) -> tuple[datetime | None, datetime]:
+    """(since, until) for the portfolio's charts, in the time the snapshots are stamped with.
+
+    The factory stamps snapshots with its own clock. In a replay that is simulated
+    time, and a desk that stopped days ago last stamped one then: in both, "the
+    last 24 hours" means the 24 hours up to the newest snapshot, not an empty
+    window before this machine's clock.
+    """
+    period_start(period, now)  # an unknown period: a clear error
+    span = PERIODS[period]
+    if newest is None:
+        return (None if span is None else now - span), now
+    if span is None:
+        return None, max(now, newest)
+    until = now if now - span <= newest <= now + CLOCK_SKEW else newest
+    return until - span, until
+
+
 def parse_day_or_time(value: str, what: str) -> datetime:
     """`2026-11-20` (midnight UTC) or an ISO 8601 time; a time without a zone is UTC."""
     try:
