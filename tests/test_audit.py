@@ -181,6 +181,29 @@ def test_a_genuine_chain_verifies(keys):
     assert order_problem(keys, order, body, headers) is None
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(notional=st.floats(min_value=1_000, max_value=5e6, allow_nan=False), batched=st.booleans())
+def test_a_factory_key_alone_cannot_make_a_four_eyes_order_need_one_person(keys, notional, batched):
+    """Whoever holds the factory's key can sign a staged record saying "one principal, no
+    explicit approval"; the executor counts people from its own mission, not that record."""
+    explicit_above, four_eyes_above = 50_000.0, 250_000.0
+    d = directive("fe-forged", notional_usd=notional)
+    order, body, headers = make_order(keys, d=d, approvers=("alice",), four_eyes=False)
+    if batched:  # the one approval made in a batch, as an explicit directive never may be
+        signed = order.signed_approvals[0]
+        resp = ApprovalResponse.model_validate_json(signed.payload).model_copy(update={"batch_id": "b-1"})
+        order, body, headers = _resign(keys, order.model_copy(update={"signed_approvals": [P["alice"].signed(Kind.APPROVAL, resp.to_bytes())]}))
+    problem = order_problem(keys, order, body, headers, explicit_above_usd=explicit_above, four_eyes_above_usd=four_eyes_above)
+    needs_two = notional > four_eyes_above
+    no_batch = notional > explicit_above
+    if needs_two:
+        assert problem is not None and "two different principals" in problem or (batched and "batch" in (problem or ""))
+    elif no_batch and batched:
+        assert problem is not None and "batch" in problem
+    else:
+        assert problem is None, problem
+
+
 def _resign(keys, order: Order, signer="factory"):
     body = order.to_bytes()
     return order, body, Signer(keys, signer).headers(Kind.ORDER, body)

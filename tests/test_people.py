@@ -18,7 +18,7 @@ import sys
 import uuid
 
 import pytest
-from conftest import P, TEST_DISABLED, TEST_PASSWORD, TEST_VIEWER, add_test_people, directive, wait_for
+from conftest import P, TEST_DISABLED, TEST_PASSWORD, TEST_VIEWER, add_test_people, directive, raw, wait_for
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
@@ -149,38 +149,51 @@ def _plant_unsealed_key(data_dir: DataDir, name: str) -> Ed25519PrivateKey:
     return key
 
 
-def test_an_unsealed_key_from_before_is_retired_at_the_next_login_and_what_it_signed_still_verifies(tmp_path):
+def test_unsealed_keys_from_before_are_retired_once_and_a_file_planted_later_is_never_anyones(tmp_path):
     data_dir = DataDir.at(tmp_path / "desk").ensure()
     accounts = Accounts.open(data_dir)
     accounts.add("olga", "principal", TEST_PASSWORD)  # an account from before keys were sealed...
     old = _plant_unsealed_key(data_dir, "olga")  # ...with the plain key file that version made
     then = Signer.of("principal:olga", old).headers(Kind.APPROVAL, b"an old decision")
-    keys = KeyStore.for_desk(data_dir)
+
+    keys = KeyStore.for_desk(data_dir)  # the first desk process to open the keys retires them
+    assert not list(data_dir.keys.rglob("principal-*")), "the plain key files are gone"
     assert verify(keys, Kind.APPROVAL, b"an old decision", then["Deskgate-Signer"], then["Deskgate-Signature"]) is SignatureStatus.VALID
     assert verify(keys.deciding, Kind.APPROVAL, b"now", "principal:olga", Signer.of("principal:olga", old).sign(Kind.APPROVAL, b"now")) \
-        is SignatureStatus.UNKNOWN_SIGNER  # an unsealed key decides nothing, even before the upgrade
+        is SignatureStatus.UNKNOWN_SIGNER  # a retired key decides nothing
 
     principals = Principals(accounts, legacy_dir=data_dir.keys)
     new = principals.unlock("olga", TEST_PASSWORD)  # her next login (or `deskgate keys seal olga`)
     assert new.public_key() != old.public_key(), "an unsealed key is never adopted: someone may hold a copy"
-    assert not (data_dir.keys / "private" / "principal-olga.pem").exists()
-    states = {r.state: r.origin for r in principals.keys("olga")}
-    assert states == {"current": "sealed", "retired": "unsealed"}
+    assert {r.state: r.origin for r in principals.keys("olga")} == {"current": "sealed", "retired": "unsealed"}
     fresh = KeyStore.for_desk(data_dir)
     assert verify(fresh, Kind.APPROVAL, b"an old decision", then["Deskgate-Signer"], then["Deskgate-Signature"]) is SignatureStatus.VALID
-    assert verify(fresh.deciding, Kind.APPROVAL, b"now", "principal:olga", Signer.of("principal:olga", old).sign(Kind.APPROVAL, b"now")) \
-        is SignatureStatus.INVALID
     assert verify(fresh.deciding, Kind.APPROVAL, b"now", "principal:olga", Signer.of("principal:olga", new).sign(Kind.APPROVAL, b"now")) \
         is SignatureStatus.VALID
 
+    # After that one migration, a key file planted in keys/ is nobody's: not for olga, not for a name with no key.
+    for name in ("olga", "mallory"):
+        planted = _plant_unsealed_key(data_dir, name)
+        forged = Signer.of(f"principal:{name}", planted).sign(Kind.APPROVAL, b"forged")
+        later = KeyStore.for_desk(data_dir)
+        assert verify(later, Kind.APPROVAL, b"forged", f"principal:{name}", forged) is not SignatureStatus.VALID
+        assert name in later.principals.stray_key_files()
 
-def test_a_password_change_reseals_the_same_key(people):
-    _, principals = people
-    before = principals.unlock("carol", TEST_PASSWORD).public_key()
-    principals.reseal("carol", TEST_PASSWORD, "a brand new passphrase")
+
+def test_a_password_change_makes_a_new_key_certified_by_the_old_one(people):
+    from deskgate.people.pins import chain_reaches
+
+    data_dir, principals = people
+    before = public_to_text(principals.unlock("carol", TEST_PASSWORD).public_key())
+    after = public_to_text(principals.change_password("carol", TEST_PASSWORD, "a brand new passphrase"))
+    assert after != before, "whoever learned the old password opens only a retired key"
     with pytest.raises(PrincipalError, match="wrong password"):
         principals.unlock("carol", TEST_PASSWORD)
-    assert principals.unlock("carol", "a brand new passphrase").public_key() == before
+    assert public_to_text(principals.unlock("carol", "a brand new passphrase").public_key()) == after
+    chain = principals.key_chain("carol")
+    assert chain[-1][0] == after and chain_reaches(before, chain, "carol")
+    forged = [*chain[:-1], (after, chain[-1][1][:-4] + "AAA=")]
+    assert not chain_reaches(before, forged, "carol")
 
 
 def test_the_cli_refuses_keys_without_an_account_and_decisions_without_the_password(tmp_path):
@@ -422,10 +435,91 @@ def test_password_change_and_reset_from_the_cli(tmp_path):
     assert wrong.returncode == 2 and "wrong password for carol" in wrong.stderr
     assert run("password", "carol", "--password-stdin", input=f"{TEST_PASSWORD}\nanother long passphrase\n").returncode == 0
     principals = Principals(Accounts.open(data_dir), legacy_dir=data_dir.keys)
-    same_key = principals.unlock("carol", "another long passphrase").public_key()
-    assert same_key == P["carol"]._key.public_key()  # resealed, not replaced
-    # A forgotten password: a new key, the old one retired.
+    assert principals.unlock("carol", "another long passphrase").public_key() != P["carol"]._key.public_key()
+    # A forgotten password: a new key, the old one retired, no certificate (an operator confirms it).
     assert run("reset-password", "bob", "--password-stdin", input="a fresh passphrase for bob\n").returncode == 0
     assert principals.unlock("bob", "a fresh passphrase for bob").public_key() != P["bob"]._key.public_key()
     assert {r.state for r in principals.keys("bob")} == {"current", "retired"}
-    assert principals.decision_key("bob") != P["bob"]._key.public_key()
+    assert principals.key_chain("bob")[-1][1] is None
+
+
+async def test_the_factory_follows_a_principals_key_only_as_far_as_their_old_key_certifies(bus):
+    """Whatever can write accounts.db could swap bob's key for its own: the factory trusts the
+    key it pinned, a rotation bob's old key certified, or an operator's word, nothing else."""
+    from deskgate.people.pins import Pins
+
+    async with running(bus, make_mission(), executor=True) as (factory, agent, cc, _):
+        await submit(agent, *(directive(f"pin{i}", notional_usd=1_000) for i in range(4)))
+        principals = Principals(Accounts.open(bus.data_dir), legacy_dir=bus.data_dir.keys)
+
+        # A key swapped into the accounts database: bob's retired, an intruder's made current,
+        # sealed properly under a password the intruder chose.
+        intruder = Ed25519PrivateKey.generate()
+        sealed = seal(intruder, "principal:bob", "the intruder's password", CHEAP)
+        with sqlite3.connect(bus.data_dir.accounts_db) as conn:
+            conn.execute("UPDATE signing_keys SET state = 'retired', sealed = NULL WHERE name = 'bob'")
+            conn.execute(
+                "INSERT INTO signing_keys (name, key_id, public_key, sealed, state, origin, created_at) VALUES (?, ?, ?, ?, 'current', 'sealed', ?)",
+                ("bob", "intruder", sealed.public_key, sealed.model_dump_json(), utcnow().isoformat()),
+            )
+        resp = _decision(await cc.item("pin0"), "bob", "pin0")
+        out = await _outcome(cc, resp, Signer.of("principal:bob", intruder).headers(Kind.APPROVAL, resp.to_bytes()))
+        assert out.outcome == "refused" and "not the one this service trusts" in out.reason
+        assert (await cc.item("pin0")).state == "staged"
+
+    # A rotation certified by the old key is followed (carol's: `deskgate keys rotate carol`).
+    async with running(bus, make_mission(), executor=True) as (factory, agent, cc, _):
+        principals.rotate("carol", TEST_PASSWORD)
+        rotated = principals.signer("carol", TEST_PASSWORD)
+        assert [o.outcome for o in await cc.decide("pin1", "approve", rotated)] == ["ordered", "executed"]
+        # A reset (no old key to certify it) waits for the operator's word.
+        principals.reset("alice", "alice's fresh passphrase")
+        reset = principals.signer("alice", "alice's fresh passphrase")
+        out = await cc.decide("pin2", "approve", reset, wait=5.0)
+        assert [o.outcome for o in out] == ["refused"] and "keys trust alice" in out[0].reason
+        for service in ("factory", "executor"):
+            Pins.for_service(bus.data_dir, service).trust("alice", reset._key.public_key())
+        assert [o.outcome for o in await cc.decide("pin2", "approve", reset)] == ["ordered", "executed"]
+
+
+async def test_a_replayed_governor_clear_does_not_lift_a_new_hold(bus):
+    """Anyone with the command center's credentials can send an old signed clear again,
+    byte for byte; the factory lifts a hold only with a clear made for it, once."""
+    from test_agents import drifting
+
+    from deskgate.bus import subjects as S
+    from deskgate.bus.reader import read_stream
+
+    async with running(bus, make_mission(paper={"starting_equity_usd": 1_000_000.0})) as (factory, agent, cc, md):
+        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, drifting(0.5).to_bytes())
+        (v,) = await agent.submit([raw(directive("g1", notional_usd=10_000, confidence=0.8))])
+        assert v.decision == "rejected"  # damped below min_confidence
+        await cc.clear_governor(P["alice"], "checked once")
+        (v,) = await agent.submit([raw(directive("g2", notional_usd=10_000, confidence=0.8))])
+        assert v.decision == "staged"
+        old = [m async for m in read_stream(cc.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT)][-1]
+        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, drifting(0.5, applied_clear_seq=old.seq).to_bytes())
+        (v,) = await agent.submit([raw(directive("g3", notional_usd=10_000, confidence=0.8))])
+        assert v.decision == "rejected", "held again by the new drift"
+        signed = {k: x for k, x in (old.headers or {}).items() if k.startswith("Deskgate-")}
+        await cc.js.publish(S.GOVERNOR_CLEAR_SUBJECT, old.data, headers=signed)
+        (v,) = await agent.submit([raw(directive("g4", notional_usd=10_000, confidence=0.8))])
+        assert v.decision == "rejected", "the replayed clear lifted nothing"
+        assert factory.stats["bad_governor_states"] >= 1
+        await cc.clear_governor(P["bob"], "checked the new drift")  # a clear made for this hold does
+        (v,) = await agent.submit([raw(directive("g5", notional_usd=10_000, confidence=0.8))])
+        assert v.decision == "staged"
+
+
+async def test_an_acknowledgement_not_signed_by_its_principal_is_not_shown(bus):
+    from deskgate.domain.review import ReviewAck, ReviewRequest
+
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        req = ReviewRequest(review_id="rv1", kind="drift", summary="drift in sizes", created_at=utcnow())
+        await agent.js.publish("approvals.queue.review.rv1", req.to_bytes(), headers=Signer(KeyStore(bus.data_dir.keys), "agent").headers(Kind.INSIGHT, req.to_bytes()))
+        forged = ReviewAck(review_id="rv1", principal="alice", at=utcnow(), note="looked")
+        await cc.js.publish("approvals.acknowledged.rv1", forged.to_bytes())  # the command center's credentials, no key
+        await asyncio.sleep(0.3)
+        assert not [r for r in await cc.reviews() if r.request.review_id == "rv1"][0].acknowledged
+        await cc.acknowledge("rv1", P["alice"], "looked")
+        assert [r for r in await cc.reviews() if r.request.review_id == "rv1"][0].acks[0].principal == "alice"

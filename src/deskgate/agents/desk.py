@@ -31,7 +31,9 @@ from deskgate.agents.schedule import due
 from deskgate.agents.submit import AgentClient
 from deskgate.agents.view import CycleKind, DeskView, GovernorView, Limits, PositionView
 from deskgate.bus import subjects as S
-from deskgate.bus.reader import last_message, read_parsed
+from deskgate.audit.keys import KeyStore
+from deskgate.audit.signing import Kind
+from deskgate.bus.reader import last_message, read_parsed, read_stream
 from deskgate.config import Mission
 from deskgate.domain.directive import DecisionMemo, Directive
 from deskgate.domain.evaluation import CheckResult
@@ -43,6 +45,7 @@ from deskgate.domain.review import ReviewRequest
 from deskgate.memory.context import assemble
 from deskgate.memory.store import Memory, MemoryError_
 from deskgate.paths import DataDir, write_private
+from deskgate.people.principals import decision_problem
 from deskgate.policy.symbols import SymbolError, normalise_symbol
 
 log = logging.getLogger("deskgate.agents")
@@ -61,6 +64,7 @@ class AgentState(BaseModel):
     signals_seq: int = 0
     fills_seq: int = 0
     clears_seq: int = 0
+    seen_clears: list[str] = Field(default_factory=list)  # clear ids applied: a replayed clear is not applied again
     # Where each cycle kind last ran up to (stream sequences), so a restart rebuilds what it has not seen yet.
     since: dict[str, dict[str, int]] = Field(default_factory=dict)
     day_start_equity_usd: float | None = None
@@ -111,6 +115,8 @@ class AgentDesk:
         self._fills: dict[str, list[Fill]] = {k: [] for k in ("morning_brief", "intraday", "eod_review")}
         self._news: dict[str, list[NewsItem]] = {k: [] for k in ("morning_brief", "intraday", "eod_review")}
         self._restored = False
+        # Principals' keys, to apply only a principal's own signed clear of the Governor.
+        self._keys = KeyStore.for_desk(data_dir)
 
     # -- the schedule -----------------------------------------------------------------------
 
@@ -258,10 +264,20 @@ class AgentDesk:
             # Recall keeps only the structured fields: untrusted text never enters memory.
             about = ", ".join(item.assets) or "no desk asset"
             rows.append({"at": at, "kind": "observation", "ref": item.news_id, "text": f"news {item.news_id} from {item.source} about {about}"})
-        async for seq, c in read_parsed(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, gov.GovernorClear, after=self.state.clears_seq):
-            self.state.clears_seq = seq
+        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=self.state.clears_seq + 1):
+            seq = self.state.clears_seq = m.seq
+            c = _parse(gov.GovernorClear, m.data)
             if c is None:
                 continue
+            problem = "a replayed clear" if c.clear_id in self.state.seen_clears else decision_problem(
+                self._keys, Kind.GOVERNOR_CLEAR, m.data, m.headers, c.principal, self.mission.web.passkey_rp_id
+            )
+            if problem:
+                # Only a principal's own signed clear starts a new baseline.
+                log.warning("SECURITY: Governor clear %s at seq %d not applied: %s", c.clear_id, seq, problem)
+                self._count("unsigned_clears")
+                continue
+            self.state.seen_clears = [*self.state.seen_clears, c.clear_id][-1000:]
             self.state.governor = gov.clear(self.state.governor, c.principal, c.reason, at, seq)
             rows.append({"at": at, "kind": "note", "ref": c.clear_id, "text": f"Governor cleared by {c.principal}: {c.reason}"})
             await self._publish_governor()

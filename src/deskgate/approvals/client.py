@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from nats.aio.client import Client
 
-from deskgate.audit.keys import KeyStore
+from deskgate.audit.keys import KeyStore, principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, kind_of, verify_headers, verify_signed
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
@@ -101,7 +101,7 @@ class CommandCenter:
     @classmethod
     async def connect(cls, data_dir: DataDir) -> CommandCenter:
         nc, events = await connect_as(data_dir, S.Role.COMMAND_CENTER, name="deskgate-command-center", reconnect=False)
-        return cls(nc, events, KeyStore(data_dir.keys))
+        return cls(nc, events, KeyStore.for_desk(data_dir))
 
     @staticmethod
     def principal_of(signer: Signer) -> str:
@@ -333,8 +333,12 @@ class CommandCenter:
         async for m in read_stream(self.nc, "RESPONSES", "approvals.acknowledged.>"):
             try:
                 ack = ReviewAck.model_validate_json(m.data)
+                signer = principal_signer(ack.principal)
             except ValueError:
                 continue
+            if verify_headers(self.keys, Kind.REVIEW_ACK, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
+                log.warning("SECURITY: an acknowledgement of %s at RESPONSES seq %d is not signed by %s; not shown", ack.review_id, m.seq, ack.principal)
+                continue  # anyone with the command center's credentials could have sent it
             if ack.review_id in items:
                 items[ack.review_id].acks.append(ack)
         return list(items.values())  # in the order they arrived on the stream
@@ -394,7 +398,8 @@ class CommandCenter:
         hold = await self.governor_hold()
         if not ((state is not None and state.state == "drifting") or (hold is not None and hold.damping < 1.0)):
             raise CommandCenterError("the Governor is not damping anything: there is nothing to clear")
-        return GovernorClear(clear_id=f"gc-{uuid.uuid4().hex}", principal=principal, reason=reason.strip(), at=at or utcnow())
+        held = hold.held_since_seq if hold is not None and hold.damping < 1.0 else None
+        return GovernorClear(clear_id=f"gc-{uuid.uuid4().hex}", principal=principal, reason=reason.strip(), at=at or utcnow(), hold_seq=held)
 
     async def send_governor_clear(self, clear: GovernorClear, signer: Signer, *, headers: dict[str, str] | None = None) -> GovernorClear:
         if self.principal_of(signer) != clear.principal:

@@ -90,14 +90,21 @@ class KeyStore:
         self._public: dict[str, Ed25519PublicKey] = {}
         self._private: dict[str, Ed25519PrivateKey] = {}
         self._principal_cache: dict[str, tuple[Ed25519PublicKey, ...]] = {}
+        self.pins = None  # a verifying service's pinned principal keys (people/pins.py), if it keeps them
 
     @classmethod
-    def for_desk(cls, data_dir) -> KeyStore:
-        """Role keys from `data_dir/keys`, principals' from `data_dir/state/accounts.db`."""
+    def for_desk(cls, data_dir, *, pins=None) -> KeyStore:
+        """Role keys from `data_dir/keys`, principals' from `data_dir/state/accounts.db`
+        (unsealed principal key files from an earlier version are retired the first time).
+        `pins`: the verifying service's own pinned keys (people/pins.py)."""
         from deskgate.people.accounts import Accounts
         from deskgate.people.principals import Principals
 
-        return cls(data_dir.keys, Principals(Accounts.open(data_dir), legacy_dir=data_dir.keys))
+        principals = Principals(Accounts.open(data_dir), legacy_dir=data_dir.keys)
+        principals.migrate_unsealed_keys()
+        store = cls(data_dir.keys, principals)
+        store.pins = pins
+        return store
 
     @property
     def deciding(self) -> DecidingKeys:
@@ -197,9 +204,8 @@ class KeyStore:
 
     def public_keys(self, signer: str, *, fresh: bool = False) -> tuple[Ed25519PublicKey, ...]:
         """Every key `signer` ever signed with, current first: for verifying the past.
-        For a principal, their keys in the accounts database; a principal with none
-        there (never logged in since keys were sealed) falls back to the unsealed
-        key's public file, which then verifies what it signed back then."""
+        A principal's come only from the accounts database (retired unsealed keys
+        included), never from a file in keys/."""
         if not signer.startswith(PRINCIPAL_PREFIX):
             key = self._file_public(signer)
             return (key,) if key is not None else ()
@@ -207,9 +213,6 @@ class KeyStore:
             return self._principal_cache[signer]
         name = signer.removeprefix(PRINCIPAL_PREFIX)
         found = tuple(self.principals.public_keys(name)) if self.principals is not None else ()
-        if not found:
-            legacy = self._file_public(signer)
-            found = (legacy,) if legacy is not None else ()
         if found:
             self._principal_cache[signer] = found
         return found
@@ -222,9 +225,7 @@ class KeyStore:
         """Every signer's keys, current first (roles, then principals)."""
         signers: set[str] = set()
         if self.public_dir.is_dir():
-            for path in self.public_dir.glob("*.pub"):
-                stem = path.stem
-                signers.add(PRINCIPAL_PREFIX + stem.removeprefix("principal-") if stem.startswith("principal-") else stem)
+            signers.update(p.stem for p in self.public_dir.glob("*.pub") if not p.stem.startswith("principal-"))
         if self.principals is not None and hasattr(self.principals, "keys"):
             signers.update(PRINCIPAL_PREFIX + r.name for r in self.principals.keys())
         out: dict[str, tuple[Ed25519PublicKey, ...]] = {}
@@ -248,8 +249,27 @@ class DecidingKeys:
             return self.store.public_keys(signer)
         if self.store.principals is None:
             return ()
-        key = self.store.principals.decision_key(signer.removeprefix(PRINCIPAL_PREFIX))
-        return (key,) if key is not None else ()
+        name = signer.removeprefix(PRINCIPAL_PREFIX)
+        key = self.store.principals.decision_key(name)
+        if key is None:
+            return ()
+        pins = self.store.pins
+        if pins is not None and not pins.accepts(name.strip().lower(), key, self.store.principals.key_chain(name.strip().lower())):
+            return ()
+        return (key,)
+
+    def why_not(self, signer: str) -> str | None:
+        """Why `signer` cannot sign a decision now, in words (None when it can)."""
+        if not signer.startswith(PRINCIPAL_PREFIX) or self.store.principals is None:
+            return None
+        name = signer.removeprefix(PRINCIPAL_PREFIX)
+        refusal = self.store.principals.refusal(name)
+        if refusal is None and not self.public_keys(signer):
+            return (
+                f"{name}'s current key is not the one this service trusts, and no certificate from that key leads to it "
+                f"(after a password reset an operator confirms the new key with `deskgate keys trust {name}`)"
+            )
+        return refusal
 
     def public(self, signer: str) -> Ed25519PublicKey | None:
         keys = self.public_keys(signer)

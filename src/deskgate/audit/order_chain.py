@@ -27,10 +27,20 @@ from deskgate.policy.symbols import SymbolError, normalise_symbol, normalise_ven
 OK = SignatureStatus.VALID
 
 
-def order_problem(keys: DecidingKeys | KeyStore | PublicKeys, order: Order, payload: bytes, headers: dict[str, str] | None) -> str | None:
+def order_problem(
+    keys: DecidingKeys | KeyStore | PublicKeys,
+    order: Order,
+    payload: bytes,
+    headers: dict[str, str] | None,
+    *,
+    explicit_above_usd: float | None = None,
+    four_eyes_above_usd: float | None = None,
+) -> str | None:
     """None when the chain verifies; otherwise why the order must not be executed.
     The executor passes `KeyStore.deciding`: approvals count only when signed with an
-    enabled principal's current sealed key."""
+    enabled principal's current sealed key. It also passes its own mission's thresholds:
+    how many people an order needs is not taken from the factory's word alone, so a
+    stolen factory key cannot turn a four-eyes directive into a one-person one."""
     status = verify_headers(keys, Kind.ORDER, payload, headers, expect="factory")
     if status is not OK:
         return f"the order's signature is {status.value}; orders must be signed by the factory"
@@ -100,9 +110,11 @@ def order_problem(keys: DecidingKeys | KeyStore | PublicKeys, order: Order, payl
         return "the order's or the staged record's time has no time zone"
     if late:
         return f"the order was made after the directive expired at {staged.expires_at.isoformat()}"
-    if staged.explicit and batched:
+    explicit = staged.explicit or (explicit_above_usd is not None and directive.notional_usd > explicit_above_usd)
+    four_eyes = staged.four_eyes or (explicit and four_eyes_above_usd is not None and directive.notional_usd > four_eyes_above_usd)
+    if explicit and batched:
         return "an explicit directive was approved in a batch"
-    if staged.four_eyes and len(signers) < 2:
+    if four_eyes and len(signers) < 2:
         return "this directive needs two different principals' approvals"
     return None
 

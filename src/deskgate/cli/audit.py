@@ -64,7 +64,7 @@ def keys_list(json_out: bool = JsonOption, mission_path: Path = MissionOption, d
         }
         for k in ks.principals.keys()
     ]
-    unsealed = ks.principals.legacy_names()
+    unsealed = ks.principals.stray_key_files()
     if json_out:
         print_json({"keys": rows, "unsealed_principal_key_files": unsealed})
         return
@@ -74,8 +74,8 @@ def keys_list(json_out: bool = JsonOption, mission_path: Path = MissionOption, d
     console.print(t if rows else f"no keys in {ks.root}; `deskgate init` makes the roles' keys")
     for name in unsealed:
         console.print(
-            f"[yellow]an unsealed key file for {escape(name)} is on disk[/]: it signs nothing the desk counts; "
-            f"`deskgate keys seal {escape(name)}` (or their next login) replaces it with a sealed key and deletes it"
+            f"[yellow]a key file for principal {escape(name)} is in {ks.root}[/]: it is never used (principals' keys are sealed "
+            "in the accounts database); someone put it there, look at it and delete it"
         )
 
 
@@ -84,7 +84,9 @@ def _principals(mission_path: Path | None, data_dir: Path | None):
     from deskgate.people.principals import Principals
 
     _, root = resolve(mission_path, data_dir)
-    return Principals(Accounts.open(root.ensure()), legacy_dir=root.keys)
+    principals = Principals(Accounts.open(root.ensure()), legacy_dir=root.keys)
+    principals.migrate_unsealed_keys()
+    return principals
 
 
 def _password(name: str, password_file: Path | None, password_stdin: bool) -> str:
@@ -109,7 +111,7 @@ def keys_seal(
 
     principals = _principals(mission_path, data_dir)
     refusal = principals.refusal(name)
-    if refusal and "no sealed signing key" not in refusal:
+    if refusal and not principals.can_seal(name):
         fail(refusal)
     if refusal is None:
         current = [k for k in principals.keys(name.strip().lower()) if k.state == "current"]
@@ -134,6 +136,37 @@ def keys_rotate(
     principals = _principals(mission_path, data_dir)
     public = principals.rotate(name, _password(name, password_file, password_stdin))
     console.print(f"new sealed signing key for [bold]principal:{escape(name.strip().lower())}[/] ({fingerprint(public)})")
+
+
+@keys_app.command("trust")
+@handle_errors
+def keys_trust(
+    name: str = typer.Argument(..., help="The principal whose current key the factory and the executor should trust."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; for scripts."),
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """An operator's confirmation of a principal's new key that no certificate from their old
+    key leads to (after `deskgate user reset-password`): the factory and the executor pin it."""
+    from deskgate.audit.keys import fingerprint
+    from deskgate.people.pins import PIN_SERVICES, Pins
+
+    principals = _principals(mission_path, data_dir)
+    clean = name.strip().lower()
+    refusal = principals.refusal(clean)
+    if refusal:
+        fail(refusal)
+    key = principals.decision_key(clean)
+    _, root = resolve(mission_path, data_dir)
+    for service in PIN_SERVICES:
+        pins = Pins.for_service(root, service)
+        before = pins.pinned(clean)
+        console.print(f"{service}: trusts {before[:12] + '…' if before else 'no key'} for {escape(clean)}; current key {fingerprint(key)}")
+    if not yes and not typer.confirm(f"trust {fingerprint(key)} as {clean}'s key from now on?"):
+        fail("nothing changed")
+    for service in PIN_SERVICES:
+        Pins.for_service(root, service).trust(clean, key)
+    console.print(f"the factory and the executor now count {escape(clean)}'s decisions signed with {fingerprint(key)}")
 
 
 def _trusted_keys(path: Path):

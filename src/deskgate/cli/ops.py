@@ -163,8 +163,9 @@ class Decider:
         self.name = principal_name(principal).strip().lower()
         self.accounts = Accounts.open(self.root)
         principals = Principals(self.accounts, legacy_dir=self.root.keys)
+        principals.migrate_unsealed_keys()  # a plain key file from an earlier version is retired, never used
         refusal = principals.refusal(self.name)
-        if refusal and "no sealed signing key" not in refusal:
+        if refusal and not principals.can_seal(self.name):
             fail(refusal)  # no account, disabled or a viewer: no password asked at all
         if self._has_passkey(principals):
             fail(f"{self.name} decides with a passkey: the factory counts their decisions only with its assertion, so decide in the Command Center")

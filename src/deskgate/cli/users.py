@@ -92,8 +92,8 @@ def password(
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Change an account's password (the old one is needed: it opens their sealed signing key,
-    which is sealed again under the new one). Their open sessions keep working."""
+    """Change an account's password (the old one is needed: it opens their sealed signing key).
+    A principal gets a new key, certified by the old one, which is retired; their sessions end."""
     from deskgate.people.accounts import AccountError, check_password_strength, normalise_name
     from deskgate.people.principals import PrincipalError, Principals
 
@@ -110,7 +110,7 @@ def password(
         if account is None:
             raise AccountError(f"no account {name!r}")
         if account.can_decide:
-            Principals(accounts, legacy_dir=resolve_data_dir(mission_path, data_dir).keys).reseal(name, old, new)
+            Principals(accounts, legacy_dir=resolve_data_dir(mission_path, data_dir).keys).change_password(name, old, new)
         else:
             if accounts.verify_password(name, old) is None:
                 raise AccountError(f"wrong password for {name}")

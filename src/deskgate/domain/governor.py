@@ -56,6 +56,10 @@ class GovernorClear(Message):
     principal: str = Field(min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=2000)
     at: AwareDatetime
+    # The factory's hold this clear lifts (GovernorHold.held_since_seq, as the principal saw
+    # it); the factory lifts a hold only with a clear that names it, so an old clear sent
+    # again cannot lift a new one.
+    hold_seq: int | None = Field(None, ge=0)
 
 
 class GovernorHold(Message):

@@ -33,6 +33,7 @@ from deskgate.domain.execution import Fill, Order
 from deskgate.domain.market import Bar
 from deskgate.execution.paper import fill_order, refused
 from deskgate.paths import DataDir
+from deskgate.people.pins import Pins, pin_all
 from deskgate.storage import make_engine
 
 log = logging.getLogger("deskgate.executor")
@@ -73,7 +74,8 @@ class Executor:
         metadata.create_all(self.engine)
         self.prices: dict[str, float] = {}
         self.events = SecurityEvents()
-        self.keys = KeyStore.for_desk(data_dir)
+        self.keys = KeyStore.for_desk(data_dir, pins=Pins.for_service(data_dir, "executor"))
+        pin_all(self.keys.pins, self.keys.principals)
         self.signer = Signer(self.keys, "executor")
         self.refused = 0
         self._stop = asyncio.Event()
@@ -135,7 +137,15 @@ class Executor:
             return
         with self.engine.begin() as conn:
             row = conn.execute(select(filled_orders.c.fill).where(filled_orders.c.order_id == order.order_id)).first()
-        problem = order_problem(self.keys.deciding, order, msg.data, msg.headers) if row is None else None
+        problem = (
+            order_problem(
+                self.keys.deciding, order, msg.data, msg.headers,
+                explicit_above_usd=self.mission.guardrails.require_human_approval_above_usd,
+                four_eyes_above_usd=self.mission.approvals.four_eyes_above_usd,
+            )
+            if row is None
+            else None
+        )
         if row is None and problem is None:
             with self.engine.begin() as conn:
                 earlier = conn.execute(

@@ -47,6 +47,7 @@ from deskgate.domain.market import Bar
 from deskgate.factory.funnel import FunnelCounter
 from deskgate.factory.store import FactoryStore
 from deskgate.paths import DataDir, write_private
+from deskgate.people.pins import Pins, pin_all
 from deskgate.policy.beliefs import Beliefs, Reservation
 from deskgate.policy.breaker import should_trip
 from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload, reevaluate, signature_rejection, stage
@@ -90,7 +91,8 @@ class Factory:
         self.store = FactoryStore(store_url or mission.storage.url or data_dir.sqlite_url("factory"))
         self.events = SecurityEvents()
         # The factory signs all it publishes and checks the agent's and principals' signatures.
-        self.keys = KeyStore.for_desk(data_dir)
+        self.keys = KeyStore.for_desk(data_dir, pins=Pins.for_service(data_dir, "factory"))
+        pin_all(self.keys.pins, self.keys.principals)
         self.signer = Signer(self.keys, "factory")
         # Policy evaluation time per directive, by bucket (the last: above every bound).
         self._latency = [0] * (len(LATENCY_BUCKETS_MS) + 1)
@@ -434,19 +436,26 @@ class Factory:
         except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
             log.warning("could not read the Governor (%s); keeping damping %g", exc, self.beliefs.confidence_damping)
             return False
-        before = dict(g)
+        before = {**g, "seen_clears": list(g["seen_clears"])}
         for seq, clear in clears:
             g["clear_seq"] = seq
             if clear is None:
                 self.stats["bad_governor_states"] += 1  # only the command center can publish here; counted, not applied
                 continue
+            stale = clear_refusal(clear, g)
+            if stale:
+                log.warning("SECURITY: the Governor clear %s at seq %d is not applied: %s", clear.clear_id, seq, stale)
+                self.stats["bad_governor_states"] += 1
+                continue
+            g["seen_clears"] = [*g["seen_clears"], clear.clear_id][-SEEN_CLEARS:]
+            g["counted_clear_seq"] = seq
             g["hold"], g["held_since_seq"] = None, 0
         for seq, st in states:
             g["state_seq"] = seq
             if st is None:
                 self.stats["bad_governor_states"] += 1
                 continue
-            if st.damping >= 1.0 or st.applied_clear_seq < g["clear_seq"]:
+            if st.damping >= 1.0 or st.applied_clear_seq < g["counted_clear_seq"]:
                 continue  # not damping, or a drift a principal cleared that the agents had not yet applied
             if g["hold"] is None or st.damping < g["hold"]:
                 g["hold"], g["held_since_seq"] = st.damping, seq
@@ -467,14 +476,18 @@ class Factory:
             log.warning("could not publish the Governor hold: %s", exc)
 
     def _load_governor(self) -> dict:
-        fresh = {"state_seq": 0, "clear_seq": 0, "hold": None, "held_since_seq": 0}
+        fresh = {"state_seq": 0, "clear_seq": 0, "hold": None, "held_since_seq": 0, "counted_clear_seq": 0, "seen_clears": []}
         try:
             g = json.loads(self._governor_path.read_text())
+            if isinstance(g, dict) and set(g) == set(fresh) - {"counted_clear_seq", "seen_clears"}:
+                # Written before clears were checked for replays: every clear read so far counted.
+                g = {**g, "counted_clear_seq": g["clear_seq"], "seen_clears": []}
             ok = (
                 isinstance(g, dict)
                 and set(g) == set(fresh)
-                and all(isinstance(g[k], int) and g[k] >= 0 for k in ("state_seq", "clear_seq", "held_since_seq"))
+                and all(isinstance(g[k], int) and g[k] >= 0 for k in ("state_seq", "clear_seq", "held_since_seq", "counted_clear_seq"))
                 and (g["hold"] is None or (isinstance(g["hold"], (int, float)) and 0 < g["hold"] < 1))
+                and isinstance(g["seen_clears"], list) and all(isinstance(c, str) for c in g["seen_clears"])
             )
             if not ok:
                 raise ValueError("unexpected contents")
@@ -705,7 +718,7 @@ class Factory:
                 signature = SignatureStatus.WRONG_SIGNER
             if signature is not SignatureStatus.VALID:
                 self.stats["unsigned_decisions"] += 1
-                why = self.keys.principals.refusal(resp.principal) if self.keys.principals is not None else None
+                why = self.keys.deciding.why_not(expected_signer) if signature is not SignatureStatus.WRONG_SIGNER else None
                 return refuse(
                     f"the decision's signature is {signature.value}; a decision must be signed with {resp.principal}'s own current key"
                     + (f" ({why})" if why else "")
@@ -1175,6 +1188,19 @@ class Factory:
                 await self._publish_signed(S.BREAKER_STATUS_SUBJECT, self._breaker.to_bytes())
             except (nats.errors.Error, asyncio.TimeoutError):
                 pass
+
+
+SEEN_CLEARS = 1000  # clear ids remembered against replays (a clear is a person's rare act)
+
+
+def clear_refusal(clear: GovernorClear, g: dict) -> str | None:
+    """Why a signed clear must not lift the hold: used before (a replay), or made for a
+    hold other than the one held now (the principal looked at something else)."""
+    if clear.clear_id in g["seen_clears"]:
+        return "its id was used before (a replayed clear)"
+    if g["hold"] is not None and clear.hold_seq != g["held_since_seq"]:
+        return f"it clears the hold set at INSIGHTS seq {clear.hold_seq}, not the one held now (seq {g['held_since_seq']})"
+    return None
 
 
 def _safe_token(text: str) -> str:

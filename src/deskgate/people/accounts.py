@@ -22,7 +22,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, insert, inspect, select, text, update
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, event, insert, inspect, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -83,9 +83,19 @@ signing_keys = Table(
     Column("public_key", String(100), nullable=False),
     Column("sealed", Text, nullable=True),  # a sealing.SealedKey as JSON; None for a retired key
     Column("state", String(16), nullable=False),  # current | retired
-    Column("origin", String(16), nullable=False),  # sealed (made sealed) | unsealed (adopted from a plain key file)
+    Column("origin", String(16), nullable=False),  # sealed (made sealed) | unsealed (the public half of a plain key file, retired)
+    # The key before this one signed this one (pins.rotation_message), when made from it.
+    Column("certificate", String(100), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("retired_at", DateTime(timezone=True), nullable=True),
+)
+
+# Facts about this data directory (e.g. that unsealed key files were retired once).
+desk_meta = Table(
+    "desk_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
 )
 
 # Passkeys (WebAuthn credentials) a principal registered; once one is, the factory
@@ -210,7 +220,17 @@ class Accounts:
         for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             if p.exists():
                 p.chmod(0o600)
-        return cls(make_engine(f"sqlite:///{path}"), **kw)
+        engine = make_engine(f"sqlite:///{path}")
+
+        @event.listens_for(engine, "connect")
+        def _erase_deleted(dbapi_conn, _record):
+            # What is deleted is overwritten (an ended session's wrapped key, a retired
+            # sealed key), not left in free pages for a later copy of the file to reveal.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA secure_delete=ON")
+            cur.close()
+
+        return cls(engine, **kw)
 
     # -- accounts ---------------------------------------------------------------------
 
@@ -360,6 +380,15 @@ class Accounts:
                 conn.execute(update(sessions).where(sessions.c.token_sha256 == key).values(last_seen=now))
         account = _account(u)
         return Session(account, r["csrf"], utc(r["created_at"]), now)
+
+    def purge_sessions(self, *, idle: timedelta, max_age: timedelta) -> int:
+        """Delete every session past its limits (with the keys wrapped under them), not only
+        the ones someone tries to use again."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            return conn.execute(
+                delete(sessions).where((sessions.c.last_seen < now - idle) | (sessions.c.created_at < now - max_age))
+            ).rowcount
 
     def end_sessions(self, name: str) -> None:
         """End every session of an account (its keys wrapped under them go with them)."""

@@ -8,9 +8,15 @@ with no account, signs nothing the desk will count.
 
 An unsealed key from before keys were sealed (`keys/private/principal-NAME.pem`)
 is never adopted for signing: whoever could read the data directory may hold a
-copy. At the principal's next login (or `deskgate keys seal NAME`) they get a new
-sealed key; the old public key is kept as retired so that what it signed still
-verifies, and the plain file is deleted.
+copy. The first time a desk process opens the keys of a data directory made by an
+earlier version, every such key's public half is kept as a *retired* key (so what
+it signed still verifies) and the plain files are deleted; that happens once, so a
+key file planted in `keys/` later is never taken for anyone's. The principal gets a
+new sealed key at their next login (or with `deskgate keys seal NAME`).
+
+A new key made from an old one (a rotation, a password change) carries the old
+key's signature over it, so a verifier that pinned the old key can follow the
+change (people/pins.py); a key with no such certificate needs an operator's word.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from sqlalchemy import insert, select, update
 
 from deskgate.audit.keys import PRINCIPAL_PREFIX, fingerprint, public_from_text, public_to_text
 from deskgate.audit.signing import Signer
-from deskgate.people.accounts import Account, AccountError, Accounts, normalise_name, passkeys, signing_keys, users
+from deskgate.people.accounts import Account, AccountError, Accounts, desk_meta, normalise_name, passkeys, signing_keys, users
 from deskgate.people.passkeys import PASSKEY_HEADER, PasskeyError, StoredPasskey, decision_digest, decode_assertion, verify_assertion
+from deskgate.people.pins import certify
 from deskgate.people.sealing import KdfParams, SealedKey, WrongSecret, seal, unseal, unwrap_for_session, wrap_for_session
 
 log = logging.getLogger("deskgate.people")
@@ -62,6 +69,14 @@ class Principals:
 
     # -- who may decide ---------------------------------------------------------------
 
+    def can_seal(self, name: str) -> bool:
+        """An enabled principal or admin account without a sealed key yet."""
+        try:
+            account = self._deciding_account(name)
+        except PrincipalError:
+            return False
+        return self._current(account.name) is None
+
     def refusal(self, name: str) -> str | None:
         """Why `name` cannot sign decisions now, or None if they can."""
         try:
@@ -75,7 +90,11 @@ class Principals:
             return f"{clean}'s account is disabled"
         if not account.can_decide:
             return f"{clean} is a {account.role.value}: viewers see everything and decide nothing"
-        if self._current(clean) is None:
+        try:
+            current = self._current(clean)
+        except PrincipalError as exc:
+            return str(exc)
+        if current is None:
             return f"{clean} has no sealed signing key yet; it is made at their next login or with `deskgate keys seal {clean}`"
         return None
 
@@ -121,7 +140,12 @@ class Principals:
             row = conn.execute(
                 select(signing_keys.c.sealed).where(signing_keys.c.name == name, signing_keys.c.state == "current")
             ).first()
-        return SealedKey.model_validate_json(row[0]) if row and row[0] else None
+        if not row or not row[0]:
+            return None
+        try:
+            return SealedKey.model_validate_json(row[0])
+        except ValueError:
+            raise PrincipalError(f"{name}'s sealed key in the accounts database cannot be read; `deskgate user reset-password {name}` makes a new one") from None
 
     # -- making and opening keys ------------------------------------------------------
 
@@ -155,51 +179,70 @@ class Principals:
         return self._store_new(account.name, password).public_key()
 
     def rotate(self, name: str, password: str) -> Ed25519PublicKey:
-        """A new sealed key; the old one is retired (it still verifies what it signed)."""
+        """A new sealed key, certified by the old one, which is retired (it still verifies
+        what it signed). Sessions end: each held the old key."""
         account = self._deciding_account(name)
-        self.unlock(account.name, password)  # proves the password opens the current key
-        return self._store_new(account.name, password).public_key()
+        old = self.unlock(account.name, password)
+        key = self._store_new(account.name, password, previous=old)
+        self.accounts.end_sessions(account.name)
+        return key.public_key()
 
-    def _store_new(self, name: str, password: str, *, retire_legacy: Ed25519PublicKey | None = None) -> Ed25519PrivateKey:
+    def _store_new(
+        self, name: str, password: str, *, previous: Ed25519PrivateKey | None = None, conn=None, new_password_hash: str | None = None
+    ) -> Ed25519PrivateKey:
+        """A new current key for `name`, sealed with `password`; the current one is retired.
+        `previous` (the key being replaced, opened) certifies the new one. With
+        `new_password_hash`, the account's password changes in the same transaction."""
         key = Ed25519PrivateKey.generate()
         sealed = seal(key, signer_name(name), password, self.kdf)
         now = self.accounts.clock()
-        with self.accounts.engine.begin() as conn:
-            conn.execute(
+        certificate = certify(previous, name, sealed.public_key) if previous is not None else None
+
+        def write(c) -> None:
+            c.execute(
                 update(signing_keys)
                 .where(signing_keys.c.name == name, signing_keys.c.state == "current")
                 .values(state="retired", sealed=None, retired_at=now)
             )
-            if retire_legacy is not None:
-                key_id = fingerprint(retire_legacy)
-                known = conn.execute(select(signing_keys.c.key_id).where(signing_keys.c.name == name, signing_keys.c.key_id == key_id)).first()
-                if known is None:
-                    conn.execute(insert(signing_keys).values(
-                        name=name, key_id=key_id, public_key=public_to_text(retire_legacy), sealed=None, state="retired",
-                        origin="unsealed", created_at=now, retired_at=now,
-                    ))
-            conn.execute(insert(signing_keys).values(
+            c.execute(insert(signing_keys).values(
                 name=name, key_id=fingerprint(key.public_key()), public_key=sealed.public_key, sealed=sealed.model_dump_json(),
-                state="current", origin="sealed", created_at=now, retired_at=None,
+                state="current", origin="sealed", certificate=certificate, created_at=now, retired_at=None,
             ))
+            if new_password_hash is not None:
+                c.execute(update(users).where(users.c.name == name).values(password_hash=new_password_hash))
+
+        if conn is not None:
+            write(conn)
+        else:
+            with self.accounts.engine.begin() as c:
+                write(c)
         return key
 
-    def unlock(self, name: str, password: str) -> Ed25519PrivateKey:
+    def unlock(self, name: str, password: str, *, failures_allowed: int = 5, max_wait_s: float = 300.0) -> Ed25519PrivateKey:
         """The principal's private key, opened with their password (opening it is the
         password check). Makes their sealed key first if they have none (an account made
-        before keys, or one whose key was still an unsealed file: that file is retired
-        and deleted, never adopted)."""
+        before keys, or one whose unsealed key was retired). Wrong passwords count against
+        the same per-account limit as the Command Center's logins, wherever they are tried."""
         account = self._deciding_account(name)
+        throttle = [f"user:{account.name}"]
+        wait = self.accounts.login_wait(throttle, failures_allowed, max_wait_s)
+        if wait > 0:
+            raise PrincipalError(f"too many wrong passwords for {account.name}; try again in {wait:.0f} s")
+        try:
+            key = self._open(account, password)
+        except PrincipalError as exc:
+            if str(exc).startswith("wrong password"):
+                self.accounts.record_login_failure(throttle)
+            raise
+        self.accounts.clear_login_failures(throttle)
+        return key
+
+    def _open(self, account: Account, password: str) -> Ed25519PrivateKey:
         sealed = self._current(account.name)
         if sealed is None:
             self._check_password(account, password)
-            legacy = self._legacy_public(account.name)
-            key = self._store_new(account.name, password, retire_legacy=legacy)
-            self._delete_legacy_private(account.name)
-            log.warning(
-                "made a sealed signing key for %s%s", account.name,
-                f" (their unsealed key {fingerprint(legacy)} is retired: it verifies what it signed, and signs nothing new)" if legacy else "",
-            )
+            key = self._store_new(account.name, password)
+            log.warning("made a sealed signing key for %s (%s)", account.name, fingerprint(key.public_key()))
             return key
         try:
             return unseal(sealed, password)
@@ -207,43 +250,46 @@ class Principals:
             raise PrincipalError(f"wrong password for {account.name}") from None
 
     def signer(self, name: str, password: str, *, failures_allowed: int = 5, max_wait_s: float = 300.0) -> Signer:
-        """A Signer for `name`, after every check (the CLI's way in). Wrong passwords count
-        against the same per-account limit as the Command Center's logins."""
-        account = self._deciding_account(name)
-        keys = [f"user:{account.name}"]
-        wait = self.accounts.login_wait(keys, failures_allowed, max_wait_s)
-        if wait > 0:
-            raise PrincipalError(f"too many wrong passwords for {account.name}; try again in {wait:.0f} s")
-        try:
-            key = self.unlock(account.name, password)
-        except PrincipalError as exc:
-            if str(exc).startswith("wrong password"):
-                self.accounts.record_login_failure(keys)
-            raise
-        self.accounts.clear_login_failures(keys)
-        return Signer.of(signer_name(account.name), key)
+        """A Signer for `name`, after every check (the CLI's way in)."""
+        key = self.unlock(name, password, failures_allowed=failures_allowed, max_wait_s=max_wait_s)
+        return Signer.of(signer_name(normalise_name(name)), key)
 
     def reset(self, name: str, new_password: str) -> Ed25519PublicKey:
         """A forgotten password: a new password and a new sealed key, the old key retired
         (what it signed still verifies; it signs nothing new). An operator's action, as
         adding an account is: whoever may write the accounts database may do it."""
-        account = self._deciding_account(name)
-        self.accounts.set_password(account.name, new_password)
-        self.accounts.end_sessions(account.name)
-        return self._store_new(account.name, new_password).public_key()
+        from deskgate.people.accounts import check_password_strength
 
-    def reseal(self, name: str, old_password: str, new_password: str) -> None:
-        """A password change: the account's hash and the sealed key move together."""
-        key = self.unlock(name, old_password)
-        clean = normalise_name(name)
-        sealed = seal(key, signer_name(clean), new_password, self.kdf)
-        self.accounts.set_password(clean, new_password)
+        check_password_strength(new_password)
+        account = self._deciding_account(name)
         with self.accounts.engine.begin() as conn:
-            conn.execute(
-                update(signing_keys)
-                .where(signing_keys.c.name == clean, signing_keys.c.state == "current")
-                .values(sealed=sealed.model_dump_json())
-            )
+            key = self._store_new(account.name, new_password, conn=conn, new_password_hash=self.accounts.hasher.hash(new_password))
+        self.accounts.end_sessions(account.name)
+        return key.public_key()
+
+    def change_password(self, name: str, old_password: str, new_password: str) -> Ed25519PublicKey:
+        """A new password and, in the same transaction, a new key certified by the old one:
+        whoever learned the old password (or kept an old copy of this database) opens
+        only a retired key. The account's sessions end."""
+        from deskgate.people.accounts import check_password_strength
+
+        check_password_strength(new_password)
+        account = self._deciding_account(name)
+        old = self.unlock(account.name, old_password)
+        with self.accounts.engine.begin() as conn:
+            key = self._store_new(account.name, new_password, previous=old, conn=conn, new_password_hash=self.accounts.hasher.hash(new_password))
+        self.accounts.end_sessions(account.name)
+        return key.public_key()
+
+    def key_chain(self, name: str) -> list[tuple[str, str | None]]:
+        """(public key, certificate by the key before it) for each key `name` had, oldest first."""
+        with self.accounts.engine.connect() as conn:
+            rows = conn.execute(
+                select(signing_keys.c.public_key, signing_keys.c.certificate)
+                .where(signing_keys.c.name == name)
+                .order_by(signing_keys.c.created_at, signing_keys.c.state.desc())
+            ).all()
+        return [(r[0], r[1]) for r in rows]
 
     # -- passkeys ----------------------------------------------------------------------
 
@@ -318,31 +364,61 @@ class Principals:
 
     # -- keys from before sealing -------------------------------------------------------
 
-    def _legacy_paths(self, name: str) -> tuple[Path, Path] | None:
+    def _legacy_files(self) -> list[tuple[str, Path, Path]]:
+        """(name, private file, public file) for every principal key file in keys/."""
         if self.legacy_dir is None:
-            return None
-        stem = f"principal-{name}"
-        return self.legacy_dir / "private" / f"{stem}.pem", self.legacy_dir / "public" / f"{stem}.pub"
-
-    def _legacy_public(self, name: str) -> Ed25519PublicKey | None:
-        paths = self._legacy_paths(name)
-        if paths is None:
-            return None
-        try:
-            return public_from_text(paths[1].read_text())
-        except (OSError, ValueError):
-            return None
-
-    def _delete_legacy_private(self, name: str) -> None:
-        paths = self._legacy_paths(name)
-        if paths is not None:
-            paths[0].unlink(missing_ok=True)
-
-    def legacy_names(self) -> list[str]:
-        """Principals with an unsealed key file still on disk."""
-        if self.legacy_dir is None or not (self.legacy_dir / "private").is_dir():
             return []
-        return sorted(p.stem.removeprefix("principal-") for p in (self.legacy_dir / "private").glob("principal-*.pem"))
+        names = {p.stem.removeprefix("principal-") for d in ("private", "public") for p in (self.legacy_dir / d).glob("principal-*.*")}
+        return [
+            (n, self.legacy_dir / "private" / f"principal-{n}.pem", self.legacy_dir / "public" / f"principal-{n}.pub") for n in sorted(names)
+        ]
+
+    def migrate_unsealed_keys(self) -> list[str]:
+        """Once per data directory: keep each unsealed principal key's public half as a retired
+        key, and delete the key files. Later files are ignored, never adopted. Returns the
+        names whose keys were retired now."""
+        with self.accounts.engine.begin() as conn:
+            if conn.execute(select(desk_meta.c.value).where(desk_meta.c.key == "unsealed_keys_migrated")).first():
+                return []
+            now = self.accounts.clock()
+            done = []
+            for name, private, public in self._legacy_files():
+                try:
+                    key = public_from_text(public.read_text())
+                except (OSError, ValueError):
+                    key = None
+                if key is not None and not conn.execute(
+                    select(signing_keys.c.key_id).where(signing_keys.c.name == name, signing_keys.c.key_id == fingerprint(key))
+                ).first():
+                    conn.execute(insert(signing_keys).values(
+                        name=name, key_id=fingerprint(key), public_key=public_to_text(key), sealed=None, state="retired",
+                        origin="unsealed", certificate=None, created_at=now, retired_at=now,
+                    ))
+                    done.append(name)
+            conn.execute(insert(desk_meta).values(key="unsealed_keys_migrated", value=now.isoformat()))
+        for name, private, public in self._legacy_files():
+            _scrub(private)
+            public.unlink(missing_ok=True)
+        if done:
+            log.warning("retired the unsealed keys of %s: they verify what they signed and sign nothing new", ", ".join(done))
+        return done
+
+    def stray_key_files(self) -> list[str]:
+        """Principal key files in keys/ after the migration: never used, worth a look."""
+        return [name for name, private, public in self._legacy_files() if private.exists() or public.exists()]
+
+
+def _scrub(path: Path) -> None:
+    """Overwrite a plain key file before deleting it (a journaling file system may keep
+    copies; this is a courtesy, not a guarantee)."""
+    try:
+        size = path.stat().st_size
+        with path.open("r+b") as fh:
+            fh.write(b"\0" * size)
+            fh.flush()
+        path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def _utc(dt):
@@ -362,6 +438,32 @@ def scripted_principal(data_dir, name: str, *, kdf: KdfParams | None = None) -> 
     password = secrets.token_urlsafe(24)
     if accounts.get(normalise_name(name)) is None:
         accounts.add(name, "principal", password)
-    else:
-        principals.reset(name, password)  # a resumed run: the last run's password died with it
+        return principals.signer(name, password)
+    # A resumed run: the last run's password died with it. A new key, and (as an operator
+    # would after a reset, this being a simulation run by its operator) the verifiers told.
+    from deskgate.people.pins import PIN_SERVICES, Pins
+
+    public = principals.reset(name, password)
+    for service in PIN_SERVICES:
+        Pins.for_service(data_dir, service).trust(normalise_name(name), public)
     return principals.signer(name, password)
+
+
+def decision_problem(keys, kind: str, payload: bytes, headers: dict | None, principal: str, rp_id: str) -> str | None:
+    """Why a principal's decision (a clear, a reset, an approval) must not count, or None:
+    it must be signed with that enabled principal's current sealed key, and carry their
+    passkey's assertion over exactly these bytes when they have one. `keys` is the desk's
+    KeyStore (KeyStore.for_desk)."""
+    from deskgate.audit.keys import principal_signer
+    from deskgate.audit.signing import SignatureStatus, verify_headers
+
+    try:
+        signer = principal_signer(principal)
+    except ValueError:
+        return f"{principal!r} is not a principal's name"
+    status = verify_headers(keys.deciding, kind, payload, headers, expect=signer)
+    if status is not SignatureStatus.VALID:
+        return f"its signature is {status.value}; it must be signed with {principal}'s own current key"
+    if keys.principals is not None and hasattr(keys.principals, "passkey_problem"):
+        return keys.principals.passkey_problem(principal, kind, payload, headers, rp_id)
+    return None

@@ -20,13 +20,14 @@ from __future__ import annotations
 import base64
 import os
 
+from argon2.exceptions import HashingError
 from argon2.low_level import Type, hash_secret_raw
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from deskgate.audit.keys import public_to_text
 
@@ -48,6 +49,12 @@ class KdfParams(BaseModel):
     time_cost: int = Field(3, ge=1, le=64)
     memory_kib: int = Field(65_536, ge=8, le=4_194_304)
     parallelism: int = Field(4, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _argon2_limits(self) -> KdfParams:
+        if self.memory_kib < 8 * self.parallelism:
+            raise ValueError("argon2id needs at least 8 KiB of memory per lane")
+        return self
 
 
 class SealedKey(BaseModel):
@@ -100,8 +107,10 @@ def unseal(sealed: SealedKey, secret: str) -> Ed25519PrivateKey:
     the sealed key's own, so what verifiers read and what signs cannot differ."""
     try:
         salt, nonce, ciphertext = _unb64(sealed.salt), _unb64(sealed.nonce), _unb64(sealed.ciphertext)
+        if len(salt) < 16 or len(nonce) != 12:
+            raise ValueError("a sealed key's salt is 16 bytes or more, its nonce 12")
         raw = AESGCM(derive(secret, salt, sealed.kdf)).decrypt(nonce, ciphertext, _aad(sealed.format, sealed.signer, sealed.public_key))
-    except (InvalidTag, ValueError) as exc:
+    except (InvalidTag, ValueError, HashingError) as exc:
         raise WrongSecret(f"the secret does not open {sealed.signer}'s sealed key") from exc
     key = Ed25519PrivateKey.from_private_bytes(raw)
     if public_to_text(key.public_key()) != sealed.public_key:

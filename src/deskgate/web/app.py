@@ -115,7 +115,9 @@ class WebContext:
 
 def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None = None, cc: CommandCenter | None = None) -> FastAPI:
     accounts = accounts or Accounts.open(data_dir)
-    ctx = WebContext(mission, data_dir, accounts, Principals(accounts, legacy_dir=data_dir.keys), Proofs())
+    principals = Principals(accounts, legacy_dir=data_dir.keys)
+    principals.migrate_unsealed_keys()
+    ctx = WebContext(mission, data_dir, accounts, principals, Proofs())
     owns_cc = cc is None
 
     @asynccontextmanager
@@ -316,6 +318,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
             log.warning("failed login", extra={"fields": {"user": name[:64], "client": _client(request)}})
             return "wrong name or password (or the account is disabled)"
         ctx.accounts.clear_login_failures(keys[:1])
+        ctx.accounts.purge_sessions(idle=idle, max_age=max_age)
         try:
             # A principal's key, opened with the password just given, re-wrapped under the
             # new session's token: from now on only this person's cookie can open it.
