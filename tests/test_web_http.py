@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from conftest import TEST_PASSWORD, directive, wait_for
+from conftest import P, TEST_PASSWORD, directive, wait_for
 from test_breaker import crash_into_a_trip
 from test_factory import make_mission, running, submit
 
@@ -714,7 +714,7 @@ async def test_the_breaker_page_shows_what_it_measures_with_the_limit_as_configu
         assert "100,000.00 / 100,000.00 USD" in page
         # A 25% ETH long falls 60.016%: a 15.004% drawdown, just past the 15.0% limit, must not read "15.00%".
         await submit(web.agent, directive("eth", asset="ETH", notional_usd=25_000))
-        await web.cc.decide("eth", "approve", "alice")
+        await web.cc.decide("eth", "approve", P["alice"])
         await wait_for(lambda: _has_position(web))
         from conftest import publish_bar
 

@@ -22,12 +22,14 @@ change (people/pins.py); a key with no such certificate needs an operator's word
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from deskgate.audit.keys import PRINCIPAL_PREFIX, fingerprint, public_from_text, public_to_text
 from deskgate.audit.signing import Signer
@@ -377,10 +379,31 @@ class Principals:
         """Once per data directory: keep each unsealed principal key's public half as a retired
         key, and delete the key files. Later files are ignored, never adopted. Returns the
         names whose keys were retired now."""
+        for attempt in range(5):
+            try:
+                done = self._retire_unsealed_keys()
+                break
+            except (IntegrityError, OperationalError):
+                # Another desk process, starting at the same moment, is doing it: look again.
+                if attempt == 4:
+                    raise
+                time.sleep(0.2)
+        if done is None:
+            return []
+        for name, private, public in self._legacy_files():
+            _scrub(private)
+            public.unlink(missing_ok=True)
+        if done:
+            log.warning("retired the unsealed keys of %s: they verify what they signed and sign nothing new", ", ".join(done))
+        return done
+
+    def _retire_unsealed_keys(self) -> list[str] | None:
+        """The database half of the migration, in one transaction that first claims it."""
         with self.accounts.engine.begin() as conn:
             if conn.execute(select(desk_meta.c.value).where(desk_meta.c.key == "unsealed_keys_migrated")).first():
-                return []
+                return None
             now = self.accounts.clock()
+            conn.execute(insert(desk_meta).values(key="unsealed_keys_migrated", value=now.isoformat()))
             done = []
             for name, private, public in self._legacy_files():
                 try:
@@ -395,12 +418,6 @@ class Principals:
                         origin="unsealed", certificate=None, created_at=now, retired_at=now,
                     ))
                     done.append(name)
-            conn.execute(insert(desk_meta).values(key="unsealed_keys_migrated", value=now.isoformat()))
-        for name, private, public in self._legacy_files():
-            _scrub(private)
-            public.unlink(missing_ok=True)
-        if done:
-            log.warning("retired the unsealed keys of %s: they verify what they signed and sign nothing new", ", ".join(done))
         return done
 
     def stray_key_files(self) -> list[str]:
