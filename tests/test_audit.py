@@ -359,6 +359,154 @@ def test_an_export_verifies_with_no_database(filled_log, keys, tmp_path):
     assert _verify_lines(tmp_path, lines, keys).ok  # and against the desk's own keys
 
 
+def _verify_bytes(tmp_path, data: bytes, keys=None, signatures: bool = True):
+    """verify_export on these exact bytes: the report, or the ExportError for a file that is no export."""
+    from deskgate.audit.export import ExportError
+
+    path = tmp_path / "flipped.jsonl"
+    path.write_bytes(data)
+    try:
+        return verify_export(path, keys, signatures=signatures)[0]
+    except ExportError as exc:
+        return exc
+
+
+def _caught(outcome) -> bool:
+    from deskgate.audit.export import ExportError
+
+    return isinstance(outcome, ExportError) or not outcome.ok
+
+
+def test_every_one_byte_change_to_the_header_line_is_caught(filled_log, keys, tmp_path):
+    """Line 1 carries the keys, the entry count, the checkpoint interval and the final
+    checkpoint; the audit key signs its exact bytes. Every byte, flipped, fails verification,
+    with the keys the file carries and with the desk's; none crashes it. (Even without
+    re-checking each message's signature, `--no-signatures`: the header's is always checked.)"""
+    path = tmp_path / "export.jsonl"
+    filled_log.export(path, NOW + timedelta(minutes=5))
+    data = path.read_bytes()
+    header_end = data.index(b"\n") + 1
+    assert _verify_bytes(tmp_path, data).ok and _verify_bytes(tmp_path, data, keys).ok
+    missed = []
+    for i in range(header_end):  # every byte of line 1, its newline included
+        for mask in (0x01, 0x20):
+            flipped = data[:i] + bytes([data[i] ^ mask]) + data[i + 1 :]
+            if not all(_caught(_verify_bytes(tmp_path, flipped, k, signatures=False)) for k in (None, keys)):
+                missed.append((i, mask, data[max(0, i - 20) : i + 20]))
+    assert missed == []
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_byte_change_to_the_header_or_the_body_is_caught_or_changes_nothing(filled_log, keys, tmp_path, data):
+    """Any replacement byte anywhere: the header is caught always; a body line is caught
+    whenever the change means something (a body line's JSON is hashed, not its layout)."""
+    path = tmp_path / "export.jsonl"
+    filled_log.export(path, NOW + timedelta(minutes=5))
+    raw = path.read_bytes()
+    i = data.draw(st.integers(0, len(raw) - 1))
+    new = data.draw(st.integers(0, 255).filter(lambda b: b != raw[i]))
+    flipped = raw[:i] + bytes([new]) + raw[i + 1 :]
+    outcome = _verify_bytes(tmp_path, flipped, data.draw(st.sampled_from([None, keys])))  # never raises anything else
+    start = raw.rfind(b"\n", 0, i) + 1
+    end = raw.index(b"\n", i) + 1 if raw[i] != 10 else i + 1
+    if start == 0:
+        assert _caught(outcome), "a change to the header went unnoticed"
+        return
+    before, after = raw[start:end], flipped[start:end]
+    try:
+        same = json.loads(before) == json.loads(after.decode("utf-8"))
+    except ValueError:
+        same = False  # it no longer parses, or it split the line in two
+    if not same:
+        assert _caught(outcome), (before, after)
+
+
+def test_a_header_changed_to_say_something_else_fails_with_the_reason(filled_log, keys, tmp_path):
+    lines = _export(filled_log, tmp_path)
+    header = json.loads(lines[0])
+    changes = {
+        "a key swapped for another valid one": {"keys": {**header["keys"], "principal:bob": header["keys"]["principal:alice"]}},
+        "a signer added": {"keys": {**header["keys"], "principal:mallory": header["keys"]["agent"]}},
+        "the count": {"entries": 39},
+        "the interval": {"checkpoint_every": 1000},
+        "another final checkpoint": {"final_checkpoint": {**header["final_checkpoint"], "size": 35}},
+    }
+    for what, change in changes.items():
+        for trusted in (None, keys):
+            report = _verify_lines(tmp_path, [json.dumps({**header, **change}, sort_keys=True), *lines[1:]], trusted)
+            assert not report.ok, what
+            assert report.first.seq is None and "the header's signature is invalid" in report.first.what, (what, report.first)
+    # Without its signature line, or with it moved, the header is not trusted either.
+    assert "not signed" in _verify_lines(tmp_path, [lines[0], *lines[2:]]).first.what
+    assert "must be line 2" in _verify_lines(tmp_path, [lines[0], *lines[2:], lines[1]]).first.what
+
+
+def test_a_header_re_signed_with_another_audit_key_fails_against_the_desks_keys(filled_log, keys, tmp_path):
+    from deskgate.audit.keys import public_to_text
+
+    lines = _export(filled_log, tmp_path)
+    header = json.loads(lines[0])
+    mallory = KeyStore(tmp_path / "mallory")
+    mallory.create("audit")
+    forged = json.dumps({**header, "entries": 39, "keys": {**header["keys"], "audit": public_to_text(mallory.public("audit"))}}, sort_keys=True)
+    seal = json.dumps({"header_signature": {"signer": "audit", "signature": Signer(mallory, "audit").sign(Kind.EXPORT_HEADER, forged.encode())}})
+    # Self-consistent under the keys it carries, the header still fails: the checkpoints are the desk's audit key's.
+    assert not _verify_lines(tmp_path, [forged, seal, *lines[2:]]).ok
+    report = _verify_lines(tmp_path, [forged, seal, *lines[2:]], keys)
+    assert report.first.seq is None and "the header's signature is invalid" in report.first.what
+
+
+def test_an_export_that_ends_elsewhere_than_its_signed_header_says_is_caught(filled_log, keys, tmp_path):
+    lines = _export(filled_log, tmp_path)
+    last_checkpoint = max(i for i, line in enumerate(lines) if line.startswith('{"checkpoint"'))
+    earlier = [i for i, line in enumerate(lines) if line.startswith('{"checkpoint"') and i < last_checkpoint][-1]
+    report = _verify_lines(tmp_path, lines[: earlier + 1], keys)  # a clean cut at an earlier checkpoint
+    assert not report.ok and report.first.seq is None
+    assert "header says 40 entries" in report.first.what
+
+
+def test_an_older_unsigned_export_is_refused_with_the_reason(filled_log, tmp_path):
+    from deskgate.audit.export import ExportError
+
+    lines = _export(filled_log, tmp_path)
+    old = json.dumps({**json.loads(lines[0]), "format": "deskgate-audit/1"}, sort_keys=True)
+    path = tmp_path / "old.jsonl"
+    path.write_text("\n".join([old, *lines[2:]]) + "\n")
+    with pytest.raises(ExportError, match="not signed"):
+        verify_export(path)
+
+
+def test_audit_verify_file_reports_a_changed_header_and_never_crashes(filled_log, keys, tmp_path):
+    from typer.testing import CliRunner
+
+    from deskgate.cli import app
+
+    path = tmp_path / "export.jsonl"
+    filled_log.export(path, NOW + timedelta(minutes=5))
+    data = path.read_bytes()
+    runner = CliRunner()
+
+    def verify(blob: bytes, *extra: str):
+        target = tmp_path / "cli.jsonl"
+        target.write_bytes(blob)
+        result = runner.invoke(app, ["audit", "verify", "--file", str(target), *extra])
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+        return result
+
+    assert verify(data).exit_code == 0
+    count = data.index(b'"entries": 40') + len(b'"entries": 4')
+    for blob in (
+        data[:count] + b"1" + data[count + 1 :],  # the count, 40 -> 41: still parses
+        data.replace(b'"checkpoint_every": 7', b'"checkpoint_every": 8', 1),  # the interval
+        data[:5] + b"\xff" + data[6:],  # no longer UTF-8
+        data[: data.index(b"\n")] + b" " + data[data.index(b"\n") :],  # a trailing space: same JSON, other bytes
+    ):
+        result = verify(blob)
+        assert result.exit_code in (1, 2) and ("header" in result.output or "line 1" in result.output), result.output
+    assert verify(data[:count] + b"1" + data[count + 1 :], "--keys", str(keys.root), "--json").exit_code == 1
+
+
 def _entry_lines(lines):
     return [i for i, line in enumerate(lines) if '"entry"' in line[:10]]
 

@@ -155,3 +155,153 @@ async def test_kill_nats_server_pending_approvals_and_tripped_breaker_survive(tm
 
 async def _tripped(cc):
     return (await cc.breaker()).state == "tripped"
+
+
+# -- the bus keeps its port ------------------------------------------------------------
+
+
+def _time_wait_on(port: int) -> int:
+    """Connections in TIME-WAIT on this local port (Linux /proc/net/tcp; state 06)."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            n += int(local.rsplit(":", 1)[1], 16) == port and state == "06"
+    return n
+
+
+def _plain_bind_fails(port: int) -> bool:
+    """What the old probe did: bind without SO_REUSEADDR."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+async def test_after_nats_server_is_killed_and_restarted_the_next_up_keeps_its_port(tmp_path):
+    data_dir = DataDir.at(tmp_path / "desk")
+    stack = Stack(crash_mission(), data_dir, services=()).start()
+    port = int(stack.url.rsplit(":", 1)[1])
+    clients = [(await connect_as(data_dir, Role.OBSERVER, reconnect=True))[0] for _ in range(3)]
+    try:
+        stack.nats.kill()  # kill -9 with clients connected
+        assert stack.supervise_once() == ["nats-server"] and stack.url.endswith(f":{port}")
+        await wait_for(lambda: all(c.is_connected for c in clients), timeout=20)
+    finally:
+        stack.stop()  # the server closes the clients' connections: they stay in TIME-WAIT on its port
+    await wait_for(lambda: _time_wait_on(port) > 0, timeout=10)
+    assert _plain_bind_fails(port), "no TIME-WAIT left on the port; the test would prove nothing"
+
+    again = Stack(crash_mission(), data_dir, services=()).start()  # the next `deskgate up`
+    try:
+        assert again.url == f"nats://127.0.0.1:{port}" and again.notices == []
+        assert json.loads(data_dir.endpoint.read_text())["servers"] == [again.url]
+        # Clients that kept the old address reconnect by themselves.
+        await wait_for(lambda: all(c.is_connected for c in clients), timeout=20)
+    finally:
+        for c in clients:
+            await c.close()
+        again.stop()
+
+
+async def test_a_port_taken_by_another_listener_moves_the_bus_and_says_so(tmp_path):
+    import socket
+
+    data_dir = DataDir.at(tmp_path / "desk")
+    first = Stack(crash_mission(), data_dir, services=()).start()
+    port = int(first.url.rsplit(":", 1)[1])
+    first.stop()
+    squatter = socket.socket()
+    try:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        moved = Stack(crash_mission(), data_dir, services=()).start()
+        try:
+            assert moved.url != first.url
+            (notice,) = moved.notices
+            assert f"127.0.0.1:{port}" in notice and "deskgate creds" in notice
+            assert json.loads(data_dir.endpoint.read_text())["servers"] == [moved.url]
+        finally:
+            moved.stop()
+    finally:
+        squatter.close()
+
+
+# -- the Command Center stops quietly after a bus restart ---------------------------------
+
+
+def _log_problems(data_dir: DataDir, name: str) -> list[str]:
+    """ERROR (or worse) records and tracebacks a service wrote, in its JSON log and its stdout."""
+    found = []
+    for line in data_dir.log_file(name).read_text().splitlines():
+        record = json.loads(line)
+        if record["level"] in ("error", "critical") or "exc" in record or "Traceback" in record["msg"]:
+            found.append(line[:300])
+    out = (data_dir.logs / f"{name}.out").read_text()
+    if "Traceback" in out:
+        found.append(out[-300:])
+    return found
+
+
+async def test_the_command_center_stops_quietly_after_a_bus_restart(tmp_path):
+    import httpx
+
+    from deskgate.web.accounts import Accounts
+
+    data_dir = DataDir.at(tmp_path / "desk").ensure()
+    Accounts.open(data_dir).add("alice", "principal", "a long enough password")
+    mission = crash_mission().model_copy(update={"web": crash_mission().web.model_copy(update={"port": 0})})
+    stack = Stack(mission, data_dir, services=("web",)).start()
+    stream: list[bytes] = []
+    ended: list[str] = []
+    try:
+        client = httpx.AsyncClient(base_url=stack.web_url, timeout=30)
+        assert (await client.post("/api/login", json={"name": "alice", "password": "a long enough password"})).status_code == 200
+
+        async def follow() -> None:  # a browser on the approvals page holds this stream open
+            try:
+                async with client.stream("GET", "/events") as resp:
+                    async for chunk in resp.aiter_bytes():
+                        stream.append(chunk)
+                ended.append("complete")
+            except httpx.HTTPError as exc:
+                ended.append(repr(exc))
+
+        follower = asyncio.create_task(follow())
+        await wait_for(lambda: stream)
+        stack.nats.kill()  # the bus crashes under the running Command Center...
+        assert stack.supervise_once() == ["nats-server"]  # ...and the supervisor restarts it
+        await wait_for(lambda: (data_dir.root / "run" / "web.url").exists())
+        await asyncio.sleep(1.0)  # the web's connection has noticed the bus went away
+    finally:
+        stack.stop()
+    await asyncio.wait_for(follower, 10)
+    await client.aclose()
+    assert _log_problems(data_dir, "web") == []
+    assert ended == ["complete"]  # the stream was ended by the server, not cut off
+    assert stack.children["web"].process.returncode == 0
+
+
+async def test_closing_a_command_center_whose_bus_went_away_is_quiet(bus):
+    from deskgate.audit.keys import KeyStore
+
+    closed_cc = await CommandCenter.connect(bus.data_dir)  # does not reconnect
+    nc, events = await connect_as(bus.data_dir, Role.COMMAND_CENTER, reconnect=True)
+    reconnecting_cc = CommandCenter(nc, events, KeyStore(bus.data_dir.keys))
+    bus.server.kill()
+    await wait_for(lambda: closed_cc.nc.is_closed and reconnecting_cc.nc.is_reconnecting)
+    await closed_cc.close()
+    await reconnecting_cc.close()  # stops reconnecting, closes
+    assert reconnecting_cc.nc.is_closed
+    bus.restart()
+    async with await CommandCenter.connect(bus.data_dir) as live:  # an open one still drains
+        await live.pending()
+    assert live.nc.is_closed

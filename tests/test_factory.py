@@ -287,6 +287,50 @@ async def test_malformed_messages_get_reasons_and_the_factory_keeps_running(bus)
         assert factory.funnel().policy_rejections_by_reason == {"schema": 7, "asset": 1}
 
 
+async def test_a_directive_or_a_decision_that_repeats_a_key_is_refused_by_the_factory(bus):
+    """Signed bytes must mean one thing to every reader; pydantic alone would keep the last key."""
+    from deskgate.audit.keys import principal_signer
+    from deskgate.audit.signing import digest
+
+    def twice(did: str, once: str, repeated: str) -> bytes:
+        text = json.dumps(directive(did, notional_usd=1_000))
+        assert once in text
+        return text.replace(once, repeated, 1).encode()
+
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        cases = {
+            "asset": twice("k1", '"asset": "BTC"', '"asset": "BTC", "asset": "LUNA"'),
+            "directive_id": twice("k2", '"directive_id": "k2"', '"directive_id": "k2", "directive_id": "k3"'),
+            "memo.position_context": twice("k4", '"flat"', '"flat", "position_context": "long 90% of equity"'),
+            "side": twice("k5", '"side": "buy"', '"\\u0073ide": "sell", "side": "buy"'),
+        }
+        verdicts = await submit(agent, *cases.values())
+        for where, v in zip(cases, verdicts):
+            assert v is not None and v.decision == "rejected" and v.primary_reason == "schema", (where, v)
+            assert v.evaluation.checks[0].reason.startswith(f"{where}: the key appears more than once"), v.evaluation.checks[0].reason
+        assert [v.directive_id for v in verdicts] == ["k1", None, "k4", "k5"]  # two ids: neither is claimed
+        assert await staged_messages(cc.nc) == []
+        # A principal's decision that is a rejection to one reader and an approval to another.
+        d = directive("k6", notional_usd=1_000)
+        (v,) = await submit(agent, d)
+        assert v.decision == "staged"
+        resp = ApprovalResponse(
+            approval_id="ap-two", directive_id="k6", decision="reject", reason="no", principal="alice", decided_at=utcnow(),
+            directive_digest=digest(raw(d)),
+        )
+        payload = resp.to_bytes().replace(b'"decision":"reject"', b'"decision":"reject","decision":"approve"')
+        got = []
+        sub = await cc.nc.subscribe("factory.status.approval.k6", cb=_collect(got))
+        headers = signed_headers(bus.data_dir, principal_signer("alice"), Kind.APPROVAL, payload)
+        await cc.js.publish("approvals.response.k6", payload, headers=headers)
+        await wait_for(lambda: got)
+        await sub.unsubscribe()
+        outcome = json.loads(got[0].data)
+        assert outcome["outcome"] == "refused" and "decision: the key appears more than once" in outcome["reason"], outcome
+        assert (await cc.item("k6")).pending
+        assert factory.funnel().policy_rejections_by_reason == {"schema": 4}
+
+
 async def test_messages_over_the_server_limit_are_refused_at_the_broker(bus):
     import nats.errors
 

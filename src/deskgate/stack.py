@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from deskgate.bus.connect import connect_as
 from deskgate.bus.credentials import ensure_credentials
-from deskgate.bus.server import BusError, NatsServer, start_nats, write_endpoint, write_operator_config
+from deskgate.bus.server import BusError, NatsServer, port_available, start_nats, write_endpoint, write_operator_config
 from deskgate.bus.streams import ProvisionReport, provision
 from deskgate.bus.subjects import Role
 from deskgate.config import Mission
@@ -29,6 +30,8 @@ from deskgate.marketdata.csv_replay import load_bars
 from deskgate.paths import DataDir, write_private
 from deskgate.procs import die_with_parent, is_desk_process
 from deskgate.services import SERVICES, ready_file
+
+log = logging.getLogger("deskgate.stack")
 
 
 class StackError(RuntimeError):
@@ -53,6 +56,8 @@ class Stack:
     url: str = ""
     children: dict[str, Child] = field(default_factory=dict)
     provisioned: ProvisionReport | None = None
+    # What `deskgate up` must tell the operator before anything else (a moved bus port).
+    notices: list[str] = field(default_factory=list)
     _lock_fh: object = None
     _stopping: bool = False
 
@@ -72,7 +77,7 @@ class Stack:
                 self.url = bus.url
                 write_endpoint(self.data_dir, [bus.url], embedded=False, monitor_url=None, pid=None)
             else:
-                port = bus.port or self._previous_port() or 0
+                port = bus.port or self._previous_port()
                 self.nats = start_nats(
                     self.data_dir,
                     creds,
@@ -152,21 +157,27 @@ class Stack:
         fh.flush()
         self._lock_fh = fh
 
-    def _previous_port(self) -> int | None:
-        """Reuse the last embedded port so clients configured with it keep working."""
+    def _previous_port(self) -> int:
+        """The last embedded bus's port, so clients holding `deskgate creds` keep working; 0 (any
+        free port) when there was none. Only a live listener on it moves the bus, and loudly."""
         try:
-            servers = json.loads(self.data_dir.endpoint.read_text())["servers"]
-            port = int(servers[0].rsplit(":", 1)[1])
-        except (FileNotFoundError, KeyError, ValueError, IndexError):
-            return None
-        import socket
-
-        with socket.socket() as s:
-            try:
-                s.bind((self.mission.bus.host, port))
-            except OSError:
-                return None
-        return port
+            endpoint = json.loads(self.data_dir.endpoint.read_text())
+            port = int(endpoint["servers"][0].rsplit(":", 1)[1])
+        except (FileNotFoundError, KeyError, ValueError, IndexError, TypeError, AttributeError):
+            return 0
+        if not endpoint.get("embedded", True) or not 0 < port <= 65535:
+            return 0  # an external bus's port belongs to another machine
+        host = self.mission.bus.host
+        if port_available(host, port):
+            return port
+        notice = (
+            f"the bus's previous port {host}:{port} is held by another process, so the bus moves to a new port; "
+            "clients configured with the old address must fetch it again (`deskgate creds ROLE`), "
+            "or set bus.port in mission.yaml to pin one"
+        )
+        log.warning(notice)
+        self.notices.append(notice)
+        return 0
 
     async def _provision(self) -> ProvisionReport:
         deadline = time.monotonic() + 15

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from nats.aio.client import Client
+from nats.errors import Error as NatsError
 
 from deskgate.audit.keys import KeyStore, principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, kind_of, verify_headers, verify_signed
@@ -117,7 +118,17 @@ class CommandCenter:
         return signer.headers(kind_of(subject), payload, more or None)
 
     async def close(self) -> None:
-        await self.nc.drain()
+        """Drain an open connection; one the bus already closed (it restarted, and this
+        connection does not reconnect) or that is still reconnecting has nothing to drain."""
+        if self.nc.is_closed:
+            return
+        if self.nc.is_connected:
+            try:
+                await self.nc.drain()
+                return
+            except NatsError as exc:  # the bus went away while draining
+                log.info("bus lost while closing the command center's connection: %s", exc)
+        await self.nc.close()
 
     async def __aenter__(self) -> CommandCenter:
         return self

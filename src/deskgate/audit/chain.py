@@ -187,7 +187,10 @@ def verify_log(
             report.unverified_count += 1
             if len(report.unverified) < max_problems:
                 report.unverified.append(Problem(seq=e.seq, what=f"{e.kind} on {e.subject}: signature {status.value} (signer {e.signer or 'none'})"))
-        tree.append(leaf(e.hash))
+        try:
+            tree.append(leaf(e.hash))
+        except ValueError:  # not hex: already reported as not matching its contents; nothing to follow
+            return report
         cp = by_size.get(e.seq)
         if cp is not None:
             if cp.head_hash != e.hash or cp.root != tree.head().hex():

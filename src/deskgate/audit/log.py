@@ -22,7 +22,7 @@ from deskgate.audit.keys import KeyStore, public_to_text
 from deskgate.audit.signing import Kind, Signer
 from deskgate.storage import make_engine
 
-EXPORT_FORMAT = "deskgate-audit/1"
+EXPORT_FORMAT = "deskgate-audit/2"  # /1 had no header signature
 
 metadata = MetaData()
 entries = Table(
@@ -229,9 +229,10 @@ class AuditLog:
 
     def export(self, path: Path, at: datetime, progress=None) -> int:
         """Write the log up to its latest signed checkpoint as JSON lines: a header with the
-        public keys, then each entry and, after the entry it covers, each checkpoint; so it
-        always ends on a checkpoint. It writes nothing to the log (the audit service is its
-        only writer); entries after the latest checkpoint go in the next export."""
+        public keys and the final checkpoint, the audit key's signature over that header
+        line's exact bytes, then each entry and, after the entry it covers, each checkpoint;
+        so it always ends on a checkpoint. It writes nothing to the log (the audit service is
+        its only writer); entries after the latest checkpoint go in the next export."""
         cps = {cp.size: cp for cp in self.checkpoints()}
         upto = max(cps, default=0)
         header = {
@@ -240,11 +241,16 @@ class AuditLog:
             "entries": upto,
             "checkpoint_every": self.checkpoint_every,
             "keys": {signer: public_to_text(k) for signer, k in self.keys.all_public().items()},
+            # Ties the signed header to this export's contents: the last checkpoint covers every entry.
+            "final_checkpoint": json.loads(cps[upto].body()) if upto else None,
         }
+        header_line = json.dumps(header, sort_keys=True)  # ASCII: its bytes are what is signed
+        signature = self.signer.sign(Kind.EXPORT_HEADER, header_line.encode())
         n = 0
         tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(json.dumps(header, sort_keys=True) + "\n")
+        with tmp.open("w", encoding="utf-8", newline="\n") as fh:
+            fh.write(header_line + "\n")
+            fh.write(json.dumps({"header_signature": {"signer": self.signer.name, "signature": signature}}) + "\n")
             for e in self.entries(upto=upto):
                 fh.write(json.dumps({"entry": e.model_dump(mode="json")}, ensure_ascii=False) + "\n")
                 if e.seq in cps:

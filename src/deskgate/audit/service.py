@@ -10,7 +10,6 @@ status, so a forged or unsigned message is kept, as such, not dropped.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 import nats.errors
@@ -26,6 +25,7 @@ from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.reader import ReadError, StoredMessage, read_stream
 from deskgate.clock import Clock, SystemClock
 from deskgate.config import Mission
+from deskgate.domain.jsonkeys import without_repeats
 from deskgate.paths import DataDir
 
 log = logging.getLogger("deskgate.audit")
@@ -48,9 +48,10 @@ IDLE_CHECKPOINT_SECONDS = 2.0
 
 
 def ref_of(kind: Kind, payload: bytes) -> str | None:
-    """The directive (or breaker trip) a message belongs to, for `audit trace`."""
+    """The directive (or breaker trip) a message belongs to, for `audit trace`; none when
+    the message gives its id twice (it would belong to two)."""
     try:
-        data = json.loads(payload)
+        data = without_repeats(payload)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(data, dict):

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     NEWS = "news"
     QUARANTINE = "quarantine"
     CHECKPOINT = "checkpoint"
+    EXPORT_HEADER = "export_header"
     GOVERNOR_CLEAR = "governor_clear"
     REVIEW_ACK = "review_ack"
     STATUS = "status"

@@ -55,6 +55,23 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def port_available(host: str, port: int) -> bool:
+    """Whether nats-server could listen on host:port now.
+
+    Probed with SO_REUSEADDR, as nats-server (Go) binds its listener: connections a
+    crashed server left in TIME-WAIT do not hold the port for it, only a live listener
+    does. A probe without it would call the port busy for a minute after every crash.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def render_config(
     creds: dict[Role, RoleCredentials],
     *,

@@ -203,6 +203,7 @@ def audit_verify(
 
         try:
             total = read_header(file).get("entries")
+            total = total if isinstance(total, int) and total >= 0 else None  # unverified yet: only a hint for the bar
             trusted = _trusted_keys(keys_dir) if keys_dir is not None else None
             with _progress("verifying") as bar:
                 task = bar.add_task("verify", total=total)

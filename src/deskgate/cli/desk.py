@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from deskgate.cli import (
@@ -80,6 +81,8 @@ def up(
     signal.signal(signal.SIGTERM, on_signal)
     stack.start()
     try:
+        for notice in stack.notices:
+            console.print(f"[bold red]warning:[/] {escape(notice)}")
         console.print(where_table(stack))
         console.print("[green]desk running[/]; Ctrl-C (or SIGTERM) stops every process")
         stack.run_forever(stop, on_restart=lambda name: console.print(f"[yellow]restarted {name}[/]"))

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from deskgate.domain.base import WireModel
+
 # A directive id becomes one token of a NATS subject, so it may not hold '.', '*',
 # '>' or whitespace.
 DirectiveId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
@@ -33,8 +35,9 @@ class DecisionMemo(BaseModel):
     expected_outcome: MemoText
 
 
-class Directive(BaseModel):
-    """A proposed trade, drafted by an agent, that the policy engine evaluates."""
+class Directive(WireModel):
+    """A proposed trade, drafted by an agent, that the policy engine evaluates. No key may
+    repeat, nested ones included (`WireModel`; the policy engine checks it the fast way)."""
 
     model_config = ConfigDict(
         strict=True,

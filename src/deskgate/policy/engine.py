@@ -11,15 +11,15 @@ The factory and `deskgate policy check` both call `evaluate_payload` and then
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from deskgate.config import Guardrails
-from deskgate.domain.directive import Directive
+from deskgate.domain.directive import DecisionMemo, Directive
 from deskgate.domain.evaluation import CheckResult, PolicyEvaluation
+from deskgate.domain.jsonkeys import REPEATED_KEY_MESSAGE, KeyPath, describe, may_repeat_keys, repeated_key, without_repeats
 from deskgate.policy.beliefs import Beliefs, Reservation
 from deskgate.policy.symbols import USD_QUOTES, SymbolError, forbidden_leg, normalise_symbol, normalise_venue
 
@@ -117,9 +117,10 @@ def _short(value: object) -> str:
 
 
 def id_claimed(raw: bytes | str) -> str | None:
-    """Best effort: the directive id of an invalid directive, so the sender can match it."""
+    """Best effort: the directive id of an invalid directive, so the sender can match it;
+    none when the id is given twice."""
     try:
-        data = json.loads(raw)
+        data = without_repeats(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if isinstance(data, dict):
@@ -137,6 +138,11 @@ def schema_rejection(directive_id: str | None, reason: str, beliefs: Beliefs) ->
             _breaker(beliefs),
         ],
     )
+
+
+def repeated_key_rejection(raw: bytes | str, where: KeyPath, beliefs: Beliefs) -> Evaluation:
+    """A directive that repeats a key means different trades to different readers."""
+    return schema_rejection(id_claimed(raw), f"{describe(where)}: {REPEATED_KEY_MESSAGE}", beliefs)
 
 
 def duplicate_rejection(directive_id: str) -> Evaluation:
@@ -164,6 +170,8 @@ def signature_rejection(status: str, signer: str | None) -> Evaluation:
 
 
 _validate_json = Directive.__pydantic_validator__.validate_json
+# Every memo field is required, so a valid memo has exactly these keys (tests/test_repeated_keys.py).
+MEMO_KEYS = len(DecisionMemo.model_fields)
 
 
 def evaluate_payload(raw: bytes | str, beliefs: Beliefs, guardrails: Guardrails, max_bytes: int = 65_536) -> Evaluation:
@@ -174,7 +182,16 @@ def evaluate_payload(raw: bytes | str, beliefs: Beliefs, guardrails: Guardrails,
     try:
         directive = _validate_json(raw)
     except ValidationError as exc:
+        where = repeated_key(raw)
+        if where is not None:
+            return repeated_key_rejection(raw, where, beliefs)
         return schema_rejection(id_claimed(raw), _describe_errors(exc), beliefs)
+    # pydantic kept the last of any repeated key. A valid directive's keys are its fields
+    # (no extras), so the cheap bound rules out a repeat for nearly every directive.
+    if may_repeat_keys(raw, len(directive.model_fields_set) + MEMO_KEYS):
+        where = repeated_key(raw)
+        if where is not None:
+            return repeated_key_rejection(raw, where, beliefs)
     return evaluate(directive, beliefs, guardrails)
 
 

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import Counter
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -102,6 +102,9 @@ class WebContext:
     principals: Principals
     proofs: Proofs
     desk: Desk | None = None
+    # Set when the server stops: live event streams end at once instead of holding up
+    # uvicorn's graceful shutdown until it cancels them (an ERROR and a traceback).
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def passkey_registration(self) -> PasskeyRegistration:
@@ -551,7 +554,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
             return ctx.accounts.session(token, idle=idle, max_age=max_age, touch=False) is not None
 
         return StreamingResponse(
-            _event_stream(ctx.cc, request, still_valid), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
+            _event_stream(ctx.cc, request, still_valid, ctx.closing), media_type="text/event-stream", headers={"X-Accel-Buffering": "no"}
         )
 
     @app.get("/metrics", include_in_schema=False)
@@ -679,11 +682,11 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     return app
 
 
-async def _event_stream(cc: CommandCenter, request: Request, still_valid):
+async def _event_stream(cc: CommandCenter, request: Request, still_valid, closing: asyncio.Event):
     """Server-sent events naming what changed; the page then fetches the new view.
 
     The session is checked again at every keep-alive, so a logout, an expiry or a
-    disabled account ends the stream within 15 s."""
+    disabled account ends the stream within 15 s; the server closing ends it at once."""
     changed: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
 
     def on(kind: str):
@@ -700,16 +703,22 @@ async def _event_stream(cc: CommandCenter, request: Request, still_valid):
         await cc.nc.subscribe("approvals.acknowledged.>", cb=on("reviews")),
         await cc.nc.subscribe("factory.status.breaker", cb=on("breaker")),
     ]
+    closed = asyncio.ensure_future(closing.wait())
     try:
         yield b"retry: 2000\n\n"
         while True:
-            try:
-                kind = await asyncio.wait_for(changed.get(), timeout=15.0)
-            except asyncio.TimeoutError:
+            change = asyncio.ensure_future(changed.get())
+            await asyncio.wait((change, closed), timeout=15.0, return_when=asyncio.FIRST_COMPLETED)
+            if closed.done():
+                change.cancel()
+                return
+            if not change.done():
+                change.cancel()
                 if await request.is_disconnected() or not still_valid():
                     return
                 yield b": keep-alive\n\n"
                 continue
+            kind = change.result()
             await asyncio.sleep(0.2)  # gather a burst into one refresh
             kinds = {kind}
             while not changed.empty():
@@ -717,6 +726,7 @@ async def _event_stream(cc: CommandCenter, request: Request, still_valid):
             for k in sorted(kinds):
                 yield f"event: {k}\ndata: {datetime.now(timezone.utc).isoformat()}\n\n".encode()
     finally:
+        closed.cancel()
         for sub in subs:
             try:
                 await sub.unsubscribe()

@@ -34,6 +34,7 @@ class WebService:
         self.mission = mission
         self.data_dir = data_dir
         self.server: _Server | None = None
+        self.closing: asyncio.Event | None = None  # the app's: ends its live event streams
         self.url = ""
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
@@ -42,6 +43,7 @@ class WebService:
         host, port = sock.getsockname()[:2]
         self.url = f"http://{host if ':' not in host else '[' + host + ']'}:{port}"
         app = create_app(self.mission, self.data_dir)
+        self.closing = app.state.ctx.closing
         config = uvicorn.Config(
             app,
             log_config=None,
@@ -69,5 +71,9 @@ class WebService:
             sock.close()
 
     def stop(self) -> None:
+        """End the live event streams first: uvicorn's graceful shutdown waits for every open
+        response, and cancels (with an ERROR and a traceback) those still open after 2 s."""
+        if self.closing is not None:
+            self.closing.set()
         if self.server is not None:
             self.server.should_exit = True
