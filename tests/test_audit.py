@@ -17,7 +17,14 @@ from deskgate.audit.export import verify_export
 from deskgate.audit.keys import KeyStore
 from deskgate.audit.log import AuditLog, Record
 from deskgate.audit.order_chain import order_problem
-from deskgate.audit.signing import Kind, SignatureStatus, SignedPayload, Signer, digest, verify_headers
+from deskgate.audit.signing import (
+    Kind,
+    SignatureStatus,
+    SignedPayload,
+    Signer,
+    digest,
+    verify_headers,
+)
 from deskgate.domain.approval import ApprovalResponse, PositionContext, StagedDirective
 from deskgate.domain.directive import Directive
 from deskgate.domain.evaluation import PolicyEvaluation
@@ -763,3 +770,33 @@ def new_entry_from(r: Record):
 
     return new_entry(1, GENESIS, kind=r.kind, subject=r.subject, ref=r.ref, source=r.source, recorded_at=NOW,
                      signer=r.signer, signature=r.signature, status=r.status, payload=r.payload)
+
+
+def test_an_export_carries_a_principals_retired_keys_so_what_they_signed_still_verifies(tmp_path, keys):
+    """A principal's key rotated after they decided: the export names both keys, and the
+    old decisions verify from the file alone and against the desk."""
+    from conftest import TEST_PASSWORD
+
+    from deskgate.people.principals import Principals
+
+    principals: Principals = keys.principals
+    before = principals.signer("carol", TEST_PASSWORD)
+    log = AuditLog(f"sqlite:///{tmp_path / 'rot.db'}", keys, checkpoint_every=7)
+
+    def approval(signer, n: int) -> Record:
+        resp = ApprovalResponse(approval_id=f"ap-rot{n}", directive_id=f"rot{n}", decision="reject", principal="carol",
+                                decided_at=NOW, reason="no")
+        h = signer.headers(Kind.APPROVAL, resp.to_bytes())
+        return Record("approval", f"approvals.response.rot{n}", f"ap-rot{n}", f"RESPONSES:{n}", h["Deskgate-Signer"],
+                      h["Deskgate-Signature"], "valid", resp.to_bytes().decode())
+
+    log.append([approval(before, 1)], NOW)
+    principals.rotate("carol", TEST_PASSWORD)
+    after = principals.signer("carol", TEST_PASSWORD)
+    log.append([approval(after, 2)], NOW + timedelta(seconds=1))
+    log.checkpoint(NOW + timedelta(seconds=2))
+    lines = _export(log, tmp_path)
+    assert isinstance(json.loads(lines[0])["keys"]["principal:carol"], list)
+    assert _verify_lines(tmp_path, lines).ok
+    assert _verify_lines(tmp_path, lines, keys).ok
+    assert verify_log(log.entries(), log.checkpoints(), keys).ok

@@ -67,8 +67,11 @@ def verify_export(
     intact and self-consistent but not who made it; the caller says which."""
     header_line, header = _read_header(path)
     try:
-        embedded = PublicKeys({s: public_from_text(k) for s, k in dict(header.get("keys") or {}).items()})
-    except (ValueError, TypeError) as exc:
+        embedded = PublicKeys({
+            s: [public_from_text(x) for x in k] if isinstance(k, list) else public_from_text(k)
+            for s, k in dict(header.get("keys") or {}).items()
+        })
+    except (ValueError, TypeError, AttributeError) as exc:
         raise ExportError(f"{path}: the header's keys cannot be read ({exc})") from None
     keys = trusted or embedded
     bad_lines: list[Problem] = []

@@ -240,7 +240,11 @@ class AuditLog:
             "exported_at": at.isoformat(),
             "entries": upto,
             "checkpoint_every": self.checkpoint_every,
-            "keys": {signer: public_to_text(k) for signer, k in self.keys.all_public().items()},
+            # One key per signer, or a list (current first) for a principal whose retired keys signed entries too.
+            "keys": {
+                signer: public_to_text(ks[0]) if len(ks) == 1 else [public_to_text(k) for k in ks]
+                for signer, ks in self.keys.all_keys().items()
+            },
             # Ties the signed header to this export's contents: the last checkpoint covers every entry.
             "final_checkpoint": json.loads(cps[upto].body()) if upto else None,
         }
