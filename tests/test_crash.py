@@ -254,7 +254,7 @@ def _log_problems(data_dir: DataDir, name: str) -> list[str]:
 async def test_the_command_center_stops_quietly_after_a_bus_restart(tmp_path):
     import httpx
 
-    from deskgate.web.accounts import Accounts
+    from deskgate.people.accounts import Accounts
 
     data_dir = DataDir.at(tmp_path / "desk").ensure()
     Accounts.open(data_dir).add("alice", "principal", "a long enough password")

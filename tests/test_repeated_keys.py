@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.keys import KeyStore
 from deskgate.audit.order_chain import order_problem
 from deskgate.audit.signing import Kind, Signer, digest
 from deskgate.config import Guardrails
@@ -217,9 +217,14 @@ def test_the_executor_refuses_an_order_whose_signed_directive_repeats_a_key(tmp_
     reader and BTC to another: what a factory reading the last key would have staged."""
     from test_audit import make_order
 
-    keys = KeyStore(tmp_path / "keys")
+    from conftest import P, add_test_people
+
+    from deskgate.paths import DataDir
+
+    data_dir = DataDir.at(tmp_path / "desk").ensure()
+    add_test_people(data_dir)
+    keys = KeyStore.for_desk(data_dir)
     keys.ensure_roles()
-    keys.create(principal_signer("alice"))
     d = directive("o1", notional_usd=10_000)
     order, _, _ = make_order(keys, d=d)  # the same chain over the directive written once per key
     assert order_problem(keys, order, order.to_bytes(), Signer(keys, "factory").headers(Kind.ORDER, order.to_bytes())) is None
@@ -232,7 +237,7 @@ def test_the_executor_refuses_an_order_whose_signed_directive_repeats_a_key(tmp_
     two_meanings = order.model_copy(update={
         "directive": signed,
         "staged": Signer(keys, "factory").signed(Kind.STAGED, staged.to_bytes()),
-        "signed_approvals": [Signer(keys, principal_signer("alice")).signed(Kind.APPROVAL, approval.to_bytes())],
+        "signed_approvals": [P["alice"].signed(Kind.APPROVAL, approval.to_bytes())],
     })
     body = two_meanings.to_bytes()
     assert order_problem(keys, two_meanings, body, Signer(keys, "factory").headers(Kind.ORDER, body)) == "the signed directive is not a valid directive"
