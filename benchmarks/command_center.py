@@ -35,6 +35,7 @@ from deskgate.domain.market import Bar  # noqa: E402
 from deskgate.paths import DataDir  # noqa: E402
 from deskgate.stack import Stack  # noqa: E402
 from deskgate.people.accounts import Accounts  # noqa: E402
+from deskgate.people.pins import enroll  # noqa: E402
 from deskgate.people.principals import Principals  # noqa: E402
 
 MEMO = {"signal_evidence": "trend", "position_context": "flat", "proposed_action": "buy", "expected_outcome": "+1%"}
@@ -91,7 +92,7 @@ def main() -> None:
     )
     accounts = Accounts.open(root.ensure())
     accounts.add("bench", "principal", PASSWORD)
-    Principals(accounts, legacy_dir=root.keys).make_key("bench", PASSWORD)
+    enroll(root, "bench", Principals(accounts, legacy_dir=root.keys).make_key("bench", PASSWORD))
     stack = Stack(mission, root, services=("factory", "executor", "web")).start()
     try:
         pending = args.pending if args.pending is not None else args.directives * 4 // 5

@@ -85,28 +85,34 @@ def _people_template() -> Path:
         from deskgate.people.accounts import Accounts
         from deskgate.people.principals import Principals
 
+        from deskgate.people.pins import enroll
+
         root = DataDir.at(tempfile.mkdtemp(prefix="deskgate-people-")).ensure()
         accounts = Accounts.open(root)
         principals = Principals(accounts)
         for name in (*TEST_PRINCIPALS, TEST_DISABLED):
             accounts.add(name, "principal", TEST_PASSWORD)
-            principals.make_key(name, TEST_PASSWORD)
+            enroll(root, name, principals.make_key(name, TEST_PASSWORD))  # as `deskgate user add` does
         accounts.add(TEST_VIEWER, "viewer", TEST_PASSWORD)
         accounts.disable(TEST_DISABLED)
         _TEMPLATE["signers"] = {name: principals.signer(name, TEST_PASSWORD) for name in TEST_PRINCIPALS}
         accounts.engine.dispose()
-        with sqlite3.connect(root.accounts_db) as conn:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        _TEMPLATE["db"] = root.accounts_db
+        files = [root.accounts_db, *sorted(root.state.glob("pins-*.db"))]
+        for path in files:
+            with sqlite3.connect(path) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        _TEMPLATE["db"] = files
     return _TEMPLATE["db"]  # type: ignore[return-value]
 
 
 def add_test_people(data_dir: DataDir) -> None:
-    """The test principals, viewer and disabled principal, in this desk's accounts.db."""
+    """The test principals, viewer and disabled principal, in this desk's accounts.db, and
+    enrolled with its factory and executor (state/pins-*.db)."""
     data_dir.state.mkdir(parents=True, exist_ok=True)
     if not data_dir.accounts_db.exists():
-        shutil.copyfile(_people_template(), data_dir.accounts_db)
-        data_dir.accounts_db.chmod(0o600)
+        for path in _people_template():
+            shutil.copyfile(path, data_dir.state / path.name)
+            (data_dir.state / path.name).chmod(0o600)
 
 
 # Kept for tests written before keys were sealed: the people, as `user add` makes them.

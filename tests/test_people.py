@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_factory import make_mission, running, submit
 
-from deskgate.audit.keys import KeyStore, SigningKeyError, public_to_text
+from deskgate.audit.keys import KeyStore, SigningKeyError, fingerprint, public_to_text
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, verify
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse
 from deskgate.domain.base import utcnow
@@ -523,3 +523,84 @@ async def test_an_acknowledgement_not_signed_by_its_principal_is_not_shown(bus):
         assert not [r for r in await cc.reviews() if r.request.review_id == "rv1"][0].acknowledged
         await cc.acknowledge("rv1", P["alice"], "looked")
         assert [r for r in await cc.reviews() if r.request.review_id == "rv1"][0].acks[0].principal == "alice"
+
+
+async def test_a_principal_no_operator_enrolled_and_a_key_left_behind_never_count(bus):
+    """Accounts written straight into the database count for nothing until an operator
+    enrols them; a key once followed past is never taken back, even if put back as current."""
+    from deskgate.people.pins import Pins
+
+    async with running(bus, make_mission(), executor=True) as (factory, agent, cc, _):
+        await submit(agent, *(directive(f"en{i}", notional_usd=1_000) for i in range(3)))
+        principals = Principals(Accounts.open(bus.data_dir), legacy_dir=bus.data_dir.keys)
+        # An account (and its key) added to accounts.db by something other than an operator's command.
+        principals.accounts.add("mallory", "principal", "mallory's own passphrase")
+        mallory = principals.signer("mallory", "mallory's own passphrase")
+        out = await cc.decide("en0", "approve", mallory, wait=5.0)
+        assert [o.outcome for o in out] == ["refused"] and "not enrolled" in out[0].reason
+        # bob changes his password (a new key, certified by the old); the factory follows at once...
+        old_bob = P["bob"]
+        principals.change_password("bob", TEST_PASSWORD, "bob's new passphrase")
+        factory.follow_key_rotations()
+        # ...so the old key, put back as current by whoever can write the file (the new row gone), is refused.
+        with sqlite3.connect(bus.data_dir.accounts_db) as conn:
+            conn.execute("DELETE FROM signing_keys WHERE name = 'bob' AND state = 'current'")
+            conn.execute("UPDATE signing_keys SET state = 'current', sealed = 'x' WHERE name = 'bob' AND key_id = ?",
+                         (fingerprint(old_bob._key.public_key()),))
+        resp = _decision(await cc.item("en1"), "bob", "en1")
+        out = await _outcome(cc, resp, old_bob.headers(Kind.APPROVAL, resp.to_bytes()))
+        assert out.outcome == "refused"
+        assert Pins.for_service(bus.data_dir, "factory").pinned("bob") != public_to_text(old_bob._key.public_key())
+        assert (await cc.item("en1")).state == "staged"
+
+
+async def test_a_passkey_once_seen_stays_required_whatever_the_accounts_database_says(bus):
+    from webauthn_soft import SoftAuthenticator
+
+    from deskgate.people.passkeys import (
+        PASSKEY_HEADER,
+        assertion_from_browser,
+        challenge_for,
+        encode_assertion,
+        registration_options,
+        verify_registration,
+    )
+    from deskgate.people.pins import passkey_endorsement_message
+
+    async with running(bus, make_mission(web={"passkey_rp_id": "localhost"}), executor=True) as (factory, agent, cc, _):
+        await submit(agent, *(directive(f"pk{i}", notional_usd=1_000) for i in range(3)))
+        principals = Principals(Accounts.open(bus.data_dir), legacy_dir=bus.data_dir.keys)
+        auth = SoftAuthenticator()
+        options, challenge = registration_options(rp_id="localhost", rp_name="desk", principal="carol", user_id=b"carol", exclude=[])
+        stored = verify_registration(auth.register(options, "http://localhost:8700"), expected_challenge=challenge, rp_id="localhost",
+                                     principal="carol", now=utcnow())
+        # Registered as the Command Center does: endorsed with carol's own key.
+        principals.add_passkey(stored, endorsement=P["carol"].sign_bytes(passkey_endorsement_message("carol", stored.credential_id, stored.public_key)))
+
+        def bare(did):
+            return _decision(item, "carol", did)
+
+        item = await cc.item("pk0")
+        resp = bare("pk0")
+        out = await _outcome(cc, resp, P["carol"].headers(Kind.APPROVAL, resp.to_bytes()))
+        assert out.outcome == "refused" and "decides with a passkey" in out.reason
+        # The row deleted from accounts.db: the factory holds carol to her passkey all the same.
+        principals.remove_passkey("carol", stored.credential_id)
+        resp = bare("pk0")
+        out = await _outcome(cc, resp, P["carol"].headers(Kind.APPROVAL, resp.to_bytes()))
+        assert out.outcome == "refused" and "decides with a passkey" in out.reason
+        # With the passkey's answer over exactly this decision, it counts.
+        resp = bare("pk0")
+        d = decision_digest(Kind.APPROVAL, resp.to_bytes())
+        answer = auth.assert_(challenge_for([d]), "http://localhost:8700", "localhost")
+        headers = {**P["carol"].headers(Kind.APPROVAL, resp.to_bytes()), PASSKEY_HEADER: encode_assertion(assertion_from_browser(answer, [d]))}
+        out = await _outcome(cc, resp, headers)
+        assert out.outcome == "ordered", out.reason
+
+        # A passkey row no key of alice's endorsed satisfies nothing and requires nothing.
+        intruder = SoftAuthenticator()
+        options, challenge = registration_options(rp_id="localhost", rp_name="desk", principal="alice", user_id=b"alice", exclude=[])
+        planted = verify_registration(intruder.register(options, "http://localhost:8700"), expected_challenge=challenge, rp_id="localhost",
+                                      principal="alice", now=utcnow())
+        principals.add_passkey(planted, endorsement=base64.b64encode(b"\0" * 64).decode())
+        assert [o.outcome for o in await cc.decide("pk1", "approve", P["alice"])] == ["ordered", "executed"]

@@ -187,6 +187,17 @@ class WebSettings(_Section):
     # IP address (browsers refuse those); served over https unless it is localhost.
     passkey_rp_id: str = Field("localhost", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
+    @field_validator("passkey_rp_id")
+    @classmethod
+    def _a_name_not_an_address(cls, value: str) -> str:
+        import ipaddress
+
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return value
+        raise ValueError(f"{value} is an IP address: browsers bind a passkey to a host name (e.g. localhost, desk.example.com)")
+
 
 class ModelSettings(_Section):
     """Which analyst drafts. `offline` needs no key and no network; the others go through pydantic-ai."""
@@ -276,6 +287,9 @@ class Mission(_Section):
     agents: AgentSettings = AgentSettings()
     memory: MemorySettings = MemorySettings()
     data_dir: str = "./deskgate-data"
+    # What the factory and the executor take as now: the system clock, or (for a replay,
+    # whose bars carry simulated time) the newest market bar's timestamp.
+    clock: Literal["system", "market"] = "system"
     # Largest directive the factory will decode; larger ones are rejected unread.
     max_directive_bytes: int = Field(65_536, ge=1024)
 

@@ -33,7 +33,8 @@ DEMO_SERVICES = ("factory", "executor", "audit", "web")  # the replay plays the 
 def demo_mission(root: Path) -> Path:
     text = render_mission_template(data_dir="./data", desk_name="deskgate demo desk")
     text = text.replace("  port: 8700\n", "  port: 0\n")  # the Command Center on any free port
-    text = text.replace("  expiry_seconds: 900\n", "  expiry_seconds: 86400\n")  # wall-clock seconds; a replayed day is two
+    text = text.replace("  expiry_seconds: 900\n", "  expiry_seconds: 86400\n")  # a day of desk time: the simulated principal looks each cycle
+    text += "\n# The factory and the executor take the replayed market's time as theirs, so the charts show the replayed days.\nclock: market\n"
     path = root / "mission.yaml"
     path.write_text(text)
     return path

@@ -265,9 +265,12 @@ class DecidingKeys:
         name = signer.removeprefix(PRINCIPAL_PREFIX)
         refusal = self.store.principals.refusal(name)
         if refusal is None and not self.public_keys(signer):
+            clean = name.strip().lower()
+            if self.store.pins is not None and self.store.pins.pinned(clean) is None:
+                return f"{clean} is not enrolled with this service: an operator confirms their key with `deskgate keys trust {clean}`"
             return (
-                f"{name}'s current key is not the one this service trusts, and no certificate from that key leads to it "
-                f"(after a password reset an operator confirms the new key with `deskgate keys trust {name}`)"
+                f"{clean}'s current key is not the one this service trusts, and no certificate from that key leads to it "
+                f"(an operator confirms a new key with `deskgate keys trust {clean}`)"
             )
         return refusal
 

@@ -103,6 +103,11 @@ class Signer:
     def sign(self, kind: Kind | str, payload: bytes) -> str:
         return base64.b64encode(self._key.sign(signed_message(kind, payload))).decode()
 
+    def sign_bytes(self, message: bytes) -> str:
+        """A signature over exactly `message`, for statements with their own framing
+        (a passkey's endorsement: people/pins.py)."""
+        return base64.b64encode(self._key.sign(message)).decode()
+
     def headers(self, kind: Kind | str, payload: bytes, extra: dict[str, str] | None = None) -> dict[str, str]:
         h = {SIGNER_HEADER: self.name, SIGNATURE_HEADER: self.sign(kind, payload)}
         if extra:

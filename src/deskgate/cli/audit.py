@@ -116,7 +116,11 @@ def keys_seal(
     if refusal is None:
         current = [k for k in principals.keys(name.strip().lower()) if k.state == "current"]
         fail(f"{name} already has a sealed signing key ({current[0].key_id if current else '?'}); `deskgate keys rotate {name}` makes a new one")
+    from deskgate.people.pins import enroll
+
     key = principals.unlock(name, _password(name, password_file, password_stdin))
+    _, root = resolve(mission_path, data_dir)
+    enroll(root, name.strip().lower(), key.public_key())  # an operator's command: the verifiers count this key
     console.print(f"sealed signing key for [bold]principal:{escape(name.strip().lower())}[/] ({fingerprint(key.public_key())}), opened only with their password")
 
 
@@ -141,15 +145,17 @@ def keys_rotate(
 @keys_app.command("trust")
 @handle_errors
 def keys_trust(
-    name: str = typer.Argument(..., help="The principal whose current key the factory and the executor should trust."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; for scripts."),
+    name: str = typer.Argument(..., help="The principal whose current key the factory and the executor should count."),
+    expected: str = typer.Option(None, "--fingerprint", help="The key's fingerprint as its owner read it to you (`deskgate keys list`); refused if it differs."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask; for scripts (with --fingerprint)."),
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """An operator's confirmation of a principal's new key that no certificate from their old
-    key leads to (after `deskgate user reset-password`): the factory and the executor pin it."""
+    """An operator's word that a principal's current key is theirs: for a key made at their
+    first login in the Command Center, which no operator command enrolled. Compare the
+    fingerprint with the one they see."""
     from deskgate.audit.keys import fingerprint
-    from deskgate.people.pins import PIN_SERVICES, Pins
+    from deskgate.people.pins import PIN_SERVICES, Pins, enroll
 
     principals = _principals(mission_path, data_dir)
     clean = name.strip().lower()
@@ -157,16 +163,22 @@ def keys_trust(
     if refusal:
         fail(refusal)
     key = principals.decision_key(clean)
+    if key is None:
+        fail(f"{clean}'s current key cannot be read")
+    fp = fingerprint(key)
+    if expected is not None and expected.strip().lower() != fp:
+        fail(f"{clean}'s current key is {fp}, not {expected.strip()}: nothing trusted (was it swapped?)")
     _, root = resolve(mission_path, data_dir)
     for service in PIN_SERVICES:
-        pins = Pins.for_service(root, service)
-        before = pins.pinned(clean)
-        console.print(f"{service}: trusts {before[:12] + '…' if before else 'no key'} for {escape(clean)}; current key {fingerprint(key)}")
-    if not yes and not typer.confirm(f"trust {fingerprint(key)} as {clean}'s key from now on?"):
+        store = Pins.for_service(root, service)
+        before = store.pinned(clean)
+        store.close()
+        console.print(f"{service}: {'counts ' + before[:12] + '…' if before else 'does not count any key'} for {escape(clean)}")
+    console.print(f"{escape(clean)}'s current key: {fp}")
+    if not yes and not typer.confirm(f"count {fp} as {clean}'s key from now on?"):
         fail("nothing changed")
-    for service in PIN_SERVICES:
-        Pins.for_service(root, service).trust(clean, key)
-    console.print(f"the factory and the executor now count {escape(clean)}'s decisions signed with {fingerprint(key)}")
+    enroll(root, clean, key, how="operator")
+    console.print(f"the factory and the executor now count {escape(clean)}'s decisions signed with {fp}")
 
 
 def _trusted_keys(path: Path):

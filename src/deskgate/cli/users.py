@@ -51,8 +51,11 @@ def add(
         from deskgate.audit.keys import fingerprint
         from deskgate.people.principals import Principals
 
+        from deskgate.people.pins import enroll
+
         root = resolve_data_dir(mission_path, data_dir)
         public = Principals(_accounts(mission_path, data_dir), legacy_dir=root.keys).make_key(account.name, password)
+        enroll(root, account.name, public)  # the factory and the executor count this key, and only this one
         console.print(f"their decisions are signed with their own key ({fingerprint(public)}), sealed with their password")
 
 
@@ -146,7 +149,11 @@ def passkeys_(
         matches = [k for k in keys if k.credential_id.startswith(remove)] if remove else []
         if len(matches) != 1:
             fail(f"{len(matches)} of {name}'s passkeys start with {remove!r}; give enough of the id to name one")
+        from deskgate.people.pins import PIN_SERVICES, Pins
+
         principals.remove_passkey(name, matches[0].credential_id)
+        for service in PIN_SERVICES:  # the verifiers hold passkeys until an operator removes them
+            Pins.for_service(resolve_data_dir(mission_path, data_dir), service).drop_passkey(name, matches[0].credential_id)
         accounts.record(name, "remove_passkey", matches[0].credential_id[:64], via="cli")
         console.print(f"removed {name}'s passkey {matches[0].label or matches[0].credential_id[:16]}")
         return
@@ -181,7 +188,13 @@ def reset_password(
         if account is None:
             raise AccountError(f"no account {name!r}")
         if account.can_decide and not account.disabled:
-            Principals(accounts, legacy_dir=resolve_data_dir(mission_path, data_dir).keys).reset(name, new)
+            from deskgate.audit.keys import fingerprint
+            from deskgate.people.pins import enroll
+
+            root = resolve_data_dir(mission_path, data_dir)
+            public = Principals(accounts, legacy_dir=root.keys).reset(name, new)
+            enroll(root, name, public, how="operator")  # the operator's word: no old key certifies this one
+            console.print(f"{name}'s new key is {fingerprint(public)}; the factory and the executor now count it, not the old one")
         else:
             accounts.set_password(name, new)
             accounts.end_sessions(name)

@@ -27,13 +27,13 @@ from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
 from deskgate.bus.pull import PullConsumer
 from deskgate.bus.reader import ReadError, last_message
-from deskgate.clock import Clock, SystemClock
+from deskgate.clock import Clock, MarketClock, clock_for
 from deskgate.config import Mission
 from deskgate.domain.execution import Fill, Order
 from deskgate.domain.market import Bar
 from deskgate.execution.paper import fill_order, refused
 from deskgate.paths import DataDir
-from deskgate.people.pins import Pins, pin_all
+from deskgate.people.pins import Pins, enroll_everyone_once
 from deskgate.storage import make_engine
 
 log = logging.getLogger("deskgate.executor")
@@ -69,13 +69,13 @@ class Executor:
     def __init__(self, mission: Mission, data_dir: DataDir, *, clock: Clock | None = None, store_url: str | None = None):
         self.mission = mission
         self.data_dir = data_dir
-        self.clock = clock or SystemClock()
+        self.clock = clock or clock_for(mission)
         self.engine = make_engine(store_url or data_dir.sqlite_url("executor"))
         metadata.create_all(self.engine)
         self.prices: dict[str, float] = {}
         self.events = SecurityEvents()
         self.keys = KeyStore.for_desk(data_dir, pins=Pins.for_service(data_dir, "executor"))
-        pin_all(self.keys.pins, self.keys.principals)
+        enroll_everyone_once(self.keys.pins, self.keys.principals)  # a data directory from before pins
         self.signer = Signer(self.keys, "executor")
         self.refused = 0
         self._stop = asyncio.Event()
@@ -108,6 +108,8 @@ class Executor:
         bar = read_live(msg, "MARKET", Bar)
         if bar is not None:
             self.prices[bar.asset] = bar.close
+            if isinstance(self.clock, MarketClock):
+                self.clock.observe(bar.ts)
 
     async def _price(self, asset: str) -> float | None:
         if asset not in self.prices:

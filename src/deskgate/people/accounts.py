@@ -106,6 +106,11 @@ passkeys = Table(
     Column("credential_id", String(1400), primary_key=True),
     Column("name", String(64), nullable=False, index=True),
     Column("record", Text, nullable=False),  # a passkeys.StoredPasskey as JSON
+    # The principal's key's signature over the passkey (pins.passkey_endorsement_message),
+    # and, when they had a passkey already, its assertion over this registration.
+    Column("endorsement", String(100), nullable=True),
+    Column("confirmation", Text, nullable=True),
+    Column("confirmation_digest", String(64), nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

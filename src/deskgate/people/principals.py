@@ -34,8 +34,16 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from deskgate.audit.keys import PRINCIPAL_PREFIX, fingerprint, public_from_text, public_to_text
 from deskgate.audit.signing import Signer
 from deskgate.people.accounts import Account, AccountError, Accounts, desk_meta, normalise_name, passkeys, signing_keys, users
-from deskgate.people.passkeys import PASSKEY_HEADER, PasskeyError, StoredPasskey, decision_digest, decode_assertion, verify_assertion
-from deskgate.people.pins import certify
+from deskgate.people.passkeys import (
+    PASSKEY_HEADER,
+    PasskeyAssertion,
+    PasskeyError,
+    StoredPasskey,
+    decision_digest,
+    decode_assertion,
+    verify_assertion,
+)
+from deskgate.people.pins import _verifies, certify
 from deskgate.people.sealing import KdfParams, SealedKey, WrongSecret, seal, unseal, unwrap_for_session, wrap_for_session
 
 log = logging.getLogger("deskgate.people")
@@ -115,7 +123,11 @@ class Principals:
             ).first()
         if row is None or row.disabled or row.role not in ("principal", "admin"):
             return None
-        return public_from_text(row.public_key)
+        try:
+            return public_from_text(row.public_key)
+        except ValueError:
+            log.warning("the current key of %s in the accounts database cannot be read", clean)
+            return None
 
     def public_keys(self, name: str) -> list[Ed25519PublicKey]:
         """Every key `name` ever signed with (current first): for verifying the past."""
@@ -123,8 +135,13 @@ class Principals:
             clean = normalise_name(name)
         except AccountError:
             return []
-        rows = self.keys(clean)
-        return [public_from_text(r.public_key) for r in sorted(rows, key=lambda r: r.state != "current")]
+        out = []
+        for r in sorted(self.keys(clean), key=lambda r: r.state != "current"):
+            try:
+                out.append(public_from_text(r.public_key))
+            except ValueError:
+                continue
+        return out
 
     def keys(self, name: str | None = None) -> list[KeyRecord]:
         q = select(signing_keys).order_by(signing_keys.c.name, signing_keys.c.created_at)
@@ -296,24 +313,39 @@ class Principals:
     # -- passkeys ----------------------------------------------------------------------
 
     def passkeys(self, name: str) -> list[StoredPasskey]:
-        """The passkeys `name` registered; once there is one, their decisions need its assertion."""
+        """The passkeys `name` registered (as the accounts database says; verifiers ask
+        `verified_passkeys`, which this database alone cannot shrink or grow)."""
+        return [p for p, *_ in self._passkey_rows(name)]
+
+    def _passkey_rows(self, name: str) -> list[tuple[StoredPasskey, str | None, str | None, str | None]]:
         try:
             clean = normalise_name(name)
         except AccountError:
             return []
         with self.accounts.engine.connect() as conn:
-            rows = conn.execute(select(passkeys.c.record).where(passkeys.c.name == clean).order_by(passkeys.c.created_at)).all()
-        return [StoredPasskey.model_validate_json(r[0]) for r in rows]
+            rows = conn.execute(
+                select(passkeys.c.record, passkeys.c.endorsement, passkeys.c.confirmation, passkeys.c.confirmation_digest)
+                .where(passkeys.c.name == clean).order_by(passkeys.c.created_at)
+            ).all()
+        out = []
+        for record, endorsement, confirmation, confirmation_digest in rows:
+            try:
+                out.append((StoredPasskey.model_validate_json(record), endorsement, confirmation, confirmation_digest))
+            except ValueError:
+                log.warning("an unreadable passkey record of %s is ignored", clean)
+        return out
 
-    def add_passkey(self, passkey: StoredPasskey) -> None:
-        """Keep a verified registration. A credential registered to anyone already is refused:
-        with attestation "none" nothing else tells two people's authenticators apart."""
+    def add_passkey(self, passkey: StoredPasskey, *, endorsement: str, confirmation: str | None = None, confirmation_digest: str | None = None) -> None:
+        """Keep a verified registration, endorsed by the principal's key (and confirmed by
+        their existing passkey, if any). A credential registered to anyone already is
+        refused: with attestation "none" nothing else tells two people's authenticators apart."""
         account = self._deciding_account(passkey.principal)
         with self.accounts.engine.begin() as conn:
             if conn.execute(select(passkeys.c.name).where(passkeys.c.credential_id == passkey.credential_id)).first():
                 raise PrincipalError("this passkey is already registered")
             conn.execute(insert(passkeys).values(
-                credential_id=passkey.credential_id, name=account.name, record=passkey.model_dump_json(), created_at=passkey.created_at,
+                credential_id=passkey.credential_id, name=account.name, record=passkey.model_dump_json(), endorsement=endorsement,
+                confirmation=confirmation, confirmation_digest=confirmation_digest, created_at=passkey.created_at,
             ))
 
     def remove_passkey(self, name: str, credential_id: str) -> bool:
@@ -324,10 +356,47 @@ class Principals:
                 delete(passkeys).where(passkeys.c.name == normalise_name(name), passkeys.c.credential_id == credential_id)
             ).rowcount > 0
 
-    def passkey_problem(self, name: str, kind: str, payload: bytes, headers: dict | None, rp_id: str) -> str | None:
+    def verified_passkeys(self, name: str, pins, rp_id: str) -> list[StoredPasskey]:
+        """The passkeys a verifier holds `name` to: those it pinned before, and any new one
+        whose registration the principal's key endorsed (a key the verifier trusted) and,
+        when they had passkeys already, one of those confirmed. What it accepts it pins, so
+        deleting the row later does not lift the requirement."""
+        from deskgate.people.pins import passkey_endorsement_message
+
+        clean = normalise_name(name)
+        held = []
+        for text in pins.pinned_passkeys(clean):
+            try:
+                held.append(StoredPasskey.model_validate_json(text))
+            except ValueError:
+                continue
+        known = {p.credential_id for p in held}
+        endorsers = pins.endorsing_keys(clean)
+        for passkey, endorsement, confirmation, confirmation_digest in self._passkey_rows(clean):
+            if passkey.credential_id in known:
+                continue
+            message = passkey_endorsement_message(clean, passkey.credential_id, passkey.public_key)
+            if not any(_verifies(k, endorsement, message) for k in endorsers):
+                continue
+            if held:
+                try:
+                    verify_assertion(
+                        PasskeyAssertion.model_validate_json(confirmation or ""), held, digest=confirmation_digest or "", rp_id=rp_id
+                    )
+                except (PasskeyError, ValueError):
+                    continue
+            pins.pin_passkey(clean, passkey.credential_id, passkey.model_dump_json())
+            held.append(passkey)
+            known.add(passkey.credential_id)
+        return held
+
+    def passkey_problem(self, name: str, kind: str, payload: bytes, headers: dict | None, rp_id: str, *, pins=None) -> str | None:
         """Why a decision by `name` lacks the passkey assertion it needs (None when `name` has no
-        passkey, or the assertion covers exactly these signed bytes)."""
-        registered = self.passkeys(name)
+        passkey, or the assertion covers exactly these signed bytes). A verifier passes its pins."""
+        try:
+            registered = self.verified_passkeys(name, pins, rp_id) if pins is not None else self.passkeys(name)
+        except AccountError:
+            return f"{name!r} is not an account name"
         if not registered:
             return None
         try:
@@ -452,17 +521,15 @@ def scripted_principal(data_dir, name: str, *, kdf: KdfParams | None = None) -> 
 
     accounts = Accounts.open(data_dir.ensure())
     principals = Principals(accounts, legacy_dir=data_dir.keys, kdf=kdf)
+    from deskgate.people.pins import enroll
+
     password = secrets.token_urlsafe(24)
     if accounts.get(normalise_name(name)) is None:
         accounts.add(name, "principal", password)
-        return principals.signer(name, password)
-    # A resumed run: the last run's password died with it. A new key, and (as an operator
-    # would after a reset, this being a simulation run by its operator) the verifiers told.
-    from deskgate.people.pins import PIN_SERVICES, Pins
-
-    public = principals.reset(name, password)
-    for service in PIN_SERVICES:
-        Pins.for_service(data_dir, service).trust(normalise_name(name), public)
+        public = principals.make_key(name, password)
+    else:
+        public = principals.reset(name, password)  # a resumed run: the last run's password died with it
+    enroll(data_dir, normalise_name(name), public)  # as its operator would: a simulation is run by one
     return principals.signer(name, password)
 
 

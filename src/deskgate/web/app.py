@@ -617,9 +617,9 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         return await ctx.passkey_registration.begin(session, body)
 
     @app.post("/api/passkeys/register/finish", tags=["passkeys"])
-    async def api_passkey_finish(body: PasskeyFinishRequest, session: Session = Depends(write_session)) -> dict:
+    async def api_passkey_finish(request: Request, body: PasskeyFinishRequest, session: Session = Depends(write_session)) -> dict:
         """Finish registering: navigator.credentials.create()'s answer (and get()'s, when asked)."""
-        return await ctx.passkey_registration.finish(session, body)
+        return await ctx.passkey_registration.finish(session, session_signer(request, session), body)
 
     @app.get("/api/reviews", tags=["reviews"])
     async def api_reviews(session: Session = Depends(read_session)) -> list[ReviewEntry]:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
+from deskgate.audit.signing import Signer
 from deskgate.config import Mission
 from deskgate.domain.base import utcnow
 from deskgate.people.accounts import Accounts, Session
@@ -27,6 +28,7 @@ from deskgate.people.passkeys import (
     verify_assertion,
     verify_registration,
 )
+from deskgate.people.pins import passkey_endorsement_message
 from deskgate.people.principals import PrincipalError, Principals
 from deskgate.web.desk import ActionError
 from deskgate.web.proofs import ProofError, Proofs, session_owner
@@ -86,8 +88,12 @@ class PasskeyRegistration:
             raise ActionError(400, str(exc)) from None
         return {"registration_id": reg_id, "options": options, "confirm_options": confirm}
 
-    async def finish(self, session: Session, body: PasskeyFinishRequest) -> dict:
+    async def finish(self, session: Session, signer: Signer, body: PasskeyFinishRequest) -> dict:
+        """Verify and keep the new passkey, endorsed with the principal's own key (opened by
+        their session) so the factory can tell it was theirs, not only in this database."""
         name = self._principal(session)
+        if signer.principal != name:
+            raise ActionError(403, f"{name}'s session cannot sign as {signer.name}")
         try:
             reg = self.proofs.take_registration(session_owner(session.csrf), body.registration_id)
         except ProofError as exc:
@@ -95,6 +101,7 @@ class PasskeyRegistration:
         existing = self.principals.passkeys(name)
         rp_id = self.mission.web.passkey_rp_id
         try:
+            confirmation = None
             if existing:
                 if body.confirmation is None:
                     raise PasskeyError("you already have a passkey: it must confirm the new one")
@@ -103,7 +110,11 @@ class PasskeyRegistration:
             stored = verify_registration(
                 body.credential, expected_challenge=reg.challenge, rp_id=rp_id, principal=name, label=reg.label, now=utcnow()
             )
-            self.principals.add_passkey(stored)
+            endorsement = signer.sign_bytes(passkey_endorsement_message(name, stored.credential_id, stored.public_key))
+            self.principals.add_passkey(
+                stored, endorsement=endorsement, confirmation=confirmation.model_dump_json() if confirmation else None,
+                confirmation_digest=reg.digest if confirmation else None,
+            )
         except (PasskeyError, PrincipalError) as exc:
             raise ActionError(400, f"the passkey was not registered: {exc}") from None
         self.accounts.record(name, "register_passkey", stored.credential_id[:64], label=stored.label)

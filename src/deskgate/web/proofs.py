@@ -22,6 +22,7 @@ from deskgate.people.passkeys import decision_digest
 
 PROOF_TTL_S = 180.0
 MAX_KEPT = 1000  # per Command Center process: the oldest are dropped first
+MAX_PER_SESSION = 20  # so one session cannot push everyone else's out
 
 
 class ProofError(Exception):
@@ -78,6 +79,9 @@ class Proofs:
     def keep(self, owner: str, action: str, target: str, kind: Kind, payloads: list) -> tuple[str, list[str]]:
         """Keep decisions for this session; their id and digests (what the passkey signs)."""
         self._prune()
+        mine = [k for k, v in self._prepared.items() if v.owner == owner]
+        for key in mine[: max(0, len(mine) - MAX_PER_SESSION + 1)]:
+            del self._prepared[key]
         digests = [decision_digest(kind, p.to_bytes()) for p in payloads]
         prepared_id = f"pp-{secrets.token_urlsafe(16)}"
         self._prepared[prepared_id] = Prepared(owner, action, target, kind, tuple(payloads), tuple(digests), self._now() + self.ttl_s)
