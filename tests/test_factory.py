@@ -40,7 +40,7 @@ def make_mission(**over) -> Mission:
 async def running(bus, mission: Mission, *, executor: bool = True, prices=None, store_url: str | None = None, clock=None):
     """The real factory and executor, in this process, on the real bus (the factory on `clock`, if given)."""
     md, _ = await bus.connect(Role.MARKETDATA)
-    for asset, price in (prices or {"BTC": 65_000.0, "ETH": 3_500.0, "SOL": 150.0}).items():
+    for asset, price in (prices if prices is not None else {"BTC": 65_000.0, "ETH": 3_500.0, "SOL": 150.0}).items():
         await publish_bar(md, asset, price)
     factory = Factory(mission, bus.data_dir, store_url=store_url, clock=clock)
     ready = asyncio.Event()
@@ -597,3 +597,29 @@ async def test_a_batch_that_could_not_be_sent_is_sent_later_not_lost(bus):
         assert v is not None and v.decision == "staged"
         assert (await cc.item("late")).pending
         assert factory.publisher._waiting == {}
+
+
+async def test_a_replay_desk_takes_the_market_bars_time_as_its_own(bus):
+    """clock: market (the demo's): snapshots and equity points carry the replayed time, so the
+    Command Center's charts show the replayed days, not the seconds the replay took."""
+    from datetime import datetime, timezone
+
+    from deskgate.bus.reader import last_message
+    from deskgate.bus.subjects import PORTFOLIO_SUBJECT, bar_subject
+    from deskgate.clock import MarketClock
+    from deskgate.domain.market import Bar
+    from deskgate.domain.portfolio import PortfolioSnapshot
+
+    replayed = datetime(2026, 1, 5, 9, 30, tzinfo=timezone.utc)
+    async with running(bus, make_mission(clock="market"), executor=False, prices={}) as (factory, agent, cc, md):
+        assert isinstance(factory.clock, MarketClock) and not factory.clock.known
+        for asset, price in (("BTC", 65_000.0), ("ETH", 3_500.0)):
+            bar = Bar(asset=asset, ts=replayed, open=price, high=price, low=price, close=price, volume=1.0, interval_seconds=60.0, source="replay")
+            await md.jetstream().publish(bar_subject(asset), bar.to_bytes())
+        await wait_for(lambda: factory.clock.known)
+        assert factory.clock.now() == replayed
+        (v,) = await submit(agent, directive("mc1", notional_usd=1_000))
+        assert v.decision == "staged" and (await cc.item("mc1")).staged.staged_at == replayed
+        await factory.publish_portfolio(force=True)
+        snap = PortfolioSnapshot.model_validate_json((await last_message(cc.nc, "STATUS", PORTFOLIO_SUBJECT)).data)
+        assert snap.at == replayed

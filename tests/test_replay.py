@@ -188,3 +188,13 @@ async def test_the_agents_service_runs_the_cycles_the_live_clock_reaches_and_ski
     memory = Memory.open(bus.data_dir.memory_db, read_only=True)
     (note,) = memory.search("cycles skipped", kinds=["note"])
     assert "not replayed" in note.text
+
+
+def test_the_demo_desk_keeps_replay_time(tmp_path):
+    """The demo's factory and executor take the replayed bars' time, and browsing the kept run
+    moves no prices, so its charts show the replayed days."""
+    from deskgate.config import load_mission
+    from deskgate.demo import demo_mission
+
+    mission = load_mission(demo_mission(tmp_path))
+    assert mission.clock == "market" and mission.marketdata.source == "none"

@@ -34,6 +34,9 @@ def demo_mission(root: Path) -> Path:
     text = render_mission_template(data_dir="./data", desk_name="deskgate demo desk")
     text = text.replace("  port: 8700\n", "  port: 0\n")  # the Command Center on any free port
     text = text.replace("  expiry_seconds: 900\n", "  expiry_seconds: 86400\n")  # a day of desk time: the simulated principal looks each cycle
+    # The replay plays the market itself; browsing the run afterwards with `deskgate up`
+    # moves no prices, so the desk stays at the replay's last moment.
+    text = text.replace("  source: simulator", "  source: none")
     text += "\n# The factory and the executor take the replayed market's time as theirs, so the charts show the replayed days.\nclock: market\n"
     path = root / "mission.yaml"
     path.write_text(text)
@@ -75,8 +78,8 @@ def run_demo(console: Console, *, days: int = 5, keep: bool = False) -> ReplayRe
                 f"This run's data is in {root}.\n"
                 f"Browse it in the Command Center: `deskgate user add you --role viewer --data-dir {data_dir.root}`, then\n"
                 f"`deskgate up --no-agents --mission {root / 'mission.yaml'}` and open the address it prints (funnel,\n"
-                "portfolio, reviews, the Governor); `--no-agents` keeps the agents from trading on against the live clock\n"
-                "(the market simulator still moves prices). Look inside the agents' memory:\n"
+                "portfolio in the replay's days, reviews, the Governor); `--no-agents` keeps the agents from trading on,\n"
+                "and no prices move. Look inside the agents' memory:\n"
                 f"`deskgate memory core|search QUERY|archival QUERY --data-dir {data_dir.root}`."
                 if keep
                 else "Run `deskgate demo --keep` to keep the data and browse the run in the Command Center afterwards\n"

@@ -950,6 +950,8 @@ class Factory:
             b.set_position(asset, led.positions_by_asset().get(asset, 0.0))
 
     def _record_equity(self, conn, now: datetime) -> None:
+        if isinstance(self.clock, MarketClock) and not self.clock.known:
+            return  # no market time yet: a point stamped now would sit outside the replay's days
         led = self.ledger
         self.store.add_equity_point(conn, now, led.equity_usd, led.cash_usd, led.gross_exposure_usd, led.drawdown_pct)
         self._last_equity_point = time.monotonic()
