@@ -161,6 +161,9 @@ class Decider:
 
         mission, self.root = resolve(mission_path, data_dir)
         self.name = principal_name(principal).strip().lower()
+        if not self.root.accounts_db.exists():
+            fail(f"no accounts in {self.root.root} (no {self.root.accounts_db.name}): is this the desk's data directory? "
+                 "`deskgate user add NAME --role principal` makes the first")
         self.accounts = Accounts.open(self.root)
         principals = Principals(self.accounts, legacy_dir=self.root.keys)
         principals.migrate_unsealed_keys()  # a plain key file from an earlier version is retired, never used
