@@ -246,7 +246,8 @@ class Factory:
 
     def follow_key_rotations(self) -> None:
         """Move each pin along the certificates as soon as a rotation appears, so a key left
-        behind cannot be put back as current later (people/pins.py)."""
+        behind cannot be put back as current later, and take in newly registered passkeys
+        at once, so deleting one soon after cannot lift it (people/pins.py)."""
         pins, principals = self.keys.pins, self.keys.principals
         if pins is None or principals is None:
             return
@@ -254,6 +255,7 @@ class Factory:
             for account in principals.accounts.list():
                 if pins.pinned(account.name) is not None:
                     pins.advance(account.name, principals.key_chain(account.name))
+                    principals.verified_passkeys(account.name, pins, self.mission.web.passkey_rp_id)
         except Exception as exc:  # noqa: BLE001 - the accounts database is another process's file: never stop the factory for it
             log.warning("could not follow key rotations: %r", exc)
 

@@ -73,7 +73,8 @@ def certify(old_key, name: str, new_public_key: str) -> str:
     return base64.b64encode(old_key.sign(rotation_message(name, new_public_key))).decode()
 
 
-def _verifies(public_text: str, signature_b64: str | None, message: bytes) -> bool:
+def signature_verifies(public_text: str, signature_b64: str | None, message: bytes) -> bool:
+    """An Ed25519 signature (base64) over exactly `message` by the key in `public_text`; False for anything malformed."""
     if not signature_b64:
         return False
     try:
@@ -90,7 +91,7 @@ def furthest_certified(pinned: str, chain: list[tuple[str, str | None]], name: s
         return []
     reached, previous = [], pinned
     for key, certificate in chain[keys.index(pinned) + 1 :]:
-        if not _verifies(previous, certificate, rotation_message(name, key)):
+        if not signature_verifies(previous, certificate, rotation_message(name, key)):
             break
         reached.append(key)
         previous = key

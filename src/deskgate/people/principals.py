@@ -12,7 +12,8 @@ copy. The first time a desk process opens the keys of a data directory made by a
 earlier version, every such key's public half is kept as a *retired* key (so what
 it signed still verifies) and the plain files are deleted; that happens once, so a
 key file planted in `keys/` later is never taken for anyone's. The principal gets a
-new sealed key at their next login (or with `deskgate keys seal NAME`).
+new sealed key with `deskgate keys seal NAME` (enrolled with the verifiers at once), or
+at their next login (counted once an operator confirms it: `deskgate keys trust`).
 
 A new key made from an old one (a rotation, a password change) carries the old
 key's signature over it, so a verifier that pinned the old key can follow the
@@ -43,7 +44,7 @@ from deskgate.people.passkeys import (
     decode_assertion,
     verify_assertion,
 )
-from deskgate.people.pins import _verifies, certify
+from deskgate.people.pins import certify, signature_verifies
 from deskgate.people.sealing import KdfParams, SealedKey, WrongSecret, seal, unseal, unwrap_for_session, wrap_for_session
 
 log = logging.getLogger("deskgate.people")
@@ -51,6 +52,10 @@ log = logging.getLogger("deskgate.people")
 
 class PrincipalError(RuntimeError):
     """Someone may not sign as this principal; the message says why, for a person."""
+
+
+class WrongPassword(PrincipalError):
+    """The password given does not open this principal's key (counted against the limit)."""
 
 
 @dataclass(frozen=True)
@@ -185,7 +190,7 @@ class Principals:
 
     def _check_password(self, account: Account, password: str) -> None:
         if self.accounts.verify_password(account.name, password) is None:
-            raise PrincipalError(f"wrong password for {account.name}")
+            raise WrongPassword(f"wrong password for {account.name}")
 
     def make_key(self, name: str, password: str) -> Ed25519PublicKey:
         """A sealed key for an enabled principal or admin who gave their password. Refused
@@ -249,9 +254,8 @@ class Principals:
             raise PrincipalError(f"too many wrong passwords for {account.name}; try again in {wait:.0f} s")
         try:
             key = self._open(account, password)
-        except PrincipalError as exc:
-            if str(exc).startswith("wrong password"):
-                self.accounts.record_login_failure(throttle)
+        except WrongPassword:
+            self.accounts.record_login_failure(throttle)
             raise
         self.accounts.clear_login_failures(throttle)
         return key
@@ -266,7 +270,7 @@ class Principals:
         try:
             return unseal(sealed, password)
         except WrongSecret:
-            raise PrincipalError(f"wrong password for {account.name}") from None
+            raise WrongPassword(f"wrong password for {account.name}") from None
 
     def signer(self, name: str, password: str, *, failures_allowed: int = 5, max_wait_s: float = 300.0) -> Signer:
         """A Signer for `name`, after every check (the CLI's way in)."""
@@ -376,7 +380,7 @@ class Principals:
             if passkey.credential_id in known:
                 continue
             message = passkey_endorsement_message(clean, passkey.credential_id, passkey.public_key)
-            if not any(_verifies(k, endorsement, message) for k in endorsers):
+            if not any(signature_verifies(k, endorsement, message) for k in endorsers):
                 continue
             if held:
                 try:
