@@ -15,14 +15,28 @@ import pytest
 from browser_passkeys import add_virtual_authenticator
 from conftest import directive
 from playwright.async_api import expect
-from test_web_browser import DESKGATE, PASSWORD, browser, desk, prices, stage  # noqa: F401  (fixtures)
+from test_people import _outcome
+from test_web_browser import (  # noqa: F401  (fixtures)
+    DESKGATE,
+    PASSWORD,
+    browser,
+    desk,
+    prices,
+    stage,
+)
 
 from deskgate.approvals.client import CommandCenter
 from deskgate.audit.signing import Kind, digest
-from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse
+from deskgate.domain.approval import ApprovalResponse
 from deskgate.domain.base import utcnow
 from deskgate.people.accounts import Accounts
-from deskgate.people.passkeys import PASSKEY_HEADER, assertion_from_browser, decision_digest, encode_assertion, request_options
+from deskgate.people.passkeys import (
+    PASSKEY_HEADER,
+    assertion_from_browser,
+    decision_digest,
+    encode_assertion,
+    request_options,
+)
 from deskgate.people.principals import Principals
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -31,22 +45,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 def _localhost(url: str) -> str:
     """WebAuthn refuses an IP address as the site: the same Command Center, by name."""
     return url.replace("127.0.0.1", "localhost")
-
-
-async def _outcome(cc: CommandCenter, resp: ApprovalResponse, headers: dict) -> ApprovalOutcome:
-    got: asyncio.Queue = asyncio.Queue()
-
-    async def cb(msg):
-        o = ApprovalOutcome.model_validate_json(msg.data)
-        if o.approval_id == resp.approval_id:
-            got.put_nowait(o)
-
-    sub = await cc.nc.subscribe(f"factory.status.approval.{resp.directive_id}", cb=cb)
-    try:
-        await cc.js.publish(f"approvals.response.{resp.directive_id}", resp.to_bytes(), headers=headers)
-        return await asyncio.wait_for(got.get(), 15)
-    finally:
-        await sub.unsubscribe()
 
 
 async def test_a_principal_registers_a_passkey_and_then_decides_only_with_it(desk, browser):  # noqa: F811

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser_passkeys import CHROMIUM, CHROMIUM_ARGS
 from conftest import directive, publish_bar, raw, wait_for
 from playwright.async_api import Browser, Page, async_playwright, expect
 
@@ -33,17 +34,6 @@ from deskgate.paths import DataDir
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = os.environ.get("DESKGATE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 PASSWORD = "browser test password"
 DESKGATE = [sys.executable, "-m", "deskgate"]
 
