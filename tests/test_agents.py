@@ -633,3 +633,39 @@ async def test_a_governor_state_from_the_agent_can_never_raise_confidence(bus, d
         (check,) = _failed(v)
         assert check.name == "confidence" and check.observed == pytest.approx(0.3)  # the valid 0.5 still holds
         assert factory.stats["bad_governor_states"] == 1
+
+
+async def test_the_agents_take_a_new_baseline_only_from_a_principals_own_clear_once(bus):
+    """The agents' Governor is cleared by a clear signed with an enabled principal's key; an
+    unsigned or agent-signed one (anyone with the command center's credentials could send it)
+    and the same clear sent again change nothing."""
+    from conftest import signed_headers
+
+    from deskgate.audit.signing import Kind
+    from deskgate.bus.reader import last_message
+    from deskgate.domain.governor import GovernorClear
+
+    mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
+    async with running(bus, mission) as (factory, agent, cc, md):
+        desk, client, memory = await _desk(bus, mission, OfflineAnalyst())
+        try:
+            desk.state.governor = drifting()
+            for i, signer in enumerate((None, "agent")):
+                forged = GovernorClear(clear_id=f"gc-forged-{i}", principal="alice", reason="forged", at=datetime.now(timezone.utc))
+                headers = signed_headers(bus.data_dir, signer, Kind.GOVERNOR_CLEAR, forged.to_bytes()) if signer else None
+                await cc.js.publish(S.GOVERNOR_CLEAR_SUBJECT, forged.to_bytes(), headers=headers)
+            await desk.ingest(T0)
+            assert desk.state.governor.state == "drifting" and desk.state.counts["unsigned_clears"] == 2
+            await desk._publish_governor()
+            await cc.clear_governor(P["alice"], "sizes checked")
+            await desk.ingest(T0)
+            assert desk.state.governor.state == "baseline" and desk.state.governor.cleared_by == "alice"
+            # The same signed clear, sent again byte for byte, is not applied a second time.
+            genuine = await last_message(cc.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT)
+            desk.state.governor = drifting()
+            signature = {k: x for k, x in (genuine.headers or {}).items() if k.startswith("Deskgate-")}
+            await cc.js.publish(S.GOVERNOR_CLEAR_SUBJECT, genuine.data, headers=signature)
+            await desk.ingest(T0)
+            assert desk.state.governor.state == "drifting" and desk.state.counts["unsigned_clears"] == 3
+        finally:
+            await client.close()

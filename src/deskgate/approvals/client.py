@@ -229,14 +229,8 @@ class CommandCenter:
         """The decision a principal is about to sign, after what can be checked first: an
         approval names the digest of the directive shown, and is refused while the breaker
         is tripped (the directive then stays pending)."""
-        if decision == "approve":
-            breaker = await self.breaker()
-            if breaker.state == "tripped":
-                why = breaker.trip.reason if breaker.trip else (breaker.note or "no trip record yet")
-                raise CommandCenterError(
-                    f"the circuit breaker is tripped ({why}): nothing can be approved until a principal resets it; "
-                    f"{directive_id} stays pending until then or until it expires"
-                )
+        if decision == "approve" and (tripped := await self.breaker_refusal(directive_id)):
+            raise CommandCenterError(tripped)
         # A rejection needs no proof of what was shown: it can only stop a directive.
         shown = await self._directive_digest(directive_id, strict=decision == "approve")
         return ApprovalResponse(
@@ -248,6 +242,17 @@ class CommandCenter:
             reason=reason,
             batch_id=batch_id,
             directive_digest=shown,
+        )
+
+    async def breaker_refusal(self, what: str) -> str | None:
+        """Why nothing can be approved now (the breaker is tripped), or None."""
+        breaker = await self.breaker()
+        if breaker.state != "tripped":
+            return None
+        why = breaker.trip.reason if breaker.trip else (breaker.note or "no trip record yet")
+        return (
+            f"the circuit breaker is tripped ({why}): nothing can be approved until a principal resets it; "
+            f"{what} stays pending until then or until it expires"
         )
 
     async def _directive_digest(self, directive_id: str, *, strict: bool = True) -> str | None:

@@ -21,6 +21,7 @@ from deskgate.cli import (
     fail,
     handle_errors,
     print_json,
+    read_password,
     resolve,
 )
 from deskgate.cli.tables import compact_table, text_column, value_column
@@ -89,12 +90,6 @@ def _principals(mission_path: Path | None, data_dir: Path | None):
     return principals
 
 
-def _password(name: str, password_file: Path | None, password_stdin: bool) -> str:
-    from deskgate.cli import read_password
-
-    return read_password(name, password_file, password_stdin)
-
-
 @keys_app.command("principal")
 @keys_app.command("seal")
 @handle_errors
@@ -118,7 +113,7 @@ def keys_seal(
         fail(f"{name} already has a sealed signing key ({current[0].key_id if current else '?'}); `deskgate keys rotate {name}` makes a new one")
     from deskgate.people.pins import enroll
 
-    key = principals.unlock(name, _password(name, password_file, password_stdin))
+    key = principals.unlock(name, read_password(name, password_file, password_stdin))
     _, root = resolve(mission_path, data_dir)
     enroll(root, name.strip().lower(), key.public_key())  # an operator's command: the verifiers count this key
     console.print(f"sealed signing key for [bold]principal:{escape(name.strip().lower())}[/] ({fingerprint(key.public_key())}), opened only with their password")
@@ -138,7 +133,7 @@ def keys_rotate(
     from deskgate.audit.keys import fingerprint
 
     principals = _principals(mission_path, data_dir)
-    public = principals.rotate(name, _password(name, password_file, password_stdin))
+    public = principals.rotate(name, read_password(name, password_file, password_stdin))
     console.print(f"new sealed signing key for [bold]principal:{escape(name.strip().lower())}[/] ({fingerprint(public)})")
 
 

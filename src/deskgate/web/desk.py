@@ -207,15 +207,9 @@ class Desk:
         if signer.principal != session.account.name:
             raise ActionError(403, f"{session.account.name}'s session cannot sign as {signer.name}")
 
-    async def _breaker_allows_approval(self, directive_id: str) -> None:
-        breaker = await self.cc.breaker()
-        if breaker.state == "tripped":
-            why = breaker.trip.reason if breaker.trip else (breaker.note or "no trip record yet")
-            raise ActionError(
-                409,
-                f"the circuit breaker is tripped ({why}): nothing can be approved until a principal resets it; "
-                f"{directive_id} stays pending until then or until it expires",
-            )
+    async def _breaker_allows_approval(self, what: str) -> None:
+        if tripped := await self.cc.breaker_refusal(what):
+            raise ActionError(409, tripped)
 
     def has_passkey(self, name: str) -> bool:
         return bool(self.principals and self.principals.passkeys(name))
