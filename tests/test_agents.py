@@ -388,10 +388,10 @@ def drifting(damping=0.8, applied_clear_seq=0):
 
 
 async def test_the_factory_applies_the_governors_damping_to_confidence(bus, monkeypatch):
-    import deskgate.factory.service as factory_service
+    import deskgate.factory.governor as factory_governor
 
     # Only the live signal may make the factory look again: a state published just before a directive is seen.
-    monkeypatch.setattr(factory_service, "GOVERNOR_REFRESH_EVERY_S", 3600.0)
+    monkeypatch.setattr(factory_governor, "GOVERNOR_REFRESH_EVERY_S", 3600.0)
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
     async with running(bus, mission) as (factory, agent, cc, md):
         desk, client, memory = await _desk(bus, mission, OfflineAnalyst())
@@ -462,7 +462,7 @@ async def test_only_a_clear_signed_by_its_principal_lifts_the_factorys_hold(bus)
             await cc.js.publish(S.GOVERNOR_CLEAR_SUBJECT, clear.to_bytes(), headers=headers)
             (v,) = await agent.submit([raw(directive(f"forged-{i}", notional_usd=10_000, confidence=0.75))])
             assert v.decision == "rejected" and "damped x0.8" in _failed(v)[0].reason
-            assert factory._governor["clear_seq"] == i + 1  # the factory read it, and did not lift the hold
+            assert factory.governor.record.clear_seq == i + 1  # the factory read it, and did not lift the hold
         assert (await cc.governor_hold()).damping == 0.8
         await cc.clear_governor(P["alice"], "checked")
         (v,) = await agent.submit([raw(directive("genuine", notional_usd=10_000, confidence=0.75))])

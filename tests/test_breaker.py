@@ -205,7 +205,7 @@ async def test_a_trip_the_bus_never_took_survives_a_restart(bus, monkeypatch):
     """The review's scenario: trip, reset, trip again while the bucket write fails, restart."""
     import nats.errors
 
-    import deskgate.factory.service as service
+    import deskgate.factory.breaker as service
 
     mission = make_mission()
     async with running(bus, mission) as (factory, agent, cc, md):
@@ -222,7 +222,7 @@ async def test_a_trip_the_bus_never_took_survives_a_restart(bus, monkeypatch):
         monkeypatch.setattr(service, "write_key", failing)
         await publish_bar(md, "BTC", 65_000 * 0.1)
         await wait_for(lambda: factory.beliefs.breaker_tripped)
-        assert factory._trip_pending
+        assert factory.breaker.trip_pending
     monkeypatch.undo()
     # The price recovers a little while the factory is down: drawdown under the limit again.
     async with running(bus, mission, prices={"BTC": 65_000 * 0.5, "ETH": 700.0}) as (factory, agent, cc, md):

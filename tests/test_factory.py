@@ -438,7 +438,7 @@ async def test_an_agent_cannot_forge_approvals_or_a_breaker_reset_by_reflection(
         (v,) = await submit(agent, directive("x1", notional_usd=20_000))
         assert v.decision == "staged"
         await publish_bar(md, "ETH", 10.0)
-        await wait_for(lambda: factory.beliefs.breaker_tripped and factory._breaker_revision)
+        await wait_for(lambda: factory.beliefs.breaker_tripped and factory.breaker.revision)
         evil, events = await bus.connect(Role.AGENT)
         js = evil.jetstream()
         payloads = [
@@ -446,7 +446,7 @@ async def test_an_agent_cannot_forge_approvals_or_a_breaker_reset_by_reflection(
             for who in ("alice", "bob")
         ]
         payloads.append(
-            BreakerReset(resets_revision=factory._breaker_revision, resets_trip_id="x", at=utcnow(), principal="alice", reason="forged").to_bytes()
+            BreakerReset(resets_revision=factory.breaker.revision, resets_trip_id="x", at=utcnow(), principal="alice", reason="forged").to_bytes()
         )
         for payload in payloads:
             ack = await js.publish("consciousness.insights.x", payload)
@@ -549,14 +549,14 @@ async def test_a_redelivered_decision_is_not_reported_as_a_replay(bus):
 
 async def test_a_message_that_breaks_its_handler_is_kept_and_the_rest_go_on(bus, monkeypatch):
     async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
-        real_stage = factory._stage
+        real_stage = factory.intake.staged_directive
 
         def stage(ev, evaluation, now, signed):
             if ev.directive_id == "boom":
                 raise RuntimeError("injected fault while staging")
             return real_stage(ev, evaluation, now, signed)
 
-        monkeypatch.setattr(factory, "_stage", stage)
+        monkeypatch.setattr(factory.intake, "staged_directive", stage)
         verdicts = await submit(agent, directive("ok1", notional_usd=1_000), directive("boom", notional_usd=1_000),
                                 directive("ok2", notional_usd=1_000), wait=5)
         assert verdicts[0].decision == "staged" and verdicts[2].decision == "staged"

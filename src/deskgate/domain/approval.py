@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -63,6 +64,23 @@ class ApprovalResponse(Message):
         if self.decision == "reject" and not self.reason.strip():
             raise ValueError("a rejection needs a reason")
         return self
+
+
+class IntentionState(StrEnum):
+    """Where a staged directive stands; the stored and published value is the member's."""
+
+    STAGED = "staged"  # passed the policy engine, reserving exposure, waiting for a principal
+    AWAITING_SECOND_APPROVAL = "awaiting_second_approval"  # four eyes: one principal approved
+    ORDERED = "ordered"  # approved and re-checked; the order is out and reserves until it fills
+    EXECUTED = "executed"  # the venue filled it
+    VENUE_REJECTED = "venue_rejected"  # the venue refused the order
+    INVALIDATED = "invalidated"  # approved, but failed the re-check against current beliefs
+    EXPIRED = "expired"  # no decision in time
+    REJECTED = "rejected"  # a principal said no
+
+
+#: States in which a principal's decision still counts.
+AWAITING_DECISION = (IntentionState.STAGED, IntentionState.AWAITING_SECOND_APPROVAL)
 
 
 Outcome = Literal[

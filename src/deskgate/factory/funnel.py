@@ -7,10 +7,11 @@ The counts are seeded from the database at start-up.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from datetime import datetime
 
-from deskgate.domain.funnel import Funnel
+from deskgate.domain.funnel import LATENCY_BUCKETS_MS, Funnel, LatencyHistogram
 
 
 def invalidation_key(reason: str | None) -> str:
@@ -67,3 +68,19 @@ class FunnelCounter:
             expired=st["expired"],
             pending=st["staged"] + st["awaiting_second_approval"],
         )
+
+
+class EvaluationLatency:
+    """Policy evaluation time per directive, by bucket (the last: above every bound).
+    Counted since the service started; a reload of the funnel's counts keeps it."""
+
+    def __init__(self) -> None:
+        self.per_bucket = [0] * (len(LATENCY_BUCKETS_MS) + 1)
+        self.sum_ms = 0.0
+
+    def add(self, ms: float) -> None:
+        self.per_bucket[bisect.bisect_left(LATENCY_BUCKETS_MS, ms)] += 1
+        self.sum_ms += ms
+
+    def histogram(self) -> LatencyHistogram:
+        return LatencyHistogram.from_buckets(self.per_bucket, self.sum_ms)

@@ -1,0 +1,309 @@
+"""Approval decisions: a principal's signed decision applied to one staged directive,
+re-checked against current beliefs at the time of use, and turned into an order.
+
+`decide` authenticates the decision (its subject, the principal's own key, their
+passkey), asks the pure `approval_gate` what the decision may do given the stored
+intention, then records and emits. The gate's checks run in a fixed order, and the
+order is part of what they mean: a directive that is gone is "gone" even when the
+breaker is tripped.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.signing import (
+    Kind,
+    SignatureStatus,
+    SignedPayload,
+    Signer,
+    digest,
+    verify_headers,
+)
+from deskgate.bus import subjects as S
+from deskgate.clock import Clock
+from deskgate.config import Mission
+from deskgate.domain.approval import (
+    AWAITING_DECISION,
+    ApprovalOutcome,
+    ApprovalResponse,
+    IntentionState,
+    StagedDirective,
+)
+from deskgate.domain.execution import ApprovalRef, Order
+from deskgate.factory import intentions
+from deskgate.factory.breaker import BreakerKeeper
+from deskgate.factory.outbox import Effects
+from deskgate.factory.people import passkey_problem, principal_key
+from deskgate.factory.state import FactoryState
+from deskgate.factory.store import FactoryStore
+from deskgate.policy.engine import Evaluation, reevaluate
+
+log = logging.getLogger("deskgate.factory")
+
+
+# -- what a decision may do ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Refuse:
+    reason: str  # not counted; the intention is unchanged
+
+
+@dataclass(frozen=True)
+class Expire:
+    reason: str  # the decision came after the intention's expiry
+
+
+@dataclass(frozen=True)
+class Reject:
+    reason: str  # a principal said no
+
+
+@dataclass(frozen=True)
+class AwaitSecond:
+    staged: StagedDirective  # four eyes: the first of two approvals
+
+
+@dataclass(frozen=True)
+class Recheck:
+    staged: StagedDirective  # the last approval needed: re-check, then order or invalidate
+
+
+Gate = Refuse | Expire | Reject | AwaitSecond | Recheck
+
+
+def approval_gate(resp: ApprovalResponse, intention: dict | None, earlier: list[dict], breaker_refusal: str | None, now: datetime) -> Gate:
+    """What an authenticated decision may do to the intention it names. Pure: the
+    caller reads the intention, the earlier approvals and the breaker."""
+    did = resp.directive_id
+    if intention is None:
+        return Refuse(f"no staged directive {did}")
+    if intention["state"] not in AWAITING_DECISION:
+        return Refuse(f"directive {did} is already {intention['state']}")
+    if now > intention["expires_at"]:
+        return Expire(f"expired at {intention['expires_at'].isoformat()} before the decision")
+    if resp.decision == "reject":
+        return Reject(resp.reason)
+    if breaker_refusal is not None:
+        # Not counted, and the directive stays pending: after a principal's reset it
+        # can be approved again (before it expires).
+        return Refuse(breaker_refusal)
+    if intention["explicit"] and resp.batch_id is not None:
+        return Refuse("explicit directives are approved one by one, never in a batch")
+    if principal_key(resp.principal) in {principal_key(a["principal"]) for a in earlier}:
+        return Refuse(f"{resp.principal} already approved {did}; a second approval must come from another principal")
+    staged = StagedDirective.model_validate_json(intention["staged"])
+    if staged.signed_directive is None or resp.directive_digest != digest(staged.signed_directive.data):
+        return Refuse(f"{resp.principal}'s approval does not name this directive's digest; it may have been shown another one")
+    if intention["four_eyes"] and not earlier:
+        return AwaitSecond(staged)
+    return Recheck(staged)
+
+
+# -- applying it --------------------------------------------------------------------
+
+
+class Approvals:
+    def __init__(
+        self, store: FactoryStore, state: FactoryState, keys: KeyStore, signer: Signer, mission: Mission,
+        breaker: BreakerKeeper, clock: Clock, stats: dict,
+    ):
+        self.store, self.state, self.keys, self.signer = store, state, keys, signer
+        self.mission, self.breaker, self.clock, self.stats = mission, breaker, clock, stats
+        self.next_expiry: datetime | None = None
+
+    def note(self, effects: Effects) -> None:
+        if effects.next_expiry is not None and (self.next_expiry is None or effects.next_expiry < self.next_expiry):
+            self.next_expiry = effects.next_expiry
+
+    def decide(self, seq: int, subject: str, data: bytes, headers: dict | None, effects: Effects) -> ApprovalOutcome | None:
+        """Apply one principal's decision. Returns the outcome published, if any."""
+        now = self.clock.now()
+        self.stats["responses"] += 1
+        with self.store.begin() as conn:
+            try:
+                resp = ApprovalResponse.model_validate_json(data)
+            except ValidationError as exc:
+                reason = "invalid approval response: " + "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'message'}: {e['msg']}" for e in exc.errors(include_url=False)[:5]
+                )
+                if self.store.refuse(conn, "RESPONSES", seq, reason, data, now):
+                    token = safe_token(subject.rsplit(".", 1)[-1])
+                    outcome = ApprovalOutcome(directive_id=token, outcome="refused", at=now, reason=reason)
+                    effects.queue(self.store.enqueue(conn, [(S.approval_status_subject(token), f"refused-{seq}", outcome.to_bytes())], now))
+                    return outcome
+                return None
+            seen = self.store.response_seen(conn, seq, resp.approval_id)
+            if seen == "redelivered":
+                return None  # this very message was handled before a crash or a lost ack
+            if seen == "replayed":
+                if self.store.refuse(conn, "RESPONSES", seq, f"approval id {resp.approval_id} already used", data, now):
+                    outcome = _outcome(resp, "refused", now, f"approval {resp.approval_id} was already used; decisions cannot be replayed")
+                    intentions.emit(self.store, conn, outcome, f"refused-{seq}", now, effects)
+                    return outcome
+                return None
+
+            def record(result: str, reason: str) -> None:
+                self.store.add_decision(
+                    conn, approval_id=resp.approval_id, seq=seq, directive_id=resp.directive_id, decision=resp.decision,
+                    principal=resp.principal, decided_at=resp.decided_at, reason=resp.reason, batch_id=resp.batch_id,
+                    result=result, result_reason=reason, at=now,
+                )
+
+            def refuse(reason: str) -> ApprovalOutcome:
+                record("refused", reason)
+                outcome = _outcome(resp, "refused", now, reason)
+                intentions.emit(self.store, conn, outcome, f"refused-{seq}", now, effects)
+                return outcome
+
+            if subject != S.response_subject(resp.directive_id):
+                return refuse(f"decision for {resp.directive_id} arrived on {subject}; a decision applies only to its own directive")
+            unauthentic = self._unauthentic(resp, data, headers)
+            if unauthentic:
+                self.stats["unsigned_decisions"] += 1
+                return refuse(unauthentic)
+            did = resp.directive_id
+            intention = self.store.intention(conn, did)
+            earlier = self.store.approvals_for(conn, did) if intention is not None and resp.decision == "approve" else []
+            tripped = self.breaker.refusal(did) if self.state.beliefs.breaker_tripped else None
+            gate = approval_gate(resp, intention, earlier, tripped, now)
+            if isinstance(gate, Refuse):
+                return refuse(gate.reason)
+            if isinstance(gate, Expire):
+                record("expired", "decision after expiry")
+                return self._finish(conn, did, intention["state"], IntentionState.EXPIRED, now, resp, gate.reason, effects)
+            if isinstance(gate, Reject):
+                record("counted", gate.reason)
+                return self._finish(conn, did, intention["state"], IntentionState.REJECTED, now, resp, gate.reason, effects)
+            self.store.add_signed_decision(conn, resp.approval_id, did, SignedPayload(
+                signer=headers["Deskgate-Signer"], signature=headers["Deskgate-Signature"], payload=data.decode()
+            ))
+            if isinstance(gate, AwaitSecond):
+                record("counted", "first of two approvals")
+                self._move(conn, did, intention["state"], IntentionState.AWAITING_SECOND_APPROVAL, None, now)
+                outcome = _outcome(resp, "awaiting_second_approval", now, "needs a second principal", [resp.principal])
+                intentions.emit(self.store, conn, outcome, f"await-{did}", now, effects)
+                return outcome
+            return self._order(conn, seq, resp, intention, earlier, gate.staged, now, effects, record)
+
+    def _unauthentic(self, resp: ApprovalResponse, data: bytes, headers: dict | None) -> str | None:
+        """Why this decision is not the named principal's own, or None."""
+        try:
+            expected_signer = principal_signer(resp.principal)
+            signature = verify_headers(self.keys.deciding, Kind.APPROVAL, data, headers, expect=expected_signer)
+        except ValueError:
+            signature = SignatureStatus.WRONG_SIGNER
+        if signature is not SignatureStatus.VALID:
+            why = self.keys.deciding.why_not(expected_signer) if signature is not SignatureStatus.WRONG_SIGNER else None
+            return (
+                f"the decision's signature is {signature.value}; a decision must be signed with {resp.principal}'s own current key"
+                + (f" ({why})" if why else "")
+            )
+        return passkey_problem(self.keys, self.mission.web.passkey_rp_id, resp.principal, Kind.APPROVAL, data, headers)
+
+    def _order(self, conn, seq, resp, intention, earlier, staged: StagedDirective, now, effects: Effects, record) -> ApprovalOutcome:
+        """The last approval: re-check against current beliefs (time of use), then order or invalidate."""
+        b, did = self.state.beliefs, resp.directive_id
+        own = b.release(did)
+        ev = reevaluate(
+            staged.directive,
+            b,
+            self.mission.guardrails,
+            price_at_staging=intention["price_at_staging"],
+            expires_at=intention["expires_at"],
+            now=now,
+            band_pct=self.mission.approvals.price_band_pct,
+        )
+        record("counted", "approved")
+        approvers = [*earlier, {"approval_id": resp.approval_id, "principal": resp.principal, "decided_at": resp.decided_at}]
+        if not ev.staged:
+            failed = [c for c in ev.checks if not c.passed]
+            reason = f"{failed[0].name}: {failed[0].reason}"
+            self._move(conn, did, intention["state"], IntentionState.INVALIDATED, reason, now)
+            outcome = _outcome(resp, "invalidated", now, reason, [a["principal"] for a in approvers], evaluation=ev)
+            intentions.emit(self.store, conn, outcome, f"invalidated-{did}", now, effects)
+            effects.funnel_changed = effects.portfolio_changed = True
+            return outcome
+        if own is not None:
+            b.reserve(own)  # an order reserves exposure until it fills
+        order = Order(
+            order_id=f"{did}-o",
+            directive_id=did,
+            venue=staged.venue,
+            asset=staged.asset,
+            side=staged.directive.side,
+            notional_usd=staged.directive.notional_usd,
+            leverage=staged.directive.leverage,
+            reference_price=b.prices[staged.asset],
+            created_at=now,
+            approvals=[ApprovalRef(approval_id=a["approval_id"], principal=a["principal"], decided_at=a["decided_at"]) for a in approvers],
+            directive=staged.signed_directive,
+            signed_approvals=self.store.signed_decisions_for(conn, did),
+            staged=self.signer.signed(Kind.STAGED, intention["staged"]),
+        )
+        self.store.add_order(conn, order.model_dump(mode="json"), now)
+        self._move(conn, did, intention["state"], IntentionState.ORDERED, None, now)
+        effects.queue(self.store.enqueue(conn, [(S.order_subject(order.venue), f"order-{order.order_id}", order.to_bytes())], now))
+        outcome = _outcome(resp, "ordered", now, "", [a["principal"] for a in approvers], order_id=order.order_id, evaluation=ev)
+        intentions.emit(self.store, conn, outcome, f"ordered-{did}", now, effects)
+        effects.funnel_changed = True
+        return outcome
+
+    def expire_due(self, effects: Effects) -> int:
+        """End every intention past its expiry without a decision."""
+        now = self.clock.now()
+        if self.next_expiry is None or now <= self.next_expiry:
+            return 0
+        with self.store.begin() as conn:
+            due = self.store.expired_intentions(conn, now)
+            for did in due:
+                state = self.store.intention(conn, did)["state"]
+                self._finish(conn, did, state, IntentionState.EXPIRED, now, None, "no decision before expiry", effects)
+            self.next_expiry = self.store.next_expiry(conn)
+        if due:
+            log.info("expired %d staged directives", len(due))
+        return len(due)
+
+    def _move(self, conn, did: str, old: str, new: IntentionState, reason: str | None, now: datetime) -> None:
+        intentions.move(self.store, self.state.counter, conn, did, old, new, reason, now)
+
+    def _finish(
+        self, conn, did: str, old: str, state: IntentionState, now: datetime, resp: ApprovalResponse | None, reason: str, effects: Effects
+    ) -> ApprovalOutcome:
+        """End an intention without an order, releasing what it reserved."""
+        self.state.beliefs.release(did)
+        self._move(conn, did, old, state, reason, now)
+        if resp is not None:
+            outcome = _outcome(resp, state.value, now, reason)
+        else:
+            outcome = ApprovalOutcome(directive_id=did, outcome=state.value, at=now, reason=reason)
+        intentions.emit(self.store, conn, outcome, f"{state}-{did}", now, effects)
+        effects.funnel_changed = effects.portfolio_changed = True
+        return outcome
+
+
+def _outcome(resp: ApprovalResponse, outcome: str, now: datetime, reason: str, principals=None, *, evaluation: Evaluation | None = None, **kw) -> ApprovalOutcome:
+    return ApprovalOutcome(
+        directive_id=resp.directive_id,
+        outcome=outcome,
+        at=now,
+        reason=reason,
+        principals=principals if principals is not None else [resp.principal],
+        approval_id=resp.approval_id,
+        evaluation=evaluation.to_model() if evaluation is not None else None,
+        **kw,
+    )
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def safe_token(text: str) -> str:
+    return text if _TOKEN.fullmatch(text) else "unidentified"

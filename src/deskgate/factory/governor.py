@@ -1,0 +1,237 @@
+"""The Governor's hold: the lowest damping the agents reported, kept until a principal clears it.
+
+The agents publish the Governor's state, but they cannot lift a damping on their
+own: the factory holds the lowest damping it sees (on disk, across restarts) until
+a principal's clear appears on approvals.governor.clear, which only the command
+center may publish. A drifting state that says it has applied every clear read so
+far (`applied_clear_seq`, stream order, no clocks) is a new drift and damps again;
+one published before the agents applied the latest clear does not. The factor is
+always in (0, 1]: it can only lower confidence. The hold is published on
+factory.status.governor, so the Command Center can offer the clear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats.errors
+
+from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.signing import Kind, SignatureStatus, verify_headers
+from deskgate.bus import subjects as S
+from deskgate.bus.reader import ReadError, read_parsed, read_stream
+from deskgate.clock import Clock
+from deskgate.config import Mission
+from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
+from deskgate.factory.outbox import Outbox
+from deskgate.factory.people import passkey_problem
+from deskgate.factory.state import FactoryState
+from deskgate.paths import write_private
+
+log = logging.getLogger("deskgate.factory")
+
+GOVERNOR_REFRESH_EVERY_S = 1.0  # at the latest; at once when a Governor state or clear arrives
+SEEN_CLEARS = 1000  # clear ids remembered against replays (a clear is a person's rare act)
+
+
+@dataclass(frozen=True)
+class HoldRecord:
+    """What `governor.json` keeps: how far the two streams were read, and the hold."""
+
+    state_seq: int = 0  # INSIGHTS: the last Governor state read
+    clear_seq: int = 0  # RESPONSES: the last clear read
+    hold: float | None = None  # the damping held, or None: not damping
+    held_since_seq: int = 0  # the state that set the hold; a clear must name it
+    counted_clear_seq: int = 0  # the last clear that lifted the hold
+    seen_clears: tuple[str, ...] = ()  # clear ids used, against replays
+
+    @property
+    def damping(self) -> float:
+        return self.hold or 1.0
+
+    def to_json(self) -> str:
+        return json.dumps({**dataclasses.asdict(self), "seen_clears": list(self.seen_clears)})
+
+    @classmethod
+    def read(cls, path: Path, fail_closed_at: float) -> HoldRecord:
+        """The record on disk; unreadable, it fails closed at the configured damping until a principal's clear."""
+        fresh = {f.name for f in dataclasses.fields(cls)}
+        try:
+            g = json.loads(path.read_text())
+            if isinstance(g, dict) and set(g) == fresh - {"counted_clear_seq", "seen_clears"}:
+                # Written before clears were checked for replays: every clear read so far counted.
+                g = {**g, "counted_clear_seq": g["clear_seq"], "seen_clears": []}
+            ok = (
+                isinstance(g, dict)
+                and set(g) == fresh
+                and all(isinstance(g[k], int) and g[k] >= 0 for k in ("state_seq", "clear_seq", "held_since_seq", "counted_clear_seq"))
+                and (g["hold"] is None or (isinstance(g["hold"], (int, float)) and 0 < g["hold"] < 1))
+                and isinstance(g["seen_clears"], list) and all(isinstance(c, str) for c in g["seen_clears"])
+            )
+            if not ok:
+                raise ValueError("unexpected contents")
+            return cls(**{**g, "seen_clears": tuple(g["seen_clears"])})
+        except FileNotFoundError:
+            return cls()
+        except (ValueError, TypeError):
+            log.warning("%s is unreadable; holding the Governor's damping until a principal's clear", path)
+            return cls(hold=fail_closed_at)
+
+
+def clear_refusal(clear: GovernorClear, g: HoldRecord) -> str | None:
+    """Why a signed clear must not lift the hold: used before (a replay), or made for a
+    hold other than the one held now (the principal looked at something else)."""
+    if clear.clear_id in g.seen_clears:
+        return "its id was used before (a replayed clear)"
+    if g.hold is not None and clear.hold_seq != g.held_since_seq:
+        return f"it clears the hold set at INSIGHTS seq {clear.hold_seq}, not the one held now (seq {g.held_since_seq})"
+    return None
+
+
+@dataclass(frozen=True)
+class Fold:
+    record: HoldRecord
+    ignored: int  # clears and states read but not applied (unsigned, unreadable, replayed, stale)
+    warnings: list[str]
+
+
+def fold_hold(g: HoldRecord, clears: list[tuple[int, GovernorClear | None]], states: list[tuple[int, GovernorState | None]]) -> Fold:
+    """The hold after these clears (None: not a principal's) and states (None: unreadable), in stream order."""
+    ignored, warnings = 0, []
+    for seq, clear in clears:
+        g = dataclasses.replace(g, clear_seq=seq)
+        if clear is None:
+            ignored += 1  # only the command center can publish here; counted, not applied
+            continue
+        stale = clear_refusal(clear, g)
+        g = dataclasses.replace(g, seen_clears=(*g.seen_clears, clear.clear_id)[-SEEN_CLEARS:])  # used, whatever came of it
+        if stale:
+            warnings.append(f"SECURITY: the Governor clear {clear.clear_id} at seq {seq} is not applied: {stale}")
+            ignored += 1
+            continue
+        g = dataclasses.replace(g, counted_clear_seq=seq, hold=None, held_since_seq=0)
+    for seq, st in states:
+        g = dataclasses.replace(g, state_seq=seq)
+        if st is None:
+            ignored += 1
+            continue
+        if st.damping >= 1.0 or st.applied_clear_seq < g.counted_clear_seq:
+            continue  # not damping, or a drift a principal cleared that the agents had not yet applied
+        if g.hold is None or st.damping < g.hold:
+            g = dataclasses.replace(g, hold=st.damping, held_since_seq=seq)
+    return Fold(g, ignored, warnings)
+
+
+class GovernorWatch:
+    def __init__(self, path: Path, state: FactoryState, keys: KeyStore, mission: Mission, clock: Clock, outbox: Outbox, stats: dict):
+        self.path = path
+        self.state = state
+        self.keys = keys
+        self.mission = mission
+        self.clock = clock
+        self.outbox = outbox
+        self.stats = stats
+        self.record = HoldRecord.read(path, mission.agents.governor.damping)
+        self.nc = None
+        self._watch: list = []  # live subscriptions that only say "the Governor changed"
+        self._lock = asyncio.Lock()
+        self._stale = True
+        self._reconnects = 0
+        self._read_at = 0.0
+
+    async def start(self, nc) -> None:
+        self.nc = nc
+        self._watch = [await nc.subscribe(S.GOVERNOR_STATE_SUBJECT), await nc.subscribe(S.GOVERNOR_CLEAR_SUBJECT)]
+
+    async def stop(self) -> None:
+        for sub in self._watch:
+            await sub.unsubscribe()
+
+    async def up_to_date(self) -> None:
+        """Refresh the damping when something may have changed: a state or a clear arrived
+        live (the broker delivers it to this connection before any directive published after it), a
+        reconnect may have missed one, the last read failed, or a second has passed. One refresh at a
+        time: the directive and response loops both ask."""
+        async with self._lock:
+            watching = [s for s in self._watch if s.pending_msgs]
+            reconnects = self.nc.stats["reconnects"] if self.nc else 0
+            if (
+                not watching
+                and not self._stale
+                and reconnects == self._reconnects
+                and time.monotonic() - self._read_at < GOVERNOR_REFRESH_EVERY_S
+            ):
+                return
+            for sub in watching:  # a signal only: the streams are the record, read below
+                while sub.pending_msgs:
+                    await sub.next_msg(timeout=0.1)
+            self._stale = not await self.refresh()
+            if not self._stale:
+                self._reconnects = reconnects
+                self._read_at = time.monotonic()
+
+    async def refresh(self) -> bool:
+        """Read every Governor state and clear published since the last read; False if the bus could not be read."""
+        g = self.record
+        try:
+            clears, states = await asyncio.gather(  # two reads, one round trip's wait
+                self._signed_clears(g.clear_seq),
+                self._states(g.state_seq),
+            )
+        except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
+            log.warning("could not read the Governor (%s); keeping damping %g", exc, self.state.beliefs.confidence_damping)
+            return False
+        fold = fold_hold(g, clears, states)
+        for warning in fold.warnings:
+            log.warning(warning)
+        self.stats["bad_governor_states"] += fold.ignored
+        self.record = fold.record
+        if fold.record != g:
+            write_private(self.path, fold.record.to_json())
+            if fold.record.hold != g.hold:
+                log.info("Governor damping %s", f"held at {fold.record.hold:g}" if fold.record.hold else "lifted by a principal's clear")
+                await self.publish()
+        self.state.beliefs.confidence_damping = fold.record.damping
+        return True
+
+    async def _states(self, after: int) -> list:
+        return [x async for x in read_parsed(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, GovernorState, after=after)]
+
+    async def _signed_clears(self, after: int) -> list:
+        """Clears, each only if signed with the key of the principal it names."""
+        out = []
+        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=after + 1):
+            try:
+                clear = GovernorClear.model_validate_json(m.data)
+                signer = principal_signer(clear.principal)
+            except ValueError:
+                out.append((m.seq, None))
+                continue
+            try:
+                unsigned = (
+                    verify_headers(self.keys.deciding, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID
+                    or passkey_problem(self.keys, self.mission.web.passkey_rp_id, clear.principal, Kind.GOVERNOR_CLEAR, m.data, m.headers)
+                )
+            except Exception as exc:  # noqa: BLE001 - a malformed accounts record refuses the clear, never stops the factory
+                log.warning("SECURITY: the Governor clear at seq %d cannot be checked (%r)", m.seq, exc)
+                unsigned = True
+            if unsigned:
+                log.warning("SECURITY: a Governor clear at seq %d is not signed by %s; ignored", m.seq, clear.principal)
+                out.append((m.seq, None))
+                continue
+            out.append((m.seq, clear))
+        return out
+
+    async def publish(self) -> None:
+        g = self.record
+        hold = GovernorHold(damping=g.damping, held_since_seq=g.held_since_seq, clears_read=g.clear_seq, at=self.clock.now())
+        try:
+            await self.outbox.publish_now(S.GOVERNOR_HOLD_SUBJECT, hold.to_bytes())
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            log.warning("could not publish the Governor hold: %s", exc)

@@ -1,0 +1,168 @@
+"""Directive intake: the agent's signature, the policy engine's evaluation, staging
+(which reserves exposure) and the verdict, for a batch in one transaction.
+
+The first directive with an id wins: a later one with the same id is refused as a
+duplicate, however it was signed. Only a redelivery of a message already evaluated
+(the same stream sequence) is skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+from deskgate.audit.keys import KeyStore
+from deskgate.audit.signing import Kind, SignatureStatus, SignedPayload, verify_headers
+from deskgate.bus import subjects as S
+from deskgate.clock import Clock
+from deskgate.config import Mission
+from deskgate.domain.approval import IntentionState, PositionContext, StagedDirective
+from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
+from deskgate.factory.funnel import EvaluationLatency
+from deskgate.factory.outbox import Effects, Pending, PendingKind, verdict_subject
+from deskgate.factory.state import FactoryState
+from deskgate.factory.store import FactoryStore
+from deskgate.policy.engine import (
+    Evaluation,
+    duplicate_rejection,
+    evaluate_payload,
+    signature_rejection,
+    stage,
+)
+
+
+class Intake:
+    def __init__(
+        self, store: FactoryStore, state: FactoryState, keys: KeyStore, mission: Mission, clock: Clock,
+        latency: EvaluationLatency, stats: dict,
+    ):
+        self.store, self.state, self.keys, self.mission, self.clock = store, state, keys, mission, clock
+        self.latency, self.stats = latency, stats
+        self.known_ids: set[str] = set()  # every directive id ever evaluated
+        self.max_seq = 0  # highest DIRECTIVES sequence evaluated; anything above is new
+
+    def restore(self, conn) -> None:
+        self.max_seq = self.store.max_evaluated_seq(conn)
+        self.known_ids = self.store.known_directive_ids(conn)
+
+    def evaluate(self, items: list[tuple[int, bytes, dict | None]], effects: Effects) -> list[str | None]:
+        """Evaluate, stage and record a batch in one transaction.
+
+        Returns each item's decision (staged, rejected, duplicate), or None for a
+        redelivery of something already evaluated.
+        """
+        now = self.clock.now()
+        b, g = self.state.beliefs, self.mission.guardrails
+        results: list[str | None] = []
+        evaluated_rows: list[dict] = []
+        intention_rows: list[dict] = []
+        with self.store.begin() as conn:
+            # The consumer delivers in order; only a redelivery can be at or below max_seq.
+            already = self.store.evaluated_seqs(conn, [seq for seq, _, _ in items if seq <= self.max_seq])
+            for seq, data, headers in items:
+                if seq in already:
+                    results.append(None)
+                    continue
+                t0 = time.perf_counter()
+                signature = verify_headers(self.keys, Kind.DIRECTIVE, data, headers, expect="agent")
+                if signature is SignatureStatus.VALID:
+                    ev = evaluate_payload(data, b, g, self.mission.max_directive_bytes)
+                else:
+                    # Not the agent's: evaluated no further, and its id is not taken from the agent.
+                    ev = signature_rejection(signature.value, (headers or {}).get("Deskgate-Signer"))
+                    self.stats["unsigned_directives"] += 1
+                self.latency.add((time.perf_counter() - t0) * 1000.0)
+                did = ev.directive_id
+                staged = None
+                if did is not None and did in self.known_ids:
+                    decision, primary = "duplicate", "duplicate"
+                    evaluation = duplicate_rejection(did).to_model()
+                elif ev.staged:
+                    decision, primary = "staged", None
+                    evaluation = ev.to_model()  # built once: the verdict and the staged item share it
+                    staged = self.staged_directive(ev, evaluation, now, SignedPayload(
+                        signer=headers["Deskgate-Signer"], signature=headers["Deskgate-Signature"], payload=data.decode()
+                    ))
+                    intention_rows.append(_intention_row(ev, staged, now))
+                else:
+                    decision, primary = "rejected", ev.primary_reason
+                    evaluation = ev.to_model()
+                if did is not None:
+                    self.known_ids.add(did)
+                verdict = PolicyVerdict(
+                    directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=evaluation, at=now
+                ).model_dump_json().encode()
+                evaluated_rows.append(
+                    dict(seq=seq, directive_id=did, decision=decision, primary_reason=primary, verdict=verdict, published=False, at=now)
+                )
+                results.append(decision)
+                self.stats["directives"] += 1
+                if staged is not None:
+                    effects.expires(staged.expires_at)
+            self.store.record_evaluations(conn, evaluated_rows)
+            self.store.add_intentions(conn, intention_rows)
+        counter = self.state.counter
+        for row in evaluated_rows:
+            did = row["directive_id"]
+            effects.messages.append(Pending(PendingKind.VERDICT, row["seq"], verdict_subject(did), f"policy-{row['seq']}", row["verdict"]))
+            counter.evaluated(row["decision"], row["primary_reason"])
+            self.max_seq = max(self.max_seq, row["seq"])
+        for row in intention_rows:
+            did = row["directive_id"]
+            effects.messages.append(Pending(PendingKind.STAGED, did, S.staged_subject(did), f"staged-{did}", row["staged"]))
+        effects.funnel_changed = effects.portfolio_changed = True
+        return results
+
+    def staged_directive(self, ev: Evaluation, evaluation: PolicyEvaluation, now: datetime, signed: SignedPayload) -> StagedDirective:
+        """What a principal is shown, with the position it would leave; staging reserves its exposure."""
+        d = ev.directive
+        assert d is not None and ev.asset is not None and ev.venue is not None
+        b = self.state.beliefs
+        p = b.position(ev.asset)
+        same_side = b.pending_buy(ev.asset) if d.side == "buy" else -b.pending_sell(ev.asset)
+        post = p + same_side + (d.notional_usd if d.side == "buy" else -d.notional_usd)
+        stage_check = {c.name: c for c in ev.checks}
+        context = PositionContext(
+            equity_usd=b.equity_usd,
+            current_position_usd=p,
+            pending_same_side_usd=same_side,
+            post_trade_position_usd=post,
+            post_trade_position_pct=float(stage_check["position"].observed),
+            gross_leverage_after=float(stage_check["portfolio_leverage"].observed),
+            drawdown_pct=b.drawdown_pct,
+        )
+        stage(ev, b)
+        four_eyes_above = self.mission.approvals.four_eyes_above_usd
+        return StagedDirective(
+            directive=d,
+            evaluation=evaluation,
+            asset=ev.asset,
+            venue=ev.venue,
+            explicit=ev.explicit_approval,
+            four_eyes=bool(ev.explicit_approval and four_eyes_above is not None and d.notional_usd > four_eyes_above),
+            price_at_staging=b.prices[ev.asset],
+            staged_at=now,
+            expires_at=now + timedelta(seconds=self.mission.approvals.expiry_seconds),
+            context=context,
+            signed_directive=signed,
+        )
+
+
+def _intention_row(ev: Evaluation, staged: StagedDirective, now: datetime) -> dict:
+    return dict(
+        directive_id=ev.directive_id,
+        state=IntentionState.STAGED.value,
+        asset=ev.asset,
+        venue=ev.venue,
+        side=ev.directive.side,
+        notional_usd=ev.directive.notional_usd,
+        explicit=staged.explicit,
+        four_eyes=staged.four_eyes,
+        price_at_staging=staged.price_at_staging,
+        staged_at=now,
+        expires_at=staged.expires_at,
+        staged=staged.to_bytes(),
+        staged_published=False,
+        outcome_reason=None,
+        updated_at=now,
+    )
