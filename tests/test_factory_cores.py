@@ -240,3 +240,72 @@ def test_a_governor_file_round_trips_and_fails_closed_when_unreadable(tmp_path):
     assert HoldRecord.read(path, 0.5) == record
     path.write_text('{"hold": 7}')
     assert HoldRecord.read(path, 0.5).hold == 0.5
+
+
+# -- who may decide: answers kept only until the accounts or the pins change ----------------
+
+
+def test_the_verifier_sees_a_disabled_account_and_a_new_passkey_at_once(tmp_path):
+    """The factory keeps its answers about principals between decisions; a change committed
+    by another process (the Command Center, the CLI) must reach the very next decision."""
+    from webauthn_soft import SoftAuthenticator
+
+    from deskgate.domain.base import utcnow
+    from deskgate.people.accounts import Accounts
+    from deskgate.people.passkeys import registration_options, verify_registration
+    from deskgate.people.pins import passkey_endorsement_message
+    from deskgate.people.principals import Principals
+
+    factory = make_factory(tmp_path, web={"passkey_rp_id": "localhost"})
+    for i in range(4):
+        assert submit(factory, i + 1, directive(f"d{i}", notional_usd=1_000)) == "staged"
+    assert approve(factory, 1, "d0", "alice").outcome == "ordered"  # warm: alice's key and passkeys are known
+    assert approve(factory, 2, "d1", "carol").outcome == "ordered"
+
+    other = Accounts.open(factory.data_dir)  # another process's connection to accounts.db
+    other.disable("alice")
+    refused = approve(factory, 3, "d2", "alice")
+    assert refused.outcome == "refused" and "disabled" in refused.reason
+
+    principals = Principals(other, legacy_dir=factory.data_dir.keys)
+    auth = SoftAuthenticator()
+    options, challenge = registration_options(rp_id="localhost", rp_name="desk", principal="carol", user_id=b"carol", exclude=[])
+    stored = verify_registration(auth.register(options, "http://localhost:8700"), expected_challenge=challenge, rp_id="localhost",
+                                 principal="carol", now=utcnow())
+    principals.add_passkey(stored, endorsement=P["carol"].sign_bytes(passkey_endorsement_message("carol", stored.credential_id, stored.public_key)))
+    without = approve(factory, 4, "d3", "carol")
+    assert without.outcome == "refused" and "decides with a passkey" in without.reason
+    other.engine.dispose()
+
+
+def test_until_changed_keeps_an_answer_only_while_nothing_was_committed(tmp_path):
+    from sqlalchemy import text
+
+    from deskgate.storage import UntilChanged, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (v INTEGER)"))
+        conn.execute(text("INSERT INTO t VALUES (1)"))
+    memo = UntilChanged(engine)
+    reads = []
+
+    def read():
+        with engine.connect() as conn:
+            reads.append(conn.execute(text("SELECT v FROM t")).scalar())
+        return reads[-1]
+
+    assert memo.get("v", read) == 1 and memo.get("v", read) == 1 and len(reads) == 1
+    with engine.begin() as conn:  # a commit on another connection
+        conn.execute(text("UPDATE t SET v = 2"))
+    assert memo.get("v", read) == 2 and len(reads) == 2
+
+    def read_and_write():  # an answer whose own computation commits is used, not kept
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE t SET v = v + 1"))
+        return read()
+
+    assert memo.get("w", read_and_write) == 3
+    assert memo.get("w", read) == 3 and len(reads) == 4
+    memo.close()
+    engine.dispose()

@@ -43,3 +43,37 @@ async def test_the_factory_runs_and_resumes_on_postgresql(bus, pg_url):
         assert again.decision == "duplicate"
         f = factory.funnel()
         assert (f.received, f.staged, f.executed, f.duplicates) == (5, 2, 1, 2)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_driver_inserts_store_what_sqlalchemy_would(backend, pg_url, tmp_path):
+    """The directive path's inserts bypass SQLAlchemy's statement layer: the rows must read
+    back exactly as rows written through it do, on both backends."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    from deskgate.factory.store import FactoryStore, evaluations, intentions
+
+    url = f"sqlite:///{tmp_path / 'f.db'}" if backend == "sqlite" else pg_url
+    store = FactoryStore(url)
+    at = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=timezone.utc)
+    ev = dict(seq=1, directive_id="d1", decision="staged", primary_reason=None, verdict=b'{"v": 1}', published=False, at=at)
+    it = dict(directive_id="d1", state="staged", asset="BTC", venue="binance", side="buy", notional_usd=1_000.5, explicit=True,
+              four_eyes=False, price_at_staging=65_000.25, staged_at=at, expires_at=at, staged=b"\x00\xffstaged", staged_published=False,
+              outcome_reason=None, updated_at=at)
+    try:
+        with store.begin() as conn:
+            store.record_evaluations(conn, [ev])
+            store.add_intentions(conn, [it])
+            conn.execute(evaluations.insert(), [{**ev, "seq": 2, "directive_id": "d2"}])
+            conn.execute(intentions.insert(), [{**it, "directive_id": "d2"}])
+        with store.connect() as conn:
+            e = [dict(r._mapping) for r in conn.execute(select(evaluations).order_by(evaluations.c.seq))]
+            i = [dict(r._mapping) for r in conn.execute(select(intentions).order_by(intentions.c.directive_id))]
+            assert store.intention(conn, "d1") == {**store.intention(conn, "d2"), "directive_id": "d1"}
+        assert {**e[0], "seq": 2, "directive_id": "d2"} == e[1]
+        assert {**i[0], "directive_id": "d2"} == i[1]
+        assert bytes(i[0]["staged"]) == b"\x00\xffstaged" and i[0]["explicit"] is True
+    finally:
+        store.close()

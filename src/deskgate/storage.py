@@ -36,6 +36,49 @@ def utc(dt: datetime | None) -> datetime | None:
     return dt
 
 
+class UntilChanged:
+    """Answers read from SQLite databases, kept until any of them changes.
+
+    SQLite's `PRAGMA data_version` changes whenever another connection (another process,
+    or another connection of this one) commits to the database; asking costs one PRAGMA
+    on a connection of our own, which never writes. So a cached answer is never older
+    than the last commit: what a fresh read would give, without the reads.
+    """
+
+    def __init__(self, *engines: Engine):
+        if any(e.dialect.name != "sqlite" for e in engines):
+            raise ValueError("UntilChanged watches SQLite databases only")
+        self._watch = [engine.raw_connection() for engine in engines]
+        self._versions: list[int] | None = None
+        self._answers: dict = {}
+
+    def _current(self) -> list[int]:
+        out = []
+        for conn in self._watch:
+            cur = conn.cursor()
+            try:
+                out.append(cur.execute("PRAGMA data_version").fetchone()[0])
+            finally:
+                cur.close()
+        return out
+
+    def get(self, key, compute):
+        versions = self._current()
+        if versions != self._versions:
+            self._answers.clear()
+            self._versions = versions
+        if key not in self._answers:
+            answer = compute()
+            if self._current() != versions:
+                return answer  # the answer may straddle a change (our own write, too): use it, do not keep it
+            self._answers[key] = answer
+        return self._answers[key]
+
+    def close(self) -> None:
+        for conn in self._watch:
+            conn.close()
+
+
 class Checkpointer:
     """Copies SQLite's write-ahead log into the database from a background thread.
 

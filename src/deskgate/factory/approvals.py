@@ -17,7 +17,7 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.keys import principal_signer
 from deskgate.audit.signing import (
     Kind,
     SignatureStatus,
@@ -40,7 +40,7 @@ from deskgate.domain.execution import ApprovalRef, Order
 from deskgate.factory import intentions
 from deskgate.factory.breaker import BreakerKeeper
 from deskgate.factory.outbox import Effects
-from deskgate.factory.people import passkey_problem, principal_key
+from deskgate.factory.people import Verifier, principal_key
 from deskgate.factory.state import FactoryState
 from deskgate.factory.store import FactoryStore
 from deskgate.policy.engine import Evaluation, reevaluate
@@ -112,10 +112,10 @@ def approval_gate(resp: ApprovalResponse, intention: dict | None, earlier: list[
 
 class Approvals:
     def __init__(
-        self, store: FactoryStore, state: FactoryState, keys: KeyStore, signer: Signer, mission: Mission,
+        self, store: FactoryStore, state: FactoryState, verifier: Verifier, signer: Signer, mission: Mission,
         breaker: BreakerKeeper, clock: Clock, stats: dict,
     ):
-        self.store, self.state, self.keys, self.signer = store, state, keys, signer
+        self.store, self.state, self.verifier, self.signer = store, state, verifier, signer
         self.mission, self.breaker, self.clock, self.stats = mission, breaker, clock, stats
         self.next_expiry: datetime | None = None
 
@@ -182,33 +182,35 @@ class Approvals:
             if isinstance(gate, Reject):
                 record("counted", gate.reason)
                 return self._finish(conn, did, intention["state"], IntentionState.REJECTED, now, resp, gate.reason, effects)
-            self.store.add_signed_decision(conn, resp.approval_id, did, SignedPayload(
-                signer=headers["Deskgate-Signer"], signature=headers["Deskgate-Signature"], payload=data.decode()
-            ))
+            signed = SignedPayload(signer=headers["Deskgate-Signer"], signature=headers["Deskgate-Signature"], payload=data.decode())
+            self.store.add_signed_decision(conn, resp.approval_id, did, signed)
             if isinstance(gate, AwaitSecond):
                 record("counted", "first of two approvals")
                 self._move(conn, did, intention["state"], IntentionState.AWAITING_SECOND_APPROVAL, None, now)
                 outcome = _outcome(resp, "awaiting_second_approval", now, "needs a second principal", [resp.principal])
                 intentions.emit(self.store, conn, outcome, f"await-{did}", now, effects)
                 return outcome
-            return self._order(conn, seq, resp, intention, earlier, gate.staged, now, effects, record)
+            return self._order(conn, resp, signed, intention, earlier, gate.staged, now, effects, record)
 
     def _unauthentic(self, resp: ApprovalResponse, data: bytes, headers: dict | None) -> str | None:
         """Why this decision is not the named principal's own, or None."""
         try:
             expected_signer = principal_signer(resp.principal)
-            signature = verify_headers(self.keys.deciding, Kind.APPROVAL, data, headers, expect=expected_signer)
+            signature = verify_headers(self.verifier, Kind.APPROVAL, data, headers, expect=expected_signer)
         except ValueError:
             signature = SignatureStatus.WRONG_SIGNER
         if signature is not SignatureStatus.VALID:
-            why = self.keys.deciding.why_not(expected_signer) if signature is not SignatureStatus.WRONG_SIGNER else None
+            why = self.verifier.why_not(expected_signer) if signature is not SignatureStatus.WRONG_SIGNER else None
             return (
                 f"the decision's signature is {signature.value}; a decision must be signed with {resp.principal}'s own current key"
                 + (f" ({why})" if why else "")
             )
-        return passkey_problem(self.keys, self.mission.web.passkey_rp_id, resp.principal, Kind.APPROVAL, data, headers)
+        return self.verifier.passkey_problem(resp.principal, Kind.APPROVAL, data, headers)
 
-    def _order(self, conn, seq, resp, intention, earlier, staged: StagedDirective, now, effects: Effects, record) -> ApprovalOutcome:
+    def _order(
+        self, conn, resp: ApprovalResponse, signed: SignedPayload, intention: dict, earlier: list[dict], staged: StagedDirective,
+        now: datetime, effects: Effects, record,
+    ) -> ApprovalOutcome:
         """The last approval: re-check against current beliefs (time of use), then order or invalidate."""
         b, did = self.state.beliefs, resp.directive_id
         own = b.release(did)
@@ -245,14 +247,16 @@ class Approvals:
             created_at=now,
             approvals=[ApprovalRef(approval_id=a["approval_id"], principal=a["principal"], decided_at=a["decided_at"]) for a in approvers],
             directive=staged.signed_directive,
-            signed_approvals=self.store.signed_decisions_for(conn, did),
+            signed_approvals=[*(SignedPayload.model_validate(a["signed"]) for a in earlier if a["signed"] is not None), signed],
             staged=self.signer.signed(Kind.STAGED, intention["staged"]),
         )
         self.store.add_order(conn, order.model_dump(mode="json"), now)
         self._move(conn, did, intention["state"], IntentionState.ORDERED, None, now)
-        effects.queue(self.store.enqueue(conn, [(S.order_subject(order.venue), f"order-{order.order_id}", order.to_bytes())], now))
         outcome = _outcome(resp, "ordered", now, "", [a["principal"] for a in approvers], order_id=order.order_id, evaluation=ev)
-        intentions.emit(self.store, conn, outcome, f"ordered-{did}", now, effects)
+        effects.queue(self.store.enqueue(conn, [  # the order, then the outcome that announces it: one statement
+            (S.order_subject(order.venue), f"order-{order.order_id}", order.to_bytes()),
+            (S.approval_status_subject(did), f"ordered-{did}", outcome.to_bytes()),
+        ], now))
         effects.funnel_changed = True
         return outcome
 

@@ -16,7 +16,7 @@ import uuid
 import nats.errors
 import nats.js.errors
 
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.keys import principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, verify_headers
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import BREAKER_STREAM, read_breaker_state, write_key
@@ -26,7 +26,7 @@ from deskgate.config import Mission
 from deskgate.domain.breaker import BreakerReset, BreakerState, BreakerTrip
 from deskgate.factory.book import Book
 from deskgate.factory.outbox import Outbox
-from deskgate.factory.people import passkey_problem
+from deskgate.factory.people import Verifier
 from deskgate.factory.state import FactoryState
 from deskgate.factory.status import StatusBoard
 from deskgate.factory.store import FactoryStore
@@ -37,10 +37,10 @@ log = logging.getLogger("deskgate.factory")
 
 class BreakerKeeper:
     def __init__(
-        self, store: FactoryStore, state: FactoryState, book: Book, keys: KeyStore, signer: Signer,
+        self, store: FactoryStore, state: FactoryState, book: Book, verifier: Verifier, signer: Signer,
         mission: Mission, clock: Clock, outbox: Outbox, status: StatusBoard, stats: dict,
     ):
-        self.store, self.state, self.book, self.keys, self.signer = store, state, book, keys, signer
+        self.store, self.state, self.book, self.verifier, self.signer = store, state, book, verifier, signer
         self.mission, self.g, self.clock, self.outbox, self.status, self.stats = mission, mission.guardrails, clock, outbox, status, stats
         self.nc = self.js = None
         self.breaker = BreakerState(state="armed")
@@ -164,12 +164,12 @@ class BreakerKeeper:
         except ValueError:
             return False
         try:
-            if verify_headers(self.keys.deciding, Kind.BREAKER, stored.data, stored.headers, expect=signer) is not SignatureStatus.VALID:
+            if verify_headers(self.verifier, Kind.BREAKER, stored.data, stored.headers, expect=signer) is not SignatureStatus.VALID:
                 return False
         except Exception as exc:  # noqa: BLE001 - a malformed accounts record refuses the reset, never stops the factory
             log.warning("SECURITY: the reset by %s cannot be checked (%r); the trip stands", reset.principal, exc)
             return False
-        return passkey_problem(self.keys, self.mission.web.passkey_rp_id, reset.principal, Kind.BREAKER, stored.data, stored.headers) is None
+        return self.verifier.passkey_problem(reset.principal, Kind.BREAKER, stored.data, stored.headers) is None
 
     async def sync(self, startup: bool = False) -> None:
         """Follow the bucket, failing closed.

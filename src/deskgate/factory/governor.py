@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nats.errors
 
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.keys import principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, verify_headers
 from deskgate.bus import subjects as S
 from deskgate.bus.reader import ReadError, read_parsed, read_stream
@@ -30,7 +30,7 @@ from deskgate.clock import Clock
 from deskgate.config import Mission
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.factory.outbox import Outbox
-from deskgate.factory.people import passkey_problem
+from deskgate.factory.people import Verifier
 from deskgate.factory.state import FactoryState
 from deskgate.paths import write_private
 
@@ -129,10 +129,10 @@ def fold_hold(g: HoldRecord, clears: list[tuple[int, GovernorClear | None]], sta
 
 
 class GovernorWatch:
-    def __init__(self, path: Path, state: FactoryState, keys: KeyStore, mission: Mission, clock: Clock, outbox: Outbox, stats: dict):
+    def __init__(self, path: Path, state: FactoryState, verifier: Verifier, mission: Mission, clock: Clock, outbox: Outbox, stats: dict):
         self.path = path
         self.state = state
-        self.keys = keys
+        self.verifier = verifier
         self.mission = mission
         self.clock = clock
         self.outbox = outbox
@@ -156,25 +156,30 @@ class GovernorWatch:
     async def up_to_date(self) -> None:
         """Refresh the damping when something may have changed: a state or a clear arrived
         live (the broker delivers it to this connection before any directive published after it), a
-        reconnect may have missed one, the last read failed, or a second has passed. One refresh at a
-        time: the directive and response loops both ask."""
+        reconnect may have missed one, or the last read failed. One refresh at a time: the
+        directive and response loops both ask. The read once a second, in case a signal was
+        lost, is housekeeping's (`refresh_if_due`), so it never delays a directive."""
         async with self._lock:
             watching = [s for s in self._watch if s.pending_msgs]
             reconnects = self.nc.stats["reconnects"] if self.nc else 0
-            if (
-                not watching
-                and not self._stale
-                and reconnects == self._reconnects
-                and time.monotonic() - self._read_at < GOVERNOR_REFRESH_EVERY_S
-            ):
+            if not watching and not self._stale and reconnects == self._reconnects:
                 return
             for sub in watching:  # a signal only: the streams are the record, read below
                 while sub.pending_msgs:
                     await sub.next_msg(timeout=0.1)
-            self._stale = not await self.refresh()
-            if not self._stale:
-                self._reconnects = reconnects
-                self._read_at = time.monotonic()
+            await self._read(reconnects)
+
+    async def refresh_if_due(self) -> None:
+        if time.monotonic() - self._read_at < GOVERNOR_REFRESH_EVERY_S:
+            return
+        async with self._lock:
+            await self._read(self.nc.stats["reconnects"] if self.nc else 0)
+
+    async def _read(self, reconnects: int) -> None:
+        self._stale = not await self.refresh()
+        if not self._stale:
+            self._reconnects = reconnects
+            self._read_at = time.monotonic()
 
     async def refresh(self) -> bool:
         """Read every Governor state and clear published since the last read; False if the bus could not be read."""
@@ -215,8 +220,8 @@ class GovernorWatch:
                 continue
             try:
                 unsigned = (
-                    verify_headers(self.keys.deciding, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID
-                    or passkey_problem(self.keys, self.mission.web.passkey_rp_id, clear.principal, Kind.GOVERNOR_CLEAR, m.data, m.headers)
+                    verify_headers(self.verifier, Kind.GOVERNOR_CLEAR, m.data, m.headers, expect=signer) is not SignatureStatus.VALID
+                    or self.verifier.passkey_problem(clear.principal, Kind.GOVERNOR_CLEAR, m.data, m.headers)
                 )
             except Exception as exc:  # noqa: BLE001 - a malformed accounts record refuses the clear, never stops the factory
                 log.warning("SECURITY: the Governor clear at seq %d cannot be checked (%r)", m.seq, exc)

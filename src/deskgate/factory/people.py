@@ -6,21 +6,57 @@ from __future__ import annotations
 import logging
 import unicodedata
 
-from deskgate.audit.keys import KeyStore
+from deskgate.audit.keys import PRINCIPAL_PREFIX, KeyStore
 from deskgate.audit.signing import Kind
+from deskgate.people.accounts import AccountError
+from deskgate.storage import UntilChanged
 
 log = logging.getLogger("deskgate.factory")
 
 
-def passkey_problem(keys: KeyStore, rp_id: str, principal: str, kind: Kind, data: bytes, headers: dict | None) -> str | None:
-    """A principal with a passkey decides only with its assertion over these exact bytes."""
-    if keys.principals is None:
-        return None
-    try:
-        return keys.principals.passkey_problem(principal, kind, data, headers, rp_id, pins=keys.pins)
-    except Exception as exc:  # noqa: BLE001 - a malformed record must refuse the decision, never stop the factory
-        log.warning("SECURITY: the passkeys of %s cannot be checked (%r); the decision is refused", principal, exc)
-        return f"{principal}'s passkeys cannot be checked; the decision is refused"
+class Verifier:
+    """Who may decide now, as `KeyStore.deciding` and the pinned passkeys say, with each
+    answer kept until the accounts database or this service's pins change (SQLite's
+    data_version; storage.UntilChanged): as fresh as reading them for every decision,
+    without the dozen reads. Disabling an account, rotating a key or adding a passkey
+    is a commit, so it is seen by the next decision."""
+
+    def __init__(self, keys: KeyStore, rp_id: str):
+        self.keys = keys
+        self.rp_id = rp_id
+        self._memo = None
+        if keys.principals is not None and keys.pins is not None:
+            self._memo = UntilChanged(keys.principals.accounts.engine, keys.pins.engine)
+
+    # The lookup verify_headers makes (audit/signing.py); roles' keys are the KeyStore's own.
+    def public_keys(self, signer: str, *, fresh: bool = True):
+        if self._memo is None or not signer.startswith(PRINCIPAL_PREFIX):
+            return self.keys.deciding.public_keys(signer)
+        return self._memo.get(("key", signer), lambda: self.keys.deciding.public_keys(signer))
+
+    def why_not(self, signer: str) -> str | None:
+        return self.keys.deciding.why_not(signer)
+
+    def passkey_problem(self, principal: str, kind: Kind, data: bytes, headers: dict | None) -> str | None:
+        """A principal with a passkey decides only with its assertion over these exact bytes."""
+        principals = self.keys.principals
+        if principals is None:
+            return None
+        try:
+            if self._memo is None:
+                return principals.passkey_problem(principal, kind, data, headers, self.rp_id, pins=self.keys.pins)
+            try:
+                registered = self._memo.get(("passkeys", principal), lambda: principals.verified_passkeys(principal, self.keys.pins, self.rp_id))
+            except AccountError:
+                return f"{principal!r} is not an account name"
+            return principals.assertion_problem(principal, registered, kind, data, headers, self.rp_id)
+        except Exception as exc:  # noqa: BLE001 - a malformed record must refuse the decision, never stop the factory
+            log.warning("SECURITY: the passkeys of %s cannot be checked (%r); the decision is refused", principal, exc)
+            return f"{principal}'s passkeys cannot be checked; the decision is refused"
+
+    def close(self) -> None:
+        if self._memo is not None:
+            self._memo.close()
 
 
 def principal_key(name: str) -> str:

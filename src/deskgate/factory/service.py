@@ -43,7 +43,7 @@ from deskgate.factory.funnel import EvaluationLatency, FunnelCounter
 from deskgate.factory.governor import GovernorWatch
 from deskgate.factory.intake import Intake
 from deskgate.factory.outbox import Effects, Outbox
-from deskgate.factory.people import follow_key_rotations
+from deskgate.factory.people import Verifier, follow_key_rotations
 from deskgate.factory.state import FactoryState
 from deskgate.factory.status import StatusBoard
 from deskgate.factory.store import FactoryStore
@@ -70,6 +70,7 @@ class Factory:
         self.keys = KeyStore.for_desk(data_dir, pins=Pins.for_service(data_dir, "factory"))
         enroll_everyone_once(self.keys.pins, self.keys.principals)  # a data directory from before pins
         self.signer = Signer(self.keys, "factory")
+        self.verifier = Verifier(self.keys, mission.web.passkey_rp_id)  # who may decide now
         self.stats = {"directives": 0, "responses": 0, "fills": 0, "bars": 0, "bad_bars": 0, "bad_governor_states": 0,
                       "unsigned_directives": 0, "unsigned_decisions": 0, "unsigned_resets": 0}
         # The components, in dependency order; each writes only its own part of the state.
@@ -78,10 +79,10 @@ class Factory:
         self.outbox = Outbox(self.store, self.signer)
         self.status = StatusBoard(self.state, self.latency, self.events, self.outbox, self.clock)
         self.book = Book(self.store, self.state, self.keys, mission, self.clock, self.stats)
-        self.governor = GovernorWatch(data_dir.state / "governor.json", self.state, self.keys, mission, self.clock, self.outbox, self.stats)
-        self.breaker = BreakerKeeper(self.store, self.state, self.book, self.keys, self.signer, mission, self.clock, self.outbox, self.status, self.stats)
+        self.governor = GovernorWatch(data_dir.state / "governor.json", self.state, self.verifier, mission, self.clock, self.outbox, self.stats)
+        self.breaker = BreakerKeeper(self.store, self.state, self.book, self.verifier, self.signer, mission, self.clock, self.outbox, self.status, self.stats)
         self.intake = Intake(self.store, self.state, self.keys, mission, self.clock, self.latency, self.stats)
-        self.approvals = Approvals(self.store, self.state, self.keys, self.signer, mission, self.breaker, self.clock, self.stats)
+        self.approvals = Approvals(self.store, self.state, self.verifier, self.signer, mission, self.breaker, self.clock, self.stats)
         self.nc = None
         self.js = None
         self._stop = asyncio.Event()
@@ -225,6 +226,7 @@ class Factory:
         except Exception:
             pass
         self.store.close()
+        self.verifier.close()
 
     def stop(self) -> None:
         self._stop.set()
@@ -275,6 +277,7 @@ class Factory:
             if self._fatal is not None:
                 raise self._fatal
             now_m = time.monotonic()
+            await self.governor.refresh_if_due()
             self.expire_due()
             if self.breaker.trip_pending:
                 await self.breaker.write_trip()

@@ -401,6 +401,11 @@ class Principals:
             registered = self.verified_passkeys(name, pins, rp_id) if pins is not None else self.passkeys(name)
         except AccountError:
             return f"{name!r} is not an account name"
+        return self.assertion_problem(name, registered, kind, payload, headers, rp_id)
+
+    @staticmethod
+    def assertion_problem(name: str, registered: list, kind: str, payload: bytes, headers: dict | None, rp_id: str) -> str | None:
+        """Why the assertion in `headers` does not cover these signed bytes with one of `registered`."""
         if not registered:
             return None
         try:
