@@ -392,6 +392,7 @@ async def test_the_factory_applies_the_governors_damping_to_confidence(bus, monk
 
     # Only the live signal may make the factory look again: a state published just before a directive is seen.
     monkeypatch.setattr(factory_governor, "GOVERNOR_REFRESH_EVERY_S", 3600.0)
+    monkeypatch.setattr(factory_governor, "GOVERNOR_STALE_AFTER_S", 3600.0)
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
     async with running(bus, mission) as (factory, agent, cc, md):
         desk, client, memory = await _desk(bus, mission, OfflineAnalyst())

@@ -307,5 +307,15 @@ def test_until_changed_keeps_an_answer_only_while_nothing_was_committed(tmp_path
 
     assert memo.get("w", read_and_write) == 3
     assert memo.get("w", read) == 3 and len(reads) == 4
+    # A commit by another process.
+    import subprocess
+    import sys
+
+    subprocess.run([sys.executable, "-c", f"import sqlite3; c = sqlite3.connect({str(tmp_path / 'a.db')!r}); "
+                    "c.execute('UPDATE t SET v = 9'); c.commit()"], check=True)
+    assert memo.get("w", read) == 9
+    # If the question cannot be asked, nothing is kept: every answer is read afresh.
     memo.close()
+    n = len(reads)
+    assert memo.get("v", read) == 9 and memo.get("v", read) == 9 and len(reads) == n + 2
     engine.dispose()

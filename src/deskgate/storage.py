@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timezone
 
 from sqlalchemy import create_engine, event
@@ -40,30 +41,37 @@ class UntilChanged:
     """Answers read from SQLite databases, kept until any of them changes.
 
     SQLite's `PRAGMA data_version` changes whenever another connection (another process,
-    or another connection of this one) commits to the database; asking costs one PRAGMA
-    on a connection of our own, which never writes. So a cached answer is never older
-    than the last commit: what a fresh read would give, without the reads.
+    or another connection of this one) commits to the database. It is asked on a
+    connection of our own in autocommit mode, which never writes and never holds a read
+    transaction open (inside one the value would stand still). So a kept answer is never
+    older than the last commit: what a fresh read would give, without the reads. If the
+    question cannot be asked, nothing is kept and the answer is read afresh.
     """
 
     def __init__(self, *engines: Engine):
-        if any(e.dialect.name != "sqlite" for e in engines):
-            raise ValueError("UntilChanged watches SQLite databases only")
-        self._watch = [engine.raw_connection() for engine in engines]
+        if any(e.dialect.name != "sqlite" or not e.url.database for e in engines):
+            raise ValueError("UntilChanged watches SQLite database files only")
+        self._watch = [sqlite3.connect(e.url.database, isolation_level=None, check_same_thread=False) for e in engines]
         self._versions: list[int] | None = None
         self._answers: dict = {}
 
-    def _current(self) -> list[int]:
-        out = []
-        for conn in self._watch:
-            cur = conn.cursor()
-            try:
-                out.append(cur.execute("PRAGMA data_version").fetchone()[0])
-            finally:
-                cur.close()
-        return out
+    def _current(self) -> list[int] | None:
+        try:
+            out = []
+            for conn in self._watch:
+                if conn.in_transaction:
+                    conn.rollback()
+                out.append(conn.execute("PRAGMA data_version").fetchone()[0])
+            return out
+        except sqlite3.Error:
+            return None
 
     def get(self, key, compute):
         versions = self._current()
+        if versions is None:
+            self._versions = None
+            self._answers.clear()
+            return compute()
         if versions != self._versions:
             self._answers.clear()
             self._versions = versions

@@ -218,6 +218,7 @@ class BreakerKeeper:
                     log.warning("SECURITY: a breaker reset naming %s is not signed with their key; the trip stands", state.reset.principal)
                     self.stats["unsigned_resets"] += 1
                     genuine_reset = False
+            b = self.state.beliefs  # the same object unless a reload replaced it during the read
             if not genuine_reset:
                 log.warning("breaker bucket does not hold the factory's trip (bucket %s, ours %s); writing it again", bucket_rev, known_rev)
                 self.trip_pending = True

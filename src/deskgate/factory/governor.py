@@ -36,7 +36,8 @@ from deskgate.paths import write_private
 
 log = logging.getLogger("deskgate.factory")
 
-GOVERNOR_REFRESH_EVERY_S = 1.0  # at the latest; at once when a Governor state or clear arrives
+GOVERNOR_REFRESH_EVERY_S = 1.0  # housekeeping's read; at once when a Governor state or clear arrives
+GOVERNOR_STALE_AFTER_S = 2.0  # a directive or decision never meets a damping read longer ago than this
 SEEN_CLEARS = 1000  # clear ids remembered against replays (a clear is a person's rare act)
 
 
@@ -143,7 +144,8 @@ class GovernorWatch:
         self._lock = asyncio.Lock()
         self._stale = True
         self._reconnects = 0
-        self._read_at = 0.0
+        self._read_at = 0.0  # the last successful read
+        self._tried_at = 0.0  # the last attempt
 
     async def start(self, nc) -> None:
         self.nc = nc
@@ -156,13 +158,20 @@ class GovernorWatch:
     async def up_to_date(self) -> None:
         """Refresh the damping when something may have changed: a state or a clear arrived
         live (the broker delivers it to this connection before any directive published after it), a
-        reconnect may have missed one, or the last read failed. One refresh at a time: the
-        directive and response loops both ask. The read once a second, in case a signal was
-        lost, is housekeeping's (`refresh_if_due`), so it never delays a directive."""
+        reconnect may have missed one, the last read failed, or no read succeeded for
+        `GOVERNOR_STALE_AFTER_S`. One refresh at a time: the directive and response loops both
+        ask. The read once a second, in case a signal was lost, is housekeeping's
+        (`refresh_if_due`), so it does not delay a directive; the bound here holds when
+        housekeeping is late."""
         async with self._lock:
             watching = [s for s in self._watch if s.pending_msgs]
             reconnects = self.nc.stats["reconnects"] if self.nc else 0
-            if not watching and not self._stale and reconnects == self._reconnects:
+            if (
+                not watching
+                and not self._stale
+                and reconnects == self._reconnects
+                and time.monotonic() - self._read_at < GOVERNOR_STALE_AFTER_S
+            ):
                 return
             for sub in watching:  # a signal only: the streams are the record, read below
                 while sub.pending_msgs:
@@ -170,12 +179,15 @@ class GovernorWatch:
             await self._read(reconnects)
 
     async def refresh_if_due(self) -> None:
-        if time.monotonic() - self._read_at < GOVERNOR_REFRESH_EVERY_S:
+        """Housekeeping's read, once a second (after a failure too: no faster)."""
+        now = time.monotonic()
+        if now - max(self._read_at, self._tried_at) < GOVERNOR_REFRESH_EVERY_S:
             return
         async with self._lock:
             await self._read(self.nc.stats["reconnects"] if self.nc else 0)
 
     async def _read(self, reconnects: int) -> None:
+        self._tried_at = time.monotonic()
         self._stale = not await self.refresh()
         if not self._stale:
             self._reconnects = reconnects
