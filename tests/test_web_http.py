@@ -404,6 +404,17 @@ async def test_the_governor_is_visible_and_only_a_principal_with_a_reason_clears
             mean_confidence=0.7, sd_confidence=0.03, interventions=1, review_id="rv-drift-1", drifting_since=datetime.now(timezone.utc),
         )
         await web.agent.js.publish(GOVERNOR_STATE_SUBJECT, drifting.to_bytes())
+
+        async def held(damped: bool):
+            """The factory reads the Governor once a second, directives or not: its hold, as published."""
+            for _ in range(100):
+                hold = await web.cc.governor_hold()
+                if (hold is not None and hold.damping < 1.0) == damped:
+                    return
+                await asyncio.sleep(0.1)
+            raise AssertionError(f"the factory's hold is not {'damping' if damped else 'lifted'}")
+
+        await held(True)  # what a principal sees before clearing
         page = (await c.get("/governor")).text
         assert "DRIFTING" in page and "x0.8" in page and "/governor/clear" in page
         vera, _ = await web.login("vera")
@@ -415,6 +426,7 @@ async def test_the_governor_is_visible_and_only_a_principal_with_a_reason_clears
         clears = [m async for m in read_stream(web.cc.nc, "RESPONSES", GOVERNOR_CLEAR_SUBJECT)]
         assert len(clears) == 1 and GovernorClear.model_validate_json(clears[0].data).reason == "sizes checked against the book"
         assert web.accounts.actions()[0]["action"] == "clear_governor"
+        await held(False)  # the factory lifted its hold for alice's clear
         # The agents publish the cleared state at their next cycle; until then a second clear is refused only once they have.
         await web.agent.js.publish(GOVERNOR_STATE_SUBJECT, GovernorState(state="baseline", cleared_by="alice").to_bytes())
         again = await c.post("/api/governor/clear", json={"reason": "again"}, headers=h)
