@@ -263,7 +263,8 @@ def test_a_supervisor_killed_hard_takes_its_processes_with_it(tmp_path):
     mission = tmp_path / "mission.yaml"
     proc = _start_up(mission)
     children = psutil.Process(proc.pid).children(recursive=True)
-    assert len(children) == 6  # nats-server, factory, executor, marketdata, audit, web
+    assert len(children) == 7  # nats-server, the fork server, factory, executor, marketdata, audit, web
+    assert {c.ppid() for c in children} == {proc.pid}  # every service is the supervisor's own child, forked or not
     proc.kill()  # kill -9 the supervisor
     proc.wait(10)
     gone, alive = psutil.wait_procs(children, timeout=15)

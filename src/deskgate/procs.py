@@ -9,6 +9,13 @@ import signal
 import sys
 
 PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+PR_SET_CHILD_SUBREAPER = 36
+PR_GET_CHILD_SUBREAPER = 37
+
+
+def _libc():
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 def die_with_parent() -> None:
@@ -19,8 +26,25 @@ def die_with_parent() -> None:
     """
     os.setsid()  # its own session: a Ctrl-C at the terminal reaches only the supervisor
     if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def child_subreaper(on: bool) -> bool:
+    """Make this process adopt its orphaned descendants (Linux), or stop; returns whether it did before.
+
+    The fork server hands each service it forks to the supervisor this way (forkserver.py).
+    """
+    libc = _libc()
+    before = ctypes.c_int(0)
+    if libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(before)) != 0 or libc.prctl(PR_SET_CHILD_SUBREAPER, int(on)) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+    return bool(before.value)
+
+
+def set_name(name: str) -> None:
+    """The name `ps -o comm`, top and /proc/PID/comm show (Linux; at most 15 bytes)."""
+    if sys.platform.startswith("linux"):
+        _libc().prctl(PR_SET_NAME, name.encode()[:15])
 
 
 def alive(pid: int | None) -> bool:

@@ -8,6 +8,7 @@ the supervisor waits for.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import os
 import signal
@@ -17,6 +18,18 @@ from deskgate.logs import setup_service_logging
 from deskgate.paths import DataDir
 
 SERVICES = ("factory", "executor", "marketdata", "agents", "audit", "web")
+
+# Where each service's class lives, imported only in the process that runs it: a
+# service holds its own libraries, never another's (the factory no web framework, no
+# model SDK; tests/test_forkserver.py).
+SERVICE_CLASSES = {
+    "factory": "deskgate.factory.service:Factory",
+    "executor": "deskgate.execution.service:Executor",
+    "marketdata": "deskgate.marketdata.service:MarketDataService",
+    "audit": "deskgate.audit.service:AuditService",
+    "agents": "deskgate.agents.service:AgentsService",
+    "web": "deskgate.web.service:WebService",
+}
 
 
 def ready_file(data_dir: DataDir, name: str):
@@ -40,33 +53,12 @@ def _mark_ready(data_dir: DataDir, name: str) -> None:
 async def _run(name: str, data_dir: DataDir) -> None:
     mission = load_snapshot(data_dir)
     ready = asyncio.Event()
-    if name == "factory":
-        from deskgate.factory.service import Factory
-
-        service = Factory(mission, data_dir)
-    elif name == "executor":
-        from deskgate.execution.service import Executor
-
-        service = Executor(mission, data_dir)
-    elif name == "marketdata":
-        from deskgate.marketdata.service import MarketDataService
-
-        service = MarketDataService(mission, data_dir)
-        ready.set()
-    elif name == "audit":
-        from deskgate.audit.service import AuditService
-
-        service = AuditService(mission, data_dir)
-    elif name == "agents":
-        from deskgate.agents.service import AgentsService
-
-        service = AgentsService(mission, data_dir)
-    elif name == "web":
-        from deskgate.web.service import WebService
-
-        service = WebService(mission, data_dir)
-    else:
+    if name not in SERVICE_CLASSES:
         raise SystemExit(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
+    module, _, cls = SERVICE_CLASSES[name].partition(":")
+    service = getattr(importlib.import_module(module), cls)(mission, data_dir)
+    if name == "marketdata":
+        ready.set()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, service.stop)

@@ -3,6 +3,11 @@
 A service that dies is restarted (with back-off); so is the embedded nats-server,
 on the same port and store. SIGINT/SIGTERM stops everything in order: services
 first, so they can finish their batch and close cleanly, then the bus.
+
+On Linux the services are forked from a fork server that has the libraries they
+share already imported, so those pages are shared between them (forkserver.py).
+The fork server holds no credentials and no key, so a service inherits none; each
+is still its own process, and this process's own child.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from deskgate.bus.server import BusError, NatsServer, port_available, start_nats
 from deskgate.bus.streams import ProvisionReport, provision
 from deskgate.bus.subjects import Role
 from deskgate.config import Mission
+from deskgate.forkserver import ForkedProcess, ForkServer, ForkServerError
+from deskgate.forkserver import supported as forking_supported
 from deskgate.marketdata.csv_replay import load_bars
 from deskgate.paths import DataDir, write_private
 from deskgate.procs import die_with_parent, is_desk_process
@@ -41,7 +48,7 @@ class StackError(RuntimeError):
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedProcess
     started: float
     restarts: int = 0
 
@@ -52,6 +59,9 @@ class Stack:
     data_dir: DataDir
     services: tuple[str, ...] = SERVICES
     restart: bool = True
+    # Fork the services from a fork server (Linux), rather than exec one interpreter
+    # each; DESKGATE_FORKSERVER=0 in the environment turns it off.
+    fork: bool = field(default_factory=lambda: os.environ.get("DESKGATE_FORKSERVER", "1") != "0")
     nats: NatsServer | None = None
     url: str = ""
     children: dict[str, Child] = field(default_factory=dict)
@@ -60,6 +70,7 @@ class Stack:
     notices: list[str] = field(default_factory=list)
     _lock_fh: object = None
     _stopping: bool = False
+    _forkserver: ForkServer | None = None
 
     # -- start ----------------------------------------------------------------------
 
@@ -69,6 +80,10 @@ class Stack:
         try:
             self._refuse_leftovers()
             self._preflight()
+            if self.fork and forking_supported():
+                # Exec'd before anything here reads a credential; its imports overlap the bus's start.
+                self._forkserver = ForkServer(self.data_dir.logs / "forkserver.out")
+                self._forkserver.start()
             creds = ensure_credentials(self.data_dir)
             write_private(self.data_dir.mission_snapshot, self.mission.model_dump_json(indent=2))
             bus = self.mission.bus
@@ -196,15 +211,26 @@ class Stack:
 
     def _spawn(self, name: str) -> None:
         ready_file(self.data_dir, name).unlink(missing_ok=True)
-        log = open(self.data_dir.logs / f"{name}.out", "ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "deskgate", "service", name, "--data-dir", str(self.data_dir.root)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=die_with_parent,
-        )
-        log.close()
+        out = self.data_dir.logs / f"{name}.out"
+        proc = None
+        if self._forkserver is not None:
+            try:
+                proc = self._forkserver.spawn(name, self.data_dir.root, out)
+            except ForkServerError as exc:
+                # Something is wrong with it beyond a crash (a dead one is simply started
+                # again): every service from now on is exec'd, as before the fork server.
+                log.warning("%s; the services are started as their own interpreters from now on", exc)
+                self._forkserver.stop()
+                self._forkserver = None
+        if proc is None:
+            with open(out, "ab") as fh:
+                proc = subprocess.Popen(
+                    [sys.executable, "-m", "deskgate", "service", name, "--data-dir", str(self.data_dir.root)],
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    preexec_fn=die_with_parent,
+                )
         previous = self.children.get(name)
         self.children[name] = Child(name, proc, time.monotonic(), previous.restarts + 1 if previous else 0)
 
@@ -306,6 +332,8 @@ class Stack:
                 child.process.wait(5)
         for name in self.children:
             ready_file(self.data_dir, name).unlink(missing_ok=True)
+        if self._forkserver is not None:
+            self._forkserver.stop()
         if self.nats is not None:
             self.nats.stop()
         self.data_dir.run_file.unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from deskgate.config import Mission, MissionError, load_mission
+from deskgate.config import Mission, load_mission
 from deskgate.paths import DataDir
 
 app = typer.Typer(
@@ -90,32 +90,42 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+# The errors a command reports as one line, by where they are defined. Only a module
+# that was imported can have raised its error, so handle_errors looks them up in
+# sys.modules instead of importing them: a command (`deskgate up` above all, which
+# stays resident as the supervisor) should not load SQLAlchemy, argon2 and WebAuthn
+# just to name exceptions it will never see.
+KNOWN_ERRORS = (
+    ("deskgate.config", "MissionError"),
+    ("deskgate.approvals.client", "CommandCenterError"),
+    ("deskgate.stack", "StackError"),
+    ("deskgate.bus.server", "BusError"),
+    ("deskgate.marketdata.csv_replay", "CsvError"),
+    ("deskgate.bus.reader", "ReadError"),
+    ("deskgate.audit.keys", "SigningKeyError"),
+    ("deskgate.people.principals", "PrincipalError"),
+    ("deskgate.people.accounts", "AccountError"),
+)
+
+
+def _loaded(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    return tuple(getattr(sys.modules[module], name) for module, name in names if module in sys.modules)
+
+
 def handle_errors(fn):
     """Known failures become one clear line and exit code 2, not a traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from nats.errors import Error as NatsError
-
-        from deskgate.approvals.client import CommandCenterError
-        from deskgate.audit.keys import SigningKeyError
-        from deskgate.bus.reader import ReadError
-        from deskgate.people.accounts import AccountError
-        from deskgate.people.principals import PrincipalError
-        from deskgate.bus.server import BusError
-        from deskgate.marketdata.csv_replay import CsvError
-        from deskgate.stack import StackError
-
         try:
             return fn(*args, **kwargs)
-        except (
-            MissionError, CommandCenterError, StackError, BusError, CsvError, ReadError, SigningKeyError, FileNotFoundError, KeyError,
-            PrincipalError, AccountError,
-        ) as exc:
-            fail(str(exc).strip("'\""))
-        except (NatsError, OSError) as exc:
-            name = type(exc).__name__
-            fail(f"cannot reach the desk's bus ({name}: {exc}); is `deskgate up` running for this data directory?")
+        except Exception as exc:
+            if isinstance(exc, (*_loaded(KNOWN_ERRORS), FileNotFoundError, KeyError)):
+                fail(str(exc).strip("'\""))
+            if isinstance(exc, (*_loaded((("nats.errors", "Error"),)), OSError)):
+                name = type(exc).__name__
+                fail(f"cannot reach the desk's bus ({name}: {exc}); is `deskgate up` running for this data directory?")
+            raise
 
     return wrapper
 

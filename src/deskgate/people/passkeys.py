@@ -18,6 +18,11 @@ challenge names the exact signed decision bytes, so an assertion cannot be moved
 another decision. `verify_assertion` returns the count only for the record.
 
 Everything here is pure: no I/O, no clock (`now` is passed in).
+
+py_webauthn (with pyOpenSSL, cbor2, pyasn1) is imported by the functions that use it,
+not with this module: the agents and the Command Center import this module for its
+digests and models, and most desks never register a passkey, so they need not hold
+the library at rest.
 """
 
 from __future__ import annotations
@@ -30,31 +35,17 @@ import json
 import re
 import unicodedata
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
-from webauthn import generate_authentication_options, generate_registration_options, verify_authentication_response, verify_registration_response
-from webauthn.helpers import bytes_to_base64url, options_to_json, parse_attestation_object, parse_authenticator_data, parse_client_data_json
-from webauthn.helpers.cose import COSEAlgorithmIdentifier
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticationCredential,
-    AuthenticatorAssertionResponse,
-    AuthenticatorData,
-    AuthenticatorSelectionCriteria,
-    ClientDataType,
-    CollectedClientData,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from deskgate.audit.signing import Kind, signed_message
 
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import AuthenticatorData, CollectedClientData, PublicKeyCredentialDescriptor
+
 PASSKEY_HEADER = "Deskgate-Passkey"
 MAX_DIGESTS = 200
-ALGORITHMS = [COSEAlgorithmIdentifier.ECDSA_SHA_256, COSEAlgorithmIdentifier.EDDSA]  # ES256 first: every authenticator has it
 CEREMONY_TIMEOUT_MS = 120_000
 CHALLENGE_PREFIX = b"deskgate/1 passkey\n"
 MAX_USER_ID_BYTES = 64  # WebAuthn's limit for a user handle
@@ -183,6 +174,12 @@ def origin_allowed(origin: str, rp_id: str) -> bool:
     return host == rp_id or host.endswith("." + rp_id)
 
 
+def _algorithms() -> list:
+    from webauthn.helpers.cose import COSEAlgorithmIdentifier
+
+    return [COSEAlgorithmIdentifier.ECDSA_SHA_256, COSEAlgorithmIdentifier.EDDSA]  # ES256 first: every authenticator has it
+
+
 def _check_rp_id(rp_id: str) -> None:
     if not _is_host(rp_id):
         raise PasskeyError(f"{str(rp_id)[:80]!r} is not a usable passkey site name (rp id): use the desk's host name, not an address")
@@ -213,6 +210,15 @@ def registration_options(
     *, rp_id: str, rp_name: str, principal: str, user_id: bytes, exclude: list[StoredPasskey]
 ) -> tuple[dict, bytes]:
     """Options for navigator.credentials.create, and the challenge the server keeps until the answer comes."""
+    from webauthn import generate_registration_options
+    from webauthn.helpers import options_to_json
+    from webauthn.helpers.structs import (
+        AttestationConveyancePreference,
+        AuthenticatorSelectionCriteria,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     _check_rp_id(rp_id)
     if not isinstance(rp_name, str) or not rp_name.strip():
         raise PasskeyError("the desk needs a name to show in the passkey prompt")
@@ -232,7 +238,7 @@ def registration_options(
             user_verification=UserVerificationRequirement.PREFERRED,
         ),
         exclude_credentials=[_descriptor(p) for p in exclude],
-        supported_pub_key_algs=ALGORITHMS,
+        supported_pub_key_algs=_algorithms(),
     )
     return json.loads(options_to_json(options)), options.challenge  # plain JSON types, no enums
 
@@ -246,6 +252,11 @@ def verify_registration(
     not who made the authenticator. The caller must also refuse a credential id that is
     already registered to anyone.
     """
+    from webauthn import verify_registration_response
+    from webauthn.helpers import parse_attestation_object
+    from webauthn.helpers.exceptions import WebAuthnException
+    from webauthn.helpers.structs import ClientDataType
+
     label = _check_label(label)
     data = _json_object(credential, "passkey registration")
     browser = _model(_BrowserRegistration, data, "passkey registration")
@@ -272,20 +283,20 @@ def verify_registration(
             expected_rp_id=rp_id,
             expected_origin=client.origin,
             require_user_presence=True,
-            supported_pub_key_algs=ALGORITHMS,
+            supported_pub_key_algs=_algorithms(),
         )
     except WebAuthnException as exc:
         raise PasskeyError(f"the passkey registration does not verify: {_library_reason(exc)}") from None
     except Exception:
         raise PasskeyError("the passkey registration does not verify: its data cannot be read") from None
-    credential_id = bytes_to_base64url(verified.credential_id)
+    credential_id = _base64url(verified.credential_id)
     if credential_id != browser.rawId:
         raise PasskeyError("the passkey registration names a different key than the one it made")
     try:
         return StoredPasskey(
             principal=principal,
             credential_id=credential_id,
-            public_key=bytes_to_base64url(verified.credential_public_key),
+            public_key=_base64url(verified.credential_public_key),
             sign_count=verified.sign_count,
             label=label,
             created_at=now,
@@ -330,6 +341,10 @@ class _BrowserAssertion(BaseModel):
 
 def request_options(*, rp_id: str, digests: list[str], credentials: list[StoredPasskey]) -> dict:
     """Options for navigator.credentials.get whose challenge names exactly these decisions."""
+    from webauthn import generate_authentication_options
+    from webauthn.helpers import options_to_json
+    from webauthn.helpers.structs import UserVerificationRequirement
+
     _check_rp_id(rp_id)
     if not credentials:
         raise PasskeyError("no passkey is registered for this principal")
@@ -366,7 +381,7 @@ def assertion_from_browser(credential: dict | str, digests: list[str]) -> Passke
 
 def encode_assertion(a: PasskeyAssertion) -> str:
     """The header value: base64url of compact JSON (no characters a NATS header cannot carry)."""
-    text = bytes_to_base64url(a.model_dump_json(exclude_none=True).encode())
+    text = _base64url(a.model_dump_json(exclude_none=True).encode())
     if len(text) > MAX_HEADER_CHARS:
         raise PasskeyError("the passkey assertion is too large to send")
     return text
@@ -398,6 +413,10 @@ def verify_assertion(assertion: PasskeyAssertion, credentials: list[StoredPasske
     which repeats the earlier checks). The sign count is not compared: see the module's
     docstring.
     """
+    from webauthn import verify_authentication_response
+    from webauthn.helpers import parse_authenticator_data
+    from webauthn.helpers.structs import AuthenticationCredential, AuthenticatorAssertionResponse, ClientDataType
+
     if not isinstance(assertion, PasskeyAssertion):
         raise PasskeyError("the passkey assertion is missing")
     stored = next((p for p in credentials if p.credential_id == assertion.credential_id), None)
@@ -455,6 +474,8 @@ def _check_authenticator(auth: AuthenticatorData, rp_id: str) -> None:
 
 
 def _descriptor(p: StoredPasskey) -> PublicKeyCredentialDescriptor:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
     return PublicKeyCredentialDescriptor(id=_bytes(p.credential_id, "credential id"))
 
 
@@ -464,12 +485,19 @@ def _bytes(text: str, what: str) -> bytes:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError, TypeError):
         raise PasskeyError(f"the passkey's {what} is not base64url") from None
-    if bytes_to_base64url(raw) != text:
+    if _base64url(raw) != text:
         raise PasskeyError(f"the passkey's {what} is not base64url")
     return raw
 
 
+def _base64url(raw: bytes) -> str:
+    """Unpadded base64url, as py_webauthn's bytes_to_base64url writes it."""
+    return base64.urlsafe_b64encode(raw).decode("utf-8").rstrip("=")
+
+
 def _client_data(text: str) -> CollectedClientData:
+    from webauthn.helpers import parse_client_data_json
+
     try:
         return parse_client_data_json(_bytes(text, "client data"))
     except PasskeyError:

@@ -1,0 +1,201 @@
+"""The fork server: services forked from one parent that holds their shared libraries, but no secret.
+
+What must hold: a service imports only what it needs (the factory no web framework,
+no model SDK); the fork server holds no role's credentials or keys, so no service
+inherits another's; the services stay the supervisor's own children, and neither a
+killed fork server nor a killed service stops the desk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from deskgate.config import Mission
+from deskgate.forkserver import PRELOAD, ForkedProcess
+from deskgate.paths import DataDir
+from deskgate.services import SERVICE_CLASSES
+from deskgate.stack import Stack
+
+# What no service other than the one named may hold.
+WEB = {"fastapi", "starlette", "uvicorn", "jinja2", "prometheus_client"}
+MODELS = {"pydantic_ai", "openai", "anthropic", "httpx", "logfire"}
+CLI = {"typer", "click", "rich"}
+PASSKEYS = {"webauthn", "OpenSSL", "cbor2"}  # only when a principal registers or uses a passkey
+NOT_NEEDED = {
+    "factory": WEB | MODELS | CLI | PASSKEYS | {"argon2", "feedparser", "markdown_it"},
+    "executor": WEB | MODELS | CLI | PASSKEYS | {"argon2", "feedparser", "markdown_it"},
+    "audit": WEB | MODELS | CLI | PASSKEYS | {"argon2", "feedparser", "markdown_it"},
+    "marketdata": WEB | MODELS | CLI | PASSKEYS | {"argon2"},
+    "agents": WEB | MODELS | CLI | PASSKEYS,  # the offline analyst; pydantic-ai only for a model
+    "web": MODELS | {"typer", "rich"} | PASSKEYS,  # uvicorn brings click
+}
+
+
+def _modules_of(*modules: str) -> set[str]:
+    """sys.modules of a fresh interpreter after the fork server's imports and these."""
+    code = (
+        "import importlib, json, sys\n"
+        "from deskgate.forkserver import PRELOAD\n"
+        f"for m in (*PRELOAD, *{list(modules)!r}): importlib.import_module(m)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120).stdout
+    return set(json.loads(out))
+
+
+def _packages(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules} | modules
+
+
+def test_each_service_imports_only_what_it_needs():
+    assert set(NOT_NEEDED) == set(SERVICE_CLASSES)
+    preloaded = _packages(_modules_of())
+    every_not_needed = set.union(*NOT_NEEDED.values())
+    assert not preloaded & every_not_needed, "the fork server gives every service these"
+    for name, target in SERVICE_CLASSES.items():
+        held = _packages(_modules_of(target.split(":")[0]))
+        assert not held & NOT_NEEDED[name], f"{name} imports {sorted(held & NOT_NEEDED[name])}"
+
+
+def test_the_fork_server_imports_nothing_from_a_data_directory():
+    """Its imports open module files only: no credential, key, mission or database."""
+    code = (
+        "import importlib, json, sys\n"
+        "opened = []\n"
+        "sys.addaudithook(lambda event, args: opened.append(str(args[0])) if event == 'open' and isinstance(args[0], (str, bytes)) else None)\n"
+        "from deskgate.forkserver import PRELOAD\n"
+        "for m in PRELOAD: importlib.import_module(m)\n"
+        "print(json.dumps(opened))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120).stdout
+    roots = [os.path.realpath(p) for p in sys.path if p] + [os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)]
+    strays = [p for p in json.loads(out) if not any(os.path.realpath(p).startswith(r) for r in roots)]
+    assert strays == []
+
+
+def _mission() -> Mission:
+    return Mission.model_validate({"marketdata": {"source": "none"}, "web": {"port": 0}})
+
+
+def _memory(pid: int) -> bytes:
+    """Every readable mapping of a process (its own child, or run as root)."""
+    chunks = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if "r" not in fields[1] or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                chunks.append(mem.read(end - start))
+            except (OSError, OverflowError, ValueError):
+                continue
+    return b"\0".join(chunks)
+
+
+def _secrets(data_dir: DataDir) -> dict[str, list[bytes]]:
+    """Each role's bus password, and each role's private key as PEM body and as raw bytes."""
+    out: dict[str, list[bytes]] = {}
+    for role, entry in json.loads(data_dir.credentials.read_text()).items():
+        out.setdefault(role, []).append(entry["password"].encode())
+    for pem in (data_dir.keys / "private").glob("*.pem"):
+        text = pem.read_bytes()
+        key = serialization.load_pem_private_key(text, password=None)
+        raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        body = b"".join(line for line in text.splitlines() if not line.startswith(b"-----"))
+        out.setdefault(f"key:{pem.stem}", []).extend([raw, body])
+    return out
+
+
+@pytest.mark.slow
+def test_the_fork_server_holds_no_secret_and_a_forked_service_its_own(tmp_path):
+    data_dir = DataDir.at(tmp_path / "desk")
+    stack = Stack(_mission(), data_dir, services=("executor",), restart=False, fork=True).start()
+    try:
+        server = stack._forkserver.process.pid
+        executor = stack.children["executor"].process.pid
+        try:
+            server_memory, executor_memory = _memory(server), _memory(executor)
+        except PermissionError:
+            pytest.skip("cannot read another process's memory here (ptrace restrictions)")
+        secrets = _secrets(data_dir)
+        assert {"factory", "agent", "executor", "key:factory", "key:agent"} <= set(secrets)
+        held = sorted(name for name, values in secrets.items() if any(v in server_memory for v in values))
+        assert held == [], f"the fork server holds {held}"
+        # The same search finds what the executor loaded after its fork: the search works.
+        assert any(v in executor_memory for v in secrets["executor"])
+        assert any(v in executor_memory for v in secrets["key:executor"])
+        assert not any(v in executor_memory for v in secrets["key:factory"])
+    finally:
+        stack.stop()
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as fh:
+        return int(fh.read().rsplit(")", 1)[1].split()[1])
+
+
+def _restart(stack: Stack, name: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while name not in stack.supervise_once():
+        assert time.monotonic() < deadline, f"{name} was not restarted"
+        time.sleep(0.1)
+    stack.wait_ready(timeout, [name])
+
+
+@pytest.mark.slow
+def test_forked_services_are_the_supervisors_children_and_survive_kill_9(tmp_path):
+    data_dir = DataDir.at(tmp_path / "desk")
+    stack = Stack(_mission(), data_dir, services=("executor", "audit"), restart=True, fork=True).start()
+    try:
+        for name, child in stack.children.items():
+            assert isinstance(child.process, ForkedProcess)
+            assert _ppid(child.process.pid) == os.getpid()
+            with open(f"/proc/{child.process.pid}/comm") as fh:
+                assert fh.read().strip() == f"dg-{name}"
+
+        # kill -9 the fork server: what runs keeps running; the next spawn gets a new one.
+        first = stack._forkserver.process
+        first.kill()
+        first.wait(5)
+        assert all(c.process.poll() is None for c in stack.children.values())
+
+        # kill -9 a service: the supervisor restarts it, forked from the new fork server.
+        stack.kill_service("executor")
+        assert stack.children["executor"].process.returncode == -signal.SIGKILL
+        _restart(stack, "executor")
+        again = stack.children["executor"].process
+        assert isinstance(again, ForkedProcess) and _ppid(again.pid) == os.getpid()
+        assert stack._forkserver.process is not first and stack._forkserver.alive()
+    finally:
+        stack.stop()
+    assert {n: c.process.returncode for n, c in stack.children.items()} == {"executor": 0, "audit": 0}
+    assert stack._forkserver.process is None  # stopped with the desk
+
+
+@pytest.mark.slow
+def test_without_the_fork_server_each_service_is_its_own_interpreter(tmp_path):
+    data_dir = DataDir.at(tmp_path / "desk")
+    stack = Stack(_mission(), data_dir, services=("executor",), restart=False, fork=False).start()
+    try:
+        child = stack.children["executor"].process
+        assert isinstance(child, subprocess.Popen) and stack._forkserver is None
+        with open(f"/proc/{child.pid}/cmdline", "rb") as fh:
+            assert fh.read().split(b"\0")[1:5] == [b"-m", b"deskgate", b"service", b"executor"]
+    finally:
+        stack.stop()
+    assert stack.children["executor"].process.returncode == 0
+
+
+def test_the_fork_server_preloads_no_single_services_own_code():
+    assert len(set(PRELOAD)) == len(PRELOAD)
+    assert not any(m.startswith(("deskgate.factory", "deskgate.web", "deskgate.agents")) for m in PRELOAD)
