@@ -199,3 +199,62 @@ def test_without_the_fork_server_each_service_is_its_own_interpreter(tmp_path):
 def test_the_fork_server_preloads_no_single_services_own_code():
     assert len(set(PRELOAD)) == len(PRELOAD)
     assert not any(m.startswith(("deskgate.factory", "deskgate.web", "deskgate.agents")) for m in PRELOAD)
+
+
+@pytest.mark.slow
+def test_only_the_agents_get_the_models_api_key(tmp_path, monkeypatch):
+    """The model's key is the agents' alone: not in the fork server, not in another service."""
+    canary = "sk-canary-" + os.urandom(8).hex()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", canary)
+    data_dir = DataDir.at(tmp_path / "desk")
+    stack = Stack(_mission(), data_dir, services=("executor",), restart=False, fork=True).start()
+    try:
+        assert stack.service_env("agents")["ANTHROPIC_API_KEY"] == canary
+        assert "ANTHROPIC_API_KEY" not in stack.service_env("factory")
+        for pid in (stack._forkserver.process.pid, stack.children["executor"].process.pid):
+            try:
+                memory = _memory(pid)
+            except PermissionError:
+                pytest.skip("cannot read another process's memory here (ptrace restrictions)")
+            assert canary.encode() not in memory, f"pid {pid} holds the model's key"
+    finally:
+        stack.stop()
+
+
+def test_a_failed_hand_over_leaves_no_untracked_service_running():
+    """What the supervisor does before starting a service again after the fork server failed
+    mid-request: a forked copy it never took on is killed; the services it tracks are not."""
+    from deskgate.forkserver import kill_untracked_services
+
+    code = "import ctypes, time; ctypes.CDLL(None).prctl(15, b'dg-stray', 0, 0, 0); time.sleep(60)"
+    stray = subprocess.Popen([sys.executable, "-c", code])
+    kept = subprocess.Popen([sys.executable, "-c", code.replace("dg-stray", "dg-kept")])
+    try:
+        deadline = time.monotonic() + 10
+        while not all(open(f"/proc/{p.pid}/comm").read().startswith("dg-") for p in (stray, kept)):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert kill_untracked_services(frozenset({kept.pid})) == [stray.pid]
+        assert kept.poll() is None
+    finally:
+        for p in (stray, kept):
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.slow
+def test_a_service_restarts_when_the_supervisors_directory_is_gone(tmp_path):
+    data_dir = DataDir.at(tmp_path / "desk")
+    here = os.getcwd()
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    stack = Stack(_mission(), data_dir, services=("executor",), restart=True, fork=True).start()
+    try:
+        os.chdir(gone)
+        gone.rmdir()
+        stack.kill_service("executor")
+        _restart(stack, "executor")
+        assert stack.children["executor"].process.poll() is None
+    finally:
+        os.chdir(here)
+        stack.stop()

@@ -143,8 +143,9 @@ class ForkedProcess:
 class ForkServer:
     """The supervisor's handle on its fork server: start it, ask it for services, stop it."""
 
-    def __init__(self, log_path: Path):
+    def __init__(self, log_path: Path, env: dict[str, str] | None = None):
         self.log_path = log_path
+        self.env = env  # its own environment: without what only one service may hold (the model's key)
         self.process: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._reader = None
@@ -163,6 +164,7 @@ class ForkServer:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     preexec_fn=die_with_parent,  # noqa: PLW1509 - as for every child of the supervisor (stack.py)
+                    env=self.env,
                 )
         except BaseException:
             ours.close()
@@ -174,8 +176,12 @@ class ForkServer:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def spawn(self, name: str, data_dir: Path, out: Path, timeout: float = 60.0) -> ForkedProcess:
+    def spawn(
+        self, name: str, data_dir: Path, out: Path, timeout: float = 60.0, tracked: frozenset[int] = frozenset(),
+        env: dict[str, str] | None = None,
+    ) -> ForkedProcess:
         """Fork service NAME, its stdout and stderr appended to OUT; it is this process's child when this returns.
+        `tracked`: the services the caller already runs, which a failure here must leave alone.
 
         The first spawn waits for the fork server's imports (a second or two)."""
         from deskgate.procs import child_subreaper
@@ -185,8 +191,8 @@ class ForkServer:
             "data_dir": str(data_dir),
             "out": str(out),
             "supervisor": os.getpid(),
-            "cwd": os.getcwd(),
-            "env": dict(os.environ),
+            "cwd": _cwd(),
+            "env": dict(os.environ) if env is None else env,
         }
         with self._lock:
             if not self.alive():
@@ -199,17 +205,19 @@ class ForkServer:
                     self._sock.sendall(json.dumps(request).encode() + b"\n")
                     reply = json.loads(self._reader.readline() or b"null")
                 except (OSError, ValueError) as exc:
-                    self._abandon()
+                    self._abandon(tracked)
                     raise ForkServerError(f"the fork server did not answer: {exc}") from None
-                if not isinstance(reply, dict) or not isinstance(reply.get("pid"), int):
-                    self._abandon()
-                    error = reply.get("error") if isinstance(reply, dict) else reply
+                pid = reply.get("pid") if isinstance(reply, dict) else None
+                if not isinstance(pid, int) or pid <= 1 or pid in (os.getpid(), self.process.pid) or _parent_of(pid) not in (os.getpid(), None):
+                    self._abandon(tracked)
+                    error = reply.get("error", f"pid {pid!r}") if isinstance(reply, dict) else reply
                     raise ForkServerError(f"the fork server could not fork {name}: {error}")
-                child = ForkedProcess(reply["pid"], ["deskgate", "service", name, "--data-dir", str(data_dir)])
+                child = ForkedProcess(pid, ["deskgate", "service", name, "--data-dir", str(data_dir)])
                 # The intermediate has exited before the reply, so the service is ours by now.
                 deadline = time.monotonic() + 5
                 while not child._reap(os.WNOHANG):
                     if time.monotonic() > deadline:
+                        self._abandon(tracked)
                         raise ForkServerError(f"{name} (pid {child.pid}) was not handed to the supervisor")
                     time.sleep(0.001)
             finally:
@@ -217,10 +225,13 @@ class ForkServer:
                     child_subreaper(False)
         return child
 
-    def _abandon(self) -> None:
+    def _abandon(self, tracked: frozenset[int]) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
         self.stop()
+        # A service forked just before the fork server failed may already be ours: before
+        # the caller starts another, none may be left running beside it.
+        kill_untracked_services(tracked)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Close its socket (it exits at end of input); kill it if it lingers."""
@@ -235,6 +246,44 @@ class ForkServer:
                 self.process.kill()
                 self.process.wait(5)
             self.process = None
+
+
+def _cwd() -> str | None:
+    try:
+        return os.getcwd()
+    except OSError:
+        return None  # deleted: the service keeps the fork server's directory
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent pid of a live process, or None if it cannot be read (already reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def kill_untracked_services(tracked: set[int] = frozenset()) -> list[int]:
+    """Kill and reap this process's children named dg-* (forked services) that are not `tracked`."""
+    me, killed = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in tracked:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        comm = stat[stat.index(b"(") + 1 : stat.rindex(b")")]
+        if comm.startswith(b"dg-") and _parent_of(int(entry)) == me:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                os.waitpid(int(entry), 0)
+                killed.append(int(entry))
+            except (ProcessLookupError, ChildProcessError):
+                pass
+    return killed
 
 
 # -- the fork server's side -------------------------------------------------------------
@@ -261,7 +310,8 @@ class _Service:
             return 1  # adopted by someone else, or the supervisor is gone: never run unsupervised
         _redirect(self.request["out"])
         try:
-            os.chdir(self.request["cwd"])
+            if self.request["cwd"] is not None:
+                os.chdir(self.request["cwd"])
         except OSError:
             pass  # the supervisor's directory is gone: keep the fork server's, as an inherited one would be
         os.environ.clear()

@@ -29,6 +29,10 @@ def setup_service_logging(log_file: Path | None, level: int = logging.INFO, to_s
     root = logging.getLogger()
     root.handlers.clear()
     root.setLevel(level)
+    # The CLI keeps the desk's own records off a terminal (cli.main); a service's go to its log.
+    ours = logging.getLogger("deskgate")
+    ours.handlers.clear()
+    ours.propagate = True
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         fh = logging.FileHandler(log_file)

@@ -31,7 +31,7 @@ from deskgate.bus.server import BusError, NatsServer, port_available, start_nats
 from deskgate.bus.streams import ProvisionReport, provision
 from deskgate.bus.subjects import Role
 from deskgate.config import Mission
-from deskgate.forkserver import ForkedProcess, ForkServer, ForkServerError
+from deskgate.forkserver import ForkedProcess, ForkServer
 from deskgate.forkserver import supported as forking_supported
 from deskgate.marketdata.csv_replay import load_bars
 from deskgate.paths import DataDir, write_private
@@ -82,7 +82,7 @@ class Stack:
             self._preflight()
             if self.fork and forking_supported():
                 # Exec'd before anything here reads a credential; its imports overlap the bus's start.
-                self._forkserver = ForkServer(self.data_dir.logs / "forkserver.out")
+                self._forkserver = ForkServer(self.data_dir.logs / "forkserver.out", env=self.service_env("forkserver"))
                 self._forkserver.start()
             creds = ensure_credentials(self.data_dir)
             write_private(self.data_dir.mission_snapshot, self.mission.model_dump_json(indent=2))
@@ -209,17 +209,28 @@ class Stack:
         finally:
             await nc.close()
 
+    def service_env(self, name: str) -> dict[str, str]:
+        """The environment a service starts with: the model's API key only for the agents,
+        which are the only service that calls a model."""
+        keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
+        if self.mission.agents.model.api_key_env:
+            keys.add(self.mission.agents.model.api_key_env)
+        return {k: v for k, v in os.environ.items() if name == "agents" or k not in keys}
+
     def _spawn(self, name: str) -> None:
         ready_file(self.data_dir, name).unlink(missing_ok=True)
         out = self.data_dir.logs / f"{name}.out"
         proc = None
         if self._forkserver is not None:
             try:
-                proc = self._forkserver.spawn(name, self.data_dir.root, out)
-            except ForkServerError as exc:
+                tracked = frozenset(c.process.pid for n, c in self.children.items() if n != name and c.process.poll() is None)
+                proc = self._forkserver.spawn(name, self.data_dir.root, out, tracked=tracked, env=self.service_env(name))
+            except Exception as exc:  # noqa: BLE001 - whatever went wrong with forking, the service still starts
                 # Something is wrong with it beyond a crash (a dead one is simply started
                 # again): every service from now on is exec'd, as before the fork server.
-                log.warning("%s; the services are started as their own interpreters from now on", exc)
+                notice = f"{exc}; the services are started as their own interpreters from now on"
+                log.warning(notice)
+                self.notices.append(notice)
                 self._forkserver.stop()
                 self._forkserver = None
         if proc is None:
@@ -230,6 +241,7 @@ class Stack:
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
                     preexec_fn=die_with_parent,
+                    env=self.service_env(name),
                 )
         previous = self.children.get(name)
         self.children[name] = Child(name, proc, time.monotonic(), previous.restarts + 1 if previous else 0)

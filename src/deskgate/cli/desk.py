@@ -81,11 +81,22 @@ def up(
     signal.signal(signal.SIGTERM, on_signal)
     stack.start()
     try:
-        for notice in stack.notices:
-            console.print(f"[bold red]warning:[/] {escape(notice)}")
+        shown = 0
+
+        def show_notices() -> None:
+            nonlocal shown
+            for notice in stack.notices[shown:]:
+                console.print(f"[bold red]warning:[/] {escape(notice)}")
+            shown = len(stack.notices)
+
+        def on_restart(name: str) -> None:
+            console.print(f"[yellow]restarted {name}[/]")
+            show_notices()
+
+        show_notices()
         console.print(where_table(stack))
         console.print("[green]desk running[/]; Ctrl-C (or SIGTERM) stops every process")
-        stack.run_forever(stop, on_restart=lambda name: console.print(f"[yellow]restarted {name}[/]"))
+        stack.run_forever(stop, on_restart=on_restart)
     finally:
         console.print("stopping services, then the bus..." if stack.nats else "stopping services (the external bus keeps running)...")
         stack.stop()

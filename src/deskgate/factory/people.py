@@ -8,7 +8,6 @@ import unicodedata
 
 from deskgate.audit.keys import PRINCIPAL_PREFIX, KeyStore
 from deskgate.audit.signing import Kind
-from deskgate.people.accounts import AccountError
 from deskgate.storage import UntilChanged
 
 log = logging.getLogger("deskgate.factory")
@@ -47,7 +46,7 @@ class Verifier:
                 return principals.passkey_problem(principal, kind, data, headers, self.rp_id, pins=self.keys.pins)
             try:
                 registered = self._memo.get(("passkeys", principal), lambda: principals.verified_passkeys(principal, self.keys.pins, self.rp_id))
-            except AccountError:
+            except ValueError:  # AccountError (people/accounts.py, not imported here: it brings argon2): not a name
                 return f"{principal!r} is not an account name"
             return principals.assertion_problem(principal, registered, kind, data, headers, self.rp_id)
         except Exception as exc:  # noqa: BLE001 - a malformed record must refuse the decision, never stop the factory
