@@ -7,6 +7,10 @@ review, every directive through the policy engine, the simulated principal
 deciding each staged one to a fill. Wall time counts from the first bar to the
 last cycle; start-up and the final funnel are not counted.
 
+Each run also prints a fingerprint of what it left on the bus (every directive and
+every verdict, byte for byte): runs of the same build give the same one (the
+replay is deterministic on the market clock the demo's mission uses).
+
     python benchmarks/replay.py [--days 10] [--runs 3]
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import platform
@@ -23,14 +28,33 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+SRC = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "src"))
+sys.path.insert(0, SRC)
+# The desk's processes (started by Stack) run this same source tree, not whatever the
+# environment would import (an editable install of another checkout, say).
+os.environ["PYTHONPATH"] = os.pathsep.join([SRC, *filter(None, [os.environ.get("PYTHONPATH")])])
 
 from deskgate.agents.offline import OfflineAnalyst  # noqa: E402
+from deskgate.bus.connect import connect_as  # noqa: E402
+from deskgate.bus.reader import read_stream  # noqa: E402
 from deskgate.config import load_mission  # noqa: E402
 from deskgate.demo import DEMO_SERVICES, demo_mission  # noqa: E402
 from deskgate.paths import DataDir  # noqa: E402
 from deskgate.replay import Replay  # noqa: E402
 from deskgate.stack import Stack  # noqa: E402
+
+
+async def fingerprint(data_dir: DataDir) -> str:
+    """SHA-256 (first 16 hex digits) of every directive and every verdict, in stream order."""
+    nc, _ = await connect_as(data_dir, "observer", reconnect=False)
+    h = hashlib.sha256()
+    try:
+        for stream, subject in (("DIRECTIVES", "consciousness.directives.>"), ("STATUS", "factory.status.policy.>")):
+            async for m in read_stream(nc, stream, subject):
+                h.update(m.subject.encode() + b"\0" + m.data + b"\0")
+    finally:
+        await nc.close()
+    return h.hexdigest()[:16]
 
 
 def one_run(days: int) -> dict:
@@ -41,6 +65,7 @@ def one_run(days: int) -> dict:
         stack = Stack(mission, data_dir, services=DEMO_SERVICES).start()
         try:
             r = asyncio.run(Replay(mission, data_dir, OfflineAnalyst(), days=days).run())
+            fp = asyncio.run(fingerprint(data_dir))
         finally:
             stack.stop()
         return {
@@ -51,6 +76,7 @@ def one_run(days: int) -> dict:
             "cycles": sum(r.cycles.values()),
             "directives": r.counts.get("submitted", 0),
             "executed": r.funnel.executed if r.funnel else None,
+            "fingerprint": fp,
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)
@@ -70,6 +96,7 @@ def main() -> None:
         "median_days_per_minute": statistics.median(rates),
         "min_days_per_minute": min(rates),
         "target": ">= 30",
+        "identical_runs": len({r["fingerprint"] for r in runs}) == 1,
     }))
 
 

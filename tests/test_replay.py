@@ -198,3 +198,50 @@ def test_the_demo_desk_keeps_replay_time(tmp_path):
 
     mission = load_mission(demo_mission(tmp_path))
     assert mission.clock == "market" and mission.marketdata.source == "none"
+
+
+async def _replay_on_a_fresh_desk(root, mission, days: int):
+    """One replay on a desk of its own (bus, factory, executor), and what it left on the bus."""
+    from conftest import provision_bus, start_bus
+
+    bus = start_bus(root)
+    try:
+        await provision_bus(bus)
+        # No opening bars: the factory's and the executor's market clock starts at the replay's first bar.
+        async with running(bus, mission, prices={}) as (factory, agent, cc, md):
+            r = await Replay(mission, bus.data_dir, OfflineAnalyst(), days=days).run()
+        nc, _ = await bus.connect("observer")
+        try:
+            kept = {
+                name: [(m.subject, m.data) async for m in read_stream(nc, stream, subject)]
+                for name, stream, subject in (
+                    ("directives", "DIRECTIVES", "consciousness.directives.>"),
+                    ("verdicts", "STATUS", "factory.status.policy.>"),
+                    ("outcomes", "STATUS", "factory.status.approval.>"),
+                    ("fills", "FILLS", "factory.execution.fills.>"),
+                    ("insights", "INSIGHTS", "consciousness.insights.>"),
+                )
+            }
+        finally:
+            await nc.close()
+    finally:
+        bus.server.stop()
+    return r, kept
+
+
+async def test_two_replays_with_the_same_seed_send_the_same_directives_and_get_the_same_verdicts(tmp_path):
+    """Bit for bit, on two desks of their own: the replay waits for the desk to reach each state
+    (the market stored, the book at the bar time, every staged directive in the queue, every fill)
+    instead of racing it, and its own ids and times come from the replay, not the wall clock."""
+    # The market clock, as the demo and the benchmark run; a Governor quick enough to damp and be cleared within two days.
+    mission = desk_mission(clock="market", agents={"governor": {"baseline": 2, "h": 1.5}})
+    first, a = await _replay_on_a_fresh_desk(tmp_path / "first", mission, days=2)
+    second, b = await _replay_on_a_fresh_desk(tmp_path / "second", mission, days=2)
+    # Enough happened to be worth comparing: staged and rejected directives, fills, the Governor at work.
+    verdicts = [PolicyVerdict.model_validate_json(data) for _, data in a["verdicts"]]
+    assert {v.decision for v in verdicts} == {"staged", "rejected"}
+    assert a["fills"] and first.governor_damped >= 1 and first.governor_clears >= 1
+    for name in a:
+        assert a[name] == b[name], f"the two replays differ in their {name}"
+    assert first.counts == second.counts
+    assert [(d.directive_id, d.decision, d.outcome) for d in first.decisions] == [(d.directive_id, d.decision, d.outcome) for d in second.decisions]

@@ -13,9 +13,11 @@ The clock is the caller's: `deskgate run` passes the system clock, a replay its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -97,7 +99,18 @@ class CycleResult:
 
 
 class AgentDesk:
-    def __init__(self, mission: Mission, data_dir: DataDir, client: AgentClient, analyst: Analyst, memory: Memory):
+    def __init__(
+        self,
+        mission: Mission,
+        data_dir: DataDir,
+        client: AgentClient,
+        analyst: Analyst,
+        memory: Memory,
+        *,
+        book: Callable[[], Awaitable[PortfolioSnapshot | None]] | None = None,
+    ):
+        """`book` gives the portfolio a cycle sizes from; by default the factory's latest on the bus.
+        A replay passes its own, which waits for the book at the replay's bar time."""
         self.mission = mission
         self.data_dir = data_dir
         self.client = client
@@ -108,6 +121,7 @@ class AgentDesk:
             analyst.memory = memory  # an LLM edits core memory through its tools
         self.state = AgentState.load(data_dir)
         self.state.governor = self.state.governor.model_copy(update={"threshold": mission.agents.governor.h})
+        self.book = book or self.portfolio
         self.last_snapshot: PortfolioSnapshot | None = None
         self.latest_summary: dict[str, MarketSummary] = {}
         self.latest_signal: dict[str, Signal] = {}
@@ -202,8 +216,16 @@ class AgentDesk:
         """Everything new since the last cycle: into recall, the latest views, and the per-kind buffers."""
         if not self._restored:
             await self.restore()
+        # Five reads at once (one round trip's wait), then taken in this order, as they always were.
+        summaries, signals, fills, news, clears = await _all(
+            _read(self.nc, "MARKET", "market.data.aggregated.>", MarketSummary, self.state.summaries_seq),
+            _read(self.nc, "MARKET", "market.data.signals.>", Signal, self.state.signals_seq),
+            _read(self.nc, "FILLS", "factory.execution.fills.>", Fill, self.state.fills_seq),
+            _read(self.nc, "MARKET", S.NEWS_SUBJECT, NewsItem, self.state.news_seq),
+            _read(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, None, self.state.clears_seq),
+        )
         rows = []
-        async for seq, s in read_parsed(self.nc, "MARKET", "market.data.aggregated.>", MarketSummary, after=self.state.summaries_seq):
+        for seq, s in summaries:
             self.state.summaries_seq = seq
             if s is None:
                 self._count("unreadable_market_data")
@@ -225,7 +247,7 @@ class AgentDesk:
                     ),
                 }
             )
-        async for seq, sig in read_parsed(self.nc, "MARKET", "market.data.signals.>", Signal, after=self.state.signals_seq):
+        for seq, sig in signals:
             self.state.signals_seq = seq
             if sig is None:
                 self._count("unreadable_market_data")
@@ -239,7 +261,7 @@ class AgentDesk:
                     "text": f"{sig.asset} {sig.model}: {sig.direction}, drift {sig.drift_pct_per_day:+.2f}%/day ± {sig.drift_std_pct_per_day:.2f}, P(up) {sig.probability_up:.2f}",
                 }
             )
-        async for seq, fill in read_parsed(self.nc, "FILLS", "factory.execution.fills.>", Fill, after=self.state.fills_seq):
+        for seq, fill in fills:
             self.state.fills_seq = seq
             if fill is None:
                 continue
@@ -253,7 +275,7 @@ class AgentDesk:
                 else f"{fill.directive_id} rejected by {fill.venue}: {fill.reason}"
             )
             rows.append({"at": at, "kind": "outcome", "ref": fill.fill_id, "text": text})
-        async for seq, item in read_parsed(self.nc, "MARKET", S.NEWS_SUBJECT, NewsItem, after=self.state.news_seq):
+        for seq, item in news:
             self.state.news_seq = seq
             if item is None:
                 self._count("unreadable_market_data")
@@ -264,7 +286,7 @@ class AgentDesk:
             # Recall keeps only the structured fields: untrusted text never enters memory.
             about = ", ".join(item.assets) or "no desk asset"
             rows.append({"at": at, "kind": "observation", "ref": item.news_id, "text": f"news {item.news_id} from {item.source} about {about}"})
-        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=self.state.clears_seq + 1):
+        for m in clears:
             seq = self.state.clears_seq = m.seq
             c = _parse(gov.GovernorClear, m.data)
             if c is None:
@@ -291,12 +313,13 @@ class AgentDesk:
 
     async def view(self, kind: CycleKind, at: datetime) -> DeskView:
         g = self.mission.guardrails
-        snap = self.last_snapshot = await self.portfolio()
+        ctx = assemble(self.memory, self.mission.memory.context_tokens, window=self.mission.memory.recall_window)
+        # The book last: a replay's book waits for the factory to reach the replay's bar time.
+        snap = self.last_snapshot = await self.book()
         equity = snap.equity_usd if snap else self.mission.paper.starting_equity_usd
         by_asset: dict[str, float] = defaultdict(float)
         for line in snap.positions if snap else []:
             by_asset[line.asset] += line.quantity * line.price
-        ctx = assemble(self.memory, self.mission.memory.context_tokens, window=self.mission.memory.recall_window)
         st = self.state.governor
         return DeskView(
             at=at,
@@ -587,6 +610,25 @@ class AgentDesk:
         return UsageLine(
             calls=u.calls, requests=u.requests, retries=u.retries, input_tokens=u.input_tokens, output_tokens=u.output_tokens, cost_usd=u.cost_usd
         )
+
+
+async def _read(nc, stream: str, subject: str, model, after: int) -> list:
+    """What `stream` stored on `subject` after `after`: (seq, parsed or None) pairs, or the raw
+    stored messages when `model` is None."""
+    if model is None:
+        return [m async for m in read_stream(nc, stream, subject, start_seq=after + 1)]
+    return [x async for x in read_parsed(nc, stream, subject, model, after=after)]
+
+
+async def _all(*reads):
+    """Run the reads together; if one fails, stop the others and raise its error."""
+    tasks = [asyncio.ensure_future(r) for r in reads]
+    try:
+        return await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        raise
 
 
 def _parse(model, data: bytes):
