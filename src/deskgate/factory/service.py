@@ -32,7 +32,7 @@ from deskgate.bus.live import persisted
 from deskgate.bus.publish import BatchPublisher
 from deskgate.bus.pull import PullConsumer
 from deskgate.bus.reader import read_stream
-from deskgate.clock import Clock, clock_for
+from deskgate.clock import Clock, MarketClock, clock_for
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome
 from deskgate.domain.funnel import Funnel
@@ -85,6 +85,7 @@ class Factory:
         self.approvals = Approvals(self.store, self.state, self.verifier, self.signer, mission, self.breaker, self.clock, self.stats)
         self.nc = None
         self.js = None
+        self._bars = None  # the bars subscription: its backlog says when a batch of bars is all applied
         self._stop = asyncio.Event()
         self._fatal: BaseException | None = None
 
@@ -189,7 +190,7 @@ class Factory:
         await self.governor.up_to_date()  # before the backlog: directives sent while we were down meet today's damping
         await self.governor.publish()
         await self.catch_up()
-        bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
+        bars = self._bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         breaker_subs = [
             await self.nc.subscribe(S.breaker_kv_subject(key), cb=self._on_breaker_change)
             for key in (S.BREAKER_TRIP_KEY, S.BREAKER_RESET_KEY)
@@ -295,6 +296,7 @@ class Factory:
 
     async def handle_directives(self, msgs: list[Msg]) -> None:
         await self.governor.up_to_date()
+        self.expire_due()  # what expired no longer reserves exposure (on market time, between ticks too)
         self.evaluate_directives([(m.metadata.sequence.stream, m.data, m.headers) for m in msgs])
         await self.outbox.flush()
         for m in msgs:
@@ -332,6 +334,7 @@ class Factory:
 
     async def handle_responses(self, msgs: list[Msg]) -> None:
         await self.governor.up_to_date()
+        self.expire_due()
         for m in msgs:
             self.decide(m.metadata.sequence.stream, m.subject, m.data, m.headers)
         await self.outbox.flush()
@@ -355,6 +358,10 @@ class Factory:
                 self.status.portfolio_dirty = True
             await self.breaker.check()
             self.book.save_ledger()
+            if isinstance(self.clock, MarketClock) and self._bars is not None and self._bars.pending_msgs == 0:
+                # On market time (a replay) the book the agents size from is stamped with the
+                # last bar of a batch, at once, not half a wall-clock second later.
+                await self.status.publish_portfolio(force=True)
         except Exception as exc:  # a callback's error would vanish in nats-py: stop the service instead
             self._fatal = exc
 
