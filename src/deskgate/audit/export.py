@@ -80,12 +80,14 @@ def verify_export(
     cps: list[Checkpoint] = []
 
     def lines(entries: bool = True):
-        """Each line's item, or why it cannot be read; `entries=False` skips validating
-        entries (the first pass wants only the checkpoints and the header's signature)."""
+        """Each line's item, or why it cannot be read. `entries=False`, for the first pass,
+        which wants only the checkpoints and the header's signature: an entry's line is
+        not validated, nor even parsed when it starts as the export writes it (whatever
+        follows, such a line is an entry or unreadable, and the first pass skips both)."""
         with path.open(encoding="utf-8", errors="replace", newline="\n") as fh:
             fh.readline()
             for n, line in enumerate(fh, start=2):
-                if not line.strip():
+                if not line.strip() or (not entries and line.startswith('{"entry"')):
                     continue
                 try:
                     obj = json.loads(line)
