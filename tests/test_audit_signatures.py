@@ -229,7 +229,7 @@ def test_verify_many_answers_as_verify_does(keys):
 
 
 async def test_off_the_event_loop_in_a_kept_pool_and_inside_a_running_loop(log, keys):
-    """A service keeps one pool; a verification started under a running loop does not fork it."""
+    """A service keeps one pool, or none (a thread); a verification started under a running loop does not fork it."""
     requests = _requests(keys)
     with SignaturePool(2) as kept:
         first = await verify_many_async(keys, requests, kept)
@@ -237,6 +237,7 @@ async def test_off_the_event_loop_in_a_kept_pool_and_inside_a_running_loop(log, 
         assert await verify_many_async(keys, [], kept) == []
     assert first == verify_many(keys, requests)
     assert again == verify_many(keys.deciding, requests * 2)
+    assert await verify_many_async(keys.deciding, requests) == verify_many(keys.deciding, requests)  # no pool: a thread
     assert pool._start_method().get_start_method() != "fork"
     serial, pooled = _both(log, keys)
     assert pooled.model_dump() == serial.model_dump()

@@ -203,18 +203,22 @@ def verify_many(keys: Keys, requests: Sequence[Signed], *, workers: int | None =
     return [status for _, status in verify_stream(keys, requests, lambda r: r, workers=workers, pool_above=pool_above)]
 
 
-async def verify_many_async(keys: Keys, requests: Sequence[Signed], pool: SignaturePool) -> list[SignatureStatus]:
-    """`verify_many` off the event loop, for a service that keeps a `SignaturePool`: keys are
-    read and statuses decided here on the loop, as `verify` does (a key disabled a moment
-    ago is already refused); the equations run in the pool's processes, split among them,
-    while the loop goes on serving."""
+async def verify_many_async(keys: Keys, requests: Sequence[Signed], pool: SignaturePool | None = None) -> list[SignatureStatus]:
+    """`verify_many` off the event loop, for a service. Keys are read and statuses decided
+    here on the loop, as `verify` does (a key disabled a moment ago is already refused);
+    only the equations leave it: to `pool`'s processes, split among them, or without a
+    pool to one thread (libsodium lets go of the GIL while it checks, so the loop goes on
+    serving; a pool also spares the loop the GIL hand-offs when it is busy)."""
     steps = [prepare(keys, r.kind, r.payload, r.signer, r.signature, expect=r.expect) for r in requests]
     checks = [s for s in steps if isinstance(s, Check)]
-    size = -(-len(checks) // pool.workers) or 1
-    parts = [checks[i : i + size] for i in range(0, len(checks), size)]
-    try:
-        answered = await asyncio.gather(*(asyncio.wrap_future(pool.submit(part)) for part in parts))
-    except BrokenProcessPool as exc:  # a worker was killed: answer here, as verify would
-        answered = [_answered_here(part, exc).result() for part in parts]
+    if pool is None:
+        answered = [await asyncio.to_thread(holds_all, checks)]
+    else:
+        size = -(-len(checks) // pool.workers) or 1
+        parts = [checks[i : i + size] for i in range(0, len(checks), size)]
+        try:
+            answered = await asyncio.gather(*(asyncio.wrap_future(pool.submit(part)) for part in parts))
+        except BrokenProcessPool as exc:  # a worker was killed: answer here, as verify would
+            answered = [_answered_here(part, exc).result() for part in parts]
     answers = iter([a for part in answered for a in part])
     return [settle(keys, r.signer, s, next(answers)) if isinstance(s, Check) else s for r, s in zip(requests, steps)]
