@@ -4,7 +4,8 @@
   itself through three tools (append, replace, rethink) that refuse to exceed a
   block's limit. Every edit is kept in `core_history`, so nothing is lost.
 - **Recall** holds every observation, insight, directive and outcome, searchable by
-  text (SQLite FTS5) with date and kind filters.
+  text (SQLite FTS5) with date and kind filters, newest first or best first (the
+  exact bm25 ranking, read from a second index: see `ranking.py`).
 - **Archival** holds long documents (end-of-day reviews, post-trade analyses,
   regime notes) with tags, searchable the same way.
 
@@ -44,6 +45,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from deskgate.memory import ranking
 from deskgate.storage import make_engine, utc
 
 # The article's core blocks and their size limits (characters).
@@ -152,6 +154,14 @@ class RecallEntry:
 
 
 @dataclass(frozen=True)
+class Ranked:
+    """A recall entry with its bm25 score (FTS5's, negated: higher is better)."""
+
+    entry: RecallEntry
+    score: float
+
+
+@dataclass(frozen=True)
 class Document:
     id: int
     at: datetime
@@ -189,7 +199,7 @@ class Memory:
             try:
                 metadata.create_all(self.engine)
                 with self.engine.begin() as conn:
-                    for ddl in FTS_DDL:
+                    for ddl in FTS_DDL + ranking.RANK_DDL:
                         conn.execute(text(ddl))
                     now = _utc(self.clock())
                     for label, limit in (core_limits or DEFAULT_CORE_LIMITS).items():
@@ -200,11 +210,29 @@ class Memory:
                         )
                         if core_limits:
                             conn.execute(update(core_blocks).where(core_blocks.c.label == label).values(limit_chars=limit))
+                self._index_for_ranking()
                 return
             except (OperationalError, IntegrityError):
                 if attempt == 9:
                     raise
                 time.sleep(0.05 * (attempt + 1))
+
+    def _index_for_ranking(self) -> None:
+        """Brings the rank index up to date with recall: a file from before it existed is indexed here, in chunks,
+        each its own transaction (searches meanwhile rank with FTS5 over every match, see `rank`)."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            while True:
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    ranking.reset_if_stale(raw)
+                    added = ranking.index_new(raw)
+                    raw.commit()
+                except BaseException:
+                    raw.rollback()
+                    raise
+                if not added:
+                    return
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, read_only: bool = False, **kw) -> Memory:
@@ -298,6 +326,7 @@ class Memory:
             result = conn.execute(
                 insert(recall).values(at=_utc(at or self.clock()), kind=kind, text=text_, ref=ref, meta=meta or {})
             )
+            ranking.index_due(conn.connection.driver_connection)
         return int(result.inserted_primary_key[0])
 
     def remember_many(self, rows: list[dict]) -> None:
@@ -307,6 +336,7 @@ class Memory:
             raise MemoryError_(f"unknown recall kinds {sorted(bad)}; one of {', '.join(sorted(RECALL_KINDS))}")
         with self.engine.begin() as conn:
             conn.execute(insert(recall), [{"ref": None, "meta": {}, **r, "at": _utc(r["at"])} for r in rows])
+            ranking.index_due(conn.connection.driver_connection)
 
     def search(
         self,
@@ -318,43 +348,54 @@ class Memory:
         limit: int = 20,
         order: Literal["recent", "relevance"] = "recent",
     ) -> list[RecallEntry]:
-        """Recall entries containing every word of `query`, newest first (or best first)."""
-        where = ["recall_fts MATCH :q"]
-        params: dict[str, Any] = {"q": fts_query(query), "limit": max(1, min(limit, 500))}
-        if since is not None:
-            where.append("r.at >= :since")
-            params["since"] = _db_time(since)
-        if until is not None:
-            where.append("r.at < :until")
-            params["until"] = _db_time(until)
-        if since is not None or until is not None:
-            span = self._id_span(since, until)
-            if span is None:
-                return []
-            where.append("recall_fts.rowid BETWEEN :lo AND :hi")
-            params["lo"], params["hi"] = span
-        if kinds:
-            names = [f":k{i}" for i in range(len(kinds))]
-            where.append(f"r.kind IN ({', '.join(names)})")
-            params.update({f"k{i}": k for i, k in enumerate(kinds)})
-        # Newest first walks the full-text index backwards and stops at the limit.
-        order_by = "recall_fts.rank" if order == "relevance" else "recall_fts.rowid DESC"
-        sql = (
-            "SELECT r.id, r.at, r.kind, r.text, r.ref, r.meta FROM recall_fts JOIN recall r ON r.id = recall_fts.rowid "
-            f"WHERE {' AND '.join(where)} ORDER BY {order_by} LIMIT :limit"
-        )
+        """Recall entries containing every word of `query`, newest first; best first with `order="relevance"` (see `rank`)."""
+        if order == "relevance":
+            return [r.entry for r in self.rank(query, since=since, until=until, kinds=kinds, limit=limit)]
         with self.engine.connect() as conn:
-            rows = conn.execute(text(sql), params).all()
+            found = _matching(conn.connection.driver_connection, query, since, until, kinds)
+            if found is None:
+                return []
+            where, params = found
+            # Newest first walks the full-text index backwards and stops at the limit.
+            sql = (
+                "SELECT r.id, r.at, r.kind, r.text, r.ref, r.meta FROM recall_fts JOIN recall r ON r.id = recall_fts.rowid "
+                f"WHERE {where} ORDER BY recall_fts.rowid DESC LIMIT :limit"
+            )
+            rows = conn.execute(text(sql), {**params, "limit": max(1, min(limit, 500))}).all()
         return [_entry(r) for r in rows]
 
-    def _id_span(self, since: datetime | None, until: datetime | None) -> tuple[int, int] | None:
-        """The smallest and largest id stored on the days the window touches."""
-        sql = "SELECT min(lo), max(hi) FROM recall_days WHERE day >= :a AND day <= :b"
-        a = _db_time(since)[:10] if since is not None else "0000-00-00"
-        b = _db_time(until)[:10] if until is not None else "9999-99-99"
+    def rank(
+        self,
+        query: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        kinds: list[str] | None = None,
+        limit: int = 20,
+    ) -> list[Ranked]:
+        """Recall entries containing every word of `query`, best first, each with its bm25 score.
+
+        Exactly FTS5's bm25 ranking over *every* matching entry (`ORDER BY rank`:
+        k1 1.2, b 0.75, over the text), equal scores newest recorded first (higher
+        id), with the same date and kind filters as newest first. Read from the rank
+        index (`ranking.py`) in about `limit` steps instead of scoring every match.
+        FTS5 ranks by itself over every match (the same ranking, slow for common
+        words) in two cases: a query word FTS5 splits into several tokens (`a_b`),
+        and a file opened read-only from before the rank index, or more than
+        `ranking.MAX_TAIL` entries ahead of it. This is the bm25 candidate list a
+        hybrid search fuses.
+        """
+        fts_query(query)  # the same refusal as newest first for a query of no words
+        limit = max(1, min(limit, 500))
         with self.engine.connect() as conn:
-            lo, hi = conn.execute(text(sql), {"a": a, "b": b}).one()
-        return None if lo is None else (int(lo), int(hi))
+            raw = conn.connection.driver_connection
+            raw.execute("BEGIN")  # one snapshot: counts, lengths and the walk agree even while an agent writes
+            try:
+                found = _best_first(raw, query, since, until, kinds, limit)
+                rows = {r[0]: r for r in _rows_by_id(raw, [id_ for _, id_ in found])}
+            finally:
+                raw.rollback()
+        return [Ranked(_entry(rows[id_]), score) for score, id_ in found]
 
     def recent(self, limit: int = 50, *, kinds: list[str] | None = None, before_id: int | None = None) -> list[RecallEntry]:
         q = select(recall).order_by(recall.c.id.desc()).limit(limit)
@@ -424,6 +465,89 @@ def _db_time(dt: datetime) -> str:
     except OverflowError:
         raise MemoryError_(f"{dt.isoformat()} is out of range") from None
     return f"{u.year:04d}-{u.month:02d}-{u.day:02d} {u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}"
+
+
+def _best_first(raw, query: str, since, until, kinds, limit: int) -> list[tuple[float, int]]:
+    """(score, id) best first: from the rank index, or from FTS5 scoring every match where the index cannot answer."""
+    matching = _matching(raw, query, since, until, kinds)
+    if matching is None:
+        return []
+    words = _WORD.findall(query)[:32]
+    tokens = ranking.terms(raw, words)
+    single = [(w, t[0]) for w, t in zip(words, tokens) if t]  # a word of no token (`_`) is dropped, as FTS5 does
+    upto = ranking.indexed_upto(raw)
+    found = None
+    if single and upto is not None and all(len(t) <= 1 for t in tokens):
+        wanted = sorted({k for k in kinds if k in RECALL_KINDS}) if kinds else None
+        if kinds and not wanted:
+            return []  # no entry has an unknown kind
+        dates = None
+        if since is not None or until is not None:
+            sql = "SELECT day FROM recall_days WHERE day >= ? AND day <= ? ORDER BY day"
+            dates = ranking.when([d for (d,) in raw.execute(sql, _day_bounds(since, until))])
+        found = ranking.top(
+            raw,
+            [w for w, _ in single],
+            [t for _, t in single],
+            upto=upto,
+            kinds=wanted,
+            dates=dates,
+            since=_db_time(since) if since is not None else None,
+            until=_db_time(until) if until is not None else None,
+            k=limit,
+        )
+    if found is None:
+        # FTS5 ranks by itself, scoring every match: the same ranking, slower for common words.
+        where, params = matching
+        sql = (
+            "SELECT r.id, -recall_fts.rank FROM recall_fts JOIN recall r ON r.id = recall_fts.rowid "
+            f"WHERE {where} ORDER BY recall_fts.rank, r.id DESC LIMIT :limit"
+        )
+        found = [(score, id_) for id_, score in raw.execute(sql, {**params, "limit": limit})]
+    return found
+
+
+def _matching(raw, query: str, since, until, kinds) -> tuple[str, dict[str, Any]] | None:
+    """The WHERE clause over `recall_fts` joined to `recall r` for a query and its filters; None if the window is empty."""
+    where = ["recall_fts MATCH :q"]
+    params: dict[str, Any] = {"q": fts_query(query)}
+    if since is not None:
+        where.append("r.at >= :since")
+        params["since"] = _db_time(since)
+    if until is not None:
+        where.append("r.at < :until")
+        params["until"] = _db_time(until)
+    if since is not None or until is not None:
+        # The ids stored on the days the window touches, so the full-text index jumps to them.
+        lo, hi = raw.execute(
+            "SELECT min(lo), max(hi) FROM recall_days WHERE day >= ? AND day <= ?", _day_bounds(since, until)
+        ).fetchone()
+        if lo is None:
+            return None
+        where.append("recall_fts.rowid BETWEEN :lo AND :hi")
+        params["lo"], params["hi"] = int(lo), int(hi)
+    if kinds:
+        names = [f":k{i}" for i in range(len(kinds))]
+        where.append(f"r.kind IN ({', '.join(names)})")
+        params.update({f"k{i}": k for i, k in enumerate(kinds)})
+    return " AND ".join(where), params
+
+
+def _day_bounds(since: datetime | None, until: datetime | None) -> tuple[str, str]:
+    return (
+        _db_time(since)[:10] if since is not None else "0000-00-00",
+        _db_time(until)[:10] if until is not None else "9999-99-99",
+    )
+
+
+def _rows_by_id(raw, ids: list[int]) -> list[tuple]:
+    out: list[tuple] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        out += raw.execute(
+            f"SELECT id, at, kind, text, ref, meta FROM recall WHERE id IN ({','.join('?' * len(chunk))})", chunk
+        ).fetchall()
+    return out
 
 
 def _time(value) -> datetime:
