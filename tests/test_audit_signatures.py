@@ -8,6 +8,7 @@ must give exactly the serial one's report: the same first bad entry, for the sam
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import sqlite3
 from datetime import timedelta
@@ -187,6 +188,7 @@ def test_an_unreadable_line_is_reported_only_where_the_chain_reaches_it_by_the_p
         else:
             assert serial.first.seq == 5 and not any("cannot be read" in p.what for p in serial.problems)
         assert pooled.model_dump() == serial.model_dump()
+        assert gc.isenabled()  # paused while the pool ran, back on after it stopped early
 
 
 def test_when_no_worker_can_start_the_log_is_verified_here(log, keys, monkeypatch):

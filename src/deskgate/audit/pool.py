@@ -21,6 +21,7 @@ start or die, the rest is checked in the calling process too: slower, same answe
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -155,8 +156,17 @@ def verify_stream(
         for item in chain(head, it):
             yield item, _verify_here(keys, signed(item))
         return
-    with pool:
-        yield from _pooled(keys, chain(head, it), signed, pool, chunk)
+    # Thousands of entries are in flight at once, and each full pass of the cyclic garbage
+    # collector walks them all (6-19 µs an entry on this VM): pause it while the pool runs.
+    # Nothing here makes reference cycles, so nothing waits for it; it resumes when the stream ends.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        with pool:
+            yield from _pooled(keys, chain(head, it), signed, pool, chunk)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _verify_here(keys: Keys, s: Signed | None) -> SignatureStatus | None:
