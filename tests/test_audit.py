@@ -336,6 +336,18 @@ def test_the_log_verifies_and_appending_is_idempotent_per_source(filled_log, key
     assert reopened.tree.head() == filled_log.tree.head() and reopened.size == 40
 
 
+@settings(max_examples=100, deadline=None)
+@given(payload=st.text(), subject=st.text(min_size=1, max_size=40), ref=st.none() | st.text(max_size=20),
+       status=st.sampled_from(list(SignatureStatus)), at=st.datetimes(timezones=st.just(timezone.utc)))
+def test_a_row_appended_is_the_entry_as_sealed(payload, subject, ref, status, at):
+    """The log appends `new_row` (one validation, one dump); it must be the sealed entry, hash and all."""
+    from deskgate.audit.chain import GENESIS, new_entry, new_row
+
+    fields = dict(kind="directive", subject=subject, ref=ref, source="DIRECTIVES:1", recorded_at=at, signer="agent",
+                  signature="c2ln", status=status, payload=payload)
+    assert new_row(1, GENESIS, **fields) == new_entry(1, GENESIS, **fields).model_dump(mode="json")
+
+
 def test_an_unsigned_message_is_kept_as_history_not_reported_as_damage(tmp_path, keys):
     log = AuditLog(f"sqlite:///{tmp_path / 'a.db'}", keys)
     forged = Record("directive", "consciousness.directives.BTC", "evil", "DIRECTIVES:1", None, None, "unsigned", raw(directive("evil")).decode())

@@ -15,15 +15,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from contextlib import closing
 from datetime import datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from deskgate.audit import merkle
 from deskgate.audit.keys import KeyStore, PublicKeys
+from deskgate.audit.pool import POOL_ABOVE, Signed, verify_stream
 from deskgate.audit.signing import Kind, SignatureStatus, verify
 
 GENESIS = "0" * 64
+
+# What an entry's hash covers: `json.dumps(..., sort_keys=True, separators=(",", ":"),
+# ensure_ascii=False)`, with the encoder made once rather than per entry.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 # Who must have signed each kind of entry. A principal's decisions and resets are
 # signed with their own key; everything else by its role.
@@ -63,8 +69,7 @@ class Entry(BaseModel):
 
     def body(self) -> bytes:
         """The canonical bytes that are hashed: every field but the hash itself."""
-        d = self.model_dump(mode="json", exclude={"hash"})
-        return json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return _CANONICAL.encode(self.model_dump(mode="json", exclude={"hash"})).encode()
 
     def computed_hash(self) -> str:
         return hashlib.sha256(self.body()).hexdigest()
@@ -96,6 +101,15 @@ def new_entry(seq: int, prev_hash: str, *, kind: str, subject: str, ref: str | N
         seq=seq, kind=kind, subject=subject, ref=ref, source=source, recorded_at=recorded_at,
         signer=signer, signature=signature, status=status, payload=payload, prev_hash=prev_hash,
     ).sealed()
+
+
+def new_row(seq: int, prev_hash: str, **fields) -> dict:
+    """`new_entry(...).model_dump(mode="json")`, the entry as stored, validated once and
+    dumped once instead of three times: appending is the audit service's hot path."""
+    row = Entry(seq=seq, prev_hash=prev_hash, **fields).model_dump(mode="json")
+    del row["hash"]
+    row["hash"] = hashlib.sha256(_CANONICAL.encode(row).encode()).hexdigest()
+    return row
 
 
 def leaf(entry_hash: str) -> bytes:
@@ -132,8 +146,14 @@ def signature_status(keys: KeyStore | PublicKeys, e: Entry) -> SignatureStatus:
     return verify(keys, e.kind, e.payload.encode(), e.signer, e.signature, expect=EXPECTED_SIGNER.get(e.kind))
 
 
+def _signed(e: Entry | Problem) -> Signed | None:
+    if isinstance(e, Problem):
+        return None
+    return Signed(e.kind, e.payload.encode(), e.signer, e.signature, EXPECTED_SIGNER.get(e.kind))
+
+
 def verify_log(
-    entries: Iterable[Entry],
+    entries: Iterable[Entry | Problem],
     checkpoints: Iterable[Checkpoint],
     keys: KeyStore | PublicKeys,
     *,
@@ -142,13 +162,20 @@ def verify_log(
     signatures: bool = True,
     checkpoint_every: int | None = None,
     final_checkpoint: bool = False,
+    workers: int | None = None,
+    pool_above: int = POOL_ABOVE,
 ) -> Report:
     """Check every entry's signature, the chain, and every checkpoint; stop collecting
     after `max_problems`. Entries must come in order; a gap, repeat or reordering is
     itself reported at the first entry out of place. With `checkpoint_every`, a
     checkpoint must exist at every multiple of it (the audit service writes those in
     the same transaction as the entries); with `final_checkpoint` (an export), the
-    last entry must be covered by one, so nothing after it can be changed unseen."""
+    last entry must be covered by one, so nothing after it can be changed unseen.
+
+    A `Problem` among the entries says they cannot be read past it (an unreadable line
+    of an export): it is reported first and nothing after it is checked. Signatures are
+    checked on `workers` processes (every core by default; 1: in this process) once the
+    log has more than `pool_above` entries (audit/pool.py); the report is the same."""
     report = Report()
     by_size: dict[int, Checkpoint] = {}
     for cp in checkpoints:
@@ -164,46 +191,51 @@ def verify_log(
         report.problems.append(Problem(seq=seq, what=what))
         return len(report.problems) >= max_problems
 
-    for e in entries:
-        report.entries += 1
-        if e.seq != expected:
-            problem(expected, f"entry {expected} should come next but entry {e.seq} does (entries missing, repeated or reordered)")
-            return report
-        if e.prev_hash != prev:
-            if problem(e.seq, "its previous-hash does not match the entry before it (an entry before it was changed or removed)"):
+    if signatures:
+        checked = verify_stream(keys, entries, _signed, workers=workers, pool_above=pool_above)
+    else:  # integrity only: the chain and the signed checkpoints
+        checked = ((e, None if isinstance(e, Problem) else e.status) for e in entries)
+    with closing(checked):  # an early return stops the workers
+        for e, status in checked:
+            if isinstance(e, Problem):
+                report.problems.insert(0, e)
+                break
+            report.entries += 1
+            if e.seq != expected:
+                problem(expected, f"entry {expected} should come next but entry {e.seq} does (entries missing, repeated or reordered)")
                 return report
-        if e.computed_hash() != e.hash:
-            if problem(e.seq, "its contents do not match its hash (the entry was changed)"):
-                return report
-        if not signatures:  # integrity only: the chain and the signed checkpoints
-            status = e.status
-        else:
-            status = signature_status(keys, e)
-            report.signatures[status.value] = report.signatures.get(status.value, 0) + 1
-        if status is not e.status:
-            if problem(e.seq, f"the {e.kind}'s signature is {status.value} but was {e.status.value} when recorded (signer {e.signer or 'none'})"):
-                return report
-        elif status is not SignatureStatus.VALID:
-            report.unverified_count += 1
-            if len(report.unverified) < max_problems:
-                report.unverified.append(Problem(seq=e.seq, what=f"{e.kind} on {e.subject}: signature {status.value} (signer {e.signer or 'none'})"))
-        try:
-            tree.append(leaf(e.hash))
-        except ValueError:  # not hex: already reported as not matching its contents; nothing to follow
-            return report
-        cp = by_size.get(e.seq)
-        if cp is not None:
-            if cp.head_hash != e.hash or cp.root != tree.head().hex():
-                if problem(e.seq, f"the checkpoint at size {cp.size} does not match the entries up to it"):
+            if e.prev_hash != prev:
+                if problem(e.seq, "its previous-hash does not match the entry before it (an entry before it was changed or removed)"):
                     return report
-            cp_status = verify(keys, Kind.CHECKPOINT, cp.body(), cp.signer, cp.signature, expect="audit")
-            if cp_status is not SignatureStatus.VALID:
-                if problem(e.seq, f"the checkpoint at size {cp.size} has a signature that is {cp_status.value}"):
+            if e.computed_hash() != e.hash:
+                if problem(e.seq, "its contents do not match its hash (the entry was changed)"):
                     return report
-        prev = e.hash
-        expected += 1
-        if progress is not None:
-            progress(1)
+            if signatures:
+                report.signatures[status.value] = report.signatures.get(status.value, 0) + 1
+            if status is not e.status:
+                if problem(e.seq, f"the {e.kind}'s signature is {status.value} but was {e.status.value} when recorded (signer {e.signer or 'none'})"):
+                    return report
+            elif status is not SignatureStatus.VALID:
+                report.unverified_count += 1
+                if len(report.unverified) < max_problems:
+                    report.unverified.append(Problem(seq=e.seq, what=f"{e.kind} on {e.subject}: signature {status.value} (signer {e.signer or 'none'})"))
+            try:
+                tree.append(leaf(e.hash))
+            except ValueError:  # not hex: already reported as not matching its contents; nothing to follow
+                return report
+            cp = by_size.get(e.seq)
+            if cp is not None:
+                if cp.head_hash != e.hash or cp.root != tree.head().hex():
+                    if problem(e.seq, f"the checkpoint at size {cp.size} does not match the entries up to it"):
+                        return report
+                cp_status = verify(keys, Kind.CHECKPOINT, cp.body(), cp.signer, cp.signature, expect="audit")
+                if cp_status is not SignatureStatus.VALID:
+                    if problem(e.seq, f"the checkpoint at size {cp.size} has a signature that is {cp_status.value}"):
+                        return report
+            prev = e.hash
+            expected += 1
+            if progress is not None:
+                progress(1)
     last = expected - 1
     beyond = sorted(s for s in by_size if s > last)
     if beyond:

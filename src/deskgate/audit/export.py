@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from deskgate.audit.chain import Checkpoint, Entry, Problem, Report, verify_log
 from deskgate.audit.keys import KeyStore, PublicKeys, public_from_text
 from deskgate.audit.log import EXPORT_FORMAT
+from deskgate.audit.pool import POOL_ABOVE
 from deskgate.audit.signing import Kind, SignatureStatus, verify
 
 UNSIGNED_FORMATS = {"deskgate-audit/1"}
@@ -60,11 +61,13 @@ def _read_header(path: Path) -> tuple[bytes, dict]:
 
 
 def verify_export(
-    path: Path, trusted: KeyStore | PublicKeys | None = None, progress=None, *, signatures: bool = True
+    path: Path, trusted: KeyStore | PublicKeys | None = None, progress=None, *, signatures: bool = True,
+    workers: int | None = None, pool_above: int = POOL_ABOVE,
 ) -> tuple[Report, dict]:
     """Verify an export. Signatures are checked against `trusted` keys when given (the
     desk's own), else against the keys the file carries, which proves the file is
-    intact and self-consistent but not who made it; the caller says which."""
+    intact and self-consistent but not who made it; the caller says which. `workers`
+    and `pool_above` as for `verify_log`."""
     header_line, header = _read_header(path)
     try:
         embedded = PublicKeys({
@@ -74,19 +77,22 @@ def verify_export(
     except (ValueError, TypeError, AttributeError) as exc:
         raise ExportError(f"{path}: the header's keys cannot be read ({exc})") from None
     keys = trusted or embedded
-    bad_lines: list[Problem] = []
     cps: list[Checkpoint] = []
 
-    def lines():
+    def lines(entries: bool = True):
+        """Each line's item, or why it cannot be read. `entries=False`, for the first pass,
+        which wants only the checkpoints and the header's signature: an entry's line is
+        not validated, nor even parsed when it starts as the export writes it (whatever
+        follows, such a line is an entry or unreadable, and the first pass skips both)."""
         with path.open(encoding="utf-8", errors="replace", newline="\n") as fh:
             fh.readline()
             for n, line in enumerate(fh, start=2):
-                if not line.strip():
+                if not line.strip() or (not entries and line.startswith('{"entry"')):
                     continue
                 try:
                     obj = json.loads(line)
                     if "entry" in obj:
-                        yield n, Entry.model_validate(obj["entry"])
+                        yield n, Entry.model_validate(obj["entry"]) if entries else None
                     elif "checkpoint" in obj:
                         yield n, Checkpoint.model_validate(obj["checkpoint"])
                     elif "header_signature" in obj:
@@ -97,29 +103,30 @@ def verify_export(
                     yield n, f"line {n} cannot be read ({str(exc).splitlines()[0][:120]})"
 
     seals: list[tuple[int, HeaderSignature]] = []
-    for n, item in lines():
+    for n, item in lines(entries=False):
         if isinstance(item, Checkpoint):
             cps.append(item)
         elif isinstance(item, HeaderSignature):
             seals.append((n, item))
-    state = {"last": 0}
 
     def entries():
+        last = 0
         for n, item in lines():
             if isinstance(item, str):
-                bad_lines.append(Problem(seq=state["last"] + 1, what=item))
-                return  # the chain cannot be followed past an unreadable line
+                yield Problem(seq=last + 1, what=item)  # the chain cannot be followed past an unreadable line
+                return
             if isinstance(item, Entry):
-                state["last"] = item.seq
+                last = item.seq
                 yield item
 
     every = header.get("checkpoint_every")
     report = verify_log(
         entries(), cps, keys, progress=progress, signatures=signatures,
         checkpoint_every=every if isinstance(every, int) and every > 0 else None, final_checkpoint=True,
+        workers=workers, pool_above=pool_above,
     )
     unsigned = _unsigned_header(header_line, seals, keys)  # first: the rest rests on the header
-    report.problems = ([unsigned] if unsigned else []) + bad_lines + report.problems
+    report.problems = ([unsigned] if unsigned else []) + report.problems
     if header.get("entries") is not None and report.entries != header["entries"] and not report.problems:
         report.problems.append(Problem(seq=None, what=f"the header says {header['entries']} entries, the file has {report.entries}"))
     if not report.problems:

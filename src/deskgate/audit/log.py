@@ -17,7 +17,7 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, func, insert, or_, select, update
 
 from deskgate.audit import merkle
-from deskgate.audit.chain import GENESIS, Checkpoint, Entry, Report, leaf, new_entry, verify_log
+from deskgate.audit.chain import GENESIS, Checkpoint, Entry, Report, leaf, new_row, verify_log
 from deskgate.audit.keys import KeyStore, public_to_text
 from deskgate.audit.signing import Kind, Signer
 from deskgate.storage import make_engine
@@ -133,13 +133,13 @@ class AuditLog:
                         if r.source in seen:
                             continue
                         seen.add(r.source)
-                        e = new_entry(
+                        row = new_row(
                             self.size + 1, self.head, kind=r.kind, subject=r.subject, ref=r.ref, source=r.source,
                             recorded_at=at, signer=r.signer, signature=r.signature, status=r.status, payload=r.payload,
                         )
-                        rows.append(e.model_dump(mode="json"))
-                        self.tree.append(leaf(e.hash))
-                        self.size, self.head = e.seq, e.hash
+                        rows.append(row)
+                        self.tree.append(leaf(row["hash"]))
+                        self.size, self.head = row["seq"], row["hash"]
                         added += 1
                         if self.size % self.checkpoint_every == 0:  # every boundary, whatever idle checkpoints came between
                             self._write_checkpoint(conn, at)
@@ -186,11 +186,13 @@ class AuditLog:
             if upto is not None:
                 q = q.where(entries.c.seq <= upto)
             with self.engine.connect() as conn:
-                rows = conn.execute(q.order_by(entries.c.seq).limit(batch)).all()
+                result = conn.execute(q.order_by(entries.c.seq).limit(batch))
+                names, rows = tuple(result.keys()), result.all()
             if not rows:
                 return
             for row in rows:
-                yield _entry(row)
+                # Zipped with the column names: a third of the cost of `row._mapping` (it shows when verifying).
+                yield Entry.model_validate(dict(zip(names, row)))
             after = rows[-1].seq
 
     def checkpoints(self) -> list[Checkpoint]:

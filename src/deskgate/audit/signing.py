@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from deskgate.audit.keys import PRINCIPAL_PREFIX, DecidingKeys, KeyStore, PublicKeys, verify_raw
+from deskgate.audit import ed25519
+from deskgate.audit.keys import PRINCIPAL_PREFIX, DecidingKeys, KeyStore, PublicKeys, raw_public
 
 SIGNER_HEADER = "Deskgate-Signer"
 SIGNATURE_HEADER = "Deskgate-Signature"
@@ -82,18 +83,22 @@ def digest(payload: bytes) -> str:
 
 
 class Signer:
-    """One role's or principal's private key, ready to sign."""
+    """One role's or principal's private key, ready to sign. The key is read and kept as
+    `cryptography`'s object (key files, sealing); the signing itself is libsodium's."""
 
     def __init__(self, keys: KeyStore, name: str):
-        self.name = name
-        self._key = keys.private(name)
+        self._bind(name, keys.private(name))
 
     @classmethod
     def of(cls, name: str, key: Ed25519PrivateKey) -> Signer:
         """A signer for a key opened elsewhere (a principal's, unsealed for one action)."""
         signer = cls.__new__(cls)
-        signer.name, signer._key = name, key
+        signer._bind(name, key)
         return signer
+
+    def _bind(self, name: str, key: Ed25519PrivateKey) -> None:
+        self.name, self._key = name, key
+        self._secret = ed25519.secret_key(key.private_bytes_raw())
 
     @property
     def principal(self) -> str | None:
@@ -101,12 +106,12 @@ class Signer:
         return self.name.removeprefix(PRINCIPAL_PREFIX) if self.name.startswith(PRINCIPAL_PREFIX) else None
 
     def sign(self, kind: Kind | str, payload: bytes) -> str:
-        return base64.b64encode(self._key.sign(signed_message(kind, payload))).decode()
+        return base64.b64encode(ed25519.sign(self._secret, signed_message(kind, payload))).decode()
 
     def sign_bytes(self, message: bytes) -> str:
         """A signature over exactly `message`, for statements with their own framing
         (a passkey's endorsement: people/pins.py)."""
-        return base64.b64encode(self._key.sign(message)).decode()
+        return base64.b64encode(ed25519.sign(self._secret, message)).decode()
 
     def headers(self, kind: Kind | str, payload: bytes, extra: dict[str, str] | None = None) -> dict[str, str]:
         h = {SIGNER_HEADER: self.name, SIGNATURE_HEADER: self.sign(kind, payload)}
@@ -151,6 +156,24 @@ def verify(
 ) -> SignatureStatus:
     """Check one signature; `expect` names the signer (or signer prefix ending in ':')
     that this kind of message must come from."""
+    step = prepare(keys, kind, payload, signer, signature, expect=expect)
+    if isinstance(step, SignatureStatus):
+        return step
+    return settle(keys, signer, step, ed25519.holds(step))
+
+
+def prepare(
+    keys: KeyStore | DecidingKeys | PublicKeys,
+    kind: Kind | str,
+    payload: bytes,
+    signer: str | None,
+    signature: str | None,
+    *,
+    expect: str | tuple[str, ...] | None = None,
+) -> SignatureStatus | ed25519.Check:
+    """`verify` up to the Ed25519 equation: the status when the headers settle it, else the
+    equation to check. Split so that many equations can be checked elsewhere at once
+    (audit/pool.py) while keys are read and statuses decided here, in order."""
     if not signer or not signature:
         return SignatureStatus.UNSIGNED
     if expect is not None:
@@ -164,15 +187,19 @@ def verify(
         raw = base64.b64decode(signature, validate=True)
     except (binascii.Error, ValueError):
         return SignatureStatus.INVALID
-    if len(raw) != 64:
+    if len(raw) != ed25519.SIGNATURE_BYTES:
         return SignatureStatus.INVALID
-    message = signed_message(kind, payload)
-    if any(verify_raw(public, raw, message) for public in candidates):
+    return ed25519.Check(tuple(raw_public(k) for k in candidates), raw, signed_message(kind, payload))
+
+
+def settle(keys: KeyStore | DecidingKeys | PublicKeys, signer: str, check: ed25519.Check, held: bool) -> SignatureStatus:
+    """The status once `check` is answered. A principal's keys are cached for the past:
+    when none of them held, one made since is read now."""
+    if held:
         return SignatureStatus.VALID
     if signer.startswith(PRINCIPAL_PREFIX):
-        # A principal's keys are cached for the past: one made since is read now.
-        fresh = keys.public_keys(signer, fresh=True)
-        if fresh != candidates and any(verify_raw(public, raw, message) for public in fresh):
+        fresh = tuple(raw_public(k) for k in keys.public_keys(signer, fresh=True))
+        if fresh != check.publics and ed25519.holds(check._replace(publics=fresh)):
             return SignatureStatus.VALID
     return SignatureStatus.INVALID
 
