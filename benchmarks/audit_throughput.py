@@ -68,15 +68,6 @@ def best_time(fn, repeat: int = REPEAT) -> float:
     return min(times)
 
 
-def cpu_seconds(fn) -> float:
-    """CPU time of one call, this process and the workers it reaped (forked from here):
-    what the run would need from idle cores, however busy the VM is meanwhile."""
-    before = os.times()
-    fn()
-    after = os.times()
-    return sum(after[:4]) - sum(before[:4])
-
-
 def rate(n: int, fn) -> float:
     return n / best_time(fn)
 
@@ -155,7 +146,6 @@ def main() -> None:
             assert report.ok and report.entries == n, report.problems[:3]
 
         timings = {"serial": best_time(lambda: verify_with(workers=1)), "pooled": best_time(lambda: verify_with())}
-        cpu = {"serial": cpu_seconds(lambda: verify_with(workers=1)), "pooled": cpu_seconds(lambda: verify_with())}
         integrity_s = best_time(lambda: verify_with(signatures=False))
         export = Path(tmp) / "audit.jsonl"
         export_s = best_time(lambda: log.export(export, at))
@@ -181,8 +171,6 @@ def main() -> None:
     print(f"verify, {ncores} workers (every signature, chain, checkpts): {pooled:,.0f} entries/s ({timings['pooled']:.2f} s, pool start included)")
     print(f"  = {pooled / ceiling:.0%} of raw libsodium verify x {ncores} cores ({ceiling:,.0f} /s), "
           f"{pooled / together:.0%} of raw libsodium verify on {ncores} processes at once ({together:,.0f} /s)")
-    print(f"  CPU per entry, this process and its workers: {cpu['serial'] / n * 1e6:.0f} µs in one process, {cpu['pooled'] / n * 1e6:.0f} µs pooled; "
-          f"{ncores} idle cores would give at most {ncores * n / cpu['pooled']:,.0f} entries/s pooled")
     print(f"verify without signatures (chain, checkpoints):         {n / integrity_s:,.0f} entries/s ({integrity_s:.2f} s)")
     print(f"export:                                                 {n / export_s:,.0f} entries/s ({export_s:.2f} s)")
     print(f"verify an export, no database, {ncores} workers:              {n / file_s:,.0f} entries/s ({file_s:.2f} s)")
