@@ -17,17 +17,34 @@ def make_engine(url: str, *, background_checkpoint: bool = False) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA busy_timeout=5000")
             # WAL: readers never block the writer. NORMAL: a commit survives a
             # process crash (kill -9); only an OS crash can lose the last commits.
-            cur.execute("PRAGMA journal_mode=WAL")
+            _retry_locked(lambda: cur.execute("PRAGMA journal_mode=WAL"))
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=5000")
             if background_checkpoint:
                 cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _retry_locked(run, seconds: float = 10.0) -> None:
+    """Services start together and open the same files (accounts.db): setting the journal
+    mode can meet another process's lock without SQLite's busy handler being asked
+    (while a first opener recovers or converts the file). Try again for a while."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            run()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def utc(dt: datetime | None) -> datetime | None:
