@@ -25,7 +25,6 @@ from deskgate.domain.governor import GovernorClear, GovernorState
 from deskgate.domain.market import Bar
 from deskgate.factory.approvals import AwaitSecond, Expire, Recheck, Refuse, Reject, approval_gate
 from deskgate.factory.governor import HoldRecord, fold_hold
-from deskgate.factory.outbox import PendingKind
 from deskgate.factory.service import Factory
 from deskgate.paths import DataDir
 
