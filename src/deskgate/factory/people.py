@@ -25,7 +25,10 @@ class Verifier:
         self.rp_id = rp_id
         self._memo = None
         if keys.principals is not None and keys.pins is not None:
-            self._memo = UntilChanged(keys.principals.accounts.engine, keys.pins.engine)
+            try:
+                self._memo = UntilChanged(keys.principals.accounts.engine, keys.pins.engine)
+            except ValueError:
+                self._memo = None  # not SQLite files: every answer is read afresh, as before
 
     # The lookup verify_headers makes (audit/signing.py); roles' keys are the KeyStore's own.
     def public_keys(self, signer: str, *, fresh: bool = True):
