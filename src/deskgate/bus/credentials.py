@@ -31,9 +31,11 @@ def ensure_credentials(data_dir: DataDir) -> dict[Role, RoleCredentials]:
     """Load the data directory's credentials, creating any that are missing, and make
     each role's Ed25519 signing key if it has none yet."""
     from deskgate.audit.keys import KeyStore
+    from deskgate.identity.registry import ensure_desk_agent
 
     data_dir.ensure()
     KeyStore(data_dir.keys).ensure_roles()
+    ensure_desk_agent(data_dir)
     stored: dict = {}
     if data_dir.credentials.exists():
         stored = json.loads(data_dir.credentials.read_text())
