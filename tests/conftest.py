@@ -109,10 +109,19 @@ def add_test_people(data_dir: DataDir) -> None:
     """The test principals, viewer and disabled principal, in this desk's accounts.db, and
     enrolled with its factory and executor (state/pins-*.db)."""
     data_dir.state.mkdir(parents=True, exist_ok=True)
-    if not data_dir.accounts_db.exists():
-        for path in _people_template():
-            shutil.copyfile(path, data_dir.state / path.name)
-            (data_dir.state / path.name).chmod(0o600)
+    for path in _people_template():
+        target = data_dir.state / path.name
+        if not target.exists():
+            shutil.copyfile(path, target)
+            target.chmod(0o600)
+        elif path.name == data_dir.accounts_db.name:
+            # Made already (the desk agent's identity lives there too): add the people to it.
+            with sqlite3.connect(target) as conn:
+                conn.execute("ATTACH DATABASE ? AS people", (str(path),))
+                for table in ("users", "signing_keys", "passkeys"):
+                    conn.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM people.{table}")
+                conn.commit()
+                conn.execute("DETACH DATABASE people")
 
 
 # Kept for tests written before keys were sealed: the people, as `user add` makes them.

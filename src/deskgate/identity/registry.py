@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from deskgate.identity.credentials import AgentCredentials
 from deskgate.identity.names import BUILT_IN_AGENT, agent_inbox_prefix, agent_signer, agent_user, check_agent_name
 from deskgate.paths import DataDir
-from deskgate.storage import make_engine, utc
+from deskgate.storage import utc
 
 BCRYPT_ROUNDS = 10
 
