@@ -77,7 +77,7 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
     SubjectFamily("approvals.response.>", "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
                   "a principal's decision on a staged directive: approvals.response.<id>"),
     SubjectFamily("factory.status.>", "STATUS", frozenset({F}), EVERYONE,
-                  "policy verdicts, approval outcomes, portfolio, funnel"),
+                  "policy verdicts, approval outcomes, portfolio, funnel, the desk's facts for agents"),
     SubjectFamily("factory.execution.orders.>", "ORDERS", frozenset({F}), frozenset({A, F, X, C, O}),
                   "orders after approval: factory.execution.orders.<VENUE>"),
     SubjectFamily("factory.execution.fills.>", "FILLS", frozenset({X}), frozenset({A, F, X, C, O}),
@@ -153,6 +153,8 @@ GOVERNOR_HOLD_SUBJECT = "factory.status.governor"
 PORTFOLIO_SUBJECT = "factory.status.portfolio"
 FUNNEL_SUBJECT = "factory.status.funnel"
 BREAKER_STATUS_SUBJECT = "factory.status.breaker"
+# The desk's id, guardrails, approval settings and mandates, for the agents (domain/desk.py).
+DESK_SUBJECT = "factory.status.desk"
 
 
 def breaker_kv_subject(key: str) -> str:

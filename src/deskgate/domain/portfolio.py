@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
 
 from deskgate.domain.base import Message
 
@@ -16,6 +19,25 @@ class PositionLine(Message):
     # Cost basis; None when unknown (a position opened before it was kept) or from an older factory.
     avg_entry_price: float | None = None
     unrealised_pnl_usd: float | None = None
+
+
+class ReservedLine(Message):
+    """Exposure that staged and ordered directives reserve on one asset and side, all together."""
+
+    asset: str
+    side: Literal["buy", "sell"]
+    notional_usd: float
+    intentions: int = Field(ge=1)
+
+
+class PolicyView(Message):
+    """What the policy engine sees besides the book, so an agent can dry-run a directive
+    against the beliefs the factory holds (`deskgate.client`'s `check`)."""
+
+    prices: dict[str, float]
+    reservations: list[ReservedLine]
+    breaker_tripped: bool
+    confidence_damping: float
 
 
 class PortfolioSnapshot(Message):
@@ -36,3 +58,5 @@ class PortfolioSnapshot(Message):
     positions: list[PositionLine]
     pending_intentions: int
     reserved_usd: float
+    # None from a factory older than the dry run.
+    policy: PolicyView | None = None

@@ -35,6 +35,7 @@ from deskgate.bus.reader import read_stream
 from deskgate.clock import Clock, MarketClock, clock_for
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome
+from deskgate.domain.desk import DeskStatus, desk_status
 from deskgate.domain.funnel import Funnel
 from deskgate.factory.approvals import Approvals
 from deskgate.factory.book import Book
@@ -47,6 +48,7 @@ from deskgate.factory.people import Verifier, follow_key_rotations
 from deskgate.factory.state import FactoryState
 from deskgate.factory.status import StatusBoard
 from deskgate.factory.store import FactoryStore
+from deskgate.identity.registry import AgentRegistry
 from deskgate.paths import DataDir
 from deskgate.people.pins import Pins, enroll_everyone_once
 from deskgate.policy.beliefs import Beliefs, Reservation
@@ -199,6 +201,7 @@ class Factory:
         responses = await PullConsumer(self.nc, "RESPONSES", "factory_responses", window=16).start()
         fills = await PullConsumer(self.nc, "FILLS", "factory_fills", window=16).start()
         await self.status.publish_portfolio(force=True)
+        await self.status.publish_desk(self.desk_facts())
         if ready is not None:
             ready.set()
         log.info("factory running")
@@ -231,6 +234,14 @@ class Factory:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def desk_facts(self) -> DeskStatus:
+        """What the agents are told about this desk (factory.status.desk)."""
+        registry = AgentRegistry.open(self.data_dir)
+        try:
+            return desk_status(self.mission, registry.desk_id(), self.clock.now())
+        finally:
+            registry.engine.dispose()
 
     def follow_key_rotations(self) -> None:
         follow_key_rotations(self.keys, self.mission.web.passkey_rp_id)
@@ -289,6 +300,7 @@ class Factory:
             await self.status.publish_portfolio()
             self.book.save_ledger()
             await self.status.publish_funnel()
+            await self.status.publish_desk()
             await self.outbox.flush()
             self.outbox.mark_published()
 
