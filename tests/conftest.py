@@ -148,7 +148,7 @@ def signed_headers(data_dir: DataDir, signer: str, kind, payload: bytes) -> dict
 
 def start_bus(root) -> Bus:
     data_dir = DataDir.at(root).ensure()
-    add_test_people(data_dir)  # first: ensure_credentials makes accounts.db (the desk agent), and people are copied only into a desk without one
+    add_test_people(data_dir)
     creds = ensure_credentials(data_dir)
     server = start_nats(data_dir, creds)
     write_endpoint(data_dir, [server.url], embedded=True, monitor_url=server.monitor_url, pid=server.pid)
