@@ -105,6 +105,9 @@ KNOWN_ERRORS = (
     ("deskgate.audit.keys", "SigningKeyError"),
     ("deskgate.people.principals", "PrincipalError"),
     ("deskgate.people.accounts", "AccountError"),
+    ("deskgate.identity.names", "AgentNameError"),
+    ("deskgate.identity.registry", "IdentityError"),
+    ("deskgate.identity.credentials", "CredentialsError"),
 )
 
 
@@ -138,7 +141,7 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-from deskgate.cli import audit, desk, governor, memory, ops, policy, sanitize, users  # noqa: E402,F401  (registers the commands)
+from deskgate.cli import agents, audit, desk, governor, memory, ops, policy, sanitize, users  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:
