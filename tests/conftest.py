@@ -15,7 +15,7 @@ import pytest
 from deskgate.audit.keys import PRINCIPAL_PREFIX, KeyStore
 from deskgate.audit.signing import Signer
 from deskgate.bus.connect import SecurityEvents, connect_as
-from deskgate.bus.credentials import ensure_credentials
+from deskgate.bus.credentials import active_agents, ensure_credentials
 from deskgate.bus.server import NatsServer, start_nats, write_endpoint
 from deskgate.bus.streams import provision
 from deskgate.bus.subjects import Role
@@ -64,7 +64,7 @@ class Bus:
     def restart(self) -> None:
         """Start nats-server again on the same port and store (after a kill)."""
         port = int(self.url.rsplit(":", 1)[1])
-        self.server = start_nats(self.data_dir, ensure_credentials(self.data_dir), port=port)
+        self.server = start_nats(self.data_dir, ensure_credentials(self.data_dir), active_agents(self.data_dir), port=port)
         write_endpoint(self.data_dir, [self.server.url], embedded=True, monitor_url=self.server.monitor_url, pid=self.server.pid)
 
 
@@ -150,7 +150,7 @@ def start_bus(root) -> Bus:
     data_dir = DataDir.at(root).ensure()
     add_test_people(data_dir)
     creds = ensure_credentials(data_dir)
-    server = start_nats(data_dir, creds)
+    server = start_nats(data_dir, creds, active_agents(data_dir))
     write_endpoint(data_dir, [server.url], embedded=True, monitor_url=server.monitor_url, pid=server.pid)
     return Bus(data_dir, server)
 

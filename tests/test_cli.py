@@ -128,7 +128,7 @@ def test_up_serves_the_cli_stops_on_sigterm_and_resumes(tmp_path):
     try:
         d = ["--data-dir", str(data)]
         kwargs = json.loads(run("creds", "agent", *d).stdout)
-        assert set(kwargs) >= {"servers", "user", "password", "inbox_prefix"} and kwargs["user"] == "agent"
+        assert set(kwargs) >= {"servers", "user", "password", "inbox_prefix"} and kwargs["user"] == "agent-desk"  # the built-in agent
         assert run("creds", "root", *d, check=False).returncode == 2
         time.sleep(1.0)  # first prices
         batch = tmp_path / "batch.jsonl"

@@ -8,6 +8,7 @@ killed fork server nor a killed service stops the desk.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -104,10 +105,14 @@ def _memory(pid: int) -> bytes:
 
 
 def _secrets(data_dir: DataDir) -> dict[str, list[bytes]]:
-    """Each role's bus password, and each role's private key as PEM body and as raw bytes."""
+    """Each role's bus password, and each role's private key as PEM body and as raw bytes; each
+    agent identity's bus password and private key (its credentials file), as `agent:<name>`."""
     out: dict[str, list[bytes]] = {}
     for role, entry in json.loads(data_dir.credentials.read_text()).items():
         out.setdefault(role, []).append(entry["password"].encode())
+    for path in (data_dir.root / "agents").glob("*.json"):
+        creds = json.loads(path.read_text())
+        out[f"agent:{creds['agent']}"] = [creds["password"].encode(), creds["private_key"].encode(), base64.b64decode(creds["private_key"])]
     for pem in (data_dir.keys / "private").glob("*.pem"):
         text = pem.read_bytes()
         key = serialization.load_pem_private_key(text, password=None)
@@ -126,7 +131,7 @@ def test_the_fork_server_holds_no_secret_and_a_forked_service_its_own(tmp_path):
         executor = stack.children["executor"].process.pid
         server_memory, executor_memory = _memory(server), _memory(executor)
         secrets = _secrets(data_dir)
-        assert {"factory", "agent", "executor", "key:factory", "key:agent"} <= set(secrets)
+        assert {"factory", "agent:desk", "executor", "key:factory", "key:agent"} <= set(secrets)
         held = sorted(name for name, values in secrets.items() if any(v in server_memory for v in values))
         assert held == [], f"the fork server holds {held}"
         # The same search finds what the executor loaded after its fork: the search works.

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deskgate.bus.connect import connect_as
-from deskgate.bus.credentials import ensure_credentials
+from deskgate.bus.credentials import active_agents, ensure_credentials
+from deskgate.bus.reload import config_lock
 from deskgate.bus.server import BusError, NatsServer, port_available, start_nats, write_endpoint, write_operator_config
 from deskgate.bus.streams import ProvisionReport, provision
 from deskgate.bus.subjects import Role
@@ -84,25 +85,28 @@ class Stack:
                 # Exec'd before anything here reads a credential; its imports overlap the bus's start.
                 self._forkserver = ForkServer(self.data_dir.logs / "forkserver.out", env=self.service_env("forkserver"))
                 self._forkserver.start()
-            creds = ensure_credentials(self.data_dir)
             write_private(self.data_dir.mission_snapshot, self.mission.model_dump_json(indent=2))
             bus = self.mission.bus
-            if bus.url:
-                write_operator_config(self.data_dir, creds, bus.max_payload_bytes)
-                self.url = bus.url
-                write_endpoint(self.data_dir, [bus.url], embedded=False, monitor_url=None, pid=None)
-            else:
-                port = bus.port or self._previous_port()
-                self.nats = start_nats(
-                    self.data_dir,
-                    creds,
-                    host=bus.host,
-                    port=port,
-                    max_payload=bus.max_payload_bytes,
-                    sync_interval=bus.sync_interval,
-                )
-                self.url = self.nats.url
-                write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
+            # The config names the registry's agents as they are now; `deskgate agent` waits.
+            with config_lock(self.data_dir):
+                creds = ensure_credentials(self.data_dir)
+                if bus.url:
+                    write_operator_config(self.data_dir, creds, active_agents(self.data_dir), bus.max_payload_bytes)
+                    self.url = bus.url
+                    write_endpoint(self.data_dir, [bus.url], embedded=False, monitor_url=None, pid=None)
+                else:
+                    port = bus.port or self._previous_port()
+                    self.nats = start_nats(
+                        self.data_dir,
+                        creds,
+                        active_agents(self.data_dir),
+                        host=bus.host,
+                        port=port,
+                        max_payload=bus.max_payload_bytes,
+                        sync_interval=bus.sync_interval,
+                    )
+                    self.url = self.nats.url
+                    write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
             self.provisioned = _run_sync(self._provision)
             for name in self.services:
                 if name == "marketdata" and self.mission.marketdata.source == "none" and not self.mission.marketdata.news.feeds:
@@ -286,13 +290,21 @@ class Stack:
             return restarted
         if self.nats is not None and not self.nats.alive():
             port = int(self.url.rsplit(":", 1)[1])
-            creds = ensure_credentials(self.data_dir)
             try:
                 bus = self.mission.bus
-                self.nats = start_nats(
-                    self.data_dir, creds, host=bus.host, port=port, max_payload=bus.max_payload_bytes, sync_interval=bus.sync_interval
-                )
-                write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
+                # Rendered afresh: the agents added, rotated or revoked since the last start.
+                with config_lock(self.data_dir):
+                    creds = ensure_credentials(self.data_dir)
+                    self.nats = start_nats(
+                        self.data_dir,
+                        creds,
+                        active_agents(self.data_dir),
+                        host=bus.host,
+                        port=port,
+                        max_payload=bus.max_payload_bytes,
+                        sync_interval=bus.sync_interval,
+                    )
+                    write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
                 restarted.append("nats-server")
             except BusError:
                 pass
@@ -352,6 +364,24 @@ class Stack:
         if self._lock_fh is not None:
             self._lock_fh.close()
             self._lock_fh = None
+
+
+def restart_service(data_dir: DataDir, name: str) -> int | None:
+    """Have a running desk restart one service (to pick up new credentials): it is stopped
+    with SIGTERM, and its supervisor starts it again, as after a crash. Returns the pid
+    stopped, or None when no desk runs that service here."""
+    try:
+        run = json.loads(data_dir.run_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    pid = run.get("services", {}).get(name) if isinstance(run, dict) else None
+    if not isinstance(pid, int) or pid == os.getpid() or not is_desk_process(pid):
+        return None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return None
+    return pid
 
 
 def _run_sync(make_coro):

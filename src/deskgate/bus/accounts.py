@@ -19,14 +19,24 @@ Exports and imports are derived from the subject map (bus/subjects.py):
     see exactly what was persisted, nothing else;
   - readers of a stream import its direct-get API (history, read-only);
   - a durable consumer's owner imports its pull and ack subjects.
+
+The agent role's account has no shared user: its users are the desk's active agent
+identities (identity/registry.py), one each, so an agent can be cut off alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from deskgate.bus.credentials import RoleCredentials
-from deskgate.bus.permissions import permissions_for
+from deskgate.bus.permissions import agent_permissions, permissions_for
 from deskgate.bus.streams import DURABLES
 from deskgate.bus.subjects import SERVICE_ROLES, SUBJECTS, Role
+from deskgate.identity.names import agent_user
+
+if TYPE_CHECKING:
+    from deskgate.identity.registry import AgentIdentity
 
 DESK_ACCOUNT = "DESK"
 LIVE_PREFIX = "deskgate.live."
@@ -96,8 +106,19 @@ def _user(c: RoleCredentials) -> dict:
     return {"user": c.user, "password": c.bcrypt_hash, "permissions": permissions_for(c.role)}
 
 
-def accounts_block(creds: dict[Role, RoleCredentials]) -> dict:
-    """The `accounts` section of the server config."""
+def agent_users(agents: Iterable[AgentIdentity]) -> list[dict]:
+    """One user per active agent identity; a revoked one has none, so it cannot connect."""
+    users = []
+    for a in sorted(agents, key=lambda a: a.name):
+        if a.revoked:
+            continue
+        users.append({"user": agent_user(a.name), "password": a.nats_bcrypt, "permissions": agent_permissions(a.name)})
+    return users
+
+
+def accounts_block(creds: dict[Role, RoleCredentials], agents: Iterable[AgentIdentity]) -> dict:
+    """The `accounts` section of the server config: the roles' users from `creds`, and in
+    the agent role's account the agent identities (`AgentRegistry.active()`)."""
     block = {
         DESK_ACCOUNT: {
             "jetstream": "enabled",
@@ -106,5 +127,6 @@ def accounts_block(creds: dict[Role, RoleCredentials]) -> dict:
         }
     }
     for role in SERVICE_ROLES:
-        block[account_of(role)] = {"users": [_user(creds[role])], "imports": role_imports(role)}
+        users = agent_users(agents) if role is Role.AGENT else [_user(creds[role])]
+        block[account_of(role)] = {"users": users, "imports": role_imports(role)}
     return block

@@ -2,6 +2,10 @@
 
 The server config holds only bcrypt hashes, so the config can be handed to an
 operator (external bus) without handing over the passwords.
+
+The agent role has no shared credentials: each agent identity is its own NATS user
+(identity/registry.py), and the desk's own agents connect as the built-in one,
+`desk`, from its credentials file in the data directory.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import bcrypt
 
@@ -16,7 +21,12 @@ from deskgate.bus.permissions import inbox_prefix
 from deskgate.bus.subjects import Role
 from deskgate.paths import DataDir, write_private
 
+if TYPE_CHECKING:
+    from deskgate.identity.registry import AgentIdentity
+
 BCRYPT_ROUNDS = 10
+# Roles with a user of their own in credentials.json; the agent role's users are the agent identities.
+ROLE_USERS: tuple[Role, ...] = tuple(r for r in Role if r is not Role.AGENT)
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,10 @@ class RoleCredentials:
 
 def ensure_credentials(data_dir: DataDir) -> dict[Role, RoleCredentials]:
     """Load the data directory's credentials, creating any that are missing, and make
-    each role's Ed25519 signing key if it has none yet."""
+    each role's Ed25519 signing key if it has none yet, and the built-in `desk` agent.
+
+    No entry for the agent role: a file from before agent identities keeps one, which
+    is dropped here (its user no longer exists on the bus)."""
     from deskgate.audit.keys import KeyStore
     from deskgate.identity.registry import ensure_desk_agent
 
@@ -39,9 +52,9 @@ def ensure_credentials(data_dir: DataDir) -> dict[Role, RoleCredentials]:
     stored: dict = {}
     if data_dir.credentials.exists():
         stored = json.loads(data_dir.credentials.read_text())
-    changed = False
+    changed = stored.pop(Role.AGENT.value, None) is not None
     out: dict[Role, RoleCredentials] = {}
-    for role in Role:
+    for role in ROLE_USERS:
         entry = stored.get(role.value)
         if not entry:
             password = secrets.token_urlsafe(24)
@@ -58,8 +71,19 @@ def ensure_credentials(data_dir: DataDir) -> dict[Role, RoleCredentials]:
     return out
 
 
+def active_agents(data_dir: DataDir) -> list[AgentIdentity]:
+    """The agent identities that have a user on the bus: every one not revoked."""
+    from deskgate.identity.registry import AgentRegistry
+
+    return AgentRegistry.open(data_dir).active()
+
+
 def load_credentials(data_dir: DataDir, role: Role | str) -> RoleCredentials:
     role = Role(role)
+    if role is Role.AGENT:
+        raise KeyError(
+            "the agent role has no shared credentials; each agent connects with its own credentials file (`deskgate agent add NAME`)"
+        )
     try:
         stored = json.loads(data_dir.credentials.read_text())
     except FileNotFoundError:
@@ -72,9 +96,28 @@ def load_credentials(data_dir: DataDir, role: Role | str) -> RoleCredentials:
     return RoleCredentials(role, entry["user"], entry["password"], entry["bcrypt"])
 
 
+def desk_agent_kwargs(data_dir: DataDir) -> dict:
+    """The built-in `desk` agent's `nats.connect()` arguments: its credentials file in the
+    data directory, at the bus address the desk last published (endpoint.json)."""
+    from deskgate.identity.credentials import read_credentials
+    from deskgate.identity.names import BUILT_IN_AGENT
+    from deskgate.identity.registry import default_credentials_path
+
+    path = default_credentials_path(data_dir, BUILT_IN_AGENT)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no credentials for the built-in agent {BUILT_IN_AGENT} ({path}); run `deskgate init` or `deskgate up` first"
+        )
+    creds = read_credentials(path)
+    return creds.connect_kwargs(list(creds.servers) or data_dir.read_endpoint()["servers"])
+
+
 def connect_kwargs(data_dir: DataDir, role: Role | str) -> dict:
-    """Keyword arguments for `nats.connect()` that carry exactly this role's rights."""
+    """Keyword arguments for `nats.connect()` that carry exactly this role's rights. For the
+    agent role: the built-in `desk` agent's (the agent role has no shared user)."""
     role = Role(role)
+    if role is Role.AGENT:
+        return desk_agent_kwargs(data_dir)
     creds = load_credentials(data_dir, role)
     endpoint = data_dir.read_endpoint()
     return {

@@ -2,7 +2,9 @@
 
 The broker enforces them: a denied publish is dropped by the server and reported
 to the client asynchronously. Each role has its own inbox prefix, so no role can
-read another's request replies (JetStream API answers, pulled messages).
+read another's request replies (JetStream API answers, pulled messages). Inside the
+agent role each agent identity is its own user with the role's rights, except that
+it reads only its own inbox (`_INBOX_agent.<name>`), never another agent's.
 
 What a role gets:
   publish   the subject families it publishes; pull/ack on the durable consumers
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from deskgate.bus.streams import DURABLES
 from deskgate.bus.subjects import SUBJECTS, Role
+from deskgate.identity.names import agent_inbox_prefix
 
 # JetStream and system subjects no service role may ever publish to.
 ADMIN_SUBJECTS: tuple[str, ...] = (
@@ -90,3 +93,18 @@ def permissions_for(role: Role | str) -> dict:
         "publish": {"allow": pub_allow, "deny": pub_deny},
         "subscribe": {"allow": sub_allow, "deny": sub_deny},
     }
+
+
+def agent_permissions(name: str) -> dict:
+    """One agent identity's permissions: exactly the agent role's, but its inbox is its own.
+
+    The role's `_INBOX_agent.>` would let one agent read every other agent's replies
+    (publish acknowledgements, direct-get answers); each gets only its subtree.
+    """
+    perms = permissions_for(Role.AGENT)
+    own = f"{agent_inbox_prefix(name)}.>"
+    role_inbox = f"{inbox_prefix(Role.AGENT)}.>"
+    sub_allow = [own if s == role_inbox else s for s in perms["subscribe"]["allow"]]
+    if own not in sub_allow:
+        raise AssertionError(f"the agent role's permissions no longer name its inbox {role_inbox}")
+    return {"publish": perms["publish"], "subscribe": {"allow": sub_allow, "deny": perms["subscribe"]["deny"]}}

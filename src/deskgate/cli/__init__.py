@@ -106,6 +106,8 @@ KNOWN_ERRORS = (
     ("deskgate.people.principals", "PrincipalError"),
     ("deskgate.people.accounts", "AccountError"),
     ("deskgate.client.errors", "DeskClientError"),
+    ("deskgate.identity.names", "AgentNameError"),
+    ("deskgate.identity.registry", "IdentityError"),
     ("deskgate.identity.credentials", "CredentialsError"),
 )
 
@@ -140,7 +142,7 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-from deskgate.cli import audit, desk, governor, mcp, memory, ops, policy, sanitize, users  # noqa: E402,F401  (registers the commands)
+from deskgate.cli import agents, audit, desk, governor, mcp, memory, ops, policy, sanitize, users  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

@@ -133,6 +133,7 @@ def where_table(stack) -> Table:
         t.add_row(f"service {name}", f"pid {child.process.pid}, log {d.log_file(name)}")
     t.add_row("state", str(d.state))
     t.add_row("credentials", f"deskgate creds ROLE --data-dir {d.root}")
+    t.add_row("agent identities", f"deskgate agent list|add|revoke|rotate --data-dir {d.root}")
     return t
 
 
@@ -143,7 +144,8 @@ def creds(
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
 ) -> None:
-    """Print the keyword arguments for nats.connect() that carry exactly ROLE's rights."""
+    """Print the keyword arguments for nats.connect() that carry exactly ROLE's rights
+    (for agent: the built-in `desk` agent's; other agents have their own file, `deskgate agent add`)."""
     from deskgate.bus.credentials import connect_kwargs
     from deskgate.bus.subjects import SERVICE_ROLES
 
@@ -158,13 +160,14 @@ def creds(
 @handle_errors
 def bus_config(mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
     """Print (and write to <data_dir>/bus/nats-server.conf) the authorization an external NATS needs."""
-    from deskgate.bus.credentials import ensure_credentials
+    from deskgate.bus.credentials import active_agents, ensure_credentials
     from deskgate.bus.server import render_operator_config, write_operator_config
 
     mission, root = resolve(mission_path, data_dir)
     creds = ensure_credentials(root)
-    path = write_operator_config(root, creds, mission.bus.max_payload_bytes)
-    print(render_operator_config(creds, mission.bus.max_payload_bytes), end="")
+    agents = active_agents(root)
+    path = write_operator_config(root, creds, agents, mission.bus.max_payload_bytes)
+    print(render_operator_config(creds, agents, mission.bus.max_payload_bytes), end="")
     err_console.print(f"written to {path}")
 
 

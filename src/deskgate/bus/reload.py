@@ -1,0 +1,154 @@
+"""Applying a change of agent identities to the bus, without restarting the desk.
+
+`deskgate agent add|rotate|revoke` change the registry (identity/registry.py); the
+bus learns of it here. For the embedded server the accounts of its config are
+rendered again from the registry and nats-server is told to reload (SIGHUP). On a
+reload nats-server closes every connection whose user is gone or whose password no
+longer matches: a revoked agent is cut off at once, and a rotated agent's old
+password stops working, connected or not. The reload is confirmed through the
+monitor endpoint (`/varz` `config_load_time` moves), never assumed.
+
+One lock (`bus/config.lock`) orders everything that writes the embedded server's
+config: this, and `deskgate up` starting or restarting nats-server (stack.py), which
+renders it from the registry as well. Whoever takes the lock second sees the other's
+change, so a server restart racing a reload cannot bring back a revoked agent.
+
+For an operator-run bus (`bus.url`) the operator config is written again; reloading
+those servers is the operator's part.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from deskgate.bus.accounts import accounts_block
+from deskgate.bus.credentials import active_agents, ensure_credentials
+from deskgate.bus.server import BusError, config_text, read_config, write_operator_config
+from deskgate.paths import DataDir, write_private
+from deskgate.procs import alive
+
+RELOAD_TIMEOUT = 10.0
+LOCK_TIMEOUT = 60.0  # longer than a nats-server start (stack.py holds the lock through one)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What became of a change of agents on the bus, in words for the operator."""
+
+    how: Literal["reloaded", "not_running", "external"]
+    detail: str
+
+
+@contextmanager
+def config_lock(data_dir: DataDir, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+    """Held while the embedded server's config is written and the server (re)started or reloaded."""
+    data_dir.bus.mkdir(parents=True, exist_ok=True)
+    path = data_dir.bus / "config.lock"
+    with open(path, "a") as fh:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BusError(f"the bus config of {data_dir.root} stayed locked for {timeout:.0f}s ({path}); is the desk stuck starting?") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def apply_agents(data_dir: DataDir, *, bus_url: str | None, max_payload: int, timeout: float = RELOAD_TIMEOUT) -> Applied:
+    """Bring the bus in line with the registry's agents: reload the embedded server if it runs,
+    or write the operator config for an external bus."""
+    with config_lock(data_dir):
+        creds = ensure_credentials(data_dir)
+        agents = active_agents(data_dir)
+        if bus_url:
+            path = write_operator_config(data_dir, creds, agents, max_payload)
+            return Applied(
+                "external",
+                f"the bus is operator-run ({bus_url}): {path} is written with the agents' users; "
+                "reload your NATS servers with it (`nats-server --signal reload`) for the change to take effect",
+            )
+        server = running_server(data_dir)
+        if server is None:
+            return Applied("not_running", "the desk is not running; the change applies at the next `deskgate up`")
+        pid, monitor_url = server
+        conf = read_config(data_dir.nats_conf)
+        conf["accounts"] = accounts_block(creds, agents)
+        before = _config_load_time(monitor_url)
+        write_private(data_dir.nats_conf, config_text(conf))
+        try:
+            os.kill(pid, signal.SIGHUP)
+        except ProcessLookupError:
+            return Applied("not_running", "the desk stopped meanwhile; the change applies at the next `deskgate up`")
+        _wait_reloaded(data_dir, monitor_url, before, timeout)
+        return Applied("reloaded", f"nats-server (pid {pid}) reloaded its config: the change is in effect")
+
+
+def running_server(data_dir: DataDir) -> tuple[int, str] | None:
+    """The pid and monitor URL of this data directory's embedded nats-server, if it runs.
+
+    A pid from an old endpoint file may belong to anything by now, even another desk's
+    server: only a process started with this directory's config counts."""
+    try:
+        endpoint = data_dir.read_endpoint()
+    except FileNotFoundError:
+        return None
+    pid, monitor_url = endpoint.get("pid"), endpoint.get("monitor_url")
+    if not endpoint.get("embedded") or not isinstance(pid, int) or not monitor_url or not alive(pid):
+        return None
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read().split(b"\0")
+    except FileNotFoundError:
+        return None  # gone meanwhile
+    except OSError:
+        cmdline = None  # no /proc here: ask the monitor instead
+    if cmdline is not None and str(data_dir.nats_conf).encode() not in cmdline:
+        return None
+    try:
+        _config_load_time(monitor_url)
+    except BusError:
+        return None
+    return pid, monitor_url
+
+
+def _config_load_time(monitor_url: str) -> str:
+    try:
+        with urllib.request.urlopen(monitor_url + "/varz", timeout=2) as resp:
+            return json.loads(resp.read())["config_load_time"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError) as exc:
+        raise BusError(f"cannot read the bus's monitor at {monitor_url}/varz: {exc}") from None
+
+
+def _wait_reloaded(data_dir: DataDir, monitor_url: str, before: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _config_load_time(monitor_url) != before:
+            return
+        time.sleep(0.05)
+    raise BusError(
+        f"nats-server did not confirm a reload of {data_dir.nats_conf} within {timeout:.0f}s, so the change may not be in "
+        f"effect yet; see {data_dir.nats_log}:\n{_tail(data_dir)}"
+    )
+
+
+def _tail(data_dir: DataDir, lines: int = 10) -> str:
+    try:
+        return "\n".join(data_dir.nats_log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
