@@ -113,6 +113,14 @@ def add_test_people(data_dir: DataDir) -> None:
         for path in _people_template():
             shutil.copyfile(path, data_dir.state / path.name)
             (data_dir.state / path.name).chmod(0o600)
+        return
+    with sqlite3.connect(data_dir.accounts_db) as conn:
+        has = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='users'").fetchone()
+        people = conn.execute("SELECT count(*) FROM users WHERE name = ?", (TEST_PRINCIPALS[0],)).fetchone()[0] if has else 0
+    if not people:
+        # ensure_credentials (the desk's own agent identity) opened accounts.db first: the
+        # template cannot be copied over it without losing that identity.
+        raise AssertionError(f"{data_dir.accounts_db} was made before the test people: call add_test_people before ensure_credentials")
 
 
 # Kept for tests written before keys were sealed: the people, as `user add` makes them.
@@ -130,17 +138,38 @@ class _Principals:
 P = _Principals()
 
 
+def agent_signer(where: DataDir | KeyStore, name: str = "desk") -> Signer:
+    """An agent identity's Signer, with the key in its credentials file: `desk` is the desk's
+    own agents (made as `deskgate init` makes it); any other agent is added on first use, as
+    `deskgate agent add NAME` does (its file in <data_dir>/agents/NAME.json)."""
+    from deskgate.identity.credentials import read_credentials, write_credentials
+    from deskgate.identity.registry import AgentRegistry, default_credentials_path, ensure_desk_agent
+
+    data_dir = DataDir.at(where.root.parent) if isinstance(where, KeyStore) else where
+    path = default_credentials_path(data_dir, name)
+    if name == "desk":
+        creds = ensure_desk_agent(data_dir)
+    elif path.exists():
+        creds = read_credentials(path)
+    else:
+        creds = AgentRegistry.open(data_dir).add(name, [])
+        write_credentials(path, creds)
+    return Signer.of(creds.signer, creds.signing_key())
+
+
 def signed_headers(data_dir: DataDir, signer: str, kind, payload: bytes) -> dict[str, str]:
-    """What a role or principal would attach to `payload`, made with its own key."""
+    """What a role, principal or agent (`agent:<name>`) would attach to `payload`, made with its own key."""
     if signer.startswith(PRINCIPAL_PREFIX):
         return P[signer.removeprefix(PRINCIPAL_PREFIX)].headers(kind, payload)
+    if signer.startswith("agent:"):
+        return agent_signer(data_dir, signer.removeprefix("agent:")).headers(kind, payload)
     return Signer(KeyStore(data_dir.keys), signer).headers(kind, payload)
 
 
 def start_bus(root) -> Bus:
     data_dir = DataDir.at(root).ensure()
+    add_test_people(data_dir)  # first: ensure_credentials makes accounts.db (the desk's agent identity)
     creds = ensure_credentials(data_dir)
-    add_test_people(data_dir)
     server = start_nats(data_dir, creds)
     write_endpoint(data_dir, [server.url], embedded=True, monitor_url=server.monitor_url, pid=server.pid)
     return Bus(data_dir, server)
@@ -201,6 +230,6 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
 
 
 __all__ = [
-    "signed_headers", "principal_keys", "add_test_people", "P", "TEST_PASSWORD", "TEST_VIEWER", "TEST_DISABLED", "Bus",
+    "signed_headers", "agent_signer", "principal_keys", "add_test_people", "P", "TEST_PASSWORD", "TEST_VIEWER", "TEST_DISABLED", "Bus",
     "SecurityEvents", "directive", "raw", "publish_bar", "wait_for", "MEMO",
 ]

@@ -8,6 +8,7 @@ killed fork server nor a killed service stops the desk.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -104,7 +105,9 @@ def _memory(pid: int) -> bytes:
 
 
 def _secrets(data_dir: DataDir) -> dict[str, list[bytes]]:
-    """Each role's bus password, and each role's private key as PEM body and as raw bytes."""
+    """Each role's bus password, each role's private key as PEM body and as raw bytes, and each
+    agent identity's credentials file secrets (`key:agent:<name>`: its key's seed, raw and as
+    written, and its bus password)."""
     out: dict[str, list[bytes]] = {}
     for role, entry in json.loads(data_dir.credentials.read_text()).items():
         out.setdefault(role, []).append(entry["password"].encode())
@@ -114,6 +117,10 @@ def _secrets(data_dir: DataDir) -> dict[str, list[bytes]]:
         raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
         body = b"".join(line for line in text.splitlines() if not line.startswith(b"-----"))
         out.setdefault(f"key:{pem.stem}", []).extend([raw, body])
+    for path in (data_dir.root / "agents").glob("*.json"):
+        creds = json.loads(path.read_text())
+        seed = creds["private_key"].encode()
+        out.setdefault(f"key:agent:{path.stem}", []).extend([base64.b64decode(seed), seed, creds["password"].encode()])
     return out
 
 
@@ -126,7 +133,7 @@ def test_the_fork_server_holds_no_secret_and_a_forked_service_its_own(tmp_path):
         executor = stack.children["executor"].process.pid
         server_memory, executor_memory = _memory(server), _memory(executor)
         secrets = _secrets(data_dir)
-        assert {"factory", "agent", "executor", "key:factory", "key:agent"} <= set(secrets)
+        assert {"factory", "agent", "executor", "key:factory", "key:agent:desk"} <= set(secrets)
         held = sorted(name for name, values in secrets.items() if any(v in server_memory for v in values))
         assert held == [], f"the fork server holds {held}"
         # The same search finds what the executor loaded after its fork: the search works.
