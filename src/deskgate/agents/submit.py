@@ -13,6 +13,7 @@ import json
 
 from nats.aio.client import Client
 
+from deskgate.audit.keys import SigningKeyError
 from deskgate.audit.signing import Kind, Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
@@ -26,15 +27,18 @@ from deskgate.paths import DataDir
 
 
 def desk_signer(data_dir: DataDir) -> Signer:
-    """The built-in agents' signer: the `desk` identity's own key, from its credentials file."""
+    """The built-in agents' signer: the `desk` identity's own key, from its credentials file.
+    A missing or unusable file is a SigningKeyError, as a missing role key is."""
     path = default_credentials_path(data_dir, BUILT_IN_AGENT)
+    if not path.exists():
+        raise SigningKeyError(f"no credentials file for the desk's own agents ({BUILT_IN_AGENT}) at {path}; `deskgate init` makes it")
     try:
         creds = read_credentials(path)
+        return Signer.of(creds.signer, creds.signing_key())
     except CredentialsError as exc:
-        raise CredentialsError(
-            f"the desk's own agents cannot sign: {exc} (`deskgate init` or `deskgate up` makes the {BUILT_IN_AGENT} identity's file)"
+        raise SigningKeyError(
+            f"the desk's own agents ({BUILT_IN_AGENT}) cannot sign: {exc}"
         ) from None
-    return Signer.of(creds.signer, creds.signing_key())
 
 
 def _asset_token(payload: bytes) -> str:

@@ -192,7 +192,7 @@ def keys_trust(
 
 def _trusted_keys(path: Path):
     """A desk's keys, from its data directory or its keys/ directory: the roles' public key
-    files, and the principals' keys from the accounts database beside them."""
+    files, and the principals' and agents' keys from the accounts database beside them."""
     from deskgate.audit.keys import KeyStore
     from deskgate.paths import DataDir
 
@@ -201,7 +201,7 @@ def _trusted_keys(path: Path):
     if not root.keys.is_dir():
         fail(f"{path} is not a desk's data directory or keys/ directory (no {root.keys})")
     if not root.accounts_db.exists():
-        return KeyStore(root.keys)  # no principals there: their signatures will not verify
+        return KeyStore(root.keys)  # no principals or agents there: their signatures will not verify
     return KeyStore.for_desk(root)
 
 
