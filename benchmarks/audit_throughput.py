@@ -123,6 +123,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         keys = KeyStore(Path(tmp) / "keys")
         keys.ensure_roles()
+        # The shared agent key of earlier desks: a file key, verified as an agent identity's is
+        # (both cached after the first read); this benchmark needs no accounts database.
+        keys.create("agent")
         agent = Signer(keys, "agent")
         log = AuditLog(f"sqlite:///{tmp}/audit.db", keys, checkpoint_every=1000)
         at = datetime.now(timezone.utc)

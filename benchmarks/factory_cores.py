@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from deskgate.audit.keys import KeyStore  # noqa: E402
-from deskgate.audit.signing import Kind, Signer, digest, kind_of  # noqa: E402
+from deskgate.agents.submit import desk_signer  # noqa: E402
+from deskgate.audit.signing import Kind, digest, kind_of  # noqa: E402
 from deskgate.bus import subjects as S  # noqa: E402
 from deskgate.bus.credentials import ensure_credentials  # noqa: E402
 from deskgate.config import Mission  # noqa: E402
@@ -73,7 +73,7 @@ def main(args) -> None:
     factory.load_state()
     factory.book.apply_bar(Bar(asset="BTC", ts=T0, open=65_000, high=65_000, low=65_000, close=65_000, volume=1, interval_seconds=60,
                                source="bench").to_bytes())
-    agent = Signer(KeyStore(root.keys), "agent")
+    agent = desk_signer(root)  # the desk's own agent identity (ensure_credentials made it)
     n, m = args.directives, args.approvals
     directives = [(i + 1, payload(i), agent.headers(Kind.DIRECTIVE, payload(i))) for i in range(n)]
 
@@ -110,7 +110,7 @@ def main(args) -> None:
     from deskgate.audit.signing import verify_headers
 
     report["baseline_sign_us"] = round(cpu_us(lambda i: agent.sign(Kind.DIRECTIVE, body), 5000), 1)
-    report["baseline_verify_us"] = round(cpu_us(lambda i: verify_headers(factory.keys, Kind.DIRECTIVE, body, header, expect="agent"), 5000), 1)
+    report["baseline_verify_us"] = round(cpu_us(lambda i: verify_headers(factory.keys, Kind.DIRECTIVE, body, header, expect="agent:"), 5000), 1)
     db = sqlite3.connect(str(root.root / "bare.db"), isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")

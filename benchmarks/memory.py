@@ -32,8 +32,8 @@ from pathlib import Path
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 sys.path.insert(0, SRC)
 
-from deskgate.audit.keys import KeyStore  # noqa: E402
-from deskgate.audit.signing import Kind, Signer  # noqa: E402
+from deskgate.agents.submit import desk_signer  # noqa: E402
+from deskgate.audit.signing import Kind  # noqa: E402
 from deskgate.bus.connect import connect_as  # noqa: E402
 from deskgate.bus.subjects import Role  # noqa: E402
 from deskgate.paths import DataDir  # noqa: E402
@@ -111,7 +111,7 @@ def tree_memory(supervisor: int, root: DataDir) -> dict[str, dict[str, float]]:
 async def load(root: DataDir, n: int) -> None:
     agent, _ = await connect_as(root, Role.AGENT, reconnect=False)
     js = agent.jetstream()
-    signer = Signer(KeyStore(root.keys), "agent")
+    signer = desk_signer(root)
     pending = []
     for i in range(n):
         body = {"directive_id": f"m{i}", "asset": "BTC", "venue": "binance", "side": "buy" if i % 2 else "sell",

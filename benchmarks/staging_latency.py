@@ -26,7 +26,7 @@ from datetime import datetime
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
-from deskgate.audit.keys import KeyStore  # noqa: E402
+from deskgate.agents.submit import desk_signer  # noqa: E402
 from deskgate.people.principals import scripted_principal  # noqa: E402
 from deskgate.audit.signing import Kind, Signer, digest  # noqa: E402
 from deskgate.bus.connect import connect_as  # noqa: E402
@@ -122,8 +122,7 @@ async def main(args) -> None:
         }
     )
     stack = Stack(mission, root, services=("factory", "executor")).start()
-    keys = KeyStore(root.keys)
-    agent_signer, principal = Signer(keys, "agent"), scripted_principal(root, "bench")  # an account with a sealed key
+    agent_signer, principal = desk_signer(root), scripted_principal(root, "bench")  # an account with a sealed key
     report: dict = {
         "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpus, Python {platform.python_version()}",
         "sync_interval": args.sync_interval,

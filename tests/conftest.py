@@ -139,10 +139,31 @@ class _Principals:
 P = _Principals()
 
 
+def agent_signer(where: DataDir | KeyStore, name: str = "desk") -> Signer:
+    """An agent identity's Signer, with the key in its credentials file: `desk` is the desk's
+    own agents (made as `deskgate init` makes it); any other agent is added on first use, as
+    `deskgate agent add NAME` does (its file in <data_dir>/agents/NAME.json)."""
+    from deskgate.identity.credentials import read_credentials, write_credentials
+    from deskgate.identity.registry import AgentRegistry, default_credentials_path, ensure_desk_agent
+
+    data_dir = DataDir.at(where.root.parent) if isinstance(where, KeyStore) else where
+    path = default_credentials_path(data_dir, name)
+    if name == "desk":
+        creds = ensure_desk_agent(data_dir)
+    elif path.exists():
+        creds = read_credentials(path)
+    else:
+        creds = AgentRegistry.open(data_dir).add(name, [])
+        write_credentials(path, creds)
+    return Signer.of(creds.signer, creds.signing_key())
+
+
 def signed_headers(data_dir: DataDir, signer: str, kind, payload: bytes) -> dict[str, str]:
-    """What a role or principal would attach to `payload`, made with its own key."""
+    """What a role, principal or agent (`agent:<name>`) would attach to `payload`, made with its own key."""
     if signer.startswith(PRINCIPAL_PREFIX):
         return P[signer.removeprefix(PRINCIPAL_PREFIX)].headers(kind, payload)
+    if signer.startswith("agent:"):
+        return agent_signer(data_dir, signer.removeprefix("agent:")).headers(kind, payload)
     return Signer(KeyStore(data_dir.keys), signer).headers(kind, payload)
 
 
@@ -210,6 +231,6 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
 
 
 __all__ = [
-    "signed_headers", "principal_keys", "add_test_people", "P", "TEST_PASSWORD", "TEST_VIEWER", "TEST_DISABLED", "Bus",
+    "signed_headers", "agent_signer", "principal_keys", "add_test_people", "P", "TEST_PASSWORD", "TEST_VIEWER", "TEST_DISABLED", "Bus",
     "SecurityEvents", "directive", "raw", "publish_bar", "wait_for", "MEMO",
 ]

@@ -457,7 +457,7 @@ async def test_only_a_clear_signed_by_its_principal_lifts_the_factorys_hold(bus)
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
     (bus.data_dir.state / "governor.json").write_text("{not json")  # held at x0.8 until a principal's clear
     async with running(bus, mission) as (factory, agent, cc, md):
-        for i, signer in enumerate((None, "agent", "principal:bob")):  # command center credentials, no (or the wrong) key
+        for i, signer in enumerate((None, "agent:desk", "principal:bob")):  # command center credentials, no (or the wrong) key
             clear = GovernorClear(clear_id=f"gc-forged-{i}", principal="alice", reason="forged", at=datetime.now(timezone.utc))
             headers = signed_headers(bus.data_dir, signer, Kind.GOVERNOR_CLEAR, clear.to_bytes()) if signer else None
             await cc.js.publish(S.GOVERNOR_CLEAR_SUBJECT, clear.to_bytes(), headers=headers)
@@ -651,7 +651,7 @@ async def test_the_agents_take_a_new_baseline_only_from_a_principals_own_clear_o
         desk, client, memory = await _desk(bus, mission, OfflineAnalyst())
         try:
             desk.state.governor = drifting()
-            for i, signer in enumerate((None, "agent")):
+            for i, signer in enumerate((None, "agent:desk")):
                 forged = GovernorClear(clear_id=f"gc-forged-{i}", principal="alice", reason="forged", at=datetime.now(timezone.utc))
                 headers = signed_headers(bus.data_dir, signer, Kind.GOVERNOR_CLEAR, forged.to_bytes()) if signer else None
                 await cc.js.publish(S.GOVERNOR_CLEAR_SUBJECT, forged.to_bytes(), headers=headers)

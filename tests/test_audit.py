@@ -7,14 +7,14 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import P, add_test_people, directive, raw, signed_headers, wait_for
+from conftest import P, add_test_people, agent_signer, directive, raw, signed_headers, wait_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deskgate.audit import merkle
 from deskgate.audit.chain import verify_log
 from deskgate.audit.export import verify_export
-from deskgate.audit.keys import KeyStore
+from deskgate.audit.keys import KeyStore, SigningKeyError
 from deskgate.audit.log import AuditLog, Record
 from deskgate.audit.order_chain import order_problem
 from deskgate.audit.signing import (
@@ -109,11 +109,13 @@ def test_every_inclusion_and_consistency_proof_verifies_and_mangled_ones_do_not(
 
 @pytest.fixture
 def keys(tmp_path):
-    """The roles' keys in a desk's keys/, the principals' sealed in its accounts.db."""
+    """The roles' keys in a desk's keys/, the principals' sealed in its accounts.db, and the
+    desk's own agent identity (`agent:desk`) there too."""
     data_dir = DataDir.at(tmp_path / "desk").ensure()
     add_test_people(data_dir)
     ks = KeyStore.for_desk(data_dir)
     ks.ensure_roles()
+    agent_signer(data_dir)
     return ks
 
 
@@ -121,16 +123,23 @@ def test_private_keys_are_readable_only_by_their_owner_and_never_replaced(keys):
     for path in keys.private_dir.iterdir():
         assert path.stat().st_mode & 0o077 == 0, path
     assert keys.private_dir.stat().st_mode & 0o077 == 0
-    before = keys.public("agent")
-    assert keys.create("agent") is before or keys.public("agent") == before
+    before = keys.public("factory")
+    assert keys.create("factory") is before or keys.public("factory") == before
     assert keys.ensure_roles() == []
+    # Agents sign with their own identities' keys: no shared agent key is made any more,
+    # and an agent's key is never a file in keys/.
+    assert not (keys.private_dir / "agent.pem").exists() and keys.public("agent") is None
+    with pytest.raises(SigningKeyError, match="credentials file"):
+        keys.create("agent:desk")
+    with pytest.raises(SigningKeyError, match="credentials file"):
+        keys.private("agent:desk")
 
 
 def test_a_signature_binds_signer_kind_and_bytes(keys):
     payload = raw(directive("s1"))
-    h = Signer(keys, "agent").headers(Kind.DIRECTIVE, payload)
-    assert verify_headers(keys, Kind.DIRECTIVE, payload, h, expect="agent") is SignatureStatus.VALID
-    assert verify_headers(keys, Kind.DIRECTIVE, payload + b" ", h, expect="agent") is SignatureStatus.INVALID
+    h = agent_signer(keys).headers(Kind.DIRECTIVE, payload)
+    assert verify_headers(keys, Kind.DIRECTIVE, payload, h, expect="agent:") is SignatureStatus.VALID
+    assert verify_headers(keys, Kind.DIRECTIVE, payload + b" ", h, expect="agent:") is SignatureStatus.INVALID
     assert verify_headers(keys, Kind.APPROVAL, payload, h) is SignatureStatus.INVALID  # a directive is not an approval
     assert verify_headers(keys, Kind.DIRECTIVE, payload, h, expect="factory") is SignatureStatus.WRONG_SIGNER
     assert verify_headers(keys, Kind.DIRECTIVE, payload, None) is SignatureStatus.UNSIGNED
@@ -144,8 +153,9 @@ def test_a_signature_binds_signer_kind_and_bytes(keys):
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=timezone.utc)
 
 
-def staged_record(keys: KeyStore, payload: bytes, *, four_eyes: bool = False, explicit: bool = False, expires_at=None) -> SignedPayload:
-    """The factory's signed staged record of a signed directive."""
+def staged_record(keys: KeyStore, payload: bytes, *, four_eyes: bool = False, explicit: bool = False, expires_at=None,
+                  agent: Signer | None = None) -> SignedPayload:
+    """The factory's signed staged record of a directive signed by `agent` (the desk's own by default)."""
     d = Directive.model_validate_json(payload)
     staged = StagedDirective(
         directive=d, evaluation=PolicyEvaluation(directive_id=d.directive_id, decision="staged", explicit_approval=explicit, checks=[]),
@@ -153,17 +163,18 @@ def staged_record(keys: KeyStore, payload: bytes, *, four_eyes: bool = False, ex
         expires_at=expires_at or NOW + timedelta(minutes=15),
         context=PositionContext(equity_usd=1e6, current_position_usd=0, pending_same_side_usd=0, post_trade_position_usd=d.notional_usd,
                                 post_trade_position_pct=1.0, gross_leverage_after=0.01, drawdown_pct=0),
-        signed_directive=Signer(keys, "agent").signed(Kind.DIRECTIVE, payload),
+        signed_directive=(agent or agent_signer(keys)).signed(Kind.DIRECTIVE, payload),
     )
     return Signer(keys, "factory").signed(Kind.STAGED, staged.to_bytes())
 
 
 def make_order(keys: KeyStore, *, approvers=("alice",), d: dict | None = None, approve_digest_of: bytes | None = None,
-               four_eyes: bool = False, decided_at=None):
+               four_eyes: bool = False, decided_at=None, agent: Signer | None = None):
     """A genuine chain: the agent's directive, the factory's staged record, principals' approvals, the factory's order."""
     d = d or directive("oc1", notional_usd=10_000)
     payload = raw(d)
-    signed_directive = Signer(keys, "agent").signed(Kind.DIRECTIVE, payload)
+    agent = agent or agent_signer(keys)
+    signed_directive = agent.signed(Kind.DIRECTIVE, payload)
     approvals, refs = [], []
     for who in approvers:
         resp = ApprovalResponse(
@@ -175,7 +186,7 @@ def make_order(keys: KeyStore, *, approvers=("alice",), d: dict | None = None, a
     order = Order(
         order_id=f"{d['directive_id']}-o", directive_id=d["directive_id"], venue="binance", asset="BTC", side=d["side"],
         notional_usd=d["notional_usd"], leverage=d.get("leverage", 1.0), reference_price=65_000.0, created_at=NOW,
-        approvals=refs, directive=signed_directive, signed_approvals=approvals, staged=staged_record(keys, payload, four_eyes=four_eyes),
+        approvals=refs, directive=signed_directive, signed_approvals=approvals, staged=staged_record(keys, payload, four_eyes=four_eyes, agent=agent),
     )
     body = order.to_bytes()
     return order, body, Signer(keys, "factory").headers(Kind.ORDER, body)
@@ -233,7 +244,7 @@ def test_no_tampered_order_ever_verifies(keys, which, notional, side):
     order, body, headers = make_order(keys, d=d)
     sp = order.signed_approvals[0]
     resp = ApprovalResponse.model_validate_json(sp.payload)
-    agent, factory = Signer(keys, "agent"), Signer(keys, "factory")
+    agent, factory = agent_signer(keys), Signer(keys, "factory")
     if which == "unsigned order":
         headers = None
     elif which == "order signed by the agent":
@@ -264,7 +275,7 @@ def test_no_tampered_order_ever_verifies(keys, which, notional, side):
         bare = order.directive.model_copy(update={"signature": "AAAA"})
         order, body, headers = _resign(keys, order.model_copy(update={"directive": bare}))
     elif which == "directive re-signed by the factory":
-        resigned = SignedPayload(signer="agent", signature=factory.sign(Kind.DIRECTIVE, order.directive.data), payload=order.directive.payload)
+        resigned = SignedPayload(signer="agent:desk", signature=factory.sign(Kind.DIRECTIVE, order.directive.data), payload=order.directive.payload)
         order, body, headers = _resign(keys, order.model_copy(update={"directive": resigned}))
     elif which == "directive bytes edited":
         edited = order.directive.model_copy(update={"payload": order.directive.payload.replace('"oc2"', '"oc2" ')})
@@ -307,7 +318,7 @@ def test_no_tampered_order_ever_verifies(keys, which, notional, side):
 
 
 def _records(keys: KeyStore, n: int, start: int = 0) -> list[Record]:
-    agent = Signer(keys, "agent")
+    agent = agent_signer(keys)
     out = []
     for i in range(start, start + n):
         payload = raw(directive(f"log{i}"))
@@ -446,7 +457,7 @@ def test_a_header_changed_to_say_something_else_fails_with_the_reason(filled_log
     header = json.loads(lines[0])
     changes = {
         "a key swapped for another valid one": {"keys": {**header["keys"], "principal:bob": header["keys"]["principal:alice"]}},
-        "a signer added": {"keys": {**header["keys"], "principal:mallory": header["keys"]["agent"]}},
+        "a signer added": {"keys": {**header["keys"], "principal:mallory": header["keys"]["factory"]}},
         "the count": {"entries": 39},
         "the interval": {"checkpoint_every": 1000},
         "another final checkpoint": {"final_checkpoint": {**header["final_checkpoint"], "size": 35}},
@@ -662,7 +673,7 @@ async def test_the_executor_never_fills_an_order_that_does_not_verify(bus):
             keys = KeyStore(bus.data_dir.keys)
             staged = (await cc.item("target")).staged
             signed_directive = staged.signed_directive
-            agent_signer = Signer(keys, "agent")
+            agent = agent_signer(bus.data_dir)
 
             def approval(**over):
                 resp = ApprovalResponse(approval_id=over.pop("approval_id", "ap-forged"), directive_id="target", decision="approve",
@@ -672,7 +683,7 @@ async def test_the_executor_never_fills_an_order_that_does_not_verify(bus):
             real_directive = (await cc.item("real")).staged.signed_directive
             forged = {
                 "missing": [],
-                "forged": [SignedPayload(signer="principal:alice", signature=agent_signer.sign(Kind.APPROVAL, approval().to_bytes()), payload=approval().to_bytes().decode())],
+                "forged": [SignedPayload(signer="principal:alice", signature=agent.sign(Kind.APPROVAL, approval().to_bytes()), payload=approval().to_bytes().decode())],
                 "mismatched": [P["alice"].signed(Kind.APPROVAL, approval(directive_digest=digest(real_directive.data)).to_bytes())],
             }
             fx, _ = await bus.connect(Role.FACTORY)

@@ -14,7 +14,7 @@ import sqlite3
 from datetime import timedelta
 
 import pytest
-from conftest import P, add_test_people, directive, raw
+from conftest import P, add_test_people, agent_signer, directive, raw
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
@@ -57,7 +57,7 @@ def test_libsodium_and_cryptography_make_and_accept_the_same_signatures(seed, me
 def test_a_signer_signs_exactly_as_before(seed, payload, kind):
     """The headers a role or principal attaches are what `cryptography` made before."""
     key = Ed25519PrivateKey.from_private_bytes(seed)
-    signer = Signer.of("agent", key)
+    signer = Signer.of("agent:desk", key)
     assert base64.b64decode(signer.sign(kind, payload)) == key.sign(signed_message(kind, payload))
     assert base64.b64decode(signer.sign_bytes(payload)) == key.sign(payload)
 
@@ -95,7 +95,7 @@ def _approval(n: int, who: str = "alice") -> Record:
 def log(tmp_path, keys):
     """60 entries: the agent's directives, principals' approvals, and one forged message recorded as such."""
     log = AuditLog(f"sqlite:///{tmp_path / 'audit.db'}", keys, checkpoint_every=7)
-    forged = Record("directive", "consciousness.directives.BTC", "evil", "DIRECTIVES:999", "agent", base64.b64encode(b"\x01" * 64).decode(),
+    forged = Record("directive", "consciousness.directives.BTC", "evil", "DIRECTIVES:999", "agent:desk", base64.b64encode(b"\x01" * 64).decode(),
                     "invalid", raw(directive("evil")).decode())
     for k in range(5):
         log.append([*_records(keys, 10, start=10 * k), _approval(k, "alice"), _approval(k + 10, "bob")], NOW + timedelta(seconds=k))
@@ -203,13 +203,13 @@ def test_when_no_worker_can_start_the_log_is_verified_here(log, keys, monkeypatc
 
 def _requests(keys) -> list[Signed]:
     body = raw(directive("vm1"))
-    agent = Signer(keys, "agent").sign(Kind.DIRECTIVE, body)
+    agent = agent_signer(keys).sign(Kind.DIRECTIVE, body)
     alice = P["alice"].sign(Kind.APPROVAL, body)
     return [
-        Signed(Kind.DIRECTIVE, body, "agent", agent, "agent"),
-        Signed(Kind.DIRECTIVE, body + b" ", "agent", agent, "agent"),
-        Signed(Kind.DIRECTIVE, body, "agent", agent, "factory"),
-        Signed(Kind.DIRECTIVE, body, None, None, "agent"),
+        Signed(Kind.DIRECTIVE, body, "agent:desk", agent, ("agent:",)),
+        Signed(Kind.DIRECTIVE, body + b" ", "agent:desk", agent, ("agent:",)),
+        Signed(Kind.DIRECTIVE, body, "agent:desk", agent, "factory"),
+        Signed(Kind.DIRECTIVE, body, None, None, ("agent:",)),
         Signed(Kind.APPROVAL, body, "principal:alice", alice, ("principal:",)),
         Signed(Kind.APPROVAL, body, "principal:bob", alice, ("principal:",)),
         Signed(Kind.APPROVAL, body, "principal:nobody", alice),

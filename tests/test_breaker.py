@@ -80,7 +80,7 @@ async def test_drawdown_trips_the_breaker_and_only_a_principal_resets_it(bus):
         # The command center's credentials alone cannot re-arm it: a reset naming the trip
         # but unsigned, signed with the agent's key, or with another principal's key, is not
         # a principal's. The factory keeps it tripped (and writes its trip again).
-        for signer in (None, "agent", "principal:bob"):
+        for signer in (None, "agent:desk", "principal:bob"):
             state = await wait_for(lambda: _tripped_state(cc))
             forged = BreakerReset(resets_revision=state.trip_revision, resets_trip_id=state.trip.trip_id, at=utcnow(),
                                   principal="alice", reason="forged").to_bytes()

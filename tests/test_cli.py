@@ -182,13 +182,18 @@ def test_up_serves_the_cli_stops_on_sigterm_and_resumes(tmp_path):
         assert (stats["received"], stats["staged"], stats["approved"], stats["executed"], stats["human_rejected"]) == (4, 3, 1, 1, 1)
         assert stats["policy_rejections_by_reason"] == {"asset": 1}
         assert "the funnel" in run("stats", *d).stdout.decode()
+        # Every directive here was the desk's own agent's (its key signed them): its funnel is the desk's.
+        desk_only = json.loads(run("stats", "--agent", "desk", "--json", *d).stdout)
+        assert (desk_only["received"], desk_only["staged"], desk_only["executed"]) == (4, 3, 1)
+        nobody = run("stats", "--agent", "ghost", *d, check=False)
+        assert nobody.returncode == 2 and "no directive signed by agent 'ghost'" in nobody.stderr.decode()
 
         # The audit service recorded the whole chain of k1, each link signed by its own key.
         trace = json.loads(run("audit", "trace", "k1", "--json", *d).stdout)
         by_kind = {e["kind"]: e for e in trace}
         assert {"directive", "evaluation", "staged", "approval", "order", "fill"} <= set(by_kind)
         assert all(e["signature_now"] == "valid" for e in trace)
-        assert by_kind["directive"]["signer"] == "agent" and by_kind["approval"]["signer"] == "principal:alice"
+        assert by_kind["directive"]["signer"] == "agent:desk" and by_kind["approval"]["signer"] == "principal:alice"
         assert by_kind["order"]["signer"] == "factory" and by_kind["fill"]["signer"] == "executor"
         verified = run("audit", "verify", *d).stdout.decode()
         assert "verified" in verified

@@ -105,7 +105,7 @@ def test_a_trace_names_the_directive_whole_and_shows_its_subjects(did):
                      prev_hash="0" * 64)
 
     rows = [
-        (entry(5, "directive", "consciousness.directives.BTC", "agent"), SignatureStatus.VALID),
+        (entry(5, "directive", "consciousness.directives.BTC", "agent:desk"), SignatureStatus.VALID),
         (entry(11, "approval", f"approvals.response.{did}", "principal:simulated-principal"), SignatureStatus.VALID),
         (entry(13, "outcome", f"factory.status.approval.{did}", "factory"), SignatureStatus.UNKNOWN_SIGNER),
     ]

@@ -73,7 +73,7 @@ async def test_kill_the_factory_mid_stream_every_directive_evaluated_once(tmp_pa
 
         async def publish_all():
             for p in payloads:
-                await js.publish("consciousness.directives.BTC", p, headers=signed_headers(data_dir, "agent", Kind.DIRECTIVE, p))
+                await js.publish("consciousness.directives.BTC", p, headers=signed_headers(data_dir, "agent:desk", Kind.DIRECTIVE, p))
 
         publisher = asyncio.create_task(publish_all())
         await wait_for(lambda: len(verdicts) >= 600, timeout=60, interval=0.002)

@@ -182,7 +182,7 @@ async def test_the_readme_agent_snippet_gets_its_directive_staged(bus, mission, 
         assert factory.stats["unsigned_directives"] == 0
         async with await CommandCenter.connect(bus.data_dir) as cc:
             item = await cc.item("my-agent-0001")
-        assert item.pending and item.staged.asset == "BTC" and item.staged.signed_directive.signer == "agent"
+        assert item.pending and item.staged.asset == "BTC" and item.staged.signed_directive.signer == "agent:desk"
     finally:
         factory.stop()
         await asyncio.gather(task, return_exceptions=True)

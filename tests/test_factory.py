@@ -491,7 +491,7 @@ async def test_fills_that_do_not_add_up_are_refused_and_kept(bus):
         await ex.jetstream().publish(
             "factory.execution.fills.binance",
             json.dumps(by_agent).encode(),
-            headers=signed_headers(bus.data_dir, "agent", Kind.FILL, json.dumps(by_agent).encode()),
+            headers=signed_headers(bus.data_dir, "agent:desk", Kind.FILL, json.dumps(by_agent).encode()),
         )
         await wait_for(lambda: factory.stats["fills"] >= 6)
         assert factory.beliefs.position("BTC") == 0

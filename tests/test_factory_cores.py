@@ -41,8 +41,8 @@ class FixedClock:
 
 def make_factory(tmp_path, **over) -> Factory:
     data_dir = DataDir.at(tmp_path / "desk").ensure()
+    add_test_people(data_dir)  # before ensure_credentials, which makes accounts.db
     ensure_credentials(data_dir)
-    add_test_people(data_dir)
     base = {"paper": {"starting_equity_usd": 100_000.0}, "marketdata": {"assets": ["BTC", "ETH"]}}
     for k, v in over.items():
         base.setdefault(k, {}).update(v)
@@ -56,7 +56,7 @@ def make_factory(tmp_path, **over) -> Factory:
 
 def submit(factory: Factory, seq: int, d: dict) -> str | None:
     data = raw(d)
-    return factory.evaluate_directives([(seq, data, signed_headers(factory.data_dir, "agent", Kind.DIRECTIVE, data))])[0]
+    return factory.evaluate_directives([(seq, data, signed_headers(factory.data_dir, "agent:desk", Kind.DIRECTIVE, data))])[0]
 
 
 def approve(factory: Factory, seq: int, did: str, who: str, decision: str = "approve", **kw):
@@ -93,7 +93,7 @@ def test_one_directive_from_intake_to_a_fill_without_a_bus(tmp_path):
     assert factory.funnel().executed == 1 and factory.funnel().staged == 1
     # The same fill again (a redelivery) changes nothing; a fill the agent signed is refused.
     assert factory.apply_fill(1, fill, signed_headers(factory.data_dir, "executor", Kind.FILL, fill)) is None
-    assert factory.apply_fill(2, fill, signed_headers(factory.data_dir, "agent", Kind.FILL, fill)) is None
+    assert factory.apply_fill(2, fill, signed_headers(factory.data_dir, "agent:desk", Kind.FILL, fill)) is None
     assert factory.beliefs.position("BTC") == pytest.approx(10_000.0)
 
 

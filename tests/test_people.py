@@ -18,7 +18,7 @@ import sys
 import uuid
 
 import pytest
-from conftest import P, TEST_DISABLED, TEST_PASSWORD, TEST_VIEWER, add_test_people, directive, raw, wait_for
+from conftest import P, TEST_DISABLED, TEST_PASSWORD, TEST_VIEWER, add_test_people, agent_signer, directive, raw, wait_for
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
@@ -258,7 +258,7 @@ async def test_no_one_but_the_named_principal_with_their_own_current_key_is_coun
         keys = {
             "alice": P["alice"]._key, "bob": P["bob"]._key, "dora (disabled)": _disabled_key(bus.data_dir),
             "planted for mallory": planted, "planted as alice": planted_as_alice,
-            "agent": Signer(KeyStore(bus.data_dir.keys), "agent")._key, "factory": Signer(KeyStore(bus.data_dir.keys), "factory")._key,
+            "agent": agent_signer(bus.data_dir)._key, "factory": Signer(KeyStore(bus.data_dir.keys), "factory")._key,
         }
         owner = {"alice": "alice", "bob": "bob"}
         loop = asyncio.get_running_loop()
@@ -268,7 +268,7 @@ async def test_no_one_but_the_named_principal_with_their_own_current_key_is_coun
         @given(
             named=st.sampled_from(["alice", "Alice", " bob", TEST_VIEWER, TEST_DISABLED, "mallory", "b\u200bob", "agent"]),
             key=st.sampled_from([*keys, "unsigned"]),
-            claimed=st.sampled_from(["as named", "principal:alice", "principal:bob", "agent", "principal:mallory"]),
+            claimed=st.sampled_from(["as named", "principal:alice", "principal:bob", "agent:desk", "principal:mallory"]),
         )
         def attempt(named, key, claimed):
             canonical = named.strip().lower()
@@ -516,7 +516,7 @@ async def test_an_acknowledgement_not_signed_by_its_principal_is_not_shown(bus):
 
     async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
         req = ReviewRequest(review_id="rv1", kind="drift", summary="drift in sizes", created_at=utcnow())
-        await agent.js.publish("approvals.queue.review.rv1", req.to_bytes(), headers=Signer(KeyStore(bus.data_dir.keys), "agent").headers(Kind.INSIGHT, req.to_bytes()))
+        await agent.js.publish("approvals.queue.review.rv1", req.to_bytes(), headers=agent_signer(bus.data_dir).headers(Kind.REVIEW, req.to_bytes()))
         forged = ReviewAck(review_id="rv1", principal="alice", at=utcnow(), note="looked")
         await cc.js.publish("approvals.acknowledged.rv1", forged.to_bytes())  # the command center's credentials, no key
         await asyncio.sleep(0.3)

@@ -43,6 +43,8 @@ async def test_the_factory_runs_and_resumes_on_postgresql(bus, pg_url):
         assert again.decision == "duplicate"
         f = factory.funnel()
         assert (f.received, f.staged, f.executed, f.duplicates) == (5, 2, 1, 2)
+        desk = f.agents["desk"]  # every directive here was signed by the desk's own agent, before and after the restart
+        assert (desk.received, desk.staged, desk.executed, desk.duplicates) == (5, 2, 1, 2)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -58,10 +60,10 @@ def test_driver_inserts_store_what_sqlalchemy_would(backend, pg_url, tmp_path):
     url = f"sqlite:///{tmp_path / 'f.db'}" if backend == "sqlite" else pg_url
     store = FactoryStore(url)
     at = datetime(2026, 3, 2, 9, 0, 0, 123456, tzinfo=timezone.utc)
-    ev = dict(seq=1, directive_id="d1", decision="staged", primary_reason=None, verdict=b'{"v": 1}', published=False, at=at)
+    ev = dict(seq=1, directive_id="d1", decision="staged", primary_reason=None, verdict=b'{"v": 1}', published=False, at=at, agent="desk")
     it = dict(directive_id="d1", state="staged", asset="BTC", venue="binance", side="buy", notional_usd=1_000.5, explicit=True,
               four_eyes=False, price_at_staging=65_000.25, staged_at=at, expires_at=at, staged=b"\x00\xffstaged", staged_published=False,
-              outcome_reason=None, updated_at=at)
+              outcome_reason=None, updated_at=at, agent="desk")
     try:
         with store.begin() as conn:
             store.record_evaluations(conn, [ev])
@@ -75,5 +77,41 @@ def test_driver_inserts_store_what_sqlalchemy_would(backend, pg_url, tmp_path):
         assert {**e[0], "seq": 2, "directive_id": "d2"} == e[1]
         assert {**i[0], "directive_id": "d2"} == i[1]
         assert bytes(i[0]["staged"]) == b"\x00\xffstaged" and i[0]["explicit"] is True
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_factory_database_from_before_agent_identities_gains_the_agent_columns(backend, pg_url, tmp_path):
+    """Tables made without `agent` (an earlier version): opening the store adds the column,
+    the old rows read as "no agent known", and new rows store it."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import Column, MetaData, Table, inspect, select
+
+    from deskgate.factory.store import FactoryStore, evaluations, intentions
+
+    url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else pg_url
+    engine = create_engine(url)
+    before = MetaData()  # the two tables as an earlier version made them
+    old = Table("evaluations", before, *[Column(c.name, c.type, primary_key=c.primary_key) for c in evaluations.columns if c.name != "agent"])
+    Table("intentions", before, *[Column(c.name, c.type, primary_key=c.primary_key) for c in intentions.columns if c.name != "agent"])
+    before.create_all(engine)
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    with engine.begin() as conn:
+        conn.execute(old.insert(), [dict(seq=1, directive_id="d0", decision="rejected", primary_reason="asset", verdict=b"{}", published=True, at=at)])
+    assert "agent" not in {c["name"] for c in inspect(engine).get_columns("evaluations")}
+    engine.dispose()
+    store = FactoryStore(url)
+    try:
+        for table in ("evaluations", "intentions"):
+            assert "agent" in {c["name"] for c in inspect(store.engine).get_columns(table)}, table
+        with store.begin() as conn:
+            store.record_evaluations(conn, [dict(seq=2, directive_id="d1", decision="staged", primary_reason=None, verdict=b"{}",
+                                                 published=False, at=at, agent="alpha")])
+        with store.connect() as conn:
+            rows = conn.execute(select(evaluations.c.seq, evaluations.c.agent).order_by(evaluations.c.seq)).all()
+        assert [tuple(r) for r in rows] == [(1, None), (2, "alpha")]
+        FactoryStore(url).close()  # a second opening finds the column there
     finally:
         store.close()

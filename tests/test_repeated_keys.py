@@ -217,7 +217,7 @@ def test_the_executor_refuses_an_order_whose_signed_directive_repeats_a_key(tmp_
     reader and BTC to another: what a factory reading the last key would have staged."""
     from test_audit import make_order
 
-    from conftest import P, add_test_people
+    from conftest import P, add_test_people, agent_signer
 
     from deskgate.paths import DataDir
 
@@ -229,7 +229,7 @@ def test_the_executor_refuses_an_order_whose_signed_directive_repeats_a_key(tmp_
     order, _, _ = make_order(keys, d=d)  # the same chain over the directive written once per key
     assert order_problem(keys, order, order.to_bytes(), Signer(keys, "factory").headers(Kind.ORDER, order.to_bytes())) is None
     payload = json.dumps(d).replace('"asset": "BTC"', '"asset": "LUNA", "asset": "BTC"').encode()
-    signed = Signer(keys, "agent").signed(Kind.DIRECTIVE, payload)
+    signed = agent_signer(keys).signed(Kind.DIRECTIVE, payload)
     staged = StagedDirective.model_validate_json(order.staged.payload).model_copy(update={"signed_directive": signed})
     approval = ApprovalResponse(
         approval_id="ap-alice", directive_id="o1", decision="approve", principal="alice", directive_digest=digest(payload), decided_at=datetime.now(timezone.utc)

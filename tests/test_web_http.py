@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from conftest import P, TEST_PASSWORD, directive, wait_for
+from conftest import P, TEST_PASSWORD, agent_signer, directive, wait_for
 from test_breaker import crash_into_a_trip
 from test_factory import make_mission, running, submit
 
@@ -244,6 +244,36 @@ async def test_a_principal_sees_everything_about_a_staged_directive_then_approve
         item = (await c.get("/approvals/d1")).text
         assert "executed" in item and "BTC at" in item
         assert [a["action"] for a in web.accounts.actions()][:1] == ["approve"]
+
+
+async def test_the_queue_item_and_funnel_name_the_agent_whose_key_signed_each_directive(bus):
+    """Who drafted a directive is the agent whose own key signed it (the staged record's
+    verified signer), not what the directive says about itself; the funnel cuts per agent."""
+    from deskgate.agents.submit import AgentClient
+
+    async with web_desk(bus) as web:
+        outside = AgentClient(web.agent.nc, web.agent.events, agent_signer(bus.data_dir, "outside-bot"))
+        (v,) = await submit(outside, directive("o1", notional_usd=2_000))  # no `agent` field: the signer says who
+        assert v.decision == "staged" and v.agent == "outside-bot"
+        (w,) = await submit(outside, directive("o2", notional_usd=2_000, agent="desk"))  # claims to be another
+        assert w.decision == "rejected" and w.primary_reason == "agent"
+        await submit(web.agent, directive("d1", notional_usd=1_000))
+        c, _ = await web.login("alice")
+        by_id = {e["directive_id"]: e["agent"] for e in (await c.get("/api/approvals")).json()}
+        assert by_id == {"o1": "outside-bot", "d1": "desk"}
+        assert '<td class="agent">outside-bot</td>' in (await c.get("/approvals")).text
+        assert "(drafted by agent outside-bot)" in (await c.get("/approvals/o1")).text
+        assert ">outside-bot</td>" in (await c.get("/approvals?q=outside")).text
+        f = (await c.get("/api/funnel?period=1h")).json()
+        assert f["received"] == 3 and (f["agents"]["outside-bot"]["received"], f["agents"]["outside-bot"]["staged"]) == (2, 1)
+        one = (await c.get("/api/funnel?period=1h&agent=outside-bot")).json()
+        assert (one["received"], one["policy_rejections_by_reason"]) == (2, {"agent": 1})
+        page = (await c.get("/funnel?period=1h&agent=outside-bot")).text
+        assert 'id="f-received">2<' in page and 'id="funnel-agent">of agent outside-bot<' in page
+        whole = (await c.get("/funnel?period=1h")).text
+        assert 'id="f-received">3<' in whole and 'href="/funnel?agent=outside-bot&amp;period=1h">outside-bot</a>' in whole
+        none = (await c.get("/api/funnel?period=1h&agent=nobody")).json()
+        assert none["received"] == 0
 
 
 async def test_an_approval_cannot_be_replayed_or_applied_to_another_directive(bus):

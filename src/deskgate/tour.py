@@ -51,7 +51,7 @@ def d(directive_id: str, asset: str, side: str, notional: float, *, venue="binan
         "leverage": leverage,
         "confidence": confidence,
         "memo": MEMO,
-        "agent": "demo-script",
+        "agent": "desk",  # the identity whose key signs it: the desk's own agents
     }
     body.update(extra)
     return json.dumps(body).encode()

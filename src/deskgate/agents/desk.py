@@ -431,7 +431,7 @@ class AgentDesk:
                 notional_usd=attempt.notional_usd,
                 confidence=attempt.confidence,
                 memo=DecisionMemo(**attempt.memo.model_dump()),
-                agent=self.analyst.name[:64],
+                agent=self.client.agent,  # the identity that signs it (`desk`); the analyst is named in the cycle's insight
                 created_at=view.at,
             )
             (verdict,) = await self.client.submit([directive.model_dump_json().encode()], wait=15.0)

@@ -14,9 +14,7 @@ from datetime import timedelta
 from deskgate.agents.analyst import build_analyst
 from deskgate.agents.desk import AgentDesk
 from deskgate.agents.schedule import due
-from deskgate.agents.submit import AgentClient
-from deskgate.audit.keys import KeyStore
-from deskgate.audit.signing import Signer
+from deskgate.agents.submit import AgentClient, desk_signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import connect_as
 from deskgate.clock import Clock, SystemClock
@@ -43,9 +41,11 @@ class AgentsService:
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         analyst = build_analyst(self.mission.agents.model)
+        # The built-in agents are the `desk` identity: its key, read after the fork (forkserver.py).
+        signer = desk_signer(self.data_dir)
         nc, events = await connect_as(self.data_dir, S.Role.AGENT, name="deskgate-agents")
         memory = Memory.open(self.data_dir.memory_db, core_limits=self.mission.memory.core_limits, clock=self.clock.now)
-        desk = AgentDesk(self.mission, self.data_dir, AgentClient(nc, events, Signer(KeyStore(self.data_dir.keys), "agent")), analyst, memory)
+        desk = AgentDesk(self.mission, self.data_dir, AgentClient(nc, events, signer), analyst, memory)
         log.info("agents running with the %s", analyst.label)
         try:
             now = self.clock.now()

@@ -2,6 +2,8 @@
 
 The agent role may publish directives and read statuses; nothing here could
 stage, approve or execute anything even if it tried: the broker refuses it.
+The desk's built-in agents are one agent identity, `desk`: they sign with the key in
+its credentials file (`<data_dir>/agents/desk.json`, made by `deskgate init`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,32 @@ import json
 
 from nats.aio.client import Client
 
-from deskgate.audit.keys import KeyStore
+from deskgate.audit.keys import SigningKeyError
 from deskgate.audit.signing import Kind, Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.review import ReviewRequest
+from deskgate.identity.credentials import CredentialsError, read_credentials
+from deskgate.identity.names import BUILT_IN_AGENT, agent_of_signer
+from deskgate.identity.registry import default_credentials_path
 from deskgate.paths import DataDir
+
+
+def desk_signer(data_dir: DataDir) -> Signer:
+    """The built-in agents' signer: the `desk` identity's own key, from its credentials file.
+    A missing or unusable file is a SigningKeyError, as a missing role key is."""
+    path = default_credentials_path(data_dir, BUILT_IN_AGENT)
+    if not path.exists():
+        raise SigningKeyError(f"no credentials file for the desk's own agents ({BUILT_IN_AGENT}) at {path}; `deskgate init` makes it")
+    try:
+        creds = read_credentials(path)
+        return Signer.of(creds.signer, creds.signing_key())
+    except CredentialsError as exc:
+        raise SigningKeyError(
+            f"the desk's own agents ({BUILT_IN_AGENT}) cannot sign: {exc}"
+        ) from None
 
 
 def _asset_token(payload: bytes) -> str:
@@ -31,8 +51,8 @@ def _asset_token(payload: bytes) -> str:
 
 
 class AgentClient:
-    """The agent role on the bus. Everything it publishes is signed with the agent's key,
-    which the factory checks before evaluating and the executor before filling."""
+    """One agent identity on the bus. Everything it publishes is signed with that agent's
+    own key, which the factory checks before evaluating and the executor before filling."""
 
     def __init__(self, nc: Client, events: SecurityEvents, signer: Signer):
         self.nc = nc
@@ -40,9 +60,15 @@ class AgentClient:
         self.events = events
         self.signer = signer
 
+    @property
+    def agent(self) -> str | None:
+        """The agent this client signs as (None for a signer that is not an agent's)."""
+        return agent_of_signer(self.signer.name)
+
     @classmethod
-    async def connect(cls, data_dir: DataDir) -> AgentClient:
-        signer = Signer(KeyStore(data_dir.keys), "agent")
+    async def connect(cls, data_dir: DataDir, signer: Signer | None = None) -> AgentClient:
+        """As the desk's own `desk` agent, unless another agent's `signer` is given."""
+        signer = signer or desk_signer(data_dir)
         nc, events = await connect_as(data_dir, S.Role.AGENT, name="deskgate-agent-cli", reconnect=False)
         return cls(nc, events, signer)
 
@@ -93,8 +119,10 @@ class AgentClient:
         return [verdicts.get(s) for s in seqs]
 
     async def request_review(self, review: ReviewRequest) -> int:
-        """Ask a human to look at something; returns the stream sequence. It can never become an order."""
+        """Ask a human to look at something, signed like everything the agent publishes;
+        returns the stream sequence. It can never become an order."""
+        payload = review.to_bytes()
         ack = await self.js.publish(
-            S.review_subject(review.review_id), review.to_bytes(), headers={"Nats-Msg-Id": f"review-{review.review_id}"}
+            S.review_subject(review.review_id), payload, headers=self.signer.headers(Kind.REVIEW, payload, {"Nats-Msg-Id": f"review-{review.review_id}"})
         )
         return ack.seq

@@ -21,7 +21,7 @@ from typing import NamedTuple
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from deskgate.audit.keys import KeyStore, principal_signer
+from deskgate.audit.keys import AGENT_SIGNERS, KeyStore, principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, kind_of, verify_headers, verify_signed
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
@@ -74,6 +74,7 @@ class VerdictSummary(NamedTuple):
     decision: str
     primary_reason: str | None
     at: datetime
+    agent: str | None = None  # the verified author (PolicyVerdict.agent)
 
 
 @dataclass
@@ -279,7 +280,9 @@ class CommandCenter:
             problem = f"the staged record's signature is {status.value}"
         elif signed is None:
             problem = "the staged record carries no signed directive"
-        elif (status := verify_signed(self.keys, Kind.DIRECTIVE, signed, expect="agent")) is not SignatureStatus.VALID:
+        # Against every key the agent ever had: a directive staged before its agent was
+        # revoked or rotated may still be decided (revocation is for new directives).
+        elif (status := verify_signed(self.keys, Kind.DIRECTIVE, signed, expect=AGENT_SIGNERS)) is not SignatureStatus.VALID:
             problem = f"the directive's signature is {status.value}"
         else:
             try:
@@ -491,7 +494,7 @@ class CommandCenter:
         """The policy engine's verdicts (what the funnel needs of them), read incrementally."""
         async with self._reading:
             async for v in self._stored_since("verdicts", "STATUS", "factory.status.policy.>", PolicyVerdict):
-                self._verdicts.append(VerdictSummary(v.directive_id, v.decision, v.primary_reason, v.at))
+                self._verdicts.append(VerdictSummary(v.directive_id, v.decision, v.primary_reason, v.at, v.agent))
         return [v for v in self._verdicts if since is None or v.at >= since]
 
     async def outcomes(self, since: datetime | None = None) -> list[ApprovalOutcome]:

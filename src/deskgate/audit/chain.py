@@ -21,7 +21,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from deskgate.audit import merkle
-from deskgate.audit.keys import KeyStore, PublicKeys
+from deskgate.audit.keys import AGENT_SIGNERS, KeyStore, PublicKeys
 from deskgate.audit.pool import POOL_ABOVE, Signed, verify_stream
 from deskgate.audit.signing import Kind, SignatureStatus, verify
 
@@ -32,10 +32,12 @@ GENESIS = "0" * 64
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 # Who must have signed each kind of entry. A principal's decisions and resets are
-# signed with their own key; everything else by its role.
+# signed with their own key, an agent's output with its own identity's key
+# (`agent:<name>`; or, in logs from before per-agent identities, the shared `agent`
+# key, kept so that they still verify); everything else by its role.
 EXPECTED_SIGNER: dict[str, tuple[str, ...]] = {
-    Kind.DIRECTIVE: ("agent",),
-    Kind.INSIGHT: ("agent",),
+    Kind.DIRECTIVE: AGENT_SIGNERS,
+    Kind.INSIGHT: AGENT_SIGNERS,
     Kind.EVALUATION: ("factory",),
     Kind.STAGED: ("factory",),
     Kind.OUTCOME: ("factory",),

@@ -8,7 +8,13 @@ directive, which must be the one that was staged; that the order is that
 directive (id, asset, venue, side, size, leverage); and that the approvals are
 distinct principals' own signed "approve" of the SHA-256 of those directive
 bytes, as many as it requires, and that the factory ordered it before the staged
-record expired. That
+record expired.
+
+The directive's signature is checked against every key its agent ever had, not only
+the keys that may sign a directive now: revoking (or rotating) an agent refuses its
+*new* directives at the factory's intake, while a directive already staged and
+approved by a principal stays executable. The people who approved it decided on it;
+a principal who no longer wants it rejects it while it is pending. That
 a directive is filled at most once is the executor's own record
 (execution/service.py), not this function's.
 """
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from deskgate.audit.keys import DecidingKeys, KeyStore, PublicKeys, principal_signer
+from deskgate.audit.keys import AGENT_SIGNERS, DecidingKeys, KeyStore, PublicKeys, principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, digest, verify_headers, verify_signed
 from deskgate.domain.approval import ApprovalResponse, StagedDirective
 from deskgate.domain.directive import Directive
@@ -57,9 +63,10 @@ def order_problem(
         return "the order carries no signed directive"
     if staged.signed_directive is None or staged.signed_directive != order.directive:
         return "the order's directive is not the one that was staged"
-    status = verify_signed(keys, Kind.DIRECTIVE, order.directive, expect="agent")
+    past = keys.store if isinstance(keys, DecidingKeys) else keys
+    status = verify_signed(past, Kind.DIRECTIVE, order.directive, expect=AGENT_SIGNERS)
     if status is not OK:
-        return f"the directive's signature is {status.value}; directives must be signed by the agent"
+        return f"the directive's signature ({order.directive.signer}) is {status.value}; directives must be signed by an agent's own key"
     try:
         directive = Directive.model_validate_json(order.directive.payload)
     except ValidationError:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from deskgate.audit import ed25519
-from deskgate.audit.keys import PRINCIPAL_PREFIX, DecidingKeys, KeyStore, PublicKeys, raw_public
+from deskgate.audit.keys import AGENT_PREFIX, PRINCIPAL_PREFIX, DecidingKeys, KeyStore, PublicKeys, raw_public
 
 SIGNER_HEADER = "Deskgate-Signer"
 SIGNATURE_HEADER = "Deskgate-Signature"
@@ -45,6 +45,7 @@ class Kind(StrEnum):
     EXPORT_HEADER = "export_header"
     GOVERNOR_CLEAR = "governor_clear"
     REVIEW_ACK = "review_ack"
+    REVIEW = "review"
     STATUS = "status"
 
 
@@ -55,6 +56,7 @@ _KIND_BY_PREFIX: tuple[tuple[str, Kind], ...] = (
     ("factory.status.policy.", Kind.EVALUATION),
     ("factory.status.approval.", Kind.OUTCOME),
     ("approvals.queue.directive.", Kind.STAGED),
+    ("approvals.queue.review.", Kind.REVIEW),
     ("approvals.response.", Kind.APPROVAL),
     ("approvals.governor.clear", Kind.GOVERNOR_CLEAR),
     ("approvals.acknowledged.", Kind.REVIEW_ACK),
@@ -193,11 +195,11 @@ def prepare(
 
 
 def settle(keys: KeyStore | DecidingKeys | PublicKeys, signer: str, check: ed25519.Check, held: bool) -> SignatureStatus:
-    """The status once `check` is answered. A principal's keys are cached for the past:
-    when none of them held, one made since is read now."""
+    """The status once `check` is answered. A principal's and an agent's keys are cached
+    for the past: when none of them held, one made since is read now."""
     if held:
         return SignatureStatus.VALID
-    if signer.startswith(PRINCIPAL_PREFIX):
+    if signer.startswith((PRINCIPAL_PREFIX, AGENT_PREFIX)):
         fresh = tuple(raw_public(k) for k in keys.public_keys(signer, fresh=True))
         if fresh != check.publics and ed25519.holds(check._replace(publics=fresh)):
             return SignatureStatus.VALID

@@ -48,14 +48,28 @@ def _open_log(mission_path: Path | None, data_dir: Path | None):
 @keys_app.command("list")
 @handle_errors
 def keys_list(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
-    """Every signer's keys: the roles' (private key here or not), the principals' (sealed, current or retired)."""
-    from deskgate.audit.keys import SIGNING_ROLES, KeyStore, fingerprint
+    """Every signer's keys: the roles' (private key here or not), the principals' (sealed, current or retired), the agents'."""
+    from deskgate.audit.keys import LEGACY_AGENT, SIGNING_ROLES, KeyStore, fingerprint
 
     _, root = resolve(mission_path, data_dir)
     ks = KeyStore.for_desk(root)
     rows = [
         {"signer": r, "fingerprint": fingerprint(k), "state": "current", "private_key": "here (0600)" if ks.has_private(r) else "not on this machine"}
         for r in SIGNING_ROLES if (k := ks.public(r)) is not None
+    ]
+    if (legacy := ks.public(LEGACY_AGENT)) is not None:
+        rows.append({
+            "signer": LEGACY_AGENT, "fingerprint": fingerprint(legacy), "state": "retired",
+            "private_key": "the shared agent key of earlier versions: verifies what it signed then, signs no new directive",
+        })
+    rows += [
+        {
+            "signer": a.signer, "fingerprint": k.key_id,
+            "state": ("revoked" if a.revoked else k.state),
+            "private_key": "in the agent's credentials file" if k.state == "current" and not a.revoked
+            else f"revoked {a.revoked_at:%Y-%m-%d %H:%M} UTC" if a.revoked else f"retired {k.retired_at:%Y-%m-%d %H:%M} UTC",
+        }
+        for a in ks.agents.all() for k in a.keys
     ]
     rows += [
         {
@@ -178,7 +192,7 @@ def keys_trust(
 
 def _trusted_keys(path: Path):
     """A desk's keys, from its data directory or its keys/ directory: the roles' public key
-    files, and the principals' keys from the accounts database beside them."""
+    files, and the principals' and agents' keys from the accounts database beside them."""
     from deskgate.audit.keys import KeyStore
     from deskgate.paths import DataDir
 
@@ -187,7 +201,7 @@ def _trusted_keys(path: Path):
     if not root.keys.is_dir():
         fail(f"{path} is not a desk's data directory or keys/ directory (no {root.keys})")
     if not root.accounts_db.exists():
-        return KeyStore(root.keys)  # no principals there: their signatures will not verify
+        return KeyStore(root.keys)  # no principals or agents there: their signatures will not verify
     return KeyStore.for_desk(root)
 
 

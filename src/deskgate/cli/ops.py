@@ -249,7 +249,7 @@ def approvals_show(
     console.print(
         Panel(
             f"[bold]{d.side.upper()} {_money(d.notional_usd)} USD of {s.asset} on {s.venue}[/]  "
-            f"(leverage {d.leverage:g}x, confidence {d.confidence:.2f}, agent {d.agent})\n"
+            f"(leverage {d.leverage:g}x, confidence {d.confidence:.2f}, agent {escape(s.drafted_by)})\n"
             f"state: [bold]{item.state}[/]   staged {s.staged_at:%Y-%m-%d %H:%M:%S} UTC at {s.price_at_staging:,.4f}   "
             f"expires {s.expires_at:%H:%M:%S} UTC ({_left(s.expires_at) if item.pending else '-'})"
             + ("\n[bold yellow]explicit approval: approve this one on its own[/]" if s.explicit else "")
@@ -484,21 +484,31 @@ def fills_table(rows) -> Table:
 
 @app.command()
 @handle_errors
-def stats(json_out: bool = JsonOption, mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
-    """The funnel: directives received, staged, approved, executed; rejections by reason."""
+def stats(
+    agent: str = typer.Option(None, "--agent", help="Only this agent's directives (those signed with its own key)."),
+    json_out: bool = JsonOption,
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
+    """The funnel: directives received, staged, approved, executed; rejections by reason; per agent with --agent."""
     root = resolve_data_dir(mission_path, data_dir)
 
     funnel = as_principal(root, lambda cc: cc.funnel())
     if funnel is None:
         fail("the factory has not published a funnel yet (no directive received?)")
+    if agent is not None:
+        if agent not in funnel.agents:
+            known = ", ".join(funnel.agents) or "none yet"
+            fail(f"no directive signed by agent {agent!r} has reached the factory (agents in the funnel: {known})")
+        funnel = funnel.agents[agent]
     if json_out:
         print_json(funnel.model_dump(mode="json"))
         return
-    console.print(funnel_table(funnel))
+    console.print(funnel_table(funnel, agent))
 
 
-def funnel_table(f) -> Table:
-    t = Table(title=f"the funnel (as of {f.at:%Y-%m-%d %H:%M:%S} UTC)")
+def funnel_table(f, agent: str | None = None) -> Table:
+    t = Table(title=f"the funnel{f' of agent {escape(agent)}' if agent else ''} (as of {f.at:%Y-%m-%d %H:%M:%S} UTC)")
     t.add_column("stage")
     t.add_column("count", justify="right")
     t.add_row("directives received", str(f.received))
@@ -522,4 +532,8 @@ def funnel_table(f) -> Table:
         t.add_row("invalidations by reason", "")
         for reason, n in sorted(f.invalidations_by_reason.items(), key=lambda kv: -kv[1]):
             t.add_row(f"    {reason}", str(n))
+    if f.agents:
+        t.add_row("received by agent (staged, executed)", "")
+        for name, a in f.agents.items():
+            t.add_row(f"    {escape(name)}", f"{a.received} ({a.staged}, {a.executed})")
     return t

@@ -8,11 +8,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from deskgate.audit.keys import LEGACY_AGENT
 from deskgate.audit.signing import SignedPayload
 from deskgate.domain.base import Message
 from deskgate.domain.directive import Directive, DirectiveId
 from deskgate.domain.evaluation import PolicyEvaluation
 from deskgate.domain.execution import Fill
+from deskgate.identity.names import agent_of_signer
 
 
 class PositionContext(Message):
@@ -43,6 +45,20 @@ class StagedDirective(Message):
     # The directive exactly as the agent published and signed it; an approval names
     # the SHA-256 of these bytes, so it can only ever apply to this exact directive.
     signed_directive: SignedPayload | None = None
+
+    @property
+    def drafted_by(self) -> str:
+        """The agent whose own key signed the directive: what the Command Center shows as
+        its author, never the directive's self-declared `agent` field. The factory staged
+        it only after checking that signature (factory/authors.py), and the Command Center
+        checks it again before a principal decides."""
+        signed = self.signed_directive
+        if signed is None:
+            return "unknown (no signed directive)"
+        name = agent_of_signer(signed.signer)
+        if name is not None:
+            return name
+        return "shared agent key (before per-agent keys)" if signed.signer == LEGACY_AGENT else signed.signer
 
 
 class ApprovalResponse(Message):

@@ -60,5 +60,13 @@ class Directive(WireModel):
     leverage: float = Field(1.0, gt=0, le=1000, description="Order leverage asked of the venue.")
     confidence: float = Field(ge=0, le=1, description="The agent's confidence in [0, 1], before Governor damping.")
     memo: DecisionMemo
-    agent: str = Field("unknown", min_length=1, max_length=64, description="Name of the drafting agent.")
+    agent: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description=(
+            "The drafting agent's name. Optional: the directive is the agent's whose key signed it "
+            "(Deskgate-Signer agent:<name>); when given, it must be that same name, or the directive is rejected."
+        ),
+    )
     created_at: datetime | None = Field(None, description="When the agent drafted it (ISO 8601).")

@@ -57,3 +57,7 @@ class PolicyVerdict(BaseModel):
     primary_reason: str | None
     evaluation: PolicyEvaluation
     at: datetime
+    # The agent whose key verified the directive's signature (current or retired, revoked
+    # or not: who signed it is a fact; whether it counted is the decision). None when no
+    # agent's key verifies it: unsigned, forged, or signed by something that is not an agent.
+    agent: str | None = None

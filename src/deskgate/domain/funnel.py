@@ -52,3 +52,10 @@ class Funnel(Message):
     # broker's refusals of the factory's own publishes.
     evaluation_latency: LatencyHistogram | None = None
     permission_violations: int = 0
+    # The same funnel for each agent, by name: what its verified signature attributes to
+    # it (PolicyVerdict.agent). Directives no agent's key verifies count only above.
+    agents: dict[str, Funnel] = Field(default_factory=dict)
+
+    def of_agent(self, name: str) -> Funnel:
+        """One agent's funnel (empty, at this snapshot's time, when it sent nothing)."""
+        return self.agents.get(name) or Funnel(at=self.at)

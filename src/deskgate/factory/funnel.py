@@ -2,7 +2,9 @@
 
 The factory is the only writer of its state, so counting each evaluation and each
 intention's move as it happens gives exact numbers without re-reading the tables.
-The counts are seeded from the database at start-up.
+The counts are seeded from the database at start-up. Each agent gets a funnel of its
+own beside the desk's (what its verified signature attributes to it); a directive no
+agent's key verifies counts only in the desk's.
 """
 
 from __future__ import annotations
@@ -32,21 +34,45 @@ class FunnelCounter:
         self.states: Counter = Counter()  # intentions by state
         self.invalid: Counter = Counter()
         self.human: Counter = Counter()
+        self.agents: dict[str, FunnelCounter] = {}  # each agent's own funnel
 
-    def evaluated(self, decision: str, primary: str | None) -> None:
-        self.decisions[decision] += 1
-        if decision == "rejected":
-            self.policy_reasons[primary or "unknown"] += 1
-        if decision == "staged":
-            self.states["staged"] += 1
+    def _and_agent(self, agent: str | None) -> tuple[FunnelCounter, ...]:
+        if agent is None:
+            return (self,)
+        if agent not in self.agents:
+            self.agents[agent] = FunnelCounter()
+        return (self, self.agents[agent])
 
-    def moved(self, old: str, new: str, reason: str | None = None) -> None:
-        self.states[old] -= 1
-        self.states[new] += 1
-        if new == "invalidated":
-            self.invalid[invalidation_key(reason)] += 1
-        if new == "rejected":
-            self.human[human_key(reason)] += 1
+    def evaluated(self, decision: str, primary: str | None, agent: str | None = None, n: int = 1) -> None:
+        for c in self._and_agent(agent):
+            c.decisions[decision] += n
+            if decision == "rejected":
+                c.policy_reasons[primary or "unknown"] += n
+            if decision == "staged":
+                c.states["staged"] += n
+
+    def moved(self, old: str, new: str, reason: str | None = None, agent: str | None = None) -> None:
+        for c in self._and_agent(agent):
+            c.states[old] -= 1
+            c._entered(new, reason, 1)
+
+    def seed(self, decision: str, primary: str | None, agent: str | None, n: int) -> None:
+        """Evaluations as stored: their intentions' states are seeded on their own (`seed_state`)."""
+        for c in self._and_agent(agent):
+            c.decisions[decision] += n
+            if decision == "rejected":
+                c.policy_reasons[primary or "unknown"] += n
+
+    def seed_state(self, state: str, reason: str | None, agent: str | None, n: int) -> None:
+        for c in self._and_agent(agent):
+            c._entered(state, reason, n)
+
+    def _entered(self, state: str, reason: str | None, n: int) -> None:
+        self.states[state] += n
+        if state == "invalidated":
+            self.invalid[invalidation_key(reason)] += n
+        if state == "rejected":
+            self.human[human_key(reason)] += n
 
     def snapshot(self, at: datetime) -> Funnel:
         st = self.states
@@ -67,6 +93,7 @@ class FunnelCounter:
             invalidations_by_reason=dict(+self.invalid),
             expired=st["expired"],
             pending=st["staged"] + st["awaiting_second_approval"],
+            agents={name: c.snapshot(at) for name, c in sorted(self.agents.items())},
         )
 
 

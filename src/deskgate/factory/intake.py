@@ -1,5 +1,5 @@
-"""Directive intake: the agent's signature, the policy engine's evaluation, staging
-(which reserves exposure) and the verdict, for a batch in one transaction.
+"""Directive intake: who signed it (factory/authors.py), the policy engine's evaluation,
+staging (which reserves exposure) and the verdict, for a batch in one transaction.
 
 The first directive with an id wins: a later one with the same id is refused as a
 duplicate, however it was signed. Only a redelivery of a message already evaluated
@@ -12,12 +12,13 @@ import time
 from datetime import datetime, timedelta
 
 from deskgate.audit.keys import KeyStore
-from deskgate.audit.signing import Kind, SignatureStatus, SignedPayload, verify_headers
+from deskgate.audit.signing import SIGNATURE_HEADER, SIGNER_HEADER, SignedPayload
 from deskgate.bus import subjects as S
 from deskgate.clock import Clock
 from deskgate.config import Mission
 from deskgate.domain.approval import IntentionState, PositionContext, StagedDirective
 from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
+from deskgate.factory.authors import Authors, named_another
 from deskgate.factory.funnel import EvaluationLatency
 from deskgate.factory.outbox import Effects, Pending, PendingKind, verdict_subject
 from deskgate.factory.state import FactoryState
@@ -26,8 +27,8 @@ from deskgate.policy.engine import (
     Evaluation,
     duplicate_rejection,
     evaluate_payload,
-    signature_rejection,
     stage,
+    with_check_first,
 )
 
 
@@ -38,6 +39,7 @@ class Intake:
     ):
         self.store, self.state, self.keys, self.mission, self.clock = store, state, keys, mission, clock
         self.latency, self.stats = latency, stats
+        self.authors = Authors(keys.agents)  # who may draft now, as the agent registry says at each directive
         self.known_ids: set[str] = set()  # every directive id ever evaluated
         self.max_seq = 0  # highest DIRECTIVES sequence evaluated; anything above is new
 
@@ -64,12 +66,14 @@ class Intake:
                     results.append(None)
                     continue
                 t0 = time.perf_counter()
-                signature = verify_headers(self.keys, Kind.DIRECTIVE, data, headers, expect="agent")
-                if signature is SignatureStatus.VALID:
+                author = self.authors.author(data, headers)
+                if author.refusal is None:
                     ev = evaluate_payload(data, b, g, self.mission.max_directive_bytes)
+                    if ev.directive is not None and (mismatch := named_another(ev.directive.agent, author.agent)) is not None:
+                        ev = with_check_first(ev, mismatch)
                 else:
-                    # Not the agent's: evaluated no further, and its id is not taken from the agent.
-                    ev = signature_rejection(signature.value, (headers or {}).get("Deskgate-Signer"))
+                    # Not an agent's that may draft now: evaluated no further, and its id is not taken from anyone.
+                    ev = author.refusal
                     self.stats["unsigned_directives"] += 1
                 self.latency.add((time.perf_counter() - t0) * 1000.0)
                 did = ev.directive_id
@@ -81,20 +85,21 @@ class Intake:
                     decision, primary = "staged", None
                     evaluation = ev.to_model()  # built once: the verdict and the staged item share it
                     staged = self.staged_directive(ev, evaluation, now, SignedPayload(
-                        signer=headers["Deskgate-Signer"], signature=headers["Deskgate-Signature"], payload=data.decode()
+                        signer=headers[SIGNER_HEADER], signature=headers[SIGNATURE_HEADER], payload=data.decode()
                     ))
-                    intention_rows.append(_intention_row(ev, staged, now))
+                    intention_rows.append(_intention_row(ev, staged, now, author.agent))
                 else:
                     decision, primary = "rejected", ev.primary_reason
                     evaluation = ev.to_model()
                 if did is not None:
                     self.known_ids.add(did)
                 verdict = PolicyVerdict(
-                    directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=evaluation, at=now
+                    directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=evaluation, at=now, agent=author.agent
                 ).model_dump_json().encode()
-                evaluated_rows.append(
-                    dict(seq=seq, directive_id=did, decision=decision, primary_reason=primary, verdict=verdict, published=False, at=now)
-                )
+                evaluated_rows.append(dict(
+                    seq=seq, directive_id=did, decision=decision, primary_reason=primary, verdict=verdict, published=False, at=now,
+                    agent=author.agent,
+                ))
                 results.append(decision)
                 self.stats["directives"] += 1
                 if staged is not None:
@@ -105,7 +110,7 @@ class Intake:
         for row in evaluated_rows:
             did = row["directive_id"]
             effects.messages.append(Pending(PendingKind.VERDICT, row["seq"], verdict_subject(did), f"policy-{row['seq']}", row["verdict"]))
-            counter.evaluated(row["decision"], row["primary_reason"])
+            counter.evaluated(row["decision"], row["primary_reason"], row["agent"])
             self.max_seq = max(self.max_seq, row["seq"])
         for row in intention_rows:
             did = row["directive_id"]
@@ -148,9 +153,10 @@ class Intake:
         )
 
 
-def _intention_row(ev: Evaluation, staged: StagedDirective, now: datetime) -> dict:
+def _intention_row(ev: Evaluation, staged: StagedDirective, now: datetime, agent: str | None) -> dict:
     return dict(
         directive_id=ev.directive_id,
+        agent=agent,
         state=IntentionState.STAGED.value,
         asset=ev.asset,
         venue=ev.venue,

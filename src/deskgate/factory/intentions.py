@@ -14,8 +14,8 @@ from deskgate.factory.store import FactoryStore
 
 
 def move(store: FactoryStore, counter: FunnelCounter, conn, did: str, old: str, new: str, reason: str | None, now: datetime) -> None:
-    store.set_intention_state(conn, did, new, reason, now)
-    counter.moved(old, new, reason)
+    agent = store.set_intention_state(conn, did, new, reason, now)
+    counter.moved(old, new, reason, agent)
 
 
 def emit(store: FactoryStore, conn, outcome: ApprovalOutcome, msg_id: str, now: datetime, effects: Effects) -> None:

@@ -231,6 +231,7 @@ class Factory:
             pass
         self.store.close()
         self.verifier.close()
+        self.intake.authors.close()
 
     def stop(self) -> None:
         self._stop.set()

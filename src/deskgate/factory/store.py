@@ -20,13 +20,15 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    inspect,
     select,
     update,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from deskgate.factory.funnel import human_key, invalidation_key
 from deskgate.factory.tables import (  # noqa: F401 - re-exported: the tests read the tables through the store
+    ADDED_COLUMNS,
     RESERVING_STATES,
     breaker_mirror,
     decisions,
@@ -90,6 +92,7 @@ class FactoryStore:
     def __init__(self, url: str):
         self.engine = make_engine(url, background_checkpoint=True)
         metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._checkpointer = Checkpointer(self.engine).start()
         # Statements built once: the directive path runs them thousands of times a second.
         self._insert_evaluation = DriverInsert(self.engine, evaluations)
@@ -98,6 +101,7 @@ class FactoryStore:
         self._insert_signed_decision = signed_decisions.insert()
         self._insert_order = orders.insert()
         self._select_intention = select(intentions).where(intentions.c.directive_id == bindparam("did"))
+        self._intention_agent = select(intentions.c.agent).where(intentions.c.directive_id == bindparam("did"))
         self._move_intention = (
             update(intentions)
             .where(intentions.c.directive_id == bindparam("did"))
@@ -195,8 +199,10 @@ class FactoryStore:
         row = conn.execute(self._select_intention, {"did": directive_id}).mappings().first()
         return _utc_row(row) if row else None
 
-    def set_intention_state(self, conn: Connection, directive_id: str, state: str, reason: str | None, at: datetime) -> None:
+    def set_intention_state(self, conn: Connection, directive_id: str, state: str, reason: str | None, at: datetime) -> str | None:
+        """Move an intention; returns the agent that drafted it (for that agent's funnel)."""
         conn.execute(self._move_intention, {"did": directive_id, "state": str(state), "reason": reason, "at": at})
+        return conn.execute(self._intention_agent, {"did": directive_id}).scalar()
 
     def reserving_intentions(self, conn: Connection) -> list[dict]:
         rows = conn.execute(select(intentions).where(intentions.c.state.in_(RESERVING_STATES))).mappings().all()
@@ -321,23 +327,17 @@ class FactoryStore:
     # -- the funnel -----------------------------------------------------------------
 
     def load_funnel(self, conn: Connection, counter) -> None:
-        """Seed the funnel counters from what is stored."""
-        q = select(evaluations.c.decision, evaluations.c.primary_reason, func.count()).group_by(
-            evaluations.c.decision, evaluations.c.primary_reason
+        """Seed the funnel counters (the whole desk's and each agent's) from what is stored."""
+        q = select(evaluations.c.decision, evaluations.c.primary_reason, evaluations.c.agent, func.count()).group_by(
+            evaluations.c.decision, evaluations.c.primary_reason, evaluations.c.agent
         )
-        for decision, reason, n in conn.execute(q):
-            counter.decisions[decision] += n
-            if decision == "rejected":
-                counter.policy_reasons[reason or "unknown"] += n
-        q = select(intentions.c.state, intentions.c.outcome_reason, func.count()).group_by(
-            intentions.c.state, intentions.c.outcome_reason
+        for decision, reason, agent, n in conn.execute(q):
+            counter.seed(decision, reason, agent, n)
+        q = select(intentions.c.state, intentions.c.outcome_reason, intentions.c.agent, func.count()).group_by(
+            intentions.c.state, intentions.c.outcome_reason, intentions.c.agent
         )
-        for state, reason, n in conn.execute(q):
-            counter.states[state] += n
-            if state == "invalidated":
-                counter.invalid[invalidation_key(reason)] += n
-            if state == "rejected":
-                counter.human[human_key(reason)] += n
+        for state, reason, agent, n in conn.execute(q):
+            counter.seed_state(state, reason, agent, n)
 
     def max_evaluated_seq(self, conn: Connection) -> int:
         return conn.execute(select(func.max(evaluations.c.seq))).scalar() or 0
@@ -348,6 +348,29 @@ class FactoryStore:
                 select(func.min(intentions.c.expires_at)).where(intentions.c.state.in_(("staged", "awaiting_second_approval")))
             ).scalar()
         )
+
+
+def _add_missing_columns(engine: Engine, attempts: int = 5) -> None:
+    """Give a database made by an earlier version the columns added since (ADDED_COLUMNS),
+    on SQLite and PostgreSQL alike. Another process opening the same database at the same
+    time may add one first: then it is there when we look again."""
+    for attempt in range(attempts):
+        try:
+            insp = inspect(engine)
+            for table, names in ADDED_COLUMNS.items():
+                have = {c["name"] for c in insp.get_columns(table)}
+                for name in names:
+                    if name in have:
+                        continue
+                    column = metadata.tables[table].c[name]
+                    ddl = column.type.compile(dialect=engine.dialect)
+                    quote = engine.dialect.identifier_preparer.quote
+                    with engine.begin() as conn:
+                        conn.exec_driver_sql(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {ddl}")
+            return
+        except (OperationalError, ProgrammingError) as exc:
+            if attempt == attempts - 1 or not any(w in str(exc).lower() for w in ("duplicate column", "already exists", "locked")):
+                raise
 
 
 def _utc_row(row) -> dict:

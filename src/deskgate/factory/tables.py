@@ -23,6 +23,10 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# Columns added since a table was first made, which databases made before them lack:
+# added at start by FactoryStore (nullable, so old rows read as "not known").
+ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"evaluations": ("agent",), "intentions": ("agent",)}
+
 evaluations = Table(
     "evaluations",
     metadata,
@@ -34,6 +38,8 @@ evaluations = Table(
     Column("verdict", LargeBinary, nullable=False),
     Column("published", Boolean, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
+    # The agent whose key verified the signature (PolicyVerdict.agent); None: nobody's.
+    Column("agent", String(64), nullable=True),
 )
 Index("evaluations_unpublished", evaluations.c.seq, sqlite_where=evaluations.c.published.is_(False), postgresql_where=evaluations.c.published.is_(False))
 Index(
@@ -68,6 +74,8 @@ intentions = Table(
     Column("staged_published", Boolean, nullable=False),
     Column("outcome_reason", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # The agent that drafted it: the one whose current key signed it (factory/authors.py).
+    Column("agent", String(64), nullable=True),
 )
 Index("intentions_state_expiry", intentions.c.state, intentions.c.expires_at)
 Index(

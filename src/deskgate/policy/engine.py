@@ -161,12 +161,26 @@ def duplicate_rejection(directive_id: str) -> Evaluation:
     )
 
 
-def signature_rejection(status: str, signer: str | None) -> Evaluation:
-    """A directive not signed by the agent's key is not the agent's: refused before any check."""
+def signature_rejection(status: str, signer: str | None, reason: str | None = None) -> Evaluation:
+    """A directive not signed with an agent's current key is not that agent's: refused
+    before any check, and its id is not taken from anyone (factory/authors.py)."""
     return Evaluation(
         None,
-        [Check("signature", False, f"{status} ({signer or 'no signer'})", "signed by the agent's key", f"the directive's signature is {status}; only directives signed with the agent's key are evaluated")],
+        [Check(
+            "signature", False, f"{status} ({(signer or 'no signer')[:80]})", "signed with the current key of an agent of this desk",
+            reason or f"the directive's signature is {status}; only directives signed with an agent's own current key are evaluated",
+        )],
     )
+
+
+def agent_rejection(status: str, signer: str, reason: str) -> Evaluation:
+    """Signed as an agent that may not draft now (unknown, or revoked): refused before any check."""
+    return Evaluation(None, [Check("agent", False, f"{status} ({signer[:80]})", "an agent of this desk, not revoked", reason)])
+
+
+def with_check_first(ev: Evaluation, check: Check) -> Evaluation:
+    """`ev` with one more check, run first: it is the primary reason when it fails."""
+    return Evaluation(ev.directive_id, [check, *ev.checks], ev.directive, ev.asset, ev.venue, ev.explicit_approval)
 
 
 _validate_json = Directive.__pydantic_validator__.validate_json

@@ -504,15 +504,18 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     @app.get("/funnel", response_class=HTMLResponse, include_in_schema=False)
     async def funnel_page(
         request: Request, period: str = "24h", start: str | None = Query(None, alias="from"), end: str | None = Query(None, alias="to"),
-        session: Session = Depends(page_session),
+        agent: str | None = Query(None), session: Session = Depends(page_session),
     ):
-        funnel, since, until = await funnel_data(period, start, end)
+        desk, since, until = await funnel_data(period, start, end)
+        agent = agent or None
         return page(
-            request, "funnel.html", session, f=funnel, period=None if (start or end) else period, periods=list(PERIODS),
-            since=since, until=until, start=start or "", end=end or "",
+            request, "funnel.html", session, f=desk.of_agent(agent) if agent else desk, period=None if (start or end) else period,
+            periods=list(PERIODS), since=since, until=until, start=start or "", end=end or "", agent=agent or "",
+            agents=sorted(set(desk.agents) | ({agent} if agent else set())),
         )
 
     async def funnel_data(period: str, start: str | None = None, end: str | None = None) -> tuple[Funnel, datetime | None, datetime]:
+        """The desk's funnel over the period; each agent's is in its `agents`."""
         now = utcnow()
         try:
             since, until = resolve_period(period, start, end, now)
@@ -674,10 +677,13 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         period: str = "24h",
         start: str | None = Query(None, alias="from", description="a date (2026-11-20, UTC) or ISO 8601 time; overrides period"),
         end: str | None = Query(None, alias="to", description="exclusive end, same format; default now"),
+        agent: str | None = Query(None, description="only this agent's directives (by their verified signer)"),
         session: Session = Depends(read_session),
     ) -> Funnel:
-        """Directives received in the period (or from/to) and where each stands now."""
-        return (await funnel_data(period, start, end))[0]
+        """Directives received in the period (or from/to) and where each stands now; each
+        agent's funnel is in `agents`, or only one agent's with `agent`."""
+        desk = (await funnel_data(period, start, end))[0]
+        return desk.of_agent(agent) if agent else desk
 
     return app
 

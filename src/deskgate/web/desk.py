@@ -70,6 +70,8 @@ class QueueEntry(BaseModel):
     notional_usd: float
     leverage: float
     confidence: float
+    # Who drafted it, from the verified signature the factory staged it with (never the
+    # directive's own `agent` field): the agent's name.
     agent: str
     explicit: bool
     four_eyes: bool
@@ -157,7 +159,7 @@ class Desk:
             notional_usd=d.notional_usd,
             leverage=d.leverage,
             confidence=d.confidence,
-            agent=d.agent,
+            agent=s.drafted_by,
             explicit=s.explicit,
             four_eyes=s.four_eyes,
             memo=d.memo,

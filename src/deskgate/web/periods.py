@@ -88,21 +88,24 @@ def period_funnel(
     now: datetime,
     until: datetime | None = None,
 ) -> Funnel:
-    """Directives received in [since, until) and where each stands now."""
+    """Directives received in [since, until) and where each stands now, for the desk and
+    for each agent (`Funnel.agents`, by the verdicts' verified authors)."""
     counter = FunnelCounter()
     state: dict[str, str] = {}
+    author: dict[str, str | None] = {}
     for v in verdicts:
         if (since is not None and v.at < since) or (until is not None and v.at >= until):
             continue
-        counter.evaluated(v.decision, v.primary_reason)
+        counter.evaluated(v.decision, v.primary_reason, v.agent)
         if v.decision == "staged" and v.directive_id:
             state[v.directive_id] = "staged"
+            author[v.directive_id] = v.agent
     for o in sorted(outcomes, key=lambda o: o.at):
         old = state.get(o.directive_id)
         if old is None or o.outcome == "refused" or o.outcome == old:
             continue
         if old in _TERMINAL and not (old == "ordered" and o.outcome in ("executed", "venue_rejected")):
             continue
-        counter.moved(old, o.outcome, o.reason)
+        counter.moved(old, o.outcome, o.reason, author.get(o.directive_id))
         state[o.directive_id] = o.outcome
     return counter.snapshot(now)
