@@ -14,12 +14,10 @@ from conftest import MEMO, P, wait_for
 from test_agents import drifting
 from test_factory import make_mission, running
 
-from deskgate.audit.keys import KeyStore
 from deskgate.audit.signing import Signer
-from deskgate.bus.connect import connect_as
+from deskgate.bus.connect import connect_with
 from deskgate.bus.reader import read_stream
 from deskgate.bus import subjects as S
-from deskgate.bus.subjects import Role
 from deskgate.client import (
     BusRefused,
     CredentialsError,
@@ -35,7 +33,7 @@ from deskgate.client.models import revised_id
 from deskgate.domain.approval import ApprovalOutcome
 from deskgate.domain.evaluation import CheckResult, PolicyEvaluation, PolicyVerdict
 from deskgate.domain.portfolio import PolicyView, PortfolioSnapshot, PositionLine, ReservedLine
-from deskgate.identity.credentials import write_credentials
+from deskgate.identity.credentials import read_credentials, write_credentials
 from deskgate.identity.names import BUILT_IN_AGENT
 from deskgate.identity.registry import AgentRegistry, default_credentials_path
 from deskgate.paths import DataDir
@@ -43,15 +41,14 @@ from deskgate.paths import DataDir
 
 @asynccontextmanager
 async def agent_client(bus, *, desk_id: str | None = None):
-    """The desk's own agent as a DeskClient.
-
-    TODO(lead): switch to DeskClient.connect(default_credentials_path(bus.data_dir, "desk"), servers=[bus.url])
-    once identities land (the desk identity's own NATS user on the bus, and the factory accepting `agent:desk`).
-    Until then the factory accepts only the shared role key `agent`, so the client is built from the agent
-    role's connection and that key.
-    """
-    nc, events = await connect_as(bus.data_dir, Role.AGENT, reconnect=False)
-    client = DeskClient(nc, Signer(KeyStore(bus.data_dir.keys), "agent"), agent=BUILT_IN_AGENT, desk_id=desk_id, events=events)
+    """The desk's own agent (`desk`) as an outside agent connects: from its credentials file,
+    with the bus's address. `desk_id` pretends the file was made for another desk."""
+    creds = read_credentials(default_credentials_path(bus.data_dir, BUILT_IN_AGENT))
+    if desk_id is None:
+        client = await DeskClient.connect(creds, servers=[bus.url], reconnect=False)
+    else:  # connect() would refuse it at once (tested below): build it over the same connection
+        nc, events = await connect_with(creds.connect_kwargs([bus.url]), reconnect=False)
+        client = DeskClient(nc, Signer.of(creds.signer, creds.signing_key()), agent=creds.agent, desk_id=desk_id, events=events)
     try:
         yield client
     finally:
@@ -258,7 +255,7 @@ async def test_no_bus_at_the_address_is_named(tmp_path):
 
 
 def test_the_desk_credentials_file_is_where_the_desk_keeps_it(bus):
-    """What the TODO above will connect with, once identities land: made by the bus's own set-up."""
+    """What `agent_client` connects with: made by the bus's own set-up."""
     path = default_credentials_path(bus.data_dir, BUILT_IN_AGENT)
     assert path.exists() and oct(path.stat().st_mode & 0o777) == "0o600"
 

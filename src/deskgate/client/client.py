@@ -153,7 +153,7 @@ class DeskClient:
         """The directive this client would send: validated, with an id and this agent's name
         where the draft left them out. Raises `InvalidDirective` naming each bad field."""
         if isinstance(directive, Directive):
-            return directive if directive.agent != "unknown" else directive.model_copy(update={"agent": self.agent})
+            return directive if directive.agent is not None else directive.model_copy(update={"agent": self.agent})
         try:
             draft = directive if isinstance(directive, DirectiveDraft) else DirectiveDraft.model_validate(dict(directive))
             return draft.to_directive(self.agent)
