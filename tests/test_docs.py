@@ -143,46 +143,73 @@ def test_the_examples_numbers_are_those_of_the_example_beliefs():
             assert claims and all(abs(c - position) < 0.005 for c in claims), (d.directive_id, claims, position)
 
 
-# -- the README's agent snippet works as written --------------------------------------------
+# -- the README's three ways in work as printed -------------------------------------------------
 
 
-def readme_agent_snippet() -> str:
+def readme_integration_blocks() -> list[tuple[str, str]]:
+    """(language, code) of each fenced block in the README's "Connecting your own agent", in order."""
     section = (ROOT / "README.md").read_text().split("## Connecting your own agent", 1)[1].split("\n## ", 1)[0]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+    section = section.split("### The directive wire format", 1)[0]
+    return re.findall(r"```(\w+)\n(.*?)```", section, re.S)
+
+
+# What each Python block prints against a desk that stages everything it is sent but LUNA.
+EXPECTED_OUTPUT = [
+    ["staged research", "rejected asset"],  # the MCP server
+    ["staged", "staged []", "staged"],  # deskgate.client: dry run, submit, outcome (a principal has not decided)
+    ["staged research None"],  # raw NATS
+]
 
 
 @pytest.fixture
 def bus_dir(tmp_path):
-    """The desk's data directory where the snippet expects it: ./deskgate-data."""
+    """The desk's data directory where the README expects it: ./deskgate-data."""
     return tmp_path / "deskgate-data"
 
 
-async def test_the_readme_agent_snippet_gets_its_directive_staged(bus, mission, tmp_path):
+def test_the_readme_shows_the_three_ways_in_and_the_command_that_makes_an_identity():
+    blocks = readme_integration_blocks()
+    assert [lang for lang, _ in blocks] == ["sh", "python", "python", "python"]
+    assert blocks[0][1].strip() == "deskgate agent add research --out research.json"
+    assert "deskgate.client" not in blocks[3][1] and "from deskgate" not in blocks[3][1]  # raw: nothing of ours imported
+
+
+async def test_the_readme_integration_blocks_work_as_printed(bus, mission, tmp_path):
     from deskgate.approvals.client import CommandCenter
     from deskgate.bus.subjects import Role
     from deskgate.factory.service import Factory
 
     md, _ = await bus.connect(Role.MARKETDATA)
-    await publish_bar(md, "BTC", 65_000.0)
+    for asset, price in (("BTC", 65_000.0), ("ETH", 3_200.0), ("SOL", 150.0)):
+        await publish_bar(md, asset, price)
     factory = Factory(mission, bus.data_dir)
     ready = asyncio.Event()
     task = asyncio.create_task(factory.run(ready=ready))
+    # As a user with deskgate installed runs them: the `deskgate` command on PATH, from the desk's directory.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+    async def run(*argv: str) -> str:
+        proc = await asyncio.create_subprocess_exec(*argv, cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, (argv, err.decode())
+        return out.decode()
+
     try:
         await asyncio.wait_for(ready.wait(), 10)
-        script = tmp_path / "my_agent.py"
-        script.write_text(readme_agent_snippet())
-        # As a user with deskgate installed runs it: the `deskgate` command on PATH, from the desk's directory.
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(script), cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 0, err.decode()
-        assert out.decode().split() == ["staged", "None"]
-        assert factory.stats["unsigned_directives"] == 0
+        (_, make_identity), *python_blocks = readme_integration_blocks()
+        await run("sh", "-c", make_identity)
+        assert (tmp_path / "research.json").stat().st_mode & 0o777 == 0o600
+        for (_, code), expected in zip(python_blocks, EXPECTED_OUTPUT, strict=True):
+            script = tmp_path / "block.py"
+            script.write_text(code)
+            assert (await run(sys.executable, str(script))).splitlines() == expected, code
         async with await CommandCenter.connect(bus.data_dir) as cc:
-            item = await cc.item("my-agent-0001")
-        assert item.pending and item.staged.asset == "BTC" and item.staged.signed_directive.signer == "agent:desk"
+            item = await cc.item("research-0001")
+            queue = await cc.pending()
+        assert item.pending and item.staged.signed_directive.signer == "agent:research"
+        assert sorted(i.staged.asset for i in queue) == ["BTC", "ETH", "SOL"]
+        assert {i.staged.signed_directive.signer for i in queue} == {"agent:research"}
+        assert factory.stats["unsigned_directives"] == 0
     finally:
         factory.stop()
         await asyncio.gather(task, return_exceptions=True)

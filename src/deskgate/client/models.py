@@ -143,6 +143,7 @@ class Verdict(BaseModel):
     explicit_approval: bool = Field(description="Above the desk's threshold: a principal approves it on its own, never in a batch.")
     checks: list[Check]
     seq: int | None = Field(None, description="The directive's DIRECTIVES stream sequence; None for a dry run.")
+    agent: str | None = Field(None, description="The agent whose current key signed it, as the factory verified; None when none did (or a dry run).")
     at: datetime | None = None
     dry_run: bool = False
     notes: list[str] = Field(default_factory=list)
@@ -167,7 +168,8 @@ class Verdict(BaseModel):
         ev = verdict.evaluation
         return cls(
             directive_id=verdict.directive_id, decision=verdict.decision, primary_reason=verdict.primary_reason,
-            explicit_approval=ev.explicit_approval, checks=ev.checks, seq=verdict.seq, at=verdict.at, directive=directive,
+            explicit_approval=ev.explicit_approval, checks=ev.checks, seq=verdict.seq, agent=verdict.agent, at=verdict.at,
+            directive=directive,
         )
 
 
