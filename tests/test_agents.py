@@ -437,12 +437,12 @@ async def test_an_unreadable_governor_file_fails_closed_until_a_principal_clears
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
     (bus.data_dir.state / "governor.json").write_text("{not json")
     async with running(bus, mission) as (factory, agent, cc, md):
-        (v,) = await agent.submit([raw(directive("g1", notional_usd=10_000, confidence=0.75))])
+        (v,) = await agent.submit_payloads([raw(directive("g1", notional_usd=10_000, confidence=0.75))])
         assert v.decision == "rejected" and "damped x0.8" in _failed(v)[0].reason
         assert await cc.governor() is None  # the agents have said nothing; the factory's hold is what a principal clears
         assert (await cc.governor_hold()).damping == 0.8
         await cc.clear_governor(P["alice"], "the hold file was restored from a bad backup; checked")
-        (v,) = await agent.submit([raw(directive("g2", notional_usd=10_000, confidence=0.75))])
+        (v,) = await agent.submit_payloads([raw(directive("g2", notional_usd=10_000, confidence=0.75))])
         assert v.decision == "staged"
     saved = json.loads((bus.data_dir.state / "governor.json").read_text())
     assert saved["hold"] is None and saved["clear_seq"] == 1
@@ -461,12 +461,12 @@ async def test_only_a_clear_signed_by_its_principal_lifts_the_factorys_hold(bus)
             clear = GovernorClear(clear_id=f"gc-forged-{i}", principal="alice", reason="forged", at=datetime.now(timezone.utc))
             headers = signed_headers(bus.data_dir, signer, Kind.GOVERNOR_CLEAR, clear.to_bytes()) if signer else None
             await cc.js.publish(S.GOVERNOR_CLEAR_SUBJECT, clear.to_bytes(), headers=headers)
-            (v,) = await agent.submit([raw(directive(f"forged-{i}", notional_usd=10_000, confidence=0.75))])
+            (v,) = await agent.submit_payloads([raw(directive(f"forged-{i}", notional_usd=10_000, confidence=0.75))])
             assert v.decision == "rejected" and "damped x0.8" in _failed(v)[0].reason
             assert factory.governor.record.clear_seq == i + 1  # the factory read it, and did not lift the hold
         assert (await cc.governor_hold()).damping == 0.8
         await cc.clear_governor(P["alice"], "checked")
-        (v,) = await agent.submit([raw(directive("genuine", notional_usd=10_000, confidence=0.75))])
+        (v,) = await agent.submit_payloads([raw(directive("genuine", notional_usd=10_000, confidence=0.75))])
         assert v.decision == "staged"
 
 
@@ -593,7 +593,7 @@ async def test_a_directive_sent_while_the_factory_was_down_meets_the_damping_whe
     async with await AgentClient.connect(bus.data_dir) as agent:
         # The agents even publish "not drifting" without any principal's clear: it must not lift the damping.
         await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, GovernorState().to_bytes())
-        assert await agent.submit([raw(directive("while-down", notional_usd=10_000, confidence=0.8))], wait=0.5) == [None]
+        assert await agent.submit_payloads([raw(directive("while-down", notional_usd=10_000, confidence=0.8))], wait=0.5) == [None]
     async with running(bus, mission) as (factory, agent, cc, md):
 
         async def verdict():
@@ -610,12 +610,12 @@ async def test_a_directive_sent_while_the_factory_was_down_meets_the_damping_whe
         assert v.decision == "rejected" and check.name == "confidence" and "damped x0.5 by the Governor" in check.reason
     # A restart of the factory keeps holding it, until a principal clears it.
     async with running(bus, mission) as (factory, agent, cc, md):
-        (v,) = await agent.submit([raw(directive("after-restart", notional_usd=10_000, confidence=0.8))])
+        (v,) = await agent.submit_payloads([raw(directive("after-restart", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "rejected"
         # The agents say they are not drifting; the factory's hold is what the principal sees and clears.
         assert (await cc.governor()).state == "baseline" and (await cc.governor_hold()).damping == 0.5
         await cc.clear_governor(P["alice"], "looked at the sizes")
-        (v,) = await agent.submit([raw(directive("after-clear", notional_usd=10_000, confidence=0.8))])
+        (v,) = await agent.submit_payloads([raw(directive("after-clear", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "staged"
 
 
@@ -630,7 +630,7 @@ async def test_a_governor_state_from_the_agent_can_never_raise_confidence(bus, d
         await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, json.dumps(body).encode())
         bogus = json.dumps({**body, "damping": 0.123456}).replace("0.123456", str(damping)).encode()
         await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, bogus)
-        (v,) = await agent.submit([raw(directive("low", notional_usd=10_000, confidence=0.6))])
+        (v,) = await agent.submit_payloads([raw(directive("low", notional_usd=10_000, confidence=0.6))])
         (check,) = _failed(v)
         assert check.name == "confidence" and check.observed == pytest.approx(0.3)  # the valid 0.5 still holds
         assert factory.stats["bad_governor_states"] == 1

@@ -618,7 +618,7 @@ async def test_unsigned_directives_and_decisions_are_refused_by_the_factory(bus)
     from test_factory import make_mission, running, submit
 
     async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
-        (v,) = await agent.submit([raw(directive("nosig", notional_usd=1_000))], sign=False)
+        (v,) = await agent.submit_payloads([raw(directive("nosig", notional_usd=1_000))], sign=False)
         assert v.decision == "rejected" and v.primary_reason == "signature" and v.directive_id is None
         (v,) = await submit(agent, directive("nosig", notional_usd=1_000))  # the agent's own, signed, is not blocked by it
         assert v.decision == "staged"

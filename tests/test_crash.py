@@ -127,7 +127,7 @@ async def test_kill_nats_server_pending_approvals_and_tripped_breaker_survive(tm
 
         agent = await AgentClient.connect(data_dir)
         cc = await CommandCenter.connect(data_dir)
-        v = await agent.submit([raw(directive("eth", asset="ETH", notional_usd=25_000)), raw(directive("keep", notional_usd=5_000))])
+        v = await agent.submit_payloads([raw(directive("eth", asset="ETH", notional_usd=25_000)), raw(directive("keep", notional_usd=5_000))])
         assert [x.decision for x in v] == ["staged", "staged"]
         assert [o.outcome for o in await cc.decide("eth", "approve", P["alice"])] == ["ordered", "executed"]
         await publish_bar(md, "ETH", 3_500 * 0.2)
@@ -146,7 +146,7 @@ async def test_kill_nats_server_pending_approvals_and_tripped_breaker_survive(tm
         await cc.close()
         # The services reconnected by themselves and the factory still refuses.
         agent = await AgentClient.connect(data_dir)
-        (after,) = await agent.submit([raw(directive("after-restart", notional_usd=100))], wait=20)
+        (after,) = await agent.submit_payloads([raw(directive("after-restart", notional_usd=100))], wait=20)
         await agent.close()
         assert after is not None and after.primary_reason == "breaker"
     finally:

@@ -70,7 +70,7 @@ async def running(bus, mission: Mission, *, executor: bool = True, prices=None, 
 
 
 async def submit(agent, *ds, wait: float = 10.0):
-    return await agent.submit([raw(d) if isinstance(d, dict) else d for d in ds], wait=wait)
+    return await agent.submit_payloads([raw(d) if isinstance(d, dict) else d for d in ds], wait=wait)
 
 
 async def staged_messages(nc) -> list[StagedDirective]:

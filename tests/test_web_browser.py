@@ -112,7 +112,7 @@ async def prices(desk: Desk, **quotes: float) -> None:
 
 async def stage(desk: Desk, *ds: dict) -> None:
     async with await AgentClient.connect(desk.data_dir) as agent:
-        verdicts = await agent.submit([raw(d) for d in ds])
+        verdicts = await agent.submit_payloads([raw(d) for d in ds])
     assert [v.decision for v in verdicts] == ["staged"] * len(ds), verdicts
 
 

@@ -145,7 +145,7 @@ async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) ->
         # 1. Directives through every check.
         console.rule("1. an agent's directives meet the policy engine")
         console.print("Submitted with the [bold]agent[/] role's credentials (scripted, standing in for the agents).")
-        verdicts = await agent.submit([p for p, _ in SCRIPT], wait=15)
+        verdicts = await agent.submit_payloads([p for p, _ in SCRIPT], wait=15)
         t = Table(show_lines=False)
         for col in ("directive", "decision", "failed check", "why", "the demo shows"):
             t.add_column(col, overflow="fold")
@@ -192,7 +192,7 @@ async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) ->
         for asset in mission.marketdata.assets:
             last = await last_message(observer, "MARKET", bar_subject(asset))
             prices[asset] = Bar.model_validate_json(last.data).close
-        (v,) = await agent.submit([d("d-eth-add", "ETH", "buy", 5_000)])
+        (v,) = await agent.submit_payloads([d("d-eth-add", "ETH", "buy", 5_000)])
         console.print(f"d-eth-add {v.decision} at ETH {prices['ETH']:,.2f}; then ETH jumps 4% before anyone approves.")
         await _bar(md, "ETH", prices["ETH"] * 1.04)
         await asyncio.sleep(0.5)
@@ -211,7 +211,7 @@ async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) ->
 
         state = await _wait(tripped, what="the breaker to trip")
         console.print(f"[bold red]breaker tripped[/]: {state.trip.reason}")
-        (v,) = await agent.submit([d("d-after-crash", "ETH", "sell", 2_000)])
+        (v,) = await agent.submit_payloads([d("d-after-crash", "ETH", "sell", 2_000)])
         console.print(f"d-after-crash: [red]{v.decision}[/] ({v.primary_reason}): everything is refused while tripped")
         console.print(
             "Only a principal can reset it: the factory, the agent and every other role are refused by nats-server."
@@ -226,7 +226,7 @@ async def _script(console: Console, stack: Stack, data_dir: DataDir, mission) ->
         console.print(f"  bob (principal) resets it with a reason -> [green]{state.state}[/]")
 
         async def armed_in_factory():
-            (probe,) = await agent.submit([d(f"d-after-reset-{time.monotonic_ns()}", "ETH", "sell", 2_000)])
+            (probe,) = await agent.submit_payloads([d(f"d-after-reset-{time.monotonic_ns()}", "ETH", "sell", 2_000)])
             return probe if probe and probe.decision == "staged" else None
 
         probe = await _wait(armed_in_factory, what="the factory to see the reset")

@@ -31,6 +31,7 @@ from deskgate.agents.outputs import Draft
 from deskgate.agents.published import DirectiveResult, EndOfDayReport, IntradayReport, MorningBriefReport, UsageLine
 from deskgate.agents.schedule import due
 from deskgate.agents.submit import AgentClient
+from deskgate.client.errors import VerdictTimeout
 from deskgate.agents.view import CycleKind, DeskView, GovernorView, Limits, PositionView
 from deskgate.bus import subjects as S
 from deskgate.audit.keys import KeyStore
@@ -434,12 +435,14 @@ class AgentDesk:
                 agent=self.client.agent,  # the identity that signs it (`desk`); the analyst is named in the cycle's insight
                 created_at=view.at,
             )
-            (verdict,) = await self.client.submit([directive.model_dump_json().encode()], wait=15.0)
-            self._count("submitted")
-            if verdict is None:
+            try:
+                verdict = await self.client.submit(directive, wait=15.0)  # deskgate.client, as every agent's way in
+            except VerdictTimeout:
+                self._count("submitted")
                 self._remember(view.at, "directive", did, f"{did} sent; no verdict within 15 s")
                 return self._result(attempt, ids, "no_verdict", "no verdict within 15 s", revisions)
-            failed = [c for c in verdict.evaluation.checks if not c.passed]
+            self._count("submitted")
+            failed = verdict.failed
             reason = verdict.primary_reason or ""
             self._remember(
                 view.at, "directive", did,

@@ -1,4 +1,4 @@
-"""Submitting directives as the agent role, and collecting the factory's verdicts.
+"""The desk's own agents' client: `deskgate.client.DeskClient`, as every agent's, plus insights and reviews.
 
 The agent role may publish directives and read statuses; nothing here could
 stage, approve or execute anything even if it tried: the broker refuses it.
@@ -18,6 +18,7 @@ from deskgate.audit.signing import Kind, Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
+from deskgate.client import DeskClient
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.review import ReviewRequest
 from deskgate.identity.credentials import CredentialsError, read_credentials
@@ -50,23 +51,17 @@ def _asset_token(payload: bytes) -> str:
     return asset if isinstance(asset, str) and asset else "unknown"
 
 
-class AgentClient:
-    """One agent identity on the bus. Everything it publishes is signed with that agent's
-    own key, which the factory checks before evaluating and the executor before filling."""
+class AgentClient(DeskClient):
+    """The desk's own agents on the bus: a `DeskClient` (the one way in for every agent), with
+    what only the desk's own agents do besides drafting: publish their insights and ask for
+    reviews. Everything it publishes is signed with the agent's own key, which the factory
+    checks before evaluating and the executor before filling."""
 
     def __init__(self, nc: Client, events: SecurityEvents, signer: Signer):
-        self.nc = nc
-        self.js = nc.jetstream()
-        self.events = events
-        self.signer = signer
-
-    @property
-    def agent(self) -> str | None:
-        """The agent this client signs as (None for a signer that is not an agent's)."""
-        return agent_of_signer(self.signer.name)
+        super().__init__(nc, signer, agent=agent_of_signer(signer.name), events=events)
 
     @classmethod
-    async def connect(cls, data_dir: DataDir, signer: Signer | None = None) -> AgentClient:
+    async def connect(cls, data_dir: DataDir, signer: Signer | None = None) -> AgentClient:  # type: ignore[override]
         """As the desk's own `desk` agent, unless another agent's `signer` is given."""
         signer = signer or desk_signer(data_dir)
         nc, events = await connect_as(data_dir, S.Role.AGENT, name="deskgate-agent-cli", reconnect=False)
@@ -75,18 +70,13 @@ class AgentClient:
     async def publish_insight(self, subject: str, payload: bytes) -> None:
         await self.js.publish(subject, payload, headers=self.signer.headers(Kind.INSIGHT, payload))
 
-    async def close(self) -> None:
-        await self.nc.drain()
-
     async def __aenter__(self) -> AgentClient:
         return self
 
-    async def __aexit__(self, *exc) -> None:
-        await self.close()
-
-    async def submit(self, payloads: list[bytes], *, wait: float = 10.0, sign: bool = True) -> list[PolicyVerdict | None]:
-        """Publish each payload as-is, signed (unless `sign` is off, to show what the factory
-        does with an unsigned one), and return the factory's verdict for each, in order."""
+    async def submit_payloads(self, payloads: list[bytes], *, wait: float = 10.0, sign: bool = True) -> list[PolicyVerdict | None]:
+        """Publish each payload as-is (not validated first, unlike `submit`), signed unless `sign`
+        is off (to show what the factory does with an unsigned one), and return the factory's
+        verdict for each, in order: for `deskgate directive submit` and tests of the gate."""
         verdicts: dict[int, PolicyVerdict] = {}
         arrived = asyncio.Event()
 

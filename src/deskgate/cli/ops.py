@@ -85,7 +85,7 @@ def submit(
 
     async def go():
         async with await AgentClient.connect(root) as agent:
-            return await agent.submit(payloads, wait=wait)
+            return await agent.submit_payloads(payloads, wait=wait)
 
     verdicts = run_async(go())
     if json_out:
