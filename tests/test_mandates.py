@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from conftest import directive, raw
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from test_policy_properties import SPELLINGS, VENUES, assert_nothing_staged_breaks_a_guardrail, directive_lines
@@ -20,7 +20,7 @@ from test_policy_properties import guardrails as any_guardrails
 
 from deskgate.config import Guardrails, Mandate, Mission, MissionError, load_mission, mandate_loosenings, parse_mission, render_mission_template
 from deskgate.domain.directive import Directive
-from deskgate.policy.beliefs import Beliefs
+from deskgate.policy.beliefs import Beliefs, Reservation
 from deskgate.policy.engine import evaluate, evaluate_payload, reevaluate, stage
 from deskgate.policy.symbols import SymbolError, normalise_symbol, normalise_venue
 
@@ -299,8 +299,53 @@ def mandates_within(draw, g: Guardrails):
 
 
 @st.composite
-def one_directive(draw, equity: float) -> bytes:
-    """Mostly plausible (so many stage), some hostile, now and then not a directive at all."""
+def roomy_guardrails(draw):
+    """Guardrails with room, so that the mandate, not the desk, is what refuses."""
+    return Guardrails(
+        max_drawdown_pct=draw(st.floats(5, 50)),
+        max_position_pct=draw(st.floats(30, 150)),
+        min_confidence=draw(st.floats(0, 0.8)),
+        max_leverage=draw(st.floats(1.5, 5)),
+        require_human_approval_above_usd=draw(st.floats(0, 1e6)),
+    )
+
+
+@st.composite
+def calm_beliefs(draw):
+    """A desk well inside its limits, so that most plausible directives stage and the mandate decides."""
+    equity = draw(st.floats(10_000, 10_000_000))
+    return Beliefs(
+        equity_usd=equity,
+        peak_equity_usd=equity * draw(st.floats(1.0, 1.01)),
+        positions=draw(st.dictionaries(st.sampled_from(["BTC", "ETH", "SOL"]), st.floats(-0.1 * equity, 0.1 * equity), max_size=3)),
+        pending=[
+            Reservation(f"r{i}", a, side, n)
+            for i, (a, side, n) in enumerate(
+                draw(st.lists(st.tuples(st.sampled_from(["BTC", "ETH"]), st.sampled_from(["buy", "sell"]), st.floats(1, 0.05 * equity)), max_size=3))
+            )
+        ],
+        prices={"BTC": 65_000.0, "ETH": 3_500.0, "SOL": 150.0, "DOGE": 0.1},
+    )
+
+
+@st.composite
+def one_directive(draw, equity: float, calm: bool, m: Mandate) -> bytes:
+    """Calm: plausible, so that most stage and the mandate decides (its notional now and then
+    right at the mandate's limit). Otherwise hostile, now and then not a directive at all."""
+    if calm:
+        notional = st.floats(0.0001, 0.15).map(lambda f: f * equity)
+        if m.max_notional_usd is not None:
+            notional = notional | st.sampled_from([1 - 1e-3, 1.0, 1 + 1e-3]).map(lambda f: f * m.max_notional_usd)
+        d = directive(
+            "p1",
+            asset=draw(st.sampled_from(["BTC", "ETH", "SOL", "btc/usdt", "ETHUSDT"])),
+            venue=draw(st.sampled_from(["binance", "bybit", "OKX"])),
+            side=draw(st.sampled_from(["buy", "sell"])),
+            notional_usd=draw(notional),
+            leverage=draw(st.floats(0.1, 1)),
+            confidence=draw(st.floats(0.9, 1)),
+        )
+        return json.dumps(d).encode()
     d = directive(
         "p1",
         asset=draw(st.sampled_from(["BTC", "ETH"]) | st.sampled_from(SPELLINGS)),
@@ -347,39 +392,71 @@ def obeys_the_mandate(ev, m: Mandate, b: Beliefs, now: datetime, used_today: int
         assert abs(post) <= m.max_position_pct / 100 * b.equity_usd * (1 + TOL)
 
 
+def a_time(draw, m: Mandate) -> datetime:
+    """Often right at the mandate's expiry, to the microsecond, where an off-by-one would show."""
+    if m.expires_at is None:
+        return draw(NOWS)
+    near = st.timedeltas(timedelta(hours=-2), timedelta(hours=2)) | st.sampled_from([timedelta(microseconds=u) for u in (-1, 0, 1)])
+    return draw(NOWS | near.map(lambda dt: m.expires_at + dt))
+
+
+def used_today(draw, m: Mandate, most: int = 40) -> int:
+    """Often right at the edge of the budget, where an off-by-one would show."""
+    daily = m.daily_directives
+    edge = st.integers(max(0, daily - 1), daily + 1) if daily is not None else st.integers(0, most)
+    return draw(st.integers(0, most) | edge)
+
+
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(b=any_beliefs(), g=any_guardrails(), now=NOWS, used=st.integers(0, 40), data=st.data())
-def test_a_mandate_never_makes_a_verdict_more_permissive(b, g, now, used, data):
+@given(calm=st.booleans(), data=st.data())
+def test_a_mandate_never_makes_a_verdict_more_permissive(calm, data):
+    b = data.draw(calm_beliefs() if calm else any_beliefs())
+    g = data.draw(roomy_guardrails() if calm else any_guardrails())
     m = data.draw(mandates_within(g))
-    line = data.draw(one_directive(b.equity_usd))
+    now = a_time(data.draw, m)
+    used = used_today(data.draw, m)
+    line = data.draw(one_directive(b.equity_usd, calm, m))
     without_m = evaluate_payload(line, b, g)
     with_m = evaluate_payload(line, b, g, mandate=m, mandate_now=now, used_today=used)
     never_more_permissive(with_m, without_m)
     obeys_the_mandate(with_m, m, b, now, used)
+    event(f"{with_m.decision} under the mandate, {without_m.decision} without")
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(b=any_beliefs(), g=any_guardrails(), now=NOWS, data=st.data())
-def test_at_approval_time_a_mandate_never_makes_a_verdict_more_permissive(b, g, now, data):
+@given(calm=st.booleans(), data=st.data())
+def test_at_approval_time_a_mandate_never_makes_a_verdict_more_permissive(calm, data):
+    b = data.draw(calm_beliefs() if calm else any_beliefs())
+    g = data.draw(roomy_guardrails() if calm else any_guardrails())
     m = data.draw(mandates_within(g))
-    line = data.draw(one_directive(b.equity_usd))
+    now = a_time(data.draw, m)
+    line = data.draw(one_directive(b.equity_usd, calm, m))
     try:
         d = Directive.model_validate_json(line)
     except ValidationError:
         return  # only a valid directive is ever staged, so only one is ever re-evaluated
-    times = dict(price_at_staging=data.draw(st.floats(0.01, 100_000)), expires_at=data.draw(NOWS), now=now, band_pct=data.draw(st.floats(0.1, 10)))
+    try:
+        price = (b.prices or {}).get(normalise_symbol(d.asset).base)
+    except SymbolError:
+        price = None
+    staged_at_price = price * data.draw(st.floats(0.99, 1.01)) if price else data.draw(st.floats(0.01, 100_000))
+    expires_at = data.draw(NOWS | st.timedeltas(timedelta(0), timedelta(hours=1)).map(lambda dt: now + dt))
+    times = dict(price_at_staging=staged_at_price, expires_at=expires_at, now=now, band_pct=data.draw(st.floats(0.1, 10)))
     without_m = reevaluate(d, b, g, **times)
     with_m = reevaluate(d, b, g, **times, mandate=m)
     never_more_permissive(with_m, without_m)
     assert "mandate_budget" not in {c.name for c in with_m.checks}
     obeys_the_mandate(with_m, m, b, now, None)
+    event(f"{with_m.decision} under the mandate, {without_m.decision} without")
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(b=any_beliefs(tripped=st.just(False)), g=any_guardrails(), now=NOWS, used=st.integers(0, 10), data=st.data())
-def test_a_sequence_under_a_mandate_keeps_its_budget_and_position_limit(b, g, now, used, data):
+@given(b=any_beliefs(tripped=st.just(False)), g=any_guardrails(), data=st.data())
+def test_a_sequence_under_a_mandate_keeps_its_budget_and_position_limit(b, g, data):
     """The factory's path for one agent's directives: every one evaluated counts toward its day."""
     m = data.draw(mandates_within(g))
+    now = a_time(data.draw, m)
+    used = used_today(data.draw, m, most=10)
     lines = data.draw(directive_lines(b.equity_usd))
     initial, staged, seen = b.copy(), [], set()
     for n, line in enumerate(lines):
