@@ -20,6 +20,7 @@ from test_policy_properties import guardrails as any_guardrails
 
 from deskgate.config import Guardrails, Mandate, Mission, MissionError, load_mission, mandate_loosenings, parse_mission, render_mission_template
 from deskgate.domain.directive import Directive
+from deskgate.domain.evaluation import CHECK_NAMES, MANDATE_CHECK_NAMES
 from deskgate.policy.beliefs import Beliefs, Reservation
 from deskgate.policy.engine import evaluate, evaluate_payload, reevaluate, stage
 from deskgate.policy.symbols import SymbolError, normalise_symbol, normalise_venue
@@ -177,9 +178,7 @@ def test_the_mandate_checks_come_after_the_guardrails_one_per_key():
     m = Mandate(assets=("BTC",), venues=("binance",), max_notional_usd=20_000, max_position_pct=20, daily_directives=5, expires=date(2026, 12, 31))
     ev = run(directive(notional_usd=20_000), m)
     assert ev.staged
-    assert [c.name for c in ev.checks][-7:] == [
-        "mandate_asset", "mandate_venue", "mandate_notional", "mandate_position", "mandate_budget", "mandate_expiry", "explicit_approval",
-    ]
+    assert [c.name for c in ev.checks] == [*CHECK_NAMES[:-1], *MANDATE_CHECK_NAMES, "explicit_approval"]
     # A directive that breaks a guardrail and the mandate is counted under the guardrail.
     assert run(directive(asset="SOL", notional_usd=30_000), m).primary_reason == "position"
 
