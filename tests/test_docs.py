@@ -15,7 +15,7 @@ from conftest import publish_bar
 
 from deskgate.bus.streams import STREAMS
 from deskgate.bus.subjects import SUBJECTS
-from deskgate.domain.evaluation import CHECK_NAMES
+from deskgate.domain.evaluation import CHECK_NAMES, MANDATE_CHECK_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +30,7 @@ def test_every_subject_family_and_stream_is_documented():
 
 def test_every_check_is_documented():
     text = (ROOT / "docs" / "POLICY.md").read_text()
-    for name in (*CHECK_NAMES, "expiry", "price_band", "duplicate"):
+    for name in (*CHECK_NAMES, *MANDATE_CHECK_NAMES, "expiry", "price_band", "duplicate"):
         assert f"`{name}`" in text, name
 
 

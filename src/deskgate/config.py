@@ -7,6 +7,8 @@ error at start-up rather than a silently ignored limit.
 from __future__ import annotations
 
 import math
+import re
+from datetime import date, datetime, timezone
 from datetime import time as dtime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -14,7 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deskgate.policy.symbols import SymbolError, normalise_symbol, normalise_venue
+from deskgate.identity.names import check_agent_name
+from deskgate.policy.symbols import USD_QUOTES, SymbolError, forbidden_leg, normalise_symbol, normalise_venue
 
 
 class MissionError(ValueError):
@@ -60,6 +63,111 @@ class Guardrails(_Section):
     @classmethod
     def _normalise_venues(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _normalised(value, normalise_venue, "venue")
+
+
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TIGHTEN_ONLY = "a mandate can only tighten the desk's guardrails"
+EXPIRES_FORMAT = "must be a date (2026-12-31, in force to the end of that UTC day) or a date and time (2026-12-31T18:00:00Z)"
+
+
+class Mandate(_Section):
+    """What one agent may draft, inside the desk's guardrails (mission.yaml `mandates.<agent>`).
+
+    Every key only tightens: a key left out leaves the desk's guardrail as it is, and
+    `Mission` refuses a key that would loosen one (a mandate alone cannot see the
+    guardrails). The policy engine enforces each key as a `mandate_*` check
+    (policy/mandate.py).
+    """
+
+    # Base assets the agent may trade; a pair names its base (BTC/USDT is BTC).
+    assets: tuple[str, ...] | None = Field(None, strict=False)
+    # Venues it may send to, each one of guardrails.allowed_venues.
+    venues: tuple[str, ...] | None = Field(None, strict=False)
+    # Largest notional of one directive (the desk has no such limit; any value tightens).
+    max_notional_usd: PositiveFloat | None = None
+    # Largest post-trade position (percent of equity), at most guardrails.max_position_pct.
+    max_position_pct: PositiveFloat | None = None
+    # Directives of this agent the factory may evaluate per UTC day; 0 lets it draft none.
+    daily_directives: int | None = Field(None, ge=0)
+    # In force up to and including this instant (UTC). A bare date runs to the END of
+    # that day: `2026-12-31` still allows a directive at 23:59:59 UTC on the 31st.
+    expires: datetime | date | None = None
+
+    @field_validator("assets", mode="after")
+    @classmethod
+    def _base_assets(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must not be empty: leave the key out to allow every asset the desk allows, or set daily_directives: 0")
+        out = []
+        for raw in value:
+            try:
+                symbol = normalise_symbol(raw)
+            except SymbolError as exc:
+                raise ValueError(f"asset {raw!r}: {exc}") from None
+            if symbol.quote is not None and symbol.quote not in USD_QUOTES:
+                raise ValueError(f"asset {raw!r} is quoted in {symbol.quote}; the desk trades only USD-quoted assets, so name the base asset")
+            out.append(symbol.base)
+        return tuple(dict.fromkeys(out))
+
+    @field_validator("venues", mode="after")
+    @classmethod
+    def _venues(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must not be empty: leave the key out to allow every venue the desk allows, or set daily_directives: 0")
+        return _normalised(value, normalise_venue, "venue")
+
+    @field_validator("expires", mode="before")
+    @classmethod
+    def _utc(cls, value: Any) -> Any:
+        """YAML gives a date or a datetime; JSON and quoted YAML give a string. A naive time is UTC."""
+        if value is None or isinstance(value, date):
+            parsed = value
+        elif isinstance(value, str):
+            text = value.strip()
+            try:
+                parsed = date.fromisoformat(text) if _DATE_ONLY.match(text) else datetime.fromisoformat(text)
+            except ValueError:
+                parsed = None
+            if parsed is None:
+                raise ValueError(EXPIRES_FORMAT)
+        else:
+            raise ValueError(EXPIRES_FORMAT)
+        if isinstance(parsed, datetime):
+            return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+        return parsed
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """The last instant the mandate is in force, in UTC (a bare date: 23:59:59.999999 that day)."""
+        e = self.expires
+        if e is None or isinstance(e, datetime):
+            return e
+        return datetime.combine(e, dtime.max, tzinfo=timezone.utc)
+
+
+def mandate_loosenings(agent: str, mandate: Mandate, guardrails: Guardrails) -> list[str]:
+    """Every key of `mandate` that would loosen `guardrails`, as `mandates.<agent>.<key>: why`."""
+    at = f"mandates.{agent}"
+    problems = []
+    forbidden = frozenset(guardrails.forbidden_assets)
+    for asset in mandate.assets or ():
+        leg = forbidden_leg(normalise_symbol(asset), forbidden)
+        if leg is not None:
+            problems.append(f"{at}.assets: {asset} is forbidden by guardrails.forbidden_assets ({leg}); {TIGHTEN_ONLY}")
+    for venue in mandate.venues or ():
+        if venue not in guardrails.allowed_venues:
+            allowed = ", ".join(guardrails.allowed_venues)
+            problems.append(f"{at}.venues: {venue} is not in guardrails.allowed_venues ({allowed}); {TIGHTEN_ONLY}")
+    pct = mandate.max_position_pct
+    if pct is not None and pct > guardrails.max_position_pct:
+        problems.append(
+            f"{at}.max_position_pct: {pct:g} is looser than guardrails.max_position_pct ({guardrails.max_position_pct:g}); {TIGHTEN_ONLY}"
+        )
+    return problems
 
 
 class ApprovalSettings(_Section):
@@ -292,6 +400,21 @@ class Mission(_Section):
     clock: Literal["system", "market"] = "system"
     # Largest directive the factory will decode; larger ones are rejected unread.
     max_directive_bytes: int = Field(65_536, ge=1024)
+    # Per agent (by name), limits tighter than the guardrails for what that agent drafts.
+    mandates: dict[str, Mandate] = Field(default_factory=dict)
+
+    @field_validator("mandates", mode="before")
+    @classmethod
+    def _none_is_no_mandates(cls, value: Any) -> Any:
+        """`mandates:` with every entry commented out (as in the template) is YAML null."""
+        return {} if value is None else value
+
+    @field_validator("mandates", mode="after")
+    @classmethod
+    def _agent_names(cls, value: dict[str, Mandate]) -> dict[str, Mandate]:
+        for name in value:
+            check_agent_name(name)
+        return value
 
     @model_validator(mode="after")
     def _csv_needs_path(self) -> Mission:
@@ -299,21 +422,35 @@ class Mission(_Section):
             raise ValueError("marketdata.csv.path is required when marketdata.source is 'csv'")
         return self
 
+    @model_validator(mode="after")
+    def _mandates_only_tighten(self) -> Mission:
+        problems = [p for name, m in self.mandates.items() for p in mandate_loosenings(name, m, self.guardrails)]
+        if problems:
+            raise ValueError("\n  - ".join(problems))
+        return self
+
+    def mandate_for(self, agent: str) -> Mandate | None:
+        """The agent's mandate, or None when it has none (the desk's guardrails alone apply)."""
+        return self.mandates.get(agent)
+
 
 def _format_errors(source: str, exc: ValidationError) -> str:
     lines = [f"{source} is not a valid mission:"]
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+            if len(err["loc"]) == 3 and err["loc"][0] == "mandates":
+                msg += f" (a mandate takes {', '.join(Mandate.model_fields)})"
         elif err["type"] == "too_short":
             msg = "must not be empty"
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         got = err.get("input")
         shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
-        lines.append(f"  - {loc}: {msg}{shown}")
+        # A check across sections names its own keys.
+        lines.append(f"  - {loc}: {msg}{shown}" if loc else f"  - {msg}")
     return "\n".join(lines)
 
 
@@ -485,6 +622,18 @@ memory:
   context_tokens: 3000    # core blocks + recall per agent step; the rest is summarised into recall
   recall_window: 120
   core_limits: {{desk_state: 2000, regime: 1000, hypotheses: 2000, instructions: 2000}}
+
+# Mandates: per agent (by its name, `deskgate agent add NAME`), limits that only TIGHTEN
+# the guardrails above for what that agent drafts. Every key is optional; a key that
+# would loosen a guardrail, or an unknown key, stops the desk at start (docs/POLICY.md).
+mandates:
+#   quant-bot:
+#     assets: [BTC, ETH]        # only these base assets (none of forbidden_assets)
+#     venues: [binance]         # only these venues (each one of allowed_venues)
+#     max_notional_usd: 20000   # largest notional of one directive
+#     max_position_pct: 10      # post-trade position, at most guardrails.max_position_pct
+#     daily_directives: 50      # directives evaluated per UTC day (0 = none)
+#     expires: 2026-12-31       # in force through the END of that day (UTC), or e.g. 2026-12-31T18:00:00Z
 
 # Where the desk keeps its state (relative to this file).
 data_dir: "{data_dir}"

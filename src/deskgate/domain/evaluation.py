@@ -24,6 +24,17 @@ CHECK_NAMES: tuple[str, ...] = (
     "explicit_approval",
 )
 
+# An agent's mandate adds these (policy/mandate.py), one per key it sets, in this order,
+# after the desk's checks and before `explicit_approval`.
+MANDATE_CHECK_NAMES: tuple[str, ...] = (
+    "mandate_asset",
+    "mandate_venue",
+    "mandate_notional",
+    "mandate_position",
+    "mandate_budget",
+    "mandate_expiry",
+)
+
 
 class CheckResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -13,34 +13,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
 
-from deskgate.config import Guardrails
+from deskgate.config import Guardrails, Mandate
 from deskgate.domain.directive import DecisionMemo, Directive
 from deskgate.domain.evaluation import CheckResult, PolicyEvaluation
 from deskgate.domain.jsonkeys import REPEATED_KEY_MESSAGE, KeyPath, describe, may_repeat_keys, repeated_key, without_repeats
 from deskgate.policy.beliefs import Beliefs, Reservation
+from deskgate.policy.check import LIMIT_TOLERANCE, Check, within
+from deskgate.policy.mandate import mandate_checks, require_now
 from deskgate.policy.symbols import USD_QUOTES, SymbolError, forbidden_leg, normalise_symbol, normalise_venue
 
-# Relative slack on inclusive limits, so 25.000000000000004% (float noise on an
-# exact 25%) is not refused. It is far below any amount a desk would notice.
-LIMIT_TOLERANCE = 1e-9
-
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def within(observed: float, limit: float) -> bool:
-    return observed <= limit + LIMIT_TOLERANCE * max(1.0, abs(limit))
-
-
-@dataclass(slots=True)
-class Check:
-    name: str
-    passed: bool
-    observed: object
-    limit: object
-    reason: str
 
 
 @dataclass(slots=True)
@@ -188,8 +174,22 @@ _validate_json = Directive.__pydantic_validator__.validate_json
 MEMO_KEYS = len(DecisionMemo.model_fields)
 
 
-def evaluate_payload(raw: bytes | str, beliefs: Beliefs, guardrails: Guardrails, max_bytes: int = 65_536) -> Evaluation:
-    """Decode, validate and evaluate one directive as it arrived on the wire."""
+def evaluate_payload(
+    raw: bytes | str,
+    beliefs: Beliefs,
+    guardrails: Guardrails,
+    max_bytes: int = 65_536,
+    mandate: Mandate | None = None,
+    mandate_now: datetime | None = None,
+    used_today: int = 0,
+) -> Evaluation:
+    """Decode, validate and evaluate one directive as it arrived on the wire.
+
+    `mandate` is the verified sending agent's (None: the desk's guardrails alone);
+    see `evaluate` for `mandate_now` and `used_today`.
+    """
+    if mandate is not None:
+        require_now(mandate, mandate_now)  # a missing clock is the caller's bug, whatever the bytes
     size = len(raw)
     if size > max_bytes:
         return schema_rejection(None, f"message is {size} bytes; directives are limited to {max_bytes}", beliefs)
@@ -206,7 +206,9 @@ def evaluate_payload(raw: bytes | str, beliefs: Beliefs, guardrails: Guardrails,
         where = repeated_key(raw)
         if where is not None:
             return repeated_key_rejection(raw, where, beliefs)
-    return evaluate(directive, beliefs, guardrails)
+    if mandate is None:
+        return evaluate(directive, beliefs, guardrails)
+    return evaluate(directive, beliefs, guardrails, mandate, mandate_now=mandate_now, used_today=used_today)
 
 
 # -- the checks -----------------------------------------------------------------
@@ -269,7 +271,21 @@ def _make_limits(g: Guardrails) -> Limits:
     )
 
 
-def evaluate(directive: Directive, beliefs: Beliefs, guardrails: Guardrails) -> Evaluation:
+def evaluate(
+    directive: Directive,
+    beliefs: Beliefs,
+    guardrails: Guardrails,
+    mandate: Mandate | None = None,
+    *,
+    mandate_now: datetime | None = None,
+    used_today: int | None = 0,
+) -> Evaluation:
+    """Every guardrail check, then the drafting agent's mandate checks (policy/mandate.py) if it has one.
+
+    `mandate_now` (timezone-aware) is required when the mandate expires; `used_today` is how
+    many directives of the agent were evaluated before this one today (UTC), None to leave
+    the daily budget out (at approval time).
+    """
     g = guardrails
     lim = limits_of(g)
     checks: list[Check] = [SCHEMA_OK, _breaker(beliefs)]
@@ -334,6 +350,7 @@ def evaluate(directive: Directive, beliefs: Beliefs, guardrails: Guardrails) -> 
     notional = directive.notional_usd
     buy = directive.side == "buy"
     if asset is None or equity <= 0:
+        pct = None
         why = "not computable: the asset is not valid" if asset is None else f"equity is {equity:.2f}; nothing fits"
         checks.append(Check("position", False, None, g.max_position_pct, why))
     else:
@@ -382,6 +399,12 @@ def evaluate(directive: Directive, beliefs: Beliefs, guardrails: Guardrails) -> 
             checks.append(Check("market_price", True, price, "known", ""))
         else:
             checks.append(Check("market_price", False, None, "known", f"no market price known for {asset or directive.asset}"))
+
+    # The agent's mandate: extra checks, so it can only tighten what came before.
+    if mandate is not None:
+        checks.extend(
+            mandate_checks(mandate, asset=asset, venue=venue, notional=notional, position_pct=pct, now=mandate_now, used_today=used_today)
+        )
 
     # Explicit approval above the threshold: not a refusal, a flag.
     explicit = notional > lim.explicit_above
@@ -444,12 +467,15 @@ def reevaluate(
     expires_at,
     now,
     band_pct: float,
+    mandate: Mandate | None = None,
 ) -> Evaluation:
     """Time-of-use check: every guardrail against current beliefs, plus expiry and price band.
 
-    `beliefs_without_it` must not hold this directive's own reservation.
+    `beliefs_without_it` must not hold this directive's own reservation. With the agent's
+    `mandate`, its checks run again at `now` too, except the daily budget, which counts
+    drafting, not approving; an approval after the mandate expired is invalidated.
     """
-    evaluation = evaluate(directive, beliefs_without_it, guardrails)
+    evaluation = evaluate(directive, beliefs_without_it, guardrails, mandate, mandate_now=now, used_today=None)
     price_now = beliefs_without_it.prices.get(evaluation.asset) if (beliefs_without_it.prices and evaluation.asset) else None
     evaluation.checks.append(expiry_check(expires_at, now))
     evaluation.checks.append(price_band_check(price_at_staging, price_now, band_pct))
