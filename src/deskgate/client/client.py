@@ -32,6 +32,7 @@ from deskgate.bus.connect import SecurityEvents, connect_with
 from deskgate.bus.live import read_live
 from deskgate.bus.reader import ReadError, StoredMessage, last_message, read_stream
 from deskgate.client.dryrun import dry_run
+from deskgate.config import Mandate
 from deskgate.client.errors import (
     BusRefused,
     CredentialsError,
@@ -221,12 +222,12 @@ class DeskClient:
         if book.policy is None:
             raise NotPublished("the factory publishes its book without the policy view a dry run needs: it is older than this client")
         seen = await self._decisive_verdict(d.directive_id)
+        mandate = Mandate.model_validate(facts.mandate) if facts.mandate else None
         ev = dry_run(d.model_dump_json().encode(), book, facts.guardrails, max_bytes=facts.max_directive_bytes,
-                     already_evaluated=d.directive_id if seen is not None else None)
+                     already_evaluated=d.directive_id if seen is not None else None, mandate=mandate)
         notes = [f"dry run against the book of {book.at.isoformat()}; the factory also checks the signature"]
-        if facts.mandate:
-            # TODO(lead): evaluate the mandate's checks here once the policy engine takes a mandate (issue 13, part 2).
-            notes.append("this agent's mandate is not applied by the dry run yet; the factory applies it")
+        if mandate is not None and mandate.daily_directives is not None:
+            notes.append("the mandate's daily budget is counted by the factory; the dry run does not count your directives today")
         return Verdict(
             directive_id=ev.directive_id,
             decision="duplicate" if seen is not None else ev.decision,

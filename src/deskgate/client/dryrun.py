@@ -11,6 +11,9 @@ the book moves in between, and on the signature, which only the factory checks.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+from deskgate.config import Mandate
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.policy.beliefs import Beliefs, Reservation
 from deskgate.policy.engine import Evaluation, duplicate_rejection, evaluate_payload
@@ -37,9 +40,15 @@ def beliefs_from_book(book: PortfolioSnapshot) -> Beliefs:
     )
 
 
-def dry_run(payload: bytes, book: PortfolioSnapshot, guardrails, *, max_bytes: int, already_evaluated: str | None = None) -> Evaluation:
+def dry_run(
+    payload: bytes, book: PortfolioSnapshot, guardrails, *, max_bytes: int, already_evaluated: str | None = None,
+    mandate: Mandate | None = None, now: datetime | None = None,
+) -> Evaluation:
     """What the factory would decide on `payload` now; `already_evaluated` is the directive's
-    id when the factory has evaluated that id before (it then refuses it as a duplicate)."""
+    id when the factory has evaluated that id before (it then refuses it as a duplicate).
+    The agent's `mandate` is checked as of `now` (the current time unless given), its daily
+    budget as if nothing were drafted today: only the factory counts that."""
     if already_evaluated is not None:
         return duplicate_rejection(already_evaluated)
-    return evaluate_payload(payload, beliefs_from_book(book), guardrails, max_bytes)
+    now = now or datetime.now(timezone.utc)
+    return evaluate_payload(payload, beliefs_from_book(book), guardrails, max_bytes, mandate, now, 0)

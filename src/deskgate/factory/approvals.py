@@ -38,6 +38,7 @@ from deskgate.domain.approval import (
 )
 from deskgate.domain.execution import ApprovalRef, Order
 from deskgate.factory import intentions
+from deskgate.identity.names import agent_of_signer
 from deskgate.factory.breaker import BreakerKeeper
 from deskgate.factory.outbox import Effects
 from deskgate.factory.people import Verifier, principal_key
@@ -192,6 +193,12 @@ class Approvals:
                 return outcome
             return self._order(conn, resp, signed, intention, earlier, gate.staged, now, effects, record)
 
+    def _mandate_of(self, staged: StagedDirective):
+        """The mandate of the agent whose key signed the staged directive, re-checked at time of use."""
+        signed = staged.signed_directive
+        agent = agent_of_signer(signed.signer) if signed is not None else None
+        return self.mission.mandate_for(agent) if agent is not None else None
+
     def _unauthentic(self, resp: ApprovalResponse, data: bytes, headers: dict | None) -> str | None:
         """Why this decision is not the named principal's own, or None."""
         try:
@@ -222,6 +229,7 @@ class Approvals:
             expires_at=intention["expires_at"],
             now=now,
             band_pct=self.mission.approvals.price_band_pct,
+            mandate=self._mandate_of(staged),
         )
         record("counted", "approved")
         approvers = [*earlier, {"approval_id": resp.approval_id, "principal": resp.principal, "decided_at": resp.decided_at}]

@@ -9,7 +9,7 @@ duplicate, however it was signed. Only a redelivery of a message already evaluat
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from deskgate.audit.keys import KeyStore
 from deskgate.audit.signing import SIGNATURE_HEADER, SIGNER_HEADER, SignedPayload
@@ -42,10 +42,13 @@ class Intake:
         self.authors = Authors(keys.agents)  # who may draft now, as the agent registry says at each directive
         self.known_ids: set[str] = set()  # every directive id ever evaluated
         self.max_seq = 0  # highest DIRECTIVES sequence evaluated; anything above is new
+        self.drafts = DailyDrafts()  # each agent's directives evaluated today (UTC): mandates' daily budgets
 
     def restore(self, conn) -> None:
         self.max_seq = self.store.max_evaluated_seq(conn)
         self.known_ids = self.store.known_directive_ids(conn)
+        today = self.clock.now().date()
+        self.drafts.restore(today, self.store.drafts_since(conn, _midnight(today)))
 
     def evaluate(self, items: list[tuple[int, bytes, dict | None]], effects: Effects) -> list[str | None]:
         """Evaluate, stage and record a batch in one transaction.
@@ -67,8 +70,12 @@ class Intake:
                     continue
                 t0 = time.perf_counter()
                 author = self.authors.author(data, headers)
+                mandate = None
                 if author.refusal is None:
-                    ev = evaluate_payload(data, b, g, self.mission.max_directive_bytes)
+                    # The verified agent's mandate, never the one its directive claims to be from.
+                    mandate = self.mission.mandate_for(author.agent) if self.mission.mandates else None
+                    used = self.drafts.count(author.agent, now.date()) if mandate is not None else 0
+                    ev = evaluate_payload(data, b, g, self.mission.max_directive_bytes, mandate, now, used)
                     if ev.directive is not None and (mismatch := named_another(ev.directive.agent, author.agent)) is not None:
                         ev = with_check_first(ev, mismatch)
                 else:
@@ -93,6 +100,8 @@ class Intake:
                     evaluation = ev.to_model()
                 if did is not None:
                     self.known_ids.add(did)
+                if author.refusal is None and decision != "duplicate":
+                    self.drafts.add(author.agent, now.date())
                 verdict = PolicyVerdict(
                     directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=evaluation, at=now, agent=author.agent
                 ).model_dump_json().encode()
@@ -151,6 +160,30 @@ class Intake:
             context=context,
             signed_directive=signed,
         )
+
+
+class DailyDrafts:
+    """How many directives each agent had evaluated on the current UTC day (a repeated id not
+    counted), for the daily budgets of mandates. Restored from the evaluations at start."""
+
+    def __init__(self) -> None:
+        self.day: date | None = None
+        self.counts: dict[str, int] = {}
+
+    def restore(self, day: date, counts: dict[str, int]) -> None:
+        self.day, self.counts = day, dict(counts)
+
+    def count(self, agent: str, day: date) -> int:
+        return self.counts.get(agent, 0) if day == self.day else 0
+
+    def add(self, agent: str, day: date) -> None:
+        if day != self.day:
+            self.day, self.counts = day, {}
+        self.counts[agent] = self.counts.get(agent, 0) + 1
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
 
 
 def _intention_row(ev: Evaluation, staged: StagedDirective, now: datetime, agent: str | None) -> dict:

@@ -339,6 +339,15 @@ class FactoryStore:
         for state, reason, agent, n in conn.execute(q):
             counter.seed_state(state, reason, agent, n)
 
+    def drafts_since(self, conn: Connection, since: datetime) -> dict[str, int]:
+        """Directives each agent had evaluated since `since` (repeated ids not counted)."""
+        q = (
+            select(evaluations.c.agent, func.count())
+            .where(evaluations.c.agent.is_not(None), evaluations.c.decision != "duplicate", evaluations.c.at >= since)
+            .group_by(evaluations.c.agent)
+        )
+        return {agent: n for agent, n in conn.execute(q)}
+
     def max_evaluated_seq(self, conn: Connection) -> int:
         return conn.execute(select(func.max(evaluations.c.seq))).scalar() or 0
 
