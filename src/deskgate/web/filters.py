@@ -26,6 +26,8 @@ CHECK_UNITS: dict[str, str] = {
     "explicit_approval": "USD",
     "market_price": "USD",
     "confidence": "",
+    "mandate_notional": "USD",
+    "mandate_position": "%",
 }
 
 
