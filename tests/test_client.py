@@ -326,3 +326,20 @@ def test_beliefs_from_the_book_are_the_factorys():
     assert b.pending_buy("BTC") == 10_000 and b.pending_sell("ETH") == 2_000 and b.confidence_damping == 0.5
     with pytest.raises(ValueError, match="no policy view"):
         beliefs_from_book(book.model_copy(update={"policy": None}))
+
+
+async def test_a_revoked_agent_is_told_so_by_its_client(bus, tmp_path):
+    from test_agent_identities import add_agent, apply
+
+    creds = add_agent(bus, "leaving", tmp_path)
+    async with running(bus, make_mission(), executor=False):
+        desk = await DeskClient.connect(creds, reconnect=False)
+        assert (await desk.submit(draft(notional_usd=1_000))).agent == "leaving"
+        AgentRegistry.open(bus.data_dir).revoke("leaving", by="test")
+        assert apply(bus.data_dir).how == "reloaded"
+        await wait_for(lambda: desk.nc.is_closed, timeout=10)
+        with pytest.raises(DeskUnreachable, match="connection is closed"):
+            await desk.submit(draft(notional_usd=1_000))
+        await desk.close()
+    with pytest.raises(BusRefused, match="the bus refused agent leaving's credentials: the agent was revoked"):
+        await DeskClient.connect(creds)

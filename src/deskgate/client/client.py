@@ -181,7 +181,7 @@ class DeskClient:
                 got[v.seq] = v
                 arrived.set()
 
-        subs = [await self.nc.subscribe(subject, cb=on_verdict) for subject in (S.policy_status_subject(d.directive_id), UNIDENTIFIED)]
+        subs = [await self._subscribe(subject, on_verdict) for subject in (S.policy_status_subject(d.directive_id), UNIDENTIFIED)]
         try:
             try:
                 ack = await self.js.publish(S.directive_subject(d.asset), payload, headers=self.signer.headers(Kind.DIRECTIVE, payload))
@@ -266,7 +266,7 @@ class DeskClient:
                 arrived.set()
 
         subjects = (S.approval_status_subject(directive_id), S.policy_status_subject(directive_id))
-        subs = [await self.nc.subscribe(s, cb=on_message) for s in subjects]
+        subs = [await self._subscribe(s, on_message) for s in subjects]
         try:
             async for m in self._read("STATUS", subjects[0]):
                 parsed = _parse(ApprovalOutcome, m.data)
@@ -327,6 +327,17 @@ class DeskClient:
         return [await self.market(a) for a in assets]
 
     # -- reading helpers -----------------------------------------------------------------
+
+    async def _subscribe(self, subject: str, cb):
+        if self.nc.is_closed:
+            raise DeskUnreachable(
+                f"agent {self.agent}'s connection is closed (closed by this client, or by the bus: a revoked or "
+                "rotated agent is disconnected); connect again with a current credentials file"
+            )
+        try:
+            return await self.nc.subscribe(subject, cb=cb)
+        except nats.errors.Error as exc:
+            raise DeskUnreachable(f"cannot listen on {subject}: {exc!r}") from None
 
     async def _decisive_verdict(self, directive_id: str) -> PolicyVerdict | None:
         """The first verdict on the id that was not a duplicate: the one that decided it."""
