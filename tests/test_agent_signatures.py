@@ -274,3 +274,49 @@ def _recorded(audit, did: str, kind: str):
         return any(e.kind == kind for e in audit.log.trace(did))
 
     return check
+
+
+# -- directive ids under an agent's name are that agent's ------------------------------------
+
+
+def test_no_agent_can_take_another_agents_ids_first(tmp_path):
+    """The desk's own agents' ids are predictable (`desk-<minute>-<ASSET>-<side>`, agents/desk.py): an id
+    under another agent's name is refused without being taken, even a schema-invalid one, so its owner's
+    directive is still evaluated; ids under no agent's name stay first come, first served."""
+    factory = make_factory(tmp_path)
+    mallory, desk = agent_signer(factory.data_dir, "mallory"), agent_signer(factory.data_dir, "desk")
+    for seq, squat in enumerate((raw({"directive_id": "desk-202611241230-BTC-buy"}), raw(directive("desk-202611241230-BTC-buy"))), 1):
+        assert factory.evaluate_directives([(seq, squat, mallory.headers(Kind.DIRECTIVE, squat))]) == ["rejected"]
+        v = last_verdict(factory)
+        assert v.directive_id is None and v.agent == "mallory" and v.primary_reason == "agent"
+        assert "reserved for agent desk" in failed(v)[0].reason
+    mine = raw(directive("desk-202611241230-BTC-buy", notional_usd=10_000.0))
+    assert factory.evaluate_directives([(3, mine, desk.headers(Kind.DIRECTIVE, mine))]) == ["staged"]
+    # The longest name owns an id: `desk-ops-...` is desk-ops', not desk's.
+    agent_signer(factory.data_dir, "desk-ops")
+    theirs = raw(directive("desk-ops-1", notional_usd=1_000.0))
+    assert factory.evaluate_directives([(4, theirs, desk.headers(Kind.DIRECTIVE, theirs))]) == ["rejected"]
+    assert "reserved for agent desk-ops" in failed(last_verdict(factory))[0].reason
+    # An id under nobody's name: the first to send it has it.
+    free = raw(directive("free-form-id", notional_usd=1_000.0))
+    assert factory.evaluate_directives([(5, free, mallory.headers(Kind.DIRECTIVE, free))]) == ["staged"]
+    assert factory.evaluate_directives([(6, free, desk.headers(Kind.DIRECTIVE, free))]) == ["duplicate"]
+
+
+def test_a_rotated_agents_old_key_cannot_spend_its_daily_budget(tmp_path):
+    """Refusals for the signature (a retired or revoked key) take no id and are not counted against
+    the agent's daily budget, in memory or when a restarted factory counts the day's evaluations."""
+    factory = make_factory(tmp_path, mandates={"alpha": {"daily_directives": 2}})
+    old = agent_signer(factory.data_dir, "alpha")
+    new = AgentRegistry.open(factory.data_dir).rotate("alpha", [])
+    fresh = Signer.of(new.signer, new.signing_key())
+    for seq in range(1, 6):
+        data = raw(directive(f"leaked-{seq}", notional_usd=100.0))
+        assert factory.evaluate_directives([(seq, data, old.headers(Kind.DIRECTIVE, data))]) == ["rejected"]
+    factory.load_state()  # as a restart does
+    for seq, did in ((6, "alpha-1"), (7, "alpha-2")):
+        data = raw(directive(did, notional_usd=100.0))
+        assert factory.evaluate_directives([(seq, data, fresh.headers(Kind.DIRECTIVE, data))]) == ["staged"], last_verdict(factory)
+    data = raw(directive("alpha-3", notional_usd=100.0))
+    assert factory.evaluate_directives([(8, data, fresh.headers(Kind.DIRECTIVE, data))]) == ["rejected"]
+    assert last_verdict(factory).primary_reason == "mandate_budget"

@@ -338,15 +338,15 @@ async def test_a_rejected_directive_is_revised_to_fit_and_staged(bus):
         try:
             v = view(positions={})
             draft = Draft(asset="BTC", side="buy", notional_usd=400_000.0, confidence=0.8, memo=MEMO)
-            result = await desk._dispatch(v, draft, "ag-202601050000-BTC-buy", {"BTC": 0.0})
+            result = await desk._dispatch(v, draft, "desk-202601050000-BTC-buy", {"BTC": 0.0})
             assert result.decision == "staged" and result.revisions == 1
-            assert result.directive_ids == ["ag-202601050000-BTC-buy", "ag-202601050000-BTC-buy-r1"]
+            assert result.directive_ids == ["desk-202601050000-BTC-buy", "desk-202601050000-BTC-buy-r1"]
             assert result.notional_usd <= 250_000.0
             (item,) = await cc.pending()
-            assert item.staged.directive.directive_id == "ag-202601050000-BTC-buy-r1"
+            assert item.staged.directive.directive_id == "desk-202601050000-BTC-buy-r1"
             assert "revision 1" in item.staged.directive.memo.proposed_action
             assert desk.state.counts["rejected:position"] == 1
-            texts = [e.text for e in memory.search("ag-202601050000-BTC-buy")]
+            texts = [e.text for e in memory.search("desk-202601050000-BTC-buy")]
             assert any("rejected" in t for t in texts) and any("staged" in t for t in texts)
         finally:
             await client.close()
@@ -573,7 +573,7 @@ async def test_drafts_in_any_notation_get_safe_ids_and_one_the_engine_refuses_do
         try:
             result = await desk._intraday(view())
             ids = [r.directive_ids[0] for r in result.report.directives]
-            assert ids == ["ag-202601050000-BTC-buy", "ag-202601050000-BTC-buy-2", "ag-202601050000-__-buy"]
+            assert ids == ["desk-202601050000-BTC-buy", "desk-202601050000-BTC-buy-2", "desk-202601050000-__-buy"]
             assert [r.decision for r in result.report.directives] == ["staged", "staged", "withdrawn"]
             # Both BTC drafts count against one position for the Governor, whatever their notation.
             assert desk.state.governor.baseline_proximity == pytest.approx([0.08, 0.16, 0.08])

@@ -121,3 +121,13 @@ def test_the_desk_agent_is_made_once_and_reissued_when_its_file_is_lost(tmp_path
     assert first.signing_key().public_key() in keys  # the lost key still verifies the past
     with pytest.raises(CredentialsError, match="no bus server"):
         second.connect_kwargs()
+
+
+def test_secrets_stay_out_of_reprs_and_a_planted_link_is_not_written_through(registry, tmp_path):
+    creds = registry.add("quiet", ["nats://x:1"])
+    assert creds.password not in repr(creds) and creds.private_key not in repr(creds) and "quiet" in repr(creds)
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("untouched")
+    (tmp_path / "q.json.tmp").symlink_to(target)
+    write_credentials(tmp_path / "q.json", creds)
+    assert target.read_text() == "untouched" and read_credentials(tmp_path / "q.json") == creds

@@ -207,6 +207,8 @@ async def test_deskgate_mcp_names_a_refusal_by_the_bus(bus, tmp_path):
 
 
 def test_deskgate_mcp_serves_http_on_loopback_only_unless_told(tmp_path):
-    proc = _deskgate_mcp("--agent-credentials", str(tmp_path / "x.json"), "--http", "--host", "0.0.0.0")
-    assert proc.returncode == 2 and "--host 0.0.0.0 is not a loopback address" in proc.stderr.decode() and "--allow-remote" in proc.stderr.decode()
+    for host in ("0.0.0.0", "127.0.0.2"):  # 127.0.0.2 is loopback, but the SDK's rebinding guard covers 127.0.0.1 only
+        proc = _deskgate_mcp("--agent-credentials", str(tmp_path / "x.json"), "--http", "--host", host)
+        assert proc.returncode == 2 and f"--host {host} is not one of 127.0.0.1, localhost or ::1" in proc.stderr.decode(), proc.stderr
+        assert "--allow-remote" in proc.stderr.decode()
 

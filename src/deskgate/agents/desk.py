@@ -387,7 +387,8 @@ class AgentDesk:
             # factory refuses them as duplicates instead of staging the same intent twice.
             key = f"{_id_token(draft.asset)}-{draft.side}"
             taken[key] += 1
-            stem = f"ag-{view.at:%Y%m%d%H%M}-{key}" + (f"-{taken[key]}" if taken[key] > 1 else "")
+            # Under the agent's own name: the factory reserves `<agent>-...` ids to that agent.
+            stem = f"{self.client.agent}-{view.at:%Y%m%d%H%M}-{key}" + (f"-{taken[key]}" if taken[key] > 1 else "")
             try:
                 results.append(await self._dispatch(view, draft, stem, added))
             except ValidationError as exc:

@@ -9,7 +9,6 @@ so anyone who can reach it acts as the agent.
 
 from __future__ import annotations
 
-import ipaddress
 from pathlib import Path
 
 import typer
@@ -41,7 +40,8 @@ def mcp(
     directive JSON Schema and the desk's guardrails. See docs/CLIENT.md.
     """
     if http and not allow_remote and not _loopback(host):
-        fail(f"--host {host} is not a loopback address; the MCP endpoint has no authentication, so serving it there needs --allow-remote")
+        fail(f"--host {host} is not one of 127.0.0.1, localhost or ::1 (the loopback names guarded against DNS rebinding); "
+             "the MCP endpoint has no authentication, so serving it there needs --allow-remote")
     run_async(_serve(agent_credentials, server or None, data_dir, http=http, host=host, port=port))
 
 
@@ -71,10 +71,10 @@ async def _serve(credentials: Path, servers: list[str] | None, data_dir: Path | 
         await client.close()
 
 
+# The hosts the MCP SDK guards against DNS rebinding; another loopback address (127.0.0.2) would
+# go unguarded, so it counts as remote here and needs --allow-remote.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
 def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+    return host in LOOPBACK_HOSTS

@@ -86,9 +86,7 @@ def authorship(
     which = next((i for i, k in enumerate(known.raw_keys) if ed25519.verify(k, raw, message)), None)
     ident = known.identity
     if which is None:
-        other = next(
-            (k.identity.name for k in everyone() if k.identity.name != name and any(ed25519.verify(p, raw, message) for p in k.raw_keys)), None
-        )
+        other = _whose_key(name, raw, message, everyone())
         if other is not None:
             return Author(None, signature_rejection(
                 "another agent's key", signer, f"it is signed as {signer} with agent {other}'s key; each agent signs only as itself",
@@ -109,6 +107,47 @@ def authorship(
             f"it is signed with agent {name}'s key {key.key_id}, retired{when} by a rotation; only its current key ({current}) signs directives",
         ))
     return Author(name)
+
+
+# Keys tried to say whose key a bad signature was made with: a bound, so that a flood of
+# bad signatures costs the factory a few verifications each, however many agents there are.
+MAX_KEYS_TRIED = 16
+
+
+def _whose_key(name: str, raw: bytes, message: bytes, known: Iterable[Known]) -> str | None:
+    """Which other agent's key made this signature, if one of the first MAX_KEYS_TRIED does."""
+    tried = 0
+    for k in known:
+        if k.identity.name == name:
+            continue
+        for public in k.raw_keys:
+            if tried >= MAX_KEYS_TRIED:
+                return None
+            tried += 1
+            if ed25519.verify(public, raw, message):
+                return k.identity.name
+    return None
+
+
+def id_owner(directive_id: str, names) -> str | None:
+    """The agent an id is reserved to: an id that begins with an agent's name and a dash
+    (`desk-...`, what `deskgate.client` makes) belongs to that agent, the longest such name
+    winning, so no other agent can take it first and have the owner's directive refused as a
+    duplicate. Other ids are first come, first served."""
+    owner = None
+    for name in names:
+        if directive_id.startswith(name + "-") and (owner is None or len(name) > len(owner)):
+            owner = name
+    return owner
+
+
+def reserved_id_rejection(directive_id: str, owner: str, signer_agent: str) -> Evaluation:
+    """Refused without taking the id (answered on the unidentified subject), so its owner can still use it."""
+    return agent_rejection(
+        "reserved id", agent_signer(signer_agent),
+        f"directive id {directive_id} begins with {owner}-, which is reserved for agent {owner}; "
+        f"use ids of your own (e.g. {signer_agent}-...)",
+    )
 
 
 def named_another(named: str | None, name: str) -> Check | None:
@@ -150,6 +189,9 @@ class Authors:
         if self.registry is None:
             return ()
         return self._ask(("everyone",), lambda: tuple(Known.of(i) for i in self.registry.all()))
+
+    def owner_of(self, directive_id: str) -> str | None:
+        return id_owner(directive_id, (k.identity.name for k in self.everyone()))
 
     def author(self, payload: bytes, headers: dict | None) -> Author:
         h = headers or {}

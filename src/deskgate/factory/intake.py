@@ -18,7 +18,7 @@ from deskgate.clock import Clock
 from deskgate.config import Mission
 from deskgate.domain.approval import IntentionState, PositionContext, StagedDirective
 from deskgate.domain.evaluation import PolicyEvaluation, PolicyVerdict
-from deskgate.factory.authors import Authors, named_another
+from deskgate.factory.authors import Authors, named_another, reserved_id_rejection
 from deskgate.factory.funnel import EvaluationLatency
 from deskgate.factory.outbox import Effects, Pending, PendingKind, verdict_subject
 from deskgate.factory.state import FactoryState
@@ -76,6 +76,9 @@ class Intake:
                     mandate = self.mission.mandate_for(author.agent) if self.mission.mandates else None
                     used = self.drafts.count(author.agent, now.date()) if mandate is not None else 0
                     ev = evaluate_payload(data, b, g, self.mission.max_directive_bytes, mandate, now, used)
+                    owner = self.authors.owner_of(ev.directive_id) if ev.directive_id is not None else None
+                    if owner is not None and owner != author.agent:
+                        ev = reserved_id_rejection(ev.directive_id, owner, author.agent)
                     if ev.directive is not None and (mismatch := named_another(ev.directive.agent, author.agent)) is not None:
                         ev = with_check_first(ev, mismatch)
                 else:
@@ -100,8 +103,8 @@ class Intake:
                     evaluation = ev.to_model()
                 if did is not None:
                     self.known_ids.add(did)
-                if author.refusal is None and decision != "duplicate":
-                    self.drafts.add(author.agent, now.date())
+                if author.refusal is None and did is not None and decision != "duplicate":
+                    self.drafts.add(author.agent, now.date())  # the rule drafts_since restores by
                 verdict = PolicyVerdict(
                     directive_id=did, seq=seq, decision=decision, primary_reason=primary, evaluation=evaluation, at=now, agent=author.agent
                 ).model_dump_json().encode()
@@ -163,8 +166,10 @@ class Intake:
 
 
 class DailyDrafts:
-    """How many directives each agent had evaluated on the current UTC day (a repeated id not
-    counted), for the daily budgets of mandates. Restored from the evaluations at start."""
+    """How many directives each agent had evaluated on the current UTC day, for the daily
+    budgets of mandates: those that counted as the agent's and took an id (not a repeated
+    id, nor one refused for its signature, whoever holds an old key). Restored from the
+    evaluations at start by the same rule (FactoryStore.drafts_since)."""
 
     def __init__(self) -> None:
         self.day: date | None = None

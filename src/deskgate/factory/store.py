@@ -340,10 +340,14 @@ class FactoryStore:
             counter.seed_state(state, reason, agent, n)
 
     def drafts_since(self, conn: Connection, since: datetime) -> dict[str, int]:
-        """Directives each agent had evaluated since `since` (repeated ids not counted)."""
+        """Directives each agent had evaluated since `since`, as intake.DailyDrafts counts them: with
+        an id (a refusal for the signature, e.g. by a retired or revoked key, takes none) and not repeated."""
         q = (
             select(evaluations.c.agent, func.count())
-            .where(evaluations.c.agent.is_not(None), evaluations.c.decision != "duplicate", evaluations.c.at >= since)
+            .where(
+                evaluations.c.agent.is_not(None), evaluations.c.directive_id.is_not(None),
+                evaluations.c.decision != "duplicate", evaluations.c.at >= since,
+            )
             .group_by(evaluations.c.agent)
         )
         return {agent: n for agent, n in conn.execute(q)}

@@ -38,11 +38,11 @@ class AgentCredentials(BaseModel):
     # Empty for the desk's own agents, which read the bus's address from the data directory.
     servers: tuple[str, ...] = ()
     user: str
-    password: str = Field(min_length=16)
+    password: str = Field(min_length=16, repr=False)
     inbox_prefix: str
     signer: str
     key_id: str = Field(min_length=16, max_length=16)
-    private_key: str = Field(description="The Ed25519 private key's 32-byte seed, base64.")
+    private_key: str = Field(description="The Ed25519 private key's 32-byte seed, base64.", repr=False)
     issued_at: datetime
 
     def model_post_init(self, _context) -> None:
@@ -79,7 +79,8 @@ def write_credentials(path: Path, creds: AgentCredentials, *, replace: bool = Fa
     if path.exists() and not replace:
         raise CredentialsError(f"{path} exists; refusing to overwrite another agent's credentials (choose another --out)")
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # a leftover, or a link planted in a shared directory: never written through
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(creds.model_dump_json(indent=2) + "\n")
     os.replace(tmp, path)
