@@ -83,7 +83,7 @@ async def test_two_agents_each_publish_directives_and_nothing_privileged(bus, tm
             await nc.publish(subject, b'{"evil": true}')
         await nc.flush()
         await asyncio.sleep(0.3)
-        assert {c["authorized_user"]: c["account"] for c in connections(bus)}[creds.user] == "AGENT"
+        assert {c["authorized_user"]: c["account"] for c in connections(bus)}[creds.user] == f"AGENT_{creds.agent.upper()}"
         await nc.close()
         missing = [s for s in subjects if not events.refused(s)]
         assert not missing, f"{creds.agent} was not refused: {missing}"
@@ -116,6 +116,64 @@ async def test_an_agent_reads_only_its_own_inbox(bus, tmp_path):
         assert any(f'"{subject.lower()}"' in v.lower() and "subscription" in v.lower() for v in spy_events.violations), subject
     assert spy_events.refused("_INBOX_agent.beta.forged")
     assert victim_events.violations == []
+
+
+async def test_an_agent_sees_what_was_stored_never_another_agents_own_publish(bus, tmp_path):
+    """Each agent is an account of its own: another agent's raw publish (and the reply inbox
+    it names) never reaches it, only what the stream stored and republished."""
+    from deskgate.bus.live import persisted
+
+    a, b = add_agent(bus, "alpha", tmp_path), add_agent(bus, "beta", tmp_path)
+    watcher, _ = await connect_agent(a)
+    got = []
+
+    async def cb(msg):
+        got.append(msg)
+
+    for family in ("consciousness.directives.>", "consciousness.insights.>"):
+        await watcher.subscribe(family, cb=cb)
+    await watcher.flush()
+    author, _ = await connect_agent(b)
+    await author.jetstream().publish("consciousness.directives.BTC", raw(directive("beta-1")))
+    await author.publish("consciousness.insights.intraday", b"{}", reply="_INBOX_agent.beta.plain")
+    await author.flush()
+    await wait_for(lambda: len(got) >= 2)
+    await asyncio.sleep(0.3)
+    await watcher.close()
+    await author.close()
+    assert len(got) == 2
+    assert all(persisted(m, "DIRECTIVES") or persisted(m, "INSIGHTS") for m in got)
+    assert not any((m.reply or "").startswith("_INBOX_agent.beta") for m in got)
+
+
+async def test_an_agent_cannot_aim_jetstream_answers_at_another_agents_inbox(bus, tmp_path):
+    """Knowing another agent's reply subject is not enough to answer into it: a direct get's
+    answer or a publish acknowledgement goes back through the caller's own account only, so
+    no agent can forge another's acknowledgements."""
+    a, b = add_agent(bus, "alpha", tmp_path), add_agent(bus, "beta", tmp_path)
+    victim, _ = await connect_agent(b)
+    desk, _ = await connect_as(bus.data_dir, Role.AGENT)
+    seen = []
+
+    async def cb(msg):
+        seen.append(msg)
+
+    targets = {victim: "_INBOX_agent.beta.known.1", desk: "_INBOX_agent.desk.known.1"}
+    for nc, subject in targets.items():
+        await nc.subscribe(subject, cb=cb)
+        await nc.flush()
+    attacker, _ = await connect_agent(a)
+    ack = await attacker.jetstream().publish("consciousness.insights.x", b'{"stream":"DIRECTIVES","seq":1}')
+    for target in targets.values():
+        await attacker.publish("$JS.API.DIRECT.GET.INSIGHTS", json.dumps({"seq": ack.seq}).encode(), reply=target)
+        await attacker.publish("consciousness.insights.y", b"{}", reply=target)
+    await attacker.flush()
+    own = await attacker.request("$JS.API.DIRECT.GET.INSIGHTS", json.dumps({"seq": ack.seq}).encode(), timeout=5)
+    assert own.data == b'{"stream":"DIRECTIVES","seq":1}'  # the same call answers its caller
+    await asyncio.sleep(0.5)
+    for nc in (attacker, victim, desk):
+        await nc.close()
+    assert seen == []
 
 
 async def test_the_desks_own_agents_connect_as_the_built_in_agent(bus):
@@ -285,13 +343,20 @@ def test_the_agent_account_holds_exactly_the_active_agents(names, revoked):
     ]
     creds = {r: load_credentials_stub(r) for r in Role if r is not Role.AGENT}
     block = accounts_block(creds, agents)
-    users = block["AGENT"]["users"]
     active = sorted(n for i, n in enumerate(names) if i not in revoked)
-    assert [u["user"] for u in users] == [f"agent-{n}" for n in active]
-    assert all(u["password"] == f"$2b$04$hash-of-{u['user'].removeprefix('agent-')}" for u in users)
+    mine = {acc: body for acc, body in block.items() if acc.startswith("AGENT")}
+    assert sorted(mine) == sorted(f"AGENT_{n.upper()}" for n in active)
+    for n in active:
+        (user,) = mine[f"AGENT_{n.upper()}"]["users"]
+        assert user["user"] == f"agent-{n}" and user["password"] == f"$2b$04$hash-of-{n}"
     for acc, body in block.items():
-        if acc != "AGENT":
+        if acc not in mine:
             assert not any(u["user"].startswith("agent") for u in body["users"]), acc
+    # Every export names its importers: one without a list would be open to any account.
+    exports = block["DESK"]["exports"]
+    assert exports and all(e["accounts"] for e in exports)
+    named = {a for e in exports for a in e["accounts"]}
+    assert named <= set(block) and set(mine) <= named
 
 
 def load_credentials_stub(role: Role):

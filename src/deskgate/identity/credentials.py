@@ -1,8 +1,8 @@
 """An agent's credentials file: everything a client needs to act as one agent, and nothing more.
 
 Written once by `deskgate agent add` (or `rotate`), 0600, and handed to whoever runs
-the agent. It holds the bus URLs, the agent's own NATS user and password (a user in
-the agent role's account, with the agent role's rights), its inbox prefix, and its
+the agent. It holds the bus URLs, the agent's own NATS user and password (the one user
+of its own account, with the agent role's rights), its inbox prefix, and its
 own Ed25519 signing key. The desk keeps only the public half and a bcrypt hash of
 the password, so a credentials file is the one place this agent's secrets live.
 """

@@ -36,7 +36,7 @@ def agent_of_signer(signer: str | None) -> str | None:
 
 
 def agent_user(name: str) -> str:
-    """The agent's NATS user, inside the agent role's account."""
+    """The agent's NATS user, alone in its own account (bus/accounts.py)."""
     return "agent-" + check_agent_name(name)
 
 
