@@ -282,6 +282,36 @@ async def test_a_restarted_bus_names_the_current_agents_and_a_service_restarts_o
     assert apply(data_dir).how == "not_running"
 
 
+async def test_the_supervisor_applies_a_registry_change_a_crashed_command_left_unapplied(tmp_path):
+    """`deskgate agent` commits to the registry, then reloads the bus; killed in between, the
+    revoked agent would stay connected and the added one could not connect. `deskgate up`'s
+    supervisor sees the registry differ from what the bus was given and applies it."""
+    data_dir = DataDir.at(tmp_path / "desk")
+    stack = Stack(quiet_mission(), data_dir, services=("executor",), restart=True, fork=False).start()
+    try:
+        assert stack.sync_agents(now=True) is None  # in step: nothing to do
+        registry = AgentRegistry.open(data_dir)
+        gone = registry.add("gone", [stack.url])
+        assert stack.sync_agents(now=True).how == "reloaded"
+        nc, _ = await connect_with(gone.connect_kwargs(), reconnect=False)
+        assert (await nc.jetstream().publish("consciousness.insights.intraday", b"{}")).stream == "INSIGHTS"
+        # The command's commits, and then it dies before reloading anything.
+        registry.revoke("gone")
+        fresh = registry.add("fresh", [stack.url])
+        assert "authorization violation" in (await refused_login(fresh.connect_kwargs())).lower()
+        assert nc.is_connected
+        applied = stack.sync_agents(now=True)
+        assert applied is not None and applied.how == "reloaded"
+        await wait_for(lambda: not nc.is_connected, timeout=10)
+        assert "authorization violation" in (await refused_login(gone.connect_kwargs())).lower()
+        late, _ = await connect_with(fresh.connect_kwargs(), reconnect=False)
+        assert (await late.jetstream().publish("consciousness.insights.intraday", b"{}")).stream == "INSIGHTS"
+        await late.close()
+        assert stack.sync_agents(now=True) is None
+    finally:
+        stack.stop()
+
+
 def test_an_external_bus_gets_the_agents_in_its_operator_config(tmp_path):
     root = DataDir.at(tmp_path / "ext").ensure()
     ensure_credentials(root)

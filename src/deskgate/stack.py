@@ -1,7 +1,10 @@
 """`deskgate up`: the bus, the streams, then every service as its own process, supervised.
 
 A service that dies is restarted (with back-off); so is the embedded nats-server,
-on the same port and store. SIGINT/SIGTERM stops everything in order: services
+on the same port and store. The bus is also kept in step with the agent registry:
+`deskgate agent add|rotate|revoke` commits to the registry and then reloads the bus,
+and should it die in between (or the reload go unconfirmed), the supervisor sees the
+registry differ from what the bus was last given and applies it (`sync_agents`). SIGINT/SIGTERM stops everything in order: services
 first, so they can finish their batch and close cleanly, then the bus.
 
 On Linux the services are forked from a fork server that has the libraries they
@@ -27,7 +30,7 @@ from pathlib import Path
 
 from deskgate.bus.connect import connect_as
 from deskgate.bus.credentials import active_agents, ensure_credentials
-from deskgate.bus.reload import config_lock
+from deskgate.bus.reload import Applied, agents_fingerprint, apply_agents, config_lock
 from deskgate.bus.server import BusError, NatsServer, port_available, start_nats, write_endpoint, write_operator_config
 from deskgate.bus.streams import ProvisionReport, provision
 from deskgate.bus.subjects import Role
@@ -40,6 +43,8 @@ from deskgate.procs import die_with_parent, is_desk_process
 from deskgate.services import SERVICES, ready_file
 
 log = logging.getLogger("deskgate.stack")
+
+AGENTS_CHECK_EVERY_S = 2.0  # how soon a registry change a crashed `deskgate agent` left unapplied reaches the bus
 
 
 class StackError(RuntimeError):
@@ -71,6 +76,8 @@ class Stack:
     notices: list[str] = field(default_factory=list)
     _lock_fh: object = None
     _stopping: bool = False
+    _agents_given: tuple | None = None  # the registry's agents as the bus was last given them
+    _agents_checked: float = 0.0
     _forkserver: ForkServer | None = None
 
     # -- start ----------------------------------------------------------------------
@@ -90,6 +97,7 @@ class Stack:
             # The config names the registry's agents as they are now; `deskgate agent` waits.
             with config_lock(self.data_dir):
                 creds = ensure_credentials(self.data_dir)
+                self._agents_given = agents_fingerprint(self.data_dir)
                 if bus.url:
                     write_operator_config(self.data_dir, creds, active_agents(self.data_dir), bus.max_payload_bytes)
                     self.url = bus.url
@@ -295,6 +303,7 @@ class Stack:
                 # Rendered afresh: the agents added, rotated or revoked since the last start.
                 with config_lock(self.data_dir):
                     creds = ensure_credentials(self.data_dir)
+                    self._agents_given = agents_fingerprint(self.data_dir)
                     self.nats = start_nats(
                         self.data_dir,
                         creds,
@@ -320,11 +329,35 @@ class Stack:
             self._write_run_file()
         return restarted
 
+    def sync_agents(self, *, now: bool = False) -> Applied | None:
+        """Apply the registry's agents to the bus if it was last given others; None when in step.
+
+        Every `AGENTS_CHECK_EVERY_S` (or `now`). A change `deskgate agent` applied itself is
+        applied once more, harmlessly: the supervisor cannot tell a reload that happened from
+        one that was cut short, and the registry, not the config file, is the record."""
+        if self._stopping or (not now and time.monotonic() - self._agents_checked < AGENTS_CHECK_EVERY_S):
+            return None
+        self._agents_checked = time.monotonic()
+        try:
+            wanted = agents_fingerprint(self.data_dir)
+            if wanted == self._agents_given:
+                return None
+            bus = self.mission.bus
+            applied = apply_agents(self.data_dir, bus_url=bus.url, max_payload=bus.max_payload_bytes, lock_timeout=1.0)
+        except Exception as exc:  # noqa: BLE001 - a busy lock or an unreadable registry is retried, never stops the desk
+            log.warning("could not bring the bus in step with the agent registry (%s); trying again", exc)
+            return None
+        if applied.how != "not_running":  # nats-server is down: its restart renders the registry
+            self._agents_given = wanted
+        log.info("agents: %s", applied.detail)
+        return applied
+
     def run_forever(self, stop: threading.Event, on_restart=None) -> None:
         while not stop.is_set():
             for name in self.supervise_once():
                 if on_restart:
                     on_restart(name)
+            self.sync_agents()
             stop.wait(0.5)
 
     # -- stop --------------------------------------------------------------------------

@@ -49,6 +49,11 @@ class Applied:
     detail: str
 
 
+def agents_fingerprint(data_dir: DataDir) -> tuple[tuple[str, str], ...]:
+    """What of the registry the bus's config depends on: each active agent and its password hash."""
+    return tuple(sorted((a.name, a.nats_bcrypt) for a in active_agents(data_dir)))
+
+
 @contextmanager
 def config_lock(data_dir: DataDir, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
     """Held while the embedded server's config is written and the server (re)started or reloaded."""
@@ -70,10 +75,12 @@ def config_lock(data_dir: DataDir, timeout: float = LOCK_TIMEOUT) -> Iterator[No
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def apply_agents(data_dir: DataDir, *, bus_url: str | None, max_payload: int, timeout: float = RELOAD_TIMEOUT) -> Applied:
+def apply_agents(
+    data_dir: DataDir, *, bus_url: str | None, max_payload: int, timeout: float = RELOAD_TIMEOUT, lock_timeout: float = LOCK_TIMEOUT
+) -> Applied:
     """Bring the bus in line with the registry's agents: reload the embedded server if it runs,
     or write the operator config for an external bus."""
-    with config_lock(data_dir):
+    with config_lock(data_dir, lock_timeout):
         creds = ensure_credentials(data_dir)
         agents = active_agents(data_dir)
         if bus_url:
