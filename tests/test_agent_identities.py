@@ -15,7 +15,7 @@ import bcrypt
 import nats
 import pytest
 from conftest import directive, raw, start_bus, wait_for
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from test_permissions import forbidden_publish, stream_last_seqs
 
@@ -345,6 +345,7 @@ inbox_token = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV
 
 
 @given(mine=agent_name, theirs=agent_name, tokens=st.lists(inbox_token, min_size=1, max_size=3))
+@example(mine="desk", theirs="alpha", tokens=["x"])
 def test_an_agent_may_subscribe_to_its_own_inbox_and_no_other(mine, theirs, tokens):
     perms = agent_permissions(mine)
     allow, deny = perms["subscribe"]["allow"], perms["subscribe"]["deny"]
@@ -354,9 +355,12 @@ def test_an_agent_may_subscribe_to_its_own_inbox_and_no_other(mine, theirs, toke
     if theirs != mine:
         other = f"_INBOX_agent.{theirs}.{rest}"
         assert not any(matches(p, other) for p in allow)
-    # Everything else is exactly the agent role's.
+    # Everything else is exactly the agent role's, but only the desk's own agents publish the Governor's state.
     role = permissions_for(Role.AGENT)
-    assert perms["publish"] == role["publish"] and perms["subscribe"]["deny"] == role["subscribe"]["deny"]
+    assert perms["publish"]["allow"] == role["publish"]["allow"] and perms["subscribe"]["deny"] == role["subscribe"]["deny"]
+    added = set(perms["publish"]["deny"]) - set(role["publish"]["deny"])
+    assert added == (set() if mine == "desk" else {"consciousness.insights.governor"})
+    assert set(role["publish"]["deny"]) <= set(perms["publish"]["deny"])
     assert set(allow) - {f"_INBOX_agent.{mine}.>"} == set(role["subscribe"]["allow"]) - {"_INBOX_agent.>"}
 
 

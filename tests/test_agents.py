@@ -587,12 +587,12 @@ async def test_a_directive_sent_while_the_factory_was_down_meets_the_damping_whe
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
     held = drifting(0.5)
     async with running(bus, mission) as (factory, agent, cc, md):
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, held.to_bytes())
+        await agent.publish_insight(S.GOVERNOR_STATE_SUBJECT, held.to_bytes())
     from deskgate.agents.submit import AgentClient
 
     async with await AgentClient.connect(bus.data_dir) as agent:
         # The agents even publish "not drifting" without any principal's clear: it must not lift the damping.
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, GovernorState().to_bytes())
+        await agent.publish_insight(S.GOVERNOR_STATE_SUBJECT, GovernorState().to_bytes())
         assert await agent.submit_payloads([raw(directive("while-down", notional_usd=10_000, confidence=0.8))], wait=0.5) == [None]
     async with running(bus, mission) as (factory, agent, cc, md):
 
@@ -627,9 +627,9 @@ async def test_a_governor_state_from_the_agent_can_never_raise_confidence(bus, d
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
     async with running(bus, mission) as (factory, agent, cc, md):
         body = drifting(0.5).model_dump(mode="json")
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, json.dumps(body).encode())
+        await agent.publish_insight(S.GOVERNOR_STATE_SUBJECT, json.dumps(body).encode())
         bogus = json.dumps({**body, "damping": 0.123456}).replace("0.123456", str(damping)).encode()
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, bogus)
+        await agent.publish_insight(S.GOVERNOR_STATE_SUBJECT, bogus)
         (v,) = await agent.submit_payloads([raw(directive("low", notional_usd=10_000, confidence=0.6))])
         (check,) = _failed(v)
         assert check.name == "confidence" and check.observed == pytest.approx(0.3)  # the valid 0.5 still holds

@@ -14,7 +14,7 @@ from conftest import MEMO, P, wait_for
 from test_agents import drifting
 from test_factory import make_mission, running
 
-from deskgate.audit.signing import Signer
+from deskgate.audit.signing import Kind, Signer
 from deskgate.bus.connect import connect_with
 from deskgate.bus.reader import read_stream
 from deskgate.bus import subjects as S
@@ -151,7 +151,8 @@ async def test_the_dry_run_stages_nothing_and_agrees_with_the_factory(bus):
         assert (await desk.check(draft(directive_id="real", notional_usd=1_000))).decision == "duplicate"
         assert factory.funnel().received == 2
         # The Governor's damping changes no book, yet the factory says it again: the dry run damps as the factory does.
-        await desk.js.publish(S.GOVERNOR_STATE_SUBJECT, drifting(0.5).to_bytes())
+        state = drifting(0.5).to_bytes()  # as the desk's agents publish it, signed with their key
+        await desk.js.publish(S.GOVERNOR_STATE_SUBJECT, state, headers=desk.signer.headers(Kind.INSIGHT, state))
         await wait_for(lambda: _damped(desk, 0.5), timeout=30)
         damped = await desk.check(draft(asset="ETH", notional_usd=1_000, confidence=0.8))
         confidence = next(c for c in damped.checks if c.name == "confidence")

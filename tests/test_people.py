@@ -491,14 +491,14 @@ async def test_a_replayed_governor_clear_does_not_lift_a_new_hold(bus):
     from deskgate.bus.reader import read_stream
 
     async with running(bus, make_mission(paper={"starting_equity_usd": 1_000_000.0})) as (factory, agent, cc, md):
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, drifting(0.5).to_bytes())
+        await agent.publish_insight(S.GOVERNOR_STATE_SUBJECT, drifting(0.5).to_bytes())
         (v,) = await agent.submit_payloads([raw(directive("g1", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "rejected"  # damped below min_confidence
         await cc.clear_governor(P["alice"], "checked once")
         (v,) = await agent.submit_payloads([raw(directive("g2", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "staged"
         old = [m async for m in read_stream(cc.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT)][-1]
-        await agent.js.publish(S.GOVERNOR_STATE_SUBJECT, drifting(0.5, applied_clear_seq=old.seq).to_bytes())
+        await agent.publish_insight(S.GOVERNOR_STATE_SUBJECT, drifting(0.5, applied_clear_seq=old.seq).to_bytes())
         (v,) = await agent.submit_payloads([raw(directive("g3", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "rejected", "held again by the new drift"
         signed = {k: x for k, x in (old.headers or {}).items() if k.startswith("Deskgate-")}

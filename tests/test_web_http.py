@@ -433,7 +433,7 @@ async def test_the_governor_is_visible_and_only_a_principal_with_a_reason_clears
             state="drifting", damping=0.8, statistic=6.2, threshold=5.0, cusum_proximity=6.2, mean_proximity=0.4, sd_proximity=0.05,
             mean_confidence=0.7, sd_confidence=0.03, interventions=1, review_id="rv-drift-1", drifting_since=datetime.now(timezone.utc),
         )
-        await web.agent.js.publish(GOVERNOR_STATE_SUBJECT, drifting.to_bytes())
+        await web.agent.publish_insight(GOVERNOR_STATE_SUBJECT, drifting.to_bytes())
 
         async def held(damped: bool):
             """The factory reads the Governor once a second, directives or not: its hold, as published."""
@@ -458,7 +458,7 @@ async def test_the_governor_is_visible_and_only_a_principal_with_a_reason_clears
         assert web.accounts.actions()[0]["action"] == "clear_governor"
         await held(False)  # the factory lifted its hold for alice's clear
         # The agents publish the cleared state at their next cycle; until then a second clear is refused only once they have.
-        await web.agent.js.publish(GOVERNOR_STATE_SUBJECT, GovernorState(state="baseline", cleared_by="alice").to_bytes())
+        await web.agent.publish_insight(GOVERNOR_STATE_SUBJECT, GovernorState(state="baseline", cleared_by="alice").to_bytes())
         again = await c.post("/api/governor/clear", json={"reason": "again"}, headers=h)
         assert again.status_code == 409 and "nothing to clear" in again.text
 

@@ -14,6 +14,7 @@ The clock is the caller's: `deskgate run` passes the system clock, a replay its 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 from collections import defaultdict
@@ -36,11 +37,12 @@ from deskgate.agents.view import CycleKind, DeskView, GovernorView, Limits, Posi
 from deskgate.bus import subjects as S
 from deskgate.audit.keys import KeyStore
 from deskgate.audit.signing import Kind
-from deskgate.bus.reader import last_message, read_parsed, read_stream
+from deskgate.bus.reader import last_message, newest_accepted, read_parsed, read_stream
 from deskgate.config import Mission
 from deskgate.domain.directive import DecisionMemo, Directive
 from deskgate.domain.evaluation import CheckResult
 from deskgate.domain.execution import Fill
+from deskgate.domain.governor import GOVERNOR_SIGNER, signed_governor_state
 from deskgate.domain.market import MarketSummary, Signal
 from deskgate.domain.news import NewsItem
 from deskgate.domain.portfolio import PortfolioSnapshot
@@ -199,8 +201,7 @@ class AgentDesk:
                 parsed = _parse(model, m.data) if m is not None and m.seq <= upto else None
                 if parsed is not None:
                     latest[parsed.asset] = parsed
-        m = await last_message(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT)
-        published = _parse(gov.GovernorState, m.data) if m is not None else None
+        published = await self._published_governor()
         mine, done = self.state.governor, self.state.last_cycle_at
         # The bus's copy wins when ours is older (a lost or restored agents.json), but not when it was
         # published by a cycle that did not finish: that cycle runs again and would count its drafts twice.
@@ -212,6 +213,21 @@ class AgentDesk:
         ):
             self.state.governor = published
         self._restored = True
+
+    async def _published_governor(self) -> gov.GovernorState | None:
+        """The newest Governor state the desk's agents signed with their current key, as the
+        factory counts it: a state another way signed must neither replace ours nor hide the
+        genuine one published before it. (After `deskgate agent rotate desk`, states signed with
+        the old key no longer count: the agents' own saved state is kept.)"""
+        keys = self._keys.deciding
+
+        def ours(m) -> bool:
+            return signed_governor_state(keys, m.data, m.headers) is not None
+
+        m, refused = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, ours)
+        if refused:  # logged, not counted: the factory counts each one once, as it reads it
+            log.warning("SECURITY: %d Governor state(s) on %s not signed by %s's current key; ignored", refused, S.GOVERNOR_STATE_SUBJECT, GOVERNOR_SIGNER)
+        return signed_governor_state(keys, m.data, m.headers) if m is not None else None
 
     async def ingest(self, at: datetime) -> None:
         """Everything new since the last cycle: into recall, the latest views, and the per-kind buffers."""
@@ -493,9 +509,16 @@ class AgentDesk:
             revisions=revisions,
         )
 
+    def _review_id(self, base: str) -> str:
+        """`base` with a suffix only this agent's key can make: the same for a cycle run again
+        (its request is deduplicated by id), unguessable to another agent, which could
+        otherwise send a request under the id first and have the desk's own dropped as a duplicate."""
+        salt = self.client.signer.sign_bytes(b"deskgate/1 review-id-derivation\n" + base.encode())
+        return f"{base}-{hashlib.sha256(salt.encode()).hexdigest()[:12]}"
+
     async def _drift_review(self, view: DeskView, prox: float, draft: Draft) -> str:
         st = self.state.governor
-        review_id = f"rv-drift-{view.at:%Y%m%d%H%M}"
+        review_id = self._review_id(f"rv-drift-{view.at:%Y%m%d%H%M}")
         review = ReviewRequest(
             review_id=review_id,
             kind="drift",
@@ -527,7 +550,7 @@ class AgentDesk:
         brief = await self.analyst.morning_brief(view)
         review_ids = []
         for i, item in enumerate(brief.flagged, 1):
-            rid = f"rv-brief-{view.at:%Y%m%d}-{i}"
+            rid = self._review_id(f"rv-brief-{view.at:%Y%m%d}-{i}")
             await self.client.request_review(
                 ReviewRequest(review_id=rid, kind="flagged_position", summary=item[:300], agent="morning_brief", created_at=view.at)
             )

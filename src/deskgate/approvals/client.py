@@ -21,13 +21,14 @@ from typing import NamedTuple
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
+from deskgate.approvals.review_authors import ReviewAuthors
 from deskgate.audit.keys import AGENT_SIGNERS, KeyStore, principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, kind_of, verify_headers, verify_signed
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
-from deskgate.bus.reader import last_message, read_parsed, read_stream
+from deskgate.bus.reader import last_message, newest_accepted, read_parsed, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerState
@@ -35,7 +36,7 @@ from deskgate.domain.directive import Directive
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
-from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
+from deskgate.domain.governor import GOVERNOR_SIGNER, GovernorClear, GovernorHold, GovernorState, signed_governor_state
 from deskgate.domain.market import Bar
 from deskgate.domain.news import QuarantinedItem
 from deskgate.domain.portfolio import PortfolioSnapshot
@@ -81,6 +82,8 @@ class VerdictSummary(NamedTuple):
 class ReviewItem:
     request: ReviewRequest
     acks: list[ReviewAck] = field(default_factory=list)
+    agent: str | None = None  # the agent identity whose key signed it (request.agent is only its claim)
+    current_key: bool = True  # False: signed with a key since revoked or rotated out
 
     @property
     def acknowledged(self) -> bool:
@@ -340,15 +343,32 @@ class CommandCenter:
     # -- review requests (never orders) ----------------------------------------------
 
     async def reviews(self) -> list[ReviewItem]:
-        items: dict[str, ReviewItem] = {}
+        """Review requests an agent signed with a key good at the time, each with the agent
+        that key names (approvals/review_authors.py): any agent may ask for a review, so what
+        a principal is shown says which one did. Requests are told apart by their author and
+        id, so no agent can take the place of another's request by using its id first; an
+        acknowledgement names an id and counts for each request under it."""
+        items: dict[tuple[str, str], ReviewItem] = {}
+        authors = ReviewAuthors(self.keys)
         async for m in read_stream(self.nc, "APPROVALS", "approvals.queue.review.>"):
             try:
                 req = ReviewRequest.model_validate_json(m.data)
             except ValueError:
                 log.warning("unreadable review request at APPROVALS seq %d skipped", m.seq)
                 continue
-            if m.subject == S.review_subject(req.review_id):
-                items.setdefault(req.review_id, ReviewItem(req))
+            if m.subject != S.review_subject(req.review_id):
+                continue
+            try:
+                author = authors.author(m.data, m.headers, m.time)
+            except Exception as exc:  # noqa: BLE001 - a malformed accounts record hides the request, never the page
+                author = f"its author cannot be checked ({exc!r})"
+            if isinstance(author, str):
+                log.warning("SECURITY: the review request %s at APPROVALS seq %d is not shown: %s", req.review_id, m.seq, author)
+                continue
+            items.setdefault((author.agent, req.review_id), ReviewItem(req, agent=author.agent, current_key=author.current_key))
+        by_id: dict[str, list[ReviewItem]] = {}
+        for item in items.values():
+            by_id.setdefault(item.request.review_id, []).append(item)
         async for m in read_stream(self.nc, "RESPONSES", "approvals.acknowledged.>"):
             try:
                 ack = ReviewAck.model_validate_json(m.data)
@@ -358,8 +378,8 @@ class CommandCenter:
             if verify_headers(self.keys, Kind.REVIEW_ACK, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
                 log.warning("SECURITY: an acknowledgement of %s at RESPONSES seq %d is not signed by %s; not shown", ack.review_id, m.seq, ack.principal)
                 continue  # anyone with the command center's credentials could have sent it
-            if ack.review_id in items:
-                items[ack.review_id].acks.append(ack)
+            for item in by_id.get(ack.review_id, ()):
+                item.acks.append(ack)
         return list(items.values())  # in the order they arrived on the stream
 
     async def quarantine(self, limit: int = 200) -> list[QuarantinedItem]:
@@ -386,8 +406,17 @@ class CommandCenter:
     # -- the Governor -----------------------------------------------------------------
 
     async def governor(self) -> GovernorState | None:
-        """The Governor's state as the agents last published it (None before their first directive)."""
-        return await self._last_readable("INSIGHTS", S.GOVERNOR_STATE_SUBJECT, GovernorState, "the Governor's state")
+        """The Governor's state as the desk's agents last published it (None before their first directive):
+        the newest one signed with the desk agent's current key, whatever another agent published after it."""
+        keys = self.keys.deciding
+
+        def genuine(m) -> bool:
+            return signed_governor_state(keys, m.data, m.headers) is not None
+
+        m, forged = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine)
+        if forged:
+            log.warning("SECURITY: %d Governor state(s) not signed by %s's current key; not shown", forged, GOVERNOR_SIGNER)
+        return signed_governor_state(keys, m.data, m.headers) if m is not None else None
 
     async def governor_hold(self) -> GovernorHold | None:
         """The damping the factory applies and holds until a principal's clear (None before it first published)."""

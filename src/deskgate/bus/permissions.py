@@ -20,8 +20,8 @@ answers from being aimed at subjects the role may not publish.
 from __future__ import annotations
 
 from deskgate.bus.streams import DURABLES
-from deskgate.bus.subjects import SUBJECTS, Role
-from deskgate.identity.names import agent_inbox_prefix
+from deskgate.bus.subjects import GOVERNOR_STATE_SUBJECT, SUBJECTS, Role
+from deskgate.identity.names import BUILT_IN_AGENT, agent_inbox_prefix
 
 # JetStream and system subjects no service role may ever publish to.
 ADMIN_SUBJECTS: tuple[str, ...] = (
@@ -96,10 +96,14 @@ def permissions_for(role: Role | str) -> dict:
 
 
 def agent_permissions(name: str) -> dict:
-    """One agent identity's permissions: exactly the agent role's, but its inbox is its own.
+    """One agent identity's permissions: the agent role's, but its inbox is its own, and
+    only the desk's built-in agents publish the Governor's state.
 
     The role's `_INBOX_agent.>` would let one agent read every other agent's replies
-    (publish acknowledgements, direct-get answers); each gets only its subtree.
+    (publish acknowledgements, direct-get answers); each gets only its subtree. The
+    Governor's state is heeded only when signed by the built-in agents' key
+    (domain/governor.py); refusing everyone else at the broker also keeps the stream
+    free of states that would only be read and refused.
     """
     perms = permissions_for(Role.AGENT)
     own = f"{agent_inbox_prefix(name)}.>"
@@ -107,4 +111,7 @@ def agent_permissions(name: str) -> dict:
     sub_allow = [own if s == role_inbox else s for s in perms["subscribe"]["allow"]]
     if own not in sub_allow:
         raise AssertionError(f"the agent role's permissions no longer name its inbox {role_inbox}")
-    return {"publish": perms["publish"], "subscribe": {"allow": sub_allow, "deny": perms["subscribe"]["deny"]}}
+    publish = perms["publish"]
+    if name != BUILT_IN_AGENT:
+        publish = {"allow": publish["allow"], "deny": [*publish["deny"], GOVERNOR_STATE_SUBJECT]}
+    return {"publish": publish, "subscribe": {"allow": sub_allow, "deny": perms["subscribe"]["deny"]}}

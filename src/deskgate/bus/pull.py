@@ -78,8 +78,10 @@ class PullConsumer:
     def _take(self, msg: Msg, out: list[Msg]) -> None:
         self._open = max(0, self._open - 1)
         headers = msg.headers or {}
-        if headers.get("Status"):
-            return  # 408 expired, 404 nothing, 409 limits: the request is over
+        if headers.get("Status") and not (msg.reply or "").startswith("$JS.ACK."):
+            # 408 expired, 404 nothing, 409 limits: the request is over. A delivered message
+            # (it has an ack subject) is never a status, whatever headers its publisher set.
+            return
         out.append(msg)
 
     async def stop(self) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -34,7 +35,12 @@ class StoredMessage:
 
 
 def _status(msg) -> str | None:
-    return (msg.headers or {}).get("Status")
+    """The server's status (204 end of batch, 404 nothing, 503...), never a `Status` header
+    a publisher stored with its message: a stored message always comes back with the
+    server's Nats-Sequence, a status reply never does. (Taken at its word, an agent's
+    message with `Status: 404` would end every read of the stream at it.)"""
+    h = msg.headers or {}
+    return None if "Nats-Sequence" in h else h.get("Status")
 
 
 async def read_stream(
@@ -85,11 +91,19 @@ async def read_stream(
 
 
 async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5.0) -> StoredMessage | None:
-    """The newest message on one exact subject, or None."""
+    """The newest message on one exact subject, or None.
+
+    Asked over an inbox of its own rather than `nc.request`, which takes any answer with a
+    `Status: 503` header for "no responders", a header an agent may store with its message."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
     try:
-        msg = await nc.request(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", timeout=timeout)
+        await nc.publish(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", reply=inbox)
+        msg = await sub.next_msg(timeout)
     except asyncio.TimeoutError:
         raise ReadError(f"no answer reading {subject} from {stream}") from None
+    finally:
+        await sub.unsubscribe()
     status = _status(msg)
     if status == "404":
         return None
@@ -97,6 +111,38 @@ async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5
         raise ReadError(f"reading {subject} from {stream}: status {status}")
     h = msg.headers or {}
     return StoredMessage(stream, h.get("Nats-Subject", subject), int(h["Nats-Sequence"]), h.get("Nats-Time-Stamp", ""), msg.data, h)
+
+
+async def newest_accepted(
+    nc: Client, stream: str, subject: str, accept: Callable[[StoredMessage], bool], *, window: int = 64, limit: int = 4096
+) -> tuple[StoredMessage | None, int]:
+    """The newest message on `subject` that `accept` takes, walking back past the ones it
+    refuses (a forged state published after the genuine one must not hide it), and how
+    many newer ones it refused. Reads back in growing windows, so the usual case is one
+    short read; gives up (None) after `limit` refusals, so a flood costs a bounded read."""
+    last = await last_message(nc, stream, subject)
+    if last is None:
+        return None, 0
+    if accept(last):
+        return last, 0
+    refused, upto, span = 1, last.seq - 1, window
+    while upto >= 1 and refused < limit:
+        start = max(1, upto - span + 1)
+        best: StoredMessage | None = None
+        after_best = 0  # refused and newer than the best so far
+        async with aclosing(read_stream(nc, stream, subject, start_seq=start)) as stored:
+            async for m in stored:
+                if m.seq > upto:
+                    break
+                if accept(m):
+                    best, after_best = m, 0
+                else:
+                    after_best += 1
+        refused += after_best
+        if best is not None:
+            return best, refused
+        upto, span = start - 1, min(span * 4, limit)
+    return None, refused
 
 
 async def read_parsed(nc: Client, stream: str, subject: str, model, *, after: int = 0) -> AsyncIterator[tuple[int, object]]:

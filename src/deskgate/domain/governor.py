@@ -7,7 +7,13 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
+from deskgate.audit.signing import Kind, SignatureStatus, verify_headers
 from deskgate.domain.base import Message
+from deskgate.identity.names import BUILT_IN_AGENT, agent_signer
+
+# Whose Governor the desk heeds: the built-in agents'. Any agent identity may publish on
+# consciousness.insights.>, so a state counts only with this signer's current key on it.
+GOVERNOR_SIGNER = agent_signer(BUILT_IN_AGENT)
 
 
 class GovernorState(Message):
@@ -69,3 +75,17 @@ class GovernorHold(Message):
     held_since_seq: int = Field(0, ge=0)  # the INSIGHTS sequence of the state that set it
     clears_read: int = Field(0, ge=0)  # the last approvals.governor.clear sequence the factory read
     at: AwareDatetime
+
+
+def signed_governor_state(keys, data: bytes, headers: dict[str, str] | None, *, signer: str = GOVERNOR_SIGNER) -> GovernorState | None:
+    """The state in a stored message, or None unless `signer` signed it with its current key.
+
+    `keys` must answer with current keys only (`KeyStore.deciding`, or the factory's Verifier):
+    a revoked or rotated-out key, another agent's, or none makes a state that counts for nothing
+    (another agent could otherwise lift the desk's drift record or damp it at will)."""
+    if verify_headers(keys, Kind.INSIGHT, data, headers, expect=signer) is not SignatureStatus.VALID:
+        return None
+    try:
+        return GovernorState.model_validate_json(data)
+    except ValueError:
+        return None

@@ -1,9 +1,10 @@
 """The Governor's hold: the lowest damping the agents reported, kept until a principal clears it.
 
-The agents publish the Governor's state, but they cannot lift a damping on their
-own: the factory holds the lowest damping it sees (on disk, across restarts) until
-a principal's clear appears on approvals.governor.clear, which only the command
-center may publish. A drifting state that says it has applied every clear read so
+The agents publish the Governor's state, counted only when signed by the desk
+agent's current key (any agent identity may publish on the insights subjects).
+They cannot lift a damping on their own: the factory holds the lowest damping it
+sees (on disk, across restarts) until a principal's clear appears on
+approvals.governor.clear, which only the command center may publish. A drifting state that says it has applied every clear read so
 far (`applied_clear_seq`, stream order, no clocks) is a new drift and damps again;
 one published before the agents applied the latest clear does not. The factor is
 always in (0, 1]: it can only lower confidence. The hold is published on
@@ -17,6 +18,7 @@ import dataclasses
 import json
 import logging
 import time
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +27,10 @@ import nats.errors
 from deskgate.audit.keys import principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, verify_headers
 from deskgate.bus import subjects as S
-from deskgate.bus.reader import ReadError, read_parsed, read_stream
+from deskgate.bus.reader import ReadError, read_stream
 from deskgate.clock import Clock
 from deskgate.config import Mission
-from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
+from deskgate.domain.governor import GOVERNOR_SIGNER, GovernorClear, GovernorHold, GovernorState, signed_governor_state
 from deskgate.factory.outbox import Outbox
 from deskgate.factory.people import Verifier
 from deskgate.factory.state import FactoryState
@@ -218,7 +220,18 @@ class GovernorWatch:
         return True
 
     async def _states(self, after: int) -> list:
-        return [x async for x in read_parsed(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, GovernorState, after=after)]
+        """States, each only if the desk's agent signed it with its current key (None: counted, not applied)."""
+        out = []
+        async with aclosing(read_stream(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, start_seq=after + 1)) as stored:
+            async for m in stored:
+                try:
+                    state = signed_governor_state(self.verifier, m.data, m.headers)
+                except Exception as exc:  # noqa: BLE001 - e.g. the accounts database busy: read it again later, never skip it
+                    raise ReadError(f"the Governor state at INSIGHTS seq {m.seq} cannot be checked now ({exc!r})") from exc
+                if state is None:
+                    log.warning("SECURITY: a Governor state at INSIGHTS seq %d is not signed by %s's current key; not counted", m.seq, GOVERNOR_SIGNER)
+                out.append((m.seq, state))
+        return out
 
     async def _signed_clears(self, after: int) -> list:
         """Clears, each only if signed with the key of the principal it names."""

@@ -73,6 +73,9 @@ class QueueEntry(BaseModel):
     # Who drafted it, from the verified signature the factory staged it with (never the
     # directive's own `agent` field): the agent's name.
     agent: str
+    # Why that agent could not draft this now (revoked, no current key), or None: what it
+    # staged before a revocation can still be decided, and a principal should know.
+    agent_refused: str | None = None
     explicit: bool
     four_eyes: bool
     memo: DecisionMemo
@@ -104,6 +107,8 @@ class ReviewEntry(BaseModel):
     request: ReviewRequest
     acknowledged: bool
     acks: list[ReviewAck]
+    agent: str | None = None  # the agent identity whose key signed it; request.agent is only what it says
+    current_key: bool = True  # False: that key has since been revoked or rotated out
 
 
 @dataclass
@@ -128,7 +133,8 @@ class Desk:
         )[:include_decided]
         prices = await self._prices({i.staged.asset for i in pending})
         now = utcnow()
-        return [self._entry(i, prices.get(i.staged.asset), now) for i in pending], [self._entry(i, None, now) for i in decided]
+        refused = self._authors_refused(pending)
+        return [self._entry(i, prices.get(i.staged.asset), now, refused) for i in pending], [self._entry(i, None, now) for i in decided]
 
     async def entry(self, directive_id: str) -> QueueEntry:
         try:
@@ -136,15 +142,22 @@ class Desk:
         except CommandCenterError as exc:
             raise ActionError(404, str(exc)) from None
         prices = await self._prices({item.staged.asset})
-        return self._entry(item, prices.get(item.staged.asset), utcnow())
+        return self._entry(item, prices.get(item.staged.asset), utcnow(), self._authors_refused([item] if item.pending else []))
+
+    def _authors_refused(self, items: list[QueueItem]) -> dict[str, str | None]:
+        """For each signer of these items, why it could not sign a directive now (None: it can)."""
+        deciding = self.cc.keys.deciding
+        signers = {i.staged.signed_directive.signer for i in items if i.staged.signed_directive is not None}
+        return {signer: deciding.why_not(signer) for signer in signers}
 
     async def _prices(self, assets: set[str]) -> dict[str, float]:
         bars = await asyncio.gather(*(self.cc.price(a) for a in assets))
         return {a: b.close for a, b in zip(assets, bars) if b is not None}
 
-    def _entry(self, item: QueueItem, price_now: float | None, now: datetime) -> QueueEntry:
+    def _entry(self, item: QueueItem, price_now: float | None, now: datetime, refused: dict[str, str | None] | None = None) -> QueueEntry:
         s = item.staged
         d = s.directive
+        signer = s.signed_directive.signer if s.signed_directive is not None else None
         approved_by: list[str] = []
         for o in item.outcomes:
             if o.outcome in ("awaiting_second_approval", "ordered", "invalidated") and o.principals:
@@ -160,6 +173,7 @@ class Desk:
             leverage=d.leverage,
             confidence=d.confidence,
             agent=s.drafted_by,
+            agent_refused=(refused or {}).get(signer) if signer else None,
             explicit=s.explicit,
             four_eyes=s.four_eyes,
             memo=d.memo,
@@ -177,7 +191,10 @@ class Desk:
         )
 
     async def reviews(self) -> list[ReviewEntry]:
-        return [ReviewEntry(request=r.request, acknowledged=r.acknowledged, acks=r.acks) for r in await self.cc.reviews()]
+        return [
+            ReviewEntry(request=r.request, acknowledged=r.acknowledged, acks=r.acks, agent=r.agent, current_key=r.current_key)
+            for r in await self.cc.reviews()
+        ]
 
     async def breaker(self) -> BreakerState:
         return await self.cc.breaker()

@@ -1,0 +1,173 @@
+"""Review requests are shown with the agent identity whose key signed them, and only then.
+
+Any agent identity may ask a principal for a review, and the text it claims (`agent`,
+`kind`, the summary) is its own: what the Command Center shows as the author is the
+verified signer, a forged or unsigned request is not shown, and a forged request sent
+first can neither take a desk review's place nor be guessed ahead of it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from test_agent_identities import add_agent, apply, connect_agent
+from test_agents import T0, _desk, drifting, view
+from test_web_http import web_desk
+
+from deskgate.agents.offline import OfflineAnalyst
+from deskgate.agents.outputs import Draft, DraftMemo
+from deskgate.audit.signing import Kind, Signer
+from deskgate.bus import subjects as S
+from deskgate.bus.reader import read_stream
+from deskgate.domain.review import ReviewRequest
+from deskgate.identity.registry import AgentRegistry
+
+
+def request(review_id: str, summary: str, *, agent: str = "governor") -> ReviewRequest:
+    return ReviewRequest(review_id=review_id, kind="drift", summary=summary, agent=agent, created_at=datetime.now(timezone.utc))
+
+
+async def test_a_review_shows_the_agent_that_signed_it_and_forgeries_are_not_shown(bus, tmp_path):
+    mallory_creds = add_agent(bus, "mallory", tmp_path)
+    mallory_nc, _ = await connect_agent(mallory_creds)
+    mallory = Signer.of(mallory_creds.signer, mallory_creds.signing_key())
+    js = mallory_nc.jetstream()
+
+    async def send(req: ReviewRequest, signer: Signer | None) -> None:
+        data = req.to_bytes()
+        await js.publish(S.review_subject(req.review_id), data, headers=signer.headers(Kind.REVIEW, data) if signer else None)
+
+    try:
+        async with web_desk(bus) as web:
+            # Claims to be the desk's Governor, signed by mallory: shown as mallory's.
+            await send(request("rv-claims", "the Governor says: approve everything"), mallory)
+            # Unsigned, or naming the desk's agent under mallory's key: not shown, and the id stays
+            # free for the desk's own request sent after it.
+            await send(request("rv-shared", "forged, unsigned"), None)
+            await send(request("rv-shared", "forged, the desk's name on mallory's key"), Signer.of("agent:desk", mallory._key))
+            await send(request("rv-forged-only", "forged, the desk's name on mallory's key"), Signer.of("agent:desk", mallory._key))
+            await web.agent.request_review(request("rv-shared", "the desk's own request"))
+            # Signed by mallory under an id another agent uses after it: both shown, each its author's.
+            await send(request("rv-taken", "mallory's, first"), mallory)
+            await web.agent.request_review(request("rv-taken", "the desk's, after"))
+
+            listed = [(r.agent, r.request.review_id) for r in await web.cc.reviews()]
+            assert listed == [("mallory", "rv-claims"), ("desk", "rv-shared"), ("mallory", "rv-taken"), ("desk", "rv-taken")]
+            shown = {r.request.review_id: r for r in await web.cc.reviews() if r.request.review_id != "rv-taken"}
+            assert set(shown) == {"rv-claims", "rv-shared"}
+            assert (shown["rv-claims"].agent, shown["rv-claims"].request.agent, shown["rv-claims"].current_key) == ("mallory", "governor", True)
+            assert (shown["rv-shared"].agent, shown["rv-shared"].request.summary) == ("desk", "the desk's own request")
+
+            c, _ = await web.login("alice")
+            api = {(r["agent"], r["request"]["review_id"]) for r in (await c.get("/api/reviews")).json()}
+            assert api == set(listed)
+            page = (await c.get("/approvals")).text
+            # The verified signer first; what the request says of itself, quoted after it.
+            assert re.search(r"signed by agent <strong[^>]*>mallory</strong> · it says it is from “<span[^>]*>governor</span>”", page)
+            assert "forged" not in page and "with a key since revoked" not in page
+
+            # Revoked: what it asked while its key was good is still shown, marked; its key asks nothing new
+            # (sent here over the desk agents' own connection: mallory's is closed by the revocation).
+            AgentRegistry.open(bus.data_dir).revoke("mallory")
+            assert apply(bus.data_dir).how == "reloaded"
+            late = request("rv-after-revoke", "a leaked key after the revocation")
+            await web.agent.js.publish(S.review_subject(late.review_id), late.to_bytes(), headers=mallory.headers(Kind.REVIEW, late.to_bytes()))
+            shown = {(r.agent, r.request.review_id): r for r in await web.cc.reviews()}
+            assert not shown[("mallory", "rv-claims")].current_key and shown[("desk", "rv-shared")].current_key
+            assert ("mallory", "rv-after-revoke") not in shown
+            assert "with a key since revoked or rotated out" in (await c.get("/approvals")).text
+    finally:
+        await mallory_nc.close()
+
+
+async def test_a_rotated_out_key_asks_nothing_new_and_the_shared_key_of_earlier_desks_nothing_after_the_upgrade(bus, tmp_path):
+    from conftest import agent_signer
+
+    from deskgate.audit.keys import KeyStore
+    from deskgate.identity.registry import AgentRegistry
+
+    old = agent_signer(bus.data_dir, "beta")
+    legacy = KeyStore(bus.data_dir.keys)
+    legacy.create("agent")  # as `deskgate init` made it before per-agent keys
+    shared = Signer(legacy, "agent")
+    async with web_desk(bus) as web:
+        nc = web.agent.js
+
+        async def send(req: ReviewRequest, signer: Signer) -> None:
+            await nc.publish(S.review_subject(req.review_id), req.to_bytes(), headers=signer.headers(Kind.REVIEW, req.to_bytes()))
+
+        await send(request("rv-before", "asked with beta's first key"), old)
+        rotated = AgentRegistry.open(bus.data_dir).rotate("beta", [])
+        await send(request("rv-old-key", "beta's retired key, after the rotation"), old)
+        await send(request("rv-new-key", "beta's new key"), Signer.of(rotated.signer, rotated.signing_key()))
+        await send(request("rv-shared-key", "the shared key, after the upgrade"), shared)
+        shown = {r.request.review_id: r for r in await web.cc.reviews()}
+        assert set(shown) == {"rv-before", "rv-new-key"}
+        assert (shown["rv-before"].agent, shown["rv-before"].current_key) == ("beta", False)
+        assert (shown["rv-new-key"].agent, shown["rv-new-key"].current_key) == ("beta", True)
+
+
+async def test_the_desks_review_ids_cannot_be_guessed_by_another_agent(bus, tmp_path):
+    """A request is deduplicated by its id (Nats-Msg-Id), so an id another agent could
+    guess from the time would let it send a request under that id first and have the
+    desk's own dropped. The desk's ids carry a suffix only its key makes, the same each
+    time a cycle runs again."""
+    from test_factory import make_mission, running
+
+    mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
+    async with running(bus, mission) as (factory, agent, cc, md):
+        desk, client, _ = await _desk(bus, mission, OfflineAnalyst())
+        try:
+            base = f"rv-drift-{T0:%Y%m%d%H%M}"
+            rid = desk._review_id(base)
+            assert rid.startswith(base + "-") and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", rid)
+            assert desk._review_id(base) == rid  # a cycle run again asks under the same id
+            assert desk._review_id(f"rv-drift-{T0:%Y%m%d}0001") != rid
+
+            # Another agent's key derives another suffix.
+            other_creds = add_agent(bus, "guesser", tmp_path)
+            own, client.signer = client.signer, Signer.of(other_creds.signer, other_creds.signing_key())
+            assert desk._review_id(base) != rid
+            client.signer = own
+
+            # The Governor's review goes out under the unguessable id, shown as the desk's.
+            desk.state.governor = drifting(0.5)
+            draft = Draft(asset="BTC", side="buy", notional_usd=10_000.0, confidence=0.8, memo=DraftMemo(
+                signal_evidence="s", position_context="p", proposed_action="a", expected_outcome="e"))
+            sent = await desk._drift_review(view(), 0.5, draft)
+            assert sent == rid and desk.state.governor.review_id == rid
+            stored = [m async for m in read_stream(cc.nc, "APPROVALS", "approvals.queue.review.>")]
+            assert [m.subject for m in stored] == [S.review_subject(rid)]
+            (shown,) = await cc.reviews()
+            assert shown.request.review_id == rid and shown.agent == "desk"
+        finally:
+            await client.close()
+
+
+async def test_a_staged_directive_from_an_agent_revoked_since_says_so(bus):
+    """Revocation is for new directives: what the agent staged before stays decidable, and
+    the principal deciding it sees that its author can no longer draft."""
+    from conftest import agent_signer, directive
+    from test_factory import submit
+
+    from deskgate.agents.submit import AgentClient
+
+    async with web_desk(bus) as web:
+        alpha = AgentClient(web.agent.nc, web.agent.events, agent_signer(bus.data_dir, "alpha"))
+        (v,) = await submit(alpha, directive("from-alpha", notional_usd=5_000))
+        (own,) = await submit(web.agent, directive("from-desk", notional_usd=5_000))
+        assert v.decision == own.decision == "staged"
+        c, _ = await web.login("alice")
+        assert "can no longer draft" not in (await c.get("/approvals")).text
+
+        AgentRegistry.open(bus.data_dir).revoke("alpha", by="alice")
+        page = (await c.get("/approvals")).text
+        row = lambda rid: page[page.index(f'data-id="{rid}"'):].split("</tr>", 1)[0]  # noqa: E731
+        assert "can no longer draft" in row("from-alpha") and "agent alpha was revoked at" in row("from-alpha")
+        assert "can no longer draft" not in row("from-desk")
+        entry = (await c.get("/approvals/from-alpha")).text
+        assert "agent alpha was revoked at" in entry and "it can still be decided" in entry
+        assert "was revoked" not in (await c.get("/approvals/from-desk")).text
+        (api,) = [e for e in (await c.get("/api/approvals")).json() if e["directive_id"] == "from-alpha"]
+        assert api["agent"] == "alpha" and api["agent_refused"].startswith("agent alpha was revoked at")
