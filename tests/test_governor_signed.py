@@ -198,3 +198,34 @@ async def test_the_newest_genuine_state_is_found_behind_many_refused_ones_and_th
 async def _held(cc, damping: float) -> bool:
     hold = await cc.governor_hold()
     return hold is not None and hold.damping == damping
+
+
+async def test_a_state_that_cannot_be_checked_is_read_again_and_a_long_failure_damps(bus, monkeypatch):
+    """A state the factory cannot check now (the accounts database busy, a bad record) is
+    never skipped: the same state is read again. Failing for long, the factory damps at
+    the configured factor until a read succeeds."""
+    import deskgate.factory.governor as factory_governor
+
+    mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
+    real = factory_governor.signed_governor_state
+    broken = {"on": True}
+
+    def flaky(*a, **kw):
+        if broken["on"]:
+            raise RuntimeError("database is locked")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(factory_governor, "signed_governor_state", flaky)
+    monkeypatch.setattr(factory_governor, "GOVERNOR_FAIL_CLOSED_AFTER_S", 0.0)
+    async with running(bus, mission) as (factory, agent, cc, md):
+        await agent.publish_insight(S.GOVERNOR_STATE_SUBJECT, drifting(0.5).to_bytes())
+        # Failing: the configured damping (0.8), not the undamped 1.0 it had.
+        (v,) = await agent.submit_payloads([raw(directive("while-failing", notional_usd=10_000, confidence=0.8))])
+        confidence = next(c for c in v.evaluation.checks if c.name == "confidence")
+        assert "damped x0.8 by the Governor" in confidence.reason and factory.governor.record.state_seq == 0
+        broken["on"] = False
+        # Readable again: the state it could not check before is applied, not skipped.
+        await wait_for(lambda: _held(cc, 0.5))
+        (v,) = await agent.submit_payloads([raw(directive("after", notional_usd=10_000, confidence=0.8))])
+        assert v.decision == "rejected" and "damped x0.5 by the Governor" in next(c.reason for c in v.evaluation.checks if c.name == "confidence")
+        assert factory.stats.get("bad_governor_states", 0) == 0

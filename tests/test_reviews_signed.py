@@ -59,9 +59,16 @@ async def test_a_review_shows_the_agent_that_signed_it_and_forgeries_are_not_sho
             assert (shown["rv-claims"].agent, shown["rv-claims"].request.agent, shown["rv-claims"].current_key) == ("mallory", "governor", True)
             assert (shown["rv-shared"].agent, shown["rv-shared"].request.summary) == ("desk", "the desk's own request")
 
-            c, _ = await web.login("alice")
+            c, csrf = await web.login("alice")
             api = {(r["agent"], r["request"]["review_id"]) for r in (await c.get("/api/reviews")).json()}
             assert api == set(listed)
+            # One id, two agents' requests: an acknowledgement names whose, and counts for that one only.
+            ambiguous = await c.post("/api/reviews/rv-taken/ack", json={"note": "which?"}, headers={"X-CSRF-Token": csrf})
+            assert ambiguous.status_code == 409 and "name the agent" in ambiguous.text
+            ack = await c.post("/api/reviews/rv-taken/ack", json={"note": "the decoy", "agent": "mallory"}, headers={"X-CSRF-Token": csrf})
+            assert ack.status_code == 200 and ack.json()["agent"] == "mallory"
+            acked = {(r.agent, r.request.review_id): r.acknowledged for r in await web.cc.reviews()}
+            assert acked[("mallory", "rv-taken")] and not acked[("desk", "rv-taken")]
             page = (await c.get("/approvals")).text
             # The verified signer first; what the request says of itself, quoted after it.
             assert re.search(r"signed by agent <strong[^>]*>mallory</strong> · it says it is from “<span[^>]*>governor</span>”", page)
@@ -137,7 +144,7 @@ async def test_the_desks_review_ids_cannot_be_guessed_by_another_agent(bus, tmp_
                 signal_evidence="s", position_context="p", proposed_action="a", expected_outcome="e"))
             sent = await desk._drift_review(view(), 0.5, draft)
             assert sent == rid and desk.state.governor.review_id == rid
-            stored = [m async for m in read_stream(cc.nc, "APPROVALS", "approvals.queue.review.>")]
+            stored = [m async for m in read_stream(cc.nc, "REVIEWS", "approvals.queue.review.>")]
             assert [m.subject for m in stored] == [S.review_subject(rid)]
             (shown,) = await cc.reviews()
             assert shown.request.review_id == rid and shown.agent == "desk"
@@ -153,21 +160,80 @@ async def test_a_staged_directive_from_an_agent_revoked_since_says_so(bus):
 
     from deskgate.agents.submit import AgentClient
 
+    flag = "author revoked or key rotated"
     async with web_desk(bus) as web:
         alpha = AgentClient(web.agent.nc, web.agent.events, agent_signer(bus.data_dir, "alpha"))
-        (v,) = await submit(alpha, directive("from-alpha", notional_usd=5_000))
-        (own,) = await submit(web.agent, directive("from-desk", notional_usd=5_000))
-        assert v.decision == own.decision == "staged"
+        beta = AgentClient(web.agent.nc, web.agent.events, agent_signer(bus.data_dir, "beta"))
+        for client, did in ((alpha, "from-alpha"), (beta, "from-beta"), (web.agent, "from-desk")):
+            (v,) = await submit(client, directive(did, notional_usd=5_000))
+            assert v.decision == "staged"
         c, _ = await web.login("alice")
-        assert "can no longer draft" not in (await c.get("/approvals")).text
+        assert flag not in (await c.get("/approvals")).text
 
         AgentRegistry.open(bus.data_dir).revoke("alpha", by="alice")
+        AgentRegistry.open(bus.data_dir).rotate("beta", [])  # what a desk does with a leaked key
         page = (await c.get("/approvals")).text
         row = lambda rid: page[page.index(f'data-id="{rid}"'):].split("</tr>", 1)[0]  # noqa: E731
-        assert "can no longer draft" in row("from-alpha") and "agent alpha was revoked at" in row("from-alpha")
-        assert "can no longer draft" not in row("from-desk")
+        assert flag in row("from-alpha") and "agent alpha was revoked at" in row("from-alpha")
+        assert flag in row("from-beta") and "agent:beta signed it with a key since rotated out" in row("from-beta")
+        assert flag not in row("from-desk")
         entry = (await c.get("/approvals/from-alpha")).text
         assert "agent alpha was revoked at" in entry and "it can still be decided" in entry
-        assert "was revoked" not in (await c.get("/approvals/from-desk")).text
-        (api,) = [e for e in (await c.get("/api/approvals")).json() if e["directive_id"] == "from-alpha"]
-        assert api["agent"] == "alpha" and api["agent_refused"].startswith("agent alpha was revoked at")
+        assert "can still be decided" not in (await c.get("/approvals/from-desk")).text
+        api = {e["directive_id"]: e for e in (await c.get("/api/approvals")).json()}
+        assert api["from-alpha"]["agent"] == "alpha" and api["from-alpha"]["agent_refused"].startswith("agent alpha was revoked at")
+        assert api["from-beta"]["agent_refused"] and api["from-desk"]["agent_refused"] is None
+
+
+async def test_no_agent_can_keep_a_staged_directive_out_of_the_queue_by_taking_its_message_id(bus):
+    """Streams drop a message whose Nats-Msg-Id they saw in the last ten minutes, and any
+    publisher sets that header. The factory stages with `staged-<id>`: an agent request
+    sent under that id first, where the factory stages, would have the staging dropped
+    while its exposure stayed reserved. Review requests have a stream of their own."""
+    from conftest import directive
+    from test_factory import make_mission, running, submit
+
+    async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+        decoy = request("decoy", "nothing to see")
+        data = decoy.to_bytes()
+        ack = await agent.js.publish(
+            S.review_subject("decoy"), data, headers={**agent.signer.headers(Kind.REVIEW, data), "Nats-Msg-Id": "staged-taken"}
+        )
+        assert ack.stream == "REVIEWS"
+        (v,) = await submit(agent, directive("taken", notional_usd=5_000))
+        assert v.decision == "staged"
+        item = await cc.item("taken")  # in the queue, for a principal to decide
+        assert item.pending and item.staged.directive.directive_id == "taken"
+
+
+async def test_review_requests_stored_in_approvals_before_it_had_a_stream_of_its_own_are_still_shown(tmp_path):
+    """A desk made before: its APPROVALS stream held the review subjects. Provisioning
+    moves them to REVIEWS; what was stored stays, and is shown."""
+    from conftest import agent_signer, start_bus
+    from test_factory import make_mission, running
+
+    from deskgate.bus.streams import StreamSpec, provision, stream_config
+    from deskgate.bus.subjects import Role
+
+    bus = start_bus(tmp_path / "desk")
+    try:
+        admin, _ = await bus.connect(Role.PROVISIONER)
+        js = admin.jetstream()
+        old = stream_config(StreamSpec("APPROVALS", max_age_s=90 * 86_400.0))
+        old.subjects = ["approvals.queue.directive.>", "approvals.queue.review.>"]
+        await js.add_stream(old)
+        before = request("rv-before", "asked before the upgrade")
+        writer, _ = await bus.connect(Role.AGENT)
+        ack = await writer.jetstream().publish(
+            S.review_subject("rv-before"), before.to_bytes(), headers=agent_signer(bus.data_dir, "desk").headers(Kind.REVIEW, before.to_bytes())
+        )
+        await writer.close()
+        assert ack.stream == "APPROVALS"
+        report = await provision(js)
+        assert "stream APPROVALS" in report.updated and "stream REVIEWS" in report.created
+        await admin.close()
+        async with running(bus, make_mission(), executor=False) as (factory, agent, cc, _):
+            await agent.request_review(request("rv-after", "asked after"))
+            assert [(r.agent, r.request.review_id) for r in await cc.reviews()] == [("desk", "rv-before"), ("desk", "rv-after")]
+    finally:
+        bus.server.stop()

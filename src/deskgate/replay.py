@@ -180,7 +180,7 @@ class SimulatedPrincipal:
         n = 0
         for r in await self.cc.reviews():
             if not r.acknowledged:
-                await self.cc.acknowledge(r.request.review_id, self.signer, "simulated principal: read")
+                await self.cc.acknowledge(r.request.review_id, self.signer, "simulated principal: read", agent=r.agent)
                 n += 1
         self.acknowledged += n
         return n

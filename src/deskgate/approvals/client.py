@@ -14,6 +14,7 @@ import asyncio
 import logging
 import re
 import uuid
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
@@ -28,7 +29,7 @@ from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
-from deskgate.bus.reader import last_message, newest_accepted, read_parsed, read_stream
+from deskgate.bus.reader import ReadError, last_message, newest_accepted, read_parsed, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerState
@@ -53,6 +54,10 @@ TERMINAL = {"ordered", "executed", "venue_rejected", "invalidated", "expired", "
 
 class CommandCenterError(RuntimeError):
     pass
+
+
+class AmbiguousReview(CommandCenterError):
+    """More than one agent asked under this review id: the acknowledgement must name whose."""
 
 
 @dataclass
@@ -350,7 +355,7 @@ class CommandCenter:
         acknowledgement names an id and counts for each request under it."""
         items: dict[tuple[str, str], ReviewItem] = {}
         authors = ReviewAuthors(self.keys)
-        async for m in read_stream(self.nc, "APPROVALS", "approvals.queue.review.>"):
+        async for m in self._review_requests():
             try:
                 req = ReviewRequest.model_validate_json(m.data)
             except ValueError:
@@ -379,8 +384,17 @@ class CommandCenter:
                 log.warning("SECURITY: an acknowledgement of %s at RESPONSES seq %d is not signed by %s; not shown", ack.review_id, m.seq, ack.principal)
                 continue  # anyone with the command center's credentials could have sent it
             for item in by_id.get(ack.review_id, ()):
-                item.acks.append(ack)
+                if ack.agent in (None, item.agent):
+                    item.acks.append(ack)
         return list(items.values())  # in the order they arrived on the stream
+
+    async def _review_requests(self):
+        """The REVIEWS stream, after what APPROVALS kept from before it had one (desks
+        upgraded from then: those requests stay where they were stored)."""
+        for stream in ("APPROVALS", "REVIEWS"):
+            async with aclosing(read_stream(self.nc, stream, "approvals.queue.review.>")) as stored:
+                async for m in stored:
+                    yield m
 
     async def quarantine(self, limit: int = 200) -> list[QuarantinedItem]:
         """The newest news the screen held back, newest first, with the reasons (never shown
@@ -392,12 +406,15 @@ class CommandCenter:
         items = [q async for _, q in read_parsed(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT, QuarantinedItem, after=after) if q is not None]
         return items[::-1][:limit]
 
-    async def acknowledge(self, review_id: str, signer: Signer, note: str = "") -> ReviewAck:
+    async def acknowledge(self, review_id: str, signer: Signer, note: str = "", *, agent: str | None = None) -> ReviewAck:
+        """`agent` names whose request, when more than one agent asked under this id."""
         principal = self.principal_of(signer)
-        known = {i.request.review_id: i for i in await self.reviews()}
-        if review_id not in known:
-            raise CommandCenterError(f"no review request {review_id}")
-        ack = ReviewAck(review_id=review_id, principal=principal, at=utcnow(), note=note)
+        asked = [i for i in await self.reviews() if i.request.review_id == review_id and agent in (None, i.agent)]
+        if not asked:
+            raise CommandCenterError(f"no review request {review_id}" + (f" from agent {agent}" if agent else ""))
+        if len(asked) > 1:
+            raise AmbiguousReview(f"agents {', '.join(i.agent or '?' for i in asked)} each asked under review id {review_id}: name the agent")
+        ack = ReviewAck(review_id=review_id, principal=principal, at=utcnow(), note=note, agent=asked[0].agent)
         payload = ack.to_bytes()
         subject = S.review_ack_subject(review_id)
         await self.js.publish(subject, payload, headers=self._signed_headers(signer, subject, payload))
@@ -413,10 +430,16 @@ class CommandCenter:
         def genuine(m) -> bool:
             return signed_governor_state(keys, m.data, m.headers) is not None
 
-        m, forged = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine)
+        try:
+            m, forged = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine)
+            state = signed_governor_state(keys, m.data, m.headers) if m is not None else None
+        except ReadError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. the accounts database busy: said, and the factory's hold decides
+            raise CommandCenterError(f"the Governor's state cannot be checked now ({exc!r})") from exc
         if forged:
             log.warning("SECURITY: %d Governor state(s) not signed by %s's current key; not shown", forged, GOVERNOR_SIGNER)
-        return signed_governor_state(keys, m.data, m.headers) if m is not None else None
+        return state
 
     async def governor_hold(self) -> GovernorHold | None:
         """The damping the factory applies and holds until a principal's clear (None before it first published)."""

@@ -58,6 +58,8 @@ class ReviewAuthors:
         for key in ident.keys:
             if verify(PublicKeys({signer: key.public()}), Kind.REVIEW, data, signer, signature, expect=signer) is not SignatureStatus.VALID:
                 continue
+            if key.state != "current" and key.retired_at is None:
+                return f"signed by {signer} with a key retired at a time not recorded"
             ends = [t for t in (key.retired_at, ident.revoked_at) if t is not None]
             if ends and at >= min(ends):
                 return f"signed by {signer} with a key that stopped counting at {min(ends).isoformat()}, sent after that"

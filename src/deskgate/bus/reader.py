@@ -14,7 +14,14 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import nats.aio.client
 from nats.aio.client import Client
+
+# Reading a stored message's headers, the server's Nats-* headers (added after the
+# publisher's) must win over any a publisher set: nats-py's own parser keeps the last
+# value. With `fast_mail_parser` installed nats-py uses that instead, untested here.
+if getattr(nats.aio.client, "parse_email", None) is not None:
+    raise ImportError("deskgate reads message headers with nats-py's own parser; uninstall fast_mail_parser (nats-py's fast_parse extra)")
 
 
 class ReadError(RuntimeError):

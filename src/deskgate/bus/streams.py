@@ -56,6 +56,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("DIRECTIVES", max_age_s=90 * DAY),
     StreamSpec("INSIGHTS", max_age_s=90 * DAY),
     StreamSpec("APPROVALS", max_age_s=90 * DAY),
+    # After APPROVALS, which held the review requests before: it gives their subjects up first.
+    StreamSpec("REVIEWS", max_age_s=90 * DAY),
     StreamSpec("RESPONSES", max_age_s=90 * DAY),
     StreamSpec("STATUS", max_age_s=90 * DAY, max_msgs_per_subject=50_000),
     StreamSpec("ORDERS", max_age_s=90 * DAY),

@@ -68,8 +68,9 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
                   " the factory reads only the Governor's damping, which can only lower confidence"),
     SubjectFamily("approvals.queue.directive.>", "APPROVALS", frozenset({F}), frozenset({C, O}),
                   "directives staged by the policy engine, awaiting a principal"),
-    SubjectFamily("approvals.queue.review.>", "APPROVALS", frozenset({A}), frozenset({C, O}),
-                  "agent requests for a human look; never lead to an order"),
+    SubjectFamily("approvals.queue.review.>", "REVIEWS", frozenset({A}), frozenset({C, O}),
+                  "agent requests for a human look; never lead to an order. A stream of their own: no"
+                  " agent writes where the factory stages (its Nats-Msg-Id would pre-empt a staging)"),
     SubjectFamily("approvals.acknowledged.>", "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
                   "a person has seen a review request: approvals.acknowledged.<id>; outside the factory's consumer"),
     SubjectFamily(GOVERNOR_CLEAR_SUBJECT, "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),

@@ -42,3 +42,6 @@ class ReviewAck(Message):
     principal: str = Field(min_length=1, max_length=128)
     at: datetime
     note: str = Field("", max_length=2000)
+    # Whose request: the agent whose key signed it. Two agents may ask under one id; None
+    # (acknowledgements made before requests were told apart by author) counts for each.
+    agent: str | None = Field(None, min_length=1, max_length=128)

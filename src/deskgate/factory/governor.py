@@ -40,6 +40,7 @@ log = logging.getLogger("deskgate.factory")
 
 GOVERNOR_REFRESH_EVERY_S = 1.0  # housekeeping's read; at once when a Governor state or clear arrives
 GOVERNOR_STALE_AFTER_S = 2.0  # a directive or decision never meets a damping read longer ago than this
+GOVERNOR_FAIL_CLOSED_AFTER_S = 30.0  # reads failing this long: the configured damping, until one succeeds
 SEEN_CLEARS = 1000  # clear ids remembered against replays (a clear is a person's rare act)
 
 
@@ -148,6 +149,7 @@ class GovernorWatch:
         self._reconnects = 0
         self._read_at = 0.0  # the last successful read
         self._tried_at = 0.0  # the last attempt
+        self._failing_since: float | None = None  # reads failing since (monotonic), or None
 
     async def start(self, nc) -> None:
         self.nc = nc
@@ -204,8 +206,9 @@ class GovernorWatch:
                 self._states(g.state_seq),
             )
         except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
-            log.warning("could not read the Governor (%s); keeping damping %g", exc, self.state.beliefs.confidence_damping)
+            self._fail_closed_if_long(exc)
             return False
+        self._failing_since = None
         fold = fold_hold(g, clears, states)
         for warning in fold.warnings:
             log.warning(warning)
@@ -218,6 +221,21 @@ class GovernorWatch:
                 await self.publish()
         self.state.beliefs.confidence_damping = fold.record.damping
         return True
+
+    def _fail_closed_if_long(self, exc: Exception) -> None:
+        """A read that keeps failing (a state that cannot be checked, a bus away) must not
+        leave the desk undamped for ever: after GOVERNOR_FAIL_CLOSED_AFTER_S the damping is
+        the configured one, as for an unreadable governor.json, until a read succeeds."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+        beliefs = self.state.beliefs
+        closed = self.mission.agents.governor.damping
+        if now - self._failing_since >= GOVERNOR_FAIL_CLOSED_AFTER_S and beliefs.confidence_damping > closed:
+            beliefs.confidence_damping = closed
+            log.warning("the Governor has not been readable for %.0f s (%s); damping x%g until it is", now - self._failing_since, exc, closed)
+        else:
+            log.warning("could not read the Governor (%s); keeping damping %g", exc, beliefs.confidence_damping)
 
     async def _states(self, after: int) -> list:
         """States, each only if the desk's agent signed it with its current key (None: counted, not applied)."""

@@ -438,7 +438,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def ack_form(request: Request, review_id: str, session: Session = Depends(write_session)):
         need_principal(session)
         f = await form(request)
-        await ctx.desk.acknowledge(session, session_signer(request, session), review_id, str(f.get("note") or ""))  # type: ignore[union-attr]
+        await ctx.desk.acknowledge(session, session_signer(request, session), review_id, str(f.get("note") or ""), str(f.get("agent") or "") or None)  # type: ignore[union-attr]
         return RedirectResponse("/approvals#reviews", status_code=303)
 
     @app.get("/breaker", response_class=HTMLResponse, include_in_schema=False)
@@ -630,7 +630,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @app.post("/api/reviews/{review_id}/ack", tags=["reviews"])
     async def api_ack(request: Request, review_id: str, body: AckRequest, session: Session = Depends(write_session)) -> dict:
-        ack = await ctx.desk.acknowledge(session, session_signer(request, session), review_id, body.note)  # type: ignore[union-attr]
+        ack = await ctx.desk.acknowledge(session, session_signer(request, session), review_id, body.note, body.agent)  # type: ignore[union-attr]
         return ack.model_dump(mode="json")
 
     @app.get("/api/breaker", tags=["breaker"])

@@ -19,8 +19,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from deskgate.approvals.client import CommandCenter, CommandCenterError, QueueItem
-from deskgate.audit.signing import Kind, Signer
+from deskgate.approvals.client import AmbiguousReview, CommandCenter, CommandCenterError, QueueItem
+from deskgate.audit.keys import AGENT_SIGNERS
+from deskgate.audit.signing import Kind, SignatureStatus, Signer, verify_signed
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome, PositionContext
 from deskgate.domain.base import utcnow
@@ -145,10 +146,22 @@ class Desk:
         return self._entry(item, prices.get(item.staged.asset), utcnow(), self._authors_refused([item] if item.pending else []))
 
     def _authors_refused(self, items: list[QueueItem]) -> dict[str, str | None]:
-        """For each signer of these items, why it could not sign a directive now (None: it can)."""
+        """For each of these items (by directive id), why its author could not sign it now:
+        revoked, or the key it used since rotated out (a leaked key is rotated); None when
+        it could. What was staged before stays decidable; the principal should know."""
         deciding = self.cc.keys.deciding
-        signers = {i.staged.signed_directive.signer for i in items if i.staged.signed_directive is not None}
-        return {signer: deciding.why_not(signer) for signer in signers}
+        out: dict[str, str | None] = {}
+        for i in items:
+            signed = i.staged.signed_directive
+            if signed is None:
+                continue
+            try:
+                if verify_signed(deciding, Kind.DIRECTIVE, signed, expect=AGENT_SIGNERS) is SignatureStatus.VALID:
+                    continue
+                out[i.directive_id] = deciding.why_not(signed.signer) or f"{signed.signer} signed it with a key since rotated out"
+            except Exception as exc:  # noqa: BLE001 - a bad accounts record must not take the queue page down
+                out[i.directive_id] = f"its author's keys cannot be checked now ({exc!r})"
+        return out
 
     async def _prices(self, assets: set[str]) -> dict[str, float]:
         bars = await asyncio.gather(*(self.cc.price(a) for a in assets))
@@ -157,7 +170,6 @@ class Desk:
     def _entry(self, item: QueueItem, price_now: float | None, now: datetime, refused: dict[str, str | None] | None = None) -> QueueEntry:
         s = item.staged
         d = s.directive
-        signer = s.signed_directive.signer if s.signed_directive is not None else None
         approved_by: list[str] = []
         for o in item.outcomes:
             if o.outcome in ("awaiting_second_approval", "ordered", "invalidated") and o.principals:
@@ -173,7 +185,7 @@ class Desk:
             leverage=d.leverage,
             confidence=d.confidence,
             agent=s.drafted_by,
-            agent_refused=(refused or {}).get(signer) if signer else None,
+            agent_refused=(refused or {}).get(d.directive_id),
             explicit=s.explicit,
             four_eyes=s.four_eyes,
             memo=d.memo,
@@ -425,13 +437,15 @@ class Desk:
 
     # -- reviews and the breaker --------------------------------------------------------------
 
-    async def acknowledge(self, session: Session, signer: Signer, review_id: str, note: str = "") -> ReviewAck:
+    async def acknowledge(self, session: Session, signer: Signer, review_id: str, note: str = "", agent: str | None = None) -> ReviewAck:
         """Signed with the principal's key; a review request can never lead to an order, so
         no passkey is asked for it."""
         self._require_principal(session)
         self._check_signer(session, signer)
         try:
-            ack = await self.cc.acknowledge(review_id, signer, note.strip()[:2000])
+            ack = await self.cc.acknowledge(review_id, signer, note.strip()[:2000], agent=agent)
+        except AmbiguousReview as exc:
+            raise ActionError(409, str(exc)) from None
         except CommandCenterError as exc:
             raise ActionError(404, str(exc)) from None
         self.accounts.record(session.account.name, "acknowledge_review", review_id, note=note.strip()[:2000])
@@ -578,6 +592,7 @@ class PrepareAnswer(BaseModel):
 class AckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     note: str = Field("", max_length=2000)
+    agent: str | None = Field(None, min_length=1, max_length=128)  # whose request, when two agents used the id
 
 
 class ResetRequest(_WithPasskey):
