@@ -115,39 +115,36 @@ async def test_a_rotated_out_key_asks_nothing_new_and_the_shared_key_of_earlier_
         assert (shown["rv-new-key"].agent, shown["rv-new-key"].current_key) == ("beta", True)
 
 
-async def test_the_desks_review_ids_cannot_be_guessed_by_another_agent(bus, tmp_path):
-    """A request is deduplicated by its id (Nats-Msg-Id), so an id another agent could
-    guess from the time would let it send a request under that id first and have the
-    desk's own dropped. The desk's ids carry a suffix only its key makes, the same each
-    time a cycle runs again."""
+async def test_a_review_asked_again_is_shown_once_and_another_agent_cannot_drop_it_by_message_id(bus, tmp_path):
+    """Review requests carry no Nats-Msg-Id (any agent could take one first and have the
+    stream drop the genuine request as a duplicate): a request asked again, as a cycle run
+    again asks it, is shown once, by author and id."""
     from test_factory import make_mission, running
 
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
     async with running(bus, mission) as (factory, agent, cc, md):
+        rid = f"rv-drift-{T0:%Y%m%d%H%M}"
+        # Another agent guesses the id and the message id a request under it would have had.
+        other = add_agent(bus, "guesser", tmp_path)
+        nc, _ = await connect_agent(other)
+        try:
+            decoy = request(rid, "decoy").to_bytes()
+            for msg_id in (f"review-{rid}", f"review-agent:desk-{rid}"):
+                await nc.jetstream().publish(S.review_subject(rid), decoy, headers={
+                    **Signer.of(other.signer, other.signing_key()).headers(Kind.REVIEW, decoy), "Nats-Msg-Id": msg_id})
+        finally:
+            await nc.close()
         desk, client, _ = await _desk(bus, mission, OfflineAnalyst())
         try:
-            base = f"rv-drift-{T0:%Y%m%d%H%M}"
-            rid = desk._review_id(base)
-            assert rid.startswith(base + "-") and re.fullmatch(r"[A-Za-z0-9_-]{1,64}", rid)
-            assert desk._review_id(base) == rid  # a cycle run again asks under the same id
-            assert desk._review_id(f"rv-drift-{T0:%Y%m%d}0001") != rid
-
-            # Another agent's key derives another suffix.
-            other_creds = add_agent(bus, "guesser", tmp_path)
-            own, client.signer = client.signer, Signer.of(other_creds.signer, other_creds.signing_key())
-            assert desk._review_id(base) != rid
-            client.signer = own
-
-            # The Governor's review goes out under the unguessable id, shown as the desk's.
             desk.state.governor = drifting(0.5)
             draft = Draft(asset="BTC", side="buy", notional_usd=10_000.0, confidence=0.8, memo=DraftMemo(
                 signal_evidence="s", position_context="p", proposed_action="a", expected_outcome="e"))
-            sent = await desk._drift_review(view(), 0.5, draft)
-            assert sent == rid and desk.state.governor.review_id == rid
+            for _ in range(2):  # the cycle runs again after a crash
+                assert await desk._drift_review(view(), 0.5, draft) == rid
             stored = [m async for m in read_stream(cc.nc, "REVIEWS", "approvals.queue.review.>")]
-            assert [m.subject for m in stored] == [S.review_subject(rid)]
-            (shown,) = await cc.reviews()
-            assert shown.request.review_id == rid and shown.agent == "desk"
+            assert len(stored) == 4  # two decoys, and the desk's request twice: nothing dropped
+            shown = [(r.agent, r.request.review_id, r.request.summary.startswith("Governor")) for r in await cc.reviews()]
+            assert shown == [("guesser", rid, False), ("desk", rid, True)]
         finally:
             await client.close()
 
@@ -237,3 +234,34 @@ async def test_review_requests_stored_in_approvals_before_it_had_a_stream_of_its
             assert [(r.agent, r.request.review_id) for r in await cc.reviews()] == [("desk", "rv-before"), ("desk", "rv-after")]
     finally:
         bus.server.stop()
+
+
+async def test_the_queue_and_the_governors_hold_stay_shown_when_reviews_or_the_agents_state_cannot_be_read(bus, monkeypatch):
+    """A read that fails (a bus not reloaded with the REVIEWS stream's rights, the accounts
+    database busy) says so where it would have shown, and hides nothing else."""
+    from conftest import directive
+    from test_factory import submit
+
+    from deskgate.approvals.client import CommandCenterError
+    from deskgate.bus.reader import ReadError
+
+    async with web_desk(bus) as web:
+        (v,) = await submit(web.agent, directive("still-shown", notional_usd=5_000))
+        assert v.decision == "staged"
+
+        async def unreadable(*a, **kw):
+            raise ReadError("no answer reading stream REVIEWS (is the desk's bus running?)")
+
+        async def uncheckable(*a, **kw):
+            raise CommandCenterError("the Governor's state cannot be checked now (OperationalError('database is locked'))")
+
+        monkeypatch.setattr(web.cc, "reviews", unreadable)
+        monkeypatch.setattr(web.cc, "governor", uncheckable)
+        c, _ = await web.login("alice")
+        page = await c.get("/approvals")
+        assert page.status_code == 200 and 'data-id="still-shown"' in page.text
+        assert "Review requests cannot be read now: no answer reading stream REVIEWS" in page.text
+        assert (await c.get("/api/reviews")).status_code == 502
+        governor = await c.get("/governor")
+        assert governor.status_code == 200 and 'id="governor-hold"' in governor.text
+        assert "cannot be checked now" in governor.text and "The factory's hold above is what applies" in governor.text

@@ -22,8 +22,7 @@ in the same cycle). The simulated principal stands in for a person so a replay c
 is labelled wherever it acts, and `deskgate run` never uses it.
 
 **Determinism.** With `clock: market` (the demo and the benchmark), the same seed gives
-the same directives and verdicts, bit for bit (the agents' review ids end in a suffix made
-with the desk's own key, so they differ between desks and only there). The factory and the agents run at their
+the same directives and verdicts, bit for bit. The factory and the agents run at their
 own pace, so the replay never sleeps for them: before each cycle it waits for the desk
 to reach a known state, and reads no wall clock to decide anything.
 

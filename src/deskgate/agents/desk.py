@@ -14,7 +14,6 @@ The clock is the caller's: `deskgate run` passes the system clock, a replay its 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import re
 from collections import defaultdict
@@ -509,16 +508,9 @@ class AgentDesk:
             revisions=revisions,
         )
 
-    def _review_id(self, base: str) -> str:
-        """`base` with a suffix only this agent's key can make: the same for a cycle run again
-        (its request is deduplicated by id), unguessable to another agent, which could
-        otherwise send a request under the id first and have the desk's own dropped as a duplicate."""
-        salt = self.client.signer.sign_bytes(b"deskgate/1 review-id-derivation\n" + base.encode())
-        return f"{base}-{hashlib.sha256(salt.encode()).hexdigest()[:12]}"
-
     async def _drift_review(self, view: DeskView, prox: float, draft: Draft) -> str:
         st = self.state.governor
-        review_id = self._review_id(f"rv-drift-{view.at:%Y%m%d%H%M}")
+        review_id = f"rv-drift-{view.at:%Y%m%d%H%M}"
         review = ReviewRequest(
             review_id=review_id,
             kind="drift",
@@ -550,7 +542,7 @@ class AgentDesk:
         brief = await self.analyst.morning_brief(view)
         review_ids = []
         for i, item in enumerate(brief.flagged, 1):
-            rid = self._review_id(f"rv-brief-{view.at:%Y%m%d}-{i}")
+            rid = f"rv-brief-{view.at:%Y%m%d}-{i}"
             await self.client.request_review(
                 ReviewRequest(review_id=rid, kind="flagged_position", summary=item[:300], agent="morning_brief", created_at=view.at)
             )

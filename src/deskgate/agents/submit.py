@@ -110,11 +110,10 @@ class AgentClient(DeskClient):
 
     async def request_review(self, review: ReviewRequest) -> int:
         """Ask a human to look at something, signed like everything the agent publishes;
-        returns the stream sequence. It can never become an order. Deduplicated per signer, so
-        two agents choosing the same id do not drop each other's (a hostile agent can copy any
-        header: that is why the desk's own ids cannot be guessed, AgentDesk._review_id)."""
+        returns the stream sequence. It can never become an order. No Nats-Msg-Id: any
+        agent can set that header, and one taken first would have this request dropped as
+        a duplicate; the Command Center shows one request per agent and id, so one asked
+        again (a cycle run again) is shown once."""
         payload = review.to_bytes()
-        ack = await self.js.publish(
-            S.review_subject(review.review_id), payload, headers=self.signer.headers(Kind.REVIEW, payload, {"Nats-Msg-Id": f"review-{self.signer.name}-{review.review_id}"})
-        )
+        ack = await self.js.publish(S.review_subject(review.review_id), payload, headers=self.signer.headers(Kind.REVIEW, payload))
         return ack.seq

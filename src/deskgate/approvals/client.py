@@ -355,11 +355,13 @@ class CommandCenter:
         acknowledgement names an id and counts for each request under it."""
         items: dict[tuple[str, str], ReviewItem] = {}
         authors = ReviewAuthors(self.keys)
-        async for m in self._review_requests():
+        async with aclosing(self._review_requests()) as stored:
+            requests = [m async for m in stored]
+        for m in requests:
             try:
                 req = ReviewRequest.model_validate_json(m.data)
             except ValueError:
-                log.warning("unreadable review request at APPROVALS seq %d skipped", m.seq)
+                log.warning("unreadable review request at %s seq %d skipped", m.stream, m.seq)
                 continue
             if m.subject != S.review_subject(req.review_id):
                 continue
@@ -368,7 +370,7 @@ class CommandCenter:
             except Exception as exc:  # noqa: BLE001 - a malformed accounts record hides the request, never the page
                 author = f"its author cannot be checked ({exc!r})"
             if isinstance(author, str):
-                log.warning("SECURITY: the review request %s at APPROVALS seq %d is not shown: %s", req.review_id, m.seq, author)
+                log.warning("SECURITY: the review request %s at %s seq %d is not shown: %s", req.review_id, m.stream, m.seq, author)
                 continue
             items.setdefault((author.agent, req.review_id), ReviewItem(req, agent=author.agent, current_key=author.current_key))
         by_id: dict[str, list[ReviewItem]] = {}

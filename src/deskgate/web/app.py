@@ -392,7 +392,11 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         except QueueQueryError as exc:
             raise Problem(400, str(exc)) from None
         pending, decided = await ctx.desk.entries()  # type: ignore[union-attr]
-        reviews = await ctx.desk.reviews()  # type: ignore[union-attr]
+        reviews_problem = None
+        try:
+            reviews = await ctx.desk.reviews()  # type: ignore[union-attr]
+        except ActionError as exc:  # the staged directives are still shown, and decided
+            reviews, reviews_problem = [], exc.message
         breaker = await ctx.desk.breaker()  # type: ignore[union-attr]
         return {
             "pending": pending,
@@ -403,6 +407,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
             "decided": decided,
             "reviews": [r for r in reviews if not r.acknowledged],
             "acknowledged": [r for r in reviews if r.acknowledged][-20:],
+            "reviews_problem": reviews_problem,
             "breaker": breaker,
         }
 
@@ -456,9 +461,17 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         state = await ctx.desk.reset_breaker(session, session_signer(request, session), str(f.get("password") or ""), str(f.get("reason") or ""), form_proof(f))  # type: ignore[union-attr]
         return page(request, "breaker.html", session, **(await breaker_values(state)), done="the circuit breaker is reset")
 
+    async def governor_values() -> dict:
+        """The factory's hold is shown even when the agents' state cannot be checked: it is what applies."""
+        try:
+            governor, problem = await ctx.desk.governor(), None  # type: ignore[union-attr]
+        except ActionError as exc:
+            governor, problem = None, exc.message
+        return {"governor": governor, "governor_problem": problem, "hold": await ctx.desk.governor_hold(), "clears": _clears()}  # type: ignore[union-attr]
+
     @app.get("/governor", response_class=HTMLResponse, include_in_schema=False)
     async def governor_page(request: Request, session: Session = Depends(page_session)):
-        return page(request, "governor.html", session, governor=await ctx.desk.governor(), hold=await ctx.desk.governor_hold(), clears=_clears(), done=None)  # type: ignore[union-attr]
+        return page(request, "governor.html", session, **(await governor_values()), done=None)
 
     @app.get("/quarantine", response_class=HTMLResponse, include_in_schema=False)
     async def quarantine_page(request: Request, session: Session = Depends(page_session)):
@@ -470,7 +483,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         f = await form(request)
         await ctx.desk.clear_governor(session, session_signer(request, session), str(f.get("reason") or ""), form_proof(f))  # type: ignore[union-attr]
         done = "cleared: the agents apply it at their next cycle and take a new baseline"
-        return page(request, "governor.html", session, governor=await ctx.desk.governor(), hold=await ctx.desk.governor_hold(), clears=_clears(), done=done)  # type: ignore[union-attr]
+        return page(request, "governor.html", session, **(await governor_values()), done=done)
 
     def _clears() -> list[dict]:
         return [a for a in ctx.accounts.actions(500) if a["action"] == "clear_governor"][:20]

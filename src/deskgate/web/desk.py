@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from deskgate.approvals.client import AmbiguousReview, CommandCenter, CommandCenterError, QueueItem
-from deskgate.audit.keys import AGENT_SIGNERS
+from deskgate.audit.keys import AGENT_SIGNERS, PublicKeys
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, verify_signed
+from deskgate.bus.reader import ReadError
 from deskgate.config import Mission
 from deskgate.domain.approval import ApprovalOutcome, PositionContext
 from deskgate.domain.base import utcnow
@@ -150,13 +151,16 @@ class Desk:
         revoked, or the key it used since rotated out (a leaked key is rotated); None when
         it could. What was staged before stays decidable; the principal should know."""
         deciding = self.cc.keys.deciding
+        keys: dict[str, PublicKeys] = {}  # each signer's deciding keys, read once for the page
         out: dict[str, str | None] = {}
         for i in items:
             signed = i.staged.signed_directive
             if signed is None:
                 continue
             try:
-                if verify_signed(deciding, Kind.DIRECTIVE, signed, expect=AGENT_SIGNERS) is SignatureStatus.VALID:
+                if signed.signer not in keys:
+                    keys[signed.signer] = PublicKeys({signed.signer: deciding.public_keys(signed.signer)})
+                if verify_signed(keys[signed.signer], Kind.DIRECTIVE, signed, expect=AGENT_SIGNERS) is SignatureStatus.VALID:
                     continue
                 out[i.directive_id] = deciding.why_not(signed.signer) or f"{signed.signer} signed it with a key since rotated out"
             except Exception as exc:  # noqa: BLE001 - a bad accounts record must not take the queue page down
@@ -203,9 +207,12 @@ class Desk:
         )
 
     async def reviews(self) -> list[ReviewEntry]:
+        try:
+            items = await self.cc.reviews()
+        except (ReadError, CommandCenterError) as exc:  # e.g. a bus not yet reloaded with the REVIEWS stream's rights
+            raise ActionError(502, str(exc)) from None
         return [
-            ReviewEntry(request=r.request, acknowledged=r.acknowledged, acks=r.acks, agent=r.agent, current_key=r.current_key)
-            for r in await self.cc.reviews()
+            ReviewEntry(request=r.request, acknowledged=r.acknowledged, acks=r.acks, agent=r.agent, current_key=r.current_key) for r in items
         ]
 
     async def breaker(self) -> BreakerState:
