@@ -76,7 +76,7 @@ def test_one_directive_from_intake_to_a_fill_without_a_bus(tmp_path):
     factory = make_factory(tmp_path)
     assert submit(factory, 1, directive("d1", notional_usd=10_000)) == "staged"
     assert factory.beliefs.pending["d1"].notional_usd == 10_000
-    assert outgoing(factory) == [("verdict", "factory.status.policy.d1"), ("staged", "approvals.queue.directive.d1")]
+    assert outgoing(factory) == [("staged", "approvals.queue.directive.d1"), ("verdict", "factory.status.policy.d1")]  # the item before its verdict
 
     outcome = approve(factory, 1, "d1", "alice")
     assert outcome.outcome == "ordered" and outcome.principals == ["alice"]

@@ -119,14 +119,16 @@ class Intake:
             self.store.record_evaluations(conn, evaluated_rows)
             self.store.add_intentions(conn, intention_rows)
         counter = self.state.counter
+        # The staged items go out before the verdicts that announce them, so a sender told
+        # "staged" finds its item in the queue (one connection: the server takes them in order).
+        for row in intention_rows:
+            did = row["directive_id"]
+            effects.messages.append(Pending(PendingKind.STAGED, did, S.staged_subject(did), f"staged-{did}", row["staged"]))
         for row in evaluated_rows:
             did = row["directive_id"]
             effects.messages.append(Pending(PendingKind.VERDICT, row["seq"], verdict_subject(did), f"policy-{row['seq']}", row["verdict"]))
             counter.evaluated(row["decision"], row["primary_reason"], row["agent"])
             self.max_seq = max(self.max_seq, row["seq"])
-        for row in intention_rows:
-            did = row["directive_id"]
-            effects.messages.append(Pending(PendingKind.STAGED, did, S.staged_subject(did), f"staged-{did}", row["staged"]))
         effects.funnel_changed = effects.portfolio_changed = True
         return results
 

@@ -120,13 +120,13 @@ class Outbox:
 
     def load_unpublished(self) -> None:
         with self.store.connect() as conn:
-            pending = [
-                Pending(PendingKind.VERDICT, seq, verdict_subject(did), f"policy-{seq}", data)
-                for seq, did, data in self.store.unpublished_verdicts(conn)
-            ]
-            pending += [
+            pending = [  # staged items before the verdicts that announce them, as intake sends them
                 Pending(PendingKind.STAGED, did, S.staged_subject(did), f"staged-{did}", data)
                 for did, data in self.store.unpublished_staged(conn)
+            ]
+            pending += [
+                Pending(PendingKind.VERDICT, seq, verdict_subject(did), f"policy-{seq}", data)
+                for seq, did, data in self.store.unpublished_verdicts(conn)
             ]
             pending += [
                 Pending(PendingKind.OUTBOX, o.id, o.subject, o.msg_id, o.payload) for o in self.store.unpublished(conn, limit=10_000_000)
