@@ -217,15 +217,26 @@ async def test_a_state_that_cannot_be_checked_is_read_again_and_a_long_failure_d
 
     monkeypatch.setattr(factory_governor, "signed_governor_state", flaky)
     monkeypatch.setattr(factory_governor, "GOVERNOR_FAIL_CLOSED_AFTER_S", 0.0)
-    async with running(bus, mission) as (factory, agent, cc, md):
+    from test_web_http import web_desk
+
+    async with web_desk(bus, mission) as web:
+        factory, agent, cc = web.factory, web.agent, web.cc
         await agent.publish_insight(S.GOVERNOR_STATE_SUBJECT, drifting(0.5).to_bytes())
         # Failing: the configured damping (0.8), not the undamped 1.0 it had.
         (v,) = await agent.submit_payloads([raw(directive("while-failing", notional_usd=10_000, confidence=0.8))])
         confidence = next(c for c in v.evaluation.checks if c.name == "confidence")
         assert "damped x0.8 by the Governor" in confidence.reason and factory.governor.record.state_seq == 0
+        # Said where a principal looks; the hold itself is not one a clear would lift.
+        hold = await cc.governor_hold()
+        assert hold.fail_closed_damping == 0.8 and hold.damping == 1.0
+        c, _ = await web.login("alice")
+        page = (await c.get("/governor")).text
+        assert "cannot read the Governor&#39;s state and damps confidence x0.8" in page or "cannot read the Governor's state and damps confidence x0.8" in page
+        assert "A clear does not lift this" in page
         broken["on"] = False
         # Readable again: the state it could not check before is applied, not skipped.
         await wait_for(lambda: _held(cc, 0.5))
+        assert (await cc.governor_hold()).fail_closed_damping is None
         (v,) = await agent.submit_payloads([raw(directive("after", notional_usd=10_000, confidence=0.8))])
         assert v.decision == "rejected" and "damped x0.5 by the Governor" in next(c.reason for c in v.evaluation.checks if c.name == "confidence")
         assert factory.stats.get("bad_governor_states", 0) == 0

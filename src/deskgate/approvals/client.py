@@ -352,7 +352,8 @@ class CommandCenter:
         that key names (approvals/review_authors.py): any agent may ask for a review, so what
         a principal is shown says which one did. Requests are told apart by their author and
         id, so no agent can take the place of another's request by using its id first; an
-        acknowledgement names an id and counts for each request under it."""
+        acknowledgement counts for the request of the agent it names (one made before
+        acknowledgements named an agent counts for each request under its id)."""
         items: dict[tuple[str, str], ReviewItem] = {}
         authors = ReviewAuthors(self.keys)
         async with aclosing(self._review_requests()) as stored:

@@ -20,6 +20,7 @@ from deskgate.cli import (
     print_json,
     resolve_data_dir,
 )
+from deskgate.approvals.client import CommandCenterError
 from deskgate.cli.ops import Decider, as_principal
 
 governor_app = typer.Typer(help="The Governor: drift in the Dispatcher, confidence damping, a principal's clear.", no_args_is_help=True)
@@ -56,6 +57,11 @@ def governor_status(json_out: bool = JsonOption, mission_path: Path = MissionOpt
         print_json({"agents": state.model_dump(mode="json") if state else None, "factory_hold": hold.model_dump(mode="json") if hold else None})
         return
     print_governor(state)
+    if hold is not None and hold.fail_closed_damping is not None:
+        console.print(
+            f"[bold red]the factory cannot read the Governor's state and damps confidence x{hold.fail_closed_damping:g}[/] until it can"
+            " (a clear does not lift this; see the factory's log)"
+        )
     if hold is not None and hold.damping < 1.0:
         console.print(f"[bold red]the factory is damping confidence x{hold.damping:g}[/] and holds it until a principal clears it")
     elif hold is not None:
@@ -63,7 +69,13 @@ def governor_status(json_out: bool = JsonOption, mission_path: Path = MissionOpt
 
 
 async def _both(cc):
-    return await cc.governor(), await cc.governor_hold()
+    """The factory's hold even when the agents' state cannot be checked: it is what applies."""
+    try:
+        state = await cc.governor()
+    except CommandCenterError as exc:
+        console.print(f"[yellow]{escape(str(exc))}[/]")
+        state = None
+    return state, await cc.governor_hold()
 
 
 @governor_app.command("clear")

@@ -74,6 +74,9 @@ class GovernorHold(Message):
     damping: float = Field(gt=0, le=1)  # 1.0: nothing held
     held_since_seq: int = Field(0, ge=0)  # the INSIGHTS sequence of the state that set it
     clears_read: int = Field(0, ge=0)  # the last approvals.governor.clear sequence the factory read
+    # Set while the factory cannot read the Governor (for GOVERNOR_FAIL_CLOSED_AFTER_S and on):
+    # the configured damping it applies until a read succeeds. No principal's clear lifts it.
+    fail_closed_damping: float | None = Field(None, gt=0, lt=1)
     at: AwareDatetime
 
 

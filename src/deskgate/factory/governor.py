@@ -150,6 +150,7 @@ class GovernorWatch:
         self._read_at = 0.0  # the last successful read
         self._tried_at = 0.0  # the last attempt
         self._failing_since: float | None = None  # reads failing since (monotonic), or None
+        self._fail_closed: float | None = None  # the damping applied because reads keep failing
 
     async def start(self, nc) -> None:
         self.nc = nc
@@ -206,9 +207,14 @@ class GovernorWatch:
                 self._states(g.state_seq),
             )
         except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
-            self._fail_closed_if_long(exc)
+            if self._fail_closed_if_long(exc):
+                await self.publish()
             return False
         self._failing_since = None
+        if self._fail_closed is not None:
+            self._fail_closed = None
+            log.warning("the Governor is readable again; the fail-closed damping ends")
+            await self.publish()
         fold = fold_hold(g, clears, states)
         for warning in fold.warnings:
             log.warning(warning)
@@ -222,20 +228,22 @@ class GovernorWatch:
         self.state.beliefs.confidence_damping = fold.record.damping
         return True
 
-    def _fail_closed_if_long(self, exc: Exception) -> None:
+    def _fail_closed_if_long(self, exc: Exception) -> bool:
         """A read that keeps failing (a state that cannot be checked, a bus away) must not
         leave the desk undamped for ever: after GOVERNOR_FAIL_CLOSED_AFTER_S the damping is
-        the configured one, as for an unreadable governor.json, until a read succeeds."""
+        the configured one, as for an unreadable governor.json, until a read succeeds.
+        True when that starts now (the hold is published again, saying so)."""
         now = time.monotonic()
         if self._failing_since is None:
             self._failing_since = now
         beliefs = self.state.beliefs
         closed = self.mission.agents.governor.damping
         if now - self._failing_since >= GOVERNOR_FAIL_CLOSED_AFTER_S and beliefs.confidence_damping > closed:
-            beliefs.confidence_damping = closed
+            beliefs.confidence_damping = self._fail_closed = closed
             log.warning("the Governor has not been readable for %.0f s (%s); damping x%g until it is", now - self._failing_since, exc, closed)
-        else:
-            log.warning("could not read the Governor (%s); keeping damping %g", exc, beliefs.confidence_damping)
+            return True
+        log.warning("could not read the Governor (%s); keeping damping %g", exc, beliefs.confidence_damping)
+        return False
 
     async def _states(self, after: int) -> list:
         """States, each only if the desk's agent signed it with its current key (None: counted, not applied)."""
@@ -278,7 +286,9 @@ class GovernorWatch:
 
     async def publish(self) -> None:
         g = self.record
-        hold = GovernorHold(damping=g.damping, held_since_seq=g.held_since_seq, clears_read=g.clear_seq, at=self.clock.now())
+        hold = GovernorHold(
+            damping=g.damping, held_since_seq=g.held_since_seq, clears_read=g.clear_seq, fail_closed_damping=self._fail_closed, at=self.clock.now()
+        )
         try:
             await self.outbox.publish_now(S.GOVERNOR_HOLD_SUBJECT, hold.to_bytes())
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
