@@ -75,8 +75,8 @@ class QueueEntry(BaseModel):
     # Who drafted it, from the verified signature the factory staged it with (never the
     # directive's own `agent` field): the agent's name.
     agent: str
-    # Why that agent could not draft this now (revoked, no current key), or None: what it
-    # staged before a revocation can still be decided, and a principal should know.
+    # Why that agent could not sign this now (revoked, or its key rotated out), or None:
+    # what it staged before can still be decided, and a principal should know.
     agent_refused: str | None = None
     explicit: bool
     four_eyes: bool
