@@ -180,15 +180,15 @@ async def test_the_newest_genuine_state_is_found_behind_many_refused_ones_and_th
             await js.publish("consciousness.insights.intraday" if i % 3 == 0 else S.GOVERNOR_STATE_SUBJECT, GovernorState().to_bytes())
         keys = KeyStore.for_desk(bus.data_dir).deciding
 
-        def genuine(m) -> bool:
-            return signed_governor_state(keys, m.data, m.headers) is not None
+        def genuine(m):
+            return m if signed_governor_state(keys, m.data, m.headers) is not None else None
 
         for window in (1, 2, 3, 64):  # the growing windows, each way the walk can end
             m, refused = await newest_accepted(cc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine, window=window)
             assert (m.seq, m.data, refused) == (2, first, 13), window
         m, refused = await newest_accepted(cc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine, window=2, limit=5)
         assert m is None and 5 <= refused <= 13
-        m, refused = await newest_accepted(cc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, lambda m: False, window=4)
+        m, refused = await newest_accepted(cc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, lambda m: None, window=4)
         assert (m, refused) == (None, 14)
     finally:
         await agent.close()

@@ -219,14 +219,12 @@ class AgentDesk:
         genuine one published before it. (After `deskgate agent rotate desk`, states signed with
         the old key no longer count: the agents' own saved state is kept.)"""
         keys = self._keys.deciding
-
-        def ours(m) -> bool:
-            return signed_governor_state(keys, m.data, m.headers) is not None
-
-        m, refused = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, ours)
+        state, refused = await newest_accepted(
+            self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, lambda m: signed_governor_state(keys, m.data, m.headers)
+        )
         if refused:  # logged, not counted: the factory counts each one once, as it reads it
             log.warning("SECURITY: %d Governor state(s) on %s not signed by %s's current key; ignored", refused, S.GOVERNOR_STATE_SUBJECT, GOVERNOR_SIGNER)
-        return signed_governor_state(keys, m.data, m.headers) if m is not None else None
+        return state
 
     async def ingest(self, at: datetime) -> None:
         """Everything new since the last cycle: into recall, the latest views, and the per-kind buffers."""

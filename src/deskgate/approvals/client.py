@@ -29,7 +29,7 @@ from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
-from deskgate.bus.reader import ReadError, last_message, newest_accepted, read_parsed, read_stream
+from deskgate.bus.reader import last_message, newest_accepted, read_parsed, read_stream
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerState
@@ -430,16 +430,13 @@ class CommandCenter:
         the newest one signed with the desk agent's current key, whatever another agent published after it."""
         keys = self.keys.deciding
 
-        def genuine(m) -> bool:
-            return signed_governor_state(keys, m.data, m.headers) is not None
+        def genuine(m) -> GovernorState | None:
+            try:
+                return signed_governor_state(keys, m.data, m.headers)
+            except Exception as exc:  # noqa: BLE001 - e.g. the accounts database busy: said, and the factory's hold decides
+                raise CommandCenterError(f"the Governor's state cannot be checked now ({exc!r})") from exc
 
-        try:
-            m, forged = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine)
-            state = signed_governor_state(keys, m.data, m.headers) if m is not None else None
-        except ReadError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - e.g. the accounts database busy: said, and the factory's hold decides
-            raise CommandCenterError(f"the Governor's state cannot be checked now ({exc!r})") from exc
+        state, forged = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine)
         if forged:
             log.warning("SECURITY: %d Governor state(s) not signed by %s's current key; not shown", forged, GOVERNOR_SIGNER)
         return state

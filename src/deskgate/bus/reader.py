@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TypeVar
 
 import nats.aio.client
 from nats.aio.client import Client
@@ -26,6 +27,9 @@ if getattr(nats.aio.client, "parse_email", None) is not None:
 
 class ReadError(RuntimeError):
     pass
+
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -121,28 +125,29 @@ async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5
 
 
 async def newest_accepted(
-    nc: Client, stream: str, subject: str, accept: Callable[[StoredMessage], bool], *, window: int = 64, limit: int = 4096
-) -> tuple[StoredMessage | None, int]:
-    """The newest message on `subject` that `accept` takes, walking back past the ones it
-    refuses (a forged state published after the genuine one must not hide it), and how
-    many newer ones it refused. Reads back in growing windows, so the usual case is one
-    short read; gives up (None) after `limit` refusals, so a flood costs a bounded read."""
+    nc: Client, stream: str, subject: str, accept: Callable[[StoredMessage], T | None], *, window: int = 64, limit: int = 4096
+) -> tuple[T | None, int]:
+    """What `accept` makes of the newest message on `subject` it takes (None: refused),
+    walking back past the ones it refuses (a forged state published after the genuine one
+    must not hide it), and how many newer ones it refused. Reads back in growing windows,
+    so the usual case is one short read; gives up (None) after `limit` refusals, so a
+    flood costs a bounded read."""
     last = await last_message(nc, stream, subject)
     if last is None:
         return None, 0
-    if accept(last):
-        return last, 0
+    if (taken := accept(last)) is not None:
+        return taken, 0
     refused, upto, span = 1, last.seq - 1, window
     while upto >= 1 and refused < limit:
         start = max(1, upto - span + 1)
-        best: StoredMessage | None = None
+        best: T | None = None
         after_best = 0  # refused and newer than the best so far
         async with aclosing(read_stream(nc, stream, subject, start_seq=start)) as stored:
             async for m in stored:
                 if m.seq > upto:
                     break
-                if accept(m):
-                    best, after_best = m, 0
+                if (taken := accept(m)) is not None:
+                    best, after_best = taken, 0
                 else:
                     after_best += 1
         refused += after_best

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
+from deskgate.approvals.client import CommandCenterError
 from deskgate.cli import (
     DataDirOption,
     JsonOption,
@@ -20,7 +21,6 @@ from deskgate.cli import (
     print_json,
     resolve_data_dir,
 )
-from deskgate.approvals.client import CommandCenterError
 from deskgate.cli.ops import Decider, as_principal
 
 governor_app = typer.Typer(help="The Governor: drift in the Dispatcher, confidence damping, a principal's clear.", no_args_is_help=True)
