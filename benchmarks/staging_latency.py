@@ -112,6 +112,9 @@ async def bare_roundtrips(js, n: int) -> list[float]:
 
 
 async def main(args) -> None:
+    from bus_floor import relay_floor  # the bus's own floor for this path, measured first in the same run
+
+    floor = await relay_floor(args.rate, int(args.rate * args.seconds))
     root = DataDir.at(tempfile.mkdtemp(prefix="deskgate-bench-"))
     mission = Mission.model_validate(
         {
@@ -148,6 +151,7 @@ async def main(args) -> None:
         await asyncio.sleep(2)
         staged = await staged_times(observer, "lat")
         lat = [(staged[d] - t) / 1e6 for d, t in sent.items() if d in staged]
+        report["relay_floor"] = floor
         report["latency"] = {
             "offered_per_s": args.rate,
             "directives": len(sent),
@@ -155,6 +159,8 @@ async def main(args) -> None:
             "p50_ms": pct(lat, 50),
             "p99_ms": pct(lat, 99),
             "max_ms": max(lat) if lat else None,
+            "p50_over_bare_p50": pct(lat, 50) / report["bare_jetstream_publish_ms"]["p50"],
+            "p50_over_relay_floor_p50": pct(lat, 50) / floor["relay_p50_ms"],
         }
 
         # Sustained rates: all offered must be staged, and the backlog gone within 2 s of the end.

@@ -41,6 +41,9 @@ class Script:
     obey_news: bool = False
     requests: list[dict] = field(default_factory=list)
     seen: dict[str, int] = field(default_factory=dict)
+    # /v1/embeddings: vectors from the desk's own offline model; "down" answers 503, as a failing endpoint would.
+    embeddings_down: bool = False
+    embedding_requests: int = 0
 
 
 def _step(body: dict) -> str:
@@ -138,6 +141,25 @@ def make_app(script: Script) -> FastAPI:
                 }
             ],
             "usage": {"prompt_tokens": 100 + len(json.dumps(body)) // 4, "completion_tokens": 20 + len(json.dumps(args)) // 4, "total_tokens": 0},
+        }
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request):
+        from fastapi.responses import JSONResponse
+
+        from deskgate.memory.embedding import shared_minilm
+
+        body = await request.json()
+        script.embedding_requests += 1
+        if script.embeddings_down:
+            return JSONResponse({"error": {"message": "model is loading", "type": "server_error"}}, status_code=503)
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        vectors = shared_minilm().embed(texts)
+        return {
+            "object": "list",
+            "model": body["model"],
+            "data": [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)],
+            "usage": {"prompt_tokens": sum(len(t) // 4 for t in texts), "total_tokens": sum(len(t) // 4 for t in texts)},
         }
 
     return app

@@ -81,6 +81,15 @@ async def test_a_three_day_replay_through_the_real_desk_adds_up(bus):
     assert memory.block("hypotheses").value == "\n".join(r.reviews[-1].review.hypotheses)
     assert any(line.startswith("carried from yesterday's review: ") for line in r.briefs[1].brief.overnight)
     assert memory.search(r.briefs[1].brief.position_risk.split(",")[0], kinds=["note"])
+    # Post-trade: every executed directive analysed once at its fill, and judged at its 24 h horizon.
+    executed = {d.directive_id for d in r.decisions if d.outcome == "executed"}
+    analyses = memory.archival_search(tags=["post-trade", "execution"], limit=200)
+    assert executed and {d.title.split()[1] for d in analyses} == executed and len(analyses) == len(executed)
+    assert all("Drafted at" in d.text and "Expected: " in d.text for d in analyses)
+    judged = memory.archival_search(tags=["post-trade", "outcome"], limit=200)
+    assert judged and {d.title.split()[3] for d in judged} <= executed
+    assert all(("hit" in d.tags) != ("miss" in d.tags) for d in judged)
+    assert c["post_trade_analyses"] == len(executed) and c["outcomes_at_horizon"] == len(judged)
 
 
 async def test_memory_and_cursors_survive_a_restart_of_the_agents(bus):

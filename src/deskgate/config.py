@@ -360,12 +360,33 @@ class AgentSettings(_Section):
     model: ModelSettings = ModelSettings()
     venue: str = "binance"  # where the Dispatcher sends its directives
     max_revisions: int = Field(2, ge=0, le=5)  # after a policy rejection
+    outcome_horizon_hours: int = Field(24, ge=1, le=24 * 90)  # a fill's realised outcome is judged this long after it
     schedule: CycleTimes = CycleTimes()
     governor: GovernorSettings = GovernorSettings()
 
 
+class EmbedderSettings(_Section):
+    """What gives recall entries their vectors (memory/embedding.py). `minilm` runs offline, on one core."""
+
+    kind: Literal["minilm", "openai", "none"] = "minilm"
+    model: str | None = None  # for `openai`: the endpoint's embedding model, e.g. text-embedding-3-small
+    base_url: str | None = None  # any OpenAI-compatible server; OpenAI's own when unset
+    api_key_env: str | None = None  # the environment variable holding the key
+    timeout_seconds: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _complete(self) -> EmbedderSettings:
+        if self.kind == "openai" and not self.model:
+            raise ValueError("memory.embedder.model is required for kind 'openai' (the endpoint's embedding model)")
+        if self.kind != "openai" and (self.model or self.base_url or self.api_key_env):
+            raise ValueError(f"memory.embedder.model, base_url and api_key_env are for kind 'openai', not {self.kind!r}")
+        return self
+
+
 class MemorySettings(_Section):
     context_tokens: int = Field(3000, ge=500)  # budget for core + recall in each agent step
+    embedder: EmbedderSettings = EmbedderSettings()
+    relevant_entries: int = Field(8, ge=0, le=50)  # recall entries chosen for relevance to each cycle, before the newest
     recall_window: int = Field(120, ge=1)  # newest recall entries considered before summarising
     core_limits: dict[str, int] = Field(
         default_factory=lambda: {"desk_state": 2000, "regime": 1000, "hypotheses": 2000, "instructions": 2000}
@@ -621,7 +642,11 @@ agents:
 memory:
   context_tokens: 3000    # core blocks + recall per agent step; the rest is summarised into recall
   recall_window: 120
+  relevant_entries: 8     # recall entries most relevant to the cycle (assets, regime, positions), before the newest
   core_limits: {{desk_state: 2000, regime: 1000, hypotheses: 2000, instructions: 2000}}
+  # Vectors for semantic recall. minilm: offline, all-MiniLM-L6-v2 (int8) on one core.
+  # openai: any OpenAI-compatible /v1/embeddings (add model, base_url, api_key_env). none: words only.
+  embedder: {{kind: minilm}}
 
 # Mandates: per agent (by its name, `deskgate agent add NAME`), limits that only TIGHTEN
 # the guardrails above for what that agent drafts. Every key is optional; a key that

@@ -69,6 +69,7 @@ from deskgate.domain.funnel import Funnel
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.marketdata.intelligence import Intelligence
 from deskgate.marketdata.simulator import Simulator
+from deskgate.memory.embedding import embedder_from
 from deskgate.memory.store import Memory
 from deskgate.paths import DataDir
 from deskgate.people.principals import scripted_principal
@@ -394,7 +395,7 @@ class Replay:
         book = await BookWatch().start(cc.nc) if m.clock == "market" else None
         if book is None:
             log.info("replaying on the system clock: the agents size from the factory's latest book, whatever bar it has seen (not deterministic)")
-        memory = Memory.open(self.data_dir.memory_db, core_limits=m.memory.core_limits, clock=self.clock.now)
+        memory = Memory.open(self.data_dir.memory_db, core_limits=m.memory.core_limits, clock=self.clock.now, embedder=embedder_from(m.memory.embedder))
         closes: dict[str, float] = {}  # each asset's last close published
         # The cycle sizes from the book at the replay's bar time: the desk waits for it after reading
         # the market, so the factory applies the bars while the agents read what is new.

@@ -20,7 +20,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -28,6 +28,7 @@ from deskgate.agents import governor as gov
 from deskgate.agents.analyst import Analyst, ModelError, Usage
 from deskgate.agents.citations import check_citations
 from deskgate.agents.outputs import Draft
+from deskgate.agents.post_trade import Drafted, execution_analysis, horizon_outcome
 from deskgate.agents.published import DirectiveResult, EndOfDayReport, IntradayReport, MorningBriefReport, UsageLine
 from deskgate.agents.schedule import due
 from deskgate.agents.submit import AgentClient
@@ -56,6 +57,7 @@ log = logging.getLogger("deskgate.agents")
 
 BUFFER = 5000  # summaries kept per cycle kind between its runs
 MAX_DRAFTS = 10  # per cycle, whatever the analyst returns
+MAX_DRAFTED = 1000  # staged directives remembered until their fill and horizon
 SKIPPABLE = (ModelError, ValidationError, MemoryError_, ValueError)  # a cycle that fails on these is recorded and skipped
 
 
@@ -75,6 +77,8 @@ class AgentState(BaseModel):
     governor: gov.GovernorState = Field(default_factory=gov.GovernorState)
     counts: dict[str, int] = Field(default_factory=dict)
     usage: UsageLine = Field(default_factory=UsageLine)
+    # What the agents staged, until its fill and then its horizon (post_trade.py); the newest MAX_DRAFTED.
+    drafted: dict[str, Drafted] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, data_dir: DataDir) -> AgentState:
@@ -279,6 +283,7 @@ class AgentDesk:
             self.state.fills_seq = seq
             if fill is None:
                 continue
+            self._post_trade(fill, at)
             for buf in self._fills.values():
                 buf.append(fill)
                 del buf[:-BUFFER]
@@ -319,15 +324,70 @@ class AgentDesk:
             await self._publish_governor()
         if rows:
             self.memory.remember_many(rows)
+        self._horizons(at)
         self.state.save(self.data_dir)
+
+    def _post_trade(self, fill: Fill, at: datetime) -> None:
+        """Execution against expectation, to archival, once per fill (a re-read after a crash finds it there)."""
+        record = self.state.drafted.get(fill.directive_id)
+        if fill.status != "filled":
+            self.state.drafted.pop(fill.directive_id, None)
+            return
+        analysis = execution_analysis(fill, record, self.mission.paper.slippage_bps)
+        if not self.memory.has_document(analysis.title):
+            self.memory.archive(analysis.title, analysis.text, tags=analysis.tags, at=fill.filled_at)
+            self._count("post_trade_analyses")
+        if record is not None and record.fill_price is None:
+            # The horizon runs on the agents' clock (a replay's is simulated), from when they learnt of the fill.
+            self.state.drafted[fill.directive_id] = record.model_copy(update={"fill_price": fill.price, "filled_at": at})
+
+    def _horizons(self, at: datetime) -> None:
+        """Each filled directive, once its horizon has passed: the realised move against the memo's expectation."""
+        horizon = timedelta(hours=self.mission.agents.outcome_horizon_hours)
+        for did, record in list(self.state.drafted.items()):
+            if record.filled_at is None or at < record.filled_at + horizon:
+                continue
+            latest = self.latest_summary.get(record.asset)
+            if latest is None or latest.window_end < record.filled_at + horizon:
+                continue  # no price from after the horizon yet
+            analysis, move, hit = horizon_outcome(record, latest.close, latest.window_end)
+            if not self.memory.has_document(analysis.title):
+                self.memory.archive(analysis.title, analysis.text, tags=analysis.tags, at=latest.window_end)
+                self.memory.remember("outcome", f"{did} at horizon: {move:+.1f} bps ({'hit' if hit else 'miss'})", ref=did, at=latest.window_end)
+                self._count("outcomes_at_horizon")
+            del self.state.drafted[did]
+
+    def _drafted(self, view: DeskView, directive: Directive, cycle: str) -> None:
+        s = view.summary(directive.asset)
+        self.state.drafted[directive.directive_id] = Drafted(
+            directive_id=directive.directive_id, asset=directive.asset, side=directive.side, notional_usd=directive.notional_usd,
+            confidence=directive.confidence, cycle=cycle, drafted_at=view.at, price_at_draft=s.close if s is not None else None,
+            expected_outcome=directive.memo.expected_outcome[:600],
+        )
+        if len(self.state.drafted) > MAX_DRAFTED:
+            oldest = sorted(self.state.drafted.values(), key=lambda r: r.drafted_at)[: len(self.state.drafted) - MAX_DRAFTED]
+            for r in oldest:
+                del self.state.drafted[r.directive_id]
 
     async def portfolio(self) -> PortfolioSnapshot | None:
         m = await last_message(self.nc, "STATUS", S.PORTFOLIO_SUBJECT)
         return _parse(PortfolioSnapshot, m.data) if m is not None else None
 
+    def focus(self) -> str:
+        """What this cycle is about, as a search: the desk's assets, the regime the agents last wrote,
+        and the open positions as of the last book seen (the regime block is the agents' own words)."""
+        assets = list(self.mission.marketdata.assets)
+        held = sorted({line.asset for line in self.last_snapshot.positions}) if self.last_snapshot else []
+        blocks = {b.label: b.value for b in self.memory.core()}
+        regime = blocks.get("regime", "").splitlines()[:3]
+        return " ".join([*assets, *(f"{a} position" for a in held), *regime])[:500]
+
     async def view(self, kind: CycleKind, at: datetime) -> DeskView:
         g = self.mission.guardrails
-        ctx = assemble(self.memory, self.mission.memory.context_tokens, window=self.mission.memory.recall_window)
+        ctx = assemble(
+            self.memory, self.mission.memory.context_tokens, window=self.mission.memory.recall_window, focus=self.focus(),
+            relevant=self.mission.memory.relevant_entries,
+        )
         # The book last: a replay's book waits for the factory to reach the replay's bar time.
         snap = self.last_snapshot = await self.book()
         equity = snap.equity_usd if snap else self.mission.paper.starting_equity_usd
@@ -467,6 +527,7 @@ class AgentDesk:
                 self._count(verdict.decision)
                 if verdict.decision == "staged":
                     added[asset] += attempt.notional_usd if attempt.side == "buy" else -attempt.notional_usd
+                    self._drafted(view, directive, view.cycle)
                 return self._result(attempt, ids, verdict.decision, reason or None, revisions)
             self._count("rejected")
             for c in failed:

@@ -23,26 +23,28 @@ from typing import Annotated
 import httpx
 from jinja2 import Environment, StrictUndefined
 from pydantic import Field
-from pydantic_ai import Agent, RunContext
+from pydantic_ai import Agent
 from pydantic_ai.exceptions import AgentRunError, ModelHTTPError, UnexpectedModelBehavior
 from pydantic_ai.messages import RetryPromptPart
 from pydantic_ai.usage import RunUsage
 
+from deskgate.agents import memory_tools
 from deskgate.agents.analyst import ModelError, Usage
+from deskgate.agents.memory_tools import MemoryAccess
 from deskgate.agents.outputs import Draft, EndOfDayReview, Insight, MorningBrief, Principle, Revision
 from deskgate.agents.view import DeskView
 from deskgate.config import ModelSettings
 from deskgate.domain.evaluation import CheckResult
-from deskgate.memory.store import Memory, MemoryError_
+from deskgate.memory.store import Memory
 
 PROMPT_DIR = Path(__file__).parent / "prompts"
 PROMPTS: dict[str, str] = {
-    "socratic": "v2",
-    "synthesise": "v2",
-    "dispatch": "v2",
-    "revise": "v2",
-    "morning_brief": "v2",
-    "end_of_day": "v2",
+    "socratic": "v3",
+    "synthesise": "v3",
+    "dispatch": "v3",
+    "revise": "v3",
+    "morning_brief": "v3",
+    "end_of_day": "v3",
 }
 OUTPUTS = {
     "socratic": Annotated[list[Insight], Field(max_length=30)],
@@ -139,37 +141,6 @@ def _view_json(view: DeskView) -> str:
     return _data(trimmed.model_dump_json())
 
 
-EDITABLE = ("desk_state", "regime", "hypotheses")  # `instructions` is the principals' block, not the model's
-
-
-def memory_tools() -> list:
-    """Letta's core-memory tools, for the model: each answers with the block after the edit, or why it was refused."""
-    def _edit(ctx: RunContext, label: str, op) -> str:
-        if ctx.deps is None:
-            return "core memory is not available in this run"
-        if label not in EDITABLE:
-            return f"block {label!r} cannot be edited by the agent; editable: {', '.join(EDITABLE)}"
-        try:
-            block = op(ctx.deps)
-        except MemoryError_ as exc:
-            return f"refused: {exc}"
-        return f"{label} ({block.used}/{block.limit} chars):\n{block.value}"
-
-    def core_append(ctx: RunContext[Memory], label: str, text: str) -> str:
-        """Append a line to a core memory block."""
-        return _edit(ctx, label, lambda m: m.core_append(label, text, by="llm"))
-
-    def core_replace(ctx: RunContext[Memory], label: str, old: str, new: str) -> str:
-        """Replace one exact passage of a core memory block."""
-        return _edit(ctx, label, lambda m: m.core_replace(label, old, new, by="llm"))
-
-    def core_rethink(ctx: RunContext[Memory], label: str, text: str) -> str:
-        """Rewrite a core memory block entirely."""
-        return _edit(ctx, label, lambda m: m.core_rethink(label, text, by="llm"))
-
-    return [core_append, core_replace, core_rethink]
-
-
 class LLMAnalyst:
     def __init__(self, settings: ModelSettings, *, model=None):
         self.settings = settings
@@ -178,7 +149,7 @@ class LLMAnalyst:
         self.label = f"LLM {self.name} via pydantic-ai (prompts {'/'.join(sorted(set(PROMPTS.values())))})"
         self.usage = Usage()
         self.prompts = {fn: load_prompt(fn) for fn in PROMPTS}
-        self.memory: Memory | None = None  # set by the desk: the end-of-day review may edit core memory through tools
+        self.memory: Memory | None = None  # set by the desk: every step searches and edits memory through tools
         self._agents = {
             fn: Agent(
                 self.model,
@@ -186,8 +157,8 @@ class LLMAnalyst:
                 instructions=p.instructions,
                 retries=settings.output_retries,
                 name=f"deskgate-{fn}",
-                deps_type=Memory,
-                tools=memory_tools() if fn == "end_of_day" else (),
+                deps_type=MemoryAccess,
+                tools=memory_tools.TOOLS,
             )
             for fn, p in self.prompts.items()
         }
@@ -197,7 +168,7 @@ class LLMAnalyst:
         usage = RunUsage()
         try:
             result = await self._agents[fn].run(
-                render(prompt, **values), timeout=self.settings.timeout_seconds, deps=self.memory, usage=usage
+                render(prompt, **values), timeout=self.settings.timeout_seconds, deps=MemoryAccess(self.memory, self.name, fn), usage=usage
             )
         except UnexpectedModelBehavior as exc:
             self._account(fn, usage, failed=True)

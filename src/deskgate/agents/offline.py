@@ -30,6 +30,7 @@ from deskgate.agents.analyst import Usage
 from deskgate.agents.outputs import Draft, DraftMemo, EndOfDayReview, Insight, MorningBrief, Principle, Revision
 from deskgate.agents.view import DeskView
 from deskgate.domain.evaluation import CheckResult
+from deskgate.memory.store import Memory, MemoryError_
 
 LABEL = "offline analyst (deterministic rules, no LLM)"
 HYPOTHESIS = re.compile(r"^(?P<asset>[A-Z0-9]+) (?P<dir>up|down): confirmed (?P<days>\d+) day", re.MULTILINE)
@@ -56,6 +57,17 @@ class OfflineAnalyst:
         self.boldness = boldness  # extra share of the limit per day run
         self.creep = creep  # extra confidence per day run
         self.usage = Usage()
+        self.memory: Memory | None = None  # set by the desk: the daily cycles search it, as an LLM would with its tools
+
+    def _search_archival(self, query: str, tags: list[str] | None = None):
+        """The best archival document for `query`, by words and meaning (the LLM's archival_memory_search)."""
+        if self.memory is None:
+            return None
+        try:
+            hits = self.memory.find_documents(query, tags=tags, limit=1)
+        except MemoryError_:
+            return None
+        return hits[0].entry if hits else None
 
     def _count(self, fn: str) -> None:
         self.usage.calls += 1
@@ -250,6 +262,10 @@ class OfflineAnalyst:
         hyp = view.core.get("hypotheses", "").strip()
         if hyp:
             overnight.append("carried from yesterday's review: " + hyp.replace("\n", "; ")[:500])
+        held = " ".join(p.asset for p in view.positions) or " ".join(s.asset for s in view.summaries)
+        monthly = self._search_archival(f"monthly review regime {held}", tags=["monthly-review"])
+        if monthly is not None:
+            overnight.append(f"from archival doc #{monthly.id} ({monthly.title}): {monthly.text.splitlines()[0][:300]}")
         suggestions: list[str] = []
         flagged: list[str] = []
         for p in view.positions:

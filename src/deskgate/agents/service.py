@@ -19,6 +19,7 @@ from deskgate.bus import subjects as S
 from deskgate.bus.connect import connect_as
 from deskgate.clock import Clock, SystemClock
 from deskgate.config import Mission
+from deskgate.memory.embedding import embedder_from
 from deskgate.memory.store import Memory
 from deskgate.paths import DataDir
 
@@ -44,7 +45,10 @@ class AgentsService:
         # The built-in agents are the `desk` identity: its key, read after the fork (forkserver.py).
         signer = desk_signer(self.data_dir)
         nc, events = await connect_as(self.data_dir, S.Role.AGENT, name="deskgate-agents")
-        memory = Memory.open(self.data_dir.memory_db, core_limits=self.mission.memory.core_limits, clock=self.clock.now)
+        memory = Memory.open(
+            self.data_dir.memory_db, core_limits=self.mission.memory.core_limits, clock=self.clock.now,
+            embedder=embedder_from(self.mission.memory.embedder),
+        )
         desk = AgentDesk(self.mission, self.data_dir, AgentClient(nc, events, signer), analyst, memory)
         log.info("agents running with the %s", analyst.label)
         try:

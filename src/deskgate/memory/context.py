@@ -1,9 +1,11 @@
 """Assembling an agent's context within a token budget, never dropping anything silently.
 
-Core blocks always go in (they are small and bounded). Then the newest recall
-entries, as many as fit. What does not fit is summarised: the summary is written
-to recall (so it can be searched later) and a line naming it goes into the context,
-so the agent knows what it is not seeing and where to look.
+Core blocks always go in (they are small and bounded). Then the recall entries most
+relevant to this cycle's focus (its assets, regime and open positions; found by words
+and meaning, search.py), then the newest entries, as many as fit. What does not fit
+is summarised: the summary is written to recall (so it can be searched later) and a
+line naming it goes into the context, so the agent knows what it is not seeing and
+where to look.
 """
 
 from __future__ import annotations
@@ -80,8 +82,15 @@ def plan(core_text: str, entries: list[RecallEntry], budget: int, reserve_for_su
     return fits, []
 
 
-def assemble(memory: Memory, budget: int, *, window: int = 200, kinds: list[str] | None = None) -> Context:
-    """The core blocks and the newest `window` recall entries, within `budget` tokens.
+RELEVANT = 8  # entries chosen for relevance before the newest
+
+
+def assemble(
+    memory: Memory, budget: int, *, window: int = 200, kinds: list[str] | None = None, focus: str | None = None,
+    relevant: int = RELEVANT,
+) -> Context:
+    """The core blocks, the `relevant` entries best matching `focus`, and the newest `window`
+    recall entries, within `budget` tokens.
 
     Earlier summaries are not part of the window (they would pile up and push real
     entries out); they stay in recall, where a search finds them."""
@@ -98,9 +107,28 @@ def assemble(memory: Memory, budget: int, *, window: int = 200, kinds: list[str]
     if len(entries) == window:
         older = memory.recall_count(kinds=kinds, before_id=entries[-1].id)
     core_part = core_text + (f"\n({older} older entries are in recall, not summarised here: search them)" if older else "")
+    chosen: list[RecallEntry] = []
+    if focus and focus.strip() and relevant > 0:
+        newest = {e.id for e in entries[:relevant]}  # shown below anyway
+        chosen = [h.entry for h in memory.find(focus, kinds=kinds, limit=2 * relevant) if h.entry.id not in newest][:relevant]
+    if chosen:
+        # Relevance first, within a quarter of the budget, so the newest entries keep most of it.
+        room = max(0, budget // 4 - tokens("## recall (most relevant to this cycle)\n"))
+        kept, used = [], 0
+        for e in chosen:
+            cost = tokens(render_entry(e)) + 1
+            if used + cost > room:
+                break
+            kept.append(e)
+            used += cost
+        chosen = kept
+    if chosen:
+        core_part += "\n## recall (most relevant to this cycle)\n" + "\n".join(render_entry(e) for e in chosen)
+        shown = {e.id for e in chosen}
+        entries = [e for e in entries if e.id not in shown]
     fits, overflow = plan(core_part, entries, budget, SUMMARY_ROOM)
     body = [core_part, "## recall (newest first)", *(render_entry(e) for e in fits)]
-    ctx = Context(text="", tokens=0, included=[e.id for e in fits])
+    ctx = Context(text="", tokens=0, included=[e.id for e in chosen] + [e.id for e in fits])
     if overflow:
         digest = summarise(overflow)
         ctx.summary_id = memory.remember("summary", digest, ref=f"recall:{overflow[-1].id}-{overflow[0].id}")

@@ -46,6 +46,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from deskgate.memory import ranking
+from deskgate.memory.embedding import Embedder
+from deskgate.memory.vectors import VectorStore, vector_metadata
 from deskgate.storage import make_engine, utc
 
 # The article's core blocks and their size limits (characters).
@@ -109,6 +111,20 @@ archival = Table(
     Column("title", String(300), nullable=False),
     Column("text", Text, nullable=False),
     Column("tags", String(1000), nullable=False),  # space-separated, lower case
+)
+
+# Every memory tool a model called (agents/memory_tools.py): what it asked and what it got.
+tool_calls = Table(
+    "tool_calls",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("by", String(64), nullable=False),  # the analyst
+    Column("function", String(32), nullable=False),  # the step it was drafting: socratic, end_of_day, ...
+    Column("tool", String(64), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("ok", Integer, nullable=False),  # 0: refused (a limit, a bad argument), 1: done
+    Column("outcome", Text, nullable=False),  # the first part of what the model was told
 )
 
 # Full-text indexes over recall and archival, kept in step by triggers.
@@ -186,9 +202,15 @@ def fts_query(query: str) -> str:
 
 
 class Memory:
-    def __init__(self, engine: Engine, *, core_limits: dict[str, int] | None = None, clock=None, read_only: bool = False):
+    def __init__(
+        self, engine: Engine, *, core_limits: dict[str, int] | None = None, clock=None, read_only: bool = False,
+        embedder: Embedder | None = None,
+    ):
         self.engine = engine
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.read_only = read_only
+        # Vectors for semantic recall; None: words only (see search.py).
+        self.vectors = VectorStore(engine, embedder) if embedder is not None else None
         if not read_only:
             self._setup(core_limits)
 
@@ -198,6 +220,7 @@ class Memory:
         for attempt in range(10):
             try:
                 metadata.create_all(self.engine)
+                vector_metadata.create_all(self.engine)
                 with self.engine.begin() as conn:
                     for ddl in FTS_DDL + ranking.RANK_DDL:
                         conn.execute(text(ddl))
@@ -327,6 +350,7 @@ class Memory:
                 insert(recall).values(at=_utc(at or self.clock()), kind=kind, text=text_, ref=ref, meta=meta or {})
             )
             ranking.index_due(conn.connection.driver_connection)
+        self._embed_new()
         return int(result.inserted_primary_key[0])
 
     def remember_many(self, rows: list[dict]) -> None:
@@ -337,6 +361,7 @@ class Memory:
         with self.engine.begin() as conn:
             conn.execute(insert(recall), [{"ref": None, "meta": {}, **r, "at": _utc(r["at"])} for r in rows])
             ranking.index_due(conn.connection.driver_connection)
+        self._embed_new()
 
     def search(
         self,
@@ -428,7 +453,51 @@ class Memory:
             result = conn.execute(
                 insert(archival).values(at=_utc(at or self.clock()), title=title[:300], text=text_, tags=" ".join(clean))
             )
+        self._embed_new()
         return int(result.inserted_primary_key[0])
+
+    # -- the model's tool calls ---------------------------------------------------------
+
+    def record_tool_call(self, *, by: str, function: str, tool: str, args: dict, ok: bool, outcome: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(tool_calls).values(
+                at=_utc(self.clock()), by=by[:64], function=function[:32], tool=tool[:64], args=args, ok=int(ok), outcome=outcome[:1000],
+            ))
+
+    def tool_calls(self, limit: int = 100) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(tool_calls).order_by(tool_calls.c.id.desc()).limit(limit)).mappings().all()
+        return [{**dict(r), "at": utc(r["at"]), "ok": bool(r["ok"])} for r in rows]
+
+    # -- meaning ------------------------------------------------------------------------
+
+    def _embed_new(self) -> None:
+        """Vectors for what was just written; an embedder that fails leaves the entries pending, never lost."""
+        if self.vectors is not None and not self.read_only:
+            self.vectors.try_embed_pending()
+
+    def embed_pending(self, progress=None) -> int:
+        """Embed every entry still without a vector (raises EmbeddingError if the embedder fails)."""
+        if self.vectors is None:
+            raise MemoryError_("no embedder configured: set memory.embedder in mission.yaml")
+        return self.vectors.embed_pending(progress=progress)
+
+    def find(self, query: str, *, mode: str = "hybrid", since: datetime | None = None, until: datetime | None = None,
+             kinds: list[str] | None = None, limit: int = 10):
+        """Recall entries by words and meaning, best first (search.py): Letta's conversation_search."""
+        from deskgate.memory.search import recall_hits
+
+        return recall_hits(self, query, mode=mode, since=since, until=until, kinds=kinds, limit=limit)
+
+    def find_documents(self, query: str, *, mode: str = "hybrid", tags: list[str] | None = None, limit: int = 10):
+        """Archival documents by words and meaning, best first: Letta's archival_memory_search."""
+        from deskgate.memory.search import archival_hits
+
+        return archival_hits(self, query, mode=mode, tags=tags, limit=limit)
+
+    def has_document(self, title: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(archival.c.id).where(archival.c.title == title[:300]).limit(1)).first() is not None
 
     def archival_search(self, query: str | None = None, *, tags: list[str] | None = None, limit: int = 20) -> list[Document]:
         params: dict[str, Any] = {"limit": max(1, min(limit, 200))}
@@ -507,10 +576,11 @@ def _best_first(raw, query: str, since, until, kinds, limit: int) -> list[tuple[
     return found
 
 
-def _matching(raw, query: str, since, until, kinds) -> tuple[str, dict[str, Any]] | None:
-    """The WHERE clause over `recall_fts` joined to `recall r` for a query and its filters; None if the window is empty."""
+def _matching(raw, query: str, since, until, kinds, fts: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """The WHERE clause over `recall_fts` joined to `recall r` for a query (every word, or the FTS5
+    expression `fts`) and its filters; None if the window is empty."""
     where = ["recall_fts MATCH :q"]
-    params: dict[str, Any] = {"q": fts_query(query)}
+    params: dict[str, Any] = {"q": fts if fts is not None else fts_query(query)}
     if since is not None:
         where.append("r.at >= :since")
         params["since"] = _db_time(since)
