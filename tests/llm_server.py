@@ -44,6 +44,7 @@ class Script:
     # /v1/embeddings: vectors from the desk's own offline model; "down" answers 503, as a failing endpoint would.
     embeddings_down: bool = False
     embedding_requests: int = 0
+    embeddings_max_chars: int | None = None  # a request holding a longer text is refused (400), as a token limit would
 
 
 def _step(body: dict) -> str:
@@ -154,6 +155,8 @@ def make_app(script: Script) -> FastAPI:
         if script.embeddings_down:
             return JSONResponse({"error": {"message": "model is loading", "type": "server_error"}}, status_code=503)
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if script.embeddings_max_chars is not None and any(len(t) > script.embeddings_max_chars for t in texts):
+            return JSONResponse({"error": {"message": "input is too long for this model", "type": "invalid_request_error"}}, status_code=400)
         vectors = shared_minilm().embed(texts)
         return {
             "object": "list",

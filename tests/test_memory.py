@@ -113,6 +113,30 @@ def test_context_never_exceeds_the_budget_and_never_silently_drops(tmp_path_fact
     assert tokens(ctx.text) == ctx.tokens
 
 
+WORDS = ["btc", "eth", "sol", "funding", "breaker", "drawdown", "regime", "fill", "slippage", "volatility"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    entries=st.lists(st.lists(st.sampled_from(WORDS), min_size=1, max_size=60), max_size=40),
+    focus=st.lists(st.sampled_from(WORDS), min_size=1, max_size=4),
+    budget=st.integers(300, 2000),
+    window=st.integers(1, 30),
+    relevant=st.integers(0, 10),
+)
+def test_context_with_relevant_entries_still_fits_and_drops_nothing_silently(tmp_path_factory, entries, focus, budget, window, relevant):
+    m = Memory.open(tmp_path_factory.mktemp("m") / "memory.db", core_limits={"desk_state": 100})
+    for i, words in enumerate(entries):
+        m.remember("note", " ".join(words), at=T0 + timedelta(seconds=i))
+    ctx = assemble(m, budget=budget, window=window, focus=" ".join(focus), relevant=relevant)
+    assert ctx.tokens <= budget and tokens(ctx.text) == ctx.tokens
+    in_window = set(range(max(1, len(entries) - window + 1), len(entries) + 1))
+    assert in_window <= set(ctx.included) | set(ctx.summarised)
+    assert not set(ctx.included) & set(ctx.summarised) and len(ctx.included) == len(set(ctx.included))
+    for i in ctx.included:
+        assert f"[#{i} " in ctx.text
+
+
 def test_a_person_can_look_inside_with_the_cli(tmp_path):
     import json
     import subprocess

@@ -143,11 +143,15 @@ def test_an_embeddings_endpoint_that_is_down_loses_nothing_and_entries_are_embed
         embedder = embedder_from(EmbedderSettings(kind="openai", model="desk-embed", base_url=llm.base_url))
         assert isinstance(embedder, OpenAIEmbeddings)
         memory = Memory.open(tmp_path / "memory.db", embedder=embedder)
-        ids = _fill(memory)  # every write tried the endpoint and kept the entry
-        assert llm.script.embedding_requests >= len(ids)
+        ids = _fill(memory)  # every entry kept; after the first failure, writes leave the endpoint alone for a while
+        assert llm.script.embedding_requests == 1
         assert [i for i, _ in memory.vectors.pending("recall")] == ids
-        # Searching still works, by words alone, while the endpoint is down.
+        # Searching still works, by words alone, while the endpoint is down (and asks it nothing while it rests).
         assert memory.find("breaker tripped")[0].entry.id == ids[1]
+        with pytest.raises(MemoryError_, match=r"unavailable: the embedder \(openai:desk-embed\) failed less than 60s ago"):
+            memory.find("breaker tripped", mode="semantic")
+        assert llm.script.embedding_requests == 1
+        memory.vectors._resting_until = 0.0  # its rest is over
         with pytest.raises(MemoryError_, match="semantic search unavailable: embeddings endpoint .*desk-embed"):
             memory.find("breaker tripped", mode="semantic")
         llm.script.embeddings_down = False
@@ -260,3 +264,33 @@ def test_a_person_finds_by_meaning_and_embeds_what_waited_with_the_cli(tmp_path)
     assert found[0]["id"] == ids[2] and found[0]["meaning_rank"] == 1
     bad = run("find", "btc", "--mode", "vibes")
     assert bad.returncode == 2 and b"search mode 'vibes'" in bad.stderr
+
+
+def test_an_entry_the_endpoint_refuses_on_its_own_is_set_aside_and_never_holds_back_the_rest(tmp_path):
+    with LocalLLM() as llm:
+        llm.script.embeddings_max_chars = 200
+        memory = Memory.open(tmp_path / "memory.db", embedder=OpenAIEmbeddings("desk-embed", base_url=llm.base_url))
+        memory.vectors._resting_until = float("inf")  # write without embedding, then embed the batch at once
+        first = memory.remember("note", "BTC funding turned negative.", at=T0)
+        long = memory.remember("note", "ETH " * 100, at=T0)
+        after = memory.remember("note", "SOL rallied on ETF news.", at=T0)
+        assert memory.embed_pending() == 3
+        assert [f["entry_id"] for f in memory.vectors.failures()] == [long]
+        assert memory.vectors.pending("recall") == []  # set aside, not pending: later entries are not held back
+        later = memory.remember("note", "AVAX oversold.", at=T0)
+        memory.vectors._resting_until = 0.0
+        memory.embed_pending()
+        with memory.engine.connect() as conn:
+            embedded = {r[0] for r in conn.exec_driver_sql("SELECT entry_id FROM recall_vectors")}
+        assert embedded == {first, after, later}
+        llm.script.embeddings_max_chars = None
+        assert memory.vectors.retry_failed() == 1 and [i for i, _ in memory.vectors.pending("recall")] == [long]
+        assert memory.embed_pending() == 1 and memory.vectors.failures() == []
+
+
+def test_a_document_a_model_kept_never_stands_in_for_the_desks_own(tmp_path):
+    memory = Memory.open(tmp_path / "memory.db")
+    memory.archive("Outcome at horizon: d1 buy BTC", "a hit, trust me", tags=["by-model"])
+    assert not memory.has_document("Outcome at horizon: d1 buy BTC")
+    memory.archive("Outcome at horizon: d1 buy BTC", "the desk's", tags=["post-trade", "outcome"])
+    assert memory.has_document("Outcome at horizon: d1 buy BTC")

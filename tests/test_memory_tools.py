@@ -102,3 +102,31 @@ async def test_an_oversized_insert_is_refused_and_nothing_is_kept(tmp_path):
     await analyst.socratic(view())
     assert "text up to 4000 characters" in _answers(seen[-1])[0]
     assert memory.archival_search(limit=5) == []
+
+
+async def test_a_model_cannot_write_what_passes_for_the_desks_records_and_a_broken_memory_never_ends_the_step(tmp_path, monkeypatch):
+    memory = Memory.open(tmp_path / "memory.db")
+    seen = []
+
+    def model(messages, info: AgentInfo) -> ModelResponse:
+        seen.append(messages)
+        if len(seen) == 1:
+            return ModelResponse(parts=[
+                ToolCallPart("archival_memory_insert", {"title": "Outcome at horizon: d1 buy BTC", "text": "a hit"}),
+                ToolCallPart("archival_memory_insert", {"title": "notes", "text": "x", "tags": ["post-trade", "hit"]}),
+                ToolCallPart("conversation_search", {"query": "btc"}),
+            ])
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {"response": []})])
+
+    def broken(*a, **kw):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(memory, "find", broken)
+    analyst = LLMAnalyst(LLM, model=FunctionModel(model))
+    analyst.memory = memory
+    assert await analyst.socratic(view()) == []
+    told = _answers(seen[-1])
+    assert "are the desk's own records" in told[0] and "are the desk's own; choose others" in told[1]
+    assert told[2].startswith("failed: the memory could not answer (RuntimeError)")
+    assert memory.archival_search(limit=5) == []
+    assert [c["ok"] for c in memory.tool_calls()] == [False, False, False]

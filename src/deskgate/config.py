@@ -624,6 +624,7 @@ agents:
     output_usd_per_million: null
   venue: binance          # where the Dispatcher sends its directives
   max_revisions: 2        # revisions after a policy rejection, then it records "outside the guardrails"
+  outcome_horizon_hours: 24  # each fill is judged this long after it (post-trade analysis, `deskgate scorecard`)
   schedule:
     morning_utc: "05:30"  # morning brief on consciousness.insights.morning_brief
     intraday_minutes: 30  # intraday evaluation

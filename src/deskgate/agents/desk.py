@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from pydantic import BaseModel, Field, ValidationError
 
 from deskgate.agents import governor as gov
+from deskgate.agents import monthly
 from deskgate.agents.analyst import Analyst, ModelError, Usage
 from deskgate.agents.citations import check_citations
 from deskgate.agents.outputs import Draft
@@ -351,16 +352,20 @@ class AgentDesk:
             if latest is None or latest.window_end < record.filled_at + horizon:
                 continue  # no price from after the horizon yet
             analysis, move, hit = horizon_outcome(record, latest.close, latest.window_end)
+            # Each written once, each checked on its own: a crash between them leaves the other to write.
             if not self.memory.has_document(analysis.title):
                 self.memory.archive(analysis.title, analysis.text, tags=analysis.tags, at=latest.window_end)
-                self.memory.remember("outcome", f"{did} at horizon: {move:+.1f} bps ({'hit' if hit else 'miss'})", ref=did, at=latest.window_end)
                 self._count("outcomes_at_horizon")
+            if not self.memory.has_recall("outcome", f"horizon:{did}"):
+                self.memory.remember("outcome", f"{did} at horizon: {move:+.1f} bps ({'hit' if hit else 'miss'})", ref=f"horizon:{did}",
+                                     at=latest.window_end)
             del self.state.drafted[did]
 
     def _drafted(self, view: DeskView, directive: Directive, cycle: str) -> None:
-        s = view.summary(directive.asset)
+        asset = _base(directive.asset)  # as the summaries name it: `btc` and `BTC/USDT` are BTC
+        s = view.summary(asset)
         self.state.drafted[directive.directive_id] = Drafted(
-            directive_id=directive.directive_id, asset=directive.asset, side=directive.side, notional_usd=directive.notional_usd,
+            directive_id=directive.directive_id, asset=asset, side=directive.side, notional_usd=directive.notional_usd,
             confidence=directive.confidence, cycle=cycle, drafted_at=view.at, price_at_draft=s.close if s is not None else None,
             expected_outcome=directive.memo.expected_outcome[:600],
         )
@@ -639,6 +644,7 @@ class AgentDesk:
         )
         self._append_core("desk_state", line)
         self._remember(view.at, "review", f"archival:{doc}", f"end-of-day review: {review.results_vs_expectations}"[:4000])
+        self._count("monthly_reviews", len(monthly.write_due(self.memory, view.at)))
         report = EndOfDayReport(at=view.at, analyst=self.analyst.label, review=review, archival_id=doc, usage=self._usage())
         await self._publish("eod_review", report)
         return CycleResult("eod_review", view.at, report)

@@ -15,6 +15,7 @@ reader (and a later search) can tell it from what the desk wrote.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 
@@ -23,10 +24,16 @@ from pydantic_ai import RunContext
 from deskgate.memory.context import render_entry
 from deskgate.memory.store import RECALL_KINDS, Memory, MemoryError_
 
+log = logging.getLogger(__name__)
+
 EDITABLE = ("desk_state", "regime", "hypotheses")  # `instructions` is the principals' block, not the model's
 LIMITS = {"search": 6, "insert": 2, "edit": 4}  # calls per step
 MAX_HITS = 10
 MAX_DOC_CHARS = 4000
+# The desk's own archival records (post_trade.py, monthly.py, the end-of-day review): a model may not
+# write a document that could pass for one, or stand in for one the desk has yet to write.
+RESERVED_TITLES = ("post-trade:", "outcome at horizon:", "monthly review", "end-of-day review")
+RESERVED_TAGS = frozenset({"post-trade", "execution", "outcome", "hit", "miss", "monthly-review", "eod-review", "regime", "by-model"})
 EXCERPT = 400
 
 
@@ -57,10 +64,20 @@ def _run(ctx: RunContext[MemoryAccess], tool: str, kind: str, args: dict, work) 
             answer, ok = work(access.memory), True
         except MemoryError_ as exc:
             answer, ok = f"refused: {exc}", False
+        except Exception as exc:  # noqa: BLE001 - a tool never ends the step: the model is told, the desk logs it
+            log.exception("memory tool %s failed", tool)
+            answer, ok = f"failed: the memory could not answer ({type(exc).__name__}); go on without it", False
     else:
         answer, ok = refusal, False
-    access.memory.record_tool_call(by=access.by, function=access.function, tool=tool, args=args, ok=ok, outcome=answer)
+    try:
+        access.memory.record_tool_call(by=access.by, function=access.function, tool=tool, args=_cut(args), ok=ok, outcome=answer)
+    except Exception:  # noqa: BLE001 - the record is kept when the database allows; the answer stands
+        log.exception("recording the memory tool call %s failed", tool)
     return answer
+
+
+def _cut(args: dict) -> dict:
+    return {k: (v[:200] if isinstance(v, str) else [str(x)[:40] for x in v[:10]] if isinstance(v, list) else v) for k, v in args.items()}
 
 
 def _day(value: str | None, name: str, end: bool = False) -> datetime | None:
@@ -116,6 +133,11 @@ async def archival_memory_insert(ctx: RunContext[MemoryAccess], title: str, text
             raise MemoryError_(f"title up to 120 and text up to {MAX_DOC_CHARS} characters (got {len(title)} and {len(text)})")
         if len(tags or []) > 5:
             raise MemoryError_(f"at most 5 tags, got {len(tags or [])}")
+        if title.strip().lower().startswith(RESERVED_TITLES):
+            raise MemoryError_(f"titles starting {', '.join(repr(t) for t in RESERVED_TITLES)} are the desk's own records; choose another")
+        taken = sorted({t.strip().lower() for t in tags or []} & RESERVED_TAGS)
+        if taken:
+            raise MemoryError_(f"tags {taken} are the desk's own; choose others")
         doc = m.archive(title, text, tags=[*(tags or []), "by-model"])
         return f"kept as archival doc #{doc}"
 

@@ -167,7 +167,11 @@ def find(
 
 @memory_app.command("embed")
 @handle_errors
-def embed(mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+def embed(
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Also try again the entries this model could not embed on their own."),
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+) -> None:
     """Give every entry still without one its vector (written while the embedder was down, or under another model)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -176,12 +180,17 @@ def embed(mission_path: Path = MissionOption, data_dir: Path = DataDirOption) ->
     memory = _open(mission_path, data_dir, read_only=False, embedder=True)
     if memory.vectors is None:
         fail("memory.embedder.kind is none in the mission: there is nothing to embed with")
+    if retry_failed:
+        console.print(f"{memory.vectors.retry_failed()} entries set aside earlier are pending again")
+    elif failed := memory.vectors.failures():
+        console.print(f"[yellow]{len(failed)} entries could not be embedded on their own (first: {escape(failed[0]['error'][:200])}); "
+                      "--retry-failed tries them again[/]")
     todo = {kind: len(memory.vectors.pending(kind)) for kind in ("recall", "archival")}
     if not any(todo.values()):
         console.print(f"every entry has its vector ({memory.vectors.embedder.model})")
         return
     with Progress(TextColumn("embedding {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console) as bar:
-        tasks = {kind: bar.add_task(kind, total=n) for kind, n in todo.items() if n}
+        tasks = {kind: bar.add_task(kind, total=n) for kind, n in todo.items()}
         try:
             done = memory.embed_pending(progress=lambda kind, n: bar.advance(tasks[kind], n))
         except EmbeddingError as exc:

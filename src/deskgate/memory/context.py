@@ -10,11 +10,14 @@ where to look.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 
 from deskgate.memory.store import RECALL_KINDS, CoreBlock, Memory, RecallEntry
+
+log = logging.getLogger(__name__)
 
 # A token is about four characters of English; the budget is an estimate, and a
 # conservative one for the structured text the desk writes.
@@ -110,10 +113,14 @@ def assemble(
     chosen: list[RecallEntry] = []
     if focus and focus.strip() and relevant > 0:
         newest = {e.id for e in entries[:relevant]}  # shown below anyway
-        chosen = [h.entry for h in memory.find(focus, kinds=kinds, limit=2 * relevant) if h.entry.id not in newest][:relevant]
+        try:
+            chosen = [h.entry for h in memory.find(focus, kinds=kinds, limit=2 * relevant) if h.entry.id not in newest][:relevant]
+        except Exception:  # noqa: BLE001 - relevance is a help: without it the context is the newest, as before
+            log.exception("choosing the entries relevant to this cycle failed; the context has the newest only")
     if chosen:
         # Relevance first, within a quarter of the budget, so the newest entries keep most of it.
-        room = max(0, budget // 4 - tokens("## recall (most relevant to this cycle)\n"))
+        header = tokens("\n## recall (most relevant to this cycle)\n") + tokens("## recall (newest first)\n")
+        room = max(0, min(budget // 4, budget - tokens(core_part) - SUMMARY_ROOM) - header)
         kept, used = [], 0
         for e in chosen:
             cost = tokens(render_entry(e)) + 1

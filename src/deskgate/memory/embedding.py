@@ -27,6 +27,7 @@ TOKENIZER_FILE = Path(__file__).parent / "data" / "minilm-tokenizer.json"
 TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
 MINILM_MAX_TOKENS = 256  # the model's own limit: longer text is embedded from its start
 MINILM_BATCH = 32
+ENDPOINT_MAX_CHARS = 8_000  # sent to an endpoint per text (about 2,000 tokens; embedding models take 512 to 8,192)
 
 
 class EmbeddingError(RuntimeError):
@@ -104,9 +105,12 @@ class MiniLM:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         # Similar lengths together: a batch is padded to its longest text.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), MINILM_BATCH):
-            idx = order[start : start + MINILM_BATCH]
-            out[idx] = self._encode([texts[i] for i in idx])
+        try:
+            for start in range(0, len(order), MINILM_BATCH):
+                idx = order[start : start + MINILM_BATCH]
+                out[idx] = self._encode([texts[i] for i in idx])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime and tokenizers raise their own types
+            raise EmbeddingError(f"the offline embedder ({self.model}) failed: {exc!r}") from exc
         return out
 
     def _encode(self, texts: list[str]) -> np.ndarray:
@@ -146,7 +150,9 @@ class OpenAIEmbeddings:
             return np.zeros((0, self.dim), dtype=np.float32)
         where = self.base_url or "api.openai.com"
         try:
-            answer = self._client_().embeddings.create(model=self.name, input=texts, encoding_format="float")
+            answer = self._client_().embeddings.create(
+                model=self.name, input=[t[:ENDPOINT_MAX_CHARS] for t in texts], encoding_format="float"
+            )
             rows = sorted(answer.data, key=lambda d: d.index)
             vectors = np.array([r.embedding for r in rows], dtype=np.float32)
         except EmbeddingError:

@@ -177,8 +177,11 @@ def _nearest(memory: Memory, kind: str, query: str, k: int, mode: Mode, **filter
 
     try:
         return memory.vectors.nearest(kind, query, k, **filters)
-    except EmbeddingError as exc:
+    except Exception as exc:  # noqa: BLE001 - the embedder, or reading the vectors: the words still answer
         if mode == "semantic":
             raise MemoryError_(f"semantic search unavailable: {exc}") from exc
-        log.warning("searching %s by words only: %s", kind, exc)
+        if not isinstance(exc, EmbeddingError):
+            log.exception("searching %s by meaning failed; by words only", kind)
+        else:
+            log.warning("searching %s by words only: %s", kind, exc)
         return []

@@ -495,9 +495,28 @@ class Memory:
 
         return archival_hits(self, query, mode=mode, tags=tags, limit=limit)
 
-    def has_document(self, title: str) -> bool:
+    def documents_between(self, since: datetime, until: datetime, *, tags: list[str] | None = None, limit: int = 5000) -> list[Document]:
+        """Archival documents dated in [since, until), oldest first, with every tag given."""
+        q = select(archival).where(archival.c.at >= _utc(since), archival.c.at < _utc(until)).order_by(archival.c.at, archival.c.id)
+        wanted = set(tags or [])
+        out: list[Document] = []
         with self.engine.connect() as conn:
-            return conn.execute(select(archival.c.id).where(archival.c.title == title[:300]).limit(1)).first() is not None
+            for r in conn.execute(q):
+                if wanted <= set(r.tags.split()):
+                    out.append(Document(r.id, _time(r.at), r.title, r.text, tuple(r.tags.split())))
+                    if len(out) >= limit:
+                        break
+        return out
+
+    def has_document(self, title: str) -> bool:
+        """Whether the desk wrote a document of this title (one a model kept, tagged `by-model`, does not count)."""
+        with self.engine.connect() as conn:
+            tags = conn.execute(select(archival.c.tags).where(archival.c.title == title[:300])).scalars().all()
+        return any("by-model" not in t.split() for t in tags)
+
+    def has_recall(self, kind: str, ref: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(recall.c.id).where(recall.c.kind == kind, recall.c.ref == ref).limit(1)).first() is not None
 
     def archival_search(self, query: str | None = None, *, tags: list[str] | None = None, limit: int = 20) -> list[Document]:
         params: dict[str, Any] = {"limit": max(1, min(limit, 200))}

@@ -23,11 +23,12 @@ search.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Column, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 EXACT_UP_TO = 250_000  # entries scored exactly; above, sign bits choose candidates first
 RESCORE = 5_000  # candidates scored exactly after the sign-bit pass (at least 10x what is asked)
+REFRESH_CHUNK = 10_000  # vectors read from the database at a time
+RETRY_AFTER_S = 60  # after the embedder failed, writes and searches leave it alone this long
 
 vector_metadata = MetaData()
 
@@ -55,6 +58,19 @@ def _table(name: str) -> Table:
 
 recall_vectors = _table("recall_vectors")
 archival_vectors = _table("archival_vectors")
+
+# Entries a model could not embed on their own while it embedded others: not pending for that model.
+vector_failures = Table(
+    "vector_failures",
+    vector_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),
+    Column("entry_id", Integer, nullable=False),
+    Column("model", String(200), nullable=False),
+    Column("error", String(500), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("kind", "entry_id", "model"),
+)
 
 # What each kind of entry is embedded from.
 SOURCES = {
@@ -109,13 +125,17 @@ class VectorIndex:
         """Take in the vectors written since the last refresh (by anyone)."""
         source, _, table = SOURCES[self.kind]
         extra = ", e.kind" if self.kind == "recall" else ", ''"
-        rows = conn.exec_driver_sql(
-            f"SELECT v.seq, v.entry_id, v.vector, e.at{extra} FROM {table.name} v JOIN {source} e ON e.id = v.entry_id "
-            f"WHERE v.seq > ? AND v.model = ? ORDER BY v.seq",
-            (self.last_seq, self.model),
-        ).all()
-        if not rows:
-            return
+        while True:
+            rows = conn.exec_driver_sql(
+                f"SELECT v.seq, v.entry_id, v.vector, e.at{extra} FROM {table.name} v JOIN {source} e ON e.id = v.entry_id "
+                f"WHERE v.seq > ? AND v.model = ? ORDER BY v.seq LIMIT ?",
+                (self.last_seq, self.model, REFRESH_CHUNK),
+            ).all()
+            if not rows:
+                return
+            self._take(rows)
+
+    def _take(self, rows) -> None:
         self._grow(self.n + len(rows))
         changed: list[int] = []
         for seq, entry_id, blob, at, kind in rows:
@@ -139,7 +159,7 @@ class VectorIndex:
     def _grow(self, need: int) -> None:
         if need <= len(self.ids):
             return
-        size = max(need, 2 * len(self.ids), 1024)
+        size = max(need, len(self.ids) + len(self.ids) // 4, 1024)
         ids, at, kinds, matrix = (np.zeros(size, dtype=np.int64), np.zeros(size), np.zeros(size, dtype=np.int16),
                                   np.zeros((size, self.dim), dtype=np.float32))
         bits = np.zeros((size, _words(self.dim)), dtype=np.uint64)
@@ -199,46 +219,55 @@ class VectorStore:
         self._indexes: dict[str, VectorIndex] = {}
         # Below this id every entry has a vector (or had, when last looked): the scan for pending starts above it.
         self._floor = {kind: 0 for kind in SOURCES}
+        self._resting_until = 0.0  # after the embedder failed, writes leave their entries pending until then
 
     def create(self) -> None:
         vector_metadata.create_all(self.engine)
 
     def pending(self, kind: str, limit: int = 1_000_000) -> list[tuple[int, str]]:
-        """(id, text) of entries with no vector for this embedder's model, oldest first."""
+        """(id, text) of entries with no vector for this embedder's model, oldest first; an entry this model
+        could not embed on its own (`vector_failures`) is not pending (`deskgate memory embed --retry-failed`)."""
         source, what, table = SOURCES[kind]
         with self.engine.connect() as conn:
             return [
                 (int(i), t)
                 for i, t in conn.exec_driver_sql(
-                    f"SELECT e.id, {what} FROM {source} e WHERE e.id > ? AND NOT EXISTS "
-                    f"(SELECT 1 FROM {table.name} v WHERE v.entry_id = e.id AND v.model = ?) ORDER BY e.id LIMIT ?",
-                    (self._floor[kind], self.embedder.model, limit),
+                    f"SELECT e.id, {what} FROM {source} e WHERE e.id > ? "
+                    f"AND NOT EXISTS (SELECT 1 FROM {table.name} v WHERE v.entry_id = e.id AND v.model = ?) "
+                    f"AND NOT EXISTS (SELECT 1 FROM vector_failures f WHERE f.kind = ? AND f.entry_id = e.id AND f.model = ?) "
+                    f"ORDER BY e.id LIMIT ?",
+                    (self._floor[kind], self.embedder.model, kind, self.embedder.model, limit),
                 ).all()
             ]
 
-    def embed_pending(self, batch: int = 256, progress=None) -> int:
-        """Embed every pending entry, a batch per transaction; returns how many. Raises EmbeddingError
-        (having kept what was done) when the embedder fails."""
+    def failures(self) -> list[dict]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(vector_failures.select().where(vector_failures.c.model == self.embedder.model)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def retry_failed(self) -> int:
+        with self.engine.begin() as conn:
+            n = conn.execute(vector_failures.delete().where(vector_failures.c.model == self.embedder.model)).rowcount
+        self._floor = {kind: 0 for kind in SOURCES}
+        return n
+
+    def embed_pending(self, batch: int = 256, progress=None, limit: int | None = None) -> int:
+        """Embed pending entries (all, or about `limit`), a batch per transaction; returns how many were
+        handled. Raises EmbeddingError (having kept what was done) when the embedder does not answer."""
         done = 0
         for kind, (_, _, table) in SOURCES.items():
-            while todo := self.pending(kind, batch):
-                vectors = self.embedder.embed([t for _, t in todo])
-                rows = [
-                    {"entry_id": i, "model": self.embedder.model, "vector": v.astype("<f2").tobytes()}
-                    for (i, _), v in zip(todo, vectors)
-                ]
+            while (limit is None or done < limit) and (todo := self.pending(kind, batch)):
+                vectors, failed = self._embed(todo)
+                rows = [{"entry_id": i, "model": self.embedder.model, "vector": v.astype("<f2").tobytes()} for i, v in vectors]
                 with self.engine.begin() as conn:
                     # Another process may have embedded some meanwhile: theirs stand.
-                    have = {
-                        int(r[0])
-                        for r in conn.exec_driver_sql(
-                            f"SELECT entry_id FROM {table.name} WHERE model = ? AND entry_id BETWEEN ? AND ?",
-                            (self.embedder.model, todo[0][0], todo[-1][0]),
-                        )
-                    }
-                    rows = [r for r in rows if r["entry_id"] not in have]
                     if rows:
-                        conn.execute(table.insert(), rows)
+                        conn.execute(_insert_new(self.engine, table), rows)
+                    if failed:
+                        conn.execute(_insert_new(self.engine, vector_failures), [
+                            {"kind": kind, "entry_id": i, "model": self.embedder.model, "error": err[:500], "at": datetime.now(timezone.utc)}
+                            for i, err in failed
+                        ])
                 done += len(todo)
                 self._floor[kind] = todo[-1][0]
                 if progress is not None:
@@ -247,13 +276,44 @@ class VectorStore:
                     break
         return done
 
-    def try_embed_pending(self) -> int:
-        """Embed what is pending if the embedder answers; otherwise log and leave it pending."""
+    def _embed(self, todo: list[tuple[int, str]]) -> tuple[list[tuple[int, np.ndarray]], list[tuple[int, str]]]:
+        """Vectors for a batch; if the batch fails, each entry alone: one that fails while others succeed is
+        set aside (too long for the endpoint, say) so it cannot hold back every entry after it."""
         try:
-            return self.embed_pending()
+            vectors = self.embedder.embed([t for _, t in todo])
+            self._resting_until = 0.0  # it answers again
+            return list(zip([i for i, _ in todo], vectors)), []
         except EmbeddingError as exc:
-            log.warning("entries kept without vectors, to be embedded later: %s", exc)
+            if len(todo) == 1:
+                raise
+            first_error = exc
+        done, failed = [], []
+        for i, t in todo:
+            try:
+                done.append((i, self.embedder.embed([t])[0]))
+            except EmbeddingError as exc:
+                failed.append((i, str(exc)))
+        if not done:
+            raise first_error  # nothing answers: the embedder is down, not the entries
+        self._resting_until = 0.0
+        log.warning("%d entries could not be embedded on their own and are set aside: %s", len(failed), failed[0][1])
+        return done, failed
+
+    def try_embed_pending(self, limit: int = 512) -> int:
+        """After a write: embed what is pending (about `limit` at most, so a backlog never stalls one write),
+        unless the embedder failed in the last RETRY_AFTER_S. A failure leaves the entries pending; nothing
+        raised here can undo the write that called it."""
+        if time.monotonic() < self._resting_until:
             return 0
+        try:
+            return self.embed_pending(limit=limit)
+        except EmbeddingError as exc:
+            self._resting_until = time.monotonic() + RETRY_AFTER_S
+            log.warning("entries kept without vectors, to be embedded later (next try in %ds): %s", RETRY_AFTER_S, exc)
+        except Exception:  # noqa: BLE001 - the entry is written; its vector can wait
+            self._resting_until = time.monotonic() + RETRY_AFTER_S
+            log.exception("embedding after a write failed; the entries stay pending")
+        return 0
 
     def index(self, kind: str) -> VectorIndex:
         idx = self._indexes.get(kind)
@@ -269,5 +329,20 @@ class VectorStore:
         return idx
 
     def nearest(self, kind: str, query: str, k: int, **filters) -> list[Near]:
-        vector = self.embedder.embed([query])[0]
+        if time.monotonic() < self._resting_until:
+            raise EmbeddingError(f"the embedder ({self.embedder.model}) failed less than {RETRY_AFTER_S}s ago")
+        try:
+            vector = self.embedder.embed([query])[0]
+        except EmbeddingError:
+            self._resting_until = time.monotonic() + RETRY_AFTER_S
+            raise
         return self.index(kind).nearest(vector, k, **filters)
+
+
+def _insert_new(engine: Engine, table: Table):
+    """An insert that leaves a row someone else wrote first (the same entry and model) as it is."""
+    if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
