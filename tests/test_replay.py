@@ -90,6 +90,18 @@ async def test_a_three_day_replay_through_the_real_desk_adds_up(bus):
     assert judged and {d.title.split()[3] for d in judged} <= executed
     assert all(("hit" in d.tags) != ("miss" in d.tags) for d in judged)
     assert c["post_trade_analyses"] == len(executed) and c["outcomes_at_horizon"] == len(judged)
+    assert r.scorecard is None  # on the system clock fills carry wall time, prices replay time: see the market-clock replay
+    # `deskgate scorecard` reads the same record: every executed directive, none judged yet on these clocks.
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "deskgate", "scorecard", "--json", "--data-dir", str(bus.data_dir.root)],
+                         capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    card = json.loads(out.stdout)
+    assert card["desk"]["executed"] == len(executed) == card["pending"] and card["by_cycle"]["intraday"]["executed"] == len(executed)
+    assert card["policy_rejections_by_reason"] == r.funnel.policy_rejections_by_reason
 
 
 async def test_memory_and_cursors_survive_a_restart_of_the_agents(bus):
@@ -253,4 +265,13 @@ async def test_two_replays_with_the_same_seed_send_the_same_directives_and_get_t
     for name in a:
         assert a[name] == b[name], f"the two replays differ in their {name}"
     assert first.counts == second.counts
+    # The scorecard: every executed directive, from the desk's intraday cycles, judged where a day had passed; the same twice.
+    card = first.scorecard
+    executed = {d.directive_id for d in first.decisions if d.outcome == "executed"}
+    assert card.desk.executed == first.funnel.executed == len(executed)
+    assert 0 < card.desk.judged < card.desk.executed and card.pending == card.desk.executed - card.desk.judged
+    assert set(card.by_cycle) == {"intraday"} and set(card.by_agent) == {"desk"}
+    assert {j.directive_id for j in card.judged} <= executed and card.desk.brier is not None
+    assert card.governor_interventions == first.governor_interventions
+    assert card == second.scorecard
     assert [(d.directive_id, d.decision, d.outcome) for d in first.decisions] == [(d.directive_id, d.decision, d.outcome) for d in second.decisions]

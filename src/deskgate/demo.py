@@ -195,7 +195,19 @@ def show(console: Console, r: ReplayResult) -> None:
         tally[key] = tally.get(key, 0) + 1
     for k, n in sorted(tally.items()):
         principal.add_row(k, str(n))
-    console.print(Group(agents, book, governor, principal))
+    tables = [agents, book, governor, principal]
+    if r.scorecard is not None:
+        card, d = r.scorecard, r.scorecard.desk
+        score = Table(title=f"the scorecard (each fill judged {card.horizon_hours:g} h after it)")
+        score.add_column("")
+        score.add_column("", justify="right")
+        score.add_row("executed / judged / not yet at horizon", f"{d.executed} / {d.judged} / {card.pending}")
+        score.add_row("hit rate", "-" if d.hit_rate is None else f"{d.hit_rate:.0%}")
+        score.add_row("Brier score (0 perfect, 0.25 a coin at 0.5)", "-" if d.brier is None else f"{d.brier:.3f}")
+        score.add_row("P&L at the horizon", f"{d.pnl_usd:+,.0f} USD")
+        score.add_row("more", "deskgate scorecard")
+        tables.append(score)
+    console.print(Group(*tables))
     if r.briefs:
         b = r.briefs[-1]
         console.print(

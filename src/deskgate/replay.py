@@ -72,6 +72,8 @@ from deskgate.marketdata.simulator import Simulator
 from deskgate.memory.embedding import embedder_from
 from deskgate.memory.store import Memory
 from deskgate.paths import DataDir
+from deskgate.scorecard import Scorecard
+from deskgate.scorecard_feed import gather
 from deskgate.people.principals import scripted_principal
 
 log = logging.getLogger("deskgate.replay")
@@ -352,6 +354,7 @@ class ReplayResult:
     briefs: list[MorningBriefReport]
     reviews: list[EndOfDayReport]
     usage: dict
+    scorecard: Scorecard | None = None
 
 
 Progress = Callable[[datetime, int], None]  # (replay time, days done)
@@ -442,6 +445,8 @@ class Replay:
             if last_snap is not None:
                 drawdowns.append(last_snap.drawdown_pct)
             g = desk.state.governor
+            # On the system clock the fills carry wall time and the prices replay time: nothing to judge them by.
+            card = await gather(cc, timedelta(hours=m.agents.outcome_horizon_hours), at=end) if m.clock == "market" else None
             return ReplayResult(
                 days=self.days,
                 start=self.start,
@@ -464,6 +469,7 @@ class Replay:
                 briefs=[r.report for r in results if isinstance(r.report, MorningBriefReport)],
                 reviews=[r.report for r in results if isinstance(r.report, EndOfDayReport)],
                 usage=desk.state.usage.model_dump(),
+                scorecard=card,
             )
         finally:
             memory.engine.dispose()
