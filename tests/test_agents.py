@@ -523,7 +523,8 @@ async def test_each_llm_function_returns_its_typed_output_through_a_test_model(f
     assert a.usage.by_function == {fn: 1} and a.usage.input_tokens > 0
 
 
-async def test_a_model_server_that_is_down_fails_the_cycle_not_the_desk(bus):
+async def test_a_model_server_that_is_down_fails_the_cycle_not_the_desk(bus, caplog):
+    import logging
     import socket
 
     sock = socket.socket()
@@ -543,6 +544,14 @@ async def test_a_model_server_that_is_down_fails_the_cycle_not_the_desk(bus):
             assert desk.state.counts["model_errors"] == 2 and desk.state.last_cycle_at == T0 + timedelta(hours=1)
             notes = memory.search("cycle failed", kinds=["note"])
             assert len(notes) == 2 and "no answer from the model" in notes[0].text
+            # Said where a person looks: an error naming the endpoint in the log, and the agents' status on the bus.
+            failed = [r for r in caplog.records if r.levelno == logging.ERROR and "cycle at" in r.getMessage()]
+            assert len(failed) == 2 and all(f"model endpoint: http://127.0.0.1:{port}/v1" in r.getMessage() for r in failed)
+            status = await cc.agents_status()
+            run = status.last["intraday"]
+            assert not run.ok and "no answer from the model" in run.outcome and run.endpoint == f"http://127.0.0.1:{port}/v1"
+            assert status.model_errors == 2 and status.endpoint == f"http://127.0.0.1:{port}/v1"
+            assert status.next_due["intraday"] == T0 + timedelta(hours=1, minutes=30)
         finally:
             await client.close()
 

@@ -3,7 +3,7 @@ across days and restarts, and the LLM path runs end to end over real HTTP."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from llm_server import LocalLLM, Script
@@ -209,6 +209,35 @@ async def test_the_agents_service_runs_the_cycles_the_live_clock_reaches_and_ski
     memory = Memory.open(bus.data_dir.memory_db, read_only=True)
     (note,) = memory.search("cycles skipped", kinds=["note"])
     assert "not replayed" in note.text
+    # `deskgate agents status` reads what the agents published after their last cycle.
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "deskgate", "agents", "status", "--json", "--data-dir", str(bus.data_dir.root)],
+                         capture_output=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)
+    assert status["last"]["morning_brief"]["ok"] and status["last"]["intraday"]["at"].startswith("2026-01-05T05:30")
+    assert status["next_due"]["intraday"].startswith("2026-01-05T06:00") and status["cycles"]["intraday"] == 5
+    assert status["endpoint"] is None and "offline analyst" in status["analyst"]
+
+
+def test_deskgate_up_says_when_the_first_cycle_is_due(tmp_path):
+    from deskgate.agents.desk import AgentState
+    from deskgate.cli.desk import first_cycle_line
+    from deskgate.paths import DataDir
+
+    root = DataDir.at(tmp_path / "desk").ensure()
+    now = datetime(2026, 11, 20, 6, 10, tzinfo=timezone.utc)
+    line = first_cycle_line(desk_mission(), root, now=now)
+    assert "an intraday watch, is due at 06:30 UTC (in 20 min)" in line
+    AgentState(last_cycle_at=datetime(2026, 11, 20, 22, 59, tzinfo=timezone.utc)).save(root)  # a replay ran ahead: from now
+    assert "an intraday watch, is due at 06:30 UTC" in first_cycle_line(desk_mission(), root, now=now)
+    AgentState(last_cycle_at=datetime(2026, 11, 20, 5, 0, tzinfo=timezone.utc)).save(root)  # stopped an hour ago: caught up at once
+    assert "the morning brief, is due now, catching up" in first_cycle_line(desk_mission(), root, now=now)
+    AgentState(last_cycle_at=datetime(2026, 11, 15, 5, 0, tzinfo=timezone.utc)).save(root)  # stopped for days: from now
+    assert "is due at 06:30 UTC (in 20 min)" in first_cycle_line(desk_mission(), root, now=now)
 
 
 def test_the_demo_desk_keeps_replay_time(tmp_path):
@@ -262,6 +291,9 @@ async def test_two_replays_with_the_same_seed_send_the_same_directives_and_get_t
     verdicts = [PolicyVerdict.model_validate_json(data) for _, data in a["verdicts"]]
     assert {v.decision for v in verdicts} == {"staged", "rejected"}
     assert a["fills"] and first.governor_damped >= 1 and first.governor_clears >= 1
+    # The agents' status (consciousness.insights.agents) carries each cycle's wall-clock duration: telemetry, not the desk's record.
+    for kept in (a, b):
+        kept["insights"] = [(subject, data) for subject, data in kept["insights"] if subject != "consciousness.insights.agents"]
     for name in a:
         assert a[name] == b[name], f"the two replays differ in their {name}"
     assert first.counts == second.counts

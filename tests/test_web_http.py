@@ -866,3 +866,72 @@ async def test_a_replays_charts_are_drawn_in_replay_time(bus):
 async def _snapshot_at(web, t):
     snap = await web.cc.portfolio()
     return snap is not None and snap.at == t
+
+
+async def test_the_scorecard_judges_each_executed_directive_at_its_horizon(bus):
+    """Executed directives, judged against the first window close after the horizon, on the page and in the API."""
+    from test_agents import summary
+
+    async with web_desk(bus) as web:
+        c, csrf = await web.login("alice")
+        h = {"X-CSRF-Token": csrf}
+        await submit(web.agent, directive("s1", notional_usd=1_000, confidence=0.8))
+        assert (await c.post("/api/approvals/s1/approve", json={}, headers=h)).json()["state"] == "executed"
+        (v,) = await submit(web.agent, directive("s2", notional_usd=500, side="sell", confidence=0.7))  # trims the position
+        assert v.decision == "staged", v
+        assert (await c.post("/api/approvals/s2/approve", json={}, headers=h)).json()["state"] == "executed"
+        before = (await c.get("/api/scorecard?horizon_hours=1")).json()
+        assert before["desk"]["executed"] == 2 and before["desk"]["judged"] == 0 and before["pending"] == 2
+        fill_price = (await web.cc.item("s1")).outcomes[-1].fill.price
+        # Two hours on, BTC is 5% above the fills: the buy went its way, the sell did not.
+        later = summary("BTC", end=datetime.now(timezone.utc) + timedelta(hours=2)).model_copy(update={"close": fill_price * 1.05})
+        await web.md.jetstream().publish("market.data.aggregated.BTC", later.to_bytes())
+        card = (await c.get("/api/scorecard?horizon_hours=1")).json()
+        assert card["desk"]["judged"] == 2 and card["desk"]["hits"] == 1
+        assert {j["directive_id"]: j["hit"] for j in card["judged"]} == {"s1": True, "s2": False}
+        assert card["desk"]["brier"] == pytest.approx(((0.8 - 1) ** 2 + 0.7**2) / 2)
+        assert card["by_agent"]["desk"]["executed"] == 2
+        page = (await c.get("/scorecard?horizon_hours=1")).text
+        assert 'id="s-judged">2<' in page and 'id="s-hit-rate">50%<' in page and 'class="chart reliability"' in page
+        bad = await c.get("/api/scorecard?horizon_hours=0.1")
+        assert bad.status_code == 400 and "horizon_hours must be between 0.5 and 2160" in bad.text
+        assert (await web.client().get("/api/scorecard")).status_code == 401  # not without a session
+
+
+async def test_the_agents_page_shows_each_cycle_and_only_the_desk_agents_own_status_counts(bus):
+    """Last and next run of each cycle, the failure with the model's endpoint, usage today, in the page,
+    the API and /metrics; a status another agent signs cannot stand in for the desk's."""
+    from conftest import signed_headers
+
+    from deskgate.agents.published import AgentsStatus, LastRun, UsageLine
+    from deskgate.audit.signing import Kind
+
+    async with web_desk(bus) as web:
+        c, _ = await web.login("alice")
+        page = (await c.get("/agents")).text
+        assert 'id="agents-none"' in page and 'class="next"' in page  # nothing run yet: when each is due
+        t = datetime(2026, 11, 20, 6, 0, tzinfo=timezone.utc)
+        status = AgentsStatus(
+            at=t, analyst="LLM openai-compatible:gemma via pydantic-ai", endpoint="http://127.0.0.1:8080/v1",
+            last={"morning_brief": LastRun(at=t - timedelta(minutes=30), ok=True, duration_s=12.5, outcome="brief: 1 flagged for review"),
+                  "intraday": LastRun(at=t, ok=False, duration_s=60.2, outcome="failed: intraday: no answer from the model (TimeoutError)",
+                                      endpoint="http://127.0.0.1:8080/v1")},
+            next_due={"intraday": t + timedelta(minutes=30), "eod_review": t.replace(hour=23), "morning_brief": t + timedelta(hours=23, minutes=30)},
+            model_errors=1, usage_day="2026-11-20", usage_today=UsageLine(calls=4, input_tokens=1200, output_tokens=300, cost_usd=0.0021),
+            usage_total=UsageLine(calls=9, input_tokens=5000, output_tokens=900, cost_usd=0.01),
+        )
+        body = status.to_bytes()
+        js = web.agent.nc.jetstream()
+        await js.publish("consciousness.insights.agents", body, headers=signed_headers(bus.data_dir, "agent:desk", Kind.INSIGHT, body))
+        forged = status.model_copy(update={"model_errors": 0, "analyst": "all fine"}).to_bytes()
+        await js.publish("consciousness.insights.agents", forged, headers=signed_headers(bus.data_dir, "agent:other", Kind.INSIGHT, forged))
+        api = (await c.get("/api/agents")).json()
+        assert api["model_errors"] == 1 and api["analyst"].startswith("LLM openai-compatible:gemma")
+        page = (await c.get("/agents")).text
+        assert 'id="endpoint">http://127.0.0.1:8080/v1<' in page and 'id="model-errors" class="bad">1<' in page
+        assert "no answer from the model (TimeoutError) (model at http://127.0.0.1:8080/v1)" in page
+        assert "brief: 1 flagged for review" in page and "1200 / 300" in page
+        metrics = (await c.get("/metrics")).text
+        assert 'deskgate_agent_errors_total{cause="model"} 1.0' in metrics
+        assert 'deskgate_agent_cycle_ok{cycle="intraday"} 0.0' in metrics and 'deskgate_agent_cycle_duration_seconds{cycle="intraday"} 60.2' in metrics
+        assert 'deskgate_agent_tokens_total{direction="input"} 5000.0' in metrics

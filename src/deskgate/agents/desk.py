@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
@@ -30,8 +31,16 @@ from deskgate.agents.analyst import Analyst, ModelError, Usage
 from deskgate.agents.citations import check_citations
 from deskgate.agents.outputs import Draft
 from deskgate.agents.post_trade import Drafted, execution_analysis, horizon_outcome
-from deskgate.agents.published import DirectiveResult, EndOfDayReport, IntradayReport, MorningBriefReport, UsageLine
-from deskgate.agents.schedule import due
+from deskgate.agents.published import (
+    AgentsStatus,
+    DirectiveResult,
+    EndOfDayReport,
+    IntradayReport,
+    LastRun,
+    MorningBriefReport,
+    UsageLine,
+)
+from deskgate.agents.schedule import due, next_due
 from deskgate.agents.submit import AgentClient
 from deskgate.client.errors import VerdictTimeout
 from deskgate.agents.view import CycleKind, DeskView, GovernorView, Limits, PositionView
@@ -80,6 +89,9 @@ class AgentState(BaseModel):
     usage: UsageLine = Field(default_factory=UsageLine)
     # What the agents staged, until its fill and then its horizon (post_trade.py); the newest MAX_DRAFTED.
     drafted: dict[str, Drafted] = Field(default_factory=dict)
+    last_runs: dict[str, LastRun] = Field(default_factory=dict)  # each cycle kind's most recent run, for AgentsStatus
+    usage_day: str = ""
+    usage_today: UsageLine = Field(default_factory=UsageLine)
 
     @classmethod
     def load(cls, data_dir: DataDir) -> AgentState:
@@ -148,20 +160,44 @@ class AgentDesk:
             self.state.save(self.data_dir)
             return []
         results = []
+        endpoint = getattr(self.analyst, "endpoint", None)
         for kind, at in due(self.mission.agents.schedule, self.state.last_cycle_at, upto):
+            started = time.monotonic()
             try:
-                results.append(await self.cycle(kind, at))
+                result = await self.cycle(kind, at)
+                results.append(result)
+                ok, outcome = True, _outcome(result)
             except SKIPPABLE as exc:
                 # The model failed this cycle (after its retries), or drafted something unusable: say so,
                 # keep the desk running. Bus errors are not caught: the cycle is retried after a restart.
-                log.error("%s cycle at %s failed: %s", kind, at, exc)
+                log.error("%s cycle at %s failed (model endpoint: %s): %s", kind, at, endpoint or "none, the offline analyst", exc)
                 self._count("model_errors" if isinstance(exc, ModelError) else "cycle_errors")
                 self._remember(at, "note", f"cycle:{kind}", f"{kind} cycle failed, nothing more drafted: {exc}"[:4000])
+                ok, outcome = False, f"failed: {exc}"
             self.state.last_cycle_at = at
+            self.state.last_runs[kind] = LastRun(at=at, ok=ok, duration_s=round(time.monotonic() - started, 3), outcome=outcome[:600], endpoint=endpoint)
             self.state.save(self.data_dir)
+            await self._publish_status(at)
         return results
 
+    def status(self, at: datetime) -> AgentsStatus:
+        """Where the agents stand after the cycle at `at` (AgentsStatus)."""
+        c = self.state.counts
+        return AgentsStatus(
+            at=at, analyst=self.analyst.label, endpoint=getattr(self.analyst, "endpoint", None), last=dict(self.state.last_runs),
+            next_due=next_due(self.mission.agents.schedule, self.state.last_cycle_at or at),
+            model_errors=c.get("model_errors", 0), cycle_errors=c.get("cycle_errors", 0),
+            cycles={k: c.get(k, 0) for k in ("morning_brief", "intraday", "eod_review")},
+            usage_day=self.state.usage_day, usage_today=self.state.usage_today, usage_total=self.state.usage,
+        )
+
+    async def _publish_status(self, at: datetime) -> None:
+        await self.client.publish_insight(S.insight_subject("agents"), self.status(at).to_bytes())
+
     async def cycle(self, kind: CycleKind, at: datetime) -> CycleResult:
+        day = f"{at:%Y-%m-%d}"
+        if self.state.usage_day != day:
+            self.state.usage_day, self.state.usage_today = day, UsageLine()
         await self.ingest(at)
         view = await self.view(kind, at)
         if kind == "morning_brief":
@@ -682,15 +718,8 @@ class AgentDesk:
 
     def _usage(self) -> UsageLine:
         u: Usage = self.analyst.usage.take()
-        total = self.state.usage
-        self.state.usage = UsageLine(
-            calls=total.calls + u.calls,
-            requests=total.requests + u.requests,
-            retries=total.retries + u.retries,
-            input_tokens=total.input_tokens + u.input_tokens,
-            output_tokens=total.output_tokens + u.output_tokens,
-            cost_usd=None if total.cost_usd is None or u.cost_usd is None else total.cost_usd + u.cost_usd,
-        )
+        self.state.usage = _added(self.state.usage, u)
+        self.state.usage_today = _added(self.state.usage_today, u)
         return UsageLine(
             calls=u.calls, requests=u.requests, retries=u.retries, input_tokens=u.input_tokens, output_tokens=u.output_tokens, cost_usd=u.cost_usd
         )
@@ -720,6 +749,30 @@ def _parse(model, data: bytes):
         return model.model_validate_json(data)
     except ValidationError:
         return None
+
+
+def _added(total: UsageLine, u: Usage) -> UsageLine:
+    return UsageLine(
+        calls=total.calls + u.calls,
+        requests=total.requests + u.requests,
+        retries=total.retries + u.retries,
+        input_tokens=total.input_tokens + u.input_tokens,
+        output_tokens=total.output_tokens + u.output_tokens,
+        cost_usd=None if total.cost_usd is None or u.cost_usd is None else total.cost_usd + u.cost_usd,
+    )
+
+
+def _outcome(result: CycleResult) -> str:
+    """What a cycle did, in a line."""
+    r = result.report
+    if isinstance(r, IntradayReport):
+        staged = sum(d.decision == "staged" for d in r.directives)
+        return f"{len(r.insights)} insights, {len(r.principles)} principles, {len(r.directives)} drafts, {staged} staged"
+    if isinstance(r, MorningBriefReport):
+        return f"brief: {len(r.brief.flagged)} flagged for review, {len(r.brief.parameter_suggestions)} suggestions"
+    if isinstance(r, EndOfDayReport):
+        return f"review archived as document #{r.archival_id}"
+    return "done"
 
 
 def _base(asset: str) -> str:

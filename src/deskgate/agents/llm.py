@@ -55,6 +55,7 @@ OUTPUTS = {
     "end_of_day": EndOfDayReview,
 }
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+PROVIDER_ENDPOINTS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com", "ollama": "http://127.0.0.1:11434/v1"}
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ class LLMAnalyst:
         self.settings = settings
         self.model = model if model is not None else build_model(settings)
         self.name = f"{settings.provider}:{settings.name}"[:64]
+        self.endpoint = settings.base_url or PROVIDER_ENDPOINTS.get(settings.provider)  # named in errors and on the Agents page
         self.label = f"LLM {self.name} via pydantic-ai (prompts {'/'.join(sorted(set(PROMPTS.values())))})"
         self.usage = Usage()
         self.prompts = {fn: load_prompt(fn) for fn in PROMPTS}

@@ -62,3 +62,31 @@ class EndOfDayReport(Message):
     review: EndOfDayReview
     archival_id: int
     usage: UsageLine
+
+
+class LastRun(Message):
+    """One cycle kind's most recent run."""
+
+    at: datetime  # the cycle's scheduled time
+    ok: bool
+    duration_s: float
+    outcome: str = Field("", max_length=600)  # what it did, or why it failed
+    endpoint: str | None = None  # the model server it called (None: the offline analyst)
+
+
+class AgentsStatus(Message):
+    """consciousness.insights.agents, after every cycle, run or failed: what a person needs to see the
+    agents at work (the Command Center's Agents page, `deskgate agents status`, /metrics)."""
+
+    kind: Literal["agents"] = "agents"
+    at: datetime  # when this was published, on the agents' clock
+    analyst: str
+    endpoint: str | None = None
+    last: dict[str, LastRun] = Field(default_factory=dict)  # by cycle kind
+    next_due: dict[str, datetime] = Field(default_factory=dict)  # by cycle kind
+    model_errors: int = 0  # since the data directory began
+    cycle_errors: int = 0
+    cycles: dict[str, int] = Field(default_factory=dict)  # runs by kind
+    usage_day: str = ""  # YYYY-MM-DD (UTC) of usage_today
+    usage_today: UsageLine = Field(default_factory=UsageLine)
+    usage_total: UsageLine = Field(default_factory=UsageLine)

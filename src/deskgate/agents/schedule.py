@@ -41,3 +41,16 @@ def due(times: CycleTimes, after: datetime, upto: datetime) -> list[tuple[CycleK
         day += timedelta(days=1)
     out.sort(key=lambda p: (p[1], ORDER[p[0]]))
     return out
+
+
+def next_due(times: CycleTimes, after: datetime) -> dict[str, datetime]:
+    """The next time each cycle kind is due after `after` (within two days: every kind runs daily)."""
+    out: dict[str, datetime] = {}
+    for kind, at in due(times, after, after + timedelta(days=2)):
+        out.setdefault(kind, at)
+    return out
+
+
+def first_due(times: CycleTimes, after: datetime) -> tuple[str, datetime]:
+    """The next cycle of any kind after `after`."""
+    return min(next_due(times, after).items(), key=lambda kv: (kv[1], ORDER[kv[0]]))

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from deskgate.agents.analyst import build_analyst
 from deskgate.agents.desk import AgentDesk
-from deskgate.agents.schedule import due
+from deskgate.agents.schedule import due, first_due
 from deskgate.agents.submit import AgentClient, desk_signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import connect_as
@@ -64,6 +64,8 @@ class AgentsService:
                 desk.state.last_cycle_at = now - MAX_CATCH_UP
                 memory.remember("note", f"agents were stopped since {last:%Y-%m-%d %H:%M} UTC: {skipped} cycles skipped, not replayed")
                 log.warning("skipped %d cycles missed since %s", skipped, last)
+            kind, at = first_due(self.mission.agents.schedule, max(self.clock.now(), desk.state.last_cycle_at or self.clock.now()))
+            log.info("first cycle due: %s at %s UTC (analyst: %s)", kind, f"{at:%Y-%m-%d %H:%M}", analyst.label)
             if ready is not None:
                 ready.set()
             while not self._stop.is_set():

@@ -22,6 +22,7 @@ from typing import NamedTuple
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
+from deskgate.agents.published import AgentsStatus
 from deskgate.approvals.review_authors import ReviewAuthors
 from deskgate.audit.keys import AGENT_SIGNERS, KeyStore, principal_signer
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, kind_of, verify_headers, verify_signed
@@ -440,6 +441,22 @@ class CommandCenter:
         if forged:
             log.warning("SECURITY: %d Governor state(s) not signed by %s's current key; not shown", forged, GOVERNOR_SIGNER)
         return state
+
+    async def agents_status(self) -> AgentsStatus | None:
+        """The desk agents' latest status (None before their first cycle): only one signed by the desk
+        identity's current key counts, whatever another agent published after it."""
+        keys = self.keys.deciding
+
+        def genuine(m) -> AgentsStatus | None:
+            if verify_headers(keys, Kind.INSIGHT, m.data, m.headers, expect=GOVERNOR_SIGNER) is not SignatureStatus.VALID:
+                return None
+            try:
+                return AgentsStatus.model_validate_json(m.data)
+            except ValueError:
+                return None
+
+        status, _ = await newest_accepted(self.nc, "INSIGHTS", S.insight_subject("agents"), genuine)
+        return status
 
     async def governor_hold(self) -> GovernorHold | None:
         """The damping the factory applies and holds until a principal's clear (None before it first published)."""

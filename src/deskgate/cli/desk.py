@@ -55,6 +55,27 @@ def init(
 
 @app.command()
 @handle_errors
+def first_cycle_line(mission, root, now=None) -> str:
+    """When the agents next run, so a quiet desk is not mistaken for a dead one."""
+    from deskgate.agents.desk import AgentState
+    from deskgate.agents.schedule import first_due
+    from deskgate.agents.service import MAX_CATCH_UP
+    from deskgate.domain.base import utcnow
+
+    now = now or utcnow()
+    try:
+        last = AgentState.load(root).last_cycle_at
+    except RuntimeError as exc:
+        return f"[yellow]agents: their state file cannot be read ({escape(str(exc))})[/]"
+    # As the agents service decides (agents/service.py): cycles missed since a recent stop run at once;
+    # after a long stop, or a replay that ran ahead of now, they start from now.
+    after = last if last is not None and now - MAX_CATCH_UP < last <= now else now
+    kind, at = first_due(mission.agents.schedule, after)
+    names = {"morning_brief": "the morning brief", "intraday": "an intraday watch", "eod_review": "the end-of-day review"}
+    when = "now, catching up" if at <= now else f"at {at:%H:%M} UTC (in {round((at - now).total_seconds() / 60)} min)"
+    return f"agents: the first cycle, {names[kind]}, is due {when}; each cycle then shows on the Agents page and in `deskgate agents status`"
+
+
 def up(
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,
@@ -95,6 +116,8 @@ def up(
 
         show_notices()
         console.print(where_table(stack))
+        if agents:
+            console.print(first_cycle_line(mission, root))
         console.print("[green]desk running[/]; Ctrl-C (or SIGTERM) stops every process")
         stack.run_forever(stop, on_restart=on_restart)
     finally:

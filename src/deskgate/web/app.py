@@ -17,7 +17,7 @@ import time
 from collections import Counter
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -48,7 +48,11 @@ from deskgate.people.accounts import (
 )
 from deskgate.people.principals import PrincipalError, Principals
 from deskgate.web import metrics
-from deskgate.web.charts import DRAWDOWN, EQUITY, LEVERAGE, line_chart
+from deskgate.agents.published import AgentsStatus
+from deskgate.agents.schedule import next_due
+from deskgate.scorecard import Scorecard
+from deskgate.scorecard_feed import gather as gather_scorecard
+from deskgate.web.charts import DRAWDOWN, EQUITY, LEVERAGE, PNL, line_chart, reliability_chart
 from deskgate.web.desk import (
     AckRequest,
     ActionError,
@@ -537,6 +541,34 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         verdicts, outcomes = await asyncio.gather(ctx.cc.verdicts(since), ctx.cc.outcomes(since))
         return period_funnel(verdicts, outcomes, since, now, until), since, until
 
+    async def scorecard_data(horizon_hours: float | None) -> Scorecard:
+        hours = horizon_hours if horizon_hours is not None else mission.agents.outcome_horizon_hours
+        if not 0.5 <= hours <= 24 * 90:
+            raise Problem(400, f"horizon_hours must be between 0.5 and 2160, got {hours:g}")
+        return await gather_scorecard(ctx.cc, timedelta(hours=hours))
+
+    @app.get("/scorecard", response_class=HTMLResponse, include_in_schema=False)
+    async def scorecard_page(request: Request, horizon_hours: float | None = Query(None), session: Session = Depends(page_session)):
+        card = await scorecard_data(horizon_hours)
+        cumulative, running = [], 0.0
+        for j in card.judged:
+            running += j.pnl_usd
+            cumulative.append((j.filled_at, running))
+        charts = {
+            "reliability": Markup(reliability_chart(card.reliability)),
+            "pnl": Markup(line_chart(cumulative, title="P&L at the horizon, cumulative by fill time", style=PNL)),
+        }
+        return page(request, "scorecard.html", session, card=card, charts=charts)
+
+    CYCLE_KINDS = (("morning_brief", "morning brief"), ("intraday", "intraday watch"), ("eod_review", "end-of-day review"))
+
+    @app.get("/agents", response_class=HTMLResponse, include_in_schema=False)
+    async def agents_page(request: Request, session: Session = Depends(page_session)):
+        status = await ctx.cc.agents_status()
+        now = utcnow()
+        upcoming = status.next_due if status else next_due(mission.agents.schedule, now)
+        return page(request, "agents.html", session, status=status, upcoming=upcoming, now=now, kinds=CYCLE_KINDS)
+
     @app.get("/users", response_class=HTMLResponse, include_in_schema=False)
     async def users_page(request: Request, session: Session = Depends(page_session)):
         if session.account.role != Role.ADMIN:
@@ -684,6 +716,16 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
                 for s in history
             ],
         }
+
+    @app.get("/api/agents", tags=["agents"])
+    async def api_agents(session: Session = Depends(read_session)) -> AgentsStatus | None:
+        """The desk agents' latest status: each cycle's last run and next, model errors, tokens and cost today."""
+        return await ctx.cc.agents_status()
+
+    @app.get("/api/scorecard", tags=["risk"])
+    async def api_scorecard(horizon_hours: float | None = Query(None), session: Session = Depends(read_session)) -> Scorecard:
+        """Executed directives judged at their horizon: hit rate, calibration, P&L, and why the rest did not execute."""
+        return await scorecard_data(horizon_hours)
 
     @app.get("/api/funnel", tags=["risk"])
     async def api_funnel(

@@ -189,3 +189,40 @@ def line_chart(points: Sequence[Point], *, title: str, style: ChartStyle, width:
         )
     parts.append("</svg>")
     return "".join(parts)
+
+
+PNL = ChartStyle(fmt=lambda v: f"{money(v)} USD", tick=lambda v, step: tick_label(v, step), min_span=100.0, include_zero=True)
+
+
+def reliability_chart(buckets, *, width: int = 420, height: int = 360) -> str:
+    """Calibration: each confidence bucket's hit rate against its mean confidence, beside the diagonal a
+    calibrated drafter would sit on. A dot's area grows with how many directives it holds."""
+    pad_l, pad_r, pad_t, pad_b = 48, 16, 28, 40
+    inner_w, inner_h = width - pad_l - pad_r, height - pad_t - pad_b
+    title = "calibration: hit rate against confidence"
+    parts = [f'<svg class="chart reliability" role="img" aria-label="{title}" viewBox="0 0 {width} {height}" width="{width}">',
+             f'<text x="{pad_l}" y="17" class="chart-title">{title}</text>']
+
+    def x(v: float) -> float:
+        return pad_l + inner_w * v
+
+    def y(v: float) -> float:
+        return pad_t + inner_h * (1 - v)
+
+    for v in (0.0, 0.25, 0.5, 0.75, 1.0):
+        parts.append(f'<line x1="{x(0)}" y1="{y(v):.1f}" x2="{x(1)}" y2="{y(v):.1f}" class="grid"/>')
+        parts.append(f'<text x="{pad_l - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="tick y-tick">{v:.0%}</text>')
+        parts.append(f'<line x1="{x(v):.1f}" y1="{y(0)}" x2="{x(v):.1f}" y2="{y(1)}" class="grid"/>')
+        parts.append(f'<text x="{x(v):.1f}" y="{height - 22}" text-anchor="middle" class="tick x-tick">{v:.2f}</text>')
+    parts.append(f'<text x="{pad_l + inner_w / 2}" y="{height - 4}" text-anchor="middle" class="tick">confidence as drafted</text>')
+    parts.append(f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}" class="diagonal"/>')
+    filled = [b for b in buckets if b.count]
+    if not filled:
+        parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="chart-empty">nothing judged yet</text>')
+    most = max((b.count for b in filled), default=1)
+    for b in filled:
+        r = 3 + 9 * math.sqrt(b.count / most)
+        label = escape(f"confidence {b.low:.1f}-{b.high:.1f}: {b.count} directives, mean {b.mean_confidence:.2f}, hit rate {b.hit_rate:.0%}")
+        parts.append(f'<g class="pt bucket"><title>{label}</title><circle cx="{x(b.mean_confidence):.1f}" cy="{y(b.hit_rate):.1f}" r="{r:.1f}" class="dot"/></g>')
+    parts.append("</svg>")
+    return "".join(parts)

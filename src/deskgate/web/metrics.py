@@ -104,10 +104,35 @@ def families(funnel: Funnel | None, breaker: BreakerState, portfolio: PortfolioS
     return out
 
 
+def agent_families(status) -> list:
+    """The agents' own numbers, from their latest status (AgentsStatus); none before their first cycle."""
+    if status is None:
+        return []
+    errors = CounterMetricFamily("deskgate_agent_errors", "Agent cycles that failed, by cause", labels=["cause"])
+    errors.add_metric(["model"], status.model_errors)
+    errors.add_metric(["other"], status.cycle_errors)
+    duration = GaugeMetricFamily("deskgate_agent_cycle_duration_seconds", "How long each cycle kind's last run took", labels=["cycle"])
+    ok = GaugeMetricFamily("deskgate_agent_cycle_ok", "1 if each cycle kind's last run succeeded", labels=["cycle"])
+    last = GaugeMetricFamily("deskgate_agent_cycle_last_run_timestamp_seconds", "When each cycle kind last ran (its scheduled time)", labels=["cycle"])
+    for kind, run in sorted(status.last.items()):
+        duration.add_metric([kind], run.duration_s)
+        ok.add_metric([kind], 1 if run.ok else 0)
+        last.add_metric([kind], run.at.timestamp())
+    tokens = CounterMetricFamily("deskgate_agent_tokens", "Model tokens the agents used, failed calls included", labels=["direction"])
+    tokens.add_metric(["input"], status.usage_total.input_tokens)
+    tokens.add_metric(["output"], status.usage_total.output_tokens)
+    out = [errors, duration, ok, last, tokens]
+    if status.usage_today.cost_usd is not None:
+        cost = GaugeMetricFamily("deskgate_agent_cost_usd_today", "Model cost today (UTC), where the price is known")
+        cost.add_metric([], status.usage_today.cost_usd)
+        out.append(cost)
+    return out
+
+
 async def render(cc: CommandCenter) -> bytes:
-    funnel, breaker, portfolio = await cc.funnel(), await cc.breaker(), await cc.portfolio()
+    funnel, breaker, portfolio, agents = await cc.funnel(), await cc.breaker(), await cc.portfolio(), await cc.agents_status()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(families(funnel, breaker, portfolio, cc.events.counts["permission_violation"])))
+    registry.register(_Snapshot(families(funnel, breaker, portfolio, cc.events.counts["permission_violation"]) + agent_families(agents)))
     return generate_latest(registry)
 
 
