@@ -113,3 +113,30 @@ def test_the_signal_is_well_formed_for_any_prices(prices):
         sig = model.update(bar(i, p))
         assert sig is not None and 0.0 <= sig.probability_up <= 1.0 and sig.drift_std_pct_per_day > 0
         assert math.isfinite(sig.drift_pct_per_day)
+
+
+def test_the_default_market_gives_believable_daily_moves_and_drifts():
+    """The default simulator (1-second bars, 60% a year) through the default trend model: daily moves and
+    the signal's drift per day are what BTC shows, not +50%/day read out of one second's noise."""
+    import statistics
+    from datetime import datetime, timezone
+
+    from deskgate.config import Mission
+    from deskgate.marketdata.intelligence import Intelligence
+    from deskgate.marketdata.simulator import Simulator
+
+    md = Mission().marketdata
+    sim = Simulator(["BTC"], {"BTC": 65_000.0}, interval_seconds=md.interval_seconds, annual_volatility_pct=md.annual_volatility_pct, seed=md.seed)
+    intel = Intelligence(window_s=md.summary_window_seconds, signal_every=md.signal_every_bars, sample_seconds=md.signal_sample_seconds)
+    signals, closes = [], []
+    start = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    for bar in sim.bars(start, 36 * 3600):
+        summary, signal = intel.add(bar)
+        if signal is not None and bar.ts >= start.replace(hour=12):  # past the model's first hours
+            signals.append(abs(signal.drift_pct_per_day))
+        if summary is not None:
+            closes.append(summary.close)
+    drifts = sorted(signals)
+    assert statistics.median(drifts) < 5.0 and drifts[int(0.95 * len(drifts))] < 15.0
+    daily = abs(closes[47] / closes[0] - 1) * 100  # one day of 30-minute windows
+    assert daily < 15.0

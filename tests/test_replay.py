@@ -284,7 +284,7 @@ async def test_two_replays_with_the_same_seed_send_the_same_directives_and_get_t
     (the market stored, the book at the bar time, every staged directive in the queue, every fill)
     instead of racing it, and its own ids and times come from the replay, not the wall clock."""
     # The market clock, as the demo and the benchmark run; a Governor quick enough to damp and be cleared within two days.
-    mission = desk_mission(clock="market", agents={"governor": {"baseline": 2, "h": 1.5}})
+    mission = desk_mission(clock="market", agents={"governor": {"baseline": 2, "h": 1.5}, "outcome_horizon_hours": 4})
     first, a = await _replay_on_a_fresh_desk(tmp_path / "first", mission, days=2)
     second, b = await _replay_on_a_fresh_desk(tmp_path / "second", mission, days=2)
     # Enough happened to be worth comparing: staged and rejected directives, fills, the Governor at work.
@@ -297,11 +297,11 @@ async def test_two_replays_with_the_same_seed_send_the_same_directives_and_get_t
     for name in a:
         assert a[name] == b[name], f"the two replays differ in their {name}"
     assert first.counts == second.counts
-    # The scorecard: every executed directive, from the desk's intraday cycles, judged where a day had passed; the same twice.
+    # The scorecard: every executed directive, from the desk's intraday cycles, judged where 4 h had passed; the same twice.
     card = first.scorecard
     executed = {d.directive_id for d in first.decisions if d.outcome == "executed"}
     assert card.desk.executed == first.funnel.executed == len(executed)
-    assert 0 < card.desk.judged < card.desk.executed and card.pending == card.desk.executed - card.desk.judged
+    assert 0 < card.desk.judged <= card.desk.executed and card.pending == card.desk.executed - card.desk.judged
     assert set(card.by_cycle) == {"intraday"} and set(card.by_agent) == {"desk"}
     assert {j.directive_id for j in card.judged} <= executed and card.desk.brier is not None
     assert card.governor_interventions == first.governor_interventions

@@ -229,6 +229,7 @@ class MarketData(_Section):
     # and the trend signal on market.data.signals.<ASSET> every signal_every_bars bars.
     summary_window_seconds: PositiveFloat = 1800.0
     signal_every_bars: int = Field(60, ge=1)
+    signal_sample_seconds: PositiveFloat = 300.0  # the trend model reads one close per this much bar time
     # News and research, screened for injected instructions before any agent sees them.
     news: NewsSettings = NewsSettings()
 
@@ -572,6 +573,7 @@ marketdata:
   annual_volatility_pct: 60
   summary_window_seconds: 1800   # the agents' summaries: market.data.aggregated.<ASSET>
   signal_every_bars: 60          # the trend signal: market.data.signals.<ASSET>
+  signal_sample_seconds: 300     # the trend model reads one close per 5 minutes of bar time (believable drifts)
   news:
     # Files polled for news and research (format jsonl: {{"id", "text"}} per line; or rss, atom).
     # Every item is sanitised and screened; what passes goes to the agents on market.data.news,

@@ -266,7 +266,9 @@ class ReplayMarket:
         self.schedule = mission.agents.schedule
         self.step = timedelta(seconds=bar_seconds)
         self.sim = Simulator(md.assets, dict(md.start_prices), seed=md.seed, interval_seconds=bar_seconds, annual_volatility_pct=md.annual_volatility_pct)
-        self.intel = Intelligence(window_s=md.summary_window_seconds, signal_every=int(md.summary_window_seconds // bar_seconds))
+        self.intel = Intelligence(
+            window_s=md.summary_window_seconds, signal_every=int(md.summary_window_seconds // bar_seconds), sample_seconds=md.signal_sample_seconds
+        )
         self.counts = {"bars": 0, "summaries": 0, "signals": 0}
 
     def batch(self, t: datetime, end: datetime) -> MarketBatch | None:

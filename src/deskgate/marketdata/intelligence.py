@@ -193,8 +193,18 @@ class KalmanTrend:
     _var: float | None = None
     _last: float | None = None
     _n: int = 0
+    _step: float | None = None  # seconds between observations
 
     def update(self, bar: Bar) -> Signal | None:
+        self.observe(bar)
+        if self._n % self.every:
+            return None
+        return self.signal(bar)
+
+    def observe(self, bar: Bar) -> None:
+        """Take one observation; `bar.interval_seconds` is the time since the previous one (a day's
+        drift is the slope per step times the steps in a day)."""
+        self._step = bar.interval_seconds
         z = math.log(bar.close)
         self._n += 1
         if self._last is not None:
@@ -220,14 +230,11 @@ class KalmanTrend:
             level, slope = level + k0 * innovation, slope + k1 * innovation
             self._x = [level, slope]
             self._p = [[(1 - k0) * p00, (1 - k0) * p01], [(1 - k0) * p01, p11 - k1 * p01]]
-        if self._n % self.every:
-            return None
-        return self.signal(bar)
 
     def signal(self, bar: Bar) -> Signal:
         assert self._x is not None
         slope, var = self._x[1], max(self._p[1][1], 1e-30)
-        per_day = 86400.0 / bar.interval_seconds
+        per_day = 86400.0 / (self._step or bar.interval_seconds)
         std = math.sqrt(var)
         p_up = 0.5 * (1.0 + math.erf(slope / (std * math.sqrt(2.0))))
         direction = "up" if p_up > self.up else "down" if p_up < 1 - self.up else "flat"
@@ -247,14 +254,29 @@ class KalmanTrend:
 class Intelligence:
     """Summaries and signals for every asset, fed bar by bar: what the market-data service and a replay publish."""
 
-    def __init__(self, *, window_s: float, signal_every: int):
+    def __init__(self, *, window_s: float, signal_every: int, sample_seconds: float = 300.0):
         self.window_s = window_s
         self.signal_every = signal_every
+        # The trend model sees one close per `sample_seconds` of bar time: fed every 1-second bar, a
+        # day's drift is the slope of one second times 86,400, and reads +50%/day out of noise.
+        self.sample_seconds = sample_seconds
         self._aggregators: dict[str, WindowAggregator] = {}
         self._signals: dict[str, KalmanTrend] = {}
+        self._sampled: dict[str, datetime] = {}
+        self._bars: dict[str, int] = {}
 
     def add(self, bar: Bar) -> tuple[MarketSummary | None, Signal | None]:
-        if bar.asset not in self._aggregators:
-            self._aggregators[bar.asset] = WindowAggregator(bar.asset, window_s=self.window_s)
-            self._signals[bar.asset] = KalmanTrend(bar.asset, every=self.signal_every)
-        return self._aggregators[bar.asset].add(bar), self._signals[bar.asset].update(bar)
+        asset = bar.asset
+        if asset not in self._aggregators:
+            self._aggregators[asset] = WindowAggregator(asset, window_s=self.window_s)
+            self._signals[asset] = KalmanTrend(asset)
+            self._bars[asset] = 0
+        summary = self._aggregators[asset].add(bar)
+        trend, last = self._signals[asset], self._sampled.get(asset)
+        elapsed = (bar.ts - last).total_seconds() if last is not None else bar.interval_seconds
+        if last is None or elapsed >= self.sample_seconds:
+            trend.observe(bar.model_copy(update={"interval_seconds": max(elapsed, bar.interval_seconds)}))
+            self._sampled[asset] = bar.ts
+        self._bars[asset] += 1
+        signal = trend.signal(bar) if self._bars[asset] % self.signal_every == 0 else None
+        return summary, signal

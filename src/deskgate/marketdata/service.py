@@ -39,7 +39,10 @@ class MarketDataService:
         self.summaries = 0
         self.signals = 0
         self.news = None  # a NewsPoller when the mission names feeds
-        self.intelligence = Intelligence(window_s=mission.marketdata.summary_window_seconds, signal_every=mission.marketdata.signal_every_bars)
+        self.intelligence = Intelligence(
+            window_s=mission.marketdata.summary_window_seconds, signal_every=mission.marketdata.signal_every_bars,
+            sample_seconds=mission.marketdata.signal_sample_seconds,
+        )
 
     def stop(self) -> None:
         self._stop.set()
