@@ -679,3 +679,24 @@ async def test_the_agents_take_a_new_baseline_only_from_a_principals_own_clear_o
             assert desk.state.governor.state == "drifting" and desk.state.counts["unsigned_clears"] == 3
         finally:
             await client.close()
+
+
+async def test_a_desk_without_memory_writes_it_but_never_reads_it_back(bus):
+    """What benchmarks/memory_worth.py compares against: no core blocks, no recall, no searches."""
+    from deskgate.agents.submit import AgentClient
+
+    mission = make_mission(paper={"starting_equity_usd": 1_000_000.0})
+    async with running(bus, mission) as (factory, agent, cc, md):
+        client = await AgentClient.connect(bus.data_dir)
+        memory = Memory.open(bus.data_dir.memory_db)
+        memory.core_rethink("hypotheses", "BTC up: confirmed 3 day(s)")
+        memory.remember("insight", "BTC trend model bullish", at=T0)
+        analyst = OfflineAnalyst()
+        try:
+            with_memory = await AgentDesk(mission, bus.data_dir, client, analyst, memory).view("intraday", T0)
+            assert with_memory.core["hypotheses"] and "BTC trend model bullish" in with_memory.memory
+            blind = AgentDesk(mission, bus.data_dir, client, OfflineAnalyst(), memory, recall=False)
+            v = await blind.view("intraday", T0)
+            assert v.core == {} and v.memory == "" and v.memory_ids == [] and blind.analyst.memory is None
+        finally:
+            await client.close()

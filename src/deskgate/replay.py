@@ -373,6 +373,7 @@ class Replay:
         start: datetime = REPLAY_START,
         bar_seconds: float = 180.0,
         on_progress: Progress | None = None,
+        recall: bool = True,
     ):
         if days < 1:
             raise ValueError("a replay needs at least one day")
@@ -386,6 +387,7 @@ class Replay:
         self.start = start
         self.bar_seconds = bar_seconds
         self.on_progress = on_progress or (lambda t, d: None)
+        self.recall = recall  # False: the desk without a memory (AgentDesk), to measure what memory is worth
         self.clock = ReplayClock(start)
 
     async def run(self) -> ReplayResult:
@@ -404,7 +406,9 @@ class Replay:
         closes: dict[str, float] = {}  # each asset's last close published
         # The cycle sizes from the book at the replay's bar time: the desk waits for it after reading
         # the market, so the factory applies the bars while the agents read what is new.
-        desk = AgentDesk(m, self.data_dir, agent, self.analyst, memory, book=(lambda: book.at(self.clock.t, closes)) if book else None)
+        desk = AgentDesk(
+            m, self.data_dir, agent, self.analyst, memory, book=(lambda: book.at(self.clock.t, closes)) if book else None, recall=self.recall
+        )
         principal = SimulatedPrincipal(cc, signer)
         market = ReplayMarket(m, self.bar_seconds)
         results: list[CycleResult] = []

@@ -127,16 +127,22 @@ class AgentDesk:
         memory: Memory,
         *,
         book: Callable[[], Awaitable[PortfolioSnapshot | None]] | None = None,
+        recall: bool = True,
     ):
         """`book` gives the portfolio a cycle sizes from; by default the factory's latest on the bus.
-        A replay passes its own, which waits for the book at the replay's bar time."""
+        A replay passes its own, which waits for the book at the replay's bar time.
+
+        `recall=False` is the desk without a memory, for measuring what memory is worth
+        (benchmarks/memory_worth.py): what it writes is kept, but no cycle reads it back (no core
+        blocks, no recall in the context, no searches)."""
+        self.recall = recall
         self.mission = mission
         self.data_dir = data_dir
         self.client = client
         self.nc = client.nc
         self.analyst = analyst
         self.memory = memory
-        if hasattr(analyst, "memory"):
+        if hasattr(analyst, "memory") and recall:
             analyst.memory = memory  # an LLM edits core memory through its tools
         self.state = AgentState.load(data_dir)
         self.state.governor = self.state.governor.model_copy(update={"threshold": mission.agents.governor.h})
@@ -428,7 +434,7 @@ class AgentDesk:
         ctx = assemble(
             self.memory, self.mission.memory.context_tokens, window=self.mission.memory.recall_window, focus=self.focus(),
             relevant=self.mission.memory.relevant_entries,
-        )
+        ) if self.recall else None
         # The book last: a replay's book waits for the factory to reach the replay's bar time.
         snap = self.last_snapshot = await self.book()
         equity = snap.equity_usd if snap else self.mission.paper.starting_equity_usd
@@ -461,9 +467,9 @@ class AgentDesk:
             since_last_cycle=list(self._since[kind]),
             fills=list(self._fills[kind]),
             news=list(self._news[kind]),
-            memory=ctx.text,
-            memory_ids=ctx.included,
-            core={b.label: b.value for b in self.memory.core()},
+            memory=ctx.text if ctx else "",
+            memory_ids=ctx.included if ctx else [],
+            core={b.label: b.value for b in self.memory.core()} if self.recall else {},
             governor=GovernorView(state=st.state, statistic=round(st.statistic, 4), threshold=st.threshold),
             model_slippage_bps=self.mission.paper.slippage_bps,
             day_start_equity_usd=self.state.day_start_equity_usd,
