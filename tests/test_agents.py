@@ -293,8 +293,46 @@ async def test_a_model_that_never_answers_validly_raises_a_clear_error():
         return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {"response": [{"claim": 1}]})])
 
     a = LLMAnalyst(LLM.model_copy(update={"output_retries": 1}), model=FunctionModel(model))
-    with pytest.raises(ModelError, match="socratic.*no valid answer after 1 retries"):
+    with pytest.raises(ModelError, match=r"socratic: no valid answer from http://127.0.0.1:9/v1 after 1 retries \(2 request"):
         await a.socratic(view())
+    assert a.usage.requests == 2 and a.usage.retries == 1 and a.usage.by_function == {"socratic": 1, "socratic:failed": 1}
+
+
+async def test_a_token_cap_and_a_timeout_are_told_apart_from_an_invalid_answer():
+    import asyncio
+
+    def capped(messages, info: AgentInfo) -> ModelResponse:
+        return ModelResponse(parts=[], finish_reason="length")
+
+    a = LLMAnalyst(LLM.model_copy(update={"max_output_tokens": 256}), model=FunctionModel(capped))
+    with pytest.raises(ModelError, match=r"the answer did not fit in 256 output tokens \(max_output_tokens\) at http://127.0.0.1:9/v1; 1 request\(s\), not retried"):
+        await a.morning_brief(view())
+    assert a.usage.retries == 0 and a.usage.requests == 1
+
+    async def slow(messages, info: AgentInfo) -> ModelResponse:
+        await asyncio.sleep(5)
+
+    b = LLMAnalyst(LLM.model_copy(update={"timeout_seconds": 0.2}), model=FunctionModel(slow))
+    with pytest.raises(ModelError, match=r"no answer within 0.2 s from http://127.0.0.1:9/v1 \(timeout_seconds\)"):
+        await b.end_of_day(view())
+
+
+async def test_each_step_asks_for_its_own_output_budget_and_offers_only_the_ids_shown_as_citations():
+    seen = []
+
+    def model(messages, info: AgentInfo) -> ModelResponse:
+        seen.append(info)
+        return ModelResponse(parts=[ToolCallPart(info.output_tools[0].name, {"response": [
+            {"asset": "BTC", "claim": "up", "stance": "bullish", "confidence": 0.7, "evidence": [sorted(view().citable())[0], "sum:NOPE:0"]}]})])
+
+    a = LLMAnalyst(LLM, model=FunctionModel(model))
+    (insight,) = await a.socratic(view())
+    assert type(insight) is Insight and "sum:NOPE:0" in insight.evidence  # validated as text: check_citations drops it later
+    info = seen[0]
+    assert info.model_settings["max_tokens"] == 900
+    schema = info.output_tools[0].parameters_json_schema
+    enum = schema["$defs"]["Insight"]["properties"]["evidence"]["items"]["enum"]
+    assert set(enum) == view().citable()
 
 
 def test_a_hosted_provider_without_its_key_is_refused_by_name(monkeypatch):

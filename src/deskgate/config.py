@@ -317,6 +317,15 @@ class ModelSettings(_Section):
     api_key_env: str | None = None  # the environment variable holding the key
     output_retries: int = Field(2, ge=0, le=10)  # re-asks when an answer does not validate
     timeout_seconds: float = Field(60.0, gt=0)
+    # How the model returns structured answers: `tool` (a tool call; hosted models), `native` (a JSON
+    # schema in response_format; llama.cpp, vLLM, Ollama) or `prompted` (the schema in the prompt).
+    output_mode: Literal["tool", "native", "prompted"] = "tool"
+    max_output_tokens: int | None = Field(None, ge=64, le=32_768)  # per call; None: each step's own default
+    prompt_tokens: int | None = Field(None, ge=512)  # the desk's data is cut to fit this, counted by the server's tokenizer where it has one
+    check_at_start: bool = True  # one tiny structured call when the agents start, so a dead endpoint shows at once
+    # Memory tools (search, insert, core edits) at every step; None: on in `tool` mode, off otherwise (a model
+    # that cannot call tools still updates core memory through the end-of-day review's own fields).
+    memory_tools: bool | None = None
     input_usd_per_million: float | None = Field(None, ge=0)  # token prices for cost accounting
     output_usd_per_million: float | None = Field(None, ge=0)
 
@@ -621,7 +630,12 @@ agents:
     base_url: null        # ollama or an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1
     api_key_env: null     # variable holding the key (default OPENAI_API_KEY / ANTHROPIC_API_KEY)
     output_retries: 2     # re-asks when an answer does not validate
-    timeout_seconds: 60
+    timeout_seconds: 60   # per call; on a CPU a long prompt takes a while just to read
+    output_mode: tool     # tool (hosted models) | native (JSON schema: llama.cpp, vLLM, Ollama) | prompted
+    max_output_tokens: null        # per call (null: each step's default, 300 to 900)
+    prompt_tokens: null   # cut the desk's data to fit this many tokens (null: no cut beyond the usual caps)
+    check_at_start: true  # one tiny structured call at start, so a dead or unsuitable endpoint shows at once
+    memory_tools: null    # search/insert/edit memory as tools at every step (null: only in tool mode)
     input_usd_per_million: null    # token prices for cost accounting (null = unknown)
     output_usd_per_million: null
   venue: binance          # where the Dispatcher sends its directives

@@ -136,6 +136,7 @@ class AgentDesk:
         (benchmarks/memory_worth.py): what it writes is kept, but no cycle reads it back (no core
         blocks, no recall in the context, no searches)."""
         self.recall = recall
+        self.endpoint_problem: str | None = None  # the model's start-up check (agents/service.py)
         self.mission = mission
         self.data_dir = data_dir
         self.client = client
@@ -173,6 +174,7 @@ class AgentDesk:
                 result = await self.cycle(kind, at)
                 results.append(result)
                 ok, outcome = True, _outcome(result)
+                self.endpoint_problem = None  # it answered
             except SKIPPABLE as exc:
                 # The model failed this cycle (after its retries), or drafted something unusable: say so,
                 # keep the desk running. Bus errors are not caught: the cycle is retried after a restart.
@@ -190,7 +192,8 @@ class AgentDesk:
         """Where the agents stand after the cycle at `at` (AgentsStatus)."""
         c = self.state.counts
         return AgentsStatus(
-            at=at, analyst=self.analyst.label, endpoint=getattr(self.analyst, "endpoint", None), last=dict(self.state.last_runs),
+            at=at, analyst=self.analyst.label, endpoint=getattr(self.analyst, "endpoint", None), endpoint_problem=self.endpoint_problem,
+            last=dict(self.state.last_runs),
             next_due=next_due(self.mission.agents.schedule, self.state.last_cycle_at or at),
             model_errors=c.get("model_errors", 0), cycle_errors=c.get("cycle_errors", 0),
             cycles={k: c.get(k, 0) for k in ("morning_brief", "intraday", "eod_review")},

@@ -20,17 +20,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 from jinja2 import Environment, StrictUndefined
-from pydantic import Field
-from pydantic_ai import Agent
-from pydantic_ai.exceptions import AgentRunError, ModelHTTPError, UnexpectedModelBehavior
+from pydantic import BaseModel, Field, create_model
+from pydantic_ai import Agent, NativeOutput, PromptedOutput, ToolOutput
+from pydantic_ai.exceptions import (
+    AgentRunError,
+    ModelAPIError,
+    ModelContextWindowExceededError,
+    ModelHTTPError,
+    OutputTokenLimitExceeded,
+    UnexpectedModelBehavior,
+)
 from pydantic_ai.messages import RetryPromptPart
 from pydantic_ai.usage import RunUsage
 
 from deskgate.agents import memory_tools
 from deskgate.agents.analyst import ModelError, Usage
 from deskgate.agents.memory_tools import MemoryAccess
+from deskgate.agents.prompt_budget import PromptTooLong, TokenCounter, compact, fit
 from deskgate.agents.outputs import Draft, EndOfDayReview, Insight, MorningBrief, Principle, Revision
 from deskgate.agents.view import DeskView
 from deskgate.config import ModelSettings
@@ -54,6 +61,10 @@ OUTPUTS = {
     "morning_brief": MorningBrief,
     "end_of_day": EndOfDayReview,
 }
+# Output tokens each step may use (agents.model.max_output_tokens overrides them all): enough for the
+# bounded answers of outputs.py, and a stop for a model that rambles.
+MAX_TOKENS = {"socratic": 900, "synthesise": 600, "dispatch": 900, "revise": 300, "morning_brief": 800, "end_of_day": 800}
+OUTPUT_MODES = {"tool": ToolOutput, "native": NativeOutput, "prompted": PromptedOutput}
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 PROVIDER_ENDPOINTS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com", "ollama": "http://127.0.0.1:11434/v1"}
 
@@ -116,11 +127,6 @@ def build_model(settings: ModelSettings):
     raise ModelError(f"no LLM for provider {provider!r}")
 
 
-LLM_SINCE_MAX = 48  # summaries since the last cycle shown to a model (the newest); the offline analyst sees all
-LLM_FILLS_MAX = 50
-LLM_NEWS_MAX = 10  # the newest news items shown to a model (each at most ~4,000 characters)
-
-
 def _data(text: str) -> str:
     """JSON for inside <data>: no '<' or '>' (recall text is the model's own earlier words), so nothing closes the tag."""
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
@@ -136,10 +142,11 @@ def _json(models) -> str:
 
 
 def _view_json(view: DeskView) -> str:
-    trimmed = view.model_copy(
-        update={"since_last_cycle": view.since_last_cycle[-LLM_SINCE_MAX:], "fills": view.fills[-LLM_FILLS_MAX:], "news": view.news[-LLM_NEWS_MAX:]}
-    )
-    return _data(trimmed.model_dump_json())
+    return _data(json.dumps(compact(view), ensure_ascii=False))
+
+
+class Ready(BaseModel):
+    ready: bool
 
 
 class LLMAnalyst:
@@ -152,6 +159,8 @@ class LLMAnalyst:
         self.usage = Usage()
         self.prompts = {fn: load_prompt(fn) for fn in PROMPTS}
         self.memory: Memory | None = None  # set by the desk: every step searches and edits memory through tools
+        self.counter = TokenCounter(settings.base_url) if settings.prompt_tokens else None
+        self.tools = settings.memory_tools if settings.memory_tools is not None else settings.output_mode == "tool"
         self._agents = {
             fn: Agent(
                 self.model,
@@ -160,31 +169,83 @@ class LLMAnalyst:
                 retries=settings.output_retries,
                 name=f"deskgate-{fn}",
                 deps_type=MemoryAccess,
-                tools=memory_tools.TOOLS,
+                tools=memory_tools.TOOLS if self.tools else (),
             )
             for fn, p in self.prompts.items()
         }
 
-    async def _call(self, fn: str, **values):
-        prompt = self.prompts[fn]
+    def output_type(self, fn: str, citable: set[str] | None = None):
+        """The step's output type in the configured mode. For the Socratic step the schema offers the ids the
+        model was shown as an enum, so a constrained decoder (`native` on llama.cpp) cannot invent one; the
+        answer is still validated as text, and an id a model invents anyway is dropped and counted
+        (citations.py) instead of failing the whole step."""
+        out = OUTPUTS[fn]
+        if fn == "socratic" and citable:
+            ids = sorted(citable)
+            item = Annotated[str, Field(min_length=1, max_length=128, json_schema_extra={"enum": ids})]
+            cited = create_model(
+                "Insight", __base__=Insight,
+                evidence=(Annotated[list[item], Field(min_length=1, max_length=12, description="ids of the data points this rests on")], ...),
+            )
+            out = Annotated[list[cited], Field(max_length=30)]
+        return OUTPUT_MODES[self.settings.output_mode](out)
+
+    async def _fitted(self, fn: str, view: DeskView, **values) -> tuple[DeskView, str]:
+        """The view as shown and the step's prompt, within agents.model.prompt_tokens (prompt_budget.py)."""
+        def with_view(v: DeskView) -> str:
+            return render(self.prompts[fn], view=v, view_json=_view_json(v), citable=sorted(v.citable()), **values)
+
+        try:
+            return await fit(view, with_view, self.settings.prompt_tokens, self.counter)
+        except PromptTooLong as exc:
+            raise ModelError(f"{fn}: {exc}") from exc
+
+    async def _call(self, fn: str, user: str, cite_from: set[str] | None = None):
         usage = RunUsage()
+        max_tokens = self.settings.max_output_tokens or MAX_TOKENS[fn]
         try:
             result = await self._agents[fn].run(
-                render(prompt, **values), timeout=self.settings.timeout_seconds, deps=MemoryAccess(self.memory, self.name, fn), usage=usage
+                user, output_type=self.output_type(fn, cite_from), timeout=self.settings.timeout_seconds,
+                deps=MemoryAccess(self.memory, self.name, fn), usage=usage, model_settings={"max_tokens": max_tokens},
             )
-        except UnexpectedModelBehavior as exc:
-            self._account(fn, usage, failed=True)
-            raise ModelError(f"{fn} ({prompt.function}.{prompt.version}): no valid answer after {self.settings.output_retries} retries: {exc}") from exc
-        except ModelHTTPError as exc:
-            self._account(fn, usage, failed=True)
-            raise ModelError(f"{fn}: the model server answered {exc.status_code}: {str(exc)[:300]}") from exc
-        except (AgentRunError, httpx.HTTPError, TimeoutError, OSError) as exc:
-            # Connection refused, timeouts, usage limits: the cycle fails cleanly, the desk goes on.
-            self._account(fn, usage, failed=True)
-            raise ModelError(f"{fn}: no answer from the model ({type(exc).__name__}: {str(exc)[:300]})") from exc
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a ModelError that says which kind it was
+            self._account(fn, usage, retries=max(0, usage.requests - 1), failed=True)
+            if not isinstance(exc, (AgentRunError, TimeoutError, OSError)):
+                raise
+            raise ModelError(f"{fn}: {self.failure(exc, max_tokens, usage.requests)}") from exc
         retries = sum(_is_retry(p) for m in result.all_messages() for p in getattr(m, "parts", ()))
         self._account(fn, result.usage, retries=retries)
         return result.output
+
+    async def check(self) -> str | None:
+        """One tiny structured call in the configured output mode: None if the endpoint answers it, else
+        what is wrong (a dead server, a model that cannot do structured output in this mode)."""
+        agent = Agent(self.model, output_type=OUTPUT_MODES[self.settings.output_mode](Ready), instructions="Set ready to true.",
+                      retries=1, name="deskgate-check")
+        try:
+            answer = await agent.run("Are you ready?", timeout=self.settings.timeout_seconds, model_settings={"max_tokens": 64})
+        except Exception as exc:  # noqa: BLE001 - whatever it is, it is what a person must see
+            return f"the start-up check failed: {self.failure(exc, 64, 1)}"
+        return None if answer.output.ready else "the start-up check failed: the model did not set ready to true"
+
+    def failure(self, exc: BaseException, max_tokens: int, requests: int) -> str:
+        """What went wrong, told apart: a token cap, a timeout, a prompt too long, an answer that never
+        validated, the server's refusal, or no connection; always naming the endpoint."""
+        where = self.endpoint or self.settings.provider
+        tried = f"{requests} request(s)"
+        if isinstance(exc, OutputTokenLimitExceeded):
+            return f"the answer did not fit in {max_tokens} output tokens (max_output_tokens) at {where}; {tried}, not retried"
+        if isinstance(exc, ModelContextWindowExceededError):
+            return f"the prompt is longer than the model's context at {where} (set agents.model.prompt_tokens): {str(exc)[:200]}"
+        if isinstance(exc, (TimeoutError,)) or "Timeout" in type(exc).__name__:
+            return f"no answer within {self.settings.timeout_seconds:g} s from {where} (timeout_seconds); {tried}"
+        if isinstance(exc, UnexpectedModelBehavior):
+            return f"no valid answer from {where} after {max(0, requests - 1)} retries ({tried}): {str(exc)[:300]}"
+        if isinstance(exc, ModelHTTPError):
+            return f"the model server at {where} answered {exc.status_code}: {str(exc)[:300]}"
+        if isinstance(exc, ModelAPIError):
+            return f"no answer from the model at {where} ({type(exc).__name__}: {str(exc)[:300]})"
+        return f"no answer from the model at {where} ({type(exc).__name__}: {str(exc)[:300]})"
 
     def _account(self, fn: str, u: RunUsage, *, retries: int = 0, failed: bool = False) -> None:
         """Every call's tokens and cost, failed ones included (they are billed too)."""
@@ -213,24 +274,26 @@ class LLMAnalyst:
         return None
 
     async def socratic(self, view: DeskView) -> list[Insight]:
-        return await self._call("socratic", view=view, view_json=_view_json(view), citable=sorted(view.citable()))
+        shown, user = await self._fitted("socratic", view)
+        answer = await self._call("socratic", user, cite_from=shown.citable())
+        # The enum type is the schema's: the desk reads plain Insights.
+        return [Insight.model_validate(i.model_dump()) for i in answer]
 
     async def synthesise(self, view: DeskView, insights: list[Insight]) -> list[Principle]:
-        return await self._call(
-            "synthesise", view=view, insights_json=_json(insights), positions_json=_json(view.positions), limits_json=_data(view.limits.model_dump_json())
-        )
+        user = render(self.prompts["synthesise"], view=view, insights_json=_json(insights), positions_json=_json(view.positions),
+                      limits_json=_data(view.limits.model_dump_json()))
+        return await self._call("synthesise", user)
 
     async def dispatch(self, view: DeskView, principles: list[Principle]) -> list[Draft]:
-        return await self._call("dispatch", view=view, principles_json=_json(principles), view_json=_view_json(view))
+        return await self._call("dispatch", (await self._fitted("dispatch", view, principles_json=_json(principles)))[1])
 
     async def revise(self, view: DeskView, draft: Draft, failed: list[CheckResult]) -> Revision:
-        return await self._call(
-            "revise", view=view, draft_json=_data(draft.model_dump_json()), failed_json=_json(failed),
-            positions_json=_json(view.positions), limits_json=_data(view.limits.model_dump_json()),
-        )
+        user = render(self.prompts["revise"], view=view, draft_json=_data(draft.model_dump_json()), failed_json=_json(failed),
+                      positions_json=_json(view.positions), limits_json=_data(view.limits.model_dump_json()))
+        return await self._call("revise", user)
 
     async def morning_brief(self, view: DeskView) -> MorningBrief:
-        return await self._call("morning_brief", view=view, view_json=_view_json(view))
+        return await self._call("morning_brief", (await self._fitted("morning_brief", view))[1])
 
     async def end_of_day(self, view: DeskView) -> EndOfDayReview:
-        return await self._call("end_of_day", view=view, view_json=_view_json(view))
+        return await self._call("end_of_day", (await self._fitted("end_of_day", view))[1])

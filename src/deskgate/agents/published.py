@@ -82,6 +82,7 @@ class AgentsStatus(Message):
     at: datetime  # when this was published, on the agents' clock
     analyst: str
     endpoint: str | None = None
+    endpoint_problem: str | None = Field(None, max_length=1000)  # the start-up check's finding, until a cycle succeeds
     last: dict[str, LastRun] = Field(default_factory=dict)  # by cycle kind
     next_due: dict[str, datetime] = Field(default_factory=dict)  # by cycle kind
     model_errors: int = 0  # since the data directory began

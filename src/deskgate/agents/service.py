@@ -64,6 +64,11 @@ class AgentsService:
                 desk.state.last_cycle_at = now - MAX_CATCH_UP
                 memory.remember("note", f"agents were stopped since {last:%Y-%m-%d %H:%M} UTC: {skipped} cycles skipped, not replayed")
                 log.warning("skipped %d cycles missed since %s", skipped, last)
+            if self.mission.agents.model.check_at_start and hasattr(analyst, "check"):
+                desk.endpoint_problem = await analyst.check()
+                if desk.endpoint_problem:
+                    log.error("model endpoint %s: %s", getattr(analyst, "endpoint", None), desk.endpoint_problem)
+                await desk._publish_status(now)
             kind, at = first_due(self.mission.agents.schedule, max(self.clock.now(), desk.state.last_cycle_at or self.clock.now()))
             log.info("first cycle due: %s at %s UTC (analyst: %s)", kind, f"{at:%Y-%m-%d %H:%M}", analyst.label)
             if ready is not None:

@@ -33,6 +33,8 @@ def status(json_out: bool = JsonOption, mission_path: Path = MissionOption, data
         console.print(first_cycle_line(mission, root))
         return
     console.print(f"[bold]{escape(st.analyst)}[/]" + (f", model at {escape(st.endpoint)}" if st.endpoint else "") + f"; as of {st.at:%Y-%m-%d %H:%M} UTC")
+    if st.endpoint_problem:
+        console.print(f"[bold red]{escape(st.endpoint_problem)}[/]")
     t = Table("cycle", "last run (UTC)", "result", "took", "next due (UTC)")
     for kind, name in NAMES.items():
         run = st.last.get(kind)
