@@ -738,3 +738,29 @@ async def test_a_desk_without_memory_writes_it_but_never_reads_it_back(bus):
             assert v.core == {} and v.memory == "" and v.memory_ids == [] and blind.analyst.memory is None
         finally:
             await client.close()
+
+
+async def test_a_tight_schema_keeps_small_answers_short_and_the_real_rules_still_hold():
+    from pydantic_ai import TextPart
+
+    from deskgate.agents.llm import tighten
+
+    assert tighten({"type": "object", "properties": {"a": {"type": "string", "maxLength": 600}, "b": {"type": "array", "items": {"type": "string"}},
+                                                    "c": {"type": "string", "enum": ["x"]}}}, 50, 2) == {
+        "type": "object", "properties": {"a": {"type": "string", "maxLength": 50}, "b": {"type": "array", "items": {"type": "string", "maxLength": 50},
+                                                                                      "maxItems": 2}, "c": {"type": "string", "enum": ["x"]}}}
+    seen = []
+    brief = {"position_risk": "flat", "overnight": ["quiet"], "parameter_suggestions": [], "flagged": []}
+
+    def model(messages, info: AgentInfo) -> ModelResponse:
+        seen.append(info)
+        answer = {**brief, "position_risk": ""} if len(seen) == 1 else brief  # the first breaks min_length, which the schema carries too
+        return ModelResponse(parts=[TextPart(json.dumps(answer))])
+
+    a = LLMAnalyst(LLM.model_copy(update={"output_mode": "native", "answer_chars": 50, "answer_items": 2}), model=FunctionModel(model))
+    out = await a.morning_brief(view())
+    assert out.position_risk == "flat" and type(out).__name__ == "MorningBrief"
+    assert seen[0].model_request_parameters.output_mode == "native"
+    schema = seen[0].model_request_parameters.output_object.json_schema
+    assert schema["properties"]["overnight"]["maxItems"] == 2 and schema["properties"]["position_risk"]["maxLength"] == 50
+    assert a.usage.requests == 2 and a.usage.retries >= 1

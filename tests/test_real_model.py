@@ -30,8 +30,8 @@ from deskgate.replay import REPLAY_START
 
 pytestmark = pytest.mark.slow
 
-GEMMA = dict(provider="openai-compatible", name="gemma-3-270m", output_mode="native", prompt_tokens=1500, max_output_tokens=320,
-             timeout_seconds=240.0, output_retries=1)
+GEMMA = dict(provider="openai-compatible", name="gemma-3-270m", output_mode="native", prompt_tokens=2000, max_output_tokens=384,
+             answer_chars=80, answer_items=2, temperature=0.0, timeout_seconds=240.0, output_retries=1)
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +78,13 @@ async def test_a_real_model_drafts_a_day_on_the_real_desk_and_stays_contained(bu
                     failures.append(str(exc))
                 timings.append((kind, round(time.monotonic() - started, 1)))
             verdicts = [PolicyVerdict.model_validate_json(m.data) async for m in read_stream(cc.nc, "STATUS", "factory.status.policy.>")]
+            # Nothing it drafted reached a principal outside the guardrails: every staged item passed every check.
+            assert all(all(c.passed for c in item.staged.evaluation.checks) for item in await cc.pending())
         finally:
             await client.close()
-    u = analyst.usage
+    u = analyst.usage  # what the last reports have not taken yet (failed calls), plus what they took:
+    u = type(u)(calls=u.calls + desk.state.usage.calls, requests=u.requests + desk.state.usage.requests,
+                input_tokens=u.input_tokens + desk.state.usage.input_tokens, output_tokens=u.output_tokens + desk.state.usage.output_tokens)
     print(f"\nreal model: {timings}; {u.calls} calls, {u.requests} requests, {u.input_tokens} tokens in, {u.output_tokens} out; failures {failures}")
     # It really ran: calls answered, tokens counted from the server.
     assert u.calls >= 3 and u.input_tokens > 0 and u.output_tokens > 0
@@ -93,4 +97,5 @@ async def test_a_real_model_drafts_a_day_on_the_real_desk_and_stays_contained(bu
             # Whatever it drafted met the policy engine: every id it sent has the factory's verdict.
             sent = {did for d in r.directives for did in d.directive_ids if d.decision != "no_verdict"}
             assert sent <= {v.directive_id for v in verdicts}
-    assert not [m for m in await cc.pending() if m.staged.directive.confidence > 1]
+    # A model that broke a bound (the server enforces lengths, not numbers) failed its step with the reason, not the desk.
+    assert all("broke the schema's rules" in f or "did not fit" in f or "no valid answer" in f for f in failures)

@@ -326,6 +326,11 @@ class ModelSettings(_Section):
     # Memory tools (search, insert, core edits) at every step; None: on in `tool` mode, off otherwise (a model
     # that cannot call tools still updates core memory through the end-of-day review's own fields).
     memory_tools: bool | None = None
+    # Tighter answers for small models: every text field at most this many characters, every list at most
+    # this many items, in the schema the model is given (a constrained decoder then cannot run on).
+    temperature: float | None = Field(None, ge=0, le=2)  # None: the provider's default; 0 for repeatable answers
+    answer_chars: int | None = Field(None, ge=40, le=600)
+    answer_items: int | None = Field(None, ge=1, le=30)
     input_usd_per_million: float | None = Field(None, ge=0)  # token prices for cost accounting
     output_usd_per_million: float | None = Field(None, ge=0)
 
@@ -636,6 +641,9 @@ agents:
     prompt_tokens: null   # cut the desk's data to fit this many tokens (null: no cut beyond the usual caps)
     check_at_start: true  # one tiny structured call at start, so a dead or unsuitable endpoint shows at once
     memory_tools: null    # search/insert/edit memory as tools at every step (null: only in tool mode)
+    temperature: null     # null: the provider's default; 0 for repeatable answers
+    answer_chars: null    # small models: cap every text field of an answer (e.g. 120) and every list (answer_items, e.g. 3)
+    answer_items: null
     input_usd_per_million: null    # token prices for cost accounting (null = unknown)
     output_usd_per_million: null
   venue: binance          # where the Dispatcher sends its directives

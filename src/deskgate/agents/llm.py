@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Annotated
 
 from jinja2 import Environment, StrictUndefined
-from pydantic import BaseModel, Field, create_model
-from pydantic_ai import Agent, NativeOutput, PromptedOutput, ToolOutput
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
+from pydantic_ai import Agent, NativeOutput, PromptedOutput, StructuredDict, ToolOutput
 from pydantic_ai.exceptions import (
     AgentRunError,
     ModelAPIError,
@@ -141,6 +141,20 @@ def _json(models) -> str:
     return _data(json.dumps([m.model_dump(mode="json") for m in models]))
 
 
+def tighten(schema, chars: int | None, items: int | None):
+    """A JSON schema with every free-text string at most `chars` long and every array at most `items` long."""
+    if isinstance(schema, list):
+        return [tighten(x, chars, items) for x in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: tighten(v, chars, items) for k, v in schema.items()}
+    if chars and out.get("type") == "string" and "enum" not in out:
+        out["maxLength"] = min(out.get("maxLength", chars), chars)
+    if items and out.get("type") == "array":
+        out["maxItems"] = min(out.get("maxItems", items), items)
+    return out
+
+
 def _view_json(view: DeskView) -> str:
     return _data(json.dumps(compact(view), ensure_ascii=False))
 
@@ -161,6 +175,7 @@ class LLMAnalyst:
         self.memory: Memory | None = None  # set by the desk: every step searches and edits memory through tools
         self.counter = TokenCounter(settings.base_url) if settings.prompt_tokens else None
         self.tools = settings.memory_tools if settings.memory_tools is not None else settings.output_mode == "tool"
+        self._expect: dict[str, tuple | None] = {}  # fn -> (the real type's adapter, wrapped) while a tight schema is in use
         self._agents = {
             fn: Agent(
                 self.model,
@@ -173,6 +188,14 @@ class LLMAnalyst:
             )
             for fn, p in self.prompts.items()
         }
+
+    def _validated(self, fn: str, answer):
+        """With a tight schema the model answers a plain dict: the real type checks it (ValueError if it fails)."""
+        expect = self._expect.get(fn)
+        if expect is None:
+            return answer
+        adapter, wrapped = expect
+        return adapter.validate_python(answer.get("response") if wrapped else answer)
 
     def output_type(self, fn: str, citable: set[str] | None = None):
         """The step's output type in the configured mode. For the Socratic step the schema offers the ids the
@@ -188,7 +211,24 @@ class LLMAnalyst:
                 evidence=(Annotated[list[item], Field(min_length=1, max_length=12, description="ids of the data points this rests on")], ...),
             )
             out = Annotated[list[cited], Field(max_length=30)]
+        if self.settings.answer_chars or self.settings.answer_items:
+            return OUTPUT_MODES[self.settings.output_mode](self._tight(fn, out))
+        self._expect[fn] = None
         return OUTPUT_MODES[self.settings.output_mode](out)
+
+    def _tight(self, fn: str, out):
+        """The output's JSON schema with shorter strings and lists (answer_chars, answer_items), as a plain
+        dict type; the answer is validated against the real type afterwards (`_validated`), so a shorter
+        answer is always a valid one, and one that breaks another rule is sent back."""
+        adapter = TypeAdapter(out)
+        schema = tighten(adapter.json_schema(), self.settings.answer_chars, self.settings.answer_items)
+        wrapped = schema.get("type") != "object"
+        if wrapped:
+            defs = schema.pop("$defs", None)
+            schema = {"type": "object", "properties": {"response": schema}, "required": ["response"], "additionalProperties": False,
+                      **({"$defs": defs} if defs else {})}
+        self._expect[fn] = (adapter, wrapped)
+        return StructuredDict(schema, name=f"{fn}_answer")
 
     async def _fitted(self, fn: str, view: DeskView, **values) -> tuple[DeskView, str]:
         """The view as shown and the step's prompt, within agents.model.prompt_tokens (prompt_budget.py)."""
@@ -203,19 +243,33 @@ class LLMAnalyst:
     async def _call(self, fn: str, user: str, cite_from: set[str] | None = None):
         usage = RunUsage()
         max_tokens = self.settings.max_output_tokens or MAX_TOKENS[fn]
+        output_type, history, extra = self.output_type(fn, cite_from), None, 0
+        model_settings = {"max_tokens": max_tokens}
+        if self.settings.temperature is not None:
+            model_settings["temperature"] = self.settings.temperature
         try:
-            result = await self._agents[fn].run(
-                user, output_type=self.output_type(fn, cite_from), timeout=self.settings.timeout_seconds,
-                deps=MemoryAccess(self.memory, self.name, fn), usage=usage, model_settings={"max_tokens": max_tokens},
-            )
+            while True:
+                result = await self._agents[fn].run(
+                    user, output_type=output_type, timeout=self.settings.timeout_seconds, message_history=history,
+                    deps=MemoryAccess(self.memory, self.name, fn), usage=usage, model_settings=model_settings,
+                )
+                try:
+                    answer = self._validated(fn, result.output)
+                    break
+                except ValidationError as exc:  # a tight schema's answer that breaks a rule it could not carry (a number's bounds)
+                    if extra >= self.settings.output_retries:
+                        raise UnexpectedModelBehavior(f"the answer broke the schema's rules: {exc.errors(include_url=False)[:3]}") from exc
+                    extra += 1
+                    history = result.all_messages()
+                    user = f"That answer does not fit the schema: {exc.errors(include_url=False)[:5]}. Answer again, within every bound."
         except Exception as exc:  # noqa: BLE001 - every failure becomes a ModelError that says which kind it was
             self._account(fn, usage, retries=max(0, usage.requests - 1), failed=True)
             if not isinstance(exc, (AgentRunError, TimeoutError, OSError)):
                 raise
             raise ModelError(f"{fn}: {self.failure(exc, max_tokens, usage.requests)}") from exc
-        retries = sum(_is_retry(p) for m in result.all_messages() for p in getattr(m, "parts", ()))
-        self._account(fn, result.usage, retries=retries)
-        return result.output
+        retries = extra + sum(_is_retry(p) for m in result.all_messages() for p in getattr(m, "parts", ()))
+        self._account(fn, usage, retries=retries)
+        return answer
 
     async def check(self) -> str | None:
         """One tiny structured call in the configured output mode: None if the endpoint answers it, else
