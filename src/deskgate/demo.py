@@ -43,7 +43,7 @@ def demo_mission(root: Path) -> Path:
     return path
 
 
-def run_demo(console: Console, *, days: int = 5, keep: bool = False) -> ReplayResult:
+def run_demo(console: Console, *, days: int = 5, keep: bool = False, analyst=None) -> ReplayResult:
     root = Path(tempfile.mkdtemp(prefix="deskgate-demo-"))
     started = time.monotonic()
     mission = load_mission(demo_mission(root))
@@ -52,8 +52,9 @@ def run_demo(console: Console, *, days: int = 5, keep: bool = False) -> ReplayRe
     console.print(
         "A real nats-server (JetStream on disk, one account per role), the factory, the paper executor and the\n"
         "Command Center run as their own processes in a temporary directory. The replay plays a seeded market and\n"
-        "the clock; the agents draft with the [bold]offline analyst[/] (deterministic rules, no LLM, no network);\n"
-        f"a [bold yellow]simulated principal[/] ({PRINCIPAL}) decides the approvals by a documented rule\n"
+        + ("the clock; the agents draft with the [bold]offline analyst[/] (deterministic rules, no LLM, no network);\n" if analyst is None
+           else f"the clock; the agents draft with the [bold]{analyst.label}[/];\n")
+        + f"a [bold yellow]simulated principal[/] ({PRINCIPAL}) decides the approvals by a documented rule\n"
         "(approve when confidence after the Governor's damping is at least 0.70; clear the Governor at the next\n"
         "morning brief; see src/deskgate/replay.py).\n"
     )
@@ -70,7 +71,12 @@ def run_demo(console: Console, *, days: int = 5, keep: bool = False) -> ReplayRe
             def on_progress(t, done):
                 progress.update(task, completed=done, description=f"desk time {t:%a %Y-%m-%d %H:%M} UTC")
 
-            result = asyncio.run(Replay(mission, data_dir, OfflineAnalyst(), days=days, on_progress=on_progress).run())
+            result = asyncio.run(Replay(mission, data_dir, analyst or OfflineAnalyst(), days=days, on_progress=on_progress).run())
+        cassette = getattr(analyst, "cassette", None)
+        if cassette is not None:
+            cassette.finished()
+            done = f"played back all {cassette.position} answers from" if cassette.mode == "replay" else f"recorded {cassette.kept} answers of the model to"
+            console.print(f"{done} {cassette.path}")
         show(console, result)
         show_audit(console, data_dir)
         console.print(

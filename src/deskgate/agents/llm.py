@@ -36,8 +36,9 @@ from pydantic_ai.usage import RunUsage
 
 from deskgate.agents import memory_tools
 from deskgate.agents.analyst import ModelError, Usage
+from deskgate.agents.cassette import Cassette
 from deskgate.agents.memory_tools import MemoryAccess
-from deskgate.agents.prompt_budget import PromptTooLong, TokenCounter, compact, fit
+from deskgate.agents.prompt_budget import PromptTooLong, TokenCounter, compact, fit, shown
 from deskgate.agents.outputs import Draft, EndOfDayReview, Insight, MorningBrief, Principle, Revision
 from deskgate.agents.view import DeskView
 from deskgate.config import ModelSettings
@@ -164,8 +165,9 @@ class Ready(BaseModel):
 
 
 class LLMAnalyst:
-    def __init__(self, settings: ModelSettings, *, model=None):
+    def __init__(self, settings: ModelSettings, *, model=None, cassette: Cassette | None = None):
         self.settings = settings
+        self.cassette = cassette  # records the answers, or plays them back instead of asking the model (cassette.py)
         self.model = model if model is not None else build_model(settings)
         self.name = f"{settings.provider}:{settings.name}"[:64]
         self.endpoint = settings.base_url or PROVIDER_ENDPOINTS.get(settings.provider)  # named in errors and on the Agents page
@@ -174,6 +176,7 @@ class LLMAnalyst:
         self.prompts = {fn: load_prompt(fn) for fn in PROMPTS}
         self.memory: Memory | None = None  # set by the desk: every step searches and edits memory through tools
         self.counter = TokenCounter(settings.base_url) if settings.prompt_tokens else None
+        self._identity: str | None = None  # the uncut prompt of the step being asked (for cassettes)
         self.tools = settings.memory_tools if settings.memory_tools is not None else settings.output_mode == "tool"
         self._expect: dict[str, tuple | None] = {}  # fn -> (the real type's adapter, wrapped) while a tight schema is in use
         self._agents = {
@@ -235,12 +238,38 @@ class LLMAnalyst:
         def with_view(v: DeskView) -> str:
             return render(self.prompts[fn], view=v, view_json=_view_json(v), citable=sorted(v.citable()), **values)
 
+        # A cassette knows a call by the prompt before any cut: the cut depends on the server's tokenizer,
+        # which a played-back run does without.
+        self._identity = with_view(shown(view))
+        if self.cassette is not None and self.cassette.mode == "replay":
+            return shown(view), self._identity
         try:
             return await fit(view, with_view, self.settings.prompt_tokens, self.counter)
         except PromptTooLong as exc:
             raise ModelError(f"{fn}: {exc}") from exc
 
     async def _call(self, fn: str, user: str, cite_from: set[str] | None = None):
+        version = self.prompts[fn].version
+        plain = TypeAdapter(OUTPUTS[fn])
+        identity, self._identity = self._identity or user, None
+        if self.cassette is not None and self.cassette.mode == "replay":
+            answer, error = self.cassette.play(fn, version, identity, plain)
+            self._account(fn, RunUsage(), failed=error is not None)
+            if error is not None:
+                raise ModelError(error)
+            return answer
+        try:
+            answer = await self._ask(fn, user, cite_from)
+        except ModelError as exc:
+            if self.cassette is not None:
+                self.cassette.keep(fn, version, identity, error=str(exc))
+            raise
+        if self.cassette is not None:
+            self.cassette.keep(fn, version, identity, answer=[Insight.model_validate(i.model_dump()) for i in answer] if fn == "socratic" else answer,
+                               adapter=plain)
+        return answer
+
+    async def _ask(self, fn: str, user: str, cite_from: set[str] | None = None):
         usage = RunUsage()
         max_tokens = self.settings.max_output_tokens or MAX_TOKENS[fn]
         output_type, history, extra = self.output_type(fn, cite_from), None, 0

@@ -221,11 +221,34 @@ def service(name: str, data_dir: Path = typer.Option(..., "--data-dir")) -> None
 def demo(
     days: int = typer.Option(5, min=1, max=365, help="Desk days to replay."),
     keep: bool = typer.Option(False, "--keep", help="Keep the temporary data directory afterwards, to browse the run."),
+    model_from: Path = typer.Option(None, "--model-from", help="Draft with the model this mission.yaml names (agents.model) instead of the offline analyst."),
+    record: Path = typer.Option(None, "--record", help="With --model-from: record every answer of the model to this cassette file."),
+    replay_llm: Path = typer.Option(None, "--replay-llm", help="Play back the answers recorded in this cassette instead of asking a model."),
 ) -> None:
-    """The desk, replayed: agents (offline analyst), the real bus, factory and executor, a simulated principal."""
+    """The desk, replayed: agents (offline analyst, or a model), the real bus, factory and executor, a simulated principal."""
     from deskgate.demo import run_demo
 
-    run_demo(console, days=days, keep=keep)
+    analyst = None
+    if replay_llm is not None:
+        if model_from is not None or record is not None:
+            fail("--replay-llm plays a cassette back: it takes neither --model-from nor --record")
+        from deskgate.agents.cassette import Cassette
+        from deskgate.agents.llm import LLMAnalyst
+        from deskgate.config import ModelSettings
+
+        cassette = Cassette.replay(replay_llm)
+        analyst = LLMAnalyst(ModelSettings.model_validate(cassette.model), cassette=cassette)
+    elif model_from is not None:
+        from deskgate.agents.cassette import Cassette
+        from deskgate.agents.llm import LLMAnalyst
+
+        settings = load_mission(model_from).agents.model
+        if settings.provider == "offline":
+            fail(f"{model_from} names no model (agents.model.provider is offline)")
+        analyst = LLMAnalyst(settings, cassette=Cassette.record(record, settings.model_dump(mode="json")) if record else None)
+    elif record is not None:
+        fail("--record needs --model-from: the offline analyst asks no model")
+    run_demo(console, days=days, keep=keep, analyst=analyst)
 
 
 @app.command()
