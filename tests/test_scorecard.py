@@ -47,6 +47,13 @@ def test_each_fill_is_judged_at_the_first_close_after_its_horizon():
     assert card.governor_interventions == 2 and card.governor_damped == 5
 
 
+def test_a_close_that_came_too_long_after_the_horizon_judges_nothing():
+    late = closes((24 + 30, 110.0))  # market data stopped for 30 hours
+    card = score([ex("a")], {"BTC": late}, H, T0 + timedelta(days=3))
+    assert card.desk.judged == 0 and card.pending == 1
+    assert score([ex("a")], {"BTC": closes((47, 110.0))}, H, T0 + timedelta(days=3)).desk.judged == 1  # within another horizon
+
+
 def test_slices_by_agent_and_cycle_add_up_to_the_desk():
     c = {"BTC": closes((24, 110.0)), "ETH": closes((24, 90.0))}
     card = score([ex("a"), ex("b", agent="macro", cycle=UNKNOWN_CYCLE), ex("c", asset="ETH", side="sell")], c, H, T0 + timedelta(days=2))

@@ -883,8 +883,8 @@ async def test_the_scorecard_judges_each_executed_directive_at_its_horizon(bus):
         before = (await c.get("/api/scorecard?horizon_hours=1")).json()
         assert before["desk"]["executed"] == 2 and before["desk"]["judged"] == 0 and before["pending"] == 2
         fill_price = (await web.cc.item("s1")).outcomes[-1].fill.price
-        # Two hours on, BTC is 5% above the fills: the buy went its way, the sell did not.
-        later = summary("BTC", end=datetime.now(timezone.utc) + timedelta(hours=2)).model_copy(update={"close": fill_price * 1.05})
+        # Ninety minutes on, BTC is 5% above the fills: the buy went its way, the sell did not.
+        later = summary("BTC", end=datetime.now(timezone.utc) + timedelta(minutes=90)).model_copy(update={"close": fill_price * 1.05})
         await web.md.jetstream().publish("market.data.aggregated.BTC", later.to_bytes())
         card = (await c.get("/api/scorecard?horizon_hours=1")).json()
         assert card["desk"]["judged"] == 2 and card["desk"]["hits"] == 1

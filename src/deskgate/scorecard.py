@@ -71,7 +71,7 @@ class Scorecard(BaseModel):
     at: datetime
     horizon_hours: float
     desk: Line
-    pending: int = Field(0, description="executed, but the horizon has not come (or no price after it yet)")
+    pending: int = Field(0, description="executed, but not judged: the horizon has not come, or no close came soon enough after it")
     reliability: list[Bucket]
     by_agent: dict[str, Line]
     by_cycle: dict[str, Line]
@@ -90,9 +90,13 @@ def price_at_or_after(closes: list[tuple[datetime, float]], t: datetime) -> floa
 
 
 def judge(e: Executed, closes: list[tuple[datetime, float]], horizon: timedelta) -> Judged | None:
-    price = price_at_or_after(closes, e.filled_at + horizon)
-    if price is None:
+    """Judged at the first close at or after the horizon, if it came within another horizon (or an hour) of
+    it: after a gap in market data, a close days late would judge a different bet."""
+    due = e.filled_at + horizon
+    i = bisect_left(closes, due, key=lambda c: c[0])
+    if i >= len(closes) or closes[i][0] > due + max(horizon, timedelta(hours=1)):
         return None
+    price = closes[i][1]
     move = (price / e.fill_price - 1.0) * 10_000.0 * (1 if e.side == "buy" else -1)
     return Judged(**e.model_dump(), horizon_price=price, move_bps=move, hit=move > 0, pnl_usd=e.notional_usd * move / 10_000.0 - e.fee_usd)
 

@@ -43,10 +43,9 @@ async def gather(cc: CommandCenter, horizon: timedelta, at: datetime | None = No
         if done is None:
             continue
         d, fill = item.staged.directive, done.fill
-        signer = item.staged.signed_directive.signer if item.staged.signed_directive else None
         executed.append(Executed(
             directive_id=d.directive_id,
-            agent=signer.removeprefix("agent:") if signer else (d.agent or "unknown"),
+            agent=item.staged.drafted_by,  # the verified signer, as the factory recorded it; never the directive's claim
             asset=item.staged.asset, side=d.side, confidence=d.confidence, notional_usd=fill.notional_usd, fee_usd=fill.fee_usd,
             fill_price=fill.price, filled_at=fill.filled_at, cycle=cycles.get(d.directive_id, Executed.model_fields["cycle"].default),
         ))

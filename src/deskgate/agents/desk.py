@@ -182,6 +182,7 @@ class AgentDesk:
                 self._count("model_errors" if isinstance(exc, ModelError) else "cycle_errors")
                 self._remember(at, "note", f"cycle:{kind}", f"{kind} cycle failed, nothing more drafted: {exc}"[:4000])
                 ok, outcome = False, f"failed: {exc}"
+                self._usage()  # a failed cycle's calls count today, with the cycle that made them
             self.state.last_cycle_at = at
             self.state.last_runs[kind] = LastRun(at=at, ok=ok, duration_s=round(time.monotonic() - started, 3), outcome=outcome[:600], endpoint=endpoint)
             self.state.save(self.data_dir)
@@ -201,7 +202,11 @@ class AgentDesk:
         )
 
     async def _publish_status(self, at: datetime) -> None:
-        await self.client.publish_insight(S.insight_subject("agents"), self.status(at).to_bytes())
+        """Telemetry: a failure to publish it is logged, never the end of the cycles (the next cycle publishes again)."""
+        try:
+            await self.client.publish_insight(S.insight_subject("agents"), self.status(at).to_bytes())
+        except Exception:  # noqa: BLE001
+            log.exception("the agents' status could not be published; the next cycle tries again")
 
     async def cycle(self, kind: CycleKind, at: datetime) -> CycleResult:
         day = f"{at:%Y-%m-%d}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +25,6 @@ from jinja2 import Environment, StrictUndefined
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, create_model
 from pydantic_ai import Agent, NativeOutput, PromptedOutput, StructuredDict, ToolOutput
 from pydantic_ai.exceptions import (
-    AgentRunError,
     ModelAPIError,
     ModelContextWindowExceededError,
     ModelHTTPError,
@@ -244,7 +244,7 @@ class LLMAnalyst:
         if self.cassette is not None and self.cassette.mode == "replay":
             return shown(view), self._identity
         try:
-            return await fit(view, with_view, self.settings.prompt_tokens, self.counter)
+            return await fit(view, with_view, self.settings.prompt_tokens, self.counter, fixed=self.prompts[fn].instructions)
         except PromptTooLong as exc:
             raise ModelError(f"{fn}: {exc}") from exc
 
@@ -276,11 +276,15 @@ class LLMAnalyst:
         model_settings = {"max_tokens": max_tokens}
         if self.settings.temperature is not None:
             model_settings["temperature"] = self.settings.temperature
+        deps = MemoryAccess(self.memory, self.name, fn)  # one step, one budget of memory tools, re-asks included
+        deadline = time.monotonic() + self.settings.timeout_seconds  # and one timeout
         try:
             while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("the step's time ran out between re-asks")
                 result = await self._agents[fn].run(
-                    user, output_type=output_type, timeout=self.settings.timeout_seconds, message_history=history,
-                    deps=MemoryAccess(self.memory, self.name, fn), usage=usage, model_settings=model_settings,
+                    user, output_type=output_type, timeout=left, message_history=history, deps=deps, usage=usage, model_settings=model_settings,
                 )
                 try:
                     answer = self._validated(fn, result.output)
@@ -291,10 +295,8 @@ class LLMAnalyst:
                     extra += 1
                     history = result.all_messages()
                     user = f"That answer does not fit the schema: {exc.errors(include_url=False)[:5]}. Answer again, within every bound."
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a ModelError that says which kind it was
+        except Exception as exc:  # noqa: BLE001 - every failure of the model's side fails the step, never the desk
             self._account(fn, usage, retries=max(0, usage.requests - 1), failed=True)
-            if not isinstance(exc, (AgentRunError, TimeoutError, OSError)):
-                raise
             raise ModelError(f"{fn}: {self.failure(exc, max_tokens, usage.requests)}") from exc
         retries = extra + sum(_is_retry(p) for m in result.all_messages() for p in getattr(m, "parts", ()))
         self._account(fn, usage, retries=retries)
@@ -326,9 +328,10 @@ class LLMAnalyst:
             return f"no valid answer from {where} after {max(0, requests - 1)} retries ({tried}): {str(exc)[:300]}"
         if isinstance(exc, ModelHTTPError):
             return f"the model server at {where} answered {exc.status_code}: {str(exc)[:300]}"
-        if isinstance(exc, ModelAPIError):
+        if isinstance(exc, (ModelAPIError, OSError)):
             return f"no answer from the model at {where} ({type(exc).__name__}: {str(exc)[:300]})"
-        return f"no answer from the model at {where} ({type(exc).__name__}: {str(exc)[:300]})"
+        # Anything else (pydantic-ai refusing the configured output mode for this model, say): said as it is.
+        return f"the call to {where} could not be made ({type(exc).__name__}: {str(exc)[:300]})"
 
     def _account(self, fn: str, u: RunUsage, *, retries: int = 0, failed: bool = False) -> None:
         """Every call's tokens and cost, failed ones included (they are billed too)."""

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 LLM_SINCE_MAX = 48  # summaries since the last cycle shown to a model (the newest); the offline analyst sees all
 LLM_FILLS_MAX = 50
 LLM_NEWS_MAX = 10  # the newest news items shown to a model (each at most ~4,000 characters)
-MAX_CUTS = 16
+MAX_CUTS = 64
 
 
 def shown(view: DeskView) -> DeskView:
@@ -94,32 +94,36 @@ class PromptTooLong(ValueError):
     pass
 
 
-async def fit(view: DeskView, render: Callable[[DeskView], str], budget: int | None, counter: TokenCounter | None) -> tuple[DeskView, str]:
-    """The view as shown and the rendered prompt, cut (oldest first) until the prompt is within `budget` tokens."""
+async def fit(
+    view: DeskView, render: Callable[[DeskView], str], budget: int | None, counter: TokenCounter | None, fixed: str = ""
+) -> tuple[DeskView, str]:
+    """The view as shown and the rendered prompt, cut (oldest first) until the prompt and `fixed` (the
+    instructions, which are sent too) are within `budget` tokens."""
     view = shown(view)
     text = render(view)
     if budget is None or counter is None:
         return view, text
     for _ in range(MAX_CUTS):
-        n = await counter.count(text)
+        n = await counter.count(fixed + "\n" + text if fixed else text)
         if n <= budget:
             return view, text
-        view = _cut(view)
-        if view is None:
+        cut = _cut(view)
+        if cut is None:
             break
-        text = render(view)
+        view, text = cut, render(cut)
     raise PromptTooLong(f"the prompt needs {n} tokens ({counter.source}) and cannot be cut to agents.model.prompt_tokens = {budget}: raise it")
 
 
 def _cut(view: DeskView) -> DeskView | None:
-    """Half of what is longest among the summaries since the last cycle, fills, news and recall lines."""
+    """Half of whichever is largest as text among the summaries since the last cycle, the fills, the news
+    and the recall lines of the memory (the core blocks stay); None when nothing is left to cut."""
     lines = view.memory.splitlines()
-    recall_at = next((i for i, line in enumerate(lines) if line.startswith("## recall")), len(lines))
+    recall_at = next((i for i, line in enumerate(lines) if line.startswith("## recall (")), len(lines))
     options = [
-        (len(view.since_last_cycle), "since_last_cycle"),
-        (len(view.fills), "fills"),
-        (len(view.news), "news"),
-        (len(lines) - recall_at - 1, "memory"),
+        (sum(len(s.model_dump_json()) for s in view.since_last_cycle), "since_last_cycle"),
+        (sum(len(f.model_dump_json()) for f in view.fills), "fills"),
+        (sum(len(n.model_dump_json()) for n in view.news), "news"),
+        (sum(len(line) for line in lines[recall_at + 1 :]), "memory"),
     ]
     size, what = max(options)
     if size <= 0:

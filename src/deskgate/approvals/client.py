@@ -102,6 +102,7 @@ class CommandCenter:
         self.keys = keys  # the roles' public keys: what a principal is shown must verify
         self.js = nc.jetstream()
         self.events = events
+        self._agents_status: AgentsStatus | None = None  # the newest status seen (agents_status)
         # What has been read of the streams so far (see queue()).
         self._reading = asyncio.Lock()
         self._seen = {"staged": 0, "outcomes": 0, "verdicts": 0}
@@ -455,8 +456,15 @@ class CommandCenter:
             except ValueError:
                 return None
 
-        status, _ = await newest_accepted(self.nc, "INSIGHTS", S.insight_subject("agents"), genuine)
-        return status
+        status, forged = await newest_accepted(self.nc, "INSIGHTS", S.insight_subject("agents"), genuine)
+        if forged:
+            log.warning("SECURITY: %d status message(s) on %s not signed by %s's current key; ignored", forged, S.insight_subject("agents"), GOVERNOR_SIGNER)
+        # Any agent may publish here, so a genuine status can be sent again later to pass for the latest:
+        # what this connection has seen never goes back in time.
+        if status is not None and self._agents_status is not None and status.at < self._agents_status.at:
+            return self._agents_status
+        self._agents_status = status or self._agents_status
+        return self._agents_status
 
     async def governor_hold(self) -> GovernorHold | None:
         """The damping the factory applies and holds until a principal's clear (None before it first published)."""

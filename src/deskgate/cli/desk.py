@@ -53,8 +53,6 @@ def init(
     console.print("next: review the guardrails, then `deskgate up`")
 
 
-@app.command()
-@handle_errors
 def first_cycle_line(mission, root, now=None) -> str:
     """When the agents next run, so a quiet desk is not mistaken for a dead one."""
     from deskgate.agents.desk import AgentState
@@ -76,6 +74,8 @@ def first_cycle_line(mission, root, now=None) -> str:
     return f"agents: the first cycle, {names[kind]}, is due {when}; each cycle then shows on the Agents page and in `deskgate agents status`"
 
 
+@app.command()
+@handle_errors
 def up(
     mission_path: Path = MissionOption,
     data_dir: Path = DataDirOption,

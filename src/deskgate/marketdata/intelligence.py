@@ -275,7 +275,9 @@ class Intelligence:
         trend, last = self._signals[asset], self._sampled.get(asset)
         elapsed = (bar.ts - last).total_seconds() if last is not None else bar.interval_seconds
         if last is None or elapsed >= self.sample_seconds:
-            trend.observe(bar.model_copy(update={"interval_seconds": max(elapsed, bar.interval_seconds)}))
+            # One step is the sampling interval (or a bar, when bars are longer), from the first sample on: a gap
+            # in the data is a missing step, not a longer one.
+            trend.observe(bar.model_copy(update={"interval_seconds": max(self.sample_seconds, bar.interval_seconds)}))
             self._sampled[asset] = bar.ts
         self._bars[asset] += 1
         signal = trend.signal(bar) if self._bars[asset] % self.signal_every == 0 else None
