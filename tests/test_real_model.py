@@ -99,3 +99,26 @@ async def test_a_real_model_drafts_a_day_on_the_real_desk_and_stays_contained(bu
             assert sent <= {v.directive_id for v in verdicts}
     # A model that broke a bound (the server enforces lengths, not numbers) failed its step with the reason, not the desk.
     assert all("broke the schema's rules" in f or "did not fit" in f or "no valid answer" in f for f in failures)
+
+
+async def test_a_call_that_times_out_frees_the_servers_only_slot(model):
+    """The model's one slot is not kept busy after the desk gave up on a call: the next cycle finds it free."""
+    import json
+    import urllib.request
+
+    from conftest import wait_for
+
+    def busy() -> bool:
+        with urllib.request.urlopen(f"{model.base_url[:-3]}/slots", timeout=5) as r:
+            return any(s.get("is_processing") for s in json.loads(r.read()))
+
+    long_winded = LLMAnalyst(ModelSettings(base_url=model.base_url, **{**GEMMA, "timeout_seconds": 3.0, "max_output_tokens": 4000,
+                                                                      "answer_chars": 600, "answer_items": 20, "temperature": 0.8}))
+    from test_agents import view
+
+    with pytest.raises(ModelError, match=r"no answer within 3 s from http://127.0.0.1:\d+/v1 \(timeout_seconds\)"):
+        await long_winded.morning_brief(view())
+    # The brief's schema here allows some 36,000 characters and this model writes until its cap (it ran into 384
+    # tokens on the brief at 80 characters a field): 4,000 tokens would hold the slot for minutes. llama.cpp stops
+    # a request whose client is gone; the desk's timeout closes the connection.
+    await wait_for(lambda: not busy(), timeout=30)
