@@ -246,7 +246,11 @@ class LLMAnalyst:
         try:
             return await fit(view, with_view, self.settings.prompt_tokens, self.counter, fixed=self.prompts[fn].instructions)
         except PromptTooLong as exc:
-            raise ModelError(f"{fn}: {exc}") from exc
+            error = f"{fn}: {exc}"
+            if self.cassette is not None:  # recorded as this call's failure, which a played-back run repeats
+                self.cassette.keep(fn, self.prompts[fn].version, self._identity, error=error)
+            self._identity = None
+            raise ModelError(error) from exc
 
     async def _call(self, fn: str, user: str, cite_from: set[str] | None = None):
         version = self.prompts[fn].version
