@@ -307,15 +307,17 @@ class LLMAnalyst:
         return answer
 
     async def check(self) -> str | None:
-        """One tiny structured call in the configured output mode: None if the endpoint answers it, else
-        what is wrong (a dead server, a model that cannot do structured output in this mode)."""
+        """One tiny structured call in the configured output mode: None if the endpoint answers it with a
+        valid structured answer (its content is not judged), else what is wrong (a dead server, a model
+        that cannot answer in this mode)."""
         agent = Agent(self.model, output_type=OUTPUT_MODES[self.settings.output_mode](Ready), instructions="Set ready to true.",
                       retries=1, name="deskgate-check")
+        settings = {"max_tokens": 64, **({"temperature": self.settings.temperature} if self.settings.temperature is not None else {})}
         try:
-            answer = await agent.run("Are you ready?", timeout=self.settings.timeout_seconds, model_settings={"max_tokens": 64})
+            await agent.run("Are you ready?", timeout=self.settings.timeout_seconds, model_settings=settings)
         except Exception as exc:  # noqa: BLE001 - whatever it is, it is what a person must see
             return f"the start-up check failed: {self.failure(exc, 64, 1)}"
-        return None if answer.output.ready else "the start-up check failed: the model did not set ready to true"
+        return None  # a valid structured answer, whatever it says: the endpoint works in this mode
 
     def failure(self, exc: BaseException, max_tokens: int, requests: int) -> str:
         """What went wrong, told apart: a token cap, a timeout, a prompt too long, an answer that never
