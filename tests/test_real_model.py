@@ -14,17 +14,15 @@ from datetime import timedelta
 import pytest
 from local_model import LocalModel
 from test_factory import make_mission, running
+from test_replay import publish_market
 
 from deskgate.agents.analyst import ModelError
 from deskgate.agents.desk import SKIPPABLE, AgentDesk
 from deskgate.agents.llm import LLMAnalyst
 from deskgate.agents.published import EndOfDayReport, IntradayReport, MorningBriefReport
-from deskgate.bus import subjects as S
 from deskgate.bus.reader import read_stream
 from deskgate.config import ModelSettings
 from deskgate.domain.evaluation import PolicyVerdict
-from deskgate.marketdata.intelligence import Intelligence
-from deskgate.marketdata.simulator import Simulator
 from deskgate.memory.store import Memory
 from deskgate.replay import REPLAY_START
 
@@ -51,15 +49,7 @@ async def test_a_real_model_drafts_a_day_on_the_real_desk_and_stays_contained(bu
     mission = make_mission(paper={"starting_equity_usd": 1_000_000.0}, agents={"model": {"base_url": model.base_url, **GEMMA}})
     t0 = REPLAY_START.replace(hour=4)
     async with running(bus, mission) as (factory, agent, cc, md):
-        js = md.jetstream()
-        intel = Intelligence(window_s=1800, signal_every=10)
-        sim = Simulator(["BTC", "ETH", "SOL"], {"BTC": 65_000, "ETH": 3_500, "SOL": 150}, interval_seconds=180)
-        for bar in sim.bars(t0, 20 * 5):
-            summary, signal = intel.add(bar)
-            if summary:
-                await js.publish(S.summary_subject(bar.asset), summary.to_bytes())
-            if signal:
-                await js.publish(S.signal_subject(bar.asset), signal.to_bytes())
+        await publish_market(md, t0)
         from deskgate.agents.submit import AgentClient
 
         client = await AgentClient.connect(bus.data_dir)

@@ -152,6 +152,23 @@ async def test_the_llm_path_end_to_end_over_http_against_a_local_openai_compatib
     assert memory.block("hypotheses").value == "BTC up: confirmed 1 day(s)"
 
 
+async def publish_market(md, t0, bars: int = 100) -> None:
+    """Five hours of 3-minute bars for BTC, ETH and SOL from `t0`, as summaries and signals (the market-data role)."""
+    from deskgate.bus import subjects as S
+    from deskgate.marketdata.intelligence import Intelligence
+    from deskgate.marketdata.simulator import Simulator
+
+    js = md.jetstream()
+    intel = Intelligence(window_s=1800, signal_every=10)
+    sim = Simulator(["BTC", "ETH", "SOL"], {"BTC": 65_000, "ETH": 3_500, "SOL": 150}, interval_seconds=180)
+    for bar in sim.bars(t0, bars):
+        summary, signal = intel.add(bar)
+        if summary:
+            await js.publish(S.summary_subject(bar.asset), summary.to_bytes())
+        if signal:
+            await js.publish(S.signal_subject(bar.asset), signal.to_bytes())
+
+
 class SteppedClock:
     def __init__(self, t):
         self.t = t
@@ -167,24 +184,13 @@ async def test_the_agents_service_runs_the_cycles_the_live_clock_reaches_and_ski
 
     from deskgate.agents.desk import AgentState
     from deskgate.agents.service import AgentsService
-    from deskgate.bus import subjects as S
-    from deskgate.marketdata.intelligence import Intelligence
-    from deskgate.marketdata.simulator import Simulator
 
     mission = desk_mission()
     t0 = REPLAY_START.replace(hour=4)
     # Yesterday's last cycle, three days ago: the service must not replay three days against today's market.
     AgentState(last_cycle_at=t0 - timedelta(days=3)).save(bus.data_dir)
     async with running(bus, mission) as (factory, agent, cc, md):
-        js = md.jetstream()
-        intel = Intelligence(window_s=1800, signal_every=10)
-        sim = Simulator(["BTC", "ETH", "SOL"], {"BTC": 65_000, "ETH": 3_500, "SOL": 150}, interval_seconds=180)
-        for bar in sim.bars(t0, 20 * 5):
-            summary, signal = intel.add(bar)
-            if summary:
-                await js.publish(S.summary_subject(bar.asset), summary.to_bytes())
-            if signal:
-                await js.publish(S.signal_subject(bar.asset), signal.to_bytes())
+        await publish_market(md, t0)
         clock = SteppedClock(t0 + timedelta(hours=1, minutes=29))
         service = AgentsService(mission, bus.data_dir, clock=clock, poll_seconds=0.05)
         ready = asyncio.Event()

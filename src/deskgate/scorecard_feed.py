@@ -21,7 +21,7 @@ from deskgate.bus.reader import read_stream
 from deskgate.domain.base import utcnow
 from deskgate.domain.governor import GOVERNOR_SIGNER
 from deskgate.domain.market import MarketSummary
-from deskgate.scorecard import Executed, Scorecard, score
+from deskgate.scorecard import UNKNOWN_CYCLE, Executed, Scorecard, score
 
 
 async def gather(cc: CommandCenter, horizon: timedelta, at: datetime | None = None) -> Scorecard:
@@ -47,7 +47,7 @@ async def gather(cc: CommandCenter, horizon: timedelta, at: datetime | None = No
             directive_id=d.directive_id,
             agent=item.staged.drafted_by,  # the verified signer, as the factory recorded it; never the directive's claim
             asset=item.staged.asset, side=d.side, confidence=d.confidence, notional_usd=fill.notional_usd, fee_usd=fill.fee_usd,
-            fill_price=fill.price, filled_at=fill.filled_at, cycle=cycles.get(d.directive_id, Executed.model_fields["cycle"].default),
+            fill_price=fill.price, filled_at=fill.filled_at, cycle=cycles.get(d.directive_id, UNKNOWN_CYCLE),
         ))
     closes: dict[str, list[tuple[datetime, float]]] = defaultdict(list)
     async for m in read_stream(cc.nc, "MARKET", "market.data.aggregated.>"):

@@ -115,13 +115,7 @@ def recall_hits(
     fused = fuse([words, [n.entry_id for n in meaning]], limit=limit)
     with memory.engine.connect() as conn:
         rows = {r[0]: r for r in _rows_by_id(conn.connection.driver_connection, [i for i, _ in fused])}
-    word_rank = {i: r for r, i in enumerate(words, 1)}
-    meaning_rank = {n.entry_id: (r, n.similarity) for r, n in enumerate(meaning, 1)}
-    return [
-        Hit(_entry(rows[i]), s, word_rank.get(i), meaning_rank.get(i, (None, None))[0], meaning_rank.get(i, (None, None))[1])
-        for i, s in fused
-        if i in rows
-    ]
+    return _hits(fused, {i: _entry(r) for i, r in rows.items()}, words, meaning)
 
 
 def archival_hits(memory: Memory, query: str, *, mode: Mode = "hybrid", tags: list[str] | None = None, limit: int = 10) -> list[Hit]:
@@ -162,13 +156,14 @@ def archival_hits(memory: Memory, query: str, *, mode: Mode = "hybrid", tags: li
             marks = ",".join("?" * len(ids))
             for r in conn.connection.driver_connection.execute(f"SELECT id, at, title, text, tags FROM archival WHERE id IN ({marks})", ids):
                 docs[r[0]] = Document(r[0], _time(r[1]), r[2], r[3], tuple(r[4].split()))
+    return _hits(fused, docs, words, meaning)
+
+
+def _hits(fused, entries: dict, words: list[int], meaning: list) -> list[Hit]:
+    """The fused ids that still exist, each with its place in both lists."""
     word_rank = {i: r for r, i in enumerate(words, 1)}
     meaning_rank = {n.entry_id: (r, n.similarity) for r, n in enumerate(meaning, 1)}
-    return [
-        Hit(docs[i], s, word_rank.get(i), meaning_rank.get(i, (None, None))[0], meaning_rank.get(i, (None, None))[1])
-        for i, s in fused
-        if i in docs
-    ]
+    return [Hit(entries[i], s, word_rank.get(i), *meaning_rank.get(i, (None, None))) for i, s in fused if i in entries]
 
 
 def _nearest(memory: Memory, kind: str, query: str, k: int, mode: Mode, **filters):
