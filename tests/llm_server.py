@@ -45,6 +45,11 @@ class Script:
     embeddings_down: bool = False
     embedding_requests: int = 0
     embeddings_max_chars: int | None = None  # a request holding a longer text is refused (400), as a token limit would
+    # The injection screen's judge (a plain chat call, the answer in `content`): text containing this
+    # marker is called an injection; "garbage" answers prose instead of the JSON object asked for.
+    judge_flags: str = "wire funds"
+    judge_garbage: bool = False
+    judge_requests: list[str] = field(default_factory=list)
 
 
 def _step(body: dict) -> str:
@@ -119,6 +124,15 @@ def make_app(script: Script) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         body = await request.json()
+        system = " ".join(str(m.get("content", "")) for m in body.get("messages", []) if m.get("role") == "system")
+        if "You check text that a trading desk received from outside" in system:
+            user = _last_user(body)
+            script.judge_requests.append(user)
+            flagged = script.judge_flags.replace(" ", "\u02c6") in user or script.judge_flags in user
+            content = "I think it is fine." if script.judge_garbage else json.dumps({"injection": flagged, "why": "asks to move money" if flagged else "a report"})
+            return {"id": f"chatcmpl-j{len(script.judge_requests)}", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+                    "usage": {"prompt_tokens": len(user) // 4, "completion_tokens": 12, "total_tokens": 0}}
         script.requests.append({"headers": dict(request.headers), "body": body})
         step = _step(body)
         tool = next(t["function"]["name"] for t in body["tools"] if t["function"]["name"].startswith("final_result"))

@@ -71,7 +71,7 @@ async def test_a_headline_ordering_the_agent_to_sell_everything_is_quarantined_a
         # The order to sell everything is in quarantine, with its reasons, for a person.
         (q,) = await cc.quarantine()
         assert q.news_id == "wire:evil" and q.text == SELL_EVERYTHING
-        assert q.score >= 0.5 and any(r.startswith("overrides instructions") for r in q.reasons)
+        assert q.score >= 0.5 and any(r.startswith("rules: overrides instructions") for r in q.reasons)
         # What reached the agents' subject is wrapped and datamarked, and the quarantined item is not there.
         news = [NewsItem.model_validate_json(m.data) async for m in read_stream(agent.nc, "MARKET", S.NEWS_SUBJECT)]
         assert [n.news_id for n in news] == ["wire:n1", "wire:evasive"]

@@ -626,7 +626,7 @@ async def test_quarantined_news_is_visible_to_people_with_its_reasons_and_escape
     from deskgate.domain.news import QuarantinedItem
 
     async with web_desk(bus) as web:
-        c, _ = await web.login("vera")  # a viewer may read it
+        c, vera_csrf = await web.login("vera")  # a viewer may read it
         assert (await c.get("/api/quarantine")).json() == []
         assert "Nothing has been quarantined" in (await c.get("/quarantine")).text
         item = QuarantinedItem(news_id="wire:evil", source="wire", received_at=datetime.now(timezone.utc), score=0.9,
@@ -638,6 +638,23 @@ async def test_quarantined_news_is_visible_to_people_with_its_reasons_and_escape
         assert got["news_id"] == "wire:evil" and got["reasons"] == item.reasons
         page = (await c.get("/quarantine")).text
         assert "overrides instructions" in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+        assert 'action="/quarantine/release"' not in page and "only a principal may release" in page
+        # A viewer cannot release it; a principal can, with a reason, signed and recorded.
+        r = await c.post("/api/quarantine/wire:evil/release", json={"reason": "fine"}, headers={"X-CSRF-Token": vera_csrf})
+        assert r.status_code == 403 and "viewer" in r.text, r.text
+        a, a_csrf = await web.login("alice")
+        assert 'action="/quarantine/release"' in (await a.get("/quarantine")).text
+        r = await a.post("/api/quarantine/wire:evil/release", json={"reason": ""}, headers={"X-CSRF-Token": a_csrf})
+        assert r.status_code in (400, 422), r.text
+        r = await a.post("/api/quarantine/wire:nope/release", json={"reason": "fine"}, headers={"X-CSRF-Token": a_csrf})
+        assert r.status_code == 409 and "no quarantined item" in r.text
+        r = await a.post("/api/quarantine/wire:evil/release", json={"reason": "a test item, not an attack"}, headers={"X-CSRF-Token": a_csrf})
+        assert r.status_code == 200, r.text
+        assert r.json()["principal"] == "alice" and r.json()["news_id"] == "wire:evil"
+        assert [x["news_id"] for x in (await c.get("/api/quarantine/releases")).json()] == ["wire:evil"]
+        assert "released by alice" in (await c.get("/quarantine")).text
+        r = await a.post("/api/quarantine/wire:evil/release", json={"reason": "again"}, headers={"X-CSRF-Token": a_csrf})
+        assert r.status_code == 409 and "already been released" in r.text
         # The agent's credentials cannot read the subject at all: the broker refuses it.
         agent_nc, events = await bus.connect("agent")
         try:

@@ -197,9 +197,27 @@ class NewsFeed(_Section):
     format: Literal["jsonl", "rss", "atom"] = "jsonl"
 
 
+class JudgeSettings(_Section):
+    """An LLM asked about what the rules and the model both passed (any OpenAI-compatible server)."""
+
+    base_url: str = Field(min_length=1)  # e.g. https://api.openai.com/v1, http://127.0.0.1:8080/v1 (llama.cpp)
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None  # the environment variable holding the key; given to the market-data service only
+    calls_per_hour: int = Field(120, ge=1, le=100_000)  # past this, items pass on the first two layers until the hour rolls on
+    timeout_seconds: float = Field(10.0, gt=0, le=120)
+
+
+class ScreenSettings(_Section):
+    """The injection screen's layers (docs/SECURITY.md): the rules always run."""
+
+    model: bool = True  # the learned layer (MiniLM embeddings and a trained head); off only with a reason
+    judge: JudgeSettings | None = None  # optional third opinion
+
+
 class NewsSettings(_Section):
     feeds: tuple[NewsFeed, ...] = Field((), strict=False)
     poll_seconds: PositiveFloat = 30.0
+    screen: ScreenSettings = ScreenSettings()
 
     @field_validator("feeds", mode="after")
     @classmethod
@@ -594,6 +612,9 @@ marketdata:
     # wrapped and datamarked, what is flagged is quarantined with its reasons (docs/SECURITY.md).
     feeds: []        # e.g. [{{name: wire, path: ./news/wire.jsonl, format: jsonl}}]
     poll_seconds: 30
+    screen:
+      model: true    # the learned layer beside the rules (offline MiniLM and a trained head)
+      judge: null    # optional LLM third opinion: {{base_url: ..., model: ..., api_key_env: ..., calls_per_hour: 120}}
   csv:
     # columns: timestamp,asset,open,high,low,close,volume (see README)
     path: null

@@ -222,12 +222,15 @@ class Stack:
             await nc.close()
 
     def service_env(self, name: str) -> dict[str, str]:
-        """The environment a service starts with: the model's API key only for the agents,
-        which are the only service that calls a model."""
+        """The environment a service starts with: a model's API key only for the service that
+        calls that model (the agents' for the agents, the screen's judge's for market data)."""
         keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
-        if self.mission.agents.model.api_key_env:
-            keys.add(self.mission.agents.model.api_key_env)
-        return {k: v for k, v in os.environ.items() if name == "agents" or k not in keys}
+        agents_key = self.mission.agents.model.api_key_env
+        judge = self.mission.marketdata.news.screen.judge
+        judge_key = judge.api_key_env if judge is not None else None
+        keys |= {k for k in (agents_key, judge_key) if k}
+        allowed = {"agents": {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", agents_key}, "marketdata": {judge_key}}.get(name, set())
+        return {k: v for k, v in os.environ.items() if k not in keys or k in allowed}
 
     def _spawn(self, name: str) -> None:
         ready_file(self.data_dir, name).unlink(missing_ok=True)

@@ -40,7 +40,7 @@ from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.governor import GOVERNOR_SIGNER, GovernorClear, GovernorHold, GovernorState, signed_governor_state
 from deskgate.domain.market import Bar
-from deskgate.domain.news import QuarantinedItem
+from deskgate.domain.news import QuarantinedItem, QuarantineRelease
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.paths import DataDir
@@ -410,6 +410,54 @@ class CommandCenter:
         after = max(0, last.seq - limit)
         items = [q async for _, q in read_parsed(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT, QuarantinedItem, after=after) if q is not None]
         return items[::-1][:limit]
+
+    async def quarantined(self, news_id: str) -> QuarantinedItem | None:
+        """The quarantined item with this id (the whole stream is read: it is kept a year)."""
+        found = None
+        async for _, q in read_parsed(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT, QuarantinedItem):
+            if q is not None and q.news_id == news_id:
+                found = q
+        return found
+
+    async def releases(self) -> list[QuarantineRelease]:
+        """Every release signed by the principal it names, oldest first. Anything else on the
+        subject (only the command center's credentials can publish there) is not shown, and
+        the market-data service refuses it too."""
+        out = []
+        async for m in read_stream(self.nc, "QUARANTINE", S.RELEASE_SUBJECT):
+            try:
+                release = QuarantineRelease.model_validate_json(m.data)
+                signer = principal_signer(release.principal)
+            except ValueError:
+                continue
+            if verify_headers(self.keys.deciding, Kind.RELEASE, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
+                log.warning("SECURITY: a release of %s at QUARANTINE seq %d is not signed by %s; not shown", release.news_id, m.seq, release.principal)
+                continue
+            out.append(release)
+        return out
+
+    async def prepare_release(self, principal: str, news_id: str, reason: str, *, at: datetime | None = None) -> QuarantineRelease:
+        """The release a principal is about to sign: the item must be in quarantine and not released yet."""
+        if not reason.strip():
+            raise CommandCenterError("releasing a quarantined item needs a reason (what the screen got wrong)")
+        if await self.quarantined(news_id) is None:
+            raise CommandCenterError(f"no quarantined item {news_id!r}")
+        if any(r.news_id == news_id for r in await self.releases()):
+            raise CommandCenterError(f"{news_id} has already been released")
+        return QuarantineRelease(release_id=f"rel-{uuid.uuid4().hex}", news_id=news_id, principal=principal,
+                                 reason=reason.strip(), at=at or utcnow())
+
+    async def send_release(self, release: QuarantineRelease, signer: Signer, *, headers: dict[str, str] | None = None) -> QuarantineRelease:
+        if self.principal_of(signer) != release.principal:
+            raise CommandCenterError(f"{signer.name} cannot sign a release that names {release.principal}")
+        payload = release.to_bytes()
+        await self.js.publish(S.RELEASE_SUBJECT, payload,
+                              headers=self._signed_headers(signer, S.RELEASE_SUBJECT, payload, release.release_id, headers))
+        return release
+
+    async def release(self, signer: Signer, news_id: str, reason: str, *, headers: dict[str, str] | None = None) -> QuarantineRelease:
+        release = await self.prepare_release(self.principal_of(signer), news_id, reason)
+        return await self.send_release(release, signer, headers=headers)
 
     async def acknowledge(self, review_id: str, signer: Signer, note: str = "", *, agent: str | None = None) -> ReviewAck:
         """`agent` names whose request, when more than one agent asked under this id."""

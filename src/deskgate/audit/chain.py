@@ -46,6 +46,7 @@ EXPECTED_SIGNER: dict[str, tuple[str, ...]] = {
     Kind.APPROVAL: ("principal:",),
     Kind.BREAKER: ("factory", "principal:"),
     Kind.QUARANTINE: ("marketdata",),
+    Kind.RELEASE: ("principal:",),
     Kind.NEWS: ("marketdata",),
 }
 

@@ -42,6 +42,7 @@ SOURCES: tuple[tuple[str, str, Kind], ...] = (
     ("FILLS", "factory.execution.fills.>", Kind.FILL),
     (BREAKER_STREAM, f"$KV.{S.BREAKER_BUCKET}.>", Kind.BREAKER),
     ("QUARANTINE", S.QUARANTINE_SUBJECT, Kind.QUARANTINE),
+    ("QUARANTINE", S.RELEASE_SUBJECT, Kind.RELEASE),
 )
 
 IDLE_CHECKPOINT_SECONDS = 2.0
@@ -60,7 +61,7 @@ def ref_of(kind: Kind, payload: bytes) -> str | None:
         data = data.get("directive") if isinstance(data.get("directive"), dict) else {}
     if kind is Kind.BREAKER:
         ref = data.get("trip_id") or data.get("resets_trip_id")
-    elif kind is Kind.QUARANTINE:
+    elif kind in (Kind.QUARANTINE, Kind.RELEASE):
         ref = data.get("news_id")
     else:
         ref = data.get("directive_id")

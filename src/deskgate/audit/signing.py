@@ -41,6 +41,7 @@ class Kind(StrEnum):
     BREAKER = "breaker"
     NEWS = "news"
     QUARANTINE = "quarantine"
+    RELEASE = "release"
     CHECKPOINT = "checkpoint"
     EXPORT_HEADER = "export_header"
     GOVERNOR_CLEAR = "governor_clear"
@@ -64,6 +65,7 @@ _KIND_BY_PREFIX: tuple[tuple[str, Kind], ...] = (
     ("factory.execution.fills.", Kind.FILL),
     ("$KV.", Kind.BREAKER),
     ("market.data.news", Kind.NEWS),
+    ("quarantine.release", Kind.RELEASE),
     ("quarantine.", Kind.QUARANTINE),
 )
 

@@ -38,6 +38,7 @@ BREAKER_BUCKET = "deskgate_breaker"
 BREAKER_TRIP_KEY = "trip"
 BREAKER_RESET_KEY = "reset"
 GOVERNOR_CLEAR_SUBJECT = "approvals.governor.clear"
+RELEASE_SUBJECT = "quarantine.release"
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,11 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
                   "signal model output per asset: market.data.signals.<ASSET>"),
     SubjectFamily("market.data.news", "MARKET", frozenset({M}), EVERYONE,
                   "news items that passed the injection screen, wrapped and datamarked (NewsItem)"),
-    SubjectFamily("quarantine.news", "QUARANTINE", frozenset({M}), frozenset({C, O}),
+    SubjectFamily("quarantine.news", "QUARANTINE", frozenset({M}), frozenset({M, C, O}),
                   "news items the screen flagged, kept with their reasons for a person; never readable by the agent"),
+    SubjectFamily(RELEASE_SUBJECT, "QUARANTINE", frozenset({C}), frozenset({M, C, O}),
+                  "a principal releases a quarantined item the screen got wrong (signed); the market-data"
+                  " service then publishes it, wrapped, and keeps it as labelled data for the next training run"),
     SubjectFamily("consciousness.directives.>", "DIRECTIVES", frozenset({A}), frozenset({A, F, C, O}),
                   "directives drafted by agents: consciousness.directives.<ASSET>"),
     SubjectFamily("consciousness.insights.>", "INSIGHTS", frozenset({A}), frozenset({A, F, C, O}),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AwareDatetime, Field
 
 from deskgate.domain.base import Message
@@ -23,6 +25,7 @@ class NewsItem(Message):
     assets: list[str] = Field(default_factory=list, max_length=50)
     screen_score: float = Field(ge=0, le=1)
     text: str = Field(max_length=20_000)
+    released_by: str | None = Field(None, max_length=128)  # the principal who released it from quarantine
 
 
 class QuarantinedItem(Message):
@@ -36,4 +39,17 @@ class QuarantinedItem(Message):
     received_at: AwareDatetime
     score: float = Field(ge=0, le=1)
     reasons: list[str]
+    flagged_by: list[Literal["rules", "model", "judge"]] = []  # the screen's layers that flagged it
     text: str = Field(max_length=20_000)
+
+
+class QuarantineRelease(Message):
+    """quarantine.release: a principal read a quarantined item and releases it as a false
+    positive. Signed with the principal's own key (and passkey, when they have one); the
+    market-data service publishes the item only for a release that verifies."""
+
+    release_id: str = Field(min_length=1, max_length=128)
+    news_id: str = Field(min_length=1, max_length=200)
+    principal: str = Field(min_length=1, max_length=128)
+    reason: str = Field(min_length=1, max_length=2000)
+    at: AwareDatetime

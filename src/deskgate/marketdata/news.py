@@ -25,15 +25,18 @@ from pathlib import Path
 import feedparser
 import nats.errors
 from pydantic import ValidationError
-from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select, update
 
 from deskgate.audit.keys import KeyStore
 from deskgate.audit.signing import Kind, Signer
 from deskgate.bus import subjects as S
-from deskgate.config import NewsFeed
-from deskgate.domain.news import NewsItem, QuarantinedItem
+from deskgate.config import NewsFeed, ScreenSettings
+from deskgate.bus.reader import ReadError, read_stream
+from deskgate.domain.news import NewsItem, QuarantinedItem, QuarantineRelease
 from deskgate.paths import DataDir
-from deskgate.sanitize.item import RawItem, sanitize_with_text, source_name
+from deskgate.sanitize.item import MAX_WRAPPED_CHARS, RawItem, sanitize_with_text, source_name, wrap
+from deskgate.sanitize.judge import judge_for
+from deskgate.sanitize.model import shared_screen
 from deskgate.storage import make_engine
 
 log = logging.getLogger("deskgate.news")
@@ -152,9 +155,32 @@ handled = Table(
 )
 
 
+releases = Table(
+    "news_releases",  # quarantined items a principal released: labelled false positives for the screen's next training
+    metadata,
+    Column("news_id", String(300), primary_key=True),
+    Column("release_id", String(128), nullable=False),
+    Column("principal", String(128), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("released_at", DateTime(timezone=True), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("text", Text, nullable=False),  # cleaned, as it was quarantined
+    Column("flagged_by", String(64), nullable=False),
+    Column("reasons", Text, nullable=False),  # JSON list
+)
+cursors = Table("news_cursors", metadata, Column("name", String(64), primary_key=True), Column("seq", Integer, nullable=False))
+
+
 class NewsPoller:
-    def __init__(self, feeds: tuple[NewsFeed, ...], assets: tuple[str, ...], data_dir: DataDir, base: Path, *, clock=None):
+    def __init__(self, feeds: tuple[NewsFeed, ...], assets: tuple[str, ...], data_dir: DataDir, base: Path, *, clock=None,
+                 screen: ScreenSettings | None = None, rp_id: str = "localhost"):
         self.feeds = feeds
+        self.data_dir = data_dir
+        self.rp_id = rp_id  # a principal's passkey, when they have one, must have confirmed a release for this site
+        self.refused_releases = 0
+        settings = screen or ScreenSettings()
+        self.model = shared_screen() if settings.model else None
+        self.judge = judge_for(settings.judge)
         self.assets = assets
         self.base = base
         self.engine = make_engine(data_dir.sqlite_url("news"))
@@ -199,10 +225,12 @@ class NewsPoller:
 
     def _message(self, source: str, nid: str, item: FeedItem, now: datetime):
         """The item sanitised and screened (CPU work, run off the event loop)."""
-        result, cleaned = sanitize_with_text(RawItem.model_construct(id=item.id, text=item.text), source)
+        if not item.text.strip():
+            raise ValueError("its text is empty")
+        result, cleaned = sanitize_with_text(RawItem.model_construct(id=item.id, text=item.text), source, model=self.model, judge=self.judge)
         if result.flagged:
             msg = QuarantinedItem(news_id=nid, source=source, published_at=item.published_at, received_at=now,
-                                  score=result.score, reasons=result.reasons, text=cleaned[:20_000])
+                                  score=result.score, reasons=result.reasons, flagged_by=result.flagged_by, text=cleaned[:20_000])
             return msg, S.QUARANTINE_SUBJECT, Kind.QUARANTINE, "quarantined", result
         msg = NewsItem(news_id=nid, source=source, published_at=item.published_at, received_at=now,
                        assets=assets_mentioned(cleaned, self.assets), screen_score=result.score, text=result.text)
@@ -229,10 +257,82 @@ class NewsPoller:
         else:
             self.quarantined += 1
 
+    # -- releases: a principal says the screen got an item wrong -----------------------------------
+
+    def _cursor(self, name: str) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(cursors.c.seq).where(cursors.c.name == name)).scalar() or 0
+
+    def _set_cursor(self, conn, name: str, seq: int) -> None:
+        if conn.execute(update(cursors).where(cursors.c.name == name).values(seq=seq)).rowcount == 0:
+            conn.execute(insert(cursors).values(name=name, seq=seq))
+
+    async def apply_releases(self, nc) -> int:
+        """Publish every quarantined item a principal released since the last look; returns how many.
+        A release counts only signed with that principal's own current key (and their passkey's
+        answer, when they have one); anything else is a security event, logged and counted."""
+        from deskgate.people.principals import decision_problem
+
+        done = 0
+        after = self._cursor("releases")
+        async for m in read_stream(nc, "QUARANTINE", S.RELEASE_SUBJECT, start_seq=after + 1):
+            try:
+                release = QuarantineRelease.model_validate_json(m.data)
+            except ValidationError as exc:
+                release, problem = None, f"it cannot be read ({str(exc).splitlines()[0][:120]})"
+            else:
+                keys = KeyStore.for_desk(self.data_dir)
+                problem = decision_problem(keys, Kind.RELEASE, m.data, m.headers, release.principal, self.rp_id)
+            if problem is not None:
+                self.refused_releases += 1
+                log.warning("SECURITY: release at QUARANTINE seq %d not applied: %s", m.seq, problem)
+            elif release is not None:
+                done += await self._release(nc, release)
+            with self.engine.begin() as conn:
+                self._set_cursor(conn, "releases", m.seq)
+        return done
+
+    async def _release(self, nc, release: QuarantineRelease) -> int:
+        with self.engine.connect() as conn:
+            if conn.execute(select(releases.c.news_id).where(releases.c.news_id == release.news_id)).first():
+                return 0  # released before (a second release of the same item changes nothing)
+        held = None
+        async for m in read_stream(nc, "QUARANTINE", S.QUARANTINE_SUBJECT):
+            try:
+                q = QuarantinedItem.model_validate_json(m.data)
+            except ValidationError:
+                continue
+            if q.news_id == release.news_id:
+                held = q
+        if held is None:
+            log.warning("release %s names %s, which is not in quarantine (or no longer kept); nothing published", release.release_id, release.news_id)
+            return 0
+        news = NewsItem(news_id=held.news_id, source=held.source, published_at=held.published_at, received_at=self.clock(),
+                        assets=assets_mentioned(held.text, self.assets), screen_score=held.score,
+                        text=wrap(held.text[:MAX_WRAPPED_CHARS], held.source, held.news_id), released_by=release.principal)
+        payload = news.to_bytes()
+        msg_id = f"news-release-{hashlib.sha256(held.news_id.encode()).hexdigest()[:32]}"
+        await nc.jetstream().publish(S.NEWS_SUBJECT, payload, headers=self.signer.headers(Kind.NEWS, payload, {"Nats-Msg-Id": msg_id}))
+        with self.engine.begin() as conn:
+            conn.execute(insert(releases).values(
+                news_id=held.news_id, release_id=release.release_id, principal=release.principal, reason=release.reason,
+                released_at=release.at, source=held.source, text=held.text, flagged_by=",".join(held.flagged_by) or "rules",
+                reasons=json.dumps(held.reasons)))
+            conn.execute(update(handled).where(handled.c.news_id == held.news_id).values(outcome="released"))
+        log.info("released %s by %s: published to the agents, kept as a labelled false positive", held.news_id, release.principal)
+        self.published += 1
+        return 1
+
     async def run(self, nc, stop: asyncio.Event, poll_seconds: float) -> None:
         js = nc.jetstream()
         log.info("polling %d news feed(s) every %gs", len(self.feeds), poll_seconds)
         while not stop.is_set():
+            try:
+                await self.apply_releases(nc)
+            except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
+                log.warning("news: could not read releases yet (%s); will retry", exc)
+            except Exception:
+                log.exception("news: applying releases failed; trying again at the next poll")
             try:
                 await self.poll_once(js)
             except (nats.errors.Error, asyncio.TimeoutError) as exc:

@@ -54,7 +54,8 @@ class MarketDataService:
         if md.news.feeds:
             from deskgate.marketdata.news import NewsPoller  # feedparser and the sanitiser only when there is news
 
-            self.news = NewsPoller(md.news.feeds, md.assets, self.data_dir, Path(self.data_dir.root))
+            self.news = NewsPoller(md.news.feeds, md.assets, self.data_dir, Path(self.data_dir.root), screen=md.news.screen,
+                                   rp_id=self.mission.web.passkey_rp_id)
             news = asyncio.create_task(self.news.run(nc, self._stop, md.news.poll_seconds))
         try:
             if md.source == "simulator":

@@ -1,5 +1,10 @@
 """One untrusted item through the whole pipeline: clean, screen, then wrap or quarantine.
 
+The screen has layers, and an item is held when any of them flags it: the rules
+(`screen.py`), the learned model (`model.py`) and, when one is configured, an LLM
+judge (`judge.py`) asked only about what the first two passed. Each layer's verdict
+is kept (`layers`), and every reason starts with the layer that gave it.
+
 What passes is wrapped in delimiters that name its source and say it is untrusted,
 and datamarked (Hines et al., "Spotlighting", 2024): every run of whitespace
 becomes `MARK`, so a model told "text between these delimiters, with ˆ between its
@@ -11,11 +16,13 @@ kept with its reasons, never wrapped, never shown to an agent.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deskgate.sanitize.model import LearnedScreen, ScreenModelError, shared_screen
 from deskgate.sanitize.screen import screen
-from deskgate.sanitize.text import clean
+from deskgate.sanitize.text import MAX_INPUT_CHARS, clean
 
 MARK = "\u02c6"  # ˆ
 MAX_WRAPPED_CHARS = 4_000  # a headline and its summary; what a model is shown of one item
@@ -24,12 +31,23 @@ _WS = re.compile(r"\s+")
 
 
 class RawItem(BaseModel):
-    """What a feed (or `deskgate sanitize`) hands in."""
+    """What a feed (or `deskgate sanitize`) hands in. Text past `MAX_INPUT_CHARS` is not read."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(min_length=1, max_length=200)
-    text: str = Field(max_length=1_000_000)
+    text: str = Field(min_length=1, max_length=16_000_000)
+
+
+class LayerVerdict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    layer: Literal["rules", "model", "judge"]
+    ran: bool  # False: not asked (not configured, budget spent) or could not answer; `reasons` says which
+    flagged: bool
+    score: float | None = None
+    threshold: float | None = None
+    reasons: list[str] = []
 
 
 class SanitizedItem(BaseModel):
@@ -40,6 +58,8 @@ class SanitizedItem(BaseModel):
     score: float
     reasons: list[str]
     text: str | None  # wrapped and datamarked; None when quarantined
+    flagged_by: list[str] = []  # the layers that flagged it
+    layers: list[LayerVerdict] = []
 
 
 def source_name(source: str) -> str:
@@ -56,18 +76,53 @@ def wrap(text: str, source: str, item_id: str) -> str:
     return f'<<untrusted source="{source_name(source)}" id="{ident}" datamark="{MARK}">>\n{body}\n<</untrusted>>'
 
 
-def sanitize(item: RawItem, source: str) -> SanitizedItem:
-    return sanitize_with_text(item, source)[0]
+_DEFAULT = object()
 
 
-def sanitize_with_text(item: RawItem, source: str) -> tuple[SanitizedItem, str]:
-    """The result, and the cleaned (unwrapped) text: a person reviewing a quarantined
-    item reads that; an agent never does."""
-    cleaned = clean(item.text)
-    result = screen(cleaned.text, markup=cleaned.visible, hidden=cleaned.removed)
-    if result.flagged:
-        return SanitizedItem(id=item.id, flagged=True, score=result.score, reasons=result.reasons, text=None), cleaned.text
-    if not cleaned.text:
-        return SanitizedItem(id=item.id, flagged=True, score=1.0, reasons=["empty after cleaning"], text=None), cleaned.text
-    wrapped = wrap(cleaned.text[:MAX_WRAPPED_CHARS], source, item.id)  # cut before wrapping: the delimiters always close
-    return SanitizedItem(id=item.id, flagged=False, score=result.score, reasons=result.reasons, text=wrapped), cleaned.text
+def sanitize(item: RawItem, source: str, **layers) -> SanitizedItem:
+    return sanitize_many([item], source, **layers)[0][0]
+
+
+def sanitize_with_text(item: RawItem, source: str, **layers) -> tuple[SanitizedItem, str]:
+    return sanitize_many([item], source, **layers)[0]
+
+
+def sanitize_many(items: list[RawItem], source: str, *, model: LearnedScreen | None = _DEFAULT, judge=None) -> list[tuple[SanitizedItem, str]]:  # type: ignore[assignment]
+    """Each item's result, and its cleaned (unwrapped) text: a person reviewing a
+    quarantined item reads that; an agent never does. The model scores every item in
+    one batch; `model=None` runs the rules alone (`screen.model: false`), and a model
+    that cannot run holds every item rather than passing it unread."""
+    learned = shared_screen() if model is _DEFAULT else model
+    cleaned = [clean(i.text) for i in items]
+    rules = [screen(c.text, markup=c.visible, hidden=c.removed) for c in cleaned]
+    if learned is None:
+        verdicts = [LayerVerdict(layer="model", ran=False, flagged=False, reasons=["model: off (screen.model is false)"])] * len(items)
+    else:
+        try:
+            verdicts = [
+                LayerVerdict(layer="model", ran=v.score is not None, flagged=v.flagged, score=v.score, threshold=v.threshold, reasons=[v.reason()])
+                for v in learned.judge([c.text for c in cleaned])
+            ]
+        except ScreenModelError as exc:
+            verdicts = [LayerVerdict(layer="model", ran=False, flagged=True, reasons=[f"model: cannot run, so the item is held: {exc}"])] * len(items)
+    out = []
+    for item, c, r, m in zip(items, cleaned, rules, verdicts, strict=True):
+        layers = [LayerVerdict(layer="rules", ran=True, flagged=r.flagged, score=r.score, reasons=[f"rules: {x}" for x in r.reasons]), m]
+        note = [f"read the first {MAX_INPUT_CHARS:,} of {len(item.text):,} characters"] if len(item.text) > MAX_INPUT_CHARS else []
+        if not c.text and not r.flagged:
+            layers[0] = layers[0].model_copy(update={"flagged": True, "score": 1.0, "reasons": layers[0].reasons + ["rules: empty after cleaning (only hidden characters or markup)"]})
+        wrapped = None
+        if not any(v.flagged for v in layers):
+            wrapped = wrap(c.text[:MAX_WRAPPED_CHARS], source, item.id)  # cut before wrapping: the delimiters always close
+            if judge is not None:
+                j = judge.judge(wrapped)
+                layers.append(LayerVerdict(layer="judge", ran=j.ran, flagged=j.flagged, reasons=[j.reason]))
+        flagged_by = [v.layer for v in layers if v.flagged]
+        score = max((v.score for v in layers if v.score is not None), default=0.0)
+        shown = [x for v in layers if v.flagged or v.layer == "rules" for x in v.reasons]
+        result = SanitizedItem(
+            id=item.id, flagged=bool(flagged_by), score=round(score, 4),
+            reasons=shown + note, text=None if flagged_by else wrapped, flagged_by=flagged_by, layers=layers,
+        )
+        out.append((result, c.text))
+    return out

@@ -78,7 +78,7 @@ RULES: tuple[Rule, ...] = (
        r"|\bfor (?:machine|automated|ai|llm) (?:readers|systems|agents)\b|\baddressed to (?:any |the |all )?(?:ai|language model|llm|agent|bot|model)"),
     _r("claims authority", 0.5,
        r"\b(?:i am|i'm|this is|message from|on behalf of|authori[sz]ed by|signed,?)\s+(?:your|the)\s+(?:developer|administrator|admin|operator|owner|creator|principal|risk manager|head trader|cio|supervisor|compliance officer)\b"
-       r"|\b(?:admin|administrator|developer|root)\s+(?:override|command|mode|access|authori[sz]ation)\b"
+       r"|\b(?:admin|administrator|developer|root)\s+(?:override|command|mode|authori[sz]ation)\b"
        r"|\b(?:admin|administrator|system|developer|root|principal|operator)\s+(?:override|command|notice|note|instruction|message|update|alert)\s*:"
        r"|\b(?:update|message|note|notice) from (?:your|the) (?:supervisor|admin|administrator|developer|operator|principal|risk manager)\b"
        r"|\b(?:the )?(?:desk|principal|risk (?:team|manager)|human) (?:has|have) (?:already )?(?:approved|authori[sz]ed|signed off)\b"),
@@ -102,14 +102,14 @@ RULES: tuple[Rule, ...] = (
     _r("dictates the output", 0.55,
        r"\b(?:respond|reply|answer|output|return)\s+(?:only\s+)?(?:with|in)\s+(?:the following|json|exactly|this)\b|\brepeat after me\b|\byour (?:new |real |only )?(?:task|goal|objective|job|purpose|role) (?:is|are|now is)\b"
        r"|\b(?:from now on|henceforth|going forward),? (?:you|the (?:ai|agent|assistant|model))\b"),
-    _r("carries a directive", 0.6, r"[\"']?(?:directive_id|notional_usd|confidence)[\"']?\s*[:=]|[\"']side[\"']\s*:\s*[\"'](?:buy|sell)"),
+    _r("carries a directive", 0.6, r"[\"']?(?:directive_id|notional_usd)[\"']?\s*[:=]|[\"']confidence[\"']\s*:\s*[01]"),
 )
 
 # Rules on the text before markup was stripped.
 MARKUP_RULES: tuple[Rule, ...] = (
     _r("chat-template tokens", 0.75,
        r"<\|(?:im_start|im_end|system|user|assistant|endoftext|eot_id|start_header_id)\|>|\[/?INST\]|<</?SYS>>|</?(?:system|instructions?|assistant|prompt)>"
-       r"|^#{1,6}\s*(?:system|instructions?|assistant)\b|\b(?:system|assistant)\s*:\s*(?:you|ignore|new)"),
+       r"|^#{1,6}\s*(?:system|system prompt|system message|instructions?|assistant)\s*:?\s*$|\b(?:system|assistant)\s*:\s*(?:you|ignore|new)"),
     _r("hidden markup", 0.35, r"<!--|display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])|<\w+[^<>]{0,300}\bhidden\b"),
 )
 
@@ -120,7 +120,8 @@ _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t
 _INNER_HYPHEN = re.compile(r"(?<=\w)[-_.·](?=\w)")
 
 HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25, "variation selector": 0.25,
-                 "format character": 0.2, "private or unassigned": 0.2, "control character": 0.2}
+                 "format character": 0.2, "private or unassigned": 0.2, "control character": 0.2,
+                 "emoji part": 0.0, "direction mark": 0.05}
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,8 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
         keep *= 1.0 - 0.2
         reasons.append("spaced-out letters")
     for kind, n in sorted((hidden or {}).items()):
+        if HIDDEN_WEIGHT.get(kind, 0.2) == 0.0:
+            continue  # the parts of emoji: invisible, and ordinary
         keep *= 1.0 - HIDDEN_WEIGHT.get(kind, 0.2)
         reasons.append(f"hidden characters: {n} {kind}")
     score = round(1.0 - keep, 4)

@@ -32,6 +32,20 @@ class Cleaned:
     visible: str = ""  # normalised and stripped of hidden characters, markup still in (for the screen)
 
 
+# Invisible characters that ordinary text uses: the marks that keep an Arabic or Hebrew
+# name the right way round in a Latin sentence, and the joiners, selectors and tags
+# inside emoji (👨‍💻, ❤️, the flag of Scotland). Removed like the others, but counted
+# as what they are, which is not a sign of an attack.
+DIRECTION_MARKS = frozenset("\u200e\u200f\u061c")
+ISOLATES = frozenset("\u2066\u2067\u2068\u2069")
+_RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+def _is_emoji(ch: str) -> bool:
+    cp = ord(ch)
+    return 0x1F000 <= cp <= 0x1FAFF or 0x2600 <= cp <= 0x27BF or 0x2B00 <= cp <= 0x2BFF or cp in (0x00A9, 0x00AE, 0x203C, 0x2049, 0x2122, 0x2139)
+
+
 def _kind(ch: str) -> str | None:
     """Why `ch` must go, or None to keep it."""
     if ch in BIDI:
@@ -53,15 +67,40 @@ def _kind(ch: str) -> str | None:
     return None
 
 
+def _ordinary(text: str, i: int, kind: str, in_flag: bool) -> str | None:
+    """The ordinary use an invisible character at `text[i]` is put to, if any."""
+    ch = text[i]
+    before = text[i - 1] if i else ""
+    after = text[i + 1] if i + 1 < len(text) else ""
+    if kind == "tag character" and in_flag:
+        return "emoji part"
+    if ch == "\u200d" and _is_emoji(before or " ") and (_is_emoji(after or " ") or after == "\u2640" or after == "\u2642"):
+        return "emoji part"
+    if kind == "variation selector" and before and (_is_emoji(before) or before.isdigit() or before in "#*"):
+        return "emoji part"
+    if ch in DIRECTION_MARKS or ch in ISOLATES:
+        near = text[max(0, i - 40) : i + 40]
+        if _RTL.search(near):
+            return "direction mark"
+    return None
+
+
+# A subdivision flag: 🏴, two to six tag letters or digits (a region code), the cancel tag.
+# Anything longer in tag characters is ASCII smuggled past a reader, however it starts.
+_FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f")
+
+
 def strip_hidden(text: str) -> tuple[str, dict[str, int]]:
     removed: dict[str, int] = {}
     out = []
-    for ch in text:
+    flags = {i for m in _FLAG.finditer(text) for i in range(m.start() + 1, m.end())} if "\U0001f3f4" in text else set()
+    for i, ch in enumerate(text):
         kind = _kind(ch)
         if kind is None:
             out.append(ch)
-        else:
-            removed[kind] = removed.get(kind, 0) + 1
+            continue
+        kind = _ordinary(text, i, kind, i in flags) or kind
+        removed[kind] = removed.get(kind, 0) + 1
     return "".join(out), removed
 
 

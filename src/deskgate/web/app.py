@@ -36,7 +36,7 @@ from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerState
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
-from deskgate.domain.news import QuarantinedItem
+from deskgate.domain.news import QuarantinedItem, QuarantineRelease
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
 from deskgate.people.accounts import (
@@ -60,6 +60,7 @@ from deskgate.web.desk import (
     BatchApproveRequest,
     BatchResult,
     ClearRequest,
+    ReleaseRequest,
     DecisionResult,
     Desk,
     LoginRequest,
@@ -477,9 +478,23 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def governor_page(request: Request, session: Session = Depends(page_session)):
         return page(request, "governor.html", session, **(await governor_values()), done=None)
 
+    async def quarantine_values() -> dict:
+        releases = {r.news_id: r for r in await ctx.desk.releases()}  # type: ignore[union-attr]
+        return {"items": await ctx.desk.quarantine(), "releases": releases}  # type: ignore[union-attr]
+
     @app.get("/quarantine", response_class=HTMLResponse, include_in_schema=False)
     async def quarantine_page(request: Request, session: Session = Depends(page_session)):
-        return page(request, "quarantine.html", session, items=await ctx.desk.quarantine())  # type: ignore[union-attr]
+        return page(request, "quarantine.html", session, **(await quarantine_values()), done=None)
+
+    @app.post("/quarantine/release", include_in_schema=False)
+    async def quarantine_release_form(request: Request, session: Session = Depends(write_session)):
+        need_principal(session)
+        f = await form(request)
+        release = await ctx.desk.release(  # type: ignore[union-attr]
+            session, session_signer(request, session), str(f.get("news_id") or ""), str(f.get("reason") or ""), form_proof(f)
+        )
+        done = f"released {release.news_id}: the market-data service publishes it to the agents, wrapped, and keeps it for the next training run"
+        return page(request, "quarantine.html", session, **(await quarantine_values()), done=done)
 
     @app.post("/governor/clear", include_in_schema=False)
     async def governor_clear_form(request: Request, session: Session = Depends(write_session)):
@@ -700,6 +715,16 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def api_governor_hold(session: Session = Depends(read_session)) -> GovernorHold | None:
         """The damping the factory applies, and holds until a principal clears it."""
         return await ctx.desk.governor_hold()  # type: ignore[union-attr]
+
+    @app.get("/api/quarantine/releases", tags=["news"])
+    async def api_quarantine_releases(session: Session = Depends(read_session)) -> list[QuarantineRelease]:
+        """Every release of a quarantined item a principal sent, oldest first."""
+        return await ctx.desk.releases()  # type: ignore[union-attr]
+
+    @app.post("/api/quarantine/{news_id}/release", tags=["news"])
+    async def api_quarantine_release(news_id: str, request: Request, body: ReleaseRequest, session: Session = Depends(write_session)) -> QuarantineRelease:
+        """Release a quarantined item the screen got wrong: a reason is required; signed and recorded."""
+        return await ctx.desk.release(session, session_signer(request, session), news_id, body.reason, body.passkey)  # type: ignore[union-attr]
 
     @app.post("/api/governor/clear", tags=["governor"])
     async def api_governor_clear(request: Request, body: ClearRequest, session: Session = Depends(write_session)) -> GovernorClear:

@@ -30,7 +30,7 @@ from deskgate.domain.breaker import BreakerState
 from deskgate.domain.directive import DecisionMemo
 from deskgate.domain.evaluation import CheckResult
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
-from deskgate.domain.news import QuarantinedItem
+from deskgate.domain.news import QuarantinedItem, QuarantineRelease
 from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.people.accounts import Accounts, Session
 from deskgate.people.passkeys import (
@@ -431,6 +431,13 @@ class Desk:
             except CommandCenterError as exc:
                 raise ActionError(409, str(exc)) from None
             target, kind = "breaker", Kind.BREAKER
+        elif req.action == "release":
+            news_id, reason = _required(req.news_id, "news_id"), _release_reason(req.reason or "")
+            try:
+                payloads = [await self.cc.prepare_release(name, news_id, reason)]
+            except CommandCenterError as exc:
+                raise ActionError(409, str(exc)) from None
+            target, kind = news_id, Kind.RELEASE
         else:  # clear
             reason = _clear_reason(req.reason or "")
             try:
@@ -503,6 +510,29 @@ class Desk:
         except CommandCenterError as exc:
             raise ActionError(502, str(exc)) from None
 
+    async def releases(self) -> list[QuarantineRelease]:
+        try:
+            return await self.cc.releases()
+        except CommandCenterError as exc:
+            raise ActionError(502, str(exc)) from None
+
+    async def release(self, session: Session, signer: Signer, news_id: str, reason: str, proof: PasskeyProof | None = None) -> QuarantineRelease:
+        """A principal releases a quarantined item the screen got wrong: signed, recorded,
+        and kept by the market-data service as labelled data for the next training run."""
+        self._require_principal(session)
+        self._check_signer(session, signer)
+        reason = _release_reason(reason)
+        kept, headers = self._headers(session, "release", news_id, proof)
+        try:
+            if kept:
+                release = await self.cc.send_release(kept[0], signer, headers=headers)
+            else:
+                release = await self.cc.release(signer, news_id, reason)
+        except CommandCenterError as exc:
+            raise ActionError(409, str(exc)) from None
+        self.accounts.record(session.account.name, "release_quarantined", news_id, reason=release.reason, passkey=bool(headers))
+        return release
+
     # -- the Governor -----------------------------------------------------------------------------
 
     async def governor(self) -> GovernorState | None:
@@ -531,6 +561,14 @@ class Desk:
             raise ActionError(409, str(exc)) from None
         self.accounts.record(session.account.name, "clear_governor", clear.clear_id, reason=clear.reason, passkey=bool(headers))
         return clear
+
+
+def _release_reason(reason: str) -> str:
+    if not reason.strip():
+        raise ActionError(400, "releasing a quarantined item needs a reason: what the screen got wrong")
+    if len(reason) > 2000:
+        raise ActionError(400, "the reason is longer than 2000 characters")
+    return reason.strip()
 
 
 def _clear_reason(reason: str) -> str:
@@ -581,8 +619,9 @@ class PrepareRequest(BaseModel):
     """A decision to be confirmed with a passkey: the same fields as the action itself."""
 
     model_config = ConfigDict(extra="forbid")
-    action: Literal["approve", "reject", "batch", "reset", "clear"]
+    action: Literal["approve", "reject", "batch", "reset", "clear", "release"]
     directive_id: str | None = Field(None, max_length=64)
+    news_id: str | None = Field(None, max_length=200)
     directive_ids: list[str] | None = Field(None, max_length=MAX_BATCH)
     confirm: str | None = Field(None, max_length=64)
     confirm_count: int | None = None
@@ -614,4 +653,8 @@ class LoginRequest(BaseModel):
 
 
 class ClearRequest(_WithPasskey):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ReleaseRequest(_WithPasskey):
     reason: str = Field(min_length=1, max_length=2000)

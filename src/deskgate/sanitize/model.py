@@ -1,0 +1,312 @@
+"""The learned layer of the screen: sentence embeddings and a small trained head.
+
+The rules catch phrasings someone wrote them for; this layer is there for the ones
+nobody did ("Get out of everything. Now.", "set aside your previous instructions",
+an order to "the assistant handling my inbox" in the middle of an email, other
+languages). Each item is cut into windows of a sentence or a few, every window is
+embedded by all-MiniLM-L6-v2 (the same offline model, and the same loaded copy, as
+the agents' recall: `shared_minilm()`), and a two-layer perceptron scores each
+window. The item's score is its most suspicious window's: an instruction buried in
+a long email is not averaged away by the rest of it.
+
+The model reads what an LLM could be shown (the first `MAX_WRAPPED_CHARS` of the
+cleaned text) plus what de-obfuscation reveals: homoglyphs read as Latin letters,
+spaced-out letters joined, leetspeak read, base64 and hex decoded. The head's
+weights are in `data/screen-head.bin`, written by `python -m deskgate.sanitize.train`
+(fixed seed) and checked against the SHA-256 below before they are used.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+import threading
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from deskgate.sanitize.screen import BASE64_BLOB, deobfuscate
+
+HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
+HEAD_SHA256 = "6c634ab6002c614449f7b2847a2354234289ca08e31d1f709e4bdf6947d4eb8e"  # the training script writes this line when it writes the weights
+WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
+MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
+MAX_EXTRA_WINDOWS = 4  # decoded blobs and de-obfuscated copies read per item, at most
+MAX_UNKNOWN_SHARE = 0.5  # a window with more of its tokens unknown to the model's vocabulary is not scored
+
+_SENTENCE = re.compile(r"(?<=[.!?;:。！？])\s+|\n+|(?<=[。！？])")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+_HEX_BLOB = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){12,}")
+_WORD = re.compile(r"\w+")
+
+# Cyrillic and Greek letters that look like Latin ones (Unicode confusables, the common set).
+_LOOKALIKES = str.maketrans({
+    "а": "a", "в": "b", "с": "c", "е": "e", "һ": "h", "і": "i", "ј": "j", "к": "k", "м": "m", "н": "h", "о": "o",
+    "р": "p", "ѕ": "s", "т": "t", "у": "y", "х": "x", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ү": "y", "ӏ": "l",
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ј": "J", "К": "K", "М": "M", "О": "O",
+    "Р": "P", "Ѕ": "S", "Т": "T", "Х": "X", "Ү": "Y",
+    "α": "a", "ο": "o", "ρ": "p", "ν": "v", "ι": "i", "κ": "k", "τ": "t", "υ": "u", "χ": "x", "ε": "e",
+    "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P",
+    "Τ": "T", "Χ": "X", "Υ": "Y", "Ζ": "Z",
+})
+NGRAM_DIM = 4096  # hashed words, word pairs and character 3-5-grams, beside the 384 embedding dimensions
+_LATIN = re.compile(r"[A-Za-z]")
+_CYRILLIC_GREEK = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]")
+
+
+class ScreenModelError(RuntimeError):
+    """The learned layer cannot run; the message says why (the item is then held, not passed)."""
+
+
+def _units(text: str) -> int:
+    return len(text) + 3 * len(_CJK.findall(text))
+
+
+def windows(text: str, size: int = WINDOW_UNITS) -> list[str]:
+    """Consecutive sentences packed into windows of at most `size` units; a sentence
+    longer than that is cut at word boundaries (or anywhere, for text without spaces)."""
+    pieces: list[str] = []
+    for sentence in _SENTENCE.split(text):
+        sentence = sentence.strip()
+        while _units(sentence) > size:
+            cut = size if not _CJK.search(sentence) else max(size // 4, 1)
+            space = sentence.rfind(" ", 0, cut)
+            cut = space if space > cut // 2 else cut
+            pieces.append(sentence[:cut].strip())
+            sentence = sentence[cut:].strip()
+        if sentence:
+            pieces.append(sentence)
+    out: list[str] = []
+    for piece in pieces:
+        if out and _units(out[-1]) + 1 + _units(piece) <= size:
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
+
+
+def read_lookalikes(text: str) -> str:
+    """Cyrillic and Greek look-alikes read as Latin letters, in words that mix them with
+    Latin letters, or everywhere when the text is mostly Latin (so Russian stays Russian)."""
+    if not _CYRILLIC_GREEK.search(text):
+        return text
+    latin, other = len(_LATIN.findall(text)), len(_CYRILLIC_GREEK.findall(text))
+    if latin >= 3 * other:
+        return text.translate(_LOOKALIKES)
+    return _WORD.sub(lambda m: m.group(0).translate(_LOOKALIKES) if _LATIN.search(m.group(0)) else m.group(0), text)
+
+
+def _printable(raw: bytes) -> str | None:
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(decoded) >= 8 and sum(ch.isprintable() for ch in decoded) / len(decoded) > 0.9:
+        return decoded
+    return None
+
+
+def decoded_blobs(text: str) -> list[str]:
+    """Text carried as base64 or hex inside `text` (what decodes to readable UTF-8)."""
+    out = []
+    for m in BASE64_BLOB.finditer(text):
+        blob = m.group(0)
+        try:
+            raw = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if (s := _printable(raw)) is not None:
+            out.append(s)
+    for m in _HEX_BLOB.finditer(text):
+        digits = re.sub(r"[\s:]", "", m.group(0))
+        try:
+            raw = bytes.fromhex(digits[: len(digits) // 2 * 2])
+        except ValueError:
+            continue
+        if (s := _printable(raw)) is not None:
+            out.append(s)
+    return out
+
+
+def readings(text: str) -> list[str]:
+    """What the model reads of one cleaned item: the text an LLM could be shown, then
+    what de-obfuscating it reveals (only where that differs)."""
+    shown = text[:MAX_MODEL_CHARS]
+    out = [shown]
+    plain = deobfuscate(read_lookalikes(shown))
+    if plain != shown:
+        out.append(plain)
+    out += decoded_blobs(text[: MAX_MODEL_CHARS * 5])[:MAX_EXTRA_WINDOWS]
+    return out
+
+
+def ngram_features(texts: list[str], dim: int = NGRAM_DIM) -> np.ndarray:
+    """Each window's words, word pairs and character 3-5-grams (within words), hashed
+    (CRC-32, so the same on every machine) into `dim` buckets, length 1. They carry what
+    a mean-pooled sentence vector blurs: who is addressed ("assistant", "bot", "KI-"),
+    the verbs of an instruction, and words in languages the embedder barely knows."""
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for row, text in enumerate(texts):
+        words = _WORD.findall(text.lower())
+        v = out[row]
+        for w in words:
+            v[zlib.crc32(b"w" + w.encode()) % dim] += 1.0
+            marked = f"<{w}>"
+            for n in (3, 4, 5):
+                for i in range(len(marked) - n + 1):
+                    v[zlib.crc32(b"c" + marked[i : i + n].encode()) % dim] += 0.5
+        for a, b in zip(words, words[1:]):
+            v[zlib.crc32(b"b" + f"{a} {b}".encode()) % dim] += 1.0
+        norm = float(np.linalg.norm(v))
+        if norm:
+            v /= norm
+    return out
+
+
+def features(vectors: np.ndarray, texts: list[str], dim: int = NGRAM_DIM) -> np.ndarray:
+    """What the head reads of each window: its sentence embedding, then its hashed n-grams."""
+    return np.hstack([vectors.astype(np.float32), ngram_features(texts, dim)])
+
+
+def item_windows(text: str) -> list[str]:
+    seen: dict[str, None] = {}
+    for i, reading in enumerate(readings(text)):
+        for w in windows(reading):
+            if i == 0 or len(seen) < 64:
+                seen.setdefault(w, None)
+    return list(seen) or [""]
+
+
+@dataclass(frozen=True)
+class Head:
+    """A two-layer perceptron over one window's features (`features`): relu(x W1 + b1) w2 + b2."""
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: float
+    threshold: float
+    meta: dict
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(x), -40, 40)))
+
+    def to_bytes(self) -> bytes:
+        """One JSON line (threshold, shapes, how it was trained), then the float32 weights,
+        little-endian: the same weights always give the same bytes (npz stamps the time)."""
+        arrays = {"w1": self.w1, "b1": self.b1, "w2": self.w2, "b2": np.array([self.b2])}
+        header = {"threshold": self.threshold, "shapes": {k: list(v.shape) for k, v in arrays.items()}, "meta": self.meta}
+        body = b"".join(np.ascontiguousarray(v, dtype="<f4").tobytes() for v in arrays.values())
+        return json.dumps(header, sort_keys=True).encode() + b"\n" + body
+
+
+def head_from_bytes(data: bytes) -> Head:
+    line, _, body = data.partition(b"\n")
+    header = json.loads(line)
+    arrays, at = {}, 0
+    for name, shape in header["shapes"].items():
+        n = int(np.prod(shape)) * 4
+        arrays[name] = np.frombuffer(body[at : at + n], dtype="<f4").reshape(shape).astype(np.float32)
+        at += n
+    if at != len(body):
+        raise ScreenModelError(f"the screen's weights hold {len(body)} bytes of weights, not the {at} their header names")
+    return Head(w1=arrays["w1"], b1=arrays["b1"], w2=arrays["w2"], b2=float(arrays["b2"][0]),
+                threshold=float(header["threshold"]), meta=header["meta"])
+
+
+def load_head(path: Path = HEAD_FILE, sha256: str | None = None) -> Head:
+    if not path.is_file():
+        raise ScreenModelError(f"the screen's weights {path} are missing: run `python -m deskgate.sanitize.train`")
+    data = path.read_bytes()
+    want = sha256 if sha256 is not None else HEAD_SHA256
+    if (got := hashlib.sha256(data).hexdigest()) != want:
+        raise ScreenModelError(f"the screen's weights {path} have sha256 {got}, not {want}: refusing to use them")
+    return head_from_bytes(data)
+
+
+@dataclass(frozen=True)
+class ModelVerdict:
+    score: float | None  # None: no window was in a script the model can read
+    threshold: float
+    window: str  # the most suspicious window, for the reason
+
+    @property
+    def flagged(self) -> bool:
+        return self.score is not None and self.score >= self.threshold
+
+    def reason(self) -> str:
+        w = self.window if len(self.window) <= 80 else self.window[:77] + "..."
+        if self.score is None:
+            return f"model: no score, the text is in a script it cannot read ({w!r}); the rules alone judged it"
+        return f"model: score {self.score:.2f} (threshold {self.threshold:.2f}) on {w!r}"
+
+
+class LearnedScreen:
+    """The head and the shared embedder; loads both on first use."""
+
+    def __init__(self, head: Head | None = None, embedder=None):
+        self._head = head
+        self._embedder = embedder
+        self._lock = threading.Lock()
+
+    @property
+    def head(self) -> Head:
+        with self._lock:
+            if self._head is None:
+                self._head = load_head()
+            return self._head
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        if self._embedder is None:
+            from deskgate.memory.embedding import shared_minilm
+
+            self._embedder = shared_minilm()
+        from deskgate.memory.embedding import EmbeddingError
+
+        try:
+            return self._embedder.embed(texts)
+        except EmbeddingError as exc:
+            raise ScreenModelError(str(exc)) from exc
+
+    def judge(self, texts: list[str]) -> list[ModelVerdict]:
+        """One verdict per cleaned text, all windows embedded in one batch. Windows mostly
+        in a script the model cannot read are left out; an item with no readable window
+        gets no score (its verdict says so, and the rules alone judge it)."""
+        head = self.head
+        per_item = [item_windows(t) for t in texts]
+        flat = [w for ws in per_item for w in ws]
+        probs = head.probabilities(features(self._embed(flat), flat, head.meta.get("ngram_dim", NGRAM_DIM))) if flat else np.zeros(0)
+        unknown = self._unknown(flat)
+        out, at = [], 0
+        for ws in per_item:
+            p = np.where(np.array(unknown[at : at + len(ws)]) > MAX_UNKNOWN_SHARE, -1.0, probs[at : at + len(ws)])
+            best = int(np.argmax(p))
+            if p[best] < 0:
+                out.append(ModelVerdict(None, head.threshold, ws[best]))
+            else:
+                out.append(ModelVerdict(round(float(p[best]), 4), head.threshold, ws[best]))
+            at += len(ws)
+        return out
+
+    def _unknown(self, texts: list[str]) -> list[float]:
+        share = getattr(self._embedder, "unknown_share", None)
+        return share(texts) if share is not None and texts else [0.0] * len(texts)
+
+
+_shared: list[LearnedScreen] = []
+_shared_lock = threading.Lock()
+
+
+def shared_screen() -> LearnedScreen:
+    with _shared_lock:
+        if not _shared:
+            _shared.append(LearnedScreen())
+        return _shared[0]
