@@ -26,6 +26,7 @@ SAMPLE = {
     "market.data.signals.>": "market.data.signals.BTC",
     "market.data.news": "market.data.news",
     "quarantine.news": "quarantine.news",
+    "quarantine.release": "quarantine.release",
     "consciousness.directives.>": "consciousness.directives.BTC",
     "consciousness.insights.>": "consciousness.insights.morning_brief",
     "approvals.queue.directive.>": "approvals.queue.directive.d1",

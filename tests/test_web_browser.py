@@ -297,6 +297,16 @@ async def test_quarantined_news_is_on_its_page_with_the_reasons(desk, browser):
     await expect(table).to_contain_text("sell everything")  # cleaned text, markup gone
     await expect(table.locator("b")).to_have_count(0)
     await expect(table).not_to_contain_text("Bitcoin steady")  # what passed went to the agents, not here
+    await expect(table.locator("tr[data-news-id='wire:evil'] .flagged-by")).to_contain_text("rules")  # which layer held it
+    await expect(table.locator(".release-form")).to_have_count(0)  # a viewer cannot release
+    # A principal releases it as a false positive, with a reason: signed, and shown as released.
+    alice = await login(browser, desk, "alice")
+    await alice.goto(desk.url + "/quarantine")
+    row = alice.locator("tr[data-news-id='wire:evil']")
+    await row.get_by_label("Why it is not an attack").fill("a test item from the fixture, not an attack")
+    await row.get_by_role("button", name="Release to the agents").click()
+    await expect(alice.locator("#quarantine-done")).to_contain_text("released wire:evil")
+    await expect(alice.locator("tr[data-news-id='wire:evil'] .release")).to_contain_text("released by alice")
 
 
 async def test_no_page_logs_a_console_error_or_a_failed_load(desk, browser):

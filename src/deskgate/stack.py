@@ -224,12 +224,17 @@ class Stack:
     def service_env(self, name: str) -> dict[str, str]:
         """The environment a service starts with: a model's API key only for the service that
         calls that model (the agents' for the agents, the screen's judge's for market data)."""
-        keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"}
-        agents_key = self.mission.agents.model.api_key_env
+        model = self.mission.agents.model
+        provider_default = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}.get(model.provider)
+        agents_key = model.api_key_env or provider_default
         judge = self.mission.marketdata.news.screen.judge
         judge_key = judge.api_key_env if judge is not None else None
-        keys |= {k for k in (agents_key, judge_key) if k}
-        allowed = {"agents": {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", agents_key}, "marketdata": {judge_key}}.get(name, set())
+        embedder_key = self.mission.memory.embedder.api_key_env
+        keys = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY"} | {k for k in (agents_key, judge_key, embedder_key) if k}
+        agents = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", agents_key, embedder_key}
+        if judge_key and judge_key not in (agents_key, embedder_key):
+            agents.discard(judge_key)  # the judge's key is the market-data service's alone
+        allowed = {"agents": agents, "marketdata": {judge_key}}.get(name, set())
         return {k: v for k, v in os.environ.items() if k not in keys or k in allowed}
 
     def _spawn(self, name: str) -> None:

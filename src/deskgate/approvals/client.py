@@ -40,7 +40,7 @@ from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.governor import GOVERNOR_SIGNER, GovernorClear, GovernorHold, GovernorState, signed_governor_state
 from deskgate.domain.market import Bar
-from deskgate.domain.news import QuarantinedItem, QuarantineRelease
+from deskgate.domain.news import QuarantinedItem, QuarantineRelease, text_digest
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.domain.review import ReviewAck, ReviewRequest
 from deskgate.paths import DataDir
@@ -97,6 +97,8 @@ class ReviewItem:
 
 
 class CommandCenter:
+    rp_id = "localhost"  # the site a principal's passkey confirms decisions for (web.passkey_rp_id)
+
     def __init__(self, nc: Client, events: SecurityEvents, keys: KeyStore):
         self.nc = nc
         self.keys = keys  # the roles' public keys: what a principal is shown must verify
@@ -412,26 +414,32 @@ class CommandCenter:
         return items[::-1][:limit]
 
     async def quarantined(self, news_id: str) -> QuarantinedItem | None:
-        """The quarantined item with this id (the whole stream is read: it is kept a year)."""
+        """The quarantined item with this id, as the market-data service signed it (the whole
+        stream is read: it is kept a year)."""
         found = None
-        async for _, q in read_parsed(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT, QuarantinedItem):
-            if q is not None and q.news_id == news_id:
+        async for m in read_stream(self.nc, "QUARANTINE", S.QUARANTINE_SUBJECT):
+            try:
+                q = QuarantinedItem.model_validate_json(m.data)
+            except ValueError:
+                continue
+            if q.news_id == news_id and verify_headers(self.keys, Kind.QUARANTINE, m.data, m.headers, expect="marketdata") is SignatureStatus.VALID:
                 found = q
         return found
 
     async def releases(self) -> list[QuarantineRelease]:
-        """Every release signed by the principal it names, oldest first. Anything else on the
-        subject (only the command center's credentials can publish there) is not shown, and
-        the market-data service refuses it too."""
+        """Every release that counts, oldest first: signed with the current key of the enabled
+        principal it names (and their passkey's answer, when they have one), as the market-data
+        service checks before it publishes anything. Anything else is not shown."""
+        from deskgate.people.principals import decision_problem
+
         out = []
         async for m in read_stream(self.nc, "QUARANTINE", S.RELEASE_SUBJECT):
             try:
                 release = QuarantineRelease.model_validate_json(m.data)
-                signer = principal_signer(release.principal)
             except ValueError:
                 continue
-            if verify_headers(self.keys.deciding, Kind.RELEASE, m.data, m.headers, expect=signer) is not SignatureStatus.VALID:
-                log.warning("SECURITY: a release of %s at QUARANTINE seq %d is not signed by %s; not shown", release.news_id, m.seq, release.principal)
+            if (problem := decision_problem(self.keys, Kind.RELEASE, m.data, m.headers, release.principal, self.rp_id)) is not None:
+                log.warning("SECURITY: a release of %s at QUARANTINE seq %d does not count (%s); not shown", release.news_id, m.seq, problem)
                 continue
             out.append(release)
         return out
@@ -440,12 +448,12 @@ class CommandCenter:
         """The release a principal is about to sign: the item must be in quarantine and not released yet."""
         if not reason.strip():
             raise CommandCenterError("releasing a quarantined item needs a reason (what the screen got wrong)")
-        if await self.quarantined(news_id) is None:
+        if (held := await self.quarantined(news_id)) is None:
             raise CommandCenterError(f"no quarantined item {news_id!r}")
-        if any(r.news_id == news_id for r in await self.releases()):
+        if any(r.news_id == news_id and r.text_sha256 == text_digest(held.text) for r in await self.releases()):
             raise CommandCenterError(f"{news_id} has already been released")
-        return QuarantineRelease(release_id=f"rel-{uuid.uuid4().hex}", news_id=news_id, principal=principal,
-                                 reason=reason.strip(), at=at or utcnow())
+        return QuarantineRelease(release_id=f"rel-{uuid.uuid4().hex}", news_id=news_id, text_sha256=text_digest(held.text),
+                                 principal=principal, reason=reason.strip(), at=at or utcnow())
 
     async def send_release(self, release: QuarantineRelease, signer: Signer, *, headers: dict[str, str] | None = None) -> QuarantineRelease:
         if self.principal_of(signer) != release.principal:

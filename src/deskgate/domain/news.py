@@ -50,6 +50,14 @@ class QuarantineRelease(Message):
 
     release_id: str = Field(min_length=1, max_length=128)
     news_id: str = Field(min_length=1, max_length=200)
+    # SHA-256 of the quarantined text the principal read: what is published is exactly that.
+    text_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     principal: str = Field(min_length=1, max_length=128)
     reason: str = Field(min_length=1, max_length=2000)
     at: AwareDatetime
+
+
+def text_digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

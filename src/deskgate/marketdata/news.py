@@ -28,11 +28,11 @@ from pydantic import ValidationError
 from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, insert, select, update
 
 from deskgate.audit.keys import KeyStore
-from deskgate.audit.signing import Kind, Signer
+from deskgate.audit.signing import Kind, SignatureStatus, Signer, verify_headers
 from deskgate.bus import subjects as S
 from deskgate.config import NewsFeed, ScreenSettings
 from deskgate.bus.reader import ReadError, read_stream
-from deskgate.domain.news import NewsItem, QuarantinedItem, QuarantineRelease
+from deskgate.domain.news import NewsItem, QuarantinedItem, QuarantineRelease, text_digest
 from deskgate.paths import DataDir
 from deskgate.sanitize.item import MAX_WRAPPED_CHARS, RawItem, sanitize_with_text, source_name, wrap
 from deskgate.sanitize.judge import judge_for
@@ -185,7 +185,8 @@ class NewsPoller:
         self.base = base
         self.engine = make_engine(data_dir.sqlite_url("news"))
         metadata.create_all(self.engine)
-        self.signer = Signer(KeyStore(data_dir.keys), "marketdata")
+        self.role_keys = KeyStore(data_dir.keys)
+        self.signer = Signer(self.role_keys, "marketdata")
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.published = 0
         self.quarantined = 0
@@ -302,10 +303,13 @@ class NewsPoller:
                 q = QuarantinedItem.model_validate_json(m.data)
             except ValidationError:
                 continue
-            if q.news_id == release.news_id:
+            # Only what this service quarantined, and exactly the text the principal read.
+            if q.news_id == release.news_id and text_digest(q.text) == release.text_sha256 and \
+                    verify_headers(self.role_keys, Kind.QUARANTINE, m.data, m.headers, expect="marketdata") is SignatureStatus.VALID:
                 held = q
         if held is None:
-            log.warning("release %s names %s, which is not in quarantine (or no longer kept); nothing published", release.release_id, release.news_id)
+            log.warning("release %s names %s with a text this service did not quarantine (or no longer keeps); nothing published",
+                        release.release_id, release.news_id)
             return 0
         news = NewsItem(news_id=held.news_id, source=held.source, published_at=held.published_at, received_at=self.clock(),
                         assets=assets_mentioned(held.text, self.assets), screen_score=held.score,

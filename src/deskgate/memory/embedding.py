@@ -113,17 +113,6 @@ class MiniLM:
             raise EmbeddingError(f"the offline embedder ({self.model}) failed: {exc!r}") from exc
         return out
 
-    def unknown_share(self, texts: list[str]) -> list[float]:
-        """For each text, the share of its tokens the model's vocabulary does not know: a
-        script it never learnt reads as [UNK], [UNK], ... and its vector says nothing."""
-        if self._session is None:
-            self._load()
-        out = []
-        for e in self._tokenizer.encode_batch(texts):
-            real = [t for t, m in zip(e.ids, e.attention_mask, strict=True) if m and t not in (101, 102)]  # [CLS], [SEP]
-            out.append(sum(t == 100 for t in real) / len(real) if real else 1.0)  # 100 is [UNK]
-        return out
-
     def _encode(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)

@@ -103,8 +103,9 @@ def sanitize_many(items: list[RawItem], source: str, *, model: LearnedScreen | N
                 LayerVerdict(layer="model", ran=v.score is not None, flagged=v.flagged, score=v.score, threshold=v.threshold, reasons=[v.reason()])
                 for v in learned.judge([c.text for c in cleaned])
             ]
-        except ScreenModelError as exc:
-            verdicts = [LayerVerdict(layer="model", ran=False, flagged=True, reasons=[f"model: cannot run, so the item is held: {exc}"])] * len(items)
+        except Exception as exc:  # noqa: BLE001 - ScreenModelError, or anything else: unread is never passed
+            why = str(exc) if isinstance(exc, ScreenModelError) else f"{type(exc).__name__}: {exc}"
+            verdicts = [LayerVerdict(layer="model", ran=False, flagged=True, reasons=[f"model: cannot run, so the item is held: {why}"])] * len(items)
     out = []
     for item, c, r, m in zip(items, cleaned, rules, verdicts, strict=True):
         layers = [LayerVerdict(layer="rules", ran=True, flagged=r.flagged, score=r.score, reasons=[f"rules: {x}" for x in r.reasons]), m]
@@ -119,7 +120,8 @@ def sanitize_many(items: list[RawItem], source: str, *, model: LearnedScreen | N
                 layers.append(LayerVerdict(layer="judge", ran=j.ran, flagged=j.flagged, reasons=[j.reason]))
         flagged_by = [v.layer for v in layers if v.flagged]
         score = max((v.score for v in layers if v.score is not None), default=0.0)
-        shown = [x for v in layers if v.flagged or v.layer == "rules" for x in v.reasons]
+        # The rules' matches always; another layer's reasons when it flagged the item or did not read it.
+        shown = [x for v in layers if v.flagged or v.layer == "rules" or (v.layer == "model" and not v.ran) for x in v.reasons]
         result = SanitizedItem(
             id=item.id, flagged=bool(flagged_by), score=round(score, 4),
             reasons=shown + note, text=None if flagged_by else wrapped, flagged_by=flagged_by, layers=layers,

@@ -20,24 +20,25 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import re
 import threading
+import unicodedata
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from deskgate.sanitize.screen import BASE64_BLOB, deobfuscate
+from deskgate.sanitize.screen import BASE64_BLOB, SPACED_LETTERS
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "6c634ab6002c614449f7b2847a2354234289ca08e31d1f709e4bdf6947d4eb8e"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "7fb19e94a99c8a855e76d726d1bf6d99f96db678dede091b68bc9903326ec251"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
-MAX_EXTRA_WINDOWS = 4  # decoded blobs and de-obfuscated copies read per item, at most
-MAX_UNKNOWN_SHARE = 0.5  # a window with more of its tokens unknown to the model's vocabulary is not scored
+MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself
 
 _SENTENCE = re.compile(r"(?<=[.!?;:。！？])\s+|\n+|(?<=[。！？])")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -133,15 +134,35 @@ def decoded_blobs(text: str) -> list[str]:
     return out
 
 
+_LEET_WORD = re.compile(r"(?<![\w@$|])(?=[\w@$|]*[A-Za-z])(?=[\w@$|]*[0-9@$|])[\w@$|]{3,}")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i"})
+MAX_DECODED_CHARS = 4_000  # of text decoded from base64 and hex, read per item
+
+
+def plain_reading(text: str) -> str:
+    """`text` with the tricks undone that keep a reader from seeing words: look-alike letters
+    read as Latin, s p a c e d letters joined, leetspeak read inside words that mix letters
+    and digits (a price or a date is left alone)."""
+    text = read_lookalikes(text)
+    text = SPACED_LETTERS.sub(lambda m: re.sub(r"[ \-_.]", "", m.group(0)), text)
+    return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), text)
+
+
 def readings(text: str) -> list[str]:
     """What the model reads of one cleaned item: the text an LLM could be shown, then
-    what de-obfuscating it reveals (only where that differs)."""
+    what de-obfuscating it reveals (only where that differs), then what base64 and hex in
+    it decode to (every blob, up to `MAX_DECODED_CHARS` in all: decoys cannot crowd it out)."""
     shown = text[:MAX_MODEL_CHARS]
     out = [shown]
-    plain = deobfuscate(read_lookalikes(shown))
+    plain = plain_reading(shown)
     if plain != shown:
         out.append(plain)
-    out += decoded_blobs(text[: MAX_MODEL_CHARS * 5])[:MAX_EXTRA_WINDOWS]
+    budget = MAX_DECODED_CHARS
+    for blob in decoded_blobs(text[: MAX_MODEL_CHARS * 5]):
+        if budget <= 0:
+            break
+        out.append(blob[:budget])
+        budget -= len(blob)
     return out
 
 
@@ -174,12 +195,53 @@ def features(vectors: np.ndarray, texts: list[str], dim: int = NGRAM_DIM) -> np.
 
 
 def item_windows(text: str) -> list[str]:
+    """The windows of every reading, each once: all of the text an LLM could be shown,
+    and up to `MAX_EXTRA_WINDOWS` more from the de-obfuscated and decoded readings."""
     seen: dict[str, None] = {}
+    extra = 0
     for i, reading in enumerate(readings(text)):
         for w in windows(reading):
-            if i == 0 or len(seen) < 64:
-                seen.setdefault(w, None)
+            if w in seen:
+                continue
+            if i > 0:
+                if extra >= MAX_EXTRA_WINDOWS:
+                    continue
+                extra += 1
+            seen[w] = None
     return list(seen) or [""]
+
+
+def _vocabulary_characters() -> frozenset[str]:
+    """The characters the embedder's vocabulary holds as tokens of their own."""
+    from deskgate.memory.embedding import TOKENIZER_FILE
+
+    vocab = json.loads(TOKENIZER_FILE.read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(t.removeprefix("##") for t in vocab if len(t.removeprefix("##")) == 1)
+
+
+_known: list[frozenset[str]] = []
+
+
+def readable(window: str) -> tuple[str, bool]:
+    """The window as the embedder can read it: every character its vocabulary lacks (an
+    emoji, a rune, a script it never learnt) becomes a space, so a symbol glued to each
+    word cannot turn the words into [UNK]s; and whether anything readable is left."""
+    if not _known:
+        _known.append(_vocabulary_characters())
+    if window.isascii():  # every ASCII character is in the vocabulary
+        return window, sum(ch.isalnum() for ch in window) >= 3
+    out = "".join(ch if _readable_char(ch) else " " for ch in window)
+    letters = sum(ch.isalnum() for ch in out)
+    return out, letters >= 3 and letters >= 0.3 * sum(ch.isalnum() for ch in window)
+
+
+@functools.lru_cache(maxsize=65_536)
+def _readable_char(ch: str) -> bool:
+    base = unicodedata.normalize("NFD", ch.lower())[:1]  # the tokenizer lowercases and strips accents
+    return ch.isspace() or base in _known[0] or ch in _known[0]
+
+
+WEIGHTS_ORDER = ("w1", "b1", "w2", "b2")  # how the weights follow the header in the file
 
 
 @dataclass(frozen=True)
@@ -202,8 +264,9 @@ class Head:
     def to_bytes(self) -> bytes:
         """One JSON line (threshold, shapes, how it was trained), then the float32 weights,
         little-endian: the same weights always give the same bytes (npz stamps the time)."""
-        arrays = {"w1": self.w1, "b1": self.b1, "w2": self.w2, "b2": np.array([self.b2])}
+        arrays = dict(zip(WEIGHTS_ORDER, (self.w1, self.b1, self.w2, np.array([self.b2])), strict=True))
         header = {"threshold": self.threshold, "shapes": {k: list(v.shape) for k, v in arrays.items()}, "meta": self.meta}
+        # The header's keys are sorted; the weights follow WEIGHTS_ORDER, not the header.
         body = b"".join(np.ascontiguousarray(v, dtype="<f4").tobytes() for v in arrays.values())
         return json.dumps(header, sort_keys=True).encode() + b"\n" + body
 
@@ -212,7 +275,8 @@ def head_from_bytes(data: bytes) -> Head:
     line, _, body = data.partition(b"\n")
     header = json.loads(line)
     arrays, at = {}, 0
-    for name, shape in header["shapes"].items():
+    for name in WEIGHTS_ORDER:
+        shape = header["shapes"][name]
         n = int(np.prod(shape)) * 4
         arrays[name] = np.frombuffer(body[at : at + n], dtype="<f4").reshape(shape).astype(np.float32)
         at += n
@@ -277,28 +341,26 @@ class LearnedScreen:
             raise ScreenModelError(str(exc)) from exc
 
     def judge(self, texts: list[str]) -> list[ModelVerdict]:
-        """One verdict per cleaned text, all windows embedded in one batch. Windows mostly
-        in a script the model cannot read are left out; an item with no readable window
-        gets no score (its verdict says so, and the rules alone judge it)."""
+        """One verdict per cleaned text, all windows embedded in one batch. A window with
+        nothing the embedder can read (a script its vocabulary lacks) is not scored; an
+        item with no readable window gets no score, and its verdict says so."""
         head = self.head
         per_item = [item_windows(t) for t in texts]
-        flat = [w for ws in per_item for w in ws]
+        flat, ok = [], []
+        for ws in per_item:
+            for w in ws:
+                shown, readable_ = readable(w)
+                flat.append(shown)
+                ok.append(readable_)
         probs = head.probabilities(features(self._embed(flat), flat, head.meta.get("ngram_dim", NGRAM_DIM))) if flat else np.zeros(0)
-        unknown = self._unknown(flat)
         out, at = [], 0
         for ws in per_item:
-            p = np.where(np.array(unknown[at : at + len(ws)]) > MAX_UNKNOWN_SHARE, -1.0, probs[at : at + len(ws)])
+            p = np.where(np.array(ok[at : at + len(ws)]), probs[at : at + len(ws)], -1.0)
             best = int(np.argmax(p))
-            if p[best] < 0:
-                out.append(ModelVerdict(None, head.threshold, ws[best]))
-            else:
-                out.append(ModelVerdict(round(float(p[best]), 4), head.threshold, ws[best]))
+            score = None if p[best] < 0 else round(float(p[best]), 4)
+            out.append(ModelVerdict(score, head.threshold, ws[best]))
             at += len(ws)
         return out
-
-    def _unknown(self, texts: list[str]) -> list[float]:
-        share = getattr(self._embedder, "unknown_share", None)
-        return share(texts) if share is not None and texts else [0.0] * len(texts)
 
 
 _shared: list[LearnedScreen] = []

@@ -76,7 +76,7 @@ def _ordinary(text: str, i: int, kind: str, in_flag: bool) -> str | None:
         return "emoji part"
     if ch == "\u200d" and _is_emoji(before or " ") and (_is_emoji(after or " ") or after == "\u2640" or after == "\u2642"):
         return "emoji part"
-    if kind == "variation selector" and before and (_is_emoji(before) or before.isdigit() or before in "#*"):
+    if ch in "\ufe0e\ufe0f" and before and (_is_emoji(before) or before.isdigit() or before in "#*"):  # text or emoji style
         return "emoji part"
     if ch in DIRECTION_MARKS or ch in ISOLATES:
         near = text[max(0, i - 40) : i + 40]

@@ -49,8 +49,7 @@ def prepare(items: list[CorpusItem], embedder) -> tuple[list[CorpusItem], list[l
     kept, wins, rules = [], [], []
     for it in items:
         c = clean(it.text)
-        ws = M.item_windows(c.text)
-        ws = [w for w, u in zip(ws, embedder.unknown_share(ws), strict=True) if u <= M.MAX_UNKNOWN_SHARE]
+        ws = [shown for shown, ok in map(M.readable, M.item_windows(c.text)) if ok]
         if not ws:
             continue
         kept.append(it)

@@ -36,7 +36,7 @@ from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerState
 from deskgate.domain.funnel import Funnel
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
-from deskgate.domain.news import QuarantinedItem, QuarantineRelease
+from deskgate.domain.news import QuarantinedItem, QuarantineRelease, text_digest
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.paths import DataDir
 from deskgate.people.accounts import (
@@ -479,8 +479,11 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         return page(request, "governor.html", session, **(await governor_values()), done=None)
 
     async def quarantine_values() -> dict:
-        releases = {r.news_id: r for r in await ctx.desk.releases()}  # type: ignore[union-attr]
-        return {"items": await ctx.desk.quarantine(), "releases": releases}  # type: ignore[union-attr]
+        items = await ctx.desk.quarantine()  # type: ignore[union-attr]
+        kept = {(r.news_id, r.text_sha256): r for r in await ctx.desk.releases()}  # type: ignore[union-attr]
+        # Released means released over the very text shown.
+        releases = {q.news_id: kept[(q.news_id, text_digest(q.text))] for q in items if (q.news_id, text_digest(q.text)) in kept}
+        return {"items": items, "releases": releases}
 
     @app.get("/quarantine", response_class=HTMLResponse, include_in_schema=False)
     async def quarantine_page(request: Request, session: Session = Depends(page_session)):

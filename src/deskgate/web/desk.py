@@ -122,6 +122,9 @@ class Desk:
     decision_wait_s: float = 5.0
     proofs: Proofs = field(default_factory=Proofs)
 
+    def __post_init__(self) -> None:
+        self.cc.rp_id = self.mission.web.passkey_rp_id
+
     # -- reading ------------------------------------------------------------------------
 
     async def entries(self, *, include_decided: int = 20) -> tuple[list[QueueEntry], list[QueueEntry]]:
