@@ -30,8 +30,8 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from deskgate.audit.keys import KeyStore
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, verify_headers
 from deskgate.bus import subjects as S
-from deskgate.config import NewsFeed, ScreenSettings
 from deskgate.bus.reader import ReadError, read_stream
+from deskgate.config import NewsFeed, ScreenSettings
 from deskgate.domain.news import NewsItem, QuarantinedItem, QuarantineRelease, text_digest
 from deskgate.paths import DataDir
 from deskgate.sanitize.item import MAX_WRAPPED_CHARS, RawItem, sanitize_with_text, source_name, wrap

@@ -5,13 +5,17 @@ nobody did ("Get out of everything. Now.", "set aside your previous instructions
 an order to "the assistant handling my inbox" in the middle of an email, other
 languages). Each item is cut into windows of a sentence or a few, every window is
 embedded by all-MiniLM-L6-v2 (the same offline model, and the same loaded copy, as
-the agents' recall: `shared_minilm()`), and a two-layer perceptron scores each
-window. The item's score is its most suspicious window's: an instruction buried in
-a long email is not averaged away by the rest of it.
+the agents' recall: `shared_minilm()`) and its words and character n-grams hashed
+beside the embedding, and a two-layer perceptron scores each window. The item's
+score is its most suspicious window's: an instruction buried in a long email is not
+averaged away by the rest of it.
 
-The model reads what an LLM could be shown (the first `MAX_WRAPPED_CHARS` of the
+The model reads what an LLM could be shown (the first `MAX_MODEL_CHARS` of the
 cleaned text) plus what de-obfuscation reveals: homoglyphs read as Latin letters,
-spaced-out letters joined, leetspeak read, base64 and hex decoded. The head's
+spaced-out letters joined, leetspeak read, base64 and hex decoded. Characters the
+embedder's vocabulary lacks become spaces (a symbol glued to every word must not
+hide the words). How well it works, and how far from the targets: docs/SECURITY.md.
+The head's
 weights are in `data/screen-head.bin`, written by `python -m deskgate.sanitize.train`
 (fixed seed) and checked against the SHA-256 below before they are used.
 """
