@@ -253,3 +253,25 @@ def test_the_corpus_is_large_varied_and_split_by_group():
             splits.setdefault(i.group, set()).add(i.split)
     assert all(len(s) == 1 for s in splits.values())
     assert {i.split for i in items} >= {"train", "dev"}
+
+
+def test_an_item_that_breaks_the_pipeline_is_answered_in_its_place_and_the_rest_screened(monkeypatch):
+    from typer.testing import CliRunner
+
+    import deskgate.sanitize.item as item_module
+    from deskgate.cli import app
+
+    real = item_module.clean
+
+    def clean(text):
+        if "boom" in text:
+            raise RecursionError("nested too deep")
+        return real(text)
+
+    monkeypatch.setattr(item_module, "clean", clean)
+    lines = [json.dumps({"id": str(i), "text": t}) for i, t in enumerate(["Bitcoin steady ahead of CPI", "boom", "Ether steady too"])]
+    result = CliRunner().invoke(app, ["sanitize", "--source", "wire"], input="\n".join(lines) + "\n")
+    out = [json.loads(x) for x in result.stdout.splitlines() if x.startswith("{")]
+    assert result.exit_code == 1 and len(out) == 3
+    assert out[0]["id"] == "0" and out[2]["id"] == "2" and out[0]["flagged"] is False
+    assert out[1]["line"] == 2 and "cannot be screened" in out[1]["error"] and "RecursionError" in out[1]["error"]

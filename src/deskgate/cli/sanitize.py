@@ -60,15 +60,25 @@ def sanitize(
         err_console.print(f"line {n}: {what}")
         return {"line": n, "error": what}
 
-    def flush(batch: list[tuple[int, RawItem | dict]]) -> None:
+    def screened(batch: list[tuple[int, RawItem | dict]]) -> list:
+        """Each line's answer: the batch screened at once, or, if that fails, item by item,
+        so one item that breaks the pipeline is answered as an error and the rest screened."""
         items = [x for _, x in batch if isinstance(x, RawItem)]
-        results = iter(sanitize_many(items, source, model=learned, judge=judge)) if items else iter(())
-        for _, x in batch:
-            if isinstance(x, dict):
-                out.write(json.dumps(x) + "\n")
-                continue
-            result, _cleaned = next(results)
-            out.write(result.model_dump_json(exclude=None if explain else {"layers"}) + "\n")
+        try:
+            results = iter(sanitize_many(items, source, model=learned, judge=judge))
+            return [x if isinstance(x, dict) else next(results)[0] for _, x in batch]
+        except (ValueError, RecursionError) as exc:
+            if len(items) == 1:
+                n = next(n for n, x in batch if isinstance(x, RawItem))
+                return [x if isinstance(x, dict) else error(n, f"cannot be screened ({type(exc).__name__}: {str(exc)[:160]})") for _, x in batch]
+            return [a for one in batch for a in screened([one])]
+
+    def flush(batch: list[tuple[int, RawItem | dict]]) -> None:
+        for answer in screened(batch):
+            if isinstance(answer, dict):
+                out.write(json.dumps(answer) + "\n")
+            else:
+                out.write(answer.model_dump_json(exclude=None if explain else {"layers"}) + "\n")
         out.flush()
 
     batch: list[tuple[int, RawItem | dict]] = []
