@@ -275,3 +275,25 @@ def test_an_item_that_breaks_the_pipeline_is_answered_in_its_place_and_the_rest_
     assert result.exit_code == 1 and len(out) == 3
     assert out[0]["id"] == "0" and out[2]["id"] == "2" and out[0]["flagged"] is False
     assert out[1]["line"] == 2 and "cannot be screened" in out[1]["error"] and "RecursionError" in out[1]["error"]
+
+
+def test_the_judges_key_goes_to_the_market_data_service_alone(tmp_path, monkeypatch):
+    from deskgate.config import Mission
+    from deskgate.paths import DataDir
+    from deskgate.stack import Stack
+
+    monkeypatch.setenv("JUDGE_KEY", "sk-judge")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-openai")
+    judge = {"base_url": "http://127.0.0.1:9/v1", "model": "judge", "api_key_env": "JUDGE_KEY"}
+    offline = Mission.model_validate({"marketdata": {"source": "none", "news": {"screen": {"judge": judge}}}})
+    stack = Stack(offline, DataDir.at(tmp_path / "desk"), services=(), restart=False, fork=False)
+    assert stack.service_env("marketdata")["JUDGE_KEY"] == "sk-judge"
+    for name in ("agents", "factory", "executor", "web"):
+        assert "JUDGE_KEY" not in stack.service_env(name), name
+    # Even when the judge's key is the one the agents' provider would read by default, an
+    # offline desk's agents do not get it.
+    judge["api_key_env"] = "OPENAI_API_KEY"
+    shared = Mission.model_validate({"marketdata": {"source": "none", "news": {"screen": {"judge": judge}}}})
+    stack = Stack(shared, DataDir.at(tmp_path / "desk2"), services=(), restart=False, fork=False)
+    assert stack.service_env("marketdata")["OPENAI_API_KEY"] == "sk-openai"
+    assert "OPENAI_API_KEY" not in stack.service_env("agents") and "OPENAI_API_KEY" not in stack.service_env("factory")

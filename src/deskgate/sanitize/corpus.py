@@ -57,9 +57,13 @@ def split_key(group: str) -> str:
     return f"carriers/{m.group(1)}" if m else group
 
 
+def fold_of(group: str) -> int:
+    """The group's cross-validation fold (of DEV_SHARE), by its split key: fold 0 is dev."""
+    return int(hashlib.sha256(split_key(group).encode()).hexdigest()[:8], 16) % DEV_SHARE
+
+
 def split_of(group: str) -> Literal["train", "dev"]:
-    key = split_key(group)
-    return "dev" if int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % DEV_SHARE == 0 else "train"
+    return "dev" if fold_of(group) == 0 else "train"
 
 
 def read_jsonl(path: Path, *, fresh: bool = False, legacy: bool = False) -> list[CorpusItem]:

@@ -22,8 +22,6 @@ weights are in `data/screen-head.bin`, written by `python -m deskgate.sanitize.t
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import json
@@ -36,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deskgate.sanitize.screen import BASE64_BLOB, SPACED_LETTERS
+from deskgate.sanitize.screen import LEET, base64_texts, join_spaced, readable_text
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
 HEAD_SHA256 = "7fb19e94a99c8a855e76d726d1bf6d99f96db678dede091b68bc9903326ec251"  # the training script writes this line when it writes the weights
@@ -106,40 +104,21 @@ def read_lookalikes(text: str) -> str:
     return _WORD.sub(lambda m: m.group(0).translate(_LOOKALIKES) if _LATIN.search(m.group(0)) else m.group(0), text)
 
 
-def _printable(raw: bytes) -> str | None:
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if len(decoded) >= 8 and sum(ch.isprintable() for ch in decoded) / len(decoded) > 0.9:
-        return decoded
-    return None
-
-
 def decoded_blobs(text: str) -> list[str]:
     """Text carried as base64 or hex inside `text` (what decodes to readable UTF-8)."""
-    out = []
-    for m in BASE64_BLOB.finditer(text):
-        blob = m.group(0)
-        try:
-            raw = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if (s := _printable(raw)) is not None:
-            out.append(s)
+    out = base64_texts(text, min_chars=8)
     for m in _HEX_BLOB.finditer(text):
         digits = re.sub(r"[\s:]", "", m.group(0))
         try:
             raw = bytes.fromhex(digits[: len(digits) // 2 * 2])
         except ValueError:
             continue
-        if (s := _printable(raw)) is not None:
+        if (s := readable_text(raw, min_chars=8)) is not None:
             out.append(s)
     return out
 
 
 _LEET_WORD = re.compile(r"(?<![\w@$|])(?=[\w@$|]*[A-Za-z])(?=[\w@$|]*[0-9@$|])[\w@$|]{3,}")
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i"})
 MAX_DECODED_CHARS = 4_000  # of text decoded from base64 and hex, read per item
 
 
@@ -148,8 +127,7 @@ def plain_reading(text: str) -> str:
     read as Latin, s p a c e d letters joined, leetspeak read inside words that mix letters
     and digits (a price or a date is left alone)."""
     text = read_lookalikes(text)
-    text = SPACED_LETTERS.sub(lambda m: re.sub(r"[ \-_.]", "", m.group(0)), text)
-    return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), text)
+    return _LEET_WORD.sub(lambda m: m.group(0).translate(LEET), join_spaced(text))
 
 
 def readings(text: str) -> list[str]:

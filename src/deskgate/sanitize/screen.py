@@ -116,7 +116,7 @@ MARKUP_RULES: tuple[Rule, ...] = (
 # Tricks that carry instructions past a reader.
 SPACED_LETTERS = re.compile(r"\b(?:\w[ \-_.]){4,}\w\b")
 BASE64_BLOB = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i"})
+LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i"})
 _INNER_HYPHEN = re.compile(r"(?<=\w)[-_.·](?=\w)")
 
 HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25, "variation selector": 0.25,
@@ -136,23 +136,37 @@ def _snippet(m: re.Match[str]) -> str:
     return s if len(s) <= 60 else s[:57] + "..."
 
 
+def join_spaced(text: str) -> str:
+    """S p a c e d - o u t letters joined into their word."""
+    return SPACED_LETTERS.sub(lambda m: re.sub(r"[ \-_.]", "", m.group(0)), text)
+
+
 def deobfuscate(text: str) -> str:
     """Spaced-out letters joined, hyphens inside words dropped, leetspeak read as letters."""
-    joined = SPACED_LETTERS.sub(lambda m: re.sub(r"[ \-_.]", "", m.group(0)), text)
-    joined = _INNER_HYPHEN.sub("", joined)
-    return joined.translate(_LEET)
+    return _INNER_HYPHEN.sub("", join_spaced(text)).translate(LEET)
 
 
-def _decoded_blobs(text: str) -> list[str]:
+def readable_text(raw: bytes, min_chars: int = 1) -> str | None:
+    """`raw` as text, if it is UTF-8 of at least `min_chars` characters, nearly all printable."""
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(decoded) >= max(min_chars, 1) and sum(ch.isprintable() for ch in decoded) / len(decoded) > 0.9:
+        return decoded
+    return None
+
+
+def base64_texts(text: str, min_chars: int = 1) -> list[str]:
+    """The readable text carried as base64 inside `text`."""
     out = []
     for m in BASE64_BLOB.finditer(text):
         blob = m.group(0)
         try:
             raw = base64.b64decode(blob + "=" * (-len(blob) % 4), validate=True)
-            decoded = raw.decode("utf-8")
-        except (binascii.Error, ValueError, UnicodeDecodeError):
+        except (binascii.Error, ValueError):
             continue
-        if decoded and sum(ch.isprintable() for ch in decoded) / len(decoded) > 0.9:
+        if (decoded := readable_text(raw, min_chars)) is not None:
             out.append(decoded)
     return out
 
@@ -168,7 +182,7 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
     plain = deobfuscate(text)
     if plain != text:
         variants.append((" (obfuscated)", plain))
-    blobs = _decoded_blobs(text)
+    blobs = base64_texts(text)
     variants += [(" (base64)", b) for b in blobs]
     for rule in RULES:
         for where, variant in variants:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from deskgate.sanitize import model as M
-from deskgate.sanitize.corpus import CORPUS_DIR, DEV_SHARE, CorpusItem, load, split_key
+from deskgate.sanitize.corpus import CORPUS_DIR, DEV_SHARE, CorpusItem, fold_of, load
 from deskgate.sanitize.screen import screen
 from deskgate.sanitize.text import clean
 
@@ -77,11 +77,6 @@ def embed_windows(per_item: list[list[str]], embedder, progress=None, cache: dic
     rows = np.array([index[w] for ws in per_item for w in ws])
     offsets = np.cumsum([0] + [len(ws) for ws in per_item])
     return M.features(vectors, distinct)[rows], offsets
-
-
-def fold_of(item: CorpusItem) -> int:
-    """The item's cross-validation fold, by its group's split key: fold 0 is dev."""
-    return int(hashlib.sha256(split_key(item.group).encode()).hexdigest()[:8], 16) % DEV_SHARE
 
 
 def subset(x: np.ndarray, offsets: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -202,18 +197,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.cache and args.cache.is_file():
         with np.load(args.cache, allow_pickle=False) as z:
             cache = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
-    data = {}
     with Progress() as progress:
         kept, wins, rules = prepare(train + dev, embedder)
         task = progress.add_task("embedding the windows", total=None)
         x, offsets = embed_windows(wins, embedder, lambda done, total: progress.update(task, completed=done, total=total), cache)
         y = np.array([1.0 if i.label == "injection" else 0.0 for i in kept])
-        data["all"] = (x, offsets, y, rules)
     print(f"embedded in {time.perf_counter() - started:.0f} s")
     if args.cache:
         np.savez(args.cache, texts=np.array(list(cache)), vectors=np.array(list(cache.values()), dtype=np.float32))
-    x, offsets, y, rules = data["all"]
-    folds = np.array([fold_of(i) for i in kept])
+    folds = np.array([fold_of(i.group) for i in kept])
     oof = np.zeros(len(kept))
     for k in range(DEV_SHARE):
         tx, toff = subset(x, offsets, folds != k)

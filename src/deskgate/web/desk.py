@@ -566,20 +566,21 @@ class Desk:
         return clear
 
 
-def _release_reason(reason: str) -> str:
+def _given_reason(reason: str, missing: str) -> str:
+    """A decision's reason, stripped; `missing` is the error when there is none."""
     if not reason.strip():
-        raise ActionError(400, "releasing a quarantined item needs a reason: what the screen got wrong")
+        raise ActionError(400, missing)
     if len(reason) > 2000:
         raise ActionError(400, "the reason is longer than 2000 characters")
     return reason.strip()
+
+
+def _release_reason(reason: str) -> str:
+    return _given_reason(reason, "releasing a quarantined item needs a reason: what the screen got wrong")
 
 
 def _clear_reason(reason: str) -> str:
-    if not reason.strip():
-        raise ActionError(400, "clearing the Governor needs a reason")
-    if len(reason) > 2000:
-        raise ActionError(400, "the reason is longer than 2000 characters")
-    return reason.strip()
+    return _given_reason(reason, "clearing the Governor needs a reason")
 
 
 def _required(value: str | None, what: str) -> str:
