@@ -656,7 +656,8 @@ async def test_the_executor_never_fills_an_order_that_does_not_verify(bus):
 
     from deskgate.bus.reader import read_stream
     from deskgate.bus.subjects import Role
-    from deskgate.execution.service import Executor, refused_orders
+    from deskgate.execution.service import Executor
+    from deskgate.execution.store import refused_orders
 
     mission = make_mission()
     async with running(bus, mission, executor=False) as (factory, agent, cc, _):

@@ -12,7 +12,9 @@ from deskgate.bus.subjects import Role
 from deskgate.config import Mission
 from deskgate.domain.execution import ApprovalRef, Fill, Order
 from deskgate.domain.market import Bar
-from deskgate.execution.paper import fill_order
+from deskgate.execution.paper import PaperVenue
+from deskgate.execution.reports import Answered, answers
+from deskgate.execution.venue import OrderTicket
 from deskgate.marketdata.csv_replay import CsvError, load_bars
 from deskgate.marketdata.service import MarketDataService
 from deskgate.marketdata.simulator import Simulator
@@ -113,13 +115,23 @@ def order(side="buy", notional=10_000.0, ref=100.0) -> Order:
     )
 
 
+def fill_order(o: Order, price: float | None, slippage_bps: float, fee_bps: float, now) -> Fill:
+    """The paper venue's answer to `o`, as the executor reads it."""
+    venue = PaperVenue("paper", {} if price is None else {o.asset: price}, slippage_bps, fee_bps)
+    ticket = OrderTicket(client_id="dgx", symbol=f"{o.asset}/USD", side=o.side, amount=1.0, price=o.reference_price, notional_usd=o.notional_usd)
+    (fill,), _ = answers(o, asyncio.run(venue.place(ticket)), Answered(), now)
+    return fill
+
+
 def test_paper_fill_slips_against_us_and_charges_fees():
     buy = fill_order(order("buy"), 100.0, slippage_bps=10, fee_bps=5, now=NOW)
     assert buy.status == "filled" and buy.price == pytest.approx(100.1) and buy.fee_usd == pytest.approx(5.0)
     assert buy.quantity == pytest.approx(10_000 / 100.1) and buy.slippage_bps == pytest.approx(10)
+    assert buy.notional_usd == 10_000.0 and buy.final and buy.fill_id == "o1-f"
     sell = fill_order(order("sell"), 100.0, slippage_bps=10, fee_bps=0, now=NOW)
     assert sell.price == pytest.approx(99.9)
-    assert fill_order(order(), None, 0, 0, NOW).status == "rejected"
+    no_price = fill_order(order(), None, 0, 0, NOW)
+    assert no_price.status == "refused" and no_price.final and "no price for BTC" in no_price.reason
 
 
 def _fill(side, qty, price, notional, fee=0.0, asset="BTC") -> Fill:

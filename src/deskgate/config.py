@@ -183,6 +183,74 @@ class PaperVenue(_Section):
     fee_bps: NonNegativeFloat = 10.0
 
 
+#: Venues deskgate can reach through ccxt. Any other name under `venues:` is an error.
+CCXT_VENUES = ("binance", "bybit", "okx")
+
+
+class VenueSettings(_Section):
+    """A real venue, reached through ccxt. A venue not configured here fills on the paper venue.
+
+    Keys come from the environment (`key_env`, `secret_env`, `passphrase_env`) or from a
+    0600 secrets file; they never appear in mission.yaml itself."""
+
+    # The venue's testnet/sandbox until a principal sets this to false in mission.yaml.
+    sandbox: bool = True
+    # Perpetuals (orders with leverage above 1) only when this says so.
+    derivatives: bool = False
+    key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    secret_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    passphrase_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    # A YAML or JSON file of {api_key, secret, passphrase}, readable by its owner alone (0600).
+    secrets_file: str | None = None
+    # Send every REST call here instead of the venue's hosts, keeping its paths: a
+    # regional mirror, a proxy, or a local test exchange.
+    api_url: str | None = Field(None, pattern=r"^https?://[^/\s]+")
+    quote: str = Field("USDT", pattern=r"^[A-Z0-9]{2,10}$")  # each asset trades against this
+    timeout_seconds: PositiveFloat = 10.0  # one REST call; past it, the outcome is unknown and is looked up
+    poll_seconds: PositiveFloat = 1.0  # how often an open order is looked at
+    # An order still open this long after it was sent has its remainder cancelled.
+    order_ttl_seconds: PositiveFloat = 300.0
+    # Health: a venue whose clock is further off than this, or that answered with rate
+    # limits more than `max_rate_limited` times in a row, is unhealthy.
+    max_clock_skew_ms: PositiveFloat = 1000.0
+    max_rate_limited: int = Field(3, ge=1)
+
+    def env_names(self, venue: str) -> tuple[str, str, str]:
+        """The environment variables holding this venue's key, secret and passphrase."""
+        prefix = f"DESKGATE_{venue.upper()}_API"
+        return (
+            self.key_env or f"{prefix}_KEY",
+            self.secret_env or f"{prefix}_SECRET",
+            self.passphrase_env or f"{prefix}_PASSPHRASE",
+        )
+
+
+class Venues(_Section):
+    """`venues:` in mission.yaml: the real venues and how often they are reconciled."""
+
+    reconcile_seconds: PositiveFloat = 60.0
+    binance: VenueSettings | None = None
+    bybit: VenueSettings | None = None
+    okx: VenueSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_names(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for key in value:
+                if key not in cls.model_fields:
+                    raise ValueError(
+                        f"unknown venue {key!r}: deskgate reaches {', '.join(CCXT_VENUES)} through ccxt "
+                        "(any other venue in guardrails.allowed_venues fills on the paper venue); "
+                        "the other key here is reconcile_seconds"
+                    )
+        return value
+
+    def configured(self) -> dict[str, VenueSettings]:
+        """The real venues, by name."""
+        return {name: s for name in CCXT_VENUES if (s := getattr(self, name)) is not None}
+
+
 class CsvReplay(_Section):
     path: str | None = None
     speed: PositiveFloat = 60.0
@@ -442,6 +510,7 @@ class Mission(_Section):
     guardrails: Guardrails = Guardrails()
     approvals: ApprovalSettings = ApprovalSettings()
     paper: PaperVenue = PaperVenue()
+    venues: Venues = Venues()
     marketdata: MarketData = MarketData()
     bus: BusSettings = BusSettings()
     storage: StorageSettings = StorageSettings()
@@ -474,6 +543,16 @@ class Mission(_Section):
     def _csv_needs_path(self) -> Mission:
         if self.marketdata.source == "csv" and not self.marketdata.csv.path:
             raise ValueError("marketdata.csv.path is required when marketdata.source is 'csv'")
+        return self
+
+    @model_validator(mode="after")
+    def _venues_allowed(self) -> Mission:
+        unused = [n for n in self.venues.configured() if n not in self.guardrails.allowed_venues]
+        if unused:
+            raise ValueError(
+                f"venues.{unused[0]} is configured but not in guardrails.allowed_venues "
+                f"({', '.join(self.guardrails.allowed_venues)}): no order could reach it"
+            )
         return self
 
     @model_validator(mode="after")

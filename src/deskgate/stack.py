@@ -34,7 +34,7 @@ from deskgate.bus.reload import Applied, agents_fingerprint, apply_agents, confi
 from deskgate.bus.server import BusError, NatsServer, port_available, start_nats, write_endpoint, write_operator_config
 from deskgate.bus.streams import ProvisionReport, provision
 from deskgate.bus.subjects import Role
-from deskgate.config import Mission
+from deskgate.config import CCXT_VENUES, Mission, VenueSettings
 from deskgate.forkserver import ForkedProcess, ForkServer
 from deskgate.forkserver import supported as forking_supported
 from deskgate.marketdata.csv_replay import load_bars
@@ -234,7 +234,14 @@ class Stack:
         agents = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", agents_key, embedder_key}
         if judge_key and judge_key not in (agents_key, embedder_key):
             agents.discard(judge_key)  # the judge's key is the market-data service's alone
-        allowed = {"agents": agents, "marketdata": {judge_key}}.get(name, set())
+        # Venue keys: every name a venue could read its key from, the executor's alone.
+        venue_keys = {
+            env
+            for venue in CCXT_VENUES
+            for env in (getattr(self.mission.venues, venue) or VenueSettings()).env_names(venue)
+        }
+        keys |= venue_keys
+        allowed = {"agents": agents, "marketdata": {judge_key}, "executor": venue_keys}.get(name, set())
         return {k: v for k, v in os.environ.items() if k not in keys or k in allowed}
 
     def _spawn(self, name: str) -> None:

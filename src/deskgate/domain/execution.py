@@ -40,14 +40,26 @@ class Order(Message):
     staged: SignedPayload | None = None
 
 
+#: How an answer to an order reads. "filled": this much more was bought or sold (an order
+#: can fill in several parts); "rejected": the executor refused the order's chain;
+#: "refused": the venue, or the venue's rules checked before sending, said no;
+#: "cancelled"/"expired": the order ended with the rest unfilled; "ended": the venue
+#: reports the order done with nothing more filled than already answered.
+FillStatus = Literal["filled", "rejected", "refused", "cancelled", "expired", "ended"]
+
+
 class Fill(Message):
+    """One answer to an order: a fill (the whole order or a part) or the order's end.
+
+    `final` says the order is over: whatever it still reserved is released."""
+
     fill_id: str
     order_id: str
     directive_id: str
     venue: str
     asset: str
     side: Side
-    status: Literal["filled", "rejected"]
+    status: FillStatus
     quantity: float = 0.0
     price: float = 0.0
     notional_usd: float = 0.0
@@ -56,9 +68,18 @@ class Fill(Message):
     slippage_bps: float = 0.0
     filled_at: datetime
     reason: str = Field("", max_length=2000)
+    final: bool = True
+    # The venue's own ids, for a human to find the order there.
+    client_order_id: str = ""
+    venue_order_id: str = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> Fill:
+        if self.status != "filled":
+            if not self.final:
+                raise ValueError(f"a {self.status} answer ends the order: it must be final")
+            if self.quantity or self.notional_usd or self.fee_usd:
+                raise ValueError(f"a {self.status} answer fills nothing: quantity, notional and fee must be 0")
         if self.status == "filled":
             if not (self.quantity > 0 and self.price > 0 and self.notional_usd > 0):
                 raise ValueError("a fill needs a positive quantity, price and notional")

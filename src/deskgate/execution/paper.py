@@ -1,10 +1,11 @@
-"""The paper venue's fill: the latest price, moved against us by the slippage, plus a fee."""
+"""The paper venue: fills at the latest price, moved against us by the slippage, plus a fee."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from deskgate.domain.execution import Fill, Order
+from deskgate.execution.venue import MarketRules, OrderTicket, VenueOrderState, VenueReport
 
 
 def _answer(order: Order, now: datetime) -> dict:
@@ -26,19 +27,52 @@ def refused(order: Order, reason: str, now: datetime) -> Fill:
     return Fill(status="rejected", reason=f"refused by the executor: {reason}"[:2000], **_answer(order, now))
 
 
-def fill_order(order: Order, market_price: float | None, slippage_bps: float, fee_bps: float, now: datetime) -> Fill:
-    common = _answer(order, now)
-    if market_price is None or not market_price > 0:
-        return Fill(status="rejected", reason=f"paper venue has no price for {order.asset}", **common)
-    sign = 1.0 if order.side == "buy" else -1.0
-    price = market_price * (1.0 + sign * slippage_bps / 10_000.0)
-    slip = (price - order.reference_price) / order.reference_price * 10_000.0 * sign
-    return Fill(
-        status="filled",
-        quantity=order.notional_usd / price,
-        price=price,
-        notional_usd=order.notional_usd,
-        fee_usd=order.notional_usd * fee_bps / 10_000.0,
-        slippage_bps=slip,
-        **common,
-    )
+class PaperVenue:
+    """The paper venue as a `Venue`: fills every order at once, at the latest price moved
+    against us by the slippage, for exactly the approved notional."""
+
+    local = True
+
+    def __init__(self, name: str, prices: dict[str, float], slippage_bps: float, fee_bps: float):
+        self.name = name
+        self.prices = prices  # the executor's latest price per asset, shared
+        self.slippage_bps = slippage_bps
+        self.fee_bps = fee_bps
+        self._orders: dict[str, VenueReport] = {}
+
+    async def rules(self, symbol: str) -> MarketRules:
+        return MarketRules(symbol=symbol)
+
+    async def place(self, ticket: OrderTicket) -> VenueReport:
+        asset = ticket.symbol.split("/")[0]
+        price = self.prices.get(asset)
+        if price is None or not price > 0:
+            report = VenueReport(client_id=ticket.client_id, state=VenueOrderState.REJECTED, reason=f"paper venue has no price for {asset}")
+        else:
+            sign = 1.0 if ticket.side == "buy" else -1.0
+            fill_price = price * (1.0 + sign * self.slippage_bps / 10_000.0)
+            report = VenueReport(
+                client_id=ticket.client_id,
+                venue_order_id=f"paper-{ticket.client_id}",
+                state=VenueOrderState.FILLED,
+                filled=ticket.notional_usd / fill_price,
+                cost=ticket.notional_usd,
+                fee_usd=ticket.notional_usd * self.fee_bps / 10_000.0,
+            )
+        self._orders[ticket.client_id] = report
+        return report
+
+    async def lookup(self, client_id: str, symbol: str) -> VenueReport | None:
+        return self._orders.get(client_id)
+
+    async def cancel(self, client_id: str, symbol: str) -> VenueReport | None:
+        return self._orders.get(client_id)  # nothing rests on the paper venue
+
+    async def balances(self) -> dict[str, float]:
+        return {}  # the factory's ledger is the paper venue's only account
+
+    async def clock_skew_ms(self) -> float:
+        return 0.0
+
+    async def close(self) -> None:
+        pass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 
 import nats.errors
@@ -91,7 +92,8 @@ class Book:
             if self.store.fill_seen(conn, fill.fill_id):
                 return None
             order = self.store.order(conn, fill.order_id)
-            mismatch = fill_mismatch(fill, order, FILL_DEVIATION_BANDS * self.mission.approvals.price_band_pct)
+            earlier = [f for f in self.store.fills_of_order(conn, fill.order_id) if f.get("status") == "filled"]
+            mismatch = fill_mismatch(fill, order, FILL_DEVIATION_BANDS * self.mission.approvals.price_band_pct, earlier)
             if mismatch:
                 self.store.refuse(conn, "FILLS", seq, mismatch, data, now)
                 log.warning("refused fill %s: %s", fill.fill_id, mismatch)
@@ -101,20 +103,32 @@ class Book:
                 self.store.refuse(conn, "FILLS", seq, f"fill for directive not awaiting a fill ({intention and intention['state']})", data, now)
                 return None
             self.store.add_fill(conn, fill.model_dump(mode="json"), now)
-            self.state.beliefs.release(fill.directive_id)
             if fill.status == "filled":
                 self.state.ledger.apply_fill(fill)
                 self.sync_beliefs(fill.asset)
-                state, reason = IntentionState.EXECUTED, ""
+            outcome = None
+            if fill.final:
+                self.state.beliefs.release(fill.directive_id)
+                filled_usd = sum(f["notional_usd"] for f in earlier) + (fill.notional_usd if fill.status == "filled" else 0.0)
+                if fill.status == "filled":
+                    state, reason = IntentionState.EXECUTED, ""
+                elif filled_usd > 0:
+                    state = IntentionState.EXECUTED
+                    reason = f"partly filled: {filled_usd:.2f} of {order['notional_usd']:.2f} USD; {fill.reason}"[:2000]
+                else:
+                    state, reason = IntentionState.VENUE_REJECTED, fill.reason
+                intentions.move(self.store, self.state.counter, conn, fill.directive_id, intention["state"], state, reason or None, now)
+                outcome = ApprovalOutcome(
+                    directive_id=fill.directive_id, outcome=state.value, at=now, reason=reason, order_id=fill.order_id, fill=fill
+                )
+                intentions.emit(self.store, conn, outcome, f"{state}-{fill.directive_id}", now, effects)
             else:
-                state, reason = IntentionState.VENUE_REJECTED, fill.reason
-            intentions.move(self.store, self.state.counter, conn, fill.directive_id, intention["state"], state, reason or None, now)
+                # A part filled: it is a position now, and only the rest is still reserved.
+                held = self.state.beliefs.release(fill.directive_id)
+                if held is not None and held.notional_usd - fill.notional_usd > 0:
+                    self.state.beliefs.reserve(replace(held, notional_usd=held.notional_usd - fill.notional_usd))
             self.store.save_ledger(conn, self.state.ledger.to_state(), now)
             self.record_equity(conn, now)
-            outcome = ApprovalOutcome(
-                directive_id=fill.directive_id, outcome=state.value, at=now, reason=reason, order_id=fill.order_id, fill=fill
-            )
-            intentions.emit(self.store, conn, outcome, f"{state}-{fill.directive_id}", now, effects)
         effects.funnel_changed = effects.portfolio_changed = True
         return outcome
 
@@ -172,16 +186,22 @@ class Book:
                 self.record_equity(conn, now)
 
 
-def fill_mismatch(fill: Fill, order: dict | None, max_deviation_pct: float) -> str | None:
-    """Why a fill cannot be for this order, or None."""
+def fill_mismatch(fill: Fill, order: dict | None, max_deviation_pct: float, earlier: list[dict] = ()) -> str | None:
+    """Why a fill cannot be for this order, or None. `earlier`: the order's parts already filled.
+
+    An order may fill in parts and a real venue rounds amounts, so the parts together may
+    come to less than the order, or to more only by what the approval band allows."""
     if order is None:
         return f"fill {fill.fill_id} is for unknown order {fill.order_id}"
     for key in ("directive_id", "venue", "asset", "side"):
         if getattr(fill, key) != order[key]:
             return f"fill {fill.fill_id} {key} {getattr(fill, key)!r} does not match order {order[key]!r}"
     if fill.status == "filled":
-        if abs(fill.notional_usd - order["notional_usd"]) > 1e-6 * order["notional_usd"]:
-            return f"fill {fill.fill_id} notional {fill.notional_usd} does not match order {order['notional_usd']}"
+        total = sum(f["notional_usd"] for f in earlier) + fill.notional_usd
+        band = max_deviation_pct / FILL_DEVIATION_BANDS / 100.0
+        allowed = order["notional_usd"] * (1.0 + band) * (1 + 1e-6)
+        if total > allowed:
+            return f"fill {fill.fill_id} brings the order's filled notional to {total} USD, above the order's {order['notional_usd']}"
         if fill.fee_usd > MAX_FEE_SHARE * fill.notional_usd:
             return f"fill {fill.fill_id} fee {fill.fee_usd} is more than {MAX_FEE_SHARE:.0%} of its notional"
         ref = order["reference_price"]

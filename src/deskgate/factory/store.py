@@ -206,7 +206,11 @@ class FactoryStore:
 
     def reserving_intentions(self, conn: Connection) -> list[dict]:
         rows = conn.execute(select(intentions).where(intentions.c.state.in_(RESERVING_STATES))).mappings().all()
-        return [_utc_row(r) for r in rows]
+        out = [_utc_row(r) for r in rows]
+        for r in out:
+            if r["state"] == "ordered":  # part of it may have filled: only the rest is still reserved
+                r["notional_usd"] = max(0.0, r["notional_usd"] - self.filled_notional(conn, r["directive_id"]))
+        return [r for r in out if r["notional_usd"] > 0 or r["state"] != "ordered"]
 
     def expired_intentions(self, conn: Connection, now: datetime) -> list[str]:
         rows = conn.execute(
@@ -247,6 +251,14 @@ class FactoryStore:
 
     def fill_seen(self, conn: Connection, fill_id: str) -> bool:
         return conn.execute(select(fills.c.fill_id).where(fills.c.fill_id == fill_id)).first() is not None
+
+    def fills_of_order(self, conn: Connection, order_id: str) -> list[dict]:
+        return [r[0] for r in conn.execute(select(fills.c.fill).where(fills.c.order_id == order_id)).all()]
+
+    def filled_notional(self, conn: Connection, directive_id: str) -> float:
+        """What the parts filled so far of a directive's order came to (a partly filled order reserves the rest)."""
+        rows = conn.execute(select(fills.c.fill).where(fills.c.directive_id == directive_id)).all()
+        return sum(r[0].get("notional_usd", 0.0) for r in rows if r[0].get("status") == "filled")
 
     def add_fill(self, conn: Connection, fill: dict, at: datetime) -> None:
         conn.execute(

@@ -1,0 +1,248 @@
+"""binance, bybit and okx through ccxt: the `Venue` the executor sends real orders to.
+
+Spot limit orders only, under our client id. ccxt's exceptions are sorted into what
+the executor can do next (execution/venue.py): a definite no (`VenueRefused`), a
+refused key (`VenueAuthFailed`), or an unknown outcome (`VenueUnreachable`) that is
+settled by looking the order up by its client id, never by sending it again blind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+
+import ccxt.async_support as ccxt_async
+from ccxt.base import errors as E
+
+from deskgate.config import VenueSettings
+from deskgate.execution.ccxt_endpoint import point_at
+from deskgate.execution.credentials import VenueCredentials
+from deskgate.execution.venue import (
+    MarketRules,
+    OrderTicket,
+    VenueAuthFailed,
+    VenueOrderState,
+    VenueRefused,
+    VenueReport,
+    VenueUnreachable,
+)
+
+log = logging.getLogger("deskgate.executor")
+
+# Venue error codes that mean "your key or signature is wrong", whatever ccxt maps them to
+# (binance reports a bad signature as a plain bad request).
+_AUTH_CODES = {
+    "binance": {"-1022", "-2014", "-2015"},
+    "bybit": {"10003", "10004", "10005", "33004"},
+    "okx": {"50100", "50101", "50102", "50103", "50104", "50105", "50111", "50113"},
+}
+# ... and codes that mean "your clock is off": not placed, and a health problem.
+_CLOCK_CODES = {"binance": {"-1021"}, "bybit": {"10002"}, "okx": {"50102"}}
+_CODE = re.compile(r'"(?:code|sCode|retCode)"\s*:\s*"?(-?\d+)')
+
+_STATES = {
+    "canceled": VenueOrderState.CANCELLED,
+    "cancelled": VenueOrderState.CANCELLED,
+    "expired": VenueOrderState.EXPIRED,
+    "rejected": VenueOrderState.REJECTED,
+}
+
+
+def _codes(exc: Exception) -> set[str]:
+    return set(_CODE.findall(str(exc)))
+
+
+def _short(exc: Exception) -> str:
+    """The venue's own words, without ccxt's prefix, bounded."""
+    text = str(exc)
+    start = text.find("{")
+    if start >= 0:
+        try:
+            body = json.loads(text[start:])
+            msg = body.get("msg") or body.get("retMsg") or ""
+            data = body.get("data")
+            if isinstance(data, list) and data and isinstance(data[0], dict) and data[0].get("sMsg"):
+                msg = data[0]["sMsg"]
+            code = data[0].get("sCode") if isinstance(data, list) and data and isinstance(data[0], dict) and data[0].get("sCode") else body.get("code", body.get("retCode"))
+            if msg:
+                return f"{msg} (code {code})"[:500]
+        except (ValueError, AttributeError):
+            pass
+    return f"{type(exc).__name__}: {text}"[:500]
+
+
+def classify(venue: str, exc: Exception) -> Exception:
+    """The executor's view of a ccxt exception."""
+    codes = _codes(exc)
+    if isinstance(exc, (E.AuthenticationError, E.AccountSuspended)) or codes & _AUTH_CODES.get(venue, set()):
+        return VenueAuthFailed(f"{venue} refused the API key: {_short(exc)}")
+    if codes & _CLOCK_CODES.get(venue, set()):
+        return VenueUnreachable(f"{venue} says our clock is off: {_short(exc)}")
+    if isinstance(exc, (E.RateLimitExceeded, E.DDoSProtection)):
+        return VenueUnreachable(f"{venue} is rate-limiting us: {_short(exc)}", rate_limited=True)
+    if isinstance(exc, (E.NetworkError, E.BadResponse, E.OperationFailed)):
+        return VenueUnreachable(f"{venue} gave no usable answer: {_short(exc)}")
+    if isinstance(exc, E.DuplicateOrderId):
+        return VenueUnreachable(f"{venue} already has an order under this client id: {_short(exc)}")
+    if isinstance(exc, (E.InsufficientFunds, E.InvalidOrder, E.BadRequest, E.OperationRejected, E.NotSupported)):
+        return VenueRefused(f"{venue} refused the order: {_short(exc)}")
+    if isinstance(exc, E.ExchangeError):
+        return VenueUnreachable(f"{venue} answered with an error: {_short(exc)}")
+    return VenueUnreachable(f"{venue}: {type(exc).__name__}: {str(exc)[:300]}")
+
+
+def _num(value) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return out if out == out and out not in (float("inf"), float("-inf")) else 0.0
+
+
+def report_from(order: dict, client_id: str, quote: str) -> VenueReport:
+    """A ccxt unified order as the executor's cumulative report.
+
+    ccxt parses a body that is not JSON into an order of Nones rather than failing: an
+    order without the venue's id is not an answer."""
+    if not order.get("id"):
+        raise ValueError("the answer names no order id")
+    filled = _num(order.get("filled"))
+    average = _num(order.get("average")) or _num(order.get("price"))
+    cost = _num(order.get("cost")) or filled * average
+    status = order.get("status")
+    if status == "open" or status is None:
+        state = VenueOrderState.PARTIALLY_FILLED if filled > 0 else VenueOrderState.NEW
+    elif status == "closed":
+        state = VenueOrderState.FILLED
+    elif status in _STATES:
+        state = _STATES[status]
+    else:
+        raise VenueUnreachable(f"unknown order status {status!r} from the venue")
+    base = str(order.get("symbol") or "").split("/")[0]
+    fee_usd = 0.0
+    for fee in order.get("fees") or ([order["fee"]] if order.get("fee") else []):
+        amount, currency = abs(_num((fee or {}).get("cost"))), (fee or {}).get("currency")
+        if currency == quote or currency in ("USD", "USDT", "USDC"):
+            fee_usd += amount
+        elif currency == base:
+            fee_usd += amount * average
+        elif amount:
+            log.warning("fee of %s %s on order %s is not counted: no price for it", amount, currency, client_id)
+    return VenueReport(
+        client_id=client_id,
+        venue_order_id=str(order.get("id") or ""),
+        state=state,
+        filled=filled,
+        cost=cost,
+        fee_usd=fee_usd,
+        reason=str((order.get("info") or {}).get("sMsg") or "")[:500] if state is VenueOrderState.REJECTED else "",
+    )
+
+
+class CcxtVenue:
+    """One venue account through ccxt (async)."""
+
+    local = False
+
+    def __init__(self, name: str, settings: VenueSettings, credentials: VenueCredentials):
+        self.name = name
+        self.settings = settings
+        options = {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"}
+        if name == "okx":
+            options["createOrder"] = "privatePostTradeOrder"  # one order, one request
+        self.exchange = getattr(ccxt_async, name)(
+            {
+                "apiKey": credentials.api_key,
+                "secret": credentials.secret,
+                "password": credentials.passphrase or None,
+                "timeout": int(settings.timeout_seconds * 1000),
+                "enableRateLimit": True,
+                "options": options,
+            }
+        )
+        self.exchange.set_sandbox_mode(settings.sandbox)
+        if settings.api_url:
+            point_at(self.exchange, settings.api_url)
+        self._markets_loaded = False
+
+    async def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return await fn(*args, **kwargs)
+        except (VenueAuthFailed, VenueRefused, VenueUnreachable):
+            raise
+        except Exception as exc:  # every ccxt failure is sorted, none escapes as a crash
+            raise classify(self.name, exc) from exc
+
+    async def _markets(self) -> None:
+        if not self._markets_loaded:
+            await self._call("load markets", self.exchange.load_markets, True)
+            if not self.exchange.markets:  # an answer that did not parse reads as no markets at all
+                raise VenueUnreachable(f"{self.name} listed no markets: its answer did not parse")
+            self._markets_loaded = True
+
+    async def rules(self, symbol: str) -> MarketRules:
+        await self._markets()
+        market = self.exchange.markets.get(symbol)
+        if market is None:
+            raise VenueRefused(f"{self.name} has no spot market {symbol}")
+        precision, limits = market.get("precision") or {}, market.get("limits") or {}
+        step = lambda v: _num(v) or None  # noqa: E731
+        return MarketRules(
+            symbol=symbol,
+            amount_step=step(precision.get("amount")),
+            price_step=step(precision.get("price")),
+            min_amount=step((limits.get("amount") or {}).get("min")),
+            min_cost=step((limits.get("cost") or {}).get("min")),
+        )
+
+    async def place(self, ticket: OrderTicket) -> VenueReport:
+        await self._markets()
+        order = await self._call(
+            "place", self.exchange.create_order, ticket.symbol, "limit", ticket.side, ticket.amount, ticket.price,
+            {"clientOrderId": ticket.client_id, "timeInForce": "GTC"},
+        )
+        return self._report(order, ticket.client_id)
+
+    def _report(self, order: dict, client_id: str) -> VenueReport:
+        try:
+            return report_from(order, client_id, self.settings.quote)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise VenueUnreachable(f"{self.name}: an order answer that does not parse: {exc}") from exc
+
+    async def lookup(self, client_id: str, symbol: str) -> VenueReport | None:
+        await self._markets()
+        try:
+            order = await self._call("look up", self.exchange.fetch_order, None, symbol, {"clientOrderId": client_id})
+        except VenueRefused as exc:
+            if isinstance(exc.__cause__, E.OrderNotFound):
+                return None
+            raise VenueUnreachable(f"{self.name}: could not look up {client_id}: {exc}") from exc
+        return self._report(order, client_id)
+
+    async def cancel(self, client_id: str, symbol: str) -> VenueReport | None:
+        await self._markets()
+        try:
+            await self._call("cancel", self.exchange.cancel_order, None, symbol, {"clientOrderId": client_id})
+        except VenueRefused as exc:
+            if not isinstance(exc.__cause__, E.OrderNotFound):
+                log.warning("cancel of %s on %s refused: %s", client_id, self.name, exc)
+        return await self.lookup(client_id, symbol)
+
+    async def balances(self) -> dict[str, float]:
+        data = await self._call("balances", self.exchange.fetch_balance)
+        total = data.get("total") or {}
+        return {str(k): _num(v) for k, v in total.items() if _num(v)}
+
+    async def clock_skew_ms(self) -> float:
+        start = time.time() * 1000
+        server = _num(await self._call("time", self.exchange.fetch_time))
+        end = time.time() * 1000
+        return server - (start + end) / 2
+
+    async def close(self) -> None:
+        try:
+            await self.exchange.close()
+        except Exception:  # closing a session that never opened
+            pass

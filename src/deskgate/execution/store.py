@@ -1,0 +1,176 @@
+"""The executor's own record: every order it answered or sent, and every fill it owes
+the factory, so a crash or a redelivery can never answer twice or send twice.
+
+An order for a real venue is written here (state "sending", attempts counted) before
+each send, so a restart knows the order may be at the venue and looks it up by its
+client id before anything else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text, func, inspect, insert, select, update
+from sqlalchemy.engine import Engine
+
+from deskgate.domain.execution import Fill, Order
+from deskgate.execution.reports import Answered
+from deskgate.execution.venue import OrderTicket
+
+metadata = MetaData()
+# One row per order the executor took on: how far it got at the venue.
+venue_orders = Table(
+    "venue_orders",
+    metadata,
+    Column("order_id", String(80), primary_key=True),
+    Column("directive_id", String(64), nullable=False, index=True),
+    # True for an order taken on for its directive (an approval is used once); False for
+    # one answered only with the executor's refusal of its chain.
+    Column("answers_directive", Boolean, nullable=False),
+    Column("venue", String(32), nullable=False),
+    Column("client_id", String(40), nullable=False),
+    Column("order", JSON, nullable=False),
+    Column("ticket", JSON),  # None: answered without sending (refused, or a local venue)
+    Column("state", String(16), nullable=False),  # sending | open | ended
+    Column("attempts", Integer, nullable=False, default=0),  # sends begun; >0 means look up before sending again
+    Column("answered", JSON, nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+# Every fill owed to the factory, kept until published (and after, for redelivery).
+order_fills = Table(
+    "order_fills",
+    metadata,
+    Column("fill_id", String(96), primary_key=True),
+    Column("order_id", String(80), nullable=False, index=True),
+    Column("fill", JSON, nullable=False),
+    Column("rank", Integer, nullable=False),  # the order's fills in the order they were answered
+    Column("published", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+refused_orders = Table(
+    "refused_orders",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+# Before venues: one answer per order. Read once at start and carried into the tables above.
+_legacy_filled = Table(
+    "filled_orders",
+    MetaData(),
+    Column("order_id", String(80), primary_key=True),
+    Column("seq", Integer, nullable=False),
+    Column("fill", JSON, nullable=False),
+    Column("published", Boolean, nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+
+class ExecutionStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        metadata.create_all(engine)
+        self._carry_legacy()
+
+    def _carry_legacy(self) -> None:
+        """A data directory from before venues keeps every answer it gave."""
+        if not inspect(self.engine).has_table("filled_orders"):
+            return
+        with self.engine.begin() as conn:
+            for order_id, seq, data, published, at in conn.execute(select(_legacy_filled)).all():
+                if conn.execute(select(venue_orders.c.order_id).where(venue_orders.c.order_id == order_id)).first():
+                    continue
+                fill = Fill.model_validate(data)
+                conn.execute(
+                    insert(venue_orders).values(
+                        order_id=order_id, directive_id=fill.directive_id, answers_directive=not fill.reason.startswith("refused by the executor"), venue=fill.venue, client_id="", order={}, ticket=None,
+                        state="ended", attempts=0, answered=asdict(Answered(count=1, ended=True)), seq=seq, sent_at=at, updated_at=at,
+                    )
+                )
+                conn.execute(insert(order_fills).values(fill_id=fill.fill_id, order_id=order_id, fill=data, rank=0, published=published, at=at))
+            _legacy_filled.drop(conn)
+
+    # -- orders ---------------------------------------------------------------
+
+    def known(self, order_id: str) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(select(venue_orders.c.order_id).where(venue_orders.c.order_id == order_id)).first() is not None
+
+    def answered_as(self, directive_id: str) -> str | None:
+        """The order id a directive was already answered under, if any."""
+        with self.engine.begin() as conn:
+            return conn.execute(
+                select(venue_orders.c.order_id).where(venue_orders.c.directive_id == directive_id, venue_orders.c.answers_directive.is_(True))
+            ).scalar()
+
+    def take_on(
+        self, conn, order: Order, seq: int, client_id: str, ticket: OrderTicket | None, state: str, now: datetime, *, answers_directive: bool = True
+    ) -> None:
+        conn.execute(
+            insert(venue_orders).values(
+                order_id=order.order_id, directive_id=order.directive_id, answers_directive=answers_directive, venue=order.venue, client_id=client_id,
+                order=order.model_dump(mode="json"), ticket=None if ticket is None else ticket.model_dump(mode="json"),
+                state=state, attempts=0, answered=asdict(Answered()), seq=seq, sent_at=now, updated_at=now,
+            )
+        )
+
+    def begin_send(self, order_id: str, now: datetime) -> int:
+        """Count a send before it happens: after a crash, the order is looked up first."""
+        with self.engine.begin() as conn:
+            attempts = conn.execute(select(venue_orders.c.attempts).where(venue_orders.c.order_id == order_id)).scalar_one() + 1
+            conn.execute(update(venue_orders).where(venue_orders.c.order_id == order_id).values(attempts=attempts, updated_at=now))
+        return attempts
+
+    def set_ticket(self, order_id: str, ticket: OrderTicket) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(venue_orders).where(venue_orders.c.order_id == order_id).values(ticket=ticket.model_dump(mode="json")))
+
+    def record(self, conn, order_id: str, fills: list[Fill], answered: Answered, state: str, now: datetime) -> None:
+        """New fills and the order's account, in the caller's transaction."""
+        rank = conn.execute(select(func.count()).select_from(order_fills).where(order_fills.c.order_id == order_id)).scalar_one()
+        for i, fill in enumerate(fills):
+            conn.execute(
+                insert(order_fills).values(
+                    fill_id=fill.fill_id, order_id=order_id, fill=fill.model_dump(mode="json"), rank=rank + i, published=False, at=now
+                )
+            )
+        conn.execute(update(venue_orders).where(venue_orders.c.order_id == order_id).values(answered=asdict(answered), state=state, updated_at=now))
+
+    def unfinished(self) -> list[dict]:
+        """Orders still sending or open at a venue: the executor resumes them at start."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(venue_orders).where(venue_orders.c.state != "ended")).mappings().all()
+        return [dict(r) for r in rows]
+
+    def load(self, order_id: str) -> dict:
+        with self.engine.begin() as conn:
+            return dict(conn.execute(select(venue_orders).where(venue_orders.c.order_id == order_id)).mappings().one())
+
+    # -- fills ----------------------------------------------------------------
+
+    def unpublished(self, order_id: str | None = None) -> list[Fill]:
+        q = select(order_fills.c.fill).where(order_fills.c.published.is_(False))
+        if order_id is not None:
+            q = q.where(order_fills.c.order_id == order_id)
+        with self.engine.begin() as conn:
+            return [Fill.model_validate(r[0]) for r in conn.execute(q.order_by(order_fills.c.at, order_fills.c.rank)).all()]
+
+    def fills_of(self, order_id: str) -> list[Fill]:
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(order_fills.c.fill).where(order_fills.c.order_id == order_id).order_by(order_fills.c.rank)).all()
+        return [Fill.model_validate(r[0]) for r in rows]
+
+    def published(self, fill_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(order_fills).where(order_fills.c.fill_id == fill_id).values(published=True))
+
+    # -- refusals -------------------------------------------------------------
+
+    def refuse(self, seq: int, reason: str, payload: bytes, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            if not conn.execute(select(refused_orders.c.seq).where(refused_orders.c.seq == seq)).first():
+                conn.execute(insert(refused_orders).values(seq=seq, reason=reason, payload=payload[:65536], at=now))

@@ -1,0 +1,73 @@
+"""From an approved order to exactly what is sent to a venue: the client order id, the
+symbol, and an amount and limit price rounded to the venue's precision and checked
+against its minimums. Pure functions: the executor calls them, tests drive them.
+
+The amount is sized so that the order cannot move the position by more than the
+approved notional at the order's reference price: a buy spends at most the notional
+(amount = notional / the higher of limit and reference), a sell sells notional /
+reference price. The limit
+price is the reference moved by the approval price band, rounded inward, so the
+venue cannot fill further from what the principal saw than the factory would accept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from deskgate.domain.execution import Order
+from deskgate.execution.venue import MarketRules, OrderTicket
+
+#: 32 characters of letters and digits, starting with a letter: every venue accepts it
+#: (okx: alphanumeric, at most 32; binance and bybit: at most 36).
+CLIENT_ID_LENGTH = 32
+
+
+def client_order_id(directive_id: str) -> str:
+    """The one client id an approved directive's order is ever sent under.
+
+    The executor answers a directive once, so a retry, a redelivery or a restart can
+    only ever send this same id, which the venue looks up before anything is resent."""
+    return "dg" + hashlib.sha256(directive_id.encode()).hexdigest()[: CLIENT_ID_LENGTH - 2]
+
+
+def symbol_for(asset: str, quote: str) -> str:
+    return f"{asset}/{quote}"
+
+
+def _round(value: float, step: float | None, rounding: str) -> float:
+    if step is None:
+        return value
+    d_step = Decimal(repr(step))
+    return float((Decimal(repr(value)) / d_step).to_integral_value(rounding=rounding) * d_step)
+
+
+def ticket_for(order: Order, client_id: str, rules: MarketRules, band_pct: float, *, derivatives: bool) -> OrderTicket | str:
+    """The ticket to send, or the reason the order cannot be sent as approved."""
+    if order.leverage > 1.0:
+        if not derivatives:
+            return (
+                f"leverage {order.leverage:g} needs a perpetual; venues.{order.venue}.derivatives is false, "
+                "so this venue trades spot only"
+            )
+        return f"leverage {order.leverage:g}: perpetual orders are not implemented yet; deskgate sends spot orders only"
+    band = band_pct / 100.0
+    ref = order.reference_price
+    if order.side == "buy":
+        price = _round(ref * (1.0 + band), rules.price_step, ROUND_FLOOR)
+        # Never more than the notional at the reference either (a coarse tick can round the limit below it).
+        amount = _round(order.notional_usd / max(price, ref), rules.amount_step, ROUND_FLOOR) if price > 0 else 0.0
+    else:
+        price = _round(ref * (1.0 - band), rules.price_step, ROUND_CEILING)
+        amount = _round(order.notional_usd / ref, rules.amount_step, ROUND_FLOOR)
+    where = f"{order.venue} {rules.symbol}"
+    if not price > 0:
+        return f"limit price {ref:g} moved by the {band_pct:g}% band rounds to nothing at {where}'s price step {rules.price_step:g}"
+    if not amount > 0:
+        return f"{order.notional_usd:g} USD at {price:g} rounds to no amount at {where}'s amount step {rules.amount_step:g}"
+    if rules.min_amount is not None and amount < rules.min_amount:
+        return f"amount {amount:g} is below {where}'s minimum amount {rules.min_amount:g}"
+    cost = amount * price
+    if rules.min_cost is not None and cost < rules.min_cost:
+        return f"notional {cost:.2f} is below {where}'s minimum notional {rules.min_cost:g}"
+    return OrderTicket(client_id=client_id, symbol=rules.symbol, side=order.side, amount=amount, price=price, notional_usd=order.notional_usd)

@@ -1,0 +1,132 @@
+"""A local fake crypto exchange that speaks a venue's real REST protocol on loopback, so
+ccxt (and deskgate's execution on top of it) runs unmodified with no internet.
+
+    fx = FakeExchange("binance")                     # or FakeExchange("okx")
+    fx.add_market("BTC/USDT", price=65000.0)
+    fx.set_balance("USDT", 100_000.0)
+    fx.start()
+    exchange = ccxt_client(fx)                       # ccxt.async_support.<venue>, sandbox, pointed at fx.url
+    ...
+    await exchange.close(); fx.stop()
+
+Venues: binance spot (REST /api/v3, symbols "BTCUSDT") and okx v5 (spot, tdMode cash,
+symbols "BTC-USDT"). Both check signatures the way the venue does and answer with its
+JSON shapes, error payloads and HTTP statuses.
+
+Client order ids with ccxt 4.5.90 (same calls on both venues):
+
+    await ex.create_order("BTC/USDT", "limit", "buy", 0.01, 64000, {"clientOrderId": cid})
+    await ex.fetch_order(None, "BTC/USDT", {"clientOrderId": cid})   # symbol is required
+    await ex.cancel_order(None, "BTC/USDT", {"clientOrderId": cid})  # symbol is required
+
+binance sends `newClientOrderId` / `origClientOrderId` (legal: ^[a-zA-Z0-9-_]{1,36}$);
+okx sends `clOrdId` (legal: 1-32 letters and digits, no '-' or '_'). A client id is
+refused while an order with it is still open (binance -2010 "Duplicate order sent.",
+okx sCode 51016); once that order is finished, both venues accept the id again and a
+lookup returns the newest order with it. That is real venue behaviour, and why a client
+retrying an order must look it up by client id first instead of re-sending blindly.
+binance's cancel answer carries the cancel's own id in `clientOrderId` (the order's is
+`origClientOrderId`), so ccxt's parsed cancel shows a clientOrderId that is not yours.
+
+okx's create_order answer has ids only (ccxt status None); fetch the order for its state.
+
+What ccxt 4.5.90 raises for each condition (asserted in tests/test_fake_exchange.py):
+
+    condition                      binance                         okx
+    wrong secret / key / passphr.  AuthenticationError (-1022/-2015) AuthenticationError (50113/50111/50105)
+    key rejected after a success   DDoSProtection (-2015, ccxt's "temporary ban" guess)
+    insufficient balance           InsufficientFunds (-2010 + msg)  InsufficientFunds (51008)
+    under min amount / off step    InvalidOrder (LOT_SIZE)          InvalidOrder (51020 / 51121)
+    under min notional             BadRequest (-1013 NOTIONAL)      (okx spot has no min notional)
+    duplicate open client id       InvalidOrder (-2010)             InvalidOrder (51016)
+    unknown client id              OrderNotFound (-2013 / -2011)    OrderNotFound (51603 / 51400)
+    fx.down                        OperationFailed (503, -1001)     OnMaintenance (503, 50001)
+    fx.rate_limited                DDoSProtection (429, -1003)      RateLimitExceeded (429, 50011)
+    clock skew                     InvalidNonce (-1021)             InvalidNonce (50102, beyond 30 s)
+    Behaviour.timeout > timeout    RequestTimeout                   RequestTimeout
+    Behaviour.lost() / lost(504)   ExchangeNotAvailable / RequestTimeout (both)
+    fx.garbage (HTTP 200)          nothing: ccxt returns empty/None-filled structures (both)
+
+Note OperationFailed and DDoSProtection: binance's 503 is not a NetworkError, and its 429
+is not RateLimitExceeded. ccxt sends recvWindow=10000 to binance, so a skew of exactly
+10 s sits on the edge of the window; use a larger skew or options['recvWindow']=5000.
+"""
+
+from __future__ import annotations
+
+import ccxt.async_support as ccxt_async
+from aiohttp import web
+
+from deskgate.execution.ccxt_endpoint import point_at
+
+from . import binance, okx
+from .engine import Behaviour, Engine
+from .server import BackgroundServer, garbage_response
+
+__all__ = ["Behaviour", "FakeExchange", "ccxt_client"]
+
+VENUES = {"binance": binance, "okx": okx}
+
+
+class FakeExchange(Engine):
+    """The engine's state served over one venue's REST protocol on 127.0.0.1."""
+
+    def __init__(
+        self, venue: str, api_key: str = "test-key", secret: str = "test-secret", passphrase: str = "test-pass"
+    ) -> None:
+        if venue not in VENUES:
+            raise ValueError(f"unknown venue {venue!r}; have {sorted(VENUES)}")
+        super().__init__()
+        self.venue, self.api_key, self.secret, self.passphrase = venue, api_key, secret, passphrase
+        self._server: BackgroundServer | None = None
+        self.url = ""
+
+    def app(self) -> web.Application:
+        protocol = VENUES[self.venue]
+
+        @web.middleware
+        async def conditions(request: web.Request, handler):  # type: ignore[no-untyped-def]
+            """Record every request; answer for the venue when it is down or rate limiting;
+            replace the (already processed) answer with garbage while `garbage` counts down."""
+            with self.lock:
+                self.requests.append((request.method, request.path))
+            if self.down:
+                return protocol.down()
+            if self.rate_limited:
+                return protocol.rate_limited()
+            response = await handler(request)
+            return garbage_response() if self.take_garbage() else response
+
+        app = web.Application(middlewares=[conditions])
+        app.add_routes(protocol.routes(self))
+        return app
+
+    def start(self) -> str:
+        self._server = BackgroundServer(self.app())
+        self.url = self._server.start()
+        return self.url
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+def ccxt_client(
+    fx: FakeExchange, *, api_key: str | None = None, secret: str | None = None, passphrase: str | None = None
+) -> ccxt_async.Exchange:
+    """A `ccxt.async_support` client for `fx`'s venue: sandbox mode, every URL pointed at
+    the fake, markets restricted to spot, keys defaulting to the fake's own. ccxt's own
+    throttle is off (the fake does not need it and it would slow tests down)."""
+    config = {
+        "apiKey": fx.api_key if api_key is None else api_key,
+        "secret": fx.secret if secret is None else secret,
+        "enableRateLimit": False,
+    }
+    if fx.venue == "okx":
+        config["password"] = fx.passphrase if passphrase is None else passphrase
+    exchange = getattr(ccxt_async, fx.venue)(config)
+    exchange.set_sandbox_mode(True)
+    point_at(exchange, fx.url)
+    exchange.options["fetchMarkets"] = {**exchange.options.get("fetchMarkets", {}), "types": ["spot"]}
+    return exchange

@@ -1,0 +1,417 @@
+"""Real venues: the pure parts (client ids, tickets, cumulative reports, keys, config),
+then the executor against local fake exchanges that speak binance's and okx's REST."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deskgate.config import MissionError, VenueSettings, parse_mission
+from deskgate.domain.execution import ApprovalRef, Order
+from deskgate.execution.credentials import CredentialsError, read_credentials
+from deskgate.execution.reports import Answered, answers
+from deskgate.execution.ticket import client_order_id, ticket_for
+from deskgate.execution.venue import MarketRules, VenueOrderState, VenueReport
+
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+
+
+def order(side="buy", notional=1_000.0, ref=65_000.0, leverage=1.0, venue="binance", did="d1") -> Order:
+    return Order(
+        order_id=f"o-{did}", directive_id=did, venue=venue, asset="BTC", side=side, notional_usd=notional, leverage=leverage,
+        reference_price=ref, created_at=NOW, approvals=[ApprovalRef(approval_id="a", principal="alice", decided_at=NOW)],
+    )
+
+
+BTC = MarketRules(symbol="BTC/USDT", amount_step=0.00001, price_step=0.01, min_amount=0.00001, min_cost=5.0)
+
+
+# -- client ids --------------------------------------------------------------------
+
+
+@given(st.text(min_size=1, max_size=64))
+def test_a_directive_has_one_client_id_every_venue_accepts(did):
+    cid = client_order_id(did)
+    assert cid == client_order_id(did)  # the same on every retry and restart
+    assert re.fullmatch(r"[a-z][a-z0-9]{31}", cid)  # okx: alphanumeric, <=32, a letter first; binance/bybit: <=36
+
+
+def test_different_directives_get_different_client_ids():
+    ids = {client_order_id(f"d{i}") for i in range(10_000)}
+    assert len(ids) == 10_000
+
+
+# -- tickets -----------------------------------------------------------------------
+
+
+def test_a_buy_is_a_limit_at_the_band_and_never_spends_more_than_approved():
+    t = ticket_for(order("buy", 1_000.0), "dgx", BTC, 2.0, derivatives=False)
+    assert t.price == pytest.approx(66_300.0) and t.amount == pytest.approx(0.01508)
+    assert t.amount * t.price <= 1_000.0
+    assert round(t.amount / 0.00001, 6).is_integer()
+
+
+def test_a_sell_is_a_limit_below_the_reference_for_the_approved_notional():
+    t = ticket_for(order("sell", 1_000.0), "dgx", BTC, 2.0, derivatives=False)
+    assert t.price == pytest.approx(63_700.0) and t.amount == pytest.approx(0.01538)
+    assert t.amount * 65_000.0 <= 1_000.0
+
+
+@given(
+    notional=st.floats(1.0, 5e6),
+    ref=st.floats(0.01, 2e5),
+    step=st.sampled_from([1e-8, 1e-5, 0.001, 0.1, 1.0]),
+    tick=st.sampled_from([1e-6, 0.0001, 0.01, 1.0]),
+    band=st.floats(0.1, 10.0),
+    side=st.sampled_from(["buy", "sell"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_ticket_never_moves_the_position_by_more_than_approved(notional, ref, step, tick, band, side):
+    rules = MarketRules(symbol="X/USDT", amount_step=step, price_step=tick, min_amount=step, min_cost=5.0)
+    t = ticket_for(order(side, notional, ref), "dgx", rules, band, derivatives=False)
+    if isinstance(t, str):
+        assert "minimum" in t or "rounds to" in t
+        return
+    assert t.amount * ref <= notional * (1 + 1e-9)  # at the reference price the principal saw
+    assert t.amount >= step and t.amount * t.price >= 5.0
+    if side == "buy":
+        assert t.price <= ref * (1 + band / 100) * (1 + 1e-12)
+    else:
+        assert t.price >= ref * (1 - band / 100) * (1 - 1e-12)
+
+
+def test_an_order_below_the_venues_minimums_is_refused_with_the_reason():
+    assert ticket_for(order(notional=3.0), "dgx", BTC, 2.0, derivatives=False) == (
+        "notional 2.65 is below binance BTC/USDT's minimum notional 5"
+    )
+    coarse = MarketRules(symbol="BTC/USDT", amount_step=0.001, min_amount=0.001)
+    assert "rounds to no amount" in ticket_for(order(notional=20.0), "dgx", coarse, 2.0, derivatives=False)
+
+
+def test_leverage_needs_derivatives_and_perpetuals_are_not_sent_yet():
+    assert "derivatives is false" in ticket_for(order(leverage=2.0), "dgx", BTC, 2.0, derivatives=False)
+    assert "not implemented" in ticket_for(order(leverage=2.0), "dgx", BTC, 2.0, derivatives=True)
+
+
+# -- cumulative reports into fills -------------------------------------------------
+
+
+def report(state, filled=0.0, cost=0.0, fee=0.0, reason=""):
+    return VenueReport(client_id="dgx", venue_order_id="1", state=VenueOrderState(state), filled=filled, cost=cost, fee_usd=fee, reason=reason)
+
+
+def test_a_partial_fill_then_the_rest():
+    o = order(notional=1_000.0)
+    first, acc = answers(o, report("partially_filled", 0.006, 390.0, 0.39), Answered(), NOW)
+    assert [(f.status, f.final, f.quantity) for f in first] == [("filled", False, 0.006)]
+    again, acc2 = answers(o, report("partially_filled", 0.006, 390.0, 0.39), acc, NOW)
+    assert again == [] and acc2 == acc  # the same report read twice answers nothing twice
+    rest, acc3 = answers(o, report("filled", 0.015, 975.0, 0.975), acc, NOW)
+    assert [(f.status, f.final) for f in rest] == [("filled", True)]
+    assert rest[0].quantity == pytest.approx(0.009) and rest[0].notional_usd == pytest.approx(585.0)
+    assert rest[0].fee_usd == pytest.approx(0.585) and rest[0].fill_id == "o-d1-f2" and first[0].fill_id == "o-d1-f"
+    assert acc3.ended and answers(o, report("filled", 0.015, 975.0), acc3, NOW)[0] == []
+
+
+def test_a_partial_fill_then_a_cancel_answers_the_part_and_ends_the_order():
+    o = order(notional=1_000.0)
+    part, acc = answers(o, report("partially_filled", 0.006, 390.0), Answered(), NOW)
+    end, acc = answers(o, report("cancelled", 0.006, 390.0), acc, NOW)
+    assert [(f.status, f.final, f.quantity) for f in end] == [("cancelled", True, 0.0)]
+    assert "0.006 of it filled" in end[0].reason and end[0].fill_id == "o-d1-end"
+
+
+def test_a_venue_rejection_is_a_refused_final_answer_with_the_venues_reason():
+    (f,), acc = answers(order(), report("rejected", reason="Account has insufficient balance"), Answered(), NOW)
+    assert f.status == "refused" and f.final and f.quantity == 0 and "insufficient balance" in f.reason
+    assert f.fill_id == "o-d1-f"
+
+
+@given(st.lists(st.floats(0, 1), min_size=1, max_size=12), st.floats(0.9, 1.1), st.sampled_from(["filled", "cancelled", "expired"]))
+@settings(max_examples=200, deadline=None)
+def test_cumulative_reports_in_any_order_never_answer_more_than_the_venue_filled(steps, price_move, end):
+    """However often and in whatever order the executor reads the venue (reports may repeat,
+    or go back after a stale read), the parts it answers add up to what the venue filled."""
+    o = order(notional=1_000.0)
+    acc, fills = Answered(), []
+    top = 0.0
+    for fraction in steps:
+        filled = round(0.015 * fraction, 8)
+        top = max(top, filled)
+        new, acc = answers(o, report("partially_filled", filled, filled * 65_000 * price_move), acc, NOW)
+        fills += new
+    total = 0.015 if end == "filled" else top
+    last, acc = answers(o, report(end, total, total * 65_000 * price_move), acc, NOW)
+    fills += last
+    assert sum(f.quantity for f in fills) == pytest.approx(acc.filled, abs=1e-9)
+    assert sum(1 for f in fills if f.final) == 1 and fills[-1].final
+    assert len({f.fill_id for f in fills}) == len(fills)
+
+
+# -- keys and config ---------------------------------------------------------------
+
+
+def test_missing_keys_name_the_variable():
+    with pytest.raises(CredentialsError, match="DESKGATE_BINANCE_API_SECRET is not set"):
+        read_credentials("binance", VenueSettings(), {"DESKGATE_BINANCE_API_KEY": "k"})
+    with pytest.raises(CredentialsError, match="DESKGATE_OKX_API_PASSPHRASE"):
+        read_credentials("okx", VenueSettings(), {"DESKGATE_OKX_API_KEY": "k", "DESKGATE_OKX_API_SECRET": "s"})
+    creds = read_credentials("binance", VenueSettings(key_env="MY_K", secret_env="MY_S"), {"MY_K": "abcdef", "MY_S": "topsecret"})
+    assert "topsecret" not in repr(creds) and "abcdef" not in repr(creds)
+
+
+def test_a_secrets_file_must_be_private(tmp_path):
+    f = tmp_path / "binance.yaml"
+    f.write_text("api_key: k\nsecret: s\n")
+    os.chmod(f, 0o644)
+    with pytest.raises(CredentialsError, match="readable by others.*chmod 600"):
+        read_credentials("binance", VenueSettings(secrets_file=str(f)), {})
+    os.chmod(f, 0o600)
+    assert read_credentials("binance", VenueSettings(secrets_file=str(f)), {}).secret == "s"
+    f.write_text("api_key: k\n")
+    with pytest.raises(CredentialsError, match="secrets_file .*: secret is not set"):
+        read_credentials("binance", VenueSettings(secrets_file=str(f)), {})
+
+
+def test_mission_venues_errors_name_the_key():
+    with pytest.raises(MissionError, match="unknown venue 'kraken'"):
+        parse_mission({"venues": {"kraken": {}}})
+    with pytest.raises(MissionError, match="venues.okx is configured but not in guardrails.allowed_venues"):
+        parse_mission({"venues": {"okx": {}}, "guardrails": {"allowed_venues": ["binance"]}})
+    with pytest.raises(MissionError, match="venues.binance.sandbox"):
+        parse_mission({"venues": {"binance": {"sandbox": "no"}}})
+    m = parse_mission({"venues": {"binance": {}}})
+    assert m.venues.configured()["binance"].sandbox is True  # sandbox until a principal says otherwise
+    assert parse_mission({}).venues.configured() == {}  # the demo: paper only, no keys
+
+
+def test_venue_keys_go_to_the_executor_alone(tmp_path, monkeypatch):
+    from deskgate.paths import DataDir
+    from deskgate.stack import Stack
+
+    monkeypatch.setenv("DESKGATE_BINANCE_API_SECRET", "binance-secret")
+    monkeypatch.setenv("DESKGATE_OKX_API_KEY", "okx-key")  # not configured: still a venue key
+    monkeypatch.setenv("MY_BYBIT_SECRET", "bybit-secret")
+    mission = parse_mission({"marketdata": {"source": "none"}, "venues": {"binance": {}, "bybit": {"secret_env": "MY_BYBIT_SECRET"}}})
+    stack = Stack(mission, DataDir.at(tmp_path / "desk"), services=(), restart=False, fork=False)
+    env = stack.service_env("executor")
+    assert env["DESKGATE_BINANCE_API_SECRET"] == "binance-secret" and env["MY_BYBIT_SECRET"] == "bybit-secret"
+    for name in ("agents", "factory", "marketdata", "web", "audit"):
+        other = stack.service_env(name)
+        assert not {"DESKGATE_BINANCE_API_SECRET", "DESKGATE_OKX_API_KEY", "MY_BYBIT_SECRET"} & set(other), name
+
+
+# -- the executor against fake venues on loopback ----------------------------------
+
+from conftest import P, directive, wait_for  # noqa: E402
+from fake_exchange import Behaviour, FakeExchange  # noqa: E402
+from test_factory import make_mission, running, submit  # noqa: E402
+
+from deskgate.execution.store import ExecutionStore  # noqa: E402
+
+VENUES = ["binance", "okx"]
+
+
+@pytest.fixture
+def fake(request, monkeypatch):
+    """A fake venue on loopback with a BTC/USDT market at 65,000, and its keys in the environment."""
+    name = getattr(request, "param", "binance")
+    fx = FakeExchange(name)
+    fx.add_market("BTC/USDT", price=65_000.0, amount_step=0.00001, price_tick=0.01, min_amount=0.00001, min_cost=5.0)
+    fx.set_balance("USDT", 100_000.0)
+    fx.start()
+    prefix = f"DESKGATE_{name.upper()}_API"
+    monkeypatch.setenv(f"{prefix}_KEY", fx.api_key)
+    monkeypatch.setenv(f"{prefix}_SECRET", fx.secret)
+    monkeypatch.setenv(f"{prefix}_PASSPHRASE", fx.passphrase)
+    yield fx
+    fx.stop()
+
+
+def venue_mission(fx: FakeExchange, **venue):
+    settings = {"api_url": fx.url, "poll_seconds": 0.05, "timeout_seconds": 1.0, **venue}
+    return make_mission(venues={fx.venue: settings}, agents={"venue": fx.venue})
+
+
+def real_directive(fx, did, notional=10_000.0, **over):
+    return directive(did, notional_usd=notional, venue=fx.venue, **over)
+
+
+async def outcome(cc, did, *states):
+    item = await cc.item(did)
+    return item if item is not None and item.state in states else None
+
+
+@pytest.mark.parametrize("fake", VENUES, indirect=True)
+async def test_place_and_fill_on_the_venue_under_the_directives_client_id(bus, fake):
+    async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        (v,) = await submit(agent, real_directive(fake, "v1"))
+        assert v.decision == "staged"
+        out = await cc.decide("v1", "approve", P["alice"])
+        assert out[0].outcome == "ordered"
+        item = await wait_for(lambda: outcome(cc, "v1", "executed"))
+        fill = item.outcomes[-1].fill
+        cid = client_order_id("v1")
+        assert fill.status == "filled" and fill.final and fill.client_order_id == cid and fill.venue == fake.venue
+        (placed,) = fake.orders_for(cid)
+        assert fill.quantity == pytest.approx(float(placed["amount"])) and fill.price == pytest.approx(65_000.0)
+        assert fill.notional_usd <= 10_000.0
+        assert factory.beliefs.pending == {}
+        assert factory.beliefs.position("BTC") == pytest.approx(fill.notional_usd)
+
+
+@pytest.mark.parametrize("fake", VENUES, indirect=True)
+async def test_a_partial_fill_books_the_part_reserves_the_rest_then_fills(bus, fake):
+    async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await submit(agent, real_directive(fake, "p1"))
+        fake.next_orders.append(Behaviour.partial(0.4))
+        await cc.decide("p1", "approve", P["alice"])
+        await wait_for(lambda: factory.beliefs.position("BTC") > 0 or None)
+        part = factory.beliefs.position("BTC")
+        (placed,) = fake.orders_for(client_order_id("p1"))
+        assert part == pytest.approx(0.4 * float(placed["amount"]) * 65_000.0, rel=1e-3)
+        assert factory.beliefs.pending["p1"].notional_usd == pytest.approx(10_000.0 - part)
+        assert (await cc.item("p1")).state == "ordered"
+        fake.fill_open(client_order_id("p1"))
+        item = await wait_for(lambda: outcome(cc, "p1", "executed"))
+        assert factory.beliefs.pending == {}
+        assert factory.beliefs.position("BTC") == pytest.approx(float(placed["amount"]) * 65_000.0, rel=1e-6)
+        assert item.outcomes[-1].fill.fill_id.endswith("-f2")
+
+
+async def test_the_rest_of_an_order_open_too_long_is_cancelled_and_released(bus, fake):
+    async with running(bus, venue_mission(fake, order_ttl_seconds=0.5)) as (factory, agent, cc, _):
+        await submit(agent, real_directive(fake, "t1"))
+        fake.next_orders.append(Behaviour.partial(0.25))
+        await cc.decide("t1", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "t1", "executed"))
+        last = item.outcomes[-1]
+        (placed,) = fake.orders_for(client_order_id("t1"))
+        part = factory.beliefs.position("BTC")
+        assert part == pytest.approx(0.25 * float(placed["amount"]) * 65_000.0, rel=1e-3)
+        assert last.fill.status == "cancelled" and last.reason.startswith(f"partly filled: {part:.2f} of 10000.00 USD")
+        assert factory.beliefs.pending == {}
+        assert placed["status"] in ("canceled", "CANCELED", "cancelled")
+
+
+@pytest.mark.parametrize("fake", VENUES, indirect=True)
+async def test_insufficient_balance_is_refused_with_the_venues_reason_and_released(bus, fake):
+    fake.set_balance("USDT", 100.0)
+    async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await submit(agent, real_directive(fake, "r1"))
+        await cc.decide("r1", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "r1", "venue_rejected"))
+        last = item.outcomes[-1]
+        assert last.fill.status == "refused" and "insufficient" in last.reason.lower()
+        assert factory.beliefs.pending == {} and factory.beliefs.position("BTC") == 0
+        assert fake.placed == []
+
+
+async def test_below_the_minimum_notional_is_refused_before_sending(bus, fake):
+    async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await submit(agent, real_directive(fake, "m1", notional=3.0))
+        await cc.decide("m1", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "m1", "venue_rejected"))
+        assert "not sent: notional" in item.outcomes[-1].reason and "minimum notional 5" in item.outcomes[-1].reason
+        assert fake.placed == [] and not any(m == "POST" for m, _ in fake.requests)
+
+
+@pytest.mark.parametrize("fake", VENUES, indirect=True)
+async def test_a_timeout_is_settled_by_a_lookup_never_a_second_order(bus, fake):
+    async with running(bus, venue_mission(fake, timeout_seconds=0.3)) as (factory, agent, cc, _):
+        await submit(agent, real_directive(fake, "to1"))
+        fake.next_orders.append(Behaviour.timeout(2.0))
+        await cc.decide("to1", "approve", P["alice"])
+        await wait_for(lambda: outcome(cc, "to1", "executed"))
+        assert len(fake.orders_for(client_order_id("to1"))) == 1
+        assert factory.beliefs.position("BTC") > 0
+
+
+async def test_a_lost_answer_is_settled_by_a_lookup_never_a_second_order(bus, fake):
+    async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await submit(agent, real_directive(fake, "lost1"))
+        fake.next_orders.append(Behaviour.lost())
+        await cc.decide("lost1", "approve", P["alice"])
+        await wait_for(lambda: outcome(cc, "lost1", "executed"))
+        assert len(fake.orders_for(client_order_id("lost1"))) == 1
+
+
+async def test_a_bad_key_refuses_the_order_with_a_clear_reason_and_the_executor_keeps_running(bus, fake, monkeypatch):
+    monkeypatch.setenv("DESKGATE_BINANCE_API_SECRET", "not-the-secret")
+    async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await submit(agent, real_directive(fake, "k1"))
+        await cc.decide("k1", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "k1", "venue_rejected"))
+        assert "refused the API key" in item.outcomes[-1].reason and "Signature" in item.outcomes[-1].reason
+        assert fake.placed == [] and factory.beliefs.pending == {}
+        # The same executor still serves the paper venue.
+        await submit(agent, directive("paper1", notional_usd=1_000, venue="bybit"))
+        await cc.decide("paper1", "approve", P["alice"])
+        await wait_for(lambda: outcome(cc, "paper1", "executed"))
+
+
+async def test_a_missing_key_refuses_the_order_naming_the_variable(bus, fake, monkeypatch):
+    monkeypatch.delenv("DESKGATE_BINANCE_API_KEY")
+    async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await submit(agent, real_directive(fake, "k2"))
+        await cc.decide("k2", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "k2", "venue_rejected"))
+        assert "missing key: environment variable DESKGATE_BINANCE_API_KEY is not set" in item.outcomes[-1].reason
+        assert fake.requests == []
+
+
+async def test_kill_9_the_executor_between_send_and_confirmation_never_sends_twice(tmp_path, fake):
+    """The venue takes the order but its answer never comes back; the executor is killed -9
+    while waiting. The restarted executor looks the order up by its client id first."""
+    from conftest import principal_keys, publish_bar, raw
+
+    from deskgate.agents.submit import AgentClient
+    from deskgate.approvals.client import CommandCenter
+    from deskgate.bus.connect import connect_as
+    from deskgate.bus.subjects import Role
+    from deskgate.paths import DataDir
+    from deskgate.stack import Stack
+
+    data_dir = DataDir.at(tmp_path / "desk")
+    mission = make_mission(
+        venues={"binance": {"api_url": fake.url, "poll_seconds": 0.05, "timeout_seconds": 60.0}},
+        marketdata={"source": "none"},
+    )
+    principal_keys(data_dir)
+    stack = Stack(mission, data_dir, services=("factory", "executor"), restart=True).start()
+    try:
+        md, _ = await connect_as(data_dir, Role.MARKETDATA, reconnect=False)
+        await publish_bar(md, "BTC", 65_000.0)
+        await md.close()
+        agent = await AgentClient.connect(data_dir)
+        cc = await CommandCenter.connect(data_dir)
+        (v,) = await agent.submit_payloads([raw(directive("crash1", notional_usd=10_000, venue="binance"))])
+        assert v.decision == "staged"
+        fake.next_orders.append(Behaviour.timeout(120.0))  # placed at once, answered never (for this executor)
+        await cc.decide("crash1", "approve", P["alice"])
+        cid = client_order_id("crash1")
+        await wait_for(lambda: fake.orders_for(cid) or None, timeout=20)
+        store = ExecutionStore(make_engine_for(data_dir))
+        (row,) = store.unfinished()
+        assert row["state"] == "sending" and row["attempts"] == 1  # counted before the send
+        stack.kill_service("executor")  # kill -9, mid-request
+        assert stack.supervise_once() == ["executor"]
+        item = await wait_for(lambda: outcome(cc, "crash1", "executed"), timeout=30)
+        assert len(fake.orders_for(cid)) == 1
+        assert [m for m, p in fake.requests if m == "POST"] == ["POST"]  # one send, ever
+        assert item.outcomes[-1].fill.client_order_id == cid
+        await agent.close()
+        await cc.close()
+    finally:
+        stack.stop()
+
+
+def make_engine_for(data_dir):
+    from deskgate.storage import make_engine
+
+    return make_engine(data_dir.sqlite_url("executor"))
