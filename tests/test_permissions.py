@@ -37,6 +37,8 @@ SAMPLE = {
     "factory.status.>": "factory.status.policy.d1",
     "factory.execution.orders.>": "factory.execution.orders.binance",
     "factory.execution.fills.>": "factory.execution.fills.binance",
+    "factory.execution.venues.>": "factory.execution.venues.binance",
+    "approvals.venues.>": "approvals.venues.binance",
     f"$KV.{BREAKER_BUCKET}.trip": f"$KV.{BREAKER_BUCKET}.trip",
     f"$KV.{BREAKER_BUCKET}.reset": f"$KV.{BREAKER_BUCKET}.reset",
 }

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deskgate.config import MissionError, VenueSettings, parse_mission
-from deskgate.domain.execution import ApprovalRef, Order
+from deskgate.domain.execution import ApprovalRef, Fill, Order
 from deskgate.execution.credentials import CredentialsError, read_credentials
 from deskgate.execution.reports import Answered, answers
 from deskgate.execution.ticket import client_order_id, ticket_for
@@ -34,16 +34,17 @@ BTC = MarketRules(symbol="BTC/USDT", amount_step=0.00001, price_step=0.01, min_a
 # -- client ids --------------------------------------------------------------------
 
 
-@given(st.text(min_size=1, max_size=64))
-def test_a_directive_has_one_client_id_every_venue_accepts(did):
-    cid = client_order_id(did)
-    assert cid == client_order_id(did)  # the same on every retry and restart
+@given(st.text(min_size=1, max_size=16), st.text(min_size=1, max_size=64))
+def test_a_directive_has_one_client_id_every_venue_accepts(desk, did):
+    cid = client_order_id(desk, did)
+    assert cid == client_order_id(desk, did)  # the same on every look after a timeout or restart
     assert re.fullmatch(r"[a-z][a-z0-9]{31}", cid)  # okx: alphanumeric, <=32, a letter first; binance/bybit: <=36
 
 
-def test_different_directives_get_different_client_ids():
-    ids = {client_order_id(f"d{i}") for i in range(10_000)}
+def test_different_directives_and_desks_get_different_client_ids():
+    ids = {client_order_id("desk-a", f"d{i}") for i in range(10_000)}
     assert len(ids) == 10_000
+    assert client_order_id("desk-a", "d1") != client_order_id("desk-b", "d1")  # another desk on the account
 
 
 # -- tickets -----------------------------------------------------------------------
@@ -212,6 +213,7 @@ from conftest import P, directive, wait_for  # noqa: E402
 from fake_exchange import Behaviour, FakeExchange  # noqa: E402
 from test_factory import make_mission, running, submit  # noqa: E402
 
+from deskgate.approvals.client import CommandCenterError  # noqa: E402
 from deskgate.execution.store import ExecutionStore  # noqa: E402
 
 VENUES = ["binance", "okx"]
@@ -233,9 +235,38 @@ def fake(request, monkeypatch):
     fx.stop()
 
 
-def venue_mission(fx: FakeExchange, **venue):
+def venue_mission(fx: FakeExchange, venues: dict | None = None, **venue):
     settings = {"api_url": fx.url, "poll_seconds": 0.05, "timeout_seconds": 1.0, **venue}
-    return make_mission(venues={fx.venue: settings}, agents={"venue": fx.venue})
+    return make_mission(venues={fx.venue: settings, "health_seconds": 0.2, "reconcile_seconds": 0.2, **(venues or {})},
+                        agents={"venue": fx.venue})
+
+
+def cid(data_dir, did: str) -> str:
+    from deskgate.identity.registry import AgentRegistry
+
+    registry = AgentRegistry.open(data_dir)
+    try:
+        return client_order_id(registry.desk_id(), did)
+    finally:
+        registry.engine.dispose()
+
+
+async def unhealthy(factory, venue: str, state: str, timeout: float = 15.0):
+    """Until the factory holds `venue` unhealthy in `state`; the problem."""
+    def seen():
+        problem = factory.beliefs.venue_health.get(venue)
+        return problem if problem is not None and problem.state == state else None
+    return await wait_for(seen, timeout)
+
+
+async def healthy(factory, venue: str, timeout: float = 15.0):
+    """Until the executor's report reached the factory and the venue may take orders."""
+    return await wait_for(lambda: venue in factory.beliefs.venue_health and factory.beliefs.venue_health[venue] is None or None, timeout)
+
+
+def btc_held(fx) -> float:
+    b = fx.balances.get("BTC", {})
+    return b.get("free", 0.0) + b.get("used", 0.0)
 
 
 def real_directive(fx, did, notional=10_000.0, **over):
@@ -250,34 +281,38 @@ async def outcome(cc, did, *states):
 @pytest.mark.parametrize("fake", VENUES, indirect=True)
 async def test_place_and_fill_on_the_venue_under_the_directives_client_id(bus, fake):
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
         (v,) = await submit(agent, real_directive(fake, "v1"))
-        assert v.decision == "staged"
+        assert v.decision == "staged" and "venue_health" in [c.name for c in v.evaluation.checks]
         out = await cc.decide("v1", "approve", P["alice"])
         assert out[0].outcome == "ordered"
         item = await wait_for(lambda: outcome(cc, "v1", "executed"))
         fill = item.outcomes[-1].fill
-        cid = client_order_id("v1")
-        assert fill.status == "filled" and fill.final and fill.client_order_id == cid and fill.venue == fake.venue
-        (placed,) = fake.orders_for(cid)
-        assert fill.quantity == pytest.approx(float(placed["amount"])) and fill.price == pytest.approx(65_000.0)
-        assert fill.notional_usd <= 10_000.0
+        client_id = cid(bus.data_dir, "v1")
+        assert fill.status == "filled" and fill.final and fill.client_order_id == client_id and fill.venue == fake.venue
+        (placed,) = fake.orders_for(client_id)
+        assert fill.notional_usd == pytest.approx(float(placed["amount"]) * 65_000.0) and fill.notional_usd <= 10_000.0
+        assert fill.quantity == pytest.approx(float(placed["amount"]), rel=1e-9)
+        # The venue took its fee in BTC: the book counts it in USD, and the account holds that much less.
+        assert fill.fee_usd == pytest.approx((float(placed["amount"]) - btc_held(fake)) * 65_000.0, rel=1e-6)
         assert factory.beliefs.pending == {}
-        assert factory.beliefs.position("BTC") == pytest.approx(fill.notional_usd)
+        assert factory.beliefs.position("BTC") == pytest.approx(fill.quantity * 65_000.0)
 
 
 @pytest.mark.parametrize("fake", VENUES, indirect=True)
 async def test_a_partial_fill_books_the_part_reserves_the_rest_then_fills(bus, fake):
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
         await submit(agent, real_directive(fake, "p1"))
         fake.next_orders.append(Behaviour.partial(0.4))
         await cc.decide("p1", "approve", P["alice"])
         await wait_for(lambda: factory.beliefs.position("BTC") > 0 or None)
         part = factory.beliefs.position("BTC")
-        (placed,) = fake.orders_for(client_order_id("p1"))
-        assert part == pytest.approx(0.4 * float(placed["amount"]) * 65_000.0, rel=1e-3)
+        (placed,) = fake.orders_for(cid(bus.data_dir, "p1"))
+        assert part == pytest.approx(0.4 * float(placed["amount"]) * 65_000.0, rel=5e-4)  # the part is rounded to the step
         assert factory.beliefs.pending["p1"].notional_usd == pytest.approx(10_000.0 - part)
         assert (await cc.item("p1")).state == "ordered"
-        fake.fill_open(client_order_id("p1"))
+        fake.fill_open(cid(bus.data_dir, "p1"))
         item = await wait_for(lambda: outcome(cc, "p1", "executed"))
         assert factory.beliefs.pending == {}
         assert factory.beliefs.position("BTC") == pytest.approx(float(placed["amount"]) * 65_000.0, rel=1e-6)
@@ -286,12 +321,13 @@ async def test_a_partial_fill_books_the_part_reserves_the_rest_then_fills(bus, f
 
 async def test_the_rest_of_an_order_open_too_long_is_cancelled_and_released(bus, fake):
     async with running(bus, venue_mission(fake, order_ttl_seconds=0.5)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
         await submit(agent, real_directive(fake, "t1"))
         fake.next_orders.append(Behaviour.partial(0.25))
         await cc.decide("t1", "approve", P["alice"])
         item = await wait_for(lambda: outcome(cc, "t1", "executed"))
         last = item.outcomes[-1]
-        (placed,) = fake.orders_for(client_order_id("t1"))
+        (placed,) = fake.orders_for(cid(bus.data_dir, "t1"))
         part = factory.beliefs.position("BTC")
         assert part == pytest.approx(0.25 * float(placed["amount"]) * 65_000.0, rel=1e-3)
         assert last.fill.status == "cancelled" and last.reason.startswith(f"partly filled: {part:.2f} of 10000.00 USD")
@@ -303,6 +339,7 @@ async def test_the_rest_of_an_order_open_too_long_is_cancelled_and_released(bus,
 async def test_insufficient_balance_is_refused_with_the_venues_reason_and_released(bus, fake):
     fake.set_balance("USDT", 100.0)
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
         await submit(agent, real_directive(fake, "r1"))
         await cc.decide("r1", "approve", P["alice"])
         item = await wait_for(lambda: outcome(cc, "r1", "venue_rejected"))
@@ -314,6 +351,7 @@ async def test_insufficient_balance_is_refused_with_the_venues_reason_and_releas
 
 async def test_below_the_minimum_notional_is_refused_before_sending(bus, fake):
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
         await submit(agent, real_directive(fake, "m1", notional=3.0))
         await cc.decide("m1", "approve", P["alice"])
         item = await wait_for(lambda: outcome(cc, "m1", "venue_rejected"))
@@ -324,50 +362,124 @@ async def test_below_the_minimum_notional_is_refused_before_sending(bus, fake):
 @pytest.mark.parametrize("fake", VENUES, indirect=True)
 async def test_a_timeout_is_settled_by_a_lookup_never_a_second_order(bus, fake):
     async with running(bus, venue_mission(fake, timeout_seconds=0.3)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
         await submit(agent, real_directive(fake, "to1"))
         fake.next_orders.append(Behaviour.timeout(2.0))
         await cc.decide("to1", "approve", P["alice"])
         await wait_for(lambda: outcome(cc, "to1", "executed"))
-        assert len(fake.orders_for(client_order_id("to1"))) == 1
+        assert len(fake.orders_for(cid(bus.data_dir, "to1"))) == 1
+        assert sum(1 for m, p in fake.requests if m == "POST" and "order" in p) == 1  # one send, ever
         assert factory.beliefs.position("BTC") > 0
 
 
 async def test_a_lost_answer_is_settled_by_a_lookup_never_a_second_order(bus, fake):
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
         await submit(agent, real_directive(fake, "lost1"))
         fake.next_orders.append(Behaviour.lost())
         await cc.decide("lost1", "approve", P["alice"])
         await wait_for(lambda: outcome(cc, "lost1", "executed"))
-        assert len(fake.orders_for(client_order_id("lost1"))) == 1
+        assert len(fake.orders_for(cid(bus.data_dir, "lost1"))) == 1
 
 
-async def test_a_bad_key_refuses_the_order_with_a_clear_reason_and_the_executor_keeps_running(bus, fake, monkeypatch):
+async def test_a_garbled_answer_is_settled_by_a_lookup_never_a_second_order(bus, fake):
+    async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
+        await submit(agent, real_directive(fake, "g1"))
+        fake.garbage = 1  # the venue takes the order; its answer does not parse
+        await cc.decide("g1", "approve", P["alice"])
+        await wait_for(lambda: outcome(cc, "g1", "executed"))
+        assert len(fake.orders_for(cid(bus.data_dir, "g1"))) == 1
+
+
+async def test_a_bad_key_makes_the_venue_unhealthy_and_directives_are_refused_for_it(bus, fake, monkeypatch):
     monkeypatch.setenv("DESKGATE_BINANCE_API_SECRET", "not-the-secret")
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
-        await submit(agent, real_directive(fake, "k1"))
-        await cc.decide("k1", "approve", P["alice"])
-        item = await wait_for(lambda: outcome(cc, "k1", "venue_rejected"))
-        assert "refused the API key" in item.outcomes[-1].reason and "Signature" in item.outcomes[-1].reason
-        assert fake.placed == [] and factory.beliefs.pending == {}
+        problem = await unhealthy(factory, "binance", "auth")
+        (v,) = await submit(agent, real_directive(fake, "k1"))
+        assert v.decision == "rejected" and v.primary_reason == "venue_health"
+        check = next(c for c in v.evaluation.checks if c.name == "venue_health")
+        assert "refused the API key" in check.reason and "Signature" in check.reason
+        assert fake.placed == []
         # The same executor still serves the paper venue.
         await submit(agent, directive("paper1", notional_usd=1_000, venue="bybit"))
         await cc.decide("paper1", "approve", P["alice"])
         await wait_for(lambda: outcome(cc, "paper1", "executed"))
 
 
-async def test_a_missing_key_refuses_the_order_naming_the_variable(bus, fake, monkeypatch):
+async def test_a_missing_key_names_the_variable(bus, fake, monkeypatch):
     monkeypatch.delenv("DESKGATE_BINANCE_API_KEY")
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
-        await submit(agent, real_directive(fake, "k2"))
-        await cc.decide("k2", "approve", P["alice"])
-        item = await wait_for(lambda: outcome(cc, "k2", "venue_rejected"))
-        assert "missing key: environment variable DESKGATE_BINANCE_API_KEY is not set" in item.outcomes[-1].reason
+        problem = await unhealthy(factory, "binance", "auth")
+        assert "missing key: environment variable DESKGATE_BINANCE_API_KEY is not set" in problem.reason
+        (v,) = await submit(agent, real_directive(fake, "k2"))
+        assert v.primary_reason == "venue_health"
         assert fake.requests == []
+
+
+async def test_the_venue_down_refuses_new_directives_and_holds_approvals_until_it_is_back(bus, fake):
+    async with running(bus, venue_mission(fake, max_rate_limited=1)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
+        (v,) = await submit(agent, real_directive(fake, "h1"))
+        assert v.decision == "staged"
+        fake.down = True
+        problem = await unhealthy(factory, "binance", "unreachable")
+        (v2,) = await submit(agent, real_directive(fake, "h2", notional=1_000.0))
+        assert v2.decision == "rejected" and v2.primary_reason == "venue_health"
+        out = await cc.decide("h1", "approve", P["alice"])
+        assert [o.outcome for o in out] == ["held"] and out[0].reason.startswith("venue_health: binance is unreachable")
+        assert (await cc.item("h1")).state == "held" and "h1" in factory.beliefs.pending  # held, still reserving
+        assert fake.placed == []
+        fake.down = False  # back: the held approval is ordered, re-checked as ever
+        await wait_for(lambda: outcome(cc, "h1", "executed"), timeout=20)
+        assert len(fake.orders_for(cid(bus.data_dir, "h1"))) == 1
+
+
+async def test_rate_limits_beyond_the_budget_make_the_venue_unhealthy(bus, fake):
+    async with running(bus, venue_mission(fake, max_rate_limited=1)) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
+        fake.rate_limited = True
+        problem = await unhealthy(factory, "binance", "rate_limited")
+        assert "rate-limit answers in a row" in problem.observed
+        fake.rate_limited = False
+        await healthy(factory, fake.venue)
+
+
+async def test_a_skewed_venue_clock_makes_the_venue_unhealthy(bus, fake):
+    fake.clock_skew_ms = 4_000
+    async with running(bus, venue_mission(fake, max_clock_skew_ms=1_000)) as (factory, agent, cc, _):
+        problem = await unhealthy(factory, "binance", "clock_skew")
+        assert "clock off by +4" in problem.observed
+
+
+async def test_a_reconciliation_mismatch_is_shown_held_and_lifted_only_by_a_principal(bus, fake):
+    async with running(bus, venue_mission(fake, venues={"hold_above_usd": 1_000.0})) as (factory, agent, cc, _):
+        await healthy(factory, fake.venue)
+        fake.set_balance("BTC", 0.5)  # someone else put 0.5 BTC (32,500 USD) on the account
+        problem = await unhealthy(factory, "binance", "held")
+        assert "BTC +0.5" in problem.observed
+        status = await wait_for(lambda: _venue_status(cc, "binance", "held"))
+        assert status.review == 1 and status.mismatches[0].asset == "BTC" and status.mismatches[0].difference_usd == pytest.approx(32_500)
+        (v,) = await submit(agent, real_directive(fake, "x1"))
+        assert v.primary_reason == "venue_health" and "acknowledges" in next(c for c in v.evaluation.checks if c.name == "venue_health").reason
+        # An acknowledgement must be a principal's own, and name the open review.
+        with pytest.raises(CommandCenterError, match="open review of binance is 1"):
+            await cc.acknowledge_venue("binance", 7, P["alice"], "wrong review")
+        await cc.acknowledge_venue("binance", 1, P["alice"], "transfer from treasury, expected")
+        await healthy(factory, fake.venue)
+        assert factory.venues.records["binance"].baseline == {"BTC": 0.5}
+        (v2,) = await submit(agent, real_directive(fake, "x2"))
+        assert v2.decision == "staged"
+
+
+async def _venue_status(cc, venue, state):
+    st = await cc.venue_status(venue)
+    return st if st is not None and st.state == state else None
 
 
 async def test_kill_9_the_executor_between_send_and_confirmation_never_sends_twice(tmp_path, fake):
     """The venue takes the order but its answer never comes back; the executor is killed -9
-    while waiting. The restarted executor looks the order up by its client id first."""
+    while waiting. The restarted executor only looks the order up by its client id."""
     from conftest import principal_keys, publish_bar, raw
 
     from deskgate.agents.submit import AgentClient
@@ -379,7 +491,7 @@ async def test_kill_9_the_executor_between_send_and_confirmation_never_sends_twi
 
     data_dir = DataDir.at(tmp_path / "desk")
     mission = make_mission(
-        venues={"binance": {"api_url": fake.url, "poll_seconds": 0.05, "timeout_seconds": 60.0}},
+        venues={"binance": {"api_url": fake.url, "poll_seconds": 0.05, "timeout_seconds": 60.0}, "health_seconds": 0.2},
         marketdata={"source": "none"},
     )
     principal_keys(data_dir)
@@ -390,21 +502,22 @@ async def test_kill_9_the_executor_between_send_and_confirmation_never_sends_twi
         await md.close()
         agent = await AgentClient.connect(data_dir)
         cc = await CommandCenter.connect(data_dir)
+        await wait_for(lambda: _venue_status(cc, "binance", "healthy"), timeout=20)
         (v,) = await agent.submit_payloads([raw(directive("crash1", notional_usd=10_000, venue="binance"))])
         assert v.decision == "staged"
         fake.next_orders.append(Behaviour.timeout(120.0))  # placed at once, answered never (for this executor)
         await cc.decide("crash1", "approve", P["alice"])
-        cid = client_order_id("crash1")
-        await wait_for(lambda: fake.orders_for(cid) or None, timeout=20)
+        client_id = cid(data_dir, "crash1")
+        await wait_for(lambda: fake.orders_for(client_id) or None, timeout=20)
         store = ExecutionStore(make_engine_for(data_dir))
         (row,) = store.unfinished()
-        assert row["state"] == "sending" and row["attempts"] == 1  # counted before the send
+        assert row["state"] == "sending" and row["attempts"] == 1  # recorded before the send
         stack.kill_service("executor")  # kill -9, mid-request
         assert stack.supervise_once() == ["executor"]
         item = await wait_for(lambda: outcome(cc, "crash1", "executed"), timeout=30)
-        assert len(fake.orders_for(cid)) == 1
-        assert [m for m, p in fake.requests if m == "POST"] == ["POST"]  # one send, ever
-        assert item.outcomes[-1].fill.client_order_id == cid
+        assert len(fake.orders_for(client_id)) == 1
+        assert sum(1 for m, p in fake.requests if m == "POST") == 1  # one send, ever
+        assert item.outcomes[-1].fill.client_order_id == client_id
         await agent.close()
         await cc.close()
     finally:
@@ -415,3 +528,35 @@ def make_engine_for(data_dir):
     from deskgate.storage import make_engine
 
     return make_engine(data_dir.sqlite_url("executor"))
+
+
+# -- the book's checks on fills from a real venue -----------------------------------
+
+from deskgate.factory.book import fill_mismatch  # noqa: E402
+
+
+def _order_row(side="buy", notional=1_000.0, ref=100.0):
+    return {"directive_id": "d1", "venue": "binance", "asset": "BTC", "side": side, "notional_usd": notional, "reference_price": ref}
+
+
+def _fill(side="buy", qty=10.0, price=100.0, fee=0.0, fid="f"):
+    return Fill(fill_id=fid, order_id="o-d1", directive_id="d1", venue="binance", asset="BTC", side=side, status="filled",
+                quantity=qty, price=price, notional_usd=qty * price, fee_usd=fee, filled_at=NOW)
+
+
+def test_a_sell_filling_above_the_reference_is_booked_not_refused():
+    assert fill_mismatch(_fill("sell", 10.0, 103.0), _order_row("sell"), 10.0) is None  # 3% better for the desk
+
+
+def test_a_buy_filling_far_below_the_reference_is_booked():
+    assert fill_mismatch(_fill("buy", 10.0, 50.0), _order_row("buy", 1_000.0), 10.0) is None
+
+
+def test_parts_together_may_not_overspend_or_oversell_or_fill_at_a_worse_price():
+    first = _fill("buy", 6.0, 100.0, fid="f").model_dump(mode="json")
+    assert "above its notional" in fill_mismatch(_fill("buy", 5.0, 100.0, fid="f2"), _order_row("buy"), 10.0, [first])
+    assert fill_mismatch(_fill("buy", 4.0, 100.0, fid="f2"), _order_row("buy"), 10.0, [first]) is None
+    assert "against the desk" in fill_mismatch(_fill("buy", 9.0, 111.0), _order_row("buy"), 10.0)
+    assert "against the desk" in fill_mismatch(_fill("sell", 10.0, 89.0), _order_row("sell"), 10.0)
+    assert "what the order sold" in fill_mismatch(_fill("sell", 12.0, 100.0), _order_row("sell"), 10.0)
+    assert "more than 1%" in fill_mismatch(_fill("buy", 10.0, 100.0, fee=11.0), _order_row("buy"), 10.0)

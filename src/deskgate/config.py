@@ -204,12 +204,15 @@ class VenueSettings(_Section):
     secrets_file: str | None = None
     # Send every REST call here instead of the venue's hosts, keeping its paths: a
     # regional mirror, a proxy, or a local test exchange.
-    api_url: str | None = Field(None, pattern=r"^https?://[^/\s]+")
+    api_url: str | None = Field(None, pattern=r"^https?://[^/@\s]+(/\S*)?$")
     quote: str = Field("USDT", pattern=r"^[A-Z0-9]{2,10}$")  # each asset trades against this
     timeout_seconds: PositiveFloat = 10.0  # one REST call; past it, the outcome is unknown and is looked up
     poll_seconds: PositiveFloat = 1.0  # how often an open order is looked at
     # An order still open this long after it was sent has its remainder cancelled.
     order_ttl_seconds: PositiveFloat = 300.0
+    # An approved order older than this when the executor comes to send it (it was down,
+    # or the venue was) is not sent: the price the principal saw is too old.
+    max_order_age_seconds: PositiveFloat = 300.0
     # Health: a venue whose clock is further off than this, or that answered with rate
     # limits more than `max_rate_limited` times in a row, is unhealthy.
     max_clock_skew_ms: PositiveFloat = 1000.0
@@ -229,6 +232,14 @@ class Venues(_Section):
     """`venues:` in mission.yaml: the real venues and how often they are reconciled."""
 
     reconcile_seconds: PositiveFloat = 60.0
+    # How often the executor reports each venue's health; a venue with no report for
+    # three of these is unhealthy (the executor may be down).
+    health_seconds: PositiveFloat = 10.0
+    # A position that differs from the venue's by more than this (USD at the latest
+    # price) is shown to a principal; by more than `hold_above_usd`, new staging for that
+    # venue is held until a principal acknowledges it.
+    reconcile_tolerance_usd: NonNegativeFloat = 10.0
+    hold_above_usd: NonNegativeFloat = 1_000.0
     binance: VenueSettings | None = None
     bybit: VenueSettings | None = None
     okx: VenueSettings | None = None
@@ -242,9 +253,17 @@ class Venues(_Section):
                     raise ValueError(
                         f"unknown venue {key!r}: deskgate reaches {', '.join(CCXT_VENUES)} through ccxt "
                         "(any other venue in guardrails.allowed_venues fills on the paper venue); "
-                        "the other key here is reconcile_seconds"
+                        "the other keys here are reconcile_seconds, health_seconds, reconcile_tolerance_usd, hold_above_usd"
                     )
         return value
+
+    @model_validator(mode="after")
+    def _hold_above_tolerance(self) -> Venues:
+        if self.hold_above_usd < self.reconcile_tolerance_usd:
+            raise ValueError(
+                f"hold_above_usd ({self.hold_above_usd:g}) must be at least reconcile_tolerance_usd ({self.reconcile_tolerance_usd:g})"
+            )
+        return self
 
     def configured(self) -> dict[str, VenueSettings]:
         """The real venues, by name."""

@@ -25,12 +25,21 @@ from nats.errors import Error as NatsError
 from deskgate.agents.published import AgentsStatus
 from deskgate.approvals.review_authors import ReviewAuthors
 from deskgate.audit.keys import AGENT_SIGNERS, KeyStore, principal_signer
-from deskgate.audit.signing import Kind, SignatureStatus, Signer, digest, kind_of, verify_headers, verify_signed
+from deskgate.audit.signing import (
+    Kind,
+    SignatureStatus,
+    Signer,
+    digest,
+    kind_of,
+    verify_headers,
+    verify_signed,
+)
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
 from deskgate.bus.reader import last_message, newest_accepted, read_parsed, read_stream
+from deskgate.config import CCXT_VENUES
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
 from deskgate.domain.base import utcnow
 from deskgate.domain.breaker import BreakerReset, BreakerState
@@ -38,11 +47,18 @@ from deskgate.domain.directive import Directive
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.execution import Fill
 from deskgate.domain.funnel import Funnel
-from deskgate.domain.governor import GOVERNOR_SIGNER, GovernorClear, GovernorHold, GovernorState, signed_governor_state
+from deskgate.domain.governor import (
+    GOVERNOR_SIGNER,
+    GovernorClear,
+    GovernorHold,
+    GovernorState,
+    signed_governor_state,
+)
 from deskgate.domain.market import Bar
 from deskgate.domain.news import QuarantinedItem, QuarantineRelease, text_digest
 from deskgate.domain.portfolio import PortfolioSnapshot
 from deskgate.domain.review import ReviewAck, ReviewRequest
+from deskgate.domain.venue import VenueAck, VenueStatus
 from deskgate.paths import DataDir
 
 log = logging.getLogger("deskgate.command_center")
@@ -480,6 +496,44 @@ class CommandCenter:
         subject = S.review_ack_subject(review_id)
         await self.js.publish(subject, payload, headers=self._signed_headers(signer, subject, payload))
         return ack
+
+    # -- real venues ------------------------------------------------------------------
+
+    async def venue_status(self, venue: str) -> VenueStatus | None:
+        """The factory's latest verdict on a real venue (None before it first published one)."""
+        return await self._last_readable("STATUS", S.venue_status_subject(venue), VenueStatus, f"the factory's status of {venue}")
+
+    async def venues(self) -> list[VenueStatus]:
+        """Every real venue the factory has a verdict on, by name."""
+        out = []
+        for name in CCXT_VENUES:
+            st = await self.venue_status(name)
+            if st is not None:
+                out.append(st)
+        return out
+
+    async def prepare_venue_ack(self, venue: str, review: int, principal: str, note: str = "") -> VenueAck:
+        """The acknowledgement a principal is about to sign: it names the open review it accepts."""
+        st = await self.venue_status(venue)
+        if st is None or st.review is None:
+            raise CommandCenterError(f"no review is open for {venue}")
+        if st.review != review:
+            raise CommandCenterError(f"review {review} is not open: the open review of {venue} is {st.review}")
+        return VenueAck(venue=venue, review=review, principal=principal, at=utcnow(), note=note)
+
+    async def send_venue_ack(self, ack: VenueAck, signer: Signer, *, headers: dict[str, str] | None = None) -> VenueAck:
+        if self.principal_of(signer) != ack.principal:
+            raise CommandCenterError(f"{signer.name} cannot sign an acknowledgement that names {ack.principal}")
+        payload = ack.to_bytes()
+        subject = S.venue_ack_subject(ack.venue)
+        await self.js.publish(subject, payload, headers=self._signed_headers(signer, subject, payload, None, headers))
+        return ack
+
+    async def acknowledge_venue(self, venue: str, review: int, signer: Signer, note: str = "", *,
+                                headers: dict[str, str] | None = None) -> VenueAck:
+        """Accept a venue's balances as they were in the open review: the difference is held outside deskgate."""
+        ack = await self.prepare_venue_ack(venue, review, self.principal_of(signer), note)
+        return await self.send_venue_ack(ack, signer, headers=headers)
 
     # -- the Governor -----------------------------------------------------------------
 

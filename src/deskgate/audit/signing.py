@@ -46,6 +46,7 @@ class Kind(StrEnum):
     EXPORT_HEADER = "export_header"
     GOVERNOR_CLEAR = "governor_clear"
     REVIEW_ACK = "review_ack"
+    VENUE_ACK = "venue_ack"
     REVIEW = "review"
     STATUS = "status"
 
@@ -61,6 +62,7 @@ _KIND_BY_PREFIX: tuple[tuple[str, Kind], ...] = (
     ("approvals.response.", Kind.APPROVAL),
     ("approvals.governor.clear", Kind.GOVERNOR_CLEAR),
     ("approvals.acknowledged.", Kind.REVIEW_ACK),
+    ("approvals.venues.", Kind.VENUE_ACK),
     ("factory.execution.orders.", Kind.ORDER),
     ("factory.execution.fills.", Kind.FILL),
     ("$KV.", Kind.BREAKER),

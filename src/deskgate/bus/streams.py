@@ -62,6 +62,8 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("STATUS", max_age_s=90 * DAY, max_msgs_per_subject=50_000),
     StreamSpec("ORDERS", max_age_s=90 * DAY),
     StreamSpec("FILLS", max_age_s=90 * DAY),
+    # The executor's venue reports come every few seconds: the latest ones are what counts.
+    StreamSpec("VENUES", max_age_s=7 * DAY, max_msgs_per_subject=1_000),
     StreamSpec("QUARANTINE", max_age_s=365 * DAY, max_msgs_per_subject=100_000),
 )
 

@@ -87,6 +87,12 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
                   "orders after approval: factory.execution.orders.<VENUE>"),
     SubjectFamily("factory.execution.fills.>", "FILLS", frozenset({X}), frozenset({A, F, X, C, O}),
                   "fills from the venue: factory.execution.fills.<VENUE>"),
+    SubjectFamily("factory.execution.venues.>", "VENUES", frozenset({X}), frozenset({F, X, C, O}),
+                  "the executor's look at each real venue (health, balances, open orders), signed:"
+                  " factory.execution.venues.<VENUE>; the factory reconciles it with its book"),
+    SubjectFamily("approvals.venues.>", "RESPONSES", frozenset({C}), frozenset({A, F, C, O}),
+                  "a principal acknowledges a venue's mismatch with the book (signed): approvals.venues.<VENUE>;"
+                  " outside the factory's decision consumer"),
     SubjectFamily(f"$KV.{BREAKER_BUCKET}.{BREAKER_TRIP_KEY}", f"KV_{BREAKER_BUCKET}", frozenset({F}), EVERYONE,
                   "circuit breaker trips, written only by the factory"),
     SubjectFamily(f"$KV.{BREAKER_BUCKET}.{BREAKER_RESET_KEY}", f"KV_{BREAKER_BUCKET}", frozenset({C}), EVERYONE,
@@ -126,6 +132,18 @@ def response_subject(directive_id: str) -> str:
 
 def order_subject(venue: str) -> str:
     return f"factory.execution.orders.{_token(venue)}"
+
+
+def venue_observation_subject(venue: str) -> str:
+    return f"factory.execution.venues.{_token(venue)}"
+
+
+def venue_status_subject(venue: str) -> str:
+    return f"factory.status.venue.{_token(venue)}"
+
+
+def venue_ack_subject(venue: str) -> str:
+    return f"approvals.venues.{_token(venue)}"
 
 
 def fill_subject(venue: str) -> str:

@@ -87,6 +87,7 @@ class IntentionState(StrEnum):
 
     STAGED = "staged"  # passed the policy engine, reserving exposure, waiting for a principal
     AWAITING_SECOND_APPROVAL = "awaiting_second_approval"  # four eyes: one principal approved
+    HELD = "held"  # approved, but its venue is unhealthy: ordered (re-checked) once it is healthy again
     ORDERED = "ordered"  # approved and re-checked; the order is out and reserves until it fills
     EXECUTED = "executed"  # the venue filled it
     VENUE_REJECTED = "venue_rejected"  # the venue refused the order
@@ -101,6 +102,7 @@ AWAITING_DECISION = (IntentionState.STAGED, IntentionState.AWAITING_SECOND_APPRO
 
 Outcome = Literal[
     "awaiting_second_approval",
+    "held",
     "ordered",
     "executed",
     "venue_rejected",

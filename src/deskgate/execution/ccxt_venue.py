@@ -15,6 +15,7 @@ import time
 
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as E
+from ccxt.base.decimal_to_precision import TICK_SIZE
 
 from deskgate.config import VenueSettings
 from deskgate.execution.ccxt_endpoint import point_at
@@ -36,7 +37,7 @@ log = logging.getLogger("deskgate.executor")
 _AUTH_CODES = {
     "binance": {"-1022", "-2014", "-2015"},
     "bybit": {"10003", "10004", "10005", "33004"},
-    "okx": {"50100", "50101", "50102", "50103", "50104", "50105", "50111", "50113"},
+    "okx": {"50100", "50101", "50103", "50104", "50105", "50111", "50113"},
 }
 # ... and codes that mean "your clock is off": not placed, and a health problem.
 _CLOCK_CODES = {"binance": {"-1021"}, "bybit": {"10002"}, "okx": {"50102"}}
@@ -54,9 +55,12 @@ def _codes(exc: Exception) -> set[str]:
     return set(_CODE.findall(str(exc)))
 
 
+_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
+
+
 def _short(exc: Exception) -> str:
-    """The venue's own words, without ccxt's prefix, bounded."""
-    text = str(exc)
+    """The venue's own words, without ccxt's prefix, bounded; never a signed query string."""
+    text = _QUERY.sub(r"\1?…", str(exc))
     start = text.find("{")
     if start >= 0:
         try:
@@ -84,13 +88,14 @@ def classify(venue: str, exc: Exception) -> Exception:
         return VenueUnreachable(f"{venue} is rate-limiting us: {_short(exc)}", rate_limited=True)
     if isinstance(exc, (E.NetworkError, E.BadResponse, E.OperationFailed)):
         return VenueUnreachable(f"{venue} gave no usable answer: {_short(exc)}")
-    if isinstance(exc, E.DuplicateOrderId):
+    if isinstance(exc, E.DuplicateOrderId) or "duplicate" in str(exc).lower():
         return VenueUnreachable(f"{venue} already has an order under this client id: {_short(exc)}")
     if isinstance(exc, (E.InsufficientFunds, E.InvalidOrder, E.BadRequest, E.OperationRejected, E.NotSupported)):
         return VenueRefused(f"{venue} refused the order: {_short(exc)}")
     if isinstance(exc, E.ExchangeError):
         return VenueUnreachable(f"{venue} answered with an error: {_short(exc)}")
-    return VenueUnreachable(f"{venue}: {type(exc).__name__}: {str(exc)[:300]}")
+    text = _QUERY.sub(r"\1?…", str(exc))
+    return VenueUnreachable(f"{venue}: {type(exc).__name__}: {text[:300]}")
 
 
 def _num(value) -> float:
@@ -127,6 +132,8 @@ def report_from(order: dict, client_id: str, quote: str) -> VenueReport:
         if currency == quote or currency in ("USD", "USDT", "USDC"):
             fee_usd += amount
         elif currency == base:
+            # Counted in USD. The account then holds a little less than the book (the venue
+            # took it in the asset): reconciliation's tolerance must cover it (docs/VENUES.md).
             fee_usd += amount * average
         elif amount:
             log.warning("fee of %s %s on order %s is not counted: no price for it", amount, currency, client_id)
@@ -138,6 +145,8 @@ def report_from(order: dict, client_id: str, quote: str) -> VenueReport:
         cost=cost,
         fee_usd=fee_usd,
         reason=str((order.get("info") or {}).get("sMsg") or "")[:500] if state is VenueOrderState.REJECTED else "",
+        side=order.get("side") if order.get("side") in ("buy", "sell") else None,
+        amount=_num(order.get("amount")) or None,
     )
 
 
@@ -149,7 +158,7 @@ class CcxtVenue:
     def __init__(self, name: str, settings: VenueSettings, credentials: VenueCredentials):
         self.name = name
         self.settings = settings
-        options = {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot"}
+        options = {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot", "warnOnFetchOpenOrdersWithoutSymbol": False}
         if name == "okx":
             options["createOrder"] = "privatePostTradeOrder"  # one order, one request
         self.exchange = getattr(ccxt_async, name)(
@@ -159,9 +168,11 @@ class CcxtVenue:
                 "password": credentials.passphrase or None,
                 "timeout": int(settings.timeout_seconds * 1000),
                 "enableRateLimit": True,
-                "options": options,
+                "options": {**options, "recvWindow": 5000},
             }
         )
+        if self.exchange.precisionMode != TICK_SIZE:  # rules() reads precision as steps
+            raise ValueError(f"ccxt reports {name}'s precision in mode {self.exchange.precisionMode}, not as tick sizes")
         self.exchange.set_sandbox_mode(settings.sandbox)
         if settings.api_url:
             point_at(self.exchange, settings.api_url)
@@ -232,8 +243,19 @@ class CcxtVenue:
 
     async def balances(self) -> dict[str, float]:
         data = await self._call("balances", self.exchange.fetch_balance)
-        total = data.get("total") or {}
+        total = data.get("total") if isinstance(data, dict) else None
+        info = data.get("info") if isinstance(data, dict) else None
+        if not isinstance(total, dict) or not isinstance(info, (dict, list)) or not info:
+            raise VenueUnreachable(f"{self.name}: a balance answer that does not parse")
         return {str(k): _num(v) for k, v in total.items() if _num(v)}
+
+    async def open_orders(self) -> list[str]:
+        """Client ids of every open order on the account (ours and anyone else's)."""
+        await self._markets()
+        orders = await self._call("open orders", self.exchange.fetch_open_orders)
+        if not isinstance(orders, list):
+            raise VenueUnreachable(f"{self.name}: an open-orders answer that does not parse")
+        return [str(o.get("clientOrderId") or o.get("id") or "?") for o in orders if isinstance(o, dict)]
 
     async def clock_skew_ms(self) -> float:
         start = time.time() * 1000

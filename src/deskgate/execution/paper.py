@@ -71,6 +71,9 @@ class PaperVenue:
     async def balances(self) -> dict[str, float]:
         return {}  # the factory's ledger is the paper venue's only account
 
+    async def open_orders(self) -> list[str]:
+        return []
+
     async def clock_skew_ms(self) -> float:
         return 0.0
 

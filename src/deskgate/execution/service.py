@@ -37,19 +37,21 @@ from deskgate.config import Mission
 from deskgate.domain.execution import Fill, Order
 from deskgate.domain.market import Bar
 from deskgate.execution.paper import PaperVenue, refused
+from deskgate.execution.follow import MAX_BACKOFF_S, OrderFollower, endpoint_of, follow
 from deskgate.execution.reports import Answered, answers
 from deskgate.execution.store import ExecutionStore
-from deskgate.execution.ticket import client_order_id, symbol_for, ticket_for
-from deskgate.execution.venue import OrderTicket, Venue, VenueAuthFailed, VenueOrderState, VenueRefused, VenueReport, VenueUnreachable
+from deskgate.execution.ticket import client_order_id, symbol_for
+from deskgate.domain.venue import VenueObservation
+from deskgate.execution.health import assess
+from deskgate.execution.venue import OrderTicket, Venue, VenueError, VenueReport
 from deskgate.execution.venues import VenueBook
+from deskgate.identity.registry import AgentRegistry
 from deskgate.paths import DataDir
 from deskgate.people.pins import Pins, enroll_everyone_once
 from deskgate.storage import make_engine
 
 log = logging.getLogger("deskgate.executor")
 
-#: Between two looks at a venue that gave no usable answer, at most this long.
-MAX_BACKOFF_S = 30.0
 
 
 class Executor:
@@ -64,6 +66,11 @@ class Executor:
         self.keys = KeyStore.for_desk(data_dir, pins=Pins.for_service(data_dir, "executor"))
         enroll_everyone_once(self.keys.pins, self.keys.principals)  # a data directory from before pins
         self.signer = Signer(self.keys, "executor")
+        registry = AgentRegistry.open(data_dir)
+        try:
+            self.desk_id = registry.desk_id()  # in every client order id: no other desk's orders are ours
+        finally:
+            registry.engine.dispose()
         paper = mission.paper
         self.venues = VenueBook(mission, PaperVenue("paper", self.prices, paper.slippage_bps, paper.fee_bps))
         self.refused = 0
@@ -82,6 +89,7 @@ class Executor:
         for row in self.store.unfinished():
             self._drive(row["order_id"])
         orders = await PullConsumer(self.nc, "ORDERS", "executor_orders", window=16).start()
+        watch = asyncio.create_task(self._watch(), name="venue-watch") if self.mission.venues.configured() else None
         if ready is not None:
             ready.set()
         log.info("executor running (venues: %s)", self.venues.describe())
@@ -89,6 +97,9 @@ class Executor:
             msgs = await orders.next_batch(wait=0.5)
             for m in msgs:
                 await self.handle_order(m)
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
         for task in list(self._driving.values()):
             task.cancel()
         await asyncio.gather(*self._driving.values(), return_exceptions=True)
@@ -136,9 +147,11 @@ class Executor:
             await msg.ack()
             return
         if self.store.known(order.order_id):
-            # Redelivered: whatever it was owed is in the store; the drive (if any) goes on.
+            # Redelivered: whatever it was owed is in the store; an unfinished order is followed.
             for fill in self.store.unpublished(order.order_id):
                 await self._publish(fill)
+            if self.store.load(order.order_id)["state"] != "ended":
+                self._drive(order.order_id)
             await msg.ack()
             return
         problem = order_problem(
@@ -152,11 +165,11 @@ class Executor:
             await self._refuse_chain(msg, seq, order, problem, now)
             return
         venue = self.venues.get(order.venue)
-        client_id = client_order_id(order.directive_id)
+        client_id = client_order_id(self.desk_id, order.directive_id)
         if venue.local:
             await self._fill_locally(venue, order, seq, client_id, now)
         else:
-            await self._take_on(venue, order, seq, client_id, now)
+            await self._take_on(order, seq, client_id, now)
         await msg.ack()
 
     async def _refuse_chain(self, msg: Msg, seq: int, order: Order, problem: str, now) -> None:
@@ -188,109 +201,114 @@ class Executor:
         for fill in fills:
             await self._publish(fill)
 
-    async def _take_on(self, venue: Venue, order: Order, seq: int, client_id: str, now) -> None:
-        """A real venue: write the order down, then drive it at the venue in the background."""
+    async def _take_on(self, order: Order, seq: int, client_id: str, now) -> None:
+        """A real venue: write the order down, then follow it at the venue in the background."""
         settings = self.mission.venues.configured()[order.venue]
-        ticket: OrderTicket | str
-        try:
-            rules = await venue.rules(symbol_for(order.asset, settings.quote))
-            ticket = ticket_for(order, client_id, rules, self.mission.approvals.price_band_pct, derivatives=settings.derivatives)
-        except (VenueRefused, VenueAuthFailed) as exc:
-            self.venues.saw(order.venue, exc)
-            ticket = str(exc)
-        except VenueUnreachable as exc:
-            self.venues.saw(order.venue, exc)
-            ticket = None  # not sent yet: the drive fetches the rules again
         with self.engine.begin() as conn:
-            if isinstance(ticket, str):
-                fill = Fill(
-                    fill_id=f"{order.order_id}-f", order_id=order.order_id, directive_id=order.directive_id, venue=order.venue,
-                    asset=order.asset, side=order.side, status="refused", filled_at=now, reference_price=order.reference_price,
-                    reason=f"not sent: {ticket}"[:2000], client_order_id=client_id,
-                )
-                self.store.take_on(conn, order, seq, client_id, None, "ended", now)
-                self.store.record(conn, order.order_id, [fill], Answered(count=1, ended=True), "ended", now)
-            else:
-                self.store.take_on(conn, order, seq, client_id, ticket, "sending", now)
-        if isinstance(ticket, str):
-            log.warning("order %s not sent to %s: %s", order.order_id, order.venue, ticket)
-            await self._publish(fill)
-            return
+            self.store.take_on(conn, order, seq, client_id, None, "sending", now, endpoint=endpoint_of(settings))
         self._drive(order.order_id)
+
+    # -- each real venue's health, balances and open orders ------------------------
+
+    async def _watch(self) -> None:
+        """Every `venues.health_seconds`, look at each real venue and tell the factory."""
+        venues = self.mission.venues
+        last_reconcile: dict[str, float] = {}
+        while True:
+            for name in venues.configured():
+                try:
+                    due = time.monotonic() - last_reconcile.get(name, -1e9) >= venues.reconcile_seconds
+                    if await self._observe(name, reconcile=due) and due:
+                        last_reconcile[name] = time.monotonic()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a bad look at one venue never stops the executor
+                    log.warning("could not report on %s: %r", name, exc)
+            await asyncio.sleep(venues.health_seconds)
+
+    async def _observe(self, name: str, *, reconcile: bool) -> bool:
+        """Publish one observation of `name`; True when it carried the balances."""
+        venue, settings = self.venues.get(name), self.mission.venues.configured()[name]
+        skew = None
+        try:
+            skew = await venue.clock_skew_ms()
+            self.venues.saw(name, None, private=False)
+        except VenueError as exc:
+            self.venues.saw(name, exc)
+        balances, ours, unknown = None, [], []
+        if reconcile and (self.venues.seen[name].ok or self.venues.seen[name].auth_failed):
+            try:
+                busy = self.store.unfinished_assets(name)
+                held, open_ids = await venue.balances(), await venue.open_orders()
+                self.venues.saw(name, None)
+                # Every asset the desk trades or ever sent here, zero included: a position the
+                # venue no longer holds must show as a difference, not as "not read".
+                assets = set(held) | set(self.mission.marketdata.assets) | self.store.assets(name)
+                balances = {a: held.get(a, 0.0) for a in assets if a not in busy and a != settings.quote}
+                mine = self.store.client_ids(name)
+                ours = [c for c in open_ids if c in mine]
+                unknown = [c for c in open_ids if c not in mine]
+            except VenueError as exc:
+                self.venues.saw(name, exc)
+                balances = None
+        state, observed, limit, reason = assess(self.venues.seen[name], skew, settings)
+        observation = VenueObservation(
+            venue=name, observed_at=self.clock.now(), state=state, observed=observed[:200], limit=limit[:200], reason=reason[:1000],
+            clock_skew_ms=skew, balances=balances, open_orders=ours[:10_000], unknown_orders=unknown[:10_000],
+        )
+        self.venues.last[name] = observation
+        payload = observation.to_bytes()
+        subject = S.venue_observation_subject(name)
+        try:
+            await self.js.publish(subject, payload, headers=self.signer.headers(Kind.STATUS, payload))
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            log.warning("could not publish the look at %s: %s", name, exc)
+            return False
+        return balances is not None
 
     # -- following an order at its venue ---------------------------------------
 
     def _drive(self, order_id: str) -> None:
         if order_id not in self._driving:
-            task = asyncio.create_task(self._follow(order_id), name=f"order-{order_id}")
+            task = asyncio.create_task(self._supervise(order_id), name=f"order-{order_id}")
             self._driving[order_id] = task
             task.add_done_callback(lambda _t: self._driving.pop(order_id, None))
 
-    async def _follow(self, order_id: str) -> None:
-        """Until the order ends: send it (once), look at it, publish what filled."""
-        row = self.store.load(order_id)
-        order = Order.model_validate(row["order"])
-        venue = self.venues.get(order.venue)
-        settings = self.mission.venues.configured()[order.venue]
-        ticket = OrderTicket.model_validate(row["ticket"]) if row["ticket"] else None
-        done = Answered(**row["answered"])
-        state, attempts = row["state"], row["attempts"]
-        started = time.monotonic()
-        backoff = settings.poll_seconds
-        cancelled = False
-        while not done.ended:
+    async def _supervise(self, order_id: str) -> None:
+        """Follow an order until it ends; whatever goes wrong, start following it again."""
+        backoff = 1.0
+        while True:
             try:
-                if ticket is None:
-                    rules = await venue.rules(symbol_for(order.asset, settings.quote))
-                    made = ticket_for(order, row["client_id"], rules, self.mission.approvals.price_band_pct, derivatives=settings.derivatives)
-                    if isinstance(made, str):
-                        report = VenueReport(client_id=row["client_id"], state=VenueOrderState.REJECTED, reason=f"not sent: {made}")
-                    else:
-                        ticket = made
-                        self.store.set_ticket(order_id, ticket)
-                        continue
-                elif state == "sending":
-                    report = await venue.lookup(ticket.client_id, ticket.symbol) if attempts else None
-                    if report is None:
-                        attempts = self.store.begin_send(order_id, self.clock.now())
-                        report = await self._send(venue, ticket)
-                else:
-                    report = await venue.lookup(ticket.client_id, ticket.symbol)
-                    if report is None:
-                        raise VenueUnreachable(f"{order.venue} no longer finds order {ticket.client_id}")
-                    if not report.ended and not cancelled and time.monotonic() - started > settings.order_ttl_seconds:
-                        log.info("order %s open past %.0fs: cancelling the rest", order_id, settings.order_ttl_seconds)
-                        cancelled = True
-                        report = await venue.cancel(ticket.client_id, ticket.symbol) or report
-                self.venues.saw(order.venue, None)
-                backoff = settings.poll_seconds
-            except (VenueUnreachable, VenueAuthFailed) as exc:
-                self.venues.saw(order.venue, exc)
-                log.warning("order %s at %s: %s", order_id, order.venue, exc)
+                await self._follow(order_id)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - a bug or a database error must not orphan an order
+                log.exception("following order %s failed; trying again in %.0f s", order_id, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(MAX_BACKOFF_S, backoff * 2)
-                continue
-            except VenueRefused as exc:  # a lookup or cancel the venue will not do
-                log.warning("order %s at %s: %s", order_id, order.venue, exc)
-                await asyncio.sleep(backoff)
-                continue
-            state = "ended" if report.ended else "open"
-            done = await self._answer(order, report, done, state)
-            if not done.ended:
-                await asyncio.sleep(settings.poll_seconds)
 
-    async def _send(self, venue: Venue, ticket: OrderTicket) -> VenueReport:
-        """One send. A refusal is checked by a lookup: a duplicate client id means it is there."""
-        try:
-            return await venue.place(ticket)
-        except VenueRefused as exc:
-            found = await venue.lookup(ticket.client_id, ticket.symbol)
-            if found is not None:
-                return found
-            return VenueReport(client_id=ticket.client_id, state=VenueOrderState.REJECTED, reason=str(exc))
-        except VenueAuthFailed as exc:
-            # The key was refused: the venue took nothing. Say so on the order, never retry blind.
-            return VenueReport(client_id=ticket.client_id, state=VenueOrderState.REJECTED, reason=f"not sent: {exc}")
+    async def _follow(self, order_id: str) -> None:
+        row = self.store.load(order_id)
+        if row["state"] == "ended":
+            return
+        venue_name = row["venue"]
+        settings = self.mission.venues.configured().get(venue_name)
+        if settings is None:
+            log.error("order %s is open at %s, which is no longer under venues: in mission.yaml; "
+                      "it is not followed until the venue is configured again", order_id, venue_name)
+            return
+        if row["endpoint"] and row["endpoint"] != endpoint_of(settings):
+            log.error("order %s was sent to %s %s, now configured as %s; it is not followed there",
+                      order_id, venue_name, row["endpoint"], endpoint_of(settings))
+            return
+        follower = OrderFollower(self.mission, self.store, self.venues.get(venue_name), row, settings)
+        order = follower.order
+
+        async def answer(report: VenueReport, done: Answered, state: str) -> Answered:
+            return await self._answer(order, report, done, state)
+
+        await follow(follower, Answered(**row["answered"]), answer, lambda exc: self.venues.saw(venue_name, exc), settings.poll_seconds)
 
     async def _answer(self, order: Order, report: VenueReport, done: Answered, state: str) -> Answered:
         now = self.clock.now()
@@ -309,7 +327,9 @@ class Executor:
         while True:
             try:
                 payload = fill.to_bytes()
-                await self.js.publish(S.fill_subject(fill.venue), payload, headers=self.signer.headers(Kind.FILL, payload, {"Nats-Msg-Id": fill.fill_id}))
+                await self.js.publish(
+                    S.fill_subject(fill.venue), payload, headers=self.signer.headers(Kind.FILL, payload, {"Nats-Msg-Id": fill.fill_id})
+                )
                 break
             except (nats.errors.Error, asyncio.TimeoutError) as exc:
                 log.warning("could not publish fill %s yet: %s", fill.fill_id, exc)

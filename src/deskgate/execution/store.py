@@ -33,7 +33,10 @@ venue_orders = Table(
     Column("order", JSON, nullable=False),
     Column("ticket", JSON),  # None: answered without sending (refused, or a local venue)
     Column("state", String(16), nullable=False),  # sending | open | ended
-    Column("attempts", Integer, nullable=False, default=0),  # sends begun; >0 means look up before sending again
+    Column("attempts", Integer, nullable=False, default=0),  # sends begun: at most one, ever
+    Column("send_started_at", DateTime(timezone=True)),  # wall clock, when the one send began
+    # Where it was sent (sandbox or live, and the REST base): never followed anywhere else.
+    Column("endpoint", String(300), nullable=False, default=""),
     Column("answered", JSON, nullable=False),
     Column("seq", Integer, nullable=False),
     Column("sent_at", DateTime(timezone=True), nullable=False),
@@ -108,22 +111,28 @@ class ExecutionStore:
             ).scalar()
 
     def take_on(
-        self, conn, order: Order, seq: int, client_id: str, ticket: OrderTicket | None, state: str, now: datetime, *, answers_directive: bool = True
+        self, conn, order: Order, seq: int, client_id: str, ticket: OrderTicket | None, state: str, now: datetime, *,
+        answers_directive: bool = True, endpoint: str = "",
     ) -> None:
         conn.execute(
             insert(venue_orders).values(
-                order_id=order.order_id, directive_id=order.directive_id, answers_directive=answers_directive, venue=order.venue, client_id=client_id,
+                order_id=order.order_id, directive_id=order.directive_id, answers_directive=answers_directive, venue=order.venue,
+                client_id=client_id, endpoint=endpoint,
                 order=order.model_dump(mode="json"), ticket=None if ticket is None else ticket.model_dump(mode="json"),
                 state=state, attempts=0, answered=asdict(Answered()), seq=seq, sent_at=now, updated_at=now,
             )
         )
 
-    def begin_send(self, order_id: str, now: datetime) -> int:
-        """Count a send before it happens: after a crash, the order is looked up first."""
+    def begin_send(self, order_id: str, now: datetime) -> None:
+        """Record the one send before it happens: after a crash, the order is only ever looked up."""
         with self.engine.begin() as conn:
-            attempts = conn.execute(select(venue_orders.c.attempts).where(venue_orders.c.order_id == order_id)).scalar_one() + 1
-            conn.execute(update(venue_orders).where(venue_orders.c.order_id == order_id).values(attempts=attempts, updated_at=now))
-        return attempts
+            done = conn.execute(
+                update(venue_orders)
+                .where(venue_orders.c.order_id == order_id, venue_orders.c.attempts == 0)
+                .values(attempts=1, send_started_at=now, updated_at=now)
+            ).rowcount
+        if done != 1:
+            raise RuntimeError(f"order {order_id} was already sent once; it is never sent twice")
 
     def set_ticket(self, order_id: str, ticket: OrderTicket) -> None:
         with self.engine.begin() as conn:
@@ -145,6 +154,22 @@ class ExecutionStore:
         with self.engine.begin() as conn:
             rows = conn.execute(select(venue_orders).where(venue_orders.c.state != "ended")).mappings().all()
         return [dict(r) for r in rows]
+
+    def unfinished_assets(self, venue: str) -> set[str]:
+        """Assets with an order of ours at `venue` still being sent or open."""
+        return {r["order"].get("asset") for r in self.unfinished() if r["venue"] == venue}
+
+    def assets(self, venue: str) -> set[str]:
+        """Every asset this executor ever took an order on at `venue`."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(venue_orders.c.order).where(venue_orders.c.venue == venue)).all()
+        return {r[0].get("asset") for r in rows if r[0].get("asset")}
+
+    def client_ids(self, venue: str) -> set[str]:
+        """Every client id this executor ever sent to `venue`."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(select(venue_orders.c.client_id).where(venue_orders.c.venue == venue, venue_orders.c.client_id != "")).all()
+        return {r[0] for r in rows}
 
     def load(self, order_id: str) -> dict:
         with self.engine.begin() as conn:

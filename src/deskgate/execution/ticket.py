@@ -23,12 +23,15 @@ from deskgate.execution.venue import MarketRules, OrderTicket
 CLIENT_ID_LENGTH = 32
 
 
-def client_order_id(directive_id: str) -> str:
+def client_order_id(desk_id: str, directive_id: str) -> str:
     """The one client id an approved directive's order is ever sent under.
 
-    The executor answers a directive once, so a retry, a redelivery or a restart can
-    only ever send this same id, which the venue looks up before anything is resent."""
-    return "dg" + hashlib.sha256(directive_id.encode()).hexdigest()[: CLIENT_ID_LENGTH - 2]
+    The executor answers a directive once and sends its order at most once, so every
+    lookup after a timeout, a redelivery or a restart asks for this same id. The desk's
+    own id is in it: another desk (or this one, set up afresh) on the same venue account
+    cannot have an order under it, even with the same directive ids."""
+    seed = f"{desk_id}\x00{directive_id}".encode()
+    return "dg" + hashlib.sha256(seed).hexdigest()[: CLIENT_ID_LENGTH - 2]
 
 
 def symbol_for(asset: str, quote: str) -> str:
@@ -62,9 +65,9 @@ def ticket_for(order: Order, client_id: str, rules: MarketRules, band_pct: float
         amount = _round(order.notional_usd / ref, rules.amount_step, ROUND_FLOOR)
     where = f"{order.venue} {rules.symbol}"
     if not price > 0:
-        return f"limit price {ref:g} moved by the {band_pct:g}% band rounds to nothing at {where}'s price step {rules.price_step:g}"
+        return f"limit price {ref:g} moved by the {band_pct:g}% band rounds to nothing at {where}'s price step {rules.price_step}"
     if not amount > 0:
-        return f"{order.notional_usd:g} USD at {price:g} rounds to no amount at {where}'s amount step {rules.amount_step:g}"
+        return f"{order.notional_usd:g} USD at {price:g} rounds to no amount at {where}'s amount step {rules.amount_step}"
     if rules.min_amount is not None and amount < rules.min_amount:
         return f"amount {amount:g} is below {where}'s minimum amount {rules.min_amount:g}"
     cost = amount * price

@@ -65,6 +65,9 @@ class VenueReport(_Model):
     cost: float = Field(0.0, ge=0)  # quote spent or received so far
     fee_usd: float = Field(0.0, ge=0)
     reason: str = ""
+    # What the venue says the order is, to check an order found by client id is ours.
+    side: str | None = None
+    amount: float | None = None
 
     @property
     def ended(self) -> bool:
@@ -106,6 +109,8 @@ class Venue(Protocol):
     async def cancel(self, client_id: str, symbol: str) -> VenueReport | None: ...
 
     async def balances(self) -> dict[str, float]: ...
+
+    async def open_orders(self) -> list[str]: ...
 
     async def clock_skew_ms(self) -> float: ...
 

@@ -18,6 +18,13 @@ from deskgate.execution.venue import MarketRules, OrderTicket, Venue, VenueAuthF
 log = logging.getLogger("deskgate.executor")
 
 
+#: Venues deskgate knows but will not send to yet, and why (said on every order and in health).
+NOT_SUPPORTED = {
+    "bybit": "not supported yet: through ccxt 4.5.90 deskgate cannot look a bybit order up by its client id, "
+    "and it sends no order it could not look up after a timeout (it might be sent twice); use binance or okx",
+}
+
+
 class UnusableVenue:
     """A configured venue that cannot be used (its keys are missing or unreadable)."""
 
@@ -43,6 +50,9 @@ class UnusableVenue:
         self._fail()
 
     async def balances(self) -> dict[str, float]:
+        self._fail()
+
+    async def open_orders(self) -> list[str]:
         self._fail()
 
     async def clock_skew_ms(self) -> float:
@@ -71,11 +81,17 @@ class VenueBook:
         self.environ = environ
         self.venues: dict[str, Venue] = {}
         self.seen: dict[str, Seen] = {}
+        self.last: dict = {}  # the latest observation published per venue (domain/venue.py)
 
     async def open(self) -> None:
         from deskgate.execution.ccxt_venue import CcxtVenue  # ccxt is large: only a desk with real venues loads it
 
         for name, settings in self.mission.venues.configured().items():
+            if name in NOT_SUPPORTED:
+                log.error("venue %s cannot be used: %s", name, NOT_SUPPORTED[name])
+                self.venues[name] = UnusableVenue(name, f"{name}: {NOT_SUPPORTED[name]}")
+                self.seen[name] = Seen(ok=False, problem=NOT_SUPPORTED[name], auth_failed=True)
+                continue
             try:
                 creds = read_credentials(name, settings, self.environ)
             except CredentialsError as exc:
@@ -94,10 +110,13 @@ class VenueBook:
         real = [f"{n} ({'sandbox' if s.sandbox else 'live'})" for n, s in self.mission.venues.configured().items()]
         return ", ".join(real) + ("; any other on paper" if real else "") if real else "paper only"
 
-    def saw(self, name: str, exc: Exception | None) -> None:
-        """Note how a call to `name` went: None for an answer, else the failure."""
+    def saw(self, name: str, exc: Exception | None, *, private: bool = True) -> None:
+        """Note how a call to `name` went: None for an answer, else the failure. Only an answer
+        to a signed (`private`) call shows the key works again."""
         seen = self.seen.setdefault(name, Seen())
         if exc is None:
+            if seen.auth_failed and not private:
+                return  # the venue answers, but our key is still refused
             seen.ok, seen.problem = True, ""
             seen.rate_limited_in_a_row = seen.failures_in_a_row = 0
             seen.auth_failed = False

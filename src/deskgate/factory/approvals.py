@@ -235,6 +235,8 @@ class Approvals:
         approvers = [*earlier, {"approval_id": resp.approval_id, "principal": resp.principal, "decided_at": resp.decided_at}]
         if not ev.staged:
             failed = [c for c in ev.checks if not c.passed]
+            if all(c.name == "venue_health" for c in failed):
+                return self._hold(conn, resp, intention, approvers, own, failed[0], ev, now, effects)
             reason = f"{failed[0].name}: {failed[0].reason}"
             self._move(conn, did, intention["state"], IntentionState.INVALIDATED, reason, now)
             outcome = _outcome(resp, "invalidated", now, reason, [a["principal"] for a in approvers], evaluation=ev)
@@ -268,6 +270,44 @@ class Approvals:
         effects.funnel_changed = True
         return outcome
 
+    def _hold(self, conn, resp, intention: dict, approvers: list[dict], own, failed, ev, now: datetime, effects: Effects):
+        """Approved, but its venue is unhealthy: the approval is kept, not invalidated, and the
+        order goes out (re-checked as ever) once the venue is healthy again, or the approval
+        window ends first."""
+        did = resp.directive_id
+        if own is not None:
+            self.state.beliefs.reserve(own)  # held, it still reserves
+        reason = f"venue_health: {failed.reason}; the approval is held until the venue is healthy"
+        if intention["state"] == IntentionState.HELD:
+            return None  # still held: nothing new to say
+        self._move(conn, did, intention["state"], IntentionState.HELD, reason, now)
+        outcome = _outcome(resp, "held", now, reason, [a["principal"] for a in approvers], evaluation=ev)
+        intentions.emit(self.store, conn, outcome, f"held-{did}", now, effects)
+        effects.funnel_changed = True
+        return outcome
+
+    def release_held(self, effects: Effects) -> int:
+        """Order every held intention whose venue is healthy again; the count ordered or invalidated."""
+        b = self.state.beliefs
+        if b.breaker_tripped or not b.venue_health:
+            return 0
+        now = self.clock.now()
+        done = 0
+        with self.store.begin() as conn:
+            for intention in self.store.held_intentions(conn):
+                staged = StagedDirective.model_validate_json(intention["staged"])
+                if b.venue_health.get(staged.venue, None) is not None:
+                    continue  # still unhealthy
+                approvals = self.store.approvals_for(conn, intention["directive_id"])
+                final = approvals[-1]
+                if final["signed"] is None:
+                    continue
+                signed = SignedPayload.model_validate(final["signed"])
+                resp = ApprovalResponse.model_validate_json(signed.payload)
+                outcome = self._order(conn, resp, signed, intention, approvals[:-1], staged, now, effects, lambda *_: None)
+                done += outcome is not None and outcome.outcome != "held"
+        return done
+
     def expire_due(self, effects: Effects) -> int:
         """End every intention past its expiry without a decision."""
         now = self.clock.now()
@@ -277,7 +317,8 @@ class Approvals:
             due = self.store.expired_intentions(conn, now)
             for did in due:
                 state = self.store.intention(conn, did)["state"]
-                self._finish(conn, did, state, IntentionState.EXPIRED, now, None, "no decision before expiry", effects)
+                why = "the venue stayed unhealthy until the approval window ended" if state == IntentionState.HELD else "no decision before expiry"
+                self._finish(conn, did, state, IntentionState.EXPIRED, now, None, why, effects)
             self.next_expiry = self.store.next_expiry(conn)
         if due:
             log.info("expired %d staged directives", len(due))

@@ -189,23 +189,30 @@ class Book:
 def fill_mismatch(fill: Fill, order: dict | None, max_deviation_pct: float, earlier: list[dict] = ()) -> str | None:
     """Why a fill cannot be for this order, or None. `earlier`: the order's parts already filled.
 
-    An order may fill in parts and a real venue rounds amounts, so the parts together may
-    come to less than the order, or to more only by what the approval band allows."""
+    An order may fill in parts, and a real venue rounds amounts and may fill at a better
+    price than the reference, so the checks are on the parts together and on the side
+    that would hurt: a buy never spends more than its notional; a sell never sells more
+    than its notional at the reference (plus the deviation allowed); the average price is
+    never worse than the reference by more than `max_deviation_pct`; fees stay under 1%."""
     if order is None:
         return f"fill {fill.fill_id} is for unknown order {fill.order_id}"
     for key in ("directive_id", "venue", "asset", "side"):
         if getattr(fill, key) != order[key]:
             return f"fill {fill.fill_id} {key} {getattr(fill, key)!r} does not match order {order[key]!r}"
-    if fill.status == "filled":
-        total = sum(f["notional_usd"] for f in earlier) + fill.notional_usd
-        band = max_deviation_pct / FILL_DEVIATION_BANDS / 100.0
-        allowed = order["notional_usd"] * (1.0 + band) * (1 + 1e-6)
-        if total > allowed:
-            return f"fill {fill.fill_id} brings the order's filled notional to {total} USD, above the order's {order['notional_usd']}"
-        if fill.fee_usd > MAX_FEE_SHARE * fill.notional_usd:
-            return f"fill {fill.fill_id} fee {fill.fee_usd} is more than {MAX_FEE_SHARE:.0%} of its notional"
-        ref = order["reference_price"]
-        deviation = abs(fill.price - ref) / ref * 100.0
-        if deviation > max_deviation_pct:
-            return f"fill {fill.fill_id} price {fill.price} is {deviation:.1f}% from the order's reference {ref}"
+    if fill.status != "filled":
+        return None
+    qty = sum(f["quantity"] for f in earlier) + fill.quantity
+    cost = sum(f["notional_usd"] for f in earlier) + fill.notional_usd
+    fee = sum(f.get("fee_usd", 0.0) for f in earlier) + fill.fee_usd
+    ref, notional, buy = order["reference_price"], order["notional_usd"], fill.side == "buy"
+    if buy and cost > notional * (1 + 1e-6):
+        return f"fill {fill.fill_id} brings what the order spent to {cost} USD, above its notional {notional}"
+    if not buy and qty * ref > notional * (1 + max_deviation_pct / 100.0) * (1 + 1e-6):
+        return f"fill {fill.fill_id} brings what the order sold to {qty * ref:.2f} USD at its reference, above its notional {notional}"
+    if fee > MAX_FEE_SHARE * cost:
+        return f"fill {fill.fill_id} fee {fee} is more than {MAX_FEE_SHARE:.0%} of its notional"
+    average = cost / qty
+    worse = (average - ref) / ref * 100.0 * (1.0 if buy else -1.0)
+    if worse > max_deviation_pct:
+        return f"fill {fill.fill_id} price {average} is {worse:.1f}% from the order's reference {ref}, against the desk"
     return None

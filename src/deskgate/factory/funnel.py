@@ -83,7 +83,7 @@ class FunnelCounter:
             staged=self.decisions["staged"],
             policy_rejected=self.decisions["rejected"],
             policy_rejections_by_reason=dict(+self.policy_reasons),
-            approved=st["ordered"] + st["executed"] + st["venue_rejected"] + st["invalidated"],
+            approved=st["held"] + st["ordered"] + st["executed"] + st["venue_rejected"] + st["invalidated"],
             human_rejected=st["rejected"],
             human_rejections_by_reason=dict(+self.human),
             ordered=st["ordered"] + st["executed"] + st["venue_rejected"],

@@ -48,6 +48,7 @@ from deskgate.factory.people import Verifier, follow_key_rotations
 from deskgate.factory.state import FactoryState
 from deskgate.factory.status import StatusBoard
 from deskgate.factory.store import FactoryStore
+from deskgate.factory.venues import VenueWatch
 from deskgate.identity.registry import AgentRegistry
 from deskgate.paths import DataDir
 from deskgate.people.pins import Pins, enroll_everyone_once
@@ -85,6 +86,7 @@ class Factory:
         self.breaker = BreakerKeeper(self.store, self.state, self.book, self.verifier, self.signer, mission, self.clock, self.outbox, self.status, self.stats)
         self.intake = Intake(self.store, self.state, self.keys, mission, self.clock, self.latency, self.stats)
         self.approvals = Approvals(self.store, self.state, self.verifier, self.signer, mission, self.breaker, self.clock, self.stats)
+        self.venues = VenueWatch(data_dir.state / "venues.json", self.state, self.verifier, mission, self.clock, self.outbox)
         self.nc = None
         self.js = None
         self._bars = None  # the bars subscription: its backlog says when a batch of bars is all applied
@@ -127,6 +129,12 @@ class Factory:
         self._apply(effects)
         return outcome
 
+    def release_held(self) -> None:
+        """Send the orders held for a venue that is healthy again (re-checked as ever)."""
+        effects = Effects()
+        self.approvals.release_held(effects)
+        self._apply(effects)
+
     def expire_due(self) -> None:
         effects = Effects()
         self.approvals.expire_due(effects)
@@ -167,6 +175,7 @@ class Factory:
             prices=dict(ledger.marks),
             confidence_damping=self.governor.record.damping,
         )
+        self.venues.apply_to_beliefs()  # real venues are unhealthy until the executor reports on them
         log.info(
             "state loaded",
             extra={"fields": {"equity": ledger.equity_usd, "reserving": len(reserving), "breaker": self.breaker.breaker.state}},
@@ -191,6 +200,7 @@ class Factory:
         await self.governor.start(self.nc)
         await self.governor.up_to_date()  # before the backlog: directives sent while we were down meet today's damping
         await self.governor.publish()
+        await self._start_venues()
         await self.catch_up()
         bars = self._bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         breaker_subs = [
@@ -291,6 +301,8 @@ class Factory:
                 raise self._fatal
             now_m = time.monotonic()
             await self.governor.refresh_if_due()
+            await self.venues.refresh_if_due()
+            self.release_held()
             self.expire_due()
             if self.breaker.trip_pending:
                 await self.breaker.write_trip()
@@ -353,6 +365,11 @@ class Factory:
         await self.outbox.flush()
         for m in msgs:
             await m.ack()
+
+    async def _start_venues(self) -> None:
+        """The venues' health before any directive: unknown (so unhealthy) until the executor reports."""
+        await self.venues.start(self.nc)
+        await self.venues.refresh_if_due()
 
     async def handle_fills(self, msgs: list[Msg]) -> None:
         for m in msgs:

@@ -212,10 +212,14 @@ class FactoryStore:
                 r["notional_usd"] = max(0.0, r["notional_usd"] - self.filled_notional(conn, r["directive_id"]))
         return [r for r in out if r["notional_usd"] > 0 or r["state"] != "ordered"]
 
+    def held_intentions(self, conn: Connection) -> list[dict]:
+        rows = conn.execute(select(intentions).where(intentions.c.state == "held").order_by(intentions.c.expires_at)).mappings().all()
+        return [_utc_row(r) for r in rows]
+
     def expired_intentions(self, conn: Connection, now: datetime) -> list[str]:
         rows = conn.execute(
             select(intentions.c.directive_id).where(
-                intentions.c.state.in_(("staged", "awaiting_second_approval")), intentions.c.expires_at < now
+                intentions.c.state.in_(("staged", "awaiting_second_approval", "held")), intentions.c.expires_at < now
             )
         ).all()
         return [r[0] for r in rows]
@@ -370,7 +374,7 @@ class FactoryStore:
     def next_expiry(self, conn: Connection) -> datetime | None:
         return utc(
             conn.execute(
-                select(func.min(intentions.c.expires_at)).where(intentions.c.state.in_(("staged", "awaiting_second_approval")))
+                select(func.min(intentions.c.expires_at)).where(intentions.c.state.in_(("staged", "awaiting_second_approval", "held")))
             ).scalar()
         )
 

@@ -53,7 +53,7 @@ Index(
 # States of an intention: staged -> (awaiting_second_approval) -> ordered -> executed,
 # or -> rejected | expired | invalidated | venue_rejected. Staged, awaiting and
 # ordered reserve exposure.
-RESERVING_STATES = ("staged", "awaiting_second_approval", "ordered")
+RESERVING_STATES = ("staged", "awaiting_second_approval", "held", "ordered")
 
 intentions = Table(
     "intentions",

@@ -25,6 +25,16 @@ class Reservation:
     notional_usd: float
 
 
+@dataclass(frozen=True, slots=True)
+class VenueProblem:
+    """Why a real venue may not take orders now (factory/venues.py), as a check reports it."""
+
+    state: str  # unreachable | rate_limited | clock_skew | auth | held | stale | unknown
+    observed: str
+    limit: str
+    reason: str
+
+
 class Beliefs:
     """Mutable beliefs with running sums, so a check costs the same with 10 or 10,000 pending."""
 
@@ -35,6 +45,7 @@ class Beliefs:
         "prices",
         "breaker_tripped",
         "confidence_damping",
+        "venue_health",
         "_pending",
         "_buy",
         "_sell",
@@ -61,6 +72,9 @@ class Beliefs:
         self.prices = prices
         self.breaker_tripped = breaker_tripped
         self.confidence_damping = confidence_damping
+        # Real venues (configured under `venues:`) by name: None when healthy, else why not.
+        # A venue not in here is the paper venue, which is always there.
+        self.venue_health: dict[str, VenueProblem | None] = {}
         self._pending: dict[str, Reservation] = {}
         self._buy: dict[str, float] = {}
         self._sell: dict[str, float] = {}
@@ -156,7 +170,7 @@ class Beliefs:
         self._gross = math.fsum(self._worst.values())
 
     def copy(self) -> Beliefs:
-        return Beliefs(
+        out = Beliefs(
             self.equity_usd,
             self.peak_equity_usd,
             dict(self.positions),
@@ -165,6 +179,8 @@ class Beliefs:
             None if self.prices is None else dict(self.prices),
             self.confidence_damping,
         )
+        out.venue_health = dict(self.venue_health)
+        return out
 
 
 # -- the beliefs file of `deskgate policy check` ---------------------------------

@@ -331,6 +331,15 @@ def evaluate(
         if normalised_venue in lim.allowed_venues:
             venue = normalised_venue
             checks.append(Check("venue", True, normalised_venue, lim.allowed_list, ""))
+            # A real venue takes orders only while the executor reports it healthy and the
+            # book agrees with it (factory/venues.py); the paper venue is always there.
+            if venue in beliefs.venue_health:
+                problem = beliefs.venue_health[venue]
+                if problem is None:
+                    checks.append(Check("venue_health", True, "healthy", "healthy", ""))
+                else:
+                    checks.append(Check("venue_health", False, f"{problem.state}: {problem.observed}", problem.limit or "healthy",
+                                        f"{venue} is {problem.state}: {problem.reason}"))
         else:
             checks.append(Check("venue", False, normalised_venue, lim.allowed_list, f"venue {normalised_venue} is not allowed"))
 

@@ -1,0 +1,188 @@
+"""Following one real order at its venue until it ends: send it once, look at it, cancel
+what is left after its time, and say what happened in fills.
+
+An order is sent at most once. The send is recorded before it happens
+(`ExecutionStore.begin_send`), so after a timeout, an answer that does not parse, or a
+kill -9 at any point, the order is only ever looked up by its client id. If the venue
+never confirms it and no lookup finds it within `SEND_GRACE_S` (well past the request's
+validity window, binance's `recvWindow`), it ends as not confirmed: never sent again.
+That may leave a sent-but-lost order unfilled; it can never place a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+from deskgate.config import Mission, VenueSettings
+from deskgate.domain.execution import Order
+from deskgate.execution.reports import Answered
+from deskgate.execution.ticket import symbol_for, ticket_for
+from deskgate.execution.venue import (
+    OrderTicket,
+    Venue,
+    VenueAuthFailed,
+    VenueError,
+    VenueOrderState,
+    VenueRefused,
+    VenueReport,
+)
+
+log = logging.getLogger("deskgate.executor")
+
+#: Between two looks at a venue that gave no usable answer, at most this long.
+MAX_BACKOFF_S = 30.0
+#: How long after the one send an order the venue does not know may still appear, at least.
+SEND_GRACE_S = 30.0
+
+
+def endpoint_of(settings: VenueSettings) -> str:
+    """Where orders go: a row is followed only where it was sent."""
+    return f"{'sandbox' if settings.sandbox else 'live'} {settings.api_url or 'venue hosts'}"
+
+
+def grace_s(settings: VenueSettings) -> float:
+    return max(SEND_GRACE_S, 3 * settings.timeout_seconds)
+
+
+def _wall() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _age_s(since: datetime | None) -> float:
+    if since is None:
+        return 0.0
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    return (_wall() - since).total_seconds()
+
+
+def _ended(client_id: str, state: VenueOrderState, reason: str, done: Answered | None = None) -> VenueReport:
+    done = done or Answered()
+    return VenueReport(client_id=client_id, state=state, filled=done.filled, cost=done.cost, fee_usd=done.fee_usd, reason=reason)
+
+
+def not_ours(report: VenueReport, ticket: OrderTicket) -> str | None:
+    """Why an order found under our client id is not the one we sent, or None."""
+    if report.side is not None and report.side != ticket.side:
+        return f"side {report.side}, ours {ticket.side}"
+    if report.amount is not None and abs(report.amount - ticket.amount) > 1e-9 * max(1.0, ticket.amount) + 1e-12:
+        return f"amount {report.amount:g}, ours {ticket.amount:g}"
+    return None
+
+
+class OrderFollower:
+    """One step at a time: `step` returns the venue's report on the order (or None to wait)."""
+
+    def __init__(self, mission: Mission, store, venue: Venue, row: dict, settings: VenueSettings):
+        self.mission = mission
+        self.store = store
+        self.venue = venue
+        self.settings = settings
+        self.order = Order.model_validate(row["order"])
+        self.order_id = row["order_id"]
+        self.client_id = row["client_id"]
+        self.ticket = OrderTicket.model_validate(row["ticket"]) if row["ticket"] else None
+        self.state = row["state"]
+        self.sent = row["attempts"] > 0
+        self.send_started_at = row["send_started_at"]
+        self.taken_at = row["sent_at"]
+        self.cancel_confirmed = False
+        self.missing_since: float | None = None  # monotonic: an open order the venue stopped finding
+
+    def _not_sent(self, why: str) -> VenueReport:
+        return _ended(self.client_id, VenueOrderState.REJECTED, f"not sent: {why}")
+
+    async def step(self, done: Answered, now_m: float) -> VenueReport | None:
+        if self.ticket is None:
+            return await self._make_ticket()
+        if self.state == "sending" and not self.sent:
+            return await self._send_once()
+        found = await self.venue.lookup(self.ticket.client_id, self.ticket.symbol)
+        if found is not None:
+            self.missing_since = None
+            problem = not_ours(found, self.ticket)
+            if problem is not None:
+                log.warning("SECURITY: the order under client id %s at %s is not ours (%s)", self.client_id, self.order.venue, problem)
+                return _ended(self.client_id, VenueOrderState.REJECTED,
+                              f"an order under our client id at {self.order.venue} does not match what was sent ({problem}); "
+                              "not followed: check the venue", done)
+            if not found.ended and _age_s(self.send_started_at) > self.settings.order_ttl_seconds:
+                return await self._cancel_rest(found)
+            return found
+        if self.state == "sending":
+            waited = _age_s(self.send_started_at)
+            if waited < grace_s(self.settings):
+                return None  # the one send may still appear
+            return _ended(self.client_id, VenueOrderState.REJECTED,
+                          f"not confirmed: {self.order.venue} has no order under client id {self.client_id} "
+                          f"{waited:.0f} s after the send; it was not sent again")
+        self.missing_since = self.missing_since if self.missing_since is not None else now_m
+        if now_m - self.missing_since < grace_s(self.settings):
+            return None
+        return _ended(self.client_id, VenueOrderState.CANCELLED,
+                      f"{self.order.venue} no longer finds order {self.client_id}; ended with what was filled", done)
+
+    async def _make_ticket(self) -> VenueReport | None:
+        try:
+            rules = await self.venue.rules(symbol_for(self.order.asset, self.settings.quote))
+        except (VenueRefused, VenueAuthFailed) as exc:
+            return self._not_sent(str(exc))
+        made = ticket_for(self.order, self.client_id, rules, self.mission.approvals.price_band_pct, derivatives=self.settings.derivatives)
+        if isinstance(made, str):
+            return self._not_sent(made)
+        self.ticket = made
+        self.store.set_ticket(self.order_id, made)
+        return None
+
+    async def _send_once(self) -> VenueReport | None:
+        age = _age_s(self.order.created_at)
+        if age > self.settings.max_order_age_seconds:
+            return self._not_sent(
+                f"approved {age:.0f} s ago, longer than venues.{self.order.venue}.max_order_age_seconds "
+                f"({self.settings.max_order_age_seconds:g}): the price the principal saw is too old"
+            )
+        self.store.begin_send(self.order_id, _wall())  # before the request leaves: never a second send
+        self.sent, self.send_started_at = True, _wall()
+        try:
+            report = await self.venue.place(self.ticket)
+        except VenueRefused as exc:
+            return self._not_sent(str(exc))  # the venue said no: nothing was placed
+        except VenueAuthFailed as exc:
+            return self._not_sent(str(exc))  # the key was refused before anything was placed
+        self.state = "open"
+        return report
+
+    async def _cancel_rest(self, found: VenueReport) -> VenueReport:
+        log.info("order %s open past %.0f s: cancelling the rest", self.order_id, self.settings.order_ttl_seconds)
+        after = await self.venue.cancel(self.ticket.client_id, self.ticket.symbol)
+        return after if after is not None else found  # not ended yet: cancelled again next step
+
+
+async def follow(follower: OrderFollower, done: Answered, answer, saw, poll_s: float) -> Answered:
+    """Step `follower` until the order ends; `answer(report, done, state)` publishes what it adds."""
+    backoff = poll_s
+    loop = asyncio.get_running_loop()
+    while not done.ended:
+        try:
+            report = await follower.step(done, loop.time())
+            saw(None)
+            backoff = poll_s
+        except VenueError as exc:
+            saw(exc)
+            log.warning("order %s at %s: %s", follower.order_id, follower.order.venue, exc)
+            await asyncio.sleep(backoff)
+            backoff = min(MAX_BACKOFF_S, backoff * 2)
+            continue
+        if report is not None:
+            follower.state = "ended" if report.ended else "open"
+            done = await answer(report, done, follower.state)
+            if done.ended:
+                break
+            if report.ended and not done.ended:  # the venue's numbers did not add up: look again, slowly
+                await asyncio.sleep(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                continue
+        await asyncio.sleep(poll_s)
+    return done
