@@ -3,6 +3,7 @@ then the executor against local fake exchanges that speak binance's and okx's RE
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from datetime import datetime, timezone
@@ -396,6 +397,7 @@ async def test_a_bad_key_makes_the_venue_unhealthy_and_directives_are_refused_fo
     monkeypatch.setenv("DESKGATE_BINANCE_API_SECRET", "not-the-secret")
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
         problem = await unhealthy(factory, "binance", "auth")
+        assert "refused the API key" in problem.reason
         (v,) = await submit(agent, real_directive(fake, "k1"))
         assert v.decision == "rejected" and v.primary_reason == "venue_health"
         check = next(c for c in v.evaluation.checks if c.name == "venue_health")
@@ -424,6 +426,7 @@ async def test_the_venue_down_refuses_new_directives_and_holds_approvals_until_i
         assert v.decision == "staged"
         fake.down = True
         problem = await unhealthy(factory, "binance", "unreachable")
+        assert "failed calls in a row" in problem.observed
         (v2,) = await submit(agent, real_directive(fake, "h2", notional=1_000.0))
         assert v2.decision == "rejected" and v2.primary_reason == "venue_health"
         out = await cc.decide("h1", "approve", P["alice"])
@@ -560,3 +563,182 @@ def test_parts_together_may_not_overspend_or_oversell_or_fill_at_a_worse_price()
     assert "against the desk" in fill_mismatch(_fill("sell", 10.0, 89.0), _order_row("sell"), 10.0)
     assert "what the order sold" in fill_mismatch(_fill("sell", 12.0, 100.0), _order_row("sell"), 10.0)
     assert "more than 1%" in fill_mismatch(_fill("buy", 10.0, 100.0, fee=11.0), _order_row("buy"), 10.0)
+
+
+# -- deskgate venues check ------------------------------------------------------------
+
+
+def _check(tmp_path, fake, monkeypatch, **venue):
+    import yaml
+    from typer.testing import CliRunner
+
+    from deskgate.cli import app
+
+    mission = tmp_path / "mission.yaml"
+    mission.write_text(yaml.safe_dump({"venues": {fake.venue: {"api_url": fake.url, "timeout_seconds": 2.0, **venue}}}))
+    return CliRunner().invoke(app, ["venues", "check", "--mission", str(mission)])
+
+
+def test_venues_check_reports_each_step_and_places_nothing(tmp_path, fake, monkeypatch):
+    result = _check(tmp_path, fake, monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert "binance: ready" in result.output and "ok account: key accepted" in result.output and "ok clock: off by" in result.output
+    assert fake.placed == [] and not any(m == "POST" for m, _ in fake.requests)
+
+
+def test_venues_check_names_a_bad_key_and_a_missing_one(tmp_path, fake, monkeypatch):
+    monkeypatch.setenv("DESKGATE_BINANCE_API_SECRET", "wrong")
+    result = _check(tmp_path, fake, monkeypatch)
+    assert result.exit_code == 1 and "FAILED account: binance refused the API key" in result.output
+    monkeypatch.delenv("DESKGATE_BINANCE_API_KEY")
+    result = _check(tmp_path, fake, monkeypatch)
+    assert result.exit_code == 1 and "DESKGATE_BINANCE_API_KEY is not set" in result.output
+
+
+def test_venues_check_says_a_venue_that_is_down(tmp_path, fake, monkeypatch):
+    fake.down = True
+    result = _check(tmp_path, fake, monkeypatch)
+    assert result.exit_code == 1 and "FAILED markets" in result.output and "no usable answer" in result.output
+
+
+def test_bybit_is_refused_until_its_orders_can_be_looked_up(tmp_path):
+    from typer.testing import CliRunner
+
+    from deskgate.cli import app
+
+    mission = tmp_path / "mission.yaml"
+    mission.write_text("venues:\n  bybit: {}\n")
+    result = CliRunner().invoke(app, ["venues", "check", "--mission", str(mission)])
+    assert result.exit_code == 1 and "not supported yet" in result.output
+
+
+# -- the Venues page, in Chromium, on a desk started as a user starts it ------------------
+
+
+async def test_a_principal_sees_a_held_venue_and_lifts_the_hold_in_the_command_center(tmp_path, fake):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+    from browser_passkeys import CHROMIUM, CHROMIUM_ARGS
+    from conftest import publish_bar
+    from playwright.async_api import async_playwright, expect
+
+    from deskgate.bus.connect import connect_as
+    from deskgate.bus.subjects import Role
+    from deskgate.config import render_mission_template
+    from deskgate.paths import DataDir
+
+    password = "venue page password"
+    deskgate = [sys.executable, "-m", "deskgate"]
+    text = render_mission_template(data_dir="./data", desk_name="venue page desk").replace("source: simulator", "source: none")
+    mission_data = yaml.safe_load(text)
+    mission_data["venues"] = {"health_seconds": 0.3, "reconcile_seconds": 0.3, "binance": {"api_url": fake.url, "poll_seconds": 0.1}}
+    mission = tmp_path / "mission.yaml"
+    mission.write_text(yaml.safe_dump(mission_data))
+    subprocess.run([*deskgate, "user", "add", "alice", "--role", "principal", "--password-stdin", "--mission", str(mission)],
+                   input=f"{password}\n".encode(), check=True, capture_output=True, timeout=60)
+    env = {**os.environ, "DESKGATE_BINANCE_API_KEY": fake.api_key, "DESKGATE_BINANCE_API_SECRET": fake.secret}
+    log = open(tmp_path / "up.out", "wb")
+    proc = subprocess.Popen([*deskgate, "up", "--mission", str(mission), "--web-port", "0", "--no-agents"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    data_dir = DataDir.at(tmp_path / "data")
+    url_file = data_dir.root / "run" / "web.url"
+    try:
+        deadline = time.monotonic() + 60
+        while not (url_file.exists() and b"desk running" in (tmp_path / "up.out").read_bytes()):
+            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "up.out").read_text()
+            await asyncio.sleep(0.1)
+        url = url_file.read_text().strip()
+        md, _ = await connect_as(data_dir, Role.MARKETDATA, reconnect=False)
+        await publish_bar(md, "BTC", 65_000.0)
+        await md.close()
+        fake.set_balance("BTC", 0.5)  # BTC on the account the book does not know of
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            page = await browser.new_page()
+            await page.goto(url + "/venues")
+            await page.get_by_label("Name").fill("alice")
+            await page.get_by_label("Password").fill(password)
+            await page.get_by_role("button", name="Log in").click()
+            await page.goto(url + "/venues")
+            for _ in range(100):  # the factory publishes the hold within a few reports
+                if await page.locator("#venue-binance .venue-state").count() and "HELD" in await page.locator("#venue-binance .venue-state").inner_text():
+                    break
+                await asyncio.sleep(0.2)
+                await page.reload()
+            await expect(page.locator("#venue-binance .venue-state")).to_have_text("HELD")
+            await expect(page.locator("#venue-binance table.mismatches")).to_contain_text("32,500.00")
+            await page.get_by_label("Note").fill("treasury transfer, checked on the venue")
+            await page.get_by_role("button", name="Acknowledge review 1").click()
+            await expect(page.locator("#done")).to_contain_text("review 1 of binance acknowledged")
+            for _ in range(100):
+                await page.goto(url + "/venues")
+                if "HEALTHY" in await page.locator("#venue-binance .venue-state").inner_text():
+                    break
+                await asyncio.sleep(0.2)
+            await expect(page.locator("#venue-binance .venue-state")).to_have_text("HEALTHY")
+            await expect(page.locator("#venue-binance")).to_contain_text("held outside deskgate")
+            metrics = await page.request.get(url + "/metrics")
+            body = await metrics.text()
+            assert 'deskgate_venue_healthy{state="healthy",venue="binance"} 1.0' in body
+            assert 'deskgate_venue_held{venue="binance"} 0.0' in body
+            await browser.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+# -- market data from a venue ----------------------------------------------------------
+
+
+async def test_bars_and_prices_come_from_the_venue_and_a_venue_down_never_stops_the_feed(bus, fake):
+    from deskgate.bus.subjects import Role
+    from deskgate.domain.market import Bar
+    from deskgate.marketdata.service import MarketDataService
+
+    mission = parse_mission({
+        "marketdata": {"source": "ccxt", "assets": ["BTC"], "ccxt": {"venue": "binance", "timeframe": "1m", "poll_seconds": 0.2}},
+        "venues": {"binance": {"api_url": fake.url, "timeout_seconds": 1.0}},
+    })
+    observer, _ = await bus.connect(Role.OBSERVER)
+    got: list[Bar] = []
+
+    async def on_bar(msg):
+        from deskgate.bus.live import read_live
+
+        bar = read_live(msg, "MARKET", Bar)
+        if bar is not None:
+            got.append(bar)
+
+    sub = await observer.subscribe("market.data.bars.>", cb=on_bar)
+    service = MarketDataService(mission, bus.data_dir)
+    task = asyncio.create_task(service.run())
+    try:
+        await wait_for(lambda: [b for b in got if b.source == "ccxt:binance:last"] or None)
+        candles = [b for b in got if b.source == "ccxt:binance"]
+        assert candles and all(b.interval_seconds == 60.0 and b.low <= b.close <= b.high for b in candles)
+        assert [b.ts for b in candles] == sorted({b.ts for b in candles})  # each candle once, in order
+        assert [b.close for b in got if b.source == "ccxt:binance:last"][-1] == pytest.approx(65_000.0)
+        fake.down = True
+        await asyncio.sleep(0.6)
+        assert not task.done()  # the venue is down; the service is not
+        fake.down = False
+        fake.set_price("BTC/USDT", 66_000.0)
+        await wait_for(lambda: any(b.close == pytest.approx(66_000.0) for b in got if b.source == "ccxt:binance:last") or None)
+    finally:
+        service.stop()
+        await task
+        await sub.unsubscribe()
+        await observer.close()
+
+
+def test_a_ccxt_feed_needs_its_venue_configured():
+    with pytest.raises(MissionError, match="marketdata.ccxt.venue okx must be configured under venues"):
+        parse_mission({"marketdata": {"source": "ccxt", "ccxt": {"venue": "okx"}}})

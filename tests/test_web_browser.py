@@ -315,7 +315,7 @@ async def test_no_page_logs_a_console_error_or_a_failed_load(desk, browser):
     await stage(desk, directive("web-console", notional_usd=500))
     page = await login(browser, desk, "adam")
     problems = watch_for_errors(page)
-    for path in ("/approvals", "/approvals/web-console", "/breaker", "/governor", "/quarantine", "/portfolio",
+    for path in ("/approvals", "/approvals/web-console", "/breaker", "/governor", "/venues", "/quarantine", "/portfolio",
                  "/portfolio?period=all", "/funnel", "/users", "/approvals?sort=notional&dir=desc&q=btc"):
         await page.goto(desk.url + path)
         await page.wait_for_load_state("load")

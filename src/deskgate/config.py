@@ -320,8 +320,18 @@ class NewsSettings(_Section):
         return value
 
 
+class VenueFeed(_Section):
+    """`marketdata.source: ccxt`: bars and prices from a real venue, so marks come from where orders execute.
+
+    Public market data only: the market-data service never holds the venue's keys."""
+
+    venue: Literal["binance", "bybit", "okx"] = "binance"
+    timeframe: Literal["1m", "5m", "15m", "1h"] = "1m"
+    poll_seconds: PositiveFloat = 5.0  # candles and the latest price, this often
+
+
 class MarketData(_Section):
-    source: Literal["simulator", "csv", "none"] = "simulator"
+    source: Literal["simulator", "csv", "ccxt", "none"] = "simulator"
     assets: tuple[str, ...] = Field(("BTC", "ETH", "SOL"), min_length=1, strict=False)
     interval_seconds: PositiveFloat = 1.0
     seed: int = 7
@@ -330,6 +340,7 @@ class MarketData(_Section):
     )
     annual_volatility_pct: PositiveFloat = 60.0
     csv: CsvReplay = CsvReplay()
+    ccxt: VenueFeed = VenueFeed()
     # Summaries for the agents on market.data.aggregated.<ASSET>, one per window (clock-aligned),
     # and the trend signal on market.data.signals.<ASSET> every signal_every_bars bars.
     summary_window_seconds: PositiveFloat = 1800.0
@@ -562,6 +573,9 @@ class Mission(_Section):
     def _csv_needs_path(self) -> Mission:
         if self.marketdata.source == "csv" and not self.marketdata.csv.path:
             raise ValueError("marketdata.csv.path is required when marketdata.source is 'csv'")
+        feed = self.marketdata.ccxt.venue
+        if self.marketdata.source == "ccxt" and feed not in self.venues.configured():
+            raise ValueError(f"marketdata.ccxt.venue {feed} must be configured under venues: (its sandbox and api_url are used)")
         return self
 
     @model_validator(mode="after")
@@ -693,8 +707,26 @@ paper:
   slippage_bps: 5
   fee_bps: 10
 
+# Real venues through ccxt (docs/VENUES.md). An allowed venue not configured here fills
+# on the paper venue, as the demo does. Keys come from the environment (or a 0600
+# secrets file), never from this file. Check a venue with `deskgate venues check`.
+venues:
+  reconcile_seconds: 60         # the executor compares the venue's balances with the book
+  health_seconds: 10            # how often it reports each venue's health
+  reconcile_tolerance_usd: 10   # a larger difference is shown to a principal...
+  hold_above_usd: 1000          # ...and above this, staging for the venue is held until one acknowledges it
+  # binance:
+  #   sandbox: true             # the venue's testnet until a principal sets false
+  #   key_env: DESKGATE_BINANCE_API_KEY
+  #   secret_env: DESKGATE_BINANCE_API_SECRET
+  #   order_ttl_seconds: 300    # an order still open after this has its rest cancelled
+  # okx:
+  #   sandbox: true
+  #   passphrase_env: DESKGATE_OKX_API_PASSPHRASE
+
 marketdata:
-  # simulator (seeded random walk), csv (replay of OHLCV bars) or none.
+  # simulator (seeded random walk), csv (replay of OHLCV bars), ccxt (a venue under
+  # venues:, see marketdata.ccxt and docs/VENUES.md) or none.
   source: simulator
   assets: [BTC, ETH, SOL]
   interval_seconds: 1.0

@@ -150,6 +150,21 @@ def report_from(order: dict, client_id: str, quote: str) -> VenueReport:
     )
 
 
+def make_exchange(name: str, settings: VenueSettings, credentials: VenueCredentials | None, **options):
+    """A ccxt async exchange for `name`: spot, its sandbox when set, pointed at `api_url` when set."""
+    base = {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot", "warnOnFetchOpenOrdersWithoutSymbol": False, "recvWindow": 5000}
+    config = {"timeout": int(settings.timeout_seconds * 1000), "enableRateLimit": True, "options": {**base, **options}}
+    if credentials is not None:
+        config.update(apiKey=credentials.api_key, secret=credentials.secret, password=credentials.passphrase or None)
+    exchange = getattr(ccxt_async, name)(config)
+    if exchange.precisionMode != TICK_SIZE:  # rules() reads precision as steps
+        raise ValueError(f"ccxt reports {name}'s precision in mode {exchange.precisionMode}, not as tick sizes")
+    exchange.set_sandbox_mode(settings.sandbox)
+    if settings.api_url:
+        point_at(exchange, settings.api_url)
+    return exchange
+
+
 class CcxtVenue:
     """One venue account through ccxt (async)."""
 
@@ -158,24 +173,8 @@ class CcxtVenue:
     def __init__(self, name: str, settings: VenueSettings, credentials: VenueCredentials):
         self.name = name
         self.settings = settings
-        options = {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot", "warnOnFetchOpenOrdersWithoutSymbol": False}
-        if name == "okx":
-            options["createOrder"] = "privatePostTradeOrder"  # one order, one request
-        self.exchange = getattr(ccxt_async, name)(
-            {
-                "apiKey": credentials.api_key,
-                "secret": credentials.secret,
-                "password": credentials.passphrase or None,
-                "timeout": int(settings.timeout_seconds * 1000),
-                "enableRateLimit": True,
-                "options": {**options, "recvWindow": 5000},
-            }
-        )
-        if self.exchange.precisionMode != TICK_SIZE:  # rules() reads precision as steps
-            raise ValueError(f"ccxt reports {name}'s precision in mode {self.exchange.precisionMode}, not as tick sizes")
-        self.exchange.set_sandbox_mode(settings.sandbox)
-        if settings.api_url:
-            point_at(self.exchange, settings.api_url)
+        okx = {"createOrder": "privatePostTradeOrder"} if name == "okx" else {}  # one order, one request
+        self.exchange = make_exchange(name, settings, credentials, **okx)
         self._markets_loaded = False
 
     async def _call(self, what: str, fn, *args, **kwargs):
@@ -185,6 +184,9 @@ class CcxtVenue:
             raise
         except Exception as exc:  # every ccxt failure is sorted, none escapes as a crash
             raise classify(self.name, exc) from exc
+
+    async def load_markets(self) -> None:
+        await self._markets()
 
     async def _markets(self) -> None:
         if not self._markets_loaded:

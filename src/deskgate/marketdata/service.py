@@ -1,6 +1,7 @@
 """The market-data service: bars on market.data.bars.<ASSET>, and for the agents a
 summary per window on market.data.aggregated.<ASSET> and the trend signal on
-market.data.signals.<ASSET> (see docs/MARKET_INTELLIGENCE.md); and news from the
+market.data.signals.<ASSET> (see docs/MARKET_INTELLIGENCE.md), from the simulator, a CSV
+replay or a real venue (marketdata/venue_feed.py); and news from the
 configured feeds, sanitised and screened (marketdata/news.py).
 
 The simulator resumes from the last price on the bus, so a restart is not a jump.
@@ -62,6 +63,8 @@ class MarketDataService:
                 await self._simulate(nc)
             elif md.source == "csv":
                 await self._replay(nc)
+            elif md.source == "ccxt":
+                await self._from_venue(nc)
             else:
                 await self._stop.wait()
         finally:
@@ -88,9 +91,11 @@ class MarketDataService:
                     pass
         return prices
 
-    async def _publish(self, nc, bar: Bar) -> None:
+    async def _publish(self, nc, bar: Bar, summarise: bool = True) -> None:
         await nc.publish(S.bar_subject(bar.asset), bar.to_bytes())
         self.published += 1
+        if not summarise:
+            return
         summary, signal = self.intelligence.add(bar)
         if summary is not None:
             await nc.publish(S.summary_subject(bar.asset), summary.to_bytes(), headers={"Nats-Msg-Id": summary.summary_id})
@@ -117,6 +122,24 @@ class MarketDataService:
                 await asyncio.wait_for(self._stop.wait(), timeout=md.interval_seconds)
             except asyncio.TimeoutError:
                 pass
+
+    async def _from_venue(self, nc) -> None:
+        from deskgate.marketdata.venue_feed import VenueFeed
+
+        md = self.mission.marketdata
+        feed = VenueFeed(md, self.mission.venues.configured()[md.ccxt.venue])
+        log.info("bars for %s from %s every %ss", ",".join(md.assets), feed.source, md.ccxt.poll_seconds)
+        try:
+            while not self._stop.is_set():
+                for bar, summarise in await feed.poll(datetime.now(timezone.utc)):
+                    await self._publish(nc, bar, summarise)
+                await nc.flush()
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=md.ccxt.poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            await feed.close()
 
     async def _replay(self, nc) -> None:
         md = self.mission.marketdata

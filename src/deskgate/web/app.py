@@ -38,6 +38,7 @@ from deskgate.domain.funnel import Funnel
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.news import QuarantinedItem, QuarantineRelease, text_digest
 from deskgate.domain.portfolio import PortfolioSnapshot
+from deskgate.domain.venue import VenueAck, VenueStatus
 from deskgate.paths import DataDir
 from deskgate.people.accounts import (
     Accounts,
@@ -61,6 +62,7 @@ from deskgate.web.desk import (
     BatchResult,
     ClearRequest,
     ReleaseRequest,
+    VenueAckRequest,
     DecisionResult,
     Desk,
     LoginRequest,
@@ -499,6 +501,30 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         done = f"released {release.news_id}: the market-data service publishes it to the agents, wrapped, and keeps it for the next training run"
         return page(request, "quarantine.html", session, **(await quarantine_values()), done=done)
 
+    async def venues_values() -> dict:
+        statuses = await ctx.desk.venues()  # type: ignore[union-attr]
+        configured = ctx.mission.venues.configured()
+        acks = [a for a in ctx.accounts.actions(500) if a["action"] == "acknowledge_venue"][:20]
+        return {"statuses": statuses, "configured": configured, "acks": acks}
+
+    @app.get("/venues", response_class=HTMLResponse, include_in_schema=False)
+    async def venues_page(request: Request, session: Session = Depends(page_session)):
+        return page(request, "venues.html", session, **(await venues_values()), done=None)
+
+    @app.post("/venues/ack", include_in_schema=False)
+    async def venues_ack_form(request: Request, session: Session = Depends(write_session)):
+        need_principal(session)
+        f = await form(request)
+        try:
+            review = int(str(f.get("review") or ""))
+        except ValueError:
+            raise Problem(400, "review must be the number of the open review") from None
+        ack = await ctx.desk.acknowledge_venue(  # type: ignore[union-attr]
+            session, session_signer(request, session), str(f.get("venue") or ""), review, str(f.get("note") or ""), form_proof(f)
+        )
+        done = f"review {ack.review} of {ack.venue} acknowledged: the factory lifts the hold at its next read"
+        return page(request, "venues.html", session, **(await venues_values()), done=done)
+
     @app.post("/governor/clear", include_in_schema=False)
     async def governor_clear_form(request: Request, session: Session = Depends(write_session)):
         need_principal(session)
@@ -728,6 +754,16 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
     async def api_quarantine_release(news_id: str, request: Request, body: ReleaseRequest, session: Session = Depends(write_session)) -> QuarantineRelease:
         """Release a quarantined item the screen got wrong: a reason is required; signed and recorded."""
         return await ctx.desk.release(session, session_signer(request, session), news_id, body.reason, body.passkey)  # type: ignore[union-attr]
+
+    @app.get("/api/venues", tags=["venues"])
+    async def api_venues(session: Session = Depends(read_session)) -> list[VenueStatus]:
+        """The factory's verdict on each real venue: health, mismatches with the book, holds."""
+        return await ctx.desk.venues()  # type: ignore[union-attr]
+
+    @app.post("/api/venues/{venue}/ack", tags=["venues"])
+    async def api_venue_ack(venue: str, request: Request, body: VenueAckRequest, session: Session = Depends(write_session)) -> VenueAck:
+        """Acknowledge a venue's open review: its balances, as they were, are accepted; the hold is lifted."""
+        return await ctx.desk.acknowledge_venue(session, session_signer(request, session), venue, body.review, body.note, body.passkey)  # type: ignore[union-attr]
 
     @app.post("/api/governor/clear", tags=["governor"])
     async def api_governor_clear(request: Request, body: ClearRequest, session: Session = Depends(write_session)) -> GovernorClear:

@@ -32,6 +32,7 @@ from deskgate.domain.evaluation import CheckResult
 from deskgate.domain.governor import GovernorClear, GovernorHold, GovernorState
 from deskgate.domain.news import QuarantinedItem, QuarantineRelease
 from deskgate.domain.review import ReviewAck, ReviewRequest
+from deskgate.domain.venue import VenueAck, VenueStatus
 from deskgate.people.accounts import Accounts, Session
 from deskgate.people.passkeys import (
     PASSKEY_HEADER,
@@ -441,6 +442,15 @@ class Desk:
             except CommandCenterError as exc:
                 raise ActionError(409, str(exc)) from None
             target, kind = news_id, Kind.RELEASE
+        elif req.action == "venue_ack":
+            venue, note = _required(req.venue, "venue"), _venue_note(req.reason or "")
+            if req.review is None:
+                raise ActionError(400, "review is required: the number of the open review")
+            try:
+                payloads = [await self.cc.prepare_venue_ack(venue, req.review, name, note)]
+            except CommandCenterError as exc:
+                raise ActionError(409, str(exc)) from None
+            target, kind = f"{venue}:{req.review}", Kind.VENUE_ACK
         else:  # clear
             reason = _clear_reason(req.reason or "")
             try:
@@ -550,6 +560,27 @@ class Desk:
         except CommandCenterError as exc:
             raise ActionError(502, str(exc)) from None
 
+    async def venues(self) -> list[VenueStatus]:
+        return await self.cc.venues()
+
+    async def acknowledge_venue(
+        self, session: Session, signer: Signer, venue: str, review: int, note: str, proof: PasskeyProof | None = None
+    ) -> VenueAck:
+        """Lifts a hold on a venue's staging: a principal's decision, with their passkey if they have one."""
+        self._require_principal(session)
+        self._check_signer(session, signer)
+        note = _venue_note(note)
+        kept, headers = self._headers(session, "venue_ack", f"{venue}:{review}", proof)
+        try:
+            if kept:
+                ack = await self.cc.send_venue_ack(kept[0], signer, headers=headers)
+            else:
+                ack = await self.cc.acknowledge_venue(venue, review, signer, note)
+        except CommandCenterError as exc:
+            raise ActionError(409, str(exc)) from None
+        self.accounts.record(session.account.name, "acknowledge_venue", f"{venue}-{review}", reason=note, passkey=bool(headers))
+        return ack
+
     async def clear_governor(self, session: Session, signer: Signer, reason: str, proof: PasskeyProof | None = None) -> GovernorClear:
         self._require_principal(session)
         self._check_signer(session, signer)
@@ -577,6 +608,10 @@ def _given_reason(reason: str, missing: str) -> str:
 
 def _release_reason(reason: str) -> str:
     return _given_reason(reason, "releasing a quarantined item needs a reason: what the screen got wrong")
+
+
+def _venue_note(note: str) -> str:
+    return _given_reason(note, "acknowledging a venue's mismatch needs a note: what you checked at the venue")
 
 
 def _clear_reason(reason: str) -> str:
@@ -623,8 +658,10 @@ class PrepareRequest(BaseModel):
     """A decision to be confirmed with a passkey: the same fields as the action itself."""
 
     model_config = ConfigDict(extra="forbid")
-    action: Literal["approve", "reject", "batch", "reset", "clear", "release"]
+    action: Literal["approve", "reject", "batch", "reset", "clear", "release", "venue_ack"]
     directive_id: str | None = Field(None, max_length=64)
+    venue: str | None = Field(None, max_length=32)
+    review: int | None = Field(None, ge=1)
     news_id: str | None = Field(None, max_length=200)
     directive_ids: list[str] | None = Field(None, max_length=MAX_BATCH)
     confirm: str | None = Field(None, max_length=64)
@@ -662,3 +699,8 @@ class ClearRequest(_WithPasskey):
 
 class ReleaseRequest(_WithPasskey):
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class VenueAckRequest(_WithPasskey):
+    review: int = Field(ge=1, description="The open review's number, as the Venues page shows it.")
+    note: str = Field(min_length=1, max_length=2000, description="What you checked at the venue.")

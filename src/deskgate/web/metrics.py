@@ -104,6 +104,25 @@ def families(funnel: Funnel | None, breaker: BreakerState, portfolio: PortfolioS
     return out
 
 
+def venue_families(statuses) -> list:
+    """Each real venue as the factory judges it (domain/venue.py VenueStatus)."""
+    if not statuses:
+        return []
+    healthy = GaugeMetricFamily("deskgate_venue_healthy", "1 while a real venue may take orders", labels=["venue", "state"])
+    held = GaugeMetricFamily("deskgate_venue_held", "1 while staging for a venue is held until a principal acknowledges", labels=["venue"])
+    skew = GaugeMetricFamily("deskgate_venue_clock_skew_ms", "The venue's clock minus ours, as the executor last measured it", labels=["venue"])
+    diff = GaugeMetricFamily("deskgate_venue_mismatch_usd", "A venue's balance minus the book's (and the baseline), in USD", labels=["venue", "asset"])
+    for st in statuses:
+        healthy.add_metric([st.venue, st.state], 1 if st.healthy else 0)
+        held.add_metric([st.venue], 1 if st.held else 0)
+        if st.clock_skew_ms is not None:
+            skew.add_metric([st.venue], st.clock_skew_ms)
+        for m in st.mismatches:
+            if m.difference_usd is not None:
+                diff.add_metric([st.venue, m.asset], m.difference_usd if m.difference >= 0 else -m.difference_usd)
+    return [healthy, held, skew, diff]
+
+
 def agent_families(status) -> list:
     """The agents' own numbers, from their latest status (AgentsStatus); none before their first cycle."""
     if status is None:
@@ -135,8 +154,14 @@ async def render(cc: CommandCenter) -> bytes:
         agents = await cc.agents_status()
     except Exception:  # noqa: BLE001 - the agents' numbers are missing from this scrape, the desk's are not
         agents = None
+    try:
+        venues = await cc.venues()
+    except Exception:  # noqa: BLE001 - the venues are missing from this scrape, the rest is not
+        venues = []
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Snapshot(families(funnel, breaker, portfolio, cc.events.counts["permission_violation"]) + agent_families(agents)))
+    registry.register(
+        _Snapshot(families(funnel, breaker, portfolio, cc.events.counts["permission_violation"]) + agent_families(agents) + venue_families(venues))
+    )
     return generate_latest(registry)
 
 

@@ -1,7 +1,7 @@
 // Deciding with a passkey, and registering one. Loaded for principals only.
 //
 // For a principal with a passkey (<body data-passkey="1">), every decision form
-// (approve, reject, batch approve, breaker reset, Governor clear, release from quarantine) takes two steps:
+// (approve, reject, batch approve, breaker reset, Governor clear, venue acknowledgement, release from quarantine) takes two steps:
 // POST /api/decisions/prepare with the form's fields (the server runs every check
 // and builds the exact decisions), ask the passkey over the options it answers,
 // then post the form as usual with the kept decision's id and the passkey's answer.
@@ -24,6 +24,9 @@
     }],
     [/^\/governor\/clear$/, function (fd) {
       return { action: "clear", reason: fd.get("reason") || "" };
+    }],
+    [/^\/venues\/ack$/, function (fd) {
+      return { action: "venue_ack", venue: fd.get("venue") || "", review: Number(fd.get("review")), reason: fd.get("note") || "" };
     }],
     [/^\/quarantine\/release$/, function (fd) {
       return { action: "release", news_id: fd.get("news_id") || "", reason: fd.get("reason") || "" };
