@@ -243,13 +243,10 @@ def venue_mission(fx: FakeExchange, venues: dict | None = None, **venue):
 
 
 def cid(data_dir, did: str) -> str:
-    from deskgate.identity.registry import AgentRegistry
+    from deskgate.audit.keys import KeyStore
+    from deskgate.execution.service import desk_fingerprint
 
-    registry = AgentRegistry.open(data_dir)
-    try:
-        return client_order_id(registry.desk_id(), did)
-    finally:
-        registry.engine.dispose()
+    return client_order_id(desk_fingerprint(KeyStore.for_desk(data_dir)), did)
 
 
 async def unhealthy(factory, venue: str, state: str, timeout: float = 15.0):
@@ -673,7 +670,7 @@ async def test_a_principal_sees_a_held_venue_and_lifts_the_hold_in_the_command_c
             await expect(page.locator("#venue-binance table.mismatches")).to_contain_text("32,500.00")
             await page.get_by_label("Note").fill("treasury transfer, checked on the venue")
             await page.get_by_role("button", name="Acknowledge review 1").click()
-            await expect(page.locator("#done")).to_contain_text("review 1 of binance acknowledged")
+            await expect(page.locator("#done")).to_contain_text("acknowledgement of review 1 of binance sent")
             for _ in range(100):
                 await page.goto(url + "/venues")
                 if "HEALTHY" in await page.locator("#venue-binance .venue-state").inner_text():
@@ -742,3 +739,187 @@ async def test_bars_and_prices_come_from_the_venue_and_a_venue_down_never_stops_
 def test_a_ccxt_feed_needs_its_venue_configured():
     with pytest.raises(MissionError, match="marketdata.ccxt.venue okx must be configured under venues"):
         parse_mission({"marketdata": {"source": "ccxt", "ccxt": {"venue": "okx"}}})
+
+
+# -- following one order: sent at most once, whatever the venue answers -----------------
+
+from deskgate.execution import follow as follow_mod  # noqa: E402
+from deskgate.execution.follow import OrderFollower  # noqa: E402
+from deskgate.execution.venue import VenueUnreachable  # noqa: E402
+
+
+class ScriptedVenue:
+    """A venue whose place and lookup answers a test scripts (the executor's side is real)."""
+
+    local = False
+
+    def __init__(self, place=None, lookups=()):
+        self.place_answer, self.lookups, self.placed = place, list(lookups), 0
+
+    async def rules(self, symbol):
+        return MarketRules(symbol=symbol, amount_step=0.00001, price_step=0.01, min_amount=0.00001, min_cost=5.0)
+
+    async def place(self, ticket):
+        self.placed += 1
+        if isinstance(self.place_answer, Exception):
+            raise self.place_answer
+        return self.place_answer
+
+    async def lookup(self, client_id, symbol):
+        answer = self.lookups.pop(0) if self.lookups else None
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def cancel(self, client_id, symbol):
+        return None
+
+
+def _follower(tmp_path, venue, *, created_at=None, **settings):
+    from deskgate.execution.store import ExecutionStore
+    from deskgate.storage import make_engine
+
+    store = ExecutionStore(make_engine(f"sqlite:///{tmp_path / 'executor.db'}"))
+    o = order(notional=1_000.0).model_copy(update={"created_at": created_at or datetime.now(timezone.utc)})
+    with store.engine.begin() as conn:
+        store.take_on(conn, o, 1, "dgabc", None, "sending", NOW)
+    mission = parse_mission({"venues": {"binance": {"timeout_seconds": 0.01, **settings}}})
+    return OrderFollower(mission, store, venue, store.load(o.order_id), mission.venues.configured()["binance"]), store
+
+
+async def _steps(f, n):
+    out = []
+    for _ in range(n):
+        try:
+            out.append(await f.step(Answered(), 0.0))
+        except VenueUnreachable as exc:
+            out.append(exc)
+    return out
+
+
+async def test_an_unconfirmed_send_is_looked_up_and_never_sent_again(tmp_path, monkeypatch):
+    monkeypatch.setattr(follow_mod, "SEND_GRACE_S", 0.2)
+    venue = ScriptedVenue(place=VenueUnreachable("timed out"))
+    f, store = _follower(tmp_path, venue)
+    steps = await _steps(f, 3)  # ticket, the send (times out), a lookup that finds nothing
+    assert isinstance(steps[1], VenueUnreachable) and steps[2] is None and venue.placed == 1
+    assert store.load(f.order_id)["attempts"] == 1
+    await asyncio.sleep(0.25)
+    (end,) = await _steps(f, 1)
+    assert end.state is VenueOrderState.REJECTED and "not confirmed" in end.reason and "not sent again" in end.reason
+    assert venue.placed == 1
+    # A new follower (a restart) for the same row only looks: it never sends.
+    again = OrderFollower(f.mission, store, venue, store.load(f.order_id), f.settings)
+    await _steps(again, 2)
+    assert venue.placed == 1
+    with pytest.raises(RuntimeError, match="never sent twice"):
+        store.begin_send(f.order_id, NOW)
+
+
+async def test_an_order_found_under_our_id_that_is_not_ours_is_not_adopted(tmp_path):
+    stranger = VenueReport(client_id="dgabc", venue_order_id="9", state=VenueOrderState.FILLED, filled=3.0, cost=195_000.0,
+                           side="sell", amount=3.0)
+    venue = ScriptedVenue(place=VenueUnreachable("timed out"), lookups=[stranger])
+    f, _ = _follower(tmp_path, venue)
+    steps = await _steps(f, 3)
+    assert steps[2].state is VenueOrderState.REJECTED and "does not match what was sent" in steps[2].reason
+
+
+async def test_an_approval_too_old_to_send_is_not_sent(tmp_path):
+    venue = ScriptedVenue()
+    f, _ = _follower(tmp_path, venue, created_at=datetime(2020, 1, 1, tzinfo=timezone.utc), max_order_age_seconds=60)
+    steps = await _steps(f, 2)
+    assert steps[1].state is VenueOrderState.REJECTED and "max_order_age_seconds" in steps[1].reason and venue.placed == 0
+
+
+@given(
+    place=st.sampled_from(["ok", "timeout", "refused"]),
+    events=st.lists(st.sampled_from(["step", "restart", "found", "missing", "unreachable", "wait"]), max_size=25),
+)
+@settings(max_examples=120, deadline=None)
+def test_whatever_the_venue_answers_and_however_often_the_executor_restarts_an_order_is_sent_at_most_once(tmp_path_factory, place, events):
+    from deskgate.execution.venue import VenueRefused
+
+    async def run():
+        answers_ = {"ok": VenueReport(client_id="dgabc", venue_order_id="1", state=VenueOrderState.NEW, side="buy"),
+                    "timeout": VenueUnreachable("timed out"), "refused": VenueRefused("insufficient balance")}
+        venue = ScriptedVenue(place=answers_[place])
+        f, store = _follower(tmp_path_factory.mktemp("o"), venue)
+        found = VenueReport(client_id="dgabc", venue_order_id="1", state=VenueOrderState.NEW, side="buy")
+        for e in events:
+            if e == "restart":
+                f = OrderFollower(f.mission, store, venue, store.load(f.order_id), f.settings)
+            elif e in ("found", "missing", "unreachable"):
+                venue.lookups.append({"found": found, "missing": None, "unreachable": VenueUnreachable("down")}[e])
+            elif e == "wait":
+                await asyncio.sleep(0.01)
+            else:
+                await _steps(f, 1)
+            assert venue.placed <= 1
+            assert store.load(f.order_id)["attempts"] <= 1
+
+    follow_mod.SEND_GRACE_S, saved = 0.02, follow_mod.SEND_GRACE_S
+    try:
+        asyncio.run(run())
+    finally:
+        follow_mod.SEND_GRACE_S = saved
+
+
+# -- the factory's fold of venue reports (pure) ------------------------------------------
+
+from deskgate.domain.venue import VenueAck, VenueObservation  # noqa: E402
+from deskgate.factory.venues import VenueRecord, fold_ack, fold_observation, verdict  # noqa: E402
+
+
+def _obs(balances, unknown=(), i=0):
+    return VenueObservation(venue="binance", observed_at=datetime(2026, 12, 2, 12, 0, i, tzinfo=timezone.utc), state="healthy",
+                            balances=balances, unknown_orders=list(unknown))
+
+
+def _fold(rec, obs, book=None):
+    return fold_observation(rec, obs, book=book if book is not None else {"BTC": 1.0}, prices={"BTC": 50_000.0}, assets={"BTC"},
+                            tolerance_usd=10.0, hold_above_usd=1_000.0)
+
+
+def test_a_difference_counts_when_seen_twice_and_a_one_off_does_not():
+    rec = _fold(VenueRecord(), _obs({"BTC": 0.0}))
+    assert rec.review is None  # once: perhaps a fill on its way to the book
+    rec = _fold(rec, _obs({"BTC": 1.0}, i=1))
+    assert rec.review is None and rec.suspect == ()
+    rec = _fold(_fold(rec, _obs({"BTC": 0.0}, i=2)), _obs({"BTC": 0.0}, i=3))
+    assert rec.review == 1 and rec.held and verdict(rec, age_s=0, health_seconds=10)[0] == "held"
+
+
+def test_a_persistent_difference_cannot_hide_behind_changing_strangers_or_an_asset_not_read():
+    rec = VenueRecord()
+    for i in range(4):  # someone keeps replacing an order on the account; BTC stays short
+        rec = _fold(rec, _obs({"BTC": 0.0}, unknown=[f"x{i}"], i=i))
+    assert rec.review is not None and rec.held
+    rec = _fold(VenueRecord(), _obs({"BTC": 0.0}))
+    rec = _fold(rec, _obs({}, i=1))  # BTC not read (an order of ours open on it): still suspect
+    rec = _fold(rec, _obs({"BTC": 0.0}, i=2))
+    assert rec.review == 1
+
+
+def test_an_acknowledgement_accepts_only_what_the_principal_was_shown():
+    rec = _fold(_fold(VenueRecord(), _obs({"BTC": 1.1})), _obs({"BTC": 1.1}, i=1))
+    assert rec.review == 1 and rec.held  # 5,000 USD more than the book
+    shown = rec.review_opened_at
+    rec = _fold(_fold(rec, _obs({"BTC": 0.2}, i=2)), _obs({"BTC": 0.2}, i=3))  # it changed while waiting
+    assert rec.review == 2 and rec.held
+    stale = VenueAck(venue="binance", review=1, opened_at=shown, principal="alice", at=NOW)
+    assert "open review of binance is 2" in fold_ack(rec, stale)[1]
+    renumbered = VenueAck(venue="binance", review=2, opened_at=shown, principal="alice", at=NOW)  # the number, not the review
+    assert fold_ack(rec, renumbered)[1] is not None
+    rec, problem = fold_ack(rec, VenueAck(venue="binance", review=2, opened_at=rec.review_opened_at, principal="alice", at=NOW))
+    assert problem is None and not rec.held and rec.baseline == {"BTC": pytest.approx(-0.8)}
+    rec = _fold(_fold(rec, _obs({"BTC": 0.2}, i=4)), _obs({"BTC": 0.2}, i=5))
+    assert rec.review is None and verdict(rec, age_s=0, health_seconds=10) == ("healthy", None)
+
+
+def test_a_venue_not_reconciled_for_long_is_stale_and_one_not_reported_is_unknown():
+    assert verdict(VenueRecord(), age_s=None, health_seconds=10)[0] == "unknown"
+    rec = _fold(VenueRecord(), _obs({"BTC": 1.0}))
+    assert verdict(rec, age_s=31, health_seconds=10)[0] == "stale"
+    assert verdict(rec, age_s=1, health_seconds=10, reconciled_age_s=200, reconcile_seconds=60)[0] == "stale"
+    assert verdict(rec, age_s=1, health_seconds=10, reconciled_age_s=100, reconcile_seconds=60) == ("healthy", None)

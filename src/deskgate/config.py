@@ -218,6 +218,14 @@ class VenueSettings(_Section):
     max_clock_skew_ms: PositiveFloat = 1000.0
     max_rate_limited: int = Field(3, ge=1)
 
+    @model_validator(mode="after")
+    def _live_over_tls(self) -> VenueSettings:
+        if not self.sandbox and self.api_url and self.api_url.startswith("http://"):
+            host = self.api_url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[0]
+            if host not in ("127.0.0.1", "localhost", "[::1]"):
+                raise ValueError(f"api_url {self.api_url} is plain http: a live venue's keys go over https only")
+        return self
+
     def env_names(self, venue: str) -> tuple[str, str, str]:
         """The environment variables holding this venue's key, secret and passphrase."""
         prefix = f"DESKGATE_{venue.upper()}_API"

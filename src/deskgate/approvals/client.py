@@ -519,7 +519,7 @@ class CommandCenter:
             raise CommandCenterError(f"no review is open for {venue}")
         if st.review != review:
             raise CommandCenterError(f"review {review} is not open: the open review of {venue} is {st.review}")
-        return VenueAck(venue=venue, review=review, principal=principal, at=utcnow(), note=note)
+        return VenueAck(venue=venue, review=review, opened_at=st.review_opened_at or "", principal=principal, at=utcnow(), note=note)
 
     async def send_venue_ack(self, ack: VenueAck, signer: Signer, *, headers: dict[str, str] | None = None) -> VenueAck:
         if self.principal_of(signer) != ack.principal:

@@ -47,6 +47,7 @@ EXPECTED_SIGNER: dict[str, tuple[str, ...]] = {
     Kind.BREAKER: ("factory", "principal:"),
     Kind.QUARANTINE: ("marketdata",),
     Kind.RELEASE: ("principal:",),
+    Kind.VENUE_ACK: ("principal:",),
     Kind.NEWS: ("marketdata",),
 }
 

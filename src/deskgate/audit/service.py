@@ -43,6 +43,7 @@ SOURCES: tuple[tuple[str, str, Kind], ...] = (
     (BREAKER_STREAM, f"$KV.{S.BREAKER_BUCKET}.>", Kind.BREAKER),
     ("QUARANTINE", S.QUARANTINE_SUBJECT, Kind.QUARANTINE),
     ("QUARANTINE", S.RELEASE_SUBJECT, Kind.RELEASE),
+    ("RESPONSES", "approvals.venues.>", Kind.VENUE_ACK),
 )
 
 IDLE_CHECKPOINT_SECONDS = 2.0
@@ -63,6 +64,8 @@ def ref_of(kind: Kind, payload: bytes) -> str | None:
         ref = data.get("trip_id") or data.get("resets_trip_id")
     elif kind in (Kind.QUARANTINE, Kind.RELEASE):
         ref = data.get("news_id")
+    elif kind is Kind.VENUE_ACK:
+        ref = data.get("venue")
     else:
         ref = data.get("directive_id")
     return ref[:128] if isinstance(ref, str) and ref else None

@@ -289,7 +289,7 @@ def _print_outcomes(outcomes, json_out: bool) -> None:
     if not outcomes:
         console.print("[yellow]no answer from the factory yet[/]; `deskgate approvals show ID` will tell")
     for o in outcomes:
-        colour = {"executed": "green", "ordered": "green", "awaiting_second_approval": "cyan"}.get(o.outcome, "red")
+        colour = {"executed": "green", "ordered": "green", "awaiting_second_approval": "cyan", "held": "yellow"}.get(o.outcome, "red")
         line = f"[{colour}]{o.outcome}[/] {o.reason}"
         if o.fill is not None and o.fill.status == "filled":
             f = o.fill

@@ -44,7 +44,8 @@ async def check_venue(name: str, settings) -> list[tuple[str, bool, str]]:
         return [("supported", False, NOT_SUPPORTED[name])]
     try:
         creds = read_credentials(name, settings)
-        steps.append(("keys", True, f"read ({where}{', ' + settings.api_url if settings.api_url else ''})"))
+        endpoint = settings.api_url.split("?", 1)[0] if settings.api_url else ""
+        steps.append(("keys", True, f"read ({where}{', ' + endpoint if endpoint else ''})"))
     except CredentialsError as exc:
         return [("keys", False, str(exc))]
     venue = CcxtVenue(name, settings, creds)
@@ -89,8 +90,14 @@ def venues_check(json_out: bool = JsonOption, mission_path: Path = MissionOption
         console.print("no real venues under `venues:` in mission.yaml: every order fills on the paper venue")
         return
 
+    async def one(name, s):
+        try:
+            return await check_venue(name, s)
+        except Exception as exc:  # noqa: BLE001 - one venue's surprise does not hide the others' answers
+            return [("connect", False, f"{type(exc).__name__}: {str(exc)[:300]}")]
+
     async def all_of_them():
-        return {name: await check_venue(name, s) for name, s in configured.items()}
+        return {name: await one(name, s) for name, s in configured.items()}
 
     results = asyncio.run(all_of_them())
     if json_out:
@@ -152,5 +159,6 @@ def venues_ack(
     if json_out:
         print_json(ack.model_dump(mode="json"))
         return
-    console.print(f"[green]review {review} of {escape(venue)} acknowledged[/] by {escape(ack.principal)}; the factory lifts the hold")
+    console.print(f"[green]acknowledgement of review {review} of {escape(venue)} sent[/] by {escape(ack.principal)}; "
+                  "the factory checks it and lifts the hold at its next read (`deskgate venues status`)")
 

@@ -11,10 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from deskgate.domain.base import Message
 
 #: What the executor saw. "healthy" is the only state in which orders may be staged.
-ObservedState = Literal["healthy", "unreachable", "rate_limited", "clock_skew", "auth"]
+ObservedState = Literal["healthy", "unreachable", "rate_limited", "clock_skew", "auth", "stuck"]
 #: The factory's verdict adds what only it knows: a mismatch with its book, a hold until a
 #: principal acknowledges it, no report for too long, or none yet.
-VenueState = Literal["healthy", "unreachable", "rate_limited", "clock_skew", "auth", "mismatch", "held", "stale", "unknown"]
+VenueState = Literal["healthy", "unreachable", "rate_limited", "clock_skew", "auth", "stuck", "mismatch", "held", "stale", "unknown"]
 
 VenueName = str
 
@@ -63,6 +63,7 @@ class VenueStatus(Message):
     unknown_orders: list[str] = Field(default_factory=list)
     # A mismatch waiting for a principal: `review` names it, an acknowledgement must too.
     review: int | None = None
+    review_opened_at: str | None = None
     held: bool = False
     baseline: dict[str, float] = Field(default_factory=dict)
     reconciled_at: datetime | None = None
@@ -74,6 +75,7 @@ class VenueAck(Message):
 
     venue: VenueName = Field(min_length=1, max_length=32)
     review: int = Field(ge=1)
+    opened_at: str = Field(min_length=1, max_length=64)  # the review's, as shown: a review once lost and numbered again is another
     principal: str = Field(min_length=1, max_length=128)
     at: datetime
     note: str = Field("", max_length=2000)

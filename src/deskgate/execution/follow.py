@@ -88,13 +88,14 @@ class OrderFollower:
         self.sent = row["attempts"] > 0
         self.send_started_at = row["send_started_at"]
         self.taken_at = row["sent_at"]
-        self.cancel_confirmed = False
+        self.auth_failure: VenueAuthFailed | None = None  # the key was refused during the last step
         self.missing_since: float | None = None  # monotonic: an open order the venue stopped finding
 
     def _not_sent(self, why: str) -> VenueReport:
         return _ended(self.client_id, VenueOrderState.REJECTED, f"not sent: {why}")
 
     async def step(self, done: Answered, now_m: float) -> VenueReport | None:
+        self.auth_failure = None
         if self.ticket is None:
             return await self._make_ticket()
         if self.state == "sending" and not self.sent:
@@ -127,7 +128,10 @@ class OrderFollower:
     async def _make_ticket(self) -> VenueReport | None:
         try:
             rules = await self.venue.rules(symbol_for(self.order.asset, self.settings.quote))
-        except (VenueRefused, VenueAuthFailed) as exc:
+        except VenueAuthFailed as exc:
+            self.auth_failure = exc
+            return self._not_sent(str(exc))
+        except VenueRefused as exc:
             return self._not_sent(str(exc))
         made = ticket_for(self.order, self.client_id, rules, self.mission.approvals.price_band_pct, derivatives=self.settings.derivatives)
         if isinstance(made, str):
@@ -150,6 +154,7 @@ class OrderFollower:
         except VenueRefused as exc:
             return self._not_sent(str(exc))  # the venue said no: nothing was placed
         except VenueAuthFailed as exc:
+            self.auth_failure = exc
             return self._not_sent(str(exc))  # the key was refused before anything was placed
         self.state = "open"
         return report
@@ -167,7 +172,12 @@ async def follow(follower: OrderFollower, done: Answered, answer, saw, poll_s: f
     while not done.ended:
         try:
             report = await follower.step(done, loop.time())
-            saw(None)
+            # A step that ended in a refused key says so; only a signed call that worked
+            # says the venue (and the key) work.
+            if follower.auth_failure is not None:
+                saw(follower.auth_failure)
+            elif follower.sent:
+                saw(None)  # a signed call (a send, a look, a cancel) was answered
             backoff = poll_s
         except VenueError as exc:
             saw(exc)

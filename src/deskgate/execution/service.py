@@ -17,6 +17,7 @@ resumes every order that had not ended.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 
@@ -45,13 +46,20 @@ from deskgate.domain.venue import VenueObservation
 from deskgate.execution.health import assess
 from deskgate.execution.venue import OrderTicket, Venue, VenueError, VenueReport
 from deskgate.execution.venues import VenueBook
-from deskgate.identity.registry import AgentRegistry
 from deskgate.paths import DataDir
 from deskgate.people.pins import Pins, enroll_everyone_once
 from deskgate.storage import make_engine
 
 log = logging.getLogger("deskgate.executor")
 
+
+
+def desk_fingerprint(keys: KeyStore) -> str:
+    """This desk, for client order ids: its factory's public key, made when the desk was set up."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    raw = keys.public_keys("factory")[0].public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 class Executor:
@@ -66,16 +74,13 @@ class Executor:
         self.keys = KeyStore.for_desk(data_dir, pins=Pins.for_service(data_dir, "executor"))
         enroll_everyone_once(self.keys.pins, self.keys.principals)  # a data directory from before pins
         self.signer = Signer(self.keys, "executor")
-        registry = AgentRegistry.open(data_dir)
-        try:
-            self.desk_id = registry.desk_id()  # in every client order id: no other desk's orders are ours
-        finally:
-            registry.engine.dispose()
+        self.desk_id = desk_fingerprint(self.keys)  # in every client order id: no other desk's orders are ours
         paper = mission.paper
         self.venues = VenueBook(mission, PaperVenue("paper", self.prices, paper.slippage_bps, paper.fee_bps))
         self.refused = 0
         self._stop = asyncio.Event()
         self._driving: dict[str, asyncio.Task] = {}
+        self.unfollowed: dict[str, dict[str, str]] = {}  # venue -> order id -> why it is not followed
         self.nc = None
         self.js = None
 
@@ -242,16 +247,21 @@ class Executor:
                 held, open_ids = await venue.balances(), await venue.open_orders()
                 self.venues.saw(name, None)
                 # Every asset the desk trades or ever sent here, zero included: a position the
-                # venue no longer holds must show as a difference, not as "not read".
-                assets = set(held) | set(self.mission.marketdata.assets) | self.store.assets(name)
+                # venue no longer holds must show as a difference, not as "not read". Other
+                # currencies on the account (fee tokens, a testnet's presets) are not the book's.
+                assets = set(self.mission.marketdata.assets) | self.store.assets(name)
                 balances = {a: held.get(a, 0.0) for a in assets if a not in busy and a != settings.quote}
-                mine = self.store.client_ids(name)
+                mine = self.store.client_ids(name, unfinished=True)  # an ended order open at the venue is not ours any more
                 ours = [c for c in open_ids if c in mine]
                 unknown = [c for c in open_ids if c not in mine]
             except VenueError as exc:
                 self.venues.saw(name, exc)
                 balances = None
         state, observed, limit, reason = assess(self.venues.seen[name], skew, settings)
+        stuck = self.unfollowed.get(name)
+        if state == "healthy" and stuck:
+            state, observed, limit, reason = ("stuck", f"{len(stuck)} orders not followed", "every open order followed",
+                                              f"orders {', '.join(sorted(stuck)[:5])} at {name} are not followed: {next(iter(stuck.values()))}")
         observation = VenueObservation(
             venue=name, observed_at=self.clock.now(), state=state, observed=observed[:200], limit=limit[:200], reason=reason[:1000],
             clock_skew_ms=skew, balances=balances, open_orders=ours[:10_000], unknown_orders=unknown[:10_000],
@@ -294,13 +304,14 @@ class Executor:
             return
         venue_name = row["venue"]
         settings = self.mission.venues.configured().get(venue_name)
+        why = None
         if settings is None:
-            log.error("order %s is open at %s, which is no longer under venues: in mission.yaml; "
-                      "it is not followed until the venue is configured again", order_id, venue_name)
-            return
-        if row["endpoint"] and row["endpoint"] != endpoint_of(settings):
-            log.error("order %s was sent to %s %s, now configured as %s; it is not followed there",
-                      order_id, venue_name, row["endpoint"], endpoint_of(settings))
+            why = "the venue is no longer under venues: in mission.yaml; configure it again to finish the order"
+        elif row["endpoint"] and row["endpoint"] != endpoint_of(settings):
+            why = f"it was sent to {row['endpoint']}, and the venue is now configured as {endpoint_of(settings)}"
+        if why is not None:
+            log.error("order %s at %s is not followed: %s", order_id, venue_name, why)
+            self.unfollowed.setdefault(venue_name, {})[order_id] = why
             return
         follower = OrderFollower(self.mission, self.store, self.venues.get(venue_name), row, settings)
         order = follower.order

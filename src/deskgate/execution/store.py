@@ -165,10 +165,13 @@ class ExecutionStore:
             rows = conn.execute(select(venue_orders.c.order).where(venue_orders.c.venue == venue)).all()
         return {r[0].get("asset") for r in rows if r[0].get("asset")}
 
-    def client_ids(self, venue: str) -> set[str]:
-        """Every client id this executor ever sent to `venue`."""
+    def client_ids(self, venue: str, *, unfinished: bool = False) -> set[str]:
+        """Client ids this executor sent to `venue` (only those of orders not ended, if `unfinished`)."""
+        q = select(venue_orders.c.client_id).where(venue_orders.c.venue == venue, venue_orders.c.client_id != "")
+        if unfinished:
+            q = q.where(venue_orders.c.state != "ended")
         with self.engine.begin() as conn:
-            rows = conn.execute(select(venue_orders.c.client_id).where(venue_orders.c.venue == venue, venue_orders.c.client_id != "")).all()
+            rows = conn.execute(q).all()
         return {r[0] for r in rows}
 
     def load(self, order_id: str) -> dict:

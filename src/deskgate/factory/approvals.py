@@ -86,6 +86,8 @@ def approval_gate(resp: ApprovalResponse, intention: dict | None, earlier: list[
     did = resp.directive_id
     if intention is None:
         return Refuse(f"no staged directive {did}")
+    if intention["state"] == IntentionState.HELD and resp.decision == "reject":
+        return Reject(resp.reason)  # a held approval can still be withdrawn
     if intention["state"] not in AWAITING_DECISION:
         return Refuse(f"directive {did} is already {intention['state']}")
     if now > intention["expires_at"]:
@@ -289,12 +291,17 @@ class Approvals:
     def release_held(self, effects: Effects) -> int:
         """Order every held intention whose venue is healthy again; the count ordered or invalidated."""
         b = self.state.beliefs
-        if b.breaker_tripped or not b.venue_health:
+        if not b.venue_health:
             return 0
         now = self.clock.now()
         done = 0
         with self.store.begin() as conn:
             for intention in self.store.held_intentions(conn):
+                if b.breaker_tripped:  # approvals given before a trip do not outlive it
+                    self._finish(conn, intention["directive_id"], intention["state"], IntentionState.INVALIDATED, now, None,
+                                 "breaker: the circuit breaker tripped while the approval was held", effects)
+                    done += 1
+                    continue
                 staged = StagedDirective.model_validate_json(intention["staged"])
                 if b.venue_health.get(staged.venue, None) is not None:
                     continue  # still unhealthy

@@ -26,7 +26,7 @@ import dataclasses
 import json
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import nats.errors
@@ -59,15 +59,20 @@ class VenueRecord:
     observation: dict | None = None  # the latest VenueObservation (JSON)
     baseline: dict[str, float] = dataclasses.field(default_factory=dict)  # held outside deskgate, acknowledged
     review: int | None = None  # the open review a principal must acknowledge
+    review_opened_at: str | None = None  # with the number, what an acknowledgement must name
     reviews_opened: int = 0
     review_mismatches: tuple[dict, ...] = ()
     review_unknown_orders: tuple[str, ...] = ()
     held: bool = False
     mismatches: tuple[dict, ...] = ()  # as of the last reconciliation
     reconciled_at: str | None = None
-    # What differed at the last reconciliation (assets, unknown orders): a difference counts
-    # only when the next one, a period later, still shows it. A fill on its way to the book
-    # when the venue was read differs once; a real difference persists.
+    # Open orders on the account this desk did not send, which a principal acknowledged.
+    acknowledged_orders: tuple[str, ...] = ()
+    # What differed at the last reconciliation (assets; "orders" for open orders this desk
+    # never sent): a difference counts only when the next reading, a period later, still
+    # shows it. A fill on its way to the book when the venue was read differs once; a real
+    # difference persists. An asset not read this time (an order of ours open on it) keeps
+    # its place here.
     suspect: tuple[str, ...] = ()
 
 
@@ -75,6 +80,11 @@ class VenueRecord:
 class Cursors:
     observations: int = 0  # VENUES stream
     acks: int = 0  # RESPONSES stream (approvals.venues.>)
+
+
+def _review_key(mismatches, unknown: bool, held: bool) -> tuple:
+    """What a principal is shown: a review whose contents change is a new review."""
+    return (tuple(sorted((m["asset"], round(m["difference"], 12)) for m in mismatches)), unknown, held)
 
 
 def fold_observation(
@@ -85,42 +95,53 @@ def fold_observation(
     rec = dataclasses.replace(rec, observation=obs.model_dump(mode="json"))
     if obs.balances is None:
         return rec
-    found = reconcile(book, obs.balances, rec.baseline, prices, assets | set(obs.balances), tolerance_usd)
-    differs = tuple(sorted({m.asset for m in found} | {f"order:{c}" for c in obs.unknown_orders}))
-    confirmed = bool(differs) and set(differs) <= set(rec.suspect)
+    strangers = [c for c in obs.unknown_orders if c not in rec.acknowledged_orders]
+    found = reconcile(book, obs.balances, rec.baseline, prices, assets, tolerance_usd)
+    differs = {m.asset for m in found} | ({"orders"} if strangers else set())
+    not_read = {a for a in rec.suspect if a != "orders" and a not in obs.balances}
+    confirmed = [m for m in found if m.asset in rec.suspect]
+    unknown = bool(strangers) and "orders" in rec.suspect
     rec = dataclasses.replace(
-        rec, mismatches=tuple(m.model_dump() for m in found), reconciled_at=obs.observed_at.isoformat(), suspect=differs
+        rec, mismatches=tuple(m.model_dump() for m in found), reconciled_at=obs.observed_at.isoformat(),
+        suspect=tuple(sorted(differs | not_read)),
     )
-    if not confirmed:
+    if not confirmed and not unknown:
         return rec
-    serious = bool(obs.unknown_orders) or any(m.difference_usd is None or m.difference_usd > hold_above_usd for m in found)
-    if rec.review is None:
-        rec = dataclasses.replace(
-            rec,
-            review=rec.reviews_opened + 1,
-            reviews_opened=rec.reviews_opened + 1,
-            review_mismatches=tuple(m.model_dump() for m in found),
-            review_unknown_orders=tuple(obs.unknown_orders),
-            held=serious,
-        )
-    elif serious and not rec.held:
-        rec = dataclasses.replace(rec, held=True)  # it grew past the hold while waiting
-    return rec
+    shown = tuple(m.model_dump() for m in confirmed)
+    held = unknown or any(m.difference_usd is None or m.difference_usd > hold_above_usd for m in confirmed)
+    held = held or rec.held  # a hold is lifted by a principal only
+    if rec.review is not None and _review_key(rec.review_mismatches, bool(rec.review_unknown_orders), rec.held) == _review_key(shown, unknown, held):
+        return rec  # the open review still says what the venue says
+    # A new review (or the open one changed): a new number, so an acknowledgement of what
+    # a principal saw earlier cannot accept what they have not seen.
+    return dataclasses.replace(
+        rec,
+        review=rec.reviews_opened + 1,
+        review_opened_at=obs.observed_at.isoformat(),
+        reviews_opened=rec.reviews_opened + 1,
+        review_mismatches=shown,
+        review_unknown_orders=tuple(strangers) if unknown else (),
+        held=held,
+    )
 
 
 def fold_ack(rec: VenueRecord, ack: VenueAck) -> tuple[VenueRecord, str | None]:
     """The record after a principal's (verified) acknowledgement, or why it does not apply."""
     if rec.review is None:
         return rec, f"no review is open for {ack.venue}"
-    if ack.review != rec.review:
-        return rec, f"acknowledges review {ack.review}, but the open review of {ack.venue} is {rec.review}"
+    if ack.review != rec.review or ack.opened_at != rec.review_opened_at:
+        return rec, f"acknowledges review {ack.review} ({ack.opened_at}), but the open review of {ack.venue} is {rec.review} ({rec.review_opened_at})"
     baseline = dict(rec.baseline)
     for m in rec.review_mismatches:
         baseline[m["asset"]] = m["venue"] - m["book"]  # what the venue holds beyond the book, as the principal saw it
-    return dataclasses.replace(rec, baseline=baseline, review=None, review_mismatches=(), review_unknown_orders=(), held=False), None
+    acknowledged = tuple(sorted(set(rec.acknowledged_orders) | set(rec.review_unknown_orders)))
+    return dataclasses.replace(rec, baseline=baseline, review=None, review_opened_at=None, review_mismatches=(), review_unknown_orders=(),
+                               held=False, suspect=(), acknowledged_orders=acknowledged), None
 
 
-def verdict(rec: VenueRecord, *, age_s: float | None, health_seconds: float) -> tuple[str, VenueProblem | None]:
+def verdict(
+    rec: VenueRecord, *, age_s: float | None, health_seconds: float, reconciled_age_s: float = 0.0, reconcile_seconds: float = 60.0
+) -> tuple[str, VenueProblem | None]:
     """(state, problem): problem None means orders may be staged for the venue."""
     if rec.observation is None or age_s is None:
         return "unknown", VenueProblem("unknown", "no report from the executor yet", "a report every "
@@ -129,6 +150,10 @@ def verdict(rec: VenueRecord, *, age_s: float | None, health_seconds: float) -> 
         return "stale", VenueProblem("stale", f"last report {age_s:.0f} s ago", f"within {STALE_AFTER_PERIODS * health_seconds:g} s",
                                      "no report from the executor: it may be down")
     obs = rec.observation
+    if obs["state"] == "healthy" and reconciled_age_s > STALE_AFTER_PERIODS * reconcile_seconds:
+        return "stale", VenueProblem("stale", f"last reconciliation {reconciled_age_s:.0f} s ago",
+                                     f"within {STALE_AFTER_PERIODS * reconcile_seconds:g} s",
+                                     "the venue's balances have not been compared with the book lately")
     if obs["state"] != "healthy":
         return obs["state"], VenueProblem(obs["state"], obs["observed"], obs["limit"], obs["reason"] or obs["state"])
     if rec.held:
@@ -142,6 +167,18 @@ def verdict(rec: VenueRecord, *, age_s: float | None, health_seconds: float) -> 
     return "healthy", None
 
 
+def _age_of(stored_time: str) -> float:
+    """Seconds since a JetStream stored timestamp (RFC 3339, nanoseconds); large when unreadable."""
+    try:
+        text = stored_time.rstrip("Z")
+        head, _, frac = text.partition(".")
+        at = datetime.fromisoformat(head).replace(tzinfo=timezone.utc)
+        seconds = float(f"0.{frac}") if frac else 0.0
+        return (datetime.now(timezone.utc) - at).total_seconds() - seconds
+    except (ValueError, AttributeError):
+        return 1e9
+
+
 class VenueWatch:
     def __init__(self, path: Path, state: FactoryState, verifier: Verifier, mission: Mission, clock: Clock, outbox: Outbox):
         self.path = path
@@ -152,7 +189,9 @@ class VenueWatch:
         self.outbox = outbox
         self.names = tuple(mission.venues.configured())
         self.records, self.cursors = self._read(path, self.names)
-        self.received: dict[str, float] = {}  # monotonic time of each venue's latest report, this run
+        self.received: dict[str, float] = {}  # monotonic time each venue's latest report was made (as stored), this run
+        self.reconciled: dict[str, float] = {}  # monotonic time of each venue's latest reconciliation, this run
+        self.started = time.monotonic()
         self.nc = None
         self._last_refresh = 0.0
         self._published: dict[str, tuple] = {}
@@ -164,7 +203,8 @@ class VenueWatch:
             records = {n: VenueRecord(**{**r, "review_mismatches": tuple(r.get("review_mismatches", ())),
                                          "review_unknown_orders": tuple(r.get("review_unknown_orders", ())),
                                          "mismatches": tuple(r.get("mismatches", ())),
-                                         "suspect": tuple(r.get("suspect", ()))})
+                                         "suspect": tuple(r.get("suspect", ())),
+                                         "acknowledged_orders": tuple(r.get("acknowledged_orders", ()))})
                        for n, r in data["records"].items()}
             cursors = Cursors(**data["cursors"])
         except FileNotFoundError:
@@ -182,13 +222,15 @@ class VenueWatch:
         data = {"records": {n: dataclasses.asdict(r) for n, r in self.records.items()}, "cursors": dataclasses.asdict(self.cursors)}
         write_private(self.path, json.dumps(data))
 
+    def _verdict(self, name: str) -> tuple[str, VenueProblem | None]:
+        now, venues = time.monotonic(), self.mission.venues
+        age = now - self.received[name] if name in self.received else None
+        reconciled = now - self.reconciled.get(name, self.started)
+        return verdict(self.records[name], age_s=age, health_seconds=venues.health_seconds, reconciled_age_s=reconciled,
+                       reconcile_seconds=venues.reconcile_seconds)
+
     def apply_to_beliefs(self) -> None:
-        now = time.monotonic()
-        health = {}
-        for n in self.names:
-            age = now - self.received[n] if n in self.received else None
-            health[n] = verdict(self.records[n], age_s=age, health_seconds=self.mission.venues.health_seconds)[1]
-        self.state.beliefs.venue_health = health
+        self.state.beliefs.venue_health = {n: self._verdict(n)[1] for n in self.names}
 
     def problem(self, venue: str) -> VenueProblem | None:
         return self.state.beliefs.venue_health.get(venue) if self.state.beliefs is not None else None
@@ -227,11 +269,16 @@ class VenueWatch:
                 continue  # a venue no longer configured, or a report on another venue's subject
             book = {a: q for (a, v), q in led.holdings.items() if v == obs.venue}
             self.records[obs.venue] = fold_observation(
-                self.records[obs.venue], obs, book=book, prices=dict(led.marks), assets=set(self.mission.marketdata.assets),
+                self.records[obs.venue], obs, book=book, prices=dict(led.marks), assets=set(self.mission.marketdata.assets) | set(book),
                 tolerance_usd=venues.reconcile_tolerance_usd,
                 hold_above_usd=venues.hold_above_usd,
             )
-            self.received[obs.venue] = time.monotonic()
+            # Fresh by when the report was stored, not when it was read: a backlog read after a
+            # restart says nothing about now.
+            made = time.monotonic() - max(0.0, _age_of(m.time))
+            self.received[obs.venue] = max(self.received.get(obs.venue, made), made)
+            if obs.balances is not None:
+                self.reconciled[obs.venue] = max(self.reconciled.get(obs.venue, made), made)
         async for m in read_stream(self.nc, "RESPONSES", "approvals.venues.>", start_seq=self.cursors.acks + 1):
             self.cursors = dataclasses.replace(self.cursors, acks=m.seq)
             changed = True
@@ -265,8 +312,7 @@ class VenueWatch:
 
     def status(self, name: str, now: datetime) -> VenueStatus:
         rec = self.records[name]
-        age = time.monotonic() - self.received[name] if name in self.received else None
-        state, problem = verdict(rec, age_s=age, health_seconds=self.mission.venues.health_seconds)
+        state, problem = self._verdict(name)
         obs = rec.observation or {}
         return VenueStatus(
             venue=name, state=state, healthy=problem is None, at=now,
@@ -274,7 +320,8 @@ class VenueWatch:
             limit=(problem.limit if problem else "")[:500], reason=(problem.reason if problem else "")[:1000],
             observed_at=obs.get("observed_at"), clock_skew_ms=obs.get("clock_skew_ms"),
             mismatches=[Mismatch(**m) for m in (rec.review_mismatches or rec.mismatches)],
-            unknown_orders=list(rec.review_unknown_orders), review=rec.review, held=rec.held, baseline=rec.baseline,
+            unknown_orders=list(rec.review_unknown_orders), review=rec.review, review_opened_at=rec.review_opened_at, held=rec.held,
+            baseline=rec.baseline,
             reconciled_at=rec.reconciled_at,
         )
 

@@ -522,7 +522,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
         ack = await ctx.desk.acknowledge_venue(  # type: ignore[union-attr]
             session, session_signer(request, session), str(f.get("venue") or ""), review, str(f.get("note") or ""), form_proof(f)
         )
-        done = f"review {ack.review} of {ack.venue} acknowledged: the factory lifts the hold at its next read"
+        done = f"acknowledgement of review {ack.review} of {ack.venue} sent: the factory checks it and lifts the hold at its next read"
         return page(request, "venues.html", session, **(await venues_values()), done=done)
 
     @app.post("/governor/clear", include_in_schema=False)

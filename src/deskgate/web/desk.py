@@ -180,7 +180,7 @@ class Desk:
         d = s.directive
         approved_by: list[str] = []
         for o in item.outcomes:
-            if o.outcome in ("awaiting_second_approval", "ordered", "invalidated") and o.principals:
+            if o.outcome in ("awaiting_second_approval", "held", "ordered", "invalidated") and o.principals:
                 approved_by = list(o.principals)
         return QueueEntry(
             directive_id=d.directive_id,
