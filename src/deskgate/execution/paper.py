@@ -5,26 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from deskgate.domain.execution import Fill, Order
+from deskgate.execution.reports import answer_fields
 from deskgate.execution.venue import MarketRules, OrderTicket, VenueOrderState, VenueReport
-
-
-def _answer(order: Order, now: datetime) -> dict:
-    """What every answer to an order names: the order, its directive, and when."""
-    return dict(
-        fill_id=f"{order.order_id}-f",
-        order_id=order.order_id,
-        directive_id=order.directive_id,
-        venue=order.venue,
-        asset=order.asset,
-        side=order.side,
-        filled_at=now,
-        reference_price=order.reference_price,
-    )
 
 
 def refused(order: Order, reason: str, now: datetime) -> Fill:
     """The executor's answer to an order whose chain does not verify: nothing filled."""
-    return Fill(status="rejected", reason=f"refused by the executor: {reason}"[:2000], **_answer(order, now))
+    return Fill(fill_id=f"{order.order_id}-f", status="rejected", reason=f"refused by the executor: {reason}"[:2000], **answer_fields(order, now))
 
 
 class PaperVenue:

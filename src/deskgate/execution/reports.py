@@ -36,7 +36,8 @@ class Answered:
     ended: bool = False
 
 
-def _base(order: Order, report: VenueReport, now: datetime) -> dict:
+def answer_fields(order: Order, now: datetime, client_id: str = "", venue_order_id: str = "") -> dict:
+    """What every answer to an order names: the order, its directive, when, and the venue's ids."""
     return dict(
         order_id=order.order_id,
         directive_id=order.directive_id,
@@ -45,9 +46,13 @@ def _base(order: Order, report: VenueReport, now: datetime) -> dict:
         side=order.side,
         filled_at=now,
         reference_price=order.reference_price,
-        client_order_id=report.client_id,
-        venue_order_id=report.venue_order_id,
+        client_order_id=client_id,
+        venue_order_id=venue_order_id,
     )
+
+
+def _base(order: Order, report: VenueReport, now: datetime) -> dict:
+    return answer_fields(order, now, report.client_id, report.venue_order_id)
 
 
 def fill_id(order: Order, number: int) -> str:

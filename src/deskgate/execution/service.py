@@ -170,11 +170,11 @@ class Executor:
             await self._refuse_chain(msg, seq, order, problem, now)
             return
         venue = self.venues.get(order.venue)
-        client_id = client_order_id(self.desk_id, order.directive_id)
         if venue.local:
-            await self._fill_locally(venue, order, seq, client_id, now)
+            # The paper venue's ids name the directive alone: a replay on another desk answers the same.
+            await self._fill_locally(venue, order, seq, client_order_id("paper", order.directive_id), now)
         else:
-            await self._take_on(order, seq, client_id, now)
+            await self._take_on(order, seq, client_order_id(self.desk_id, order.directive_id), now)
         await msg.ack()
 
     async def _refuse_chain(self, msg: Msg, seq: int, order: Order, problem: str, now) -> None:
