@@ -176,7 +176,12 @@ def line_chart(points: Sequence[Point], *, title: str, style: ChartStyle, width:
     path = " ".join(f"{x(t.timestamp()):.1f},{y(v):.1f}" for t, v in pts)
     parts.append(f'<polyline class="{"line-risk" if style.risk else "line"}" fill="none" points="{path}"/>')
     # Hover: one column per point, as wide as the gap to its neighbours, with a dot and a title.
-    hover = downsample(pts, HOVER_POINTS)
+    hover = []
+    for t, v in downsample(pts, HOVER_POINTS):
+        if hover and x(t.timestamp()) - x(hover[-1][0].timestamp()) < 1.0:
+            hover[-1] = (t, v)  # within a pixel of the one before: one column, the later value
+        else:
+            hover.append((t, v))
     xs = [x(t.timestamp()) for t, _ in hover]
     for i, (t, v) in enumerate(hover):
         left = (xs[i - 1] + xs[i]) / 2 if i else pad_l
