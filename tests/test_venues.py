@@ -923,3 +923,23 @@ def test_a_venue_not_reconciled_for_long_is_stale_and_one_not_reported_is_unknow
     assert verdict(rec, age_s=31, health_seconds=10)[0] == "stale"
     assert verdict(rec, age_s=1, health_seconds=10, reconciled_age_s=200, reconcile_seconds=60)[0] == "stale"
     assert verdict(rec, age_s=1, health_seconds=10, reconciled_age_s=100, reconcile_seconds=60) == ("healthy", None)
+
+
+def test_the_policy_engine_checks_a_real_venues_health_and_leaves_the_paper_venue_alone():
+    from deskgate.config import Guardrails
+    from deskgate.policy.beliefs import Beliefs, VenueProblem
+    from deskgate.policy.engine import evaluate
+    from deskgate.domain.directive import Directive
+    from conftest import directive as make_directive
+
+    beliefs = Beliefs(100_000.0, prices={"BTC": 65_000.0})
+    beliefs.venue_health = {"binance": VenueProblem("unreachable", "3 failed calls in a row", "an answer", "timed out")}
+    d = lambda venue: Directive.model_validate(make_directive("h", notional_usd=1_000, venue=venue))  # noqa: E731
+    ev = evaluate(d("binance"), beliefs, Guardrails())
+    assert ev.decision == "rejected" and ev.primary_reason == "venue_health"
+    check = next(c for c in ev.checks if c.name == "venue_health")
+    assert check.observed == "unreachable: 3 failed calls in a row" and "binance is unreachable: timed out" in check.reason
+    beliefs.venue_health["binance"] = None
+    assert evaluate(d("binance"), beliefs, Guardrails()).decision == "staged"
+    paper = evaluate(d("okx"), beliefs, Guardrails())  # not a real venue here: no health to check
+    assert paper.decision == "staged" and "venue_health" not in [c.name for c in paper.checks]

@@ -177,7 +177,7 @@ class CcxtVenue:
         self.exchange = make_exchange(name, settings, credentials, **okx)
         self._markets_loaded = False
 
-    async def _call(self, what: str, fn, *args, **kwargs):
+    async def _call(self, fn, *args, **kwargs):
         try:
             return await fn(*args, **kwargs)
         except (VenueAuthFailed, VenueRefused, VenueUnreachable):
@@ -186,17 +186,14 @@ class CcxtVenue:
             raise classify(self.name, exc) from exc
 
     async def load_markets(self) -> None:
-        await self._markets()
-
-    async def _markets(self) -> None:
         if not self._markets_loaded:
-            await self._call("load markets", self.exchange.load_markets, True)
+            await self._call(self.exchange.load_markets, True)
             if not self.exchange.markets:  # an answer that did not parse reads as no markets at all
                 raise VenueUnreachable(f"{self.name} listed no markets: its answer did not parse")
             self._markets_loaded = True
 
     async def rules(self, symbol: str) -> MarketRules:
-        await self._markets()
+        await self.load_markets()
         market = self.exchange.markets.get(symbol)
         if market is None:
             raise VenueRefused(f"{self.name} has no spot market {symbol}")
@@ -211,9 +208,8 @@ class CcxtVenue:
         )
 
     async def place(self, ticket: OrderTicket) -> VenueReport:
-        await self._markets()
-        order = await self._call(
-            "place", self.exchange.create_order, ticket.symbol, "limit", ticket.side, ticket.amount, ticket.price,
+        await self.load_markets()
+        order = await self._call(self.exchange.create_order, ticket.symbol, "limit", ticket.side, ticket.amount, ticket.price,
             {"clientOrderId": ticket.client_id, "timeInForce": "GTC"},
         )
         return self._report(order, ticket.client_id)
@@ -225,9 +221,9 @@ class CcxtVenue:
             raise VenueUnreachable(f"{self.name}: an order answer that does not parse: {exc}") from exc
 
     async def lookup(self, client_id: str, symbol: str) -> VenueReport | None:
-        await self._markets()
+        await self.load_markets()
         try:
-            order = await self._call("look up", self.exchange.fetch_order, None, symbol, {"clientOrderId": client_id})
+            order = await self._call(self.exchange.fetch_order, None, symbol, {"clientOrderId": client_id})
         except VenueRefused as exc:
             if isinstance(exc.__cause__, E.OrderNotFound):
                 return None
@@ -235,16 +231,16 @@ class CcxtVenue:
         return self._report(order, client_id)
 
     async def cancel(self, client_id: str, symbol: str) -> VenueReport | None:
-        await self._markets()
+        await self.load_markets()
         try:
-            await self._call("cancel", self.exchange.cancel_order, None, symbol, {"clientOrderId": client_id})
+            await self._call(self.exchange.cancel_order, None, symbol, {"clientOrderId": client_id})
         except VenueRefused as exc:
             if not isinstance(exc.__cause__, E.OrderNotFound):
                 log.warning("cancel of %s on %s refused: %s", client_id, self.name, exc)
         return await self.lookup(client_id, symbol)
 
     async def balances(self) -> dict[str, float]:
-        data = await self._call("balances", self.exchange.fetch_balance)
+        data = await self._call(self.exchange.fetch_balance)
         total = data.get("total") if isinstance(data, dict) else None
         info = data.get("info") if isinstance(data, dict) else None
         if not isinstance(total, dict) or not isinstance(info, (dict, list)) or not info:
@@ -253,15 +249,15 @@ class CcxtVenue:
 
     async def open_orders(self) -> list[str]:
         """Client ids of every open order on the account (ours and anyone else's)."""
-        await self._markets()
-        orders = await self._call("open orders", self.exchange.fetch_open_orders)
+        await self.load_markets()
+        orders = await self._call(self.exchange.fetch_open_orders)
         if not isinstance(orders, list):
             raise VenueUnreachable(f"{self.name}: an open-orders answer that does not parse")
         return [str(o.get("clientOrderId") or o.get("id") or "?") for o in orders if isinstance(o, dict)]
 
     async def clock_skew_ms(self) -> float:
         start = time.time() * 1000
-        server = _num(await self._call("time", self.exchange.fetch_time))
+        server = _num(await self._call(self.exchange.fetch_time))
         end = time.time() * 1000
         return server - (start + end) / 2
 

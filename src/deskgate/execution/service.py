@@ -266,7 +266,6 @@ class Executor:
             venue=name, observed_at=self.clock.now(), state=state, observed=observed[:200], limit=limit[:200], reason=reason[:1000],
             clock_skew_ms=skew, balances=balances, open_orders=ours[:10_000], unknown_orders=unknown[:10_000],
         )
-        self.venues.last[name] = observation
         payload = observation.to_bytes()
         subject = S.venue_observation_subject(name)
         try:

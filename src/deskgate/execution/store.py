@@ -187,11 +187,6 @@ class ExecutionStore:
         with self.engine.begin() as conn:
             return [Fill.model_validate(r[0]) for r in conn.execute(q.order_by(order_fills.c.at, order_fills.c.rank)).all()]
 
-    def fills_of(self, order_id: str) -> list[Fill]:
-        with self.engine.begin() as conn:
-            rows = conn.execute(select(order_fills.c.fill).where(order_fills.c.order_id == order_id).order_by(order_fills.c.rank)).all()
-        return [Fill.model_validate(r[0]) for r in rows]
-
     def published(self, fill_id: str) -> None:
         with self.engine.begin() as conn:
             conn.execute(update(order_fills).where(order_fills.c.fill_id == fill_id).values(published=True))

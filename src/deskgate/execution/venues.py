@@ -9,7 +9,7 @@ reason and the executor keeps running instead of crash-looping.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from deskgate.config import Mission
 from deskgate.execution.credentials import CredentialsError, read_credentials
@@ -71,7 +71,6 @@ class Seen:
     rate_limited_in_a_row: int = 0
     failures_in_a_row: int = 0
     auth_failed: bool = False
-    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "unreachable": 0, "rate_limited": 0, "auth": 0, "refused": 0})
 
 
 class VenueBook:
@@ -81,7 +80,6 @@ class VenueBook:
         self.environ = environ
         self.venues: dict[str, Venue] = {}
         self.seen: dict[str, Seen] = {}
-        self.last: dict = {}  # the latest observation published per venue (domain/venue.py)
 
     async def open(self) -> None:
         from deskgate.execution.ccxt_venue import CcxtVenue  # ccxt is large: only a desk with real venues loads it
@@ -108,7 +106,7 @@ class VenueBook:
 
     def describe(self) -> str:
         real = [f"{n} ({'sandbox' if s.sandbox else 'live'})" for n, s in self.mission.venues.configured().items()]
-        return ", ".join(real) + ("; any other on paper" if real else "") if real else "paper only"
+        return f"{', '.join(real)}; any other on paper" if real else "paper only"
 
     def saw(self, name: str, exc: Exception | None, *, private: bool = True) -> None:
         """Note how a call to `name` went: None for an answer, else the failure. Only an answer
@@ -120,20 +118,14 @@ class VenueBook:
             seen.ok, seen.problem = True, ""
             seen.rate_limited_in_a_row = seen.failures_in_a_row = 0
             seen.auth_failed = False
-            seen.counts["ok"] += 1
             return
         seen.ok, seen.problem = False, str(exc)[:500]
         seen.failures_in_a_row += 1
         if isinstance(exc, VenueUnreachable) and exc.rate_limited:
             seen.rate_limited_in_a_row += 1
-            seen.counts["rate_limited"] += 1
         elif isinstance(exc, VenueAuthFailed):
             seen.auth_failed = True
-            seen.counts["auth"] += 1
-        elif isinstance(exc, VenueUnreachable):
-            seen.counts["unreachable"] += 1
-        else:
-            seen.counts["refused"] += 1
+        elif not isinstance(exc, VenueUnreachable):
             seen.ok, seen.failures_in_a_row = True, 0  # a refusal is an answer
 
     async def close(self) -> None:

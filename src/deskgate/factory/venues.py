@@ -76,6 +76,10 @@ class VenueRecord:
     suspect: tuple[str, ...] = ()
 
 
+# JSON keeps tuples as lists: these fields are read back as tuples.
+_TUPLE_FIELDS = frozenset(f.name for f in dataclasses.fields(VenueRecord) if str(f.type).startswith("tuple"))
+
+
 @dataclasses.dataclass(frozen=True)
 class Cursors:
     observations: int = 0  # VENUES stream
@@ -200,11 +204,7 @@ class VenueWatch:
     def _read(path: Path, names) -> tuple[dict[str, VenueRecord], Cursors]:
         try:
             data = json.loads(path.read_text())
-            records = {n: VenueRecord(**{**r, "review_mismatches": tuple(r.get("review_mismatches", ())),
-                                         "review_unknown_orders": tuple(r.get("review_unknown_orders", ())),
-                                         "mismatches": tuple(r.get("mismatches", ())),
-                                         "suspect": tuple(r.get("suspect", ())),
-                                         "acknowledged_orders": tuple(r.get("acknowledged_orders", ()))})
+            records = {n: VenueRecord(**{k: tuple(v) if k in _TUPLE_FIELDS else v for k, v in r.items()})
                        for n, r in data["records"].items()}
             cursors = Cursors(**data["cursors"])
         except FileNotFoundError:
@@ -231,9 +231,6 @@ class VenueWatch:
 
     def apply_to_beliefs(self) -> None:
         self.state.beliefs.venue_health = {n: self._verdict(n)[1] for n in self.names}
-
-    def problem(self, venue: str) -> VenueProblem | None:
-        return self.state.beliefs.venue_health.get(venue) if self.state.beliefs is not None else None
 
     async def start(self, nc) -> None:
         self.nc = nc
