@@ -764,3 +764,39 @@ async def test_a_tight_schema_keeps_small_answers_short_and_the_real_rules_still
     schema = seen[0].model_request_parameters.output_object.json_schema
     assert schema["properties"]["overnight"]["maxItems"] == 2 and schema["properties"]["position_risk"]["maxLength"] == 50
     assert a.usage.requests == 2 and a.usage.retries >= 1
+
+
+async def test_an_order_filled_in_parts_is_judged_once_when_it_ends_on_what_filled(bus):
+    from deskgate.agents.desk import AgentState
+    from deskgate.agents.post_trade import Drafted
+    from deskgate.domain.execution import Fill
+
+    mission = make_mission()
+    desk, client, memory = await _desk(bus, mission, OfflineAnalyst())
+    try:
+        for did in ("d1", "d2"):
+            desk.state.drafted[did] = Drafted(directive_id=did, asset="BTC", side="buy", notional_usd=1000.0, confidence=0.7,
+                                              cycle="intraday", drafted_at=T0, price_at_draft=100.0, expected_outcome="up")
+
+        def answer(did, fill_id, status="filled", quantity=0.0, price=0.0, final=True, reason=""):
+            return Fill(fill_id=fill_id, order_id=f"o-{did}", directive_id=did, venue="binance", asset="BTC", side="buy",
+                        status=status, quantity=quantity, price=price, notional_usd=quantity * price, reference_price=100.0,
+                        filled_at=T0, final=final, reason=reason)
+
+        desk._post_trade(answer("d1", "d1-f", quantity=2.0, price=100.0, final=False), T0)
+        desk.state.save(bus.data_dir)
+        desk.state = AgentState.load(bus.data_dir)  # a restart between the parts keeps what filled so far
+        desk._post_trade(answer("d1", "d1-f2", quantity=1.0, price=106.0, final=False), T0)
+        assert memory.archival_search(tags=["execution"]) == []  # nothing judged while the order is open
+        desk._post_trade(answer("d1", "d1-end", status="cancelled", reason="partly filled: 306.00 of 1000.00 USD"), T0 + timedelta(minutes=1))
+        (doc,) = memory.archival_search(tags=["execution"])
+        assert doc.title == "Post-trade: d1 buy BTC" and "partly-filled" in doc.tags
+        assert "306.00 USD of BTC on binance: 3 at 102.00" in doc.text and "the rest cancelled" in doc.text
+        record = desk.state.drafted["d1"]
+        assert record.fill_price == pytest.approx(102.0) and record.notional_usd == pytest.approx(306.0)
+        assert record.filled_at == T0 + timedelta(minutes=1) and desk.state.parts == {}
+        # An order that ends with nothing filled is judged on nothing and forgotten.
+        desk._post_trade(answer("d2", "d2-end", status="expired"), T0)
+        assert "d2" not in desk.state.drafted and len(memory.archival_search(tags=["execution"])) == 1
+    finally:
+        await client.close()

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from deskgate.agents import monthly
-from deskgate.agents.post_trade import Drafted, execution_analysis, horizon_outcome
+from deskgate.agents.post_trade import Drafted, combine, execution_analysis, horizon_outcome
 from deskgate.domain.execution import Fill
 from deskgate.memory.store import Memory
 
@@ -71,3 +71,33 @@ def test_a_month_is_reviewed_once_at_its_last_day_from_what_memory_holds(tmp_pat
     m.archive("End-of-day review 2026-02-10", "# r\n## Regime\nquiet\n", tags=["eod-review"], at=datetime(2026, 2, 10, 23, tzinfo=timezone.utc))
     assert len(monthly.write_due(m, datetime(2026, 3, 2, 23, 0, tzinfo=timezone.utc))) == 1
     assert m.has_document("Monthly review 2026-02")
+
+
+def part(fill_id, quantity, price, slippage, final=False, at=T0):
+    return Fill(fill_id=fill_id, order_id="o1", directive_id="d1", venue="binance", asset="BTC", side="buy", status="filled",
+                quantity=quantity, price=price, notional_usd=quantity * price, fee_usd=0.5, reference_price=100.0,
+                slippage_bps=slippage, filled_at=at, final=final)
+
+
+def test_the_parts_of_one_order_combine_into_one_fill_at_their_average_price():
+    one, two = part("f1", 2.0, 100.0, 0.0), part("f2", 1.0, 103.0, 30.0, final=True, at=T0 + timedelta(minutes=5))
+    both = combine(combine(None, one), two)
+    assert both.quantity == pytest.approx(3.0) and both.notional_usd == pytest.approx(303.0)
+    assert both.price == pytest.approx(101.0) and both.fee_usd == pytest.approx(1.0)
+    assert both.slippage_bps == pytest.approx(30.0 * 103 / 303)  # weighted by notional
+    assert both.fill_id == "f1" and both.final and both.filled_at == T0 + timedelta(minutes=5)
+    with pytest.raises(ValueError, match="only fills combine"):
+        combine(one, Fill(fill_id="e", order_id="o1", directive_id="d1", venue="binance", asset="BTC", side="buy",
+                          status="cancelled", filled_at=T0))
+    with pytest.raises(ValueError, match="not one order"):
+        combine(one, two.model_copy(update={"directive_id": "d2"}))
+
+
+def test_a_partly_filled_order_is_judged_on_what_filled_and_says_how_the_rest_ended():
+    filled = combine(None, part("f1", 4.0, 101.0, 9.9))
+    ended = Fill(fill_id="f1-end", order_id="o1", directive_id="d1", venue="binance", asset="BTC", side="buy", status="cancelled",
+                 filled_at=T0, reason="partly filled: 404.00 of 1000.00 USD")
+    a = execution_analysis(filled, drafted(), 5.0, ended)
+    assert "Partly filled: 404.00 USD of 1,000.00 USD drafted; the rest cancelled (partly filled: 404.00 of 1000.00 USD)." in a.text
+    assert "partly-filled" in a.tags and "the fill cost +100.0 bps against that price" in a.text
+    assert "partly-filled" not in execution_analysis(filled, drafted(), 5.0).tags

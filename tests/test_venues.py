@@ -1,5 +1,5 @@
 """Real venues: the pure parts (client ids, tickets, cumulative reports, keys, config),
-then the executor against local fake exchanges that speak binance's and okx's REST."""
+then the executor against local fake exchanges that speak binance's, okx's and bybit's REST."""
 
 from __future__ import annotations
 
@@ -217,7 +217,7 @@ from test_factory import make_mission, running, submit  # noqa: E402
 from deskgate.approvals.client import CommandCenterError  # noqa: E402
 from deskgate.execution.store import ExecutionStore  # noqa: E402
 
-VENUES = ["binance", "okx"]
+VENUES = ["binance", "okx", "bybit"]
 
 
 @pytest.fixture
@@ -317,6 +317,7 @@ async def test_a_partial_fill_books_the_part_reserves_the_rest_then_fills(bus, f
         assert item.outcomes[-1].fill.fill_id.endswith("-f2")
 
 
+@pytest.mark.parametrize("fake", ["binance", "bybit"], indirect=True)
 async def test_the_rest_of_an_order_open_too_long_is_cancelled_and_released(bus, fake):
     async with running(bus, venue_mission(fake, order_ttl_seconds=0.5)) as (factory, agent, cc, _):
         await healthy(factory, fake.venue)
@@ -370,6 +371,7 @@ async def test_a_timeout_is_settled_by_a_lookup_never_a_second_order(bus, fake):
         assert factory.beliefs.position("BTC") > 0
 
 
+@pytest.mark.parametrize("fake", ["binance", "bybit"], indirect=True)
 async def test_a_lost_answer_is_settled_by_a_lookup_never_a_second_order(bus, fake):
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
         await healthy(factory, fake.venue)
@@ -380,6 +382,7 @@ async def test_a_lost_answer_is_settled_by_a_lookup_never_a_second_order(bus, fa
         assert len(fake.orders_for(cid(bus.data_dir, "lost1"))) == 1
 
 
+@pytest.mark.parametrize("fake", ["binance", "bybit"], indirect=True)
 async def test_a_garbled_answer_is_settled_by_a_lookup_never_a_second_order(bus, fake):
     async with running(bus, venue_mission(fake)) as (factory, agent, cc, _):
         await healthy(factory, fake.venue)
@@ -565,6 +568,45 @@ def test_parts_together_may_not_overspend_or_oversell_or_fill_at_a_worse_price()
 # -- deskgate venues check ------------------------------------------------------------
 
 
+def test_a_fee_is_counted_in_usd_whatever_currency_the_venue_took_it_in():
+    from deskgate.execution.ccxt_venue import report_from
+
+    def answer(fee, status="closed", info=None):
+        return {"id": "1", "symbol": "BTC/USDT", "status": status, "filled": 0.1, "average": 65_000.0, "cost": 6_500.0,
+                "amount": 0.1, "side": "buy", "fee": fee, "info": info or {}}
+
+    assert report_from(answer({"cost": 6.5, "currency": "USDT"}), "c", "USDT").fee_usd == pytest.approx(6.5)
+    assert report_from(answer({"cost": 0.0001, "currency": "BTC"}), "c", "USDT").fee_usd == pytest.approx(6.5)
+    bnb = answer({"cost": 0.01, "currency": "BNB"})
+    assert report_from(bnb, "c", "USDT", {"BNB": 650.0}).fee_usd == pytest.approx(6.5)
+    assert report_from(bnb, "c", "USDT").fee_usd == 0.0  # no price: logged, not guessed
+    # bybit's "partly filled, the rest cancelled" is ccxt's "closed": it is a cancel, not a fill of the whole.
+    ended = report_from(answer(None, info={"orderStatus": "PartiallyFilledCanceled"}), "c", "USDT")
+    assert ended.state is VenueOrderState.CANCELLED and ended.filled == pytest.approx(0.1)
+
+
+async def test_a_third_currency_fee_is_priced_from_the_venues_ticker_and_kept_a_while():
+    from deskgate.execution.ccxt_venue import CcxtVenue
+    from deskgate.execution.credentials import VenueCredentials
+
+    fx = FakeExchange("binance")
+    fx.add_market("BTC/USDT", price=65_000.0)
+    fx.add_market("BNB/USDT", price=612.5)
+    fx.start()
+    venue = CcxtVenue("binance", VenueSettings(api_url=fx.url, timeout_seconds=2.0), VenueCredentials(fx.api_key, fx.secret))
+    try:
+        await venue.load_markets()
+        bnb = {"symbol": "BTC/USDT", "fee": {"cost": 0.02, "currency": "BNB"}}
+        assert await venue.fee_prices(bnb) == {"BNB": pytest.approx(612.5)}
+        tickers = sum(1 for _, p in fx.requests if "ticker" in p)
+        assert await venue.fee_prices(bnb) == {"BNB": pytest.approx(612.5)} and sum(1 for _, p in fx.requests if "ticker" in p) == tickers
+        assert await venue.fee_prices({"symbol": "BTC/USDT", "fee": {"cost": 1.0, "currency": "XYZ"}}) == {}  # no such market
+        assert await venue.fee_prices({"symbol": "BTC/USDT", "fee": {"cost": 0.0001, "currency": "BTC"}}) == {}  # the asset's own
+    finally:
+        await venue.close()
+        fx.stop()
+
+
 def _check(tmp_path, fake, monkeypatch, **venue):
     import yaml
     from typer.testing import CliRunner
@@ -598,15 +640,11 @@ def test_venues_check_says_a_venue_that_is_down(tmp_path, fake, monkeypatch):
     assert result.exit_code == 1 and "FAILED markets" in result.output and "no usable answer" in result.output
 
 
-def test_bybit_is_refused_until_its_orders_can_be_looked_up(tmp_path):
-    from typer.testing import CliRunner
-
-    from deskgate.cli import app
-
-    mission = tmp_path / "mission.yaml"
-    mission.write_text("venues:\n  bybit: {}\n")
-    result = CliRunner().invoke(app, ["venues", "check", "--mission", str(mission)])
-    assert result.exit_code == 1 and "not supported yet" in result.output
+@pytest.mark.parametrize("fake", ["bybit"], indirect=True)
+def test_venues_check_passes_on_bybit(tmp_path, fake, monkeypatch):
+    result = _check(tmp_path, fake, monkeypatch)
+    assert result.exit_code == 0, result.output
+    assert fake.placed == []
 
 
 # -- the Venues page, in Chromium, on a desk started as a user starts it ------------------

@@ -30,7 +30,7 @@ from deskgate.agents import monthly
 from deskgate.agents.analyst import Analyst, ModelError, Usage
 from deskgate.agents.citations import check_citations
 from deskgate.agents.outputs import Draft
-from deskgate.agents.post_trade import Drafted, execution_analysis, horizon_outcome
+from deskgate.agents.post_trade import Drafted, combine, execution_analysis, horizon_outcome
 from deskgate.agents.published import (
     AgentsStatus,
     DirectiveResult,
@@ -89,6 +89,8 @@ class AgentState(BaseModel):
     usage: UsageLine = Field(default_factory=UsageLine)
     # What the agents staged, until its fill and then its horizon (post_trade.py); the newest MAX_DRAFTED.
     drafted: dict[str, Drafted] = Field(default_factory=dict)
+    # Orders filled in part and not yet ended, their parts so far as one fill (post_trade.combine).
+    parts: dict[str, Fill] = Field(default_factory=dict)
     last_runs: dict[str, LastRun] = Field(default_factory=dict)  # each cycle kind's most recent run, for AgentsStatus
     usage_day: str = ""
     usage_today: UsageLine = Field(default_factory=UsageLine)
@@ -340,9 +342,9 @@ class AgentDesk:
                 del buf[:-BUFFER]
             text = (
                 f"{fill.directive_id} {fill.side} {fill.quantity:.6f} {fill.asset} at {fill.price:,.2f} ({fill.notional_usd:,.0f} USD, "
-                f"slippage {fill.slippage_bps:.1f} bps)"
+                f"slippage {fill.slippage_bps:.1f} bps{'' if fill.final else ', a part: the order is still open'})"
                 if fill.status == "filled"
-                else f"{fill.directive_id} rejected by {fill.venue}: {fill.reason}"
+                else f"{fill.directive_id} {fill.status} on {fill.venue}: {fill.reason}"
             )
             rows.append({"at": at, "kind": "outcome", "ref": fill.fill_id, "text": text})
         for seq, item in news:
@@ -379,18 +381,31 @@ class AgentDesk:
         self.state.save(self.data_dir)
 
     def _post_trade(self, fill: Fill, at: datetime) -> None:
-        """Execution against expectation, to archival, once per fill (a re-read after a crash finds it there)."""
-        record = self.state.drafted.get(fill.directive_id)
-        if fill.status != "filled":
-            self.state.drafted.pop(fill.directive_id, None)
+        """Execution against expectation, to archival, once per order when it ends (a re-read after a
+        crash finds it there). The parts of an order filled in pieces are judged together."""
+        did = fill.directive_id
+        so_far = self.state.parts.pop(did, None)
+        ended = None if fill.status == "filled" else fill
+        if ended is None:
+            so_far = combine(so_far, fill)
+            if not fill.final:
+                self.state.parts[did] = so_far
+                while len(self.state.parts) > MAX_DRAFTED:  # an order that never ends is not kept forever
+                    del self.state.parts[next(iter(self.state.parts))]
+                return
+        record = self.state.drafted.get(did)
+        if so_far is None:  # ended with nothing filled
+            self.state.drafted.pop(did, None)
             return
-        analysis = execution_analysis(fill, record, self.mission.paper.slippage_bps)
+        analysis = execution_analysis(so_far, record, self.mission.paper.slippage_bps, ended)
         if not self.memory.has_document(analysis.title):
-            self.memory.archive(analysis.title, analysis.text, tags=analysis.tags, at=fill.filled_at)
+            self.memory.archive(analysis.title, analysis.text, tags=analysis.tags, at=so_far.filled_at)
             self._count("post_trade_analyses")
         if record is not None and record.fill_price is None:
-            # The horizon runs on the agents' clock (a replay's is simulated), from when they learnt of the fill.
-            self.state.drafted[fill.directive_id] = record.model_copy(update={"fill_price": fill.price, "filled_at": at})
+            # The horizon runs on the agents' clock (a replay's is simulated), from when they learnt of the fill,
+            # and on what filled: a partly filled order is judged on its filled notional.
+            self.state.drafted[did] = record.model_copy(update={"fill_price": so_far.price, "filled_at": at,
+                                                                "notional_usd": so_far.notional_usd})
 
     def _horizons(self, at: datetime) -> None:
         """Each filled directive, once its horizon has passed: the realised move against the memo's expectation."""

@@ -10,6 +10,10 @@ Two documents go to archival memory for every executed directive, so later cycle
   move in the directive's direction against the memo's `expected_outcome`, called a
   hit when the move went the directive's way.
 
+An order on a real venue can fill in parts and end with the rest cancelled or expired.
+Its parts are gathered into one fill (`combine`) and judged once, when the order ends
+(`Fill.final`), at the average price of what filled; the horizon then runs on that part.
+
 Pure functions: the desk (desk.py) keeps the records and writes what these return.
 """
 
@@ -49,8 +53,28 @@ def _bps(a: float, b: float) -> float:
     return (a / b - 1.0) * 10_000.0
 
 
-def execution_analysis(fill: Fill, drafted: Drafted | None, model_slippage_bps: float) -> Analysis:
-    """The fill against the venue model and against the price the agents drafted at."""
+def combine(so_far: Fill | None, part: Fill) -> Fill:
+    """The parts of one order filled so far as one fill: quantities, notionals and fees
+    summed, the price their average, slippage weighted by notional. `part` must fill."""
+    if part.status != "filled":
+        raise ValueError(f"only fills combine, not a {part.status} answer")
+    if so_far is None:
+        return part
+    if so_far.directive_id != part.directive_id:
+        raise ValueError(f"parts of {so_far.directive_id} and {part.directive_id} are not one order")
+    quantity = so_far.quantity + part.quantity
+    notional = so_far.notional_usd + part.notional_usd
+    slippage = (so_far.slippage_bps * so_far.notional_usd + part.slippage_bps * part.notional_usd) / notional
+    return part.model_copy(update={
+        "fill_id": so_far.fill_id, "quantity": quantity, "notional_usd": notional, "price": notional / quantity,
+        "fee_usd": so_far.fee_usd + part.fee_usd, "slippage_bps": slippage, "filled_at": part.filled_at,
+    })
+
+
+def execution_analysis(fill: Fill, drafted: Drafted | None, model_slippage_bps: float, ended: Fill | None = None) -> Analysis:
+    """The fill against the venue model and against the price the agents drafted at.
+
+    `ended` is the answer that ended an order filled only in part (cancelled, expired)."""
     asset = fill.asset.lower()
     lines = [
         f"{fill.side} {fill.notional_usd:,.2f} USD of {fill.asset} on {fill.venue}: {fill.quantity:.8g} at {fill.price:,.2f} "
@@ -59,6 +83,11 @@ def execution_analysis(fill: Fill, drafted: Drafted | None, model_slippage_bps: 
         f"expects {model_slippage_bps:g} bps ({fill.slippage_bps - model_slippage_bps:+.1f} bps).",
     ]
     tags = ["post-trade", "execution", asset, fill.side]
+    if ended is not None:
+        of = f" of {drafted.notional_usd:,.2f} USD drafted" if drafted is not None else ""
+        lines.insert(1, f"Partly filled: {fill.notional_usd:,.2f} USD{of}; the rest {ended.status}"
+                        + (f" ({ended.reason})." if ended.reason else "."))
+        tags.append("partly-filled")
     tags.append("slippage-over-model" if fill.slippage_bps > model_slippage_bps else "slippage-within-model")
     if drafted is not None and drafted.price_at_draft:
         # Against the draft: positive is worse for the directive (paid up on a buy, sold lower on a sell).

@@ -36,12 +36,9 @@ async def check_venue(name: str, settings) -> list[tuple[str, bool, str]]:
     from deskgate.execution.ccxt_venue import CcxtVenue
     from deskgate.execution.credentials import CredentialsError, read_credentials
     from deskgate.execution.venue import VenueError
-    from deskgate.execution.venues import NOT_SUPPORTED
 
     steps: list[tuple[str, bool, str]] = []
     where = "sandbox" if settings.sandbox else "LIVE"
-    if name in NOT_SUPPORTED:
-        return [("supported", False, NOT_SUPPORTED[name])]
     try:
         creds = read_credentials(name, settings)
         endpoint = settings.api_url.split("?", 1)[0] if settings.api_url else ""

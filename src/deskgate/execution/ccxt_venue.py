@@ -106,11 +106,21 @@ def _num(value) -> float:
     return out if out == out and out not in (float("inf"), float("-inf")) else 0.0
 
 
-def report_from(order: dict, client_id: str, quote: str) -> VenueReport:
+def _fees(order: dict) -> list[tuple[float, str | None]]:
+    return [(abs(_num((f or {}).get("cost"))), (f or {}).get("currency"))
+            for f in order.get("fees") or ([order["fee"]] if order.get("fee") else [])]
+
+
+def _usd_like(currency: str | None, quote: str) -> bool:
+    return currency == quote or currency in ("USD", "USDT", "USDC")
+
+
+def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, float] | None = None) -> VenueReport:
     """A ccxt unified order as the executor's cumulative report.
 
     ccxt parses a body that is not JSON into an order of Nones rather than failing: an
-    order without the venue's id is not an answer."""
+    order without the venue's id is not an answer. A fee in a third currency (BNB on
+    binance) is counted at its price in `fee_prices` (in the quote currency)."""
     if not order.get("id"):
         raise ValueError("the answer names no order id")
     filled = _num(order.get("filled"))
@@ -119,6 +129,8 @@ def report_from(order: dict, client_id: str, quote: str) -> VenueReport:
     status = order.get("status")
     if status == "open" or status is None:
         state = VenueOrderState.PARTIALLY_FILLED if filled > 0 else VenueOrderState.NEW
+    elif status == "closed" and (order.get("info") or {}).get("orderStatus") == "PartiallyFilledCanceled":
+        state = VenueOrderState.CANCELLED  # bybit: the rest cancelled, which ccxt calls "closed"
     elif status == "closed":
         state = VenueOrderState.FILLED
     elif status in _STATES:
@@ -127,14 +139,15 @@ def report_from(order: dict, client_id: str, quote: str) -> VenueReport:
         raise VenueUnreachable(f"unknown order status {status!r} from the venue")
     base = str(order.get("symbol") or "").split("/")[0]
     fee_usd = 0.0
-    for fee in order.get("fees") or ([order["fee"]] if order.get("fee") else []):
-        amount, currency = abs(_num((fee or {}).get("cost"))), (fee or {}).get("currency")
-        if currency == quote or currency in ("USD", "USDT", "USDC"):
+    for amount, currency in _fees(order):
+        if _usd_like(currency, quote):
             fee_usd += amount
         elif currency == base:
             # Counted in USD. The account then holds a little less than the book (the venue
             # took it in the asset): reconciliation's tolerance must cover it (docs/VENUES.md).
             fee_usd += amount * average
+        elif amount and (fee_prices or {}).get(currency):
+            fee_usd += amount * fee_prices[currency]
         elif amount:
             log.warning("fee of %s %s on order %s is not counted: no price for it", amount, currency, client_id)
     return VenueReport(
@@ -176,6 +189,7 @@ class CcxtVenue:
         okx = {"createOrder": "privatePostTradeOrder"} if name == "okx" else {}  # one order, one request
         self.exchange = make_exchange(name, settings, credentials, **okx)
         self._markets_loaded = False
+        self._fee_prices: dict[str, tuple[float, float]] = {}  # currency -> (price in quote, monotonic time read)
 
     async def _call(self, fn, *args, **kwargs):
         try:
@@ -212,28 +226,80 @@ class CcxtVenue:
         order = await self._call(self.exchange.create_order, ticket.symbol, "limit", ticket.side, ticket.amount, ticket.price,
             {"clientOrderId": ticket.client_id, "timeInForce": "GTC"},
         )
-        return self._report(order, ticket.client_id)
+        return await self._report(order, ticket.client_id)
 
-    def _report(self, order: dict, client_id: str) -> VenueReport:
+    async def fee_prices(self, order: dict) -> dict[str, float]:
+        """Prices, in the quote currency, of the fee currencies that are neither the quote nor
+        the order's asset (BNB on binance), read from the venue's ticker and kept 5 minutes.
+        A price that cannot be read leaves that fee uncounted, logged: the fill is booked anyway."""
+        base = str(order.get("symbol") or "").split("/")[0] if isinstance(order, dict) else ""
+        out: dict[str, float] = {}
+        for amount, currency in _fees(order) if isinstance(order, dict) else []:
+            if not amount or not currency or currency == base or _usd_like(currency, self.settings.quote):
+                continue
+            cached = self._fee_prices.get(currency)
+            if cached is not None and time.monotonic() - cached[1] < 300:
+                out[currency] = cached[0]
+                continue
+            symbol = f"{currency}/{self.settings.quote}"
+            if symbol not in (self.exchange.markets or {}):
+                continue
+            try:
+                price = _num((await self._call(self.exchange.fetch_ticker, symbol) or {}).get("last"))
+            except (VenueRefused, VenueUnreachable, VenueAuthFailed, AttributeError) as exc:
+                log.warning("no %s price for a fee on %s: %s", symbol, self.name, exc)
+                continue
+            if price > 0:
+                self._fee_prices[currency] = (price, time.monotonic())
+                out[currency] = price
+        return out
+
+    async def _report(self, order: dict, client_id: str) -> VenueReport:
         try:
-            return report_from(order, client_id, self.settings.quote)
+            prices = await self.fee_prices(order)
+            return report_from(order, client_id, self.settings.quote, prices)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise VenueUnreachable(f"{self.name}: an order answer that does not parse: {exc}") from exc
 
     async def lookup(self, client_id: str, symbol: str) -> VenueReport | None:
         await self.load_markets()
+        if self.name == "bybit":
+            order = await self._find_in_lists(client_id, symbol)
+            return None if order is None else await self._report(order, client_id)
         try:
             order = await self._call(self.exchange.fetch_order, None, symbol, {"clientOrderId": client_id})
         except VenueRefused as exc:
             if isinstance(exc.__cause__, E.OrderNotFound):
                 return None
             raise VenueUnreachable(f"{self.name}: could not look up {client_id}: {exc}") from exc
-        return self._report(order, client_id)
+        return await self._report(order, client_id)
+
+    async def _find_in_lists(self, client_id: str, symbol: str) -> dict | None:
+        """bybit's single-order call cannot name a client id, its order lists can (`orderLinkId`):
+        the live list first (it also holds recently finished orders), then the history. Read raw,
+        so that an answer that is not bybit's envelope is never taken for an empty list."""
+        market = self.exchange.market(symbol)
+        request = {"category": "spot", "symbol": market["id"], "orderLinkId": client_id}
+        for endpoint in (self.exchange.privateGetV5OrderRealtime, self.exchange.privateGetV5OrderHistory):
+            try:
+                body = await self._call(endpoint, request)
+            except VenueRefused as exc:  # a lookup the venue will not answer is not "no such order"
+                raise VenueUnreachable(f"{self.name}: could not look up {client_id}: {exc}") from exc
+            ok = isinstance(body, dict) and str(body.get("retCode")) == "0" and isinstance(body.get("result"), dict)
+            rows = body["result"].get("list") if ok else None
+            if not isinstance(rows, list):
+                raise VenueUnreachable(f"{self.name}: an order list that does not parse")
+            mine = [self.exchange.parse_order(r, market) for r in rows if isinstance(r, dict) and r.get("orderLinkId") == client_id]
+            if mine:
+                return max(mine, key=lambda o: _num(o.get("timestamp")))
+        return None
 
     async def cancel(self, client_id: str, symbol: str) -> VenueReport | None:
         await self.load_markets()
         try:
-            await self._call(self.exchange.cancel_order, None, symbol, {"clientOrderId": client_id})
+            # ccxt's bybit does not translate `clientOrderId` on a cancel: bybit names it `orderLinkId`.
+            by_client_id = {"orderLinkId": client_id} if self.name == "bybit" else {"clientOrderId": client_id}
+            await self._call(self.exchange.cancel_order, None, symbol, by_client_id)
         except VenueRefused as exc:
             if not isinstance(exc.__cause__, E.OrderNotFound):
                 log.warning("cancel of %s on %s refused: %s", client_id, self.name, exc)
@@ -250,7 +316,8 @@ class CcxtVenue:
     async def open_orders(self) -> list[str]:
         """Client ids of every open order on the account (ours and anyone else's)."""
         await self.load_markets()
-        orders = await self._call(self.exchange.fetch_open_orders)
+        # bybit answers in pages of 20: read them all, or an order past the first page is missed.
+        orders = await self._call(self.exchange.fetch_open_orders, None, None, None, {"paginate": True} if self.name == "bybit" else {})
         if not isinstance(orders, list):
             raise VenueUnreachable(f"{self.name}: an open-orders answer that does not parse")
         return [str(o.get("clientOrderId") or o.get("id") or "?") for o in orders if isinstance(o, dict)]

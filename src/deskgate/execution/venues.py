@@ -18,13 +18,6 @@ from deskgate.execution.venue import MarketRules, OrderTicket, Venue, VenueAuthF
 log = logging.getLogger("deskgate.executor")
 
 
-#: Venues deskgate knows but will not send to yet, and why (said on every order and in health).
-NOT_SUPPORTED = {
-    "bybit": "not supported yet: through ccxt 4.5.90 deskgate cannot look a bybit order up by its client id, "
-    "and it sends no order it could not look up after a timeout (it might be sent twice); use binance or okx",
-}
-
-
 class UnusableVenue:
     """A configured venue that cannot be used (its keys are missing or unreadable)."""
 
@@ -85,11 +78,6 @@ class VenueBook:
         from deskgate.execution.ccxt_venue import CcxtVenue  # ccxt is large: only a desk with real venues loads it
 
         for name, settings in self.mission.venues.configured().items():
-            if name in NOT_SUPPORTED:
-                log.error("venue %s cannot be used: %s", name, NOT_SUPPORTED[name])
-                self.venues[name] = UnusableVenue(name, f"{name}: {NOT_SUPPORTED[name]}")
-                self.seen[name] = Seen(ok=False, problem=NOT_SUPPORTED[name], auth_failed=True)
-                continue
             try:
                 creds = read_credentials(name, settings, self.environ)
             except CredentialsError as exc:
