@@ -787,6 +787,7 @@ async def test_an_order_filled_in_parts_is_judged_once_when_it_ends_on_what_fill
         desk.state.save(bus.data_dir)
         desk.state = AgentState.load(bus.data_dir)  # a restart between the parts keeps what filled so far
         desk._post_trade(answer("d1", "d1-f2", quantity=1.0, price=106.0, final=False), T0)
+        desk._post_trade(answer("d1", "d1-f2", quantity=1.0, price=106.0, final=False), T0)  # published again: counted once
         assert memory.archival_search(tags=["execution"]) == []  # nothing judged while the order is open
         desk._post_trade(answer("d1", "d1-end", status="cancelled", reason="partly filled: 306.00 of 1000.00 USD"), T0 + timedelta(minutes=1))
         (doc,) = memory.archival_search(tags=["execution"])

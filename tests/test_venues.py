@@ -580,6 +580,7 @@ def test_a_fee_is_counted_in_usd_whatever_currency_the_venue_took_it_in():
     bnb = answer({"cost": 0.01, "currency": "BNB"})
     assert report_from(bnb, "c", "USDT", {"BNB": 650.0}).fee_usd == pytest.approx(6.5)
     assert report_from(bnb, "c", "USDT").fee_usd == 0.0  # no price: logged, not guessed
+    assert report_from(bnb, "c", "USDT", {"BNB": 65_000.0}).fee_usd == 0.0  # a price that makes it 10% of the cost is not believed
     # bybit's "partly filled, the rest cancelled" is ccxt's "closed": it is a cancel, not a fill of the whole.
     ended = report_from(answer(None, info={"orderStatus": "PartiallyFilledCanceled"}), "c", "USDT")
     assert ended.state is VenueOrderState.CANCELLED and ended.filled == pytest.approx(0.1)

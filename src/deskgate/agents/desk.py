@@ -91,6 +91,7 @@ class AgentState(BaseModel):
     drafted: dict[str, Drafted] = Field(default_factory=dict)
     # Orders filled in part and not yet ended, their parts so far as one fill (post_trade.combine).
     parts: dict[str, Fill] = Field(default_factory=dict)
+    part_ids: dict[str, list[str]] = Field(default_factory=dict)  # the fill ids in each, so a republished part counts once
     last_runs: dict[str, LastRun] = Field(default_factory=dict)  # each cycle kind's most recent run, for AgentsStatus
     usage_day: str = ""
     usage_today: UsageLine = Field(default_factory=UsageLine)
@@ -384,14 +385,19 @@ class AgentDesk:
         """Execution against expectation, to archival, once per order when it ends (a re-read after a
         crash finds it there). The parts of an order filled in pieces are judged together."""
         did = fill.directive_id
+        if fill.fill_id in self.state.part_ids.get(did, []):
+            return  # a part published again (the executor's retry after a crash)
         so_far = self.state.parts.pop(did, None)
+        seen = self.state.part_ids.pop(did, [])
         ended = None if fill.status == "filled" else fill
         if ended is None:
             so_far = combine(so_far, fill)
             if not fill.final:
-                self.state.parts[did] = so_far
+                self.state.parts[did], self.state.part_ids[did] = so_far, [*seen, fill.fill_id]
                 while len(self.state.parts) > MAX_DRAFTED:  # an order that never ends is not kept forever
-                    del self.state.parts[next(iter(self.state.parts))]
+                    oldest = next(iter(self.state.parts))
+                    del self.state.parts[oldest]
+                    self.state.part_ids.pop(oldest, None)
                 return
         record = self.state.drafted.get(did)
         if so_far is None:  # ended with nothing filled

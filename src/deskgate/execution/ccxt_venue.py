@@ -106,6 +106,11 @@ def _num(value) -> float:
     return out if out == out and out not in (float("inf"), float("-inf")) else 0.0
 
 
+# A fee in a third currency priced above this share of the cost is not believed (an odd ticker
+# would otherwise make the factory refuse a real fill for its fee): it is logged, not counted.
+THIRD_CURRENCY_FEE_CAP = 0.005
+
+
 def _fees(order: dict) -> list[tuple[float, str | None]]:
     return [(abs(_num((f or {}).get("cost"))), (f or {}).get("currency"))
             for f in order.get("fees") or ([order["fee"]] if order.get("fee") else [])]
@@ -146,7 +151,7 @@ def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, f
             # Counted in USD. The account then holds a little less than the book (the venue
             # took it in the asset): reconciliation's tolerance must cover it (docs/VENUES.md).
             fee_usd += amount * average
-        elif amount and (fee_prices or {}).get(currency):
+        elif amount and (fee_prices or {}).get(currency) and amount * fee_prices[currency] <= THIRD_CURRENCY_FEE_CAP * cost:
             fee_usd += amount * fee_prices[currency]
         elif amount:
             log.warning("fee of %s %s on order %s is not counted: no price for it", amount, currency, client_id)
@@ -278,7 +283,10 @@ class CcxtVenue:
         """bybit's single-order call cannot name a client id, its order lists can (`orderLinkId`):
         the live list first (it also holds recently finished orders), then the history. Read raw,
         so that an answer that is not bybit's envelope is never taken for an empty list."""
-        market = self.exchange.market(symbol)
+        try:
+            market = self.exchange.market(symbol)
+        except Exception as exc:  # noqa: BLE001 - ccxt's BadSymbol
+            raise VenueUnreachable(f"{self.name}: cannot look up {client_id}: no market {symbol}") from exc
         request = {"category": "spot", "symbol": market["id"], "orderLinkId": client_id}
         for endpoint in (self.exchange.privateGetV5OrderRealtime, self.exchange.privateGetV5OrderHistory):
             try:
@@ -289,7 +297,14 @@ class CcxtVenue:
             rows = body["result"].get("list") if ok else None
             if not isinstance(rows, list):
                 raise VenueUnreachable(f"{self.name}: an order list that does not parse")
-            mine = [self.exchange.parse_order(r, market) for r in rows if isinstance(r, dict) and r.get("orderLinkId") == client_id]
+            rows = [r for r in rows if isinstance(r, dict) and r.get("orderLinkId") == client_id]
+            for r in rows:  # a row we cannot read whole is no answer, never an ended order
+                if not r.get("orderId") or r.get("side") not in ("Buy", "Sell") or r.get("symbol") != market["id"] or not _num(r.get("qty")):
+                    raise VenueUnreachable(f"{self.name}: an order row for {client_id} that does not parse")
+            try:
+                mine = [self.exchange.parse_order(r, market) for r in rows]
+            except Exception as exc:  # noqa: BLE001 - ccxt's parser on a venue's answer
+                raise VenueUnreachable(f"{self.name}: an order row for {client_id} that does not parse: {exc}") from exc
             if mine:
                 return max(mine, key=lambda o: _num(o.get("timestamp")))
         return None
