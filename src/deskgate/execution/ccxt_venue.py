@@ -151,8 +151,13 @@ def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, f
             # Counted in USD. The account then holds a little less than the book (the venue
             # took it in the asset): reconciliation's tolerance must cover it (docs/VENUES.md).
             fee_usd += amount * average
-        elif amount and (fee_prices or {}).get(currency) and amount * fee_prices[currency] <= THIRD_CURRENCY_FEE_CAP * cost:
-            fee_usd += amount * fee_prices[currency]
+        elif amount and (fee_prices or {}).get(currency):
+            priced = amount * fee_prices[currency]
+            if priced <= THIRD_CURRENCY_FEE_CAP * cost:
+                fee_usd += priced
+            else:
+                log.warning("fee of %s %s on order %s is not counted: priced at %.2f, over %.1f%% of the cost",
+                            amount, currency, client_id, priced, THIRD_CURRENCY_FEE_CAP * 100)
         elif amount:
             log.warning("fee of %s %s on order %s is not counted: no price for it", amount, currency, client_id)
     return VenueReport(
