@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
 
 STEPS = {
     "Task: question the current state": "socratic",
@@ -118,6 +119,25 @@ def _answer(step: str, body: dict, script: Script) -> dict:
     }
 
 
+def _streamed(head: dict, call: dict, usage: dict):
+    """The same answer as server-sent chunks, as the API streams a tool call: the call's name, its
+    arguments in two pieces, the finish reason, then the usage (asked for with include_usage)."""
+    args = call["function"]["arguments"]
+    cut = len(args) // 2
+    deltas = [
+        {"role": "assistant", "content": None, "tool_calls": [{"index": 0, "id": call["id"], "type": "function",
+                                                               "function": {"name": call["function"]["name"], "arguments": ""}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": args[:cut]}}]},
+        {"tool_calls": [{"index": 0, "function": {"arguments": args[cut:]}}]},
+    ]
+    chunks = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
+    chunks.append({"choices": [], "usage": usage})
+    for chunk in chunks:
+        yield f"data: {json.dumps({**head, 'object': 'chat.completion.chunk', **chunk})}\n\n"
+    yield "data: [DONE]\n\n"
+
+
 def make_app(script: Script) -> FastAPI:
     app = FastAPI()
 
@@ -137,25 +157,16 @@ def make_app(script: Script) -> FastAPI:
         step = _step(body)
         tool = next(t["function"]["name"] for t in body["tools"] if t["function"]["name"].startswith("final_result"))
         args = _answer(step, body, script)
+        usage = {"prompt_tokens": 100 + len(json.dumps(body)) // 4, "completion_tokens": 20 + len(json.dumps(args)) // 4, "total_tokens": 0}
+        call = {"id": f"call_{len(script.requests)}", "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}
+        head = {"id": f"chatcmpl-{len(script.requests)}", "created": int(time.time()), "model": body["model"]}
+        if body.get("stream"):
+            return StreamingResponse(_streamed(head, call, usage), media_type="text/event-stream")
         return {
-            "id": f"chatcmpl-{len(script.requests)}",
+            **head,
             "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body["model"],
-            "choices": [
-                {
-                    "index": 0,
-                    "finish_reason": "tool_calls",
-                    "message": {
-                        "role": "assistant",
-                        "content": None,
-                        "tool_calls": [
-                            {"id": f"call_{len(script.requests)}", "type": "function", "function": {"name": tool, "arguments": json.dumps(args)}}
-                        ],
-                    },
-                }
-            ],
-            "usage": {"prompt_tokens": 100 + len(json.dumps(body)) // 4, "completion_tokens": 20 + len(json.dumps(args)) // 4, "total_tokens": 0},
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant", "content": None, "tool_calls": [call]}}],
+            "usage": usage,
         }
 
     @app.post("/v1/embeddings")

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -37,6 +38,8 @@ class LocalModel:
         self.port = sock.getsockname()[1]
         sock.close()
         self.proc: subprocess.Popen | None = None
+        # Its log goes to a file: a pipe no one reads fills up, and then the server blocks on its next line.
+        self.log = tempfile.NamedTemporaryFile(prefix="deskgate-model-", suffix=".log", delete=False)
 
     @property
     def base_url(self) -> str:
@@ -46,12 +49,12 @@ class LocalModel:
         path = model_file()
         self.proc = subprocess.Popen(
             [sys.executable, __file__, str(path), str(self.port), str(self.threads)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL, stderr=self.log, stdin=subprocess.PIPE,
         )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the local model server exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"the local model server exited: {self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/health", timeout=2) as r:
                     if r.status == 200:
@@ -60,10 +63,15 @@ class LocalModel:
                 time.sleep(0.3)
         raise RuntimeError("the local model server did not become healthy in 120 s")
 
+    def log_tail(self, chars: int = 2000) -> str:
+        return Path(self.log.name).read_text(errors="replace")[-chars:]
+
     def __exit__(self, *exc) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
 
 
 def serve(model: str, port: int, threads: int) -> None:

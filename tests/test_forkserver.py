@@ -258,3 +258,29 @@ def test_a_service_restarts_when_the_supervisors_directory_is_gone(tmp_path):
     finally:
         os.chdir(here)
         stack.stop()
+
+
+STOPPING = """
+import asyncio, os, signal, sys
+from deskgate.services import stop_on_signal
+
+async def main(stops: bool):
+    done = asyncio.Event()
+    stop_on_signal(asyncio.get_running_loop(), "stuck", done.set if stops else (lambda: None), grace=0.5)
+    os.kill(os.getpid(), signal.SIGTERM)
+    await done.wait()
+
+asyncio.run(main(sys.argv[1] == "stops"))
+"""
+
+
+@pytest.mark.parametrize("stops", [True, False])
+def test_a_service_asked_to_stop_is_gone_within_its_grace_whatever_it_waits_on(stops):
+    """SIGTERM (from the supervisor, or from the kernel when the supervisor was killed): a clean stop exits 0;
+    one stuck waiting on something that never comes is ended by the timer and says so."""
+    proc = subprocess.run([sys.executable, "-c", STOPPING, "stops" if stops else "stuck"], capture_output=True, timeout=60)
+    if stops:
+        assert proc.returncode == 0 and b"did not stop" not in proc.stderr
+    else:
+        assert proc.returncode == 1
+        assert b"stuck did not stop within 0.5 s of being asked" in proc.stderr

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import logging
 import os
 import signal
+import threading
 
 from deskgate.config import Mission
 from deskgate.logs import setup_service_logging
@@ -30,6 +32,36 @@ SERVICE_CLASSES = {
     "agents": "deskgate.agents.service:AgentsService",
     "web": "deskgate.web.service:WebService",
 }
+
+
+# A service asked to stop is gone within this, whatever it was waiting on (a bus
+# that died with the supervisor, a thread in a library): the supervisor kills a
+# lingering service after 10 s on `down`, but when it was killed itself (its
+# children get SIGTERM from the kernel) no one would.
+STOP_GRACE_SECONDS = 8.0
+
+log = logging.getLogger("deskgate.services")
+
+
+def stop_on_signal(loop: asyncio.AbstractEventLoop, name: str, stop, grace: float = STOP_GRACE_SECONDS) -> None:
+    """SIGINT/SIGTERM call `stop` (a clean shutdown) and start a timer that ends the process if that takes
+    longer than `grace` seconds. A thread, so a blocked event loop cannot hold it up."""
+    timer: list[threading.Timer] = []
+
+    def give_up() -> None:
+        log.error("%s did not stop within %g s of being asked; exiting without finishing its shutdown", name, grace)
+        logging.shutdown()
+        os._exit(1)
+
+    def on_signal() -> None:
+        stop()
+        if not timer:
+            timer.append(threading.Timer(grace, give_up))
+            timer[0].daemon = True
+            timer[0].start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
 
 
 def ready_file(data_dir: DataDir, name: str):
@@ -59,9 +91,7 @@ async def _run(name: str, data_dir: DataDir) -> None:
     service = getattr(importlib.import_module(module), cls)(mission, data_dir)
     if name == "marketdata":
         ready.set()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, service.stop)
+    stop_on_signal(asyncio.get_running_loop(), name, service.stop)
 
     async def announce() -> None:
         await ready.wait()

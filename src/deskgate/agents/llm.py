@@ -133,6 +133,12 @@ def _data(text: str) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
+async def _read_through(_ctx, events) -> None:
+    """Reads a streamed answer as it comes; pydantic-ai assembles it (LLMAnalyst.stream says why stream)."""
+    async for _ in events:
+        pass
+
+
 def _is_retry(part) -> bool:
     """A part that sent an answer back to the model to be tried again (a validation failure, not a tool call)."""
     return isinstance(part, RetryPromptPart) or getattr(part, "outcome", None) == "retried"
@@ -169,6 +175,10 @@ class LLMAnalyst:
         self.settings = settings
         self.cassette = cassette  # records the answers, or plays them back instead of asking the model (cassette.py)
         self.model = model if model is not None else build_model(settings)
+        # A model built from the settings is asked over a stream: a step that times out closes it, and a
+        # server stops generating for a stream whose client left (llama.cpp does; it runs a plain request
+        # to its end, holding its only slot for minutes). A model handed in (tests') is asked plainly.
+        self.stream = model is None
         self.name = f"{settings.provider}:{settings.name}"[:64]
         self.endpoint = settings.base_url or PROVIDER_ENDPOINTS.get(settings.provider)  # named in errors and on the Agents page
         self.label = f"LLM {self.name} via pydantic-ai (prompts {'/'.join(sorted(set(PROMPTS.values())))})"
@@ -289,6 +299,7 @@ class LLMAnalyst:
                     raise TimeoutError("the step's time ran out between re-asks")
                 result = await self._agents[fn].run(
                     user, output_type=output_type, timeout=left, message_history=history, deps=deps, usage=usage, model_settings=model_settings,
+                    event_stream_handler=_read_through if self.stream else None,
                 )
                 try:
                     answer = self._validated(fn, result.output)
