@@ -20,8 +20,10 @@ demo: $(STAMP)
 	$(BIN)/deskgate demo
 
 # The browser tests need Debian's Chromium: installed here when missing (scripts/ensure-chromium).
+# Three workers (pytest-xdist), a test file per worker: most tests wait on real servers and
+# processes, not on the CPU; a browser test file shares one desk between its tests.
 test: chromium $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 chromium:
 	@sh scripts/ensure-chromium

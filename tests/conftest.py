@@ -22,6 +22,17 @@ from deskgate.bus.subjects import Role
 from deskgate.config import Mission
 from deskgate.paths import DataDir
 
+# bcrypt's cost is a work factor, not a behaviour: the bus users of the suite's hundreds of
+# in-process desks are hashed at bcrypt's lowest cost (4) instead of the desk's 10, which
+# made each desk's credentials cost half a second and each connection 70 ms of the
+# server's time. The real nats-server still checks every password against its hash, and
+# every desk started as `deskgate` processes (init, up, the CLI tests) uses the desk's cost
+# (tests/test_cli.py::test_a_desk_hashes_its_bus_passwords_at_its_own_cost).
+import deskgate.bus.credentials as _bus_credentials  # noqa: E402
+import deskgate.identity.registry as _registry  # noqa: E402
+
+_bus_credentials.BCRYPT_ROUNDS = _registry.BCRYPT_ROUNDS = 4
+
 MEMO = {
     "signal_evidence": "trend +1.5 sigma on 4h bars",
     "position_context": "flat",

@@ -25,6 +25,18 @@ def run(*args, input: bytes | None = None, cwd=None, timeout=60, check=True) -> 
     return proc
 
 
+def test_a_desk_hashes_its_bus_passwords_at_its_own_cost(tmp_path):
+    """The suite's in-process desks hash at bcrypt's lowest cost (conftest.py); a real desk at 10, every
+    bus user: the six roles and the built-in agent."""
+    import re
+
+    run("init", str(tmp_path / "desk"))
+    data = tmp_path / "desk" / "deskgate-data"
+    run("bus-config", "--data-dir", str(data))
+    hashes = re.findall(r'"password": "([^"]+)"', (data / "bus" / "nats-server.conf").read_text())
+    assert len(hashes) == 7 and all(h.startswith("$2b$10$") for h in hashes), hashes
+
+
 def test_init_writes_the_article_guardrails_and_private_credentials(tmp_path):
     run("init", str(tmp_path / "desk"))
     text = (tmp_path / "desk" / "mission.yaml").read_text()
