@@ -804,13 +804,14 @@ class ScriptedVenue:
             raise self.place_answer
         return self.place_answer
 
-    async def lookup(self, client_id, symbol):
+    async def lookup(self, client_id, symbol, since=None):
+        self.since = since
         answer = self.lookups.pop(0) if self.lookups else None
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    async def cancel(self, client_id, symbol):
+    async def cancel(self, client_id, symbol, since=None):
         return None
 
 
@@ -843,6 +844,8 @@ async def test_an_unconfirmed_send_is_looked_up_and_never_sent_again(tmp_path, m
     steps = await _steps(f, 3)  # ticket, the send (times out), a lookup that finds nothing
     assert isinstance(steps[1], VenueUnreachable) and steps[2] is None and venue.placed == 1
     assert store.load(f.order_id)["attempts"] == 1
+    # Looked for from the send (bybit's history is searched a week at a time).
+    assert abs(venue.since.replace(tzinfo=None) - store.load(f.order_id)["send_started_at"].replace(tzinfo=None)).total_seconds() < 5
     await asyncio.sleep(0.25)
     (end,) = await _steps(f, 1)
     assert end.state is VenueOrderState.REJECTED and "not confirmed" in end.reason and "not sent again" in end.reason
@@ -982,3 +985,103 @@ def test_the_policy_engine_checks_a_real_venues_health_and_leaves_the_paper_venu
     assert evaluate(d("binance"), beliefs, Guardrails()).decision == "staged"
     paper = evaluate(d("okx"), beliefs, Guardrails())  # not a real venue here: no health to check
     assert paper.decision == "staged" and "venue_health" not in [c.name for c in paper.checks]
+
+
+# -- where the three venues differ: lookups, fees, reasons, listings ---------------------
+
+import time  # noqa: E402
+from datetime import timedelta  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from deskgate.execution import ccxt_venue as ccxt_venue_mod  # noqa: E402
+from deskgate.execution.ccxt_venue import CcxtVenue, report_from  # noqa: E402
+from deskgate.execution.credentials import VenueCredentials  # noqa: E402
+
+
+def _venue_on(fx) -> CcxtVenue:
+    return CcxtVenue(fx.venue, VenueSettings(api_url=fx.url, timeout_seconds=2.0), VenueCredentials(fx.api_key, fx.secret, fx.passphrase))
+
+
+@pytest.mark.parametrize("fake", ["bybit"], indirect=True)
+async def test_a_bybit_order_past_its_realtime_list_is_found_in_the_history_from_its_send(fake, monkeypatch):
+    """bybit's realtime list keeps only its newest finished orders, and its history is searched 7 days at a
+    time (the last 7 without a start): an order is looked for from when it was sent, never taken for lost."""
+    venue = _venue_on(fake)
+    try:
+        sent = datetime.now(timezone.utc)
+        fake.place("BTC/USDT", "buy", "limit", Decimal("0.01"), Decimal("65000"), "dg-old-order")
+        fake.realtime_keeps_finished = 0
+        found = await venue.lookup("dg-old-order", "BTC/USDT", since=sent)
+        assert found is not None and found.state is VenueOrderState.FILLED and found.filled == pytest.approx(0.01)
+        assert any("/v5/order/history" in p for _, p in fake.requests)
+        # Sent nine days ago (an executor that was down that long): the last 7 days do not hold it, its send's week does.
+        (o,) = [o for o in fake._orders if o.client_id == "dg-old-order"]  # the venue's own record, not a copy
+        o.created_ms -= 9 * 86_400_000
+        assert await venue.lookup("dg-old-order", "BTC/USDT") is None
+        again = await venue.lookup("dg-old-order", "BTC/USDT", since=sent - timedelta(days=9))
+        assert again is not None and again.state is VenueOrderState.FILLED
+        # The store's times come back naive (UTC): read as UTC on a machine 8 hours behind it, not as local time.
+        monkeypatch.setenv("TZ", "UTC+8")
+        time.tzset()
+        naive = (sent - timedelta(days=9)).replace(tzinfo=None)
+        assert (await venue.lookup("dg-old-order", "BTC/USDT", since=naive)) is not None
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+        await venue.close()
+
+
+@pytest.mark.parametrize("fake", ["bybit"], indirect=True)
+async def test_a_bybit_account_is_taken_as_unified_without_asking(fake):
+    """ccxt would ask on the first private call whether the account is unified, and keep an answer it could
+    not read as "classic" for good (every balance then refused): the desk says unified and never asks."""
+    venue = _venue_on(fake)
+    try:
+        await venue.load_markets()
+        fake.garbage = 1  # an answer that cannot be read, where ccxt would have asked about the account
+        with pytest.raises(VenueUnreachable):
+            await venue.balances()
+        assert (await venue.balances())["USDT"] == pytest.approx(100_000.0)
+        assert not any("query-api" in p or "account/info" in p for _, p in fake.requests)
+    finally:
+        await venue.close()
+
+
+def _bybit_row(**info):
+    return {"id": "1", "symbol": "BTC/USDT", "side": "buy", "status": "closed", "filled": 0.01, "average": 65_000.0, "amount": 0.01,
+            "cost": 650.0, "fee": None, "fees": [], "info": {"orderLinkId": "dg1", **info}}
+
+
+def test_a_bybit_fee_counts_every_coin_it_names_and_falls_back_to_its_total():
+    both = _bybit_row(cumFeeDetail={"BTC": "0.00001", "MNT": "0.5"})
+    assert report_from(both, "dg1", "USDT", {"MNT": 0.8}).fee_usd == pytest.approx(0.00001 * 65_000.0 + 0.5 * 0.8)
+    # No detail: cumExecFee, in the coin bybit charges a spot order in (the asset on a buy, the quote on a sell).
+    assert report_from(_bybit_row(cumExecFee="0.00002"), "dg1", "USDT").fee_usd == pytest.approx(0.00002 * 65_000.0)
+    sold = {**_bybit_row(cumExecFee="0.65"), "side": "sell"}
+    assert report_from(sold, "dg1", "USDT").fee_usd == pytest.approx(0.65)
+
+
+def test_a_venues_own_reason_for_a_rejection_is_kept():
+    rejected = {**_bybit_row(rejectReason="EC_PostOnlyWillTakeLiquidity"), "status": "rejected", "filled": 0.0, "cost": 0.0}
+    assert report_from(rejected, "dg1", "USDT").reason == "EC_PostOnlyWillTakeLiquidity"
+    no_reason = {**_bybit_row(rejectReason="EC_NoError"), "status": "rejected", "filled": 0.0, "cost": 0.0}
+    assert report_from(no_reason, "dg1", "USDT").reason == ""
+    okx = {**_bybit_row(), "status": "rejected", "filled": 0.0, "cost": 0.0, "info": {"sMsg": "Insufficient balance"}}
+    assert report_from(okx, "dg1", "USDT").reason == "Insufficient balance"
+
+
+@pytest.mark.parametrize("fake", ["okx", "bybit"], indirect=True)
+async def test_every_open_order_is_listed_past_the_first_page_and_too_many_is_an_error(fake, monkeypatch):
+    """okx lists 100 open orders a request, bybit 50: a list cut at a page would show our own open orders
+    as gone to reconciliation. More pages than the desk reads is an error, never a shorter list."""
+    for i in range(130):
+        fake.place("BTC/USDT", "buy", "limit", Decimal("0.001"), Decimal("60000"), f"dg-rest-{i}")
+    venue = _venue_on(fake)
+    try:
+        listed = await venue.open_orders()
+        assert sorted(listed) == sorted(f"dg-rest-{i}" for i in range(130))
+        monkeypatch.setattr(ccxt_venue_mod, "OPEN_ORDER_PAGES", 1)
+        with pytest.raises(VenueUnreachable, match=r"more open orders than the desk reads \(1 × (100|50)\)"):
+            await venue.open_orders()
+    finally:
+        await venue.close()

@@ -11,7 +11,8 @@ through bybit.py `exceptions['exact']` before it looks at the HTTP status.
 
 Not modelled: linear/inverse/option (their instrument lists are empty), spot margin
 (isLeverage=1), TP/SL and conditional orders (orderFilter other than Order), PostOnly
-and RPI time in force, and the realtime list's cap of 500 closed orders.
+and RPI time in force. The realtime list's cap on finished orders (500) is
+`fx.realtime_keeps_finished` (None: no cap).
 """
 
 from __future__ import annotations
@@ -663,6 +664,10 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         order_id, client_id = ids(params)
         if order_id is not None or client_id is not None:
             o = fx.find(None, order_id, client_id)
+            keep = fx.realtime_keeps_finished
+            if o is not None and o.status != "open" and keep is not None:
+                newest = sorted((f for f in fx.orders() if f.status != "open"), key=lambda f: (f.created_ms, f.id), reverse=True)[:keep]
+                o = o if o in newest else None
             rows = [render(o)] if o is not None else []
         else:
             m = spot_market(params, required=False)

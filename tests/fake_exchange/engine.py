@@ -182,6 +182,9 @@ class Engine:
         self.rate_limited = False
         self.clock_skew_ms = 0
         self.garbage = 0
+        # bybit's realtime list keeps only the newest finished orders (500 on a unified account);
+        # None: every one. A lookup past it must go to the history.
+        self.realtime_keeps_finished: int | None = None
 
     # ---- time and venue conditions -------------------------------------------------
 

@@ -408,7 +408,9 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
     def listed(params: Params, finished: bool) -> list[dict]:
         m = _market(fx, params.get("instId"), required=False)
         chosen = [o for o in fx.orders(m.symbol if m else None) if (o.status != "open") == finished]
-        limit = int(params.get("limit") or 100)
+        limit = min(int(params.get("limit") or 100), 100)
+        after, before = _ord_id(params.get("after")), _ord_id(params.get("before"))  # older than / newer than an ordId
+        chosen = [o for o in chosen if (after is None or o.id < after) and (before is None or o.id > before)]
         return [_order(o, fx.market(o.symbol)) for o in reversed(chosen)][:limit]
 
     async def orders_pending(request: web.Request, params: Params) -> web.Response:

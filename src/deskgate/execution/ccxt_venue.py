@@ -12,6 +12,8 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as E
@@ -42,6 +44,40 @@ _AUTH_CODES = {
 # ... and codes that mean "your clock is off": not placed, and a health problem.
 _CLOCK_CODES = {"binance": {"-1021"}, "bybit": {"10002"}, "okx": {"50102"}}
 _CODE = re.compile(r'"(?:code|sCode|retCode)"\s*:\s*"?(-?\d+)')
+
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Where the three venues differ in how ccxt must be asked, in one place."""
+
+    #: The parameter a cancel names our client id by (ccxt's bybit does not translate `clientOrderId`).
+    cancel_by: str = "clientOrderId"
+    #: Looked up through the order lists by client id: bybit's single-order call cannot name one.
+    lookup_in_lists: bool = False
+    #: The most open orders one request lists (None: all of them), and the parameter that asks for
+    #: the page after a given order id; a venue that pages by cursor is read through ccxt's paginate.
+    open_orders_page: int | None = None
+    open_orders_after: str | None = None
+    open_orders_paginate: bool = False
+    options: dict = field(default_factory=dict)
+
+
+#: bybit's history is searched from this long before the send (clocks differ).
+HISTORY_SLACK_MS = 5 * 60 * 1000
+
+#: Pages of open orders read at most: more open orders than this many pages hold is an error, never a cut list.
+OPEN_ORDER_PAGES = 40
+
+DIALECTS = {
+    "binance": Dialect(),
+    # One order, one request (ccxt's default sends okx's batch endpoint); open orders 100 a page, older after an ordId.
+    "okx": Dialect(open_orders_page=100, open_orders_after="after", options={"createOrder": "privatePostTradeOrder"}),
+    # A unified trading account, the only kind the desk supports on bybit (docs/VENUES.md): ccxt would
+    # otherwise ask on the first private call, and take an answer it cannot read for "classic", for good.
+    "bybit": Dialect(cancel_by="orderLinkId", lookup_in_lists=True, open_orders_page=50, open_orders_paginate=True,
+                     options={"enableUnifiedAccount": True, "enableUnifiedMargin": False}),
+}
 
 _STATES = {
     "canceled": VenueOrderState.CANCELLED,
@@ -112,8 +148,25 @@ THIRD_CURRENCY_FEE_CAP = 0.005
 
 
 def _fees(order: dict) -> list[tuple[float, str | None]]:
+    """(amount, currency) of every fee on the order. bybit's own `cumFeeDetail` names every coin it
+    charged in (ccxt keeps only the first); without it, its `cumExecFee`, in the coin bybit charges a
+    spot order in (the asset bought, the quote sold for)."""
+    info = order.get("info") if isinstance(order.get("info"), dict) else {}
+    detail = info.get("cumFeeDetail")
+    if isinstance(detail, dict) and detail:
+        return [(abs(_num(cost)), str(coin)) for coin, cost in detail.items()]
+    if "orderLinkId" in info and _num(info.get("cumExecFee")):
+        base, _, quote = str(order.get("symbol") or "").partition("/")
+        return [(abs(_num(info["cumExecFee"])), base if order.get("side") == "buy" else quote)]
     return [(abs(_num((f or {}).get("cost"))), (f or {}).get("currency"))
             for f in order.get("fees") or ([order["fee"]] if order.get("fee") else [])]
+
+
+def _reason(order: dict) -> str:
+    """The venue's own reason for a rejection: okx's `sMsg`, bybit's `rejectReason`."""
+    info = order.get("info") if isinstance(order.get("info"), dict) else {}
+    text = info.get("sMsg") or (info.get("rejectReason") if info.get("rejectReason") not in (None, "", "EC_NoError") else "")
+    return str(text or "")[:500]
 
 
 def _usd_like(currency: str | None, quote: str) -> bool:
@@ -167,16 +220,16 @@ def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, f
         filled=filled,
         cost=cost,
         fee_usd=fee_usd,
-        reason=str((order.get("info") or {}).get("sMsg") or "")[:500] if state is VenueOrderState.REJECTED else "",
+        reason=_reason(order) if state is VenueOrderState.REJECTED else "",
         side=order.get("side") if order.get("side") in ("buy", "sell") else None,
         amount=_num(order.get("amount")) or None,
     )
 
 
-def make_exchange(name: str, settings: VenueSettings, credentials: VenueCredentials | None, **options):
+def make_exchange(name: str, settings: VenueSettings, credentials: VenueCredentials | None):
     """A ccxt async exchange for `name`: spot, its sandbox when set, pointed at `api_url` when set."""
     base = {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot", "warnOnFetchOpenOrdersWithoutSymbol": False, "recvWindow": 5000}
-    config = {"timeout": int(settings.timeout_seconds * 1000), "enableRateLimit": True, "options": {**base, **options}}
+    config = {"timeout": int(settings.timeout_seconds * 1000), "enableRateLimit": True, "options": {**base, **DIALECTS[name].options}}
     if credentials is not None:
         config.update(apiKey=credentials.api_key, secret=credentials.secret, password=credentials.passphrase or None)
     exchange = getattr(ccxt_async, name)(config)
@@ -196,8 +249,8 @@ class CcxtVenue:
     def __init__(self, name: str, settings: VenueSettings, credentials: VenueCredentials):
         self.name = name
         self.settings = settings
-        okx = {"createOrder": "privatePostTradeOrder"} if name == "okx" else {}  # one order, one request
-        self.exchange = make_exchange(name, settings, credentials, **okx)
+        self.dialect = DIALECTS[name]
+        self.exchange = make_exchange(name, settings, credentials)
         self._markets_loaded = False
         self._fee_prices: dict[str, tuple[float, float]] = {}  # currency -> (price in quote, monotonic time read)
 
@@ -271,10 +324,10 @@ class CcxtVenue:
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise VenueUnreachable(f"{self.name}: an order answer that does not parse: {exc}") from exc
 
-    async def lookup(self, client_id: str, symbol: str) -> VenueReport | None:
+    async def lookup(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
         await self.load_markets()
-        if self.name == "bybit":
-            order = await self._find_in_lists(client_id, symbol)
+        if self.dialect.lookup_in_lists:
+            order = await self._find_in_lists(client_id, symbol, since)
             return None if order is None else await self._report(order, client_id)
         try:
             order = await self._call(self.exchange.fetch_order, None, symbol, {"clientOrderId": client_id})
@@ -284,18 +337,22 @@ class CcxtVenue:
             raise VenueUnreachable(f"{self.name}: could not look up {client_id}: {exc}") from exc
         return await self._report(order, client_id)
 
-    async def _find_in_lists(self, client_id: str, symbol: str) -> dict | None:
+    async def _find_in_lists(self, client_id: str, symbol: str, since: datetime | None) -> dict | None:
         """bybit's single-order call cannot name a client id, its order lists can (`orderLinkId`):
-        the live list first (it also holds recently finished orders), then the history. Read raw,
-        so that an answer that is not bybit's envelope is never taken for an empty list."""
+        the live list first (it also holds recently finished orders), then the history, which
+        bybit searches 7 days at a time (the last 7 without a start): from the send, when known.
+        Read raw, so that an answer that is not bybit's envelope is never taken for an empty list."""
         try:
             market = self.exchange.market(symbol)
         except Exception as exc:  # noqa: BLE001 - ccxt's BadSymbol
             raise VenueUnreachable(f"{self.name}: cannot look up {client_id}: no market {symbol}") from exc
         request = {"category": "spot", "symbol": market["id"], "orderLinkId": client_id}
-        for endpoint in (self.exchange.privateGetV5OrderRealtime, self.exchange.privateGetV5OrderHistory):
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=timezone.utc)  # the store's times are UTC, read back naive from SQLite
+        window = {"startTime": int(since.timestamp() * 1000) - HISTORY_SLACK_MS} if since is not None else {}
+        for endpoint, extra in ((self.exchange.privateGetV5OrderRealtime, {}), (self.exchange.privateGetV5OrderHistory, window)):
             try:
-                body = await self._call(endpoint, request)
+                body = await self._call(endpoint, {**request, **extra})
             except VenueRefused as exc:  # a lookup the venue will not answer is not "no such order"
                 raise VenueUnreachable(f"{self.name}: could not look up {client_id}: {exc}") from exc
             ok = isinstance(body, dict) and str(body.get("retCode")) == "0" and isinstance(body.get("result"), dict)
@@ -314,16 +371,14 @@ class CcxtVenue:
                 return max(mine, key=lambda o: _num(o.get("timestamp")))
         return None
 
-    async def cancel(self, client_id: str, symbol: str) -> VenueReport | None:
+    async def cancel(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
         await self.load_markets()
         try:
-            # ccxt's bybit does not translate `clientOrderId` on a cancel: bybit names it `orderLinkId`.
-            by_client_id = {"orderLinkId": client_id} if self.name == "bybit" else {"clientOrderId": client_id}
-            await self._call(self.exchange.cancel_order, None, symbol, by_client_id)
+            await self._call(self.exchange.cancel_order, None, symbol, {self.dialect.cancel_by: client_id})
         except VenueRefused as exc:
             if not isinstance(exc.__cause__, E.OrderNotFound):
                 log.warning("cancel of %s on %s refused: %s", client_id, self.name, exc)
-        return await self.lookup(client_id, symbol)
+        return await self.lookup(client_id, symbol, since)
 
     async def balances(self) -> dict[str, float]:
         data = await self._call(self.exchange.fetch_balance)
@@ -334,13 +389,37 @@ class CcxtVenue:
         return {str(k): _num(v) for k, v in total.items() if _num(v)}
 
     async def open_orders(self) -> list[str]:
-        """Client ids of every open order on the account (ours and anyone else's)."""
+        """Client ids of every open order on the account (ours and anyone else's), every page of them:
+        a list cut short would show our own open orders as gone. More than OPEN_ORDER_PAGES pages is an error."""
         await self.load_markets()
-        # bybit answers in pages of 20: read them all, or an order past the first page is missed.
-        orders = await self._call(self.exchange.fetch_open_orders, None, None, None, {"paginate": True} if self.name == "bybit" else {})
-        if not isinstance(orders, list):
-            raise VenueUnreachable(f"{self.name}: an open-orders answer that does not parse")
+        page, d = self.dialect.open_orders_page, self.dialect
+        if d.open_orders_paginate:  # by cursor, through ccxt
+            orders = await self._call(self.exchange.fetch_open_orders, None, None, None,
+                                      {"paginate": True, "paginationCalls": OPEN_ORDER_PAGES, "maxEntriesPerRequest": page})
+            self._check_list(orders)
+            if len(orders) >= OPEN_ORDER_PAGES * page:
+                raise VenueUnreachable(f"{self.name}: more open orders than the desk reads ({OPEN_ORDER_PAGES} × {page}); "
+                                       "reconciliation cannot see them all")
+        else:
+            orders, params, seen = [], {}, set()
+            for _ in range(OPEN_ORDER_PAGES):
+                got = await self._call(self.exchange.fetch_open_orders, None, None, page, params)
+                self._check_list(got)
+                new = [o for o in got if o["id"] not in seen]
+                orders += new
+                seen.update(o["id"] for o in new)
+                if page is None or len(got) < page or not new:
+                    break
+                # The next page: older than the oldest order of this one (ccxt sorts a page by time, not by id).
+                params = {d.open_orders_after: min((o["id"] for o in got), key=lambda i: (len(str(i)), str(i)))}
+            else:
+                raise VenueUnreachable(f"{self.name}: more open orders than the desk reads ({OPEN_ORDER_PAGES} × {page}); "
+                                       "reconciliation cannot see them all")
         return [str(o.get("clientOrderId") or o.get("id") or "?") for o in orders if isinstance(o, dict)]
+
+    def _check_list(self, orders) -> None:
+        if not isinstance(orders, list) or not all(isinstance(o, dict) and o.get("id") for o in orders):
+            raise VenueUnreachable(f"{self.name}: an open-orders answer that does not parse")
 
     async def clock_skew_ms(self) -> float:
         start = time.time() * 1000

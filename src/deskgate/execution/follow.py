@@ -100,7 +100,7 @@ class OrderFollower:
             return await self._make_ticket()
         if self.state == "sending" and not self.sent:
             return await self._send_once()
-        found = await self.venue.lookup(self.ticket.client_id, self.ticket.symbol)
+        found = await self.venue.lookup(self.ticket.client_id, self.ticket.symbol, since=self.send_started_at or self.taken_at)
         if found is not None:
             self.missing_since = None
             problem = not_ours(found, self.ticket)
@@ -161,7 +161,7 @@ class OrderFollower:
 
     async def _cancel_rest(self, found: VenueReport) -> VenueReport:
         log.info("order %s open past %.0f s: cancelling the rest", self.order_id, self.settings.order_ttl_seconds)
-        after = await self.venue.cancel(self.ticket.client_id, self.ticket.symbol)
+        after = await self.venue.cancel(self.ticket.client_id, self.ticket.symbol, since=self.send_started_at or self.taken_at)
         return after if after is not None else found  # not ended yet: cancelled again next step
 
 

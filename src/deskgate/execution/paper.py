@@ -49,10 +49,10 @@ class PaperVenue:
         self._orders[ticket.client_id] = report
         return report
 
-    async def lookup(self, client_id: str, symbol: str) -> VenueReport | None:
+    async def lookup(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
         return self._orders.get(client_id)
 
-    async def cancel(self, client_id: str, symbol: str) -> VenueReport | None:
+    async def cancel(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
         return self._orders.get(client_id)  # nothing rests on the paper venue
 
     async def balances(self) -> dict[str, float]:

@@ -10,6 +10,7 @@ so the order must be looked up by its client id before anything is retried.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -104,9 +105,11 @@ class Venue(Protocol):
 
     async def place(self, ticket: OrderTicket) -> VenueReport: ...
 
-    async def lookup(self, client_id: str, symbol: str) -> VenueReport | None: ...
+    async def lookup(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
+        """The order under our client id, or None if the venue has none. `since`: when it was sent
+        (a venue whose history is searched by time window looks from there)."""
 
-    async def cancel(self, client_id: str, symbol: str) -> VenueReport | None: ...
+    async def cancel(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None: ...
 
     async def balances(self) -> dict[str, float]: ...
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from deskgate.config import Mission
 from deskgate.execution.credentials import CredentialsError, read_credentials
@@ -36,10 +37,10 @@ class UnusableVenue:
     async def place(self, ticket: OrderTicket) -> VenueReport:
         self._fail()
 
-    async def lookup(self, client_id: str, symbol: str) -> VenueReport | None:
+    async def lookup(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
         self._fail()
 
-    async def cancel(self, client_id: str, symbol: str) -> VenueReport | None:
+    async def cancel(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
         self._fail()
 
     async def balances(self) -> dict[str, float]:
