@@ -989,6 +989,7 @@ def test_the_policy_engine_checks_a_real_venues_health_and_leaves_the_paper_venu
 
 # -- where the three venues differ: lookups, fees, reasons, listings ---------------------
 
+import dataclasses  # noqa: E402
 import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
 from decimal import Decimal  # noqa: E402
@@ -1003,7 +1004,7 @@ def _venue_on(fx) -> CcxtVenue:
 
 
 @pytest.mark.parametrize("fake", ["bybit"], indirect=True)
-async def test_a_bybit_order_past_its_realtime_list_is_found_in_the_history_from_its_send(fake, monkeypatch):
+async def test_a_bybit_order_past_its_realtime_list_is_found_in_the_history_from_its_send(fake):
     """bybit's realtime list keeps only its newest finished orders, and its history is searched 7 days at a
     time (the last 7 without a start): an order is looked for from when it was sent, never taken for lost."""
     venue = _venue_on(fake)
@@ -1020,14 +1021,22 @@ async def test_a_bybit_order_past_its_realtime_list_is_found_in_the_history_from
         assert await venue.lookup("dg-old-order", "BTC/USDT") is None
         again = await venue.lookup("dg-old-order", "BTC/USDT", since=sent - timedelta(days=9))
         assert again is not None and again.state is VenueOrderState.FILLED
+        # Created a few minutes before the send on record (clocks differ): still in its week.
+        assert await venue.lookup("dg-old-order", "BTC/USDT", since=sent - timedelta(days=9) + timedelta(minutes=4)) is not None
         # The store's times come back naive (UTC): read as UTC on a machine 8 hours behind it, not as local time.
-        monkeypatch.setenv("TZ", "UTC+8")
+        tz = os.environ.get("TZ")
+        os.environ["TZ"] = "UTC+8"
         time.tzset()
-        naive = (sent - timedelta(days=9)).replace(tzinfo=None)
-        assert (await venue.lookup("dg-old-order", "BTC/USDT", since=naive)) is not None
+        try:
+            naive = (sent - timedelta(days=9)).replace(tzinfo=None)
+            assert (await venue.lookup("dg-old-order", "BTC/USDT", since=naive)) is not None
+        finally:
+            if tz is None:
+                os.environ.pop("TZ", None)
+            else:
+                os.environ["TZ"] = tz
+            time.tzset()
     finally:
-        monkeypatch.delenv("TZ")
-        time.tzset()
         await venue.close()
 
 
@@ -1054,11 +1063,17 @@ def _bybit_row(**info):
 
 def test_a_bybit_fee_counts_every_coin_it_names_and_falls_back_to_its_total():
     both = _bybit_row(cumFeeDetail={"BTC": "0.00001", "MNT": "0.5"})
-    assert report_from(both, "dg1", "USDT", {"MNT": 0.8}).fee_usd == pytest.approx(0.00001 * 65_000.0 + 0.5 * 0.8)
+    assert report_from(both, "dg1", "USDT", {"MNT": 0.8}, venue="bybit").fee_usd == pytest.approx(0.00001 * 65_000.0 + 0.5 * 0.8)
+    # A rebate (a negative fee) is no fee, and never a positive one.
+    assert report_from(_bybit_row(cumFeeDetail={"USDT": "-0.1"}), "dg1", "USDT", venue="bybit").fee_usd == 0.0
     # No detail: cumExecFee, in the coin bybit charges a spot order in (the asset on a buy, the quote on a sell).
-    assert report_from(_bybit_row(cumExecFee="0.00002"), "dg1", "USDT").fee_usd == pytest.approx(0.00002 * 65_000.0)
+    assert report_from(_bybit_row(cumExecFee="0.00002"), "dg1", "USDT", venue="bybit").fee_usd == pytest.approx(0.00002 * 65_000.0)
     sold = {**_bybit_row(cumExecFee="0.65"), "side": "sell"}
-    assert report_from(sold, "dg1", "USDT").fee_usd == pytest.approx(0.65)
+    assert report_from(sold, "dg1", "USDT", venue="bybit").fee_usd == pytest.approx(0.65)
+    # A guess that would make the fee 6,500% of the cost (0.65 was USDT, not BTC) is not believed: the fill is booked.
+    assert report_from(_bybit_row(cumExecFee="0.65"), "dg1", "USDT", venue="bybit").fee_usd == 0.0
+    # Another venue's order is not read as bybit's.
+    assert report_from(_bybit_row(cumExecFee="0.00002"), "dg1", "USDT", venue="okx").fee_usd == 0.0
 
 
 def test_a_venues_own_reason_for_a_rejection_is_kept():
@@ -1083,5 +1098,10 @@ async def test_every_open_order_is_listed_past_the_first_page_and_too_many_is_an
         monkeypatch.setattr(ccxt_venue_mod, "OPEN_ORDER_PAGES", 1)
         with pytest.raises(VenueUnreachable, match=r"more open orders than the desk reads \(1 × (100|50)\)"):
             await venue.open_orders()
+        if fake.venue == "okx":  # a venue that did not move to the next page: the rest is unknown, never nothing
+            monkeypatch.setattr(ccxt_venue_mod, "OPEN_ORDER_PAGES", 40)
+            venue.dialect = dataclasses.replace(venue.dialect, open_orders_after="not-a-parameter")
+            with pytest.raises(VenueUnreachable, match="repeated the last one"):
+                await venue.open_orders()
     finally:
         await venue.close()

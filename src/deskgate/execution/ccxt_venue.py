@@ -56,10 +56,10 @@ class Dialect:
     #: Looked up through the order lists by client id: bybit's single-order call cannot name one.
     lookup_in_lists: bool = False
     #: The most open orders one request lists (None: all of them), and the parameter that asks for
-    #: the page after a given order id; a venue that pages by cursor is read through ccxt's paginate.
+    #: the page after a given order id; a venue whose lists page by cursor (bybit) is read raw.
     open_orders_page: int | None = None
     open_orders_after: str | None = None
-    open_orders_paginate: bool = False
+    open_orders_by_cursor: bool = False
     options: dict = field(default_factory=dict)
 
 
@@ -75,7 +75,7 @@ DIALECTS = {
     "okx": Dialect(open_orders_page=100, open_orders_after="after", options={"createOrder": "privatePostTradeOrder"}),
     # A unified trading account, the only kind the desk supports on bybit (docs/VENUES.md): ccxt would
     # otherwise ask on the first private call, and take an answer it cannot read for "classic", for good.
-    "bybit": Dialect(cancel_by="orderLinkId", lookup_in_lists=True, open_orders_page=50, open_orders_paginate=True,
+    "bybit": Dialect(cancel_by="orderLinkId", lookup_in_lists=True, open_orders_page=50, open_orders_by_cursor=True,
                      options={"enableUnifiedAccount": True, "enableUnifiedMargin": False}),
 }
 
@@ -147,18 +147,20 @@ def _num(value) -> float:
 THIRD_CURRENCY_FEE_CAP = 0.005
 
 
-def _fees(order: dict) -> list[tuple[float, str | None]]:
-    """(amount, currency) of every fee on the order. bybit's own `cumFeeDetail` names every coin it
-    charged in (ccxt keeps only the first); without it, its `cumExecFee`, in the coin bybit charges a
-    spot order in (the asset bought, the quote sold for)."""
+def _fees(order: dict, venue: str | None = None) -> list[tuple[float, str | None, bool]]:
+    """(amount, currency, guessed) of every fee on the order. bybit's own `cumFeeDetail` names every
+    coin it charged in (ccxt keeps only the first); without it, its `cumExecFee` is taken in the coin
+    bybit charges a spot order in (the asset bought, the quote sold for): a guess, which is counted
+    only within THIRD_CURRENCY_FEE_CAP of the cost. A negative amount (a maker's rebate) is no fee."""
     info = order.get("info") if isinstance(order.get("info"), dict) else {}
-    detail = info.get("cumFeeDetail")
-    if isinstance(detail, dict) and detail:
-        return [(abs(_num(cost)), str(coin)) for coin, cost in detail.items()]
-    if "orderLinkId" in info and _num(info.get("cumExecFee")):
-        base, _, quote = str(order.get("symbol") or "").partition("/")
-        return [(abs(_num(info["cumExecFee"])), base if order.get("side") == "buy" else quote)]
-    return [(abs(_num((f or {}).get("cost"))), (f or {}).get("currency"))
+    if venue == "bybit":
+        detail = info.get("cumFeeDetail")
+        if isinstance(detail, dict) and detail:
+            return [(max(0.0, _num(cost)), str(coin), False) for coin, cost in detail.items()]
+        if _num(info.get("cumExecFee")) > 0:
+            base, _, quote = str(order.get("symbol") or "").partition("/")
+            return [(_num(info["cumExecFee"]), base if order.get("side") == "buy" else quote, True)]
+    return [(abs(_num((f or {}).get("cost"))), (f or {}).get("currency"), False)
             for f in order.get("fees") or ([order["fee"]] if order.get("fee") else [])]
 
 
@@ -173,7 +175,8 @@ def _usd_like(currency: str | None, quote: str) -> bool:
     return currency == quote or currency in ("USD", "USDT", "USDC")
 
 
-def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, float] | None = None) -> VenueReport:
+def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, float] | None = None, *,
+                venue: str | None = None) -> VenueReport:
     """A ccxt unified order as the executor's cumulative report.
 
     ccxt parses a body that is not JSON into an order of Nones rather than failing: an
@@ -197,22 +200,24 @@ def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, f
         raise VenueUnreachable(f"unknown order status {status!r} from the venue")
     base = str(order.get("symbol") or "").split("/")[0]
     fee_usd = 0.0
-    for amount, currency in _fees(order):
+    for amount, currency, guessed in _fees(order, venue):
         if _usd_like(currency, quote):
-            fee_usd += amount
+            usd = amount
         elif currency == base:
             # Counted in USD. The account then holds a little less than the book (the venue
             # took it in the asset): reconciliation's tolerance must cover it (docs/VENUES.md).
-            fee_usd += amount * average
+            usd = amount * average
         elif amount and (fee_prices or {}).get(currency):
-            priced = amount * fee_prices[currency]
-            if priced <= THIRD_CURRENCY_FEE_CAP * cost:
-                fee_usd += priced
-            else:
-                log.warning("fee of %s %s on order %s is not counted: priced at %.2f, over %.1f%% of the cost",
-                            amount, currency, client_id, priced, THIRD_CURRENCY_FEE_CAP * 100)
-        elif amount:
-            log.warning("fee of %s %s on order %s is not counted: no price for it", amount, currency, client_id)
+            usd, guessed = amount * fee_prices[currency], True
+        else:
+            if amount:
+                log.warning("fee of %s %s on order %s is not counted: no price for it", amount, currency, client_id)
+            continue
+        if guessed and usd > THIRD_CURRENCY_FEE_CAP * cost:
+            log.warning("fee of %s %s on order %s is not counted: priced at %.2f, over %.1f%% of the cost",
+                        amount, currency, client_id, usd, THIRD_CURRENCY_FEE_CAP * 100)
+            continue
+        fee_usd += usd
     return VenueReport(
         client_id=client_id,
         venue_order_id=str(order.get("id") or ""),
@@ -297,7 +302,7 @@ class CcxtVenue:
         A price that cannot be read leaves that fee uncounted, logged: the fill is booked anyway."""
         base = str(order.get("symbol") or "").split("/")[0] if isinstance(order, dict) else ""
         out: dict[str, float] = {}
-        for amount, currency in _fees(order) if isinstance(order, dict) else []:
+        for amount, currency, _ in _fees(order, self.name) if isinstance(order, dict) else []:
             if not amount or not currency or currency == base or _usd_like(currency, self.settings.quote):
                 continue
             cached = self._fee_prices.get(currency)
@@ -320,7 +325,7 @@ class CcxtVenue:
     async def _report(self, order: dict, client_id: str) -> VenueReport:
         try:
             prices = await self.fee_prices(order)
-            return report_from(order, client_id, self.settings.quote, prices)
+            return report_from(order, client_id, self.settings.quote, prices, venue=self.name)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise VenueUnreachable(f"{self.name}: an order answer that does not parse: {exc}") from exc
 
@@ -340,7 +345,8 @@ class CcxtVenue:
     async def _find_in_lists(self, client_id: str, symbol: str, since: datetime | None) -> dict | None:
         """bybit's single-order call cannot name a client id, its order lists can (`orderLinkId`):
         the live list first (it also holds recently finished orders), then the history, which
-        bybit searches 7 days at a time (the last 7 without a start): from the send, when known.
+        bybit searches 7 days at a time (the last 7 without a start): the week from the send,
+        when known, then the last 7 days (an order older than the send on record: a restored store).
         Read raw, so that an answer that is not bybit's envelope is never taken for an empty list."""
         try:
             market = self.exchange.market(symbol)
@@ -349,17 +355,16 @@ class CcxtVenue:
         request = {"category": "spot", "symbol": market["id"], "orderLinkId": client_id}
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)  # the store's times are UTC, read back naive from SQLite
-        window = {"startTime": int(since.timestamp() * 1000) - HISTORY_SLACK_MS} if since is not None else {}
-        for endpoint, extra in ((self.exchange.privateGetV5OrderRealtime, {}), (self.exchange.privateGetV5OrderHistory, window)):
+        asks = [(self.exchange.privateGetV5OrderRealtime, {})]
+        if since is not None:
+            asks.append((self.exchange.privateGetV5OrderHistory, {"startTime": int(since.timestamp() * 1000) - HISTORY_SLACK_MS}))
+        asks.append((self.exchange.privateGetV5OrderHistory, {}))
+        for endpoint, extra in asks:
             try:
                 body = await self._call(endpoint, {**request, **extra})
             except VenueRefused as exc:  # a lookup the venue will not answer is not "no such order"
                 raise VenueUnreachable(f"{self.name}: could not look up {client_id}: {exc}") from exc
-            ok = isinstance(body, dict) and str(body.get("retCode")) == "0" and isinstance(body.get("result"), dict)
-            rows = body["result"].get("list") if ok else None
-            if not isinstance(rows, list):
-                raise VenueUnreachable(f"{self.name}: an order list that does not parse")
-            rows = [r for r in rows if isinstance(r, dict) and r.get("orderLinkId") == client_id]
+            rows = [r for r in self._rows(body, "orders") if r.get("orderLinkId") == client_id]
             for r in rows:  # a row we cannot read whole is no answer, never an ended order
                 if not r.get("orderId") or r.get("side") not in ("Buy", "Sell") or r.get("symbol") != market["id"] or not _num(r.get("qty")):
                     raise VenueUnreachable(f"{self.name}: an order row for {client_id} that does not parse")
@@ -392,34 +397,51 @@ class CcxtVenue:
         """Client ids of every open order on the account (ours and anyone else's), every page of them:
         a list cut short would show our own open orders as gone. More than OPEN_ORDER_PAGES pages is an error."""
         await self.load_markets()
-        page, d = self.dialect.open_orders_page, self.dialect
-        if d.open_orders_paginate:  # by cursor, through ccxt
-            orders = await self._call(self.exchange.fetch_open_orders, None, None, None,
-                                      {"paginate": True, "paginationCalls": OPEN_ORDER_PAGES, "maxEntriesPerRequest": page})
-            self._check_list(orders)
-            if len(orders) >= OPEN_ORDER_PAGES * page:
-                raise VenueUnreachable(f"{self.name}: more open orders than the desk reads ({OPEN_ORDER_PAGES} × {page}); "
-                                       "reconciliation cannot see them all")
-        else:
-            orders, params, seen = [], {}, set()
-            for _ in range(OPEN_ORDER_PAGES):
-                got = await self._call(self.exchange.fetch_open_orders, None, None, page, params)
-                self._check_list(got)
-                new = [o for o in got if o["id"] not in seen]
-                orders += new
-                seen.update(o["id"] for o in new)
-                if page is None or len(got) < page or not new:
-                    break
-                # The next page: older than the oldest order of this one (ccxt sorts a page by time, not by id).
-                params = {d.open_orders_after: min((o["id"] for o in got), key=lambda i: (len(str(i)), str(i)))}
-            else:
-                raise VenueUnreachable(f"{self.name}: more open orders than the desk reads ({OPEN_ORDER_PAGES} × {page}); "
-                                       "reconciliation cannot see them all")
-        return [str(o.get("clientOrderId") or o.get("id") or "?") for o in orders if isinstance(o, dict)]
+        d, page = self.dialect, self.dialect.open_orders_page
+        too_many = VenueUnreachable(f"{self.name}: more open orders than the desk reads ({OPEN_ORDER_PAGES} × {page}); "
+                                    "reconciliation cannot see them all")
+        if d.open_orders_by_cursor:
+            return await self._open_by_cursor(page, too_many)
+        orders, params, seen = [], {}, set()
+        for _ in range(OPEN_ORDER_PAGES):
+            got = await self._call(self.exchange.fetch_open_orders, None, None, page, params)
+            if not isinstance(got, list) or not all(isinstance(o, dict) and o.get("id") for o in got):
+                raise VenueUnreachable(f"{self.name}: an open-orders answer that does not parse")
+            new = [o for o in got if o["id"] not in seen]
+            orders += new
+            seen.update(o["id"] for o in new)
+            if page is None or len(got) < page:
+                return [str(o.get("clientOrderId") or o["id"]) for o in orders]
+            if not new:  # a full page of orders already read: the venue did not move on, so the rest is unknown
+                raise VenueUnreachable(f"{self.name}: the next page of open orders repeated the last one")
+            # The next page: older than the oldest order of this one (ccxt sorts a page by time, not by id).
+            params = {d.open_orders_after: min((o["id"] for o in got), key=lambda i: (len(str(i)), str(i)))}
+        raise too_many
 
-    def _check_list(self, orders) -> None:
-        if not isinstance(orders, list) or not all(isinstance(o, dict) and o.get("id") for o in orders):
-            raise VenueUnreachable(f"{self.name}: an open-orders answer that does not parse")
+    async def _open_by_cursor(self, page: int, too_many: VenueUnreachable) -> list[str]:
+        """bybit's open orders, read raw page by page (`nextPageCursor`), so that a page that failed
+        is an error rather than the end of the list."""
+        ids, cursor = [], ""
+        for _ in range(OPEN_ORDER_PAGES):
+            body = await self._call(self.exchange.privateGetV5OrderRealtime,
+                                    {"category": "spot", "limit": page, **({"cursor": cursor} if cursor else {})})
+            rows = self._rows(body, "open orders")
+            if not all(r.get("orderId") for r in rows):
+                raise VenueUnreachable(f"{self.name}: an open-orders row that does not parse")
+            ids += [str(r.get("orderLinkId") or r["orderId"]) for r in rows]
+            cursor = body["result"].get("nextPageCursor") or ""
+            if not cursor:
+                return ids
+        raise too_many
+
+    def _rows(self, body, what: str) -> list[dict]:
+        """The rows of one of bybit's lists, or VenueUnreachable: an answer that is not bybit's
+        envelope is never taken for an empty list."""
+        ok = isinstance(body, dict) and str(body.get("retCode")) == "0" and isinstance(body.get("result"), dict)
+        rows = body["result"].get("list") if ok else None
+        if not isinstance(rows, list):
+            raise VenueUnreachable(f"{self.name}: a list of {what} that does not parse")
+        return [r for r in rows if isinstance(r, dict)]
 
     async def clock_skew_ms(self) -> float:
         start = time.time() * 1000
