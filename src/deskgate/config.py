@@ -375,13 +375,50 @@ class MarketData(_Section):
 
 
 class BusSettings(_Section):
-    # An external NATS (cluster) to use instead of starting one; see docs/EXTERNAL_BUS.md.
+    # An external NATS (cluster) to use instead of starting one: one address, or a list (in YAML,
+    # or comma-separated) of a cluster's nodes; see docs/BUS.md and docs/DEPLOY.md.
     url: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)  # 0 = a free port chosen at start
     max_payload_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     # How often nats-server fsyncs JetStream files: a duration like "1s" or "always".
     sync_interval: str = "1s"
+    # Nodes of the embedded bus: 1, or an odd number (3, 5, 7) for a cluster on this machine,
+    # routed to each other, whose replicated streams survive the loss of a node (docs/DEPLOY.md).
+    cluster: int = Field(1, ge=1, le=7)
+    # Copies of each stream: 1 by default on one node, 3 on a cluster; at most the nodes there are.
+    replicas: int | None = Field(None, ge=1, le=5)
+
+    @model_validator(mode="after")
+    def _cluster(self) -> BusSettings:
+        if self.cluster > 1 and self.cluster % 2 == 0:
+            raise ValueError(f"cluster must be 1 or an odd number of nodes (3, 5, 7), so a majority survives a loss; got {self.cluster}")
+        if self.cluster > 1 and self.url:
+            raise ValueError("cluster starts an embedded cluster; with url set the operator runs the bus (and its cluster)")
+        if not self.url and self.replicas is not None and self.replicas > self.cluster:
+            raise ValueError(f"replicas {self.replicas} is more than the embedded bus's {self.cluster} node(s)")
+        return self
+
+    def stream_replicas(self) -> int:
+        return self.replicas or (3 if self.cluster >= 3 else 1)
+
+    def servers(self) -> list[str]:
+        """`url` as the list of server addresses clients are given."""
+        return self.url.split(",") if self.url else []
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _servers(cls, value):
+        if value is None:
+            return None
+        items = value if isinstance(value, list) else str(value).split(",")
+        items = [str(i).strip() for i in items if str(i).strip()]
+        if not items:
+            raise ValueError("must name at least one server, such as nats://host:4222")
+        for item in items:
+            if not item.startswith(("nats://", "tls://")) or len(item.split("://", 1)[1]) < 1 or any(c.isspace() for c in item):
+                raise ValueError(f"{item!r} is not a NATS server address such as nats://host:4222")
+        return ",".join(items)
 
     @field_validator("sync_interval")
     @classmethod

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from deskgate.bus.connect import connect_as
 from deskgate.bus.credentials import active_agents, ensure_credentials
+from deskgate.bus.cluster import Cluster, node_name, start_cluster
 from deskgate.bus.reload import Applied, agents_fingerprint, apply_agents, config_lock
 from deskgate.bus.server import BusError, NatsServer, port_available, start_nats, write_endpoint, write_operator_config
 from deskgate.bus.streams import ProvisionReport, provision
@@ -69,6 +70,7 @@ class Stack:
     # each; DESKGATE_FORKSERVER=0 in the environment turns it off.
     fork: bool = field(default_factory=lambda: os.environ.get("DESKGATE_FORKSERVER", "1") != "0")
     nats: NatsServer | None = None
+    cluster: Cluster | None = None  # the embedded bus as a cluster (bus.cluster > 1): its nodes
     url: str = ""
     children: dict[str, Child] = field(default_factory=dict)
     provisioned: ProvisionReport | None = None
@@ -100,8 +102,13 @@ class Stack:
                 self._agents_given = agents_fingerprint(self.data_dir)
                 if bus.url:
                     write_operator_config(self.data_dir, creds, active_agents(self.data_dir), bus.max_payload_bytes)
-                    self.url = bus.url
-                    write_endpoint(self.data_dir, [bus.url], embedded=False, monitor_url=None, pid=None)
+                    self.url = bus.servers()[0]
+                    write_endpoint(self.data_dir, bus.servers(), embedded=False, monitor_url=None, pid=None)
+                elif bus.cluster > 1:
+                    self.cluster = start_cluster(self.data_dir, creds, active_agents(self.data_dir), nodes=bus.cluster, host=bus.host,
+                                                 max_payload=bus.max_payload_bytes, sync_interval=bus.sync_interval)
+                    self.url = self.cluster.urls[0]
+                    self.cluster.write_endpoint()
                 else:
                     port = bus.port or self._previous_port()
                     self.nats = start_nats(
@@ -133,7 +140,7 @@ class Stack:
             run = json.loads(self.data_dir.run_file.read_text())
         except (FileNotFoundError, ValueError):
             return
-        pids = [run.get("nats", {}).get("pid"), *run.get("services", {}).values()]
+        pids = [run.get("nats", {}).get("pid"), *run.get("nats", {}).get("nodes", []), *run.get("services", {}).values()]
         left = [p for p in pids if is_desk_process(p) and p != os.getpid()]
         if left:
             raise StackError(
@@ -217,7 +224,7 @@ class Stack:
                     raise StackError(f"cannot reach the bus at {self.url} as the provisioner: {exc}") from None
                 await asyncio.sleep(0.5)
         try:
-            return await provision(nc.jetstream())
+            return await provision(nc.jetstream(), replicas=self.mission.bus.stream_replicas())
         finally:
             await nc.close()
 
@@ -297,7 +304,8 @@ class Stack:
             json.dumps(
                 {
                     "supervisor_pid": os.getpid(),
-                    "nats": {"url": self.url, "pid": self.nats.pid if self.nats else None},
+                    "nats": {"url": self.url, "pid": self.nats.pid if self.nats else None,
+                             "nodes": [n.pid for n in self.cluster.nodes if n is not None] if self.cluster else []},
                     "services": {n: c.process.pid for n, c in self.children.items()},
                 },
                 indent=2,
@@ -332,6 +340,8 @@ class Stack:
                 restarted.append("nats-server")
             except BusError:
                 pass
+        if self.cluster is not None:
+            restarted += self._restart_dead_nodes()
         for name, child in list(self.children.items()):
             if child.process.poll() is None or not self.restart:
                 continue
@@ -342,6 +352,25 @@ class Stack:
             restarted.append(name)
         if restarted:
             self._write_run_file()
+        return restarted
+
+    def _restart_dead_nodes(self) -> list[str]:
+        """Start each dead node of the cluster again on its ports and store; it rejoins and catches up."""
+        cluster, restarted = self.cluster, []
+        for i, node in enumerate(cluster.nodes):
+            if node is not None and node.alive():
+                continue
+            try:
+                # Rendered afresh: the agents added, rotated or revoked since the last start.
+                with config_lock(self.data_dir):
+                    cluster.creds = ensure_credentials(self.data_dir)
+                    cluster.agents = active_agents(self.data_dir)
+                    self._agents_given = agents_fingerprint(self.data_dir)
+                    cluster.restart(i)
+                    cluster.write_endpoint()
+                restarted.append(node_name(i))
+            except BusError as exc:
+                log.warning("could not restart %s: %s", node_name(i), exc)
         return restarted
 
     def sync_agents(self, *, now: bool = False) -> Applied | None:
@@ -408,6 +437,8 @@ class Stack:
             self._forkserver.stop()
         if self.nats is not None:
             self.nats.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         self.data_dir.run_file.unlink(missing_ok=True)
         if self._lock_fh is not None:
             self._lock_fh.close()

@@ -18,6 +18,7 @@ from deskgate.audit.signing import Kind, Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
+from deskgate.bus.publish import publish_stored
 from deskgate.client import DeskClient
 from deskgate.domain.evaluation import PolicyVerdict
 from deskgate.domain.review import ReviewRequest
@@ -91,7 +92,7 @@ class AgentClient(DeskClient):
         try:
             for payload in payloads:
                 headers = self.signer.headers(Kind.DIRECTIVE, payload) if sign else None
-                ack = await self.js.publish(S.directive_subject(_asset_token(payload)), payload, headers=headers)
+                ack = await publish_stored(self.js, S.directive_subject(_asset_token(payload)), payload, headers)
                 seqs.append(ack.seq)
             loop = asyncio.get_running_loop()
             deadline = loop.time() + wait

@@ -87,3 +87,25 @@ class BatchPublisher:
                 fut.cancel()
                 results.append(PublishError("no acknowledgement in time"))
         return results
+
+
+#: How long a publish keeps asking while no stream answers at all (a cluster electing a new leader).
+NO_RESPONDERS_WITHIN_S = 10.0
+
+
+async def publish_stored(js, subject: str, payload: bytes, headers: dict | None = None, *, within: float = NO_RESPONDERS_WITHIN_S):
+    """`js.publish`, asked again while no stream answers ("no responders"): on a cluster, for the
+    seconds after a node holding the stream's leader died. Nothing was stored then, so asking
+    again cannot store twice. A timeout is not retried: the message may have been stored."""
+    import nats.errors
+    import nats.js.errors
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            return await js.publish(subject, payload, headers=headers)
+        except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.1)

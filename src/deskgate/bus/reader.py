@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -45,6 +46,12 @@ class StoredMessage:
         return json.loads(self.data)
 
 
+# A 503 (no responders) to a direct get: on a cluster, while a node that held a replica has
+# just died and the others have not yet taken its place. Asked again, this often, within the
+# read's timeout; on a single server the answer comes at once, whatever it is.
+NO_REPLICA_RETRY_S = 0.1
+
+
 def _status(msg) -> str | None:
     """The server's status (204 end of batch, 404 nothing, 503...), never a `Status` header
     a publisher stored with its message: a stored message always comes back with the
@@ -78,13 +85,17 @@ async def read_stream(
                            "next_by_subj": subject, "batch": batch}
             first = False
             await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
-            got = 0
+            got, asked_at = 0, time.monotonic()
             while True:
                 try:
                     msg = await sub.next_msg(timeout)
                 except asyncio.TimeoutError:
                     raise ReadError(f"no answer reading stream {stream} (is the desk's bus running?)") from None
                 status = _status(msg)
+                if status == "503" and got == 0 and time.monotonic() - asked_at < timeout:
+                    await asyncio.sleep(NO_REPLICA_RETRY_S)  # see NO_REPLICA_RETRY_S
+                    await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
+                    continue
                 if status == "204":  # end of this batch
                     break
                 if status == "404":  # nothing (more) to read
@@ -108,9 +119,14 @@ async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5
     `Status: 503` header for "no responders", a header an agent may store with its message."""
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
+    asked_at = time.monotonic()
     try:
-        await nc.publish(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", reply=inbox)
-        msg = await sub.next_msg(timeout)
+        while True:
+            await nc.publish(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", reply=inbox)
+            msg = await sub.next_msg(timeout)
+            if _status(msg) != "503" or time.monotonic() - asked_at >= timeout:
+                break
+            await asyncio.sleep(NO_REPLICA_RETRY_S)  # see NO_REPLICA_RETRY_S
     except asyncio.TimeoutError:
         raise ReadError(f"no answer reading {subject} from {stream}") from None
     finally:

@@ -26,6 +26,7 @@ import signal
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,27 +92,48 @@ def apply_agents(
                 "reload your NATS servers with it (`nats-server --signal reload`) for the change to take effect; "
                 "after adding an agent, reload twice (nats-server sets up a new account's imports only at the second)",
             )
-        server = running_server(data_dir)
-        if server is None:
+        nodes = running_nodes(data_dir)
+        if not nodes:
             return Applied("not_running", "the desk is not running; the change applies at the next `deskgate up`")
-        pid, monitor_url = server
-        conf = read_config(data_dir.nats_conf)
         accounts = accounts_block(creds, agents)
-        added = set(accounts) - set(conf["accounts"])
-        conf["accounts"] = accounts
-        write_private(data_dir.nats_conf, config_text(conf))
-        # nats-server sets up a service import's subscriptions for an account that is new at a
-        # reload only at the next one (server.go, configureAccounts: new accounts skip it while
-        # reloading, existing ones are re-subscribed): an agent added now would reach no stream.
-        # A second reload of the same config makes the new accounts existing ones.
-        for _ in range(2 if added else 1):
-            before = _config_load_time(monitor_url)
-            try:
-                os.kill(pid, signal.SIGHUP)
-            except ProcessLookupError:
-                return Applied("not_running", "the desk stopped meanwhile; the change applies at the next `deskgate up`")
-            _wait_reloaded(data_dir, monitor_url, before, timeout)
-        return Applied("reloaded", f"nats-server (pid {pid}) reloaded its config: the change is in effect")
+        for pid, monitor_url, conf_path, log_path in nodes:  # every node of a cluster has the same accounts
+            conf = read_config(conf_path)
+            added = set(accounts) - set(conf["accounts"])
+            conf["accounts"] = accounts
+            write_private(conf_path, config_text(conf))
+            # nats-server sets up a service import's subscriptions for an account that is new at a
+            # reload only at the next one (server.go, configureAccounts: new accounts skip it while
+            # reloading, existing ones are re-subscribed): an agent added now would reach no stream.
+            # A second reload of the same config makes the new accounts existing ones.
+            for _ in range(2 if added else 1):
+                before = _config_load_time(monitor_url)
+                try:
+                    os.kill(pid, signal.SIGHUP)
+                except ProcessLookupError:
+                    return Applied("not_running", "the desk stopped meanwhile; the change applies at the next `deskgate up`")
+                _wait_reloaded(conf_path, log_path, monitor_url, before, timeout)
+        pids = ", ".join(str(node[0]) for node in nodes)
+        return Applied("reloaded", f"nats-server (pid {pids}) reloaded its config: the change is in effect")
+
+
+def running_nodes(data_dir: DataDir) -> list[tuple[int, str, Path, Path]]:
+    """(pid, monitor URL, config, log) of each embedded nats-server of this data directory that runs:
+    the one server, or each live node of a cluster (a dead node's restart renders the registry)."""
+    try:
+        endpoint = data_dir.read_endpoint()
+    except FileNotFoundError:
+        return []
+    if not endpoint.get("embedded"):
+        return []
+    if isinstance(endpoint.get("nodes"), list):
+        out = []
+        for node in endpoint["nodes"]:
+            pid, monitor_url, conf = (node.get(k) for k in ("pid", "monitor_url", "config")) if isinstance(node, dict) else (None,) * 3
+            if isinstance(pid, int) and isinstance(conf, str) and monitor_url and _is_server(pid, Path(conf), monitor_url):
+                out.append((pid, monitor_url, Path(conf), Path(conf).with_name("nats.log")))  # bus/cluster.py's layout
+        return out
+    server = running_server(data_dir)
+    return [(server[0], server[1], data_dir.nats_conf, data_dir.nats_log)] if server is not None else []
 
 
 def running_server(data_dir: DataDir) -> tuple[int, str] | None:
@@ -124,22 +146,29 @@ def running_server(data_dir: DataDir) -> tuple[int, str] | None:
     except FileNotFoundError:
         return None
     pid, monitor_url = endpoint.get("pid"), endpoint.get("monitor_url")
-    if not endpoint.get("embedded") or not isinstance(pid, int) or not monitor_url or not alive(pid):
+    if not endpoint.get("embedded") or not isinstance(pid, int) or not monitor_url:
         return None
+    return (pid, monitor_url) if _is_server(pid, data_dir.nats_conf, monitor_url) else None
+
+
+def _is_server(pid: int, conf: Path, monitor_url: str) -> bool:
+    """Alive, started with this config, and answering on its monitor."""
+    if not alive(pid):
+        return False
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             cmdline = fh.read().split(b"\0")
     except FileNotFoundError:
-        return None  # gone meanwhile
+        return False  # gone meanwhile
     except OSError:
         cmdline = None  # no /proc here: ask the monitor instead
-    if cmdline is not None and str(data_dir.nats_conf).encode() not in cmdline:
-        return None
+    if cmdline is not None and str(conf).encode() not in cmdline:
+        return False
     try:
         _config_load_time(monitor_url)
     except BusError:
-        return None
-    return pid, monitor_url
+        return False
+    return True
 
 
 def _config_load_time(monitor_url: str) -> str:
@@ -150,20 +179,20 @@ def _config_load_time(monitor_url: str) -> str:
         raise BusError(f"cannot read the bus's monitor at {monitor_url}/varz: {exc}") from None
 
 
-def _wait_reloaded(data_dir: DataDir, monitor_url: str, before: str, timeout: float) -> None:
+def _wait_reloaded(conf: Path, log: Path, monitor_url: str, before: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _config_load_time(monitor_url) != before:
             return
         time.sleep(0.05)
     raise BusError(
-        f"nats-server did not confirm a reload of {data_dir.nats_conf} within {timeout:.0f}s, so the change may not be in "
-        f"effect yet; see {data_dir.nats_log}:\n{_tail(data_dir)}"
+        f"nats-server did not confirm a reload of {conf} within {timeout:.0f}s, so the change may not be in "
+        f"effect yet; see {log}:\n{_tail(log)}"
     )
 
 
-def _tail(data_dir: DataDir, lines: int = 10) -> str:
+def _tail(log: Path, lines: int = 10) -> str:
     try:
-        return "\n".join(data_dir.nats_log.read_text(errors="replace").splitlines()[-lines:])
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""

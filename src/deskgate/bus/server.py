@@ -90,10 +90,13 @@ def render_config(
     store_dir: Path | None,
     max_payload: int,
     sync_interval: str,
+    server_name: str = "deskgate",
+    cluster: dict | None = None,
 ) -> str:
-    """A nats-server config. JSON is valid nats-server config syntax, and unambiguous."""
+    """A nats-server config. JSON is valid nats-server config syntax, and unambiguous.
+    `cluster`: the node's cluster block (bus/cluster.py), None for a single server."""
     conf: dict = {
-        "server_name": "deskgate",
+        "server_name": server_name,
         "max_payload": max_payload,
         "jetstream": {"sync_interval": sync_interval, "max_memory_store": 256 * 1024 * 1024},
         "accounts": accounts_block(creds, agents),
@@ -103,6 +106,8 @@ def render_config(
     conf = {"listen": f"{host}:{port}", **conf}
     if monitor_port is not None:
         conf["http"] = f"{host}:{monitor_port}"
+    if cluster is not None:
+        conf["cluster"] = cluster
     return config_text(conf)
 
 
@@ -206,14 +211,19 @@ def start_nats(
         max_payload=max_payload,
         sync_interval=sync_interval,
     )
-    write_private(data_dir.nats_conf, text)
-    log = open(data_dir.nats_log, "ab")
+    return launch(data_dir.nats_conf, data_dir.nats_log, text, f"nats://{host}:{port}", f"http://{host}:{monitor_port}", ready_timeout)
+
+
+def launch(conf_path: Path, log_path: Path, text: str, url: str, monitor_url: str, ready_timeout: float) -> NatsServer:
+    """Write the config (0600: it holds the password hashes) and start nats-server on it, dying with us."""
+    write_private(conf_path, text)
+    log = open(log_path, "ab")
     # A soft memory limit for the Go runtime: past it the server collects harder and
     # hands memory back, instead of keeping what a burst made it take.
     env = {**os.environ}
     env.setdefault("GOMEMLIMIT", NATS_MEMORY_LIMIT)
     proc = subprocess.Popen(
-        [str(nats_server_binary()), "-c", str(data_dir.nats_conf)],
+        [str(nats_server_binary()), "-c", str(conf_path)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -221,9 +231,9 @@ def start_nats(
         env=env,
     )
     log.close()
-    server = NatsServer(proc, f"nats://{host}:{port}", f"http://{host}:{monitor_port}", data_dir.nats_conf)
+    server = NatsServer(proc, url, monitor_url, conf_path)
     try:
-        wait_ready(server, ready_timeout, data_dir.nats_log)
+        wait_ready(server, ready_timeout, log_path)
     except BaseException:
         server.kill()
         raise
@@ -253,13 +263,14 @@ def _tail(path: Path, lines: int = 15) -> str:
         return ""
 
 
-def write_endpoint(data_dir: DataDir, servers: list[str], *, embedded: bool, monitor_url: str | None, pid: int | None) -> None:
-    write_private(
-        data_dir.endpoint,
-        json.dumps(
-            {"servers": servers, "embedded": embedded, "monitor_url": monitor_url, "pid": pid},
-            indent=2,
-        ),
-    )
+def write_endpoint(
+    data_dir: DataDir, servers: list[str], *, embedded: bool, monitor_url: str | None, pid: int | None, nodes: list[dict] | None = None
+) -> None:
+    """Where clients find the bus. `nodes`: an embedded cluster's every node (pid, monitor_url, config),
+    for the agents' reload (bus/reload.py); `pid` and `monitor_url` are then its first node's."""
+    body = {"servers": servers, "embedded": embedded, "monitor_url": monitor_url, "pid": pid}
+    if nodes is not None:
+        body["nodes"] = nodes
+    write_private(data_dir.endpoint, json.dumps(body, indent=2))
 
 

@@ -59,7 +59,7 @@ def _servers(mission, root, given: list[str] | None) -> list[str]:
     if servers:
         return list(servers)
     if mission.bus.url:
-        return [mission.bus.url]
+        return mission.bus.servers()
     if mission.bus.port:
         return [f"nats://{mission.bus.host}:{mission.bus.port}"]
     fail(

@@ -81,6 +81,8 @@ def up(
     data_dir: Path = DataDirOption,
     web_port: int = typer.Option(None, "--web-port", help="Port for the Command Center (default: the mission's web.port; 0 = any free port)."),
     agents: bool = typer.Option(True, "--agents/--no-agents", help="Run the agents (off: the gated spine only, directives from the CLI)."),
+    cluster: int = typer.Option(None, "--cluster", help="Run the bus as this many nats-server nodes on this machine (3, 5 or 7; "
+                                "default: the mission's bus.cluster), streams replicated on 3 of them."),
 ) -> None:
     """Start the desk: nats-server, streams, factory, executor, market data, agents, Command Center. Ctrl-C stops it."""
     from deskgate.services import SERVICES
@@ -91,6 +93,16 @@ def up(
         if not 0 <= web_port <= 65535:
             fail(f"--web-port {web_port} is not a port number (0-65535)")
         mission = mission.model_copy(update={"web": mission.web.model_copy(update={"port": web_port})})
+    if cluster is not None:
+        from pydantic import ValidationError
+
+        from deskgate.config import BusSettings
+
+        try:
+            bus = BusSettings.model_validate({**mission.bus.model_dump(), "cluster": cluster})
+        except ValidationError as exc:
+            fail(f"--cluster {cluster}: {exc.errors(include_url=False)[0]['msg']}")
+        mission = mission.model_copy(update={"bus": bus})
     console.print(f"[bold]deskgate[/] starting [italic]{mission.desk_name}[/] in {root.root}")
     stack = Stack(mission, root, services=tuple(n for n in SERVICES if agents or n != "agents"))
     stop = threading.Event()
@@ -121,7 +133,8 @@ def up(
         console.print("[green]desk running[/]; Ctrl-C (or SIGTERM) stops every process")
         stack.run_forever(stop, on_restart=on_restart)
     finally:
-        console.print("stopping services, then the bus..." if stack.nats else "stopping services (the external bus keeps running)...")
+        console.print("stopping services, then the bus..." if stack.nats or stack.cluster
+                      else "stopping services (the external bus keeps running)...")
         stack.stop()
         console.print("[green]stopped cleanly[/]")
 
@@ -143,12 +156,17 @@ def where_table(stack) -> Table:
     t.add_column(style="bold")
     t.add_column()
     t.add_row("data directory", str(d.root))
-    t.add_row("NATS", stack.url + ("  (embedded, pid %d)" % stack.nats.pid if stack.nats else "  (external)"))
-    if stack.nats:
+    if stack.cluster is not None:
+        for i, node in enumerate(stack.cluster.nodes):
+            t.add_row(f"NATS node {i + 1}", f"{stack.cluster.urls[i]}  (embedded, pid {node.pid}, monitoring {node.monitor_url}, "
+                      f"config and store in {stack.cluster.node_dir(i)})")
+    elif stack.nats:
+        t.add_row("NATS", f"{stack.url}  (embedded, pid {stack.nats.pid})")
         t.add_row("NATS monitoring", stack.nats.monitor_url)
         t.add_row("NATS config", str(d.nats_conf))
         t.add_row("JetStream store", str(d.jetstream))
     else:
+        t.add_row("NATS", ",".join(stack.mission.bus.servers()) + "  (external)")
         t.add_row("server config to apply", str(d.operator_conf))
     if stack.web_url:
         t.add_row("Command Center", f"{stack.web_url}  (accounts: deskgate user add NAME --role principal)")

@@ -30,6 +30,7 @@ from deskgate.audit.signing import Kind, Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.connect import SecurityEvents, connect_with
 from deskgate.bus.live import read_live
+from deskgate.bus.publish import publish_stored
 from deskgate.bus.reader import ReadError, StoredMessage, last_message, read_stream
 from deskgate.client.dryrun import dry_run
 from deskgate.config import Mandate
@@ -184,7 +185,7 @@ class DeskClient:
         subs = [await self._subscribe(subject, on_verdict) for subject in (S.policy_status_subject(d.directive_id), UNIDENTIFIED)]
         try:
             try:
-                ack = await self.js.publish(S.directive_subject(d.asset), payload, headers=self.signer.headers(Kind.DIRECTIVE, payload))
+                ack = await publish_stored(self.js, S.directive_subject(d.asset), payload, self.signer.headers(Kind.DIRECTIVE, payload))
             except (nats.errors.Error, asyncio.TimeoutError) as exc:
                 raise DeskUnreachable(f"directive {d.directive_id} was not stored: the bus said {exc!r}") from None
             self._remember(d)

@@ -1,0 +1,345 @@
+"""The bus as a 3-node nats-server cluster on loopback, streams replicated three times: kill -9
+a node (the stream's leader) while directives stream through the real factory, and nothing
+is lost, nothing staged twice, and the breaker's state is kept. Then the node rejoins."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass
+
+import nats.errors
+import nats.js.errors
+import pytest
+from conftest import P, active_agents, add_test_people, directive, ensure_credentials, publish_bar, raw, signed_headers, wait_for
+from test_crash import counts
+from test_factory import make_mission, running
+
+from deskgate.agents.submit import AgentClient
+from deskgate.approvals.client import CommandCenter
+from deskgate.audit.signing import Kind
+from deskgate.bus.cluster import Cluster, node_name, start_cluster
+from deskgate.bus.connect import connect_as
+from deskgate.bus.reader import read_stream
+from deskgate.bus.server import BusError, read_config, write_endpoint
+from deskgate.bus.streams import provision
+from deskgate.bus.subjects import Role
+from deskgate.paths import DataDir
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class ClusterBus:
+    """What the suite's `bus` fixture gives, on a cluster: every client is given every node's address."""
+
+    data_dir: DataDir
+    cluster: Cluster
+
+    async def connect(self, role: Role | str, **kw):
+        return await connect_as(self.data_dir, role, reconnect=kw.pop("reconnect", True), **kw)
+
+    async def leader_of(self, stream: str) -> int:
+        nc, _ = await self.connect(Role.PROVISIONER)  # the role that may ask about streams
+        try:
+            info = await nc.jetstream().stream_info(stream)
+        finally:
+            await nc.close()
+        return int(info.cluster.leader.rsplit("n", 1)[1]) - 1
+
+
+@pytest.fixture
+async def cluster_bus(tmp_path):
+    data_dir = DataDir.at(tmp_path / "desk").ensure()
+    add_test_people(data_dir)
+    cluster = start_cluster(data_dir, ensure_credentials(data_dir), active_agents(data_dir))
+    try:
+        write_endpoint(data_dir, cluster.urls, embedded=True, monitor_url=None, pid=None)
+        nc, _ = await connect_as(data_dir, Role.PROVISIONER)
+        try:
+            await provision(nc.jetstream(), replicas=3)
+        finally:
+            await nc.close()
+        yield ClusterBus(data_dir, cluster)
+    finally:
+        cluster.stop()
+
+
+def test_the_nodes_share_accounts_and_guard_their_routes(tmp_path):
+    """Every node has the same accounts; the routes between them take a password (a route carries every
+    account's traffic); a cluster of an even size is refused with the reason."""
+    data_dir = DataDir.at(tmp_path / "desk").ensure()
+    creds = ensure_credentials(data_dir)
+    with pytest.raises(BusError, match="odd number of nodes, at least 3"):
+        start_cluster(data_dir, creds, active_agents(data_dir), nodes=2)
+    cluster = start_cluster(data_dir, creds, active_agents(data_dir))
+    try:
+        confs = [read_config(cluster.node_dir(i) / "nats.conf") for i in range(3)]
+        assert all(c["accounts"] == confs[0]["accounts"] for c in confs)
+        assert [c["server_name"] for c in confs] == [node_name(i) for i in range(3)]
+        password = confs[0]["cluster"]["authorization"]["password"]
+        assert len(password) >= 24 and all(len(c["cluster"]["routes"]) == 2 for c in confs)
+        assert all(f":{password}@" in r for c in confs for r in c["cluster"]["routes"])
+        assert oct((cluster.node_dir(0) / "nats.conf").stat().st_mode & 0o777) == "0o600"
+        with urllib.request.urlopen(f"http://127.0.0.1:{cluster.ports[0].monitor}/routez", timeout=5) as r:
+            assert json.loads(r.read())["num_routes"] >= 2
+    finally:
+        cluster.stop()
+
+
+async def _publish_until_stored(js, subject: str, payload: bytes, headers: dict) -> None:
+    """An agent that retries a publish the cluster did not acknowledge (a node died under it): the same
+    Nats-Msg-Id, so a first attempt that was stored after all is not stored twice."""
+    for _ in range(200):
+        try:
+            await js.publish(subject, payload, headers=headers, timeout=2)
+            return
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError, nats.js.errors.APIError):
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{subject}: never stored")
+
+
+async def test_a_node_killed_mid_stream_loses_nothing_and_stages_nothing_twice(cluster_bus):
+    data_dir = cluster_bus.data_dir
+    mission = make_mission(paper={"starting_equity_usd": 10_000_000.0}, approvals={"expiry_seconds": 3600})
+    async with running(cluster_bus, mission) as (factory, _, cc, _md):
+        total = 2000
+        items, expected_staged = [], set()
+        for i in range(total):
+            if i % 7 == 6:
+                items.append((f"k{i}", raw(directive(f"k{i}", confidence=0.1))))  # rejected by policy
+            else:
+                items.append((f"k{i}", raw(directive(f"k{i}", notional_usd=100))))
+                expected_staged.add(f"k{i}")
+        agent, _ = await cluster_bus.connect(Role.AGENT)
+        js = agent.jetstream()
+
+        async def publish_all():
+            for did, p in items:
+                headers = {**signed_headers(data_dir, "agent:desk", Kind.DIRECTIVE, p), "Nats-Msg-Id": did}
+                await _publish_until_stored(js, "consciousness.directives.BTC", p, headers)
+
+        publisher = asyncio.create_task(publish_all())
+        await wait_for(lambda: counts(data_dir)[0] >= total // 3, timeout=120, interval=0.05)
+        assert counts(data_dir)[0] < total, "the factory finished before a node could be killed; raise `total`"
+        victim = await cluster_bus.leader_of("DIRECTIVES")
+        cluster_bus.cluster.kill(victim)  # kill -9 the directives stream's leader
+        await publisher
+        await wait_for(lambda: counts(data_dir)[0] >= total, timeout=180, interval=0.2)
+        await asyncio.sleep(1.0)  # anything extra would show up by now
+
+        n_eval, n_staged = counts(data_dir)
+        assert n_eval == total and n_staged == len(expected_staged)  # each directive evaluated once
+        observer, _ = await cluster_bus.connect(Role.OBSERVER)
+        staged = Counter([m.subject.rsplit(".", 1)[1] async for m in read_stream(observer, "APPROVALS", "approvals.queue.directive.>")])
+        assert set(staged.values()) == {1}, "a directive was staged twice"
+        assert set(staged) == expected_staged
+        verdicts = Counter([json.loads(m.data)["directive_id"]
+                            async for m in read_stream(observer, "STATUS", "factory.status.policy.>")])
+        assert set(verdicts) == {did for did, _ in items} and set(verdicts.values()) == {1}, "a directive got two verdicts"
+
+        # The node comes back on its own store and ports, rejoins, and catches up.
+        cluster_bus.cluster.restart(victim)
+        cluster_bus.cluster.wait_formed()
+
+        admin, _ = await cluster_bus.connect(Role.PROVISIONER)
+
+        async def caught_up():
+            info = await admin.jetstream().stream_info("DIRECTIVES")
+            peers = [info.cluster.leader] + [p.name for p in info.cluster.replicas if p.current]
+            return sorted(peers) == sorted(node_name(i) for i in range(3)) and info.state.messages == total
+        await wait_for(caught_up, timeout=60, interval=0.2)
+        assert (await cc.pending())  # the Command Center still reads the staged queue through the cluster
+        for nc in (observer, admin, agent):
+            await nc.close()
+
+
+async def test_a_tripped_breaker_stays_tripped_when_its_leader_node_dies(cluster_bus):
+    mission = make_mission(paper={"starting_equity_usd": 100_000.0})
+    async with running(cluster_bus, mission) as (factory, agent, cc, md):
+        (v,) = await agent.submit_payloads([raw(directive("eth", asset="ETH", notional_usd=25_000))])
+        assert v.decision == "staged"
+        assert [o.outcome for o in await cc.decide("eth", "approve", P["alice"])] == ["ordered", "executed"]
+        await publish_bar(md, "ETH", 3_500 * 0.2)  # a crash: the drawdown trips the breaker
+
+        async def tripped():
+            return (await cc.breaker()).state == "tripped"
+        await wait_for(tripped, timeout=20)
+        victim = await cluster_bus.leader_of("KV_deskgate_breaker")
+        cluster_bus.cluster.kill(victim)
+        fresh = await CommandCenter.connect(cluster_bus.data_dir)
+        try:
+            await wait_for(tripped, timeout=20)
+            assert (await fresh.breaker()).state == "tripped"
+        finally:
+            await fresh.close()
+        # The factory, reconnected to a live node, still refuses: the breaker it reads is the replicated one.
+        again = await AgentClient.connect(cluster_bus.data_dir)  # on a node that is alive
+        try:
+            (after,) = await again.submit_payloads([raw(directive("after-kill", notional_usd=100))], wait=30)
+        finally:
+            await again.close()
+        assert after is not None and after.primary_reason == "breaker"
+
+
+async def test_a_publish_no_stream_answers_yet_is_asked_again_until_one_does(bus):
+    """What an agent's publish meets while a cluster elects a stream's new leader: no responders.
+    Nothing was stored, so it is asked again (publish_stored) until a stream answers."""
+    from deskgate.bus.publish import publish_stored
+
+    admin, _ = await bus.connect(Role.PROVISIONER)
+    agent, _ = await bus.connect(Role.AGENT)
+    try:
+        await admin.jetstream().delete_stream("DIRECTIVES")  # no stream takes consciousness.directives.> for now
+
+        async def leader_elected_later():
+            await asyncio.sleep(0.5)
+            await provision(admin.jetstream())
+
+        later = asyncio.create_task(leader_elected_later())
+        ack = await publish_stored(agent.jetstream(), "consciousness.directives.BTC", b"{}", within=10)
+        await later
+        assert ack.stream == "DIRECTIVES" and ack.seq == 1
+        await admin.jetstream().delete_stream("DIRECTIVES")
+        with pytest.raises(nats.js.errors.NoStreamResponseError):
+            await publish_stored(agent.jetstream(), "consciousness.directives.BTC", b"{}", within=0.3)
+    finally:
+        await admin.close()
+        await agent.close()
+
+
+async def test_up_runs_the_bus_as_a_three_node_cluster_restarts_a_dead_node_and_reloads_agents_on_every_node(tmp_path):
+    """bus.cluster: 3 (`deskgate up --cluster 3`): three nodes, streams on all three, a directive staged
+    through them; a node killed is started again by the supervisor on its ports and store; an agent
+    added is known to every node."""
+    from test_crash import crash_mission
+
+    from deskgate.bus.connect import connect_with
+    from deskgate.bus.reload import apply_agents
+    from deskgate.identity.registry import AgentRegistry
+    from deskgate.stack import Stack
+
+    data_dir = DataDir.at(tmp_path / "desk")
+    add_test_people(data_dir)
+    mission = crash_mission().model_copy(update={"bus": crash_mission().bus.model_copy(update={"cluster": 3})})
+    stack = Stack(mission, data_dir, services=("factory",), restart=True).start()
+    try:
+        assert stack.cluster is not None and len(stack.cluster.alive()) == 3 and stack.nats is None
+        endpoint = json.loads(data_dir.endpoint.read_text())
+        assert endpoint["servers"] == stack.cluster.urls and len(endpoint["nodes"]) == 3
+        admin, _ = await connect_as(data_dir, Role.PROVISIONER, reconnect=False)
+        assert (await admin.jetstream().stream_info("DIRECTIVES")).config.num_replicas == 3
+        await admin.close()
+        md, _ = await connect_as(data_dir, Role.MARKETDATA, reconnect=False)
+        await publish_bar(md, "BTC", 65_000.0)
+        await md.close()
+        await asyncio.sleep(0.3)
+        agent = await AgentClient.connect(data_dir)
+        (v,) = await agent.submit_payloads([raw(directive("on-cluster", notional_usd=100))], wait=20)
+        await agent.close()
+        assert v is not None and v.decision == "staged"
+
+        old_pid = stack.cluster.nodes[1].pid
+        stack.cluster.kill(1)
+        assert stack.supervise_once() == [node_name(1)]
+        assert len(stack.cluster.alive()) == 3 and stack.cluster.nodes[1].pid != old_pid
+        assert json.loads(data_dir.endpoint.read_text())["nodes"][1]["pid"] == stack.cluster.nodes[1].pid
+        stack.cluster.wait_formed()
+
+        creds = AgentRegistry.open(data_dir).add("newcomer", stack.cluster.urls)
+        applied = apply_agents(data_dir, bus_url=None, max_payload=mission.bus.max_payload_bytes)
+        assert applied.how == "reloaded" and all(str(n.pid) in applied.detail for n in stack.cluster.nodes)
+        for url in stack.cluster.urls:  # every node lets the new agent in
+            nc, _ = await connect_with({**creds.connect_kwargs(), "servers": [url]}, reconnect=False)
+            await nc.close()
+    finally:
+        stack.stop()
+    assert not stack.cluster.alive()
+
+
+def test_cluster_settings_are_checked_with_the_reason(tmp_path):
+    import subprocess
+    import sys
+
+    from deskgate.config import MissionError, parse_mission
+
+    for bad, reason in (({"cluster": 2}, "odd number of nodes"), ({"cluster": 3, "url": "nats://bus.example:4222"}, "the operator runs"),
+                        ({"replicas": 3}, "more than the embedded bus's 1 node")):
+        with pytest.raises(MissionError, match=reason):
+            parse_mission({"bus": bad})
+    assert parse_mission({}).bus.stream_replicas() == 1
+    assert parse_mission({"bus": {"cluster": 3}}).bus.stream_replicas() == 3
+    assert parse_mission({"bus": {"cluster": 5, "replicas": 5}}).bus.stream_replicas() == 5
+    nodes = ["nats://10.0.0.1:4222", "nats://10.0.0.2:4222", "nats://10.0.0.3:4222"]
+    assert parse_mission({"bus": {"url": nodes}}).bus.servers() == nodes
+    assert parse_mission({"bus": {"url": " , ".join(nodes)}}).bus.servers() == nodes
+    with pytest.raises(MissionError, match="'http://10.0.0.1:4222' is not a NATS server address"):
+        parse_mission({"bus": {"url": ["nats://10.0.0.2:4222", "http://10.0.0.1:4222"]}})
+    subprocess.run([sys.executable, "-m", "deskgate", "init", str(tmp_path)], check=True, capture_output=True)
+    up = subprocess.run([sys.executable, "-m", "deskgate", "up", "--mission", str(tmp_path / "mission.yaml"), "--cluster", "4"],
+                        capture_output=True, timeout=60)
+    assert up.returncode == 2 and b"--cluster 4" in up.stderr and b"odd number" in up.stderr
+
+
+async def test_an_operator_run_cluster_named_in_bus_url_gets_replicated_streams(tmp_path):
+    """bus.url lists an operator's three nodes (here started with the desk's accounts, as `deskgate
+    bus-config` gives them): `up` starts no server, gives clients every address, and creates the
+    streams with bus.replicas copies."""
+    from test_crash import crash_mission
+
+    from deskgate.stack import Stack
+
+    data_dir = DataDir.at(tmp_path / "desk")
+    add_test_people(data_dir)
+    theirs = start_cluster(DataDir.at(tmp_path / "operator"), ensure_credentials(data_dir), active_agents(data_dir))
+    try:
+        bus = crash_mission().bus.model_copy(update={"url": ",".join(theirs.urls), "replicas": 3})
+        stack = Stack(crash_mission().model_copy(update={"bus": bus}), data_dir, services=("factory",)).start()
+        try:
+            assert stack.nats is None and stack.cluster is None
+            endpoint = json.loads(data_dir.endpoint.read_text())
+            assert endpoint["servers"] == theirs.urls and endpoint["embedded"] is False
+            admin, _ = await connect_as(data_dir, Role.PROVISIONER, reconnect=False)
+            info = await admin.jetstream().stream_info("APPROVALS")
+            await admin.close()
+            assert info.config.num_replicas == 3 and len(info.cluster.replicas) == 2
+        finally:
+            stack.stop()
+        assert len(theirs.alive()) == 3  # the operator's servers, not the desk's to stop
+    finally:
+        theirs.stop()
+
+
+def test_deskgate_up_cluster_3_from_the_command_line(tmp_path):
+    """`deskgate up --cluster 3`: where each node is, clients given all three, a directive staged through
+    them from the CLI, and a clean stop that leaves no node running."""
+    import subprocess
+    import time
+
+    from test_cli import DESKGATE, _stop, run
+
+    run("init", str(tmp_path))
+    mission = tmp_path / "mission.yaml"
+    mission.write_text(mission.read_text().replace("interval_seconds: 1.0", "interval_seconds: 0.2"))
+    data = tmp_path / "deskgate-data"
+    proc = subprocess.Popen([*DESKGATE, "up", "--mission", str(mission), "--web-port", "0", "--no-agents", "--cluster", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "250"})
+    seen, deadline = b"", time.monotonic() + 90
+    while time.monotonic() < deadline and b"desk running" not in seen and proc.poll() is None:
+        seen += proc.stdout.readline()
+    try:
+        assert b"desk running" in seen, seen.decode()
+        assert all(f"NATS node {i}".encode() in seen for i in (1, 2, 3))
+        kwargs = json.loads(run("creds", "agent", "--data-dir", str(data)).stdout)
+        assert len(kwargs["servers"]) == 3
+        time.sleep(1.0)  # a bar or two from market data
+        batch = tmp_path / "one.json"
+        batch.write_text(json.dumps(directive("cli-cluster", notional_usd=1_000)))
+        verdicts = json.loads(run("directive", "submit", str(batch), "--json", "--data-dir", str(data)).stdout)
+        assert verdicts[0]["decision"] == "staged"
+    finally:
+        out = _stop(proc)  # and no process of the desk, no node among them, left running
+    assert "stopping services, then the bus" in out and "stopped cleanly" in out
