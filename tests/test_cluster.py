@@ -343,3 +343,45 @@ def test_deskgate_up_cluster_3_from_the_command_line(tmp_path):
     finally:
         out = _stop(proc)  # and no process of the desk, no node among them, left running
     assert "stopping services, then the bus" in out and "stopped cleanly" in out
+
+
+def test_bus_config_writes_an_operators_cluster_that_forms(tmp_path):
+    """`deskgate bus-config --routes`: one config per node, each including the accounts file and routing
+    to the others behind the desk's route password. Three real nats-servers started on them (with the
+    operator's own `listen` and `http`) form one cluster with JetStream."""
+    import subprocess
+    import time
+
+    from deskgate.bus.server import free_port, nats_server_binary
+    from test_cli import run
+
+    run("init", str(tmp_path))
+    data = tmp_path / "deskgate-data"
+    routes = [free_port() for _ in range(3)]
+    bad = run("bus-config", "--data-dir", str(data), "--routes", "127.0.0.1:1,127.0.0.1:2", check=False)
+    assert bad.returncode == 2 and b"odd number of nodes, at least 3" in bad.stderr
+    run("bus-config", "--data-dir", str(data), "--routes", ",".join(f"127.0.0.1:{p}" for p in routes), "--store-dir", str(tmp_path / "js"))
+    procs, monitors = [], []
+    try:
+        for i in range(3):
+            node = data / "bus" / f"{node_name(i)}.conf"
+            assert oct(node.stat().st_mode & 0o777) == "0o600"
+            monitors.append(free_port())
+            wrapper = data / "bus" / f"operator-{i}.conf"  # the operator's own part of the node's config
+            wrapper.write_text(f'listen: "127.0.0.1:{free_port()}"\nhttp: "127.0.0.1:{monitors[-1]}"\ninclude "{node.name}"\n')
+            procs.append(subprocess.Popen([str(nats_server_binary()), "-c", str(wrapper)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+        deadline, meta = time.monotonic() + 30, {}
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{monitors[0]}/jsz", timeout=1) as r:
+                    meta = json.loads(r.read()).get("meta_cluster") or {}
+            except OSError:
+                pass
+            if meta.get("leader") and meta.get("cluster_size") == 3:
+                break
+            time.sleep(0.2)
+        assert meta.get("leader") and meta.get("cluster_size") == 3, meta
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)

@@ -199,10 +199,18 @@ def creds(
 
 @app.command("bus-config")
 @handle_errors
-def bus_config(mission_path: Path = MissionOption, data_dir: Path = DataDirOption) -> None:
+def bus_config(
+    mission_path: Path = MissionOption,
+    data_dir: Path = DataDirOption,
+    routes: str = typer.Option(None, "--routes", help="A cluster's nodes as HOST:PORT of their route listeners, comma-separated "
+                               "(3, 5 or 7): also writes one config per node, each including the accounts."),
+    store_dir: str = typer.Option("/var/lib/nats", "--store-dir", help="With --routes: where each node keeps JetStream (a directory per node)."),
+) -> None:
     """Print (and write to <data_dir>/bus/nats-server.conf) the authorization an external NATS needs."""
+    from deskgate.bus.cluster import operator_node_configs
     from deskgate.bus.credentials import active_agents, ensure_credentials
-    from deskgate.bus.server import render_operator_config, write_operator_config
+    from deskgate.bus.server import BusError, render_operator_config, write_operator_config
+    from deskgate.paths import write_private
 
     mission, root = resolve(mission_path, data_dir)
     creds = ensure_credentials(root)
@@ -210,6 +218,14 @@ def bus_config(mission_path: Path = MissionOption, data_dir: Path = DataDirOptio
     path = write_operator_config(root, creds, agents, mission.bus.max_payload_bytes)
     print(render_operator_config(creds, agents, mission.bus.max_payload_bytes), end="")
     err_console.print(f"written to {path}")
+    if routes is not None:
+        try:
+            nodes = operator_node_configs(root, [r.strip() for r in routes.split(",") if r.strip()], path.name, store_dir)
+        except BusError as exc:
+            fail(f"--routes: {exc}")
+        for name, text in nodes.items():
+            write_private(path.with_name(f"{name}.conf"), text)
+            err_console.print(f"written to {path.with_name(f'{name}.conf')}: copy it, with {path.name}, to that node")
 
 
 @app.command()
