@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from deskgate.bus.permissions import inbox_prefix, permissions_for
 from deskgate.bus.pull import PullConsumer
 from deskgate.bus.streams import DURABLES, STREAMS
-from deskgate.bus.subjects import BREAKER_BUCKET, SERVICE_ROLES, SUBJECTS, Role
+from deskgate.bus.subjects import BREAKER_BUCKET, LEASE_BUCKET, SERVICE_ROLES, SUBJECTS, Role
 
 SAMPLE = {
     "market.data.bars.>": "market.data.bars.BTC",
@@ -41,6 +41,7 @@ SAMPLE = {
     "approvals.venues.>": "approvals.venues.binance",
     f"$KV.{BREAKER_BUCKET}.trip": f"$KV.{BREAKER_BUCKET}.trip",
     f"$KV.{BREAKER_BUCKET}.reset": f"$KV.{BREAKER_BUCKET}.reset",
+    f"$KV.{LEASE_BUCKET}.factory": f"$KV.{LEASE_BUCKET}.factory",
 }
 
 # JetStream administration no service role may touch.
@@ -301,6 +302,7 @@ PRIVILEGED = [
     "factory.status.policy.d1",
     f"$KV.{BREAKER_BUCKET}.reset",
     f"$KV.{BREAKER_BUCKET}.trip",
+    f"$KV.{LEASE_BUCKET}.factory",  # a standby factory's lease: no one else may take or keep it
 ]
 
 

@@ -395,6 +395,8 @@ class BusSettings(_Section):
             raise ValueError(f"cluster must be 1 or an odd number of nodes (3, 5, 7), so a majority survives a loss; got {self.cluster}")
         if self.cluster > 1 and self.url:
             raise ValueError("cluster starts an embedded cluster; with url set the operator runs the bus (and its cluster)")
+        if self.cluster > 1 and self.port:
+            raise ValueError("port pins one server's port; a cluster keeps its nodes' ports in <data_dir>/bus/cluster-ports.json")
         if not self.url and self.replicas is not None and self.replicas > self.cluster:
             raise ValueError(f"replicas {self.replicas} is more than the embedded bus's {self.cluster} node(s)")
         return self
@@ -416,7 +418,7 @@ class BusSettings(_Section):
         if not items:
             raise ValueError("must name at least one server, such as nats://host:4222")
         for item in items:
-            if not item.startswith(("nats://", "tls://")) or len(item.split("://", 1)[1]) < 1 or any(c.isspace() for c in item):
+            if any(c.isspace() for c in item) or item.endswith("://"):
                 raise ValueError(f"{item!r} is not a NATS server address such as nats://host:4222")
         return ",".join(items)
 
@@ -433,6 +435,13 @@ class BusSettings(_Section):
 class StorageSettings(_Section):
     # SQLAlchemy URL for the desk's state; null = SQLite files under the data directory.
     url: str | None = None
+
+
+class StandbySettings(_Section):
+    """Several factories on one bus and one store (storage.url): one holds the lease and works,
+    the others wait to take over when it dies (bus/lease.py, docs/DEPLOY.md)."""
+
+    enabled: bool = False
 
 
 class WebSettings(_Section):
@@ -589,6 +598,7 @@ class Mission(_Section):
     marketdata: MarketData = MarketData()
     bus: BusSettings = BusSettings()
     storage: StorageSettings = StorageSettings()
+    standby: StandbySettings = StandbySettings()
     web: WebSettings = WebSettings()
     agents: AgentSettings = AgentSettings()
     memory: MemorySettings = MemorySettings()

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from deskgate.bus.connect import connect_as
 from deskgate.bus.credentials import active_agents, ensure_credentials
-from deskgate.bus.cluster import Cluster, node_name, start_cluster
+from deskgate.bus.cluster import Cluster, node_name, saved_ports, start_cluster
 from deskgate.bus.reload import Applied, agents_fingerprint, apply_agents, config_lock
 from deskgate.bus.server import BusError, NatsServer, port_available, start_nats, write_endpoint, write_operator_config
 from deskgate.bus.streams import ProvisionReport, provision
@@ -105,11 +105,18 @@ class Stack:
                     self.url = bus.servers()[0]
                     write_endpoint(self.data_dir, bus.servers(), embedded=False, monitor_url=None, pid=None)
                 elif bus.cluster > 1:
+                    self._refuse_store_switch(cluster=True)
+                    if (self.data_dir.bus / "cluster-ports.json").exists() and saved_ports(self.data_dir, bus.cluster, bus.host) is None:
+                        notice = ("the bus cluster's previous ports are taken (or it had another size), so its nodes move to new ports; "
+                                  "clients configured with the old addresses must fetch them again (`deskgate creds ROLE`)")
+                        log.warning(notice)
+                        self.notices.append(notice)
                     self.cluster = start_cluster(self.data_dir, creds, active_agents(self.data_dir), nodes=bus.cluster, host=bus.host,
                                                  max_payload=bus.max_payload_bytes, sync_interval=bus.sync_interval)
                     self.url = self.cluster.urls[0]
                     self.cluster.write_endpoint()
                 else:
+                    self._refuse_store_switch(cluster=False)
                     port = bus.port or self._previous_port()
                     self.nats = start_nats(
                         self.data_dir,
@@ -190,6 +197,21 @@ class Stack:
         fh.write(str(os.getpid()))
         fh.flush()
         self._lock_fh = fh
+
+    def _refuse_store_switch(self, *, cluster: bool) -> None:
+        """A desk's streams stay where they were kept: one server's store and a cluster's are apart,
+        and a bus started on the other would have empty streams, whose new sequence numbers the
+        factory would take for directives it has already seen. Moving them is not built yet."""
+        single = self.data_dir.jetstream
+        nodes = sorted(self.data_dir.bus.glob("deskgate-n*/jetstream"))
+        kept = [p for p in ([single] if cluster else nodes) if p.is_dir() and any(p.iterdir())]
+        if kept:
+            was, now = ("one nats-server", f"a {self.mission.bus.cluster}-node cluster") if cluster else ("a cluster", "one nats-server")
+            raise StackError(
+                f"this desk's streams are kept by {was} ({', '.join(map(str, kept))}); started as {now}, its bus would begin empty "
+                f"and the factory would skip new directives as ones it has seen. Moving a desk's streams between the two is not "
+                f"built yet (docs/DEPLOY.md): keep bus.cluster as it was, or start {now} on a new data directory"
+            )
 
     def _previous_port(self) -> int:
         """The last embedded bus's port, so clients holding `deskgate creds` keep working; 0 (any
@@ -365,7 +387,7 @@ class Stack:
                 with config_lock(self.data_dir):
                     cluster.creds = ensure_credentials(self.data_dir)
                     cluster.agents = active_agents(self.data_dir)
-                    self._agents_given = agents_fingerprint(self.data_dir)
+                    # Not marked as given: the other nodes may still have older accounts (sync_agents applies them).
                     cluster.restart(i)
                     cluster.write_endpoint()
                 restarted.append(node_name(i))
@@ -391,7 +413,7 @@ class Stack:
         except Exception as exc:  # noqa: BLE001 - a busy lock or an unreadable registry is retried, never stops the desk
             log.warning("could not bring the bus in step with the agent registry (%s); trying again", exc)
             return None
-        if applied.how != "not_running":  # nats-server is down: its restart renders the registry
+        if applied.how not in ("not_running", "partial"):  # a node down: its restart renders the registry, the rest again next time
             self._agents_given = wanted
         log.info("agents: %s", applied.detail)
         return applied

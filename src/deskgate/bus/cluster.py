@@ -84,10 +84,11 @@ class Cluster:
 
     def config(self, i: int) -> str:
         password = _route_password(self.data_dir)
-        routes = [f"nats-route://{ROUTE_USER}:{password}@{self.host}:{p.route}" for j, p in enumerate(self.ports) if j != i]
+        # Routes on loopback whatever bus.host says: the embedded cluster's nodes are all on this machine.
+        routes = [f"nats-route://{ROUTE_USER}:{password}@127.0.0.1:{p.route}" for j, p in enumerate(self.ports) if j != i]
         block = {
             "name": CLUSTER_NAME,
-            "listen": f"{self.host}:{self.ports[i].route}",
+            "listen": f"127.0.0.1:{self.ports[i].route}",
             "authorization": {"user": ROUTE_USER, "password": password, "timeout": 2},
             "routes": routes,
         }

@@ -47,9 +47,11 @@ class StoredMessage:
 
 
 # A 503 (no responders) to a direct get: on a cluster, while a node that held a replica has
-# just died and the others have not yet taken its place. Asked again, this often, within the
-# read's timeout; on a single server the answer comes at once, whatever it is.
+# just died and the others have not yet taken its place. Asked again, this often, for at most
+# NO_REPLICA_WAIT_S (and the read's timeout); a stream that does not exist answers 503 too,
+# and is reported after that wait.
 NO_REPLICA_RETRY_S = 0.1
+NO_REPLICA_WAIT_S = 3.0
 
 
 def _status(msg) -> str | None:
@@ -92,7 +94,7 @@ async def read_stream(
                 except asyncio.TimeoutError:
                     raise ReadError(f"no answer reading stream {stream} (is the desk's bus running?)") from None
                 status = _status(msg)
-                if status == "503" and got == 0 and time.monotonic() - asked_at < timeout:
+                if status == "503" and got == 0 and time.monotonic() - asked_at < min(timeout, NO_REPLICA_WAIT_S):
                     await asyncio.sleep(NO_REPLICA_RETRY_S)  # see NO_REPLICA_RETRY_S
                     await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
                     continue
@@ -124,7 +126,7 @@ async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5
         while True:
             await nc.publish(f"$JS.API.DIRECT.GET.{stream}.{subject}", b"", reply=inbox)
             msg = await sub.next_msg(timeout)
-            if _status(msg) != "503" or time.monotonic() - asked_at >= timeout:
+            if _status(msg) != "503" or time.monotonic() - asked_at >= min(timeout, NO_REPLICA_WAIT_S):
                 break
             await asyncio.sleep(NO_REPLICA_RETRY_S)  # see NO_REPLICA_RETRY_S
     except asyncio.TimeoutError:

@@ -46,7 +46,7 @@ LOCK_TIMEOUT = 60.0  # longer than a nats-server start (stack.py holds the lock 
 class Applied:
     """What became of a change of agents on the bus, in words for the operator."""
 
-    how: Literal["reloaded", "not_running", "external"]
+    how: Literal["reloaded", "partial", "not_running", "external"]
     detail: str
 
 
@@ -92,10 +92,11 @@ def apply_agents(
                 "reload your NATS servers with it (`nats-server --signal reload`) for the change to take effect; "
                 "after adding an agent, reload twice (nats-server sets up a new account's imports only at the second)",
             )
-        nodes = running_nodes(data_dir)
+        nodes, listed = running_nodes(data_dir), _listed_nodes(data_dir)
         if not nodes:
             return Applied("not_running", "the desk is not running; the change applies at the next `deskgate up`")
         accounts = accounts_block(creds, agents)
+        reloaded = []
         for pid, monitor_url, conf_path, log_path in nodes:  # every node of a cluster has the same accounts
             conf = read_config(conf_path)
             added = set(accounts) - set(conf["accounts"])
@@ -110,10 +111,28 @@ def apply_agents(
                 try:
                     os.kill(pid, signal.SIGHUP)
                 except ProcessLookupError:
-                    return Applied("not_running", "the desk stopped meanwhile; the change applies at the next `deskgate up`")
+                    break  # died meanwhile: its restart renders the registry
                 _wait_reloaded(conf_path, log_path, monitor_url, before, timeout)
-        pids = ", ".join(str(node[0]) for node in nodes)
+            else:
+                reloaded.append(pid)
+        pids = ", ".join(map(str, reloaded))
+        if not reloaded:
+            return Applied("not_running", "the desk stopped meanwhile; the change applies at the next `deskgate up`")
+        if len(reloaded) < max(listed, 1):
+            # A node that is down or did not answer keeps the old accounts until it is reloaded or
+            # restarted: not in effect everywhere, so the supervisor applies it again (stack.py).
+            return Applied("partial", f"{len(reloaded)} of {listed} nats-server nodes (pid {pids}) reloaded their config; "
+                                      "the others are down or did not answer and take the change when they restart or the desk retries")
         return Applied("reloaded", f"nats-server (pid {pids}) reloaded its config: the change is in effect")
+
+
+def _listed_nodes(data_dir: DataDir) -> int:
+    """How many embedded nodes endpoint.json names (1 for a single server)."""
+    try:
+        nodes = data_dir.read_endpoint().get("nodes")
+    except (FileNotFoundError, ValueError):
+        return 1
+    return len(nodes) if isinstance(nodes, list) else 1
 
 
 def running_nodes(data_dir: DataDir) -> list[tuple[int, str, Path, Path]]:
@@ -129,7 +148,8 @@ def running_nodes(data_dir: DataDir) -> list[tuple[int, str, Path, Path]]:
         out = []
         for node in endpoint["nodes"]:
             pid, monitor_url, conf = (node.get(k) for k in ("pid", "monitor_url", "config")) if isinstance(node, dict) else (None,) * 3
-            if isinstance(pid, int) and isinstance(conf, str) and monitor_url and _is_server(pid, Path(conf), monitor_url):
+            inside = isinstance(conf, str) and Path(conf).resolve().parent.parent == data_dir.bus.resolve()  # bus/<node>/nats.conf
+            if isinstance(pid, int) and inside and monitor_url and _is_server(pid, Path(conf), monitor_url):
                 out.append((pid, monitor_url, Path(conf), Path(conf).with_name("nats.log")))  # bus/cluster.py's layout
         return out
     server = running_server(data_dir)

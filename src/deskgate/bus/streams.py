@@ -23,7 +23,8 @@ from nats.js.api import (
     StreamConfig,
 )
 
-from deskgate.bus.subjects import BREAKER_BUCKET, SUBJECTS, Role
+from deskgate.bus.lease import LEASE_SECONDS
+from deskgate.bus.subjects import BREAKER_BUCKET, LEASE_BUCKET, SUBJECTS, Role
 
 DAY = 86_400.0
 
@@ -141,6 +142,7 @@ async def provision(js: JetStreamContext, replicas: int = 1) -> ProvisionReport:
             sorted(info.config.subjects or []) != sorted(config.subjects or [])
             or info.config.max_msgs_per_subject != config.max_msgs_per_subject
             or _republish_dest(info.config) != LIVE_REPUBLISH.dest
+            or (info.config.num_replicas or 1) != replicas
         ):
             await js.update_stream(config)
             report.updated.append(f"stream {spec.name}")
@@ -169,11 +171,26 @@ async def provision(js: JetStreamContext, replicas: int = 1) -> ProvisionReport:
         )
         report.created.append(f"bucket {BREAKER_BUCKET}")
         info = await js.stream_info(f"KV_{BREAKER_BUCKET}")
-    if _republish_dest(info.config) != LIVE_REPUBLISH.dest or info.config.allow_rollup_hdrs:
+    try:
+        leases = await js.stream_info(f"KV_{LEASE_BUCKET}")
+        if (leases.config.num_replicas or 1) != replicas:
+            leases.config.num_replicas = replicas
+            await js.update_stream(leases.config)
+            report.updated.append(f"bucket {LEASE_BUCKET}")
+        else:
+            report.unchanged.append(f"bucket {LEASE_BUCKET}")
+    except nats.js.errors.NotFoundError:
+        # A lease is kept only as long as its holder renews it: the bucket's age limit is its expiry.
+        await js.create_key_value(KeyValueConfig(bucket=LEASE_BUCKET, history=1, ttl=LEASE_SECONDS, storage=StorageType.FILE,
+                                                 direct=True, replicas=replicas, republish=LIVE_REPUBLISH,
+                                                 description="deskgate: which instance of a service is active"))
+        report.created.append(f"bucket {LEASE_BUCKET}")
+    if _republish_dest(info.config) != LIVE_REPUBLISH.dest or info.config.allow_rollup_hdrs or (info.config.num_replicas or 1) != replicas:
         # No rollups: a `Nats-Rollup` header on the reset key would wipe the trip's history.
         config = info.config
         config.republish = LIVE_REPUBLISH
         config.allow_rollup_hdrs = False
+        config.num_replicas = replicas
         await js.update_stream(config)
         report.updated.append(f"bucket {BREAKER_BUCKET}")
     else:

@@ -35,6 +35,7 @@ A, F, X, C, M, O = Role.AGENT, Role.FACTORY, Role.EXECUTOR, Role.COMMAND_CENTER,
 EVERYONE = frozenset(SERVICE_ROLES)
 
 BREAKER_BUCKET = "deskgate_breaker"
+LEASE_BUCKET = "deskgate_leases"
 BREAKER_TRIP_KEY = "trip"
 BREAKER_RESET_KEY = "reset"
 GOVERNOR_CLEAR_SUBJECT = "approvals.governor.clear"
@@ -97,6 +98,8 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
                   "circuit breaker trips, written only by the factory"),
     SubjectFamily(f"$KV.{BREAKER_BUCKET}.{BREAKER_RESET_KEY}", f"KV_{BREAKER_BUCKET}", frozenset({C}), EVERYONE,
                   "circuit breaker resets, written only by a principal through the command center"),
+    SubjectFamily(f"$KV.{LEASE_BUCKET}.factory", f"KV_{LEASE_BUCKET}", frozenset({F}), frozenset({F, O}),
+                  "which factory instance is the active one (bus/lease.py): standbys wait for it to expire"),
 )
 # fmt: on
 
@@ -178,6 +181,10 @@ FUNNEL_SUBJECT = "factory.status.funnel"
 BREAKER_STATUS_SUBJECT = "factory.status.breaker"
 # The desk's id, guardrails, approval settings and mandates, for the agents (domain/desk.py).
 DESK_SUBJECT = "factory.status.desk"
+
+
+def lease_subject(service: str) -> str:
+    return f"$KV.{LEASE_BUCKET}.{service}"
 
 
 def breaker_kv_subject(key: str) -> str:

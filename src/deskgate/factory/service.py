@@ -28,6 +28,7 @@ from deskgate.audit.signing import Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import BREAKER_STREAM
 from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.lease import Lease, holder_id
 from deskgate.bus.live import persisted
 from deskgate.bus.publish import BatchPublisher
 from deskgate.bus.pull import PullConsumer
@@ -92,6 +93,7 @@ class Factory:
         self._bars = None  # the bars subscription: its backlog says when a batch of bars is all applied
         self._stop = asyncio.Event()
         self._fatal: BaseException | None = None
+        self.lease: Lease | None = None  # with standbys (standby.enabled): held while this instance is active
 
     # Read-through views, for the tests and the CLI.
     @property
@@ -190,8 +192,22 @@ class Factory:
     # -- running ------------------------------------------------------------------
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        self.load_state()
-        await self.connect()
+        if self.mission.standby.enabled:
+            # One of several factories: wait for the lease, then read the state the last holder left.
+            await self.connect()
+            if ready is not None:
+                ready.set()  # standing by is this instance's work until it holds the lease
+            self.lease = Lease(self.nc, "factory", holder_id("factory", str(self.data_dir.root)))
+            log.info("factory standing by for the lease")
+            if not await self.lease.acquire(self._stop):
+                await self._close()
+                return
+            self.store.take_over(self.lease.epoch)
+            log.info("factory holds the lease (epoch %d)", self.lease.epoch)
+            self.load_state()
+        else:
+            self.load_state()
+            await self.connect()
         await self.breaker.sync(startup=True)
         await self.book.load_prices(self.nc)
         await self.breaker.check()
@@ -221,11 +237,15 @@ class Factory:
             asyncio.create_task(self._loop(fills, self.handle_fills, "FILLS"), name="fills"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
         ]
+        if self.lease is not None:
+            tasks.append(asyncio.create_task(self.lease.keep(self._stop), name="lease"))
         stop = asyncio.create_task(self._stop.wait())
-        done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        finally:  # cancelled too: no loop of this factory outlives it (nor renews its lease)
+            for t in (stop, *tasks):
+                t.cancel()
+            await asyncio.gather(stop, *tasks, return_exceptions=True)
         for t in done:
             if t is not stop and t.exception():
                 raise t.exception()
@@ -235,6 +255,11 @@ class Factory:
         await self.governor.stop()
         self.book.save_ledger(force=True)
         self.outbox.mark_published()
+        if self.lease is not None:
+            await self.lease.release()  # a standby takes over now, not when the lease expires
+        await self._close()
+
+    async def _close(self) -> None:
         try:
             await self.nc.drain()
         except Exception:

@@ -27,10 +27,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
+from deskgate.bus.lease import LeaseLost
 from deskgate.factory.tables import (  # noqa: F401 - re-exported: the tests read the tables through the store
     ADDED_COLUMNS,
     RESERVING_STATES,
     breaker_mirror,
+    fence,
     decisions,
     equity_history,
     evaluations,
@@ -118,6 +120,7 @@ class FactoryStore:
             .order_by(decisions.c.seq)
         )
         self._insert_outbox = outbox.insert()
+        self._raise_fence = update(fence).where(fence.c.name == "factory", fence.c.epoch <= bindparam("e")).values(epoch=bindparam("e"))
         self._select_seqs = select(evaluations.c.seq).where(evaluations.c.seq.in_(bindparam("seqs", expanding=True)))
         self._mark = update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(published=True)
         self._mark_verdicts = (
@@ -131,16 +134,42 @@ class FactoryStore:
         # One connection for the service's life: the factory is single-threaded and
         # checking a connection out of the pool per batch costs more than the batch.
         self._conn: Connection | None = None
+        self._count_outbox()
+
+    def _count_outbox(self) -> None:
         with self.engine.connect() as conn:
             self._next_outbox_id = (conn.execute(select(func.max(outbox.c.id))).scalar() or 0) + 1
 
+    def take_over(self, epoch: int) -> None:
+        """Write from now on under lease `epoch` (bus/lease.py), after whatever the last holder wrote."""
+        self.epoch = epoch
+        with self.begin():
+            pass  # the fence: refused here, before anything, if a later holder has written
+        self._count_outbox()
+
     @contextmanager
     def begin(self):
-        """A transaction on the store's own connection."""
+        """A transaction on the store's own connection; fenced by `epoch` when it is set."""
         if self._conn is None or self._conn.closed:
             self._conn = self.engine.connect()
         with self._conn.begin():
+            if self.epoch is not None:
+                self._fence(self._conn, self.epoch)
             yield self._conn
+
+    #: The lease epoch this instance writes under (bus/lease.py), or None without standbys.
+    epoch: int | None = None
+
+    def _fence(self, conn: Connection, epoch: int) -> None:
+        """Raise the store's epoch to ours, or refuse the transaction if a later holder has written:
+        a factory that lost its lease cannot write after the one that took it over."""
+        if conn.execute(self._raise_fence, {"e": epoch}).rowcount:
+            return
+        stored = conn.execute(select(fence.c.epoch).where(fence.c.name == "factory")).scalar()
+        if stored is None:
+            conn.execute(fence.insert().values(name="factory", epoch=epoch))
+            return
+        raise LeaseLost(f"the store was written under lease epoch {stored}, later than ours ({epoch}): another factory is active")
 
     def connect(self):
         """A separate connection, for readers outside the service loop."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -186,3 +187,13 @@ outbox = Table(
     Column("at", DateTime(timezone=True), nullable=False),
 )
 Index("outbox_unpublished", outbox.c.id, sqlite_where=outbox.c.published.is_(False), postgresql_where=outbox.c.published.is_(False))
+
+
+# The epoch of the factory instance that last wrote (bus/lease.py): with standbys, every
+# transaction raises it to its own or finds a larger one and is refused (FactoryStore.begin).
+fence = Table(
+    "fence",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+)

@@ -1,0 +1,149 @@
+"""A standby factory (standby.enabled): one lease in the bus, one epoch fencing the store.
+Two factories on one bus and one PostgreSQL store: only the lease holder stages; killed, it is
+replaced by the standby within the lease's time, and nothing is lost or staged twice."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+from collections import Counter
+
+import pytest
+from conftest import directive, publish_bar, raw, signed_headers, wait_for
+from test_factory import make_mission
+from test_postgres import pg_url  # noqa: F401 - the fixture: a fresh schema on the machine's PostgreSQL
+
+from deskgate.audit.signing import Kind
+from deskgate.bus.lease import LEASE_SECONDS, Lease, LeaseLost
+from deskgate.bus.reader import read_stream
+from deskgate.bus.subjects import Role
+from deskgate.factory.service import Factory
+from deskgate.factory.store import FactoryStore
+from deskgate.paths import DataDir
+
+pytestmark = pytest.mark.slow
+
+
+async def test_a_lease_has_one_holder_is_renewed_released_and_taken_back_by_its_own_restart(bus):
+    nc, _ = await bus.connect(Role.FACTORY)
+    try:
+        a, b = Lease(nc, "factory", "factory@host-a"), Lease(nc, "factory", "factory@host-b")
+        assert await a.try_acquire() and not await b.try_acquire()
+        first = a.epoch
+        await a.renew()
+        assert a.revision > first and a.epoch == first and not await b.try_acquire()
+        # The same instance restarted (kill -9, then its supervisor) takes its own lease back at once.
+        again = Lease(nc, "factory", "factory@host-a")
+        assert await again.try_acquire() and again.epoch > first
+        with pytest.raises(LeaseLost, match="another instance holds the lease"):
+            await a.renew()  # the instance from before the restart, had it lived on
+        await again.release()
+        assert await b.try_acquire() and b.epoch > again.epoch  # released: the standby need not wait
+    finally:
+        await nc.close()
+
+
+async def test_a_lease_not_renewed_expires_and_a_standby_takes_it(bus):
+    nc, _ = await bus.connect(Role.FACTORY)
+    try:
+        dead, standby = Lease(nc, "factory", "factory@dead"), Lease(nc, "factory", "factory@standby")
+        assert await dead.try_acquire()
+        started = time.monotonic()
+        assert await asyncio.wait_for(standby.acquire(every=0.2), LEASE_SECONDS * 3)
+        assert time.monotonic() - started > LEASE_SECONDS * 0.5 and standby.epoch > dead.epoch  # only once it expired
+    finally:
+        await nc.close()
+
+
+def test_a_write_under_an_older_epoch_is_refused_and_nothing_of_it_is_kept(pg_url):  # noqa: F811
+    from sqlalchemy import func, select
+
+    from deskgate.factory.tables import outbox
+
+    old, new = FactoryStore(pg_url), FactoryStore(pg_url)
+    try:
+        old.take_over(5)
+        with old.begin() as conn:
+            old.enqueue(conn, [("s", "m1", b"kept")], old_time())
+        new.take_over(7)  # after what the old holder wrote
+        with new.begin() as conn:
+            new.enqueue(conn, [("s", "m2", b"kept")], old_time())
+        with pytest.raises(LeaseLost, match="epoch 7, later than ours \\(5\\)"):
+            with old.begin() as conn:
+                old.enqueue(conn, [("s", "m3", b"lost")], old_time())
+        with new.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(outbox)).scalar() == 2
+    finally:
+        old.close()
+        new.close()
+
+
+def old_time():
+    from datetime import datetime, timezone
+
+    return datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+async def test_two_factories_one_stages_and_the_standby_takes_over_when_it_dies(bus, pg_url, tmp_path):  # noqa: F811
+    """Each factory with its own copy of the desk's data directory (another machine), one bus, one store."""
+    mission = make_mission(paper={"starting_equity_usd": 10_000_000.0}, approvals={"expiry_seconds": 3600},
+                           standby={"enabled": True}, storage={"url": pg_url})
+    md, _ = await bus.connect(Role.MARKETDATA)
+    await publish_bar(md, "BTC", 65_000.0)
+    await md.close()
+    other = DataDir.at(tmp_path / "standby-machine")
+    shutil.copytree(bus.data_dir.root, other.root)
+    active, standby = Factory(mission, bus.data_dir), Factory(mission, other)
+    ready_a, ready_b = asyncio.Event(), asyncio.Event()
+    run_a = asyncio.create_task(active.run(ready=ready_a))
+    await asyncio.wait_for(ready_a.wait(), 20)
+    await wait_for(lambda: active.lease is not None and active.lease.valid(), timeout=20)
+    run_b = asyncio.create_task(standby.run(ready=ready_b))
+    await asyncio.wait_for(ready_b.wait(), 20)
+
+    agent, _ = await bus.connect(Role.AGENT, reconnect=True)
+    js = agent.jetstream()
+
+    async def send(ids):
+        for did in ids:
+            p = raw(directive(did, notional_usd=100))
+            await js.publish("consciousness.directives.BTC", p, headers={**signed_headers(bus.data_dir, "agent:desk", Kind.DIRECTIVE, p),
+                                                                         "Nats-Msg-Id": did})
+
+    observer, _ = await bus.connect(Role.OBSERVER)
+
+    async def verdicts() -> Counter:
+        return Counter([json.loads(m.data)["directive_id"] async for m in read_stream(observer, "STATUS", "factory.status.policy.>")])
+
+    try:
+        first = [f"before-{i}" for i in range(50)]
+        await send(first)
+        await wait_for(lambda: _has(verdicts, first), timeout=30)
+        assert standby.lease is not None and not standby.lease.valid()  # it stood by: it never held the lease
+        # kill -9 the active factory: its task ends with no clean stop, so its lease is never released.
+        run_a.cancel()
+        await asyncio.gather(run_a, return_exceptions=True)
+        second = [f"after-{i}" for i in range(50)]
+        await send(second)
+        await wait_for(lambda: standby.lease.valid(), timeout=LEASE_SECONDS * 3)
+        await wait_for(lambda: _has(verdicts, first + second), timeout=60)
+        await asyncio.sleep(1.0)  # anything doubled would show by now
+        counted = await verdicts()
+        assert set(counted) == set(first + second) and set(counted.values()) == {1}, "a directive got two verdicts"
+        staged = Counter([m.subject.rsplit(".", 1)[1] async for m in read_stream(observer, "APPROVALS", "approvals.queue.directive.>")])
+        assert set(staged) == set(first + second) and set(staged.values()) == {1}, "a directive was staged twice"
+        # The old instance, had it been frozen rather than killed, can no longer write to the store.
+        with pytest.raises(LeaseLost):
+            with active.store.begin():
+                pass
+    finally:
+        standby.stop()
+        await asyncio.gather(run_b, return_exceptions=True)
+        for nc in (agent, observer):
+            await nc.close()
+
+
+async def _has(verdicts, ids) -> bool:
+    return set(ids) <= set(await verdicts())
