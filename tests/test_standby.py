@@ -16,7 +16,7 @@ from test_factory import make_mission
 from test_postgres import pg_url  # noqa: F401 - the fixture: a fresh schema on the machine's PostgreSQL
 
 from deskgate.audit.signing import Kind
-from deskgate.bus.lease import LEASE_SECONDS, Lease, LeaseLost
+from deskgate.bus.lease import LEASE_SECONDS, Lease, LeaseLost, holder_id
 from deskgate.bus.reader import read_stream
 from deskgate.bus.subjects import Role
 from deskgate.factory.service import Factory
@@ -26,23 +26,35 @@ from deskgate.paths import DataDir
 pytestmark = pytest.mark.slow
 
 
-async def test_a_lease_has_one_holder_is_renewed_released_and_taken_back_by_its_own_restart(bus):
+async def test_a_lease_has_one_holder_is_renewed_and_released(bus):
     nc, _ = await bus.connect(Role.FACTORY)
     try:
-        a, b = Lease(nc, "factory", "factory@host-a"), Lease(nc, "factory", "factory@host-b")
+        holders = {holder_id("factory", str(bus.data_dir.root)) for _ in range(2)}
+        assert len(holders) == 2  # two processes of one machine and data directory are two holders
+        a, b = (Lease(nc, "factory", h) for h in sorted(holders))
         assert await a.try_acquire() and not await b.try_acquire()
         first = a.epoch
         await a.renew()
         assert a.revision > first and a.epoch == first and not await b.try_acquire()
-        # The same instance restarted (kill -9, then its supervisor) takes its own lease back at once.
-        again = Lease(nc, "factory", "factory@host-a")
-        assert await again.try_acquire() and again.epoch > first
-        with pytest.raises(LeaseLost, match="another instance holds the lease"):
-            await a.renew()  # the instance from before the restart, had it lived on
-        await again.release()
-        assert await b.try_acquire() and b.epoch > again.epoch  # released: the standby need not wait
+        await a.release()
+        assert await b.try_acquire() and b.epoch > first  # released: the standby need not wait
+        with pytest.raises(LeaseLost, match="no lease to renew"):
+            await a.renew()
     finally:
         await nc.close()
+
+
+async def test_standby_needs_a_shared_store_and_a_plain_factory_keeps_off_a_fenced_one(bus, pg_url):  # noqa: F811
+    from deskgate.config import MissionError, parse_mission
+
+    with pytest.raises(MissionError, match="standby.enabled needs storage.url"):
+        parse_mission({"standby": {"enabled": True}})
+    fenced = FactoryStore(pg_url)
+    fenced.take_over(3)
+    fenced.close()
+    plain = Factory(make_mission(storage={"url": pg_url}), bus.data_dir)
+    with pytest.raises(SystemExit, match="last written by a standby factory \\(lease epoch 3\\)"):
+        await plain.run()
 
 
 async def test_a_lease_not_renewed_expires_and_a_standby_takes_it(bus):
@@ -53,6 +65,8 @@ async def test_a_lease_not_renewed_expires_and_a_standby_takes_it(bus):
         started = time.monotonic()
         assert await asyncio.wait_for(standby.acquire(every=0.2), LEASE_SECONDS * 3)
         assert time.monotonic() - started > LEASE_SECONDS * 0.5 and standby.epoch > dead.epoch  # only once it expired
+        with pytest.raises(LeaseLost, match="no longer ours"):
+            await dead.renew()  # had it been frozen, not dead: it learns at its next renewal
     finally:
         await nc.close()
 

@@ -625,6 +625,13 @@ class Mission(_Section):
         return value
 
     @model_validator(mode="after")
+    def _standby_needs_a_shared_store(self) -> Mission:
+        if self.standby.enabled and not self.storage.url:
+            raise ValueError("standby.enabled needs storage.url: every factory must read and write one shared store "
+                             "(a standby on its own SQLite file would take over from a stale copy)")
+        return self
+
+    @model_validator(mode="after")
     def _csv_needs_path(self) -> Mission:
         if self.marketdata.source == "csv" and not self.marketdata.csv.path:
             raise ValueError("marketdata.csv.path is required when marketdata.source is 'csv'")

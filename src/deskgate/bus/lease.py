@@ -1,9 +1,9 @@
 """One active instance of a service, with standbys waiting: a lease in a JetStream key-value
 bucket, and the epoch it was taken at as the fence on every write.
 
-The lease is a key (`$KV.deskgate_leases.<service>`) whose value names its holder. It is
-taken with a compare-and-set publish (`Nats-Expected-Last-Subject-Sequence`): on nothing,
-on a released lease, or on the holder's own earlier lease (the same instance restarted).
+The lease is a key (`$KV.deskgate_leases.<service>`) whose value names its holder, one
+process (`holder_id`). It is taken with a compare-and-set publish
+(`Nats-Expected-Last-Subject-Sequence`): on nothing, or on a released lease.
 The holder writes it again every third of `LEASE_SECONDS`, each time expecting its own
 last write, so a lease someone else took cannot be renewed. The bucket keeps a write for
 `LEASE_SECONDS` only (its max age): a holder that died stops renewing, its lease vanishes,
@@ -18,9 +18,11 @@ write is refused, not half done.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import nats.errors
@@ -37,10 +39,14 @@ class LeaseLost(RuntimeError):
     """This instance no longer holds its lease: it must stop writing."""
 
 
+log = logging.getLogger("deskgate.lease")
+
+
 def holder_id(service: str, root: str) -> str:
-    """Who holds a lease: the same service of the same data directory on the same host is the
-    same holder (a restart takes its own lease back at once); any other instance is another."""
-    return f"{service}@{socket.gethostname()}:{os.path.realpath(root)}"[:200]
+    """Who holds a lease: this process, and only it. Named for people (host, data directory), made
+    unique by a random part: two machines cloned alike, or a restart of the same instance, are
+    other holders, and wait for the lease to be released or to expire."""
+    return f"{service}@{socket.gethostname()}:{os.path.realpath(root)}#{uuid.uuid4().hex[:12]}"[:200]
 
 
 @dataclass
@@ -74,7 +80,7 @@ class Lease:
         last = await last_message(self.nc, f"KV_{S.LEASE_BUCKET}", self.subject)
         if last is None:
             expected = 0
-        elif (last.headers or {}).get("KV-Operation") in ("DEL", "PURGE") or last.data.decode(errors="replace") == self.holder:
+        elif (last.headers or {}).get("KV-Operation") in ("DEL", "PURGE"):
             expected = last.seq
         else:
             return False
@@ -89,12 +95,15 @@ class Lease:
     async def acquire(self, stop: asyncio.Event | None = None, every: float | None = None) -> bool:
         """Wait until the lease is ours (True), or `stop` is set (False)."""
         every = every if every is not None else self.seconds / 5
+        said = None
         while stop is None or not stop.is_set():
             try:
                 if await self.try_acquire():
                     return True
-            except (ReadError, nats.errors.Error, asyncio.TimeoutError):
-                pass  # the bus is away: look again
+            except (ReadError, nats.errors.Error, asyncio.TimeoutError) as exc:
+                if str(exc) != said:  # the bus is away, or the lease bucket is missing: say so once, look again
+                    log.warning("%s: cannot look at the lease (%s); trying again every %g s", self.service, exc, every)
+                    said = str(exc)
             await asyncio.sleep(every)
         return False
 
@@ -115,8 +124,14 @@ class Lease:
                 raise LeaseLost(f"{self.service}: the lease could not be renewed within {self.seconds:g} s ({exc!r})") from None
             return  # the bus is away for now: the next renewal tries again
         if seq is None:
-            self.revision = None
-            raise LeaseLost(f"{self.service}: another instance holds the lease now")
+            # Our previous renewal may have been stored though its answer timed out: then the key is ours still.
+            last = await last_message(self.nc, f"KV_{S.LEASE_BUCKET}", self.subject)
+            if last is not None and last.data.decode(errors="replace") == self.holder and last.seq > self.revision:
+                self.revision = last.seq
+                seq = await self._write(self.holder.encode(), self.revision)
+            if seq is None:
+                self.revision = None
+                raise LeaseLost(f"{self.service}: the lease is no longer ours (expired or taken by another instance)")
         self.revision, self.renewed_at = seq, started
 
     async def keep(self, stop: asyncio.Event) -> None:

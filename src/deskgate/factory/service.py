@@ -28,7 +28,7 @@ from deskgate.audit.signing import Signer
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import BREAKER_STREAM
 from deskgate.bus.connect import SecurityEvents, connect_as
-from deskgate.bus.lease import Lease, holder_id
+from deskgate.bus.lease import Lease, LeaseLost, holder_id
 from deskgate.bus.live import persisted
 from deskgate.bus.publish import BatchPublisher
 from deskgate.bus.pull import PullConsumer
@@ -60,7 +60,8 @@ log = logging.getLogger("deskgate.factory")
 
 BREAKER_REFRESH_EVERY_S = 5.0
 # Failures of the bus or the database: not the message's fault, so not a refusal.
-INFRASTRUCTURE_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+INFRASTRUCTURE_ERRORS = (nats.errors.Error, OSError, asyncio.TimeoutError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                         LeaseLost)
 
 
 class Factory:
@@ -94,6 +95,7 @@ class Factory:
         self._stop = asyncio.Event()
         self._fatal: BaseException | None = None
         self.lease: Lease | None = None  # with standbys (standby.enabled): held while this instance is active
+        self._keeping: asyncio.Task | None = None  # renewing it
 
     # Read-through views, for the tests and the CLI.
     @property
@@ -192,6 +194,14 @@ class Factory:
     # -- running ------------------------------------------------------------------
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
+        try:
+            await self._run(ready)
+        finally:
+            if self._keeping is not None and not self._keeping.done():  # start-up failed after the lease was taken
+                self._keeping.cancel()
+                await asyncio.gather(self._keeping, return_exceptions=True)
+
+    async def _run(self, ready: asyncio.Event | None) -> None:
         if self.mission.standby.enabled:
             # One of several factories: wait for the lease, then read the state the last holder left.
             await self.connect()
@@ -202,10 +212,15 @@ class Factory:
             if not await self.lease.acquire(self._stop):
                 await self._close()
                 return
+            # Renewed from now on, start-up included (a long catch-up must not let the lease lapse).
+            self._keeping = asyncio.create_task(self.lease.keep(self._stop), name="lease")
             self.store.take_over(self.lease.epoch)
             log.info("factory holds the lease (epoch %d)", self.lease.epoch)
             self.load_state()
         else:
+            if (epoch := self.store.fence_epoch()) > 0:
+                raise SystemExit(f"this store was last written by a standby factory (lease epoch {epoch}): a factory without "
+                                 "standby.enabled would write beside whichever holds the lease; set standby.enabled on every factory")
             self.load_state()
             await self.connect()
         await self.breaker.sync(startup=True)
@@ -237,8 +252,8 @@ class Factory:
             asyncio.create_task(self._loop(fills, self.handle_fills, "FILLS"), name="fills"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
         ]
-        if self.lease is not None:
-            tasks.append(asyncio.create_task(self.lease.keep(self._stop), name="lease"))
+        if self._keeping is not None:
+            tasks.append(self._keeping)
         stop = asyncio.create_task(self._stop.wait())
         try:
             done, _ = await asyncio.wait([stop, *tasks], return_when=asyncio.FIRST_COMPLETED)

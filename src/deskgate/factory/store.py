@@ -25,7 +25,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from deskgate.bus.lease import LeaseLost
 from deskgate.factory.tables import (  # noqa: F401 - re-exported: the tests read the tables through the store
@@ -135,6 +135,21 @@ class FactoryStore:
         # checking a connection out of the pool per batch costs more than the batch.
         self._conn: Connection | None = None
         self._count_outbox()
+        self._seed_fence()
+
+    def _seed_fence(self) -> None:
+        """The fence's one row, there before any factory writes: raising it is then one UPDATE that
+        locks the row, with no race between two first writers (PostgreSQL locks no missing row)."""
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(fence.c.epoch).where(fence.c.name == "factory")).scalar() is None:
+                    conn.execute(fence.insert().values(name="factory", epoch=0))
+        except IntegrityError:
+            pass  # another store made it first
+
+    def fence_epoch(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(fence.c.epoch).where(fence.c.name == "factory")).scalar() or 0
 
     def _count_outbox(self) -> None:
         with self.engine.connect() as conn:
@@ -166,9 +181,6 @@ class FactoryStore:
         if conn.execute(self._raise_fence, {"e": epoch}).rowcount:
             return
         stored = conn.execute(select(fence.c.epoch).where(fence.c.name == "factory")).scalar()
-        if stored is None:
-            conn.execute(fence.insert().values(name="factory", epoch=epoch))
-            return
         raise LeaseLost(f"the store was written under lease epoch {stored}, later than ours ({epoch}): another factory is active")
 
     def connect(self):
