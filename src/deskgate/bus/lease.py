@@ -76,7 +76,7 @@ class Lease:
         return ack.seq
 
     async def try_acquire(self) -> bool:
-        """Take the lease if it is free, released, or ours from before; False if another holds it."""
+        """Take the lease if it is free (never taken, expired) or released; False if it is held."""
         last = await last_message(self.nc, f"KV_{S.LEASE_BUCKET}", self.subject)
         if last is None:
             expected = 0

@@ -26,10 +26,10 @@ import signal
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from deskgate.bus.accounts import accounts_block
