@@ -812,6 +812,7 @@ class ScriptedVenue:
         return answer
 
     async def cancel(self, client_id, symbol, since=None):
+        self.cancelled_since = since
         return None
 
 
@@ -856,6 +857,20 @@ async def test_an_unconfirmed_send_is_looked_up_and_never_sent_again(tmp_path, m
     assert venue.placed == 1
     with pytest.raises(RuntimeError, match="never sent twice"):
         store.begin_send(f.order_id, NOW)
+
+
+async def test_the_rest_of_an_order_open_past_its_time_is_cancelled_looked_for_from_its_send(tmp_path):
+    """The cancel and the look after it search from the send (bybit's history is searched a week at a time)."""
+    placed = VenueReport(client_id="dgabc", venue_order_id="1", state=VenueOrderState.NEW, filled=0.0, cost=0.0)
+    venue = ScriptedVenue(place=placed, lookups=[placed])
+    f, store = _follower(tmp_path, venue, order_ttl_seconds=0.05)
+    steps = await _steps(f, 2)  # the ticket, then the send
+    assert steps[1].state is VenueOrderState.NEW
+    await asyncio.sleep(0.1)
+    (still,) = await _steps(f, 1)  # open past its time: the rest is cancelled
+    assert still.state is VenueOrderState.NEW and venue.cancelled_since is not None
+    sent = store.load(f.order_id)["send_started_at"]
+    assert abs(venue.cancelled_since.replace(tzinfo=None) - sent.replace(tzinfo=None)).total_seconds() < 5
 
 
 async def test_an_order_found_under_our_id_that_is_not_ours_is_not_adopted(tmp_path):
