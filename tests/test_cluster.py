@@ -423,3 +423,18 @@ def test_a_desk_is_not_moved_between_one_server_and_a_cluster_with_its_streams_l
     Stack(cluster, other, services=()).start().stop()
     with pytest.raises(StackError, match="kept by a cluster .* started as one nats-server"):
         Stack(single, other, services=()).start()
+
+
+async def test_the_web_services_command_center_moves_to_a_live_node_when_its_own_dies(cluster_bus):
+    """The connection the web service opens (`CommandCenter.connect(reconnect=True)`, web/app.py)
+    reconnects: the node it is on dies, and the next read is answered through another."""
+    cc = await CommandCenter.connect(cluster_bus.data_dir, reconnect=True)
+    try:
+        before = await cc.breaker()
+        own = next(i for i, url in enumerate(cluster_bus.cluster.urls) if url.endswith(f":{cc.nc.connected_url.port}"))
+        cluster_bus.cluster.kill(own)
+        await wait_for(lambda: cc.nc.is_connected and cc.nc.connected_url.port != cluster_bus.cluster.ports[own].client, timeout=20)
+        assert await cc.pending() == []
+        assert (await cc.breaker()).state == before.state  # the replicated breaker, read through a live node
+    finally:
+        await cc.close()

@@ -129,8 +129,10 @@ class CommandCenter:
         self._verdicts: list[VerdictSummary] = []
 
     @classmethod
-    async def connect(cls, data_dir: DataDir) -> CommandCenter:
-        nc, events = await connect_as(data_dir, S.Role.COMMAND_CENTER, name="deskgate-command-center", reconnect=False)
+    async def connect(cls, data_dir: DataDir, *, reconnect: bool = False) -> CommandCenter:
+        """`reconnect`: for a long-lived Command Center (the web service), which then outlives a bus
+        restart and, on a cluster, the death of its node; the CLI's calls fail fast instead."""
+        nc, events = await connect_as(data_dir, S.Role.COMMAND_CENTER, name="deskgate-command-center", reconnect=reconnect)
         return cls(nc, events, KeyStore.for_desk(data_dir))
 
     @staticmethod

@@ -132,7 +132,7 @@ def create_app(mission: Mission, data_dir: DataDir, *, accounts: Accounts | None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        command_center = cc or await CommandCenter.connect(data_dir)
+        command_center = cc or await CommandCenter.connect(data_dir, reconnect=True)  # lives as long as the service
         ctx.desk = Desk(mission, command_center, ctx.accounts, ctx.principals, proofs=ctx.proofs)
         try:
             yield
