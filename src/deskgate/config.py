@@ -814,17 +814,24 @@ marketdata:
     loop: false
 
 bus:
-  # Set url to use an existing NATS cluster instead of starting one
-  # (apply the server config written to <data_dir>/bus/nats-server.conf).
+  # Set url to use an existing NATS cluster instead of starting one: one address or a
+  # list of its nodes (apply the server config written to <data_dir>/bus/nats-server.conf).
   url: null
   host: 127.0.0.1
   port: 0            # 0 = pick a free port at start
   max_payload_bytes: 1048576
   sync_interval: 1s  # JetStream fsync interval, or "always"
+  cluster: 1         # 3 (5, 7): that many nats-server nodes on this machine (docs/DEPLOY.md)
+  replicas: null     # copies of each stream; null = 1 on one node, 3 on a cluster
 
 storage:
   # null = SQLite under data_dir; or e.g. postgresql+psycopg://user@host/db
   url: null
+
+standby:
+  # true on every factory that shares one store (storage.url) and one bus: one works,
+  # the others take over when it dies (docs/DEPLOY.md).
+  enabled: false
 
 web:
   # The Command Center (`deskgate up --web-port` overrides the port; 0 = a free one).
