@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 from conftest import P, directive, principal_keys, publish_bar, raw, signed_headers, wait_for
+from test_postgres import pg_url  # noqa: F401 - the fixture: a fresh schema on the machine's PostgreSQL
 from sqlalchemy import func, select
 
 from deskgate.approvals.client import CommandCenter
@@ -23,18 +24,19 @@ from deskgate.stack import Stack
 pytestmark = pytest.mark.slow
 
 
-def crash_mission() -> Mission:
+def crash_mission(**over) -> Mission:
     return Mission.model_validate(
         {
             "paper": {"starting_equity_usd": 10_000_000.0, "slippage_bps": 0.0, "fee_bps": 0.0},
             "marketdata": {"source": "none", "assets": ["BTC", "ETH"]},
             "approvals": {"expiry_seconds": 3600},
+            **over,
         }
     )
 
 
 def counts(data_dir: DataDir) -> tuple[int, int]:
-    store = FactoryStore(data_dir.sqlite_url("factory"))
+    store = FactoryStore(data_dir.store_url("factory"))
     with store.connect() as conn:
         n_eval = conn.execute(select(func.count()).select_from(evaluations)).scalar_one()
         n_int = conn.execute(select(func.count()).select_from(intentions)).scalar_one()
@@ -42,9 +44,11 @@ def counts(data_dir: DataDir) -> tuple[int, int]:
     return n_eval, n_int
 
 
-async def test_kill_the_factory_mid_stream_every_directive_evaluated_once(tmp_path):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_kill_the_factory_mid_stream_every_directive_evaluated_once(tmp_path, backend, pg_url):  # noqa: F811
     data_dir = DataDir.at(tmp_path / "desk")
-    stack = Stack(crash_mission(), data_dir, services=("factory",), restart=False).start()
+    mission = crash_mission(storage={"url": pg_url}) if backend == "postgresql" else crash_mission()
+    stack = Stack(mission, data_dir, services=("factory",), restart=False).start()
     try:
         md, _ = await connect_as(data_dir, Role.MARKETDATA, reconnect=False)
         await publish_bar(md, "BTC", 65_000.0)

@@ -13,6 +13,8 @@ from conftest import P, directive
 from sqlalchemy import create_engine, text
 from test_factory import make_mission, running, submit
 
+from deskgate.storage import schema_for
+
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -23,13 +25,18 @@ def pg_url():
     with engine.begin() as conn:
         conn.execute(text(f"CREATE SCHEMA {schema}"))
     yield f"{PG}?options=-csearch_path%3D{schema}"
-    with engine.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    with engine.begin() as conn:  # the URL's schema, and each store's beside it (storage.py: schema_for)
+        for (name,) in conn.execute(text("SELECT nspname FROM pg_namespace WHERE nspname = :s OR nspname LIKE :p"),
+                                    {"s": schema, "p": schema + "\\_%"}).all():
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
     engine.dispose()
 
 
 async def test_the_factory_runs_and_resumes_on_postgresql(bus, pg_url):
+    """Every store on PostgreSQL (storage.url): the factory's, and the executor's, the pins and
+    the accounts, which this desk had as files (made with its principals) and carries over."""
     mission = make_mission()
+    bus.data_dir.keep_storage(pg_url)
     async with running(bus, mission, store_url=pg_url) as (factory, agent, cc, _):
         verdicts = await submit(agent, directive("pg1", notional_usd=20_000), directive("pg1"), directive("pg2", notional_usd=10_000))
         assert [v.decision for v in verdicts] == ["staged", "duplicate", "rejected"]
@@ -45,6 +52,14 @@ async def test_the_factory_runs_and_resumes_on_postgresql(bus, pg_url):
         assert (f.received, f.staged, f.executed, f.duplicates) == (5, 2, 1, 2)
         desk = f.agents["desk"]  # every directive here was signed by the desk's own agent, before and after the restart
         assert (desk.received, desk.staged, desk.executed, desk.duplicates) == (5, 2, 1, 2)
+    engine = create_engine(PG)
+    with engine.connect() as conn:
+        for store in ("executor", "accounts", "pins-executor", "pins-factory"):
+            assert not (bus.data_dir.state / f"{store}.db").exists()
+        executor = schema_for(pg_url, "executor")
+        assert conn.execute(text(f'SELECT directive_id, state FROM "{executor}".venue_orders')).all() == [("pg1", "ended")]
+        assert conn.execute(text(f'SELECT count(*) FROM "{schema_for(pg_url, "pins-executor")}".principal_pins')).scalar() >= 1
+    engine.dispose()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])

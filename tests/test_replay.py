@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from llm_server import LocalLLM, Script
 from test_factory import make_mission, running
+from test_postgres import pg_url  # noqa: F401 - the fixture: a fresh schema on the machine's PostgreSQL
 
 from deskgate.agents.llm import LLMAnalyst
 from deskgate.agents.offline import OfflineAnalyst
@@ -33,10 +34,13 @@ def assert_funnel_adds_up(f, submitted: int) -> None:
     assert f.pending == 0
 
 
-async def test_a_three_day_replay_through_the_real_desk_adds_up(bus):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_three_day_replay_through_the_real_desk_adds_up(bus, backend, pg_url):  # noqa: F811
     # A quicker Governor than the default, so three days show it at work.
     mission = desk_mission(agents={"governor": {"baseline": 4, "h": 3.0}})
-    async with running(bus, mission) as (factory, agent, cc, md):
+    if backend == "postgresql":  # every store but the agents' memory on PostgreSQL
+        bus.data_dir.keep_storage(pg_url)
+    async with running(bus, mission, store_url=bus.data_dir.storage_url()) as (factory, agent, cc, md):
         r = await Replay(mission, bus.data_dir, OfflineAnalyst(), days=3).run()
     assert r.cycles == {"morning_brief": 3, "intraday": 144, "eod_review": 3}
     assert r.summaries == 3 * 48 * 3 and r.signals == r.summaries

@@ -433,8 +433,28 @@ class BusSettings(_Section):
 
 
 class StorageSettings(_Section):
-    # SQLAlchemy URL for the desk's state; null = SQLite files under the data directory.
+    # A PostgreSQL URL shared by the desk's stores, each in a schema of its own (storage.py);
+    # null = SQLite files under the data directory.
     url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgresql(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            backend = make_url(value).get_backend_name()
+        except ArgumentError:
+            raise ValueError("is not a database URL; expected postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE") from None
+        if backend != "postgresql":
+            raise ValueError(
+                f"names a {backend} database; a shared store is PostgreSQL (postgresql+psycopg://...). "
+                "Leave storage.url unset for SQLite files under the data directory"
+            )
+        return value
 
 
 class StandbySettings(_Section):

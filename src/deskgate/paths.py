@@ -90,6 +90,44 @@ class DataDir:
     def sqlite_url(self, name: str) -> str:
         return f"sqlite:///{self.state / (name + '.db')}"
 
+    @property
+    def storage_marker(self) -> Path:
+        """Where this desk's stores live when not in SQLite files here (storage.url), so every
+        process and command opening the data directory finds the same stores."""
+        return self.state / "storage.json"
+
+    def storage_url(self) -> str | None:
+        """The desk's shared database (storage.url), or None for SQLite files under state/."""
+        try:
+            return json.loads(self.storage_marker.read_text())["url"]
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{self.storage_marker} is damaged ({exc}); it should hold {{\"url\": ...}}") from None
+
+    def store_url(self, name: str) -> str:
+        """A store's database: the shared one (each store in its own schema, storage.py) or its own SQLite file."""
+        return self.storage_url() or self.sqlite_url(name)
+
+    def keep_storage(self, url: str | None, *, starting: bool = False) -> None:
+        """Record where the stores live. A desk's stores do not move by editing a URL: a
+        different URL from the one recorded is refused (`starting`: so is a mission that
+        names none, since the desk's state is in the recorded database)."""
+        recorded = self.storage_url()
+        if recorded is not None and url is not None and url != recorded:
+            raise ValueError(
+                f"this desk's stores are in {_redacted(recorded)} ({self.storage_marker}); storage.url names "
+                f"{_redacted(url)}. Stores are not moved by changing the URL: use the recorded one, or start a new data directory"
+            )
+        if recorded is not None and url is None and starting:
+            raise ValueError(
+                f"this desk's stores are in {_redacted(recorded)} ({self.storage_marker}), but the mission names no "
+                "storage.url: set storage.url to it, or start a new data directory"
+            )
+        if recorded is None and url is not None:
+            self.state.mkdir(parents=True, exist_ok=True)
+            write_private(self.storage_marker, json.dumps({"url": url}))
+
     def log_file(self, service: str) -> Path:
         return self.logs / f"{service}.log"
 
@@ -106,6 +144,16 @@ class DataDir:
             raise FileNotFoundError(
                 f"no desk has run in {self.root} (missing {self.endpoint}); start one with `deskgate up`"
             ) from None
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown by its scheme only
+        return url.split(":", 1)[0] + ":..."
 
 
 def write_private(path: Path, text: str) -> None:

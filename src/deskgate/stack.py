@@ -157,6 +157,20 @@ class Stack:
 
     def _preflight(self) -> None:
         """Refuse what would only fail later, before anything starts."""
+        try:
+            self.data_dir.keep_storage(self.mission.storage.url, starting=True)
+        except ValueError as exc:
+            raise StackError(str(exc)) from None
+        if self.mission.storage.url:
+            # A shared database that cannot be reached, or holds a newer schema, is named now,
+            # not in a service's log; its stores are upgraded once, before the services race to.
+            from deskgate.migrations import SchemaError, StoreUnreachable
+            from deskgate.stores import upgrade_all
+
+            try:
+                upgrade_all(self.data_dir)
+            except (SchemaError, StoreUnreachable) as exc:
+                raise StackError(str(exc)) from None
         md = self.mission.marketdata
         if md.source == "csv":
             load_bars(md.csv.path)

@@ -30,6 +30,34 @@ def make_engine(url: str, *, background_checkpoint: bool = False) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+def schema_for(url: str, store: str) -> str:
+    """A store's PostgreSQL schema: `<base>_<store>`, where base is the URL's own search_path
+    (`?options=-csearch_path=NAME`) or `deskgate`. Stores keep their tables apart this way:
+    the factory's and the executor's pins share table names."""
+    return f"{own_schema(url) or 'deskgate'}_{store.replace('-', '_')}"
+
+
+def own_schema(url: str) -> str | None:
+    """The first schema of the search_path a URL sets, if any."""
+    import re
+    from urllib.parse import unquote
+
+    from sqlalchemy.engine import make_url
+
+    options = make_url(url).query.get("options") or ""
+    if isinstance(options, tuple):
+        options = " ".join(options)
+    m = re.search(r"search_path\s*=\s*([^\s,]+)", unquote(options))
+    return m.group(1).strip('"') if m else None
+
+
+def store_engine(url: str, store: str, *, background_checkpoint: bool = False) -> Engine:
+    """An engine for one store: its SQLite file, or its own schema of the shared PostgreSQL."""
+    if url.startswith("sqlite"):
+        return make_engine(url, background_checkpoint=background_checkpoint)
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": f"-csearch_path={schema_for(url, store)}", "connect_timeout": 10})
+
+
 def _retry_locked(run, seconds: float = 10.0) -> None:
     """Services start together and open the same files (accounts.db): setting the journal
     mode can meet another process's lock without SQLite's busy handler being asked

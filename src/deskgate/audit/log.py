@@ -20,7 +20,7 @@ from deskgate.audit import merkle
 from deskgate.audit.chain import GENESIS, Checkpoint, Entry, Report, leaf, new_row, verify_log
 from deskgate.audit.keys import KeyStore, public_to_text
 from deskgate.audit.signing import Kind, Signer
-from deskgate.storage import make_engine
+from deskgate.migrations import open_store
 
 EXPORT_FORMAT = "deskgate-audit/2"  # /1 had no header signature
 
@@ -83,8 +83,7 @@ def _checkpoint(row) -> Checkpoint:
 
 class AuditLog:
     def __init__(self, url: str, keys: KeyStore, *, checkpoint_every: int = 1000):
-        self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        self.engine = open_store(url, "audit", adopt_tables=metadata.tables)
         self.keys = keys
         self.checkpoint_every = checkpoint_every
         self._signer: Signer | None = None
@@ -101,7 +100,7 @@ class AuditLog:
 
     @classmethod
     def open(cls, data_dir, url: str | None = None, **kw) -> AuditLog:
-        return cls(url or data_dir.sqlite_url("audit"), KeyStore.for_desk(data_dir), **kw)
+        return cls(url or data_dir.store_url("audit"), KeyStore.for_desk(data_dir), **kw)
 
     @property
     def signer(self) -> Signer:

@@ -54,6 +54,10 @@ def resolve(mission_path: Path | None, data_dir: Path | None) -> tuple[Mission, 
     else:
         mission = Mission()
     root = DataDir.at(data_dir) if data_dir is not None else DataDir.at(mission.data_dir)
+    try:
+        root.keep_storage(mission.storage.url)  # a mission naming a shared database: every store is there
+    except ValueError as exc:
+        fail(str(exc))
     return mission, root
 
 
@@ -109,6 +113,8 @@ KNOWN_ERRORS = (
     ("deskgate.identity.names", "AgentNameError"),
     ("deskgate.identity.registry", "IdentityError"),
     ("deskgate.identity.credentials", "CredentialsError"),
+    ("deskgate.migrations", "SchemaError"),
+    ("deskgate.migrations", "StoreUnreachable"),
 )
 
 
@@ -142,7 +148,7 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-from deskgate.cli import agents, agents_status, audit, desk, governor, mcp, memory, ops, policy, sanitize, scorecard, users, venues  # noqa: E402,F401  (registers the commands)
+from deskgate.cli import agents, agents_status, audit, db, desk, governor, mcp, memory, ops, policy, sanitize, scorecard, users, venues  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

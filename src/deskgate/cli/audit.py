@@ -40,9 +40,9 @@ def _open_log(mission_path: Path | None, data_dir: Path | None):
     from deskgate.audit.log import AuditLog
 
     mission, root = resolve(mission_path, data_dir)
-    if not root.audit_db.exists() and not mission.storage.url:
+    if not root.audit_db.exists() and not root.storage_url():
         fail(f"no audit log in {root.root} yet; `deskgate up` runs the audit service that writes it")
-    return AuditLog.open(root, mission.storage.url)
+    return AuditLog.open(root)
 
 
 @keys_app.command("list")
@@ -200,7 +200,7 @@ def _trusted_keys(path: Path):
     root = DataDir.at(path.parent if path.name == "keys" else path)
     if not root.keys.is_dir():
         fail(f"{path} is not a desk's data directory or keys/ directory (no {root.keys})")
-    if not root.accounts_db.exists():
+    if not root.accounts_db.exists() and root.storage_url() is None:
         return KeyStore(root.keys)  # no principals or agents there: their signatures will not verify
     return KeyStore.for_desk(root)
 

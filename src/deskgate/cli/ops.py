@@ -161,7 +161,7 @@ class Decider:
 
         mission, self.root = resolve(mission_path, data_dir)
         self.name = principal_name(principal).strip().lower()
-        if not self.root.accounts_db.exists():
+        if not self.root.accounts_db.exists() and self.root.storage_url() is None:
             fail(f"no accounts in {self.root.root} (no {self.root.accounts_db.name}): is this the desk's data directory? "
                  "`deskgate user add NAME --role principal` makes the first")
         self.accounts = Accounts.open(self.root)

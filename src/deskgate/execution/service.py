@@ -48,7 +48,6 @@ from deskgate.execution.venue import OrderTicket, Venue, VenueError, VenueReport
 from deskgate.execution.venues import VenueBook
 from deskgate.paths import DataDir
 from deskgate.people.pins import Pins, enroll_everyone_once
-from deskgate.storage import make_engine
 
 log = logging.getLogger("deskgate.executor")
 
@@ -67,7 +66,7 @@ class Executor:
         self.mission = mission
         self.data_dir = data_dir
         self.clock = clock or clock_for(mission)
-        self.store = ExecutionStore(make_engine(store_url or data_dir.sqlite_url("executor")))
+        self.store = ExecutionStore.open(data_dir, store_url)
         self.engine = self.store.engine
         self.prices: dict[str, float] = {}
         self.events = SecurityEvents()

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from deskgate.domain.execution import Fill, Order
 from deskgate.execution.reports import Answered
 from deskgate.execution.venue import OrderTicket
+from deskgate.migrations import open_store, upgrade
 
 metadata = MetaData()
 # One row per order the executor took on: how far it got at the venue.
@@ -76,8 +77,18 @@ _legacy_filled = Table(
 class ExecutionStore:
     def __init__(self, engine: Engine):
         self.engine = engine
-        metadata.create_all(engine)
+        upgrade(engine, "executor")
         self._carry_legacy()
+
+    @classmethod
+    def open(cls, data_dir, url: str | None = None) -> ExecutionStore:
+        """The executor's store: its SQLite file, or its schema of the shared PostgreSQL (a
+        desk whose executor kept a file before has its record carried over once)."""
+        path = data_dir.state / "executor.db"
+        url = url or data_dir.storage_url()
+        if url is None:
+            return cls(open_store(f"sqlite:///{path}", "executor"))
+        return cls(open_store(url, "executor", legacy_sqlite=path, legacy_tables=metadata.tables.values()))
 
     def _carry_legacy(self) -> None:
         """A data directory from before venues keeps every answer it gave."""

@@ -20,16 +20,14 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
-    inspect,
     select,
     update,
 )
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from deskgate.bus.lease import LeaseLost
 from deskgate.factory.tables import (  # noqa: F401 - re-exported: the tests read the tables through the store
-    ADDED_COLUMNS,
     RESERVING_STATES,
     breaker_mirror,
     fence,
@@ -45,7 +43,8 @@ from deskgate.factory.tables import (  # noqa: F401 - re-exported: the tests rea
     refused_messages,
     signed_decisions,
 )
-from deskgate.storage import Checkpointer, make_engine, utc
+from deskgate.migrations import open_store
+from deskgate.storage import Checkpointer, utc
 
 
 class DriverInsert:
@@ -92,9 +91,8 @@ class Outgoing:
 
 class FactoryStore:
     def __init__(self, url: str):
-        self.engine = make_engine(url, background_checkpoint=True)
-        metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
+        # Tables from before stores had schemas of their own (the URL's schema) are adopted.
+        self.engine = open_store(url, "factory", adopt_tables=metadata.tables, background_checkpoint=True)
         self._checkpointer = Checkpointer(self.engine).start()
         # Statements built once: the directive path runs them thousands of times a second.
         self._insert_evaluation = DriverInsert(self.engine, evaluations)
@@ -418,29 +416,6 @@ class FactoryStore:
                 select(func.min(intentions.c.expires_at)).where(intentions.c.state.in_(("staged", "awaiting_second_approval", "held")))
             ).scalar()
         )
-
-
-def _add_missing_columns(engine: Engine, attempts: int = 5) -> None:
-    """Give a database made by an earlier version the columns added since (ADDED_COLUMNS),
-    on SQLite and PostgreSQL alike. Another process opening the same database at the same
-    time may add one first: then it is there when we look again."""
-    for attempt in range(attempts):
-        try:
-            insp = inspect(engine)
-            for table, names in ADDED_COLUMNS.items():
-                have = {c["name"] for c in insp.get_columns(table)}
-                for name in names:
-                    if name in have:
-                        continue
-                    column = metadata.tables[table].c[name]
-                    ddl = column.type.compile(dialect=engine.dialect)
-                    quote = engine.dialect.identifier_preparer.quote
-                    with engine.begin() as conn:
-                        conn.exec_driver_sql(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {ddl}")
-            return
-        except (OperationalError, ProgrammingError) as exc:
-            if attempt == attempts - 1 or not any(w in str(exc).lower() for w in ("duplicate column", "already exists", "locked")):
-                raise
 
 
 def _utc_row(row) -> dict:

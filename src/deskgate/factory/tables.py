@@ -24,9 +24,8 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
-# Columns added since a table was first made, which databases made before them lack:
-# added at start by FactoryStore (nullable, so old rows read as "not known").
-ADDED_COLUMNS: dict[str, tuple[str, ...]] = {"evaluations": ("agent",), "intentions": ("agent",)}
+# The tables as the code reads them. The database's schema follows them through Alembic
+# revisions (migrations/versions/factory_*.py): a change here needs a new revision there.
 
 evaluations = Table(
     "evaluations",

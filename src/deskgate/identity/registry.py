@@ -22,11 +22,12 @@ import bcrypt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import Column, DateTime, MetaData, String, Table, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from deskgate.identity.credentials import AgentCredentials
 from deskgate.identity.names import BUILT_IN_AGENT, agent_inbox_prefix, agent_signer, agent_user, check_agent_name
 from deskgate.paths import DataDir
+from deskgate.migrations import upgrade
 from deskgate.storage import utc
 
 BCRYPT_ROUNDS = 10
@@ -119,7 +120,7 @@ class AgentRegistry:
     def __init__(self, engine: Engine, *, clock=_now):
         self.engine = engine
         self.clock = clock
-        _create_tables(engine)
+        upgrade(engine, "accounts")  # the identities live in the accounts store
 
     @classmethod
     def open(cls, data_dir: DataDir, **kw) -> AgentRegistry:
@@ -276,17 +277,6 @@ class AgentRegistry:
 def _new_password() -> tuple[str, str]:
     password = secrets.token_urlsafe(24)
     return password, bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
-
-
-def _create_tables(engine: Engine, attempts: int = 5) -> None:
-    """Every service opens this file at start; one that loses the race finds the tables made."""
-    for attempt in range(attempts):
-        try:
-            metadata.create_all(engine)
-            return
-        except OperationalError as exc:
-            if attempt == attempts - 1 or not any(w in str(exc) for w in ("already exists", "locked")):
-                raise
 
 
 def default_credentials_path(data_dir: DataDir, name: str) -> Path:

@@ -22,11 +22,11 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, event, insert, inspect, select, text, update
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, delete, event, insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from deskgate.paths import DataDir
+from deskgate.migrations import open_store, upgrade
 from deskgate.storage import make_engine, utc
 
 
@@ -203,7 +203,7 @@ class Accounts:
         self.engine = engine
         self.hasher = hasher or PasswordHasher()
         self.clock = clock
-        _create_tables(engine)
+        upgrade(engine, "accounts")
         self._dummy: str | None = None
 
     @property
@@ -219,6 +219,14 @@ class Accounts:
     def open(cls, data_dir: DataDir, **kw) -> Accounts:
         data_dir.state.mkdir(parents=True, exist_ok=True)
         path = data_dir.accounts_db
+        shared = data_dir.storage_url()
+        if shared is not None:
+            # PostgreSQL (storage.url): the accounts schema; a desk whose accounts were a
+            # file before has them carried over once.
+            from deskgate.identity.registry import metadata as identity_metadata
+
+            tables = [*metadata.tables.values(), *identity_metadata.tables.values()]
+            return cls(open_store(shared, "accounts", legacy_sqlite=path, legacy_tables=tables), **kw)
         # Made 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
         # database file's mode, and they hold hashes and CSRF tokens too.
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
@@ -414,23 +422,6 @@ class Accounts:
         with self.engine.connect() as conn:
             rows = conn.execute(select(actions).order_by(actions.c.id.desc()).limit(limit)).mappings().all()
         return [{**r, "at": utc(r["at"])} for r in rows]
-
-
-def _create_tables(engine: Engine, attempts: int = 5) -> None:
-    """Make the tables, and add columns that files made by earlier versions lack.
-    Every service opens this file at start: one that loses the race to create a table
-    or a column finds it made by another, and looks again."""
-    for attempt in range(attempts):
-        try:
-            metadata.create_all(engine)
-            have = {c["name"] for c in inspect(engine).get_columns("sessions")}
-            if "wrapped_key" not in have:
-                with engine.begin() as conn:
-                    conn.execute(text("ALTER TABLE sessions ADD COLUMN wrapped_key TEXT"))
-            return
-        except OperationalError as exc:
-            if attempt == attempts - 1 or not any(w in str(exc) for w in ("already exists", "duplicate column", "locked")):
-                raise
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:

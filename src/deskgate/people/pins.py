@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, delete, insert, select, update
 
 from deskgate.audit.keys import public_from_text, public_to_text, verify_raw
-from deskgate.storage import make_engine
+from deskgate.migrations import open_store, schema_exists
 
 PIN_SERVICES = ("factory", "executor")
 
@@ -106,17 +106,24 @@ def chain_reaches(pinned: str, chain: list[tuple[str, str | None]], name: str) -
 class Pins:
     """One service's pinned principal keys and passkeys."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, shared_url: str | None = None, service: str | None = None):
+        """`path`: the SQLite file. `shared_url`: the desk's PostgreSQL instead (the store
+        `pins-<service>`), into which a file from before is carried once."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.fresh = not path.exists()  # a store made just now: a data directory from before pins
-        self.engine = make_engine(f"sqlite:///{path}")
-        metadata.create_all(self.engine)
+        moved = path.with_name(path.name + ".moved-to-postgresql")
+        if shared_url is None:
+            self.fresh = not path.exists()  # a store made just now: a data directory from before pins
+            self.engine = open_store(f"sqlite:///{path}", "pins-factory")  # the pins schema, one file per service
+        else:
+            store = f"pins-{service}"
+            self.fresh = not path.exists() and not moved.exists() and not schema_exists(shared_url, store)
+            self.engine = open_store(shared_url, store, legacy_sqlite=path, legacy_tables=metadata.tables.values())
 
     @classmethod
     def for_service(cls, data_dir, service: str) -> Pins:
         if service not in PIN_SERVICES:
             raise ValueError(f"no pins for {service!r}")
-        return cls(data_dir.state / f"pins-{service}.db")
+        return cls(data_dir.state / f"pins-{service}.db", shared_url=data_dir.storage_url(), service=service)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,60 @@
+"""`deskgate db`: the stores' schema versions, and bringing them up to date."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from deskgate.cli import DataDirOption, JsonOption, MissionOption, app, console, handle_errors, print_json, resolve
+
+db_app = typer.Typer(help="The desk's stores (SQLite files, or PostgreSQL with storage.url): schema status and upgrades.",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def _table(rows, title: str, before: bool) -> Table:
+    t = Table(title=title)
+    for col in ("store", "where", *(("was",) if before else ()), "at", "newest"):
+        t.add_column(col)
+    for s in rows:
+        t.add_row(s.store, s.where, *((s.was or "-",) if before else ()), s.now or "-", s.head)
+    return t
+
+
+@db_app.command("status")
+@handle_errors
+def status_cmd(mission_path: Path | None = MissionOption, data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> None:
+    """Each store's schema revision beside the newest this deskgate knows ("-": not made yet, or from before versions)."""
+    from deskgate.stores import states
+
+    _, root = resolve(mission_path, data_dir)
+    rows = states(root)
+    if as_json:
+        print_json([{"store": s.store, "where": s.where, "revision": s.now, "newest": s.head} for s in rows])
+        return
+    console.print(_table(rows, "stores", before=False))
+
+
+@db_app.command("upgrade")
+@handle_errors
+def upgrade_cmd(mission_path: Path | None = MissionOption, data_dir: Path | None = DataDirOption, as_json: bool = JsonOption) -> None:
+    """Bring every store to the newest schema (services also do it for their own stores as they start).
+
+    A store from before versions is adopted; one written by a newer deskgate is refused.
+    With storage.url, stores that were SQLite files here are carried into PostgreSQL once."""
+    from rich.progress import Progress
+
+    from deskgate.migrations import STORES
+    from deskgate.stores import upgrade_all
+
+    _, root = resolve(mission_path, data_dir)
+    root.state.mkdir(parents=True, exist_ok=True)
+    with Progress(console=console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("upgrading stores", total=len(STORES))
+        rows = upgrade_all(root, progress=lambda store: progress.advance(task))
+    if as_json:
+        print_json([{"store": s.store, "where": s.where, "was": s.was, "revision": s.now, "newest": s.head} for s in rows])
+        return
+    console.print(_table(rows, "stores upgraded", before=True))
