@@ -8,15 +8,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from test_postgres import pg_url  # noqa: F401 - the fixture: a fresh schema on the machine's PostgreSQL
+
 from deskgate.memory.context import assemble, tokens
 from deskgate.memory.store import Memory, MemoryError_, fts_query
+from deskgate.migrations import open_store
 
 T0 = datetime(2026, 11, 20, 5, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-def memory(tmp_path):
-    return Memory.open(tmp_path / "memory.db", core_limits={"desk_state": 60, "regime": 40})
+@pytest.fixture(params=["sqlite", "postgresql"])
+def memory(request, tmp_path):
+    """The same memory on its SQLite file and on PostgreSQL (storage.url: words through postings)."""
+    if request.param == "sqlite":
+        return Memory.open(tmp_path / "memory.db", core_limits={"desk_state": 60, "regime": 40})
+    return Memory(open_store(request.getfixturevalue("pg_url"), "memory"), core_limits={"desk_state": 60, "regime": 40})
 
 
 def test_core_blocks_are_edited_by_append_replace_and_rethink_within_their_limits(memory):
@@ -194,3 +200,32 @@ def test_summaries_do_not_pile_up_across_contexts(memory):
     second = assemble(memory, budget=400)
     assert first.included == second.included  # the first summary did not push real entries out
     assert second.summary_id != first.summary_id and first.summary_id not in second.included
+
+
+def test_postgresql_ranks_and_finds_recall_exactly_as_fts5_does(tmp_path, pg_url):  # noqa: F811
+    """bm25 from the postings (pg_words.py) against FTS5's own: the same entries, in the same
+    order, with the same scores, for queries of common and rare words, with filters."""
+    import random
+
+    rng = random.Random(7)
+    vocab = ["btc", "eth", "sol", "funding", "basis", "drawdown", "breaker", "correlation", "vol", "régime", "Carry", "liquidity"]
+    sqlite_memory = Memory.open(tmp_path / "memory.db")
+    pg_memory = Memory(open_store(pg_url, "memory"))
+    kinds = ["observation", "insight", "outcome"]
+    rows = [
+        {"at": T0 + timedelta(minutes=7 * i), "kind": kinds[i % 3], "text": " ".join(rng.choices(vocab, k=rng.randint(1, 14)))}
+        for i in range(400)
+    ]
+    for m in (sqlite_memory, pg_memory):
+        m.remember_many(rows[:250])
+        for r in rows[250:]:
+            m.remember(r["kind"], r["text"], at=r["at"])
+    queries = [rng.sample(vocab, k) for k in (1, 1, 1, 2, 2, 2, 3)] + [["regime"], ["CARRY", "btc"], ["nowhere"]]
+    for words in queries:
+        q = " ".join(words)
+        for filters in ({}, {"kinds": ["insight"]}, {"since": T0 + timedelta(hours=10), "until": T0 + timedelta(hours=30)}):
+            a, b = sqlite_memory.rank(q, limit=60, **filters), pg_memory.rank(q, limit=60, **filters)
+            assert [r.entry.id for r in a] == [r.entry.id for r in b], (q, filters)
+            assert [r.score for r in b] == pytest.approx([r.score for r in a], rel=1e-9)
+            newest = sqlite_memory.search(q, limit=40, **filters)
+            assert [e.id for e in newest] == [e.id for e in pg_memory.search(q, limit=40, **filters)]

@@ -11,6 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from test_postgres import pg_url  # noqa: F401 - the fixture: a fresh schema on the machine's PostgreSQL
+
+from deskgate.migrations import open_store
 from deskgate.config import EmbedderSettings
 from deskgate.memory.context import assemble
 from deskgate.memory.embedding import EmbeddingError, MiniLM, OpenAIEmbeddings, embedder_from, shared_minilm
@@ -34,9 +37,12 @@ def _fill(memory: Memory) -> list[int]:
     return [memory.remember(kind, text, at=T0 + timedelta(hours=i)) for i, (kind, text) in enumerate(FACTS)]
 
 
-@pytest.fixture
-def memory(tmp_path):
-    return Memory.open(tmp_path / "memory.db", embedder=shared_minilm())
+@pytest.fixture(params=["sqlite", "postgresql"])
+def memory(request, tmp_path):
+    """Hybrid recall on the SQLite file and on PostgreSQL (storage.url)."""
+    if request.param == "sqlite":
+        return Memory.open(tmp_path / "memory.db", embedder=shared_minilm())
+    return Memory(open_store(request.getfixturevalue("pg_url"), "memory"), embedder=shared_minilm())
 
 
 def test_minilm_vectors_are_unit_length_and_put_paraphrases_closer_than_unrelated_text():

@@ -27,14 +27,17 @@ MODULES = {
     "audit": ["deskgate.audit.log"],
     "accounts": ["deskgate.people.accounts", "deskgate.identity.registry"],
     "pins": ["deskgate.people.pins"],
+    "memory": ["deskgate.memory.store", "deskgate.memory.vectors:vector_metadata"],
 }
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
-def code_metadata(branch: str) -> MetaData:
+def code_metadata(branch: str, dialect: str = "sqlite") -> MetaData:
     md = MetaData()
-    for module in MODULES[branch]:
-        for t in importlib.import_module(module).metadata.tables.values():
+    modules = MODULES[branch] + (["deskgate.memory.pg_words:words_metadata"] if branch == "memory" and dialect == "postgresql" else [])
+    for spec in modules:
+        module, _, name = spec.partition(":")
+        for t in getattr(importlib.import_module(module), name or "metadata").tables.values():
             t.to_metadata(md)
     return md
 
@@ -74,7 +77,7 @@ def test_a_new_store_has_exactly_the_tables_the_code_describes(branch, backend, 
         migrated = pg_url
         made_engine = create_engine(pg_url)  # the URL's own schema, which no store uses
     engine = open_store(migrated, store)
-    code_metadata(branch).create_all(made_engine)
+    code_metadata(branch, backend).create_all(made_engine)
     assert described(engine) == described(made_engine)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEADS[branch]
@@ -211,6 +214,7 @@ def test_stores_that_were_files_are_carried_into_postgresql_once(tmp_path, pg_ur
     """A desk that set storage.url before every store moved keeps its executor record, accounts
     and pins: the rows go into PostgreSQL, the files are renamed, not deleted."""
     from deskgate.execution.store import ExecutionStore, refused_orders
+    from deskgate.memory.store import Memory
     from deskgate.people.accounts import Accounts
     from deskgate.people.pins import Pins
 
@@ -224,7 +228,11 @@ def test_stores_that_were_files_are_carried_into_postgresql_once(tmp_path, pg_ur
     old = ExecutionStore.open(root)
     with old.engine.begin() as conn:
         conn.execute(insert(refused_orders).values(seq=3, reason="forged", payload=b"\x00x", at=AT))
-    for e in (accounts.engine, old.engine):
+    memory = Memory.for_desk(root)
+    memory.remember("insight", "funding turned negative on SOL perpetuals", at=AT)
+    memory.archive("EOD review", "basis widened into the close", tags=["eod"], at=AT)
+    memory.core_append("regime", "risk-off")
+    for e in (accounts.engine, old.engine, memory.engine):
         e.dispose()
 
     root.keep_storage(pg_url)
@@ -237,7 +245,13 @@ def test_stores_that_were_files_are_carried_into_postgresql_once(tmp_path, pg_ur
     store = ExecutionStore.open(root)
     with store.engine.connect() as conn:
         assert conn.execute(select(refused_orders.c.seq, refused_orders.c.payload)).all() == [(3, b"\x00x")]
-    for name in ("accounts", "pins-executor", "executor"):
+    memory = Memory.for_desk(root)  # its words are searchable there too
+    assert [e.text for e in memory.search("funding SOL")] == ["funding turned negative on SOL perpetuals"]
+    assert [r.entry.text for r in memory.rank("negative")] == ["funding turned negative on SOL perpetuals"]
+    assert [d.title for d in memory.archival_search("basis", tags=["eod"])] == ["EOD review"]
+    assert memory.block("regime").value == "risk-off"
+    assert memory.remember("note", "after the move") > 1
+    for name in ("accounts", "pins-executor", "executor", "memory"):
         assert not (root.state / f"{name}.db").exists()
         assert (root.state / f"{name}.db.moved-to-postgresql").exists()
     again = ExecutionStore.open(root)  # opened again: nothing carried twice
@@ -268,3 +282,153 @@ def test_a_carry_cut_short_is_finished_and_a_file_beside_rows_is_refused(tmp_pat
     with pytest.raises(SchemaError, match="rows both in .*executor.db and in PostgreSQL"):
         ExecutionStore.open(root)
     assert (root.state / "executor.db").exists()
+
+
+def test_a_factory_and_audit_log_that_were_files_go_on_in_postgresql(tmp_path, pg_url):  # noqa: F811
+    """A SQLite desk given storage.url: its factory's record and its audit chain are carried,
+    and the chain verifies across the move."""
+    from deskgate.audit.keys import KeyStore
+    from deskgate.audit.log import AuditLog, Record
+    from deskgate.factory.store import FactoryStore, evaluations
+
+    root = DataDir.at(tmp_path / "desk")
+    root.state.mkdir(parents=True)
+    (root.root / "keys").mkdir()
+    factory = FactoryStore(root.sqlite_url("factory"))
+    with factory.begin() as conn:
+        factory.record_evaluations(conn, [dict(seq=1, directive_id="d1", decision="staged", primary_reason=None, verdict=b"{}",
+                                                published=True, at=AT, agent="desk")])
+    factory.close()
+    log = AuditLog(root.sqlite_url("audit"), KeyStore(root.keys))
+    for i in range(3):
+        log.append([Record("note", f"x.{i}", f"r{i}", f"s{i}", None, None, "unsigned", f'{{"i": {i}}}')], AT)
+    head = log.head
+    log.engine.dispose()
+
+    root.keep_storage(pg_url)
+    factory = FactoryStore(pg_url, legacy_sqlite=root.state / "factory.db")
+    with factory.connect() as conn:
+        assert conn.execute(select(evaluations.c.seq, evaluations.c.directive_id)).all() == [(1, "d1")]
+    factory.close()
+    moved = AuditLog.open(root)
+    assert moved.head == head and moved.size == 3
+    moved.append([Record("note", "x.3", "r3", "s3", None, None, "unsigned", '{"i": 3}')], AT)
+    assert moved.verify().ok
+    assert (root.state / "factory.db.moved-to-postgresql").exists() and (root.state / "audit.db.moved-to-postgresql").exists()
+
+
+def test_an_executor_record_from_before_venues_is_carried_with_its_answers(tmp_path, pg_url):  # noqa: F811
+    """The executor's answers are what stops a second order: the oldest form of its file keeps them too."""
+    from deskgate.execution.store import ExecutionStore, _legacy_filled
+
+    root = DataDir.at(tmp_path / "desk")
+    root.state.mkdir(parents=True)
+    engine = make_engine(f"sqlite:///{root.state / 'executor.db'}")
+    _legacy_filled.metadata.create_all(engine)
+    from deskgate.domain.execution import Fill
+
+    fill = Fill(fill_id="f1", order_id="o1", directive_id="d1", venue="paper", asset="BTC", side="buy", status="filled",
+                quantity=0.1, price=65_000.0, notional_usd=6_500.0, filled_at=AT)
+    with engine.begin() as conn:
+        conn.execute(insert(_legacy_filled).values(order_id="o1", seq=4, fill=fill.model_dump(mode="json"), published=True, at=AT))
+    engine.dispose()
+    root.keep_storage(pg_url)
+    store = ExecutionStore.open(root)
+    assert store.known("o1") and store.answered_as("d1") == "o1"
+
+
+def test_a_copy_of_a_carried_file_is_set_aside_and_another_file_is_refused(tmp_path, pg_url):  # noqa: F811
+    """A standby's machine has a copy of the data directory made before the move: its file holds
+    the rows already carried, so it is set aside. A file with other rows is refused, not merged."""
+    import shutil
+
+    from deskgate.execution.store import ExecutionStore, refused_orders
+
+    first, second = DataDir.at(tmp_path / "a"), DataDir.at(tmp_path / "b")
+    first.state.mkdir(parents=True)
+    store = ExecutionStore.open(first)
+    with store.engine.begin() as conn:
+        conn.execute(insert(refused_orders).values(seq=1, reason="r", payload=b"p", at=AT))
+    store.engine.dispose()
+    shutil.copytree(first.root, second.root)
+    (second.state / "executor.db.extra").write_bytes((second.state / "executor.db").read_bytes())
+    for d in (first, second):
+        d.keep_storage(pg_url)
+    ExecutionStore.open(first).engine.dispose()
+    again = ExecutionStore.open(second)  # the same rows: set aside, nothing doubled
+    with again.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(refused_orders)).scalar() == 1
+    assert (second.state / "executor.db.moved-to-postgresql").exists()
+    other = DataDir.at(tmp_path / "c")
+    other.state.mkdir(parents=True)
+    diverged = ExecutionStore.open(other)
+    with diverged.engine.begin() as conn:
+        conn.execute(insert(refused_orders).values(seq=2, reason="other", payload=b"q", at=AT))
+    diverged.engine.dispose()
+    other.keep_storage(pg_url)
+    with pytest.raises(SchemaError, match="not the ones carried there.*move .*executor.db aside"):
+        ExecutionStore.open(other)
+    assert (other.state / "executor.db").exists()
+
+
+def test_another_applications_tables_in_the_urls_schema_are_left_alone(pg_url):  # noqa: F811
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE orders (id int PRIMARY KEY)"))
+        conn.execute(text("INSERT INTO orders VALUES (1)"))
+    open_store(pg_url, "factory").dispose()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT id FROM orders")).scalars().all() == [1]
+    engine.dispose()
+
+
+def test_commands_do_not_move_a_desk_and_db_upgrade_waits_for_it_to_stop(tmp_path, pg_url):  # noqa: F811
+    import fcntl
+
+    root = DataDir.at(tmp_path / "desk")
+    root.state.mkdir(parents=True)
+    mission = tmp_path / "mission.yaml"
+    mission.write_text(f"data_dir: {root.root}\nstorage:\n  url: {pg_url}\n")
+    run("db", "status", "--mission", str(mission), "--json")
+    assert root.storage_url() is None  # looking changes nothing
+    with open(root.root / "up.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as `deskgate up` holds it
+        proc = run("db", "upgrade", "--mission", str(mission), check=False)
+        assert proc.returncode == 2 and "is running" in " ".join(proc.stderr.decode().split())
+    assert root.storage_url() is None
+    run("db", "upgrade", "--mission", str(mission))
+    assert root.storage_url() == pg_url
+    other = tmp_path / "other.yaml"
+    other.write_text(f"data_dir: {root.root}\nstorage:\n  url: postgresql+psycopg://desk:hunter2@127.0.0.1:5432/test\n")
+    proc = run("db", "status", "--mission", str(other), check=False)
+    said = " ".join(proc.stderr.decode().split())
+    assert proc.returncode == 2 and "not moved by changing the URL" in said and "hunter2" not in said
+
+
+def test_a_storage_url_in_an_error_never_shows_its_password():
+    from deskgate.config import MissionError, parse_mission
+
+    with pytest.raises(MissionError) as exc:
+        parse_mission({"storage": {"url": "mysql://alice:S3cret@db/desk"}})
+    assert "S3cret" not in str(exc.value) and "alice:***@" in str(exc.value)
+
+
+def test_db_upgrade_before_the_first_start_enrols_the_principals_of_a_desk_from_before_pins(tmp_path):
+    """Made by `deskgate db upgrade` rather than by its service, a pin store still enrols the
+    desk's principals once, as a service's first start does."""
+    from deskgate.people.accounts import Accounts
+    from deskgate.people.pins import Pins
+    from deskgate.people.principals import Principals
+
+    root = DataDir.at(tmp_path / "desk")
+    root.state.mkdir(parents=True)
+    (root.root / "keys").mkdir()
+    accounts = Accounts.open(root)
+    accounts.add("alice", "principal", "correct horse battery staple")
+    Principals(accounts, legacy_dir=root.keys).make_key("alice", "correct horse battery staple")
+    accounts.engine.dispose()
+    for service in ("factory", "executor"):
+        (root.state / f"pins-{service}.db").unlink(missing_ok=True)  # as before pins
+    run("db", "upgrade", "--data-dir", str(root.root))
+    for service in ("factory", "executor"):
+        assert Pins.for_service(root, service).pinned("alice") is not None

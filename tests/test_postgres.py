@@ -108,9 +108,14 @@ def test_a_factory_database_from_before_agent_identities_gains_the_agent_columns
 
     url = f"sqlite:///{tmp_path / 'old.db'}" if backend == "sqlite" else pg_url
     engine = create_engine(url)
-    before = MetaData()  # the two tables as an earlier version made them
+    before = MetaData()  # the factory's tables as an earlier version made them: two without `agent`
     old = Table("evaluations", before, *[Column(c.name, c.type, primary_key=c.primary_key) for c in evaluations.columns if c.name != "agent"])
     Table("intentions", before, *[Column(c.name, c.type, primary_key=c.primary_key) for c in intentions.columns if c.name != "agent"])
+    from deskgate.factory.tables import metadata as factory_tables
+
+    for t in factory_tables.tables.values():
+        if t.name not in before.tables:
+            t.to_metadata(before)
     before.create_all(engine)
     at = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
     with engine.begin() as conn:

@@ -38,7 +38,7 @@ def assert_funnel_adds_up(f, submitted: int) -> None:
 async def test_a_three_day_replay_through_the_real_desk_adds_up(bus, backend, pg_url):  # noqa: F811
     # A quicker Governor than the default, so three days show it at work.
     mission = desk_mission(agents={"governor": {"baseline": 4, "h": 3.0}})
-    if backend == "postgresql":  # every store but the agents' memory on PostgreSQL
+    if backend == "postgresql":  # every store on PostgreSQL, the agents' memory included
         bus.data_dir.keep_storage(pg_url)
     async with running(bus, mission, store_url=bus.data_dir.storage_url()) as (factory, agent, cc, md):
         r = await Replay(mission, bus.data_dir, OfflineAnalyst(), days=3).run()
@@ -77,7 +77,7 @@ async def test_a_three_day_replay_through_the_real_desk_adds_up(bus, backend, pg
     assert kinds.count("consciousness.insights.governor") >= 1
     assert all("offline analyst" in b.analyst for b in r.briefs)
     # Memory: each review archived, the regime and hypotheses in core, the second brief reading the first review.
-    memory = Memory.open(bus.data_dir.memory_db, read_only=True)
+    memory = Memory.for_desk(bus.data_dir, read_only=True)
     docs = memory.archival_search("end-of-day review", tags=["eod-review"])
     assert len(docs) == 3
     assert memory.block("regime").value.startswith("2026-01-07:")

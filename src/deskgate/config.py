@@ -696,10 +696,17 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         got = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {got!r})"
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {_without_passwords(repr(got))})"
         # A check across sections names its own keys.
         lines.append(f"  - {loc}: {msg}{shown}" if loc else f"  - {msg}")
     return "\n".join(lines)
+
+
+def _without_passwords(shown: str) -> str:
+    """A URL's password is never repeated in an error (storage.url, bus.url, a venue's api_url)."""
+    import re
+
+    return re.sub(r"(://[^:/@\s'\"]*:)[^@\s'\"]*@", r"\1***@", shown)
 
 
 def parse_mission(data: Any, source: str = "mission") -> Mission:

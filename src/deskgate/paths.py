@@ -109,10 +109,12 @@ class DataDir:
         """A store's database: the shared one (each store in its own schema, storage.py) or its own SQLite file."""
         return self.storage_url() or self.sqlite_url(name)
 
-    def keep_storage(self, url: str | None, *, starting: bool = False) -> None:
-        """Record where the stores live. A desk's stores do not move by editing a URL: a
-        different URL from the one recorded is refused (`starting`: so is a mission that
-        names none, since the desk's state is in the recorded database)."""
+    def keep_storage(self, url: str | None, *, starting: bool = False, record: bool = True) -> None:
+        """Record where the stores live (`record`: only `deskgate up` and `deskgate db upgrade`
+        do, with the desk stopped, since the first opens after it carry the files in). A desk's
+        stores do not move by editing a URL: a different URL from the one recorded is refused
+        (`starting`: so is a mission that names none, since the desk's state is in the recorded
+        database)."""
         recorded = self.storage_url()
         if recorded is not None and url is not None and url != recorded:
             raise ValueError(
@@ -124,7 +126,7 @@ class DataDir:
                 f"this desk's stores are in {_redacted(recorded)} ({self.storage_marker}), but the mission names no "
                 "storage.url: set storage.url to it, or start a new data directory"
             )
-        if recorded is None and url is not None:
+        if recorded is None and url is not None and record:
             self.state.mkdir(parents=True, exist_ok=True)
             write_private(self.storage_marker, json.dumps({"url": url}))
 

@@ -402,7 +402,7 @@ class Replay:
         book = await BookWatch().start(cc.nc) if m.clock == "market" else None
         if book is None:
             log.info("replaying on the system clock: the agents size from the factory's latest book, whatever bar it has seen (not deterministic)")
-        memory = Memory.open(self.data_dir.memory_db, core_limits=m.memory.core_limits, clock=self.clock.now, embedder=embedder_from(m.memory.embedder))
+        memory = Memory.for_desk(self.data_dir, core_limits=m.memory.core_limits, clock=self.clock.now, embedder=embedder_from(m.memory.embedder))
         closes: dict[str, float] = {}  # each asset's last close published
         # The cycle sizes from the book at the replay's bar time: the desk waits for it after reading
         # the market, so the factory applies the bars while the agents read what is new.

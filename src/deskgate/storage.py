@@ -55,7 +55,17 @@ def store_engine(url: str, store: str, *, background_checkpoint: bool = False) -
     """An engine for one store: its SQLite file, or its own schema of the shared PostgreSQL."""
     if url.startswith("sqlite"):
         return make_engine(url, background_checkpoint=background_checkpoint)
-    return create_engine(url, pool_pre_ping=True, connect_args={"options": f"-csearch_path={schema_for(url, store)}", "connect_timeout": 10})
+    import re
+    from urllib.parse import unquote
+
+    from sqlalchemy.engine import make_url
+
+    given = make_url(url).query.get("options") or ""
+    given = unquote(" ".join(given) if isinstance(given, tuple) else given)
+    # The URL's other options (a statement_timeout, say) are kept; its search_path is the store's base.
+    others = re.sub(r"-c\s*search_path\s*=\s*\S+", "", given).strip()
+    options = f"{others} -csearch_path={schema_for(url, store)}".strip()
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": options, "connect_timeout": 10})
 
 
 def _retry_locked(run, seconds: float = 10.0) -> None:

@@ -2,8 +2,8 @@
 and for `deskgate up`'s check of a shared database before anything starts.
 
 Each service opens its own stores (and upgrades them) as it starts; this module only
-gathers them in one place. The agents' memory and the news feed's state are SQLite
-files still, whatever storage.url says: they are not yet on PostgreSQL (issue 17).
+gathers them in one place. The news feed's state (which items were read and released)
+stays a SQLite file whatever storage.url says: it is the feed's own, not the desk's.
 """
 
 from __future__ import annotations
@@ -32,21 +32,30 @@ def open_engine(data_dir: DataDir, store: str) -> Engine:
 
         return Accounts.open(data_dir).engine
     if store.startswith("pins-"):
-        from deskgate.people.pins import Pins
+        from deskgate.audit.keys import KeyStore
+        from deskgate.people.pins import Pins, enroll_everyone_once
 
-        return Pins.for_service(data_dir, store.removeprefix("pins-")).engine
+        pins = Pins.for_service(data_dir, store.removeprefix("pins-"))
+        # A store made here (before its service starts) gets what the service would give a
+        # new one: a data directory from before pins has its principals enrolled once.
+        enroll_everyone_once(pins, KeyStore.for_desk(data_dir, pins=pins).principals)
+        return pins.engine
+    if store == "memory":
+        from deskgate.memory.store import Memory
+
+        return Memory.for_desk(data_dir).engine
     if store == "executor":
         from deskgate.execution.store import ExecutionStore
 
         return ExecutionStore.open(data_dir).engine
-    if store == "factory":
-        from deskgate.factory.tables import metadata
+    if store in ("factory", "audit"):
+        from deskgate.audit.log import metadata as audit_metadata
+        from deskgate.factory.tables import metadata as factory_metadata
 
-        return open_store(data_dir.store_url("factory"), "factory", adopt_tables=metadata.tables)
-    if store == "audit":
-        from deskgate.audit.log import metadata
-
-        return open_store(data_dir.store_url("audit"), "audit", adopt_tables=metadata.tables)
+        tables = (factory_metadata if store == "factory" else audit_metadata).tables
+        url = data_dir.store_url(store)
+        legacy = None if url.startswith("sqlite") else data_dir.state / f"{store}.db"
+        return open_store(url, store, adopt_tables=tables, legacy_sqlite=legacy, legacy_tables=tables.values())
     raise ValueError(f"no store named {store!r}; one of {', '.join(STORES)}")
 
 

@@ -45,8 +45,8 @@ class AgentsService:
         # The built-in agents are the `desk` identity: its key, read after the fork (forkserver.py).
         signer = desk_signer(self.data_dir)
         nc, events = await connect_as(self.data_dir, S.Role.AGENT, name="deskgate-agents")
-        memory = Memory.open(
-            self.data_dir.memory_db, core_limits=self.mission.memory.core_limits, clock=self.clock.now,
+        memory = Memory.for_desk(
+            self.data_dir, core_limits=self.mission.memory.core_limits, clock=self.clock.now,
             embedder=embedder_from(self.mission.memory.embedder),
         )
         desk = AgentDesk(self.mission, self.data_dir, AgentClient(nc, events, signer), analyst, memory)

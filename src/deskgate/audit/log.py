@@ -82,8 +82,10 @@ def _checkpoint(row) -> Checkpoint:
 
 
 class AuditLog:
-    def __init__(self, url: str, keys: KeyStore, *, checkpoint_every: int = 1000):
-        self.engine = open_store(url, "audit", adopt_tables=metadata.tables)
+    def __init__(self, url: str, keys: KeyStore, *, checkpoint_every: int = 1000, legacy_sqlite=None):
+        """`legacy_sqlite`: with a PostgreSQL `url`, the desk's audit.db, carried in once (the chain goes on)."""
+        self.engine = open_store(url, "audit", adopt_tables=metadata.tables, legacy_sqlite=legacy_sqlite,
+                                 legacy_tables=metadata.tables.values())
         self.keys = keys
         self.checkpoint_every = checkpoint_every
         self._signer: Signer | None = None
@@ -100,7 +102,9 @@ class AuditLog:
 
     @classmethod
     def open(cls, data_dir, url: str | None = None, **kw) -> AuditLog:
-        return cls(url or data_dir.store_url("audit"), KeyStore.for_desk(data_dir), **kw)
+        url = url or data_dir.store_url("audit")
+        legacy = None if url.startswith("sqlite") else data_dir.audit_db
+        return cls(url, KeyStore.for_desk(data_dir), legacy_sqlite=legacy, **kw)
 
     @property
     def signer(self) -> Signer:

@@ -55,7 +55,9 @@ def resolve(mission_path: Path | None, data_dir: Path | None) -> tuple[Mission, 
         mission = Mission()
     root = DataDir.at(data_dir) if data_dir is not None else DataDir.at(mission.data_dir)
     try:
-        root.keep_storage(mission.storage.url)  # a mission naming a shared database: every store is there
+        # A mission naming another database than the desk's is refused; naming one for a desk
+        # whose stores are still files, it is recorded by the next `deskgate up` (or `db upgrade`).
+        root.keep_storage(mission.storage.url, record=False)
     except ValueError as exc:
         fail(str(exc))
     return mission, root
@@ -115,6 +117,7 @@ KNOWN_ERRORS = (
     ("deskgate.identity.credentials", "CredentialsError"),
     ("deskgate.migrations", "SchemaError"),
     ("deskgate.migrations", "StoreUnreachable"),
+    ("deskgate.memory.store", "MemoryError_"),
 )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from deskgate.cli import DataDirOption, JsonOption, MissionOption, app, console, handle_errors, print_json, resolve
+from deskgate.cli import DataDirOption, JsonOption, MissionOption, app, console, fail, handle_errors, print_json, resolve
 
 db_app = typer.Typer(help="The desk's stores (SQLite files, or PostgreSQL with storage.url): schema status and upgrades.",
                      no_args_is_help=True)
@@ -21,6 +21,21 @@ def _table(rows, title: str, before: bool) -> Table:
     for s in rows:
         t.add_row(s.store, s.where, *((s.was or "-",) if before else ()), s.now or "-", s.head)
     return t
+
+
+def _desk_stopped(root):
+    """The lock `deskgate up` holds while the desk runs: a running desk's stores are not
+    upgraded or carried from under its services."""
+    import fcntl
+
+    fh = open(root.root / "up.lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        fail(f"the desk in {root.root} is running (`deskgate up` holds {root.root / 'up.lock'}); stop it first: "
+             "its services upgrade their own stores as they start")
+    return fh
 
 
 @db_app.command("status")
@@ -49,9 +64,14 @@ def upgrade_cmd(mission_path: Path | None = MissionOption, data_dir: Path | None
     from deskgate.migrations import STORES
     from deskgate.stores import upgrade_all
 
-    _, root = resolve(mission_path, data_dir)
+    mission, root = resolve(mission_path, data_dir)
     root.state.mkdir(parents=True, exist_ok=True)
-    with Progress(console=console, transient=True, disable=as_json) as progress:
+    lock = _desk_stopped(root)
+    try:
+        root.keep_storage(mission.storage.url)  # with storage.url: the files are carried into it below
+    except ValueError as exc:
+        fail(str(exc))
+    with lock, Progress(console=console, transient=True, disable=as_json) as progress:
         task = progress.add_task("upgrading stores", total=len(STORES))
         rows = upgrade_all(root, progress=lambda store: progress.advance(task))
     if as_json:

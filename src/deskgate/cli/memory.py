@@ -21,10 +21,10 @@ def _open(mission_path, data_dir, *, read_only: bool = True, embedder: bool = Fa
     from deskgate.memory.store import Memory
 
     mission, root = resolve(mission_path, data_dir) if embedder else (None, resolve_data_dir(mission_path, data_dir))
-    if not root.memory_db.exists():
+    if not root.memory_db.exists() and root.storage_url() is None:
         fail(f"no memory yet at {root.memory_db}; the agents write it when they run")
     # Looking in changes nothing; the embedder is the mission's, so questions meet the vectors the agents wrote.
-    return Memory.open(root.memory_db, read_only=read_only, embedder=embedder_from(mission.memory.embedder) if embedder else None)
+    return Memory.for_desk(root, read_only=read_only, embedder=embedder_from(mission.memory.embedder) if embedder else None)
 
 
 def _when(value: str | None, what: str) -> datetime | None:

@@ -88,6 +88,8 @@ class ExecutionStore:
         url = url or data_dir.storage_url()
         if url is None:
             return cls(open_store(f"sqlite:///{path}", "executor"))
+        if path.exists():  # a file from before venues folds its answers in first, so they are carried too
+            cls(open_store(f"sqlite:///{path}", "executor")).engine.dispose()
         return cls(open_store(url, "executor", legacy_sqlite=path, legacy_tables=metadata.tables.values()))
 
     def _carry_legacy(self) -> None:

@@ -69,7 +69,8 @@ class Factory:
         self.mission = mission
         self.data_dir = data_dir
         self.clock = clock or clock_for(mission)
-        self.store = FactoryStore(store_url or mission.storage.url or data_dir.store_url("factory"))
+        url = store_url or mission.storage.url or data_dir.store_url("factory")
+        self.store = FactoryStore(url, legacy_sqlite=None if url.startswith("sqlite") else data_dir.state / "factory.db")
         self.events = SecurityEvents()
         # The factory signs all it publishes and checks the agent's and principals' signatures.
         self.keys = KeyStore.for_desk(data_dir, pins=Pins.for_service(data_dir, "factory"))

@@ -90,9 +90,11 @@ class Outgoing:
 
 
 class FactoryStore:
-    def __init__(self, url: str):
-        # Tables from before stores had schemas of their own (the URL's schema) are adopted.
-        self.engine = open_store(url, "factory", adopt_tables=metadata.tables, background_checkpoint=True)
+    def __init__(self, url: str, *, legacy_sqlite=None):
+        """`legacy_sqlite`: with a PostgreSQL `url`, the desk's factory.db, carried in once if it
+        has rows. Tables from before stores had schemas of their own (the URL's schema) are adopted."""
+        self.engine = open_store(url, "factory", adopt_tables=metadata.tables, background_checkpoint=True,
+                                 legacy_sqlite=legacy_sqlite, legacy_tables=metadata.tables.values())
         self._checkpointer = Checkpointer(self.engine).start()
         # Statements built once: the directive path runs them thousands of times a second.
         self._insert_evaluation = DriverInsert(self.engine, evaluations)

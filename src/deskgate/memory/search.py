@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
+from sqlalchemy import select, text
+
 from deskgate.memory import ranking
 from deskgate.memory.embedding import EmbeddingError
 from deskgate.memory.hybrid import fuse
@@ -80,7 +82,7 @@ def recall_hits(
     memory: Memory, query: str, *, mode: Mode = "hybrid", since: datetime | None = None, until: datetime | None = None,
     kinds: list[str] | None = None, limit: int = 10,
 ) -> list[Hit]:
-    from deskgate.memory.store import MemoryError_, _entry, _matching, _rows_by_id
+    from deskgate.memory.store import MemoryError_, _entry, _matching, _pg_filters, _pg_rows_by_id, _rows_by_id
 
     if mode not in ("hybrid", "text", "semantic"):
         raise MemoryError_(f"search mode {mode!r}: one of hybrid, text, semantic")
@@ -92,9 +94,11 @@ def recall_hits(
         return []
     words: list[int] = []
     meaning = []
+    if memory.pg and mode != "semantic":
+        words = _pg_words(memory, "recall", query, depth, **_pg_filters(since, until, kinds))
     with memory.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        if mode != "semantic":
+        raw = None if memory.pg else conn.connection.driver_connection
+        if mode != "semantic" and not memory.pg:
             fts = any_word_query(raw, query)
             found = _matching(raw, query, since, until, kinds, fts=fts) if fts else None
             if found is not None:
@@ -114,34 +118,37 @@ def recall_hits(
         raise MemoryError_("semantic search needs an embedder: set memory.embedder in mission.yaml")
     fused = fuse([words, [n.entry_id for n in meaning]], limit=limit)
     with memory.engine.connect() as conn:
-        rows = {r[0]: r for r in _rows_by_id(conn.connection.driver_connection, [i for i, _ in fused])}
+        ids = [i for i, _ in fused]
+        found = _pg_rows_by_id(conn, ids) if memory.pg else _rows_by_id(conn.connection.driver_connection, ids)
+        rows = {r[0]: r for r in found}
     return _hits(fused, {i: _entry(r) for i, r in rows.items()}, words, meaning)
 
 
 def archival_hits(memory: Memory, query: str, *, mode: Mode = "hybrid", tags: list[str] | None = None, limit: int = 10) -> list[Hit]:
-    from deskgate.memory.store import TAG, Document, MemoryError_, _time
+    from deskgate.memory.store import Document, MemoryError_, _time, archival, tag_filters
 
     if not query.strip():
         raise MemoryError_("nothing to search for: give a few words")
     limit = max(1, min(limit, 50))
     depth = max(50, 3 * limit)
-    tag_where, params = [], {}
-    for i, tag in enumerate(tags or []):
-        if not TAG.fullmatch(tag.strip().lower()):
-            raise MemoryError_(f"tag {tag!r} is not a tag: 1-40 of a-z, 0-9, '_' or '-'")
-        tag_where.append(f"(' ' || a.tags || ' ') LIKE :t{i}")
-        params[f"t{i}"] = f"% {tag.strip().lower()} %"
+    tag_where, params = tag_filters(tags, "a")
     words: list[int] = []
+    if memory.pg and mode != "semantic":
+        words = _pg_words(memory, "archival", query, depth, where=" AND ".join(w.replace("a.", "e.") for w in tag_where), params=params)
     with memory.engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        fts = any_word_query(raw, query, df_table=False) if mode != "semantic" else None
-        if fts:
-            sql = "SELECT a.id FROM archival_fts JOIN archival a ON a.id = archival_fts.rowid WHERE archival_fts MATCH :q"
-            sql += "".join(f" AND {w}" for w in tag_where) + " ORDER BY archival_fts.rank, a.id DESC LIMIT :limit"
-            words = [int(i) for (i,) in raw.execute(sql, {**params, "q": fts, "limit": depth})]
+        if memory.pg:
+            run = lambda sql, p: conn.execute(text(sql), p)  # noqa: E731
+        else:
+            raw = conn.connection.driver_connection
+            run = raw.execute
+            fts = any_word_query(raw, query, df_table=False) if mode != "semantic" else None
+            if fts:
+                sql = "SELECT a.id FROM archival_fts JOIN archival a ON a.id = archival_fts.rowid WHERE archival_fts MATCH :q"
+                sql += "".join(f" AND {w}" for w in tag_where) + " ORDER BY archival_fts.rank, a.id DESC LIMIT :limit"
+                words = [int(i) for (i,) in raw.execute(sql, {**params, "q": fts, "limit": depth})]
         tagged = None
         if tag_where:
-            tagged = {int(i) for (i,) in raw.execute("SELECT a.id FROM archival a WHERE " + " AND ".join(tag_where), params)}
+            tagged = {int(i) for (i,) in run("SELECT a.id FROM archival a WHERE " + " AND ".join(tag_where), params)}
     meaning = []
     if mode != "text" and memory.vectors is not None:
         near = _nearest(memory, "archival", query, depth * 4 if tagged is not None else depth, mode)
@@ -153,10 +160,26 @@ def archival_hits(memory: Memory, query: str, *, mode: Mode = "hybrid", tags: li
     docs = {}
     if ids:
         with memory.engine.connect() as conn:
-            marks = ",".join("?" * len(ids))
-            for r in conn.connection.driver_connection.execute(f"SELECT id, at, title, text, tags FROM archival WHERE id IN ({marks})", ids):
+            for r in conn.execute(select(archival.c.id, archival.c.at, archival.c.title, archival.c.text, archival.c.tags).where(archival.c.id.in_(ids))):
                 docs[r[0]] = Document(r[0], _time(r[1]), r[2], r[3], tuple(r[4].split()))
     return _hits(fused, docs, words, meaning)
+
+
+def _pg_words(memory: Memory, source: str, query: str, depth: int, *, where: str, params: dict) -> list[int]:
+    """The words' list on PostgreSQL: bm25 over entries with any of the query's words, rarest
+    first within the budget (as on SQLite)."""
+    from deskgate.memory import pg_words
+
+    with memory.engine.connect() as conn:
+        terms = pg_words.query_terms(query, MAX_WORDS)
+        df = pg_words.document_frequency(conn, source, terms)
+        chosen, spent = [], 0
+        for t in sorted(terms, key=lambda t: (df[t], t)):
+            if chosen and spent + df[t] > WORD_BUDGET:
+                break
+            chosen.append(t)
+            spent += df[t]
+        return [i for _, i in pg_words.matches(conn, source, chosen, every=False, ranked=True, where=where, params=params, limit=depth)]
 
 
 def _hits(fused, entries: dict, words: list[int], meaning: list) -> list[Hit]:

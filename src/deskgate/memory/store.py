@@ -9,7 +9,9 @@
 - **Archival** holds long documents (end-of-day reviews, post-trade analyses,
   regime notes) with tags, searchable the same way.
 
-One file under the data directory (`state/memory.db`) that survives restarts.
+One file under the data directory (`state/memory.db`) that survives restarts, or the
+`memory` schema of the desk's PostgreSQL (storage.url), where words are searched through
+postings instead of FTS5 (pg_words.py).
 """
 
 from __future__ import annotations
@@ -41,11 +43,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from deskgate.memory import ranking
+from deskgate.memory import pg_words, ranking
 from deskgate.memory.embedding import Embedder
 from deskgate.memory.vectors import VectorStore, vector_metadata
 from deskgate.storage import make_engine, utc
@@ -207,6 +208,7 @@ class Memory:
         embedder: Embedder | None = None,
     ):
         self.engine = engine
+        self.pg = engine.dialect.name == "postgresql"
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.read_only = read_only
         # Vectors for semantic recall; None: words only (see search.py).
@@ -217,23 +219,33 @@ class Memory:
     def _setup(self, core_limits: dict[str, int] | None) -> None:
         """Tables, indexes and blocks. Idempotent; retried, since two processes may open a new file at once.
         Limits given here are applied; without them, only missing default blocks are added."""
+        from deskgate.migrations import upgrade
+
+        upgrade(self.engine, "memory")
+        if self.pg:
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
         for attempt in range(10):
             try:
-                metadata.create_all(self.engine)
-                vector_metadata.create_all(self.engine)
                 with self.engine.begin() as conn:
-                    for ddl in FTS_DDL + ranking.RANK_DDL:
-                        conn.execute(text(ddl))
+                    if not self.pg:
+                        for ddl in FTS_DDL + ranking.RANK_DDL:
+                            conn.execute(text(ddl))
                     now = _utc(self.clock())
                     for label, limit in (core_limits or DEFAULT_CORE_LIMITS).items():
                         conn.execute(
-                            sqlite_insert(core_blocks)
+                            upsert(core_blocks)
                             .values(label=label, value="", limit_chars=limit, version=0, updated_at=now)
                             .on_conflict_do_nothing()
                         )
                         if core_limits:
                             conn.execute(update(core_blocks).where(core_blocks.c.label == label).values(limit_chars=limit))
-                self._index_for_ranking()
+                    if self.pg:  # entries carried in from a file, not yet in the postings
+                        pg_words.index_missing(conn, "recall", "SELECT e.id, e.text FROM recall e")
+                        pg_words.index_missing(conn, "archival", "SELECT e.id, e.title || ' ' || e.text || ' ' || e.tags FROM archival e")
+                if not self.pg:
+                    self._index_for_ranking()
                 return
             except (OperationalError, IntegrityError):
                 if attempt == 9:
@@ -256,6 +268,23 @@ class Memory:
                     raise
                 if not added:
                     return
+
+    @classmethod
+    def for_desk(cls, data_dir, *, read_only: bool = False, **kw) -> Memory:
+        """The desk's memory: its file, or its schema of the shared PostgreSQL (storage.url),
+        into which a file from before is carried once."""
+        shared = data_dir.storage_url()
+        if shared is None:
+            return cls.open(data_dir.memory_db, read_only=read_only, **kw)
+        from deskgate.migrations import open_store, schema_exists
+        from deskgate.storage import store_engine
+
+        if read_only:
+            if not schema_exists(shared, "memory"):
+                raise MemoryError_("no memory yet in the desk's PostgreSQL; the agents write it when they run")
+            return cls(store_engine(shared, "memory"), read_only=True, **kw)
+        tables = [*metadata.tables.values(), *vector_metadata.tables.values()]
+        return cls(open_store(shared, "memory", legacy_sqlite=data_dir.memory_db, legacy_tables=tables), **kw)
 
     @classmethod
     def open(cls, path: str | os.PathLike, *, read_only: bool = False, **kw) -> Memory:
@@ -349,9 +378,13 @@ class Memory:
             result = conn.execute(
                 insert(recall).values(at=_utc(at or self.clock()), kind=kind, text=text_, ref=ref, meta=meta or {})
             )
-            ranking.index_due(conn.connection.driver_connection)
+            id_ = int(result.inserted_primary_key[0])
+            if self.pg:
+                pg_words.index(conn, "recall", [(id_, text_)])
+            else:
+                ranking.index_due(conn.connection.driver_connection)
         self._embed_new()
-        return int(result.inserted_primary_key[0])
+        return id_
 
     def remember_many(self, rows: list[dict]) -> None:
         """Bulk insert: dicts with at, kind, text and optionally ref, meta."""
@@ -359,8 +392,13 @@ class Memory:
         if bad:
             raise MemoryError_(f"unknown recall kinds {sorted(bad)}; one of {', '.join(sorted(RECALL_KINDS))}")
         with self.engine.begin() as conn:
-            conn.execute(insert(recall), [{"ref": None, "meta": {}, **r, "at": _utc(r["at"])} for r in rows])
-            ranking.index_due(conn.connection.driver_connection)
+            values = [{"ref": None, "meta": {}, **r, "at": _utc(r["at"])} for r in rows]
+            if self.pg:
+                written = conn.execute(insert(recall).returning(recall.c.id, recall.c.text, sort_by_parameter_order=True), values).all()
+                pg_words.index(conn, "recall", [(int(i), t) for i, t in written])
+            else:
+                conn.execute(insert(recall), values)
+                ranking.index_due(conn.connection.driver_connection)
         self._embed_new()
 
     def search(
@@ -376,6 +414,12 @@ class Memory:
         """Recall entries containing every word of `query`, newest first; best first with `order="relevance"` (see `rank`)."""
         if order == "relevance":
             return [r.entry for r in self.rank(query, since=since, until=until, kinds=kinds, limit=limit)]
+        if self.pg:
+            fts_query(query)  # the same refusal for a query of no words
+            with self.engine.connect() as conn:
+                found = pg_words.matches(conn, "recall", pg_words.query_terms(query), every=True, ranked=False,
+                                         **_pg_filters(since, until, kinds), limit=max(1, min(limit, 500)))
+                return [_entry(r) for r in _pg_rows_by_id(conn, [i for _, i in found])]
         with self.engine.connect() as conn:
             found = _matching(conn.connection.driver_connection, query, since, until, kinds)
             if found is None:
@@ -412,6 +456,12 @@ class Memory:
         """
         fts_query(query)  # the same refusal as newest first for a query of no words
         limit = max(1, min(limit, 500))
+        if self.pg:
+            with self.engine.connect() as conn:
+                found = pg_words.matches(conn, "recall", pg_words.query_terms(query), every=True, ranked=True,
+                                         **_pg_filters(since, until, kinds), limit=limit)
+                rows = {r[0]: r for r in _pg_rows_by_id(conn, [i for _, i in found])}
+            return [Ranked(_entry(rows[id_]), score) for score, id_ in found]
         with self.engine.connect() as conn:
             raw = conn.connection.driver_connection
             raw.execute("BEGIN")  # one snapshot: counts, lengths and the walk agree even while an agent writes
@@ -453,8 +503,11 @@ class Memory:
             result = conn.execute(
                 insert(archival).values(at=_utc(at or self.clock()), title=title[:300], text=text_, tags=" ".join(clean))
             )
+            id_ = int(result.inserted_primary_key[0])
+            if self.pg:
+                pg_words.index(conn, "archival", [(id_, f"{title[:300]} {text_} {' '.join(clean)}")])
         self._embed_new()
-        return int(result.inserted_primary_key[0])
+        return id_
 
     # -- the model's tool calls ---------------------------------------------------------
 
@@ -519,6 +572,8 @@ class Memory:
             return conn.execute(select(recall.c.id).where(recall.c.kind == kind, recall.c.ref == ref).limit(1)).first() is not None
 
     def archival_search(self, query: str | None = None, *, tags: list[str] | None = None, limit: int = 20) -> list[Document]:
+        if self.pg:
+            return self._archival_search_pg(query, tags=tags, limit=max(1, min(limit, 200)))
         params: dict[str, Any] = {"limit": max(1, min(limit, 200))}
         where = []
         if query:
@@ -539,6 +594,54 @@ class Memory:
         with self.engine.connect() as conn:
             rows = conn.execute(text(sql), params).all()
         return [Document(r[0], _time(r[1]), r[2], r[3], tuple(r[4].split())) for r in rows]
+
+
+    def _archival_search_pg(self, query: str | None, *, tags: list[str] | None, limit: int) -> list[Document]:
+        where, params = tag_filters(tags, "e")
+        with self.engine.connect() as conn:
+            if query:
+                fts_query(query)
+                found = pg_words.matches(conn, "archival", pg_words.query_terms(query), every=True, ranked=False,
+                                         where=" AND ".join(where), params=params, limit=limit)
+                ids = [i for _, i in found]
+            else:
+                sql = "SELECT e.id FROM archival e" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY e.id DESC LIMIT :limit"
+                ids = [int(i) for (i,) in conn.execute(text(sql), {**params, "limit": limit})]
+            rows = {r.id: r for r in conn.execute(select(archival).where(archival.c.id.in_(ids)))} if ids else {}
+        return [Document(r.id, _time(r.at), r.title, r.text, tuple(r.tags.split())) for r in (rows[i] for i in ids if i in rows)]
+
+def tag_filters(tags: list[str] | None, alias: str) -> tuple[list[str], dict[str, Any]]:
+    """SQL conditions requiring every tag on `alias`.tags, and their parameters; a tag that is not one is refused."""
+    where, params = [], {}
+    for i, tag in enumerate(tags or []):
+        if not TAG.fullmatch(tag.strip().lower()):
+            raise MemoryError_(f"tag {tag!r} is not a tag: 1-40 of a-z, 0-9, '_' or '-'")
+        where.append(f"(' ' || {alias}.tags || ' ') LIKE :t{i}")
+        params[f"t{i}"] = f"% {tag.strip().lower()} %"
+    return where, params
+
+
+def _pg_filters(since, until, kinds) -> dict[str, Any]:
+    """matches()'s `where` and `params` for recall's date and kind filters (alias `e`)."""
+    where, params = [], {}
+    if since is not None:
+        where.append("e.at >= :since")
+        params["since"] = _utc(since)
+    if until is not None:
+        where.append("e.at < :until")
+        params["until"] = _utc(until)
+    if kinds:  # as on SQLite: no kinds given, every kind
+        where.append("e.kind = ANY(:kinds)")
+        params["kinds"] = list(kinds)
+    return {"where": " AND ".join(where), "params": params}
+
+
+def _pg_rows_by_id(conn, ids: list[int]) -> list[tuple]:
+    """Recall rows in the order of `ids`."""
+    if not ids:
+        return []
+    rows = {r[0]: tuple(r) for r in conn.execute(select(recall.c.id, recall.c.at, recall.c.kind, recall.c.text, recall.c.ref, recall.c.meta).where(recall.c.id.in_(ids)))}
+    return [rows[i] for i in ids if i in rows]
 
 
 def _utc(dt: datetime) -> datetime:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import numpy as np
-from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import Column, DateTime, Integer, LargeBinary, MetaData, String, Table, UniqueConstraint, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
@@ -126,10 +126,10 @@ class VectorIndex:
         source, _, table = SOURCES[self.kind]
         extra = ", e.kind" if self.kind == "recall" else ", ''"
         while True:
-            rows = conn.exec_driver_sql(
+            rows = conn.execute(text(
                 f"SELECT v.seq, v.entry_id, v.vector, e.at{extra} FROM {table.name} v JOIN {source} e ON e.id = v.entry_id "
-                f"WHERE v.seq > ? AND v.model = ? ORDER BY v.seq LIMIT ?",
-                (self.last_seq, self.model, REFRESH_CHUNK),
+                f"WHERE v.seq > :after AND v.model = :model ORDER BY v.seq LIMIT :n"),
+                {"after": self.last_seq, "model": self.model, "n": REFRESH_CHUNK},
             ).all()
             if not rows:
                 return
@@ -231,12 +231,12 @@ class VectorStore:
         with self.engine.connect() as conn:
             return [
                 (int(i), t)
-                for i, t in conn.exec_driver_sql(
-                    f"SELECT e.id, {what} FROM {source} e WHERE e.id > ? "
-                    f"AND NOT EXISTS (SELECT 1 FROM {table.name} v WHERE v.entry_id = e.id AND v.model = ?) "
-                    f"AND NOT EXISTS (SELECT 1 FROM vector_failures f WHERE f.kind = ? AND f.entry_id = e.id AND f.model = ?) "
-                    f"ORDER BY e.id LIMIT ?",
-                    (self._floor[kind], self.embedder.model, kind, self.embedder.model, limit),
+                for i, t in conn.execute(text(
+                    f"SELECT e.id, {what} FROM {source} e WHERE e.id > :floor "
+                    f"AND NOT EXISTS (SELECT 1 FROM {table.name} v WHERE v.entry_id = e.id AND v.model = :model) "
+                    f"AND NOT EXISTS (SELECT 1 FROM vector_failures f WHERE f.kind = :kind AND f.entry_id = e.id AND f.model = :model) "
+                    f"ORDER BY e.id LIMIT :n"),
+                    {"floor": self._floor[kind], "model": self.embedder.model, "kind": kind, "n": limit},
                 ).all()
             ]
 

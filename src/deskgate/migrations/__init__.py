@@ -32,6 +32,7 @@ HEADS: dict[str, str] = {
     "audit": "audit_0001",
     "accounts": "accounts_0001",
     "pins": "pins_0001",
+    "memory": "memory_0001",
 }
 # The stores a desk keeps, each with its branch.
 STORES: dict[str, str] = {
@@ -41,6 +42,7 @@ STORES: dict[str, str] = {
     "accounts": "accounts",
     "pins-factory": "pins",
     "pins-executor": "pins",
+    "memory": "memory",
 }
 VERSION_TABLE = "alembic_version"
 
@@ -72,7 +74,7 @@ def open_store(
             with _pg_lock(engine, schema_for(url, store)) as conn:
                 schema = schema_for(url, store)
                 conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-                _adopt(conn, url, schema, adopt_tables)
+                _adopt(conn, url, store, schema, adopt_tables)
                 conn.commit()
             upgrade(engine, STORES[store])
             if legacy_sqlite is not None:
@@ -196,78 +198,161 @@ def _pg_lock(engine: Engine, name: str) -> Iterator[Connection]:
             conn.commit()
 
 
-def _adopt(conn: Connection, url: str, schema: str, tables: Iterable[str]) -> None:
-    """Move a store's tables from the URL's own schema (where they were before stores had
-    schemas of their own) into the store's schema: once, only while the store's is empty."""
+# The tables that show a store of this kind sits in the URL's own schema (where the factory
+# and the audit log were before stores had schemas of their own): a few of its own, so
+# another application's `orders` or `fills` is never taken for the desk's.
+ADOPT_MARKERS: dict[str, tuple[str, ...]] = {
+    "factory": ("evaluations", "intentions", "outbox"),
+    "audit": ("audit_entries", "audit_checkpoints"),
+}
+
+
+def _adopt(conn: Connection, url: str, store: str, schema: str, tables: Iterable[str]) -> None:
+    """Move a store's tables from the URL's own schema into the store's schema: once, only
+    while the store's is empty, and only when that schema holds this kind of store. Every
+    instance of the service must be stopped first (docs/DEPLOY.md): one still running an
+    earlier deskgate would go on in the old place."""
     tables = list(tables)
-    if not tables:
+    markers = ADOPT_MARKERS.get(store, ())
+    if not tables or not markers:
         return
     legacy = own_schema(url) or "public"
     insp = inspect(conn)
     if insp.get_table_names(schema=schema):
         return
-    found = [t for t in tables if insp.has_table(t, schema=legacy)]
-    for t in found:
-        conn.exec_driver_sql(f'ALTER TABLE "{legacy}"."{t}" SET SCHEMA "{schema}"')
+    if not all(insp.has_table(t, schema=legacy) for t in markers):
+        return
+    for t in tables:
+        if insp.has_table(t, schema=legacy):
+            conn.exec_driver_sql(f'ALTER TABLE "{legacy}"."{t}" SET SCHEMA "{schema}"')
+
+
+CARRY_CHUNK = 5_000  # rows read and written at a time while carrying a file
 
 
 def _carry_sqlite(engine: Engine, store: str, path: Path, tables: Iterable) -> None:
     """Rows of a store that was a SQLite file carried into its new PostgreSQL store.
 
-    The file is first renamed `.carrying` (after its write-ahead log is folded in), the
-    rows copied in one transaction, then renamed `.moved-to-postgresql`: a crash at any
-    point leaves either the file to carry again into an empty store, or a copy committed
-    and a file whose rename is finished on the next open. Nothing is merged or deleted.
+    Under a lock, the file is renamed `.carrying` (after its write-ahead log is folded in),
+    its rows copied in one transaction with a digest of them recorded beside, then the file
+    renamed `.moved-to-postgresql`. A crash at any point leaves either the file to carry again
+    into an empty store, or a copy committed and a rename finished on the next open. A file
+    whose rows are those already carried (a copy of the data directory made before, on a
+    standby's machine) is set aside; any other file beside a store with rows is refused.
     """
-    from sqlalchemy import Integer, func, insert, select
-
-    from deskgate.storage import make_engine
+    from sqlalchemy import func, select
 
     carrying = path.with_name(path.name + ".carrying")
-    if not path.exists() and not carrying.exists():
-        return
+    moved = path.with_name(path.name + ".moved-to-postgresql")
+    schema = schema_for(str(engine.url), store)
     tables = list(tables)
-    with _pg_lock(engine, f"{store}/carry") as conn:
+    with _pg_lock(engine, f"{schema}/carry") as conn:
+        if not path.exists() and not carrying.exists():
+            return  # nothing to carry, or another process carried it while we waited
+        conn.exec_driver_sql(
+            "CREATE TABLE IF NOT EXISTS carried_files (digest VARCHAR(64) PRIMARY KEY, file TEXT NOT NULL, at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        conn.commit()
         has_rows = any(conn.execute(select(func.count()).select_from(t)).scalar() for t in tables)
         if path.exists():
+            digest = _prepare_file(path, store, tables)
             if has_rows:
+                if conn.execute(text("SELECT 1 FROM carried_files WHERE digest = :d"), {"d": digest}).first():
+                    _set_aside(path, moved)  # the same rows as were carried: a copy of this desk's file
+                    return
                 raise SchemaError(
-                    f"the {store} store has rows both in {path} and in PostgreSQL (schema "
-                    f"{schema_for(str(engine.url), store)}); deskgate does not merge them. Keep one: move {path} aside "
-                    "if PostgreSQL's rows are the desk's, or empty that schema's tables to carry the file's"
+                    f"the {store} store has rows both in {path} and in PostgreSQL (schema {schema}), and the file's "
+                    "rows are not the ones carried there; deskgate does not merge them. If PostgreSQL's rows are "
+                    f"the desk's, move {path} aside"
                 )
-            old = make_engine(f"sqlite:///{path}")
-            try:
-                upgrade(old, STORES[store])
-                with old.connect() as c:
-                    c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                old.dispose()
+            if carrying.exists():
+                raise SchemaError(f"both {path} and {carrying} exist: one carry was cut short and another file appeared; keep one")
             path.rename(carrying)
             for suffix in ("-wal", "-shm"):
                 path.with_name(path.name + suffix).unlink(missing_ok=True)
         if not has_rows:
-            old = make_engine(f"sqlite:///{carrying}")
-            try:
-                upgrade(old, STORES[store])
-                with old.connect() as src:
-                    for t in tables:
-                        rows = [dict(r._mapping) for r in src.execute(select(t))]
-                        if rows:
-                            conn.execute(insert(t), rows)
-                        keys = list(t.primary_key.columns)
-                        if len(keys) == 1 and isinstance(keys[0].type, Integer) and keys[0].autoincrement is not False:
-                            # Rows inserted with their ids leave the id sequence behind them.
-                            conn.execute(text(
-                                f"SELECT setval(seq, coalesce((SELECT max({keys[0].name}) FROM {t.name}), 0) + 1, false) "
-                                f"FROM pg_get_serial_sequence('{t.name}', '{keys[0].name}') AS seq WHERE seq IS NOT NULL"
-                            ))
-            finally:
-                old.dispose()
+            _copy_rows(conn, store, carrying, tables)
             conn.commit()
-        carrying.rename(path.with_name(path.name + ".moved-to-postgresql"))
-        for suffix in ("-wal", "-shm"):
-            carrying.with_name(carrying.name + suffix).unlink(missing_ok=True)
+        _set_aside(carrying, moved)
+
+
+def _prepare_file(path: Path, store: str, tables: list) -> str:
+    """Bring a file to its branch's head, fold its write-ahead log in, and digest its rows."""
+    from deskgate.storage import make_engine
+
+    old = make_engine(f"sqlite:///{path}")
+    try:
+        upgrade(old, STORES[store])
+        with old.connect() as c:
+            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            return _digest(c, tables)
+    finally:
+        old.dispose()
+
+
+def _digest(conn: Connection, tables: list) -> str:
+    import hashlib
+
+    from sqlalchemy import select
+
+    h = hashlib.sha256()
+    for t in tables:
+        h.update(t.name.encode())
+        for row in conn.execute(select(t).order_by(*t.primary_key.columns)):
+            h.update(repr(tuple(_aware(v) for v in row)).encode())
+    return h.hexdigest()
+
+
+def _aware(value):
+    """SQLite hands back naive datetimes, all UTC: PostgreSQL would read them in its own zone."""
+    from datetime import datetime, timezone
+
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _copy_rows(conn: Connection, store: str, carrying: Path, tables: list) -> None:
+    from sqlalchemy import Integer, insert, select
+    from sqlalchemy.exc import DataError, IntegrityError
+
+    from deskgate.storage import make_engine
+
+    old = make_engine(f"sqlite:///{carrying}")
+    try:
+        with old.connect() as src:
+            for t in tables:
+                result = src.execute(select(t).order_by(*t.primary_key.columns))
+                while rows := result.fetchmany(CARRY_CHUNK):
+                    try:
+                        conn.execute(insert(t), [{k: _aware(v) for k, v in r._mapping.items()} for r in rows])
+                    except (DataError, IntegrityError) as exc:
+                        raise SchemaError(
+                            f"a row of {t.name} in {carrying} cannot be written to PostgreSQL ({str(exc.orig).strip()}); "
+                            "nothing was carried. Fix or remove that row in the file, and start again"
+                        ) from None
+                keys = list(t.primary_key.columns)
+                if len(keys) == 1 and isinstance(keys[0].type, Integer) and keys[0].autoincrement is not False:
+                    # Rows inserted with their ids leave the id sequence behind them.
+                    conn.execute(text(
+                        f"SELECT setval(seq, coalesce((SELECT max({keys[0].name}) FROM {t.name}), 0) + 1, false) "
+                        f"FROM pg_get_serial_sequence('{t.name}', '{keys[0].name}') AS seq WHERE seq IS NOT NULL"
+                    ))
+            conn.execute(text("INSERT INTO carried_files (digest, file) VALUES (:d, :f) ON CONFLICT DO NOTHING"),
+                         {"d": _digest(src, tables), "f": str(carrying.name.removesuffix(".carrying"))})
+    finally:
+        old.dispose()
+
+
+def _set_aside(path: Path, moved: Path) -> None:
+    """Rename a carried file out of the way; an earlier one set aside keeps its name."""
+    target, n = moved, 1
+    while target.exists():
+        n += 1
+        target = moved.with_name(f"{moved.name}.{n}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _shown(url: str) -> str:
