@@ -42,6 +42,7 @@ SAMPLE = {
     f"$KV.{BREAKER_BUCKET}.trip": f"$KV.{BREAKER_BUCKET}.trip",
     f"$KV.{BREAKER_BUCKET}.reset": f"$KV.{BREAKER_BUCKET}.reset",
     f"$KV.{LEASE_BUCKET}.factory": f"$KV.{LEASE_BUCKET}.factory",
+    f"$KV.{LEASE_BUCKET}.executor": f"$KV.{LEASE_BUCKET}.executor",
 }
 
 # JetStream administration no service role may touch.
@@ -303,6 +304,7 @@ PRIVILEGED = [
     f"$KV.{BREAKER_BUCKET}.reset",
     f"$KV.{BREAKER_BUCKET}.trip",
     f"$KV.{LEASE_BUCKET}.factory",  # a standby factory's lease: no one else may take or keep it
+    f"$KV.{LEASE_BUCKET}.executor",  # and an executor's
 ]
 
 

@@ -161,3 +161,85 @@ async def test_two_factories_one_stages_and_the_standby_takes_over_when_it_dies(
 
 async def _has(verdicts, ids) -> bool:
     return set(ids) <= set(await verdicts())
+
+
+async def test_two_executors_one_sends_and_the_standby_takes_over_when_it_dies(bus, pg_url, tmp_path):  # noqa: F811
+    """Two executors (two machines' copies of the data directory), one bus, one store: only the
+    lease holder takes orders; killed, the standby fills what follows, and no order is answered
+    twice. The old one, frozen instead of killed, is refused by the store before it could send."""
+    from conftest import P
+
+    from deskgate.approvals.client import CommandCenter
+    from deskgate.execution.service import Executor
+    from deskgate.execution.store import ExecutionStore
+
+    mission = make_mission(paper={"starting_equity_usd": 10_000_000.0}, approvals={"expiry_seconds": 3600},
+                           standby={"enabled": True}, storage={"url": pg_url})
+    bus.data_dir.keep_storage(pg_url)  # as `deskgate up` records it
+    md, _ = await bus.connect(Role.MARKETDATA)
+    await publish_bar(md, "BTC", 65_000.0)
+    await md.close()
+    other = DataDir.at(tmp_path / "standby-machine")
+    shutil.copytree(bus.data_dir.root, other.root)
+    factory = Factory(mission, bus.data_dir)
+    active, standby = Executor(mission, bus.data_dir), Executor(mission, other)
+    ready = [asyncio.Event() for _ in range(3)]
+    run_f = asyncio.create_task(factory.run(ready=ready[0]))
+    run_a = asyncio.create_task(active.run(ready=ready[1]))
+    await asyncio.wait_for(asyncio.gather(ready[0].wait(), ready[1].wait()), 20)
+    await wait_for(lambda: active.lease is not None and active.lease.valid(), timeout=20)
+    run_b = asyncio.create_task(standby.run(ready=ready[2]))
+    await asyncio.wait_for(ready[2].wait(), 20)
+    agent, _ = await bus.connect(Role.AGENT, reconnect=True)
+    observer, _ = await bus.connect(Role.OBSERVER)
+    cc = await CommandCenter.connect(bus.data_dir)
+    js = agent.jetstream()
+
+    async def send_and_approve(ids):
+        for did in ids:
+            p = raw(directive(did, notional_usd=100))
+            await js.publish("consciousness.directives.BTC", p, headers=signed_headers(bus.data_dir, "agent:desk", Kind.DIRECTIVE, p))
+        for did in ids:
+            await wait_for(lambda: _staged(observer, did), timeout=30)
+            await cc.decide(did, "approve", P["alice"])
+
+    async def fills() -> Counter:
+        return Counter([json.loads(m.data)["order_id"] async for m in read_stream(observer, "FILLS", "factory.execution.fills.>")])
+
+    try:
+        first = [f"xa-{i}" for i in range(3)]
+        await send_and_approve(first)
+        await wait_for(lambda: _count(fills, len(first)), timeout=30)
+        assert not standby.lease.valid()  # it stood by: it never held the lease
+        run_a.cancel()  # kill -9: no clean stop, so its lease is never released
+        await asyncio.gather(run_a, return_exceptions=True)
+        second = [f"xb-{i}" for i in range(3)]
+        await send_and_approve(second)
+        await wait_for(lambda: standby.lease.valid(), timeout=LEASE_SECONDS * 3)
+        await wait_for(lambda: _count(fills, len(first + second)), timeout=60)
+        await asyncio.sleep(1.0)  # anything doubled would show by now
+        counted = await fills()
+        assert len(counted) == len(first + second) and set(counted.values()) == {1}, "an order was answered twice"
+        with pytest.raises(LeaseLost, match="another executor is active"):
+            with active.store.begin():
+                pass
+        plain = ExecutionStore.open(bus.data_dir)
+        assert plain.fence_epoch() == standby.lease.epoch
+        loner = Executor(make_mission(storage={"url": pg_url}), bus.data_dir)  # without standby.enabled
+        with pytest.raises(SystemExit, match="set standby.enabled on every executor"):
+            await loner.run()
+    finally:
+        standby.stop()
+        factory.stop()
+        await asyncio.gather(run_b, run_f, return_exceptions=True)
+        await cc.close()
+        for nc in (agent, observer):
+            await nc.close()
+
+
+async def _staged(observer, directive_id: str) -> bool:
+    return any([True async for _ in read_stream(observer, "APPROVALS", f"approvals.queue.directive.{directive_id}")])
+
+
+async def _count(fills, n: int) -> bool:
+    return len(await fills()) >= n

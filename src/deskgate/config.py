@@ -458,8 +458,9 @@ class StorageSettings(_Section):
 
 
 class StandbySettings(_Section):
-    """Several factories on one bus and one store (storage.url): one holds the lease and works,
-    the others wait to take over when it dies (bus/lease.py, docs/DEPLOY.md)."""
+    """Several factories, and several executors, on one bus and one store (storage.url): of each,
+    one holds its lease and works, the others wait to take over when it dies (bus/lease.py,
+    docs/DEPLOY.md)."""
 
     enabled: bool = False
 
@@ -647,7 +648,7 @@ class Mission(_Section):
     @model_validator(mode="after")
     def _standby_needs_a_shared_store(self) -> Mission:
         if self.standby.enabled and not self.storage.url:
-            raise ValueError("standby.enabled needs storage.url: every factory must read and write one shared store "
+            raise ValueError("standby.enabled needs storage.url: every factory and executor must read and write one shared store "
                              "(a standby on its own SQLite file would take over from a stale copy)")
         return self
 
@@ -856,8 +857,8 @@ storage:
   url: null
 
 standby:
-  # true on every factory that shares one store (storage.url) and one bus: one works,
-  # the others take over when it dies (docs/DEPLOY.md).
+  # true on every factory and executor that share one store (storage.url) and one bus:
+  # of each, one works, the others take over when it dies (docs/DEPLOY.md).
   enabled: false
 
 web:

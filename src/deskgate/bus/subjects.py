@@ -98,8 +98,11 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
                   "circuit breaker trips, written only by the factory"),
     SubjectFamily(f"$KV.{BREAKER_BUCKET}.{BREAKER_RESET_KEY}", f"KV_{BREAKER_BUCKET}", frozenset({C}), EVERYONE,
                   "circuit breaker resets, written only by a principal through the command center"),
-    SubjectFamily(f"$KV.{LEASE_BUCKET}.factory", f"KV_{LEASE_BUCKET}", frozenset({F}), frozenset({F, O}),
+    # Read whole by direct get, so one set of readers for every lease: a holder's name is no secret.
+    SubjectFamily(f"$KV.{LEASE_BUCKET}.factory", f"KV_{LEASE_BUCKET}", frozenset({F}), frozenset({F, X, O}),
                   "which factory instance is the active one (bus/lease.py): standbys wait for it to expire"),
+    SubjectFamily(f"$KV.{LEASE_BUCKET}.executor", f"KV_{LEASE_BUCKET}", frozenset({X}), frozenset({F, X, O}),
+                  "which executor instance is the active one, the only one that takes orders and speaks to venues"),
 )
 # fmt: on
 

@@ -29,6 +29,7 @@ from deskgate.audit.keys import KeyStore
 from deskgate.audit.order_chain import order_problem
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, verify_headers
 from deskgate.bus import subjects as S
+from deskgate.bus.lease import Lease, holder_id
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
 from deskgate.bus.pull import PullConsumer
@@ -82,10 +83,36 @@ class Executor:
         self.unfollowed: dict[str, dict[str, str]] = {}  # venue -> order id -> why it is not followed
         self.nc = None
         self.js = None
+        self.lease: Lease | None = None  # with standbys (standby.enabled): held while this instance is active
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         self.nc, _ = await connect_as(self.data_dir, S.Role.EXECUTOR, events=self.events, name="deskgate-executor")
         self.js = self.nc.jetstream()
+        keeping = None
+        if self.mission.standby.enabled:
+            # One of several executors: only the lease holder takes orders or speaks to venues.
+            if ready is not None:
+                ready.set()  # standing by is this instance's work until it holds the lease
+            self.lease = Lease(self.nc, "executor", holder_id("executor", str(self.data_dir.root)))
+            log.info("executor standing by for the lease")
+            if not await self.lease.acquire(self._stop):
+                await self._drain()
+                return
+            keeping = asyncio.create_task(self.lease.keep(self._stop), name="lease")
+            self.store.take_over(self.lease.epoch)
+            log.info("executor holds the lease (epoch %d)", self.lease.epoch)
+        elif (epoch := self.store.fence_epoch()) > 0:
+            await self._drain()
+            raise SystemExit(f"this store was last written by a standby executor (lease epoch {epoch}): an executor without "
+                             "standby.enabled would send beside whichever holds the lease; set standby.enabled on every executor")
+        try:
+            await self._work(ready, keeping)
+        finally:
+            if keeping is not None:
+                keeping.cancel()
+                await asyncio.gather(keeping, return_exceptions=True)
+
+    async def _work(self, ready: asyncio.Event | None, keeping: asyncio.Task | None) -> None:
         bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         await self.venues.open()
         for fill in self.store.unpublished():
@@ -98,6 +125,8 @@ class Executor:
             ready.set()
         log.info("executor running (venues: %s)", self.venues.describe())
         while not self._stop.is_set():
+            if keeping is not None and keeping.done():
+                keeping.result()  # LeaseLost: stop at once, taking nothing more on (the store refuses it anyway)
             msgs = await orders.next_batch(wait=0.5)
             for m in msgs:
                 await self.handle_order(m)
@@ -109,6 +138,11 @@ class Executor:
         await asyncio.gather(*self._driving.values(), return_exceptions=True)
         await self.venues.close()
         await bars.unsubscribe()
+        if self.lease is not None:
+            await self.lease.release()  # a standby takes over now, not when the lease expires
+        await self._drain()
+
+    async def _drain(self) -> None:
         try:
             await self.nc.drain()
         except Exception:
@@ -184,7 +218,7 @@ class Executor:
             await msg.ack()  # not the factory's order: nothing of the factory's to release
             return
         fill = refused(order, problem, now)
-        with self.engine.begin() as conn:
+        with self.store.begin() as conn:
             self.store.take_on(conn, order, seq, "", None, "ended", now, answers_directive=False)
             self.store.record(conn, order.order_id, [fill], Answered(count=1, ended=True), "ended", now)
         await self._publish(fill)
@@ -199,7 +233,7 @@ class Executor:
         )
         report = await venue.place(ticket)
         fills, account = answers(order, report, Answered(), now)
-        with self.engine.begin() as conn:
+        with self.store.begin() as conn:
             self.store.take_on(conn, order, seq, client_id, ticket, "ended", now)
             self.store.record(conn, order.order_id, fills, account, "ended", now)
         for fill in fills:
@@ -208,7 +242,7 @@ class Executor:
     async def _take_on(self, order: Order, seq: int, client_id: str, now) -> None:
         """A real venue: write the order down, then follow it at the venue in the background."""
         settings = self.mission.venues.configured()[order.venue]
-        with self.engine.begin() as conn:
+        with self.store.begin() as conn:
             self.store.take_on(conn, order, seq, client_id, None, "sending", now, endpoint=endpoint_of(settings))
         self._drive(order.order_id)
 
@@ -326,7 +360,7 @@ class Executor:
         except ValueError as exc:  # the venue's numbers do not add up: keep looking, say so
             log.warning("order %s: %s", order.order_id, exc)
             return done
-        with self.engine.begin() as conn:
+        with self.store.begin() as conn:
             self.store.record(conn, order.order_id, fills, account, state, now)
         for fill in fills:
             await self._publish(fill)

@@ -8,12 +8,14 @@ client id before anything else.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text, func, inspect, insert, select, update
+from sqlalchemy import JSON, BigInteger, Boolean, Column, DateTime, Integer, LargeBinary, MetaData, String, Table, Text, func, inspect, insert, select, update
 from sqlalchemy.engine import Engine
 
+from deskgate.bus.lease import LeaseLost
 from deskgate.domain.execution import Fill, Order
 from deskgate.execution.reports import Answered
 from deskgate.execution.venue import OrderTicket
@@ -62,6 +64,14 @@ refused_orders = Table(
     Column("payload", LargeBinary, nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
 )
+# The lease epoch of the executor that last wrote (bus/lease.py): with standbys, each
+# transaction raises it to its own or is refused (migrations/versions/executor_0002_fence.py).
+fence = Table(
+    "fence",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+)
 # Before venues: one answer per order. Read once at start and carried into the tables above.
 _legacy_filled = Table(
     "filled_orders",
@@ -80,6 +90,34 @@ class ExecutionStore:
         upgrade(engine, "executor")
         self._carry_legacy()
 
+    #: The lease epoch this instance writes under (bus/lease.py), or None without standbys.
+    epoch: int | None = None
+
+    @contextmanager
+    def begin(self):
+        """A transaction, fenced by `epoch` when it is set: an executor that lost its lease finds
+        a later holder's epoch here and is refused before it writes (or sends) anything."""
+        with self.engine.begin() as conn:
+            if self.epoch is not None:
+                raised = conn.execute(
+                    update(fence).where(fence.c.name == "executor", fence.c.epoch <= self.epoch).values(epoch=self.epoch)
+                ).rowcount
+                if not raised:
+                    stored = conn.execute(select(fence.c.epoch).where(fence.c.name == "executor")).scalar()
+                    raise LeaseLost(f"the executor's store was written under lease epoch {stored}, later than ours "
+                                    f"({self.epoch}): another executor is active")
+            yield conn
+
+    def take_over(self, epoch: int) -> None:
+        """Write from now on under lease `epoch`, after whatever the last holder wrote."""
+        self.epoch = epoch
+        with self.begin():
+            pass  # the fence: refused here, before anything, if a later holder has written
+
+    def fence_epoch(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(fence.c.epoch).where(fence.c.name == "executor")).scalar() or 0
+
     @classmethod
     def open(cls, data_dir, url: str | None = None) -> ExecutionStore:
         """The executor's store: its SQLite file, or its schema of the shared PostgreSQL (a
@@ -96,7 +134,7 @@ class ExecutionStore:
         """A data directory from before venues keeps every answer it gave."""
         if not inspect(self.engine).has_table("filled_orders"):
             return
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             for order_id, seq, data, published, at in conn.execute(select(_legacy_filled)).all():
                 if conn.execute(select(venue_orders.c.order_id).where(venue_orders.c.order_id == order_id)).first():
                     continue
@@ -113,12 +151,12 @@ class ExecutionStore:
     # -- orders ---------------------------------------------------------------
 
     def known(self, order_id: str) -> bool:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             return conn.execute(select(venue_orders.c.order_id).where(venue_orders.c.order_id == order_id)).first() is not None
 
     def answered_as(self, directive_id: str) -> str | None:
         """The order id a directive was already answered under, if any."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             return conn.execute(
                 select(venue_orders.c.order_id).where(venue_orders.c.directive_id == directive_id, venue_orders.c.answers_directive.is_(True))
             ).scalar()
@@ -138,7 +176,7 @@ class ExecutionStore:
 
     def begin_send(self, order_id: str, now: datetime) -> None:
         """Record the one send before it happens: after a crash, the order is only ever looked up."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             done = conn.execute(
                 update(venue_orders)
                 .where(venue_orders.c.order_id == order_id, venue_orders.c.attempts == 0)
@@ -148,7 +186,7 @@ class ExecutionStore:
             raise RuntimeError(f"order {order_id} was already sent once; it is never sent twice")
 
     def set_ticket(self, order_id: str, ticket: OrderTicket) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(venue_orders).where(venue_orders.c.order_id == order_id).values(ticket=ticket.model_dump(mode="json")))
 
     def record(self, conn, order_id: str, fills: list[Fill], answered: Answered, state: str, now: datetime) -> None:
@@ -164,7 +202,7 @@ class ExecutionStore:
 
     def unfinished(self) -> list[dict]:
         """Orders still sending or open at a venue: the executor resumes them at start."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             rows = conn.execute(select(venue_orders).where(venue_orders.c.state != "ended")).mappings().all()
         return [dict(r) for r in rows]
 
@@ -174,7 +212,7 @@ class ExecutionStore:
 
     def assets(self, venue: str) -> set[str]:
         """Every asset this executor ever took an order on at `venue`."""
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             rows = conn.execute(select(venue_orders.c.order).where(venue_orders.c.venue == venue)).all()
         return {r[0].get("asset") for r in rows if r[0].get("asset")}
 
@@ -183,12 +221,12 @@ class ExecutionStore:
         q = select(venue_orders.c.client_id).where(venue_orders.c.venue == venue, venue_orders.c.client_id != "")
         if unfinished:
             q = q.where(venue_orders.c.state != "ended")
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             rows = conn.execute(q).all()
         return {r[0] for r in rows}
 
     def load(self, order_id: str) -> dict:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             return dict(conn.execute(select(venue_orders).where(venue_orders.c.order_id == order_id)).mappings().one())
 
     # -- fills ----------------------------------------------------------------
@@ -197,16 +235,16 @@ class ExecutionStore:
         q = select(order_fills.c.fill).where(order_fills.c.published.is_(False))
         if order_id is not None:
             q = q.where(order_fills.c.order_id == order_id)
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             return [Fill.model_validate(r[0]) for r in conn.execute(q.order_by(order_fills.c.at, order_fills.c.rank)).all()]
 
     def published(self, fill_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             conn.execute(update(order_fills).where(order_fills.c.fill_id == fill_id).values(published=True))
 
     # -- refusals -------------------------------------------------------------
 
     def refuse(self, seq: int, reason: str, payload: bytes, now: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             if not conn.execute(select(refused_orders.c.seq).where(refused_orders.c.seq == seq)).first():
                 conn.execute(insert(refused_orders).values(seq=seq, reason=reason, payload=payload[:65536], at=now))

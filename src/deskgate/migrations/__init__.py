@@ -28,7 +28,7 @@ HERE = Path(__file__).parent
 # Each branch's newest revision. tests/test_migrations.py checks these against the scripts.
 HEADS: dict[str, str] = {
     "factory": "factory_0001",
-    "executor": "executor_0001",
+    "executor": "executor_0002",
     "audit": "audit_0001",
     "accounts": "accounts_0001",
     "pins": "pins_0001",
