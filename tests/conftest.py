@@ -150,6 +150,9 @@ class _Principals:
 P = _Principals()
 
 
+_DESK_SIGNERS: dict[tuple[str, int], Signer] = {}
+
+
 def agent_signer(where: DataDir | KeyStore, name: str = "desk") -> Signer:
     """An agent identity's Signer, with the key in its credentials file: `desk` is the desk's
     own agents (made as `deskgate init` makes it); any other agent is added on first use, as
@@ -160,7 +163,18 @@ def agent_signer(where: DataDir | KeyStore, name: str = "desk") -> Signer:
     data_dir = DataDir.at(where.root.parent) if isinstance(where, KeyStore) else where
     path = default_credentials_path(data_dir, name)
     if name == "desk":
+        # Tests sign thousands of directives in a loop: the file, once checked against the
+        # registry, is trusted until it changes (a rotation rewrites it).
+        try:
+            seen = (str(path), path.stat().st_mtime_ns)
+        except FileNotFoundError:
+            seen = None
+        if seen is not None and seen in _DESK_SIGNERS:
+            return _DESK_SIGNERS[seen]
         creds = ensure_desk_agent(data_dir)
+        signer = Signer.of(creds.signer, creds.signing_key())
+        _DESK_SIGNERS[(str(path), path.stat().st_mtime_ns)] = signer
+        return signer
     elif path.exists():
         creds = read_credentials(path)
     else:

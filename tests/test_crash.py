@@ -86,7 +86,9 @@ async def test_kill_the_factory_mid_stream_every_directive_evaluated_once(tmp_pa
         killed_at = len(verdicts)
         await publisher
         stack._spawn("factory")
-        stack.wait_ready(30)
+        # Ready once the backlog left by the kill is caught up: on PostgreSQL, on a loaded
+        # 2-vCPU machine, that can take longer than the half-minute SQLite needs.
+        stack.wait_ready(120)
         await wait_for(lambda: counts(data_dir)[0] >= total, timeout=120, interval=0.2)
         await asyncio.sleep(1.0)  # let anything extra show up, if it would
 

@@ -275,11 +275,13 @@ def test_a_carry_cut_short_is_finished_and_a_file_beside_rows_is_refused(tmp_pat
     with store.engine.connect() as conn:
         assert conn.execute(select(refused_orders.c.seq)).scalars().all() == [1]
     assert (root.state / "executor.db.moved-to-postgresql").exists() and not (root.state / "executor.db.carrying").exists()
-    # A file appearing beside a store that has rows is not merged into it.
+    # A file with rows of its own appearing beside a store that has rows is not merged into it.
     fresh = make_engine(f"sqlite:///{root.state / 'executor.db'}")
     upgrade(fresh, "executor")
+    with fresh.begin() as conn:
+        conn.execute(insert(refused_orders).values(seq=9, reason="elsewhere", payload=b"x", at=AT))
     fresh.dispose()
-    with pytest.raises(SchemaError, match="rows both in .*executor.db and in PostgreSQL"):
+    with pytest.raises(SchemaError, match=r"rows both in .*executor.db \(1 rows, modified .*\) and in PostgreSQL \(schema .*, 1 rows\)"):
         ExecutionStore.open(root)
     assert (root.state / "executor.db").exists()
 
@@ -408,9 +410,10 @@ def test_commands_do_not_move_a_desk_and_db_upgrade_waits_for_it_to_stop(tmp_pat
 def test_a_storage_url_in_an_error_never_shows_its_password():
     from deskgate.config import MissionError, parse_mission
 
-    with pytest.raises(MissionError) as exc:
-        parse_mission({"storage": {"url": "mysql://alice:S3cret@db/desk"}})
-    assert "S3cret" not in str(exc.value) and "alice:***@" in str(exc.value)
+    for url in ("mysql://alice:S3cret@db/desk", "postgres://alice:S3'cret word@db:bad/desk"):
+        with pytest.raises(MissionError) as exc:
+            parse_mission({"storage": {"url": url}})
+        assert "storage.url" in str(exc.value) and "S3" not in str(exc.value) and "word" not in str(exc.value)
 
 
 def test_db_upgrade_before_the_first_start_enrols_the_principals_of_a_desk_from_before_pins(tmp_path):
@@ -432,3 +435,37 @@ def test_db_upgrade_before_the_first_start_enrols_the_principals_of_a_desk_from_
     run("db", "upgrade", "--data-dir", str(root.root))
     for service in ("factory", "executor"):
         assert Pins.for_service(root, service).pinned("alice") is not None
+
+
+def test_a_file_still_in_use_is_not_carried_and_an_empty_one_is_set_aside(tmp_path, pg_url):  # noqa: F811
+    """A write-ahead log another process holds open is never left behind by a rename: the carry
+    is refused until that process is gone, and then carries every row. An empty file beside a
+    store with rows is no conflict."""
+    from deskgate.execution.store import ExecutionStore, refused_orders
+
+    root = DataDir.at(tmp_path / "desk")
+    root.state.mkdir(parents=True)
+    path = root.state / "executor.db"
+    old = ExecutionStore.open(root)
+    with old.engine.begin() as conn:
+        conn.execute(insert(refused_orders).values(seq=1, reason="first", payload=b"p", at=AT))
+    reader = sqlite3.connect(path)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM refused_orders").fetchall()  # a snapshot held open: the log cannot be folded in
+    with old.engine.begin() as conn:
+        conn.execute(insert(refused_orders), [dict(seq=i, reason="later", payload=b"p", at=AT) for i in range(2, 52)])
+    old.engine.dispose()
+    root.keep_storage(pg_url)
+    with pytest.raises(SchemaError, match="in use by another process"):
+        ExecutionStore.open(root)
+    assert path.exists()
+    reader.rollback()
+    reader.close()
+    store = ExecutionStore.open(root)
+    with store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(refused_orders)).scalar() == 51
+    empty = make_engine(f"sqlite:///{path}")
+    upgrade(empty, "executor")
+    empty.dispose()
+    ExecutionStore.open(root).engine.dispose()  # no conflict: set aside
+    assert not path.exists() and (root.state / "executor.db.moved-to-postgresql.2").exists()

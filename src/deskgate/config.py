@@ -697,7 +697,8 @@ def _format_errors(source: str, exc: ValidationError) -> str:
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         got = err.get("input")
-        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) else f" (got {_without_passwords(repr(got))})"
+        secret = any("url" in str(part) for part in err["loc"])  # a URL may hold a password: never repeated
+        shown = "" if err["type"] in ("extra_forbidden", "missing") or isinstance(got, dict) or secret else f" (got {_without_passwords(repr(got))})"
         # A check across sections names its own keys.
         lines.append(f"  - {loc}: {msg}{shown}" if loc else f"  - {msg}")
     return "\n".join(lines)

@@ -41,9 +41,16 @@ def open_engine(data_dir: DataDir, store: str) -> Engine:
         enroll_everyone_once(pins, KeyStore.for_desk(data_dir, pins=pins).principals)
         return pins.engine
     if store == "memory":
-        from deskgate.memory.store import Memory
+        # The schema only (and a file carried in): core blocks, FTS5 and postings are the
+        # memory's own to set up when the agents open it with the mission's limits.
+        from deskgate.memory.store import metadata as memory_metadata
+        from deskgate.memory.vectors import vector_metadata
 
-        return Memory.for_desk(data_dir).engine
+        url = data_dir.storage_url()
+        if url is None:
+            return open_store(f"sqlite:///{data_dir.memory_db}", "memory")
+        tables = [*memory_metadata.tables.values(), *vector_metadata.tables.values()]
+        return open_store(url, "memory", legacy_sqlite=data_dir.memory_db, legacy_tables=tables)
     if store == "executor":
         from deskgate.execution.store import ExecutionStore
 

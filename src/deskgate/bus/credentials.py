@@ -75,7 +75,11 @@ def active_agents(data_dir: DataDir) -> list[AgentIdentity]:
     """The agent identities that have a user on the bus: every one not revoked."""
     from deskgate.identity.registry import AgentRegistry
 
-    return AgentRegistry.open(data_dir).active()
+    registry = AgentRegistry.open(data_dir)
+    try:
+        return registry.active()
+    finally:
+        registry.engine.dispose()  # asked every few seconds by the supervisor: no pool may pile up
 
 
 def load_credentials(data_dir: DataDir, role: Role | str) -> RoleCredentials:

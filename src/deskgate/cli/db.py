@@ -28,7 +28,7 @@ def _desk_stopped(root):
     upgraded or carried from under its services."""
     import fcntl
 
-    fh = open(root.root / "up.lock", "w")
+    fh = open(root.root / "up.lock", "a")  # "a": a running `up`'s pid in it is not wiped by looking
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

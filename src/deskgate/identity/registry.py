@@ -289,9 +289,16 @@ def ensure_desk_agent(data_dir: DataDir) -> AgentCredentials:
     data directory (0600) and names no server: the desk's own agents read the bus's address
     from the data directory. A desk whose file was lost gets a new key (the old one stays
     to verify the past)."""
+    registry = AgentRegistry.open(data_dir)
+    try:
+        return _ensure_desk_agent(data_dir, registry)
+    finally:
+        registry.engine.dispose()  # one connection pool per call would pile up (PostgreSQL counts them)
+
+
+def _ensure_desk_agent(data_dir: DataDir, registry: AgentRegistry) -> AgentCredentials:
     from deskgate.identity.credentials import CredentialsError, read_credentials, write_credentials
 
-    registry = AgentRegistry.open(data_dir)
     path = default_credentials_path(data_dir, BUILT_IN_AGENT)
     ident = registry.get(BUILT_IN_AGENT)
     if ident is not None and path.exists():

@@ -69,12 +69,18 @@ def index(conn: Connection, source: str, rows: Iterable[tuple[int, str]]) -> Non
 
 
 def index_missing(conn: Connection, source: str, select_sql: str) -> int:
-    """Entries with no postings yet (written by a copy, or before a crash between two
-    statements would have lost them: both are in one transaction, so only a copy)."""
+    """Entries with no postings yet: only those carried in from a file (every write makes its
+    postings in its own transaction), so nothing is read unless the counts differ."""
     _, sizes = POSTINGS[source]
-    rows = conn.execute(text(f"{select_sql} WHERE e.id NOT IN (SELECT id FROM {sizes.name}) ORDER BY e.id")).all()
-    index(conn, source, [(int(r[0]), r[1]) for r in rows])
-    return len(rows)
+    entries = conn.execute(text(f"SELECT count(*) FROM {source}")).scalar()
+    if entries == conn.execute(text(f"SELECT count(*) FROM {sizes.name}")).scalar():
+        return 0
+    rows = conn.execute(text(f"{select_sql} WHERE NOT EXISTS (SELECT 1 FROM {sizes.name} s WHERE s.id = e.id) ORDER BY e.id"))
+    n = 0
+    while chunk := rows.fetchmany(5_000):
+        index(conn, source, [(int(r[0]), r[1]) for r in chunk])
+        n += len(chunk)
+    return n
 
 
 def document_frequency(conn: Connection, source: str, terms: list[str]) -> dict[str, int]:
@@ -117,13 +123,12 @@ def matches(
     df = document_frequency(conn, source, terms)
     idfs = [_idf(n_docs, df[t]) for t in terms]
     sql = (
-        f"SELECT sum(q.idf * w.tf * {K1 + 1} / (w.tf + {K1} * (1 - {B} + {B} * s.words / CAST(:avg AS float8)))) AS score, w.id "
-        f"FROM {words.name} w JOIN unnest(CAST(:terms AS text[]), CAST(:idfs AS float8[])) AS q(term, idf) ON q.term = w.term "
+        # Summed in the query's order, as FTS5 sums its phrases: two entries equal in bm25 get
+        # the same bits, so equal scores go newest first as FTS5's do.
+        f"SELECT sum(q.idf * w.tf * {K1 + 1} / (w.tf + {K1} * (1 - {B} + {B} * s.words / CAST(:avg AS float8))) ORDER BY q.n) AS score, w.id "
+        f"FROM {words.name} w JOIN unnest(CAST(:terms AS text[]), CAST(:idfs AS float8[])) WITH ORDINALITY AS q(term, idf, n) ON q.term = w.term "
         f"JOIN {sizes.name} s ON s.id = w.id JOIN {source} e ON e.id = w.id WHERE true {filt} "
-        # The sum's order is the planner's, so equal scores can differ in the last bit: rounded
-        # for ordering, so equal scores go newest first as FTS5's do.
-        f"GROUP BY w.id {having} ORDER BY round(CAST(sum(q.idf * w.tf * {K1 + 1} / (w.tf + {K1} * (1 - {B} + {B} * s.words / "
-        f"CAST(:avg AS float8)))) AS numeric), 9) DESC, w.id DESC LIMIT :limit"
+        f"GROUP BY w.id {having} ORDER BY score DESC, w.id DESC LIMIT :limit"
     )
     rows = conn.execute(text(sql), {**params, "terms": terms, "idfs": idfs, "avg": avg, "limit": limit})
     return [(float(s), int(i)) for s, i in rows]

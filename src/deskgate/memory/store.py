@@ -269,6 +269,10 @@ class Memory:
                 if not added:
                     return
 
+    def _storable(self, text_: str) -> None:
+        if self.pg and "\x00" in text_:
+            raise MemoryError_("the text holds a NUL character, which PostgreSQL cannot store; remove it")
+
     @classmethod
     def for_desk(cls, data_dir, *, read_only: bool = False, **kw) -> Memory:
         """The desk's memory: its file, or its schema of the shared PostgreSQL (storage.url),
@@ -374,6 +378,7 @@ class Memory:
             raise MemoryError_("nothing to remember: empty text")
         if kind not in RECALL_KINDS:
             raise MemoryError_(f"unknown recall kind {kind!r}; one of {', '.join(sorted(RECALL_KINDS))}")
+        self._storable(text_)
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(recall).values(at=_utc(at or self.clock()), kind=kind, text=text_, ref=ref, meta=meta or {})
@@ -391,6 +396,8 @@ class Memory:
         bad = {r["kind"] for r in rows} - RECALL_KINDS
         if bad:
             raise MemoryError_(f"unknown recall kinds {sorted(bad)}; one of {', '.join(sorted(RECALL_KINDS))}")
+        for r in rows:
+            self._storable(r["text"])
         with self.engine.begin() as conn:
             values = [{"ref": None, "meta": {}, **r, "at": _utc(r["at"])} for r in rows]
             if self.pg:
@@ -499,6 +506,8 @@ class Memory:
         bad = [t for t in clean if not TAG.fullmatch(t)]
         if bad:
             raise MemoryError_(f"tags must be 1-40 of a-z, 0-9, '_' or '-': {bad}")
+        self._storable(title)
+        self._storable(text_)
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(archival).values(at=_utc(at or self.clock()), title=title[:300], text=text_, tags=" ".join(clean))
@@ -626,9 +635,11 @@ def _pg_filters(since, until, kinds) -> dict[str, Any]:
     where, params = [], {}
     if since is not None:
         where.append("e.at >= :since")
+        _db_time(since)  # the same refusal of an out-of-range time as on SQLite
         params["since"] = _utc(since)
     if until is not None:
         where.append("e.at < :until")
+        _db_time(until)
         params["until"] = _utc(until)
     if kinds:  # as on SQLite: no kinds given, every kind
         where.append("e.kind = ANY(:kinds)")

@@ -71,6 +71,8 @@ def open_store(
     engine = store_engine(url, store, background_checkpoint=background_checkpoint)
     try:
         if engine.dialect.name == "postgresql":
+            if _ready(engine, STORES[store], legacy_sqlite):
+                return engine  # the common case, every start after the first: one query, no lock
             with _pg_lock(engine, schema_for(url, store)) as conn:
                 schema = schema_for(url, store)
                 conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
@@ -85,6 +87,16 @@ def open_store(
         engine.dispose()
         raise StoreUnreachable(f"cannot open the {store} store at {_shown(url)}: {str(exc.orig).strip()}") from None
     return engine
+
+
+def _ready(engine: Engine, branch: str, legacy_sqlite: Path | None) -> bool:
+    """A PostgreSQL store at its head with no file waiting to be carried into it."""
+    if legacy_sqlite is not None and any(
+        p.exists() for p in (legacy_sqlite, legacy_sqlite.with_name(legacy_sqlite.name + ".carrying"))
+    ):
+        return False
+    with engine.connect() as conn:
+        return current(conn) == {HEADS[branch]}
 
 
 def schema_exists(url: str, store: str) -> bool:
@@ -245,7 +257,9 @@ def _carry_sqlite(engine: Engine, store: str, path: Path, tables: Iterable) -> N
     carrying = path.with_name(path.name + ".carrying")
     moved = path.with_name(path.name + ".moved-to-postgresql")
     schema = schema_for(str(engine.url), store)
-    tables = list(tables)
+    # The fence's row is the schema's own (made by its revision), not the desk's: a file never
+    # held a standby's epoch (standbys need PostgreSQL), so it is neither compared nor copied.
+    tables = [t for t in tables if t.name != "fence"]
     with _pg_lock(engine, f"{schema}/carry") as conn:
         if not path.exists() and not carrying.exists():
             return  # nothing to carry, or another process carried it while we waited
@@ -255,39 +269,72 @@ def _carry_sqlite(engine: Engine, store: str, path: Path, tables: Iterable) -> N
         conn.commit()
         has_rows = any(conn.execute(select(func.count()).select_from(t)).scalar() for t in tables)
         if path.exists():
-            digest = _prepare_file(path, store, tables)
+            digest, file_rows = _prepare_file(path, store, tables)
             if has_rows:
-                if conn.execute(text("SELECT 1 FROM carried_files WHERE digest = :d"), {"d": digest}).first():
-                    _set_aside(path, moved)  # the same rows as were carried: a copy of this desk's file
+                if file_rows == 0 or conn.execute(text("SELECT 1 FROM carried_files WHERE digest = :d"), {"d": digest}).first():
+                    _set_aside(path, moved)  # empty, or the rows already carried: a copy of this desk's file
                     return
+                db_rows = sum(conn.execute(select(func.count()).select_from(t)).scalar() for t in tables)
                 raise SchemaError(
-                    f"the {store} store has rows both in {path} and in PostgreSQL (schema {schema}), and the file's "
-                    "rows are not the ones carried there; deskgate does not merge them. If PostgreSQL's rows are "
-                    f"the desk's, move {path} aside"
+                    f"the {store} store has rows both in {path} ({file_rows} rows, modified "
+                    f"{_mtime(path)}) and in PostgreSQL (schema {schema}, {db_rows} rows), and the file's rows are not "
+                    f"the ones carried there; deskgate does not merge them. If PostgreSQL's are the desk's (a file "
+                    f"left from before the desk moved), move {path} aside"
                 )
             if carrying.exists():
                 raise SchemaError(f"both {path} and {carrying} exist: one carry was cut short and another file appeared; keep one")
             path.rename(carrying)
-            for suffix in ("-wal", "-shm"):
-                path.with_name(path.name + suffix).unlink(missing_ok=True)
+            _drop_empty_sidecars(path)
         if not has_rows:
             _copy_rows(conn, store, carrying, tables)
             conn.commit()
         _set_aside(carrying, moved)
 
 
-def _prepare_file(path: Path, store: str, tables: list) -> str:
-    """Bring a file to its branch's head, fold its write-ahead log in, and digest its rows."""
+def _prepare_file(path: Path, store: str, tables: list) -> tuple[str, int]:
+    """Bring a file to its branch's head, fold its write-ahead log in, and digest and count its
+    rows. A log that cannot be folded in whole (another process reads or writes the file) is
+    refused: renaming the file without it would lose what it holds."""
+    import sqlite3
+
+    from sqlalchemy import func, select
+
     from deskgate.storage import make_engine
 
     old = make_engine(f"sqlite:///{path}")
     try:
         upgrade(old, STORES[store])
         with old.connect() as c:
-            c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            return _digest(c, tables)
+            busy, log, done = c.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            if busy or (log > 0 and log != done):
+                raise SchemaError(
+                    f"{path} is in use by another process (its write-ahead log could not be folded in: {done} of {log} "
+                    "pages); stop every deskgate process using this data directory, then start again"
+                )
+            rows = sum(c.execute(select(func.count()).select_from(t)).scalar() for t in tables)
+            return _digest(c, tables), rows
+    except (sqlite3.Error, OperationalError) as exc:
+        raise SchemaError(f"cannot read {path} to carry it into PostgreSQL: {exc}") from None
     finally:
         old.dispose()
+
+
+def _mtime(path: Path) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _drop_empty_sidecars(path: Path) -> None:
+    """A file's -wal and -shm, once its log is folded in: an empty log and the shared-memory
+    index go; a log that still holds anything is kept, renamed beside the file."""
+    wal, shm = path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+    if wal.exists():
+        if wal.stat().st_size == 0:
+            wal.unlink()
+        else:
+            wal.rename(wal.with_name(wal.name + ".kept"))
+    shm.unlink(missing_ok=True)
 
 
 def _digest(conn: Connection, tables: list) -> str:
@@ -351,8 +398,7 @@ def _set_aside(path: Path, moved: Path) -> None:
         n += 1
         target = moved.with_name(f"{moved.name}.{n}")
     path.rename(target)
-    for suffix in ("-wal", "-shm"):
-        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    _drop_empty_sidecars(path)
 
 
 def _shown(url: str) -> str:
