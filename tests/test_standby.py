@@ -243,3 +243,38 @@ async def _staged(observer, directive_id: str) -> bool:
 
 async def _count(fills, n: int) -> bool:
     return len(await fills()) >= n
+
+
+async def test_an_executor_whose_lease_may_lapse_signs_no_request_to_a_venue():
+    """The fence stops store writes, not a venue request already on its way: so with standbys the
+    lease is checked as each request is signed, and a lease not surely held sends nothing."""
+    from fake_exchange import FakeExchange
+
+    from deskgate.config import VenueSettings
+    from deskgate.execution.ccxt_venue import CcxtVenue
+    from deskgate.execution.credentials import VenueCredentials
+    from deskgate.execution.venue import OrderTicket
+
+    fx = FakeExchange("binance")
+    fx.add_market("BTC/USDT", price=65_000.0)
+    fx.set_balance("USDT", 100_000.0)
+    fx.start()
+    venue = CcxtVenue("binance", VenueSettings(api_url=fx.url, timeout_seconds=2.0), VenueCredentials(fx.api_key, fx.secret))
+    lease = Lease(None, "executor", "x")
+    venue.guard = lambda: lease.check(1.0)
+    ticket = OrderTicket(client_id="x-lease-1", symbol="BTC/USDT", side="buy", amount=0.01, price=65_000.0, notional_usd=650.0)
+    try:
+        with pytest.raises(LeaseLost, match="not surely ours"):  # never held: not even the markets are asked for
+            await venue.place(ticket)
+        assert fx.requests == []
+        lease.revision, lease.renewed_at = 7, time.monotonic()  # held, renewed just now
+        await venue.place(ticket)
+        assert [o["client_id"] for o in fx.placed] == ["x-lease-1"]
+        lease.renewed_at = time.monotonic() - (LEASE_SECONDS - 0.5)  # half a second left: too little to send
+        asked = len(fx.requests)
+        with pytest.raises(LeaseLost):
+            await venue.place(ticket.model_copy(update={"client_id": "x-lease-2"}))
+        assert len(fx.requests) == asked and [o["client_id"] for o in fx.placed] == ["x-lease-1"]
+    finally:
+        await venue.close()
+        fx.stop()

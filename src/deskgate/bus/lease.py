@@ -109,7 +109,20 @@ class Lease:
 
     def valid(self) -> bool:
         """Whether the lease is still ours for sure: renewed within its time."""
-        return self.revision is not None and time.monotonic() - self.renewed_at < self.seconds
+        return self.remaining() > 0
+
+    def remaining(self) -> float:
+        """Seconds the lease is surely ours still (measured from before our last renewal was
+        sent, so never longer than the bus keeps it); 0 when it is not ours."""
+        if self.revision is None:
+            return 0.0
+        return max(0.0, self.seconds - (time.monotonic() - self.renewed_at))
+
+    def check(self, margin: float) -> None:
+        """LeaseLost unless the lease is ours for at least `margin` seconds more: asked right
+        before a step no store fence can stop, such as a request to a venue."""
+        if self.remaining() < margin:
+            raise LeaseLost(f"{self.service}: the lease is not surely ours for the next {margin:g} s; nothing more is sent")
 
     async def renew(self) -> None:
         """Write the lease again, expecting our own last write. LeaseLost if another took it, or if

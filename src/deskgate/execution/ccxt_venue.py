@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -19,6 +20,7 @@ import ccxt.async_support as ccxt_async
 from ccxt.base import errors as E
 from ccxt.base.decimal_to_precision import TICK_SIZE
 
+from deskgate.bus.lease import LeaseLost
 from deskgate.config import VenueSettings
 from deskgate.execution.ccxt_endpoint import point_at
 from deskgate.execution.credentials import VenueCredentials
@@ -256,13 +258,24 @@ class CcxtVenue:
         self.settings = settings
         self.dialect = DIALECTS[name]
         self.exchange = make_exchange(name, settings, credentials)
+        # With standbys, the executor's lease check, run as each request is signed: nothing it
+        # does after that can stop a request, and the venue's receive window bounds what follows.
+        self.guard: Callable[[], None] | None = None
+        signing = self.exchange.sign
+
+        def sign(*args, **kwargs):
+            if self.guard is not None:
+                self.guard()
+            return signing(*args, **kwargs)
+
+        self.exchange.sign = sign
         self._markets_loaded = False
         self._fee_prices: dict[str, tuple[float, float]] = {}  # currency -> (price in quote, monotonic time read)
 
     async def _call(self, fn, *args, **kwargs):
         try:
             return await fn(*args, **kwargs)
-        except (VenueAuthFailed, VenueRefused, VenueUnreachable):
+        except (VenueAuthFailed, VenueRefused, VenueUnreachable, LeaseLost):
             raise
         except Exception as exc:  # every ccxt failure is sorted, none escapes as a crash
             raise classify(self.name, exc) from exc

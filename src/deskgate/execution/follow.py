@@ -75,6 +75,10 @@ def not_ours(report: VenueReport, ticket: OrderTicket) -> str | None:
 class OrderFollower:
     """One step at a time: `step` returns the venue's report on the order (or None to wait)."""
 
+    #: With standbys: no order is concluded "not sent" before this (the takeover plus the lease's
+    #: time), since the last holder may have signed a send up to its lease's end.
+    not_before: datetime | None = None
+
     def __init__(self, mission: Mission, store, venue: Venue, row: dict, settings: VenueSettings):
         self.mission = mission
         self.store = store
@@ -114,6 +118,8 @@ class OrderFollower:
             return found
         if self.state == "sending":
             waited = _age_s(self.send_started_at)
+            if self.not_before is not None:
+                waited = min(waited, _age_s(self.not_before))
             if waited < grace_s(self.settings):
                 return None  # the one send may still appear
             return _ended(self.client_id, VenueOrderState.REJECTED,

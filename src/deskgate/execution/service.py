@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from datetime import datetime, timedelta, timezone
 
 import nats.errors
 from nats.aio.msg import Msg
@@ -51,6 +52,9 @@ from deskgate.paths import DataDir
 from deskgate.people.pins import Pins, enroll_everyone_once
 
 log = logging.getLogger("deskgate.executor")
+
+# Seconds of lease left that a venue request needs before it is signed (bus/lease.py: Lease.check).
+LEASE_GUARD_S = 1.0
 
 
 
@@ -84,6 +88,7 @@ class Executor:
         self.nc = None
         self.js = None
         self.lease: Lease | None = None  # with standbys (standby.enabled): held while this instance is active
+        self.not_before: datetime | None = None  # with standbys: see OrderFollower.not_before
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         self.nc, _ = await connect_as(self.data_dir, S.Role.EXECUTOR, events=self.events, name="deskgate-executor")
@@ -99,7 +104,13 @@ class Executor:
                 await self._drain()
                 return
             keeping = asyncio.create_task(self.lease.keep(self._stop), name="lease")
-            self.store.take_over(self.lease.epoch)
+            try:
+                self.store.take_over(self.lease.epoch)
+            except BaseException:
+                keeping.cancel()
+                raise
+            # An order the last holder began sending is not concluded "not sent" before its lease is surely over.
+            self.not_before = datetime.now(timezone.utc) + timedelta(seconds=self.lease.seconds)
             log.info("executor holds the lease (epoch %d)", self.lease.epoch)
         elif (epoch := self.store.fence_epoch()) > 0:
             await self._drain()
@@ -115,32 +126,39 @@ class Executor:
     async def _work(self, ready: asyncio.Event | None, keeping: asyncio.Task | None) -> None:
         bars = await self.nc.subscribe(S.BARS, cb=self._on_bar)
         await self.venues.open()
-        for fill in self.store.unpublished():
-            await self._publish(fill)
-        for row in self.store.unfinished():
-            self._drive(row["order_id"])
-        orders = await PullConsumer(self.nc, "ORDERS", "executor_orders", window=16).start()
-        watch = asyncio.create_task(self._watch(), name="venue-watch") if self.mission.venues.configured() else None
-        if ready is not None:
-            ready.set()
-        log.info("executor running (venues: %s)", self.venues.describe())
-        while not self._stop.is_set():
-            if keeping is not None and keeping.done():
-                keeping.result()  # LeaseLost: stop at once, taking nothing more on (the store refuses it anyway)
-            msgs = await orders.next_batch(wait=0.5)
-            for m in msgs:
-                await self.handle_order(m)
-        if watch is not None:
-            watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
-        for task in list(self._driving.values()):
-            task.cancel()
-        await asyncio.gather(*self._driving.values(), return_exceptions=True)
-        await self.venues.close()
-        await bars.unsubscribe()
+        if self.lease is not None:
+            for venue in self.venues.real():
+                venue.guard = self._lease_guard
+        watch = taking = None
+        try:
+            for fill in self.store.unpublished():
+                await self._publish(fill)
+            for row in self.store.unfinished():
+                self._drive(row["order_id"])
+            orders = await PullConsumer(self.nc, "ORDERS", "executor_orders", window=16).start()
+            watch = asyncio.create_task(self._watch(), name="venue-watch") if self.mission.venues.configured() else None
+            if ready is not None:
+                ready.set()
+            log.info("executor running (venues: %s)", self.venues.describe())
+            taking = asyncio.create_task(self._take_orders(orders), name="orders")
+            # The orders' loop ends on stop; a lost lease (LeaseLost from `keeping`) ends everything at once.
+            done, _ = await asyncio.wait([t for t in (taking, keeping) if t is not None], return_when=asyncio.FIRST_COMPLETED)
+            for t in done:
+                t.result()
+        finally:  # a lost lease too: nothing of this executor outlives it, no follower, no look at a venue
+            for task in [t for t in (taking, watch) if t is not None] + list(self._driving.values()):
+                task.cancel()
+            await asyncio.gather(*[t for t in (taking, watch) if t is not None], *self._driving.values(), return_exceptions=True)
+            await self.venues.close()
+            await bars.unsubscribe()
         if self.lease is not None:
             await self.lease.release()  # a standby takes over now, not when the lease expires
         await self._drain()
+
+    async def _take_orders(self, orders: PullConsumer) -> None:
+        while not self._stop.is_set():
+            for m in await orders.next_batch(wait=0.5):
+                await self.handle_order(m)
 
     async def _drain(self) -> None:
         try:
@@ -150,6 +168,13 @@ class Executor:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _lease_guard(self) -> None:
+        """Asked as each venue request is signed: only while the lease is surely ours. A request
+        signed then reaches the venue within its receive window (binance 10 s, bybit 5 s, okx
+        30 s) or is refused there, and a standby that takes over concludes nothing about an
+        order before `not_before` plus the send grace (at least 40 s after the takeover)."""
+        self.lease.check(LEASE_GUARD_S)
 
     async def _on_bar(self, msg: Msg) -> None:
         bar = read_live(msg, "MARKET", Bar)
@@ -299,6 +324,8 @@ class Executor:
             venue=name, observed_at=self.clock.now(), state=state, observed=observed[:200], limit=limit[:200], reason=reason[:1000],
             clock_skew_ms=skew, balances=balances, open_orders=ours[:10_000], unknown_orders=unknown[:10_000],
         )
+        if self.lease is not None and not self.lease.valid():
+            return False  # a look taken by an executor that no longer holds the lease is not the desk's
         payload = observation.to_bytes()
         subject = S.venue_observation_subject(name)
         try:
@@ -346,6 +373,7 @@ class Executor:
             self.unfollowed.setdefault(venue_name, {})[order_id] = why
             return
         follower = OrderFollower(self.mission, self.store, self.venues.get(venue_name), row, settings)
+        follower.not_before = self.not_before
         order = follower.order
 
         async def answer(report: VenueReport, done: Answered, state: str) -> Answered:

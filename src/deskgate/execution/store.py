@@ -98,14 +98,17 @@ class ExecutionStore:
         """A transaction, fenced by `epoch` when it is set: an executor that lost its lease finds
         a later holder's epoch here and is refused before it writes (or sends) anything."""
         with self.engine.begin() as conn:
-            if self.epoch is not None:
-                raised = conn.execute(
-                    update(fence).where(fence.c.name == "executor", fence.c.epoch <= self.epoch).values(epoch=self.epoch)
-                ).rowcount
-                if not raised:
-                    stored = conn.execute(select(fence.c.epoch).where(fence.c.name == "executor")).scalar()
-                    raise LeaseLost(f"the executor's store was written under lease epoch {stored}, later than ours "
-                                    f"({self.epoch}): another executor is active")
+            # Without standbys this instance writes under epoch 0: once a standby executor has
+            # written (started beside it, by mistake), this one is refused at its next transaction.
+            epoch = self.epoch if self.epoch is not None else 0
+            raised = conn.execute(update(fence).where(fence.c.name == "executor", fence.c.epoch <= epoch).values(epoch=epoch)).rowcount
+            if not raised:
+                stored = conn.execute(select(fence.c.epoch).where(fence.c.name == "executor")).scalar()
+                if self.epoch is None:
+                    raise LeaseLost(f"a standby executor has written this store (lease epoch {stored}): an executor without "
+                                    "standby.enabled stops; set standby.enabled on every executor")
+                raise LeaseLost(f"the executor's store was written under lease epoch {stored}, later than ours "
+                                f"({self.epoch}): another executor is active")
             yield conn
 
     def take_over(self, epoch: int) -> None:

@@ -93,6 +93,10 @@ class VenueBook:
     def get(self, name: str) -> Venue:
         return self.venues.get(name, self.paper)
 
+    def real(self) -> list[Venue]:
+        """The venues reached over the network (not paper, not one whose keys could not be read)."""
+        return [v for v in self.venues.values() if hasattr(v, "guard")]
+
     def describe(self) -> str:
         real = [f"{n} ({'sandbox' if s.sandbox else 'live'})" for n, s in self.mission.venues.configured().items()]
         return f"{', '.join(real)}; any other on paper" if real else "paper only"
