@@ -76,8 +76,10 @@ def test_a_write_under_an_older_epoch_is_refused_and_nothing_of_it_is_kept(pg_ur
 
     from deskgate.factory.tables import outbox
 
-    old, new = FactoryStore(pg_url), FactoryStore(pg_url)
+    old, new, plain = FactoryStore(pg_url), FactoryStore(pg_url), FactoryStore(pg_url)
     try:
+        with plain.begin() as conn:  # a factory without standbys writes under epoch 0
+            plain.enqueue(conn, [("s", "m0", b"kept")], old_time())
         old.take_over(5)
         with old.begin() as conn:
             old.enqueue(conn, [("s", "m1", b"kept")], old_time())
@@ -87,11 +89,15 @@ def test_a_write_under_an_older_epoch_is_refused_and_nothing_of_it_is_kept(pg_ur
         with pytest.raises(LeaseLost, match="epoch 7, later than ours \\(5\\)"):
             with old.begin() as conn:
                 old.enqueue(conn, [("s", "m3", b"lost")], old_time())
+        with pytest.raises(LeaseLost, match="a standby factory has written this store.*set standby.enabled"):
+            with plain.begin() as conn:  # started beside the standbys by mistake: stopped at its next write
+                plain.enqueue(conn, [("s", "m4", b"lost")], old_time())
         with new.connect() as conn:
-            assert conn.execute(select(func.count()).select_from(outbox)).scalar() == 2
+            assert conn.execute(select(func.count()).select_from(outbox)).scalar() == 3
     finally:
         old.close()
         new.close()
+        plain.close()
 
 
 def old_time():

@@ -168,8 +168,9 @@ class FactoryStore:
         if self._conn is None or self._conn.closed:
             self._conn = self.engine.connect()
         with self._conn.begin():
-            if self.epoch is not None:
-                self._fence(self._conn, self.epoch)
+            # Without standbys this instance writes under epoch 0: a standby factory started beside
+            # it by mistake makes its next transaction fail, and it stops.
+            self._fence(self._conn, self.epoch if self.epoch is not None else 0)
             yield self._conn
 
     #: The lease epoch this instance writes under (bus/lease.py), or None without standbys.
@@ -181,6 +182,9 @@ class FactoryStore:
         if conn.execute(self._raise_fence, {"e": epoch}).rowcount:
             return
         stored = conn.execute(select(fence.c.epoch).where(fence.c.name == "factory")).scalar()
+        if self.epoch is None:
+            raise LeaseLost(f"a standby factory has written this store (lease epoch {stored}): a factory without "
+                            "standby.enabled stops; set standby.enabled on every factory")
         raise LeaseLost(f"the store was written under lease epoch {stored}, later than ours ({epoch}): another factory is active")
 
     def connect(self):
