@@ -820,6 +820,7 @@ def _follower(tmp_path, venue, *, created_at=None, **settings):
     from deskgate.execution.store import ExecutionStore
     from deskgate.storage import make_engine
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     store = ExecutionStore(make_engine(f"sqlite:///{tmp_path / 'executor.db'}"))
     o = order(notional=1_000.0).model_copy(update={"created_at": created_at or datetime.now(timezone.utc)})
     with store.engine.begin() as conn:
@@ -857,6 +858,38 @@ async def test_an_unconfirmed_send_is_looked_up_and_never_sent_again(tmp_path, m
     assert venue.placed == 1
     with pytest.raises(RuntimeError, match="never sent twice"):
         store.begin_send(f.order_id, NOW)
+
+
+async def test_a_send_waits_while_the_lease_is_not_surely_held_and_nothing_is_written(tmp_path):
+    """With standbys, an order's one send begins only with the lease held a few seconds more;
+    otherwise it waits, unwritten, so a short lease never turns an approved order into "not sent"."""
+    placed = VenueReport(client_id="dgabc", venue_order_id="1", state=VenueOrderState.NEW, filled=0.0, cost=0.0)
+    venue = ScriptedVenue(place=placed)
+    f, store = _follower(tmp_path, venue)
+    held = [False]
+    f.may_send = lambda: held[0]
+    steps = await _steps(f, 3)  # the ticket, then two steps that may not send
+    assert steps == [None, None, None] and venue.placed == 0 and store.load(f.order_id)["attempts"] == 0
+    held[0] = True
+    (sent,) = await _steps(f, 1)
+    assert sent.state is VenueOrderState.NEW and venue.placed == 1 and store.load(f.order_id)["attempts"] == 1
+
+
+async def test_an_inherited_send_is_not_concluded_before_the_last_holders_lease_is_over(tmp_path, monkeypatch):
+    """A standby that took over waits until `not_before` (the takeover plus the lease's time) before
+    it calls an order it found `sending` "not sent": the last holder may have signed it until then."""
+    from datetime import timedelta
+
+    monkeypatch.setattr(follow_mod, "SEND_GRACE_S", 0.2)
+    for waits in (False, True):
+        venue = ScriptedVenue(place=VenueUnreachable("timed out"))
+        f, _ = _follower(tmp_path / str(waits), venue)
+        await _steps(f, 3)  # the ticket, the send (times out), a lookup that finds nothing
+        f.not_before = datetime.now(timezone.utc) + timedelta(seconds=60) if waits else None
+        await asyncio.sleep(0.25)
+        (end,) = await _steps(f, 1)
+        assert (end is None) if waits else ("not confirmed" in end.reason)
+        assert venue.placed == 1
 
 
 async def test_the_rest_of_an_order_open_past_its_time_is_cancelled_looked_for_from_its_send(tmp_path):

@@ -35,6 +35,12 @@ from deskgate.bus.reader import ReadError, last_message
 LEASE_SECONDS = 10.0
 
 
+def _clock() -> float:
+    """Seconds that keep running while the machine sleeps (CLOCK_BOOTTIME where there is one): a
+    holder suspended and resumed must not believe its lease lasted through the pause."""
+    return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
+
+
 class LeaseLost(RuntimeError):
     """This instance no longer holds its lease: it must stop writing."""
 
@@ -57,7 +63,7 @@ class Lease:
     seconds: float = LEASE_SECONDS
     revision: int | None = None  # our last write's sequence
     epoch: int | None = None  # the sequence we took the lease at: the fence
-    renewed_at: float = field(default=0.0)  # monotonic time of our last write the bus acknowledged
+    renewed_at: float = field(default=0.0)  # _clock() before our last write the bus acknowledged
 
     @property
     def subject(self) -> str:
@@ -84,7 +90,7 @@ class Lease:
             expected = last.seq
         else:
             return False
-        started = time.monotonic()
+        started = _clock()
         seq = await self._write(self.holder.encode(), expected)
         if seq is None:
             return False
@@ -116,7 +122,7 @@ class Lease:
         sent, so never longer than the bus keeps it); 0 when it is not ours."""
         if self.revision is None:
             return 0.0
-        return max(0.0, self.seconds - (time.monotonic() - self.renewed_at))
+        return max(0.0, self.seconds - (_clock() - self.renewed_at))
 
     def check(self, margin: float) -> None:
         """LeaseLost unless the lease is ours for at least `margin` seconds more: asked right
@@ -129,7 +135,7 @@ class Lease:
         it could not be renewed within its time."""
         if self.revision is None:
             raise LeaseLost(f"{self.service}: no lease to renew")
-        started = time.monotonic()
+        started = _clock()
         try:
             seq = await self._write(self.holder.encode(), self.revision)
         except (nats.errors.Error, asyncio.TimeoutError) as exc:

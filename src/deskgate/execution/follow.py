@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from deskgate.config import Mission, VenueSettings
@@ -78,6 +79,9 @@ class OrderFollower:
     #: With standbys: no order is concluded "not sent" before this (the takeover plus the lease's
     #: time), since the last holder may have signed a send up to its lease's end.
     not_before: datetime | None = None
+    #: With standbys: whether a send may begin now (the lease held for a few seconds more). When
+    #: not, the send waits for the next step: nothing is written, so nothing is lost.
+    may_send: Callable[[], bool] | None = None
 
     def __init__(self, mission: Mission, store, venue: Venue, row: dict, settings: VenueSettings):
         self.mission = mission
@@ -153,6 +157,8 @@ class OrderFollower:
                 f"approved {age:.0f} s ago, longer than venues.{self.order.venue}.max_order_age_seconds "
                 f"({self.settings.max_order_age_seconds:g}): the price the principal saw is too old"
             )
+        if self.may_send is not None and not self.may_send():
+            return None  # the lease is not surely held long enough: try at the next step
         self.store.begin_send(self.order_id, _wall())  # before the request leaves: never a second send
         self.sent, self.send_started_at = True, _wall()
         try:

@@ -30,7 +30,7 @@ from deskgate.audit.keys import KeyStore
 from deskgate.audit.order_chain import order_problem
 from deskgate.audit.signing import Kind, SignatureStatus, Signer, verify_headers
 from deskgate.bus import subjects as S
-from deskgate.bus.lease import Lease, holder_id
+from deskgate.bus.lease import Lease, LeaseLost, holder_id
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
 from deskgate.bus.pull import PullConsumer
@@ -53,8 +53,10 @@ from deskgate.people.pins import Pins, enroll_everyone_once
 
 log = logging.getLogger("deskgate.executor")
 
-# Seconds of lease left that a venue request needs before it is signed (bus/lease.py: Lease.check).
+# Seconds of lease left that a venue request needs before it is signed (bus/lease.py: Lease.check);
+# and, larger, that an order's one send needs before it begins (else it waits, nothing written).
 LEASE_GUARD_S = 1.0
+SEND_MARGIN_S = 3.0
 
 
 
@@ -89,6 +91,7 @@ class Executor:
         self.js = None
         self.lease: Lease | None = None  # with standbys (standby.enabled): held while this instance is active
         self.not_before: datetime | None = None  # with standbys: see OrderFollower.not_before
+        self._lease_lost: asyncio.Future | None = None  # set by any task that meets LeaseLost (see _lost)
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         self.nc, _ = await connect_as(self.data_dir, S.Role.EXECUTOR, events=self.events, name="deskgate-executor")
@@ -130,6 +133,7 @@ class Executor:
             for venue in self.venues.real():
                 venue.guard = self._lease_guard
         watch = taking = None
+        self._lease_lost = asyncio.get_running_loop().create_future()
         try:
             for fill in self.store.unpublished():
                 await self._publish(fill)
@@ -141,8 +145,10 @@ class Executor:
                 ready.set()
             log.info("executor running (venues: %s)", self.venues.describe())
             taking = asyncio.create_task(self._take_orders(orders), name="orders")
-            # The orders' loop ends on stop; a lost lease (LeaseLost from `keeping`) ends everything at once.
-            done, _ = await asyncio.wait([t for t in (taking, keeping) if t is not None], return_when=asyncio.FIRST_COMPLETED)
+            # The orders' loop ends on stop; a lost lease ends everything at once, whether the keeper,
+            # the orders, a follower or the venue watch met it.
+            done, _ = await asyncio.wait([t for t in (taking, keeping, self._lease_lost) if t is not None],
+                                         return_when=asyncio.FIRST_COMPLETED)
             for t in done:
                 t.result()
         finally:  # a lost lease too: nothing of this executor outlives it, no follower, no look at a venue
@@ -150,7 +156,10 @@ class Executor:
                 task.cancel()
             await asyncio.gather(*[t for t in (taking, watch) if t is not None], *self._driving.values(), return_exceptions=True)
             await self.venues.close()
-            await bars.unsubscribe()
+            try:
+                await bars.unsubscribe()
+            except Exception:  # noqa: BLE001 - the bus may be gone; the error that ended the work is the one to see
+                pass
         if self.lease is not None:
             await self.lease.release()  # a standby takes over now, not when the lease expires
         await self._drain()
@@ -171,10 +180,17 @@ class Executor:
 
     def _lease_guard(self) -> None:
         """Asked as each venue request is signed: only while the lease is surely ours. A request
-        signed then reaches the venue within its receive window (binance 10 s, bybit 5 s, okx
-        30 s) or is refused there, and a standby that takes over concludes nothing about an
-        order before `not_before` plus the send grace (at least 40 s after the takeover)."""
+        signed then reaches the venue within its receive window (binance and bybit 5 s, set in
+        ccxt_venue.make_exchange; okx 30 s) or is refused there, and a standby that takes over
+        concludes nothing about an order before `not_before` plus the send grace (at least 40 s
+        after the takeover)."""
         self.lease.check(LEASE_GUARD_S)
+
+    def _lost(self, exc: LeaseLost) -> None:
+        """A follower or the venue watch met a lost lease (or, without standbys, a standby's
+        fence): the whole executor stops, not that task alone."""
+        if self._lease_lost is not None and not self._lease_lost.done():
+            self._lease_lost.set_exception(exc)
 
     async def _on_bar(self, msg: Msg) -> None:
         bar = read_live(msg, "MARKET", Bar)
@@ -285,6 +301,9 @@ class Executor:
                         last_reconcile[name] = time.monotonic()
                 except asyncio.CancelledError:
                     raise
+                except LeaseLost as exc:
+                    self._lost(exc)
+                    return
                 except Exception as exc:  # noqa: BLE001 - a bad look at one venue never stops the executor
                     log.warning("could not report on %s: %r", name, exc)
             await asyncio.sleep(venues.health_seconds)
@@ -352,6 +371,9 @@ class Executor:
                 return
             except asyncio.CancelledError:
                 raise
+            except LeaseLost as exc:
+                self._lost(exc)  # the executor stops; the lease's next holder follows the order
+                return
             except Exception:  # noqa: BLE001 - a bug or a database error must not orphan an order
                 log.exception("following order %s failed; trying again in %.0f s", order_id, backoff)
                 await asyncio.sleep(backoff)
@@ -374,6 +396,8 @@ class Executor:
             return
         follower = OrderFollower(self.mission, self.store, self.venues.get(venue_name), row, settings)
         follower.not_before = self.not_before
+        if self.lease is not None:
+            follower.may_send = lambda: self.lease.remaining() >= SEND_MARGIN_S
         order = follower.order
 
         async def answer(report: VenueReport, done: Answered, state: str) -> Answered:
