@@ -81,7 +81,7 @@ def revision(data_dir: DataDir, store: str) -> str | None:
     yet, or made before Alembic)."""
     from sqlalchemy.exc import OperationalError
 
-    from deskgate.migrations import StoreUnreachable
+    from deskgate.migrations import unreachable
     from deskgate.storage import make_engine, store_engine
 
     shared = data_dir.storage_url()
@@ -95,7 +95,7 @@ def revision(data_dir: DataDir, store: str) -> str | None:
     try:
         return status(engine, STORES[store])[0]
     except OperationalError as exc:
-        raise StoreUnreachable(f"cannot open the {store} store at {where(data_dir, store)}: {str(exc.orig).strip()}") from None
+        raise unreachable(store, where(data_dir, store), exc) from None
     finally:
         engine.dispose()
 

@@ -113,6 +113,13 @@ class Lease:
             await asyncio.sleep(every)
         return False
 
+    async def take(self, stop: asyncio.Event) -> asyncio.Task | None:
+        """Wait for the lease (None if `stop` comes first), then keep it renewed, in a task, from
+        that moment on: whatever the service does next (a long catch-up) cannot let it lapse."""
+        if not await self.acquire(stop):
+            return None
+        return asyncio.create_task(self.keep(stop), name=f"{self.service}-lease")
+
     def valid(self) -> bool:
         """Whether the lease is still ours for sure: renewed within its time."""
         return self.remaining() > 0

@@ -103,10 +103,10 @@ class Executor:
                 ready.set()  # standing by is this instance's work until it holds the lease
             self.lease = Lease(self.nc, "executor", holder_id("executor", str(self.data_dir.root)))
             log.info("executor standing by for the lease")
-            if not await self.lease.acquire(self._stop):
+            keeping = await self.lease.take(self._stop)
+            if keeping is None:
                 await self._drain()
                 return
-            keeping = asyncio.create_task(self.lease.keep(self._stop), name="lease")
             try:
                 self.store.take_over(self.lease.epoch)
             except BaseException:

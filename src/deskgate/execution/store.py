@@ -95,8 +95,9 @@ class ExecutionStore:
 
     @contextmanager
     def begin(self):
-        """A transaction, fenced by `epoch` when it is set: an executor that lost its lease finds
-        a later holder's epoch here and is refused before it writes (or sends) anything."""
+        """A writing transaction, fenced by `epoch` when it is set: an executor that lost its lease
+        finds a later holder's epoch here and is refused before it writes (or sends) anything.
+        Reads use plain connections: what a stale holder reads changes nothing."""
         with self.engine.begin() as conn:
             # Without standbys this instance writes under epoch 0: once a standby executor has
             # written (started beside it, by mistake), this one is refused at its next transaction.
@@ -154,12 +155,12 @@ class ExecutionStore:
     # -- orders ---------------------------------------------------------------
 
     def known(self, order_id: str) -> bool:
-        with self.begin() as conn:
+        with self.engine.connect() as conn:
             return conn.execute(select(venue_orders.c.order_id).where(venue_orders.c.order_id == order_id)).first() is not None
 
     def answered_as(self, directive_id: str) -> str | None:
         """The order id a directive was already answered under, if any."""
-        with self.begin() as conn:
+        with self.engine.connect() as conn:
             return conn.execute(
                 select(venue_orders.c.order_id).where(venue_orders.c.directive_id == directive_id, venue_orders.c.answers_directive.is_(True))
             ).scalar()
@@ -205,7 +206,7 @@ class ExecutionStore:
 
     def unfinished(self) -> list[dict]:
         """Orders still sending or open at a venue: the executor resumes them at start."""
-        with self.begin() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(select(venue_orders).where(venue_orders.c.state != "ended")).mappings().all()
         return [dict(r) for r in rows]
 
@@ -215,7 +216,7 @@ class ExecutionStore:
 
     def assets(self, venue: str) -> set[str]:
         """Every asset this executor ever took an order on at `venue`."""
-        with self.begin() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(select(venue_orders.c.order).where(venue_orders.c.venue == venue)).all()
         return {r[0].get("asset") for r in rows if r[0].get("asset")}
 
@@ -224,12 +225,12 @@ class ExecutionStore:
         q = select(venue_orders.c.client_id).where(venue_orders.c.venue == venue, venue_orders.c.client_id != "")
         if unfinished:
             q = q.where(venue_orders.c.state != "ended")
-        with self.begin() as conn:
+        with self.engine.connect() as conn:
             rows = conn.execute(q).all()
         return {r[0] for r in rows}
 
     def load(self, order_id: str) -> dict:
-        with self.begin() as conn:
+        with self.engine.connect() as conn:
             return dict(conn.execute(select(venue_orders).where(venue_orders.c.order_id == order_id)).mappings().one())
 
     # -- fills ----------------------------------------------------------------
@@ -238,7 +239,7 @@ class ExecutionStore:
         q = select(order_fills.c.fill).where(order_fills.c.published.is_(False))
         if order_id is not None:
             q = q.where(order_fills.c.order_id == order_id)
-        with self.begin() as conn:
+        with self.engine.connect() as conn:
             return [Fill.model_validate(r[0]) for r in conn.execute(q.order_by(order_fills.c.at, order_fills.c.rank)).all()]
 
     def published(self, fill_id: str) -> None:

@@ -210,11 +210,10 @@ class Factory:
                 ready.set()  # standing by is this instance's work until it holds the lease
             self.lease = Lease(self.nc, "factory", holder_id("factory", str(self.data_dir.root)))
             log.info("factory standing by for the lease")
-            if not await self.lease.acquire(self._stop):
+            self._keeping = await self.lease.take(self._stop)
+            if self._keeping is None:
                 await self._close()
                 return
-            # Renewed from now on, start-up included (a long catch-up must not let the lease lapse).
-            self._keeping = asyncio.create_task(self.lease.keep(self._stop), name="lease")
             self.store.take_over(self.lease.epoch)
             log.info("factory holds the lease (epoch %d)", self.lease.epoch)
             self.load_state()

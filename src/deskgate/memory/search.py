@@ -60,17 +60,19 @@ def any_word_query(raw, query: str, *, df_table: bool = True) -> str | None:
         return None
     tokens = [t for w, ts in zip(words, ranking.terms(raw, words)) for t in ts]
     tokens = list(dict.fromkeys(tokens)) or words
-    if not df_table:
-        chosen = tokens
-    else:
-        df = {t: ranking_df(raw, t) for t in tokens}
-        chosen, spent = [], 0
-        for t in sorted(tokens, key=lambda t: (df[t], t)):
-            if chosen and spent + df[t] > WORD_BUDGET:
-                break
-            chosen.append(t)
-            spent += df[t]
+    chosen = rarest_within_budget(tokens, {t: ranking_df(raw, t) for t in tokens}) if df_table else tokens
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in chosen)
+
+
+def rarest_within_budget(terms: list[str], df: dict[str, int]) -> list[str]:
+    """The terms rarest first, as many as keep the matches to score within WORD_BUDGET (at least one)."""
+    chosen, spent = [], 0
+    for t in sorted(terms, key=lambda t: (df[t], t)):
+        if chosen and spent + df[t] > WORD_BUDGET:
+            break
+        chosen.append(t)
+        spent += df[t]
+    return chosen
 
 
 def ranking_df(raw, term: str) -> int:
@@ -172,13 +174,7 @@ def _pg_words(memory: Memory, source: str, query: str, depth: int, *, where: str
 
     with memory.engine.connect() as conn:
         terms = pg_words.query_terms(query, MAX_WORDS)
-        df = pg_words.document_frequency(conn, source, terms)
-        chosen, spent = [], 0
-        for t in sorted(terms, key=lambda t: (df[t], t)):
-            if chosen and spent + df[t] > WORD_BUDGET:
-                break
-            chosen.append(t)
-            spent += df[t]
+        chosen = rarest_within_budget(terms, pg_words.document_frequency(conn, source, terms))
         return [i for _, i in pg_words.matches(conn, source, chosen, every=False, ranked=True, where=where, params=params, limit=depth)]
 
 

@@ -55,6 +55,11 @@ class StoreUnreachable(RuntimeError):
     """A store's database cannot be reached; the message names it (without its password)."""
 
 
+def unreachable(store: str, where: str, exc: OperationalError) -> StoreUnreachable:
+    """The error for a store whose database did not answer: which store, where (no password), why."""
+    return StoreUnreachable(f"cannot open the {store} store at {where}: {str(exc.orig).strip()}")
+
+
 def open_store(
     url: str, store: str, *, adopt_tables: Iterable[str] = (), legacy_sqlite: Path | None = None,
     legacy_tables: Iterable = (), background_checkpoint: bool = False,
@@ -85,7 +90,7 @@ def open_store(
             upgrade(engine, STORES[store])
     except OperationalError as exc:
         engine.dispose()
-        raise StoreUnreachable(f"cannot open the {store} store at {_shown(url)}: {str(exc.orig).strip()}") from None
+        raise unreachable(store, _shown(url), exc) from None
     return engine
 
 
@@ -106,7 +111,7 @@ def schema_exists(url: str, store: str) -> bool:
         with engine.connect() as conn:
             return conn.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = :s"), {"s": schema_for(url, store)}).first() is not None
     except OperationalError as exc:
-        raise StoreUnreachable(f"cannot open the {store} store at {_shown(url)}: {str(exc.orig).strip()}") from None
+        raise unreachable(store, _shown(url), exc) from None
     finally:
         engine.dispose()
 
