@@ -13,7 +13,7 @@ from ccxt.test.exchange.base.test_order import test_order as check_order
 from ccxt.test.exchange.base.test_ticker import test_ticker as check_ticker
 from ccxt.test.exchange.base.test_trade import test_trade as check_trade
 
-from fake_exchange import Behaviour, FakeExchange, ccxt_client
+from fake_exchange import Behaviour, FakeExchange, ccxt_client, raised
 
 SYMBOL = "BTC/USDT"
 VENUE_IDS = {"binance": "BTCUSDT", "okx": "BTC-USDT", "bybit": "BTCUSDT"}
@@ -39,13 +39,6 @@ async def ex(fx: FakeExchange):
     await exchange.load_markets()
     yield exchange
     await exchange.close()
-
-
-async def raised(coro) -> BaseException:
-    """The exception `coro` raises (the test fails if it returns)."""
-    with pytest.raises(Exception) as info:
-        await coro
-    return info.value
 
 
 def validate_order(ex, order: dict, method: str) -> None:

@@ -95,9 +95,44 @@ def test_an_order_below_the_venues_minimums_is_refused_with_the_reason():
     assert "rounds to no amount" in ticket_for(order(notional=20.0), "dgx", coarse, 2.0, derivatives=False)
 
 
-def test_leverage_needs_derivatives_and_perpetuals_are_not_sent_yet():
-    assert "derivatives is false" in ticket_for(order(leverage=2.0), "dgx", BTC, 2.0, derivatives=False)
-    assert "not implemented" in ticket_for(order(leverage=2.0), "dgx", BTC, 2.0, derivatives=True)
+BTC_PERP = MarketRules(symbol="BTC/USDT:USDT", amount_step=1.0, price_step=0.1, min_amount=1.0, min_cost=5.0, contract_size=0.01)
+
+
+def test_leverage_needs_derivatives_and_a_perpetual_and_no_leverage_needs_spot():
+    assert "derivatives is false" in ticket_for(order(leverage=2.0), "dgx", BTC_PERP, 2.0, derivatives=False)
+    assert "is not one" in ticket_for(order(leverage=2.0), "dgx", BTC, 2.0, derivatives=True)
+    assert "is a perpetual" in ticket_for(order(leverage=1.0), "dgx", BTC_PERP, 2.0, derivatives=True)
+
+
+def test_a_leveraged_order_is_counted_in_contracts_at_the_leverage_rounded_down():
+    t = ticket_for(order("sell", 10_000.0, leverage=2.7), "dgx", BTC_PERP, 2.0, derivatives=True)
+    # 10,000 USD at 65,000 is 0.1538 BTC: 15 contracts of 0.01 (never more than approved), margin at 2x, not 3x.
+    assert t.symbol == "BTC/USDT:USDT" and t.amount == 15.0 and t.leverage == 2 and t.contract_size == 0.01
+    assert t.price == pytest.approx(63_700.0) and t.base_amount() == pytest.approx(0.15)
+    buy = ticket_for(order("buy", 10_000.0, leverage=3.0), "dgx", BTC_PERP, 2.0, derivatives=True)
+    assert buy.leverage == 3 and buy.base_amount() * buy.price <= 10_000.0
+    tiny = BTC_PERP.model_copy(update={"contract_size": 0.00001, "min_amount": None})  # 4 USD is 6 contracts, 3.98 USD
+    assert "minimum notional" in ticket_for(order(notional=4.0, leverage=2.0), "dgx", tiny, 2.0, derivatives=True)
+    assert "rounds to no amount" in ticket_for(order(notional=500.0, leverage=2.0), "dgx", BTC_PERP, 2.0, derivatives=True)
+
+
+@given(
+    notional=st.floats(1.0, 5e6),
+    ref=st.floats(0.01, 2e5),
+    size=st.sampled_from([0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0]),
+    step=st.sampled_from([0.001, 0.1, 1.0]),
+    leverage=st.floats(1.01, 10.0),
+    side=st.sampled_from(["buy", "sell"]),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_perpetual_ticket_never_moves_the_position_or_borrows_more_than_approved(notional, ref, size, step, leverage, side):
+    rules = MarketRules(symbol="X/USDT:USDT", amount_step=step, price_step=None, min_amount=step, min_cost=5.0, contract_size=size)
+    t = ticket_for(order(side, notional, ref, leverage=leverage), "dgx", rules, 1.0, derivatives=True)
+    if isinstance(t, str):
+        return
+    assert t.base_amount() * ref <= notional * (1 + 1e-9)
+    assert t.base_amount() * t.price <= notional * (1 + 1e-9) or side == "sell"
+    assert 1 <= t.leverage <= leverage
 
 
 # -- cumulative reports into fills -------------------------------------------------
@@ -586,6 +621,21 @@ def test_a_fee_is_counted_in_usd_whatever_currency_the_venue_took_it_in():
     assert ended.state is VenueOrderState.CANCELLED and ended.filled == pytest.approx(0.1)
 
 
+def test_a_perpetuals_contracts_are_reported_in_base_at_the_average_price():
+    from deskgate.execution.ccxt_venue import report_from
+
+    # 15 contracts of 0.01 BTC, partly filled: 6 at 65,000. Whatever ccxt put in `cost` (contracts times price, on some
+    # venues), the cost is the base filled at the average; the amount stays in contracts, as the ticket has it.
+    swap = {"id": "9", "symbol": "BTC/USDT:USDT", "status": "open", "filled": 6.0, "amount": 15.0, "average": 65_000.0,
+            "cost": 390_000.0, "side": "sell", "fee": {"cost": 1.95, "currency": "USDT"}, "info": {}}
+    r = report_from(swap, "c", "USDT", contract_size=0.01)
+    assert r.state is VenueOrderState.PARTIALLY_FILLED and r.filled == pytest.approx(0.06) and r.cost == pytest.approx(3_900.0)
+    assert r.amount == 15.0 and r.fee_usd == pytest.approx(1.95)
+    # bybit without its fee detail: a perpetual's fee is in its settle coin, counted whole (no guess, no cap).
+    bybit = {**swap, "fee": None, "info": {"cumExecFee": "50"}}
+    assert report_from(bybit, "c", "USDT", venue="bybit", contract_size=0.01).fee_usd == pytest.approx(50.0)
+
+
 async def test_a_third_currency_fee_is_priced_from_the_venues_ticker_and_kept_a_while():
     from deskgate.execution.ccxt_venue import CcxtVenue
     from deskgate.execution.credentials import VenueCredentials
@@ -646,6 +696,15 @@ def test_venues_check_passes_on_bybit(tmp_path, fake, monkeypatch):
     result = _check(tmp_path, fake, monkeypatch)
     assert result.exit_code == 0, result.output
     assert fake.placed == []
+
+
+@pytest.mark.parametrize("fake", VENUES, indirect=True)
+def test_venues_check_with_derivatives_lists_the_perpetuals_and_reads_the_positions(tmp_path, perp, monkeypatch):
+    perp.set_position(PERP, -0.02 / CONTRACT[perp.venue])
+    result = _check(tmp_path, perp, monkeypatch, derivatives=True)
+    assert result.exit_code == 0, result.output
+    assert "1 linear perpetuals settled in USDT" in result.output and "ok positions: BTC -0.02" in result.output
+    assert perp.placed == [] and not any(m == "POST" for m, _ in perp.requests)
 
 
 # -- the Venues page, in Chromium, on a desk started as a user starts it ------------------
@@ -1153,3 +1212,302 @@ async def test_every_open_order_is_listed_past_the_first_page_and_too_many_is_an
                 await venue.open_orders()
     finally:
         await venue.close()
+
+
+# -- perpetuals: leverage above 1 on a venue with `derivatives: true` ----------------------
+
+PERP = "BTC/USDT:USDT"
+#: Contract sizes as the venues list BTC's linear perpetual: okx 0.01 BTC a contract; binance and bybit count in BTC.
+CONTRACT = {"okx": 0.01, "binance": 1.0, "bybit": 1.0}
+
+
+@pytest.fixture
+def perp(fake):
+    """The fake venue with BTC's linear perpetual beside its spot market."""
+    if fake.venue == "okx":
+        fake.add_perpetual(PERP, 65_000.0, contract_size=0.01, amount_step=1.0, price_tick=0.1, min_amount=1.0, min_cost=0.0)
+    else:
+        fake.add_perpetual(PERP, 65_000.0, contract_size=1.0, amount_step=0.001, price_tick=0.1, min_amount=0.001, min_cost=5.0)
+    return fake
+
+
+async def reconciled_after(factory, venue: str, since: datetime, timeout: float = 15.0):
+    """The venue's record once it was reconciled after `since`."""
+    def rec():
+        r = factory.venues.records.get(venue)
+        return r if r is not None and r.reconciled_at and datetime.fromisoformat(r.reconciled_at) > since else None
+    return await wait_for(rec, timeout)
+
+
+@pytest.mark.parametrize("fake", VENUES, indirect=True)
+async def test_a_leveraged_short_goes_to_the_perpetual_on_isolated_margin_and_reconciles(bus, perp):
+    fx = perp
+    async with running(bus, venue_mission(fx, derivatives=True)) as (factory, agent, cc, _):
+        await healthy(factory, fx.venue)
+        (v,) = await submit(agent, real_directive(fx, "s1", side="sell", leverage=2.5))
+        assert v.decision == "staged"
+        await cc.decide("s1", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "s1", "executed"))
+        fill = item.outcomes[-1].fill
+        (placed,) = fx.orders_for(cid(bus.data_dir, "s1"))
+        assert placed["symbol"] == PERP and placed["side"] == "sell"
+        # Isolated margin at 2x: the approved 2.5 rounded down, never more borrowed than approved.
+        assert fx.margin_mode[PERP] == "isolated" and fx.leverage[PERP] == 2
+        assert float(fx.position(PERP).contracts) == -placed["amount"]
+        base = placed["amount"] * CONTRACT[fx.venue]
+        assert fill.status == "filled" and fill.final and fill.quantity == pytest.approx(base)
+        assert fill.notional_usd == pytest.approx(base * 65_000.0) and fill.notional_usd <= 10_000.0
+        assert fill.fee_usd == pytest.approx(base * 65_000.0 * 0.0005)  # in USDT, the settle coin
+        assert factory.beliefs.position("BTC") == pytest.approx(-base * 65_000.0)  # a short: no BTC was ever held
+        # The venue's position is the book's: reconciled twice after the fill, nothing differs and nothing is under review.
+        done = datetime.now(timezone.utc)
+        await reconciled_after(factory, fx.venue, done)
+        rec = await reconciled_after(factory, fx.venue, datetime.fromisoformat((await reconciled_after(factory, fx.venue, done)).reconciled_at))
+        assert rec.mismatches == () and rec.review is None
+        assert rec.observation["balances"]["BTC"] == pytest.approx(-base)
+
+
+@pytest.mark.parametrize("fake", ["okx"], indirect=True)
+async def test_a_perpetuals_partial_fill_books_the_part_then_the_rest_in_contracts(bus, perp):
+    fx = perp
+    async with running(bus, venue_mission(fx, derivatives=True)) as (factory, agent, cc, _):
+        await healthy(factory, fx.venue)
+        await submit(agent, real_directive(fx, "s2", side="buy", leverage=3.0))
+        fx.next_orders.append(Behaviour.partial(0.4))
+        await cc.decide("s2", "approve", P["alice"])
+        await wait_for(lambda: factory.beliefs.position("BTC") > 0 or None)
+        (placed,) = fx.orders_for(cid(bus.data_dir, "s2"))
+        part = float(fx.position(PERP).contracts)
+        assert 0 < part < placed["amount"] and fx.leverage[PERP] == 3
+        assert factory.beliefs.position("BTC") == pytest.approx(part * 0.01 * 65_000.0)
+        assert factory.beliefs.pending["s2"].notional_usd == pytest.approx(10_000.0 - part * 0.01 * 65_000.0)
+        fx.fill_open(cid(bus.data_dir, "s2"))
+        await wait_for(lambda: outcome(cc, "s2", "executed"))
+        assert factory.beliefs.pending == {}
+        assert factory.beliefs.position("BTC") == pytest.approx(placed["amount"] * 0.01 * 65_000.0)
+
+
+@pytest.mark.parametrize("fake", ["binance", "bybit"], indirect=True)  # okx has no switch: each order names its margin
+async def test_a_position_nobody_sent_shows_in_reconciliation_and_a_cross_margin_one_refuses_the_order(bus, perp):
+    fx = perp
+    mission = venue_mission(fx, venues={"hold_above_usd": 1e9}, derivatives=True)
+    async with running(bus, mission) as (factory, agent, cc, _):
+        await healthy(factory, fx.venue)
+        fx.set_position(PERP, 0.05 / CONTRACT[fx.venue])  # a 0.05 BTC long opened by hand, in cross margin
+        status = await wait_for(lambda: _venue_status(cc, fx.venue, "mismatch"))
+        assert status.mismatches[0].asset == "BTC" and status.mismatches[0].difference == pytest.approx(0.05)
+        (v,) = await submit(agent, real_directive(fx, "s3", side="sell", leverage=2.0))
+        assert v.decision == "staged"  # a difference under the hold: shown, not held
+        await cc.decide("s3", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "s3", "venue_rejected"))
+        fill = item.outcomes[-1].fill
+        assert fill.status == "refused" and "margin mode" in fill.reason and fx.venue in fill.reason
+        assert fx.orders_for(cid(bus.data_dir, "s3")) == [] and fx.margin_mode[PERP] == "cross"
+
+
+@pytest.mark.parametrize("fake", ["binance"], indirect=True)
+async def test_leverage_without_derivatives_is_refused_and_nothing_is_sent(bus, perp):
+    fx = perp
+    async with running(bus, venue_mission(fx)) as (factory, agent, cc, _):
+        await healthy(factory, fx.venue)
+        await submit(agent, real_directive(fx, "s4", side="sell", leverage=2.0))
+        await cc.decide("s4", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "s4", "venue_rejected"))
+        assert item.outcomes[-1].fill.status == "refused" and "derivatives is false" in item.outcomes[-1].fill.reason
+        assert fx.placed == [] and fx.leverage[PERP] == 20
+
+
+@pytest.mark.parametrize("fake", ["binance", "bybit", "okx"], indirect=True)
+async def test_a_perpetual_without_the_margin_is_refused_with_the_venues_reason_and_released(bus, perp):
+    fx = perp
+    fx.set_balance("USDT", 100.0)  # 10,000 USD at 2x needs 5,000 of margin
+    async with running(bus, venue_mission(fx, derivatives=True)) as (factory, agent, cc, _):
+        await healthy(factory, fx.venue)
+        await submit(agent, real_directive(fx, "m1", side="sell", leverage=2.0))
+        await cc.decide("m1", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "m1", "venue_rejected"))
+        last = item.outcomes[-1]
+        # binance's futures code (-2019) is read as binance reads it, although its requests go to a local api_url.
+        assert last.fill.status == "refused" and ("insufficient" in last.reason.lower() or "not enough" in last.reason.lower())
+        assert factory.beliefs.pending == {} and factory.beliefs.position("BTC") == 0
+        assert fx.placed == [] and float(fx.position(PERP).contracts) == 0
+
+
+@pytest.mark.parametrize("fake", ["binance", "okx"], indirect=True)
+async def test_a_perpetuals_timeout_is_settled_by_a_lookup_never_a_second_order(bus, perp):
+    fx = perp
+    async with running(bus, venue_mission(fx, timeout_seconds=0.3, derivatives=True)) as (factory, agent, cc, _):
+        await healthy(factory, fx.venue)
+        await submit(agent, real_directive(fx, "to2", side="sell", leverage=2.0))
+        fx.next_orders.append(Behaviour.timeout(2.0))
+        await cc.decide("to2", "approve", P["alice"])
+        await wait_for(lambda: outcome(cc, "to2", "executed"))
+        (placed,) = fx.orders_for(cid(bus.data_dir, "to2"))
+        assert float(fx.position(PERP).contracts) == -placed["amount"]
+        assert factory.beliefs.position("BTC") == pytest.approx(-placed["amount"] * CONTRACT[fx.venue] * 65_000.0)
+
+
+def _ccxt_venue(fx, **settings):
+    from deskgate.execution.ccxt_venue import CcxtVenue
+    from deskgate.execution.credentials import VenueCredentials
+
+    return CcxtVenue(fx.venue, VenueSettings(api_url=fx.url, derivatives=True, timeout_seconds=2.0, **settings),
+                     VenueCredentials(api_key=fx.api_key, secret=fx.secret, passphrase=fx.passphrase if fx.venue == "okx" else None))
+
+
+def _perp_ticket(side="buy", amount=0.05, leverage=5, cid="dgperp1"):
+    from deskgate.execution.venue import OrderTicket
+
+    return OrderTicket(client_id=cid, symbol=PERP, side=side, amount=amount, price=65_000.0, notional_usd=amount * 65_000.0,
+                       leverage=leverage, contract_size=1.0)
+
+
+@pytest.mark.parametrize("fake", VENUES, indirect=True)
+async def test_a_positions_leverage_is_never_raised_and_a_reducing_order_sets_nothing(perp):
+    fx = perp
+    size = CONTRACT[fx.venue]
+    venue = _ccxt_venue(fx)
+
+    def ticket(side, btc, leverage):
+        return _perp_ticket(side, amount=btc / size, leverage=leverage).model_copy(update={"contract_size": size})
+
+    try:
+        await venue.prepare(ticket("buy", 0.05, 3))
+        assert fx.leverage[PERP] == 3 and (fx.venue == "okx" or fx.margin_mode[PERP] == "isolated")
+        fx.margin_mode[PERP] = "isolated"  # okx: what its isolated orders would have made the position
+        fx.set_position(PERP, 0.1 / size)  # a 0.1 BTC long at 3x
+        await venue.prepare(ticket("buy", 0.05, 5))  # adding at 5x would shrink the long's margin
+        assert fx.leverage[PERP] == 3
+        requests = len(fx.requests)
+        prepared = await venue.prepare(ticket("sell", 0.05, 2))  # reduces: no margin taken, nothing to set
+        assert prepared.reduce_only and fx.leverage[PERP] == 3
+        assert all("leverage" not in p.lower() and "margin" not in p.lower() for _, p in fx.requests[requests:])
+        assert await venue.prepare(ticket("sell", 0.15, 5)) is None and fx.leverage[PERP] == 3  # larger: opens a short, at 3x
+        assert await venue.positions() == {"BTC": pytest.approx(0.1)}
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize("fake", ["binance", "okx", "bybit"], indirect=True)
+async def test_an_answer_to_a_setting_that_does_not_confirm_it_is_no_answer(perp, monkeypatch):
+    from deskgate.execution.venue import VenueUnreachable
+
+    fx = perp
+    venue = _ccxt_venue(fx)
+    try:
+        await venue.load_markets()
+
+        async def junk(*args, **kwargs):
+            return "<html>ok</html>"
+
+        monkeypatch.setattr(venue.exchange, "set_leverage", junk)
+        monkeypatch.setattr(venue.exchange, "fetch_leverage", junk)
+        with pytest.raises(VenueUnreachable, match="does not confirm"):
+            await venue.prepare(_perp_ticket(leverage=4))
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize("fake", ["okx"], indirect=True)
+async def test_okx_leverage_is_compared_exactly_not_as_ccxt_truncates_it(perp, monkeypatch):
+    fx = perp
+    venue = _ccxt_venue(fx)
+    try:
+        await venue.load_markets()
+        fx.leverage[PERP] = 7
+        read = venue.exchange.fetch_leverage
+
+        async def fractional(symbol, params=None):
+            got = await read(symbol, params or {})
+            got["info"] = [{**got["info"][0], "lever": "5.5"}]  # okx allows 5.5x; ccxt reads it as 5
+            got["longLeverage"] = got["shortLeverage"] = 5
+            return got
+
+        monkeypatch.setattr(venue.exchange, "fetch_leverage", fractional)
+        await venue.prepare(_perp_ticket(leverage=5, amount=5))
+        assert fx.leverage[PERP] == 5  # set, not skipped
+    finally:
+        await venue.close()
+
+
+@pytest.mark.parametrize("fake", ["okx", "bybit", "binance"], indirect=True)
+async def test_a_position_row_that_cannot_be_read_is_an_error_never_no_position(perp, monkeypatch):
+    from deskgate.execution.venue import VenueUnreachable
+
+    fx = perp
+    venue = _ccxt_venue(fx)
+    try:
+        await venue.load_markets()
+        fx.set_position(PERP, -5.0)
+        assert (await venue.positions())["BTC"] == pytest.approx(-5.0 * CONTRACT[fx.venue])
+        id_field, size_field = venue.dialect.position_fields
+        rows = await venue._position_rows()
+        for broken in ({k: v for k, v in rows[0].items() if k != id_field}, {**rows[0], size_field: "n/a"}, {**rows[0], size_field: None}):
+            async def these(broken=broken):
+                return [broken]
+            monkeypatch.setattr(venue, "_position_rows", these)
+            with pytest.raises(VenueUnreachable):
+                await venue.positions()
+        fx.garbage = 1
+        monkeypatch.undo()
+        with pytest.raises(VenueUnreachable):
+            await venue.positions()
+    finally:
+        await venue.close()
+
+
+def test_an_order_at_leverage_1_against_a_perpetual_position_is_not_sent_to_spot():
+    from deskgate.execution.ticket import leaves_perpetual_open
+
+    assert "leave it open" in leaves_perpetual_open(order("buy"), -0.15)  # a short covered on spot stays open
+    assert "leave it open" in leaves_perpetual_open(order("sell"), 0.2)
+    assert leaves_perpetual_open(order("buy"), 0.2) is None and leaves_perpetual_open(order("sell"), 0.0) is None
+    assert leaves_perpetual_open(order("buy", leverage=2.0), -0.15) is None  # goes to the perpetual itself
+
+
+@pytest.mark.parametrize("fake", ["okx"], indirect=True)
+async def test_one_perpetual_order_at_a_time_per_symbol_and_a_spot_cover_of_a_short_is_refused(bus, perp):
+    fx = perp
+    async with running(bus, venue_mission(fx, derivatives=True, order_ttl_seconds=60.0)) as (factory, agent, cc, _):
+        await healthy(factory, fx.venue)
+        await submit(agent, real_directive(fx, "q1", side="sell", leverage=2.0), real_directive(fx, "q2", side="sell", leverage=3.0))
+        fx.next_orders.append(Behaviour.rest())
+        await cc.decide("q1", "approve", P["alice"])
+        await wait_for(lambda: fx.orders_for(cid(bus.data_dir, "q1")) or None)
+        await cc.decide("q2", "approve", P["alice"])
+        await asyncio.sleep(1.5)  # q2 waits its turn: q1 is open on the symbol, at 2x
+        assert fx.orders_for(cid(bus.data_dir, "q2")) == [] and fx.leverage[PERP] == 2
+        fx.fill_open(cid(bus.data_dir, "q1"))
+        await wait_for(lambda: outcome(cc, "q2", "executed"), timeout=20)
+        assert fx.leverage[PERP] == 2  # q2 adds to the short q1 opened at 2x: never raised over it
+        # A buy at leverage 1 would cover the short on spot and leave the perpetual open beside it.
+        await healthy(factory, fx.venue)
+        (v,) = await submit(agent, real_directive(fx, "q3", side="buy", notional=1_000.0))
+        assert v.decision == "staged", [c for c in v.evaluation.checks if c.name == "venue_health"]
+        await cc.decide("q3", "approve", P["alice"])
+        item = await wait_for(lambda: outcome(cc, "q3", "venue_rejected"))
+        assert "leave it open" in item.outcomes[-1].reason and fx.orders_for(cid(bus.data_dir, "q3")) == []
+
+
+def test_perpetual_orders_on_a_symbol_go_first_come_first_sent_and_another_endpoints_do_not_count(tmp_path):
+    from deskgate.execution.store import ExecutionStore
+    from deskgate.storage import make_engine
+
+    store = ExecutionStore(make_engine(f"sqlite:///{tmp_path / 'executor.db'}"))
+    ticket = _perp_ticket()
+    for seq, did, endpoint in ((1, "old", "demo venue hosts"), (2, "a", "live venue hosts"), (3, "b", "live venue hosts"),
+                               (4, "c", "live venue hosts")):
+        with store.begin() as conn:
+            store.take_on(conn, order(did=did, leverage=2.0), seq, f"dg{did}", ticket, "sending", NOW, endpoint=endpoint)
+
+    def ahead(did, seq):
+        return store.ahead_on("binance", "live venue hosts", PERP, order_id=f"o-{did}", seq=seq)
+
+    # "old" was sent to another account (the desk left demo for live): it is not followed here, and holds nothing back.
+    store.begin_send("o-old", NOW)
+    assert ahead("a", 2) == [] and ahead("b", 3) == ["o-a"] and ahead("c", 4) == ["o-a", "o-b"]
+    store.begin_send("o-a", NOW)
+    assert ahead("b", 3) == ["o-a"]  # a is out there: b waits until it ends
+    with store.begin() as conn:
+        store.record(conn, "o-a", [], Answered(ended=True), "ended", NOW)
+    assert ahead("b", 3) == [] and ahead("c", 4) == ["o-b"]

@@ -407,12 +407,13 @@ async def test_without_javascript_the_queue_is_still_a_table_that_sorts_and_filt
     page = await login(browser, desk, "vera", javascript=False)
     await expect(page.locator("#queue-table tbody tr").first).to_be_visible()
     await page.locator('th[data-sort="notional"] a').click()  # a plain link: the server sorts
+    await page.wait_for_url("**sort=notional**")  # waits for the new page's load, so its rows are all parsed
     await expect(page.locator('th[data-sort="notional"]')).to_have_attribute("aria-sort", "descending")
     first, second = await page.locator("#queue-table tbody tr").evaluate_all("rs => rs.slice(0, 2).map(r => Number(r.dataset.notional))")
     assert first >= second
     await page.get_by_label("Filter").fill("sol")
     await page.get_by_role("button", name="Show").click()  # a plain form: the server filters
-    assert "q=sol" in page.url
+    await page.wait_for_url("**q=sol**")  # the URL changes before the new page is parsed: wait for its load
     ids = await page.locator("#queue-table tbody tr").evaluate_all("rs => rs.map(r => r.dataset.text)")
     assert ids and all("sol" in t for t in ids)
 

@@ -14,6 +14,14 @@ symbols "BTC-USDT") and bybit v5 (category=spot, unified trading account, symbol
 "BTCUSDT"). Each checks signatures the way the venue does and answers with its JSON
 shapes, error payloads and HTTP statuses.
 
+Linear perpetuals too (`fx.add_perpetual("BTC/USDT:USDT", price, contract_size=...)`):
+binance USD-M futures (/fapi, "BTCUSDT"), okx SWAP ("BTC-USDT-SWAP", amounts in
+contracts of ctVal) and bybit category=linear ("BTCUSDT"), in one-way (net) position
+mode, with leverage and margin mode as each venue sets them (binance per symbol, bybit
+for the whole unified account, okx per order's tdMode). Each venue's module says what
+its calls are and how ccxt maps its errors; tests/test_fake_perps_<venue>.py checks
+them. One quote balance serves spot and margin alike, and there is no funding.
+
 Client order ids with ccxt 4.5.90 on binance and okx:
 
     await ex.create_order("BTC/USDT", "limit", "buy", 0.01, 64000, {"clientOrderId": cid})
@@ -91,7 +99,7 @@ from . import binance, bybit, okx
 from .engine import Behaviour, Engine
 from .server import BackgroundServer, garbage_response
 
-__all__ = ["Behaviour", "FakeExchange", "ccxt_client"]
+__all__ = ["PERPETUAL_TYPE", "Behaviour", "FakeExchange", "ccxt_client", "raised"]
 
 VENUES = {"binance": binance, "okx": okx, "bybit": bybit}
 
@@ -140,11 +148,26 @@ class FakeExchange(Engine):
             self._server = None
 
 
+#: The market type ccxt lists each venue's linear perpetuals under.
+PERPETUAL_TYPE = {"binance": "linear", "okx": "swap", "bybit": "linear"}
+
+
+async def raised(coro) -> BaseException:
+    """The exception `coro` raises (the test fails if it returns)."""
+    import pytest
+
+    with pytest.raises(Exception) as info:
+        await coro
+    return info.value
+
+
 def ccxt_client(
-    fx: FakeExchange, *, api_key: str | None = None, secret: str | None = None, passphrase: str | None = None
+    fx: FakeExchange, *, api_key: str | None = None, secret: str | None = None, passphrase: str | None = None,
+    perpetuals: bool = False,
 ) -> ccxt_async.Exchange:
     """A `ccxt.async_support` client for `fx`'s venue: sandbox mode, every URL pointed at
-    the fake, markets restricted to spot, keys defaulting to the fake's own. ccxt's own
+    the fake, markets restricted to spot (and the linear perpetuals with `perpetuals`;
+    defaultType stays spot), keys defaulting to the fake's own. ccxt's own
     throttle is off (the fake does not need it and it would slow tests down)."""
     config = {
         "apiKey": fx.api_key if api_key is None else api_key,
@@ -156,6 +179,7 @@ def ccxt_client(
     exchange = getattr(ccxt_async, fx.venue)(config)
     exchange.set_sandbox_mode(True)
     point_at(exchange, fx.url)
-    exchange.options["fetchMarkets"] = {**exchange.options.get("fetchMarkets", {}), "types": ["spot"]}
+    types = ["spot", PERPETUAL_TYPE[fx.venue]] if perpetuals else ["spot"]
+    exchange.options["fetchMarkets"] = {**exchange.options.get("fetchMarkets", {}), "types": types}
     exchange.options["defaultType"] = "spot"  # bybit's is "swap": calls without a symbol would ask for linear
     return exchange

@@ -1,17 +1,70 @@
-"""bybit REST v5 (spot only, category=spot, UNIFIED trading account) on top of the engine:
-the paths, X-BAPI-* signing and recv_window check, the `{"retCode", "retMsg", "result",
-"retExtInfo", "time"}` envelope and the spot error codes, so ccxt runs its real request
+"""bybit REST v5 (category=spot and category=linear, UNIFIED trading account) on top of
+the engine: the paths, X-BAPI-* signing and recv_window check, the `{"retCode", "retMsg",
+"result", "retExtInfo", "time"}` envelope and the error codes, so ccxt runs its real request
 building and parsing against it.
 
 bybit answers almost everything with HTTP 200 and a non-zero `retCode`: business errors
-(spot codes 170xxx), a bad signature (10004), a stale timestamp (10002) and the per-UID
-rate limit (10006, with the X-Bapi-Limit-* headers). An unknown API key is HTTP 401 with
-10003 ("401: need to use the correct key" in bybit's HTTP code table). ccxt maps `retCode`
-through bybit.py `exceptions['exact']` before it looks at the HTTP status.
+(spot codes 170xxx, derivatives 110xxx and 10001), a bad signature (10004), a stale
+timestamp (10002) and the per-UID rate limit (10006, with the X-Bapi-Limit-* headers). An
+unknown API key is HTTP 401 with 10003 ("401: need to use the correct key" in bybit's HTTP
+code table). ccxt maps `retCode` through bybit.py `exceptions['exact']` (after a broad match
+of the whole body) before it looks at the HTTP status.
 
-Not modelled: linear/inverse/option (their instrument lists are empty), spot margin
-(isLeverage=1), TP/SL and conditional orders (orderFilter other than Order), PostOnly
-and RPI time in force. The realtime list's cap on finished orders (500) is
+Spot and linear perpetuals share symbol ids ("BTCUSDT" is BTC/USDT and BTC/USDT:USDT):
+every endpoint routes by `category`, and an order, a list or a lookup of one category never
+sees the other's orders. What ccxt 4.5.90 does with linear (asserted in
+tests/test_fake_perps_bybit.py):
+
+- markets: `fetchMarkets.types` must name "linear"; ccxt then asks
+  /v5/market/instruments-info?category=linear&limit=1000 twice (once with status=PreLaunch).
+  A linear contract is ONE UNIT OF THE BASE COIN (ccxt's contractSize 1, `qty` in base): a
+  perpetual added with another engine `contract_size` is shown to the wire in base units
+  (qty = contracts * contract_size, qtyStep = amount_step * contract_size).
+- margin mode: on a unified account (deskgate presets enableUnifiedAccount=True,
+  enableUnifiedMargin=False, so no account probe is made) `set_margin_mode(mode, symbol)`
+  ignores the symbol and POSTs /v5/account/set-margin-mode {"setMarginMode":
+  "ISOLATED_MARGIN" | "REGULAR_MARGIN"}: ACCOUNT-WIDE, every linear perpetual at once. The
+  same mode again is accepted again (retCode 0, "Request accepted", reasons []). While any
+  linear position or open linear order exists a switch fails with retCode 3400045 "Set margin
+  mode failed" and `result.reasons` (3400054 "You have uncancelled USDT perpetual orders" is
+  bybit's documented reason for orders; for positions bybit documents no reason code for this
+  switch, the fake gives its documented 3400208 "You have unclosed hedge mode or isolated mode
+  USDT perpetual positions"); ccxt raises a plain ExchangeError for 3400045.
+  /v5/position/switch-isolated (the classic per-symbol call) answers a unified account with
+  100028 "unified account is forbidden" (PermissionDenied). The account mode is read back by
+  /v5/account/info `marginMode` (ccxt fetch_margin_mode); /v5/position/list does not carry it
+  (`tradeMode` is deprecated, always 0) and ccxt's positions have marginMode None.
+- leverage: POST /v5/position/set-leverage {category, symbol, buyLeverage, sellLeverage},
+  one-way mode so both must be equal; the same leverage again is 110043 "leverage not
+  modified", which ccxt raises as BadRequest. The fake takes whole leverages only (engine).
+- orders: /v5/order/create with category=linear, `qty` in base, positionIdx 0 (one-way
+  mode; another index is 10001 "position idx not match position mode"); GTC/IOC/FOK; market
+  orders are IOC. Ids are UUIDs; no orderLinkId sent means "" (bybit makes one up for spot
+  only). `reduceOnly` is honoured: its qty is cut to the position, and with nothing to reduce
+  it is 110017. Refusals: 110007 "ab not enough for new order" (insufficient margin,
+  InsufficientFunds), 10001 "The number of contracts exceeds minimum limit allowed" (under
+  minOrderQty, BadRequest), 110094 under minNotionalValue (InvalidOrder), 110072 duplicate
+  open orderLinkId (InvalidOrder); cancel of an unknown or finished order is 110001
+  "order not exists or too late to cancel" (OrderNotFound). A derivatives order has no
+  PartiallyFilledCanceled: what ends with a fill and a remainder is `Cancelled` (ccxt
+  "canceled") with cumExecQty > 0. Rows carry `tpslMode` (""), which is how ccxt's
+  parse_order tells a contract row from a spot row when no market is passed.
+- lists: /v5/order/realtime for linear needs symbol, baseCoin or settleCoin (ccxt adds
+  settleCoin=USDT when no symbol is given), unless it names an orderId/orderLinkId;
+  /v5/order/history and /v5/execution/list take category=linear as is.
+- positions: /v5/position/list?category=linear needs symbol or settleCoin; with a symbol it
+  answers that symbol's row even when flat (size "0", side ""), with settleCoin only the
+  non-flat ones.
+
+The account has ONE balance pool for spot and perpetual margin (a simplification shared by
+every venue of the fake): the wallet shows a coin's reserved amount split into `locked` (spot
+orders), `totalOrderIM` (linear open orders) and `totalPositionIM` (linear positions), which
+ccxt adds up as `used`. The engine also reserves margin for a reduce-only order.
+
+Not modelled: inverse/option (their instrument lists are empty), spot margin
+(isLeverage=1), hedge mode, portfolio margin (refused as bybit's docs example refuses it),
+TP/SL and conditional orders (orderFilter other than Order), PostOnly and RPI time in
+force, funding. The realtime list's cap on finished orders (500 per category) is
 `fx.realtime_keeps_finished` (None: no cap).
 """
 
@@ -23,6 +76,7 @@ import itertools
 import json
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -30,7 +84,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from .engine import Market, Order, Refused, Trade, candles, floor_to, stats_24h
+from .engine import MAX_LEVERAGE, Market, Order, Position, Refused, Trade, candles, floor_to, round_to, stats_24h
 from .server import deliver, json_response
 
 if TYPE_CHECKING:
@@ -163,14 +217,19 @@ def _category(params: Params) -> str:
     return category
 
 
-def _dec(params: Params, name: str) -> Decimal | None:
+def _dec(params: Params, name: str, linear: bool = False) -> Decimal | None:
     value = params.get(name)
     if value in (None, ""):
         return None
     try:
-        return Decimal(str(value))
+        out = Decimal(str(value))
     except InvalidOperation:
-        raise Reply(170130, f"Data sent for paramter '{name}' is not valid.") from None
+        out = None
+    if out is None or not out.is_finite():
+        if linear:
+            raise Reply(10001, f"params error: {name} invalid")
+        raise Reply(170130, f"Data sent for paramter '{name}' is not valid.")
+    return out
 
 
 def _limit(params: Params, default: int, most: int) -> int:
@@ -205,6 +264,7 @@ class Placed:
     qty: str
     market_unit: str
     base_price: Decimal
+    reduce_only: bool = False
 
 
 def _immediate(o: Order) -> bool:
@@ -399,6 +459,265 @@ def _coin_info(ccy: str) -> dict:
     }
 
 
+# ---- linear perpetuals (category=linear) ------------------------------------------------
+
+LINEAR_NAMESPACE = uuid.UUID("5d8a6f0e-2b1c-4c39-9d0e-6b7f3a1c2e44")
+MMR = Decimal("0.005")  # maintenance margin rate of the first risk tier (BTCUSDT's 0.5 %)
+RISK_LIMIT_VALUE = "2000000"
+
+
+def linear_order_id(engine_id: int) -> str:
+    """Derivatives order ids are UUIDs; the fake derives one from the engine's id."""
+    return str(uuid.uuid5(LINEAR_NAMESPACE, f"order/{engine_id}"))
+
+
+def linear_exec_id(trade_id: int) -> str:
+    return str(uuid.uuid5(LINEAR_NAMESPACE, f"exec/{trade_id}"))
+
+
+def _size(m: Market) -> Decimal:
+    return m.contract_size if m.contract_size is not None else Decimal(1)
+
+
+def _wire(m: Market, contracts: Decimal) -> Decimal:
+    """An engine amount (contracts) as bybit's linear qty (base coin)."""
+    return contracts * _size(m)
+
+
+def _linear_instrument(m: Market, max_leverage: int) -> dict:
+    return {
+        "symbol": market_id(m),
+        "contractType": "LinearPerpetual",
+        "status": "Trading",
+        "baseCoin": m.base,
+        "quoteCoin": m.quote,
+        "launchTime": "1585526400000",
+        "deliveryTime": "0",
+        "deliveryFeeRate": "",
+        "priceScale": str(max(0, -m.price_tick.normalize().as_tuple().exponent)),
+        "leverageFilter": {"minLeverage": "1", "maxLeverage": f"{max_leverage}.00", "leverageStep": "0.01"},
+        "priceFilter": {"minPrice": fmt(m.price_tick), "maxPrice": "1999999.8", "tickSize": fmt(m.price_tick)},
+        "lotSizeFilter": {
+            "maxOrderQty": "1190",
+            "minOrderQty": fmt(_wire(m, m.min_amount)),
+            "qtyStep": fmt(_wire(m, m.amount_step)),
+            "postOnlyMaxOrderQty": "1190",
+            "maxMktOrderQty": "500",
+            "minNotionalValue": fmt(m.min_cost),
+        },
+        "unifiedMarginTrade": True,
+        "fundingInterval": 480,
+        "settleCoin": m.quote,
+        "copyTrading": "both",
+        "upperFundingRate": "0.00375",
+        "lowerFundingRate": "-0.00375",
+        "isPreListing": False,
+        "preListingInfo": None,
+        "riskParameters": {"priceLimitRatioX": "0.01", "priceLimitRatioY": "0.02"},
+        "symbolType": "",
+    }
+
+
+def _linear_ticker(m: Market, now: int) -> dict:
+    """A linear ticker: ccxt tells it from a spot one by `openInterestValue`."""
+    s = stats_24h(m, now)
+    next_funding = (now // 28_800_000 + 1) * 28_800_000
+    return {
+        "symbol": market_id(m),
+        "lastPrice": fmt(s.last),
+        "indexPrice": fmt(s.last),
+        "markPrice": fmt(s.last),
+        "prevPrice24h": fmt(s.open),
+        "price24hPcnt": fmt(((s.last - s.open) / s.open).quantize(Decimal("0.000001"))),
+        "highPrice24h": fmt(s.high),
+        "lowPrice24h": fmt(s.low),
+        "prevPrice1h": fmt(s.open),
+        "openInterest": "1000",
+        "openInterestValue": fmt(s.last * 1000),
+        "turnover24h": fmt(s.quote_volume),
+        "volume24h": fmt(s.volume),
+        "fundingRate": "0.0001",
+        "nextFundingTime": str(next_funding),
+        "predictedDeliveryPrice": "",
+        "basisRate": "",
+        "deliveryFeeRate": "",
+        "deliveryTime": "0",
+        "ask1Size": "1",
+        "bid1Price": fmt(s.bid),
+        "ask1Price": fmt(s.ask),
+        "bid1Size": "1",
+        "basis": "",
+        "preOpenPrice": "",
+        "preQty": "",
+        "curPreListingPhase": "",
+        "fundingIntervalHour": "8",
+        "fundingCap": "0.005",
+    }
+
+
+def _linear_status(o: Order) -> str:
+    """Derivatives have no PartiallyFilledCanceled: whatever ends unfilled or with a remainder
+    (a cancel, an IOC/FOK/market remainder, the venue ending it) is `Cancelled`."""
+    if o.status == "open":
+        return "PartiallyFilled" if o.filled else "New"
+    return "Filled" if o.status == "filled" else "Cancelled"
+
+
+def _linear_order(o: Order, m: Market, placed: Placed | None) -> dict:
+    """An order of /v5/order/realtime and /v5/order/history as bybit shows a linear one
+    (UTA, one-way mode). `tpslMode` is present ("") as on bybit's contract rows."""
+    is_market = o.type == "market"
+    if placed is None:
+        placed = Placed(fmt(_wire(m, o.amount)), "", m.price)
+    if is_market:  # bybit shows a market order's protection price: the last price +/- 3 %
+        factor = Decimal("1.03") if o.side == "buy" else Decimal("0.97")
+        price = round_to(placed.base_price * factor, m.price_tick)
+    else:
+        price = o.price
+    open_ = o.status == "open"
+    return {
+        "orderId": linear_order_id(o.id),
+        "orderLinkId": o.client_id,
+        "blockTradeId": "",
+        "symbol": market_id(m),
+        "price": fmt(price),
+        "qty": fmt(_wire(m, o.amount)),
+        "side": "Buy" if o.side == "buy" else "Sell",
+        "isLeverage": "",
+        "positionIdx": 0,
+        "orderStatus": _linear_status(o),
+        "createType": "CreateByUser",
+        "cancelType": _cancel_type(o),
+        "rejectReason": _reject_reason(o),
+        "avgPrice": fmt(o.average) if o.average else "",
+        "leavesQty": fmt(_wire(m, o.remaining)) if open_ else "0",
+        "leavesValue": fmt(_wire(m, o.remaining) * price) if open_ else "0",
+        "cumExecQty": fmt(_wire(m, o.filled)),
+        "cumExecValue": fmt(o.cost),
+        "cumExecFee": fmt(o.fee),
+        "timeInForce": "IOC" if is_market else o.tif,
+        "orderType": "Market" if is_market else "Limit",
+        "stopOrderType": "",
+        "orderIv": "",
+        "slippageToleranceType": "UNKNOWN",
+        "slippageTolerance": "0",
+        "triggerPrice": "",
+        "takeProfit": "",
+        "stopLoss": "",
+        "tpslMode": "",
+        "tpLimitPrice": "0",
+        "slLimitPrice": "0",
+        "tpTriggerBy": "",
+        "slTriggerBy": "",
+        "triggerDirection": 0,
+        "triggerBy": "",
+        "lastPriceOnCreated": fmt(placed.base_price),
+        "basePrice": "",
+        "reduceOnly": placed.reduce_only,
+        "closeOnTrigger": False,
+        "placeType": "",
+        "smpType": "None",
+        "smpGroup": 0,
+        "smpOrderId": "",
+        "createdTime": str(o.created_ms),
+        "updatedTime": str(o.updated_ms),
+        "cumFeeDetail": {o.fee_asset: fmt(o.fee)} if o.fee_asset else {},
+        "extraFees": "",
+    }
+
+
+def _linear_execution(t: Trade, o: Order, m: Market) -> dict:
+    """A linear fill of /v5/execution/list (`createType` is how ccxt tells it from spot's)."""
+    return {
+        "symbol": market_id(m),
+        "orderType": "Market" if o.type == "market" else "Limit",
+        "underlyingPrice": "",
+        "orderLinkId": o.client_id,
+        "side": "Buy" if t.side == "buy" else "Sell",
+        "indexPrice": "",
+        "orderId": linear_order_id(o.id),
+        "stopOrderType": "UNKNOWN",
+        "leavesQty": fmt(_wire(m, o.remaining)) if o.status == "open" else "0",
+        "execTime": str(t.time_ms),
+        "feeCurrency": "",
+        "isMaker": t.maker,
+        "execFee": fmt(t.fee),
+        "feeRate": "0.0005",
+        "execId": linear_exec_id(t.id),
+        "tradeIv": "",
+        "blockTradeId": "",
+        "markPrice": fmt(t.price),
+        "execPrice": fmt(t.price),
+        "markIv": "",
+        "orderQty": fmt(_wire(m, o.amount)),
+        "orderPrice": fmt(o.price) if o.price is not None else "0",
+        "execValue": fmt(t.cost),
+        "execType": "Trade",
+        "execQty": fmt(_wire(m, t.amount)),
+        "closedSize": "0",
+        "extraFees": "",
+        "seq": t.id,
+        "createType": "CreateByUser",
+        "execPnl": "0",
+        "feeCoin": t.fee_asset,
+    }
+
+
+def _position(p: Position, m: Market, leverage: int, now: int) -> dict:
+    """One row of /v5/position/list (UTA, one-way mode): size always positive, `side`
+    Buy/Sell, or "" and zeros for a flat symbol. `positionIM` is the margin the engine holds
+    for it; `liqPrice` is where that margin less the maintenance margin is lost."""
+    flat = not p.contracts
+    size = _wire(m, abs(p.contracts))
+    entry, mark = p.entry_price, m.price
+    value = size * entry
+    mm = (size * mark * MMR).quantize(Decimal("0.00000001"))
+    direction = Decimal(1) if p.contracts > 0 else Decimal(-1)
+    upnl = (mark - entry) * size * direction
+    liq = ""
+    if not flat:
+        liq_price = entry - direction * (p.margin - mm) / size
+        liq = fmt(max(round_to(liq_price, m.price_tick), Decimal(0))) if liq_price > 0 else ""
+    return {
+        "positionIdx": 0,
+        "riskId": 1,
+        "riskLimitValue": RISK_LIMIT_VALUE,
+        "symbol": market_id(m),
+        "side": "" if flat else ("Buy" if p.contracts > 0 else "Sell"),
+        "size": fmt(size),
+        "avgPrice": fmt(entry),
+        "positionValue": fmt(value),
+        "tradeMode": 0,
+        "positionStatus": "Normal",
+        "autoAddMargin": 0,
+        "adlRankIndicator": 0 if flat else 2,
+        "leverage": str(leverage),
+        "breakEvenPrice": fmt(entry),
+        "positionBalance": fmt(p.margin),
+        "markPrice": fmt(mark),
+        "liqPrice": liq,
+        "bustPrice": "",
+        "positionMM": "0" if flat else fmt(mm),
+        "positionMMByMp": "0" if flat else fmt(mm),
+        "positionIM": fmt(p.margin),
+        "positionIMByMp": fmt(p.margin),
+        "tpslMode": "Full",
+        "takeProfit": "0",
+        "stopLoss": "0",
+        "trailingStop": "0",
+        "sessionAvgPrice": "",
+        "unrealisedPnl": "0" if flat else fmt(upnl),
+        "curRealisedPnl": fmt(p.realized),
+        "cumRealisedPnl": fmt(p.realized),
+        "seq": p.updated_ms or -1,
+        "isReduceOnly": False,
+        "mmrSysUpdatedTime": "",
+        "leverageSysUpdatedTime": "",
+        "createdTime": str(p.updated_ms or now),
+        "updatedTime": str(p.updated_ms or now),
+    }
+
+
 # ---- routes ----------------------------------------------------------------------------
 
 REFUSALS = {
@@ -411,10 +730,29 @@ REFUSALS = {
     "insufficient": (170131, "Insufficient balance."),
 }
 
+# category=linear refusals (cost_min's message names the market's minimum: see linear_refusal)
+LINEAR_REFUSALS = {
+    "unknown_symbol": (10001, "params error: symbol invalid"),
+    "price_tick": (10001, "params error: price invalid"),
+    "amount_step": (10001, "params error: qty invalid"),
+    "amount_min": (10001, "The number of contracts exceeds minimum limit allowed"),
+    "duplicate": (110072, "OrderLinkedID is duplicate"),
+    "insufficient": (110007, "ab not enough for new order"),
+}
+MARGIN_MODES = {"ISOLATED_MARGIN": "isolated", "REGULAR_MARGIN": "cross"}
+
+
+def linear_refusal(refused: Refused, m: Market) -> Reply:
+    if refused.reason == "cost_min":
+        return Reply(110094, f"Order does not meet minimum order value {fmt(m.min_cost)}{m.quote}")
+    code, msg = LINEAR_REFUSALS.get(refused.reason, (refused.code, refused.msg))
+    return Reply(int(code), str(msg))
+
 
 def routes(fx: FakeExchange) -> list[web.RouteDef]:
     placed_as: dict[int, Placed] = {}
     link_ids = itertools.count(1)
+    account = {"margin_mode": "REGULAR_MARGIN", "updated_ms": 0}
 
     def public(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
         return _public(fx, handler)
@@ -425,21 +763,79 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
     def ok(result: dict) -> web.Response:
         return envelope(0, "OK", result, fx.now_ms())
 
+    def markets_of(category: str) -> list[Market]:
+        """The instruments of one category: spot markets, or linear perpetuals (inverse and
+        option have none here)."""
+        if category == "spot":
+            return [m for m in fx.market_list() if not m.perpetual]
+        if category == "linear":
+            return [m for m in fx.market_list() if m.perpetual]
+        return []
+
+    def category_of(symbol: str) -> str:
+        m = fx.market(symbol)
+        return "linear" if m is not None and m.perpetual else "spot"
+
     def spot_market(params: Params, required: bool = True, public: bool = False) -> Market | None:
-        """The spot market `symbol` names; only category=spot has any instruments here.
-        Market data refuses an unknown symbol with 10001, trading with spot's 170121."""
+        """The spot market `symbol` names. Market data refuses an unknown symbol with 10001,
+        trading with spot's 170121."""
         symbol = str(params.get("symbol") or "")
         if not symbol:
             if required:
                 raise Reply(10001, "params error: symbol invalid") if public else Reply(170105, "Parameter 'symbol' was empty.")
             return None
-        for m in fx.market_list():
+        for m in markets_of("spot"):
             if market_id(m) == symbol:
                 return m
         raise Reply(10001, "Not supported symbols") if public else Reply(170121, "Invalid symbol.")
 
+    def linear_market(params: Params, required: bool = True, public: bool = False) -> Market | None:
+        """The linear perpetual `symbol` names; derivatives refuse an unknown one with 10001."""
+        symbol = str(params.get("symbol") or "")
+        if not symbol:
+            if required:
+                raise Reply(10001, "params error: symbol invalid")
+            return None
+        for m in markets_of("linear"):
+            if market_id(m) == symbol:
+                return m
+        raise Reply(10001, "Not supported symbols" if public else "params error: symbol invalid")
+
+    def market_in(category: str, params: Params, required: bool = True, public: bool = False) -> Market | None:
+        if category == "spot":
+            return spot_market(params, required, public)
+        if category == "linear":
+            return linear_market(params, required, public)
+        if not params.get("symbol") and not required:
+            return None
+        raise Reply(10001, "Not supported symbols" if public else "params error: symbol invalid")
+
     def render(o: Order) -> dict:
-        return _order(o, fx.market(o.symbol), placed_as.get(o.id))
+        m = fx.market(o.symbol)
+        if m.perpetual:
+            return _linear_order(o, m, placed_as.get(o.id))
+        return _order(o, m, placed_as.get(o.id))
+
+    def orders_in(category: str, symbol: str | None = None) -> list[Order]:
+        return [o for o in fx.orders(symbol) if category_of(o.symbol) == category]
+
+    def newest_first(orders: list[Order]) -> list[Order]:
+        return sorted(orders, key=lambda o: (o.created_ms, o.id), reverse=True)
+
+    def find_in(category: str, order_id: int | None, client_id: str | None) -> Order | None:
+        """The newest order of the category with that id or client id."""
+        for o in reversed(orders_in(category)):
+            if (order_id is not None and o.id == order_id) or (bool(client_id) and o.client_id == client_id):
+                return o
+        return None
+
+    def account_margin_mode() -> str:
+        """bybit's margin mode is the account's: the fake reads it off the engine's perpetuals
+        (isolated when every one of them is), or keeps what was set while there were none."""
+        perps = markets_of("linear")
+        if perps:
+            return "ISOLATED_MARGIN" if all(fx.margin_mode.get(m.symbol) == "isolated" for m in perps) else "REGULAR_MARGIN"
+        return account["margin_mode"]
 
     # ---- public ----
 
@@ -448,22 +844,30 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         return ok({"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)})
 
     async def instruments(request: web.Request, params: Params) -> web.Response:
+        """Trading instruments of the category (all of the fake's are `Trading`: a status
+        filter asking for another, as ccxt's PreLaunch request does, lists none)."""
         category = _category(params)
-        chosen = fx.market_list() if category == "spot" else []  # the fake lists spot only
-        rows = [_instrument(m) for m in chosen if params.get("symbol") in (None, "", market_id(m))]
+        chosen = markets_of(category) if params.get("status") in (None, "", "Trading") else []
+        if category == "linear":
+            rows = [_linear_instrument(m, MAX_LEVERAGE) for m in chosen if params.get("symbol") in (None, "", market_id(m))]
+        else:
+            rows = [_instrument(m) for m in chosen if params.get("symbol") in (None, "", market_id(m))]
         return ok({"category": category, "list": rows, "nextPageCursor": ""})
 
     async def tickers(request: web.Request, params: Params) -> web.Response:
         category = _category(params)
-        if category != "spot":
+        if category not in ("spot", "linear"):
             return ok({"category": category, "list": []})
-        m = spot_market(params, required=False, public=True)
-        return ok({"category": "spot", "list": [_ticker(x, fx.now_ms()) for x in ([m] if m else fx.market_list())]})
+        m = market_in(category, params, required=False, public=True)
+        render_ticker = _linear_ticker if category == "linear" else _ticker
+        rows = [render_ticker(x, fx.now_ms()) for x in ([m] if m else markets_of(category))]
+        return ok({"category": category, "list": rows})
 
     async def orderbook(request: web.Request, params: Params) -> web.Response:
-        if _category(params) != "spot":
+        category = _category(params)
+        if category not in ("spot", "linear"):
             raise Reply(10001, "Not supported symbols")
-        m, n = spot_market(params, public=True), _limit(params, 1, 200)
+        m, n = market_in(category, params, public=True), _limit(params, 1, 200 if category == "spot" else 500)
         now = fx.now_ms()
         return ok(
             {
@@ -479,9 +883,9 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
 
     async def kline(request: web.Request, params: Params) -> web.Response:
         category = params.get("category") or "linear"  # bybit's default when category is absent
-        if category != "spot":
+        if category not in ("spot", "linear"):
             raise Reply(10001, "Not supported symbols")
-        m = spot_market(params, public=True)
+        m = market_in(category, params, public=True)
         step = INTERVALS.get(str(params.get("interval") or ""))
         if step is None:
             raise Reply(10001, "Invalid period!")
@@ -497,7 +901,7 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
             [str(c.open_ms), fmt(c.open), fmt(c.high), fmt(c.low), fmt(c.close), fmt(c.volume), fmt(c.quote_volume)]
             for c in candles(m, step, first, last, now)
         ]
-        return ok({"symbol": market_id(m), "category": "spot", "list": rows[::-1]})  # newest first, as bybit sends
+        return ok({"symbol": market_id(m), "category": category, "list": rows[::-1]})  # newest first, as bybit sends
 
     # ---- account ----
 
@@ -510,8 +914,9 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
                 "readOnly": 0,
                 "secret": "",
                 "permissions": {
-                    "ContractTrade": [], "Spot": ["SpotTrade"], "Wallet": ["AccountTransfer"], "Options": [],
-                    "Derivatives": [], "CopyTrading": [], "BlockTrade": [], "Exchange": [], "NFT": [], "Affiliate": [], "Earn": [],
+                    "ContractTrade": ["Order", "Position"], "Spot": ["SpotTrade"], "Wallet": ["AccountTransfer"],
+                    "Options": [], "Derivatives": ["DerivativesTrade"], "CopyTrading": [], "BlockTrade": [], "Exchange": [],
+                    "NFT": [], "Affiliate": [], "Earn": [],
                 },
                 "ips": ["*"],
                 "type": 1,
@@ -536,8 +941,8 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
     async def account_info(request: web.Request, params: Params) -> web.Response:
         return ok(
             {
-                "marginMode": "REGULAR_MARGIN",
-                "updatedTime": str(fx.now_ms()),
+                "marginMode": account_margin_mode(),
+                "updatedTime": str(account["updated_ms"] or fx.now_ms()),
                 "unifiedMarginStatus": 6,  # UTA 2.0 Pro
                 "dcpStatus": "OFF",
                 "timeWindow": 10,
@@ -556,40 +961,76 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         if params.get("accountType") != "UNIFIED":
             raise Reply(10001, "accountType only support UNIFIED.")
         wanted = set(filter(None, str(params.get("coin") or "").split(",")))
-        prices = {m.base: m.price for m in fx.market_list() if m.quote in ("USDT", "USDC", "USD")}
-        coins, total_usd = [], Decimal(0)
+        prices = {m.base: m.price for m in markets_of("spot") if m.quote in ("USDT", "USDC", "USD")}
+        # what the one pool reserves, per coin: linear positions' and open orders' initial margin,
+        # the rest being spot orders' `locked`; and the positions' unrealised profit and maintenance
+        zero = Decimal(0)
+        position_im: dict[str, Decimal] = {}
+        position_mm: dict[str, Decimal] = {}
+        order_im: dict[str, Decimal] = {}
+        upnl: dict[str, Decimal] = {}
+        realised: dict[str, Decimal] = {}
+        for m in markets_of("linear"):
+            p = fx.position(m.symbol)
+            realised[m.quote] = realised.get(m.quote, zero) + p.realized
+            if p.contracts:
+                size = _wire(m, abs(p.contracts))
+                position_im[m.quote] = position_im.get(m.quote, zero) + p.margin
+                position_mm[m.quote] = position_mm.get(m.quote, zero) + (size * m.price * MMR).quantize(Decimal("0.00000001"))
+                direction = Decimal(1) if p.contracts > 0 else Decimal(-1)
+                upnl[m.quote] = upnl.get(m.quote, zero) + (m.price - p.entry_price) * size * direction
+        for o in fx.orders(status="open"):
+            m = fx.market(o.symbol)
+            if m.perpetual:
+                order_im[m.quote] = order_im.get(m.quote, zero) + o.locked
+        coins, total_usd, total_equity, total_available = [], zero, zero, zero
+        total_im, total_mm, total_upl = zero, zero, zero
         for ccy, b in sorted(fx.balance_snapshot().items()):
             wallet = b["free"] + b["used"]
             if (wanted and ccy not in wanted) or (not wanted and wallet == 0):
                 continue  # without `coin`, bybit lists only coins with assets
-            usd = wallet * prices.get(ccy, Decimal(1))
+            pim, oim, pmm, pnl = position_im.get(ccy, zero), order_im.get(ccy, zero), position_mm.get(ccy, zero), upnl.get(ccy, zero)
+            spot_locked = b["used"] - pim - oim
+            if spot_locked < 0:  # a position put on by fx.set_position reserved nothing: show what is reserved
+                pim, spot_locked = max(pim + spot_locked, zero), zero
+            price = prices.get(ccy, Decimal(1))
+            usd = wallet * price
             total_usd += usd
+            total_equity += (wallet + pnl) * price
+            total_available += b["free"] * price
+            total_im += (pim + oim) * price
+            total_mm += pmm * price
+            total_upl += pnl * price
             coins.append(
                 {
-                    "coin": ccy, "equity": fmt(wallet), "usdValue": fmt(usd), "walletBalance": fmt(wallet),
-                    "locked": fmt(b["used"]),  # reserved by spot open orders
+                    "coin": ccy, "equity": fmt(wallet + pnl), "usdValue": fmt(usd), "walletBalance": fmt(wallet),
+                    "locked": fmt(spot_locked),  # reserved by spot open orders
                     "availableToWithdraw": "",  # deprecated for UNIFIED since 2025-01-09: bybit sends ""
                     "availableToBorrow": "", "spotHedgingQty": "0", "borrowAmount": "0", "accruedInterest": "0",
-                    "totalOrderIM": "0", "totalPositionIM": "0", "totalPositionMM": "0", "unrealisedPnl": "0",
-                    "cumRealisedPnl": "0", "bonus": "0", "marginCollateral": True, "collateralSwitch": True,
-                    "spotBorrow": "0",
+                    "totalOrderIM": fmt(oim), "totalPositionIM": fmt(pim), "totalPositionMM": fmt(pmm), "unrealisedPnl": fmt(pnl),
+                    "cumRealisedPnl": fmt(realised.get(ccy, zero)), "bonus": "0", "marginCollateral": True,
+                    "collateralSwitch": True, "spotBorrow": "0",
                 }
             )
         usd = fmt(total_usd)
-        account = {
-            "accountType": "UNIFIED", "accountIMRate": "0", "accountMMRate": "0", "accountIMRateByMp": "0",
-            "accountMMRateByMp": "0", "totalEquity": usd, "totalWalletBalance": usd, "totalMarginBalance": usd,
-            "totalAvailableBalance": usd, "totalPerpUPL": "0", "totalInitialMargin": "0", "totalInitialMarginByMp": "0",
-            "totalMaintenanceMargin": "0", "totalMaintenanceMarginByMp": "0", "accountLTV": "0", "coin": coins,
+        wallet_account = {
+            "accountType": "UNIFIED", "accountIMRate": fmt((total_im / total_equity).quantize(Decimal("0.0001"))) if total_equity else "0",
+            "accountMMRate": fmt((total_mm / total_equity).quantize(Decimal("0.0001"))) if total_equity else "0",
+            "accountIMRateByMp": "0", "accountMMRateByMp": "0", "totalEquity": fmt(total_equity), "totalWalletBalance": usd,
+            "totalMarginBalance": fmt(total_equity), "totalAvailableBalance": fmt(total_available), "totalPerpUPL": fmt(total_upl),
+            "totalInitialMargin": fmt(total_im), "totalInitialMarginByMp": fmt(total_im), "totalMaintenanceMargin": fmt(total_mm),
+            "totalMaintenanceMarginByMp": fmt(total_mm), "accountLTV": "0", "coin": coins,
         }
-        return ok({"list": [account]})
+        return ok({"list": [wallet_account]})
 
     # ---- orders ----
 
     async def create(request: web.Request, params: Params) -> web.Response:
         category = _category(params)
+        if category == "linear":
+            return await create_linear(params)
         if category != "spot":
-            raise Reply(10001, "params error: symbol invalid")  # no derivative instruments here
+            raise Reply(10001, "params error: symbol invalid")  # no inverse or option instruments here
         m = spot_market(params)
         side, order_type = SIDES.get(str(params.get("side"))), params.get("orderType")
         if side is None:
@@ -635,14 +1076,72 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         response = ok({"orderId": str(ID_BASE + o.id), "orderLinkId": o.client_id})
         return await deliver(o.behaviour, response)
 
-    def ids(params: Params) -> tuple[int | None, str | None]:
-        """orderId wins over orderLinkId when both are sent (bybit's rule)."""
+    async def create_linear(params: Params) -> web.Response:
+        """A linear perpetual order: qty in the base coin, one-way mode (positionIdx 0)."""
+        m = linear_market(params)
+        side, order_type = SIDES.get(str(params.get("side"))), params.get("orderType")
+        if side is None:
+            raise Reply(10001, "params error: side invalid")
+        if order_type not in ("Limit", "Market"):
+            raise Reply(10001, "params error: orderType invalid")
+        if str(params.get("positionIdx", 0)) != "0":
+            raise Reply(10001, "position idx not match position mode")
+        if params.get("orderFilter") not in (None, "", "Order") or params.get("triggerPrice") not in (None, ""):
+            raise Reply(10001, "params error: conditional orders are not supported by the fake")
+        qty, price = _dec(params, "qty", linear=True), _dec(params, "price", linear=True)
+        if qty is None:
+            raise Reply(10001, "params error: qty invalid")
+        if qty <= 0:
+            raise Reply(10001, "The number of contracts exceeds minimum limit allowed")
+        tif = params.get("timeInForce") or "GTC"
+        if tif not in ("GTC", "IOC", "FOK"):  # PostOnly/RPI: the engine has no post-only matching
+            raise Reply(10001, "params error: timeInForce invalid")
+        client_id = str(params.get("orderLinkId") or "")
+        if client_id and not CLIENT_ID.match(client_id):
+            raise Reply(10001, "params error: orderLinkId invalid")
+        if order_type == "Limit":
+            if price is None:
+                raise Reply(10001, "params error: price invalid")
+        else:
+            price, tif = None, "IOC"  # a market order is IOC; its qty is always base on derivatives
+        amount = qty / _size(m)
+        reduce_only = params.get("reduceOnly") in (True, "true", "True", 1, "1")
+        if reduce_only:  # may only shrink the position: cut to its size, refused when there is none
+            held = fx.position(m.symbol).contracts
+            reducible = -held if side == "buy" else held
+            if reducible <= 0:
+                raise Reply(110017, "orderQty will be truncated to zero")
+            amount = min(amount, reducible)
+        try:
+            o = fx.place(m.symbol, side, order_type.lower(), amount, price, client_id, tif)
+        except Refused as refused:
+            raise linear_refusal(refused, m) from None
+        placed_as[o.id] = Placed(fmt(_wire(m, amount)), "", m.price, reduce_only)
+        response = ok({"orderId": linear_order_id(o.id), "orderLinkId": o.client_id})
+        return await deliver(o.behaviour, response)
+
+    def ids(params: Params, category: str = "spot") -> tuple[int | None, str | None]:
+        """orderId wins over orderLinkId when both are sent (bybit's rule). An orderId that
+        names no order is -1 (found nowhere)."""
         if params.get("orderId"):
-            return _ord_id(params["orderId"]) or -1, None
+            text = str(params["orderId"])
+            if category == "linear":
+                return next((o.id for o in orders_in("linear") if linear_order_id(o.id) == text), -1), None
+            return _ord_id(text) or -1, None
         return None, str(params.get("orderLinkId") or "") or None
 
     async def cancel(request: web.Request, params: Params) -> web.Response:
-        if _category(params) != "spot":
+        category = _category(params)
+        if category == "linear":
+            m = linear_market(params)
+            order_id, client_id = ids(params, "linear")
+            if order_id is None and client_id is None:
+                raise Reply(10001, "params error: orderId or orderLinkId is required")
+            o = fx.cancel(m.symbol, order_id, client_id)
+            if o is None:  # unknown, or already filled/cancelled
+                raise Reply(110001, "order not exists or too late to cancel")
+            return ok({"orderId": linear_order_id(o.id), "orderLinkId": o.client_id})
+        if category != "spot":
             raise Reply(10001, "params error: symbol invalid")
         m = spot_market(params)
         if params.get("orderFilter", "Order") != "Order":
@@ -655,34 +1154,53 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
             raise Reply(170213, "Order does not exist.")
         return ok({"orderId": str(ID_BASE + o.id), "orderLinkId": o.client_id})
 
+    def linear_scope(params: Params, required: bool) -> tuple[Market | None, list[Market]]:
+        """A linear list's scope: the symbol, else the perpetuals of baseCoin and/or settleCoin
+        (one of the three is required where bybit requires it)."""
+        m = linear_market(params, required=False)
+        if m is not None:
+            return m, [m]
+        base, settle = params.get("baseCoin") or "", params.get("settleCoin") or ""
+        if required and not base and not settle:
+            raise Reply(10001, "params error: symbol, baseCoin or settleCoin is required")
+        return None, [x for x in markets_of("linear") if base in ("", x.base) and settle in ("", x.quote)]
+
     async def realtime(request: web.Request, params: Params) -> web.Response:
         """Open orders; a query by orderId or orderLinkId (which win over symbol) finds the
         newest such order whatever its status; openOnly=1 lists recent finished orders."""
         category = _category(params)
-        if category != "spot":
+        if category not in ("spot", "linear"):
             return ok({"category": category, "list": [], "nextPageCursor": ""})
-        order_id, client_id = ids(params)
+        order_id, client_id = ids(params, category)
         if order_id is not None or client_id is not None:
-            o = fx.find(None, order_id, client_id)
+            o = find_in(category, order_id, client_id)
             keep = fx.realtime_keeps_finished
-            if o is not None and o.status != "open" and keep is not None:
-                newest = sorted((f for f in fx.orders() if f.status != "open"), key=lambda f: (f.created_ms, f.id), reverse=True)[:keep]
+            if o is not None and o.status != "open" and keep is not None:  # the newest finished, per category
+                newest = newest_first([f for f in orders_in(category) if f.status != "open"])[:keep]
                 o = o if o in newest else None
             rows = [render(o)] if o is not None else []
         else:
-            m = spot_market(params, required=False)
+            if category == "linear":
+                symbols = {x.symbol for x in linear_scope(params, required=True)[1]}
+            else:
+                m = spot_market(params, required=False)
+                symbols = {m.symbol} if m else {x.symbol for x in markets_of("spot")}
             finished = str(params.get("openOnly") or "0") != "0"
-            chosen = [o for o in fx.orders(m.symbol if m else None) if (o.status != "open") == finished]
-            rows = [render(o) for o in sorted(chosen, key=lambda o: (o.created_ms, o.id), reverse=True)]
-        return ok({"category": "spot"} | _page(rows, params, 20, 50))
+            chosen = [o for o in fx.orders() if o.symbol in symbols and (o.status != "open") == finished]
+            rows = [render(o) for o in newest_first(chosen)]
+        return ok({"category": category} | _page(rows, params, 20, 50))
 
     async def history(request: web.Request, params: Params) -> web.Response:
         """Finished orders, newest first, within startTime..endTime (the last 7 days by default)."""
         category = _category(params)
-        if category != "spot":
+        if category not in ("spot", "linear"):
             return ok({"category": category, "list": [], "nextPageCursor": ""})
-        m = spot_market(params, required=False)
-        order_id, client_id = ids(params)
+        if category == "linear":
+            symbols = {x.symbol for x in linear_scope(params, required=False)[1]}
+        else:
+            m = spot_market(params, required=False)
+            symbols = {m.symbol} if m else {x.symbol for x in markets_of("spot")}
+        order_id, client_id = ids(params, category)
         now = fx.now_ms()
         start, end = params.get("startTime"), params.get("endTime")
         end_ms = int(end) if end else (int(start) + SEVEN_DAYS if start else now)
@@ -690,32 +1208,115 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         status = params.get("orderStatus")
         chosen = [
             o
-            for o in fx.orders(m.symbol if m else None)
-            if o.status != "open"
+            for o in fx.orders()
+            if o.symbol in symbols
+            and o.status != "open"
             and start_ms <= o.created_ms <= end_ms
             and (order_id is None or o.id == order_id)
             and (client_id is None or o.client_id == client_id)
         ]
-        rows = [render(o) for o in sorted(chosen, key=lambda o: (o.created_ms, o.id), reverse=True)]
+        rows = [render(o) for o in newest_first(chosen)]
         rows = [r for r in rows if status in (None, "", r["orderStatus"])]
-        return ok({"category": "spot"} | _page(rows, params, 20, 50))
+        return ok({"category": category} | _page(rows, params, 20, 50))
 
     async def executions(request: web.Request, params: Params) -> web.Response:
         category = _category(params)
-        if category != "spot":
+        if category not in ("spot", "linear"):
             return ok({"category": category, "list": [], "nextPageCursor": ""})
-        m = spot_market(params, required=False)
-        order_id, client_id = ids(params)
+        if category == "linear":
+            symbols = {x.symbol for x in linear_scope(params, required=False)[1]}
+        else:
+            m = spot_market(params, required=False)
+            symbols = {m.symbol} if m else {x.symbol for x in markets_of("spot")}
+        order_id, client_id = ids(params, category)
         start, end = int(params.get("startTime") or 0), int(params.get("endTime") or fx.now_ms())
+        render_fill = _linear_execution if category == "linear" else _execution
         rows = [
-            _execution(t, o, fx.market(o.symbol))
-            for o in fx.orders(m.symbol if m else None)
+            render_fill(t, o, fx.market(o.symbol))
+            for o in fx.orders()
+            if o.symbol in symbols
             for t in o.trades
             if (order_id is None or o.id == order_id) and (client_id is None or o.client_id == client_id)
             and start <= t.time_ms <= end
         ]
         rows.sort(key=lambda r: r["seq"], reverse=True)
-        return ok({"category": "spot"} | _page(rows, params, 50, 100))
+        return ok({"category": category} | _page(rows, params, 50, 100))
+
+    # ---- positions, leverage, margin mode ----
+
+    async def position_list(request: web.Request, params: Params) -> web.Response:
+        """A symbol's row whether or not it holds a position; by settleCoin, the non-flat ones."""
+        category = _category(params)
+        if category == "spot":
+            raise Reply(10001, "params error: Category is invalid")
+        if category != "linear":
+            return ok({"category": category, "list": [], "nextPageCursor": ""})
+        m = linear_market(params, required=False)
+        now = fx.now_ms()
+        if m is not None:
+            chosen = [(m, fx.position(m.symbol))]
+        else:
+            settle = params.get("settleCoin") or ""
+            if not settle:
+                raise Reply(10001, "params error: symbol or settleCoin is required")
+            chosen = [(x, fx.position(x.symbol)) for x in markets_of("linear") if x.quote == settle]
+            chosen = [(x, p) for x, p in chosen if p.contracts]
+        rows = [_position(p, x, fx.leverage.get(x.symbol, 1), now) for x, p in chosen]
+        return ok({"category": "linear"} | _page(rows, params, 20, 200))
+
+    async def set_leverage(request: web.Request, params: Params) -> web.Response:
+        category = _category(params)
+        if category not in ("linear", "inverse"):
+            raise Reply(10001, "params error: Category is invalid")
+        m = linear_market(params)
+        buy, sell = _dec(params, "buyLeverage", linear=True), _dec(params, "sellLeverage", linear=True)
+        if buy is None or sell is None:
+            raise Reply(10001, "params error: buyLeverage and sellLeverage are required")
+        if buy != sell:  # one-way mode
+            raise Reply(10001, "params error: buyLeverage must be the same as sellLeverage in one-way mode")
+        if buy != buy.to_integral_value() or buy < 1:  # the engine keeps whole leverages
+            raise Reply(10001, "params error: leverage invalid")
+        if int(buy) == fx.leverage.get(m.symbol):
+            raise Reply(110043, "leverage not modified")
+        try:
+            fx.set_leverage(m.symbol, int(buy))
+        except Refused:
+            raise Reply(10001, "params error: leverage invalid") from None
+        return ok({})
+
+    async def set_margin_mode(request: web.Request, params: Params) -> web.Response:
+        """The unified account's margin mode, account-wide (every linear perpetual at once)."""
+        wanted = params.get("setMarginMode")
+        if wanted == "PORTFOLIO_MARGIN":  # not modelled: refused as bybit's own docs example is
+            reasons = [{"reasonCode": "3400000", "reasonMsg": "Equity needs to be equal to or greater than 1000 USDC"}]
+            return envelope(3400045, "Set margin mode failed", {"reasons": reasons}, fx.now_ms())
+        if wanted not in MARGIN_MODES:
+            raise Reply(10001, "params error: setMarginMode invalid")
+        if account_margin_mode() == wanted:
+            return envelope(0, "Request accepted", {"reasons": []}, fx.now_ms())
+        perps = markets_of("linear")
+        reasons = []
+        holding = sorted({m.quote for m in perps if fx.position(m.symbol).contracts})
+        for settle in holding:
+            reasons.append({"reasonCode": "3400208", "reasonMsg": f"You have unclosed hedge mode or isolated mode {settle} perpetual positions"})
+        ordering = sorted({fx.market(o.symbol).quote for o in fx.orders(status="open") if fx.market(o.symbol).perpetual})
+        for settle in ordering:
+            code = "3400052" if settle == "USDC" else "3400054"
+            reasons.append({"reasonCode": code, "reasonMsg": f"You have uncancelled {settle} perpetual orders"})
+        if reasons:
+            return envelope(3400045, "Set margin mode failed", {"reasons": reasons}, fx.now_ms())
+        try:
+            for m in perps:
+                fx.set_margin_mode(m.symbol, MARGIN_MODES[wanted])
+        except Refused:  # a position or an order arrived meanwhile
+            reasons = [{"reasonCode": "3400054", "reasonMsg": "You have uncancelled USDT perpetual orders"}]
+            return envelope(3400045, "Set margin mode failed", {"reasons": reasons}, fx.now_ms())
+        account["margin_mode"], account["updated_ms"] = wanted, fx.now_ms()
+        return envelope(0, "Request accepted", {"reasons": []}, fx.now_ms())
+
+    async def switch_isolated(request: web.Request, params: Params) -> web.Response:
+        """The classic account's per-symbol switch: a unified account may not use it."""
+        raise Reply(100028, "unified account is forbidden")
 
     return [
         web.get("/v5/market/time", public(server_time)),
@@ -732,4 +1333,8 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         web.get("/v5/order/realtime", private(realtime)),
         web.get("/v5/order/history", private(history)),
         web.get("/v5/execution/list", private(executions)),
+        web.get("/v5/position/list", private(position_list)),
+        web.post("/v5/position/set-leverage", private(set_leverage)),
+        web.post("/v5/position/switch-isolated", private(switch_isolated)),
+        web.post("/v5/account/set-margin-mode", private(set_margin_mode)),
     ]

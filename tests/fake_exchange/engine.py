@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 
 FEE_RATE = Decimal("0.001")  # 0.1 %, charged in the asset received (as binance and okx do on spot)
+PERP_FEE_RATE = Decimal("0.0005")  # 0.05 % of the notional, in the settle (quote) currency
+DEFAULT_LEVERAGE = 20  # what a venue sets on a perpetual nobody has touched (binance's default)
+MAX_LEVERAGE = 125
 
 
 def dec(value: float | int | str | Decimal) -> Decimal:
@@ -91,6 +94,33 @@ class Market:
     price_tick: Decimal
     min_amount: Decimal
     min_cost: Decimal
+    # A linear perpetual ("BTC/USDT:USDT"): amounts are contracts of this much base, margin and
+    # profit are in the quote. None: spot.
+    contract_size: Decimal | None = None
+
+    @property
+    def perpetual(self) -> bool:
+        return self.contract_size is not None
+
+    def base_of(self, amount: Decimal) -> Decimal:
+        """An order amount in the base currency (a perpetual's amounts are contracts)."""
+        return amount * self.contract_size if self.contract_size is not None else amount
+
+
+@dataclass
+class Position:
+    """One perpetual's position, one-way (net) mode: contracts are signed, + long, - short."""
+
+    symbol: str
+    contracts: Decimal = Decimal(0)
+    entry_price: Decimal = Decimal(0)
+    margin: Decimal = Decimal(0)  # isolated margin held for it, in the quote
+    realized: Decimal = Decimal(0)
+    updated_ms: int = 0
+
+    @property
+    def side(self) -> str:
+        return "long" if self.contracts > 0 else "short" if self.contracts < 0 else ""
 
 
 @dataclass
@@ -105,10 +135,11 @@ class Trade:
     fee_asset: str
     maker: bool
     time_ms: int
+    contract_size: Decimal = Decimal(1)  # a perpetual's trade: `amount` is contracts of this much base
 
     @property
     def cost(self) -> Decimal:
-        return self.price * self.amount
+        return self.price * self.amount * self.contract_size
 
 
 @dataclass
@@ -135,6 +166,8 @@ class Order:
     lock_price: Decimal = Decimal(0)  # price the buy's quote was reserved at
     updated_ms: int = 0
     trades: list[Trade] = field(default_factory=list)
+    # A perpetual's order: amounts are contracts of this much base; `cost` is in the quote either way.
+    contract_size: Decimal = Decimal(1)
 
     @property
     def remaining(self) -> Decimal:
@@ -142,7 +175,7 @@ class Order:
 
     @property
     def average(self) -> Decimal | None:
-        return self.cost / self.filled if self.filled else None
+        return self.cost / (self.filled * self.contract_size) if self.filled else None
 
     def as_placed(self) -> dict:
         return {
@@ -185,6 +218,10 @@ class Engine:
         # bybit's realtime list keeps only the newest finished orders (500 on a unified account);
         # None: every one. A lookup past it must go to the history.
         self.realtime_keeps_finished: int | None = None
+        # perpetuals: positions, and each symbol's leverage and margin mode as the account set them
+        self._positions: dict[str, Position] = {}
+        self.leverage: dict[str, int] = {}
+        self.margin_mode: dict[str, str] = {}
 
     # ---- time and venue conditions -------------------------------------------------
 
@@ -218,6 +255,75 @@ class Engine:
             )
             for ccy in (base, quote):
                 self._balances.setdefault(ccy, {"free": Decimal(0), "used": Decimal(0)})
+
+    def add_perpetual(
+        self,
+        symbol: str,
+        price: float,
+        contract_size: float = 1.0,
+        amount_step: float = 0.001,
+        price_tick: float = 0.1,
+        min_amount: float = 0.001,
+        min_cost: float = 5.0,
+    ) -> None:
+        """A linear perpetual, e.g. "BTC/USDT:USDT" (amounts in contracts of `contract_size` base)."""
+        pair, settle = symbol.split(":")
+        base, quote = pair.split("/")
+        if settle != quote:
+            raise ValueError(f"{symbol}: only linear perpetuals (settled in the quote) are modelled")
+        with self.lock:
+            self.markets[symbol] = Market(
+                symbol, base, quote, dec(price), dec(amount_step), dec(price_tick), dec(min_amount), dec(min_cost),
+                contract_size=dec(contract_size),
+            )
+            self._balances.setdefault(quote, {"free": Decimal(0), "used": Decimal(0)})
+            self.leverage.setdefault(symbol, DEFAULT_LEVERAGE)
+            self.margin_mode.setdefault(symbol, "cross")
+
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        """Raises Refused("unknown_symbol" | "leverage_range")."""
+        with self.lock:
+            m = self.markets.get(symbol)
+            if m is None or not m.perpetual:
+                raise Refused("unknown_symbol")
+            if not 1 <= leverage <= MAX_LEVERAGE:
+                raise Refused("leverage_range")
+            self.leverage[symbol] = int(leverage)
+
+    def set_margin_mode(self, symbol: str, mode: str) -> bool:
+        """"isolated" or "cross"; False when it already was. Raises Refused("margin_mode_busy")
+        while the symbol has a position or open orders (venues refuse a switch then)."""
+        with self.lock:
+            m = self.markets.get(symbol)
+            if m is None or not m.perpetual:
+                raise Refused("unknown_symbol")
+            if mode not in ("isolated", "cross"):
+                raise Refused("margin_mode")
+            if self.margin_mode.get(symbol) == mode:
+                return False
+            pos = self._positions.get(symbol)
+            if (pos is not None and pos.contracts) or any(o.symbol == symbol and o.status == "open" for o in self._orders):
+                raise Refused("margin_mode_busy")
+            self.margin_mode[symbol] = mode
+            return True
+
+    def positions(self) -> list[Position]:
+        """Every perpetual's position that is not flat (copies)."""
+        with self.lock:
+            return [copy.copy(p) for p in self._positions.values() if p.contracts]
+
+    def position(self, symbol: str) -> Position:
+        with self.lock:
+            return copy.copy(self._positions.get(symbol) or Position(symbol))
+
+    def set_position(self, symbol: str, contracts: float, entry_price: float | None = None) -> None:
+        """Put a position on the account directly (someone traded by hand): for reconciliation tests."""
+        with self.lock:
+            m = self.markets[symbol]
+            entry = dec(entry_price) if entry_price is not None else m.price
+            lev = Decimal(self.leverage.get(symbol, DEFAULT_LEVERAGE))
+            self._positions[symbol] = Position(symbol, dec(contracts), entry, abs(m.base_of(dec(contracts))) * entry / lev,
+                                               updated_ms=self.now_ms())
 
     def set_balance(self, currency: str, free: float) -> None:
         with self.lock:
@@ -315,11 +421,14 @@ class Engine:
             if amount < m.min_amount or amount <= 0:
                 raise Refused("amount_min")
             ref_price = price if order_type == "limit" else m.price
-            if check_min_cost and amount * ref_price < m.min_cost:
+            if check_min_cost and m.base_of(amount) * ref_price < m.min_cost:
                 raise Refused("cost_min")
             if client_id and any(o.client_id == client_id and o.status == "open" for o in self._orders):
                 raise Refused("duplicate")
-            lock_ccy, need = (m.quote, amount * ref_price) if side == "buy" else (m.base, amount)
+            if m.perpetual:  # initial margin at the symbol's leverage, in the quote, whichever the side
+                lock_ccy, need = m.quote, m.base_of(amount) * ref_price / Decimal(self.leverage.get(symbol, DEFAULT_LEVERAGE))
+            else:
+                lock_ccy, need = (m.quote, amount * ref_price) if side == "buy" else (m.base, amount)
             bal = self._balances.setdefault(lock_ccy, {"free": Decimal(0), "used": Decimal(0)})
             if bal["free"] < need:
                 raise Refused("insufficient")
@@ -329,7 +438,7 @@ class Engine:
             now = self.now_ms()
             o = Order(
                 next(self._order_ids), client_id, symbol, side, order_type, tif, amount, price, now, behaviour,
-                quote_amount=quote_amount, updated_ms=now,
+                quote_amount=quote_amount, updated_ms=now, contract_size=m.contract_size or Decimal(1),
             )
             bal["free"] -= need
             bal["used"] += need
@@ -358,6 +467,8 @@ class Engine:
 
     def _fill(self, o: Order, qty: Decimal, px: Decimal, maker: bool) -> None:
         m = self.markets[o.symbol]
+        if m.perpetual:
+            return self._fill_perpetual(o, m, qty, px, maker)
         b, q = self._balances[m.base], self._balances[m.quote]
         cost = qty * px
         if o.side == "buy":
@@ -382,10 +493,56 @@ class Engine:
         if o.filled >= o.amount:
             self._close(o, "filled")
 
+    def _fill_perpetual(self, o: Order, m: Market, qty: Decimal, px: Decimal, maker: bool) -> None:
+        """A perpetual's fill moves the position: what it closes realises profit and frees its
+        margin, what it opens takes margin at the symbol's leverage; the fee is in the quote."""
+        q = self._balances[m.quote]
+        release = o.locked if qty >= o.remaining else min(o.locked, o.locked * qty / o.remaining)
+        q["used"] -= release
+        q["free"] += release
+        o.locked -= release
+        pos = self._positions.setdefault(o.symbol, Position(o.symbol))
+        signed = qty if o.side == "buy" else -qty
+        lev = Decimal(self.leverage.get(o.symbol, DEFAULT_LEVERAGE))
+        if pos.contracts and (pos.contracts > 0) != (signed > 0):  # closes (part of) the position
+            closing = min(abs(signed), abs(pos.contracts))
+            direction = Decimal(1) if pos.contracts > 0 else Decimal(-1)
+            pnl = (px - pos.entry_price) * m.base_of(closing) * direction
+            freed = pos.margin * closing / abs(pos.contracts)
+            pos.margin -= freed
+            q["used"] -= freed
+            q["free"] += freed + pnl
+            pos.realized += pnl
+            pos.contracts += closing * (Decimal(1) if signed > 0 else Decimal(-1))
+            signed -= closing * (Decimal(1) if signed > 0 else Decimal(-1))
+            if not pos.contracts:
+                pos.entry_price, pos.margin = Decimal(0), Decimal(0)
+        if signed:  # opens or adds
+            total = pos.contracts + signed
+            pos.entry_price = (pos.entry_price * abs(pos.contracts) + px * abs(signed)) / abs(total)
+            margin = m.base_of(abs(signed)) * px / lev
+            pos.margin += margin
+            q["free"] -= margin
+            q["used"] += margin
+            pos.contracts = total
+        cost = m.base_of(qty) * px
+        fee = cost * PERP_FEE_RATE
+        q["free"] -= fee
+        now = self.now_ms()
+        pos.updated_ms = now
+        o.trades.append(Trade(next(self._trade_ids), o.id, o.symbol, o.side, px, qty, fee, m.quote, maker, now, m.contract_size))
+        o.filled += qty
+        o.cost += cost
+        o.fee += fee
+        o.fee_asset = m.quote
+        o.updated_ms = now
+        if o.filled >= o.amount:
+            self._close(o, "filled")
+
     def _close(self, o: Order, status: str) -> None:
         """Finish an order and give back whatever it still had reserved."""
         m = self.markets[o.symbol]
-        bal = self._balances[m.quote if o.side == "buy" else m.base]
+        bal = self._balances[m.quote if o.side == "buy" or m.perpetual else m.base]
         bal["used"] -= o.locked
         bal["free"] += o.locked
         o.locked = Decimal(0)

@@ -1,11 +1,39 @@
-"""okx REST v5 (spot, tdMode cash) on top of the engine: the paths, OK-ACCESS-* signing,
-the `{"code", "msg", "data"}` envelope, per-order `sCode`/`sMsg` results and the HTTP
-statuses okx uses, so ccxt runs its real request building and parsing against it.
+"""okx REST v5 on top of the engine: spot (tdMode cash, "BTC-USDT") and linear perpetual
+swaps (instType SWAP, "BTC-USDT-SWAP", tdMode cross or isolated), with the paths,
+OK-ACCESS-* signing, the `{"code", "msg", "data"}` envelope, per-order `sCode`/`sMsg`
+results and the HTTP statuses okx uses, so ccxt runs its real request building and
+parsing against it.
 
 okx answers business errors with HTTP 200 and a non-zero `code` (order placement: code
 "1" "All operations failed" with the reason in `data[i].sCode`), authentication errors
 with HTTP 401, rate limits with 429 and outages with 503. ccxt maps `code`/`sCode`
 through okx.py `exceptions['exact']`.
+
+Perpetual swaps (the account is in net position mode, `posMode` net_mode, and in "Spot and
+futures" mode, acctLv 2). A swap's amounts (`sz`, `accFillSz`, `fillSz`, `pos`, `lotSz`,
+`minSz`) are CONTRACTS of `ctVal` base; fees and margin are in the settle currency (USDT).
+okx has no per-instrument margin-mode setting: every order names its own `tdMode` (cross or
+isolated), and the account keeps one leverage per (instrument, margin mode), set by POST
+/api/v5/account/set-leverage {instId, lever, mgnMode[, posSide net]} (ccxt's set_margin_mode
+calls that same endpoint, and needs params["lever"] or ["leverage"]). Setting a leverage
+while the instrument has pending orders in that margin mode is refused, even when the value
+does not change: code 59000 for isolated ("Setting failed. Cancel any open orders, close
+positions, and stop trading bots first.", as okx answered freqtrade), 59107 for cross (as
+it answered passivbot). A position alone does not block it.
+
+What the fake cannot do. Real okx holds a cross and an isolated position on the same swap side
+by side; the engine holds one position per symbol, whose margin mode is
+`fx.margin_mode[symbol]`. So here an order whose tdMode differs from the symbol's switches the
+symbol to that mode when the symbol is flat with no open orders (okx: a new position in that
+mode), and is refused with the fake's own sCode FAKE_MIXED_MODES ("59999", which ccxt raises as
+a plain ExchangeError) when the symbol holds a position or open orders in the other mode, where
+okx would accept it and open a second position. A set-leverage for the other mode then is
+accepted and kept for that mode, as okx does. The engine also keeps ONE balance pool per
+currency for spot and for margin (okx's trading account is one pool too, but its
+availBal/frozenBal split differs in detail): an order's margin is in `frozenBal`/`ordFrozen`,
+a position's in `frozenBal` and, for isolated ones, `isoEq`. Positions carry no fees or funding
+(`realizedPnl` is the closed profit only), reduceOnly is not enforced, and hedge mode
+(long_short_mode) is not modelled.
 """
 
 from __future__ import annotations
@@ -15,13 +43,28 @@ import hashlib
 import hmac
 import json
 import re
+import zlib
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
-from .engine import Behaviour, Market, Order, Refused, Trade, candles, interval_ms, stats_24h
+from .engine import (
+    DEFAULT_LEVERAGE,
+    MAX_LEVERAGE,
+    PERP_FEE_RATE,
+    Behaviour,
+    Market,
+    Order,
+    Position,
+    Refused,
+    Trade,
+    candles,
+    interval_ms,
+    stats_24h,
+)
 from .server import deliver, json_response
 
 if TYPE_CHECKING:
@@ -32,6 +75,10 @@ Handler = Callable[[web.Request, Params], Awaitable[web.Response]]
 CLIENT_ID = re.compile(r"^[a-zA-Z0-9]{1,32}$")
 ID_BASE = 700_000_000_000_000_000  # okx ids are long digit strings
 ORD_TYPE = {"GTC": "limit", "IOC": "ioc", "FOK": "fok"}
+MMR_RATE = Decimal("0.004")  # maintenance margin, share of the notional (okx BTC-USDT-SWAP's first tier)
+# The fake's own refusal (not an okx code): an order in the other margin mode than the symbol's
+# position or open orders, which okx would hold as a second position. ccxt raises ExchangeError.
+FAKE_MIXED_MODES = "59999"
 
 
 class Reply(Exception):
@@ -65,7 +112,53 @@ def fmt(value: Decimal | int) -> str:
 
 
 def inst_id(m: Market) -> str:
-    return f"{m.base}-{m.quote}"
+    return f"{m.base}-{m.quote}-SWAP" if m.perpetual else f"{m.base}-{m.quote}"
+
+
+def inst_type(m: Market) -> str:
+    return "SWAP" if m.perpetual else "SPOT"
+
+
+@dataclass
+class OkxState:
+    """What okx keeps that the engine does not: the leverage of the margin mode a swap's
+    position is NOT in (the engine's `leverage[symbol]` is that of `margin_mode[symbol]`), and
+    each order's tdMode and leverage as placed. Kept on the FakeExchange, so it outlives a restart."""
+
+    other_leverage: dict[tuple[str, str], int] = field(default_factory=dict)
+    orders: dict[int, tuple[str, int]] = field(default_factory=dict)
+
+
+def okx_state(fx: FakeExchange) -> OkxState:
+    return fx.__dict__.setdefault("_okx_state", OkxState())
+
+
+def leverage_of(fx: FakeExchange, symbol: str, mode: str) -> int:
+    """The account's leverage for (symbol, margin mode)."""
+    if fx.margin_mode.get(symbol) == mode:
+        return fx.leverage.get(symbol, DEFAULT_LEVERAGE)
+    return okx_state(fx).other_leverage.get((symbol, mode), DEFAULT_LEVERAGE)
+
+
+def switch_mode(fx: FakeExchange, symbol: str, mode: str) -> None:
+    """Make `mode` the symbol's margin mode, carrying each mode's leverage along.
+    Raises Refused("margin_mode_busy") while the symbol has a position or open orders."""
+    current = fx.margin_mode.get(symbol)
+    if current == mode:
+        return
+    kept = fx.leverage.get(symbol, DEFAULT_LEVERAGE)
+    fx.set_margin_mode(symbol, mode)
+    state = okx_state(fx)
+    if current is not None:
+        state.other_leverage[(symbol, current)] = kept
+    fx.set_leverage(symbol, state.other_leverage.pop((symbol, mode), DEFAULT_LEVERAGE))
+
+
+def order_mode(fx: FakeExchange, o: Order) -> tuple[str, int]:
+    """(tdMode, lever) an order was placed with; one placed on the engine directly: the symbol's."""
+    if not fx.markets[o.symbol].perpetual:
+        return "cash", 0
+    return okx_state(fx).orders.get(o.id) or (fx.margin_mode.get(o.symbol, "cross"), fx.leverage.get(o.symbol, DEFAULT_LEVERAGE))
 
 
 # ---- request plumbing ------------------------------------------------------------------
@@ -145,9 +238,11 @@ def _state(o: Order) -> str:
     return "filled" if o.status == "filled" else "canceled"  # okx has no "expired": it cancels
 
 
-def _order(o: Order, m: Market) -> dict:
+def _order(o: Order, m: Market, td_mode: str = "cash", lever: int = 0) -> dict:
+    """An order row; a swap's sizes are contracts, its fee is in the settle currency."""
     last = o.trades[-1] if o.trades else None
     quote_sized = o.quote_amount is not None
+    swap = m.perpetual
     return {
         "accFillSz": fmt(o.filled),
         "algoClOrdId": "",
@@ -162,14 +257,14 @@ def _order(o: Order, m: Market) -> dict:
         "ccy": "",
         "clOrdId": o.client_id,
         "fee": fmt(-o.fee),
-        "feeCcy": o.fee_asset or (m.base if o.side == "buy" else m.quote),
+        "feeCcy": o.fee_asset or (m.quote if swap or o.side == "sell" else m.base),
         "fillPx": fmt(last.price) if last else "",
         "fillSz": fmt(last.amount) if last else "0",
         "fillTime": str(last.time_ms) if last else "",
         "instId": inst_id(m),
-        "instType": "SPOT",
+        "instType": inst_type(m),
         "isTpLimit": "false",
-        "lever": "",
+        "lever": str(lever) if swap else "",
         "linkedAlgoOrd": {"algoId": ""},
         "ordId": str(ID_BASE + o.id),
         "ordType": "market" if o.type == "market" else ORD_TYPE[o.tif],
@@ -181,7 +276,7 @@ def _order(o: Order, m: Market) -> dict:
         "pxVol": "",
         "quickMgnType": "",
         "rebate": "0",
-        "rebateCcy": m.quote if o.side == "buy" else m.base,
+        "rebateCcy": m.quote if swap or o.side == "buy" else m.base,
         "reduceOnly": "false",
         "side": o.side,
         "slOrdPx": "",
@@ -193,8 +288,8 @@ def _order(o: Order, m: Market) -> dict:
         "stpMode": "cancel_maker",
         "sz": fmt(o.quote_amount if quote_sized else o.amount),
         "tag": "",
-        "tdMode": "cash",
-        "tgtCcy": ("quote_ccy" if quote_sized else "base_ccy") if o.type == "market" else "",
+        "tdMode": td_mode if swap else "cash",
+        "tgtCcy": ("quote_ccy" if quote_sized else "base_ccy") if o.type == "market" and not swap else "",
         "tpOrdPx": "",
         "tpTriggerPx": "",
         "tpTriggerPxType": "",
@@ -206,7 +301,7 @@ def _order(o: Order, m: Market) -> dict:
 
 def _fill(t: Trade, o: Order, m: Market) -> dict:
     return {
-        "instType": "SPOT",
+        "instType": inst_type(m),
         "instId": inst_id(m),
         "tradeId": str(t.id),
         "ordId": str(ID_BASE + o.id),
@@ -230,52 +325,62 @@ def _fill(t: Trade, o: Order, m: Market) -> dict:
         "fee": fmt(-t.fee),
         "ts": str(t.time_ms),
         "fillTime": str(t.time_ms),
-        "feeRate": "-0.001",
+        "feeRate": fmt(-PERP_FEE_RATE) if m.perpetual else "-0.001",
         "tradeQuoteCcy": m.quote,
     }
 
 
 def _instrument(m: Market) -> dict:
+    """An instruments row. A swap (as okx lists BTC-USDT-SWAP): baseCcy/quoteCcy empty, the pair in
+    uly/instFamily, ctVal base per contract, lotSz/minSz in contracts, maximum leverage in lever."""
+    swap = m.perpetual
     return {
         "alias": "",
         "auctionEndTime": "",
-        "baseCcy": m.base,
+        "baseCcy": "" if swap else m.base,
         "category": "1",
-        "ctMult": "",
-        "ctType": "",
-        "ctVal": "",
-        "ctValCcy": "",
+        "contTdSwTime": "",
+        "ctMult": "1" if swap else "",
+        "ctType": "linear" if swap else "",
+        "ctVal": fmt(m.contract_size) if swap else "",
+        "ctValCcy": m.base if swap else "",
         "expTime": "",
-        "instFamily": "",
+        "futureSettlement": False,
+        "instFamily": f"{m.base}-{m.quote}" if swap else "",
         "instId": inst_id(m),
-        "instType": "SPOT",
-        "lever": "",
-        "listTime": "1606468572000",
+        "instIdCode": 10459 if swap else 10000,
+        "instType": inst_type(m),
+        "lever": str(MAX_LEVERAGE) if swap else "",
+        "listTime": "1573557408000" if swap else "1606468572000",
         "lotSz": fmt(m.amount_step),
-        "maxIcebergSz": "9999999999",
-        "maxLmtAmt": "1000000",
-        "maxLmtSz": "9999999999",
-        "maxMktAmt": "1000000",
-        "maxMktSz": "1000000",
-        "maxStopSz": "1000000",
-        "maxTriggerSz": "9999999999",
-        "maxTwapSz": "9999999999",
+        "maxIcebergSz": "100000000" if swap else "9999999999",
+        "maxLmtAmt": "20000000" if swap else "1000000",
+        "maxLmtSz": "100000000" if swap else "9999999999",
+        "maxMktAmt": "" if swap else "1000000",
+        "maxMktSz": "12000" if swap else "1000000",
+        "maxStopSz": "12000" if swap else "1000000",
+        "maxTriggerSz": "100000000" if swap else "9999999999",
+        "maxTwapSz": "100000000" if swap else "9999999999",
         "minSz": fmt(m.min_amount),
+        "openType": "",
         "optType": "",
-        "quoteCcy": m.quote,
+        "quoteCcy": "" if swap else m.quote,
         "ruleType": "normal",
-        "settleCcy": "",
+        "settleCcy": m.quote if swap else "",
         "state": "live",
         "stk": "",
         "tickSz": fmt(m.price_tick),
-        "uly": "",
+        "tradeQuoteCcyList": [] if swap else [m.quote],
+        "uly": f"{m.base}-{m.quote}" if swap else "",
     }
 
 
 def _ticker(m: Market, now: int) -> dict:
     s = stats_24h(m, now)
+    # a swap's vol24h is contracts and volCcy24h base; a spot pair's vol24h is base, volCcy24h quote
+    vol, vol_ccy = (s.volume / m.contract_size, s.volume) if m.perpetual else (s.volume, s.quote_volume)
     return {
-        "instType": "SPOT",
+        "instType": inst_type(m),
         "instId": inst_id(m),
         "last": fmt(s.last),
         "lastSz": fmt(m.amount_step * 10),
@@ -286,11 +391,95 @@ def _ticker(m: Market, now: int) -> dict:
         "open24h": fmt(s.open),
         "high24h": fmt(s.high),
         "low24h": fmt(s.low),
-        "volCcy24h": fmt(s.quote_volume),
-        "vol24h": fmt(s.volume),
+        "volCcy24h": fmt(vol_ccy),
+        "vol24h": fmt(vol),
         "ts": str(now),
         "sodUtc0": fmt(s.open),
         "sodUtc8": fmt(s.open),
+    }
+
+
+def _position(p: Position, m: Market, mode: str, lever: int, free: Decimal, trade_id: str) -> dict:
+    """A /account/positions row in net mode: `pos` is signed contracts, `margin` the isolated
+    margin (cross: `imr`), the mark is the market price. The liquidation price is where the
+    position's collateral (isolated: its margin; cross: its imr plus the free balance) less the
+    loss equals the maintenance margin, as ccxt's position validator checks. The engine keeps no
+    opening time: cTime is the last update, like uTime."""
+    qty = abs(p.contracts) * m.contract_size  # base
+    direction = Decimal(1) if p.contracts > 0 else Decimal(-1)
+    mark = m.price
+    notional = qty * mark
+    upl = (mark - p.entry_price) * qty * direction
+    mmr = notional * MMR_RATE
+    isolated = mode == "isolated"
+    initial = p.margin if isolated else notional / Decimal(lever)
+    collateral = initial if isolated else initial + free
+    liq = p.entry_price - direction * (collateral - mmr) / qty
+    rounded = lambda v: fmt(v.quantize(Decimal("0.00000001")))  # noqa: E731
+    return {
+        "adl": "1",
+        "availPos": "",
+        "avgPx": fmt(p.entry_price),
+        "baseBal": "",
+        "baseBorrowed": "",
+        "baseInterest": "",
+        "bePx": fmt(p.entry_price),
+        "bizRefId": "",
+        "bizRefType": "",
+        "cTime": str(p.updated_ms),
+        "ccy": m.quote,
+        "clSpotInUseAmt": "",
+        "closeOrderAlgo": [],
+        "deltaBS": "",
+        "deltaPA": "",
+        "fee": "0",
+        "fundingFee": "0",
+        "gammaBS": "",
+        "gammaPA": "",
+        "idxPx": fmt(mark),
+        "imr": "" if isolated else rounded(initial),
+        "instId": inst_id(m),
+        "instType": "SWAP",
+        "interest": "",
+        "last": fmt(mark),
+        "lever": str(lever),
+        "liab": "",
+        "liabCcy": "",
+        "liqPenalty": "0",
+        "liqPx": rounded(liq) if liq > 0 else "",
+        "margin": rounded(initial) if isolated else "",
+        "markPx": fmt(mark),
+        "maxSpotInUseAmt": "",
+        "mgnMode": mode,
+        "mgnRatio": rounded((initial + upl) / mmr) if mmr else "",
+        "mmr": rounded(mmr),
+        "nonSettleAvgPx": "",
+        "notionalUsd": rounded(notional),
+        "optVal": "",
+        "pendingCloseOrdLiabVal": "",
+        "pnl": fmt(p.realized),
+        "pos": fmt(p.contracts),
+        "posCcy": "",
+        "posId": str(ID_BASE + zlib.crc32(p.symbol.encode())),  # one net position per instrument
+        "posSide": "net",
+        "quoteBal": "",
+        "quoteBorrowed": "",
+        "quoteInterest": "",
+        "realizedPnl": fmt(p.realized),
+        "settledPnl": "",
+        "spotInUseAmt": "",
+        "spotInUseCcy": "",
+        "thetaBS": "",
+        "thetaPA": "",
+        "tradeId": trade_id,
+        "uTime": str(p.updated_ms),
+        "upl": rounded(upl),
+        "uplLastPx": rounded(upl),
+        "uplRatio": rounded(upl / initial) if initial else "0",
+        "uplRatioLastPx": rounded(upl / initial) if initial else "0",
+        "usdPx": "",
+        "vegaBS": "",
+        "vegaPA": "",
     }
 
 
@@ -298,6 +487,8 @@ def _ticker(m: Market, now: int) -> dict:
 
 
 def _refusal(reason: str, m: Market | None, side: str) -> tuple[str, str]:
+    if m is not None and m.perpetual and reason == "insufficient":
+        return "51008", f"Order failed. Insufficient {m.quote} margin in account"
     short = (m.quote if side == "buy" else m.base) if m else ""
     return {
         "unknown_symbol": ("51001", "Instrument ID does not exist."),
@@ -338,8 +529,11 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         except Reply:
             return failed("51001", "Instrument ID does not exist.")
         side, ord_type, sz, px = item.get("side"), item.get("ordType"), number("sz"), number("px")
-        if item.get("tdMode") != "cash":
-            return failed("51000", "Parameter tdMode error")
+        td_mode = item.get("tdMode")
+        if td_mode not in (("cross", "isolated") if m.perpetual else ("cash",)):
+            return failed("51000", "Parameter tdMode error")  # spot margin is not modelled
+        if m.perpetual and (item.get("posSide") or "net") != "net":
+            return failed("51000", "Parameter posSide error")  # net mode: long/short are hedge mode's
         if side not in ("buy", "sell"):
             return failed("51000", "Parameter side error")
         if ord_type not in ("market", "limit", "ioc", "fok"):
@@ -350,10 +544,16 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
             return failed("51000", "Parameter px error")
         if client_id and not CLIENT_ID.match(client_id):
             return failed("51000", "Parameter clOrdId error")
-        # spot market orders: sz is in quote for buys unless tgtCcy says base (okx's default)
+        # spot market orders: sz is in quote for buys unless tgtCcy says base (okx's default); a swap's is contracts
         tgt = item.get("tgtCcy") or ("quote_ccy" if side == "buy" else "base_ccy")
-        by_quote = ord_type == "market" and tgt == "quote_ccy"
+        by_quote = ord_type == "market" and tgt == "quote_ccy" and not m.perpetual
         tif = {"limit": "GTC", "ioc": "IOC", "fok": "FOK", "market": "GTC"}[ord_type]
+        if m.perpetual and fx.margin_mode.get(m.symbol) != td_mode:
+            try:  # okx: a position in this margin mode; the engine: the symbol switches while it is free
+                switch_mode(fx, m.symbol, td_mode)
+            except Refused:
+                return failed(FAKE_MIXED_MODES, f"fake exchange: okx would open a {td_mode} position on {inst_id(m)} next to "
+                                                f"the {fx.margin_mode.get(m.symbol)} one; the fake holds one position per instrument")
         try:
             o = fx.place(
                 m.symbol, side, "market" if ord_type == "market" else "limit", None if by_quote else sz,
@@ -363,6 +563,8 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
             if refused.reason == "reject":
                 return failed(str(refused.code), str(refused.msg))
             return failed(*_refusal(refused.reason, m, side))
+        if m.perpetual:
+            okx_state(fx).orders[o.id] = (td_mode, fx.leverage.get(m.symbol, DEFAULT_LEVERAGE))
         return {"clOrdId": client_id, "ordId": str(ID_BASE + o.id), "tag": tag, "ts": now, "sCode": "0", "sMsg": "Order placed"}, o
 
     async def place(request: web.Request, params: Params) -> web.Response:
@@ -377,6 +579,9 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         response = envelope(code, msg, results, inTime=str(start), outTime=str(fx.now_ms() * 1000))
         return await deliver(behaviour, response)
 
+    def render(o: Order, m: Market) -> dict:
+        return _order(o, m, *order_mode(fx, o))
+
     def lookup(item: Params) -> tuple[Market, int | None, str | None]:
         m = _market(fx, item.get("instId"))
         order_id, client_id = item.get("ordId"), item.get("clOrdId")
@@ -389,7 +594,7 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         o = fx.find(m.symbol, order_id, client_id) if (order_id is not None or client_id) else None
         if o is None:
             raise Reply("51603", "Order does not exist")
-        return ok([_order(o, m)])
+        return ok([render(o, m)])
 
     def cancel_one(item: Params) -> dict:
         m, order_id, client_id = lookup(item)
@@ -405,16 +610,27 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         code, msg = _batch_envelope(results)
         return envelope(code, msg, results, inTime=str(fx.now_ms() * 1000), outTime=str(fx.now_ms() * 1000))
 
+    def of_type(params: Params) -> str | None:
+        """instType, if named: SPOT, MARGIN, SWAP, FUTURES or OPTION (the fake has SPOT and SWAP)."""
+        kind = params.get("instType") or None
+        if kind is not None and kind not in ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"):
+            raise Reply("51000", "Parameter instType error", 400)
+        return kind
+
     def listed(params: Params, finished: bool) -> list[dict]:
-        m = _market(fx, params.get("instId"), required=False)
-        chosen = [o for o in fx.orders(m.symbol if m else None) if (o.status != "open") == finished]
+        kind, m = of_type(params), _market(fx, params.get("instId"), required=False)
+        markets = {x.symbol: x for x in fx.market_list()}
+        chosen = [
+            o for o in fx.orders(m.symbol if m else None)
+            if (o.status != "open") == finished and kind in (None, inst_type(markets[o.symbol]))
+        ]
         limit = min(int(params.get("limit") or 100), 100)
         after, before = _ord_id(params.get("after")), _ord_id(params.get("before"))  # older than / newer than an ordId
         chosen = [o for o in chosen if (after is None or o.id < after) and (before is None or o.id > before)]
-        return [_order(o, fx.market(o.symbol)) for o in reversed(chosen)][:limit]
+        return [render(o, markets[o.symbol]) for o in reversed(chosen)][:limit]
 
     async def orders_pending(request: web.Request, params: Params) -> web.Response:
-        return ok(listed(params, finished=False))
+        return ok(listed(params, finished=False))  # no instType: every type's open orders
 
     async def orders_history(request: web.Request, params: Params) -> web.Response:
         if not params.get("instType"):
@@ -422,13 +638,14 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         return ok(listed(params, finished=True))
 
     async def fills(request: web.Request, params: Params) -> web.Response:
-        m = _market(fx, params.get("instId"), required=False)
+        kind, m = of_type(params), _market(fx, params.get("instId"), required=False)
         order_id = _ord_id(params.get("ordId"))
+        markets = {x.symbol: x for x in fx.market_list()}
         rows = [
-            _fill(t, o, fx.market(o.symbol))
+            _fill(t, o, markets[o.symbol])
             for o in fx.orders(m.symbol if m else None)
             for t in o.trades
-            if order_id is None or o.id == order_id
+            if (order_id is None or o.id == order_id) and kind in (None, inst_type(markets[o.symbol]))
         ]
         rows.sort(key=lambda r: int(r["tradeId"]), reverse=True)
         return ok(rows[: int(params.get("limit") or 100)])
@@ -437,6 +654,17 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         wanted = set(filter(None, str(params.get("ccy", "")).split(",")))
         prices = {m.base: m.price for m in fx.market_list() if m.quote in ("USDT", "USDC", "USD")}
         now = str(fx.now_ms())
+        markets = {m.symbol: m for m in fx.market_list()}
+        order_frozen: dict[str, Decimal] = {}  # what open orders hold (a swap's: margin in the quote)
+        for o in fx.orders(status="open"):
+            m = markets[o.symbol]
+            ccy = m.quote if o.side == "buy" or m.perpetual else m.base
+            order_frozen[ccy] = order_frozen.get(ccy, Decimal(0)) + o.locked
+        isolated: dict[str, Decimal] = {}  # isolated positions' margin
+        for pos in fx.positions():
+            if fx.margin_mode.get(pos.symbol) == "isolated":
+                ccy = markets[pos.symbol].quote
+                isolated[ccy] = isolated.get(ccy, Decimal(0)) + pos.margin
         details, total_usd = [], Decimal(0)
         for ccy, b in sorted(fx.balance_snapshot().items()):
             eq = b["free"] + b["used"]
@@ -448,8 +676,9 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
                 {
                     "availBal": fmt(b["free"]), "availEq": "", "borrowFroz": "", "cashBal": fmt(eq), "ccy": ccy,
                     "crossLiab": "", "disEq": fmt(usd), "eq": fmt(eq), "eqUsd": fmt(usd), "fixedBal": "0",
-                    "frozenBal": fmt(b["used"]), "imr": "", "interest": "", "isoEq": "", "isoLiab": "", "isoUpl": "",
-                    "liab": "", "maxLoan": "", "mgnRatio": "", "mmr": "", "notionalLever": "", "ordFrozen": fmt(b["used"]),
+                    "frozenBal": fmt(b["used"]), "imr": "", "interest": "", "isoEq": fmt(isolated.get(ccy, 0)), "isoLiab": "",
+                    "isoUpl": "", "liab": "", "maxLoan": "", "mgnRatio": "", "mmr": "", "notionalLever": "",
+                    "ordFrozen": fmt(order_frozen.get(ccy, 0)),
                     "rewardBal": "0", "spotInUseAmt": "", "spotIsoBal": "0", "stgyEq": "0", "twap": "0", "uTime": now,
                     "upl": "", "uplLiab": "",
                 }
@@ -468,17 +697,20 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         return ok([{"ts": str(fx.now_ms())}])
 
     async def instruments(request: web.Request, params: Params) -> web.Response:
-        inst_type = params.get("instType")
-        if not inst_type:
+        kind = of_type(params)
+        if kind is None:
             raise Reply("50014", "Parameter instType can not be empty.", 400)
-        chosen = fx.market_list() if inst_type == "SPOT" else []  # the fake lists spot only
+        chosen = [m for m in fx.market_list() if inst_type(m) == kind]  # the fake has spot pairs and swaps only
         return ok([_instrument(m) for m in chosen if params.get("instId") in (None, inst_id(m))])
 
     async def ticker(request: web.Request, params: Params) -> web.Response:
         return ok([_ticker(_market(fx, params.get("instId")), fx.now_ms())])
 
     async def tickers(request: web.Request, params: Params) -> web.Response:
-        return ok([_ticker(m, fx.now_ms()) for m in fx.market_list()] if params.get("instType") == "SPOT" else [])
+        kind = of_type(params)
+        if kind is None:
+            raise Reply("50014", "Parameter instType can not be empty.", 400)
+        return ok([_ticker(m, fx.now_ms()) for m in fx.market_list() if inst_type(m) == kind])
 
     async def books(request: web.Request, params: Params) -> web.Response:
         m, n = _market(fx, params.get("instId")), min(int(params.get("sz") or 1), 400)
@@ -510,6 +742,109 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         ]
         return ok(rows[::-1])  # newest first, as okx sends them
 
+    # ---- the account: positions, leverage, configuration ----------------------------------
+
+    def swap(inst: str | None) -> Market:
+        m = _market(fx, inst)
+        if not m.perpetual:
+            raise Reply("51000", "Parameter instId error", 400)  # spot margin leverage is not modelled
+        return m
+
+    async def positions(request: web.Request, params: Params) -> web.Response:
+        kind = of_type(params)
+        if kind == "SPOT":
+            raise Reply("51000", "Parameter instType error", 400)
+        ids = [i for i in str(params.get("instId") or "").split(",") if i]
+        if len(ids) > 10:
+            raise Reply("51000", "Parameter instId error", 400)
+        wanted = {_market(fx, i).symbol for i in ids}
+        if kind not in (None, "SWAP"):
+            return ok([])
+        free = {ccy: b["free"] for ccy, b in fx.balance_snapshot().items()}
+        rows = []
+        for pos in sorted(fx.positions(), key=lambda x: x.updated_ms, reverse=True):  # newest first
+            if wanted and pos.symbol not in wanted:
+                continue
+            m = fx.market(pos.symbol)
+            mode = fx.margin_mode.get(pos.symbol, "cross")
+            trades = fx.trades(pos.symbol)
+            rows.append(_position(pos, m, mode, leverage_of(fx, pos.symbol, mode), free.get(m.quote, Decimal(0)),
+                                  str(trades[-1].id) if trades else ""))
+        return ok(rows)
+
+    async def set_leverage(request: web.Request, params: Params) -> web.Response:
+        body = params["body"]
+        if not isinstance(body, dict):
+            raise Reply("50002", "Json data format error.", 400)
+        if not body.get("instId"):
+            raise Reply("50014", "Parameter instId can not be empty.", 400)
+        m = swap(body.get("instId"))
+        mode = body.get("mgnMode")
+        if mode not in ("cross", "isolated"):
+            raise Reply("51000", "Parameter mgnMode error", 400)
+        try:
+            lever = Decimal(str(body.get("lever")))
+        except InvalidOperation:
+            raise Reply("51000", "Parameter lever error", 400) from None
+        if not lever.is_finite() or lever < 1 or lever != lever.to_integral_value():
+            raise Reply("51000", "Parameter lever error", 400)  # okx takes decimals too; the engine's are whole
+        if lever > MAX_LEVERAGE:
+            raise Reply("59102", "Leverage exceeds the maximum leverage. Please adjust the leverage")
+        if mode == "isolated" and (body.get("posSide") or "net") != "net":
+            raise Reply("51000", "Parameter posSide error", 400)  # net mode: long/short are hedge mode's
+        if any(order_mode(fx, o)[0] == mode for o in fx.orders(m.symbol, "open")):
+            # refused even when the leverage would not change; a position alone does not block it
+            if mode == "isolated":
+                raise Reply("59000", "Setting failed. Cancel any open orders, close positions, and stop trading bots first.")
+            raise Reply("59107", "Leverage can't be modified. Please cancel all pending cross margin orders before adjusting the leverage.")
+        try:
+            switch_mode(fx, m.symbol, mode)  # a flat symbol without orders: its next orders are this mode's
+            fx.set_leverage(m.symbol, int(lever))
+        except Refused:  # a position or orders in the other mode: okx keeps this mode's leverage for its own position
+            okx_state(fx).other_leverage[(m.symbol, mode)] = int(lever)
+        return ok([{"instId": inst_id(m), "lever": fmt(lever), "mgnMode": mode, "posSide": "net" if mode == "isolated" else ""}])
+
+    async def leverage_info(request: web.Request, params: Params) -> web.Response:
+        mode = params.get("mgnMode")
+        if not params.get("instId"):
+            raise Reply("50014", "Parameter instId can not be empty.", 400)
+        if not mode:
+            raise Reply("50014", "Parameter mgnMode can not be empty.", 400)
+        if mode not in ("cross", "isolated"):
+            raise Reply("51000", "Parameter mgnMode error", 400)
+        rows = []
+        for inst in str(params["instId"]).split(","):
+            m = swap(inst)
+            rows.append({"ccy": "", "instId": inst_id(m), "lever": fmt(leverage_of(fx, m.symbol, mode)), "mgnMode": mode,
+                         "posSide": "net" if mode == "isolated" else ""})
+        return ok(rows)
+
+    async def account_config(request: web.Request, params: Params) -> web.Response:
+        return ok(
+            [
+                {
+                    "acctLv": "2", "acctStpMode": "cancel_maker", "autoLoan": False, "ctIsoMode": "automatic",
+                    "enableSpotBorrow": False, "feeType": "0", "greeksType": "PA", "ip": "", "kycLv": "2", "label": "fake",
+                    "level": "Lv1", "levelTmp": "", "liquidationGear": "-1", "mainUid": "44705892343619584",
+                    "mgnIsoMode": "automatic", "opAuth": "0", "perm": "read_only,trade", "posMode": "net_mode",
+                    "roleType": "0", "settleCcy": "USDT", "settleCcyList": ["USD", "USDC", "USDG"], "spotBorrowAutoRepay": False,
+                    "spotOffsetType": "", "spotRoleType": "0", "spotTraderInsts": [], "stgyType": "0", "traderInsts": [],
+                    "type": "0", "uid": "44705892343619584",
+                }
+            ]
+        )
+
+    async def set_position_mode(request: web.Request, params: Params) -> web.Response:
+        body = params["body"] if isinstance(params["body"], dict) else {}
+        mode = body.get("posMode")
+        if mode not in ("net_mode", "long_short_mode"):
+            raise Reply("51000", "Parameter posMode error", 400)
+        if mode == "long_short_mode":
+            if fx.positions() or any(fx.markets[o.symbol].perpetual for o in fx.orders(status="open")):
+                raise Reply("59000", "Setting failed. Cancel any open orders, close positions, and stop trading bots first.")
+            raise Reply(FAKE_MIXED_MODES, "fake exchange: long_short_mode (hedge mode) is not modelled")
+        return ok([{"posMode": mode}])
+
     return [
         web.get("/api/v5/public/time", _public(server_time)),
         web.get("/api/v5/public/instruments", _public(instruments)),
@@ -519,6 +854,11 @@ def routes(fx: FakeExchange) -> list[web.RouteDef]:
         web.get("/api/v5/market/candles", _public(market_candles)),
         web.get("/api/v5/market/history-candles", _public(market_candles)),
         web.get("/api/v5/account/balance", private(balance)),
+        web.get("/api/v5/account/positions", private(positions)),
+        web.get("/api/v5/account/config", private(account_config)),
+        web.get("/api/v5/account/leverage-info", private(leverage_info)),
+        web.post("/api/v5/account/set-leverage", private(set_leverage)),
+        web.post("/api/v5/account/set-position-mode", private(set_position_mode)),
         web.post("/api/v5/trade/order", private(place)),
         web.post("/api/v5/trade/batch-orders", private(place)),
         web.get("/api/v5/trade/order", private(get_order)),

@@ -35,10 +35,11 @@ async def check_venue(name: str, settings) -> list[tuple[str, bool, str]]:
     """Each step of using a venue, in order, with what happened; stops at the first that fails."""
     from deskgate.execution.ccxt_venue import CcxtVenue
     from deskgate.execution.credentials import CredentialsError, read_credentials
+    from deskgate.execution.follow import endpoint_of
     from deskgate.execution.venue import VenueError
 
     steps: list[tuple[str, bool, str]] = []
-    where = "sandbox" if settings.sandbox else "LIVE"
+    where = endpoint_of(settings, name).split(" ", 1)[0].replace("live", "LIVE")  # sandbox, demo (binance with derivatives) or LIVE
     try:
         creds = read_credentials(name, settings)
         endpoint = settings.api_url.split("?", 1)[0] if settings.api_url else ""
@@ -49,7 +50,12 @@ async def check_venue(name: str, settings) -> list[tuple[str, bool, str]]:
 
     async def markets() -> tuple[bool, str]:
         await venue.load_markets()
-        return True, f"{len(venue.exchange.markets)} spot markets"
+        listed = venue.exchange.markets.values()
+        spot = sum(1 for m in listed if m.get("spot"))
+        if not settings.derivatives:
+            return True, f"{spot} spot markets"
+        perps = sum(1 for m in listed if m.get("swap") and m.get("linear") and m.get("settle") == settings.quote)
+        return perps > 0, f"{spot} spot markets, {perps} linear perpetuals settled in {settings.quote}"
 
     async def clock() -> tuple[bool, str]:
         skew = await venue.clock_skew_ms()
@@ -61,8 +67,15 @@ async def check_venue(name: str, settings) -> list[tuple[str, bool, str]]:
     async def open_orders() -> tuple[bool, str]:
         return True, f"{len(await venue.open_orders())} open"
 
+    async def positions() -> tuple[bool, str]:
+        held = await venue.positions()
+        return True, ", ".join(f"{a} {q:+g}" for a, q in sorted(held.items())) or "no perpetual positions"
+
+    probes = [("markets", markets), ("clock", clock), ("account", account), ("open orders", open_orders)]
+    if settings.derivatives:
+        probes.append(("positions", positions))
     try:
-        for step, probe in (("markets", markets), ("clock", clock), ("account", account), ("open orders", open_orders)):
+        for step, probe in probes:
             try:
                 ok, detail = await probe()
             except VenueError as exc:

@@ -27,11 +27,29 @@ def point_at(exchange, base_url: str) -> None:
         raise ValueError(f"api_url must be an http(s) URL with a host, got {base_url!r}")
     hostname = str(getattr(exchange, "hostname", "") or "")
 
+    originals: dict[str, str] = {}  # each rebased URL base -> the venue's own
+
     def walk(value):
         if isinstance(value, dict):
             return {k: walk(v) for k, v in value.items()}
         if isinstance(value, str) and "://" in value:
-            return _rebased(value, hostname, base_url)
+            rebased = _rebased(value, hostname, base_url)
+            originals.setdefault(rebased, value.replace("{hostname}", hostname))
+            return rebased
         return value
 
     exchange.urls["api"] = walk(exchange.urls["api"])
+    # Some venues read error codes from a table chosen by the request's host (binance: its futures
+    # codes only for fapi hosts): that choice is made on the venue's own URL, as if not rebased.
+    by_url = getattr(exchange, "get_exceptions_by_url", None)
+    if by_url is not None:
+        bases = sorted(originals, key=len, reverse=True)
+
+        def exceptions_by_url(url, exact_or_broad):
+            for base in bases:
+                if isinstance(url, str) and url.startswith(base):
+                    url = originals[base] + url[len(base):]
+                    break
+            return by_url(url, exact_or_broad)
+
+        exchange.get_exceptions_by_url = exceptions_by_url

@@ -1,6 +1,7 @@
 """binance, bybit and okx through ccxt: the `Venue` the executor sends real orders to.
 
-Spot limit orders only, under our client id. ccxt's exceptions are sorted into what
+Limit orders under our client id: spot, and linear perpetuals (settled in the quote, on
+isolated margin, one-way position mode) where `derivatives` is set. ccxt's exceptions are sorted into what
 the executor can do next (execution/venue.py): a definite no (`VenueRefused`), a
 refused key (`VenueAuthFailed`), or an unknown outcome (`VenueUnreachable`) that is
 settled by looking the order up by its client id, never by sending it again blind.
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import ccxt.async_support as ccxt_async
 from ccxt.base import errors as E
@@ -63,6 +66,31 @@ class Dialect:
     open_orders_after: str | None = None
     open_orders_by_cursor: bool = False
     options: dict = field(default_factory=dict)
+    # -- linear perpetuals --
+    #: The market type ccxt's fetchMarkets lists them under.
+    perpetual_type: str = "linear"
+    #: How isolated margin is asked for: per "symbol" (binance), for the whole "account" (bybit's unified
+    #: account), or by each "order" itself (okx: no switch, every order names its margin mode).
+    margin_by: str = "symbol"
+    #: Extra parameters a perpetual's order carries.
+    perpetual_order_params: dict = field(default_factory=dict)
+    #: Parameters the leverage call needs (okx: the margin mode the leverage is for).
+    leverage_params: dict = field(default_factory=dict)
+    #: The leverage is read first and set only when it differs (okx refuses even an unchanged
+    #: setting while an order is open on the symbol).
+    leverage_read_first: bool = False
+    #: Venue codes that answer "it already is so" to a margin-mode or leverage call.
+    unchanged_codes: frozenset = frozenset()
+    #: The open-order list's parameters for perpetuals, when the spot list does not show them (None: it does).
+    perpetual_open_orders: dict | None = None
+    #: A perpetual order's fee is only in its trades (binance's futures orders carry none).
+    fees_from_trades: bool = False
+    #: Its sandbox for perpetuals is its demo trading (binance retired its futures testnet).
+    demo_for_perpetuals: bool = False
+    #: The margin mode is read first and set only when it is not isolated (bybit's is the whole account's).
+    margin_read_first: bool = False
+    #: A position row's market id and signed-or-not size, as the venue names them (each must be there).
+    position_fields: tuple[str, str] = ("symbol", "positionAmt")
 
 
 #: bybit's history is searched from this long before the send (clocks differ).
@@ -72,14 +100,28 @@ HISTORY_SLACK_MS = 5 * 60 * 1000
 OPEN_ORDER_PAGES = 40
 
 DIALECTS = {
-    "binance": Dialect(),
+    # Margin type -4046 "No need to change margin type", which ccxt raises (MarginModeAlreadySet).
+    "binance": Dialect(unchanged_codes=frozenset({"-4046"}), perpetual_open_orders={"type": "swap"}, fees_from_trades=True,
+                       demo_for_perpetuals=True),
     # One order, one request (ccxt's default sends okx's batch endpoint); open orders 100 a page, older after an ordId.
-    "okx": Dialect(open_orders_page=100, open_orders_after="after", options={"createOrder": "privatePostTradeOrder"}),
+    # Its pending list shows every instrument type; positions come from one list too.
+    "okx": Dialect(open_orders_page=100, open_orders_after="after", options={"createOrder": "privatePostTradeOrder"},
+                   perpetual_type="swap", margin_by="order", perpetual_order_params={"marginMode": "isolated"},
+                   leverage_params={"marginMode": "isolated"}, leverage_read_first=True, position_fields=("instId", "pos")),
     # A unified trading account, the only kind the desk supports on bybit (docs/VENUES.md): ccxt would
     # otherwise ask on the first private call, and take an answer it cannot read for "classic", for good.
+    # Leverage 110043 "leverage not modified".
     "bybit": Dialect(cancel_by="orderLinkId", lookup_in_lists=True, open_orders_page=50, open_orders_by_cursor=True,
-                     options={"enableUnifiedAccount": True, "enableUnifiedMargin": False}),
+                     options={"enableUnifiedAccount": True, "enableUnifiedMargin": False},
+                     margin_by="account", unchanged_codes=frozenset({"110043"}), perpetual_open_orders={"category": "linear"},
+                     margin_read_first=True, position_fields=("symbol", "size")),
 }
+
+#: Codes that refuse a setting whatever ccxt makes of them (a plain ExchangeError would read as "no answer"):
+#: binance -4047/-4048 margin type with open orders / a position, -4161 leverage lowered under an isolated
+#: position; okx 59000/59107 a setting while orders are open; bybit 3400045 the account's margin mode
+#: with positions or orders open.
+_SETTING_REFUSED = {"binance": {"-4047", "-4048", "-4161"}, "okx": {"59000", "59107"}, "bybit": {"3400045"}}
 
 _STATES = {
     "canceled": VenueOrderState.CANCELLED,
@@ -139,7 +181,7 @@ def classify(venue: str, exc: Exception) -> Exception:
 def _num(value) -> float:
     try:
         out = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
     return out if out == out and out not in (float("inf"), float("-inf")) else 0.0
 
@@ -161,6 +203,9 @@ def _fees(order: dict, venue: str | None = None) -> list[tuple[float, str | None
             return [(max(0.0, _num(cost)), str(coin), False) for coin, cost in detail.items()]
         if _num(info.get("cumExecFee")) > 0:
             base, _, quote = str(order.get("symbol") or "").partition("/")
+            quote, _, settle = quote.partition(":")
+            if settle:  # a perpetual's fee is in its settle coin, not a guess
+                return [(_num(info["cumExecFee"]), settle, False)]
             return [(_num(info["cumExecFee"]), base if order.get("side") == "buy" else quote, True)]
     return [(abs(_num((f or {}).get("cost"))), (f or {}).get("currency"), False)
             for f in order.get("fees") or ([order["fee"]] if order.get("fee") else [])]
@@ -173,22 +218,41 @@ def _reason(order: dict) -> str:
     return str(text or "")[:500]
 
 
+def _okx_leverage_is(answer, inst_id: str, leverage: int | None) -> bool:
+    """okx's leverage answer (set or read) says `inst_id` is isolated at exactly `leverage`
+    (ccxt's own reading truncates "5.5" to 5)."""
+    info = answer.get("info") if isinstance(answer, dict) and "info" in answer else answer
+    rows = info.get("data") if isinstance(info, dict) else info
+    if not isinstance(rows, list) or not rows or (isinstance(info, dict) and str(info.get("code")) != "0"):
+        return False
+    try:
+        return all(isinstance(r, dict) and r.get("instId") == inst_id and r.get("mgnMode") == "isolated"
+                   and Decimal(str(r.get("lever"))) == Decimal(leverage) for r in rows)
+    except (ArithmeticError, ValueError, TypeError):
+        return False
+
+
 def _usd_like(currency: str | None, quote: str) -> bool:
     return currency == quote or currency in ("USD", "USDT", "USDC")
 
 
 def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, float] | None = None, *,
-                venue: str | None = None) -> VenueReport:
+                venue: str | None = None, contract_size: float | None = None) -> VenueReport:
     """A ccxt unified order as the executor's cumulative report.
 
     ccxt parses a body that is not JSON into an order of Nones rather than failing: an
     order without the venue's id is not an answer. A fee in a third currency (BNB on
-    binance) is counted at its price in `fee_prices` (in the quote currency)."""
+    binance) is counted at its price in `fee_prices` (in the quote currency). A
+    perpetual's (`contract_size`) amounts are contracts: filled is reported in base, and
+    its cost is the base filled at the average price, whatever ccxt made of it."""
     if not order.get("id"):
         raise ValueError("the answer names no order id")
-    filled = _num(order.get("filled"))
+    filled = _num(order.get("filled")) * (contract_size or 1.0)
     average = _num(order.get("average")) or _num(order.get("price"))
-    cost = _num(order.get("cost")) or filled * average
+    if contract_size is not None:
+        cost = filled * average
+    else:
+        cost = _num(order.get("cost")) or filled * average
     status = order.get("status")
     if status == "open" or status is None:
         state = VenueOrderState.PARTIALLY_FILLED if filled > 0 else VenueOrderState.NEW
@@ -233,16 +297,21 @@ def report_from(order: dict, client_id: str, quote: str, fee_prices: dict[str, f
     )
 
 
-def make_exchange(name: str, settings: VenueSettings, credentials: VenueCredentials | None):
-    """A ccxt async exchange for `name`: spot, its sandbox when set, pointed at `api_url` when set."""
-    base = {"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot", "warnOnFetchOpenOrdersWithoutSymbol": False, "recvWindow": 5000}
+def make_exchange(name: str, settings: VenueSettings, credentials: VenueCredentials | None, *, spot_only: bool = False):
+    """A ccxt async exchange for `name`: spot (and its linear perpetuals when `derivatives`, unless
+    `spot_only`), its sandbox (or demo) when set, pointed at `api_url` when set."""
+    types = ["spot", DIALECTS[name].perpetual_type] if settings.derivatives and not spot_only else ["spot"]
+    base = {"fetchMarkets": {"types": types}, "defaultType": "spot", "warnOnFetchOpenOrdersWithoutSymbol": False, "recvWindow": 5000}
     config = {"timeout": int(settings.timeout_seconds * 1000), "enableRateLimit": True, "options": {**base, **DIALECTS[name].options}}
     if credentials is not None:
         config.update(apiKey=credentials.api_key, secret=credentials.secret, password=credentials.passphrase or None)
     exchange = getattr(ccxt_async, name)(config)
     if exchange.precisionMode != TICK_SIZE:  # rules() reads precision as steps
         raise ValueError(f"ccxt reports {name}'s precision in mode {exchange.precisionMode}, not as tick sizes")
-    exchange.set_sandbox_mode(settings.sandbox)
+    if settings.sandbox and settings.derivatives and DIALECTS[name].demo_for_perpetuals:
+        exchange.enable_demo_trading(True)  # ccxt refuses binance's (retired) futures testnet
+    else:
+        exchange.set_sandbox_mode(settings.sandbox)
     if settings.api_url:
         point_at(exchange, settings.api_url)
     return exchange
@@ -290,8 +359,14 @@ class CcxtVenue:
     async def rules(self, symbol: str) -> MarketRules:
         await self.load_markets()
         market = self.exchange.markets.get(symbol)
+        perpetual = ":" in symbol
         if market is None:
-            raise VenueRefused(f"{self.name} has no spot market {symbol}")
+            raise VenueRefused(f"{self.name} has no {'linear perpetual' if perpetual else 'spot market'} {symbol}")
+        if perpetual and not (market.get("swap") and market.get("linear") and market.get("settle") == self.settings.quote
+                              and _num(market.get("contractSize")) > 0):
+            raise VenueRefused(f"{self.name} {symbol} is not a linear perpetual settled in {self.settings.quote} with a contract size")
+        if not perpetual and not market.get("spot"):
+            raise VenueRefused(f"{self.name} {symbol} is not a spot market")
         precision, limits = market.get("precision") or {}, market.get("limits") or {}
         step = lambda v: _num(v) or None  # noqa: E731
         return MarketRules(
@@ -300,14 +375,83 @@ class CcxtVenue:
             price_step=step(precision.get("price")),
             min_amount=step((limits.get("amount") or {}).get("min")),
             min_cost=step((limits.get("cost") or {}).get("min")),
+            contract_size=_num(market["contractSize"]) if perpetual else None,
         )
+
+    async def prepare(self, ticket: OrderTicket) -> None:
+        """A perpetual: isolated margin and a leverage no higher than the ticket's on its symbol,
+        before the send. An order that only reduces the position needs neither (no margin is
+        taken), and a position's leverage is never raised (its margin would shrink). Only an
+        answer that confirms the setting is a yes; "already so" is one; a venue's no (a position
+        held in cross margin) refuses the order with its reason."""
+        if not ticket.perpetual:
+            return None
+        await self.load_markets()
+        # The positions the order's margin meets: on okx, where one symbol can hold a cross and an
+        # isolated position side by side, the isolated ones only.
+        rows = [(q, lev) for sym, q, lev, mode in await self._position_list()
+                if sym == ticket.symbol and q and (self.dialect.margin_by != "order" or mode == "isolated")]
+        held = sum(q for q, _ in rows)  # contracts, signed
+        if held and (ticket.side == "buy") != (held > 0) and ticket.amount <= abs(held) + 1e-12:
+            return ticket.model_copy(update={"reduce_only": True})  # the venue refuses it if it would open anything
+        target = ticket.leverage
+        if held:
+            if any(lev is None for _, lev in rows):
+                raise VenueUnreachable(f"{self.name}: the leverage of the position on {ticket.symbol} cannot be read; "
+                                       "it is never raised, so the order waits")
+            target = min(target, *(math.floor(lev) for _, lev in rows))
+        d = self.dialect
+        if d.margin_by != "order":
+            mode = await self._call(self.exchange.fetch_margin_mode, ticket.symbol) if d.margin_read_first else None
+            if not (isinstance(mode, dict) and mode.get("marginMode") == "isolated"):
+                answer = await self._setting("margin mode", self.exchange.set_margin_mode, "isolated", ticket.symbol, {})
+                self._confirm("margin mode", ticket.symbol, answer, None)
+        if d.leverage_read_first:
+            now = await self._call(self.exchange.fetch_leverage, ticket.symbol, dict(d.leverage_params))
+            if _okx_leverage_is(now, self.exchange.market(ticket.symbol)["id"], target):
+                return None
+        answer = await self._setting("leverage", self.exchange.set_leverage, target, ticket.symbol, dict(d.leverage_params))
+        self._confirm("leverage", ticket.symbol, answer, target)
+        return None
+
+    async def _setting(self, what: str, fn, *args):
+        """One of a perpetual's settings, and the venue's answer: "already so" answers None, a venue's no refuses the order."""
+        try:
+            return await self._call(fn, *args)
+        except (VenueRefused, VenueUnreachable) as exc:
+            codes = _codes(exc.__cause__) if exc.__cause__ is not None else set()
+            if codes & self.dialect.unchanged_codes:
+                return None
+            if isinstance(exc, VenueRefused) or codes & _SETTING_REFUSED.get(self.name, set()):
+                raise VenueRefused(f"{self.name} would not set the {what} of {args[1]}: {exc}") from exc
+            raise
+
+    def _confirm(self, what: str, symbol: str, answer, leverage: int | None) -> None:
+        """An answer to a setting that does not say it was done is no answer (ccxt hands back
+        whatever body came): the order waits, and nothing was placed."""
+        if answer is None:
+            return  # "already so"
+        ok = False
+        if isinstance(answer, dict):
+            if self.name == "binance":  # -4046: "already so", should ccxt hand it back instead of raising
+                ok = str(answer.get("code")) in ("200", "-4046") if leverage is None else _num(answer.get("leverage")) == leverage
+            elif self.name == "okx":
+                ok = _okx_leverage_is(answer, self.exchange.market(symbol)["id"], leverage)
+            elif self.name == "bybit":
+                result = answer.get("result")
+                ok = str(answer.get("retCode")) == "0" and isinstance(result, dict) and not result.get("reasons")
+        if not ok:
+            raise VenueUnreachable(f"{self.name}: an answer to setting the {what} of {symbol} that does not confirm it")
 
     async def place(self, ticket: OrderTicket) -> VenueReport:
         await self.load_markets()
-        order = await self._call(self.exchange.create_order, ticket.symbol, "limit", ticket.side, ticket.amount, ticket.price,
-            {"clientOrderId": ticket.client_id, "timeInForce": "GTC"},
-        )
-        return await self._report(order, ticket.client_id)
+        params = {"clientOrderId": ticket.client_id, "timeInForce": "GTC"}
+        if ticket.perpetual:
+            params.update(self.dialect.perpetual_order_params)
+        if ticket.reduce_only:
+            params["reduceOnly"] = True
+        order = await self._call(self.exchange.create_order, ticket.symbol, "limit", ticket.side, ticket.amount, ticket.price, params)
+        return await self._report(order, ticket.client_id, ticket.symbol)
 
     async def fee_prices(self, order: dict) -> dict[str, float]:
         """Prices, in the quote currency, of the fee currencies that are neither the quote nor
@@ -335,25 +479,48 @@ class CcxtVenue:
                 out[currency] = price
         return out
 
-    async def _report(self, order: dict, client_id: str) -> VenueReport:
+    async def _report(self, order: dict, client_id: str, symbol: str) -> VenueReport:
+        """`symbol`: the one the order was sent on; an answer about another market is no answer."""
+        if isinstance(order, dict) and order.get("id") and order.get("symbol") != symbol:
+            raise VenueUnreachable(f"{self.name}: the answer for {client_id} is about {order.get('symbol')}, not {symbol}")
         try:
+            market = (self.exchange.markets or {}).get(symbol) or {}
+            size = _num(market.get("contractSize")) if market.get("swap") else None
+            if market.get("swap") and not size:
+                raise ValueError(f"the order's market {order.get('symbol')} has no contract size")
+            if size and self.dialect.fees_from_trades and _num(order.get("filled")) > 0 and not order.get("fees") and not order.get("fee"):
+                order = {**order, "fees": await self._trade_fees(order)}
             prices = await self.fee_prices(order)
-            return report_from(order, client_id, self.settings.quote, prices, venue=self.name)
+            return report_from(order, client_id, self.settings.quote, prices, venue=self.name, contract_size=size)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise VenueUnreachable(f"{self.name}: an order answer that does not parse: {exc}") from exc
+
+    async def _trade_fees(self, order: dict) -> list[dict]:
+        """The fees of a perpetual order's trades (binance's futures orders name none). Trades that
+        do not add up to what the order says filled are no answer: the fee would be short."""
+        since = int(_num(order.get("timestamp"))) or None
+        trades = await self._call(self.exchange.fetch_my_trades, order["symbol"], since, 1000, {"orderId": order["id"]})
+        if not isinstance(trades, list) or not all(isinstance(t, dict) and t.get("id") for t in trades):
+            raise VenueUnreachable(f"{self.name}: the trades of order {order['id']} do not parse")
+        trades = [t for t in trades if str(t.get("order")) == str(order["id"])]
+        traded = sum(_num(t.get("amount")) for t in trades)
+        if abs(traded - _num(order.get("filled"))) > 1e-9 * max(1.0, traded):
+            raise VenueUnreachable(f"{self.name}: the trades of order {order['id']} add up to {traded:g}, "
+                                   f"the order says {_num(order.get('filled')):g} filled")
+        return [t["fee"] for t in trades if isinstance(t.get("fee"), dict)]
 
     async def lookup(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
         await self.load_markets()
         if self.dialect.lookup_in_lists:
             order = await self._find_in_lists(client_id, symbol, since)
-            return None if order is None else await self._report(order, client_id)
+            return None if order is None else await self._report(order, client_id, symbol)
         try:
             order = await self._call(self.exchange.fetch_order, None, symbol, {"clientOrderId": client_id})
         except VenueRefused as exc:
             if isinstance(exc.__cause__, E.OrderNotFound):
                 return None
             raise VenueUnreachable(f"{self.name}: could not look up {client_id}: {exc}") from exc
-        return await self._report(order, client_id)
+        return await self._report(order, client_id, symbol)
 
     async def _find_in_lists(self, client_id: str, symbol: str, since: datetime | None) -> dict | None:
         """bybit's single-order call cannot name a client id, its order lists can (`orderLinkId`):
@@ -365,7 +532,7 @@ class CcxtVenue:
             market = self.exchange.market(symbol)
         except Exception as exc:  # noqa: BLE001 - ccxt's BadSymbol
             raise VenueUnreachable(f"{self.name}: cannot look up {client_id}: no market {symbol}") from exc
-        request = {"category": "spot", "symbol": market["id"], "orderLinkId": client_id}
+        request = {"category": "linear" if market.get("swap") else "spot", "symbol": market["id"], "orderLinkId": client_id}
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=timezone.utc)  # the store's times are UTC, read back naive from SQLite
         asks = [(self.exchange.privateGetV5OrderRealtime, {})]
@@ -413,9 +580,20 @@ class CcxtVenue:
         d, page = self.dialect, self.dialect.open_orders_page
         too_many = VenueUnreachable(f"{self.name}: more open orders than the desk reads ({OPEN_ORDER_PAGES} × {page}); "
                                     "reconciliation cannot see them all")
+        perps = self.settings.derivatives and d.perpetual_open_orders is not None
         if d.open_orders_by_cursor:
-            return await self._open_by_cursor(page, too_many)
-        orders, params, seen = [], {}, set()
+            ids = await self._open_by_cursor(page, too_many, {"category": "spot"})
+            if perps:
+                ids += await self._open_by_cursor(page, too_many, {**d.perpetual_open_orders, "settleCoin": self.settings.quote})
+            return ids
+        ids = await self._open_orders(page, too_many, {})
+        if perps:
+            ids += await self._open_orders(page, too_many, dict(d.perpetual_open_orders))
+        return ids
+
+    async def _open_orders(self, page: int | None, too_many: VenueUnreachable, base: dict) -> list[str]:
+        d = self.dialect
+        orders, params, seen = [], dict(base), set()
         for _ in range(OPEN_ORDER_PAGES):
             got = await self._call(self.exchange.fetch_open_orders, None, None, page, params)
             if not isinstance(got, list) or not all(isinstance(o, dict) and o.get("id") for o in got):
@@ -428,16 +606,16 @@ class CcxtVenue:
             if not new:  # a full page of orders already read: the venue did not move on, so the rest is unknown
                 raise VenueUnreachable(f"{self.name}: the next page of open orders repeated the last one")
             # The next page: older than the oldest order of this one (ccxt sorts a page by time, not by id).
-            params = {d.open_orders_after: min((o["id"] for o in got), key=lambda i: (len(str(i)), str(i)))}
+            params = {**base, d.open_orders_after: min((o["id"] for o in got), key=lambda i: (len(str(i)), str(i)))}
         raise too_many
 
-    async def _open_by_cursor(self, page: int, too_many: VenueUnreachable) -> list[str]:
+    async def _open_by_cursor(self, page: int, too_many: VenueUnreachable, base: dict) -> list[str]:
         """bybit's open orders, read raw page by page (`nextPageCursor`), so that a page that failed
         is an error rather than the end of the list."""
         ids, cursor = [], ""
         for _ in range(OPEN_ORDER_PAGES):
             body = await self._call(self.exchange.privateGetV5OrderRealtime,
-                                    {"category": "spot", "limit": page, **({"cursor": cursor} if cursor else {})})
+                                    {**base, "limit": page, **({"cursor": cursor} if cursor else {})})
             rows = self._rows(body, "open orders")
             if not all(r.get("orderId") for r in rows):
                 raise VenueUnreachable(f"{self.name}: an open-orders row that does not parse")
@@ -446,6 +624,76 @@ class CcxtVenue:
             if not cursor:
                 return ids
         raise too_many
+
+    async def positions(self) -> dict[str, float]:
+        """Each asset's linear perpetual position settled in the quote, in base units, signed: read raw
+        (an answer that is not the venue's is an error, never "no positions") and parsed by ccxt."""
+        if not self.settings.derivatives:
+            return {}
+        await self.load_markets()
+        out: dict[str, float] = {}
+        for symbol, contracts, _, _ in await self._position_list():
+            market = self.exchange.markets[symbol]
+            out[market["base"]] = out.get(market["base"], 0.0) + contracts * _num(market["contractSize"])
+        return out
+
+    async def _position_list(self) -> list[tuple[str, float, float | None, str | None]]:
+        """(symbol, signed contracts, leverage, margin mode) of every linear perpetual position settled in the quote.
+        A row without its market id or a readable size, or on a market the venue does not list, is
+        an error: never read as no position."""
+        id_field, size_field = self.dialect.position_fields
+        out = []
+        for row in await self._position_rows():
+            try:
+                size = float(row.get(size_field))
+            except (TypeError, ValueError, OverflowError):
+                size = float("nan")
+            if not row.get(id_field) or not math.isfinite(size):
+                raise VenueUnreachable(f"{self.name}: a position row without its {id_field} or a readable {size_field}")
+            try:
+                p = self.exchange.parse_position_risk(row) if self.name == "binance" else self.exchange.parse_position(row)
+            except Exception as exc:  # noqa: BLE001 - ccxt's parser on a venue's answer
+                raise VenueUnreachable(f"{self.name}: a position row that does not parse: {exc}") from exc
+            market = self.exchange.markets.get(p.get("symbol")) if isinstance(p, dict) else None
+            if market is None:
+                raise VenueUnreachable(f"{self.name}: a position on {row.get(id_field)}, a market it does not list")
+            if not (market.get("swap") and market.get("linear") and market.get("settle") == self.settings.quote):
+                continue  # not a linear perpetual settled in the quote: not the book's
+            contracts = p.get("contracts")
+            if not isinstance(contracts, (int, float)) or contracts != contracts or contracts < 0:
+                raise VenueUnreachable(f"{self.name}: a position on {p['symbol']} without a readable size")
+            if self.name == "binance":  # its rows are signed; ccxt's side comes from a notional that may be 0
+                signed = size
+            elif not contracts:
+                signed = 0.0
+            elif p.get("side") in ("long", "short"):
+                signed = contracts if p["side"] == "long" else -contracts
+            else:
+                raise VenueUnreachable(f"{self.name}: a position on {p['symbol']} without a readable side")
+            leverage = _num(p.get("leverage")) or None
+            out.append((p["symbol"], signed, leverage, p.get("marginMode")))
+        return out
+
+    async def _position_rows(self) -> list[dict]:
+        if self.name == "binance":  # every USD-M position, one row per symbol and side, unpaged
+            body = await self._call(self.exchange.fapiPrivateV2GetPositionRisk, {})
+            if not isinstance(body, list) or not all(isinstance(r, dict) and r.get("symbol") for r in body):
+                raise VenueUnreachable(f"{self.name}: a positions answer that does not parse")
+            return [r for r in body if r.get("positionAmt") in (None, "") or _num(r.get("positionAmt"))]
+        if self.name == "okx":
+            body = await self._call(self.exchange.privateGetAccountPositions, {"instType": "SWAP"})
+            if not (isinstance(body, dict) and str(body.get("code")) == "0" and isinstance(body.get("data"), list)):
+                raise VenueUnreachable(f"{self.name}: a positions answer that does not parse")
+            return [r for r in body["data"] if isinstance(r, dict)]
+        rows, cursor = [], ""  # bybit: page by cursor, as its order lists
+        for _ in range(OPEN_ORDER_PAGES):
+            body = await self._call(self.exchange.privateGetV5PositionList, {"category": "linear", "settleCoin": self.settings.quote,
+                                                                              "limit": 200, **({"cursor": cursor} if cursor else {})})
+            rows += self._rows(body, "positions")
+            cursor = body["result"].get("nextPageCursor") or ""
+            if not cursor:
+                return rows
+        raise VenueUnreachable(f"{self.name}: more positions than the desk reads")
 
     def _rows(self, body, what: str) -> list[dict]:
         """The rows of one of bybit's lists, or VenueUnreachable: an answer that is not bybit's

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from deskgate.config import Mission, VenueSettings
 from deskgate.domain.execution import Order
 from deskgate.execution.reports import Answered
-from deskgate.execution.ticket import symbol_for, ticket_for
+from deskgate.execution.ticket import is_perpetual, leaves_perpetual_open, not_allowed, symbol_for, ticket_for
 from deskgate.execution.venue import (
     OrderTicket,
     Venue,
@@ -38,9 +38,13 @@ MAX_BACKOFF_S = 30.0
 SEND_GRACE_S = 30.0
 
 
-def endpoint_of(settings: VenueSettings) -> str:
-    """Where orders go: a row is followed only where it was sent."""
-    return f"{'sandbox' if settings.sandbox else 'live'} {settings.api_url or 'venue hosts'}"
+def endpoint_of(settings: VenueSettings, venue: str | None = None) -> str:
+    """Where orders go: a row is followed only where it was sent (binance's sandbox with
+    derivatives is its demo trading, another account than its spot testnet)."""
+    from deskgate.execution.ccxt_venue import DIALECTS  # noqa: PLC0415 - ccxt only where venues are real
+
+    demo = settings.sandbox and settings.derivatives and venue is not None and DIALECTS[venue].demo_for_perpetuals
+    return f"{'demo' if demo else 'sandbox' if settings.sandbox else 'live'} {settings.api_url or 'venue hosts'}"
 
 
 def grace_s(settings: VenueSettings) -> float:
@@ -83,6 +87,11 @@ class OrderFollower:
     #: not, the send waits for the next step: nothing is written, so nothing is lost.
     may_send: Callable[[], bool] | None = None
 
+    @staticmethod
+    def symbol_lock(symbol: str) -> asyncio.Lock:
+        """The lock one venue symbol's perpetual sends take; the executor shares one per (venue, symbol)."""
+        return asyncio.Lock()
+
     def __init__(self, mission: Mission, store, venue: Venue, row: dict, settings: VenueSettings):
         self.mission = mission
         self.store = store
@@ -91,6 +100,7 @@ class OrderFollower:
         self.order = Order.model_validate(row["order"])
         self.order_id = row["order_id"]
         self.client_id = row["client_id"]
+        self.seq = row["seq"]
         self.ticket = OrderTicket.model_validate(row["ticket"]) if row["ticket"] else None
         self.state = row["state"]
         self.sent = row["attempts"] > 0
@@ -136,8 +146,14 @@ class OrderFollower:
                       f"{self.order.venue} no longer finds order {self.client_id}; ended with what was filled", done)
 
     async def _make_ticket(self) -> VenueReport | None:
+        if (why := not_allowed(self.order, derivatives=self.settings.derivatives)) is not None:
+            return self._not_sent(why)
         try:
-            rules = await self.venue.rules(symbol_for(self.order.asset, self.settings.quote))
+            if self.settings.derivatives and not is_perpetual(self.order):
+                held = (await self.venue.positions()).get(self.order.asset, 0.0)
+                if (why := leaves_perpetual_open(self.order, held)) is not None:
+                    return self._not_sent(why)
+            rules = await self.venue.rules(symbol_for(self.order.asset, self.settings.quote, perpetual=is_perpetual(self.order)))
         except VenueAuthFailed as exc:
             self.auth_failure = exc
             return self._not_sent(str(exc))
@@ -150,15 +166,47 @@ class OrderFollower:
         self.store.set_ticket(self.order_id, made)
         return None
 
-    async def _send_once(self) -> VenueReport | None:
+    def _too_old(self, why: str = "") -> VenueReport | None:
         age = _age_s(self.order.created_at)
-        if age > self.settings.max_order_age_seconds:
-            return self._not_sent(
-                f"approved {age:.0f} s ago, longer than venues.{self.order.venue}.max_order_age_seconds "
-                f"({self.settings.max_order_age_seconds:g}): the price the principal saw is too old"
-            )
+        if age <= self.settings.max_order_age_seconds:
+            return None
+        return self._not_sent(
+            f"approved {age:.0f} s ago, longer than venues.{self.order.venue}.max_order_age_seconds "
+            f"({self.settings.max_order_age_seconds:g}): the price the principal saw is too old{why}"
+        )
+
+    async def _send_once(self) -> VenueReport | None:
+        if not self.ticket.perpetual:
+            return await self._send_now()
+        # A venue's leverage is the symbol's, not the order's: one perpetual order of ours at a time on a
+        # symbol, so that the leverage one sets is never another's.
+        async with self.symbol_lock(self.ticket.symbol):
+            ahead = self.store.ahead_on(self.order.venue, endpoint_of(self.settings, self.order.venue), self.ticket.symbol,
+                                        order_id=self.order_id, seq=self.seq)
+            if ahead:  # first come, first sent; the next step looks again
+                return self._too_old(f"; it waited its turn on {self.ticket.symbol} behind order {', '.join(ahead[:3])}")
+            return await self._send_now()
+
+    async def _send_now(self) -> VenueReport | None:
+        if (old := self._too_old()) is not None:
+            return old
         if self.may_send is not None and not self.may_send():
             return None  # the lease is not surely held long enough: try at the next step
+        try:
+            if self.ticket.perpetual:  # its margin mode and leverage, or reduce-only; nothing placed yet
+                prepared = await self.venue.prepare(self.ticket)
+                if prepared is not None and prepared != self.ticket:
+                    self.ticket = prepared
+                    self.store.set_ticket(self.order_id, prepared)
+        except VenueRefused as exc:
+            return self._not_sent(str(exc))
+        except VenueAuthFailed as exc:
+            self.auth_failure = exc
+            return self._not_sent(str(exc))
+        if (old := self._too_old()) is not None:  # the preparation may have taken a while
+            return old
+        if self.may_send is not None and not self.may_send():
+            return None  # the preparation took the lease's margin: try at the next step
         self.store.begin_send(self.order_id, _wall())  # before the request leaves: never a second send
         self.sent, self.send_started_at = True, _wall()
         try:

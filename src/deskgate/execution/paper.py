@@ -30,6 +30,9 @@ class PaperVenue:
     async def rules(self, symbol: str) -> MarketRules:
         return MarketRules(symbol=symbol)
 
+    async def prepare(self, ticket: OrderTicket) -> OrderTicket | None:
+        return None
+
     async def place(self, ticket: OrderTicket) -> VenueReport:
         asset = ticket.symbol.split("/")[0]
         price = self.prices.get(asset)
@@ -57,6 +60,9 @@ class PaperVenue:
 
     async def balances(self) -> dict[str, float]:
         return {}  # the factory's ledger is the paper venue's only account
+
+    async def positions(self) -> dict[str, float]:
+        return {}
 
     async def open_orders(self) -> list[str]:
         return []

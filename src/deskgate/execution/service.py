@@ -86,6 +86,7 @@ class Executor:
         self.refused = 0
         self._stop = asyncio.Event()
         self._driving: dict[str, asyncio.Task] = {}
+        self._symbol_locks: dict[tuple[str, str], asyncio.Lock] = {}  # one perpetual send at a time per venue symbol
         self.unfollowed: dict[str, dict[str, str]] = {}  # venue -> order id -> why it is not followed
         self.nc = None
         self.js = None
@@ -284,7 +285,7 @@ class Executor:
         """A real venue: write the order down, then follow it at the venue in the background."""
         settings = self.mission.venues.configured()[order.venue]
         with self.store.begin() as conn:
-            self.store.take_on(conn, order, seq, client_id, None, "sending", now, endpoint=endpoint_of(settings))
+            self.store.take_on(conn, order, seq, client_id, None, "sending", now, endpoint=endpoint_of(settings, order.venue))
         self._drive(order.order_id)
 
     # -- each real venue's health, balances and open orders ------------------------
@@ -322,12 +323,14 @@ class Executor:
             try:
                 busy = self.store.unfinished_assets(name)
                 held, open_ids = await venue.balances(), await venue.open_orders()
+                # A perpetual's position counts with the spot balance: the book holds one quantity per asset.
+                perps = await venue.positions() if settings.derivatives else {}
                 self.venues.saw(name, None)
                 # Every asset the desk trades or ever sent here, zero included: a position the
                 # venue no longer holds must show as a difference, not as "not read". Other
                 # currencies on the account (fee tokens, a testnet's presets) are not the book's.
                 assets = set(self.mission.marketdata.assets) | self.store.assets(name)
-                balances = {a: held.get(a, 0.0) for a in assets if a not in busy and a != settings.quote}
+                balances = {a: held.get(a, 0.0) + perps.get(a, 0.0) for a in assets if a not in busy and a != settings.quote}
                 mine = self.store.client_ids(name, unfinished=True)  # an ended order open at the venue is not ours any more
                 ours = [c for c in open_ids if c in mine]
                 unknown = [c for c in open_ids if c not in mine]
@@ -388,14 +391,15 @@ class Executor:
         why = None
         if settings is None:
             why = "the venue is no longer under venues: in mission.yaml; configure it again to finish the order"
-        elif row["endpoint"] and row["endpoint"] != endpoint_of(settings):
-            why = f"it was sent to {row['endpoint']}, and the venue is now configured as {endpoint_of(settings)}"
+        elif row["endpoint"] and row["endpoint"] != endpoint_of(settings, venue_name):
+            why = f"it was sent to {row['endpoint']}, and the venue is now configured as {endpoint_of(settings, venue_name)}"
         if why is not None:
             log.error("order %s at %s is not followed: %s", order_id, venue_name, why)
             self.unfollowed.setdefault(venue_name, {})[order_id] = why
             return
         follower = OrderFollower(self.mission, self.store, self.venues.get(venue_name), row, settings)
         follower.not_before = self.not_before
+        follower.symbol_lock = lambda symbol: self._symbol_locks.setdefault((venue_name, symbol), asyncio.Lock())
         if self.lease is not None:
             follower.may_send = lambda: self.lease.remaining() >= SEND_MARGIN_S
         order = follower.order

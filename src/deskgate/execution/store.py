@@ -210,6 +210,13 @@ class ExecutionStore:
             rows = conn.execute(select(venue_orders).where(venue_orders.c.state != "ended")).mappings().all()
         return [dict(r) for r in rows]
 
+    def ahead_on(self, venue: str, endpoint: str, symbol: str, *, order_id: str, seq: int) -> list[str]:
+        """Orders of ours on `symbol` at `venue` (where it is now, `endpoint`) that go before `order_id`:
+        those sent (or being sent) and not ended, and those waiting to be sent that came first."""
+        return [r["order_id"] for r in self.unfinished()
+                if r["venue"] == venue and r["endpoint"] == endpoint and r["order_id"] != order_id
+                and (r["ticket"] or {}).get("symbol") == symbol and (r["attempts"] > 0 or r["seq"] < seq)]
+
     def unfinished_assets(self, venue: str) -> set[str]:
         """Assets with an order of ours at `venue` still being sent or open."""
         return {r["order"].get("asset") for r in self.unfinished() if r["venue"] == venue}

@@ -35,17 +35,24 @@ class _Model(BaseModel):
 
 
 class MarketRules(_Model):
-    """A market's precision and minimums, as the venue publishes them."""
+    """A market's precision and minimums, as the venue publishes them. A perpetual's amounts
+    (step, minimum) are in contracts of `contract_size` base each."""
 
     symbol: str
     amount_step: float | None = Field(None, gt=0)  # amounts are multiples of this
     price_step: float | None = Field(None, gt=0)
     min_amount: float | None = Field(None, ge=0)
     min_cost: float | None = Field(None, ge=0)  # minimum notional, in the quote currency
+    contract_size: float | None = Field(None, gt=0)  # a linear perpetual; None: spot
+
+    @property
+    def perpetual(self) -> bool:
+        return self.contract_size is not None
 
 
 class OrderTicket(_Model):
-    """Exactly what is sent: a limit order under our client id."""
+    """Exactly what is sent: a limit order under our client id. On a perpetual (`leverage`
+    set), `amount` is in contracts of `contract_size` base, on isolated margin at `leverage`."""
 
     client_id: str = Field(min_length=1, max_length=32)
     symbol: str
@@ -54,6 +61,19 @@ class OrderTicket(_Model):
     price: float = Field(gt=0)
     # The approved notional; the paper venue fills exactly this, a real venue `amount`.
     notional_usd: float = Field(gt=0)
+    leverage: int | None = Field(None, ge=1)
+    contract_size: float | None = Field(None, gt=0)
+    # Sent reduce-only: it only reduces the position (and so took no margin and set no leverage).
+    reduce_only: bool = False
+
+    @property
+    def perpetual(self) -> bool:
+        return self.leverage is not None
+
+    def base_amount(self, amount: float | None = None) -> float:
+        """`amount` (default the ticket's), in contracts on a perpetual, as base currency."""
+        amount = self.amount if amount is None else amount
+        return amount * self.contract_size if self.contract_size is not None else amount
 
 
 class VenueReport(_Model):
@@ -62,13 +82,13 @@ class VenueReport(_Model):
     client_id: str
     venue_order_id: str = ""
     state: VenueOrderState
-    filled: float = Field(0.0, ge=0)  # base amount filled so far
+    filled: float = Field(0.0, ge=0)  # base amount filled so far (a perpetual's contracts times their size)
     cost: float = Field(0.0, ge=0)  # quote spent or received so far
     fee_usd: float = Field(0.0, ge=0)
     reason: str = ""
     # What the venue says the order is, to check an order found by client id is ours.
     side: str | None = None
-    amount: float | None = None
+    amount: float | None = None  # in the ticket's units (contracts on a perpetual)
 
     @property
     def ended(self) -> bool:
@@ -103,6 +123,11 @@ class Venue(Protocol):
 
     async def rules(self, symbol: str) -> MarketRules: ...
 
+    async def prepare(self, ticket: OrderTicket) -> OrderTicket | None:
+        """What must be set before a perpetual's `ticket` is sent (its margin mode and leverage),
+        and the ticket to send if it changes (reduce-only). Called before the send is recorded:
+        VenueRefused means the order cannot be sent; anything else is retried, nothing was placed."""
+
     async def place(self, ticket: OrderTicket) -> VenueReport: ...
 
     async def lookup(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None:
@@ -112,6 +137,9 @@ class Venue(Protocol):
     async def cancel(self, client_id: str, symbol: str, since: datetime | None = None) -> VenueReport | None: ...
 
     async def balances(self) -> dict[str, float]: ...
+
+    async def positions(self) -> dict[str, float]:
+        """Each asset's perpetual position in base currency, signed (short below zero)."""
 
     async def open_orders(self) -> list[str]: ...
 

@@ -34,6 +34,9 @@ class UnusableVenue:
     async def rules(self, symbol: str) -> MarketRules:
         self._fail()
 
+    async def prepare(self, ticket: OrderTicket) -> OrderTicket | None:
+        self._fail()
+
     async def place(self, ticket: OrderTicket) -> VenueReport:
         self._fail()
 
@@ -44,6 +47,9 @@ class UnusableVenue:
         self._fail()
 
     async def balances(self) -> dict[str, float]:
+        self._fail()
+
+    async def positions(self) -> dict[str, float]:
         self._fail()
 
     async def open_orders(self) -> list[str]:

@@ -50,7 +50,8 @@ class VenueFeed:
         self.md = md
         self.feed = md.ccxt
         self.source = f"ccxt:{self.feed.venue}"
-        self.exchange = make_exchange(self.feed.venue, settings, None)
+        # Bars are the spot market's, from the hosts orders go to (binance's demo with derivatives).
+        self.exchange = make_exchange(self.feed.venue, settings, None, spot_only=True)
         self.quote = settings.quote
         self.last_ms: dict[str, int] = {}
 
