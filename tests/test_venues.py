@@ -1511,3 +1511,20 @@ def test_perpetual_orders_on_a_symbol_go_first_come_first_sent_and_another_endpo
     with store.begin() as conn:
         store.record(conn, "o-a", [], Answered(ended=True), "ended", NOW)
     assert ahead("b", 3) == [] and ahead("c", 4) == ["o-b"]
+
+
+async def test_a_perpetual_order_left_open_when_derivatives_is_turned_off_is_stuck_with_the_reason(bus, perp):
+    from deskgate.execution.follow import endpoint_of
+    from deskgate.execution.service import Executor
+
+    mission = venue_mission(perp)  # derivatives now off
+    executor = Executor(mission, bus.data_dir)
+    try:
+        with executor.store.begin() as conn:
+            executor.store.take_on(conn, order(did="st1", leverage=2.0), 1, "dgst1", _perp_ticket(), "open", NOW,
+                                   endpoint=endpoint_of(mission.venues.configured()["binance"], "binance"))
+        await executor._follow("o-st1")
+        assert "derivatives is now false" in executor.unfollowed["binance"]["o-st1"]
+        assert perp.requests == []  # not looked up as a spot order, nor anything else
+    finally:
+        executor.store.engine.dispose()
