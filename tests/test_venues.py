@@ -611,6 +611,7 @@ def test_a_fee_is_counted_in_usd_whatever_currency_the_venue_took_it_in():
                 "amount": 0.1, "side": "buy", "fee": fee, "info": info or {}}
 
     assert report_from(answer({"cost": 6.5, "currency": "USDT"}), "c", "USDT").fee_usd == pytest.approx(6.5)
+    assert report_from(answer({"cost": -0.65, "currency": "USDT"}), "c", "USDT").fee_usd == 0.0  # a maker's rebate is no fee
     assert report_from(answer({"cost": 0.0001, "currency": "BTC"}), "c", "USDT").fee_usd == pytest.approx(6.5)
     bnb = answer({"cost": 0.01, "currency": "BNB"})
     assert report_from(bnb, "c", "USDT", {"BNB": 650.0}).fee_usd == pytest.approx(6.5)
@@ -1463,6 +1464,7 @@ def test_an_order_at_leverage_1_against_a_perpetual_position_is_not_sent_to_spot
     assert "leave it open" in leaves_perpetual_open(order("sell"), 0.2)
     assert leaves_perpetual_open(order("buy"), 0.2) is None and leaves_perpetual_open(order("sell"), 0.0) is None
     assert leaves_perpetual_open(order("buy", leverage=2.0), -0.15) is None  # goes to the perpetual itself
+    assert "has ordered a perpetual short" in leaves_perpetual_open(order("buy"), -0.15, ordered=True)  # a short still resting
 
 
 @pytest.mark.parametrize("fake", ["okx"], indirect=True)
@@ -1511,6 +1513,8 @@ def test_perpetual_orders_on_a_symbol_go_first_come_first_sent_and_another_endpo
     with store.begin() as conn:
         store.record(conn, "o-a", [], Answered(ended=True), "ended", NOW)
     assert ahead("b", 3) == [] and ahead("c", 4) == ["o-b"]
+    # What our unfinished perpetual orders on BTC could still add (buys of 0.05 BTC each: old, b, c).
+    assert store.perpetual_on_order("binance", "BTC") == pytest.approx(0.15) and store.perpetual_on_order("binance", "ETH") == 0.0
 
 
 async def test_a_perpetual_order_left_open_when_derivatives_is_turned_off_is_stuck_with_the_reason(bus, perp):

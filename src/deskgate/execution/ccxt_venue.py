@@ -207,7 +207,8 @@ def _fees(order: dict, venue: str | None = None) -> list[tuple[float, str | None
             if settle:  # a perpetual's fee is in its settle coin, not a guess
                 return [(_num(info["cumExecFee"]), settle, False)]
             return [(_num(info["cumExecFee"]), base if order.get("side") == "buy" else quote, True)]
-    return [(abs(_num((f or {}).get("cost"))), (f or {}).get("currency"), False)
+    # ccxt's unified fee is positive when paid; a negative one is a maker's rebate: no fee.
+    return [(max(0.0, _num((f or {}).get("cost"))), (f or {}).get("currency"), False)
             for f in order.get("fees") or ([order["fee"]] if order.get("fee") else [])]
 
 

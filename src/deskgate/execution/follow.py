@@ -151,7 +151,9 @@ class OrderFollower:
         try:
             if self.settings.derivatives and not is_perpetual(self.order):
                 held = (await self.venue.positions()).get(self.order.asset, 0.0)
-                if (why := leaves_perpetual_open(self.order, held)) is not None:
+                ordered = self.store.perpetual_on_order(self.order.venue, self.order.asset)
+                why = leaves_perpetual_open(self.order, held) or leaves_perpetual_open(self.order, ordered, ordered=True)
+                if why is not None:
                     return self._not_sent(why)
             rules = await self.venue.rules(symbol_for(self.order.asset, self.settings.quote, perpetual=is_perpetual(self.order)))
         except VenueAuthFailed as exc:

@@ -217,6 +217,16 @@ class ExecutionStore:
                 if r["venue"] == venue and r["endpoint"] == endpoint and r["order_id"] != order_id
                 and (r["ticket"] or {}).get("symbol") == symbol and (r["attempts"] > 0 or r["seq"] < seq)]
 
+    def perpetual_on_order(self, venue: str, asset: str) -> float:
+        """The base amount of `asset` our unfinished perpetual orders at `venue` could still add, signed."""
+        total = 0.0
+        for r in self.unfinished():
+            ticket = r["ticket"] or {}
+            if r["venue"] == venue and r["order"].get("asset") == asset and ticket.get("leverage"):
+                base = float(ticket["amount"]) * float(ticket.get("contract_size") or 1.0)
+                total += base if ticket.get("side") == "buy" else -base
+        return total
+
     def unfinished_assets(self, venue: str) -> set[str]:
         """Assets with an order of ours at `venue` still being sent or open."""
         return {r["order"].get("asset") for r in self.unfinished() if r["venue"] == venue}

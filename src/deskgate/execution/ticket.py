@@ -69,16 +69,17 @@ def not_allowed(order: Order, *, derivatives: bool) -> str | None:
     return None
 
 
-def leaves_perpetual_open(order: Order, perpetual: float) -> str | None:
+def leaves_perpetual_open(order: Order, perpetual: float, *, ordered: bool = False) -> str | None:
     """Why an order at leverage 1 may not go to spot, with `perpetual` (signed, base) held in the
-    asset's perpetual at its venue: one against that position would leave it open beside a spot
-    holding that hides it (the sum matches the book), so it must be approved as a perpetual order."""
+    asset's perpetual at its venue (or, `ordered`, on order there by us): one against that position
+    would leave it open beside a spot holding that hides it (the sum matches the book), so it must
+    be approved as a perpetual order."""
     if is_perpetual(order) or not perpetual:
         return None
     if (order.side == "buy") == (perpetual > 0):
         return None
-    held = f"a perpetual {'long' if perpetual > 0 else 'short'} of {abs(perpetual):g} {order.asset}"
-    return (f"{order.venue} holds {held}; a {order.side} at leverage 1 would go to spot and leave it open: "
+    held = f"{'has ordered' if ordered else 'holds'} a perpetual {'long' if perpetual > 0 else 'short'} of {abs(perpetual):g} {order.asset}"
+    return (f"{order.venue} {held}; a {order.side} at leverage 1 would go to spot and leave it open: "
             "approve it with leverage above 1 to trade the perpetual")
 
 
