@@ -1383,7 +1383,10 @@ async def test_a_positions_leverage_is_never_raised_and_a_reducing_order_sets_no
         prepared = await venue.prepare(ticket("sell", 0.05, 2))  # reduces: no margin taken, nothing to set
         assert prepared.reduce_only and fx.leverage[PERP] == 3
         assert all("leverage" not in p.lower() and "margin" not in p.lower() for _, p in fx.requests[requests:])
-        assert await venue.prepare(ticket("sell", 0.15, 5)) is None and fx.leverage[PERP] == 3  # larger: opens a short, at 3x
+        # Larger than the long: it opens a short, at 3x, and is no longer reduce-only (a ticket stored
+        # reduce-only before a restart, whose position has since changed, is worked out again).
+        larger = await venue.prepare(ticket("sell", 0.15, 5).model_copy(update={"reduce_only": True}))
+        assert not larger.reduce_only and fx.leverage[PERP] == 3
         assert await venue.positions() == {"BTC": pytest.approx(0.1)}
     finally:
         await venue.close()
@@ -1527,6 +1530,7 @@ async def test_a_perpetual_order_left_open_when_derivatives_is_turned_off_is_stu
         with executor.store.begin() as conn:
             executor.store.take_on(conn, order(did="st1", leverage=2.0), 1, "dgst1", _perp_ticket(), "open", NOW,
                                    endpoint=endpoint_of(mission.venues.configured()["binance"], "binance"))
+        executor.store.begin_send("o-st1", NOW)  # it is out there (one not sent yet is refused, not stuck)
         await executor._follow("o-st1")
         assert "derivatives is now false" in executor.unfollowed["binance"]["o-st1"]
         assert perp.requests == []  # not looked up as a spot order, nor anything else

@@ -87,8 +87,6 @@ class Dialect:
     fees_from_trades: bool = False
     #: Its sandbox for perpetuals is its demo trading (binance retired its futures testnet).
     demo_for_perpetuals: bool = False
-    #: The margin mode is read first and set only when it is not isolated (bybit's is the whole account's).
-    margin_read_first: bool = False
     #: A position row's market id and signed-or-not size, as the venue names them (each must be there).
     position_fields: tuple[str, str] = ("symbol", "positionAmt")
 
@@ -114,7 +112,7 @@ DIALECTS = {
     "bybit": Dialect(cancel_by="orderLinkId", lookup_in_lists=True, open_orders_page=50, open_orders_by_cursor=True,
                      options={"enableUnifiedAccount": True, "enableUnifiedMargin": False},
                      margin_by="account", unchanged_codes=frozenset({"110043"}), perpetual_open_orders={"category": "linear"},
-                     margin_read_first=True, position_fields=("symbol", "size")),
+                     position_fields=("symbol", "size")),
 }
 
 #: Codes that refuse a setting whatever ccxt makes of them (a plain ExchangeError would read as "no answer"):
@@ -379,41 +377,45 @@ class CcxtVenue:
             contract_size=_num(market["contractSize"]) if perpetual else None,
         )
 
-    async def prepare(self, ticket: OrderTicket) -> None:
+    async def prepare(self, ticket: OrderTicket) -> OrderTicket | None:
         """A perpetual: isolated margin and a leverage no higher than the ticket's on its symbol,
-        before the send. An order that only reduces the position needs neither (no margin is
-        taken), and a position's leverage is never raised (its margin would shrink). Only an
-        answer that confirms the setting is a yes; "already so" is one; a venue's no (a position
-        held in cross margin) refuses the order with its reason."""
+        before the send, and the ticket to send. An order that only reduces an isolated position
+        needs neither (no margin is taken) and goes reduce-only; a position's leverage is never
+        raised (its margin would shrink). Only an answer that confirms the setting is a yes;
+        "already so" is one; a venue's no (a position held in cross margin) refuses the order."""
         if not ticket.perpetual:
             return None
         await self.load_markets()
+        d = self.dialect
         # The positions the order's margin meets: on okx, where one symbol can hold a cross and an
         # isolated position side by side, the isolated ones only.
-        rows = [(q, lev) for sym, q, lev, mode in await self._position_list()
-                if sym == ticket.symbol and q and (self.dialect.margin_by != "order" or mode == "isolated")]
-        held = sum(q for q, _ in rows)  # contracts, signed
-        if held and (ticket.side == "buy") != (held > 0) and ticket.amount <= abs(held) + 1e-12:
+        rows = [(q, lev, mode) for sym, q, lev, mode in await self._position_list()
+                if sym == ticket.symbol and q and (d.margin_by != "order" or mode == "isolated")]
+        held = sum(q for q, _, _ in rows)  # contracts, signed
+        account_mode = None
+        if d.margin_by == "account":
+            account_mode = await self._call(self.exchange.fetch_margin_mode, ticket.symbol)
+        account_isolated = isinstance(account_mode, dict) and account_mode.get("marginMode") == "isolated"
+        isolated = account_isolated if d.margin_by == "account" else all(mode == "isolated" for _, _, mode in rows)
+        if held and isolated and (ticket.side == "buy") != (held > 0) and ticket.amount <= abs(held) + 1e-12:
             return ticket.model_copy(update={"reduce_only": True})  # the venue refuses it if it would open anything
         target = ticket.leverage
         if held:
-            if any(lev is None for _, lev in rows):
+            if any(lev is None for _, lev, _ in rows):
                 raise VenueUnreachable(f"{self.name}: the leverage of the position on {ticket.symbol} cannot be read; "
                                        "it is never raised, so the order waits")
-            target = min(target, *(math.floor(lev) for _, lev in rows))
-        d = self.dialect
-        if d.margin_by != "order":
-            mode = await self._call(self.exchange.fetch_margin_mode, ticket.symbol) if d.margin_read_first else None
-            if not (isinstance(mode, dict) and mode.get("marginMode") == "isolated"):
-                answer = await self._setting("margin mode", self.exchange.set_margin_mode, "isolated", ticket.symbol, {})
-                self._confirm("margin mode", ticket.symbol, answer, None)
+            target = min(target, *(math.floor(lev) for _, lev, _ in rows))
+        if d.margin_by != "order" and not account_isolated:
+            answer = await self._setting("margin mode", self.exchange.set_margin_mode, "isolated", ticket.symbol, {})
+            self._confirm("margin mode", ticket.symbol, answer, None)
+        to_send = ticket.model_copy(update={"reduce_only": False})
         if d.leverage_read_first:
             now = await self._call(self.exchange.fetch_leverage, ticket.symbol, dict(d.leverage_params))
             if _okx_leverage_is(now, self.exchange.market(ticket.symbol)["id"], target):
-                return None
+                return to_send
         answer = await self._setting("leverage", self.exchange.set_leverage, target, ticket.symbol, dict(d.leverage_params))
         self._confirm("leverage", ticket.symbol, answer, target)
-        return None
+        return to_send
 
     async def _setting(self, what: str, fn, *args):
         """One of a perpetual's settings, and the venue's answer: "already so" answers None, a venue's no refuses the order."""

@@ -148,6 +148,8 @@ class OrderFollower:
     async def _make_ticket(self) -> VenueReport | None:
         if (why := not_allowed(self.order, derivatives=self.settings.derivatives)) is not None:
             return self._not_sent(why)
+        if (old := self._too_old()) is not None:  # a venue that kept failing here must not hold it forever
+            return old
         try:
             if self.settings.derivatives and not is_perpetual(self.order):
                 held = (await self.venue.positions()).get(self.order.asset, 0.0)
@@ -180,6 +182,8 @@ class OrderFollower:
     async def _send_once(self) -> VenueReport | None:
         if not self.ticket.perpetual:
             return await self._send_now()
+        if (why := not_allowed(self.order, derivatives=self.settings.derivatives)) is not None:
+            return self._not_sent(why)  # derivatives turned off before its turn came
         # A venue's leverage is the symbol's, not the order's: one perpetual order of ours at a time on a
         # symbol, so that the leverage one sets is never another's.
         async with self.symbol_lock(self.ticket.symbol):

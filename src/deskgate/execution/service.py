@@ -393,7 +393,7 @@ class Executor:
             why = "the venue is no longer under venues: in mission.yaml; configure it again to finish the order"
         elif row["endpoint"] and row["endpoint"] != endpoint_of(settings, venue_name):
             why = f"it was sent to {row['endpoint']}, and the venue is now configured as {endpoint_of(settings, venue_name)}"
-        elif (row["ticket"] or {}).get("leverage") and not settings.derivatives:
+        elif (row["ticket"] or {}).get("leverage") and row["attempts"] > 0 and not settings.derivatives:
             why = f"it is a perpetual order, and venues.{venue_name}.derivatives is now false; set it back to finish the order"
         if why is not None:
             log.error("order %s at %s is not followed: %s", order_id, venue_name, why)
