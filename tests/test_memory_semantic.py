@@ -300,3 +300,26 @@ def test_a_document_a_model_kept_never_stands_in_for_the_desks_own(tmp_path):
     assert not memory.has_document("Outcome at horizon: d1 buy BTC")
     memory.archive("Outcome at horizon: d1 buy BTC", "the desk's", tags=["post-trade", "outcome"])
     assert memory.has_document("Outcome at horizon: d1 buy BTC")
+
+
+def test_a_vector_committed_after_a_later_numbered_one_is_still_found_on_postgresql(pg_url):  # noqa: F811
+    """PostgreSQL numbers a row at insert, not at commit: a slow transaction's vector lands below
+    one the index has already read, and must still be taken in at a later search."""
+    from sqlalchemy import text
+
+    store = open_store(pg_url, "memory")
+    writer = Memory(store, embedder=shared_minilm())
+    late = writer.remember("insight", "Perpetual funding on ETH flipped negative; shorts are paying longs.", at=T0)
+    with store.begin() as conn:
+        model, blob = conn.execute(text("SELECT model, vector FROM recall_vectors WHERE entry_id = :e"), {"e": late}).one()
+        conn.execute(text("DELETE FROM recall_vectors WHERE entry_id = :e"), {"e": late})
+    slow = store.connect()
+    slow_tx = slow.begin()
+    slow.execute(text("INSERT INTO recall_vectors (entry_id, model, vector) VALUES (:e, :m, :v)"), {"e": late, "m": model, "v": blob})
+    later = writer.remember("outcome", "Circuit breaker tripped: drawdown reached 5.3% against the 5% limit.", at=T0)
+    reader = Memory(store, embedder=shared_minilm())
+    assert reader.find("the breaker tripped on drawdown", mode="semantic")[0].entry.id == later  # reads past the slow one's number
+    assert all(h.entry.id != late for h in reader.find("who pays whom in ether perps", mode="semantic"))
+    slow_tx.commit()
+    slow.close()
+    assert reader.find("who pays whom in ether perps", mode="semantic")[0].entry.id == late

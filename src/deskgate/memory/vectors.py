@@ -17,7 +17,9 @@ An entry without a vector for the current model is *pending*: written while the
 embedder was down, or under another model. `VectorStore.embed_pending` embeds them;
 nothing is dropped. The index reads new rows by their sequence number, so vectors
 written by another process (the agents, while a person searches) appear at the next
-search.
+search. On PostgreSQL a transaction can commit after a later-numbered one (numbers are
+taken at insert, not at commit): the numbers skipped over are looked for again at each
+refresh for `GAP_KEEP_S`, then taken for a rolled-back insert's.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ EXACT_UP_TO = 250_000  # entries scored exactly; above, sign bits choose candida
 RESCORE = 5_000  # candidates scored exactly after the sign-bit pass (at least 10x what is asked)
 REFRESH_CHUNK = 10_000  # vectors read from the database at a time
 RETRY_AFTER_S = 60  # after the embedder failed, writes and searches leave it alone this long
+GAP_KEEP_S = 600.0  # a number skipped over is looked for this long (a slow commit), then given up (a rollback)
+MAX_GAPS = 1_000  # numbers skipped over kept at most, all within this many of the newest
 
 vector_metadata = MetaData()
 
@@ -120,22 +124,57 @@ class VectorIndex:
         self.bits = np.zeros((0, _words(dim)), dtype=np.uint64)
         self.row_of: dict[int, int] = {}
         self.kind_codes: dict[str, int] = {}
+        self.gaps: dict[int, float] = {}  # numbers skipped over -> when first missed (monotonic)
 
     def refresh(self, conn: Connection) -> None:
         """Take in the vectors written since the last refresh (by anyone)."""
         source, _, table = SOURCES[self.kind]
         extra = ", e.kind" if self.kind == "recall" else ", ''"
+        # Every model's rows are read (their numbers are not gaps), the vectors of this model's only.
+        select = (f"SELECT v.seq, v.entry_id, CASE WHEN v.model = :model THEN v.vector END, e.at{extra}, v.model "
+                  f"FROM {table.name} v JOIN {source} e ON e.id = v.entry_id ")
+        if self.gaps:
+            self._fill_gaps(conn, select)
+        start, seen = self.last_seq, []
         while True:
-            rows = conn.execute(text(
-                f"SELECT v.seq, v.entry_id, v.vector, e.at{extra} FROM {table.name} v JOIN {source} e ON e.id = v.entry_id "
-                f"WHERE v.seq > :after AND v.model = :model ORDER BY v.seq LIMIT :n"),
-                {"after": self.last_seq, "model": self.model, "n": REFRESH_CHUNK},
-            ).all()
+            rows = conn.execute(text(select + "WHERE v.seq > :after ORDER BY v.seq LIMIT :n"),
+                                {"after": self.last_seq, "model": self.model, "n": REFRESH_CHUNK}).all()
             if not rows:
-                return
-            self._take(rows)
+                break
+            seen += [r[0] for r in rows]
+            self._take([r[:5] for r in rows if r[5] == self.model])
+            self.last_seq = rows[-1][0]
+        self._note_gaps(start, seen)
+
+    def _note_gaps(self, start: int, seen: list[int]) -> None:
+        """The numbers skipped over near the newest (a commit still on its way lands there, not deep
+        in the past, where a gap is a deleted entry's)."""
+        if not seen:
+            return
+        now, floor, before = time.monotonic(), seen[-1] - MAX_GAPS, start
+        for seq in seen:
+            for missing in range(max(before + 1, floor), seq):
+                self.gaps.setdefault(missing, now)
+            before = seq
+        for old in sorted(self.gaps)[: max(0, len(self.gaps) - MAX_GAPS)]:
+            del self.gaps[old]
+
+    def _fill_gaps(self, conn: Connection, select: str) -> None:
+        """Look again for the numbers skipped over: a row found now committed late."""
+        now = time.monotonic()
+        for seq in [q for q, t in self.gaps.items() if now - t > GAP_KEEP_S]:
+            del self.gaps[seq]
+        wanted = sorted(self.gaps)
+        for i in range(0, len(wanted), 1000):
+            numbers = ", ".join(str(int(q)) for q in wanted[i:i + 1000])
+            rows = conn.execute(text(select + f"WHERE v.seq IN ({numbers})"), {"model": self.model}).all()
+            for r in rows:
+                self.gaps.pop(r[0], None)  # found: whichever model's, it is no longer missing
+            self._take([r[:5] for r in rows if r[5] == self.model])
 
     def _take(self, rows) -> None:
+        if not rows:
+            return
         self._grow(self.n + len(rows))
         changed: list[int] = []
         for seq, entry_id, blob, at, kind in rows:
@@ -154,7 +193,6 @@ class VectorIndex:
             self.kinds[row] = self.kind_codes.setdefault(kind, len(self.kind_codes))
         if changed:
             self.bits[changed] = _sign_bits(self.matrix[changed])
-        self.last_seq = rows[-1][0]
 
     def _grow(self, need: int) -> None:
         if need <= len(self.ids):
