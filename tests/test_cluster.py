@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass
@@ -269,6 +270,26 @@ async def test_up_runs_the_bus_as_a_three_node_cluster_restarts_a_dead_node_and_
         for url in stack.cluster.urls:  # every node lets the new agent in
             nc, _ = await connect_with({**creds.connect_kwargs(), "servers": [url]}, reconnect=False)
             await nc.close()
+
+        # A node that cannot start again (its port taken) is tried again after a pause that grows,
+        # not at every turn of the supervisor; once it can, it is back.
+        stack.cluster.kill(2)
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind((stack.cluster.host, stack.cluster.ports[2].client))
+        squatter.listen()
+        try:
+            assert stack.supervise_once() == [] and stack.bus_retries[node_name(2)].failures == 1
+            assert stack.supervise_once() == [] and stack.bus_retries[node_name(2)].failures == 1  # not yet due
+        finally:
+            squatter.close()
+        back = []
+        for _ in range(150):
+            back = stack.supervise_once()
+            if back:
+                break
+            await asyncio.sleep(0.1)
+        assert back == [node_name(2)] and stack.bus_retries == {} and len(stack.cluster.alive()) == 3
     finally:
         stack.stop()
     assert not stack.cluster.alive()

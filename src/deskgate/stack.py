@@ -61,6 +61,25 @@ class Child:
 
 
 @dataclass
+class Retry:
+    """When a bus server that failed to start again may be tried next: 0.5 s, doubling to 30 s,
+    so that one that cannot start (its port taken, its store unreadable) does not hold up the
+    supervision of everything else at every turn."""
+
+    failures: int = 0
+    next_at: float = 0.0
+    problem: str = ""
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.next_at
+
+    def failed(self, problem: str) -> None:
+        self.failures += 1
+        self.problem = problem
+        self.next_at = time.monotonic() + min(30.0, 0.5 * (2 ** min(self.failures, 6)))
+
+
+@dataclass
 class Stack:
     mission: Mission
     data_dir: DataDir
@@ -81,6 +100,8 @@ class Stack:
     _agents_given: tuple | None = None  # the registry's agents as the bus was last given them
     _agents_checked: float = 0.0
     _forkserver: ForkServer | None = None
+    # Bus servers (the one server, or a cluster's nodes by name) that failed to start again.
+    bus_retries: dict[str, Retry] = field(default_factory=dict)
 
     # -- start ----------------------------------------------------------------------
 
@@ -355,7 +376,8 @@ class Stack:
         restarted = []
         if self._stopping:
             return restarted
-        if self.nats is not None and not self.nats.alive():
+        retry = self.bus_retries.get("nats-server")
+        if self.nats is not None and not self.nats.alive() and (retry is None or retry.due()):
             port = int(self.url.rsplit(":", 1)[1])
             try:
                 bus = self.mission.bus
@@ -374,8 +396,10 @@ class Stack:
                     )
                     write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
                 restarted.append("nats-server")
-            except BusError:
-                pass
+                self.bus_retries.pop("nats-server", None)
+            except BusError as exc:
+                log.warning("could not restart nats-server: %s", exc)
+                self.bus_retries.setdefault("nats-server", Retry()).failed(str(exc))
         if self.cluster is not None:
             restarted += self._restart_dead_nodes()
         for name, child in list(self.children.items()):
@@ -394,7 +418,8 @@ class Stack:
         """Start each dead node of the cluster again on its ports and store; it rejoins and catches up."""
         cluster, restarted = self.cluster, []
         for i, node in enumerate(cluster.nodes):
-            if node is not None and node.alive():
+            retry = self.bus_retries.get(node_name(i))
+            if (node is not None and node.alive()) or (retry is not None and not retry.due()):
                 continue
             try:
                 # Rendered afresh: the agents added, rotated or revoked since the last start.
@@ -405,8 +430,10 @@ class Stack:
                     cluster.restart(i)
                     cluster.write_endpoint()
                 restarted.append(node_name(i))
+                self.bus_retries.pop(node_name(i), None)
             except BusError as exc:
                 log.warning("could not restart %s: %s", node_name(i), exc)
+                self.bus_retries.setdefault(node_name(i), Retry()).failed(str(exc))
         return restarted
 
     def sync_agents(self, *, now: bool = False) -> Applied | None:
