@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -277,6 +278,21 @@ async def test_a_restarted_bus_names_the_current_agents_and_a_service_restarts_o
         assert stack.children["executor"].process.pid != old_pid
         stack.wait_ready(30, ["executor"])
         assert restart_service(data_dir, "no-such-service") is None
+
+        # A bus that cannot start again (its port taken) is tried again after a pause, not at every turn.
+        port = int(stack.url.rsplit(":", 1)[1])
+        stack.nats.kill()
+        squatter = socket.socket()
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        try:
+            assert "nats-server" not in stack.supervise_once() and stack.bus_retries["nats-server"].failures == 1
+            assert "nats-server" not in stack.supervise_once() and stack.bus_retries["nats-server"].failures == 1
+        finally:
+            squatter.close()
+        await wait_for(lambda: "nats-server" in stack.supervise_once() or None, timeout=15, interval=0.1)
+        assert stack.bus_retries == {} and stack.nats.alive() and stack.url.endswith(f":{port}")
     finally:
         stack.stop()
     assert apply(data_dir).how == "not_running"
