@@ -60,6 +60,11 @@ class Child:
     restarts: int = 0
 
 
+def restart_pause(failures: int) -> float:
+    """How long after a process died (or failed to start) it is started again: 0.5 s, doubling to 30 s."""
+    return min(30.0, 0.5 * (2 ** min(failures, 6)))
+
+
 @dataclass
 class Retry:
     """When a bus server that failed to start again may be tried next: 0.5 s, doubling to 30 s,
@@ -76,7 +81,7 @@ class Retry:
     def failed(self, problem: str) -> None:
         self.failures += 1
         self.problem = problem
-        self.next_at = time.monotonic() + min(30.0, 0.5 * (2 ** min(self.failures, 6)))
+        self.next_at = time.monotonic() + restart_pause(self.failures)
 
 
 @dataclass
@@ -405,8 +410,7 @@ class Stack:
         for name, child in list(self.children.items()):
             if child.process.poll() is None or not self.restart:
                 continue
-            backoff = min(30.0, 0.5 * (2 ** min(child.restarts, 6)))
-            if time.monotonic() - child.started < backoff:
+            if time.monotonic() - child.started < restart_pause(child.restarts):
                 continue
             self._spawn(name)
             restarted.append(name)

@@ -101,6 +101,7 @@ class OrderFollower:
         self.order_id = row["order_id"]
         self.client_id = row["client_id"]
         self.seq = row["seq"]
+        self.endpoint = row["endpoint"]  # where it goes: the executor follows it only if that is still where the venue is
         self.ticket = OrderTicket.model_validate(row["ticket"]) if row["ticket"] else None
         self.state = row["state"]
         self.sent = row["attempts"] > 0
@@ -187,8 +188,7 @@ class OrderFollower:
         # A venue's leverage is the symbol's, not the order's: one perpetual order of ours at a time on a
         # symbol, so that the leverage one sets is never another's.
         async with self.symbol_lock(self.ticket.symbol):
-            ahead = self.store.ahead_on(self.order.venue, endpoint_of(self.settings, self.order.venue), self.ticket.symbol,
-                                        order_id=self.order_id, seq=self.seq)
+            ahead = self.store.ahead_on(self.order.venue, self.endpoint, self.ticket.symbol, order_id=self.order_id, seq=self.seq)
             if ahead:  # first come, first sent; the next step looks again
                 return self._too_old(f"; it waited its turn on {self.ticket.symbol} behind order {', '.join(ahead[:3])}")
             return await self._send_now()

@@ -221,10 +221,11 @@ class ExecutionStore:
         """The base amount of `asset` our unfinished perpetual orders at `venue` could still add, signed."""
         total = 0.0
         for r in self.unfinished():
-            ticket = r["ticket"] or {}
-            if r["venue"] == venue and r["order"].get("asset") == asset and ticket.get("leverage"):
-                base = float(ticket["amount"]) * float(ticket.get("contract_size") or 1.0)
-                total += base if ticket.get("side") == "buy" else -base
+            if r["venue"] != venue or r["order"].get("asset") != asset or not r["ticket"]:
+                continue
+            ticket = OrderTicket.model_validate(r["ticket"])
+            if ticket.perpetual:
+                total += ticket.base_amount() if ticket.side == "buy" else -ticket.base_amount()
         return total
 
     def unfinished_assets(self, venue: str) -> set[str]:
