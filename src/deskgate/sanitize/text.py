@@ -90,7 +90,12 @@ def _ordinary(text: str, i: int, kind: str, in_flag: bool) -> str | None:
 _FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f")
 
 
+_VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+
+
 def strip_hidden(text: str) -> tuple[str, dict[str, int]]:
+    if text.replace("\n", "").replace("\t", "").isprintable() and not _VARIATION_SELECTOR.search(text):
+        return text, {}  # nothing `_kind` removes: no Cc, Cf, Cs, Co or Cn character, no selector
     removed: dict[str, int] = {}
     out = []
     flags = {i for m in _FLAG.finditer(text) for i in range(m.start() + 1, m.end())} if "\U0001f3f4" in text else set()
