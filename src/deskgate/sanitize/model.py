@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deskgate.sanitize.screen import LEET, base64_texts, join_spaced, readable_text
+from deskgate.sanitize.screen import LEET, LEET_WORD, base64_texts, join_spaced, readable_text
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,6 @@ def decoded_blobs(text: str) -> list[str]:
     return out
 
 
-_LEET_WORD = re.compile(r"(?<![\w@$|])(?=[\w@$|]*[A-Za-z])(?=[\w@$|]*[0-9@$|])[\w@$|]{3,}")
 MAX_DECODED_CHARS = 4_000  # of text decoded from base64 and hex, read per item
 
 
@@ -137,7 +136,7 @@ def plain_reading(text: str) -> str:
     read as Latin, s p a c e d letters joined, leetspeak read inside words that mix letters
     and digits (a price or a date is left alone)."""
     text = read_lookalikes(text)
-    return _LEET_WORD.sub(lambda m: m.group(0).translate(LEET), join_spaced(text))
+    return LEET_WORD.sub(lambda m: m.group(0).translate(LEET), join_spaced(text))
 
 
 def readings(text: str) -> list[str]:

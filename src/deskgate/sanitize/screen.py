@@ -166,9 +166,14 @@ def join_spaced(text: str) -> str:
     return SPACED_LETTERS.sub(lambda m: re.sub(r"[ \-_.]", "", m.group(0)), text)
 
 
+# A word that mixes letters with digits or leet symbols ("1gn0re", "$ell"): a price, a
+# date or a ticker's number is left alone, so most text needs no second reading.
+LEET_WORD = re.compile(r"(?<![\w@$|])(?=[\w@$|]*[A-Za-z])(?=[\w@$|]*[0-9@$|])[\w@$|]{3,}")
+
+
 def deobfuscate(text: str) -> str:
     """Spaced-out letters joined, hyphens inside words dropped, leetspeak read as letters."""
-    return _INNER_HYPHEN.sub("", join_spaced(text)).translate(LEET)
+    return LEET_WORD.sub(lambda m: m.group(0).translate(LEET), _INNER_HYPHEN.sub("", join_spaced(text)))
 
 
 def readable_text(raw: bytes, min_chars: int = 1) -> str | None:
