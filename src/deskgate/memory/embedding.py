@@ -123,22 +123,27 @@ class MiniLM:
             raise EmbeddingError(f"the offline embedder's tokenizer failed: {exc!r}") from exc
         return [np.array(e.ids[1 : sum(e.attention_mask) - 1], dtype=np.int64) for e in encodings]
 
-    def token_vectors(self) -> np.ndarray:
-        """Every vocabulary token's vector as the model reads it alone (`[CLS] token [SEP]`,
-        the token's output): a static table distilled from the model, which reads a window
-        by table lookups instead of a forward pass (the injection screen: sanitize/model.py)."""
+    @property
+    def vocab_size(self) -> int:
         if self._session is None:
             self._load()
-        size = self._tokenizer.get_vocab_size()
+        return self._tokenizer.get_vocab_size()
+
+    def token_vectors(self, ids: np.ndarray | None = None) -> np.ndarray:
+        """Every vocabulary token's vector (or those of `ids`) as the model reads it alone
+        (`[CLS] token [SEP]`, the token's output): a static table distilled from the model,
+        which reads a window by table lookups instead of a forward pass (the injection
+        screen: sanitize/model.py)."""
+        every = np.arange(self.vocab_size, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
         cls, sep = self._tokenizer.token_to_id("[CLS]"), self._tokenizer.token_to_id("[SEP]")
-        out = np.zeros((size, self.dim), dtype=np.float32)
+        out = np.zeros((len(every), self.dim), dtype=np.float32)
         try:
-            for start in range(0, size, 1024):
-                ids = np.arange(start, min(size, start + 1024), dtype=np.int64)
-                batch = np.stack([np.full_like(ids, cls), ids, np.full_like(ids, sep)], axis=1)
+            for start in range(0, len(every), 1024):
+                part = every[start : start + 1024]
+                batch = np.stack([np.full_like(part, cls), part, np.full_like(part, sep)], axis=1)
                 hidden = self._session.run(None, {"input_ids": batch, "attention_mask": np.ones_like(batch),
                                                   "token_type_ids": np.zeros_like(batch)})[0]
-                out[ids] = hidden[:, 1, :]
+                out[start : start + len(part)] = hidden[:, 1, :]
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
             raise EmbeddingError(f"the offline embedder ({self.model}) failed: {exc!r}") from exc
         return out

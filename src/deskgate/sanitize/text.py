@@ -157,6 +157,7 @@ def markdown_to_text(text: str) -> str:
 
 
 _SPACE = re.compile(r"\s+")
+MARKUP_PASSES = 4  # markup inside a code block inside markup ... is read this deep
 _MARKUP_HINT = re.compile(r"[<>*_`#\[\]]|&[a-z#0-9]+;", re.IGNORECASE)
 
 
@@ -167,7 +168,10 @@ def clean(raw: str) -> Cleaned:
     text, removed = strip_hidden(text)
     visible = text
     had_markup = bool(_MARKUP_HINT.search(text))
-    if had_markup:
+    for _ in range(MARKUP_PASSES):  # a code block's text can be markup again: read until nothing changes
+        if not _MARKUP_HINT.search(text):
+            break
+        before = text
         text = markdown_to_text(text)
         text = html.unescape(text)  # entities a second layer of encoding left behind
         text = html_to_text(text) if "<" in text else text
@@ -175,5 +179,8 @@ def clean(raw: str) -> Cleaned:
         text, more = strip_hidden(text)
         for k, v in more.items():
             removed[k] = removed.get(k, 0) + v
+        text = _SPACE.sub(" ", text).strip()
+        if text == before:
+            break
     text = _SPACE.sub(" ", text).strip()
     return Cleaned(text, removed, had_markup, visible)

@@ -6,7 +6,7 @@ n-grams (`model.features`), and fits the head (`model.Head`) as a multiple-insta
 learner: an item's logit is its highest window's, so an injected sentence in a long
 email is what the gradient sees, and a benign item teaches that none of its windows
 is an instruction. Adam on batches of items, cross-entropy with a benign item weighing `BENIGN_WEIGHT`
-injections (the model is used where false positives are rare), L2, fixed seed: the same corpus on the same machine gives the same bytes.
+injections (the model is used where false positives are rare), weight decay, fixed seed: the same corpus on the same machine gives the same bytes.
 
 The threshold comes from five-fold cross-validation by group (dev is one of the
 folds): every train and dev item is scored by a model that never saw its group, and
@@ -41,7 +41,7 @@ HIDDEN = 64
 EPOCHS = 12
 BATCH = 128  # items a step
 LEARNING_RATE = 4e-3
-L2 = 1e-3
+WEIGHT_DECAY = 1e-2  # decoupled (AdamW), on the weights
 BENIGN_WEIGHT = 6.0  # a benign item's loss against an injection's (the classes otherwise count equally)
 MAX_FP = 0.018  # of the benign items, flagged by the rules or the model, cross-validated
 FOLDS = 5
@@ -119,18 +119,23 @@ def _item_max(logits: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def fit(x: Windows, y: np.ndarray, *, seed: int = SEED, hidden: int = HIDDEN, epochs: int = EPOCHS,
-        lr: float = LEARNING_RATE, l2: float = L2, batch: int = BATCH, benign_weight: float = BENIGN_WEIGHT) -> M.Head:
+        lr: float = LEARNING_RATE, weight_decay: float = WEIGHT_DECAY, batch: int = BATCH, benign_weight: float = BENIGN_WEIGHT) -> M.Head:
     """Adam on batches of `batch` items (the learning rate decaying linearly), each batch's
     windows made dense only for that step."""
     rng = np.random.default_rng(seed)
     d = x.vectors.shape[1] + x.dim
-    w1 = rng.normal(0, np.sqrt(2.0 / d), (d, hidden)).astype(np.float32)
+    # A window's features are two unit vectors (its mean token vector, its n-grams), most
+    # of them zeros: scale for an input of norm sqrt(2), not for d dense inputs, or every
+    # unit starts near zero and Adam can push a unit's bias below any reachable input.
+    w1 = rng.normal(0, 1.0 / np.sqrt(2.0), (d, hidden)).astype(np.float32)
     b1 = np.zeros(hidden, dtype=np.float32)
     w2 = rng.normal(0, np.sqrt(1.0 / hidden), hidden).astype(np.float32)
     params = [w1, b1, w2, np.zeros(1, dtype=np.float32)]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     pos = y.mean()
+    if not 0 < pos < 1:
+        raise ValueError(f"training needs both injections and benign items; {int(y.sum())} of {len(y)} are injections")
     weight = np.where(y == 1, 0.5 / pos, benign_weight * 0.5 / (1 - pos)).astype(np.float32)
     t, steps = 0, epochs * -(-len(y) // batch)
     for _ in range(epochs):
@@ -147,13 +152,14 @@ def fit(x: Windows, y: np.ndarray, *, seed: int = SEED, hidden: int = HIDDEN, ep
             g = (weight[items] * (p - y[items]) / len(items)).astype(np.float32)  # d loss / d item logit
             hs = h[rows]
             dh = np.outer(g, w2) * (hs > 0)
-            grads = (xb[rows].T @ dh + l2 * w1, dh.sum(axis=0), hs.T @ g + l2 * w2, np.array([g.sum()], dtype=np.float32))
+            grads = (xb[rows].T @ dh, dh.sum(axis=0), hs.T @ g, np.array([g.sum()], dtype=np.float32))
             t += 1
             step_lr = lr * (1.0 - 0.95 * t / steps)  # decays to a twentieth: the last steps settle, not jitter
             for i, grad in enumerate(grads):
                 m[i] = 0.9 * m[i] + 0.1 * grad
                 v[i] = 0.999 * v[i] + 0.001 * grad * grad
-                params[i] = (params[i] - step_lr * (m[i] / (1 - 0.9**t)) / (np.sqrt(v[i] / (1 - 0.999**t)) + 1e-8)).astype(np.float32)
+                decay = weight_decay * params[i] if i in (0, 2) else 0.0  # decoupled weight decay (AdamW), on the weights only
+                params[i] = (params[i] - step_lr * ((m[i] / (1 - 0.9**t)) / (np.sqrt(v[i] / (1 - 0.999**t)) + 1e-8) + decay)).astype(np.float32)
     w1, b1, w2, b2a = params
     return M.Head(w1=w1, b1=b1, w2=w2, b2=float(b2a[0]), threshold=0.5, meta={})
 
@@ -242,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"threshold {threshold:.3f} (the rules or the model flag at most {args.max_fp:.1%} of the benign items, cross-validated)")
     print("train: the committed model on the items it was fitted on; dev and cross-validated: out-of-fold")
     head = M.Head(head.w1, head.b1, head.w2, head.b2, threshold, meta={
-        "seed": SEED, "hidden": args.hidden, "epochs": args.epochs, "learning_rate": LEARNING_RATE, "l2": L2,
+        "seed": SEED, "hidden": args.hidden, "epochs": args.epochs, "learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY,
         "batch": BATCH, "benign_weight": BENIGN_WEIGHT, "rules_threshold": RULES_THRESHOLD, "tokens": "words and punctuation",
         "max_fp": args.max_fp, "embedder": f"all-MiniLM-L6-v2-onnx-int8 token table {M.TABLE_RECIPE}", "window_units": M.WINDOW_UNITS, "ngram_dim": M.NGRAM_DIM,
         "train_items": int((folds != 0).sum()), "dev_items": int((folds == 0).sum()), "corpus_sha256": corpus_digest(items),
