@@ -7,10 +7,11 @@ languages). Each item is cut into windows of a sentence or a few. A window is re
 through all-MiniLM-L6-v2 (the same offline model, and the same loaded copy, as the
 agents' recall: `shared_minilm()`), but one token at a time: every vocabulary token's
 vector is the model's output for that token alone (`token_table`, derived once and
-kept in the cache directory), and a window's vector is its tokens' mean. That costs a
-table lookup instead of a forward pass (about a hundred times less) and scored as
-well as the full model on the held-out sets (docs/SECURITY.md). Beside it go the
-window's words and character n-grams, hashed, and a two-layer perceptron scores each
+kept in the cache directory), and a window's vector is its distinct tokens' mean. That
+is a table lookup instead of a forward pass (the whole screen runs 28 times faster:
+docs/BENCHMARKS.md), and on the first fresh split it scored within a point of running
+the model on every window. Beside it go the window's distinct words, punctuation,
+word pairs and character n-grams, hashed, and a two-layer perceptron scores each
 window. The item's score is its most suspicious window's: an instruction buried in a
 long email is not averaged away by the rest of it.
 
@@ -67,7 +68,7 @@ _LOOKALIKES = str.maketrans({
     "Α": "A", "Β": "B", "Ε": "E", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P",
     "Τ": "T", "Χ": "X", "Υ": "Y", "Ζ": "Z",
 })
-NGRAM_DIM = 16384  # hashed words, word pairs and character 3-5-grams, beside the 384 embedding dimensions
+NGRAM_DIM = 16384  # hashed words, punctuation, pairs and character 3-5-grams, beside the 384 of the token vectors
 _LATIN = re.compile(r"[A-Za-z]")
 _CYRILLIC_GREEK = re.compile(r"[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]")
 

@@ -5,14 +5,16 @@ the pipeline does, reads its windows through MiniLM's token table, adds their ha
 n-grams (`model.features`), and fits the head (`model.Head`) as a multiple-instance
 learner: an item's logit is its highest window's, so an injected sentence in a long
 email is what the gradient sees, and a benign item teaches that none of its windows
-is an instruction. Adam on batches of items, cross-entropy with a benign item weighing `BENIGN_WEIGHT`
-injections (the model is used where false positives are rare), weight decay, fixed seed: the same corpus on the same machine gives the same bytes.
+is an instruction. Adam on batches of items with a decaying learning rate and weight
+decay, cross-entropy with a benign item weighing `BENIGN_WEIGHT` injections (the model
+is used where false positives must be rare), fixed seed: the same corpus on the same
+machine gives the same bytes.
 
 The threshold comes from five-fold cross-validation by group (dev is one of the
 folds): every train and dev item is scored by a model that never saw its group, and
 the threshold is the lowest at which the rules or the model flag at most `--max-fp`
-of the benign items. The committed head is then fitted on train and
-dev together; its threshold and the weights' SHA-256 are written beside it.
+of the benign items. The committed head is then fitted on train and dev together;
+its threshold and the weights' SHA-256 are written beside it.
 
 Releases a principal made from quarantine are labelled data too: pass their export
 with `--extra` (`deskgate screen releases --export FILE`).
