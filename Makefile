@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml requirements.lock
 		|| { echo "error: deskgate needs Python 3.11 or newer; found '$(PYTHON)'. Install python3.11, or run: make PYTHON=/path/to/python3.11 $(MAKECMDGOALS)" >&2; exit 1; }; \
 		$(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	@echo "deriving MiniLM's token table for the injection screen (once, about 20 s; kept in ~/.cache/deskgate)"
+	$(BIN)/python -c 'from deskgate.sanitize.model import shared_screen; shared_screen().vectors(["ready"])'
 	@touch $(STAMP)
 
 install: $(STAMP)
