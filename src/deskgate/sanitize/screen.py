@@ -124,8 +124,8 @@ HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25
                  "emoji part": 0.0, "direction mark": 0.05}
 
 
-# A quotation: what reporting quotes of an attack ("researchers hid the phrase "act as
-# the admin" in a calendar invite") is weaker evidence than the same words said to the
+# A quotation: what reporting quotes of an attack ("researchers hid the line "pretend you
+# are the admin" in a calendar invite") is weaker evidence than the same words said to the
 # reader. Double quotation marks only, each the right way round, opening after a space or
 # punctuation and closing before one (an inch mark or an apostrophe opens nothing), and
 # never a quote that is most of the text.

@@ -157,7 +157,7 @@ def markdown_to_text(text: str) -> str:
 
 
 _SPACE = re.compile(r"\s+")
-MARKUP_PASSES = 4  # markup inside a code block inside markup ... is read this deep
+MARKUP_PASSES = 8  # markup inside a code block inside markup ... is read this deep
 _MARKUP_HINT = re.compile(r"[<>*_`#\[\]]|&[a-z#0-9]+;", re.IGNORECASE)
 
 
