@@ -35,16 +35,10 @@ def fx():
     fake.stop()
 
 
-def perps_client(fx: FakeExchange, **options):
-    """Like fake_exchange.ccxt_client, with linear markets loaded too (defaultType stays spot)."""
-    exchange = ccxt_client(fx, perpetuals=True)
-    exchange.options.update(options)
-    return exchange
-
 
 @pytest.fixture
 async def ex(fx: FakeExchange):
-    exchange = perps_client(fx, **DESKGATE_OPTIONS)
+    exchange = ccxt_client(fx, perpetuals=True, options=DESKGATE_OPTIONS)
     await exchange.load_markets(True)
     fx.requests.clear()
     yield exchange
@@ -74,7 +68,7 @@ async def find_in_lists(ex, cid: str, symbol: str = PERP) -> dict | None:
 
 
 async def test_load_markets_lists_spot_and_the_linear_perpetual_with_the_same_id(fx: FakeExchange) -> None:
-    ex = perps_client(fx)
+    ex = ccxt_client(fx, perpetuals=True)
     try:
         await ex.load_markets(True)
         linear_asks = [p for p in fx.requests if p == ("GET", "/v5/market/instruments-info")]
@@ -101,7 +95,7 @@ async def test_a_contract_size_other_than_one_is_shown_in_base_units(fx: FakeExc
     """bybit's linear qty is in the base coin (ccxt's contractSize is always 1): an engine
     perpetual of 0.01-ETH contracts is listed, ordered and held in ETH."""
     fx.add_perpetual("ETH/USDT:USDT", price=3_000.0, contract_size=0.01, amount_step=1, price_tick=0.01, min_amount=1)
-    ex = perps_client(fx, **DESKGATE_OPTIONS)
+    ex = ccxt_client(fx, perpetuals=True, options=DESKGATE_OPTIONS)
     try:
         await ex.load_markets(True)
         eth = ex.market("ETH/USDT:USDT")
@@ -136,7 +130,7 @@ async def test_set_margin_mode_is_account_wide_and_accepted_again_when_unchanged
 
 
 async def test_set_margin_mode_without_the_preset_options_probes_the_account_first(fx: FakeExchange) -> None:
-    ex = perps_client(fx)  # ccxt's defaults: enableUnifiedAccount None
+    ex = ccxt_client(fx, perpetuals=True)  # ccxt's defaults: enableUnifiedAccount None
     try:
         await ex.load_markets(True)
         fx.requests.clear()
@@ -436,7 +430,7 @@ async def test_new_endpoints_are_signed_and_answer_the_venue_conditions(fx: Fake
     answer = await ex.set_leverage(7, PERP)  # applied; ccxt hands back the junk text, no error
     assert isinstance(answer, str) and fx.leverage[PERP] == 7
 
-    bad_secret, bad_key = perps_client(fx, **DESKGATE_OPTIONS), perps_client(fx, **DESKGATE_OPTIONS)
+    bad_secret, bad_key = ccxt_client(fx, perpetuals=True, options=DESKGATE_OPTIONS), ccxt_client(fx, perpetuals=True, options=DESKGATE_OPTIONS)
     bad_secret.secret, bad_key.apiKey = "wrong-secret", "wrong-key"
     try:
         bad_secret.markets, bad_secret.markets_by_id = ex.markets, ex.markets_by_id

@@ -40,17 +40,11 @@ def fx():
     fake.stop()
 
 
-def perps_client(fx: FakeExchange, **options):
-    """Like fake_exchange.ccxt_client, with swaps loaded too (defaultType stays spot)."""
-    exchange = ccxt_client(fx, perpetuals=True)
-    exchange.options.update(options)
-    return exchange
-
 
 @pytest.fixture
 async def ex(fx: FakeExchange):
     # deskgate's okx Dialect: one order, one request (ccxt's default is the batch endpoint)
-    exchange = perps_client(fx, createOrder="privatePostTradeOrder")
+    exchange = ccxt_client(fx, perpetuals=True, options={"createOrder": "privatePostTradeOrder"})
     await exchange.load_markets(True)
     fx.requests.clear()
     yield exchange
@@ -76,7 +70,7 @@ async def buy(ex, cid: str, contracts: float, price: float, **params) -> dict:
 
 
 async def test_load_markets_lists_spot_and_the_swap_with_contract_sizes(fx: FakeExchange) -> None:
-    ex = perps_client(fx)
+    ex = ccxt_client(fx, perpetuals=True)
     try:
         await ex.load_markets(True)
         assert fx.requests == [("GET", "/api/v5/public/instruments")] * 2  # instType SPOT, then SWAP
@@ -241,7 +235,7 @@ async def test_limit_buy_fills_in_contracts_with_quote_cost_and_usdt_fee(fx: Fak
 
 
 async def test_td_mode_param_and_the_batch_endpoint_work_too(fx: FakeExchange) -> None:
-    ex = perps_client(fx)  # ccxt's default createOrder: POST /api/v5/trade/batch-orders
+    ex = ccxt_client(fx, perpetuals=True)  # ccxt's default createOrder: POST /api/v5/trade/batch-orders
     try:
         await ex.load_markets(True)
         await ex.create_order(PERP, "limit", "sell", 1, 64_900.0, {"clientOrderId": "batch1", "tdMode": "isolated"})

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from deskgate.sanitize.item import MARK, RawItem, sanitize, wrap
 from deskgate.sanitize.screen import screen
-from deskgate.sanitize.text import BIDI, ZERO_WIDTH, _FLAG, _kind, _ordinary, clean, strip_hidden
+from deskgate.sanitize.text import BIDI, ZERO_WIDTH, clean, strip_each, strip_hidden
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "corpus" / "injection"
@@ -76,25 +76,11 @@ def test_headlines_that_use_the_words_pass_and_orders_to_the_agent_do_not():
         assert r.flagged and r.text is None and r.reasons, text
 
 
-def _strip_hidden_char_by_char(text: str) -> tuple[str, dict[str, int]]:
-    removed: dict[str, int] = {}
-    out = []
-    flags = {i for m in _FLAG.finditer(text) for i in range(m.start() + 1, m.end())}
-    for i, ch in enumerate(text):
-        kind = _kind(ch)
-        if kind is None:
-            out.append(ch)
-            continue
-        kind = _ordinary(text, i, kind, i in flags) or kind
-        removed[kind] = removed.get(kind, 0) + 1
-    return "".join(out), removed
-
-
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet=st.sampled_from("ab \n\t\r\u00a0\u3000é日\u200b\u200d\ufe0f\U000e0041\U000e0100\u202e\x07\ue000\U0001f3f4\u0378👍")
                | st.characters(codec="utf-8"), max_size=40))
 def test_the_fast_path_for_text_without_hidden_characters_strips_exactly_what_the_slow_one_does(raw):
-    assert strip_hidden(raw) == _strip_hidden_char_by_char(raw)
+    assert strip_hidden(raw) == strip_each(raw)
 
 
 def test_reporting_that_quotes_an_attack_is_weaker_evidence_than_the_attack_itself():

@@ -163,12 +163,12 @@ async def raised(coro) -> BaseException:
 
 def ccxt_client(
     fx: FakeExchange, *, api_key: str | None = None, secret: str | None = None, passphrase: str | None = None,
-    perpetuals: bool = False,
+    perpetuals: bool = False, options: dict | None = None,
 ) -> ccxt_async.Exchange:
     """A `ccxt.async_support` client for `fx`'s venue: sandbox mode, every URL pointed at
     the fake, markets restricted to spot (and the linear perpetuals with `perpetuals`;
-    defaultType stays spot), keys defaulting to the fake's own. ccxt's own
-    throttle is off (the fake does not need it and it would slow tests down)."""
+    defaultType stays spot), keys defaulting to the fake's own, then `options` on top.
+    ccxt's own throttle is off (the fake does not need it and it would slow tests down)."""
     config = {
         "apiKey": fx.api_key if api_key is None else api_key,
         "secret": fx.secret if secret is None else secret,
@@ -182,4 +182,5 @@ def ccxt_client(
     types = ["spot", PERPETUAL_TYPE[fx.venue]] if perpetuals else ["spot"]
     exchange.options["fetchMarkets"] = {**exchange.options.get("fetchMarkets", {}), "types": types}
     exchange.options["defaultType"] = "spot"  # bybit's is "swap": calls without a symbol would ask for linear
+    exchange.options.update(options or {})
     return exchange

@@ -222,6 +222,7 @@ class Engine:
         self._positions: dict[str, Position] = {}
         self.leverage: dict[str, int] = {}
         self.margin_mode: dict[str, str] = {}
+        self._last_created_ms = 0
 
     # ---- time and venue conditions -------------------------------------------------
 
@@ -435,7 +436,9 @@ class Engine:
             behaviour = self.next_orders.popleft() if self.next_orders else Behaviour.fill()
             if behaviour.kind == "reject":
                 raise Refused("reject", behaviour.code, behaviour.msg)
-            now = self.now_ms()
+            # One order a millisecond at most: clients sort open orders by creation time, and a tie
+            # would leave two orders' order to chance.
+            now = self._last_created_ms = max(self.now_ms(), self._last_created_ms + 1)
             o = Order(
                 next(self._order_ids), client_id, symbol, side, order_type, tif, amount, price, now, behaviour,
                 quote_amount=quote_amount, updated_ms=now, contract_size=m.contract_size or Decimal(1),

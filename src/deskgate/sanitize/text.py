@@ -96,6 +96,11 @@ _VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 def strip_hidden(text: str) -> tuple[str, dict[str, int]]:
     if text.replace("\n", "").replace("\t", "").isprintable() and not _VARIATION_SELECTOR.search(text):
         return text, {}  # nothing `_kind` removes: no Cc, Cf, Cs, Co or Cn character, no selector
+    return strip_each(text)
+
+
+def strip_each(text: str) -> tuple[str, dict[str, int]]:
+    """`strip_hidden` without its fast path: every character asked what it is."""
     removed: dict[str, int] = {}
     out = []
     flags = {i for m in _FLAG.finditer(text) for i in range(m.start() + 1, m.end())} if "\U0001f3f4" in text else set()
