@@ -79,7 +79,8 @@ async def test_two_agents_each_publish_directives_and_nothing_privileged(bus, tm
         ack = await nc.jetstream().publish("consciousness.directives.BTC", raw(directive(f"{creds.agent}-1")))
         assert ack.stream == "DIRECTIVES"
         before = await stream_last_seqs(bus)
-        subjects = [*forbidden_publish(Role.AGENT), "factory.anything", "approvals.response.x", "$KV.deskgate_breaker.x", "$KV.other.key"]
+        subjects = [*forbidden_publish(Role.AGENT), "factory.anything", "approvals.response.x", "$KV.deskgate_breaker.x", "$KV.other.key",
+                    "$KV.deskgate_leases.factory"]  # no lease, whichever service's
         for subject in subjects:
             await nc.publish(subject, b'{"evil": true}')
         await nc.flush()

@@ -459,3 +459,81 @@ async def test_the_web_services_command_center_moves_to_a_live_node_when_its_own
         assert (await cc.breaker()).state == before.state  # the replicated breaker, read through a live node
     finally:
         await cc.close()
+
+
+async def _on_node(cluster_bus: ClusterBus, role: Role, i: int):
+    """A connection to node i only, so the node answering a direct get is that one."""
+    return await connect_as(cluster_bus.data_dir, role, servers=[cluster_bus.cluster.urls[i]], reconnect=False)
+
+
+async def test_reads_that_must_be_current_are_answered_by_the_stream_leader_through_every_node(cluster_bus):
+    """`current=True` (bus/reader.py) asks `$JS.API.STREAM.MSG.GET`, which only a stream's leader
+    answers: a write is read back right after its acknowledgement through every node; a role that
+    may not read the stream is refused; the leader killed, a read waits for the new one and
+    answers with the last write acknowledged before the kill."""
+    from deskgate.bus.breaker import BREAKER_STREAM, read_key, write_key
+    from deskgate.bus.reader import ReadError, last_message
+
+    factory, _ = await cluster_bus.connect(Role.FACTORY)
+    js = factory.jetstream()
+    readers = [await _on_node(cluster_bus, Role.OBSERVER, i) for i in range(3)]
+    try:
+        for n in range(20):
+            revision = await write_key(js, "trip", f"trip {n}".encode())
+            hold = await js.publish("factory.status.governor", f"hold {n}".encode())
+            for nc, _ in readers:
+                record = await read_key(nc, "trip")
+                assert (record.revision, record.value) == (revision, f"trip {n}".encode())
+                status = await last_message(nc, "STATUS", "factory.status.governor", current=True)
+                assert (status.seq, status.data) == (hold.seq, f"hold {n}".encode())
+        agent, events = await _on_node(cluster_bus, Role.AGENT, 0)
+        with pytest.raises(ReadError, match="leader of stream APPROVALS"):
+            await last_message(agent, "APPROVALS", "approvals.queue.directive.d1", timeout=1.0, current=True)
+        assert events.refused("$JS.API.STREAM.MSG.GET.APPROVALS")
+        assert (await read_key(agent, "trip")).revision == revision  # the breaker it may read
+        await agent.close()
+    finally:
+        for nc, _ in readers:
+            await nc.close()
+
+    victim = await cluster_bus.leader_of(BREAKER_STREAM)
+    last = await write_key(js, "trip", b"the last trip before the kill")
+    await factory.close()
+    cluster_bus.cluster.kill(victim)
+    survivor, _ = await _on_node(cluster_bus, Role.OBSERVER, (victim + 1) % 3)
+    try:
+        record = await read_key(survivor, "trip")  # asked while the bucket has no leader: answered by the new one
+        assert (record.revision, record.value) == (last, b"the last trip before the kill")
+        assert await cluster_bus.leader_of(BREAKER_STREAM) != victim
+    finally:
+        await survivor.close()
+
+
+async def test_a_principals_decisions_published_while_their_stream_elects_a_leader_are_stored_once(cluster_bus):
+    """The Command Center's publishes go through `publish_stored`: the RESPONSES stream's leader is
+    killed and an approval and a Governor clear are published at once. Each is stored exactly
+    once (its Nats-Msg-Id drops a copy asked again), and sending the same approval again adds nothing."""
+    from deskgate.audit.keys import KeyStore
+    from deskgate.bus.reader import read_stream as read
+    from deskgate.domain.approval import ApprovalResponse
+    from deskgate.domain.base import utcnow
+    from deskgate.domain.governor import GovernorClear
+
+    victim = await cluster_bus.leader_of("RESPONSES")
+    nc, events = await _on_node(cluster_bus, Role.COMMAND_CENTER, (victim + 1) % 3)
+    cc = CommandCenter(nc, events, KeyStore.for_desk(cluster_bus.data_dir))
+    try:
+        alice = P["alice"]
+        approval = ApprovalResponse(approval_id="ap-election", directive_id="d-election", decision="approve",
+                                    principal=cc.principal_of(alice), decided_at=utcnow())
+        clear = GovernorClear(clear_id="gc-election", principal=cc.principal_of(alice), reason="drift reviewed", at=utcnow())
+        cluster_bus.cluster.kill(victim)
+        assert await cc.send(approval, alice, wait=0) == []  # no factory runs here: nothing answers it
+        await cc.send_governor_clear(clear, alice)
+        await cc.send(approval, alice, wait=0)  # the same decision sent again: the stream drops it
+        assert await cluster_bus.leader_of("RESPONSES") != victim
+        stored = [json.loads(m.data) async for m in read(nc, "RESPONSES", ">", current=True)]
+        assert [s.get("approval_id") or s.get("clear_id") for s in stored] == ["ap-election", "gc-election"]
+        assert events.violations == []
+    finally:
+        await cc.close()

@@ -24,10 +24,10 @@ from deskgate.storage import make_engine, schema_for
 MODULES = {
     "factory": ["deskgate.factory.tables"],
     "executor": ["deskgate.execution.store"],
-    "audit": ["deskgate.audit.log"],
+    "audit": ["deskgate.audit.log", "deskgate.audit.log:fence_metadata"],
     "accounts": ["deskgate.people.accounts", "deskgate.identity.registry"],
     "pins": ["deskgate.people.pins"],
-    "memory": ["deskgate.memory.store", "deskgate.memory.vectors:vector_metadata"],
+    "memory": ["deskgate.memory.store", "deskgate.memory.vectors:vector_metadata", "deskgate.agents.shared_state"],
 }
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 

@@ -15,7 +15,7 @@ from conftest import provision_bus, start_bus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deskgate.bus.permissions import inbox_prefix, permissions_for
+from deskgate.bus.permissions import inbox_prefix, permissions_for, readable_streams
 from deskgate.bus.pull import PullConsumer
 from deskgate.bus.streams import DURABLES, STREAMS
 from deskgate.bus.subjects import BREAKER_BUCKET, LEASE_BUCKET, SERVICE_ROLES, SUBJECTS, Role
@@ -43,6 +43,8 @@ SAMPLE = {
     f"$KV.{BREAKER_BUCKET}.reset": f"$KV.{BREAKER_BUCKET}.reset",
     f"$KV.{LEASE_BUCKET}.factory": f"$KV.{LEASE_BUCKET}.factory",
     f"$KV.{LEASE_BUCKET}.executor": f"$KV.{LEASE_BUCKET}.executor",
+    f"$KV.{LEASE_BUCKET}.marketdata": f"$KV.{LEASE_BUCKET}.marketdata",
+    f"$KV.{LEASE_BUCKET}.web": f"$KV.{LEASE_BUCKET}.web",
 }
 
 # JetStream administration no service role may touch.
@@ -81,9 +83,16 @@ def others_consumer_subjects(role: Role) -> list[str]:
     return out
 
 
+def unreadable_leader_gets(role: Role) -> list[str]:
+    """The leader's message get (bus/reader.py, `current`) on every stream the role may not read;
+    for the agent, on every stream (DESIGN §3: no `$JS.API.STREAM.` subject at all)."""
+    streams = {f.stream for f in SUBJECTS if f.stream} - (set() if role is Role.AGENT else set(readable_streams(role)))
+    return [f"$JS.API.STREAM.MSG.GET.{s}" for s in sorted(streams)]
+
+
 def forbidden_publish(role: Role) -> list[str]:
     fam = [SAMPLE[f.pattern] for f in SUBJECTS if role not in f.publishers]
-    return fam + ADMIN + others_consumer_subjects(role)
+    return fam + ADMIN + others_consumer_subjects(role) + unreadable_leader_gets(role)
 
 
 def forbidden_subscribe(role: Role) -> list[str]:
@@ -192,13 +201,13 @@ async def test_allowed_publishes_are_stored_and_allowed_subscriptions_deliver(bu
         await pnc.close()
     await asyncio.sleep(0.3)
     assert sorted(set(got)) == sorted({SAMPLE[f.pattern] for f in readable})
-    # Read-only JetStream: direct get on every stream it may read.
-    from deskgate.bus.permissions import readable_streams
-    from deskgate.bus.reader import read_stream
+    # Read-only JetStream: direct get, and the leader's message get, on every stream it may read.
+    from deskgate.bus.reader import last_message, read_stream
 
     for stream in readable_streams(role):
         async for _ in read_stream(nc, stream):
             break
+        await last_message(nc, stream, ">", current=True)
     await nc.close()
     assert events.violations == []
 
@@ -220,12 +229,52 @@ async def test_durable_consumers_work_only_for_their_owner(bus):
     assert xevents.refused("$JS.API.CONSUMER.MSG.NEXT.DIRECTIVES.factory_directives")
 
 
+async def test_an_agent_cannot_read_from_the_leader_and_others_only_what_they_may_read(bus):
+    """The leader's message get follows the direct get's rights, except that the agent role gets
+    none at all (DESIGN §3 keeps it off `$JS.API.STREAM.`): it reads through direct gets."""
+    from deskgate.bus.reader import ReadError, last_message
+
+    factory, _ = await bus.connect(Role.FACTORY)
+    staged = await factory.jetstream().publish("approvals.queue.directive.d1", b'{"staged": true}')
+    await factory.close()
+    agent, events = await bus.connect(Role.AGENT)
+    try:
+        for stream, subject in (("APPROVALS", "approvals.queue.directive.d1"), ("QUARANTINE", "quarantine.news")):
+            with pytest.raises(ReadError, match=f"leader of stream {stream}"):
+                await last_message(agent, stream, subject, timeout=1.0, current=True)
+            assert events.refused(f"$JS.API.STREAM.MSG.GET.{stream}")
+        with pytest.raises(ReadError, match="leader of stream STATUS"):  # even a stream it may read
+            await last_message(agent, "STATUS", "factory.status.portfolio", timeout=1.0, current=True)
+        assert events.refused("$JS.API.STREAM.MSG.GET.STATUS")
+        assert await last_message(agent, "STATUS", "factory.status.portfolio") is None  # its direct get
+    finally:
+        await agent.close()
+    observer, oevents = await bus.connect(Role.OBSERVER)
+    try:
+        got = await last_message(observer, "APPROVALS", "approvals.queue.directive.d1", current=True)
+        assert got is not None and got.seq == staged.seq and got.data == b'{"staged": true}'
+    finally:
+        await observer.close()
+    assert oevents.violations == []
+
+
 def test_generated_permissions_match_the_design():
     agent = permissions_for(Role.AGENT)
     families = [p for p in agent["publish"]["allow"] if not p.startswith("$JS.")]
     assert sorted(families) == sorted(["consciousness.directives.>", "consciousness.insights.>", "approvals.queue.review.>"])
     for p in agent["publish"]["allow"]:
         assert not p.startswith(("factory.", "approvals.response", "approvals.queue.directive", "$KV", "$JS.API.STREAM.CREATE"))
+    # The one `$JS.API.STREAM.` subject a service role is given is the leader's message get
+    # (read-only), exactly on the streams it may read already; the agent gets none at all.
+    for role in SERVICE_ROLES:
+        allow = permissions_for(role)["publish"]["allow"]
+        leader_gets = sorted(p for p in allow if p.startswith("$JS.API.STREAM."))
+        expected = [] if role is Role.AGENT else sorted(f"$JS.API.STREAM.MSG.GET.{s}" for s in readable_streams(role))
+        assert leader_gets == expected, role
+        direct_gets = sorted(p.removeprefix("$JS.API.DIRECT.GET.") for p in allow if p.startswith("$JS.API.DIRECT.GET.") and not p.endswith(">"))
+        assert direct_gets == sorted(readable_streams(role)), role
+    assert "$JS.API.STREAM.MSG.GET.APPROVALS" not in agent["publish"]["allow"]
+    assert "$JS.API.STREAM.MSG.GET.QUARANTINE" not in agent["publish"]["allow"]
     assert f"$KV.{BREAKER_BUCKET}.trip" in permissions_for(Role.FACTORY)["publish"]["allow"]
     assert f"$KV.{BREAKER_BUCKET}.reset" not in permissions_for(Role.FACTORY)["publish"]["allow"]
     assert f"$KV.{BREAKER_BUCKET}.reset" in permissions_for(Role.COMMAND_CENTER)["publish"]["allow"]
@@ -305,6 +354,8 @@ PRIVILEGED = [
     f"$KV.{BREAKER_BUCKET}.trip",
     f"$KV.{LEASE_BUCKET}.factory",  # a standby factory's lease: no one else may take or keep it
     f"$KV.{LEASE_BUCKET}.executor",  # and an executor's
+    f"$KV.{LEASE_BUCKET}.marketdata",
+    f"$KV.{LEASE_BUCKET}.web",
 ]
 
 
@@ -332,6 +383,7 @@ async def test_jetstream_replies_cannot_be_aimed_at_privileged_subjects(bus, rol
             await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps({"seq": seq}).encode(), reply=target)
         for readable in ("MARKET", "STATUS", f"KV_{BREAKER_BUCKET}"):
             await nc.publish(f"$JS.API.DIRECT.GET.{readable}", json.dumps({"seq": 1}).encode(), reply=target)
+            await nc.publish(f"$JS.API.STREAM.MSG.GET.{readable}", json.dumps({"seq": 1}).encode(), reply=target)
     await nc.flush()
     await asyncio.sleep(0.5)
     await nc.close()

@@ -256,8 +256,7 @@ async def test_an_executor_whose_lease_may_lapse_signs_no_request_to_a_venue():
     lease is checked as each request is signed, and a lease not surely held sends nothing."""
     from fake_exchange import FakeExchange
 
-    from deskgate.bus.lease import _clock
-
+    from deskgate.bus.lease import lease_clock
     from deskgate.config import VenueSettings
     from deskgate.execution.ccxt_venue import CcxtVenue
     from deskgate.execution.credentials import VenueCredentials
@@ -275,10 +274,10 @@ async def test_an_executor_whose_lease_may_lapse_signs_no_request_to_a_venue():
         with pytest.raises(LeaseLost, match="not surely ours"):  # never held: not even the markets are asked for
             await venue.place(ticket)
         assert fx.requests == []
-        lease.revision, lease.renewed_at = 7, _clock()  # held, renewed just now
+        lease.revision, lease.renewed_at = 7, lease_clock()  # held, renewed just now
         await venue.place(ticket)
         assert [o["client_id"] for o in fx.placed] == ["x-lease-1"]
-        lease.renewed_at = _clock() - (LEASE_SECONDS - 0.5)  # half a second left: too little to send
+        lease.renewed_at = lease_clock() - (LEASE_SECONDS - 0.5)  # half a second left: too little to send
         asked = len(fx.requests)
         with pytest.raises(LeaseLost):
             await venue.place(ticket.model_copy(update={"client_id": "x-lease-2"}))

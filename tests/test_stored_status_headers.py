@@ -9,6 +9,7 @@ make every read fail; a directive carrying one would never be evaluated.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timezone
 
 from conftest import directive, raw
@@ -63,3 +64,38 @@ async def test_a_review_with_a_status_header_hides_none_after_it(bus):
             headers = {**agent.signer.headers(Kind.REVIEW, data), **({"Status": status} if status else {})}
             await agent.js.publish(f"approvals.queue.review.{rid}", data, headers=headers)
         assert [r.request.review_id for r in await cc.reviews()] == ["rv-a", "rv-b", "rv-c"]
+
+
+async def test_a_read_from_the_leader_gives_what_a_direct_get_gives_and_the_servers_own_fields(bus):
+    """`current=True` reads `$JS.API.STREAM.MSG.GET`, whose answer holds the stored headers only:
+    the stream, subject, sequence and time are the server's own fields, whatever headers of those
+    names the publisher stored, exactly as a direct get presents them."""
+    from deskgate.bus.reader import newest_accepted
+    from deskgate.bus.subjects import Role
+
+    agent, _ = await bus.connect(Role.AGENT)
+    cc, _ = await bus.connect(Role.COMMAND_CENTER)
+    try:
+        js = agent.jetstream()
+        forged = {"Nats-Sequence": "1", "Nats-Subject": "factory.status.portfolio", "Nats-Time-Stamp": "2000-01-01T00:00:00Z",
+                  "Nats-Stream": "STATUS", "Status": "404", "Note": "kept"}
+        acks = [await js.publish("consciousness.insights.intraday", f"{i}".encode(), headers=forged) for i in range(3)]
+        await js.publish("consciousness.insights.morning_brief", b"")  # no headers, no data
+        for subject in ("consciousness.insights.intraday", "consciousness.insights.morning_brief", "consciousness.insights.nothing"):
+            assert await last_message(cc, "INSIGHTS", subject, current=True) == await last_message(cc, "INSIGHTS", subject)
+        newest = await last_message(cc, "INSIGHTS", "consciousness.insights.intraday", current=True)
+        assert newest.seq == acks[-1].seq and newest.headers["Nats-Sequence"] == str(acks[-1].seq)
+        assert newest.subject == newest.headers["Nats-Subject"] == "consciousness.insights.intraday"
+        assert newest.headers["Nats-Stream"] == "INSIGHTS" and newest.time == newest.headers["Nats-Time-Stamp"] != forged["Nats-Time-Stamp"]
+        assert newest.headers["Note"] == "kept" and newest.data == b"2"
+        # A batch of direct gets also says how many are left (Nats-Num-Pending, Nats-Last-Sequence); one message a request does not.
+        whole = [dataclasses.replace(m, headers={k: v for k, v in m.headers.items() if k not in ("Nats-Num-Pending", "Nats-Last-Sequence")})
+                 async for m in read_stream(cc, "INSIGHTS", "consciousness.insights.>")]
+        assert [m async for m in read_stream(cc, "INSIGHTS", "consciousness.insights.>", current=True)] == whole
+        assert [m async for m in read_stream(cc, "INSIGHTS", "consciousness.insights.intraday", start_seq=acks[1].seq, current=True)] == whole[1:3]
+        # The walk back past refused ones, from the leader too.
+        first = await newest_accepted(cc, "INSIGHTS", "consciousness.insights.intraday", lambda m: m if m.data == b"0" else None, window=1, current=True)
+        assert first == (whole[0], 2)
+    finally:
+        await agent.close()
+        await cc.close()

@@ -6,6 +6,7 @@ error at start-up rather than a silently ignored limit.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from datetime import date, datetime, timezone
@@ -374,6 +375,9 @@ class MarketData(_Section):
         return out
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
 class BusSettings(_Section):
     # An external NATS (cluster) to use instead of starting one: one address, or a list (in YAML,
     # or comma-separated) of a cluster's nodes; see docs/BUS.md and docs/DEPLOY.md.
@@ -388,6 +392,48 @@ class BusSettings(_Section):
     cluster: int = Field(1, ge=1, le=7)
     # Copies of each stream: 1 by default on one node, 3 on a cluster; at most the nodes there are.
     replicas: int | None = Field(None, ge=1, le=5)
+    # TLS between clients and the bus, and between a cluster's nodes. Embedded: deskgate makes a
+    # CA and a server certificate under <data_dir>/bus/tls/ (bus/tls.py). With url: the operator's
+    # servers speak TLS, and clients trust tls_ca (a PEM file), or the system's CAs when it is null.
+    tls: bool = False
+    tls_ca: str | None = None
+    # Embedded bus with tls: more DNS names and IP addresses for its server certificate (beside
+    # localhost, 127.0.0.1, ::1 and host), so remote clients can reach it by the machine's name.
+    tls_names: tuple[str, ...] = Field((), strict=False)
+
+    @field_validator("tls_names", mode="after")
+    @classmethod
+    def _tls_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        out: list[str] = []
+        for raw in value:
+            name = raw.strip().lower()
+            try:
+                ip = ipaddress.ip_address(name)
+            except ValueError:
+                ip = None
+            if ip is not None and ip.is_unspecified:
+                raise ValueError(f"{raw!r} is a wildcard address, which no client connects to: name the machine's own address or DNS name")
+            if ip is None and (len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in name.split("."))):
+                raise ValueError(f"{raw!r} is neither an IP address nor a DNS name (letters, digits, hyphens and dots, "
+                                 "such as desk1.example.com; no scheme, port or wildcard)")
+            name = str(ip) if ip is not None else name
+            if name not in out:
+                out.append(name)
+        return tuple(out)
+
+    @model_validator(mode="after")
+    def _tls(self) -> BusSettings:
+        if self.tls_names and self.url:
+            raise ValueError("tls_names names the embedded bus's certificate; an operator-run bus (url) has its own certificates")
+        if self.tls_names and not self.tls:
+            raise ValueError("tls_names adds names to the bus's TLS certificate: set tls: true as well")
+        if self.tls_ca is not None and not self.url:
+            raise ValueError("tls_ca names the CA of an operator-run bus (with url); the embedded bus makes its own CA with tls: true")
+        if self.tls_ca is not None and not self.tls:
+            raise ValueError("tls_ca is the CA clients trust for the bus's TLS: set tls: true as well")
+        if self.tls and self.url and any(s.split("://", 1)[0] in ("ws", "wss") for s in self.servers() if "://" in s):
+            raise ValueError("tls applies to nats:// or tls:// addresses; a websocket bus takes wss:// without tls")
+        return self
 
     @model_validator(mode="after")
     def _cluster(self) -> BusSettings:
@@ -458,9 +504,9 @@ class StorageSettings(_Section):
 
 
 class StandbySettings(_Section):
-    """Several factories, and several executors, on one bus and one store (storage.url): of each,
-    one holds its lease and works, the others wait to take over when it dies (bus/lease.py,
-    docs/DEPLOY.md)."""
+    """Several instances of each service (factory, executor, audit, market data, agents, Command
+    Center) on one bus and one store (storage.url): of each, one holds its lease and works, the
+    others wait to take over when it dies (bus/lease.py, standby.py, docs/DEPLOY.md)."""
 
     enabled: bool = False
 
@@ -648,7 +694,7 @@ class Mission(_Section):
     @model_validator(mode="after")
     def _standby_needs_a_shared_store(self) -> Mission:
         if self.standby.enabled and not self.storage.url:
-            raise ValueError("standby.enabled needs storage.url: every factory and executor must read and write one shared store "
+            raise ValueError("standby.enabled needs storage.url: every instance of a service must read and write one shared store "
                              "(a standby on its own SQLite file would take over from a stale copy)")
         return self
 
@@ -741,6 +787,10 @@ def load_mission(path: str | Path) -> Mission:
     if csv.path and not Path(csv.path).is_absolute():
         csv = csv.model_copy(update={"path": str((path.parent / csv.path).resolve())})
         mission = mission.model_copy(update={"marketdata": mission.marketdata.model_copy(update={"csv": csv})})
+    if mission.bus.tls_ca:
+        ca = Path(mission.bus.tls_ca).expanduser()
+        bus = mission.bus.model_copy(update={"tls_ca": str(ca if ca.is_absolute() else (path.parent / ca).resolve())})
+        mission = mission.model_copy(update={"bus": bus})
     news = mission.marketdata.news
     if any(not Path(f.path).is_absolute() for f in news.feeds):
         feeds = tuple(f if Path(f.path).is_absolute() else f.model_copy(update={"path": str((path.parent / f.path).resolve())}) for f in news.feeds)
@@ -852,14 +902,17 @@ bus:
   sync_interval: 1s  # JetStream fsync interval, or "always"
   cluster: 1         # 3 (5, 7): that many nats-server nodes on this machine (docs/DEPLOY.md)
   replicas: null     # copies of each stream; null = 1 on one node, 3 on a cluster
+  tls: false         # TLS for clients and between nodes; embedded: a CA made in <data_dir>/bus/tls
+  tls_ca: null       # with url and tls: the CA file clients trust (null = the system's CAs)
+  tls_names: []      # embedded bus with tls: more DNS names/IPs for its certificate (remote clients)
 
 storage:
   # null = SQLite under data_dir; or e.g. postgresql+psycopg://user@host/db
   url: null
 
 standby:
-  # true on every factory and executor that share one store (storage.url) and one bus:
-  # of each, one works, the others take over when it dies (docs/DEPLOY.md).
+  # true on every instance of the desk's services that share one store (storage.url) and
+  # one bus: of each service, one works, the others take over when it dies (docs/DEPLOY.md).
   enabled: false
 
 web:

@@ -89,8 +89,6 @@ async def _run(name: str, data_dir: DataDir) -> None:
         raise SystemExit(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
     module, _, cls = SERVICE_CLASSES[name].partition(":")
     service = getattr(importlib.import_module(module), cls)(mission, data_dir)
-    if name == "marketdata":
-        ready.set()
     stop_on_signal(asyncio.get_running_loop(), name, service.stop)
 
     async def announce() -> None:
@@ -99,10 +97,7 @@ async def _run(name: str, data_dir: DataDir) -> None:
 
     announcer = asyncio.create_task(announce())
     try:
-        if name == "marketdata":
-            await service.run()
-        else:
-            await service.run(ready=ready)
+        await service.run(ready=ready)
     finally:
         announcer.cancel()
         ready_file(data_dir, name).unlink(missing_ok=True)

@@ -28,6 +28,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nats.errors
+import nats.js.errors
+
 from deskgate.bus.connect import connect_as
 from deskgate.bus.credentials import active_agents, ensure_credentials
 from deskgate.bus.cluster import Cluster, node_name, saved_ports, start_cluster
@@ -35,6 +38,7 @@ from deskgate.bus.reload import Applied, agents_fingerprint, apply_agents, confi
 from deskgate.bus.server import BusError, NatsServer, port_available, start_nats, write_endpoint, write_operator_config
 from deskgate.bus.streams import ProvisionReport, provision
 from deskgate.bus.subjects import Role
+from deskgate.bus.tls import DeskTLS, TLSError, ensure_desk_tls, read_ca, tls_url
 from deskgate.config import CCXT_VENUES, Mission, VenueSettings
 from deskgate.forkserver import ForkedProcess, ForkServer
 from deskgate.forkserver import supported as forking_supported
@@ -45,6 +49,7 @@ from deskgate.services import SERVICES, ready_file
 
 log = logging.getLogger("deskgate.stack")
 
+PROVISION_WAIT_S = 60.0  # for the bus's streams to have leaders (a cluster started again elects them)
 AGENTS_CHECK_EVERY_S = 2.0  # how soon a registry change a crashed `deskgate agent` left unapplied reaches the bus
 
 
@@ -95,6 +100,7 @@ class Stack:
     fork: bool = field(default_factory=lambda: os.environ.get("DESKGATE_FORKSERVER", "1") != "0")
     nats: NatsServer | None = None
     cluster: Cluster | None = None  # the embedded bus as a cluster (bus.cluster > 1): its nodes
+    tls: DeskTLS | None = None  # the embedded bus's CA and certificate (bus.tls)
     url: str = ""
     children: dict[str, Child] = field(default_factory=dict)
     provisioned: ProvisionReport | None = None
@@ -126,10 +132,12 @@ class Stack:
             with config_lock(self.data_dir):
                 creds = ensure_credentials(self.data_dir)
                 self._agents_given = agents_fingerprint(self.data_dir)
+                self.tls = self._ensure_tls()
                 if bus.url:
                     write_operator_config(self.data_dir, creds, active_agents(self.data_dir), bus.max_payload_bytes)
-                    self.url = bus.servers()[0]
-                    write_endpoint(self.data_dir, bus.servers(), embedded=False, monitor_url=None, pid=None)
+                    servers = [tls_url(s) for s in bus.servers()] if bus.tls else bus.servers()
+                    self.url = servers[0]
+                    write_endpoint(self.data_dir, servers, embedded=False, monitor_url=None, pid=None, tls=bus.tls, tls_ca=bus.tls_ca)
                 elif bus.cluster > 1:
                     self._refuse_store_switch(cluster=True)
                     if (self.data_dir.bus / "cluster-ports.json").exists() and saved_ports(self.data_dir, bus.cluster, bus.host) is None:
@@ -138,7 +146,7 @@ class Stack:
                         log.warning(notice)
                         self.notices.append(notice)
                     self.cluster = start_cluster(self.data_dir, creds, active_agents(self.data_dir), nodes=bus.cluster, host=bus.host,
-                                                 max_payload=bus.max_payload_bytes, sync_interval=bus.sync_interval)
+                                                 max_payload=bus.max_payload_bytes, sync_interval=bus.sync_interval, tls=self.tls)
                     self.url = self.cluster.urls[0]
                     self.cluster.write_endpoint()
                 else:
@@ -152,9 +160,10 @@ class Stack:
                         port=port,
                         max_payload=bus.max_payload_bytes,
                         sync_interval=bus.sync_interval,
+                        tls=self.tls,
                     )
                     self.url = self.nats.url
-                    write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
+                    self._write_single_endpoint()
             self.provisioned = _run_sync(self._provision)
             for name in self.services:
                 if name == "marketdata" and self.mission.marketdata.source == "none" and not self.mission.marketdata.news.feeds:
@@ -166,6 +175,17 @@ class Stack:
             self.stop()
             raise
         return self
+
+    def _ensure_tls(self) -> DeskTLS | None:
+        """The embedded bus's CA and server certificate when bus.tls is on (the CA made once; the
+        certificate made again when it nears its end or no longer fits bus.host and bus.tls_names,
+        or kept with a warning while the CA's key is offline); None for plaintext or an external bus."""
+        bus = self.mission.bus
+        return ensure_desk_tls(self.data_dir, bus.host, bus.tls_names) if bus.tls and not bus.url else None
+
+    def _write_single_endpoint(self) -> None:
+        write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid,
+                       tls=self.tls is not None, tls_ca=self.tls.ca_cert if self.tls is not None else None)
 
     def _refuse_leftovers(self) -> None:
         """A previous run's processes still alive would share the store: refuse, naming them."""
@@ -196,6 +216,11 @@ class Stack:
             try:
                 upgrade_all(self.data_dir)
             except (SchemaError, StoreUnreachable) as exc:
+                raise StackError(str(exc)) from None
+        if self.mission.bus.tls_ca:
+            try:
+                read_ca(self.mission.bus.tls_ca, "bus.tls_ca (the CA clients trust for the bus's TLS)")
+            except TLSError as exc:
                 raise StackError(str(exc)) from None
         md = self.mission.marketdata
         if md.source == "csv":
@@ -241,16 +266,20 @@ class Stack:
     def _refuse_store_switch(self, *, cluster: bool) -> None:
         """A desk's streams stay where they were kept: one server's store and a cluster's are apart,
         and a bus started on the other would have empty streams, whose new sequence numbers the
-        factory would take for directives it has already seen. Moving them is not built yet."""
+        factory would take for directives it has already seen. `deskgate bus move --to cluster`
+        moves one server's streams to a cluster (bus/move.py); the way back is not built."""
         single = self.data_dir.jetstream
         nodes = sorted(self.data_dir.bus.glob("deskgate-n*/jetstream"))
         kept = [p for p in ([single] if cluster else nodes) if p.is_dir() and any(p.iterdir())]
         if kept:
             was, now = ("one nats-server", f"a {self.mission.bus.cluster}-node cluster") if cluster else ("a cluster", "one nats-server")
+            how = (f"move them first with `deskgate bus move --to cluster --nodes {self.mission.bus.cluster}` (the desk stopped), "
+                   "keep bus.cluster as it was," if cluster else
+                   "moving a cluster's streams back to one server is not built yet (docs/DEPLOY.md): keep bus.cluster as it was,")
             raise StackError(
                 f"this desk's streams are kept by {was} ({', '.join(map(str, kept))}); started as {now}, its bus would begin empty "
-                f"and the factory would skip new directives as ones it has seen. Moving a desk's streams between the two is not "
-                f"built yet (docs/DEPLOY.md): keep bus.cluster as it was, or start {now} on a new data directory"
+                f"and the factory would skip new directives as ones it has seen. To start it as {now}: {how} "
+                f"or start {now} on a new data directory"
             )
 
     def _previous_port(self) -> int:
@@ -283,12 +312,31 @@ class Stack:
                 break
             except Exception as exc:  # noqa: BLE001 - the external bus may still be starting
                 if time.monotonic() > deadline:
-                    raise StackError(f"cannot reach the bus at {self.url} as the provisioner: {exc}") from None
+                    hint = ""
+                    if self.mission.bus.tls and self.mission.bus.url:
+                        hint = (" (deskgate's clients start TLS first: the servers' tls block needs `handshake_first`, "
+                                "and their certificate must come from bus.tls_ca)")
+                    raise StackError(f"cannot reach the bus at {self.url} as the provisioner: {exc!r}{hint}") from None
                 await asyncio.sleep(0.5)
         try:
-            return await provision(nc.jetstream(), replicas=self.mission.bus.stream_replicas())
+            return await self._provision_on(nc)
         finally:
             await nc.close()
+
+    async def _provision_on(self, nc) -> ProvisionReport:
+        """`provision`, asked again while a stream or consumer has no leader to answer: a cluster
+        started again on its stores (or on streams moved to it, bus/move.py) forms first, then
+        elects each stream's and consumer's leader (nats-server's raft election, seconds later);
+        meanwhile the API's answer is a timeout or a 503. Provisioning is idempotent."""
+        deadline = time.monotonic() + PROVISION_WAIT_S
+        while True:
+            try:
+                return await provision(nc.jetstream(), replicas=self.mission.bus.stream_replicas())
+            except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
+                if time.monotonic() > deadline:
+                    raise StackError(f"the bus's streams had no leader to answer within {PROVISION_WAIT_S:.0f}s ({exc!r}); "
+                                     f"see {self.data_dir.bus}/*/nats.log") from None
+                await asyncio.sleep(0.5)
 
     def service_env(self, name: str) -> dict[str, str]:
         """The environment a service starts with: a model's API key only for the service that
@@ -390,6 +438,7 @@ class Stack:
                 with config_lock(self.data_dir):
                     creds = ensure_credentials(self.data_dir)
                     self._agents_given = agents_fingerprint(self.data_dir)
+                    self.tls = self._ensure_tls()  # a certificate near its end is made again here
                     self.nats = start_nats(
                         self.data_dir,
                         creds,
@@ -398,8 +447,9 @@ class Stack:
                         port=port,
                         max_payload=bus.max_payload_bytes,
                         sync_interval=bus.sync_interval,
+                        tls=self.tls,
                     )
-                    write_endpoint(self.data_dir, [self.url], embedded=True, monitor_url=self.nats.monitor_url, pid=self.nats.pid)
+                    self._write_single_endpoint()
                 restarted.append("nats-server")
                 self.bus_retries.pop("nats-server", None)
             except BusError as exc:
@@ -430,6 +480,7 @@ class Stack:
                 with config_lock(self.data_dir):
                     cluster.creds = ensure_credentials(self.data_dir)
                     cluster.agents = active_agents(self.data_dir)
+                    cluster.tls = self._ensure_tls()  # a certificate near its end is made again here
                     # Not marked as given: the other nodes may still have older accounts (sync_agents applies them).
                     cluster.restart(i)
                     cluster.write_endpoint()

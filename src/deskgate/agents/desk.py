@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.engine import Engine
 
 from deskgate.agents import governor as gov
-from deskgate.agents import monthly
+from deskgate.agents import monthly, shared_state
 from deskgate.agents.analyst import Analyst, ModelError, Usage
 from deskgate.agents.citations import check_citations
 from deskgate.agents.outputs import Draft
@@ -62,6 +63,8 @@ from deskgate.memory.store import Memory, MemoryError_
 from deskgate.paths import DataDir, write_private
 from deskgate.people.principals import decision_problem
 from deskgate.policy.symbols import SymbolError, normalise_symbol
+from deskgate.bus.lease import LeaseLost
+from deskgate.store_lease import StoreLease, shared
 
 log = logging.getLogger("deskgate.agents")
 
@@ -97,19 +100,51 @@ class AgentState(BaseModel):
     usage_today: UsageLine = Field(default_factory=UsageLine)
 
     @classmethod
-    def load(cls, data_dir: DataDir) -> AgentState:
+    def load(cls, data_dir: DataDir, engine: Engine | None = None) -> AgentState:
+        """The state the agents last saved: in the shared store (`engine`, the memory's, on
+        PostgreSQL; agents/shared_state.py) or in `state/agents.json`. A shared store that holds
+        none yet starts from the file, if there is one."""
+        if engine is None and data_dir.storage_url() is not None:
+            return cls._load_shared(data_dir)
+        if shared(engine) and (body := shared_state.load(engine)) is not None:
+            return cls._parse(body, "the agents' state in the memory store", "reset its row (agents_state)")
         try:
-            return cls.model_validate_json(data_dir.agents_state.read_text())
+            body = data_dir.agents_state.read_text()
         except FileNotFoundError:
             return cls()
+        return cls._parse(body, str(data_dir.agents_state), "move it aside")
+
+    @classmethod
+    def _load_shared(cls, data_dir: DataDir) -> AgentState:
+        """For a command that looks in (`deskgate status`), with no memory of its own open."""
+        from deskgate.migrations import schema_exists
+        from deskgate.storage import store_engine
+
+        url = data_dir.storage_url()
+        if not schema_exists(url, "memory"):
+            return cls.load(data_dir, None)
+        engine = store_engine(url, "memory")
+        try:
+            return cls.load(data_dir, engine)
+        finally:
+            engine.dispose()
+
+    @classmethod
+    def _parse(cls, body: str, where: str, remedy: str) -> AgentState:
+        try:
+            return cls.model_validate_json(body)
         except ValidationError as exc:
             raise RuntimeError(
-                f"{data_dir.agents_state} is unreadable ({exc.error_count()} errors, first: {exc.errors()[0]['msg']}); "
-                "move it aside to start the agents afresh (they then read the streams from the start)"
+                f"{where} is unreadable ({exc.error_count()} errors, first: {exc.errors()[0]['msg']}); "
+                f"{remedy} to start the agents afresh (they then read the streams from the start)"
             ) from None
 
-    def save(self, data_dir: DataDir) -> None:
-        write_private(data_dir.agents_state, self.model_dump_json(indent=1))
+    def save(self, data_dir: DataDir, engine: Engine | None = None, lease: StoreLease | None = None) -> None:
+        """Into the shared store when `engine` is one (fenced by the agents' `lease`), else the file."""
+        if shared(engine):
+            shared_state.save(engine, self.model_dump_json(), lease)
+        else:
+            write_private(data_dir.agents_state, self.model_dump_json(indent=1))
 
 
 @dataclass
@@ -148,7 +183,10 @@ class AgentDesk:
         self.memory = memory
         if hasattr(analyst, "memory") and recall:
             analyst.memory = memory  # an LLM edits core memory through its tools
-        self.state = AgentState.load(data_dir)
+        # With storage.url, the state is in the memory's schema, shared with a standby (agents/shared_state.py).
+        self._state_engine = memory.engine if memory.pg else None
+        self.lease: StoreLease | None = None  # with standbys: each save of the state is fenced by it
+        self.state = AgentState.load(data_dir, self._state_engine)
         self.state.governor = self.state.governor.model_copy(update={"threshold": mission.agents.governor.h})
         self.book = book or self.portfolio
         self.last_snapshot: PortfolioSnapshot | None = None
@@ -161,17 +199,21 @@ class AgentDesk:
         # Principals' keys, to apply only a principal's own signed clear of the Governor.
         self._keys = KeyStore.for_desk(data_dir)
 
+    def _save_state(self) -> None:
+        self.state.save(self.data_dir, self._state_engine, self.lease)
+
     # -- the schedule -----------------------------------------------------------------------
 
     async def run_due(self, upto: datetime) -> list[CycleResult]:
         """Run every cycle due since the last one, up to `upto` (the first call starts from `upto`)."""
         if self.state.last_cycle_at is None:
             self.state.last_cycle_at = upto
-            self.state.save(self.data_dir)
+            self._save_state()
             return []
         results = []
         endpoint = getattr(self.analyst, "endpoint", None)
         for kind, at in due(self.mission.agents.schedule, self.state.last_cycle_at, upto):
+            self.client.check()  # with standbys: no cycle begins, nothing is read into memory, without the lease
             started = time.monotonic()
             try:
                 result = await self.cycle(kind, at)
@@ -188,7 +230,7 @@ class AgentDesk:
                 self._usage()  # a failed cycle's calls count today, with the cycle that made them
             self.state.last_cycle_at = at
             self.state.last_runs[kind] = LastRun(at=at, ok=ok, duration_s=round(time.monotonic() - started, 3), outcome=outcome[:600], endpoint=endpoint)
-            self.state.save(self.data_dir)
+            self._save_state()
             await self._publish_status(at)
         return results
 
@@ -208,6 +250,8 @@ class AgentDesk:
         """Telemetry: a failure to publish it is logged, never the end of the cycles (the next cycle publishes again)."""
         try:
             await self.client.publish_insight(S.insight_subject("agents"), self.status(at).to_bytes())
+        except LeaseLost:
+            raise  # with standbys: this instance is no longer the active one, it stops
         except Exception:  # noqa: BLE001
             log.exception("the agents' status could not be published; the next cycle tries again")
 
@@ -379,7 +423,7 @@ class AgentDesk:
         if rows:
             self.memory.remember_many(rows)
         self._horizons(at)
-        self.state.save(self.data_dir)
+        self._save_state()
 
     def _post_trade(self, fill: Fill, at: datetime) -> None:
         """Execution against expectation, to archival, once per order when it ends (a re-read after a

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 
 from nats.aio.client import Client
 
@@ -60,6 +61,18 @@ class AgentClient(DeskClient):
 
     def __init__(self, nc: Client, events: SecurityEvents, signer: Signer):
         super().__init__(nc, signer, agent=agent_of_signer(signer.name), events=events)
+        # With standbys (standby.py): raises LeaseLost unless this instance surely holds the
+        # agents' lease, asked before each publish, so a holder that thaws after losing it drafts nothing.
+        self.guard: Callable[[], None] | None = None
+
+    def check(self) -> None:
+        """LeaseLost unless this instance may publish (always, without standbys)."""
+        if self.guard is not None:
+            self.guard()
+
+    async def submit(self, directive, *, wait: float = 10.0):  # type: ignore[override]
+        self.check()
+        return await super().submit(directive, wait=wait)
 
     @classmethod
     async def connect(cls, data_dir: DataDir, signer: Signer | None = None) -> AgentClient:  # type: ignore[override]
@@ -69,6 +82,7 @@ class AgentClient(DeskClient):
         return cls(nc, events, signer)
 
     async def publish_insight(self, subject: str, payload: bytes) -> None:
+        self.check()
         await self.js.publish(subject, payload, headers=self.signer.headers(Kind.INSIGHT, payload))
 
     async def __aenter__(self) -> AgentClient:
@@ -115,6 +129,7 @@ class AgentClient(DeskClient):
         agent can set that header, and one taken first would have this request dropped as
         a duplicate; the Command Center shows one request per agent and id, so one asked
         again (a cycle run again) is shown once."""
+        self.check()
         payload = review.to_bytes()
         ack = await self.js.publish(S.review_subject(review.review_id), payload, headers=self.signer.headers(Kind.REVIEW, payload))
         return ack.seq

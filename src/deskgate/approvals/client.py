@@ -11,6 +11,7 @@ that person's own secret (their password, or their session's cookie) can open
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import uuid
@@ -38,6 +39,7 @@ from deskgate.bus import subjects as S
 from deskgate.bus.breaker import read_breaker_state, write_key
 from deskgate.bus.connect import SecurityEvents, connect_as
 from deskgate.bus.live import read_live
+from deskgate.bus.publish import NO_RESPONDERS_WITHIN_S, publish_stored
 from deskgate.bus.reader import last_message, newest_accepted, read_parsed, read_stream
 from deskgate.config import CCXT_VENUES
 from deskgate.domain.approval import ApprovalOutcome, ApprovalResponse, StagedDirective
@@ -67,6 +69,12 @@ DIRECTIVE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_EARLY = 10_000  # outcomes kept while their staged record is not read yet (oldest dropped)
 
 TERMINAL = {"ordered", "executed", "venue_rejected", "invalidated", "expired", "rejected"}
+
+
+def _payload_id(kind: str, payload: bytes) -> str:
+    """A Nats-Msg-Id for a decision that has no id of its own: the same signed message sent
+    twice within the stream's duplicate window is kept once; a new decision (a new time) is new."""
+    return f"{kind}-{hashlib.sha256(payload).hexdigest()[:32]}"
 
 
 class CommandCenterError(RuntimeError):
@@ -147,6 +155,14 @@ class CommandCenter:
         more = {"Nats-Msg-Id": msg_id} if msg_id else {}
         more.update(extra or {})
         return signer.headers(kind_of(subject), payload, more or None)
+
+    async def _publish(self, subject: str, payload: bytes, headers: dict[str, str]) -> None:
+        """A principal's decision, asked again while no stream answers (bus/publish.py
+        `publish_stored`): on a cluster, for the seconds a new stream leader is being elected.
+        Each carries a Nats-Msg-Id, so a copy asked again is dropped by the stream."""
+        if "Nats-Msg-Id" not in headers:
+            raise CommandCenterError(f"a decision on {subject} must carry a Nats-Msg-Id")
+        await publish_stored(self.js, subject, payload, headers)
 
     async def close(self) -> None:
         """Drain an open connection; one the bus already closed (it restarted, and this
@@ -293,10 +309,11 @@ class CommandCenter:
         The staged record must carry the factory's signature, the directive in it the
         agent's, and what a person is shown (the staged directive) must be exactly the
         signed directive: otherwise nobody is asked to sign for something they did not see.
+        Read from the stream's leader: a follower may not hold a directive staged a moment ago.
         """
         if not DIRECTIVE_ID.fullmatch(directive_id):
             return None
-        m = await last_message(self.nc, "APPROVALS", S.staged_subject(directive_id))
+        m = await last_message(self.nc, "APPROVALS", S.staged_subject(directive_id), current=True)
         if m is None:
             return None
         try:
@@ -357,7 +374,8 @@ class CommandCenter:
         try:
             subject = S.response_subject(response.directive_id)
             payload = response.to_bytes()
-            await self.js.publish(subject, payload, headers=self._signed_headers(signer, subject, payload, response.approval_id, headers))
+            # Its approval id is its Nats-Msg-Id: whatever is asked again, the stream keeps it once.
+            await self._publish(subject, payload, self._signed_headers(signer, subject, payload, response.approval_id, headers))
             if wait > 0:
                 try:
                     await asyncio.wait_for(done.wait(), timeout=wait)
@@ -477,8 +495,7 @@ class CommandCenter:
         if self.principal_of(signer) != release.principal:
             raise CommandCenterError(f"{signer.name} cannot sign a release that names {release.principal}")
         payload = release.to_bytes()
-        await self.js.publish(S.RELEASE_SUBJECT, payload,
-                              headers=self._signed_headers(signer, S.RELEASE_SUBJECT, payload, release.release_id, headers))
+        await self._publish(S.RELEASE_SUBJECT, payload, self._signed_headers(signer, S.RELEASE_SUBJECT, payload, release.release_id, headers))
         return release
 
     async def release(self, signer: Signer, news_id: str, reason: str, *, headers: dict[str, str] | None = None) -> QuarantineRelease:
@@ -496,7 +513,7 @@ class CommandCenter:
         ack = ReviewAck(review_id=review_id, principal=principal, at=utcnow(), note=note, agent=asked[0].agent)
         payload = ack.to_bytes()
         subject = S.review_ack_subject(review_id)
-        await self.js.publish(subject, payload, headers=self._signed_headers(signer, subject, payload))
+        await self._publish(subject, payload, self._signed_headers(signer, subject, payload, _payload_id("ack", payload)))
         return ack
 
     # -- real venues ------------------------------------------------------------------
@@ -528,7 +545,7 @@ class CommandCenter:
             raise CommandCenterError(f"{signer.name} cannot sign an acknowledgement that names {ack.principal}")
         payload = ack.to_bytes()
         subject = S.venue_ack_subject(ack.venue)
-        await self.js.publish(subject, payload, headers=self._signed_headers(signer, subject, payload, None, headers))
+        await self._publish(subject, payload, self._signed_headers(signer, subject, payload, _payload_id("venue-ack", payload), headers))
         return ack
 
     async def acknowledge_venue(self, venue: str, review: int, signer: Signer, note: str = "", *,
@@ -550,7 +567,8 @@ class CommandCenter:
             except Exception as exc:  # noqa: BLE001 - e.g. the accounts database busy: said, and the factory's hold decides
                 raise CommandCenterError(f"the Governor's state cannot be checked now ({exc!r})") from exc
 
-        state, forged = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine)
+        # From the stream's leader: a principal's clear is prepared from it.
+        state, forged = await newest_accepted(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, genuine, current=True)
         if forged:
             log.warning("SECURITY: %d Governor state(s) not signed by %s's current key; not shown", forged, GOVERNOR_SIGNER)
         return state
@@ -579,11 +597,14 @@ class CommandCenter:
         return self._agents_status
 
     async def governor_hold(self) -> GovernorHold | None:
-        """The damping the factory applies and holds until a principal's clear (None before it first published)."""
+        """The damping the factory applies and holds until a principal's clear (None before it first
+        published); from the stream's leader, since a clear names the hold it lifts."""
         return await self._last_readable("STATUS", S.GOVERNOR_HOLD_SUBJECT, GovernorHold, "the factory's Governor hold")
 
     async def _last_readable(self, stream: str, subject: str, model, what: str):
-        m = await last_message(self.nc, stream, subject)
+        """The newest message on `subject`, parsed, read from the stream's leader: each use is a
+        state a principal's decision is prepared from (a hold, a venue's open review)."""
+        m = await last_message(self.nc, stream, subject, current=True)
         if m is None:
             return None
         try:
@@ -613,9 +634,7 @@ class CommandCenter:
         if self.principal_of(signer) != clear.principal:
             raise CommandCenterError(f"{signer.name} cannot sign a clear that names {clear.principal}")
         payload = clear.to_bytes()
-        await self.js.publish(
-            S.GOVERNOR_CLEAR_SUBJECT, payload, headers=self._signed_headers(signer, S.GOVERNOR_CLEAR_SUBJECT, payload, clear.clear_id, headers)
-        )
+        await self._publish(S.GOVERNOR_CLEAR_SUBJECT, payload, self._signed_headers(signer, S.GOVERNOR_CLEAR_SUBJECT, payload, clear.clear_id, headers))
         return clear
 
     # -- the breaker ------------------------------------------------------------------
@@ -650,7 +669,8 @@ class CommandCenter:
         if self.principal_of(signer) != reset.principal:
             raise CommandCenterError(f"{signer.name} cannot sign a reset that names {reset.principal}")
         payload = reset.to_bytes()
-        await write_key(self.js, S.BREAKER_RESET_KEY, payload, signer.headers(Kind.BREAKER, payload, headers))
+        extra = {"Nats-Msg-Id": _payload_id("reset", payload), **(headers or {})}
+        await write_key(self.js, S.BREAKER_RESET_KEY, payload, signer.headers(Kind.BREAKER, payload, extra), within=NO_RESPONDERS_WITHIN_S)
         return await self.breaker()
 
     # -- the book ------------------------------------------------------------------------

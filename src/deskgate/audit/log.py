@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,8 @@ from deskgate.audit import merkle
 from deskgate.audit.chain import GENESIS, Checkpoint, Entry, Report, leaf, new_row, verify_log
 from deskgate.audit.keys import KeyStore, public_to_text
 from deskgate.audit.signing import Kind, Signer
+from deskgate.store_lease import StoreLease, fence, lease_columns
+from deskgate.store_lease import epoch as lease_epoch
 from deskgate.migrations import open_store
 
 EXPORT_FORMAT = "deskgate-audit/2"  # /1 had no header signature
@@ -57,6 +60,12 @@ cursors = Table(
     Column("name", String(200), primary_key=True),
     Column("seq", Integer, nullable=False),
 )
+# The audit service's lease and fence (store_lease.py; migrations/versions/audit_0002_fence.py).
+# Kept out of `metadata`: it is the schema's own, made by its revision, never adopted from the
+# factory's old schema nor carried from a file (a file never held a standby's lease).
+fence_metadata = MetaData()
+fence_row = Table("audit_fence", fence_metadata, *lease_columns())
+FENCE = "audit"
 
 
 @dataclass(frozen=True)
@@ -89,10 +98,16 @@ class AuditLog:
         self.keys = keys
         self.checkpoint_every = checkpoint_every
         self._signer: Signer | None = None
+        self.load()
+
+    #: The lease this instance appends under (store_lease.py), or None without standbys.
+    lease: StoreLease | None = None
+
+    def load(self) -> None:
+        """The chain's head, size and Merkle tree, as the store holds them now."""
         self.tree = merkle.Tree()
         self.size = 0
         self.head = GENESIS
-        self.last_checkpoint = 0
         with self.engine.connect() as conn:
             for (h,) in conn.execute(select(entries.c.hash).order_by(entries.c.seq)):
                 self.tree.append(leaf(h))
@@ -117,6 +132,29 @@ class AuditLog:
 
     # -- writing -------------------------------------------------------------------
 
+    @contextmanager
+    def _begin(self):
+        """A writing transaction, fenced by the lease: an audit service that lost its lease is
+        refused before it appends, so the chain never forks. Without standbys it writes while no
+        standby has ever held the lease."""
+        with self.engine.begin() as conn:
+            fence(conn, fence_row, FENCE, self.lease, "the audit log")
+            yield conn
+
+    def new_lease(self, holder: str) -> StoreLease:
+        return StoreLease(self.engine, fence_row, FENCE, "audit", holder)
+
+    def take_over(self, lease: StoreLease) -> None:
+        """Append from now on as `lease`'s holder, after whatever the last holder appended: its
+        appends ended when the lease was taken, so the chain read here is the whole of it."""
+        self.lease = lease
+        with self._begin():
+            pass
+        self.load()
+
+    def fence_epoch(self) -> int:
+        return lease_epoch(self.engine, fence_row, FENCE)
+
     def cursor(self, name: str) -> int:
         with self.engine.connect() as conn:
             return conn.execute(select(cursors.c.seq).where(cursors.c.name == name)).scalar() or 0
@@ -127,7 +165,7 @@ class AuditLog:
         added = 0
         before = (self.tree.copy(), self.size, self.head, self.last_checkpoint)
         try:
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 if records:
                     sources = [r.source for r in records]
                     seen = set(conn.execute(select(entries.c.source).where(entries.c.source.in_(sources))).scalars())
@@ -174,7 +212,7 @@ class AuditLog:
             return None
         last = self.last_checkpoint
         try:
-            with self.engine.begin() as conn:
+            with self._begin() as conn:
                 return self._write_checkpoint(conn, at)
         except BaseException:
             self.last_checkpoint = last

@@ -1,8 +1,8 @@
 """The audit service: reads every stream of the decision chain, appends to the log.
 
-It connects with the read-only observer role and publishes nothing, so it can
-neither lose nor invent a message of the chain; what it writes is the log on its
-own disk. Each stream is read from where the log says it stopped, in order, and
+It connects with the read-only observer role and publishes nothing, so it can neither
+lose nor invent a message of the chain; what it writes is the log in its own store (with
+standbys, its lease too: store_lease.py). Each stream is read from where the log says it stopped, in order, and
 each message is recorded with the signature it arrived with and that signature's
 status, so a forged or unsigned message is kept, as such, not dropped.
 """
@@ -22,11 +22,14 @@ from deskgate.audit.signing import SIGNATURE_HEADER, SIGNER_HEADER, Kind, verify
 from deskgate.bus import subjects as S
 from deskgate.bus.breaker import BREAKER_STREAM
 from deskgate.bus.connect import SecurityEvents, connect_as
+from deskgate.bus.lease import LeaseLost, holder_id
 from deskgate.bus.reader import ReadError, StoredMessage, read_stream
 from deskgate.clock import Clock, SystemClock
 from deskgate.config import Mission
 from deskgate.domain.jsonkeys import without_repeats
 from deskgate.paths import DataDir
+from deskgate.standby import stand_by
+from deskgate.store_lease import shared
 
 log = logging.getLogger("deskgate.audit")
 
@@ -108,46 +111,73 @@ class AuditService:
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         self.nc, _ = await connect_as(self.data_dir, S.Role.OBSERVER, events=self.events, name="deskgate-audit")
-        if ready is not None:
-            ready.set()
-        log.info("audit log at %d entries", self.log.size)
-        idle_since: float | None = None
-        loop = asyncio.get_running_loop()
+        active = None
         try:
-            while not self._stop.is_set():
-                try:
-                    added = await self.read_once()
-                except sqlalchemy.exc.SQLAlchemyError as exc:
-                    # The log's database refused a write: nothing of it was committed and the
-                    # cursors did not move, so the same messages are read again after a pause.
-                    log.error("audit log write failed (%s); retrying", exc)
-                    await asyncio.sleep(1.0)
-                    continue
-                if added:
-                    idle_since = None
-                elif idle_since is None:
-                    idle_since = loop.time()
-                elif loop.time() - idle_since >= IDLE_CHECKPOINT_SECONDS:
-                    try:
-                        self.log.checkpoint(self.clock.now())  # a quiet desk still gets its tail signed
-                    except sqlalchemy.exc.SQLAlchemyError as exc:
-                        log.error("could not sign a checkpoint yet: %s", exc)
-                    idle_since = loop.time()
-                if not added:
-                    try:
-                        await asyncio.wait_for(self._stop.wait(), timeout=self.poll_seconds)
-                    except asyncio.TimeoutError:
-                        pass
+            if self.mission.standby.enabled:
+                # One of several audit services: only the lease holder appends, after what the last one
+                # did. The lease is in the log's store: the observer role writes nothing in the bus.
+                if not shared(self.log.engine):
+                    raise SystemExit("standby.enabled needs the audit log in the shared store (storage.url)")
+                lease = self.log.new_lease(holder_id("audit", str(self.data_dir.root)))
+                active = await stand_by(lease, self._stop, ready)
+                if active is None:
+                    return
+                # Reading a long chain back takes a while: off the loop, so the lease is renewed meanwhile.
+                await asyncio.to_thread(self.log.take_over, lease)
+            elif (epoch := self.log.fence_epoch()) > 0:
+                raise SystemExit(f"this audit log was last written by a standby audit service (lease epoch {epoch}): one "
+                                 "without standby.enabled would append beside whichever holds the lease; set standby.enabled "
+                                 "on every audit service")
+            if ready is not None:
+                ready.set()
+            log.info("audit log at %d entries", self.log.size)
+            await (active.run(self._follow()) if active is not None else self._follow())
+            self._checkpoint_at_stop()
+            if active is not None:
+                await active.end()
         finally:
-            try:
-                self.log.checkpoint(self.clock.now())
-            except sqlalchemy.exc.SQLAlchemyError as exc:
-                log.error("could not sign the last checkpoint: %s", exc)
+            if active is not None and not active.keeper.done():
+                active.keeper.cancel()  # ended by an error: the lease expires by itself
             self.log.close()
             try:
                 await self.nc.drain()
             except Exception:
                 pass
+
+    def _checkpoint_at_stop(self) -> None:
+        try:
+            self.log.checkpoint(self.clock.now())
+        except (sqlalchemy.exc.SQLAlchemyError, LeaseLost) as exc:
+            log.error("could not sign the last checkpoint: %s", exc)
+
+    async def _follow(self) -> None:
+        """Read and append until asked to stop; a quiet desk still gets its tail signed."""
+        idle_since: float | None = None
+        loop = asyncio.get_running_loop()
+        while not self._stop.is_set():
+            try:
+                added = await self.read_once()
+            except sqlalchemy.exc.SQLAlchemyError as exc:
+                # The log's database refused a write: nothing of it was committed and the
+                # cursors did not move, so the same messages are read again after a pause.
+                log.error("audit log write failed (%s); retrying", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if added:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = loop.time()
+            elif loop.time() - idle_since >= IDLE_CHECKPOINT_SECONDS:
+                try:
+                    self.log.checkpoint(self.clock.now())
+                except sqlalchemy.exc.SQLAlchemyError as exc:
+                    log.error("could not sign a checkpoint yet: %s", exc)
+                idle_since = loop.time()
+            if not added:
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=self.poll_seconds)
+                except asyncio.TimeoutError:
+                    pass
 
     async def read_once(self) -> int:
         """Read every source from its cursor to its end; returns entries appended."""

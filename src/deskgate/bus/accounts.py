@@ -17,7 +17,8 @@ Exports and imports are derived from the subject map (bus/subjects.py):
     every stream republishes what it stores under `deskgate.live.` and readers
     import that, renamed back to the family's own subjects. Live readers therefore
     see exactly what was persisted, nothing else;
-  - readers of a stream import its direct-get API (history, read-only);
+  - readers of a stream import its direct-get API (history, read-only) and its
+    `$JS.API.STREAM.MSG.GET` (one message, answered by the stream's leader only);
   - a durable consumer's owner imports its pull and ack subjects.
 
 The agent role has no account of its own: each active agent identity
@@ -86,6 +87,9 @@ def desk_exports(agent_accounts: Sequence[str] = ()) -> list[dict]:
             exports += _export(
                 {"service": subject, "response_type": "stream", "response_threshold": "10s", "accounts": _accounts(readers, agent_accounts)}
             )
+        # The leader's message get answers with one message: a singleton reply, the default. Never
+        # to an agent: the agent role uses no `$JS.API.STREAM.` subject at all (DESIGN §3).
+        exports += _export({"service": f"$JS.API.STREAM.MSG.GET.{stream}", "accounts": _accounts(readers - {Role.AGENT}, ())})
     for d in DURABLES:
         if d.owner is Role.AGENT:
             raise AssertionError(f"durable {d.name}: a durable consumer owned by the agent role would be shared by every agent")
@@ -112,7 +116,8 @@ def role_imports(role: Role) -> list[dict]:
             imports.append({"stream": {"account": DESK_ACCOUNT, "subject": LIVE_PREFIX + f.pattern}, "to": f.pattern})
     for stream, readers in _stream_readers().items():
         if role in readers:
-            for subject in (f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"):
+            leader_get = () if role is Role.AGENT else (f"$JS.API.STREAM.MSG.GET.{stream}",)
+            for subject in (f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>", *leader_get):
                 imports.append({"service": {"account": DESK_ACCOUNT, "subject": subject}})
     for d in DURABLES:
         if d.owner is role:

@@ -7,6 +7,9 @@ password-protected: a route is a server's own link and carries every account's t
 so a local process that could open one would see the whole desk. The route password
 lives in the data directory (bus/cluster.json, 0600), made once, like the roles' passwords.
 
+With `bus.tls` the routes speak TLS too: each node presents the desk's server certificate
+(bus/tls.py) and checks the others' against the desk's CA, in addition to the password.
+
 Streams on a cluster are replicated (`bus.replicas`, 3 by default): JetStream keeps each
 stream on that many nodes and elects a leader, so the loss of one node loses nothing
 that was acknowledged.
@@ -25,8 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from deskgate.bus.credentials import RoleCredentials
-from deskgate.bus.server import BusError, NatsServer, free_port, launch, port_available, render_config, write_endpoint
+from deskgate.bus.server import BusError, NatsServer, client_host, free_port, launch, port_available, render_config, write_endpoint
 from deskgate.bus.subjects import Role
+from deskgate.bus.tls import DeskTLS, OperatorTLS, client_tls_block, route_tls_block
 from deskgate.paths import DataDir, write_private
 
 if TYPE_CHECKING:
@@ -74,10 +78,12 @@ class Cluster:
     max_payload: int
     sync_interval: str
     nodes: list[NatsServer | None] = field(default_factory=list)
+    tls: DeskTLS | None = None  # TLS for clients and routes (bus.tls), from the desk's CA
 
     @property
     def urls(self) -> list[str]:
-        return [f"nats://{self.host}:{p.client}" for p in self.ports]
+        scheme = "tls" if self.tls is not None else "nats"
+        return [f"{scheme}://{client_host(self.host)}:{p.client}" for p in self.ports]
 
     def node_dir(self, i: int) -> Path:
         return self.data_dir.bus / node_name(i)
@@ -92,16 +98,19 @@ class Cluster:
             "authorization": {"user": ROUTE_USER, "password": password, "timeout": 2},
             "routes": routes,
         }
+        if self.tls is not None:
+            block["tls"] = route_tls_block(self.tls.cert, self.tls.key, self.tls.ca_cert)
         return render_config(
             self.creds, self.agents, host=self.host, port=self.ports[i].client, monitor_port=self.ports[i].monitor,
             store_dir=self.node_dir(i) / "jetstream", max_payload=self.max_payload, sync_interval=self.sync_interval,
             server_name=node_name(i), cluster=block,
+            tls=client_tls_block(self.tls.cert, self.tls.key) if self.tls is not None else None,
         )
 
     def start_node(self, i: int, ready_timeout: float = 20.0) -> NatsServer:
         self.node_dir(i).mkdir(parents=True, exist_ok=True)
         server = launch(self.node_dir(i) / "nats.conf", self.node_dir(i) / "nats.log", self.config(i), self.urls[i],
-                        f"http://{self.host}:{self.ports[i].monitor}", ready_timeout)
+                        f"http://{client_host(self.host)}:{self.ports[i].monitor}", ready_timeout)
         self.nodes[i] = server
         return server
 
@@ -129,7 +138,8 @@ class Cluster:
 
     def write_endpoint(self) -> None:
         first = next(n for n in self.nodes if n is not None)
-        write_endpoint(self.data_dir, self.urls, embedded=True, monitor_url=first.monitor_url, pid=first.pid, nodes=self.endpoint_nodes())
+        write_endpoint(self.data_dir, self.urls, embedded=True, monitor_url=first.monitor_url, pid=first.pid, nodes=self.endpoint_nodes(),
+                       tls=self.tls is not None, tls_ca=self.tls.ca_cert if self.tls is not None else None)
 
     def wait_formed(self, timeout: float = 30.0) -> str:
         """Until every live node sees the same JetStream meta leader and its peers: the leader's name."""
@@ -139,7 +149,7 @@ class Cluster:
             leaders = set()
             for i in self.alive():
                 try:
-                    with urllib.request.urlopen(f"http://{self.host}:{self.ports[i].monitor}/jsz", timeout=1) as r:
+                    with urllib.request.urlopen(f"http://{client_host(self.host)}:{self.ports[i].monitor}/jsz", timeout=1) as r:
                         meta = json.loads(r.read()).get("meta_cluster") or {}
                 except (urllib.error.URLError, OSError, ValueError) as exc:
                     last = f"{node_name(i)}: {exc}"
@@ -185,14 +195,16 @@ def start_cluster(
     max_payload: int = 1_048_576,
     sync_interval: str = "1s",
     ready_timeout: float = 30.0,
+    tls: DeskTLS | None = None,
 ) -> Cluster:
-    """Start `nodes` nats-server nodes routed to each other and wait until JetStream has a leader."""
+    """Start `nodes` nats-server nodes routed to each other and wait until JetStream has a leader.
+    With `tls` (bus/tls.py `ensure_desk_tls`), clients and routes must speak TLS."""
     if nodes < 3 or nodes % 2 == 0:
         raise BusError(f"a cluster needs an odd number of nodes, at least 3 (a majority must survive a loss): got {nodes}")
     data_dir.ensure()
     ports = ports or saved_ports(data_dir, nodes, host) or [NodePorts(free_port(host), free_port(host), free_port(host)) for _ in range(nodes)]
     save_ports(data_dir, ports)
-    cluster = Cluster(data_dir, creds, agents, host, ports, max_payload, sync_interval, nodes=[None] * nodes)
+    cluster = Cluster(data_dir, creds, agents, host, ports, max_payload, sync_interval, nodes=[None] * nodes, tls=tls)
     try:
         for i in range(nodes):
             cluster.start_node(i, ready_timeout)
@@ -205,21 +217,32 @@ def start_cluster(
     return cluster
 
 
-def operator_node_configs(data_dir: DataDir, routes: list[str], accounts_file: str, store_dir: str = "/var/lib/nats") -> dict[str, str]:
+def operator_node_configs(
+    data_dir: DataDir,
+    routes: list[str],
+    accounts_file: str,
+    store_dir: str = "/var/lib/nats",
+    *,
+    client_tls: OperatorTLS | None = None,
+    route_tls: OperatorTLS | None = None,
+) -> dict[str, str]:
     """For an operator's own cluster (`deskgate bus-config --routes`): each node's config, by node name.
     Each includes the accounts file, names itself, routes to the others behind this desk's route
-    password, and keeps JetStream under `store_dir`/<node>. Listening, TLS and monitoring are the
-    operator's to add: the file says where."""
+    password, and keeps JetStream under `store_dir`/<node>. With `client_tls`, clients must speak
+    TLS to it; with `route_tls`, the routes do, each node's certificate checked against the CA.
+    Listening and monitoring are the operator's to add: the file says where."""
     if len(routes) < 3 or len(routes) % 2 == 0:
         raise BusError(f"a cluster needs an odd number of nodes, at least 3: got {len(routes)} ({', '.join(routes) or 'none'})")
     for r in routes:
         host, _, port = r.rpartition(":")
         if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in r for c in "/@ "):
             raise BusError(f"{r!r} is not HOST:PORT of a node's route listener")
+    if route_tls is not None and route_tls.ca is None:
+        raise BusError("route TLS needs the CA that signed every node's certificate (each node checks the others')")
     password = _route_password(data_dir)
     out = {}
     for i, me in enumerate(routes):
-        conf = {
+        conf: dict = {
             "server_name": node_name(i),
             "jetstream": {"store_dir": f"{store_dir.rstrip('/')}/{node_name(i)}"},
             "cluster": {
@@ -229,9 +252,20 @@ def operator_node_configs(data_dir: DataDir, routes: list[str], accounts_file: s
                 "routes": [f"nats-route://{ROUTE_USER}:{password}@{r}" for j, r in enumerate(routes) if j != i],
             },
         }
+        if client_tls is not None:
+            conf["tls"] = client_tls_block(client_tls.cert, client_tls.key, client_tls.ca)
+        if route_tls is not None:
+            conf["cluster"]["tls"] = route_tls_block(route_tls.cert, route_tls.key, route_tls.ca)
+        tls_note = (
+            "# TLS: the certificate, key and CA files named below must be at these paths on this node (its own certificate,\n"
+            f"# valid for {me.rpartition(':')[0]}). "
+            if client_tls is not None or route_tls is not None
+            else "# "
+        )
         out[node_name(i)] = (
             f"# deskgate: node {i + 1} of {len(routes)} ({me}). Generated by `deskgate bus-config --routes`; it holds the\n"
-            "# cluster's route password: keep it 0600. Add your own `listen` (clients), `http` (monitoring) and TLS.\n"
-            f'include "{accounts_file}"\n' + "".join(f"{key}: {json.dumps(value, indent=2)}\n" for key, value in conf.items())
+            "# cluster's route password: keep it 0600. Add your own `listen` (clients) and `http` (monitoring).\n"
+            + tls_note + ("Clients connect with TLS only.\n" if client_tls is not None else "No TLS for clients: add your own `tls` block, or use --tls-cert.\n")
+            + f'include "{accounts_file}"\n' + "".join(f"{key}: {json.dumps(value, indent=2)}\n" for key, value in conf.items())
         )
     return out

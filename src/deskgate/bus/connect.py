@@ -3,6 +3,9 @@
 A publish the broker refuses never reaches anyone; nats-server reports it to the
 client asynchronously through `error_cb`. We log every refusal as a security
 event and count it, so a misbehaving agent shows up in metrics and tests.
+
+Connection arguments are JSON (`deskgate creds`, a credentials file); on a bus with TLS
+they carry the CA's PEM as `tls_ca`, made into an SSL context here (bus/tls.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from nats.aio.client import Client
 
 from deskgate.bus.credentials import connect_kwargs
 from deskgate.bus.subjects import Role
+from deskgate.bus.tls import nats_options
 from deskgate.paths import DataDir
 
 log = logging.getLogger("deskgate.bus")
@@ -79,7 +83,7 @@ async def connect_with(
         log.info("bus reconnected")
 
     nc = await nats.connect(
-        **kwargs,
+        **nats_options(kwargs),
         error_cb=events.on_error,
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,

@@ -107,18 +107,27 @@ def desk_agent_kwargs(data_dir: DataDir) -> dict:
     from deskgate.identity.names import BUILT_IN_AGENT
     from deskgate.identity.registry import default_credentials_path
 
+    from deskgate.bus.tls import endpoint_tls
+
     path = default_credentials_path(data_dir, BUILT_IN_AGENT)
     if not path.exists():
         raise FileNotFoundError(
             f"no credentials for the built-in agent {BUILT_IN_AGENT} ({path}); run `deskgate init` or `deskgate up` first"
         )
     creds = read_credentials(path)
-    return creds.connect_kwargs(list(creds.servers) or data_dir.read_endpoint()["servers"])
+    if creds.servers:
+        return creds.connect_kwargs()
+    endpoint = data_dir.read_endpoint()
+    return {**creds.connect_kwargs(endpoint["servers"]), **endpoint_tls(endpoint)}
 
 
 def connect_kwargs(data_dir: DataDir, role: Role | str) -> dict:
     """Keyword arguments for `nats.connect()` that carry exactly this role's rights. For the
-    agent role: the built-in `desk` agent's (the agent role has no shared user)."""
+    agent role: the built-in `desk` agent's (the agent role has no shared user). On a bus with
+    TLS they say so (`tls_handshake_first`) and carry its CA's PEM as `tls_ca`, which is not
+    nats.connect()'s: `bus/connect.py` (or `deskgate.bus.tls.nats_options`) makes it `tls`."""
+    from deskgate.bus.tls import endpoint_tls
+
     role = Role(role)
     if role is Role.AGENT:
         return desk_agent_kwargs(data_dir)
@@ -130,4 +139,5 @@ def connect_kwargs(data_dir: DataDir, role: Role | str) -> dict:
         "password": creds.password,
         "inbox_prefix": inbox_prefix(role),
         "name": f"deskgate-{role.value}",
+        **endpoint_tls(endpoint),
     }

@@ -35,7 +35,7 @@ from deskgate.bus.reader import ReadError, last_message
 LEASE_SECONDS = 10.0
 
 
-def _clock() -> float:
+def lease_clock() -> float:
     """Seconds that keep running while the machine sleeps (CLOCK_BOOTTIME where there is one): a
     holder suspended and resumed must not believe its lease lasted through the pause."""
     return time.clock_gettime(time.CLOCK_BOOTTIME) if hasattr(time, "CLOCK_BOOTTIME") else time.monotonic()
@@ -63,7 +63,7 @@ class Lease:
     seconds: float = LEASE_SECONDS
     revision: int | None = None  # our last write's sequence
     epoch: int | None = None  # the sequence we took the lease at: the fence
-    renewed_at: float = field(default=0.0)  # _clock() before our last write the bus acknowledged
+    renewed_at: float = field(default=0.0)  # lease_clock() before our last write the bus acknowledged
 
     @property
     def subject(self) -> str:
@@ -90,7 +90,7 @@ class Lease:
             expected = last.seq
         else:
             return False
-        started = _clock()
+        started = lease_clock()
         seq = await self._write(self.holder.encode(), expected)
         if seq is None:
             return False
@@ -129,7 +129,7 @@ class Lease:
         sent, so never longer than the bus keeps it); 0 when it is not ours."""
         if self.revision is None:
             return 0.0
-        return max(0.0, self.seconds - (_clock() - self.renewed_at))
+        return max(0.0, self.seconds - (lease_clock() - self.renewed_at))
 
     def check(self, margin: float) -> None:
         """LeaseLost unless the lease is ours for at least `margin` seconds more: asked right
@@ -142,7 +142,7 @@ class Lease:
         it could not be renewed within its time."""
         if self.revision is None:
             raise LeaseLost(f"{self.service}: no lease to renew")
-        started = _clock()
+        started = lease_clock()
         try:
             seq = await self._write(self.holder.encode(), self.revision)
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
@@ -151,7 +151,8 @@ class Lease:
             return  # the bus is away for now: the next renewal tries again
         if seq is None:
             # Our previous renewal may have been stored though its answer timed out: then the key is ours still.
-            last = await last_message(self.nc, f"KV_{S.LEASE_BUCKET}", self.subject)
+            # Asked of the bucket's leader: a follower without that renewal would make us give the lease up.
+            last = await last_message(self.nc, f"KV_{S.LEASE_BUCKET}", self.subject, current=True)
             if last is not None and last.data.decode(errors="replace") == self.holder and last.seq > self.revision:
                 self.revision = last.seq
                 seq = await self._write(self.holder.encode(), self.revision)

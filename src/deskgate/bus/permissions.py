@@ -8,8 +8,8 @@ it reads only its own inbox (`_INBOX_agent.<name>`), never another agent's.
 
 What a role gets:
   publish   the subject families it publishes; pull/ack on the durable consumers
-            it owns; direct get (read-only) on the streams it may read. Nothing
-            else: no stream or consumer admin.
+            it owns; direct get and (not the agent) the leader's message get, both
+            read-only, on the streams it may read. Nothing else: no stream or consumer admin.
   subscribe the subject families it reads (live), and its own inbox.
 Everything not allowed is refused; the deny lists repeat the most important
 refusals so that a future, wider allow entry cannot silently open them. Each role
@@ -83,6 +83,12 @@ def permissions_for(role: Role | str) -> dict:
             pub_allow += [f"$JS.API.CONSUMER.MSG.NEXT.{d.stream}.{d.name}", f"$JS.ACK.{d.stream}.{d.name}.>"]
     for stream in readable_streams(role):
         pub_allow += [f"$JS.API.DIRECT.GET.{stream}", f"$JS.API.DIRECT.GET.{stream}.>"]
+        # The same reads answered by the stream's leader only (bus/reader.py, `current`): one
+        # exact subject, read-only, never the `$JS.API.STREAM.>` admin family around it. Not for
+        # the agent role, which DESIGN §3 keeps off every `$JS.API.STREAM.` subject; the agents
+        # decide nothing on a read that must be current (the factory re-reads what they send).
+        if role is not Role.AGENT:
+            pub_allow.append(f"$JS.API.STREAM.MSG.GET.{stream}")
     pub_deny += list(ADMIN_SUBJECTS)
 
     sub_allow = [f.pattern for f in SUBJECTS if role in f.readers] + [f"{inbox_prefix(role)}.>"]

@@ -91,21 +91,35 @@ class BatchPublisher:
 
 #: How long a publish keeps asking while no stream answers at all (a cluster electing a new leader).
 NO_RESPONDERS_WITHIN_S = 10.0
+#: How long one try of a publish with a Nats-Msg-Id waits for its acknowledgement before asking
+#: again (one sent into a route to a node that just died is never answered).
+DEDUPLICATED_TRY_S = 2.0
 
 
 async def publish_stored(js, subject: str, payload: bytes, headers: dict | None = None, *, within: float = NO_RESPONDERS_WITHIN_S):
-    """`js.publish`, asked again while no stream answers ("no responders"): on a cluster, for the
-    seconds after a node holding the stream's leader died. Nothing was stored then, so asking
-    again cannot store twice. A timeout is not retried: the message may have been stored."""
+    """`js.publish`, asked again for up to `within` seconds while no stream answers ("no
+    responders"): on a cluster, for the seconds after a node holding the stream's leader died.
+    Nothing was stored then, so asking again cannot store twice.
+
+    A timeout may have been stored. It is asked again only for a message with a Nats-Msg-Id:
+    the stream drops a copy with the same id within its duplicate window (10 minutes for the
+    desk's streams, 2 for a bucket), across a change of leader too, and acknowledges the one it
+    kept. Without an id a timeout is raised to the caller."""
     import nats.errors
     import nats.js.errors
 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
+    deduplicated = within > 0 and bool((headers or {}).get("Nats-Msg-Id"))
     while True:
         try:
+            if deduplicated:
+                return await js.publish(subject, payload, headers=headers, timeout=DEDUPLICATED_TRY_S)
             return await js.publish(subject, payload, headers=headers)
         except (nats.errors.NoRespondersError, nats.js.errors.NoStreamResponseError):
             if loop.time() >= deadline:
                 raise
             await asyncio.sleep(0.1)
+        except nats.errors.TimeoutError:
+            if not deduplicated or loop.time() >= deadline:
+                raise

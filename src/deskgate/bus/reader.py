@@ -1,13 +1,19 @@
-"""Read-only views of a stream through JetStream direct get.
+"""Read-only views of a stream through JetStream direct get, or from the stream's leader.
 
 Reading this way creates no consumer, so a role that may read a stream needs no
 right to create or change consumers, which would let it meddle with the durable
 consumers the factory and executor depend on.
+
+On a cluster a direct get may be answered by any replica, including a follower that
+has not stored the newest message yet. A read that a decision rests on (the breaker,
+the Governor's state) asks the stream's leader instead (`current=True`): see
+`_ask_leader` for why its answer holds every write acknowledged before the read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +30,9 @@ from nats.aio.client import Client
 # value. With `fast_mail_parser` installed nats-py uses that instead, untested here.
 if getattr(nats.aio.client, "parse_email", None) is not None:
     raise ImportError("deskgate reads message headers with nats-py's own parser; uninstall fast_mail_parser (nats-py's fast_parse extra)")
+# The same parser for the header block a leader read returns base64-encoded, so both reads
+# present a message's headers alike.
+_parse_header_lines = Client._parse_header_lines
 
 
 class ReadError(RuntimeError):
@@ -71,10 +80,23 @@ async def read_stream(
     start_seq: int = 1,
     start_time: datetime | None = None,
     batch: int = 256,
-    timeout: float = 5.0,
+    timeout: float | None = None,
+    current: bool = False,
 ) -> AsyncIterator[StoredMessage]:
     """Every message of `stream` on `subject`, from `start_seq` (or the first stored at or
-    after `start_time`) on, in order."""
+    after `start_time`) on, in order.
+
+    `current`: from the stream's leader (see `last_message`), one request a message: for
+    following a state a decision is made on, where a follower's missing tail would be read
+    as "nothing new"."""
+    if current:
+        if start_time is not None:
+            raise ValueError("a read from the stream's leader starts at a sequence, not at a time")
+        async with aclosing(_read_at_leader(nc, stream, subject, start_seq, LEADER_WAIT_S if timeout is None else timeout)) as stored:
+            async for m in stored:
+                yield m
+        return
+    timeout = 5.0 if timeout is None else timeout
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     try:
@@ -114,11 +136,22 @@ async def read_stream(
         await sub.unsubscribe()
 
 
-async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5.0) -> StoredMessage | None:
+async def last_message(
+    nc: Client, stream: str, subject: str, timeout: float | None = None, *, current: bool = False
+) -> StoredMessage | None:
     """The newest message on one exact subject, or None.
 
-    Asked over an inbox of its own rather than `nc.request`, which takes any answer with a
-    `Status: 503` header for "no responders", a header an agent may store with its message."""
+    `current`: asked of the stream's leader (`_ask_leader`), so it holds every write acknowledged
+    before this call, on a cluster too; waits through a leader election (LEADER_WAIT_S by
+    default). Otherwise a direct get, which any replica may answer (5 s by default).
+
+    A direct get is asked over an inbox of its own rather than `nc.request`, which takes any
+    answer with a `Status: 503` header for "no responders", a header an agent may store with
+    its message."""
+    if current:
+        found = await _ask_leader(nc, stream, {"last_by_subj": subject}, LEADER_WAIT_S if timeout is None else timeout)
+        return None if found is None else _from_leader(stream, found)
+    timeout = 5.0 if timeout is None else timeout
     inbox = nc.new_inbox()
     sub = await nc.subscribe(inbox)
     asked_at = time.monotonic()
@@ -142,15 +175,107 @@ async def last_message(nc: Client, stream: str, subject: str, timeout: float = 5
     return StoredMessage(stream, h.get("Nats-Subject", subject), int(h["Nats-Sequence"]), h.get("Nats-Time-Stamp", ""), msg.data, h)
 
 
+# -- reads from the stream's leader ------------------------------------------------------
+
+#: How long a read from the leader waits for one: after a node dies, its streams have none
+#: until the others notice and elect one (nats-server's raft election timeout, 4 to 9 s).
+LEADER_WAIT_S = 15.0
+#: How long one ask waits before asking again: during an election the followers that still
+#: believe in the dead leader stay silent, and a new leader answers only a new ask.
+LEADER_ASK_S = 1.0
+# nats-server's error codes in a `$JS.API.STREAM.MSG.GET` answer.
+_NO_MESSAGE = 10037  # 404 "no message found"
+_UNAVAILABLE = 503  # JSClusterNotAvailErr (10008): the stream's group has no leader right now
+
+
+async def _ask_leader(nc: Client, stream: str, request: dict, timeout: float) -> dict | None:
+    """The stream leader's answer to one `$JS.API.STREAM.MSG.GET.<stream>` request: the stored
+    message as JSON, or None when there is none.
+
+    Why it is current (nats-server, server/jetstream_api.go `jsMsgGetRequest`): on a cluster
+    only the stream's leader answers this API; a follower stays silent. A write is
+    acknowledged once a majority has it in its log, raft elects only a replica whose log
+    holds every such write, and a new leader reports itself leader (raft.go `Leader()`) only
+    once it has applied its log up to where it stood when elected (`switchToLeader` sets
+    `aflr`; `Processed` signals when it is reached). Left open: a leader cut off from the
+    others (frozen, partitioned) believes it leads until it hears of a newer term, and may
+    answer from its own store meanwhile; nats-server makes no quorum round for a read.
+
+    While no leader answers (an election), a replica may answer 503 and the others say
+    nothing: asked again every LEADER_ASK_S until `timeout`."""
+    subject = f"$JS.API.STREAM.MSG.GET.{stream}"
+    what = f"{request} from the leader of stream {stream}"
+    payload = json.dumps(request).encode()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    try:
+        while True:
+            await nc.publish(subject, payload, reply=inbox)
+            try:
+                msg = await sub.next_msg(max(0.01, min(LEADER_ASK_S, deadline - loop.time())))
+            except asyncio.TimeoutError:
+                if loop.time() >= deadline:
+                    raise ReadError(f"no answer reading {what} within {timeout:g} s "
+                                    "(no leader elected, the bus away, or this role may not read that stream)") from None
+                continue
+            if (msg.headers or {}).get("Status") == "503":  # no responders: the request reached no JetStream
+                if loop.time() >= deadline:
+                    raise ReadError(f"reading {what}: no responders")
+                await asyncio.sleep(NO_REPLICA_RETRY_S)
+                continue
+            try:
+                answer = json.loads(msg.data)
+            except ValueError:
+                raise ReadError(f"reading {what}: unreadable answer {msg.data[:80]!r}") from None
+            error = answer.get("error")
+            if error is None:
+                return answer["message"]
+            if error.get("err_code") == _NO_MESSAGE:
+                return None
+            if error.get("code") == _UNAVAILABLE and loop.time() < deadline:
+                await asyncio.sleep(NO_REPLICA_RETRY_S)
+                continue
+            raise ReadError(f"reading {what}: {error.get('description')} (code {error.get('code')}, err_code {error.get('err_code')})")
+    finally:
+        await sub.unsubscribe()
+
+
+def _from_leader(stream: str, m: dict) -> StoredMessage:
+    """A leader's JSON answer as the StoredMessage a direct get gives. It holds only the stored
+    header block; the Nats-Stream/-Subject/-Sequence/-Time-Stamp a direct get appends after it
+    are filled from the answer's own fields, so no publisher's header can stand for them."""
+    headers: dict[str, str] = {}
+    if m.get("hdrs"):
+        block = base64.b64decode(m["hdrs"])
+        # Past the first line, "NATS/1.0" (a stored status there is a publisher's, not the server's).
+        headers = _parse_header_lines(block.partition(b"\r\n")[2])
+    seq, subject, at = int(m["seq"]), m["subject"], m["time"]
+    headers.update({"Nats-Stream": stream, "Nats-Subject": subject, "Nats-Sequence": str(seq), "Nats-Time-Stamp": at})
+    return StoredMessage(stream, subject, seq, at, base64.b64decode(m.get("data") or ""), headers)
+
+
+async def _read_at_leader(nc: Client, stream: str, subject: str, start_seq: int, timeout: float) -> AsyncIterator[StoredMessage]:
+    """`read_stream` from the stream's leader: one request a message (this API has no batches)."""
+    seq = start_seq
+    while (m := await _ask_leader(nc, stream, {"seq": seq, "next_by_subj": subject}, timeout)) is not None:
+        stored = _from_leader(stream, m)
+        yield stored
+        seq = stored.seq + 1
+
+
 async def newest_accepted(
-    nc: Client, stream: str, subject: str, accept: Callable[[StoredMessage], T | None], *, window: int = 64, limit: int = 4096
+    nc: Client, stream: str, subject: str, accept: Callable[[StoredMessage], T | None], *, window: int = 64, limit: int = 4096,
+    current: bool = False,
 ) -> tuple[T | None, int]:
     """What `accept` makes of the newest message on `subject` it takes (None: refused),
     walking back past the ones it refuses (a forged state published after the genuine one
     must not hide it), and how many newer ones it refused. Reads back in growing windows,
     so the usual case is one short read; gives up (None) after `limit` refusals, so a
-    flood costs a bounded read."""
-    last = await last_message(nc, stream, subject)
+    flood costs a bounded read. `current`: every read from the stream's leader (see
+    `last_message`), the walk back too: a follower could lack the newest genuine one."""
+    last = await last_message(nc, stream, subject, current=current)
     if last is None:
         return None, 0
     if (taken := accept(last)) is not None:
@@ -160,7 +285,7 @@ async def newest_accepted(
         start = max(1, upto - span + 1)
         best: T | None = None
         after_best = 0  # refused and newer than the best so far
-        async with aclosing(read_stream(nc, stream, subject, start_seq=start)) as stored:
+        async with aclosing(read_stream(nc, stream, subject, start_seq=start, current=current)) as stored:
             async for m in stored:
                 if m.seq > upto:
                     break

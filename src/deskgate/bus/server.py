@@ -33,13 +33,23 @@ from deskgate.paths import DataDir, write_private
 from deskgate.procs import die_with_parent
 
 if TYPE_CHECKING:
+    from deskgate.bus.tls import DeskTLS
     from deskgate.identity.registry import AgentIdentity
 
 NATS_MEMORY_LIMIT = "128MiB"
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")  # bus.host values that listen on every address
 
 
 class BusError(RuntimeError):
     pass
+
+
+def client_host(host: str) -> str:
+    """The address clients on this machine are given for a server listening on `host`: loopback
+    for a wildcard (0.0.0.0 is not an address to connect to, and no certificate names it)."""
+    if host == "::":
+        return "[::1]"
+    return "127.0.0.1" if host in WILDCARD_HOSTS else host
 
 
 def nats_server_binary() -> Path:
@@ -92,9 +102,11 @@ def render_config(
     sync_interval: str,
     server_name: str = "deskgate",
     cluster: dict | None = None,
+    tls: dict | None = None,
 ) -> str:
     """A nats-server config. JSON is valid nats-server config syntax, and unambiguous.
-    `cluster`: the node's cluster block (bus/cluster.py), None for a single server."""
+    `cluster`: the node's cluster block (bus/cluster.py), None for a single server.
+    `tls`: the clients' TLS block (bus/tls.py), None for plaintext."""
     conf: dict = {
         "server_name": server_name,
         "max_payload": max_payload,
@@ -106,6 +118,8 @@ def render_config(
     conf = {"listen": f"{host}:{port}", **conf}
     if monitor_port is not None:
         conf["http"] = f"{host}:{monitor_port}"
+    if tls is not None:
+        conf["tls"] = tls
     if cluster is not None:
         conf["cluster"] = cluster
     return config_text(conf)
@@ -197,7 +211,11 @@ def start_nats(
     max_payload: int = 1_048_576,
     sync_interval: str = "1s",
     ready_timeout: float = 20.0,
+    tls: DeskTLS | None = None,
 ) -> NatsServer:
+    """One nats-server on this machine; with `tls` (bus/tls.py), clients must speak TLS to it."""
+    from deskgate.bus.tls import client_tls_block
+
     data_dir.ensure()
     port = port or free_port(host)
     monitor_port = free_port(host)
@@ -210,8 +228,10 @@ def start_nats(
         store_dir=data_dir.jetstream,
         max_payload=max_payload,
         sync_interval=sync_interval,
+        tls=client_tls_block(tls.cert, tls.key) if tls is not None else None,
     )
-    return launch(data_dir.nats_conf, data_dir.nats_log, text, f"nats://{host}:{port}", f"http://{host}:{monitor_port}", ready_timeout)
+    url = f"{'tls' if tls is not None else 'nats'}://{client_host(host)}:{port}"
+    return launch(data_dir.nats_conf, data_dir.nats_log, text, url, f"http://{client_host(host)}:{monitor_port}", ready_timeout)
 
 
 def launch(conf_path: Path, log_path: Path, text: str, url: str, monitor_url: str, ready_timeout: float) -> NatsServer:
@@ -264,11 +284,24 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def write_endpoint(
-    data_dir: DataDir, servers: list[str], *, embedded: bool, monitor_url: str | None, pid: int | None, nodes: list[dict] | None = None
+    data_dir: DataDir,
+    servers: list[str],
+    *,
+    embedded: bool,
+    monitor_url: str | None,
+    pid: int | None,
+    nodes: list[dict] | None = None,
+    tls: bool = False,
+    tls_ca: str | Path | None = None,
 ) -> None:
     """Where clients find the bus. `nodes`: an embedded cluster's every node (pid, monitor_url, config),
-    for the agents' reload (bus/reload.py); `pid` and `monitor_url` are then its first node's."""
+    for the agents' reload (bus/reload.py); `pid` and `monitor_url` are then its first node's.
+    `tls`: clients must connect over TLS (the handshake first), trusting the CA file `tls_ca`
+    (None: the system's CAs)."""
     body = {"servers": servers, "embedded": embedded, "monitor_url": monitor_url, "pid": pid}
+    if tls:
+        body["tls"] = True
+        body["tls_ca"] = str(tls_ca) if tls_ca is not None else None
     if nodes is not None:
         body["nodes"] = nodes
     write_private(data_dir.endpoint, json.dumps(body, indent=2))

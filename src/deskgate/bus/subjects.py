@@ -33,6 +33,7 @@ SERVICE_ROLES: tuple[Role, ...] = (
 
 A, F, X, C, M, O = Role.AGENT, Role.FACTORY, Role.EXECUTOR, Role.COMMAND_CENTER, Role.MARKETDATA, Role.OBSERVER
 EVERYONE = frozenset(SERVICE_ROLES)
+LEASE_READERS = EVERYONE - {A}
 
 BREAKER_BUCKET = "deskgate_breaker"
 LEASE_BUCKET = "deskgate_leases"
@@ -98,11 +99,19 @@ SUBJECTS: tuple[SubjectFamily, ...] = (
                   "circuit breaker trips, written only by the factory"),
     SubjectFamily(f"$KV.{BREAKER_BUCKET}.{BREAKER_RESET_KEY}", f"KV_{BREAKER_BUCKET}", frozenset({C}), EVERYONE,
                   "circuit breaker resets, written only by a principal through the command center"),
-    # Read whole by direct get, so one set of readers for every lease: a holder's name is no secret.
-    SubjectFamily(f"$KV.{LEASE_BUCKET}.factory", f"KV_{LEASE_BUCKET}", frozenset({F}), frozenset({F, X, O}),
+    # Read whole by direct get, so one set of readers for every lease (a holder's name, its host
+    # and data directory, is no secret among the desk's services); each lease is written only by
+    # its own service's role. Never the agent role's (it may write no `$KV.` key at all, DESIGN §3)
+    # nor the observer's (read-only, and handed to outside tools): the desk's own agents and the
+    # audit service hold their leases in their stores (store_lease.py).
+    SubjectFamily(f"$KV.{LEASE_BUCKET}.factory", f"KV_{LEASE_BUCKET}", frozenset({F}), LEASE_READERS,
                   "which factory instance is the active one (bus/lease.py): standbys wait for it to expire"),
-    SubjectFamily(f"$KV.{LEASE_BUCKET}.executor", f"KV_{LEASE_BUCKET}", frozenset({X}), frozenset({F, X, O}),
+    SubjectFamily(f"$KV.{LEASE_BUCKET}.executor", f"KV_{LEASE_BUCKET}", frozenset({X}), LEASE_READERS,
                   "which executor instance is the active one, the only one that takes orders and speaks to venues"),
+    SubjectFamily(f"$KV.{LEASE_BUCKET}.marketdata", f"KV_{LEASE_BUCKET}", frozenset({M}), LEASE_READERS,
+                  "which market-data instance is the active one, the only one that publishes bars and news"),
+    SubjectFamily(f"$KV.{LEASE_BUCKET}.web", f"KV_{LEASE_BUCKET}", frozenset({C}), LEASE_READERS,
+                  "which Command Center instance is the active one, the only one that serves"),
 )
 # fmt: on
 

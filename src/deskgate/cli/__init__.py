@@ -151,7 +151,7 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-from deskgate.cli import agents, agents_status, audit, db, desk, governor, mcp, memory, ops, policy, sanitize, scorecard, users, venues  # noqa: E402,F401  (registers the commands)
+from deskgate.cli import agents, agents_status, audit, bus, db, desk, governor, mcp, memory, ops, policy, sanitize, scorecard, users, venues  # noqa: E402,F401  (registers the commands)
 
 
 def main() -> None:

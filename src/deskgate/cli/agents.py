@@ -61,12 +61,47 @@ def _servers(mission, root, given: list[str] | None) -> list[str]:
     if mission.bus.url:
         return mission.bus.servers()
     if mission.bus.port:
-        return [f"nats://{mission.bus.host}:{mission.bus.port}"]
+        from deskgate.bus.server import client_host
+
+        return [f"{'tls' if mission.bus.tls else 'nats'}://{client_host(mission.bus.host)}:{mission.bus.port}"]
     fail(
         f"no bus address to put in the credentials: the desk in {root.root} has never run and mission.yaml sets neither "
         "bus.url nor bus.port; start it once (`deskgate up`), pin bus.port, or give --server nats://HOST:PORT"
     )
     raise AssertionError  # unreachable: fail() exits
+
+
+def _tls(mission, root) -> dict:
+    """What an agent's credentials file says of the bus's TLS: whether it is on, and the CA's PEM, so
+    the agent trusts exactly this desk's bus. On when where the bus last ran (endpoint.json) or the
+    mission says so: a desk last run in plaintext whose mission now sets bus.tls starts with TLS, and
+    credentials without it would be refused there (or send the password to a plaintext impostor)."""
+    from deskgate.bus.reload import config_lock
+    from deskgate.bus.tls import ensure_desk_tls, read_ca
+
+    try:
+        endpoint = root.read_endpoint()
+    except (FileNotFoundError, ValueError):
+        endpoint = None
+    if isinstance(endpoint, dict) and endpoint.get("tls"):
+        return {"tls": True, "tls_ca": read_ca(endpoint["tls_ca"]) if endpoint.get("tls_ca") else None}
+    if not mission.bus.tls:
+        return {}
+    if mission.bus.url:
+        return {"tls": True, "tls_ca": read_ca(mission.bus.tls_ca, "bus.tls_ca") if mission.bus.tls_ca else None}
+    # The CA the desk's bus will use, made now if it never ran with TLS: under the lock `deskgate up` writes it with.
+    with config_lock(root.ensure()):
+        files = ensure_desk_tls(root, mission.bus.host, mission.bus.tls_names)
+    return {"tls": True, "tls_ca": read_ca(files.ca_cert)}
+
+
+def _tls_servers(servers: list[str], tls: dict, given: list[str] | None) -> list[str]:
+    """With TLS on, the desk's nats:// addresses (from a plaintext run) as tls://; --server as given."""
+    from deskgate.bus.tls import tls_url
+
+    if not tls or given:
+        return servers
+    return [tls_url(s) if s.startswith("nats://") else s for s in servers]
 
 
 def _replaceable(path: Path, name: str) -> bool:
@@ -153,7 +188,9 @@ def add(
         state = "revoked" if existing.revoked else "active"
         raise IdentityError(f"an agent named {name} exists ({state}); names are never reused, so its past stays attributable")
     path, _ = _target(root, name, out, rotating=False)
-    creds = registry.add(name, servers)
+    tls = _tls(mission, root)
+    servers = _tls_servers(servers, tls, server)
+    creds = registry.add(name, servers).model_copy(update=tls)
     _write(path, creds, False, "added")
     result = {"agent": name, "credentials_file": str(path), "key_id": creds.key_id, "servers": servers, **_apply(mission, root, f"agent {name} was added")}
     if json_out:
@@ -271,7 +308,9 @@ def rotate(
     else:
         servers = _servers(mission, root, server)
     path, replace = _target(root, name, out, rotating=True)
-    creds = registry.rotate(name, servers)
+    tls = _tls(mission, root) if name != BUILT_IN_AGENT else {}  # the desk's own agents read it from endpoint.json
+    servers = _tls_servers(servers, tls, server)
+    creds = registry.rotate(name, servers).model_copy(update=tls)
     _write(path, creds, replace, "rotated")
     result = {"agent": name, "credentials_file": str(path), "key_id": creds.key_id, "servers": servers, **_apply(mission, root, f"agent {name} was rotated")}
     restarted = restart_service(root, "agents") if name == BUILT_IN_AGENT else None

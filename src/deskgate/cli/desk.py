@@ -55,6 +55,8 @@ def init(
 
 def first_cycle_line(mission, root, now=None) -> str:
     """When the agents next run, so a quiet desk is not mistaken for a dead one."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from deskgate.agents.desk import AgentState
     from deskgate.agents.schedule import first_due
     from deskgate.agents.service import MAX_CATCH_UP
@@ -63,8 +65,8 @@ def first_cycle_line(mission, root, now=None) -> str:
     now = now or utcnow()
     try:
         last = AgentState.load(root).last_cycle_at
-    except RuntimeError as exc:
-        return f"[yellow]agents: their state file cannot be read ({escape(str(exc))})[/]"
+    except (RuntimeError, SQLAlchemyError) as exc:
+        return f"[yellow]agents: their saved state cannot be read ({escape(str(exc).splitlines()[0])})[/]"
     # As the agents service decides (agents/service.py): cycles missed since a recent stop run at once;
     # after a long stop, or a replay that ran ahead of now, they start from now.
     after = last if last is not None and now - MAX_CATCH_UP < last <= now else now
@@ -168,6 +170,11 @@ def where_table(stack) -> Table:
     else:
         t.add_row("NATS", ",".join(stack.mission.bus.servers()) + "  (external)")
         t.add_row("server config to apply", str(d.operator_conf))
+    if stack.tls is not None:
+        t.add_row("NATS TLS", f"clients and routes over TLS; the desk's CA {stack.tls.ca_cert} (clients trust it), "
+                  f"the server certificate {stack.tls.cert}")
+    elif stack.mission.bus.tls:
+        t.add_row("NATS TLS", f"clients over TLS, trusting {stack.mission.bus.tls_ca or 'the system CAs'}")
     if stack.web_url:
         t.add_row("Command Center", f"{stack.web_url}  (accounts: deskgate user add NAME --role principal)")
     for name, child in stack.children.items():
@@ -186,7 +193,9 @@ def creds(
     data_dir: Path = DataDirOption,
 ) -> None:
     """Print the keyword arguments for nats.connect() that carry exactly ROLE's rights
-    (for agent: the built-in `desk` agent's; other agents have their own file, `deskgate agent add`)."""
+    (for agent: the built-in `desk` agent's; other agents have their own file, `deskgate agent add`).
+    On a bus with TLS they include `tls_ca`, the CA's PEM, which nats.connect() takes as
+    `tls=ssl.create_default_context(cadata=...)` (`deskgate.bus.tls.nats_options` does it)."""
     from deskgate.bus.credentials import connect_kwargs
     from deskgate.bus.subjects import SERVICE_ROLES
 
@@ -205,6 +214,13 @@ def bus_config(
     routes: str = typer.Option(None, "--routes", help="A cluster's nodes as HOST:PORT of their route listeners, comma-separated "
                                "(3, 5 or 7): also writes one config per node, each including the accounts."),
     store_dir: str = typer.Option("/var/lib/nats", "--store-dir", help="With --routes: where each node keeps JetStream (a directory per node)."),
+    tls_cert: str = typer.Option(None, "--tls-cert", help="With --routes: each node's certificate for clients (an absolute path on the node). "
+                                 "Clients must then speak TLS; the routes use it too, unless --route-tls-cert names another."),
+    tls_key: str = typer.Option(None, "--tls-key", help="With --tls-cert: its private key (an absolute path on the node)."),
+    tls_ca: str = typer.Option(None, "--tls-ca", help="The CA that signed the nodes' certificates (an absolute path on the node)."),
+    route_tls_cert: str = typer.Option(None, "--route-tls-cert", help="The certificate a node presents on its routes (default: --tls-cert)."),
+    route_tls_key: str = typer.Option(None, "--route-tls-key", help="Its key (default: --tls-key)."),
+    route_tls_ca: str = typer.Option(None, "--route-tls-ca", help="The CA the routes check each other against (default: --tls-ca)."),
 ) -> None:
     """Print (and write to <data_dir>/bus/nats-server.conf) the authorization an external NATS needs."""
     from deskgate.bus.cluster import operator_node_configs
@@ -212,6 +228,12 @@ def bus_config(
     from deskgate.bus.server import BusError, render_operator_config, write_operator_config
     from deskgate.paths import write_private
 
+    client_tls, route_tls = _operator_tls(routes, tls_cert, tls_key, tls_ca, route_tls_cert, route_tls_key, route_tls_ca)
+    try:  # before anything is written: a key that is not the certificate's is refused here, not on three machines
+        notes = [n for n in (client_tls.check("--tls-cert") if client_tls else None,
+                             route_tls.check("--route-tls-cert", routes=True) if route_tls else None) if n]
+    except BusError as exc:
+        fail(str(exc))
     mission, root = resolve(mission_path, data_dir)
     creds = ensure_credentials(root)
     agents = active_agents(root)
@@ -220,12 +242,40 @@ def bus_config(
     err_console.print(f"written to {path}")
     if routes is not None:
         try:
-            nodes = operator_node_configs(root, [r.strip() for r in routes.split(",") if r.strip()], path.name, store_dir)
+            nodes = operator_node_configs(root, [r.strip() for r in routes.split(",") if r.strip()], path.name, store_dir,
+                                          client_tls=client_tls, route_tls=route_tls)
         except BusError as exc:
-            fail(f"--routes: {exc}")
+            fail(str(exc))
         for name, text in nodes.items():
             write_private(path.with_name(f"{name}.conf"), text)
             err_console.print(f"written to {path.with_name(f'{name}.conf')}: copy it, with {path.name}, to that node")
+        for note in notes:
+            err_console.print(note)
+        if client_tls is not None:
+            err_console.print("clients: set bus.tls: true in mission.yaml, and bus.tls_ca to a copy of the CA file on this machine")
+
+
+def _operator_tls(routes, cert, key, ca, route_cert, route_key, route_ca):
+    """The TLS files bus-config puts in the node configs: for clients, and for the routes (by default the same)."""
+    from deskgate.bus.tls import OperatorTLS
+
+    given = [o for o, v in (("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca), ("--route-tls-cert", route_cert),
+                            ("--route-tls-key", route_key), ("--route-tls-ca", route_ca)) if v]
+    if given and routes is None:
+        fail(f"{', '.join(given)}: TLS goes into the node configs, which only --routes writes")
+    if bool(cert) != bool(key):
+        fail("--tls-cert and --tls-key go together: the certificate and its private key")
+    if ca and not cert:
+        fail("--tls-ca without --tls-cert: give the nodes' certificate and key too (or --route-tls-ca for the routes alone)")
+    client_tls = OperatorTLS(cert, key, ca) if cert else None
+    route_cert, route_key, route_ca = route_cert or cert, route_key or key, route_ca or ca
+    if not (route_cert or route_key or route_ca):
+        return client_tls, None
+    if not (route_cert and route_key):
+        fail("route TLS needs a certificate and its key: --route-tls-cert and --route-tls-key (or --tls-cert and --tls-key)")
+    if not route_ca:
+        fail("route TLS needs the CA that signed every node's certificate (each node checks the others'): --tls-ca or --route-tls-ca")
+    return client_tls, OperatorTLS(route_cert, route_key, route_ca)
 
 
 @app.command()

@@ -46,20 +46,10 @@ def mcp(
 
 
 async def _serve(credentials: Path, servers: list[str] | None, data_dir: Path | None, *, http: bool, host: str, port: int) -> None:
-    from deskgate.client import CredentialsError, DeskClient
+    from deskgate.client import DeskClient
     from deskgate.client.mcp_server import build_server
-    from deskgate.identity.credentials import read_credentials
 
-    try:
-        creds = read_credentials(credentials)
-    except ValueError as exc:
-        raise CredentialsError(str(exc)) from None
-    if not servers and not creds.servers:
-        if data_dir is None:
-            fail(f"{credentials} names no bus server (the desk's own agents read it from the data directory): give --server URL or --data-dir")
-        from deskgate.paths import DataDir
-
-        servers = DataDir.at(data_dir).read_endpoint()["servers"]
+    creds, servers = _connection(credentials, servers, data_dir)
     client = await DeskClient.connect(creds, servers=servers)
     try:
         mcp_server = build_server(client)
@@ -69,6 +59,39 @@ async def _serve(credentials: Path, servers: list[str] | None, data_dir: Path | 
             await mcp_server.run_stdio_async()
     finally:
         await client.close()
+
+
+def _connection(credentials: Path, servers: list[str] | None, data_dir: Path | None):
+    """The agent's credentials and the bus addresses to use (None: the file's). With a data directory,
+    its bus's TLS applies whatever the address (--server too): the desk's own agents' file carries
+    neither the bus's address nor its TLS, so the password never goes to a bus that has not proved
+    itself with the desk's CA."""
+    from deskgate.client import CredentialsError
+    from deskgate.identity.credentials import read_credentials
+
+    try:
+        creds = read_credentials(credentials)
+    except ValueError as exc:
+        raise CredentialsError(str(exc)) from None
+    if not servers and not creds.servers and data_dir is None:
+        fail(f"{credentials} names no bus server (the desk's own agents read it from the data directory): give --server URL or --data-dir")
+    if data_dir is None:
+        return creds, servers
+    from deskgate.bus.tls import endpoint_tls
+    from deskgate.paths import DataDir
+
+    try:
+        endpoint = DataDir.at(data_dir).read_endpoint()
+    except FileNotFoundError:
+        if not servers and not creds.servers:
+            raise
+        endpoint = {}  # no desk has run there: the address given, the file's own TLS
+    if not servers and not creds.servers:
+        servers = endpoint["servers"]
+    tls = endpoint_tls(endpoint)
+    if tls and not creds.tls:
+        creds = creds.model_copy(update={"tls": True, "tls_ca": tls.get("tls_ca")})
+    return creds, servers
 
 
 # The hosts the MCP SDK guards against DNS rebinding; another loopback address (127.0.0.2) would

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -406,8 +407,16 @@ async def _open(kwargs: dict, agent: str, *, reconnect: bool, timeout: float) ->
                 f"the bus refused agent {agent}'s credentials: the agent was revoked or rotated, or the file is for another desk"
             ) from None
         raise DeskUnreachable(f"cannot reach the desk's bus at {servers}: {exc}") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise DeskUnreachable(
+            f"the bus at {servers} is not the desk's: its TLS certificate does not come from the CA in agent {agent}'s "
+            f"credentials ({exc.verify_message})"
+        ) from None
     except (OSError, asyncio.TimeoutError) as exc:
-        raise DeskUnreachable(f"cannot reach the desk's bus at {servers}: {exc!r}") from None
+        hint = ""
+        if kwargs.get("tls_handshake_first") and isinstance(exc, (TimeoutError, asyncio.TimeoutError, ssl.SSLError)):
+            hint = "; this client starts TLS first, so a bus with TLS needs `handshake_first` in its tls block (deskgate bus-config writes it)"
+        raise DeskUnreachable(f"cannot reach the desk's bus at {servers}: {exc!r}{hint}") from None
     if not reconnect:
         return nc, events
     await nc.close()

@@ -152,9 +152,10 @@ class BreakerKeeper:
     async def _reset_is_signed(self, reset: BreakerReset) -> bool | None:
         """Only a principal resets the breaker: the reset must carry their own signature,
         from a key that is not revoked. None when it cannot be told now (the read failed,
-        or a newer reset landed between the two reads): the next sync looks again."""
+        or a newer reset landed between the two reads): the next sync looks again. Read from the
+        bucket's leader, as `sync` read the reset: a follower could still hold an older one."""
         try:
-            stored = await last_message(self.nc, BREAKER_STREAM, S.breaker_kv_subject(S.BREAKER_RESET_KEY))
+            stored = await last_message(self.nc, BREAKER_STREAM, S.breaker_kv_subject(S.BREAKER_RESET_KEY), current=True)
         except (ReadError, nats.errors.Error, asyncio.TimeoutError):
             return None
         try:
@@ -176,7 +177,9 @@ class BreakerKeeper:
 
         Tripped becomes armed only when a principal's reset names exactly the trip
         this factory knows is the latest. A bucket that lost our trip, or holds an
-        older one, gets ours written again.
+        older one, gets ours written again. The bucket is read from its leader
+        (bus/breaker.py `read_key`), so a follower that has not stored our trip yet
+        cannot make us write it again.
         """
         if self.trip_pending:
             await self.write_trip()

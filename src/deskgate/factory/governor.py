@@ -246,9 +246,13 @@ class GovernorWatch:
         return False
 
     async def _states(self, after: int) -> list:
-        """States, each only if the desk's agent signed it with its current key (None: counted, not applied)."""
+        """States, each only if the desk's agent signed it with its current key (None: counted, not applied).
+
+        Read from the stream's leader (`current`): the live copy that prompts this read comes from
+        the leader, and a follower that has not stored that state yet would answer "nothing new",
+        so a directive published after a drift would be evaluated undamped."""
         out = []
-        async with aclosing(read_stream(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, start_seq=after + 1)) as stored:
+        async with aclosing(read_stream(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, start_seq=after + 1, current=True)) as stored:
             async for m in stored:
                 try:
                     state = signed_governor_state(self.verifier, m.data, m.headers)
@@ -260,9 +264,10 @@ class GovernorWatch:
         return out
 
     async def _signed_clears(self, after: int) -> list:
-        """Clears, each only if signed with the key of the principal it names."""
+        """Clears, each only if signed with the key of the principal it names; from the stream's
+        leader, as the states are, so a clear and the states it follows are read alike."""
         out = []
-        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=after + 1):
+        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=after + 1, current=True):
             try:
                 clear = GovernorClear.model_validate_json(m.data)
                 signer = principal_signer(clear.principal)

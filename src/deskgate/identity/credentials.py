@@ -3,7 +3,8 @@
 Written once by `deskgate agent add` (or `rotate`), 0600, and handed to whoever runs
 the agent. It holds the bus URLs, the agent's own NATS user and password (the one user
 of its own account, with the agent role's rights), its inbox prefix, and its
-own Ed25519 signing key. The desk keeps only the public half and a bcrypt hash of
+own Ed25519 signing key; on a bus with TLS, also the CA that the bus's certificate
+must come from, so the client needs nothing else to connect safely. The desk keeps only the public half and a bcrypt hash of
 the password, so a credentials file is the one place this agent's secrets live.
 """
 
@@ -44,8 +45,21 @@ class AgentCredentials(BaseModel):
     key_id: str = Field(min_length=16, max_length=16)
     private_key: str = Field(description="The Ed25519 private key's 32-byte seed, base64.", repr=False)
     issued_at: datetime
+    # The bus speaks TLS (the handshake first); tls_ca: the PEM of the CA its certificate is from
+    # (None: the system's CAs).
+    tls: bool = False
+    tls_ca: str | None = None
 
     def model_post_init(self, _context) -> None:
+        if self.tls_ca is not None:
+            if not self.tls:
+                raise ValueError("tls_ca is given but tls is false")
+            from cryptography import x509
+
+            try:
+                x509.load_pem_x509_certificates(self.tls_ca.encode())
+            except ValueError:
+                raise ValueError("tls_ca holds no PEM certificate (-----BEGIN CERTIFICATE-----)") from None
         expected = {"user": agent_user(self.agent), "inbox_prefix": agent_inbox_prefix(self.agent), "signer": agent_signer(self.agent)}
         for field, want in expected.items():
             if getattr(self, field) != want:
@@ -63,13 +77,24 @@ class AgentCredentials(BaseModel):
         servers = list(servers or self.servers)
         if not servers:
             raise CredentialsError(f"the credentials of agent {self.agent} name no bus server; pass the server URLs")
-        return {
+        kwargs = {
             "servers": servers,
             "user": self.user,
             "password": self.password,
             "inbox_prefix": self.inbox_prefix,
             "name": f"deskgate-agent-{self.agent}",
         }
+        if self.tls:
+            kwargs["tls_handshake_first"] = True  # TLS before the password is sent anywhere (bus/tls.py)
+            if self.tls_ca is not None:
+                kwargs["tls_ca"] = self.tls_ca  # made an SSL context by bus/connect.py
+        return kwargs
+
+
+def _tls_unset(creds: AgentCredentials) -> set[str]:
+    """The TLS fields left out of the file when unset: a file for a plaintext bus keeps the shape
+    it had before TLS, which older clients (the same format, extra fields forbidden) still read."""
+    return {f for f in ("tls", "tls_ca") if getattr(creds, f) in (False, None)}
 
 
 def write_credentials(path: Path, creds: AgentCredentials, *, replace: bool = False) -> Path:
@@ -82,7 +107,7 @@ def write_credentials(path: Path, creds: AgentCredentials, *, replace: bool = Fa
     tmp.unlink(missing_ok=True)  # a leftover, or a link planted in a shared directory: never written through
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(creds.model_dump_json(indent=2) + "\n")
+        fh.write(creds.model_dump_json(indent=2, exclude=_tls_unset(creds)) + "\n")
     os.replace(tmp, path)
     return path
 

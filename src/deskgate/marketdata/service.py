@@ -27,8 +27,12 @@ from deskgate.marketdata.csv_replay import load_bars
 from deskgate.marketdata.intelligence import Intelligence
 from deskgate.marketdata.simulator import Simulator
 from deskgate.paths import DataDir
+from deskgate.standby import Active, stand_by_on_bus
 
 log = logging.getLogger("deskgate.marketdata")
+
+# Seconds of lease a bar needs left before it is published: more than a publish takes.
+PUBLISH_MARGIN_S = 1.0
 
 
 class MarketDataService:
@@ -40,6 +44,7 @@ class MarketDataService:
         self.summaries = 0
         self.signals = 0
         self.news = None  # a NewsPoller when the mission names feeds
+        self.active: Active | None = None  # with standbys (standby.enabled): held while this instance publishes
         self.intelligence = Intelligence(
             window_s=mission.marketdata.summary_window_seconds, signal_every=mission.marketdata.signal_every_bars,
             sample_seconds=mission.marketdata.signal_sample_seconds,
@@ -48,9 +53,30 @@ class MarketDataService:
     def stop(self) -> None:
         self._stop.set()
 
-    async def run(self) -> None:
-        md = self.mission.marketdata
+    async def run(self, ready: asyncio.Event | None = None) -> None:
         nc, _ = await connect_as(self.data_dir, S.Role.MARKETDATA, name="deskgate-marketdata")
+        try:
+            if self.mission.standby.enabled:
+                # One of several: only the lease holder publishes, from the last bar on the bus.
+                self.active = await stand_by_on_bus(nc, "marketdata", str(self.data_dir.root), self._stop, ready)
+                if self.active is None:
+                    return
+                await self.active.run(self._work(nc))
+                await self.active.end()
+            else:
+                if ready is not None:
+                    ready.set()
+                await self._work(nc)
+        finally:
+            if self.active is not None and not self.active.keeper.done():
+                self.active.keeper.cancel()  # ended by an error: the lease expires by itself
+            try:
+                await nc.drain()
+            except Exception:
+                pass
+
+    async def _work(self, nc) -> None:
+        md = self.mission.marketdata
         news = None
         if md.news.feeds:
             from deskgate.marketdata.news import NewsPoller  # feedparser and the sanitiser only when there is news
@@ -69,12 +95,8 @@ class MarketDataService:
                 await self._stop.wait()
         finally:
             if news is not None:
-                self._stop.set()
+                news.cancel()  # asked to stop, or the lease was lost: no item goes out after this
                 await asyncio.gather(news, return_exceptions=True)
-            try:
-                await nc.drain()
-            except Exception:
-                pass
 
     async def _last_prices(self, nc) -> dict[str, float]:
         md = self.mission.marketdata
@@ -92,6 +114,9 @@ class MarketDataService:
         return prices
 
     async def _publish(self, nc, bar: Bar, summarise: bool = True) -> None:
+        if self.active is not None:
+            # A holder frozen past its lease's end, thawing, publishes no bar beside the next holder's.
+            self.active.check(PUBLISH_MARGIN_S)
         await nc.publish(S.bar_subject(bar.asset), bar.to_bytes())
         self.published += 1
         if not summarise:

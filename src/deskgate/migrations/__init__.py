@@ -29,10 +29,10 @@ HERE = Path(__file__).parent
 HEADS: dict[str, str] = {
     "factory": "factory_0001",
     "executor": "executor_0002",
-    "audit": "audit_0001",
+    "audit": "audit_0002",
     "accounts": "accounts_0001",
     "pins": "pins_0001",
-    "memory": "memory_0001",
+    "memory": "memory_0002",
 }
 # The stores a desk keeps, each with its branch.
 STORES: dict[str, str] = {

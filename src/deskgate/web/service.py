@@ -13,8 +13,11 @@ import logging
 
 import uvicorn
 
+from deskgate.bus.connect import connect_as
+from deskgate.bus.subjects import Role
 from deskgate.config import Mission
 from deskgate.paths import DataDir, write_private
+from deskgate.standby import stand_by_on_bus
 from deskgate.web.app import create_app
 from deskgate.web.listen import WebError, bind, web_url_file
 
@@ -36,8 +39,32 @@ class WebService:
         self.server: _Server | None = None
         self.closing: asyncio.Event | None = None  # the app's: ends its live event streams
         self.url = ""
+        self._stopping: asyncio.Event | None = None  # with standbys: ends the wait for the lease
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
+        if not self.mission.standby.enabled:
+            await self._serve(ready)
+            return
+        # One of several: only the lease holder binds its port and serves, so a load balancer (or
+        # a person) finds exactly one Command Center answering. The app keeps no state of its own:
+        # sessions and accounts are in the shared store, decisions on the bus.
+        self._stopping = asyncio.Event()
+        nc, _ = await connect_as(self.data_dir, Role.COMMAND_CENTER, name="deskgate-web-lease")
+        active = None
+        try:
+            active = await stand_by_on_bus(nc, "web", str(self.data_dir.root), self._stopping, ready)
+            if active is not None:
+                await active.run(self._serve(None))
+                await active.end()
+        finally:
+            if active is not None and not active.keeper.done():
+                active.keeper.cancel()  # ended by an error: the lease expires by itself
+            try:
+                await nc.drain()
+            except Exception:
+                pass
+
+    async def _serve(self, ready: asyncio.Event | None) -> None:
         w = self.mission.web
         sock = bind(w.host, w.port)
         host, port = sock.getsockname()[:2]
@@ -73,6 +100,8 @@ class WebService:
     def stop(self) -> None:
         """End the live event streams first: uvicorn's graceful shutdown waits for every open
         response, and cancels (with an ERROR and a traceback) those still open after 2 s."""
+        if self._stopping is not None:
+            self._stopping.set()
         if self.closing is not None:
             self.closing.set()
         if self.server is not None:
