@@ -490,7 +490,10 @@ async def test_reads_that_must_be_current_are_answered_by_the_stream_leader_thro
         with pytest.raises(ReadError, match="leader of stream APPROVALS"):
             await last_message(agent, "APPROVALS", "approvals.queue.directive.d1", timeout=1.0, current=True)
         assert events.refused("$JS.API.STREAM.MSG.GET.APPROVALS")
-        assert (await read_key(agent, "trip")).revision == revision  # the breaker it may read
+        with pytest.raises(ReadError):  # not even the breaker it may read: the agent role has no leader reads
+            await last_message(agent, BREAKER_STREAM, "$KV.deskgate_breaker.trip", timeout=1.0, current=True)
+        assert events.refused(f"$JS.API.STREAM.MSG.GET.{BREAKER_STREAM}")
+        assert (await last_message(agent, BREAKER_STREAM, "$KV.deskgate_breaker.trip")).seq == revision  # its direct get
         await agent.close()
     finally:
         for nc, _ in readers:

@@ -270,6 +270,12 @@ class Stack:
         moves one server's streams to a cluster (bus/move.py); the way back is not built."""
         single = self.data_dir.jetstream
         nodes = sorted(self.data_dir.bus.glob("deskgate-n*/jetstream"))
+        both = single.is_dir() and any(single.iterdir()) and any(p.is_dir() and any(p.iterdir()) for p in nodes)
+        if both:  # a move cut short: the one server's store is still the desk's (bus/move.py)
+            raise StackError(f"this desk has both one server's store ({single}) and cluster stores "
+                             f"({', '.join(map(str, nodes))}), perhaps from a move cut short; the one server's store is the "
+                             "desk's: move the cluster stores aside, then start it on one server, or move again with "
+                             "`deskgate bus move --to cluster`")
         kept = [p for p in ([single] if cluster else nodes) if p.is_dir() and any(p.iterdir())]
         if kept:
             was, now = ("one nats-server", f"a {self.mission.bus.cluster}-node cluster") if cluster else ("a cluster", "one nats-server")
@@ -333,9 +339,14 @@ class Stack:
             try:
                 return await provision(nc.jetstream(), replicas=self.mission.bus.stream_replicas())
             except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
+                # Only the embedded cluster's election is waited out: on one server or an external
+                # bus, and for any 503 but "no leader" (10008), the error is the answer.
+                no_leader = isinstance(exc, nats.errors.TimeoutError) or getattr(exc, "err_code", None) == 10008
+                if self.mission.bus.url or self.mission.bus.cluster < 2 or not no_leader:
+                    raise StackError(f"the bus refused to set up the desk's streams: {exc!r}") from None
                 if time.monotonic() > deadline:
                     raise StackError(f"the bus's streams had no leader to answer within {PROVISION_WAIT_S:.0f}s ({exc!r}); "
-                                     f"see {self.data_dir.bus}/*/nats.log") from None
+                                     f"see {self.data_dir.bus}/deskgate-n*/nats.log") from None
                 await asyncio.sleep(0.5)
 
     def service_env(self, name: str) -> dict[str, str]:

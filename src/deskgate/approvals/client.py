@@ -518,9 +518,10 @@ class CommandCenter:
 
     # -- real venues ------------------------------------------------------------------
 
-    async def venue_status(self, venue: str) -> VenueStatus | None:
-        """The factory's latest verdict on a real venue (None before it first published one)."""
-        return await self._last_readable("STATUS", S.venue_status_subject(venue), VenueStatus, f"the factory's status of {venue}")
+    async def venue_status(self, venue: str, *, current: bool = False) -> VenueStatus | None:
+        """The factory's latest verdict on a real venue (None before it first published one);
+        `current`: from the stream's leader, for a decision prepared from it."""
+        return await self._last_readable("STATUS", S.venue_status_subject(venue), VenueStatus, f"the factory's status of {venue}", current)
 
     async def venues(self) -> list[VenueStatus]:
         """Every real venue the factory has a verdict on, by name."""
@@ -533,7 +534,7 @@ class CommandCenter:
 
     async def prepare_venue_ack(self, venue: str, review: int, principal: str, note: str = "") -> VenueAck:
         """The acknowledgement a principal is about to sign: it names the open review it accepts."""
-        st = await self.venue_status(venue)
+        st = await self.venue_status(venue, current=True)
         if st is None or st.review is None:
             raise CommandCenterError(f"no review is open for {venue}")
         if st.review != review:
@@ -596,15 +597,16 @@ class CommandCenter:
         self._agents_status = status or self._agents_status
         return self._agents_status
 
-    async def governor_hold(self) -> GovernorHold | None:
+    async def governor_hold(self, *, current: bool = False) -> GovernorHold | None:
         """The damping the factory applies and holds until a principal's clear (None before it first
-        published); from the stream's leader, since a clear names the hold it lifts."""
-        return await self._last_readable("STATUS", S.GOVERNOR_HOLD_SUBJECT, GovernorHold, "the factory's Governor hold")
+        published); `current`: from the stream's leader, since a clear names the hold it lifts."""
+        return await self._last_readable("STATUS", S.GOVERNOR_HOLD_SUBJECT, GovernorHold, "the factory's Governor hold", current)
 
-    async def _last_readable(self, stream: str, subject: str, model, what: str):
-        """The newest message on `subject`, parsed, read from the stream's leader: each use is a
-        state a principal's decision is prepared from (a hold, a venue's open review)."""
-        m = await last_message(self.nc, stream, subject, current=True)
+    async def _last_readable(self, stream: str, subject: str, model, what: str, current: bool = False):
+        """The newest message on `subject`, parsed; `current` reads it from the stream's leader, for
+        a state a principal's decision is prepared from (a hold, a venue's open review). Pages and
+        metrics take any replica's answer, which does not wait through an election."""
+        m = await last_message(self.nc, stream, subject, current=current)
         if m is None:
             return None
         try:
@@ -624,7 +626,7 @@ class CommandCenter:
             state = await self.governor()
         except CommandCenterError:
             state = None  # what the agents say is unreadable: the factory's hold decides
-        hold = await self.governor_hold()
+        hold = await self.governor_hold(current=True)
         if not ((state is not None and state.state == "drifting") or (hold is not None and hold.damping < 1.0)):
             raise CommandCenterError("the Governor is not damping anything: there is nothing to clear")
         held = hold.held_since_seq if hold is not None and hold.damping < 1.0 else None

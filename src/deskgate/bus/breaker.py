@@ -7,6 +7,8 @@ need the stream-info API, which no role but the provisioner is given.
 
 from __future__ import annotations
 
+import asyncio
+
 from deskgate.bus import subjects as S
 from deskgate.bus.publish import publish_stored
 from deskgate.bus.reader import last_message
@@ -17,8 +19,8 @@ BREAKER_STREAM = f"KV_{S.BREAKER_BUCKET}"
 
 
 async def read_breaker_state(nc) -> BreakerState:
-    trip = await read_key(nc, S.BREAKER_TRIP_KEY)
-    reset = await read_key(nc, S.BREAKER_RESET_KEY)
+    # Both at once: during a leader election each waits for the new leader, together, not in turn.
+    trip, reset = await asyncio.gather(read_key(nc, S.BREAKER_TRIP_KEY), read_key(nc, S.BREAKER_RESET_KEY))
     return breaker_state(trip, reset)
 
 

@@ -305,7 +305,8 @@ def _parse_time(text: str) -> datetime:
     try:
         return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
     except ValueError:
-        return datetime.min.replace(tzinfo=timezone.utc)
+        # Never "very old": that would excuse a missing message as expired.
+        raise MoveError(f"a stored message's time {text!r} cannot be read; nothing was moved") from None
 
 
 def compare_entries(stream: str, old: list[Entry], new: list[Entry], *, max_age_s: float, now: datetime) -> str | None:

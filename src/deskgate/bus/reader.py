@@ -229,9 +229,13 @@ async def _ask_leader(nc: Client, stream: str, request: dict, timeout: float) ->
                 answer = json.loads(msg.data)
             except ValueError:
                 raise ReadError(f"reading {what}: unreadable answer {msg.data[:80]!r}") from None
-            error = answer.get("error")
+            error = answer.get("error") if isinstance(answer, dict) else {"description": "not an object"}
             if error is None:
+                if not isinstance(answer.get("message"), dict):
+                    raise ReadError(f"reading {what}: an answer with neither a message nor an error {msg.data[:80]!r}")
                 return answer["message"]
+            if not isinstance(error, dict):
+                error = {"description": repr(error)[:80]}
             if error.get("err_code") == _NO_MESSAGE:
                 return None
             if error.get("code") == _UNAVAILABLE and loop.time() < deadline:
@@ -243,9 +247,17 @@ async def _ask_leader(nc: Client, stream: str, request: dict, timeout: float) ->
 
 
 def _from_leader(stream: str, m: dict) -> StoredMessage:
-    """A leader's JSON answer as the StoredMessage a direct get gives. It holds only the stored
-    header block; the Nats-Stream/-Subject/-Sequence/-Time-Stamp a direct get appends after it
-    are filled from the answer's own fields, so no publisher's header can stand for them."""
+    """A leader's JSON answer as the StoredMessage a direct get gives (ReadError if it is not one)."""
+    try:
+        return _parse_leader(stream, m)
+    except (KeyError, TypeError, ValueError) as exc:  # binascii.Error is a ValueError
+        raise ReadError(f"reading {stream}: an unreadable message from its leader ({exc!r})") from None
+
+
+def _parse_leader(stream: str, m: dict) -> StoredMessage:
+    """The answer holds only the stored header block; the Nats-Stream/-Subject/-Sequence/-Time-Stamp
+    a direct get appends after it are filled from the answer's own fields, so no publisher's
+    header can stand for them."""
     headers: dict[str, str] = {}
     if m.get("hdrs"):
         block = base64.b64decode(m["hdrs"])

@@ -40,6 +40,10 @@ log = logging.getLogger("deskgate.factory")
 
 GOVERNOR_REFRESH_EVERY_S = 1.0  # housekeeping's read; at once when a Governor state or clear arrives
 GOVERNOR_STALE_AFTER_S = 2.0  # a directive or decision never meets a damping read longer ago than this
+# A read waits this long for a stream leader (an election takes seconds): the directive and
+# response loops wait on it, so a failed read is tried again at the next batch instead, and
+# reads failing for GOVERNOR_FAIL_CLOSED_AFTER_S damp at the configured level.
+GOVERNOR_READ_WAIT_S = 2.0
 GOVERNOR_FAIL_CLOSED_AFTER_S = 30.0  # reads failing this long: the configured damping, until one succeeds
 SEEN_CLEARS = 1000  # clear ids remembered against replays (a clear is a person's rare act)
 
@@ -252,7 +256,8 @@ class GovernorWatch:
         the leader, and a follower that has not stored that state yet would answer "nothing new",
         so a directive published after a drift would be evaluated undamped."""
         out = []
-        async with aclosing(read_stream(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, start_seq=after + 1, current=True)) as stored:
+        async with aclosing(read_stream(self.nc, "INSIGHTS", S.GOVERNOR_STATE_SUBJECT, start_seq=after + 1, current=True,
+                                        timeout=GOVERNOR_READ_WAIT_S)) as stored:
             async for m in stored:
                 try:
                     state = signed_governor_state(self.verifier, m.data, m.headers)
@@ -267,7 +272,8 @@ class GovernorWatch:
         """Clears, each only if signed with the key of the principal it names; from the stream's
         leader, as the states are, so a clear and the states it follows are read alike."""
         out = []
-        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=after + 1, current=True):
+        async for m in read_stream(self.nc, "RESPONSES", S.GOVERNOR_CLEAR_SUBJECT, start_seq=after + 1, current=True,
+                                   timeout=GOVERNOR_READ_WAIT_S):
             try:
                 clear = GovernorClear.model_validate_json(m.data)
                 signer = principal_signer(clear.principal)
