@@ -107,7 +107,7 @@ async def test_a_node_killed_mid_stream_loses_nothing_and_stages_nothing_twice(c
     data_dir = cluster_bus.data_dir
     mission = make_mission(paper={"starting_equity_usd": 10_000_000.0}, approvals={"expiry_seconds": 3600})
     async with running(cluster_bus, mission) as (factory, _, cc, _md):
-        total = 2000
+        total = 5000  # the issue's number: enough that the kill lands mid-stream
         items, expected_staged = [], set()
         for i in range(total):
             if i % 7 == 6:
@@ -540,3 +540,39 @@ async def test_a_principals_decisions_published_while_their_stream_elects_a_lead
         assert events.violations == []
     finally:
         await cc.close()
+
+
+async def test_an_operator_cluster_with_a_node_down_at_start_still_serves_the_desk_and_none_up_is_named(tmp_path):
+    """bus.url names three nodes and one does not answer when the desk starts: clients connect
+    through the others and the desk works. None answering is an error that names the bus."""
+    from test_crash import crash_mission
+
+    from deskgate.stack import Stack, StackError
+
+    data_dir = DataDir.at(tmp_path / "desk")
+    add_test_people(data_dir)
+    theirs = start_cluster(DataDir.at(tmp_path / "operator"), ensure_credentials(data_dir), active_agents(data_dir))
+    try:
+        bus = crash_mission().bus.model_copy(update={"url": ",".join(theirs.urls), "replicas": 3})
+        mission = crash_mission().model_copy(update={"bus": bus})
+        Stack(mission, data_dir, services=("factory",)).start().stop()  # the streams made, on all three
+        theirs.kill(0)  # the first address in bus.url, the one clients try first
+        stack = Stack(mission, data_dir, services=("factory",)).start()
+        try:
+            md, _ = await connect_as(data_dir, Role.MARKETDATA, reconnect=False)
+            await publish_bar(md, "BTC", 65_000.0)
+            await md.close()
+            agent = await AgentClient.connect(data_dir)
+            try:
+                (verdict,) = await agent.submit_payloads([raw(directive("n0-down", notional_usd=100))], wait=30)
+            finally:
+                await agent.close()
+            assert verdict is not None and verdict.decision == "staged", verdict
+        finally:
+            stack.stop()
+        for i in theirs.alive():
+            theirs.kill(i)
+        with pytest.raises(StackError, match="cannot reach the bus at .* as the provisioner"):
+            Stack(mission, data_dir, services=("factory",)).start()
+    finally:
+        theirs.stop()

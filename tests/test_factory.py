@@ -45,6 +45,7 @@ async def running(bus, mission: Mission, *, executor: bool = True, prices=None, 
     factory = Factory(mission, bus.data_dir, store_url=store_url, clock=clock)
     ready = asyncio.Event()
     tasks = [asyncio.create_task(factory.run(ready=ready))]
+    factory.test_task = tasks[0]  # for a test that kills it (a standby's takeover)
     ex = None
     if executor:
         ex = Executor(mission, bus.data_dir)
@@ -62,7 +63,7 @@ async def running(bus, mission: Mission, *, executor: bool = True, prices=None, 
             ex.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
         for t in tasks:
-            if t.done() and t.exception():
+            if t.done() and not t.cancelled() and t.exception():
                 raise t.exception()
         await agent.close()
         await cc.close()

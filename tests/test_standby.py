@@ -285,3 +285,32 @@ async def test_an_executor_whose_lease_may_lapse_signs_no_request_to_a_venue():
     finally:
         await venue.close()
         fx.stop()
+
+
+async def test_a_tripped_breaker_stays_tripped_when_the_active_factory_dies_and_the_standby_takes_over(bus, pg_url, tmp_path):  # noqa: F811
+    from test_breaker import crash_into_a_trip
+    from test_factory import running, submit
+
+    mission = make_mission(standby={"enabled": True}, storage={"url": pg_url})
+    async with running(bus, mission, store_url=pg_url) as (active, agent, cc, md):
+        await wait_for(lambda: active.lease is not None and active.lease.valid(), timeout=20)
+        tripped = await crash_into_a_trip(agent, cc, md)
+        other = DataDir.at(tmp_path / "standby-machine")
+        shutil.copytree(bus.data_dir.root, other.root)
+        standby = Factory(mission, other)
+        ready = asyncio.Event()
+        run_b = asyncio.create_task(standby.run(ready=ready))
+        try:
+            await asyncio.wait_for(ready.wait(), 20)
+            # kill -9 the active factory: no clean stop, its lease is never released.
+            active.test_task.cancel()
+            await asyncio.gather(active.test_task, return_exceptions=True)
+            await wait_for(lambda: standby.lease is not None and standby.lease.valid(), timeout=LEASE_SECONDS * 3)
+            await wait_for(lambda: standby.beliefs.breaker_tripped, timeout=20)
+            (v,) = await submit(agent, directive("after-failover", notional_usd=100), wait=20)
+            assert v is not None and v.primary_reason == "breaker"
+            now = await cc.breaker()
+            assert now.state == "tripped" and now.trip.trip_id == tripped.trip.trip_id  # the same trip, not re-armed
+        finally:
+            standby.stop()
+            await asyncio.gather(run_b, return_exceptions=True)

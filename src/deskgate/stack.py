@@ -314,7 +314,7 @@ class Stack:
         deadline = time.monotonic() + 15
         while True:
             try:
-                nc, _ = await connect_as(self.data_dir, Role.PROVISIONER, reconnect=False)
+                nc, events = await connect_as(self.data_dir, Role.PROVISIONER, reconnect=False)
                 break
             except Exception as exc:  # noqa: BLE001 - the external bus may still be starting
                 if time.monotonic() > deadline:
@@ -325,28 +325,30 @@ class Stack:
                     raise StackError(f"cannot reach the bus at {self.url} as the provisioner: {exc!r}{hint}") from None
                 await asyncio.sleep(0.5)
         try:
-            return await self._provision_on(nc)
+            return await self._provision_on(nc, events)
         finally:
             await nc.close()
 
-    async def _provision_on(self, nc) -> ProvisionReport:
+    async def _provision_on(self, nc, events) -> ProvisionReport:
         """`provision`, asked again while a stream or consumer has no leader to answer: a cluster
-        started again on its stores (or on streams moved to it, bus/move.py) forms first, then
-        elects each stream's and consumer's leader (nats-server's raft election, seconds later);
-        meanwhile the API's answer is a timeout or a 503. Provisioning is idempotent."""
+        started again on its stores (or on streams moved to it, bus/move.py), or one whose node has
+        just died, elects each stream's and consumer's leader (nats-server's raft election, seconds
+        later); meanwhile the API's answer is a timeout or a 503 "no leader" (10008). Anything else,
+        and a timeout the server caused by refusing the request (a permissions violation), is the
+        answer at once. Provisioning is idempotent."""
         deadline = time.monotonic() + PROVISION_WAIT_S
         while True:
             try:
                 return await provision(nc.jetstream(), replicas=self.mission.bus.stream_replicas())
             except (nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError) as exc:
-                # Only the embedded cluster's election is waited out: on one server or an external
-                # bus, and for any 503 but "no leader" (10008), the error is the answer.
                 no_leader = isinstance(exc, nats.errors.TimeoutError) or getattr(exc, "err_code", None) == 10008
-                if self.mission.bus.url or self.mission.bus.cluster < 2 or not no_leader:
-                    raise StackError(f"the bus refused to set up the desk's streams: {exc!r}") from None
+                elects = bool(self.mission.bus.url) or self.mission.bus.cluster > 1  # one embedded server has no election
+                if events.violations or not no_leader or not elects:
+                    refused = f"; the bus refused: {events.violations[-1]}" if events.violations else ""
+                    raise StackError(f"the bus would not set up the desk's streams: {exc!r}{refused}") from None
                 if time.monotonic() > deadline:
-                    raise StackError(f"the bus's streams had no leader to answer within {PROVISION_WAIT_S:.0f}s ({exc!r}); "
-                                     f"see {self.data_dir.bus}/deskgate-n*/nats.log") from None
+                    where = f"see {self.data_dir.bus}/deskgate-n*/nats.log" if not self.mission.bus.url else "see the servers' logs"
+                    raise StackError(f"the bus's streams had no leader to answer within {PROVISION_WAIT_S:.0f}s ({exc!r}); {where}") from None
                 await asyncio.sleep(0.5)
 
     def service_env(self, name: str) -> dict[str, str]:

@@ -442,7 +442,8 @@ def start_one_server(data_dir: DataDir, creds: dict[Role, RoleCredentials], *, h
                          max_payload=max_payload, sync_interval=sync_interval,
                          tls=client_tls_block(tls.cert, tls.key) if tls is not None else None)
     url = f"{'tls' if tls is not None else 'nats'}://{host}:{port}"
-    return launch(data_dir.nats_conf, data_dir.nats_log, with_snapshot_rights(text, creds[Role.PROVISIONER]), url,
+    # Its own config file, not the desk's nats.conf: the snapshot rights never sit where the desk's server reads.
+    return launch(data_dir.bus / "nats-move.conf", data_dir.nats_log, with_snapshot_rights(text, creds[Role.PROVISIONER]), url,
                   f"http://{host}:{monitor}", 20.0)
 
 
