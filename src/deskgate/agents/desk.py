@@ -46,6 +46,7 @@ from deskgate.agents.submit import AgentClient
 from deskgate.client.errors import VerdictTimeout
 from deskgate.agents.view import CycleKind, DeskView, GovernorView, Limits, PositionView
 from deskgate.bus import subjects as S
+from deskgate.bus.lease import LeaseLost
 from deskgate.audit.keys import KeyStore
 from deskgate.audit.signing import Kind
 from deskgate.bus.reader import last_message, newest_accepted, read_parsed, read_stream
@@ -63,7 +64,6 @@ from deskgate.memory.store import Memory, MemoryError_
 from deskgate.paths import DataDir, write_private
 from deskgate.people.principals import decision_problem
 from deskgate.policy.symbols import SymbolError, normalise_symbol
-from deskgate.bus.lease import LeaseLost
 from deskgate.store_lease import StoreLease, shared
 
 log = logging.getLogger("deskgate.agents")
