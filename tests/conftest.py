@@ -259,3 +259,32 @@ __all__ = [
     "signed_headers", "agent_signer", "principal_keys", "add_test_people", "P", "TEST_PASSWORD", "TEST_VIEWER", "TEST_DISABLED", "Bus",
     "SecurityEvents", "directive", "raw", "publish_bar", "wait_for", "MEMO",
 ]
+
+
+def wait_cluster_formed(monitor_port: int, size: int = 3, timeout: float = 30.0) -> dict:
+    """Until the node on `monitor_port` reports a JetStream meta leader over `size` nodes: the
+    operator-run clusters the tests start from `deskgate bus-config` output."""
+    import time
+    import urllib.request
+
+    deadline, meta = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{monitor_port}/jsz", timeout=1) as r:
+                meta = json.loads(r.read()).get("meta_cluster") or {}
+        except OSError:
+            pass
+        if meta.get("leader") and meta.get("cluster_size") == size:
+            return meta
+        time.sleep(0.2)
+    raise AssertionError(f"no {size}-node cluster formed within {timeout:g} s: {meta}")
+
+
+async def send_signed_directives(js, data_dir: DataDir, ids) -> None:
+    """Small BTC directives signed by the desk's own agents, each id its own Nats-Msg-Id."""
+    from deskgate.audit.signing import Kind
+
+    for did in ids:
+        p = raw(directive(did, notional_usd=100))
+        await js.publish("consciousness.directives.BTC", p,
+                         headers={**signed_headers(data_dir, "agent:desk", Kind.DIRECTIVE, p), "Nats-Msg-Id": did})

@@ -10,12 +10,11 @@ import os
 import socket
 import ssl
 import subprocess
-import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from conftest import active_agents, add_test_people, directive, ensure_credentials, publish_bar, raw, wait_for
+from conftest import active_agents, add_test_people, directive, ensure_credentials, publish_bar, raw, wait_cluster_formed, wait_for
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
@@ -265,17 +264,7 @@ def test_bus_config_renders_an_operators_tls_into_configs_that_form_a_cluster(tm
             wrapper = data / "bus" / f"operator-{i}.conf"
             wrapper.write_text(f'listen: "127.0.0.1:{clients[-1]}"\nhttp: "127.0.0.1:{monitors[-1]}"\ninclude "{node.name}"\n')
             procs.append(subprocess.Popen([str(nats_server_binary()), "-c", str(wrapper)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
-        deadline, meta = time.monotonic() + 30, {}
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{monitors[0]}/jsz", timeout=1) as r:
-                    meta = json.loads(r.read()).get("meta_cluster") or {}
-            except OSError:
-                pass
-            if meta.get("leader") and meta.get("cluster_size") == 3:
-                break
-            time.sleep(0.2)
-        assert meta.get("leader") and meta.get("cluster_size") == 3, meta
+        wait_cluster_formed(monitors[0])
 
         creds = load_credentials(DataDir.at(data), Role.PROVISIONER)
         kwargs = {"servers": [f"tls://127.0.0.1:{clients[1]}"], "user": creds.user, "password": creds.password,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import nats.errors
 import nats.js.errors
 import pytest
-from conftest import P, active_agents, add_test_people, directive, ensure_credentials, publish_bar, raw, signed_headers, wait_for
+from conftest import P, active_agents, add_test_people, directive, ensure_credentials, publish_bar, raw, signed_headers, wait_cluster_formed, wait_for
 from test_crash import counts
 from test_factory import make_mission, running
 
@@ -390,7 +390,6 @@ def test_bus_config_writes_an_operators_cluster_that_forms(tmp_path):
     to the others behind the desk's route password. Three real nats-servers started on them (with the
     operator's own `listen` and `http`) form one cluster with JetStream."""
     import subprocess
-    import time
 
     from deskgate.bus.server import free_port, nats_server_binary
     from test_cli import run
@@ -410,17 +409,7 @@ def test_bus_config_writes_an_operators_cluster_that_forms(tmp_path):
             wrapper = data / "bus" / f"operator-{i}.conf"  # the operator's own part of the node's config
             wrapper.write_text(f'listen: "127.0.0.1:{free_port()}"\nhttp: "127.0.0.1:{monitors[-1]}"\ninclude "{node.name}"\n')
             procs.append(subprocess.Popen([str(nats_server_binary()), "-c", str(wrapper)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
-        deadline, meta = time.monotonic() + 30, {}
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{monitors[0]}/jsz", timeout=1) as r:
-                    meta = json.loads(r.read()).get("meta_cluster") or {}
-            except OSError:
-                pass
-            if meta.get("leader") and meta.get("cluster_size") == 3:
-                break
-            time.sleep(0.2)
-        assert meta.get("leader") and meta.get("cluster_size") == 3, meta
+        wait_cluster_formed(monitors[0])
     finally:
         for p in procs:
             p.kill()

@@ -11,7 +11,7 @@ import time
 from collections import Counter
 
 import pytest
-from conftest import directive, publish_bar, raw, signed_headers, wait_for
+from conftest import directive, publish_bar, raw, send_signed_directives, signed_headers, wait_for
 from test_factory import make_mission
 from test_postgres import pg_url  # noqa: F401 - the fixture: a fresh schema on the machine's PostgreSQL
 
@@ -127,10 +127,7 @@ async def test_two_factories_one_stages_and_the_standby_takes_over_when_it_dies(
     js = agent.jetstream()
 
     async def send(ids):
-        for did in ids:
-            p = raw(directive(did, notional_usd=100))
-            await js.publish("consciousness.directives.BTC", p, headers={**signed_headers(bus.data_dir, "agent:desk", Kind.DIRECTIVE, p),
-                                                                         "Nats-Msg-Id": did})
+        await send_signed_directives(js, bus.data_dir, ids)
 
     observer, _ = await bus.connect(Role.OBSERVER)
 

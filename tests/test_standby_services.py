@@ -14,13 +14,12 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
-from conftest import directive, publish_bar, raw, signed_headers, wait_for
+from conftest import publish_bar, send_signed_directives, wait_for
 from test_factory import make_mission
 from test_postgres import pg_url  # noqa: F401 - the fixture: a fresh schema on the machine's PostgreSQL
 
 from deskgate.audit.log import AuditLog, Record
 from deskgate.audit.service import AuditService
-from deskgate.audit.signing import Kind
 from deskgate.bus.lease import LEASE_SECONDS, LeaseLost
 from deskgate.bus.reader import read_stream
 from deskgate.bus.subjects import Role
@@ -65,10 +64,7 @@ async def test_two_audit_services_one_appends_and_the_standby_goes_on_with_the_c
     js = agent.jetstream()
 
     async def send(ids):
-        for did in ids:
-            p = raw(directive(did, notional_usd=100))
-            await js.publish("consciousness.directives.BTC", p, headers={**signed_headers(bus.data_dir, "agent:desk", Kind.DIRECTIVE, p),
-                                                                         "Nats-Msg-Id": did})
+        await send_signed_directives(js, bus.data_dir, ids)
 
     reader = AuditLog(pg_url, standby.keys)
 
