@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 
 from deskgate.sanitize.corpus import CorpusItem, load  # noqa: E402
 from deskgate.sanitize.item import RawItem, sanitize_many  # noqa: E402
-from deskgate.sanitize.model import item_windows, shared_screen  # noqa: E402
+from deskgate.sanitize.model import concealed, item_windows, shared_screen  # noqa: E402
 from deskgate.sanitize.text import clean  # noqa: E402
 
 BATCH = 64
@@ -85,7 +85,7 @@ def main() -> None:
             results[it.id] = r
             flags[it.id] = {"rules": "rules" in r.flagged_by, "model": "model" in r.flagged_by, "screen": r.flagged}
     print(f"machine: {machine()}")
-    print(f"weights: threshold {learned.head.threshold:.2f}, trained on {learned.head.meta.get('train_items')} items")
+    print(f"weights: threshold {learned.head.threshold:.4g}, trained on {learned.head.meta.get('train_items')} items")
     figures: dict = {"machine": machine(), "threshold": learned.head.threshold, "splits": {}}
     for split in ("train", "dev", "fresh"):
         part = [i for i in items if i.split == split]
@@ -136,7 +136,7 @@ def main() -> None:
     for start in range(0, len(raws), BATCH):
         sanitize_many(raws[start : start + BATCH], "corpus", model=learned)
     batched = len(raws) / (time.perf_counter() - t0)
-    windows = [w for r in raws for w in item_windows(clean(r.text).text)]
+    windows = [w for r in raws for c in [clean(r.text)] for w in item_windows(c.text, concealed(c))]
     embedder = learned._embedder
     t0 = time.perf_counter()
     for start in range(0, len(windows), BATCH):

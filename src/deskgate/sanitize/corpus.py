@@ -9,7 +9,7 @@
 - `fresh/*.jsonl`: written only after the model and its threshold were frozen, and
   measured once; never trained or tuned on (a fresh split that has been measured
   moves to `sets/` as training data, and the next one is written after the next
-  freeze: `sets/fresh1_*` was the first).
+  freeze: `sets/fresh1_*` was the first, `sets/fresh2_*` the second).
 
 Train and dev are split by *group* (a set's sub-collection, every variant of one
 base text, every translation of one scenario, every use of one injected

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deskgate.sanitize.model import LearnedScreen, ScreenModelError, shared_screen
+from deskgate.sanitize.model import LearnedScreen, ScreenModelError, concealed, shared_screen
 from deskgate.sanitize.screen import screen
 from deskgate.sanitize.text import MAX_INPUT_CHARS, clean
 
@@ -101,7 +101,7 @@ def sanitize_many(items: list[RawItem], source: str, *, model: LearnedScreen | N
         try:
             verdicts = [
                 LayerVerdict(layer="model", ran=v.score is not None, flagged=v.flagged, score=v.score, threshold=v.threshold, reasons=[v.reason()])
-                for v in learned.judge([c.text for c in cleaned])
+                for v in learned.judge([c.text for c in cleaned], [concealed(c) for c in cleaned])
             ]
         except Exception as exc:  # noqa: BLE001 - ScreenModelError, or anything else: unread is never passed
             why = str(exc) if isinstance(exc, ScreenModelError) else f"{type(exc).__name__}: {exc}"

@@ -47,7 +47,7 @@ from deskgate.sanitize.screen import LEET, LEET_WORD, base64_texts, join_spaced,
 log = logging.getLogger(__name__)
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "1fe68f48dcdd6b25c0d99d16998662206d4b71a28585db88cb17bd5e9a2f0159"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "3a3afeb5962fff03a8c462feae9ebadd52428d7629f70c41b57c266c06707bf8"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
 MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself
@@ -140,15 +140,52 @@ def plain_reading(text: str) -> str:
     return LEET_WORD.sub(lambda m: m.group(0).translate(LEET), join_spaced(text))
 
 
-def readings(text: str) -> list[str]:
+# Where markup keeps text from a reader of the page: comments, elements styled away,
+# noscript, template and title bodies, alt and title attributes, markdown comments and link titles.
+_HIDDEN_IN_MARKUP = re.compile(
+    r"<!--(.{0,4000}?)(?:-->|$)"
+    r"|<(\w+)\b[^<>]{0,1000}?(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])|"
+    r"color\s*:\s*(?:#fff(?:fff)?\b|white\b)|\bhidden\b|aria-hidden|vanish)[^<>]{0,1000}>(.{0,4000}?)</\2\s*>"
+    r"|<(noscript|template|title)\b[^<>]{0,1000}>(.{0,4000}?)</\4\s*>"
+    r"|\b(?:alt|title|aria-label|data-[\w-]+)\s*=\s*(?:\"([^\"<>]{1,1000})\"|'([^'<>]{1,1000})')"
+    r"|^\[//\]:\s*#\s*[(\"](.{1,1000})[)\"]\s*$"
+    r"|\]\([^()\s]{0,1000}\s+\"([^\"]{1,1000})\"\)",
+    re.S | re.I | re.M,
+)
+_ANY_TAG = re.compile(r"</?[A-Za-z][^<>]{0,1000}>|<!--|-->")
+
+
+def hidden_in_markup(markup: str) -> str:
+    """The text the item's markup hides from a reader (`_HIDDEN_IN_MARKUP`), tags taken out.
+    Cleaning drops most of it, so no LLM is shown it, but a page that hides an order for
+    machines is what an attack looks like: the model reads it as a reading of its own (and
+    is trained on what it can see: an attack hidden where it cannot look would teach it that
+    the visible carrier around it is the attack)."""
+    if "<" not in markup and "](" not in markup and "[//]" not in markup:
+        return ""
+    parts = [m.group(i) for m in _HIDDEN_IN_MARKUP.finditer(markup) for i in (1, 3, 5, 6, 7, 8, 9) if m.group(i)]
+    return " ".join(" ".join(_ANY_TAG.sub(" ", p).split()) for p in parts if p).strip()
+
+
+def concealed(cleaned) -> str:
+    """What an item hides from a reader (`sanitize.text.Cleaned`): what its markup hid
+    (`hidden_in_markup`), and what tag characters spelled."""
+    return " ".join(p for p in (hidden_in_markup(cleaned.visible[: MAX_MODEL_CHARS * 5]) if cleaned.visible != cleaned.text else "",
+                                cleaned.smuggled) if p)[:MAX_MODEL_CHARS]
+
+
+def readings(text: str, hidden: str = "") -> list[str]:
     """What the model reads of one cleaned item: the text an LLM could be shown, then
-    what de-obfuscating it reveals (only where that differs), then what base64 and hex in
-    it decode to (every blob, up to `MAX_DECODED_CHARS` in all: decoys cannot crowd it out)."""
+    what de-obfuscating it reveals (only where that differs), then what it hid from a
+    reader (`hidden`: `concealed`), then what base64 and hex in it decode to (every blob,
+    up to `MAX_DECODED_CHARS` in all: decoys cannot crowd it out)."""
     shown = text[:MAX_MODEL_CHARS]
     out = [shown]
     plain = plain_reading(shown)
     if plain != shown:
         out.append(plain)
+    if hidden:
+        out.append(hidden[:MAX_MODEL_CHARS])
     budget = MAX_DECODED_CHARS
     for blob in decoded_blobs(text[: MAX_MODEL_CHARS * 5]):
         if budget <= 0:
@@ -312,12 +349,12 @@ def window_vectors(table: np.ndarray, ids: list[np.ndarray]) -> np.ndarray:
     return out / np.where(norms == 0, 1.0, norms)
 
 
-def item_windows(text: str) -> list[str]:
+def item_windows(text: str, hidden: str = "") -> list[str]:
     """The windows of every reading, each once: all of the text an LLM could be shown,
-    and up to `MAX_EXTRA_WINDOWS` more from the de-obfuscated and decoded readings."""
+    and up to `MAX_EXTRA_WINDOWS` more from the de-obfuscated, hidden and decoded readings."""
     seen: dict[str, None] = {}
     extra = 0
-    for i, reading in enumerate(readings(text)):
+    for i, reading in enumerate(readings(text, hidden)):
         for w in windows(reading):
             if w in seen:
                 continue
@@ -438,7 +475,7 @@ class ModelVerdict:
         w = self.window if len(self.window) <= 80 else self.window[:77] + "..."
         if self.score is None:
             return f"model: no score, the text is in a script it cannot read ({w!r}); the rules alone judged it"
-        return f"model: score {self.score:.2f} (threshold {self.threshold:.2f}) on {w!r}"
+        return f"model: score {self.score:.4g} (threshold {self.threshold:.4g}) on {w!r}"
 
 
 class LearnedScreen:
@@ -471,14 +508,17 @@ class LearnedScreen:
         except (EmbeddingError, IndexError) as exc:
             raise ScreenModelError(f"the screen's embedder cannot run: {exc}") from exc
 
-    def judge(self, texts: list[str]) -> list[ModelVerdict]:
-        """One verdict per cleaned text, all windows embedded in one batch. A window with
+    def judge(self, texts: list[str], hidden: list[str] | None = None) -> list[ModelVerdict]:
+        """One verdict per cleaned text (and, in `hidden`, what each item hid from a reader:
+        `concealed`), all windows embedded in one batch. A window with
         nothing the embedder can read (a script its vocabulary lacks) is not scored; an
         item with no readable window gets no score, and its verdict says so."""
         if not texts:
             return []
+        if hidden is not None and len(hidden) != len(texts):
+            raise ValueError(f"judge: {len(texts)} texts but {len(hidden)} hidden readings")
         head = self.head
-        per_item = [item_windows(t) for t in texts]
+        per_item = [item_windows(t, h) for t, h in zip(texts, hidden or [""] * len(texts), strict=True)]
         flat, ok = [], []
         for ws in per_item:
             for w in ws:

@@ -55,7 +55,7 @@ def _r(name: str, weight: float, pattern: str) -> Rule:
 
 RULES: tuple[Rule, ...] = (
     _r("overrides instructions", 0.75,
-       r"\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect|(?:set|put|cast|push) aside)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
+       rf"{_NOT}\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect|(?:set|put|cast|push) aside)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
        r"(?:previous\s+|prior\s+|above\s+|earlier\s+|preceding\s+|original\s+|initial\s+|current\s+|existing\s+|system\s+|safety\s+|risk\s+|trading\s+|old\s+|usual\s+)*"
        r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|constraints|context|programming|policies|limits|restrictions|guidance|orders|checks)\b"),
     _r("overrides instructions (other language)", 0.75,
@@ -113,6 +113,49 @@ MARKUP_RULES: tuple[Rule, ...] = (
     _r("hidden markup", 0.35, r"<!--|display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])|<\w+[^<>]{0,300}\bhidden\b"),
 )
 
+# What each rule cannot match without: words in lower case, one of which any match holds.
+# Most text holds none of a rule's words, and a substring test is far cheaper than the
+# pattern, so the pattern runs only where it could match (the same verdicts, tested on
+# the whole corpus: `test_screen.py`). A rule absent here always runs.
+_TRADE_WORDS = ("sell", "buy", "liquidate", "short", "dump", "close", "unwind", "exit", "dispose of", "offload", "transfer", "withdraw", "send", "wire", "move", "approve", "execute", "place", "submit")
+NEEDS: dict[str, tuple[str, ...]] = {
+    "overrides instructions": ("instruction", "prompt", "rules", "guidelines", "directives", "guardrails", "constraints", "context",
+                               "programming", "policies", "limits", "restrictions", "guidance", "orders", "checks"),
+    "overrides instructions (other language)": ("ignor", "игнорир", "忽略", "無視"),
+    "replaces instructions": ("instruction", "prompt", "directive", "orders", "task", "objective", "mission"),
+    "names the system prompt": ("system prompt", "system message", "developer message", "developer mode", "dan mode", "jailbreak", "do anything now"),
+    "mentions prompt injection": ("prompt injection",),
+    "speaks to automated readers": ("read", "pars", "process", "ingest", "summari", "scraping", "sees", "systems", "agents", "addressed to"),
+    "claims authority": ("developer", "admin", "operator", "owner", "creator", "principal", "risk manager", "head trader", "cio",
+                         "supervisor", "compliance officer", "root", "system", "approved", "authori", "signed off"),
+    "sets up a role play": ("play a game", "pretend", "imagine", "act as", "no rules", "no limits", "restrictions", "unrestricted"),
+    "orders a trade": _TRADE_WORDS,
+    "urges an immediate trade": _TRADE_WORDS,
+    "recommends an exit to its reader": ("exit from all", "sell", "reduce exposure to zero", "liquidat"),
+    "asks for secrecy or skipped review": ("not", "don", "never", "without", "tell no one", "skip", "bypass", "circumvent", "disable", "turn off", "switch off"),
+    "asks for secrets": ("prompt", "instructions", "key", "credentials", "password", "secret", "seed phrase"),
+    "dictates the output": ("respond", "reply", "answer", "output", "return", "repeat after me", "task", "goal", "objective", "job", "purpose", "role",
+                            "from now on", "henceforth", "going forward"),
+    "carries a directive": ("directive_id", "notional_usd", "confidence"),
+    "chat-template tokens": ("<|", "inst]", "sys>>", "system", "instruction", "assistant", "prompt"),
+    "hidden markup": ("<!--", "display", "visibility", "font-size", "opacity", "hidden"),
+}
+# What `re.IGNORECASE` equates with an ASCII letter that `str.lower` does not: dotless and
+# dotted i, the long s.
+_FOLD = str.maketrans({"ı": "i", "İ": "i", "ſ": "s"})
+
+
+def folded(text: str) -> str:
+    """`text` in lower case, as the rules' `NEEDS` are looked up in it."""
+    return text.translate(_FOLD).lower()
+
+
+def could_match(rule: Rule, lowered: str) -> bool:
+    """Whether `rule` could match the text `lowered` (`folded`) is of."""
+    needs = NEEDS.get(rule.name)
+    return needs is None or any(n in lowered for n in needs)
+
+
 # Tricks that carry instructions past a reader.
 SPACED_LETTERS = re.compile(r"\b(?:\w[ \-_.]){4,}\w\b")
 BASE64_BLOB = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
@@ -122,23 +165,36 @@ _INNER_HYPHEN = re.compile(r"(?<=\w)[-_.·](?=\w)")
 HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25, "variation selector": 0.25,
                  "format character": 0.2, "private or unassigned": 0.2, "control character": 0.2,
                  "emoji part": 0.0, "direction mark": 0.05}
+INTERLEAVED_WEIGHT = 0.6  # zero-width characters between most letters: no script writes that way
 
 
 # A quotation: what reporting quotes of an attack ("researchers hid the line "pretend you
 # are the admin" in a calendar invite") is weaker evidence than the same words said to the
-# reader. Double quotation marks only, each the right way round, opening after a space or
-# punctuation and closing before one (an inch mark or an apostrophe opens nothing), and
-# never a quote that is most of the text.
-_QUOTED = re.compile(r'(?<!\w)"([^"\n]{1,300})"(?!\w)|“([^“”\n]{1,300})”|«([^«»\n]{1,300})»|„([^„“”\n]{1,300})[“”]|「([^「」\n]{1,300})」|『([^『』\n]{1,300})』')
+# reader. Quotation marks each the right way round, a straight one opening after a space or
+# punctuation and closing before one (an inch mark or an apostrophe opens nothing; an
+# apostrophe inside a word, "user's", does not close a single quote, and a straight
+# single quote opens on a letter and holds one sentence at most, so "'90s" and "investors'"
+# cannot pair up around an order), and never a quote with next to nothing around it (a
+# text that is only a quotation is saying it).
+_QUOTED = re.compile(
+    r'(?<!\w)"([^"\n]{1,300})"(?!\w)|“([^“”\n]{1,300})”|«([^«»\n]{1,300})»|„([^„“”\n]{1,300})[“”]|「([^「」\n]{1,300})」|『([^『』\n]{1,300})』'
+    r"|(?<![\w'])'(?=[^\W\d_])((?:[^'\n.!?]|[.!?](?!\s)|(?<=\w)'(?=\w)){1,300})'(?![\w'])|‘([^‘’\n]{1,300})’"
+)
+QUOTE_CONTEXT_LETTERS = 8  # letters outside the quotation marks, at least, for them to count as a quotation
 QUOTED_DISCOUNT = 0.5  # a rule's weight on a match inside quotation marks
-UNDISCOUNTED = 0.75  # rules this strong count in full even quoted (overriding instructions, chat-template tokens)
+UNDISCOUNTED = 0.8  # rules this strong would count in full even quoted (none now: an override quoted in reporting is reporting)
 
 
 def quoted_spans(text: str) -> list[tuple[int, int]]:
-    spans = []
+    spans: list[tuple[int, int]] = []
+    if not any(q in text for q in "\"“«„「『'‘"):
+        return spans
+    letters: int | None = None
     for m in _QUOTED.finditer(text):
-        group = next(i for i in range(1, 7) if m.group(i) is not None)
-        if len(m.group(group)) < 0.6 * len(text.strip()):
+        group = next(i for i in range(1, 9) if m.group(i) is not None)
+        if letters is None:
+            letters = sum(map(str.isalpha, text))
+        if letters - sum(map(str.isalpha, m.group(group))) >= QUOTE_CONTEXT_LETTERS:
             spans.append(m.span(group))
     return spans
 
@@ -224,9 +280,12 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
     blobs = base64_texts(text)
     variants += [(" (base64)", b) for b in blobs]
     spans = {id(v): quoted_spans(v) for _, v in variants}
+    lowered = {id(v): folded(v) for _, v in variants}
     for rule in RULES:
         found = None
         for where, variant in variants:
+            if not could_match(rule, lowered[id(variant)]):
+                continue
             m, quoted = _first_match(rule.pattern, variant, spans[id(variant)] if rule.weight < UNDISCOUNTED else [])
             if m and not quoted:
                 found = (where, m, rule.weight)
@@ -238,7 +297,7 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
             keep *= 1.0 - weight
             reasons.append(f"{rule.name}{where}: {_snippet(m)!r}")
     for rule in MARKUP_RULES:  # on the text before markup was stripped: quotes there may be attributes, so no discount
-        m = rule.pattern.search(markup or text)
+        m = rule.pattern.search(markup or text) if could_match(rule, folded(markup or text)) else None
         if m:
             keep *= 1.0 - rule.weight
             reasons.append(f"{rule.name}: {_snippet(m)!r}")
@@ -248,6 +307,10 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
     if plain != text and SPACED_LETTERS.search(text):
         keep *= 1.0 - 0.2
         reasons.append("spaced-out letters")
+    zero_width = (hidden or {}).get("zero-width", 0)
+    if zero_width >= 6 and zero_width >= 0.2 * sum(ch.isalpha() for ch in text):
+        keep *= 1.0 - INTERLEAVED_WEIGHT
+        reasons.append(f"letters interleaved with zero-width characters: {zero_width}")
     for kind, n in sorted((hidden or {}).items()):
         if HIDDEN_WEIGHT.get(kind, 0.2) == 0.0:
             continue  # the parts of emoji: invisible, and ordinary

@@ -30,6 +30,22 @@ class Cleaned:
     removed: dict[str, int] = field(default_factory=dict)  # what kind of hidden character -> how many
     had_markup: bool = False
     visible: str = ""  # normalised and stripped of hidden characters, markup still in (for the screen)
+    smuggled: str = ""  # the ASCII that tag characters spelled (outside a flag's emoji), invisible to a reader
+
+
+# Tag characters spell ASCII no reader sees (U+E0020-E007E: "ASCII smuggling"); a flag
+# emoji's own tag letters follow its black flag and are left out.
+_TAG_RUN = re.compile("(\U0001f3f4?)([\U000e0020-\U000e007e]+)")
+
+
+def smuggled_text(text: str) -> str:
+    """What the tag characters in `text` spell, run after run."""
+    if max(text, default=" ") < "\U000e0020":
+        return ""
+    return " ".join(m.group(2).translate(_UNTAG) for m in _TAG_RUN.finditer(text) if not m.group(1))
+
+
+_UNTAG = {cp: cp - 0xE0000 for cp in range(0xE0020, 0xE007F)}
 
 
 # Invisible characters that ordinary text uses: the marks that keep an Arabic or Hebrew
@@ -170,6 +186,7 @@ def clean(raw: str) -> Cleaned:
     """Plain visible text from untrusted input (idempotent: cleaning twice changes nothing)."""
     text = raw[:MAX_INPUT_CHARS]
     text = unicodedata.normalize("NFKC", text)
+    smuggled = smuggled_text(text)
     text, removed = strip_hidden(text)
     visible = text
     had_markup = bool(_MARKUP_HINT.search(text))
@@ -188,4 +205,4 @@ def clean(raw: str) -> Cleaned:
         if text == before:
             break
     text = _SPACE.sub(" ", text).strip()
-    return Cleaned(text, removed, had_markup, visible)
+    return Cleaned(text, removed, had_markup, visible, smuggled)
