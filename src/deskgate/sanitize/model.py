@@ -475,7 +475,7 @@ class ModelVerdict:
         w = self.window if len(self.window) <= 80 else self.window[:77] + "..."
         if self.score is None:
             return f"model: no score, the text is in a script it cannot read ({w!r}); the rules alone judged it"
-        return f"model: score {self.score:.4g} (threshold {self.threshold:.4g}) on {w!r}"
+        return f"model: score {self.score:.4f} (threshold {self.threshold:.4f}) on {w!r}"
 
 
 class LearnedScreen:
