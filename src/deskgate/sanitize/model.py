@@ -143,15 +143,15 @@ def plain_reading(text: str) -> str:
 # Where markup keeps text from a reader of the page: comments, elements styled away,
 # noscript, template and title bodies, alt and title attributes, markdown comments and link titles.
 _HIDDEN_IN_MARKUP = re.compile(
-    r"<!--(.{0,4000}?)(?:-->|$)"
-    r"|<(\w+)\b[^<>]{0,1000}?(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])|"
-    r"color\s*:\s*(?:#fff(?:fff)?\b|white\b)|\bhidden\b|aria-hidden|vanish)[^<>]{0,1000}>(.{0,4000}?)</\2\s*>"
-    r"|<(noscript|template|title)\b[^<>]{0,1000}>(.{0,4000}?)</\4\s*>"
-    r"|\b(?:alt|title|aria-label|data-[\w-]+)\s*=\s*(?:\"([^\"<>]{1,1000})\"|'([^'<>]{1,1000})')"
-    r"|^\[//\]:\s*#\s*[(\"](.{1,1000})[)\"]\s*$"
+    r"<!--(.*?)(?:-->|\Z)"
+    r"|<(\w{1,32})\b[^<>]{0,1000}?(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0|opacity\s*:\s*0(?![.\d]*[1-9])|"
+    r"color\s*:\s*(?:#fff(?:fff)?\b|white\b)|\bhidden\b|aria-hidden|vanish)[^<>]{0,1000}>(.*?)(?:</\2\s*>|\Z)"
+    r"|<(noscript|template|title)\b[^<>]{0,1000}>(.*?)(?:</\4\s*>|\Z)"
+    r"|\b(?:alt|title|aria-label|data-[\w-]{1,64})\s*=\s*(?:\"([^\"<>]{1,1000})\"|'([^'<>]{1,1000})')"
+    r"|^\[//\]:[ \t]*#[ \t]*[(\"]([^\n]{1,1000})[)\"][ \t]*$"
     r"|\]\([^()\s]{0,1000}\s+\"([^\"]{1,1000})\"\)",
     re.S | re.I | re.M,
-)
+)  # each body runs to its close or the end, once: linear on unclosed markup
 _ANY_TAG = re.compile(r"</?[A-Za-z][^<>]{0,1000}>|<!--|-->")
 
 
@@ -163,7 +163,7 @@ def hidden_in_markup(markup: str) -> str:
     the visible carrier around it is the attack)."""
     if "<" not in markup and "](" not in markup and "[//]" not in markup:
         return ""
-    parts = [m.group(i) for m in _HIDDEN_IN_MARKUP.finditer(markup) for i in (1, 3, 5, 6, 7, 8, 9) if m.group(i)]
+    parts = [m.group(i)[:MAX_MODEL_CHARS] for m in _HIDDEN_IN_MARKUP.finditer(markup) for i in (1, 3, 5, 6, 7, 8, 9) if m.group(i)]
     return " ".join(" ".join(_ANY_TAG.sub(" ", p).split()) for p in parts if p).strip()
 
 

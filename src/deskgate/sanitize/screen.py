@@ -55,7 +55,7 @@ def _r(name: str, weight: float, pattern: str) -> Rule:
 
 RULES: tuple[Rule, ...] = (
     _r("overrides instructions", 0.75,
-       rf"{_NOT}\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect|(?:set|put|cast|push) aside)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
+       r"(?<!must not )(?<!should not )(?<!shall not )(?<!do not )(?<!may not )(?<!never )(?<!n't )\b(?:ignore|disregard|forget|override|overrule|bypass|skip|drop|abandon|discard|neglect|(?:set|put|cast|push) aside)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+|these\s+|those\s+|its\s+)*"
        r"(?:previous\s+|prior\s+|above\s+|earlier\s+|preceding\s+|original\s+|initial\s+|current\s+|existing\s+|system\s+|safety\s+|risk\s+|trading\s+|old\s+|usual\s+)*"
        r"(?:instructions?|prompts?|rules|guidelines|directives|guardrails|constraints|context|programming|policies|limits|restrictions|guidance|orders|checks)\b"),
     _r("overrides instructions (other language)", 0.75,
@@ -164,7 +164,7 @@ _INNER_HYPHEN = re.compile(r"(?<=\w)[-_.·](?=\w)")
 
 HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25, "variation selector": 0.25,
                  "format character": 0.2, "private or unassigned": 0.2, "control character": 0.2,
-                 "emoji part": 0.0, "direction mark": 0.05}
+                 "emoji part": 0.0, "direction mark": 0.05, "soft hyphen": 0.05}
 INTERLEAVED_WEIGHT = 0.6  # zero-width characters between most letters: no script writes that way
 
 
@@ -182,7 +182,7 @@ _QUOTED = re.compile(
 )
 QUOTE_CONTEXT_LETTERS = 8  # letters outside the quotation marks, at least, for them to count as a quotation
 QUOTED_DISCOUNT = 0.5  # a rule's weight on a match inside quotation marks
-UNDISCOUNTED = 0.8  # rules this strong would count in full even quoted (none now: an override quoted in reporting is reporting)
+UNDISCOUNTED = 0.75  # rules this strong count in full even quoted (overriding instructions): a review found a quoted override said to the reader passing
 
 
 def quoted_spans(text: str) -> list[tuple[int, int]]:

@@ -66,6 +66,8 @@ def _kind(ch: str) -> str | None:
     """Why `ch` must go, or None to keep it."""
     if ch in BIDI:
         return "bidi control"
+    if ch == "\u00ad":
+        return "soft hyphen"  # where a long word may break: German and Dutch text is full of them
     if ch in ZERO_WIDTH:
         return "zero-width"
     cp = ord(ch)
