@@ -164,14 +164,14 @@ def hidden_in_markup(markup: str) -> str:
     if "<" not in markup and "](" not in markup and "[//]" not in markup:
         return ""
     parts = [m.group(i)[:MAX_MODEL_CHARS] for m in _HIDDEN_IN_MARKUP.finditer(markup) for i in (1, 3, 5, 6, 7, 8, 9) if m.group(i)]
-    return " ".join(" ".join(_ANY_TAG.sub(" ", p).split()) for p in parts if p).strip()
+    return " ".join(" ".join(_ANY_TAG.sub(" ", p).split()) for p in parts).strip()
 
 
 def concealed(cleaned) -> str:
     """What an item hides from a reader (`sanitize.text.Cleaned`): what its markup hid
     (`hidden_in_markup`), and what tag characters spelled."""
-    return " ".join(p for p in (hidden_in_markup(cleaned.visible[: MAX_MODEL_CHARS * 5]) if cleaned.visible != cleaned.text else "",
-                                cleaned.smuggled) if p)[:MAX_MODEL_CHARS]
+    in_markup = hidden_in_markup(cleaned.visible[: MAX_MODEL_CHARS * 5]) if cleaned.visible != cleaned.text else ""
+    return " ".join(p for p in (in_markup, cleaned.smuggled) if p)[:MAX_MODEL_CHARS]
 
 
 def readings(text: str, hidden: str = "") -> list[str]:
@@ -515,8 +515,6 @@ class LearnedScreen:
         item with no readable window gets no score, and its verdict says so."""
         if not texts:
             return []
-        if hidden is not None and len(hidden) != len(texts):
-            raise ValueError(f"judge: {len(texts)} texts but {len(hidden)} hidden readings")
         head = self.head
         per_item = [item_windows(t, h) for t, h in zip(texts, hidden or [""] * len(texts), strict=True)]
         flat, ok = [], []

@@ -296,8 +296,9 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
             where, m, weight = found
             keep *= 1.0 - weight
             reasons.append(f"{rule.name}{where}: {_snippet(m)!r}")
+    raw, raw_lowered = markup or text, folded(markup or text)
     for rule in MARKUP_RULES:  # on the text before markup was stripped: quotes there may be attributes, so no discount
-        m = rule.pattern.search(markup or text) if could_match(rule, folded(markup or text)) else None
+        m = rule.pattern.search(raw) if could_match(rule, raw_lowered) else None
         if m:
             keep *= 1.0 - rule.weight
             reasons.append(f"{rule.name}: {_snippet(m)!r}")
