@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -217,21 +218,39 @@ def start_nats(
     from deskgate.bus.tls import client_tls_block
 
     data_dir.ensure()
-    port = port or free_port(host)
-    monitor_port = free_port(host)
-    text = render_config(
-        creds,
-        agents,
-        host=host,
-        port=port,
-        monitor_port=monitor_port,
-        store_dir=data_dir.jetstream,
-        max_payload=max_payload,
-        sync_interval=sync_interval,
-        tls=client_tls_block(tls.cert, tls.key) if tls is not None else None,
-    )
-    url = f"{'tls' if tls is not None else 'nats'}://{client_host(host)}:{port}"
-    return launch(data_dir.nats_conf, data_dir.nats_log, text, url, f"http://{client_host(host)}:{monitor_port}", ready_timeout)
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        chosen, monitor_port = port or free_port(host), free_port(host)
+        text = render_config(
+            creds,
+            agents,
+            host=host,
+            port=chosen,
+            monitor_port=monitor_port,
+            store_dir=data_dir.jetstream,
+            max_payload=max_payload,
+            sync_interval=sync_interval,
+            tls=client_tls_block(tls.cert, tls.key) if tls is not None else None,
+        )
+        url = f"{'tls' if tls is not None else 'nats'}://{client_host(host)}:{chosen}"
+        try:
+            return launch(data_dir.nats_conf, data_dir.nats_log, text, url, f"http://{client_host(host)}:{monitor_port}", ready_timeout)
+        except BusError as exc:
+            # A port free_port found can be taken by another process before nats-server binds
+            # it; one we chose is chosen again. A port the caller named is its to fix.
+            if attempt == PORT_ATTEMPTS or not lost_port_race(str(exc), port):
+                raise
+    raise AssertionError("unreachable")
+
+
+#: How many times start_nats picks new ports when one it picked was taken before nats-server bound it.
+PORT_ATTEMPTS = 5
+
+
+def lost_port_race(error: str, named_port: int) -> bool:
+    """Whether nats-server failed only because a port we picked was taken meanwhile: its last
+    "address already in use" line does not name the port the caller asked for."""
+    taken = [line for line in error.splitlines() if "address already in use" in line]
+    return bool(taken) and not (named_port and re.search(rf":{named_port}\b", taken[-1]))
 
 
 def launch(conf_path: Path, log_path: Path, text: str, url: str, monitor_url: str, ready_timeout: float) -> NatsServer:

@@ -66,6 +66,18 @@ class Effects:
             self.next_expiry = at
 
 
+def batch_end(outgoing: list[Pending]) -> int:
+    """How many of `outgoing` go in the next batch: at most FLUSH_BATCH, and ending where staged
+    items give way to anything else. Each stream stores at its own pace, so a verdict sent in the
+    same batch could be stored before the staged item it announces; a sender told "staged" must
+    find the item in the queue."""
+    n = min(len(outgoing), FLUSH_BATCH)
+    for i in range(1, n):
+        if outgoing[i - 1].kind is PendingKind.STAGED and outgoing[i].kind is not PendingKind.STAGED:
+            return i
+    return n
+
+
 class Outbox:
     def __init__(self, store: FactoryStore, signer: Signer):
         self.store = store
@@ -87,7 +99,8 @@ class Outbox:
         async with self._lock:
             total = 0
             while self._outgoing:
-                batch, self._outgoing = self._outgoing[:FLUSH_BATCH], self._outgoing[FLUSH_BATCH:]
+                n = batch_end(self._outgoing)
+                batch, self._outgoing = self._outgoing[:n], self._outgoing[n:]
                 acks = await self.publisher.publish_all(
                     [(o.subject, o.payload, o.msg_id, self.signer.headers(kind_of(o.subject), o.payload)) for o in batch]
                 )
