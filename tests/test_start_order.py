@@ -3,7 +3,9 @@ and a verdict stored before the staged item it announces."""
 
 from __future__ import annotations
 
+import json
 import socket
+import urllib.request
 
 import pytest
 from hypothesis import given
@@ -63,6 +65,40 @@ def test_a_port_the_caller_named_and_is_taken_fails_at_once_with_the_reason(tmp_
         assert data_dir.nats_log.read_text().count("address already in use") == 1  # not retried
     finally:
         squatter.close()
+
+
+def test_a_monitor_port_answered_by_another_nats_server_is_not_taken_for_ours(tmp_path, monkeypatch):
+    """A port picked as free can become another nats-server's monitor port before ours binds
+    it: that server's "healthy" must not be read as ours (which has exited)."""
+    first_dir = DataDir.at(tmp_path / "first").ensure()
+    first = start_nats(first_dir, ensure_credentials(first_dir), active_agents(first_dir))
+    try:
+        picks = iter([0, int(first.monitor_url.rsplit(":", 1)[1])])  # the client port, then the monitor's
+        real = bus_server.free_port
+        monkeypatch.setattr(bus_server, "free_port", lambda host="127.0.0.1": next(picks, 0) or real(host))
+        second_dir = DataDir.at(tmp_path / "second").ensure()
+        second = start_nats(second_dir, ensure_credentials(second_dir), active_agents(second_dir))
+        try:
+            assert second.alive() and second.monitor_url != first.monitor_url
+            with urllib.request.urlopen(second.monitor_url + "/varz", timeout=5) as resp:
+                assert json.loads(resp.read())["port"] == int(second.url.rsplit(":", 1)[1])
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def test_an_earlier_runs_port_error_in_the_log_is_not_read_as_this_ones(tmp_path, monkeypatch):
+    data_dir = DataDir.at(tmp_path / "desk").ensure()
+    data_dir.nats_log.write_text(TAKEN + "\n")
+    data_dir.jetstream.parent.mkdir(parents=True, exist_ok=True)
+    data_dir.jetstream.write_text("not a directory")  # a real failure, not a port race
+    launches = []
+    real = bus_server.launch
+    monkeypatch.setattr(bus_server, "launch", lambda *a, **k: launches.append(1) or real(*a, **k))
+    with pytest.raises(BusError) as failed:
+        start_nats(data_dir, ensure_credentials(data_dir), active_agents(data_dir))
+    assert len(launches) == 1 and "35391" not in str(failed.value)
 
 
 def _pending(kind: PendingKind, i: int) -> Pending:

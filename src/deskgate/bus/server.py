@@ -21,6 +21,7 @@ import sys
 import sysconfig
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -257,6 +258,7 @@ def launch(conf_path: Path, log_path: Path, text: str, url: str, monitor_url: st
     """Write the config (0600: it holds the password hashes) and start nats-server on it, dying with us."""
     write_private(conf_path, text)
     log = open(log_path, "ab")
+    log_from = log.tell()  # what this start writes: an earlier run's lines are not its errors
     # A soft memory limit for the Go runtime: past it the server collects harder and
     # hands memory back, instead of keeping what a burst made it take.
     env = {**os.environ}
@@ -272,32 +274,43 @@ def launch(conf_path: Path, log_path: Path, text: str, url: str, monitor_url: st
     log.close()
     server = NatsServer(proc, url, monitor_url, conf_path)
     try:
-        wait_ready(server, ready_timeout, log_path)
+        wait_ready(server, ready_timeout, log_path, log_from)
     except BaseException:
         server.kill()
         raise
     return server
 
 
-def wait_ready(server: NatsServer, timeout: float, log_path: Path) -> None:
+def wait_ready(server: NatsServer, timeout: float, log_path: Path, log_from: int = 0) -> None:
+    """Until the server answers healthy on its monitor port. The answer must come from this
+    server (its /varz names its client port): a port picked as free may be another nats-server's
+    monitor by the time ours starts, and ours then exits."""
     deadline = time.monotonic() + timeout
     last = ""
+    port = urllib.parse.urlsplit(server.url).port
     while time.monotonic() < deadline:
         if not server.alive():
-            raise BusError(f"nats-server exited with code {server.process.returncode}; see {log_path}:\n{_tail(log_path)}")
+            raise BusError(f"nats-server exited with code {server.process.returncode}; see {log_path}:\n{_tail(log_path, since=log_from)}")
         try:
             with urllib.request.urlopen(server.monitor_url + "/healthz?js-enabled-only=true", timeout=1) as resp:
-                if resp.status == 200:
+                healthy = resp.status == 200
+            if healthy:
+                with urllib.request.urlopen(server.monitor_url + "/varz", timeout=1) as resp:
+                    answered_by = json.loads(resp.read()).get("port")
+                if answered_by == port:
                     return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError) as exc:
+                last = f"the monitor port is answered by the nats-server on port {answered_by}, not this one"
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError) as exc:
             last = str(exc)
         time.sleep(0.05)
     raise BusError(f"nats-server did not become ready in {timeout:.0f}s ({last}); see {log_path}")
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def _tail(path: Path, lines: int = 15, since: int = 0) -> str:
     try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        with open(path, "rb") as fh:
+            fh.seek(since)
+            return "\n".join(fh.read().decode(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
 
