@@ -47,7 +47,7 @@ from deskgate.sanitize.screen import LEET, LEET_WORD, base64_texts, join_spaced,
 log = logging.getLogger(__name__)
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "3a3afeb5962fff03a8c462feae9ebadd52428d7629f70c41b57c266c06707bf8"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "6b77378206f879735cfbd8fa589441f4e9e4a726dbfb6a50ea1dbf270e5574df"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
 MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself
@@ -396,6 +396,7 @@ def _readable_char(ch: str) -> bool:
     return ch.isspace() or base in _known[0] or ch in _known[0]
 
 
+LOGIT_CHUNK = 32  # windows whose n-grams `Head.window_logits` adds up together
 WEIGHTS_ORDER = ("w1", "b1", "w2", "b2")  # how the weights follow the header in the file
 WEIGHTS_DTYPE = "<f2"  # half precision: half the file, and scores that differ by less than 0.001
 
@@ -420,9 +421,15 @@ class Head:
         indptr, indices, values = ngrams
         d = vectors.shape[1]
         h = vectors @ self.w1[:d] + self.b1
-        filled = np.flatnonzero(np.diff(indptr))
-        if len(filled):
-            h[filled] += np.add.reduceat(values[:, None] * self.w1[d + indices], indptr[filled], axis=0)
+        grams = self.w1[d:]
+        # A few windows at a time: their gathered rows stay in the CPU's cache, three times as
+        # fast as gathering every window's at once.
+        for start in range(0, len(indptr) - 1, LOGIT_CHUNK):
+            rows = indptr[start : start + LOGIT_CHUNK + 1]
+            lo, hi = rows[0], rows[-1]
+            filled = np.flatnonzero(np.diff(rows))
+            if len(filled):
+                h[start + filled] += np.add.reduceat(values[lo:hi, None] * grams[indices[lo:hi]], rows[filled] - lo, axis=0)
         return np.maximum(h, 0.0) @ self.w2 + self.b2
 
     def to_bytes(self) -> bytes:

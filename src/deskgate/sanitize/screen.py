@@ -153,7 +153,7 @@ def folded(text: str) -> str:
 def could_match(rule: Rule, lowered: str) -> bool:
     """Whether `rule` could match the text `lowered` (`folded`) is of."""
     needs = NEEDS.get(rule.name)
-    return needs is None or any(n in lowered for n in needs)
+    return needs is None or any(map(lowered.__contains__, needs))
 
 
 # Tricks that carry instructions past a reader.
