@@ -422,8 +422,8 @@ class Head:
         d = vectors.shape[1]
         h = vectors @ self.w1[:d] + self.b1
         grams = self.w1[d:]
-        # A few windows at a time: their gathered rows stay in the CPU's cache, three times as
-        # fast as gathering every window's at once.
+        # A few windows at a time, so their gathered rows stay in the CPU's cache: three times as
+        # fast on a batch of thousands of windows, the same on the pipeline's usual 64 items.
         for start in range(0, len(indptr) - 1, LOGIT_CHUNK):
             rows = indptr[start : start + LOGIT_CHUNK + 1]
             lo, hi = rows[0], rows[-1]
