@@ -182,3 +182,16 @@ def test_the_cli_answers_line_for_line_and_names_bad_lines():
     assert b"line 2" in proc.stderr
     bad = subprocess.run([sys.executable, "-m", "deskgate", "sanitize", "--source", "!!!"], input=b"", capture_output=True, timeout=60)
     assert bad.returncode == 2 and b"source" in bad.stderr
+
+
+@given(st.lists(st.sampled_from(['"', "“", "”", "'", "«", "»", " ", "a", "b", ".", "ignore rules ", "\n"]), max_size=80).map("".join))
+def test_quoted_spans_are_in_order_apart_and_found_by_their_starts_as_by_a_scan(text):
+    import re
+
+    from deskgate.sanitize.screen import _inside, quoted_spans
+
+    spans = quoted_spans(text)
+    assert all(b1 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:]))  # in order, none overlapping
+    starts = [a for a, _ in spans]
+    for m in re.finditer(r"\w+|\s*", text):
+        assert _inside(m, spans, starts) == any(a <= m.start() and m.end() <= b for a, b in spans)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import re
 from dataclasses import dataclass
 
@@ -199,16 +200,21 @@ def quoted_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _inside(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
-    return any(a <= m.start() and m.end() <= b for a, b in spans)
+def _inside(m: re.Match[str], spans: list[tuple[int, int]], starts: list[int]) -> bool:
+    """Whether `m` lies within one of `spans` (in order, not overlapping; `starts` their starts):
+    only the last span starting at or before it can hold it, so a text of many quotes and many
+    matches is not read quadratically."""
+    i = bisect.bisect_right(starts, m.start()) - 1
+    return i >= 0 and m.end() <= spans[i][1]
 
 
 def _first_match(pattern: re.Pattern[str], text: str, spans: list[tuple[int, int]]) -> tuple[re.Match[str] | None, bool]:
     """The first match outside quotation marks, else the first inside them (and whether it is):
     a quoted decoy cannot hide the same words said outright further on."""
     first = None
+    starts = [a for a, _ in spans]
     for m in pattern.finditer(text):
-        if not spans or not _inside(m, spans):
+        if not spans or not _inside(m, spans, starts):
             return m, False
         first = first or m
     return first, first is not None
