@@ -10,6 +10,7 @@ external cluster.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -287,7 +288,10 @@ def wait_ready(server: NatsServer, timeout: float, log_path: Path, log_from: int
     monitor by the time ours starts, and ours then exits."""
     deadline = time.monotonic() + timeout
     last = ""
-    port = urllib.parse.urlsplit(server.url).port
+    try:
+        port = urllib.parse.urlsplit(server.url).port
+    except ValueError as exc:
+        raise BusError(f"cannot read the client port of {server.url!r}: {exc}") from None
     while time.monotonic() < deadline:
         if not server.alive():
             raise BusError(f"nats-server exited with code {server.process.returncode}; see {log_path}:\n{_tail(log_path, since=log_from)}")
@@ -296,11 +300,12 @@ def wait_ready(server: NatsServer, timeout: float, log_path: Path, log_from: int
                 healthy = resp.status == 200
             if healthy:
                 with urllib.request.urlopen(server.monitor_url + "/varz", timeout=1) as resp:
-                    answered_by = json.loads(resp.read()).get("port")
+                    varz = json.loads(resp.read())
+                answered_by = varz.get("port") if isinstance(varz, dict) else None
                 if answered_by == port:
                     return
                 last = f"the monitor port is answered by the nats-server on port {answered_by}, not this one"
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, OSError, ValueError) as exc:
             last = str(exc)
         time.sleep(0.05)
     raise BusError(f"nats-server did not become ready in {timeout:.0f}s ({last}); see {log_path}")
