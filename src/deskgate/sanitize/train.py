@@ -257,8 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     threshold = choose_threshold(oof, rules, y, args.max_fp)
     for budget in sorted({0.005, 0.01, 0.0125, 0.015, 0.02, 0.025, args.max_fp}):  # what other budgets would give, out-of-fold
         t = choose_threshold(oof, rules, y, budget)
-        print(f"budget {budget:6.2%}: threshold {t:.4f}, recall {rates(rules | (oof >= t), y)[0]:6.1%}, "
-              f"false positives {rates(rules | (oof >= t), y)[1]:6.2%} (cross-validated)")
+        rec, fp = rates(rules | (oof >= t), y)
+        print(f"budget {budget:6.2%}: threshold {t:.4f}, recall {rec:6.1%}, false positives {fp:6.2%} (cross-validated)")
     head = fit_ensemble(x, y, heads=args.heads, epochs=args.epochs, hidden=args.hidden)
     final = item_scores(head, x)
     report = {}
