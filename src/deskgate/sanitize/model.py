@@ -47,7 +47,7 @@ from deskgate.sanitize.screen import LEET, LEET_WORD, base64_texts, join_spaced,
 log = logging.getLogger(__name__)
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "6b77378206f879735cfbd8fa589441f4e9e4a726dbfb6a50ea1dbf270e5574df"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "7d4fe4cacb82a0d134652d319c1fdc662e2e5fda42edcdb4a65fe21b9563859b"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
 MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself
@@ -196,21 +196,57 @@ def readings(text: str, hidden: str = "") -> list[str]:
 
 
 _GRAMS: dict[tuple[str, int], tuple[int, ...]] = {}
-_GRAMS_MAX = 100_000  # words remembered (at most ~150 MB); the cache is emptied when it grows past this
+_GRAMS_MAX = 100_000  # tokens remembered (at most ~150 MB); the cache is emptied when it grows past this
 _GRAMS_WORD_MAX = 24  # characters
 
 
-def _char_grams(word: str, dim: int) -> tuple[int, ...]:
-    """The buckets of one word's character 3-5-grams, in `<word>`."""
-    if (hit := _GRAMS.get((word, dim))) is not None:
+def token_grams(token: str, dim: int) -> tuple[int, ...]:
+    """The buckets one token fills: its own (counting 1), then, for a word, its character
+    3-5-grams in `<word>` (counting 0.5 each; a punctuation mark has none)."""
+    if (hit := _GRAMS.get((token, dim))) is not None:
         return hit
-    marked = f"<{word}>"
-    hit = tuple(zlib.crc32(b"c" + marked[i : i + n].encode()) % dim for n in (3, 4, 5) for i in range(len(marked) - n + 1))
-    if len(word) <= _GRAMS_WORD_MAX:  # a long "word" (a hash, base64) is rarely seen twice
+    own = zlib.crc32(b"w" + token.encode()) % dim
+    if token[0].isalnum() or token[0] == "_":
+        marked = f"<{token}>"
+        hit = (own, *(zlib.crc32(b"c" + marked[i : i + n].encode()) % dim for n in (3, 4, 5) for i in range(len(marked) - n + 1)))
+    else:
+        hit = (own,)
+    if len(token) <= _GRAMS_WORD_MAX:  # a long "word" (a hash, base64) is rarely seen twice
         if len(_GRAMS) >= _GRAMS_MAX:
             _GRAMS.clear()
-        _GRAMS[(word, dim)] = hit
+        _GRAMS[(token, dim)] = hit
     return hit
+
+
+def _distinct(text: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """A window's distinct tokens and distinct token pairs, in order; a run of one token is
+    one token ("= = = =" is one "="), and each counts once: padding cannot drown the rest."""
+    tokens = _TOKEN.findall(text.lower())
+    runs = [t for i, t in enumerate(tokens) if not i or t != tokens[i - 1]]
+    return list(dict.fromkeys(runs)), list(dict.fromkeys(zip(runs, runs[1:])))
+
+
+def _pair_bucket(pair: tuple[str, str], dim: int) -> int:
+    return zlib.crc32(b"b" + f"{pair[0]} {pair[1]}".encode()) % dim
+
+
+def _grams_weights(grams: list[tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`token_grams` of several tokens, flat: the buckets, their weights, and each token's start."""
+    lengths = np.array([len(g) for g in grams], dtype=np.int64)
+    starts = np.cumsum(lengths) - lengths
+    weights = np.full(int(lengths.sum()), 0.5)
+    weights[starts] = 1.0
+    return np.fromiter((b for g in grams for b in g), dtype=np.int64, count=len(weights)), weights, starts
+
+
+def _bucket_values(keys: np.ndarray, weights: np.ndarray, n: int, dim: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The filled buckets of `n` windows (`keys`: window * dim + bucket, one per n-gram), in
+    order, each one's count (a bucket two n-grams hash to counts both), and each window's length."""
+    key, inverse = np.unique(keys, return_inverse=True)
+    values = np.bincount(inverse, weights=weights)
+    squares = np.zeros(n)
+    np.add.at(squares, key // dim, values**2)
+    return key, values, np.sqrt(squares)
 
 
 def ngram_rows(texts: list[str], dim: int = NGRAM_DIM) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,33 +256,102 @@ def ngram_rows(texts: list[str], dim: int = NGRAM_DIM) -> tuple[np.ndarray, np.n
     columns in order). They carry what a mean of token vectors blurs: who is addressed
     ("assistant", "bot", "KI-"), the order of an instruction's words, and words in
     languages MiniLM barely knows."""
-    whole: list[int] = []  # words and word pairs count 1
-    half: list[int] = []  # character n-grams count 0.5
-    whole_n, half_n = [], []
-    for text in texts:
-        tokens = _TOKEN.findall(text.lower())
-        runs = [t for i, t in enumerate(tokens) if not i or t != tokens[i - 1]]  # "= = = =" is one "="
-        distinct = dict.fromkeys(runs)  # each counts once: padding cannot drown the rest
-        before_whole, before_half = len(whole), len(half)
-        whole.extend(zlib.crc32(b"w" + w.encode()) % dim for w in distinct)
-        whole.extend(zlib.crc32(b"b" + f"{a} {b}".encode()) % dim for a, b in dict.fromkeys(zip(runs, runs[1:])))
-        for w in distinct:
-            if w[0].isalnum() or w[0] == "_":
-                half.extend(_char_grams(w, dim))
-        whole_n.append(len(whole) - before_whole)
-        half_n.append(len(half) - before_half)
-    base = np.arange(len(texts), dtype=np.int64) * dim
-    keys = np.concatenate([np.array(whole, dtype=np.int64) + np.repeat(base, whole_n),
-                           np.array(half, dtype=np.int64) + np.repeat(base, half_n)])
-    weights = np.concatenate([np.ones(len(whole)), np.full(len(half), 0.5)])
-    key, inverse = np.unique(keys, return_inverse=True)
-    values = np.bincount(inverse, weights=weights)
+    grams: list[tuple[int, ...]] = []
+    window_of: list[int] = []
+    for i, text in enumerate(texts):
+        tokens, pairs = _distinct(text)
+        grams.extend(token_grams(t, dim) for t in tokens)
+        grams.extend((_pair_bucket(p, dim),) for p in pairs)  # a pair counts 1, as a token's own bucket
+        window_of.extend([i] * (len(tokens) + len(pairs)))
+    buckets, weights, starts = _grams_weights(grams)
+    owner = np.repeat(np.array(window_of, dtype=np.int64), np.diff(np.append(starts, len(buckets))))
+    key, values, norms = _bucket_values(buckets + owner * dim, weights, len(texts), dim)
     rows = key // dim
     indptr = np.searchsorted(rows, np.arange(len(texts) + 1)).astype(np.int64)
-    squares = np.zeros(len(texts))
-    np.add.at(squares, rows, values**2)
-    norms = np.sqrt(squares)
     return indptr, key % dim, (values / np.where(norms == 0, 1.0, norms)[rows]).astype(np.float32)
+
+
+def _segments(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For `np.add.reduceat` over consecutive segments of these lengths: the non-empty
+    segments' positions and their starts (an empty segment is skipped, not given a stray row)."""
+    filled = np.flatnonzero(lengths)
+    return filled, (np.cumsum(lengths) - lengths)[filled]
+
+
+class TokenSums:
+    """The n-gram half of the head's first layer, read per token: what a token adds through
+    the buckets it fills (`token_grams`) is the same in every window, so it is added up once
+    and kept (for `capacity` tokens), and a window costs a row per token and per pair
+    instead of a row per character n-gram (the pipeline's throughput: docs/SECURITY.md).
+    By linearity each window's sum is `Head.window_logits`'s, added in another order (equal
+    to 1e-5: `test_screen.py`)."""
+
+    def __init__(self, head: Head, dim: int, capacity: int = 32_768):
+        self._grams = head.w1[head.w1.shape[0] - dim :]
+        self._dim = dim
+        self._capacity = capacity
+        self._rows: dict[str, int] = {}
+        self._table = np.zeros((0, self._grams.shape[1]), dtype=np.float32)  # rows grow by doubling, up to `capacity`
+        self._lock = threading.Lock()
+
+    def _sums(self, tokens: list[str], grams: list[tuple[int, ...]]) -> np.ndarray:
+        """Each token's sum, from the table where it has one, else added up (and kept)."""
+        width = self._grams.shape[1]
+        out = np.empty((len(tokens), width), dtype=np.float32)
+        with self._lock:
+            known = [i for i, t in enumerate(tokens) if t in self._rows]
+            out[known] = self._table[[self._rows[tokens[i]] for i in known]]
+            unknown = [i for i, t in enumerate(tokens) if t not in self._rows]
+            if not unknown:
+                return out
+            buckets, weights, starts = _grams_weights([grams[i] for i in unknown])
+            added = np.add.reduceat(weights.astype(np.float32)[:, None] * self._grams[buckets], starts, axis=0)
+            out[unknown] = added
+            missing = [tokens[i] for i in unknown]
+            keep = [k for k, t in enumerate(missing) if len(t) <= _GRAMS_WORD_MAX][: self._capacity]  # a hash or a CJK sentence rarely recurs
+            if len(self._rows) + len(keep) > self._capacity:
+                self._rows.clear()
+            first = len(self._rows)
+            if first + len(keep) > len(self._table):
+                grown = np.zeros((min(self._capacity, max(2 * len(self._table), first + len(keep), 1024)), width), dtype=np.float32)
+                grown[:first] = self._table[:first]
+                self._table = grown
+            self._table[first : first + len(keep)] = added[keep]
+            self._rows.update((missing[k], first + j) for j, k in enumerate(keep))
+        return out
+
+    def window_sums(self, texts: list[str]) -> np.ndarray:
+        """Each window's row of `ngram_rows` times the n-gram rows of W1, for `Head.logits_with`."""
+        dim, n = self._dim, len(texts)
+        where: dict[str, int] = {}
+        occurrences: list[int] = []  # each window's distinct tokens, as indices into `where`
+        pairs: list[int] = []
+        token_n, pair_n = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        for i, text in enumerate(texts):
+            tokens, pair_list = _distinct(text)
+            occurrences.extend(where.setdefault(t, len(where)) for t in tokens)
+            pairs.extend(_pair_bucket(p, dim) for p in pair_list)
+            token_n[i], pair_n[i] = len(tokens), len(pair_list)
+        distinct = list(where)
+        grams = [token_grams(t, dim) for t in distinct]
+        occ = np.array(occurrences, dtype=np.int64)
+        # The row's length: every bucket each occurrence fills, with the window's pairs.
+        buckets, weights, starts = _grams_weights(grams)
+        lengths = np.diff(np.append(starts, len(buckets)))[occ]
+        at = np.repeat(starts[occ], lengths) + np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        window = np.arange(n, dtype=np.int64)
+        keys = np.concatenate([buckets[at] + np.repeat(np.repeat(window, token_n), lengths) * dim,
+                               np.array(pairs, dtype=np.int64) + np.repeat(window, pair_n) * dim])
+        _, _, norms = _bucket_values(keys, np.concatenate([weights[at], np.ones(len(pairs))]), n, dim)
+        out = np.zeros((n, self._grams.shape[1]), dtype=np.float32)
+        filled, first = _segments(token_n)
+        if len(filled):
+            out[filled] += np.add.reduceat(self._sums(distinct, grams)[occ], first, axis=0)
+        filled, first = _segments(pair_n)
+        if len(filled):
+            out[filled] += np.add.reduceat(self._grams[pairs], first, axis=0)
+        norms = norms.astype(np.float32)
+        return out / np.where(norms == 0, 1.0, norms)[:, None]
 
 
 def dense_rows(sparse: tuple[np.ndarray, np.ndarray, np.ndarray], dim: int, rows: np.ndarray | None = None) -> np.ndarray:
@@ -383,11 +488,16 @@ def readable(window: str) -> tuple[str, bool]:
     word cannot turn the words into [UNK]s; and whether anything readable is left."""
     if not _known:
         _known.append(_vocabulary_characters())
+    chars = set(window)  # each character looked at once, however often it recurs
+    letters = sum(window.count(ch) for ch in chars if ch.isalnum())
     if window.isascii():  # every ASCII character is in the vocabulary
-        return window, sum(ch.isalnum() for ch in window) >= 3
-    out = "".join(ch if _readable_char(ch) else " " for ch in window)
-    letters = sum(ch.isalnum() for ch in out)
-    return out, letters >= 3 and letters >= 0.3 * sum(ch.isalnum() for ch in window)
+        return window, letters >= 3
+    unread = [ch for ch in chars if not _readable_char(ch)]
+    if not unread:
+        return window, letters >= 3
+    out = window.translate({ord(ch): " " for ch in unread})
+    kept = letters - sum(window.count(ch) for ch in unread if ch.isalnum())
+    return out, kept >= 3 and kept >= 0.3 * letters
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -419,18 +529,22 @@ class Head:
         """`logits` of `features(vectors, ...)` with the n-grams kept sparse (`ngram_rows`):
         the same numbers, without a row of tens of thousands of zeros per window."""
         indptr, indices, values = ngrams
-        d = vectors.shape[1]
-        h = vectors @ self.w1[:d] + self.b1
-        grams = self.w1[d:]
+        grams = self.w1[vectors.shape[1] :]
+        through = np.zeros((len(indptr) - 1, grams.shape[1]), dtype=np.float32)
         # A few windows at a time, so their gathered rows stay in the CPU's cache: three times as
-        # fast on a batch of thousands of windows, the same on the pipeline's usual 64 items.
+        # fast on a batch of thousands of windows (training's scoring).
         for start in range(0, len(indptr) - 1, LOGIT_CHUNK):
             rows = indptr[start : start + LOGIT_CHUNK + 1]
             lo, hi = rows[0], rows[-1]
             filled = np.flatnonzero(np.diff(rows))
             if len(filled):
-                h[start + filled] += np.add.reduceat(values[lo:hi, None] * grams[indices[lo:hi]], rows[filled] - lo, axis=0)
-        return np.maximum(h, 0.0) @ self.w2 + self.b2
+                through[start + filled] = np.add.reduceat(values[lo:hi, None] * grams[indices[lo:hi]], rows[filled] - lo, axis=0)
+        return self.logits_with(vectors, through)
+
+    def logits_with(self, vectors: np.ndarray, ngrams_through: np.ndarray) -> np.ndarray:
+        """`logits`, given the windows' n-grams already through the first layer (their rows
+        times W1's n-gram rows: `window_logits`, or `TokenSums.window_sums`)."""
+        return np.maximum(vectors @ self.w1[: vectors.shape[1]] + self.b1 + ngrams_through, 0.0) @ self.w2 + self.b2
 
     def to_bytes(self) -> bytes:
         """One JSON line (threshold, shapes, how it was trained), then the weights as
@@ -492,6 +606,7 @@ class LearnedScreen:
         self._head = head
         self._embedder = embedder
         self._table: np.ndarray | None = None
+        self._sums: TokenSums | None = None
         self._lock = threading.Lock()
 
     @property
@@ -500,6 +615,12 @@ class LearnedScreen:
             if self._head is None:
                 self._head = load_head()
             return self._head
+
+    def _token_sums(self, head: Head, dim: int) -> TokenSums:
+        with self._lock:
+            if self._sums is None:
+                self._sums = TokenSums(head, dim)
+            return self._sums
 
     def vectors(self, texts: list[str]) -> np.ndarray:
         """Each window's vector (`window_vectors`), the token table derived on first use."""
@@ -530,7 +651,8 @@ class LearnedScreen:
                 shown, readable_ = readable(w)
                 flat.append(shown)
                 ok.append(readable_)
-        logits = head.window_logits(self.vectors(flat), ngram_rows(flat, head.meta.get("ngram_dim", NGRAM_DIM)))
+        dim = head.meta.get("ngram_dim", NGRAM_DIM)
+        logits = head.logits_with(self.vectors(flat), self._token_sums(head, dim).window_sums(flat))
         probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -40, 40)))
         out, at = [], 0
         for ws in per_item:
