@@ -97,9 +97,10 @@ class MiniLM:
             options.log_severity_level = 3
             reader = Tokenizer.from_str(tokenizer.to_str())
             reader.no_padding()
-            self._session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
             self._tokenizer = tokenizer
             self._reader = reader
+            self._session = session  # last: the others check it alone before using the tokenizers
 
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:

@@ -37,6 +37,7 @@ import tempfile
 import threading
 import unicodedata
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,7 +197,7 @@ def readings(text: str, hidden: str = "") -> list[str]:
 
 
 _GRAMS: dict[tuple[str, int], tuple[int, ...]] = {}
-_GRAMS_MAX = 100_000  # tokens remembered (at most ~150 MB); the cache is emptied when it grows past this
+_GRAMS_MAX = 100_000  # tokens remembered (at most ~300 MB); the cache is emptied when it grows past this
 _GRAMS_WORD_MAX = 24  # characters
 
 
@@ -283,8 +284,10 @@ class TokenSums:
     the buckets it fills (`token_grams`) is the same in every window, so it is added up once
     and kept (for `capacity` tokens), and a window costs a row per token and per pair
     instead of a row per character n-gram (the pipeline's throughput: docs/SECURITY.md).
-    By linearity each window's sum is `Head.window_logits`'s, added in another order (equal
-    to 1e-5: `test_screen.py`)."""
+    By linearity each window's sum is `Head.window_logits`'s, added in another order (the
+    logits agree to about 4e-6 on the corpus; `test_screen.py` holds them to 1e-4)."""
+
+    ADD_ROWS = 32_768  # n-gram rows gathered at once when adding up new tokens (about 25 MB)
 
     def __init__(self, head: Head, dim: int, capacity: int = 32_768):
         self._grams = head.w1[head.w1.shape[0] - dim :]
@@ -295,20 +298,28 @@ class TokenSums:
         self._lock = threading.Lock()
 
     def _sums(self, tokens: list[str], grams: list[tuple[int, ...]]) -> np.ndarray:
-        """Each token's sum, from the table where it has one, else added up (and kept)."""
+        """Each token's sum, from the table where it has one, else added up (and kept). New
+        tokens are added up `ADD_ROWS` n-gram rows at a time, outside the lock: text made of
+        nothing but new tokens costs no more memory than `Head.window_logits`, and does not
+        keep other threads from the table meanwhile."""
         width = self._grams.shape[1]
         out = np.empty((len(tokens), width), dtype=np.float32)
         with self._lock:
             known = [i for i, t in enumerate(tokens) if t in self._rows]
             out[known] = self._table[[self._rows[tokens[i]] for i in known]]
-            unknown = [i for i, t in enumerate(tokens) if t not in self._rows]
-            if not unknown:
-                return out
-            buckets, weights, starts = _grams_weights([grams[i] for i in unknown])
-            added = np.add.reduceat(weights.astype(np.float32)[:, None] * self._grams[buckets], starts, axis=0)
-            out[unknown] = added
-            missing = [tokens[i] for i in unknown]
-            keep = [k for k, t in enumerate(missing) if len(t) <= _GRAMS_WORD_MAX][: self._capacity]  # a hash or a CJK sentence rarely recurs
+        unknown = sorted(set(range(len(tokens))) - set(known))
+        if not unknown:
+            return out
+        rows = np.cumsum([len(grams[i]) for i in unknown])
+        start = 0
+        while start < len(unknown):
+            end = max(int(np.searchsorted(rows, (rows[start - 1] if start else 0) + self.ADD_ROWS, side="right")), start + 1)
+            part = unknown[start:end]
+            buckets, weights, starts = _grams_weights([grams[i] for i in part])
+            out[part] = np.add.reduceat(weights.astype(np.float32)[:, None] * self._grams[buckets], starts, axis=0)
+            start = end
+        with self._lock:  # keep what is worth keeping, unless another thread kept it meanwhile
+            keep = [i for i in unknown if len(tokens[i]) <= _GRAMS_WORD_MAX and tokens[i] not in self._rows][: self._capacity]  # a hash or a CJK sentence rarely recurs
             if len(self._rows) + len(keep) > self._capacity:
                 self._rows.clear()
             first = len(self._rows)
@@ -316,8 +327,8 @@ class TokenSums:
                 grown = np.zeros((min(self._capacity, max(2 * len(self._table), first + len(keep), 1024)), width), dtype=np.float32)
                 grown[:first] = self._table[:first]
                 self._table = grown
-            self._table[first : first + len(keep)] = added[keep]
-            self._rows.update((missing[k], first + j) for j, k in enumerate(keep))
+            self._table[first : first + len(keep)] = out[keep]
+            self._rows.update((tokens[i], first + j) for j, i in enumerate(keep))
         return out
 
     def window_sums(self, texts: list[str]) -> np.ndarray:
@@ -488,15 +499,15 @@ def readable(window: str) -> tuple[str, bool]:
     word cannot turn the words into [UNK]s; and whether anything readable is left."""
     if not _known:
         _known.append(_vocabulary_characters())
-    chars = set(window)  # each character looked at once, however often it recurs
-    letters = sum(window.count(ch) for ch in chars if ch.isalnum())
+    counts = Counter(window)  # each character looked at once, however often it recurs
+    letters = sum(n for ch, n in counts.items() if ch.isalnum())
     if window.isascii():  # every ASCII character is in the vocabulary
         return window, letters >= 3
-    unread = [ch for ch in chars if not _readable_char(ch)]
+    unread = [ch for ch in counts if not _readable_char(ch)]
     if not unread:
         return window, letters >= 3
     out = window.translate({ord(ch): " " for ch in unread})
-    kept = letters - sum(window.count(ch) for ch in unread if ch.isalnum())
+    kept = letters - sum(counts[ch] for ch in unread if ch.isalnum())
     return out, kept >= 3 and kept >= 0.3 * letters
 
 
