@@ -70,7 +70,7 @@ RULES: tuple[Rule, ...] = (
     _r("names the system prompt", 0.4, r"\b(?:system prompt|system message|developer message|developer mode|dan mode|jailbreak|do anything now)\b"),
     _r("mentions prompt injection", 0.3, r"\bprompt injection\b"),
     _r("addresses the model", 0.6,
-       rf"(?:^|[.!?:;>]\s*|\b(?:dear|attention|hey|hello|note to|message (?:to|for)|instructions? for|to)\s+(?:the\s+|all\s+|any\s+)?)(?:{_MODEL})\s*[,:!]"
+       rf"(?:^|[.!?:;>]\s*|<!\[CDATA\[\s*|\b(?:dear|attention|hey|hello|note to|message (?:to|for)|instructions? for|to)\s+(?:the\s+|all\s+|any\s+)?)(?:{_MODEL})\s*[,:!]"
        rf"|\b(?:you are|you're) (?:now )?(?:an? |the )?(?:helpful )?(?:{_MODEL})\b|\bas (?:an? |the )(?:helpful )?(?:{_MODEL})\b"
        r"|\b(?:if you are|if you're) (?:an? |the )?(?:ai|llm|language model|assistant|agent|bot|model)\b"),
     _r("speaks to automated readers", 0.55,

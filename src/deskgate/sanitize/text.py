@@ -135,16 +135,19 @@ def strip_each(text: str) -> tuple[str, dict[str, int]]:
 # HTML to text with bounded, linear patterns: html.parser rescans unclosed tags and is
 # quadratic on input like "<a <a <a ..." (a feed must not be able to stall the desk).
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.S)
-_SKIPPED = re.compile(r"<(script|style|template|noscript|head|title)\b[^<>]{0,1000}>.*?(?:</\1\s*>|$)", re.S | re.I)
-_BLOCK_TAG = re.compile(r"</?(?:p|div|br|li|ul|ol|tr|td|th|table|h[1-6]|blockquote|section|article|header|footer|hr)\b[^<>]{0,1000}>", re.I)
+_CDATA = re.compile(r"<!\[CDATA\[(.*?)(?:\]\]>|$)", re.S)
+_SKIPPED = re.compile(r"<(script|style|template|noscript|head)\b[^<>]{0,1000}>.*?(?:</\1\s*>|$)", re.S | re.I)
+_BLOCK_TAG = re.compile(r"</?(?:p|div|br|li|ul|ol|tr|td|th|table|h[1-6]|blockquote|section|article|header|footer|hr|title)\b[^<>]{0,1000}>", re.I)
 _TAG = re.compile(r"</?[A-Za-z][^<>]{0,1000}>|<![^<>]{0,1000}>|<\?[^<>]{0,1000}>")
 
 
 def html_to_text(fragment: str) -> str:
     """The text of an HTML fragment: tags dropped (block tags leave a space, inline tags
     nothing, so a word split by tags stays one word), script/style/comments with their
-    contents, entities decoded."""
-    text = _COMMENT.sub(" ", fragment)
+    contents, entities decoded. A CDATA section (RSS and Atom put descriptions in one)
+    is read as its contents, and a <title> outside <head> (a feed's headline) as text."""
+    text = _CDATA.sub(r"\1", fragment)  # as XML reads it: "ign<![CDATA[]]>ore" is one word
+    text = _COMMENT.sub(" ", text)
     text = _SKIPPED.sub(" ", text)
     text = _BLOCK_TAG.sub(" ", text)
     text = _TAG.sub("", text)
