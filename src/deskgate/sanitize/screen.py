@@ -25,6 +25,7 @@ import base64
 import binascii
 import bisect
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 THRESHOLD = 0.6  # two independent signals, or one strong one (weight 0.6 and up)
@@ -208,12 +209,116 @@ def _inside(m: re.Match[str], spans: list[tuple[int, int]], starts: list[int]) -
     return i >= 0 and m.end() <= spans[i][1]
 
 
-def _first_match(pattern: re.Pattern[str], text: str, spans: list[tuple[int, int]]) -> tuple[re.Match[str] | None, bool]:
+# A config names its model or agent with the words an attack uses to address one
+# ("agent:\n  name: digest\n  model: gpt-4o-mini"): in the fresh splits, configs were
+# the rules' largest source of false positives. An item is read as a config when four in
+# five of its lines (at least three) are keys with short values, list items, comments,
+# brackets or the indented lines of a block value, and no key repeats at the top level
+# (a mapping names a key once; a transcript repeats its speakers). There, "addresses the
+# model" passes over a key that stands at the start of its own line with a scalar value,
+# and only there: the same word anywhere else, "AI agent:" inside a value, and every
+# other rule count as in any text. (Designed with a review that broke two looser versions.)
+_KEY_LINE = re.compile(r"""(?:-\s+)?["']?([A-Za-z_][\w.-]{0,60})["']?\s*[:=](?:\s|$)""")
+_CONFIG_LINE = re.compile(r"""(?:#|//|-\s|-$|[\[\]{}](?:[\s,]*$|\S*\]\s*$))""")
+_BLOCK_VALUE = re.compile(r"""[:=]\s*(?:[|>][-+]?\d?|\"\"\"|''')\s*$""")
+# A value that keeps a line a config's: nothing, a block, something quoted or bracketed,
+# or a few words. A transcript's turn ("Assistant: Sure, here is the summary.") is a sentence.
+_SHORT_VALUE = re.compile(r"""$|[|>"'\[{(]|\S+(?:[ \t]+\S+){0,3}[ \t]*(?:#.*)?$""")
+# The value of a key that may be passed over: nothing (a mapping follows), a block
+# indicator, or one scalar token ("gpt-4o-mini", "true", "0.2", "研报摘要助手").
+_SCALAR = re.compile(r"""$|[|>][-+]?\d?$|["']?[^\s:,!"']{1,80}["']?,?$""")
+_COMMENT_AFTER = re.compile(r"\s+#.*$")
+_LABEL = re.compile(r"(?:^|[^\w.-])([^\W\d_][\w .-]*?)\s*[,:!]$")  # the whole label: "AI agent" is no key
+
+
+@dataclass(frozen=True)
+class ConfigShape:
+    keys: frozenset[str] = frozenset()  # every key of the config (lower case); none when the text is no config
+    at: frozenset[int] = frozenset()  # where each key that may be passed over starts, in the text read
+    pairs: frozenset[tuple[str, str]] = frozenset()  # those keys with their values, for readings whose offsets differ
+
+
+def config_shape(raw: str) -> ConfigShape:
+    """How `raw` reads as a config (YAML, TOML, JSON), if it does."""
+    lines: list[tuple[int, str]] = []
+    offset = 0
+    for line in raw.splitlines(keepends=True)[:2000]:
+        if line.strip():
+            lines.append((offset, line.rstrip("\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")))
+        offset += len(line)
+    if len(lines) < 3:
+        return ConfigShape()
+    keys: set[str] = set()
+    at: dict[int, tuple[str, str]] = {}
+    top: Counter[str] = Counter()
+    config, block = 0, None  # block: the indentation of a key whose value is the indented lines under it
+    for start, line in lines:
+        indent = len(line) - len(line.lstrip())
+        if block is not None and indent > block:
+            config += 1
+            continue
+        block = None
+        stripped = line.strip()
+        key = _KEY_LINE.match(stripped)
+        value = stripped[key.end():].strip() if key else ""
+        if key and _SHORT_VALUE.match(value):
+            config += 1
+            name = key.group(1).lower()
+            keys.add(name)
+            if _BLOCK_VALUE.search(stripped):
+                block = indent
+            if indent == 0 and not stripped.startswith("-"):
+                top[name] += 1
+            if _SCALAR.match(_COMMENT_AFTER.sub("", value)):
+                at[start + indent + key.start(1)] = (name, value)
+        elif _CONFIG_LINE.match(stripped):
+            config += 1
+    if config < 0.8 * len(lines) or any(n > 1 for n in top.values()):
+        return ConfigShape()
+    return ConfigShape(frozenset(keys), frozenset(at), frozenset(at.values()))
+
+
+def _is_own_key(m: re.Match[str], text: str, shape: ConfigShape, exact: bool) -> bool:
+    """Whether a match of "addresses the model" is one of the config's own keys. In the text
+    `config_shape` read (`exact`), it must stand where such a key stands; in a reading whose
+    offsets differ (cleaned, de-obfuscated), it must be followed by that key's own value and
+    then the end or another of the config's keys ("agent: name: digest", "model: gpt-4o role: system")."""
+    label = _LABEL.search(m.group(0))
+    if not label:
+        return False
+    if exact:
+        return m.start() + label.start(1) in shape.at
+    name = label.group(1).lower()
+    rest = text[m.end():m.end() + 200].lstrip()
+    keys = shape.keys | {deobfuscate(k) for k in shape.keys}
+    for key, value in shape.pairs:
+        if key != name:
+            continue
+        for said in {value, deobfuscate(value)}:
+            if not rest.startswith(said):
+                continue
+            after = rest[len(said):]
+            if not after.strip():
+                return True
+            if (after[:1].isspace() or not said) and (following := _KEY_LINE.match(after.lstrip())) and following.group(1).lower() in keys:
+                return True
+    return False
+
+
+def _first_match(pattern: re.Pattern[str], text: str, spans: list[tuple[int, int]],
+                 shape: ConfigShape | None = None, exact: bool = False) -> tuple[re.Match[str] | None, bool]:
     """The first match outside quotation marks, else the first inside them (and whether it is):
-    a quoted decoy cannot hide the same words said outright further on."""
+    a quoted decoy cannot hide the same words said outright further on. A config's own key
+    (`shape`) is passed over, and the search goes on from its last character, so a label
+    it swallowed ("agent: AI agent: ...") is still read."""
     first = None
     starts = [a for a, _ in spans]
-    for m in pattern.finditer(text):
+    pos = 0
+    while (m := pattern.search(text, pos)) is not None:
+        if shape is not None and shape.at and _is_own_key(m, text, shape, exact):
+            pos = max(m.end() - 1, m.start() + 1)
+            continue
+        pos = max(m.end(), m.start() + 1)
         if not spans or not _inside(m, spans, starts):
             return m, False
         first = first or m
@@ -287,12 +392,15 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
     variants += [(" (base64)", b) for b in blobs]
     spans = {id(v): quoted_spans(v) for _, v in variants}
     lowered = {id(v): folded(v) for _, v in variants}
+    read = markup or text
+    shape = config_shape(read)
     for rule in RULES:
         found = None
         for where, variant in variants:
             if not could_match(rule, lowered[id(variant)]):
                 continue
-            m, quoted = _first_match(rule.pattern, variant, spans[id(variant)] if rule.weight < UNDISCOUNTED else [])
+            m, quoted = _first_match(rule.pattern, variant, spans[id(variant)] if rule.weight < UNDISCOUNTED else [],
+                                     shape if rule.name == "addresses the model" else None, variant == read)
             if m and not quoted:
                 found = (where, m, rule.weight)
                 break
