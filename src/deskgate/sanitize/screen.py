@@ -217,7 +217,7 @@ def _inside(m: re.Match[str], spans: list[tuple[int, int]], starts: list[int]) -
 # (a mapping names a key once; a transcript repeats its speakers). There, "addresses the
 # model" passes over a key that stands at the start of its own line with a scalar value,
 # and only there: the same word anywhere else, "AI agent:" inside a value, and every
-# other rule count as in any text. (Designed with a review that broke two looser versions.)
+# other rule count as in any text. (Designed with a review that broke three looser versions.)
 _KEY_LINE = re.compile(r"""(?:-\s+)?["']?([A-Za-z_][\w.-]{0,60})["']?\s*[:=](?:\s|$)""")
 _CONFIG_LINE = re.compile(r"""(?:#|//|-\s|-$|[\[\]{}](?:[\s,]*$|\S*\]\s*$))""")
 _BLOCK_VALUE = re.compile(r"""[:=]\s*(?:[|>][-+]?\d?|\"\"\"|''')\s*$""")
