@@ -49,10 +49,11 @@ class Rule:
     name: str
     weight: float
     pattern: re.Pattern[str]
+    passes_config_keys: bool = False  # a config's own keys ("agent:", "model:") are not matches (`config_shape`)
 
 
-def _r(name: str, weight: float, pattern: str) -> Rule:
-    return Rule(name, weight, re.compile(pattern, re.IGNORECASE | re.MULTILINE))
+def _r(name: str, weight: float, pattern: str, *, passes_config_keys: bool = False) -> Rule:
+    return Rule(name, weight, re.compile(pattern, re.IGNORECASE | re.MULTILINE), passes_config_keys)
 
 
 RULES: tuple[Rule, ...] = (
@@ -73,7 +74,8 @@ RULES: tuple[Rule, ...] = (
     _r("addresses the model", 0.6,
        rf"(?:^|[.!?:;>]\s*|<!\[CDATA\[\s*|\b(?:dear|attention|hey|hello|note to|message (?:to|for)|instructions? for|to)\s+(?:the\s+|all\s+|any\s+)?)(?:{_MODEL})\s*[,:!]"
        rf"|\b(?:you are|you're) (?:now )?(?:an? |the )?(?:helpful )?(?:{_MODEL})\b|\bas (?:an? |the )(?:helpful )?(?:{_MODEL})\b"
-       r"|\b(?:if you are|if you're) (?:an? |the )?(?:ai|llm|language model|assistant|agent|bot|model)\b"),
+       r"|\b(?:if you are|if you're) (?:an? |the )?(?:ai|llm|language model|assistant|agent|bot|model)\b",
+       passes_config_keys=True),
     _r("speaks to automated readers", 0.55,
        r"\b(?:any|every|all|an?|the)\s+(?:automated\s+|ai\s+|autonomous\s+|machine\s+)?(?:language models?|llms?|ai|agents?|bots?|systems?|readers?|models?)\s+"
        r"(?:that\s+|which\s+|who\s+)?(?:is\s+|are\s+)?(?:reading|reads|parsing|parses|processing|processes|ingesting|ingests|ingest|summari[sz]ing|summari[sz]es|scraping|sees)\b"
@@ -393,14 +395,16 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
     spans = {id(v): quoted_spans(v) for _, v in variants}
     lowered = {id(v): folded(v) for _, v in variants}
     read = markup or text
-    shape = config_shape(read)
+    shape: ConfigShape | None = None  # read only for a rule that passes over a config's keys
     for rule in RULES:
         found = None
         for where, variant in variants:
             if not could_match(rule, lowered[id(variant)]):
                 continue
+            if rule.passes_config_keys and shape is None:
+                shape = config_shape(read)
             m, quoted = _first_match(rule.pattern, variant, spans[id(variant)] if rule.weight < UNDISCOUNTED else [],
-                                     shape if rule.name == "addresses the model" else None, variant == read)
+                                     shape if rule.passes_config_keys else None, variant == read)
             if m and not quoted:
                 found = (where, m, rule.weight)
                 break
