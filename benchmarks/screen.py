@@ -4,8 +4,9 @@ Runs every item of `corpus/injection/` through the whole pipeline
 (`sanitize.item.sanitize_many`: clean, the rules, the learned model, wrap or
 quarantine), as `deskgate sanitize` and the news feed do, pinned to one core.
 Reports, for the train, dev and fresh splits: recall on the injection attempts and
-the false-positive rate on the benign items, for each layer alone and for the
-screen (rules or model); then per technique and per language on dev and fresh;
+the false-positive rate on the benign items, for the rules' own verdict (what decides
+where no model reads an item), for each layer as the pipeline runs it (beside the
+model the rules hold only hidden text) and for the screen (rules or model); then per technique and per language on dev and fresh;
 then the time per item one at a time (p50/p99) and the items per second in batches
 of 64, beside two baselines measured in the same run: the rules alone, and the raw
 embedder (MiniLM's own time for the same windows, which bounds the model layer).
@@ -83,7 +84,9 @@ def main() -> None:
         part = items[start : start + BATCH]
         for it, (r, _) in zip(part, sanitize_many([RawItem(id=i.id, text=i.text) for i in part], "corpus", model=learned), strict=True):
             results[it.id] = r
-            flags[it.id] = {"rules": "rules" in r.flagged_by, "model": "model" in r.flagged_by, "screen": r.flagged}
+            rules = r.layers[0]
+            flags[it.id] = {"rules": "rules" in r.flagged_by, "model": "model" in r.flagged_by, "screen": r.flagged,
+                            "rules_alone": rules.score >= rules.threshold}  # their own verdict: what decides where no model reads
     print(f"machine: {machine()}")
     print(f"weights: threshold {learned.head.threshold:.4g}, trained on {learned.head.meta.get('train_items')} items")
     figures: dict = {"machine": machine(), "threshold": learned.head.threshold, "splits": {}}
@@ -95,10 +98,10 @@ def main() -> None:
         benign = [i for i in part if i.label == "benign"]
         print(f"\n{split}: {len(attacks)} injection attempts, {len(benign)} benign")
         figures["splits"][split] = {}
-        for layer in ("rules", "model", "screen"):
+        for layer in ("rules_alone", "rules", "model", "screen"):
             rec = [flags[i.id][layer] for i in attacks]
             fp = [flags[i.id][layer] for i in benign]
-            name = {"screen": "rules or model"}.get(layer, layer)
+            name = {"screen": "rules or model", "rules": "rules (beside)", "rules_alone": "rules alone"}.get(layer, layer)
             print(f"  {name:15} recall {rate(rec):22} false positives {rate(fp)}")
             figures["splits"][split][layer] = {"recall": sum(rec) / max(len(rec), 1), "fp": sum(fp) / max(len(fp), 1),
                                                "attacks": len(rec), "benign": len(fp)}

@@ -5,6 +5,16 @@ The screen has layers, and an item is held when any of them flags it: the rules
 judge (`judge.py`) asked only about what the first two passed. Each layer's verdict
 is kept (`layers`), and every reason starts with the layer that gave it.
 
+Where the model reads an item, the rules' own verdict holds it only when the model
+leans the same way (its score at least `RULES_AGREE`), and on their own only for text
+hidden as no honest writer hides it (letters spelled in tag characters or
+interleaved with zero-width ones); their other matches are reasons shown beside the
+model's verdict. On text by people the rules were never tuned on, their own verdict
+flagged benign items about half as often as injections (fresh9: 12% of the
+injections, 5.6% of the benign items) and spent the whole false-positive budget
+the model is held to (docs/SECURITY.md). Where no model reads the item (turned off,
+or a script its vocabulary lacks) the rules' own verdict decides, as before.
+
 What passes is wrapped in delimiters that name its source and say it is untrusted,
 and datamarked (Hines et al., "Spotlighting", 2024): every run of whitespace
 becomes `MARK`, so a model told "text between these delimiters, with ˆ between its
@@ -21,10 +31,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from deskgate.sanitize.model import LearnedScreen, ScreenModelError, concealed, shared_screen
+from deskgate.sanitize.screen import THRESHOLD as RULES_THRESHOLD
 from deskgate.sanitize.screen import screen
 from deskgate.sanitize.text import MAX_INPUT_CHARS, clean
 
 MARK = "\u02c6"  # ˆ
+RULES_AGREE = 0.5  # the model's score from which it leans the same way as the rules (more likely an injection than not)
 MAX_WRAPPED_CHARS = 4_000  # a headline and its summary; what a model is shown of one item
 _SOURCE = re.compile(r"[^a-z0-9_.-]+")
 _WS = re.compile(r"\s+")
@@ -108,9 +120,16 @@ def sanitize_many(items: list[RawItem], source: str, *, model: LearnedScreen | N
             verdicts = [LayerVerdict(layer="model", ran=False, flagged=True, reasons=[f"model: cannot run, so the item is held: {why}"])] * len(items)
     out = []
     for item, c, r, m in zip(items, cleaned, rules, verdicts, strict=True):
-        layers = [LayerVerdict(layer="rules", ran=True, flagged=r.flagged, score=r.score, reasons=[f"rules: {x}" for x in r.reasons]), m]
+        read = m.ran or m.flagged  # the model read the item, or could not run and holds it
+        agrees = m.score is not None and m.score >= RULES_AGREE
+        why = [f"rules: {x}" for x in r.reasons]
+        if read and r.flagged and not r.hiding:
+            why.append(f"rules: score {r.score:.4f}, and the model leans the same way ({m.score:.4f} ≥ {RULES_AGREE})" if agrees else
+                       f"rules: score {r.score:.4f} would hold the item where no model reads it; the model does not lean that way")
+        layers = [LayerVerdict(layer="rules", ran=True, flagged=r.hiding or (r.flagged and (agrees or not read)), score=r.score,
+                               threshold=RULES_THRESHOLD, reasons=why), m]
         note = [f"read the first {MAX_INPUT_CHARS:,} of {len(item.text):,} characters"] if len(item.text) > MAX_INPUT_CHARS else []
-        if not c.text and not r.flagged:
+        if not c.text and not layers[0].flagged:
             layers[0] = layers[0].model_copy(update={"flagged": True, "score": 1.0, "reasons": layers[0].reasons + ["rules: empty after cleaning (only hidden characters or markup)"]})
         wrapped = None
         if not any(v.flagged for v in layers):

@@ -48,7 +48,7 @@ from deskgate.sanitize.screen import LEET, LEET_WORD, base64_texts, join_spaced,
 log = logging.getLogger(__name__)
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "a98f664c869f9f3a3a652c49b80ca732ba73498edc20bad653916fc511a5b59c"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "c9ed4a834a48a5aa44bc0ca3b1be3ef1d28147ed218d6a7a80b80429bc71cca9"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
 MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself

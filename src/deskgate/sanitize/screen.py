@@ -329,9 +329,10 @@ def _first_match(pattern: re.Pattern[str], text: str, spans: list[tuple[int, int
 
 @dataclass(frozen=True)
 class Screening:
-    flagged: bool
+    flagged: bool  # the rules' own verdict (score at `THRESHOLD`): it decides where no model reads the item
     score: float
     reasons: list[str]
+    hiding: bool = False  # text hidden as no honest writer hides it: holds the item whatever a model says
 
 
 def _snippet(m: re.Match[str]) -> str:
@@ -427,13 +428,15 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
         keep *= 1.0 - 0.2
         reasons.append("spaced-out letters")
     zero_width = (hidden or {}).get("zero-width", 0)
+    hiding = (hidden or {}).get("tag character", 0) > 0  # what is left after a flag emoji's own tags: ASCII spelled invisibly
     if zero_width >= 6 and zero_width >= 0.2 * sum(ch.isalpha() for ch in text):
         keep *= 1.0 - INTERLEAVED_WEIGHT
         reasons.append(f"letters interleaved with zero-width characters: {zero_width}")
+        hiding = True
     for kind, n in sorted((hidden or {}).items()):
         if HIDDEN_WEIGHT.get(kind, 0.2) == 0.0:
             continue  # the parts of emoji: invisible, and ordinary
         keep *= 1.0 - HIDDEN_WEIGHT.get(kind, 0.2)
         reasons.append(f"hidden characters: {n} {kind}")
     score = round(1.0 - keep, 4)
-    return Screening(score >= THRESHOLD, score, reasons)
+    return Screening(score >= THRESHOLD, score, reasons, hiding)

@@ -13,7 +13,8 @@ machine gives the same bytes.
 The threshold comes from five-fold cross-validation by group (dev is one of the
 folds): every train and dev item is scored by a model that never saw its group, and
 the threshold is the lowest at which the rules or the model flag at most `--max-fp`
-of the benign items. The committed head is then fitted on train and dev together;
+of the benign items (the rules as they run beside the model, `rules_beside`: hidden
+text, or their own verdict where the model's score is at least `item.RULES_AGREE`). The committed head is then fitted on train and dev together;
 its threshold and the weights' SHA-256 are written beside it.
 
 Releases a principal made from quarantine are labelled data too: pass their export
@@ -34,6 +35,7 @@ import numpy as np
 
 from deskgate.sanitize import model as M
 from deskgate.sanitize.corpus import CORPUS_DIR, DEV_SHARE, CorpusItem, fold_of, load
+from deskgate.sanitize.item import RULES_AGREE
 from deskgate.sanitize.screen import THRESHOLD as RULES_THRESHOLD
 from deskgate.sanitize.screen import screen
 from deskgate.sanitize.text import clean
@@ -51,10 +53,11 @@ FOLDS = 5
 ABOVE_EVERY_SCORE = 1.0001  # a threshold no score (at most 1.0) reaches
 
 
-def prepare(items: list[CorpusItem]) -> tuple[list[CorpusItem], list[list[str]], np.ndarray]:
+def prepare(items: list[CorpusItem]) -> tuple[list[CorpusItem], list[list[str]], np.ndarray, np.ndarray]:
     """The items the model can read, each one's readable windows (as the pipeline scores
-    them), and whether the rules flag it (as the pipeline runs them)."""
-    kept, wins, rules = [], [], []
+    them), the rules' own verdict on each, and whether they found hidden text
+    (`Screening.hiding`); `rules_beside` says what the pipeline makes of the two."""
+    kept, wins, rules, hiding = [], [], [], []
     for it in items:
         c = clean(it.text)
         ws = [shown for shown, ok in map(M.readable, M.item_windows(c.text, M.concealed(c))) if ok]
@@ -62,8 +65,16 @@ def prepare(items: list[CorpusItem]) -> tuple[list[CorpusItem], list[list[str]],
             continue
         kept.append(it)
         wins.append(ws)
-        rules.append(screen(c.text, markup=c.visible, hidden=c.removed).flagged)
-    return kept, wins, np.array(rules)
+        verdict = screen(c.text, markup=c.visible, hidden=c.removed)
+        rules.append(verdict.flagged)
+        hiding.append(verdict.hiding)
+    return kept, wins, np.array(rules, dtype=bool), np.array(hiding, dtype=bool)
+
+
+def rules_beside(own: np.ndarray, hiding: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Where the rules hold an item beside the model (`sanitize.item`): hidden text, or
+    their own verdict where the model leans the same way."""
+    return hiding | (own & (scores >= RULES_AGREE))
 
 
 @dataclass(frozen=True)
@@ -243,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     learned = M.LearnedScreen()  # its reader only: the head it would load is the one being trained
     with Progress() as progress:
-        kept, wins, rules = prepare(train + dev)
+        kept, wins, own, hiding = prepare(train + dev)
         task = progress.add_task("reading the windows", total=None)
         x = window_features(wins, learned, lambda done, total: progress.update(task, completed=done, total=total))
         y = np.array([1.0 if i.label == "injection" else 0.0 for i in kept])
@@ -254,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         head_k = fit_ensemble(x.items(folds != k), y[folds != k], heads=args.heads, epochs=args.epochs, hidden=args.hidden)
         oof[folds == k] = item_scores(head_k, x.items(folds == k))
         print(f"fold {k} ({'dev' if k == 0 else 'train'}): scored {int((folds == k).sum())} items by a model that never saw their groups")
+    rules = rules_beside(own, hiding, oof)  # out-of-fold, as the threshold is
     threshold = choose_threshold(oof, rules, y, args.max_fp)
     for budget in sorted({0.005, 0.01, 0.0125, 0.015, 0.02, 0.025, args.max_fp}):  # what other budgets would give, out-of-fold
         t = choose_threshold(oof, rules, y, budget)
@@ -263,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     final = item_scores(head, x)
     report = {}
     for name, sel, scores in (("train", folds != 0, final), ("dev", folds == 0, oof), ("cross-validated", folds >= 0, oof)):
-        py, prules, s = y[sel], rules[sel], scores[sel] >= threshold
+        py, prules, s = y[sel], rules_beside(own, hiding, scores)[sel], scores[sel] >= threshold
         report[name] = {"rules": rates(prules, py), "model": rates(s, py), "rules_or_model": rates(prules | s, py)}
         for layer, (rec, fp) in report[name].items():
             print(f"{name:15} {layer:15} recall {rec:6.1%}  false positives {fp:6.2%}")
@@ -271,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     print("train: the committed model on the items it was fitted on; dev and cross-validated: out-of-fold")
     head = M.Head(head.w1, head.b1, head.w2, head.b2, threshold, meta={
         "seed": SEED, "hidden": args.hidden * args.heads, "heads": args.heads, "epochs": args.epochs, "learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY,
-        "batch": BATCH, "benign_weight": BENIGN_WEIGHT, "rules_threshold": RULES_THRESHOLD, "tokens": "words and punctuation",
+        "batch": BATCH, "benign_weight": BENIGN_WEIGHT, "rules_threshold": RULES_THRESHOLD, "rules_agree": RULES_AGREE, "tokens": "words and punctuation",
         "max_fp": args.max_fp, "embedder": f"all-MiniLM-L6-v2-onnx-int8 token table {M.TABLE_RECIPE}", "window_units": M.WINDOW_UNITS, "ngram_dim": M.NGRAM_DIM,
         "train_items": int((folds != 0).sum()), "dev_items": int((folds == 0).sum()), "corpus_sha256": corpus_digest(items),
         "dev": {k: [round(a, 4), round(b, 4)] for k, (a, b) in report["dev"].items()},
