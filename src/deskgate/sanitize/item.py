@@ -105,27 +105,32 @@ def sanitize_many(items: list[RawItem], source: str, *, model: LearnedScreen | N
     one batch; `model=None` runs the rules alone (`screen.model: false`), and a model
     that cannot run holds every item rather than passing it unread."""
     learned = shared_screen() if model is _DEFAULT else model
+    whole = [False] * len(items)  # per item: the model scored every window (`ModelVerdict.read_whole`)
     cleaned = [clean(i.text) for i in items]
     rules = [screen(c.text, markup=c.visible, hidden=c.removed) for c in cleaned]
     if learned is None:
         verdicts = [LayerVerdict(layer="model", ran=False, flagged=False, reasons=["model: off (screen.model is false)"])] * len(items)
     else:
         try:
+            judged = learned.judge([c.text for c in cleaned], [concealed(c) for c in cleaned])
             verdicts = [
                 LayerVerdict(layer="model", ran=v.score is not None, flagged=v.flagged, score=v.score, threshold=v.threshold, reasons=[v.reason()])
-                for v in learned.judge([c.text for c in cleaned], [concealed(c) for c in cleaned])
+                for v in judged
             ]
+            whole = [v.read_whole for v in judged]
         except Exception as exc:  # noqa: BLE001 - ScreenModelError, or anything else: unread is never passed
             why = str(exc) if isinstance(exc, ScreenModelError) else f"{type(exc).__name__}: {exc}"
             verdicts = [LayerVerdict(layer="model", ran=False, flagged=True, reasons=[f"model: cannot run, so the item is held: {why}"])] * len(items)
     out = []
-    for item, c, r, m in zip(items, cleaned, rules, verdicts, strict=True):
-        read = m.ran or m.flagged  # the model read the item, or could not run and holds it
+    for item, c, r, m, read in zip(items, cleaned, rules, verdicts, whole, strict=True):
+        # `read`: the model scored every window; else (off, could not run, a script it cannot read) the rules' own verdict stands.
         agrees = m.score is not None and m.score >= RULES_AGREE
         why = [f"rules: {x}" for x in r.reasons]
         if read and r.flagged and not r.hiding:
             why.append(f"rules: score {r.score:.4f}, and the model leans the same way ({m.score:.4f} ≥ {RULES_AGREE})" if agrees else
                        f"rules: score {r.score:.4f} would hold the item where no model reads it; the model does not lean that way")
+        elif m.ran and r.flagged and not r.hiding:
+            why.append(f"rules: score {r.score:.4f} holds the item: the model could not read all of it (a script it does not know)")
         layers = [LayerVerdict(layer="rules", ran=True, flagged=r.hiding or (r.flagged and (agrees or not read)), score=r.score,
                                threshold=RULES_THRESHOLD, reasons=why), m]
         note = [f"read the first {MAX_INPUT_CHARS:,} of {len(item.text):,} characters"] if len(item.text) > MAX_INPUT_CHARS else []

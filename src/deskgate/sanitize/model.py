@@ -48,7 +48,7 @@ from deskgate.sanitize.screen import LEET, LEET_WORD, base64_texts, join_spaced,
 log = logging.getLogger(__name__)
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "c9ed4a834a48a5aa44bc0ca3b1be3ef1d28147ed218d6a7a80b80429bc71cca9"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "c356bf442b994dbe7321618cbdb0f29227881e91334a35c774ed19ce8c9007fb"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
 MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself
@@ -598,16 +598,23 @@ class ModelVerdict:
     score: float | None  # None: no window was in a script the model can read
     threshold: float
     window: str  # the most suspicious window, for the reason
+    unread: int = 0  # windows in a script the model cannot read, left unscored
 
     @property
     def flagged(self) -> bool:
         return self.score is not None and self.score >= self.threshold
 
+    @property
+    def read_whole(self) -> bool:
+        """Whether the model scored every window: only then may its verdict stand in for the rules' own."""
+        return self.score is not None and self.unread == 0
+
     def reason(self) -> str:
         w = self.window if len(self.window) <= 80 else self.window[:77] + "..."
         if self.score is None:
             return f"model: no score, the text is in a script it cannot read ({w!r}); the rules alone judged it"
-        return f"model: score {self.score:.4f} (threshold {self.threshold:.4f}) on {w!r}"
+        unread = f"; {self.unread} window(s) in a script it cannot read, where the rules' own verdict stands" if self.unread else ""
+        return f"model: score {self.score:.4f} (threshold {self.threshold:.4f}) on {w!r}{unread}"
 
 
 class LearnedScreen:
@@ -667,10 +674,11 @@ class LearnedScreen:
         probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -40, 40)))
         out, at = [], 0
         for ws in per_item:
-            p = np.where(np.array(ok[at : at + len(ws)]), probs[at : at + len(ws)], -1.0)
+            readable_ = np.array(ok[at : at + len(ws)])
+            p = np.where(readable_, probs[at : at + len(ws)], -1.0)
             best = int(np.argmax(p))
             score = None if p[best] < 0 else round(float(p[best]), 4)
-            out.append(ModelVerdict(score, head.threshold, ws[best]))
+            out.append(ModelVerdict(score, head.threshold, ws[best], int((~readable_).sum())))
             at += len(ws)
         return out
 

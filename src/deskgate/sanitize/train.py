@@ -53,28 +53,38 @@ FOLDS = 5
 ABOVE_EVERY_SCORE = 1.0001  # a threshold no score (at most 1.0) reaches
 
 
-def prepare(items: list[CorpusItem]) -> tuple[list[CorpusItem], list[list[str]], np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class RulesVerdicts:
+    """What the rules said of each item the model reads, for `rules_beside`."""
+
+    own: np.ndarray  # their own verdict (`Screening.flagged`)
+    hiding: np.ndarray  # hidden text (`Screening.hiding`)
+    unread: np.ndarray  # the model could not read every window: their own verdict stands
+
+
+def prepare(items: list[CorpusItem]) -> tuple[list[CorpusItem], list[list[str]], RulesVerdicts]:
     """The items the model can read, each one's readable windows (as the pipeline scores
-    them), the rules' own verdict on each, and whether they found hidden text
-    (`Screening.hiding`); `rules_beside` says what the pipeline makes of the two."""
-    kept, wins, rules, hiding = [], [], [], []
+    them), and what the rules said of each (`rules_beside` says what the pipeline makes of it)."""
+    kept, wins, own, hiding, unread = [], [], [], [], []
     for it in items:
         c = clean(it.text)
-        ws = [shown for shown, ok in map(M.readable, M.item_windows(c.text, M.concealed(c))) if ok]
+        read = list(map(M.readable, M.item_windows(c.text, M.concealed(c))))
+        ws = [shown for shown, ok in read if ok]
         if not ws:
             continue
         kept.append(it)
         wins.append(ws)
         verdict = screen(c.text, markup=c.visible, hidden=c.removed)
-        rules.append(verdict.flagged)
+        own.append(verdict.flagged)
         hiding.append(verdict.hiding)
-    return kept, wins, np.array(rules, dtype=bool), np.array(hiding, dtype=bool)
+        unread.append(len(ws) < len(read))
+    return kept, wins, RulesVerdicts(*(np.array(a, dtype=bool) for a in (own, hiding, unread)))
 
 
-def rules_beside(own: np.ndarray, hiding: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def rules_beside(rules: RulesVerdicts, scores: np.ndarray) -> np.ndarray:
     """Where the rules hold an item beside the model (`sanitize.item`): hidden text, or
-    their own verdict where the model leans the same way."""
-    return hiding | (own & (scores >= RULES_AGREE))
+    their own verdict where the model leans the same way or could not read all of it."""
+    return rules.hiding | (rules.own & ((np.round(scores, 4) >= RULES_AGREE) | rules.unread))
 
 
 @dataclass(frozen=True)
@@ -254,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     learned = M.LearnedScreen()  # its reader only: the head it would load is the one being trained
     with Progress() as progress:
-        kept, wins, own, hiding = prepare(train + dev)
+        kept, wins, said = prepare(train + dev)
         task = progress.add_task("reading the windows", total=None)
         x = window_features(wins, learned, lambda done, total: progress.update(task, completed=done, total=total))
         y = np.array([1.0 if i.label == "injection" else 0.0 for i in kept])
@@ -265,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         head_k = fit_ensemble(x.items(folds != k), y[folds != k], heads=args.heads, epochs=args.epochs, hidden=args.hidden)
         oof[folds == k] = item_scores(head_k, x.items(folds == k))
         print(f"fold {k} ({'dev' if k == 0 else 'train'}): scored {int((folds == k).sum())} items by a model that never saw their groups")
-    rules = rules_beside(own, hiding, oof)  # out-of-fold, as the threshold is
+    rules = rules_beside(said, oof)  # out-of-fold, as the threshold is
     threshold = choose_threshold(oof, rules, y, args.max_fp)
     for budget in sorted({0.005, 0.01, 0.0125, 0.015, 0.02, 0.025, args.max_fp}):  # what other budgets would give, out-of-fold
         t = choose_threshold(oof, rules, y, budget)
@@ -275,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     final = item_scores(head, x)
     report = {}
     for name, sel, scores in (("train", folds != 0, final), ("dev", folds == 0, oof), ("cross-validated", folds >= 0, oof)):
-        py, prules, s = y[sel], rules_beside(own, hiding, scores)[sel], scores[sel] >= threshold
+        py, prules, s = y[sel], rules_beside(said, scores)[sel], scores[sel] >= threshold
         report[name] = {"rules": rates(prules, py), "model": rates(s, py), "rules_or_model": rates(prules | s, py)}
         for layer, (rec, fp) in report[name].items():
             print(f"{name:15} {layer:15} recall {rec:6.1%}  false positives {fp:6.2%}")
