@@ -168,7 +168,7 @@ _INNER_HYPHEN = re.compile(r"(?<=\w)[-_.·](?=\w)")
 
 HIDDEN_WEIGHT = {"bidi control": 0.55, "tag character": 0.75, "zero-width": 0.25, "variation selector": 0.25,
                  "format character": 0.2, "private or unassigned": 0.2, "control character": 0.2,
-                 "emoji part": 0.0, "direction mark": 0.05, "soft hyphen": 0.05}
+                 "emoji part": 0.0, "joiner": 0.0, "direction mark": 0.05, "soft hyphen": 0.05}
 INTERLEAVED_WEIGHT = 0.6  # zero-width characters between most letters: no script writes that way
 
 
@@ -427,7 +427,7 @@ def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None)
     if plain != text and SPACED_LETTERS.search(text):
         keep *= 1.0 - 0.2
         reasons.append("spaced-out letters")
-    zero_width = (hidden or {}).get("zero-width", 0)
+    zero_width = (hidden or {}).get("zero-width", 0) + (hidden or {}).get("joiner", 0)  # a script's joiners, between most letters, are interleaving too
     hiding = (hidden or {}).get("tag character", 0) > 0  # what is left after a flag emoji's own tags: ASCII spelled invisibly
     if zero_width >= 6 and zero_width >= 0.2 * sum(ch.isalpha() for ch in text):
         keep *= 1.0 - INTERLEAVED_WEIGHT

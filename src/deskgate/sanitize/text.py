@@ -33,28 +33,37 @@ class Cleaned:
     smuggled: str = ""  # the ASCII that tag characters spelled (outside a flag's emoji), invisible to a reader
 
 
-# Tag characters spell ASCII no reader sees (U+E0020-E007E: "ASCII smuggling"); a flag
-# emoji's own tag letters follow its black flag and are left out.
-_TAG_RUN = re.compile("(\U0001f3f4?)([\U000e0020-\U000e007e]+)")
+# Tag characters spell ASCII no reader sees (U+E0020-E007E: "ASCII smuggling"); the
+# flags of England, Scotland and Wales are the only emoji that use them (the Unicode
+# recommended set). Any other run, a flag-shaped one included ("🏴" + up to six tag
+# letters + the cancel tag, again and again), is read as the text it spells.
+_TAG_RUN = re.compile("[\U000e0020-\U000e007e]+")
+_FLAG = re.compile("\U0001f3f4\U000e0067\U000e0062(?:\U000e0065\U000e006e\U000e0067|\U000e0073\U000e0063\U000e0074|\U000e0077\U000e006c\U000e0073)\U000e007f")
 
 
 def smuggled_text(text: str) -> str:
     """What the tag characters in `text` spell, run after run."""
     if max(text, default=" ") < "\U000e0020":
         return ""
-    return " ".join(m.group(2).translate(_UNTAG) for m in _TAG_RUN.finditer(text) if not m.group(1))
+    return " ".join(m.group(0).translate(_UNTAG) for m in _TAG_RUN.finditer(_FLAG.sub(" ", text)))
 
 
 _UNTAG = {cp: cp - 0xE0000 for cp in range(0xE0020, 0xE007F)}
 
 
 # Invisible characters that ordinary text uses: the marks that keep an Arabic or Hebrew
-# name the right way round in a Latin sentence, and the joiners, selectors and tags
-# inside emoji (👨‍💻, ❤️, the flag of Scotland). Removed like the others, but counted
+# name the right way round in a Latin sentence, the joiners inside words of scripts that
+# spell with them (Persian, Sinhala, Devanagari), and the joiners, selectors and tags
+# inside emoji (👨‍💻, ❤️, 🏳️‍🌈, the flag of Scotland). Removed like the others, but counted
 # as what they are, which is not a sign of an attack.
 DIRECTION_MARKS = frozenset("\u200e\u200f\u061c")
 ISOLATES = frozenset("\u2066\u2067\u2068\u2069")
 _RTL = re.compile(r"[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+
+
+# Scripts that spell with zero-width joiners and non-joiners between their letters:
+# Arabic (Persian, Urdu), the Indic scripts through Sinhala, Myanmar, Khmer, Mongolian.
+_JOINING = re.compile("[\u0600-\u08ff\u0900-\u0dff\u1000-\u109f\u1780-\u18af\ufb50-\ufdff\ufe70-\ufefc]")
 
 
 def _is_emoji(ch: str) -> bool:
@@ -92,8 +101,12 @@ def _ordinary(text: str, i: int, kind: str, in_flag: bool) -> str | None:
     after = text[i + 1] if i + 1 < len(text) else ""
     if kind == "tag character" and in_flag:
         return "emoji part"
-    if ch == "\u200d" and _is_emoji(before or " ") and (_is_emoji(after or " ") or after == "\u2640" or after == "\u2642"):
-        return "emoji part"
+    if ch == "\u200d":
+        base = text[i - 2] if before in "\ufe0e\ufe0f" and i >= 2 else before  # 🏳️‍🌈: the joiner follows the selector
+        if _is_emoji(base or " ") and _is_emoji(after or " "):
+            return "emoji part"
+    if ch in "\u200c\u200d" and before and after and _JOINING.match(before) and _JOINING.match(after):
+        return "joiner"  # Persian's half-space, a Sinhala or Devanagari conjunct: how these scripts are spelt
     if ch in "\ufe0e\ufe0f" and before and (_is_emoji(before) or before.isdigit() or before in "#*"):  # text or emoji style
         return "emoji part"
     if ch in DIRECTION_MARKS or ch in ISOLATES:
@@ -101,11 +114,6 @@ def _ordinary(text: str, i: int, kind: str, in_flag: bool) -> str | None:
         if _RTL.search(near):
             return "direction mark"
     return None
-
-
-# A subdivision flag: 🏴, two to six tag letters or digits (a region code), the cancel tag.
-# Anything longer in tag characters is ASCII smuggled past a reader, however it starts.
-_FLAG = re.compile("\U0001f3f4[\U000e0030-\U000e0039\U000e0061-\U000e007a]{2,6}\U000e007f")
 
 
 _VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
