@@ -21,6 +21,9 @@ from markdown_it import MarkdownIt
 # zero-width family; Cf covers most of them, listed here so the reason is named.
 BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\u2061\u2062\u2063\u2064\ufeff\u00ad\u180e")
+# Combining marks that show nothing: the grapheme joiner and Mongolian's variation
+# selectors (kept only inside Mongolian). A review put them inside "ig\u034fnore".
+INVISIBLE_MARKS = frozenset("\u034f\u180b\u180c\u180d\u180f")
 MAX_INPUT_CHARS = 20_000  # a news item or research note; longer input is cut before anything else
 
 
@@ -77,7 +80,7 @@ def _kind(ch: str) -> str | None:
         return "bidi control"
     if ch == "\u00ad":
         return "soft hyphen"  # where a long word may break: German and Dutch text is full of them
-    if ch in ZERO_WIDTH:
+    if ch in ZERO_WIDTH or ch in INVISIBLE_MARKS:
         return "zero-width"
     cp = ord(ch)
     if 0xE0000 <= cp <= 0xE007F:
@@ -105,7 +108,7 @@ def _ordinary(text: str, i: int, kind: str, in_flag: bool) -> str | None:
         base = text[i - 2] if before in "\ufe0e\ufe0f" and i >= 2 else before  # 🏳️‍🌈: the joiner follows the selector
         if _is_emoji(base or " ") and _is_emoji(after or " "):
             return "emoji part"
-    if ch in "\u200c\u200d" and before and after and _JOINING.match(before) and _JOINING.match(after):
+    if ch in "\u200c\u200d\u180b\u180c\u180d\u180f" and before and after and _JOINING.match(before) and _JOINING.match(after):
         return "joiner"  # Persian's half-space, a Sinhala or Devanagari conjunct: how these scripts are spelt
     if ch in "\ufe0e\ufe0f" and before and (_is_emoji(before) or before.isdigit() or before in "#*"):  # text or emoji style
         return "emoji part"
@@ -116,12 +119,12 @@ def _ordinary(text: str, i: int, kind: str, in_flag: bool) -> str | None:
     return None
 
 
-_VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
+_VARIATION_SELECTOR = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef\u034f\u180b-\u180d\u180f]")  # and the invisible marks: printable to Python
 
 
 def strip_hidden(text: str) -> tuple[str, dict[str, int]]:
     if text.replace("\n", "").replace("\t", "").isprintable() and not _VARIATION_SELECTOR.search(text):
-        return text, {}  # nothing `_kind` removes: no Cc, Cf, Cs, Co or Cn character, no selector
+        return text, {}  # nothing `_kind` removes: no Cc, Cf, Cs, Co or Cn character, no selector or invisible mark
     return strip_each(text)
 
 
