@@ -48,7 +48,7 @@ from deskgate.sanitize.screen import LEET, LEET_WORD, base64_texts, join_spaced,
 log = logging.getLogger(__name__)
 
 HEAD_FILE = Path(__file__).parent / "data" / "screen-head.bin"
-HEAD_SHA256 = "c356bf442b994dbe7321618cbdb0f29227881e91334a35c774ed19ce8c9007fb"  # the training script writes this line when it writes the weights
+HEAD_SHA256 = "fa6b8dd796231791ea2f3c40b020e6b03b5a7d1e9e5df9871f4fd3e9581347b5"  # the training script writes this line when it writes the weights
 WINDOW_UNITS = 280  # about 60 tokens of English; a CJK character counts as 4 units (one token each)
 MAX_MODEL_CHARS = 4_000  # what an LLM is shown of one item (item.MAX_WRAPPED_CHARS)
 MAX_EXTRA_WINDOWS = 64  # windows of de-obfuscated and decoded readings per item, beyond the text itself
