@@ -193,20 +193,33 @@ def markdown_to_text(text: str) -> str:
     return "".join(out)
 
 
+_OPEN_TAG = re.compile(r"<([A-Za-z][\w:.-]{0,60})((?:\s[^<>]{0,1000})?)/?>")
+_ATTRIBUTE = re.compile(r"""([A-Za-z_:][\w:.-]{0,60})\s*=\s*(?:"([^"]{0,1000})"|'([^']{0,1000})'|([^\s"'=<>`]{1,1000}))""")
+
+
+def attribute_text(markup: str) -> str:
+    """An item that is only elements with attributes (`<tick code="8306" price="1523.5"/>`,
+    a quote feed's XML) as text: `tick code=8306 price=1523.5`. Its data is in the
+    attributes, and without this it would be empty after cleaning and held as hiding
+    something. What it reads is screened like any text, and is what an LLM is shown."""
+    markup = _SKIPPED.sub(" ", _COMMENT.sub(" ", markup))
+    lines = []
+    for tag in _OPEN_TAG.finditer(markup):
+        pairs = [f"{a.group(1)}={a.group(2) or a.group(3) or a.group(4) or ''}" for a in _ATTRIBUTE.finditer(tag.group(2))]
+        if pairs:
+            lines.append(" ".join([tag.group(1), *pairs]))
+    return html.unescape(" ".join(lines))
+
+
 _SPACE = re.compile(r"\s+")
 MARKUP_PASSES = 8  # markup inside a code block inside markup ... is read this deep
 _MARKUP_HINT = re.compile(r"[<>*_`#\[\]]|&[a-z#0-9]+;", re.IGNORECASE)
 
 
-def clean(raw: str) -> Cleaned:
-    """Plain visible text from untrusted input (idempotent: cleaning twice changes nothing)."""
-    text = raw[:MAX_INPUT_CHARS]
-    text = unicodedata.normalize("NFKC", text)
-    smuggled = smuggled_text(text)
-    text, removed = strip_hidden(text)
-    visible = text
-    had_markup = bool(_MARKUP_HINT.search(text))
-    for _ in range(MARKUP_PASSES):  # a code block's text can be markup again: read until nothing changes
+def _read_markup(text: str, removed: dict[str, int]) -> str:
+    """Markup read until nothing changes (a code block's text can be markup again), the
+    hidden characters each pass uncovers counted into `removed`."""
+    for _ in range(MARKUP_PASSES):
         if not _MARKUP_HINT.search(text):
             break
         before = text
@@ -220,5 +233,21 @@ def clean(raw: str) -> Cleaned:
         text = _SPACE.sub(" ", text).strip()
         if text == before:
             break
-    text = _SPACE.sub(" ", text).strip()
+    return _SPACE.sub(" ", text).strip()
+
+
+def clean(raw: str) -> Cleaned:
+    """Plain visible text from untrusted input (idempotent: cleaning twice changes nothing)."""
+    text = raw[:MAX_INPUT_CHARS]
+    text = unicodedata.normalize("NFKC", text)
+    smuggled = smuggled_text(text)
+    text, removed = strip_hidden(text)
+    visible = text
+    had_markup = bool(_MARKUP_HINT.search(text))
+    text = _read_markup(text, removed)
+    if not text and had_markup:  # only elements with attributes: their data, read the same way
+        shown, more = strip_hidden(unicodedata.normalize("NFKC", attribute_text(visible)))
+        for k, v in more.items():
+            removed[k] = removed.get(k, 0) + v
+        text = _read_markup(shown, removed)
     return Cleaned(text, removed, had_markup, visible, smuggled)
