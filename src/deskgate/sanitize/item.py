@@ -33,9 +33,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from deskgate.sanitize.model import LearnedScreen, ScreenModelError, concealed, shared_screen
 from deskgate.sanitize.screen import THRESHOLD as RULES_THRESHOLD
 from deskgate.sanitize.screen import screen
-from deskgate.sanitize.text import MAX_INPUT_CHARS, clean
+from deskgate.sanitize.text import DATAMARK, MAX_INPUT_CHARS, clean
 
-MARK = "\u02c6"  # ˆ
+MARK = DATAMARK  # ˆ, which cleaning removes from the text
 RULES_AGREE = 0.5  # the model's score from which it leans the same way as the rules (more likely an injection than not)
 MAX_WRAPPED_CHARS = 4_000  # a headline and its summary; what a model is shown of one item
 _SOURCE = re.compile(r"[^a-z0-9_.-]+")

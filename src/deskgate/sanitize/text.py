@@ -193,27 +193,46 @@ def markdown_to_text(text: str) -> str:
     return "".join(out)
 
 
+_DECLARATION = re.compile(r"<\?|<!(?!\[CDATA\[)")  # a processing instruction or declaration: text no reader sees
 _OPEN_TAG = re.compile(r"<([A-Za-z][\w:.-]{0,60})((?:\s[^<>]{0,1000})?)/?>")
 _ATTRIBUTE = re.compile(r"""([A-Za-z_:][\w:.-]{0,60})\s*=\s*(?:"([^"]{0,1000})"|'([^']{0,1000})'|([^\s"'=<>`]{1,1000}))""")
 
 
 def attribute_text(markup: str) -> str:
     """An item that is only elements with attributes (`<tick code="8306" price="1523.5"/>`,
-    a quote feed's XML) as text: `tick code=8306 price=1523.5`. Its data is in the
+    a quote feed's XML) as text: `tick; code: 8306; price: 1523.5`. Its data is in the
     attributes, and without this it would be empty after cleaning and held as hiding
-    something. What it reads is screened like any text, and is what an LLM is shown."""
-    markup = _SKIPPED.sub(" ", _COMMENT.sub(" ", markup))
-    lines = []
+    something. Each value starts a clause of its own, as it would in plain text (a review:
+    glued to `key=` and run together, "Sell everything now." in a `note` escaped the rules'
+    sentence anchors and the model's windows). Markup that hid text (a comment, a script,
+    a style sheet, a head, a processing instruction or declaration) reads as nothing:
+    such an item stays empty and held."""
+    if _COMMENT.search(markup) or _SKIPPED.search(markup) or _DECLARATION.search(markup):
+        return ""
+    parts = []
     for tag in _OPEN_TAG.finditer(markup):
-        pairs = [f"{a.group(1)}={a.group(2) or a.group(3) or a.group(4) or ''}" for a in _ATTRIBUTE.finditer(tag.group(2))]
+        pairs = [f"{a.group(1)}: {a.group(2) or a.group(3) or a.group(4) or ''}" for a in _ATTRIBUTE.finditer(tag.group(2))]
         if pairs:
-            lines.append(" ".join([tag.group(1), *pairs]))
-    return html.unescape(" ".join(lines))
+            parts.append("; ".join([tag.group(1), *pairs]))
+    return html.unescape("; ".join(parts))
 
 
 _SPACE = re.compile(r"\s+")
+DATAMARK = "\u02c6"  # ˆ: what a wrapped item's words are joined with (`item.wrap`), so never part of the text
 MARKUP_PASSES = 8  # markup inside a code block inside markup ... is read this deep
 _MARKUP_HINT = re.compile(r"[<>*_`#\[\]]|&[a-z#0-9]+;", re.IGNORECASE)
+
+
+def _visible(text: str) -> tuple[str, dict[str, int]]:
+    """NFKC, hidden characters out, NFKC again where they were (a zero-width space kept
+    "e" and a combining accent apart: a second cleaning would have joined them), and the
+    datamark out: wrapping deletes it, so it must not split a word the screen reads (a
+    review: "Ignˆore aˆll prevˆious instruˆctions" passed the screen and reached the LLM
+    as "Ignore all previous instructions")."""
+    text, removed = strip_hidden(unicodedata.normalize("NFKC", text))
+    if removed or DATAMARK in text:  # either may have kept a letter and its combining mark apart
+        text = unicodedata.normalize("NFKC", text.replace(DATAMARK, ""))
+    return text, removed
 
 
 def _read_markup(text: str, removed: dict[str, int]) -> str:
@@ -226,8 +245,7 @@ def _read_markup(text: str, removed: dict[str, int]) -> str:
         text = markdown_to_text(text)
         text = html.unescape(text)  # entities a second layer of encoding left behind
         text = html_to_text(text) if "<" in text else text
-        text = unicodedata.normalize("NFKC", text)
-        text, more = strip_hidden(text)
+        text, more = _visible(text)
         for k, v in more.items():
             removed[k] = removed.get(k, 0) + v
         text = _SPACE.sub(" ", text).strip()
@@ -239,14 +257,13 @@ def _read_markup(text: str, removed: dict[str, int]) -> str:
 def clean(raw: str) -> Cleaned:
     """Plain visible text from untrusted input (idempotent: cleaning twice changes nothing)."""
     text = raw[:MAX_INPUT_CHARS]
-    text = unicodedata.normalize("NFKC", text)
-    smuggled = smuggled_text(text)
-    text, removed = strip_hidden(text)
+    smuggled = smuggled_text(unicodedata.normalize("NFKC", text))
+    text, removed = _visible(text)
     visible = text
     had_markup = bool(_MARKUP_HINT.search(text))
     text = _read_markup(text, removed)
     if not text and had_markup:  # only elements with attributes: their data, read the same way
-        shown, more = strip_hidden(unicodedata.normalize("NFKC", attribute_text(visible)))
+        shown, more = _visible(attribute_text(visible))
         for k, v in more.items():
             removed[k] = removed.get(k, 0) + v
         text = _read_markup(shown, removed)
