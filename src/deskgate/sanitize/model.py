@@ -13,7 +13,8 @@ docs/BENCHMARKS.md), and on the first fresh split it scored within a point of ru
 the model on every window. Beside it go the window's distinct words, punctuation,
 word pairs and character n-grams, hashed, and a two-layer perceptron scores each
 window. The item's score is its most suspicious window's: an instruction buried in a
-long email is not averaged away by the rest of it.
+long email is not averaged away by the rest of it (though a plain sentence or two in
+its own window can dilute it: a known weakness, docs/SECURITY.md).
 
 The model reads what an LLM could be shown (the first `MAX_MODEL_CHARS` of the
 cleaned text) plus what de-obfuscation reveals: homoglyphs read as Latin letters,
