@@ -223,16 +223,18 @@ MARKUP_PASSES = 8  # markup inside a code block inside markup ... is read this d
 _MARKUP_HINT = re.compile(r"[<>*_`#\[\]]|&[a-z#0-9]+;", re.IGNORECASE)
 
 
-def _visible(text: str) -> tuple[str, dict[str, int]]:
-    """NFKC, hidden characters out, NFKC again where they were (a zero-width space kept
+def _visible(text: str, removed: dict[str, int]) -> str:
+    """NFKC, hidden characters out (counted into `removed`), NFKC again where they were (a zero-width space kept
     "e" and a combining accent apart: a second cleaning would have joined them), and the
     datamark out: wrapping deletes it, so it must not split a word the screen reads (a
     review: "Ignˆore aˆll prevˆious instruˆctions" passed the screen and reached the LLM
     as "Ignore all previous instructions")."""
-    text, removed = strip_hidden(unicodedata.normalize("NFKC", text))
-    if removed or DATAMARK in text:  # either may have kept a letter and its combining mark apart
+    text, found = strip_hidden(unicodedata.normalize("NFKC", text))
+    for k, v in found.items():
+        removed[k] = removed.get(k, 0) + v
+    if found or DATAMARK in text:  # either may have kept a letter and its combining mark apart
         text = unicodedata.normalize("NFKC", text.replace(DATAMARK, ""))
-    return text, removed
+    return text
 
 
 def _read_markup(text: str, removed: dict[str, int]) -> str:
@@ -245,9 +247,7 @@ def _read_markup(text: str, removed: dict[str, int]) -> str:
         text = markdown_to_text(text)
         text = html.unescape(text)  # entities a second layer of encoding left behind
         text = html_to_text(text) if "<" in text else text
-        text, more = _visible(text)
-        for k, v in more.items():
-            removed[k] = removed.get(k, 0) + v
+        text = _visible(text, removed)
         text = _SPACE.sub(" ", text).strip()
         if text == before:
             break
@@ -256,15 +256,13 @@ def _read_markup(text: str, removed: dict[str, int]) -> str:
 
 def clean(raw: str) -> Cleaned:
     """Plain visible text from untrusted input (idempotent: cleaning twice changes nothing)."""
-    text = raw[:MAX_INPUT_CHARS]
-    smuggled = smuggled_text(unicodedata.normalize("NFKC", text))
-    text, removed = _visible(text)
+    text = unicodedata.normalize("NFKC", raw[:MAX_INPUT_CHARS])
+    smuggled = smuggled_text(text)
+    removed: dict[str, int] = {}
+    text = _visible(text, removed)  # its NFKC finds the text already normal
     visible = text
     had_markup = bool(_MARKUP_HINT.search(text))
     text = _read_markup(text, removed)
     if not text and had_markup:  # only elements with attributes: their data, read the same way
-        shown, more = _visible(attribute_text(visible))
-        for k, v in more.items():
-            removed[k] = removed.get(k, 0) + v
-        text = _read_markup(shown, removed)
+        text = _read_markup(_visible(attribute_text(visible), removed), removed)
     return Cleaned(text, removed, had_markup, visible, smuggled)
