@@ -246,8 +246,8 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
     deadline = loop.time() + timeout
     while True:
         result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
+        if asyncio.iscoroutine(result):  # bounded too: a request that never answers fails the wait, not the run
+            result = await asyncio.wait_for(result, max(deadline - loop.time(), interval))
         if result:
             return result
         if loop.time() > deadline:

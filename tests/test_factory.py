@@ -61,7 +61,14 @@ async def running(bus, mission: Mission, *, executor: bool = True, prices=None, 
         factory.stop()
         if ex:
             ex.stop()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Bounded: a service that does not stop is named, not left to pytest-timeout (a run of
+        # the full suite once hung here, for reasons not yet found, in test_venues' lost answer).
+        done, hung = await asyncio.wait(tasks, timeout=60)
+        for t in hung:
+            t.cancel()
+        if hung:
+            names = ["the factory" if t is tasks[0] else "the executor" for t in hung]
+            raise AssertionError(f"{' and '.join(names)} did not stop within 60 s of being told to")
         for t in tasks:
             if t.done() and not t.cancelled() and t.exception():
                 raise t.exception()

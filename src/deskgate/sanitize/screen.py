@@ -366,8 +366,8 @@ def readable_text(raw: bytes, min_chars: int = 1) -> str | None:
     return None
 
 
-def base64_texts(text: str, min_chars: int = 1) -> list[str]:
-    """The readable text carried as base64 inside `text`."""
+def base64_spans(text: str, min_chars: int = 1) -> list[tuple[int, str]]:
+    """The readable text carried as base64 inside `text`, each with where its blob starts."""
     out = []
     for m in BASE64_BLOB.finditer(text):
         blob = m.group(0)
@@ -376,8 +376,13 @@ def base64_texts(text: str, min_chars: int = 1) -> list[str]:
         except (binascii.Error, ValueError):
             continue
         if (decoded := readable_text(raw, min_chars)) is not None:
-            out.append(decoded)
+            out.append((m.start(), decoded))
     return out
+
+
+def base64_texts(text: str, min_chars: int = 1) -> list[str]:
+    """The readable text carried as base64 inside `text`."""
+    return [decoded for _, decoded in base64_spans(text, min_chars)]
 
 
 def screen(text: str, *, markup: str = "", hidden: dict[str, int] | None = None) -> Screening:

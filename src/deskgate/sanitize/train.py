@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import re
 import sys
 import time
@@ -103,6 +104,26 @@ class Windows:
         r = self.rows[at]
         return np.hstack([self.vectors[r], M.dense_rows(self.ngrams, self.dim, r)])
 
+    def hidden(self, at: np.ndarray, w1: np.ndarray, b1: np.ndarray) -> np.ndarray:
+        """relu(features W1 + b1) of the windows at positions `at`, the n-grams kept sparse:
+        what `features(at) @ w1` gives, without a dense row of tens of thousands of zeros per
+        window (training's time is this product), a few windows at a time so what they
+        gather stays in the CPU's cache (`model.LOGIT_CHUNK`)."""
+        r = self.rows[at]
+        width = self.vectors.shape[1]
+        pre = self.vectors[r] @ w1[:width] + b1
+        grams = w1[width:]
+        indptr, indices, values = self.ngrams
+        for start in range(0, len(r), M.LOGIT_CHUNK):
+            part = r[start : start + M.LOGIT_CHUNK]
+            lengths = indptr[part + 1] - indptr[part]
+            starts = np.cumsum(lengths) - lengths
+            flat = np.repeat(indptr[part], lengths) + (np.arange(int(lengths.sum())) - np.repeat(starts, lengths))
+            filled = np.flatnonzero(lengths)
+            if len(filled):
+                pre[start + filled] += np.add.reduceat(values[flat, None] * grams[indices[flat]], starts[filled], axis=0)
+        return np.maximum(pre, 0.0)
+
     def items(self, keep: np.ndarray) -> Windows:
         """The windows of the items where `keep` is true."""
         idx = np.flatnonzero(keep)
@@ -145,8 +166,9 @@ def _item_max(logits: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.n
 
 def fit(x: Windows, y: np.ndarray, *, seed: int = SEED, hidden: int = HIDDEN, epochs: int = EPOCHS,
         lr: float = LEARNING_RATE, weight_decay: float = WEIGHT_DECAY, batch: int = BATCH, benign_weight: float = BENIGN_WEIGHT) -> M.Head:
-    """Adam on batches of `batch` items (the learning rate decaying linearly), each batch's
-    windows made dense only for that step."""
+    """Adam on batches of `batch` items (the learning rate decaying linearly): every window
+    through the first layer sparse (`Windows.hidden`), and only each item's highest window,
+    the one its gradient flows through, made dense."""
     rng = np.random.default_rng(seed)
     d = x.vectors.shape[1] + x.dim
     # A window's features are two unit vectors (its mean token vector, its n-grams), most
@@ -169,15 +191,15 @@ def fit(x: Windows, y: np.ndarray, *, seed: int = SEED, hidden: int = HIDDEN, ep
             items = np.sort(order[start : start + batch])
             sizes = x.offsets[items + 1] - x.offsets[items]
             at = np.repeat(x.offsets[items], sizes) + (np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes))
-            xb, offsets = x.features(at), np.concatenate([[0], np.cumsum(sizes)])
+            offsets = np.concatenate([[0], np.cumsum(sizes)])
             w1, b1, w2, b2a = params
-            h = np.maximum(xb @ w1 + b1, 0.0)
+            h = x.hidden(at, w1, b1)
             item_logit, rows = _item_max(h @ w2 + b2a[0], offsets)
             p = 1.0 / (1.0 + np.exp(-np.clip(item_logit, -40, 40)))
             g = (weight[items] * (p - y[items]) / len(items)).astype(np.float32)  # d loss / d item logit
             hs = h[rows]
             dh = np.outer(g, w2) * (hs > 0)
-            grads = (xb[rows].T @ dh, dh.sum(axis=0), hs.T @ g, np.array([g.sum()], dtype=np.float32))
+            grads = (x.features(at[rows]).T @ dh, dh.sum(axis=0), hs.T @ g, np.array([g.sum()], dtype=np.float32))
             t += 1
             step_lr = lr * (1.0 - 0.95 * t / steps)  # decays to a twentieth: the last steps settle, not jitter
             for i, grad in enumerate(grads):
@@ -199,8 +221,37 @@ def fit_ensemble(x: Windows, y: np.ndarray, *, heads: int = HEADS, seed: int = S
                   w2=np.concatenate([h.w2 for h in fitted]) / heads, b2=float(np.mean([h.b2 for h in fitted])), threshold=0.5, meta={})
 
 
+_FOLDS: list = []  # what `fit_folds` hands its forked workers: the windows are shared, not pickled
+
+
+def _fit_fold(k: int | None) -> tuple[int | None, M.Head]:
+    x, y, folds, kw = _FOLDS[0]
+    if k is None:
+        return None, fit_ensemble(x, y, **kw)
+    keep = folds != k
+    return k, fit_ensemble(x.items(keep), y[keep], **kw)
+
+
+def fit_folds(x: Windows, y: np.ndarray, folds: np.ndarray, *, workers: int = 1, **kw) -> dict[int | None, M.Head]:
+    """The head of each cross-validation fold (fitted without it) and, under `None`, the
+    head fitted on everything; `workers` processes at once (forked, sharing the windows).
+    Each fit is fixed by its seed, so the heads are the same whatever `workers` is."""
+    jobs = [None, *range(DEV_SHARE)]
+    _FOLDS[:] = [(x, y, folds, kw)]
+    try:
+        if workers <= 1:
+            return dict(map(_fit_fold, jobs))
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return dict(pool.map(_fit_fold, jobs))
+    finally:
+        _FOLDS.clear()
+
+
 def item_scores(head: M.Head, x: Windows) -> np.ndarray:
-    logits = np.concatenate([head.logits(x.features(np.arange(s, min(s + 4096, len(x.rows)))))
+    logits = np.concatenate([x.hidden(np.arange(s, min(s + 4096, len(x.rows))), head.w1, head.b1) @ head.w2 + head.b2
                              for s in range(0, len(x.rows), 4096)] or [np.zeros(0, dtype=np.float32)])
     best, _ = _item_max(logits, x.offsets)
     return 1.0 / (1.0 + np.exp(-np.clip(best, -40, 40)))
@@ -251,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=EPOCHS)
     ap.add_argument("--hidden", type=int, default=HIDDEN, help="units of each head")
     ap.add_argument("--heads", type=int, default=HEADS, help="heads averaged")
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="heads fitted at once, in processes (the weights are the same)")
     ap.add_argument("--dry-run", action="store_true", help="report, but do not write the weights")
     args = ap.parse_args(argv)
 
@@ -271,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"read {len(x.rows):,} windows of {len(kept):,} items in {time.perf_counter() - started:.0f} s")
     folds = np.array([fold_of(i.group) for i in kept])
     oof = np.zeros(len(kept))
-    for k in range(DEV_SHARE):
-        head_k = fit_ensemble(x.items(folds != k), y[folds != k], heads=args.heads, epochs=args.epochs, hidden=args.hidden)
+    fitted = fit_folds(x, y, folds, workers=args.workers, heads=args.heads, epochs=args.epochs, hidden=args.hidden)
+    head = fitted.pop(None)
+    for k, head_k in sorted(fitted.items()):
         oof[folds == k] = item_scores(head_k, x.items(folds == k))
         print(f"fold {k} ({'dev' if k == 0 else 'train'}): scored {int((folds == k).sum())} items by a model that never saw their groups")
     rules = rules_beside(said, oof)  # out-of-fold, as the threshold is
@@ -281,7 +334,6 @@ def main(argv: list[str] | None = None) -> int:
         t = choose_threshold(oof, rules, y, budget)
         rec, fp = rates(rules | (oof >= t), y)
         print(f"budget {budget:6.2%}: threshold {t:.4f}, recall {rec:6.1%}, false positives {fp:6.2%} (cross-validated)")
-    head = fit_ensemble(x, y, heads=args.heads, epochs=args.epochs, hidden=args.hidden)
     final = item_scores(head, x)
     report = {}
     for name, sel, scores in (("train", folds != 0, final), ("dev", folds == 0, oof), ("cross-validated", folds >= 0, oof)):
